@@ -1,0 +1,124 @@
+//! Runs a plan: posts each request (at most `concurrency` in flight),
+//! records each media only after X confirmed it, and stops starting new
+//! requests once asked to.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tracing::Instrument;
+
+use crate::model::{MediaId, Metadata};
+use crate::plan::{Action, Change, Plan};
+use crate::progress::Progress;
+use crate::state::StateStore;
+use crate::x_api::Client;
+
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Media X confirmed, recorded.
+    pub applied: usize,
+    /// State-only changes (fields no longer tracked, pruned media).
+    pub recorded: usize,
+    pub failed: Vec<(MediaId, String)>,
+    /// Changes not started because a stop was requested.
+    pub skipped: usize,
+}
+
+/// What the state holds for a media after its change went through.
+pub fn next_record(change: &Change, current: Option<&Metadata>) -> Metadata {
+    let mut next = current.cloned().unwrap_or_default();
+    for kind in &change.untracked {
+        next.0.remove(kind);
+    }
+    for (kind, value) in &change.after.0 {
+        next.0.insert(*kind, value.clone());
+    }
+    next
+}
+
+fn record(store: &StateStore, change: &Change) -> anyhow::Result<()> {
+    // The store's writes flush to disk; keep them off the async workers.
+    tokio::task::block_in_place(|| {
+        let current = store.get(&change.id)?.map(|r| r.metadata);
+        store.record(&change.id, next_record(change, current.as_ref()))
+    })
+}
+
+pub async fn run(
+    plan: &Plan,
+    client: Arc<Client>,
+    store: &StateStore,
+    concurrency: usize,
+    progress: Arc<Progress>,
+    stop: &AtomicBool,
+) -> Report {
+    let mut report = Report::default();
+    // Local changes first: they send nothing and cannot fail remotely.
+    let forgotten: Vec<MediaId> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Forget && plan.prune)
+        .map(|c| c.id.clone())
+        .collect();
+    if !forgotten.is_empty() {
+        match tokio::task::block_in_place(|| store.remove(&forgotten)) {
+            Ok(()) => report.recorded += forgotten.len(),
+            Err(e) => report
+                .failed
+                .extend(forgotten.into_iter().map(|id| (id, e.to_string()))),
+        }
+    }
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Forget && c.request.is_none())
+    {
+        match record(store, change) {
+            Ok(()) => report.recorded += 1,
+            Err(e) => report.failed.push((change.id.clone(), e.to_string())),
+        }
+    }
+
+    let ticker = progress.spawn_ticker(Arc::clone(&client));
+    let sends = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.request.as_ref().map(|r| (c, r)));
+    let mut results = futures::stream::iter(sends)
+        .map(|(change, request)| {
+            let client = Arc::clone(&client);
+            async move {
+                if stop.load(Ordering::SeqCst) {
+                    return (change, None);
+                }
+                let span = tracing::info_span!("media", id = %change.id);
+                let outcome = match client.post_metadata(request).instrument(span).await {
+                    Ok(_) => record(store, change)
+                        .map_err(|e| format!("confirmed by X but not recorded: {e:#}")),
+                    Err(e) => Err(e.to_string()),
+                };
+                (change, Some(outcome))
+            }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some((change, outcome)) = results.next().await {
+        match outcome {
+            None => report.skipped += 1,
+            Some(Ok(())) => {
+                tracing::debug!(media = %change.id, "applied and recorded");
+                progress.finish_one(true);
+                report.applied += 1;
+            }
+            Some(Err(message)) => {
+                tracing::warn!(media = %change.id, "failed: {message}");
+                progress.finish_one(false);
+                report.failed.push((change.id.clone(), message));
+            }
+        }
+    }
+    ticker.abort();
+    progress.finish();
+    report.failed.sort();
+    report
+}

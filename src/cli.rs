@@ -1,0 +1,180 @@
+//! Command-line flags, as clap parses them. Nothing below `commands/` sees
+//! these types; `config.rs` turns them into a `Config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xmeta",
+    version,
+    about = "GitOps for X media metadata: declare alt text, warnings and restrictions in YAML; plan, then apply only what changed.",
+    after_help = "Examples:\n  xmeta validate manifests/\n  xmeta plan manifests/\n  XMETA_BEARER_TOKEN=... xmeta apply manifests/ --auto-approve\n\nEnvironment:\n  XMETA_STATE_DIR     state directory (default ./state)\n  XMETA_API_URL       X API base URL (default https://api.x.com)\n  XMETA_BEARER_TOKEN  OAuth 2.0 user access token (scope media.write)\n  XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN, XMETA_ACCESS_TOKEN_SECRET\n                      OAuth 1.0a user context\n  NO_COLOR            never colour output\n  RUST_LOG            log filter, e.g. RUST_LOG=xmeta=debug"
+)]
+pub struct Cli {
+    /// More log detail on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// State directory [env: XMETA_STATE_DIR] [default: ./state].
+    /// Example: --state /var/lib/xmeta
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests; send nothing. Example: xmeta validate manifests/
+    Validate(Paths),
+    /// Show what apply would change. Example: xmeta plan manifests/ --detailed-exitcode
+    Plan(PlanArgs),
+    /// Send the changes to X. Example: xmeta apply manifests/ --auto-approve
+    Apply(ApplyArgs),
+    /// Record the manifests as applied without sending anything.
+    /// Example: xmeta adopt manifests/ --target 1146654567674912769
+    Adopt(AdoptArgs),
+    /// Inspect or edit the state. Example: xmeta state list
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct Paths {
+    /// Manifest files or directories (searched recursively for *.yaml, *.yml).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub paths: Paths,
+
+    /// Output format. Example: --format markdown (for a pull-request comment).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+
+    /// Save the plan for `apply --plan FILE`. Example: --out plan.json
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    #[command(flatten)]
+    pub targets: Targets,
+
+    /// Remove media that no manifest declares from the state (nothing is sent).
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Targets {
+    /// Only this media ID; repeat for more. Example: --target 1146654567674912769
+    #[arg(long = "target", value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories (not with --plan).
+    #[arg(
+        value_name = "PATH",
+        required_unless_present = "plan",
+        conflicts_with = "plan"
+    )]
+    pub paths: Vec<PathBuf>,
+
+    /// Apply exactly this saved plan (from `plan --out`), without a prompt.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+
+    /// Do not ask for confirmation (needed without a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    #[command(flatten)]
+    pub targets: Targets,
+
+    /// Remove media that no manifest declares from the state (nothing is sent).
+    #[arg(long)]
+    pub prune: bool,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Requests in flight at most. Example: --concurrency 8
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// X API base URL [env: XMETA_API_URL] [default: https://api.x.com].
+    /// http:// only for loopback hosts. Example: --api-url http://127.0.0.1:8787
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// Read the OAuth 2.0 user token from this file (mode 0600 or stricter)
+    /// instead of XMETA_BEARER_TOKEN. Example: --token-file ~/.config/xmeta/token
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Retries of a request after a 5xx, timeout or connection error.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: u32,
+
+    /// Give up on one request attempt after this many seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    #[command(flatten)]
+    pub paths: Paths,
+    #[command(flatten)]
+    pub targets: Targets,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Every recorded media with when it was applied. Example: xmeta state list
+    List,
+    /// The last-applied metadata of one media, as YAML.
+    /// Example: xmeta state show 1146654567674912769
+    Show { id: String },
+    /// Forget media (nothing is sent). Example: xmeta state rm 1146654567674912769
+    Rm {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Write the whole state as JSON (stdout, or --out FILE).
+    /// Example: xmeta state export --out state.json
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Replace the state with an export. Example: xmeta state import state.json
+    Import { file: PathBuf },
+    /// Remove the lock file, whoever holds it (for a holder on another host).
+    /// Example: xmeta state unlock --force
+    Unlock {
+        /// Required: confirms that no writer is running.
+        #[arg(long, required = true)]
+        force: bool,
+    },
+}

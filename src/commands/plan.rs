@@ -1,0 +1,30 @@
+//! `xmeta plan`: diff the manifests against the state and render the plan.
+
+use crate::commands::Exit;
+use crate::config::{Config, Format, PlanConfig};
+use crate::output::Output;
+use crate::plan::{self, render_text};
+use crate::state::StateStore;
+use crate::{manifest, saved_plan};
+
+pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
+    let desired = manifest::load(&args.paths)?;
+    let store = StateStore::open_reader(&config.state_dir)?;
+    let applied = store.all()?;
+    let plan = plan::diff(&desired, &applied, &args.targets, args.prune);
+    let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?);
+    match args.format {
+        Format::Text => out.print(&render_text(&plan, out.color)),
+        Format::Json => out.line(&document.to_json()?),
+        Format::Markdown => out.print(&plan::render_markdown(&plan)),
+    }
+    if let Some(file) = &args.out {
+        saved_plan::write(file, &document)?;
+        tracing::info!("plan saved to `{}`", file.display());
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}

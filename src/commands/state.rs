@@ -1,0 +1,110 @@
+//! `xmeta state ...`: list, show, rm, export, import, unlock.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::commands::Exit;
+use crate::config::{Config, StateAction};
+use crate::model::MediaId;
+use crate::output::Output;
+use crate::state::{Lock, Record, StateStore, FORMAT_VERSION};
+
+/// `state export`: everything needed to rebuild the state elsewhere.
+#[derive(Serialize, Deserialize)]
+struct Export {
+    format_version: u32,
+    lineage: String,
+    serial: u64,
+    media: BTreeMap<MediaId, Record>,
+}
+
+pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result<Exit> {
+    let dir = &config.state_dir;
+    match action {
+        StateAction::List => {
+            let records = StateStore::open_reader(dir)?.all()?;
+            for (id, record) in &records {
+                out.line(&format!("{id}\t{}", record.applied_at));
+            }
+            tracing::info!("{} media in the state", records.len());
+        }
+        StateAction::Show(id) => {
+            let record = StateStore::open_reader(dir)?.get(id)?.ok_or_else(|| {
+                anyhow!("media `{id}` is not in the state in `{}`", dir.display())
+            })?;
+            out.line(&format!("# media {id}, applied {}", record.applied_at));
+            out.print(&serde_yaml::to_string(&record.metadata)?);
+        }
+        StateAction::Rm(ids) => {
+            let store = StateStore::open_writer(dir, &config.command_line)?;
+            let missing: Vec<String> = ids
+                .iter()
+                .filter(|id| matches!(store.get(id), Ok(None)))
+                .map(|id| format!("`{id}`"))
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "not in the state: {}; nothing was removed",
+                    missing.join(", ")
+                );
+            }
+            store.remove(ids)?;
+            out.line(&format!(
+                "Removed {} media from the state; nothing was sent.",
+                ids.len()
+            ));
+        }
+        StateAction::Export(file) => {
+            let store = StateStore::open_reader(dir)?;
+            let export = Export {
+                format_version: FORMAT_VERSION,
+                lineage: store.lineage()?,
+                serial: store.serial()?,
+                media: store.all()?,
+            };
+            let json = serde_json::to_string_pretty(&export)?;
+            match file {
+                Some(file) => {
+                    crate::fs_util::write_private(file, json.as_bytes())
+                        .with_context(|| format!("cannot write `{}`", file.display()))?;
+                    tracing::info!(
+                        "exported {} media to `{}`",
+                        export.media.len(),
+                        file.display()
+                    );
+                }
+                None => out.line(&json),
+            }
+        }
+        StateAction::Import(file) => {
+            let text =
+                std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+            let export: Export = serde_json::from_slice(&text)
+                .map_err(|e| anyhow!("`{}` is not a state export ({e})", file.display()))?;
+            if export.format_version > FORMAT_VERSION {
+                bail!(
+                    "`{}` was exported by a newer xmeta (format {})",
+                    file.display(),
+                    export.format_version
+                );
+            }
+            if let Some((id, _)) = export.media.iter().find(|(_, r)| !r.is_intact()) {
+                bail!("`{}` is damaged: the record of media {id} does not match its digest; nothing was imported", file.display());
+            }
+            let store = StateStore::open_writer(dir, &config.command_line)?;
+            store.replace_all(&export.lineage, &export.media)?;
+            out.line(&format!(
+                "Imported {} media into `{}`.",
+                export.media.len(),
+                dir.display()
+            ));
+        }
+        StateAction::Unlock => match Lock::force_unlock(dir)? {
+            Some(holder) => out.line(&format!("Removed the state lock held by {holder}.")),
+            None => out.line("The state was not locked."),
+        },
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,279 @@
+//! Flags and environment into a `Config`: the only place that reads
+//! environment variables or knows about clap's types.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use reqwest::Url;
+
+use crate::cli::{self, Cli, Command, StateCommand};
+use crate::manifest::schema::is_media_id;
+use crate::model::MediaId;
+use crate::plan::Targets;
+use crate::x_api::{Auth, ClientSettings, OAuth1, Secret};
+
+pub const DEFAULT_API_URL: &str = "https://api.x.com";
+pub const DEFAULT_STATE_DIR: &str = "state";
+
+#[derive(Debug)]
+pub struct Config {
+    pub state_dir: PathBuf,
+    /// Colour on stdout: a terminal, and `NO_COLOR` unset.
+    pub color: bool,
+    pub stdin_is_terminal: bool,
+    pub stderr_is_terminal: bool,
+    /// The command line, for the state lock's "who holds it".
+    pub command_line: String,
+    pub action: Action,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Validate {
+        paths: Vec<PathBuf>,
+    },
+    Plan(PlanConfig),
+    Apply(ApplyConfig),
+    Adopt {
+        paths: Vec<PathBuf>,
+        targets: Targets,
+    },
+    State(StateAction),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug)]
+pub struct PlanConfig {
+    pub paths: Vec<PathBuf>,
+    pub format: Format,
+    pub out: Option<PathBuf>,
+    pub detailed_exitcode: bool,
+    pub targets: Targets,
+    pub prune: bool,
+}
+
+#[derive(Debug)]
+pub enum ApplySource {
+    Manifests(Vec<PathBuf>),
+    SavedPlan(PathBuf),
+}
+
+#[derive(Debug)]
+pub struct ApplyConfig {
+    pub source: ApplySource,
+    pub auto_approve: bool,
+    pub targets: Targets,
+    pub prune: bool,
+    pub client: ClientSettings,
+}
+
+#[derive(Debug)]
+pub enum StateAction {
+    List,
+    Show(MediaId),
+    Rm(Vec<MediaId>),
+    Export(Option<PathBuf>),
+    Import(PathBuf),
+    Unlock,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
+    let state_dir = cli
+        .state
+        .or_else(|| env("XMETA_STATE_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let action = match cli.command {
+        Command::Validate(p) => Action::Validate { paths: p.paths },
+        Command::Plan(a) => Action::Plan(PlanConfig {
+            paths: a.paths.paths,
+            format: match a.format {
+                cli::Format::Text => Format::Text,
+                cli::Format::Json => Format::Json,
+                cli::Format::Markdown => Format::Markdown,
+            },
+            out: a.out,
+            detailed_exitcode: a.detailed_exitcode,
+            targets: targets(&a.targets.ids)?,
+            prune: a.prune,
+        }),
+        Command::Apply(a) => Action::Apply(ApplyConfig {
+            source: match a.plan {
+                Some(file) => ApplySource::SavedPlan(file),
+                None => ApplySource::Manifests(a.paths),
+            },
+            auto_approve: a.auto_approve,
+            targets: targets(&a.targets.ids)?,
+            prune: a.prune,
+            client: client_settings(&a.client)?,
+        }),
+        Command::Adopt(a) => Action::Adopt {
+            paths: a.paths.paths,
+            targets: targets(&a.targets.ids)?,
+        },
+        Command::State(s) => Action::State(match s {
+            StateCommand::List => StateAction::List,
+            StateCommand::Show { id } => StateAction::Show(media_id(&id)?),
+            StateCommand::Rm { ids } => {
+                StateAction::Rm(ids.iter().map(|i| media_id(i)).collect::<Result<_, _>>()?)
+            }
+            StateCommand::Export { out } => StateAction::Export(out),
+            StateCommand::Import { file } => StateAction::Import(file),
+            StateCommand::Unlock { .. } => StateAction::Unlock,
+        }),
+    };
+    Ok(Config {
+        state_dir,
+        color: std::io::stdout().is_terminal() && env("NO_COLOR").is_none(),
+        stdin_is_terminal: std::io::stdin().is_terminal(),
+        stderr_is_terminal: std::io::stderr().is_terminal(),
+        command_line: command_line(),
+        action,
+    })
+}
+
+/// `xmeta` and its subcommand words; flags and paths are left out since
+/// they could hold anything.
+fn command_line() -> String {
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .take_while(|a| !a.starts_with('-') && !a.contains('/') && !a.contains('.'))
+        .take(2)
+        .collect();
+    format!("xmeta {}", words.join(" ")).trim().to_string()
+}
+
+fn media_id(id: &str) -> anyhow::Result<MediaId> {
+    if !is_media_id(id) {
+        bail!("`{id}` is not a media ID: use 1 to 19 digits, such as 1146654567674912769");
+    }
+    Ok(MediaId(id.to_string()))
+}
+
+fn targets(ids: &[String]) -> anyhow::Result<Targets> {
+    Ok(Targets(
+        ids.iter()
+            .map(|i| media_id(i))
+            .collect::<anyhow::Result<BTreeSet<_>>>()?,
+    ))
+}
+
+fn client_settings(a: &cli::ClientArgs) -> anyhow::Result<ClientSettings> {
+    let url = a
+        .api_url
+        .clone()
+        .or_else(|| env("XMETA_API_URL"))
+        .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+    Ok(ClientSettings {
+        api_url: api_url(&url)?,
+        auth: credentials(a.token_file.as_deref())?,
+        max_retries: a.max_retries,
+        timeout: Duration::from_secs(a.timeout_secs),
+        concurrency: usize::from(a.concurrency),
+    })
+}
+
+/// The endpoint: https anywhere, http only on a loopback host.
+pub fn api_url(text: &str) -> anyhow::Result<Url> {
+    let url = Url::parse(text).with_context(|| format!("`{text}` is not a URL"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                bail!("refusing plain http to `{}`: use https, or http only for a loopback host (localhost, 127.0.0.0/8, ::1)", url.host_str().unwrap_or(""));
+            }
+        }
+        other => bail!("`{other}://` is not supported in the API URL; use https://"),
+    }
+    Ok(url)
+}
+
+fn credentials(token_file: Option<&Path>) -> anyhow::Result<Auth> {
+    if let Some(file) = token_file {
+        return Ok(Auth::Bearer(read_token_file(file)?));
+    }
+    if let Some(token) = env("XMETA_BEARER_TOKEN") {
+        return Ok(Auth::Bearer(Secret::new(token.trim_end())));
+    }
+    let names = [
+        "XMETA_CONSUMER_KEY",
+        "XMETA_CONSUMER_SECRET",
+        "XMETA_ACCESS_TOKEN",
+        "XMETA_ACCESS_TOKEN_SECRET",
+    ];
+    let values: Vec<Option<String>> = names.iter().map(|n| env(n)).collect();
+    match values.as_slice() {
+        [Some(ck), Some(cs), Some(t), Some(ts)] => Ok(Auth::OAuth1(OAuth1 {
+            consumer_key: Secret::new(ck.as_str()),
+            consumer_secret: Secret::new(cs.as_str()),
+            token: Secret::new(t.as_str()),
+            token_secret: Secret::new(ts.as_str()),
+        })),
+        v if v.iter().any(Option::is_some) => {
+            let missing: Vec<_> = names
+                .iter()
+                .zip(v)
+                .filter(|(_, v)| v.is_none())
+                .map(|(n, _)| *n)
+                .collect();
+            bail!("incomplete OAuth 1.0a credentials: also set {}", missing.join(", "))
+        }
+        _ => bail!("no credentials: set XMETA_BEARER_TOKEN (or pass --token-file FILE) for an OAuth 2.0 user token, or XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN and XMETA_ACCESS_TOKEN_SECRET for OAuth 1.0a"),
+    }
+}
+
+fn read_token_file(file: &Path) -> anyhow::Result<Secret> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(file)
+        .with_context(|| format!("cannot read the token file `{}`", file.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "the token file `{}` can be read by others (mode {mode:04o}); run `chmod 600 {}`",
+            file.display(),
+            file.display()
+        );
+    }
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the token file `{}`", file.display()))?;
+    let token = text.trim_end_matches(['\n', '\r']).to_string();
+    if token.trim().is_empty() {
+        bail!("the token file `{}` is empty", file.display());
+    }
+    Ok(Secret::new(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_only_for_loopback() {
+        assert!(api_url("http://127.0.0.1:8080").is_ok());
+        assert!(api_url("http://localhost").is_ok());
+        assert!(api_url("http://[::1]:9").is_ok());
+        assert!(api_url("https://api.x.com").is_ok());
+        let err = api_url("http://api.x.com").unwrap_err().to_string();
+        assert!(err.contains("refusing plain http"), "{err}");
+        assert!(api_url("http://10.0.0.1").is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! xmeta: GitOps for X media metadata. Manifests → desired set → plan
+//! (desired vs last-applied) → requests → confirmations → state.
+
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod fs_util;
+pub mod manifest;
+pub mod model;
+pub mod output;
+pub mod plan;
+pub mod progress;
+pub mod saved_plan;
+pub mod state;
+pub mod x_api;
+
+use clap::Parser;
+
+pub use commands::Exit;
+
+/// Parses the command line, runs the command, prints any error (the one
+/// place errors are printed) and returns the exit status.
+pub fn run() -> Exit {
+    let cli = cli::Cli::parse();
+    init_logging(cli.verbose);
+    let result = config::from_cli(cli).and_then(commands::run);
+    match result {
+        Ok(exit) => exit,
+        Err(e) => {
+            match e.downcast_ref::<error::InvalidManifests>() {
+                Some(invalid) => eprintln!("{invalid}"),
+                None => eprintln!("error: {e:#}"),
+            }
+            Exit::Error
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn,xmeta=info",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

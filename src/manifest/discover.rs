@@ -1,0 +1,66 @@
+//! Finds manifest files: `*.yaml`/`*.yml` under the given paths, recursively,
+//! skipping hidden directories, in sorted path order.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+pub fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+fn is_hidden(entry: &walkdir::DirEntry) -> bool {
+    entry.depth() > 0
+        && entry.file_type().is_dir()
+        && entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with('.'))
+}
+
+/// Every manifest file under `paths`, sorted and without repeats.
+pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        if meta.is_file() {
+            files.push(path.clone());
+            continue;
+        }
+        if !meta.is_dir() {
+            bail!(
+                "`{}` is not a regular file or a directory (a FIFO or device?); give manifest files or directories",
+                path.display()
+            );
+        }
+        // Symlinked directories are followed; walkdir detects loops.
+        let walker = walkdir::WalkDir::new(path)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| !is_hidden(e));
+        for entry in walker {
+            let entry = entry.map_err(|e| match e.loop_ancestor() {
+                Some(ancestor) => anyhow::anyhow!(
+                    "symlink loop in `{}`: `{}` points back to `{}`",
+                    path.display(),
+                    e.path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    ancestor.display()
+                ),
+                None => anyhow::anyhow!("cannot read `{}`: {e}", path.display()),
+            })?;
+            if entry.file_type().is_file() && is_manifest(entry.path()) {
+                files.push(entry.into_path());
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}

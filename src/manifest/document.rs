@@ -1,0 +1,230 @@
+//! One manifest file: read it safely, parse its documents, validate them
+//! and merge each document's `defaults` into its media entries.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::error::{Diagnostic, Location};
+use crate::manifest::schema::{Checker, DOCUMENT};
+use crate::manifest::yaml::{parse_documents, Node, NodeKind};
+use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
+
+/// Larger files are refused before they are read into memory.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A declared media: its wanted metadata and where it was declared.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub id: MediaId,
+    pub metadata: Metadata,
+    pub location: Location,
+}
+
+/// The outcome of reading one file: its valid entries, or its problems.
+#[derive(Clone, Debug)]
+pub struct ParsedFile {
+    pub path: Arc<PathBuf>,
+    pub entries: Vec<Entry>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ParsedFile {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Reads and checks one file; never fails, problems become diagnostics.
+pub fn parse_file(path: &Path) -> ParsedFile {
+    let file = Arc::new(path.to_path_buf());
+    let at_start = |message: String| ParsedFile {
+        path: Arc::clone(&file),
+        entries: Vec::new(),
+        diagnostics: vec![Diagnostic::error(Location::new(&file, 1, 1), message)],
+    };
+    match read_text(path) {
+        Ok(text) => parse_text(Arc::clone(&file), &text),
+        Err(ReadError::Io(e)) => at_start(format!("cannot read the file: {e}")),
+        Err(ReadError::NotFile) => {
+            at_start("not a regular file (a FIFO or device?); manifests must be files".into())
+        }
+        Err(ReadError::TooLarge(n)) => at_start(format!(
+            "the file is {n} bytes; manifests larger than {MAX_FILE_BYTES} bytes are refused"
+        )),
+        Err(ReadError::NotUtf8 { line, column }) => ParsedFile {
+            diagnostics: vec![Diagnostic::error(
+                Location::new(&file, line, column),
+                "the file is not valid UTF-8; save it as UTF-8",
+            )],
+            ..at_start(String::new())
+        },
+    }
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    NotFile,
+    TooLarge(u64),
+    NotUtf8 { line: usize, column: usize },
+}
+
+fn read_text(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotFile);
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // `take` bounds memory even if the file grows while it is read.
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + good.iter().filter(|b| **b == b'\n').count();
+        let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = 1 + String::from_utf8_lossy(&good[line_start..]).chars().count();
+        ReadError::NotUtf8 { line, column }
+    })
+}
+
+/// Parses and checks the text of one manifest file.
+pub fn parse_text(file: Arc<PathBuf>, text: &str) -> ParsedFile {
+    let mut diagnostics = Vec::new();
+    let mut entries = Vec::new();
+    match parse_documents(text) {
+        Err(e) => diagnostics.push(Diagnostic::error(
+            Location::new(&file, e.pos.line, e.pos.column),
+            format!("YAML syntax error: {}", e.message),
+        )),
+        Ok(docs) => {
+            for doc in &docs {
+                let mut checker = Checker {
+                    file: &file,
+                    diagnostics: &mut diagnostics,
+                };
+                if let Some(value) = checker.check(doc, &DOCUMENT, "") {
+                    read_document(&file, doc, value, &mut entries, &mut diagnostics);
+                }
+            }
+        }
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        entries.clear();
+    }
+    ParsedFile {
+        path: file,
+        entries,
+        diagnostics,
+    }
+}
+
+/// Turns a checked document into entries, with defaults merged per field.
+fn read_document(
+    file: &Arc<PathBuf>,
+    doc: &Node,
+    mut value: Value,
+    entries: &mut Vec<Entry>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let defaults = value
+        .pointer_mut("/defaults/metadata")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    let defaults = match typed(defaults) {
+        Ok(m) => m,
+        Err(message) => {
+            let pos = doc.get("defaults").unwrap_or(doc).pos;
+            diagnostics.push(Diagnostic::error(
+                Location::new(file, pos.line, pos.column),
+                message,
+            ));
+            return;
+        }
+    };
+    let media_nodes = match doc.get("media").map(|n| &n.kind) {
+        Some(NodeKind::Seq(items)) => items.as_slice(),
+        _ => &[],
+    };
+    let media = match value.get_mut("media").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    for (mut item, node) in media.into_iter().zip(media_nodes) {
+        let location = Location::new(file, node.pos.line, node.pos.column);
+        let id = match item.get("id") {
+            Some(Value::String(s)) => MediaId(s.clone()),
+            _ => continue,
+        };
+        let mut metadata = match typed(item.get_mut("metadata").map_or(Value::Null, Value::take)) {
+            Ok(m) => m,
+            Err(message) => {
+                diagnostics.push(Diagnostic::error(location, message));
+                continue;
+            }
+        };
+        for (kind, v) in &defaults.0 {
+            metadata.0.entry(*kind).or_insert_with(|| v.clone());
+        }
+        warn_if_expired(file, node, doc, &metadata, diagnostics);
+        entries.push(Entry {
+            id,
+            metadata,
+            location,
+        });
+    }
+}
+
+fn typed(value: Value) -> Result<Metadata, String> {
+    let Value::Object(map) = value else {
+        return Ok(Metadata::default());
+    };
+    let mut out = Metadata::default();
+    for (name, v) in map {
+        let kind = FieldKind::from_name(&name).ok_or_else(|| format!("unknown field `{name}`"))?;
+        let value = FieldValue::from_json(kind, v).map_err(|e| format!("invalid `{name}`: {e}"))?;
+        out.0.insert(kind, value);
+    }
+    Ok(out)
+}
+
+fn warn_if_expired(
+    file: &Arc<PathBuf>,
+    node: &Node,
+    doc: &Node,
+    metadata: &Metadata,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let Some(FieldValue::ContentExpiration(exp)) = metadata.get(FieldKind::ContentExpiration)
+    else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    if exp.timestamp_sec.0.as_f64().is_some_and(|t| t < now) {
+        // Point at the entry's own value, or at the default it inherited.
+        let declared = node
+            .get("metadata")
+            .and_then(|m| m.get("content_expiration"))
+            .or_else(|| {
+                doc.get("defaults")
+                    .and_then(|d| d.get("metadata"))
+                    .and_then(|m| m.get("content_expiration"))
+            })
+            .unwrap_or(node);
+        let id = node.get("id").and_then(Node::as_str).unwrap_or("?");
+        diagnostics.push(Diagnostic::warning(
+            Location::new(file, declared.pos.line, declared.pos.column),
+            format!("`content_expiration.timestamp_sec` of media {id} is in the past; the media expires as soon as this is applied"),
+        ));
+    }
+}

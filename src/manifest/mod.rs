@@ -1,0 +1,151 @@
+//! Manifests: finding, parsing and validating them, and assembling the
+//! desired set of media from every file.
+
+mod discover;
+mod document;
+pub mod schema;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use discover::{discover, is_manifest};
+pub use document::{parse_file, parse_text, Entry, ParsedFile};
+
+use crate::error::{Diagnostic, InvalidManifests};
+use crate::model::MediaId;
+
+/// Every declared media, by ID.
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    pub media: BTreeMap<MediaId, Entry>,
+    pub files: usize,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Loads every manifest under `paths`: all problems of all files, or the
+/// desired set.
+pub fn load(paths: &[PathBuf]) -> anyhow::Result<Desired> {
+    let files = discover(paths)?;
+    let parsed = parse_all(&files);
+    Ok(assemble(&parsed)?)
+}
+
+/// Parses files on every core; the output keeps the input's order.
+pub fn parse_all(files: &[PathBuf]) -> Vec<ParsedFile> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if files.len() < 2 || threads < 2 {
+        return files.iter().map(|f| parse_file(f)).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|f| parse_file(f)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// Joins parsed files into the desired set; the same ID twice is an error
+/// that names both places.
+pub fn assemble(files: &[ParsedFile]) -> Result<Desired, InvalidManifests> {
+    let mut desired = Desired {
+        files: files.len(),
+        ..Desired::default()
+    };
+    let mut errors = Vec::new();
+    for file in files {
+        for d in &file.diagnostics {
+            if d.is_error() {
+                errors.push(d.clone());
+            } else {
+                desired.warnings.push(d.clone());
+            }
+        }
+        for entry in &file.entries {
+            if let Some(first) = desired.media.get(&entry.id) {
+                errors.push(
+                    Diagnostic::error(
+                        entry.location.clone(),
+                        format!("media `{}` is declared twice", entry.id),
+                    )
+                    .with_help(Some(format!(
+                        "it is first declared at {}; keep one of the two",
+                        first.location
+                    ))),
+                );
+                continue;
+            }
+            desired.media.insert(entry.id.clone(), entry.clone());
+        }
+    }
+    if errors.is_empty() {
+        Ok(desired)
+    } else {
+        Err(InvalidManifests(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FieldKind;
+    use std::sync::Arc;
+
+    fn parse(text: &str) -> ParsedFile {
+        parse_text(Arc::new(PathBuf::from("m.yaml")), text)
+    }
+
+    fn messages(file: &ParsedFile) -> Vec<String> {
+        file.diagnostics.iter().map(|d| d.to_string()).collect()
+    }
+
+    const HEAD: &str = "apiVersion: xmeta/v1\nkind: MediaMetadata\n";
+
+    #[test]
+    fn defaults_apply_per_top_level_field() {
+        let f = parse(&format!(
+            "{HEAD}defaults:\n  metadata:\n    alt_text: {{text: d}}\n    shared_info: {{shared: true}}\nmedia:\n  - id: 1\n    metadata:\n      alt_text: {{text: own}}\n  - id: \"2\"\n"
+        ));
+        assert!(f.diagnostics.is_empty(), "{:?}", messages(&f));
+        assert_eq!(f.entries.len(), 2);
+        let own = serde_json::to_value(&f.entries[0].metadata).unwrap();
+        assert_eq!(own["alt_text"]["text"], "own");
+        assert_eq!(own["shared_info"]["shared"], true);
+        assert!(f.entries[1].metadata.get(FieldKind::AltText).is_some());
+    }
+
+    #[test]
+    fn errors_carry_positions_and_suggestions() {
+        let f = parse(&format!(
+            "{HEAD}media:\n  - id: 12a\n    metadata:\n      alt_txt: {{text: x}}\n      geo_restrictions: {{whitelisted_country_codes: [usa]}}\n"
+        ));
+        let m = messages(&f);
+        assert!(m.iter().any(|s| s.starts_with("m.yaml:4:9:")), "{m:?}");
+        assert!(
+            m.iter().any(|s| s.contains("did you mean `alt_text`?")),
+            "{m:?}"
+        );
+        assert!(m.iter().any(|s| s.contains("`usa`")), "{m:?}");
+        assert!(f.entries.is_empty());
+    }
+
+    #[test]
+    fn duplicates_name_both_places() {
+        let a = parse(&format!("{HEAD}media:\n  - id: \"7\"\n"));
+        let mut b = parse(&format!("{HEAD}media:\n  - id: 7\n"));
+        b.path = Arc::new(PathBuf::from("n.yaml"));
+        for e in &mut b.entries {
+            e.location.file = Arc::clone(&b.path);
+        }
+        let err = assemble(&[a, b]).unwrap_err().to_string();
+        assert!(
+            err.contains("n.yaml:4:5") && err.contains("m.yaml:4:5"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! The API's metadata types, typed as `POST /2/media/metadata` shapes them,
+//! and canonical value equality (key order and `1` vs `1.0` never count).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A JSON number kept exactly as written (large integers stay exact),
+/// compared by value so `1` equals `1.0`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Number(pub serde_json::Number);
+
+impl PartialEq for Number {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+            return x == y;
+        }
+        if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
+            return x == y;
+        }
+        if (a.is_f64() || b.is_f64()) && !(a.is_f64() && b.is_f64()) {
+            // An integer against a float: equal only if the float is that
+            // integer exactly, so 2^53+1 never equals 2^53 as a float.
+            let (int, float) = if a.is_f64() { (b, a) } else { (a, b) };
+            let f = float.as_f64().unwrap_or(f64::NAN);
+            return f.fract() == 0.0
+                && f.abs() < 9.0e18
+                && int.as_i64().is_some_and(|i| i == f as i64);
+        }
+        a.as_f64() == b.as_f64()
+    }
+}
+
+impl From<i64> for Number {
+    fn from(v: i64) -> Self {
+        Number(v.into())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowDownloadStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_download: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AltText {
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudiencePolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator_subscriptions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_subscriptions: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentExpiration {
+    /// Unix seconds.
+    pub timestamp_sec: Number,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainRestrictions {
+    pub whitelist: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoundMediaOrigin {
+    pub id: String,
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoRestrictions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blacklisted_country_codes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whitelisted_country_codes: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementInfo {
+    pub managed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_category: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewImage {
+    pub media_key: MediaKey,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensitiveMediaWarning {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adult_content: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphic_violence: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedInfo {
+    pub shared: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sticker {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspect_ratio: Option<Number>,
+    /// An integer that can exceed 2^53: kept exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_annotation_id: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticker_set_annotation_id: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_a: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_b: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_c: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_d: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_tx: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_ty: Option<Number>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StickerInfo {
+    pub stickers: Vec<Sticker>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSource {
+    pub upload_source: String,
+}
+
+/// Names one of the 13 top-level metadata fields; the unit of comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FieldKind {
+    AllowDownloadStatus,
+    AltText,
+    AudiencePolicy,
+    ContentExpiration,
+    DomainRestrictions,
+    FoundMediaOrigin,
+    GeoRestrictions,
+    ManagementInfo,
+    PreviewImage,
+    SensitiveMediaWarning,
+    SharedInfo,
+    StickerInfo,
+    UploadSource,
+}
+
+impl FieldKind {
+    pub const ALL: [FieldKind; 13] = [
+        FieldKind::AllowDownloadStatus,
+        FieldKind::AltText,
+        FieldKind::AudiencePolicy,
+        FieldKind::ContentExpiration,
+        FieldKind::DomainRestrictions,
+        FieldKind::FoundMediaOrigin,
+        FieldKind::GeoRestrictions,
+        FieldKind::ManagementInfo,
+        FieldKind::PreviewImage,
+        FieldKind::SensitiveMediaWarning,
+        FieldKind::SharedInfo,
+        FieldKind::StickerInfo,
+        FieldKind::UploadSource,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldKind::AllowDownloadStatus => "allow_download_status",
+            FieldKind::AltText => "alt_text",
+            FieldKind::AudiencePolicy => "audience_policy",
+            FieldKind::ContentExpiration => "content_expiration",
+            FieldKind::DomainRestrictions => "domain_restrictions",
+            FieldKind::FoundMediaOrigin => "found_media_origin",
+            FieldKind::GeoRestrictions => "geo_restrictions",
+            FieldKind::ManagementInfo => "management_info",
+            FieldKind::PreviewImage => "preview_image",
+            FieldKind::SensitiveMediaWarning => "sensitive_media_warning",
+            FieldKind::SharedInfo => "shared_info",
+            FieldKind::StickerInfo => "sticker_info",
+            FieldKind::UploadSource => "upload_source",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FieldKind> {
+        FieldKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl fmt::Display for FieldKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for FieldKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        FieldKind::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown metadata field `{name}`")))
+    }
+}
+
+/// The value of one top-level metadata field.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    AllowDownloadStatus(AllowDownloadStatus),
+    AltText(AltText),
+    AudiencePolicy(AudiencePolicy),
+    ContentExpiration(ContentExpiration),
+    DomainRestrictions(DomainRestrictions),
+    FoundMediaOrigin(FoundMediaOrigin),
+    GeoRestrictions(GeoRestrictions),
+    ManagementInfo(ManagementInfo),
+    PreviewImage(PreviewImage),
+    SensitiveMediaWarning(SensitiveMediaWarning),
+    SharedInfo(SharedInfo),
+    StickerInfo(StickerInfo),
+    UploadSource(UploadSource),
+}
+
+impl FieldValue {
+    /// Types a JSON value as the given field.
+    pub fn from_json(
+        kind: FieldKind,
+        v: serde_json::Value,
+    ) -> Result<FieldValue, serde_json::Error> {
+        use serde_json::from_value as typed;
+        Ok(match kind {
+            FieldKind::AllowDownloadStatus => FieldValue::AllowDownloadStatus(typed(v)?),
+            FieldKind::AltText => FieldValue::AltText(typed(v)?),
+            FieldKind::AudiencePolicy => FieldValue::AudiencePolicy(typed(v)?),
+            FieldKind::ContentExpiration => FieldValue::ContentExpiration(typed(v)?),
+            FieldKind::DomainRestrictions => FieldValue::DomainRestrictions(typed(v)?),
+            FieldKind::FoundMediaOrigin => FieldValue::FoundMediaOrigin(typed(v)?),
+            FieldKind::GeoRestrictions => FieldValue::GeoRestrictions(typed(v)?),
+            FieldKind::ManagementInfo => FieldValue::ManagementInfo(typed(v)?),
+            FieldKind::PreviewImage => FieldValue::PreviewImage(typed(v)?),
+            FieldKind::SensitiveMediaWarning => FieldValue::SensitiveMediaWarning(typed(v)?),
+            FieldKind::SharedInfo => FieldValue::SharedInfo(typed(v)?),
+            FieldKind::StickerInfo => FieldValue::StickerInfo(typed(v)?),
+            FieldKind::UploadSource => FieldValue::UploadSource(typed(v)?),
+        })
+    }
+}
+
+/// A media's metadata: the declared (or recorded) top-level fields.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Metadata(pub BTreeMap<FieldKind, FieldValue>);
+
+impl Metadata {
+    pub fn get(&self, kind: FieldKind) -> Option<&FieldValue> {
+        self.0.get(&kind)
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = FieldKind> + '_ {
+        self.0.keys().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The subset of these fields named by `kinds`.
+    pub fn select(&self, kinds: &[FieldKind]) -> Metadata {
+        Metadata(
+            kinds
+                .iter()
+                .filter_map(|k| self.0.get(k).map(|v| (*k, v.clone())))
+                .collect(),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<FieldKind, serde_json::Value>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(k, v)| FieldValue::from_json(k, v).map(|v| (k, v)))
+            .collect::<Result<_, _>>()
+            .map(Metadata)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A media ID: 1 to 19 digits. Ordered by length then digits, so IDs sort
+/// numerically and the state's byte-ordered keys agree with that order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MediaId(pub String);
+
+impl Ord for MediaId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.len(), &self.0).cmp(&(other.0.len(), &other.0))
+    }
+}
+
+impl PartialOrd for MediaId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for MediaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The body of one `POST /2/media/metadata`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: MediaId,
+    pub metadata: Metadata,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(s: &str) -> Number {
+        Number(serde_json::from_str(s).unwrap())
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        assert_eq!(num("1"), num("1.0"));
+        assert_eq!(num("123456789012345678"), num("123456789012345678"));
+        assert_ne!(num("123456789012345679"), num("123456789012345678"));
+        assert_ne!(num("9007199254740993"), num("9007199254740992.0"));
+        assert_ne!(num("1"), num("1.5"));
+    }
+
+    #[test]
+    fn large_integers_round_trip_exactly() {
+        let json = r#"{"sticker_info":{"stickers":[{"group_annotation_id":987654321098765432}]}}"#;
+        let m: Metadata = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&m).unwrap(), json);
+    }
+
+    #[test]
+    fn unknown_inner_keys_are_refused() {
+        let json = r#"{"alt_text":{"text":"a","extra":1}}"#;
+        assert!(serde_json::from_str::<Metadata>(json).is_err());
+    }
+}

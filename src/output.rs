@@ -1,0 +1,21 @@
+//! The only writer to stdout (results). Logs and progress go to stderr.
+
+use std::io::Write;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    pub color: bool,
+}
+
+impl Output {
+    /// Writes text as is; a closed pipe (`xmeta plan | head`) is not an error.
+    pub fn print(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    pub fn line(&self, text: &str) {
+        self.print(&format!("{text}\n"));
+    }
+}

@@ -1,0 +1,113 @@
+//! The text form of a plan: a header per changed media, a unified diff of
+//! the YAML of the fields it sends, and the summary line.
+
+use std::fmt::Write;
+
+use similar::TextDiff;
+
+use crate::model::Metadata;
+use crate::plan::{Action, Change, Plan};
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const CYAN: &str = "\x1b[36m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+fn paint(out: &mut String, color: bool, style: &str, text: &str) {
+    if color {
+        let _ = writeln!(out, "{style}{text}{RESET}");
+    } else {
+        let _ = writeln!(out, "{text}");
+    }
+}
+
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    if !plan.has_changes() {
+        return format!("No changes. {} media match the manifests.", s.unchanged);
+    }
+    format!(
+        "Plan: {} to create, {} to update, {} to forget, {} unchanged. {} request{}.",
+        s.create,
+        s.update,
+        s.forget,
+        s.unchanged,
+        s.requests,
+        if s.requests == 1 { "" } else { "s" }
+    )
+}
+
+/// The YAML the diff compares: the fields by name, or nothing at all.
+pub fn fields_yaml(metadata: &Metadata) -> String {
+    if metadata.is_empty() {
+        return String::new();
+    }
+    serde_yaml::to_string(metadata).unwrap_or_default()
+}
+
+/// The unified diff of the fields a change sends, without colour.
+pub fn change_diff(change: &Change) -> String {
+    let before = fields_yaml(&change.before.select(&change.fields));
+    let after = fields_yaml(&change.after);
+    TextDiff::from_lines(&before, &after)
+        .unified_diff()
+        .context_radius(3)
+        .header("applied", "wanted")
+        .to_string()
+}
+
+pub fn change_header(change: &Change, prune: bool) -> String {
+    let n = change.fields.len();
+    let fields = format!("{n} field{}", if n == 1 { "" } else { "s" });
+    match change.action {
+        Action::Create => format!("+ media {} will be created ({fields})", change.id),
+        Action::Update => format!("~ media {} will be updated ({fields})", change.id),
+        Action::Forget if prune => format!(
+            "- media {} will be forgotten (removed from the state; nothing is sent)",
+            change.id
+        ),
+        Action::Forget => format!(
+            "- media {} will be forgotten (kept in the state until `--prune`; nothing is sent)",
+            change.id
+        ),
+    }
+}
+
+pub fn untracked_notes(change: &Change) -> impl Iterator<Item = String> + '_ {
+    change.untracked.iter().map(|k| {
+        format!("field `{k}` is no longer declared: it is not sent, X keeps its current value, and the state stops tracking it")
+    })
+}
+
+pub fn render_text(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    for change in &plan.changes {
+        paint(&mut out, color, BOLD, &change_header(change, plan.prune));
+        for note in untracked_notes(change) {
+            let _ = writeln!(out, "    {note}");
+        }
+        if change.action != Action::Forget && !change.fields.is_empty() {
+            for line in change_diff(change).lines() {
+                let style = match line.as_bytes().first() {
+                    Some(b'+') => GREEN,
+                    Some(b'-') => RED,
+                    Some(b'@') => CYAN,
+                    _ => "",
+                };
+                paint(
+                    &mut out,
+                    color && !style.is_empty(),
+                    style,
+                    &format!("    {line}"),
+                );
+            }
+        }
+        out.push('\n');
+    }
+    for warning in &plan.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    paint(&mut out, color, BOLD, &summary_line(plan));
+    out
+}

@@ -1,0 +1,92 @@
+//! Apply progress on stderr: an indicatif bar on a terminal, plain periodic
+//! lines otherwise. Counts done, failed and waiting for the rate limit.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::x_api::Client;
+
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total: usize,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Progress {
+    pub fn new(total: usize, terminal: bool) -> Arc<Progress> {
+        let bar = terminal.then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} {msg} [{elapsed_precise}, ETA {eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        Arc::new(Progress {
+            bar,
+            total,
+            done: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn finish_one(&self, ok: bool) {
+        let counter = if ok { &self.done } else { &self.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    fn status(&self, waiting: usize) -> String {
+        let mut s = format!(
+            "{} done, {} failed",
+            self.done.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed)
+        );
+        if waiting > 0 {
+            s.push_str(&format!(", {waiting} waiting for the rate limit"));
+        }
+        s
+    }
+
+    /// Refreshes the display until dropped (abort the returned task).
+    pub fn spawn_ticker(self: &Arc<Self>, client: Arc<Client>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let every = if me.bar.is_some() {
+                Duration::from_millis(200)
+            } else {
+                PLAIN_EVERY
+            };
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let status = me.status(client.waiting_for_rate_limit());
+                match &me.bar {
+                    Some(bar) => bar.set_message(status),
+                    None => {
+                        let finished =
+                            me.done.load(Ordering::Relaxed) + me.failed.load(Ordering::Relaxed);
+                        eprintln!("progress: {finished}/{} ({status})", me.total);
+                    }
+                }
+            }
+        })
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The state lock: one writer at a time. An OS file lock (released by the
+//! kernel when its holder dies, even by `kill -9`) guards a small file that
+//! says who holds it, so a refused writer can be told who to wait for.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const LOCK_FILE: &str = "xmeta.lock";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub command: String,
+    pub since: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} on host `{}` (command `{}`), since {}",
+            self.pid, self.host, self.command, self.since
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("the state in `{dir}` is locked by {holder}; wait for it to finish, or if that process is gone from another host, run `xmeta state unlock --force`")]
+    Held { dir: PathBuf, holder: Holder },
+    #[error("cannot lock the state in `{dir}`: {source}")]
+    Io {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Held for as long as this value lives.
+#[derive(Debug)]
+pub struct Lock {
+    file: File,
+}
+
+impl Lock {
+    /// Takes the lock at once or fails naming its holder. A lock file left
+    /// by a dead holder is taken over, and the takeover is returned.
+    pub fn acquire(dir: &Path, command: &str) -> Result<(Lock, Option<Holder>), LockError> {
+        let io = |source| LockError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(io)?;
+        let previous = read_holder(&mut file);
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LockError::Held {
+                    dir: dir.to_path_buf(),
+                    holder: previous.unwrap_or_else(unknown_holder),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let me = Holder {
+            pid: std::process::id(),
+            host: hostname(),
+            command: command.to_string(),
+            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        };
+        let body = serde_json::to_vec(&me).unwrap_or_default();
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(&body).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        Ok((Lock { file }, previous))
+    }
+
+    /// Who holds the lock now, if anyone.
+    pub fn holder(dir: &Path) -> Option<Holder> {
+        let mut file = File::open(dir.join(LOCK_FILE)).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => None,
+            Err(_) => read_holder(&mut file),
+        }
+    }
+
+    /// Removes a lock file whatever holds it (for a holder on another host).
+    pub fn force_unlock(dir: &Path) -> std::io::Result<Option<Holder>> {
+        let path = dir.join(LOCK_FILE);
+        let holder = File::open(&path).ok().and_then(|mut f| read_holder(&mut f));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(holder),
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // An empty lock file means "free"; the OS lock goes with the handle.
+        let _ = self.file.set_len(0);
+    }
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn unknown_holder() -> Holder {
+    Holder {
+        pid: 0,
+        host: "unknown".into(),
+        command: "unknown".into(),
+        since: "unknown".into(),
+    }
+}
+
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}

@@ -1,0 +1,388 @@
+//! The state store: per media, what X last confirmed, in an embedded sled
+//! database, plus a format version, a lineage and a serial.
+//!
+//! Keys: `m` + one length byte + the ID's digits for media (so byte order is
+//! numeric order), `!` + name for the store's own facts.
+
+mod lock;
+mod record;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+
+pub use lock::{hostname, Holder, Lock, LockError};
+pub use record::{digest_of, Record};
+
+use crate::model::{MediaId, Metadata};
+
+/// Bumped when the on-disk layout changes; newer states are refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+const KEY_FORMAT: &[u8] = b"!format_version";
+const KEY_LINEAGE: &[u8] = b"!lineage";
+const KEY_SERIAL: &[u8] = b"!serial";
+const MEDIA_PREFIX: u8 = b'm';
+
+pub struct StateStore {
+    dir: PathBuf,
+    db: Option<sled::Db>,
+    /// Keeps a reader's snapshot alive (see `open_reader`).
+    _snapshot: Option<tempfile::TempDir>,
+    _lock: Option<Lock>,
+}
+
+fn media_key(id: &MediaId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.0.len() + 2);
+    key.push(MEDIA_PREFIX);
+    key.push(id.0.len() as u8);
+    key.extend_from_slice(id.0.as_bytes());
+    key
+}
+
+fn id_of(key: &[u8]) -> Option<MediaId> {
+    let digits = key.get(2..)?;
+    std::str::from_utf8(digits)
+        .ok()
+        .map(|s| MediaId(s.to_string()))
+}
+
+impl StateStore {
+    /// Opens the state for writing: takes the lock, then the database,
+    /// creating both if needed.
+    pub fn open_writer(dir: &Path, command: &str) -> anyhow::Result<StateStore> {
+        create_private_dir(dir)?;
+        let (lock, previous) = Lock::acquire(dir, command)?;
+        if let Some(previous) = previous {
+            tracing::warn!("took over a stale state lock left by {previous}");
+        }
+        let db = open_db(dir)?;
+        let store = StateStore {
+            dir: dir.to_path_buf(),
+            db: Some(db),
+            _snapshot: None,
+            _lock: Some(lock),
+        };
+        store.initialise()?;
+        Ok(store)
+    }
+
+    /// Opens the state for reading, never waiting on a writer: while one
+    /// holds the database, reads come from a snapshot copy of its files.
+    /// A missing state reads as empty and is not created.
+    pub fn open_reader(dir: &Path) -> anyhow::Result<StateStore> {
+        let mut store = StateStore {
+            dir: dir.to_path_buf(),
+            db: None,
+            _snapshot: None,
+            _lock: None,
+        };
+        if !dir.join("db").exists() {
+            return Ok(store);
+        }
+        match open_db_once(dir) {
+            Ok(db) => store.db = Some(db),
+            Err(_) if Lock::holder(dir).is_some() || db_is_busy(dir) => {
+                let snapshot =
+                    tempfile::tempdir().context("cannot create a temporary directory")?;
+                copy_dir(&dir.join("db"), &snapshot.path().join("db"))
+                    .with_context(|| format!("cannot copy the state in `{}`", dir.display()))?;
+                store.db = Some(open_db(snapshot.path())?);
+                store._snapshot = Some(snapshot);
+            }
+            Err(e) => return Err(damaged(dir, e)),
+        }
+        store.check_format()?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn initialise(&self) -> anyhow::Result<()> {
+        let db = self.db()?;
+        if db.get(KEY_FORMAT)?.is_none() {
+            let lineage = new_lineage();
+            db.insert(KEY_FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+            db.insert(KEY_LINEAGE, lineage.as_bytes())?;
+            db.insert(KEY_SERIAL, &0u64.to_be_bytes())?;
+            db.flush()?;
+        }
+        self.check_format()
+    }
+
+    fn check_format(&self) -> anyhow::Result<()> {
+        let Some(db) = &self.db else { return Ok(()) };
+        let Some(raw) = db.get(KEY_FORMAT)? else {
+            return Ok(());
+        };
+        let version = <[u8; 4]>::try_from(raw.as_ref())
+            .map(u32::from_be_bytes)
+            .map_err(|_| damaged(&self.dir, anyhow!("bad format version")))?;
+        if version > FORMAT_VERSION {
+            bail!(
+                "the state in `{}` was written by a newer xmeta (state format {version}, this xmeta reads up to {FORMAT_VERSION}); upgrade xmeta",
+                self.dir.display()
+            );
+        }
+        Ok(())
+    }
+
+    fn db(&self) -> anyhow::Result<&sled::Db> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| anyhow!("the state in `{}` is not open", self.dir.display()))
+    }
+
+    /// The random ID made when this state was created ("" when none yet).
+    pub fn lineage(&self) -> anyhow::Result<String> {
+        let Some(db) = &self.db else {
+            return Ok(String::new());
+        };
+        Ok(db
+            .get(KEY_LINEAGE)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default())
+    }
+
+    /// Grows with every write.
+    pub fn serial(&self) -> anyhow::Result<u64> {
+        let Some(db) = &self.db else { return Ok(0) };
+        Ok(db
+            .get(KEY_SERIAL)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// Every recorded media, by one ordered scan.
+    pub fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let Some(db) = &self.db else {
+            return Ok(BTreeMap::new());
+        };
+        let mut out = BTreeMap::new();
+        for item in db.scan_prefix([MEDIA_PREFIX]) {
+            let (key, value) = item.map_err(|e| damaged(&self.dir, e.into()))?;
+            let id = id_of(&key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
+            out.insert(id.clone(), self.decode(&id, &value)?);
+        }
+        Ok(out)
+    }
+
+    pub fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        let Some(db) = &self.db else { return Ok(None) };
+        db.get(media_key(id))?
+            .map(|v| self.decode(id, &v))
+            .transpose()
+    }
+
+    fn decode(&self, id: &MediaId, value: &[u8]) -> anyhow::Result<Record> {
+        let record: Record = serde_json::from_slice(value)
+            .map_err(|e| damaged(&self.dir, anyhow!("record of media {id}: {e}")))?;
+        if !record.is_intact() {
+            return Err(damaged(
+                &self.dir,
+                anyhow!("record of media {id} does not match its digest"),
+            ));
+        }
+        Ok(record)
+    }
+
+    /// Records what X confirmed for a media. Durable before it returns.
+    pub fn record(&self, id: &MediaId, metadata: Metadata) -> anyhow::Result<()> {
+        let value = serde_json::to_vec(&Record::new(metadata))?;
+        self.write(|tx| {
+            tx.insert(media_key(id), value.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Forgets media; durable before it returns.
+    pub fn remove(&self, ids: &[MediaId]) -> anyhow::Result<()> {
+        self.write(|tx| {
+            for id in ids {
+                tx.remove(media_key(id))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces every record (for `state import`), keeping the lineage given.
+    pub fn replace_all(
+        &self,
+        lineage: &str,
+        records: &BTreeMap<MediaId, Record>,
+    ) -> anyhow::Result<()> {
+        let db = self.db()?;
+        let mut batch = sled::Batch::default();
+        for item in db.scan_prefix([MEDIA_PREFIX]).keys() {
+            batch.remove(item?);
+        }
+        for (id, record) in records {
+            batch.insert(media_key(id), serde_json::to_vec(record)?);
+        }
+        batch.insert(KEY_LINEAGE, lineage.as_bytes());
+        db.apply_batch(batch)?;
+        self.write(|_| Ok(()))
+    }
+
+    /// One atomic change plus a serial bump, flushed to disk.
+    fn write(
+        &self,
+        change: impl Fn(
+            &sled::transaction::TransactionalTree,
+        ) -> sled::transaction::ConflictableTransactionResult<(), sled::Error>,
+    ) -> anyhow::Result<()> {
+        let db = self.db()?;
+        db.transaction(|tx| {
+            change(tx)?;
+            let serial = tx
+                .get(KEY_SERIAL)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                .map_or(0, u64::from_be_bytes);
+            tx.insert(KEY_SERIAL, &(serial + 1).to_be_bytes())?;
+            Ok(())
+        })
+        .map_err(|e: sled::transaction::TransactionError<sled::Error>| {
+            anyhow!("cannot write the state in `{}`: {e}", self.dir.display())
+        })?;
+        db.flush()
+            .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
+        Ok(())
+    }
+}
+
+fn new_lineage() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn damaged(dir: &Path, cause: anyhow::Error) -> anyhow::Error {
+    anyhow!(
+        "the state in `{}` is damaged ({cause}); restore it from a backup: move the directory aside, then run `xmeta state import FILE` with an export made by `xmeta state export`",
+        dir.display()
+    )
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the state directory `{}`", dir.display()))
+}
+
+fn open_db_once(dir: &Path) -> anyhow::Result<sled::Db> {
+    // sled can panic on some damaged files; that must be an error, not a crash.
+    let path = dir.join("db");
+    std::panic::catch_unwind(|| sled::Config::new().path(&path).open())
+        .map_err(|_| anyhow!("the database could not be opened"))?
+        .map_err(anyhow::Error::from)
+}
+
+/// sled holds an OS lock on its files while open; a reader holds it only for
+/// a moment, so a writer retries briefly before giving up.
+fn open_db(dir: &Path) -> anyhow::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match open_db_once(dir) {
+            Ok(db) => return Ok(db),
+            Err(_) if db_is_busy(dir) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(damaged(dir, e)),
+        }
+    }
+}
+
+/// Whether another process holds sled's own lock on the database.
+fn db_is_busy(dir: &Path) -> bool {
+    std::fs::File::open(dir.join("db").join("db"))
+        .map(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+        .unwrap_or(false)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AltText, FieldKind, FieldValue};
+
+    fn alt(text: &str) -> Metadata {
+        let mut m = Metadata::default();
+        m.0.insert(
+            FieldKind::AltText,
+            FieldValue::AltText(AltText { text: text.into() }),
+        );
+        m
+    }
+
+    #[test]
+    fn records_survive_reopening_and_bump_the_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let lineage;
+        {
+            let s = StateStore::open_writer(dir.path(), "test").unwrap();
+            lineage = s.lineage().unwrap();
+            s.record(&MediaId("10".into()), alt("a")).unwrap();
+            s.record(&MediaId("9".into()), alt("b")).unwrap();
+            assert_eq!(s.serial().unwrap(), 2);
+        }
+        let s = StateStore::open_reader(dir.path()).unwrap();
+        assert_eq!(s.lineage().unwrap(), lineage);
+        let ids: Vec<_> = s.all().unwrap().into_keys().map(|i| i.0).collect();
+        assert_eq!(ids, ["9", "10"]);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = StateStore::open_writer(dir.path(), "xmeta apply").unwrap();
+        let err = StateStore::open_writer(dir.path(), "xmeta adopt")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(err.contains("xmeta apply"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = StateStore::open_writer(dir.path(), "test").unwrap();
+            let db = s.db().unwrap();
+            db.insert(KEY_FORMAT, &(FORMAT_VERSION + 1).to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let err = StateStore::open_reader(dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("newer xmeta"), "{err}");
+    }
+}

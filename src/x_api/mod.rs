@@ -1,0 +1,317 @@
+//! The X API client for `POST /2/media/metadata`: authentication, pacing
+//! under the shared rate-limit budget, retries with capped exponential
+//! backoff and full jitter, and reading X's answers.
+
+mod oauth1;
+mod problem;
+mod rate_limit;
+mod secret;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{StatusCode, Url};
+
+pub use oauth1::{sign, signature_base_string, OAuth1};
+pub use rate_limit::{unix_now, RateBudget, Reading};
+pub use secret::Secret;
+
+use crate::model::Request;
+
+pub const METADATA_PATH: &str = "/2/media/metadata";
+/// Retries after 429s are counted apart from `--max-retries`, since waiting
+/// for a window is normal; this bound only stops a server that never lets up.
+const MAX_RATE_LIMITED: u32 = 20;
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// OAuth 2.0 user access token.
+    Bearer(Secret),
+    /// OAuth 1.0a user context.
+    OAuth1(OAuth1),
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    pub api_url: Url,
+    pub auth: Auth,
+    pub max_retries: u32,
+    pub timeout: Duration,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("HTTP {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("HTTP {status} with errors: {message}")]
+    Rejected { status: u16, message: String },
+    #[error("HTTP {status} without `data` in the response")]
+    NoData { status: u16 },
+    #[error("{0}")]
+    Transport(String),
+    #[error("gave up after {attempts} attempts; last: {last}")]
+    Exhausted { attempts: u32, last: Box<ApiError> },
+}
+
+enum Attempt {
+    RateLimited { reset: Option<u64>, error: ApiError },
+    Retryable(ApiError),
+    Fatal(ApiError),
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: Url,
+    auth: Auth,
+    max_retries: u32,
+    budget: RateBudget,
+    /// Workers now waiting for a rate-limit window, for progress display.
+    waiting: AtomicUsize,
+}
+
+impl Client {
+    pub fn new(settings: ClientSettings) -> anyhow::Result<Client> {
+        let endpoint = settings.api_url.join(METADATA_PATH)?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("xmeta/", env!("CARGO_PKG_VERSION")))
+            .timeout(settings.timeout)
+            .pool_max_idle_per_host(settings.concurrency)
+            .build()?;
+        Ok(Client {
+            http,
+            endpoint,
+            auth: settings.auth,
+            max_retries: settings.max_retries,
+            budget: RateBudget::default(),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn waiting_for_rate_limit(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Posts one request until X confirms it, a non-retryable answer comes,
+    /// or the retries run out. Returns X's `data`.
+    ///
+    /// Retrying is safe: setting metadata replaces whole fields, so sending
+    /// the same body twice has the same effect as once.
+    pub async fn post_metadata(&self, request: &Request) -> Result<serde_json::Value, ApiError> {
+        let body = serde_json::to_vec(request).map_err(|e| ApiError::Transport(e.to_string()))?;
+        let (mut failures, mut limited) = (0u32, 0u32);
+        loop {
+            self.pace().await;
+            let (reading, outcome) = self.send_once(&body).await;
+            self.budget.release(reading);
+            let error = match outcome {
+                Ok(data) => return Ok(data),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::RateLimited { reset, error }) => {
+                    limited += 1;
+                    if limited > MAX_RATE_LIMITED {
+                        return Err(error);
+                    }
+                    match reset {
+                        Some(reset) => self.budget.exhaust(reset),
+                        None => {
+                            let wait = backoff(limited);
+                            tracing::info!(media = %request.id, "rate limited (429) without a reset time; retrying in {wait:.1?}");
+                            self.wait(wait).await;
+                        }
+                    }
+                    continue;
+                }
+                Err(Attempt::Retryable(e)) => e,
+            };
+            failures += 1;
+            if failures > self.max_retries {
+                return Err(ApiError::Exhausted {
+                    attempts: failures,
+                    last: Box::new(error),
+                });
+            }
+            let wait = backoff(failures);
+            tracing::debug!(media = %request.id, "attempt {failures} failed ({error}); retrying in {wait:.1?}");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits until the shared budget allows one more request.
+    async fn pace(&self) {
+        while let Err(wait) = self.budget.try_claim() {
+            tracing::info!(
+                "rate limit budget spent; waiting {:.1}s for the window to reset",
+                wait.as_secs_f64()
+            );
+            self.wait(wait).await;
+        }
+    }
+
+    async fn wait(&self, wait: Duration) {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn authorization(&self) -> Result<HeaderValue, ApiError> {
+        let text = match &self.auth {
+            Auth::Bearer(token) => format!("Bearer {}", token.expose()),
+            Auth::OAuth1(creds) => {
+                let nonce: String = rand::thread_rng()
+                    .sample_iter(&Alphanumeric)
+                    .take(32)
+                    .map(char::from)
+                    .collect();
+                let mut base = self.endpoint.clone();
+                base.set_query(None);
+                creds.header("POST", base.as_str(), &[], &nonce, unix_now() as u64)
+            }
+        };
+        let mut value = HeaderValue::from_str(&text).map_err(|_| {
+            ApiError::Transport("the credential contains characters not allowed in a header".into())
+        })?;
+        // Keeps the value out of any debug or trace output of reqwest/hyper.
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    async fn send_once(
+        &self,
+        body: &[u8],
+    ) -> (Option<Reading>, Result<serde_json::Value, Attempt>) {
+        let auth = match self.authorization() {
+            Ok(v) => v,
+            Err(e) => return (None, Err(Attempt::Fatal(e))),
+        };
+        let sent = self
+            .http
+            .post(self.endpoint.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(AUTHORIZATION, auth)
+            .body(body.to_vec())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_builder() => return (None, Err(Attempt::Fatal(transport(&e)))),
+            Err(e) => return (None, Err(Attempt::Retryable(transport(&e)))),
+        };
+        let status = response.status();
+        let reading = Reading::from_headers(response.headers());
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return (Some(reading), Err(Attempt::Retryable(transport(&e)))),
+        };
+        (Some(reading), classify(status, reading, &bytes))
+    }
+}
+
+fn classify(
+    status: StatusCode,
+    reading: Reading,
+    body: &[u8],
+) -> Result<serde_json::Value, Attempt> {
+    let code = status.as_u16();
+    let status_error = || ApiError::Status {
+        status: code,
+        message: problem::describe(body),
+    };
+    if status.is_success() {
+        let parsed: problem::Body = serde_json::from_slice(body).map_err(|e| {
+            Attempt::Retryable(ApiError::Transport(format!(
+                "HTTP {code} with an unreadable body: {e}"
+            )))
+        })?;
+        if !parsed.errors.is_empty() {
+            return Err(Attempt::Fatal(ApiError::Rejected {
+                status: code,
+                message: problem::join(&parsed.errors),
+            }));
+        }
+        return parsed
+            .data
+            .ok_or(Attempt::Fatal(ApiError::NoData { status: code }));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(Attempt::RateLimited {
+            reset: reading.reset,
+            error: status_error(),
+        });
+    }
+    if status.is_server_error() {
+        return Err(Attempt::Retryable(status_error()));
+    }
+    Err(Attempt::Fatal(status_error()))
+}
+
+/// The error and its causes in one line ("connection closed before message
+/// completed" sits in a source, not in reqwest's own message).
+fn transport(e: &reqwest::Error) -> ApiError {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    ApiError::Transport(text)
+}
+
+/// Capped exponential backoff with full jitter: uniform in [0, min(cap, base·2ⁿ)].
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+        .min(BACKOFF_CAP);
+    ceiling.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_capped() {
+        for n in 0..40 {
+            assert!(backoff(n) <= BACKOFF_CAP);
+        }
+    }
+
+    #[test]
+    fn a_200_with_errors_is_a_failure() {
+        let body = br#"{"data":{"id":"1"},"errors":[{"title":"Invalid Request","detail":"bad"}]}"#;
+        let r = classify(
+            StatusCode::OK,
+            Reading {
+                remaining: None,
+                reset: None,
+            },
+            body,
+        );
+        assert!(matches!(r, Err(Attempt::Fatal(ApiError::Rejected { .. }))));
+    }
+
+    #[test]
+    fn a_400_is_not_retried_and_a_503_is() {
+        let none = Reading {
+            remaining: None,
+            reset: None,
+        };
+        let body = br#"{"title":"Invalid Request","detail":"bad id","status":400}"#;
+        match classify(StatusCode::BAD_REQUEST, none, body) {
+            Err(Attempt::Fatal(e)) => {
+                assert_eq!(e.to_string(), "HTTP 400: Invalid Request: bad id")
+            }
+            _ => panic!("400 must be fatal"),
+        }
+        assert!(matches!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, none, b""),
+            Err(Attempt::Retryable(_))
+        ));
+    }
+}

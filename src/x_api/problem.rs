@@ -1,0 +1,70 @@
+//! Reading X's error bodies: RFC 7807 problems, `{code, message}` errors,
+//! and the `errors` array that a 200 can carry.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Problem {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub code: Option<serde_json::Value>,
+}
+
+impl Problem {
+    pub fn text(&self) -> String {
+        let parts: Vec<String> = [&self.title, &self.detail, &self.message]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect();
+        if parts.is_empty() {
+            match &self.code {
+                Some(code) => format!("error code {code}"),
+                None => "no details given".into(),
+            }
+        } else {
+            parts.join(": ")
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Body {
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    #[serde(default)]
+    pub errors: Vec<Problem>,
+    #[serde(flatten)]
+    pub problem: Problem,
+}
+
+/// What an error body says, in one line.
+pub fn describe(body: &[u8]) -> String {
+    match serde_json::from_slice::<Body>(body) {
+        Ok(b) if !b.errors.is_empty() => join(&b.errors),
+        Ok(b) => b.problem.text(),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let short: String = text.chars().take(200).collect();
+            if short.trim().is_empty() {
+                "empty response body".into()
+            } else {
+                short
+            }
+        }
+    }
+}
+
+pub fn join(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::text)
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,139 @@
+//! One rate-limit budget shared by every worker. It learns the window from
+//! the `x-rate-limit-*` headers and counts requests still in flight, so
+//! workers wait for the reset instead of sending into a 429.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use reqwest::header::HeaderMap;
+
+#[derive(Debug, Default)]
+struct Window {
+    /// Requests the server still allows in this window.
+    remaining: Option<u64>,
+    /// Unix seconds when the window resets.
+    reset: Option<u64>,
+    in_flight: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct RateBudget {
+    window: Mutex<Window>,
+}
+
+/// What the headers of one response said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading {
+    pub remaining: Option<u64>,
+    pub reset: Option<u64>,
+}
+
+impl Reading {
+    pub fn from_headers(headers: &HeaderMap) -> Reading {
+        let num = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        Reading {
+            remaining: num("x-rate-limit-remaining"),
+            reset: num("x-rate-limit-reset"),
+        }
+    }
+}
+
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Time until a Unix-seconds instant, plus up to 250 ms of jitter so
+/// workers do not all wake at once.
+pub fn until_reset(reset: u64) -> Duration {
+    let wait = (reset as f64 - unix_now()).max(0.0);
+    let jitter = rand::thread_rng().gen_range(0.0..0.25);
+    Duration::from_secs_f64(wait + jitter)
+}
+
+impl RateBudget {
+    /// Claims one request slot, or says how long to wait for the next
+    /// window when the known budget is spent.
+    pub fn try_claim(&self) -> Result<(), Duration> {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(remaining), Some(reset)) = (w.remaining, w.reset) {
+            if (reset as f64) <= unix_now() {
+                // The window has reset: its new size is learnt from the
+                // next response.
+                w.remaining = None;
+                w.reset = None;
+            } else if remaining <= w.in_flight {
+                return Err(until_reset(reset));
+            }
+        }
+        w.in_flight += 1;
+        Ok(())
+    }
+
+    /// Gives the slot back and learns from the response's headers (none
+    /// when the request got no response).
+    pub fn release(&self, reading: Option<Reading>) {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        w.in_flight = w.in_flight.saturating_sub(1);
+        let Some(Reading {
+            remaining: Some(remaining),
+            reset: Some(reset),
+        }) = reading
+        else {
+            return;
+        };
+        match w.reset {
+            // Responses can arrive out of order: within one window the
+            // lowest count is the truest.
+            Some(current) if current == reset => {
+                w.remaining = Some(w.remaining.map_or(remaining, |r| r.min(remaining)));
+            }
+            Some(current) if current > reset => {}
+            _ => {
+                w.remaining = Some(remaining);
+                w.reset = Some(reset);
+            }
+        }
+    }
+
+    /// After a 429: nothing is left until `reset`.
+    pub fn exhaust(&self, reset: u64) {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        w.remaining = Some(0);
+        w.reset = Some(reset);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_when_the_budget_is_spent_counting_in_flight() {
+        let b = RateBudget::default();
+        let reset = unix_now() as u64 + 60;
+        assert!(b.try_claim().is_ok());
+        b.release(Some(Reading {
+            remaining: Some(2),
+            reset: Some(reset),
+        }));
+        assert!(b.try_claim().is_ok());
+        assert!(b.try_claim().is_ok());
+        let wait = b.try_claim().unwrap_err();
+        assert!(wait > Duration::from_secs(50));
+    }
+
+    #[test]
+    fn a_past_reset_frees_the_budget() {
+        let b = RateBudget::default();
+        b.exhaust(unix_now() as u64 - 1);
+        assert!(b.try_claim().is_ok());
+    }
+}
