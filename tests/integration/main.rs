@@ -1,1 +1,8 @@
-//! Integration tests: the real binary against a loopback X API emulator.
+//! Integration tests: the real `xmeta` binary against a loopback X API
+//! emulator, a real sled state in a temp dir, and real files.
+
+mod support;
+
+mod apply_failures;
+mod bad_input;
+mod round_trip;

@@ -1,0 +1,623 @@
+//! A loopback X API emulator for `POST /2/media/metadata`: a real HTTP
+//! server on 127.0.0.1 that checks auth, validates bodies against the
+//! request schema, stores metadata per media (replacing top-level fields),
+//! answers like X, records every request, and injects faults on demand:
+//! latency, a fixed-window rate limit, 503s, dropped connections and
+//! 200-with-errors, all from a seeded RNG so runs are reproducible.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Map, Value};
+
+/// OAuth 1.0a secrets the emulator verifies signatures with.
+#[derive(Clone, Debug)]
+pub struct OAuth1Secrets {
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    pub token: String,
+    pub token_secret: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Faults {
+    pub latency: Duration,
+    /// `(limit, window)`: a fixed-window rate limit with the three headers.
+    pub rate_limit: Option<(u64, Duration)>,
+    pub rate_503: f64,
+    pub rate_drop: f64,
+    pub rate_200_errors: f64,
+    /// Media IDs that always get this status.
+    pub status_for: BTreeMap<String, u16>,
+    pub seed: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency: Duration::ZERO,
+            rate_limit: None,
+            rate_503: 0.0,
+            rate_drop: 0.0,
+            rate_200_errors: 0.0,
+            status_for: BTreeMap::new(),
+            seed: 7,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub body: Value,
+    pub authorization: String,
+    pub user_agent: String,
+    pub content_type: String,
+    /// The status answered; 0 when the connection was dropped.
+    pub status: u16,
+    /// Unix seconds when it arrived.
+    pub at: f64,
+    /// The rate-limit window it arrived in, if a limit is set.
+    pub window: Option<u64>,
+}
+
+struct Inner {
+    token: String,
+    oauth1: Option<OAuth1Secrets>,
+    faults: Faults,
+    rng: StdRng,
+    stored: BTreeMap<String, Map<String, Value>>,
+    requests: Vec<Recorded>,
+    window_start: f64,
+    window_counts: BTreeMap<u64, u64>,
+}
+
+pub struct Emulator {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Emulator {
+    /// Starts on an ephemeral port; accepts `Authorization: Bearer {token}`.
+    pub fn start(token: &str, faults: Faults) -> Emulator {
+        Self::start_with(token, None, faults, 0)
+    }
+
+    pub fn start_oauth1(secrets: OAuth1Secrets, faults: Faults) -> Emulator {
+        Self::start_with("", Some(secrets), faults, 0)
+    }
+
+    pub fn start_with(
+        token: &str,
+        oauth1: Option<OAuth1Secrets>,
+        faults: Faults,
+        port: u16,
+    ) -> Emulator {
+        let inner = Arc::new(Mutex::new(Inner {
+            token: token.to_string(),
+            oauth1,
+            rng: StdRng::seed_from_u64(faults.seed),
+            faults,
+            stored: BTreeMap::new(),
+            requests: Vec::new(),
+            // Windows start on whole seconds, so `x-rate-limit-reset`
+            // (whole Unix seconds) is exactly the window's end.
+            window_start: now().floor(),
+            window_counts: BTreeMap::new(),
+        }));
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let addr = std_listener.local_addr().expect("local addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let state = Arc::clone(&inner);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(serve(std_listener, state, rx));
+        });
+        Emulator {
+            addr,
+            inner,
+            _shutdown: tx,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.inner.lock().unwrap().requests.len()
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.requests().into_iter().map(|r| r.body).collect()
+    }
+
+    pub fn count_status(&self, status: u16) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.status == status)
+            .count()
+    }
+
+    pub fn stored(&self) -> BTreeMap<String, Map<String, Value>> {
+        self.inner.lock().unwrap().stored.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.inner.lock().unwrap().requests.clear();
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.rng = StdRng::seed_from_u64(faults.seed);
+        inner.faults = faults;
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<Mutex<Inner>>,
+    mut shutdown: tokio::sync::oneshot::Receiver<()>,
+) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(_) => continue,
+            },
+            _ = &mut shutdown => return,
+        };
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[derive(Debug)]
+struct Dropped;
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the emulator")
+    }
+}
+impl std::error::Error for Dropped {}
+
+enum Verdict {
+    Drop,
+    Answer(StatusCode, Value, Vec<(&'static str, String)>),
+}
+
+/// Returning an error makes hyper close the connection without a response:
+/// the client sees a dropped connection.
+async fn handle(
+    state: Arc<Mutex<Inner>>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Dropped> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let authorization = header("authorization");
+    let user_agent = header("user-agent");
+    let content_type = header("content-type");
+    let host = header("host");
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let latency = state.lock().unwrap().faults.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let verdict = {
+        let mut inner = state.lock().unwrap();
+        let arrived = now();
+        let verdict = decide(
+            &mut inner,
+            &method,
+            &path,
+            &host,
+            &authorization,
+            &content_type,
+            &body,
+            arrived,
+        );
+        let window = inner
+            .faults
+            .rate_limit
+            .map(|(_, w)| ((arrived - inner.window_start) / w.as_secs_f64()) as u64);
+        let status = match &verdict {
+            Verdict::Drop => 0,
+            Verdict::Answer(s, _, _) => s.as_u16(),
+        };
+        inner.requests.push(Recorded {
+            body: body.clone(),
+            authorization,
+            user_agent,
+            content_type,
+            status,
+            at: arrived,
+            window,
+        });
+        verdict
+    };
+    match verdict {
+        Verdict::Drop => Err(Dropped),
+        Verdict::Answer(status, json, headers) => {
+            let mut response = Response::builder().status(status).header(
+                "content-type",
+                if status.is_success() {
+                    "application/json"
+                } else {
+                    "application/problem+json"
+                },
+            );
+            for (name, value) in headers {
+                response = response.header(name, value);
+            }
+            Ok(response
+                .body(Full::new(Bytes::from(json.to_string())))
+                .expect("response"))
+        }
+    }
+}
+
+fn problem(status: u16, kind: &str, title: &str, detail: &str) -> Value {
+    json!({
+        "type": format!("https://api.x.com/2/problems/{kind}"),
+        "title": title,
+        "detail": detail,
+        "status": status,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    inner: &mut Inner,
+    method: &hyper::Method,
+    path: &str,
+    host: &str,
+    authorization: &str,
+    content_type: &str,
+    body: &Value,
+    arrived: f64,
+) -> Verdict {
+    let mut headers = Vec::new();
+    if let Some((limit, window)) = inner.faults.rate_limit {
+        let secs = window.as_secs_f64();
+        let index = ((arrived - inner.window_start) / secs) as u64;
+        let reset = (inner.window_start + secs * (index + 1) as f64).ceil() as u64;
+        let count = inner.window_counts.entry(index).or_insert(0);
+        *count += 1;
+        let remaining = limit.saturating_sub(*count);
+        headers.push(("x-rate-limit-limit", limit.to_string()));
+        headers.push(("x-rate-limit-remaining", remaining.to_string()));
+        headers.push(("x-rate-limit-reset", reset.to_string()));
+        if *count > limit {
+            let json = json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429, "errors": [{"code": 88, "message": "Rate limit exceeded"}]});
+            return Verdict::Answer(StatusCode::TOO_MANY_REQUESTS, json, headers);
+        }
+    }
+    let answer = |status: u16, json: Value, headers| {
+        Verdict::Answer(StatusCode::from_u16(status).unwrap(), json, headers)
+    };
+    if method != hyper::Method::POST || path != "/2/media/metadata" {
+        return answer(
+            404,
+            problem(404, "resource-not-found", "Not Found", "no such endpoint"),
+            headers,
+        );
+    }
+    if !authorized(inner, host, authorization) {
+        return answer(
+            401,
+            json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}),
+            headers,
+        );
+    }
+    if !content_type.starts_with("application/json") {
+        return answer(
+            400,
+            problem(
+                400,
+                "invalid-request",
+                "Invalid Request",
+                "Content-Type must be application/json",
+            ),
+            headers,
+        );
+    }
+    if let Err(detail) = check_request(body) {
+        return answer(
+            400,
+            problem(400, "invalid-request", "Invalid Request", &detail),
+            headers,
+        );
+    }
+    let id = body["id"].as_str().unwrap_or_default().to_string();
+    if let Some(status) = inner.faults.status_for.get(&id) {
+        let status = *status;
+        return answer(
+            status,
+            problem(
+                status,
+                "invalid-request",
+                "Injected",
+                &format!("injected {status} for media {id}"),
+            ),
+            headers,
+        );
+    }
+    let roll: f64 = inner.rng.gen();
+    let f = &inner.faults;
+    if roll < f.rate_503 {
+        return answer(
+            503,
+            problem(
+                503,
+                "resource-unavailable",
+                "Service Unavailable",
+                "try again later",
+            ),
+            headers,
+        );
+    }
+    if roll < f.rate_503 + f.rate_drop {
+        return Verdict::Drop;
+    }
+    if roll < f.rate_503 + f.rate_drop + f.rate_200_errors {
+        let json = json!({"data": {"id": id}, "errors": [problem(200, "internal-error", "Internal Error", "the metadata could not be saved")]});
+        return answer(200, json, headers);
+    }
+    let stored = inner.stored.entry(id.clone()).or_default();
+    if let Some(Value::Object(fields)) = body.get("metadata") {
+        for (k, v) in fields {
+            stored.insert(k.clone(), v.clone());
+        }
+    }
+    let json = json!({"data": {"id": id, "associated_metadata": Value::Object(stored.clone())}});
+    answer(200, json, headers)
+}
+
+fn authorized(inner: &Inner, host: &str, authorization: &str) -> bool {
+    if let Some(token) = authorization.strip_prefix("Bearer ") {
+        return !inner.token.is_empty() && token == inner.token;
+    }
+    let (Some(params), Some(secrets)) = (authorization.strip_prefix("OAuth "), &inner.oauth1)
+    else {
+        return false;
+    };
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    for part in params.split(", ") {
+        if let Some((k, v)) = part.split_once('=') {
+            fields.insert(k.to_string(), decode(v.trim_matches('"')));
+        }
+    }
+    let Some(signature) = fields.remove("oauth_signature") else {
+        return false;
+    };
+    if fields.get("oauth_consumer_key") != Some(&secrets.consumer_key)
+        || fields.get("oauth_token") != Some(&secrets.token)
+    {
+        return false;
+    }
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let base = xmeta::x_api::signature_base_string(
+        "POST",
+        &format!("http://{host}/2/media/metadata"),
+        &pairs,
+    );
+    xmeta::x_api::sign(&base, &secrets.consumer_secret, &secrets.token_secret) == signature
+}
+
+// The request schema of POST /2/media/metadata (CreateMediaMetadataRequest),
+// encoded here independently of xmeta's own validator.
+/// `(field, [(property, kind)], [required properties])`.
+type FieldRule = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
+const FIELDS: &[FieldRule] = &[
+    ("allow_download_status", &[("allow_download", "bool")], &[]),
+    ("alt_text", &[("text", "text1000")], &["text"]),
+    (
+        "audience_policy",
+        &[
+            ("creator_subscriptions", "strings"),
+            ("x_subscriptions", "strings"),
+        ],
+        &[],
+    ),
+    (
+        "content_expiration",
+        &[("timestamp_sec", "number")],
+        &["timestamp_sec"],
+    ),
+    (
+        "domain_restrictions",
+        &[("whitelist", "strings")],
+        &["whitelist"],
+    ),
+    (
+        "found_media_origin",
+        &[("id", "string"), ("provider", "string")],
+        &["id", "provider"],
+    ),
+    (
+        "geo_restrictions",
+        &[
+            ("blacklisted_country_codes", "countries"),
+            ("whitelisted_country_codes", "countries"),
+        ],
+        &[],
+    ),
+    ("management_info", &[("managed", "bool")], &["managed"]),
+    (
+        "preview_image",
+        &[("media_key", "media_key")],
+        &["media_key"],
+    ),
+    (
+        "sensitive_media_warning",
+        &[
+            ("adult_content", "bool"),
+            ("graphic_violence", "bool"),
+            ("other", "bool"),
+        ],
+        &[],
+    ),
+    ("shared_info", &[("shared", "bool")], &["shared"]),
+    ("sticker_info", &[("stickers", "stickers")], &["stickers"]),
+    (
+        "upload_source",
+        &[("upload_source", "string")],
+        &["upload_source"],
+    ),
+];
+
+const STICKER: &[(&str, &str)] = &[
+    ("aspect_ratio", "number"),
+    ("group_annotation_id", "integer"),
+    ("id", "string"),
+    ("sticker_set_annotation_id", "integer"),
+    ("transform_a", "number"),
+    ("transform_b", "number"),
+    ("transform_c", "number"),
+    ("transform_d", "number"),
+    ("transform_tx", "number"),
+    ("transform_ty", "number"),
+];
+
+/// Checks a request body against the schema; `Err` carries the reason.
+pub fn check_request(body: &Value) -> Result<(), String> {
+    let obj = body.as_object().ok_or("the body is not a JSON object")?;
+    for key in obj.keys() {
+        if key != "id" && key != "metadata" {
+            return Err(format!("unknown property `{key}`"));
+        }
+    }
+    let id = obj
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or("`id` is required and must be a string")?;
+    if id.is_empty() || id.len() > 19 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`id` `{id}` does not match ^[0-9]{{1,19}}$"));
+    }
+    let Some(metadata) = obj.get("metadata") else {
+        return Ok(());
+    };
+    let metadata = metadata.as_object().ok_or("`metadata` must be an object")?;
+    for (name, value) in metadata {
+        let (_, props, required) = FIELDS
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .ok_or(format!("unknown metadata field `{name}`"))?;
+        check_object(value, props, required, name)?;
+    }
+    Ok(())
+}
+
+fn check_object(
+    value: &Value,
+    props: &[(&str, &str)],
+    required: &[&str],
+    path: &str,
+) -> Result<(), String> {
+    let obj = value
+        .as_object()
+        .ok_or(format!("`{path}` must be an object"))?;
+    for r in required {
+        if !obj.contains_key(*r) {
+            return Err(format!("`{path}.{r}` is required"));
+        }
+    }
+    for (k, v) in obj {
+        let (_, kind) = props
+            .iter()
+            .find(|(n, _)| n == k)
+            .ok_or(format!("unknown property `{path}.{k}`"))?;
+        let p = format!("{path}.{k}");
+        let ok = match *kind {
+            "bool" => v.is_boolean(),
+            "string" => v.is_string(),
+            "text1000" => v.as_str().is_some_and(|s| s.chars().count() <= 1000),
+            "number" => v.is_number(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "strings" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            "countries" => v.as_array().is_some_and(|a| {
+                a.iter().all(|c| {
+                    c.as_str()
+                        .is_some_and(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic()))
+                })
+            }),
+            "media_key" => {
+                check_object(
+                    v,
+                    &[("media", "string"), ("media_category", "string")],
+                    &[],
+                    &p,
+                )?;
+                true
+            }
+            "stickers" => {
+                let items = v.as_array().ok_or(format!("`{p}` must be an array"))?;
+                for (i, s) in items.iter().enumerate() {
+                    check_object(s, STICKER, &[], &format!("{p}[{i}]"))?;
+                }
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("`{p}` must be {kind}"));
+        }
+    }
+    Ok(())
+}

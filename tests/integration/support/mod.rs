@@ -1,0 +1,204 @@
+//! Test environment: a temp dir with manifests and a state directory, and
+//! a runner for the real `xmeta` binary.
+
+#![allow(dead_code)]
+
+pub mod emulator;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[allow(unused_imports)]
+pub use emulator::{Emulator, Faults, OAuth1Secrets};
+use serde_json::{json, Value};
+
+pub const TOKEN: &str = "test-token-Zq8Xy3";
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        TestEnv {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn manifests(&self) -> String {
+        self.path("manifests").display().to_string()
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn with_env(mut self, key: &str, value: &str) -> TestEnv {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Bearer token and endpoint of an emulator.
+    pub fn against(self, emulator: &Emulator) -> TestEnv {
+        self.with_env("XMETA_API_URL", &emulator.url())
+            .with_env("XMETA_BEARER_TOKEN", TOKEN)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xmeta"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .env("XMETA_STATE_DIR", self.state_dir());
+        for name in [
+            "XMETA_API_URL",
+            "XMETA_BEARER_TOKEN",
+            "XMETA_CONSUMER_KEY",
+            "XMETA_CONSUMER_SECRET",
+            "XMETA_ACCESS_TOKEN",
+            "XMETA_ACCESS_TOKEN_SECRET",
+        ] {
+            cmd.env_remove(name);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("run xmeta");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and asserts the exit code, showing the output on failure.
+    pub fn ok(&self, args: &[&str], code: i32) -> Run {
+        let run = self.run(args);
+        assert_eq!(
+            run.code, code,
+            "xmeta {args:?}\n--- stdout\n{}\n--- stderr\n{}",
+            run.stdout, run.stderr
+        );
+        run
+    }
+
+    /// A listing of the state directory's bytes, to prove nothing changed.
+    pub fn state_fingerprint(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        collect(&self.state_dir(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
+        }
+    }
+}
+
+/// The metadata a generated media `n` wants: a realistic mix of fields.
+pub fn media_metadata(n: u64, variant: &str) -> Value {
+    let mut m = json!({
+        "alt_text": {"text": format!("Photo {n}: {variant}")},
+    });
+    let o = m.as_object_mut().unwrap();
+    if n.is_multiple_of(3) {
+        o.insert(
+            "sensitive_media_warning".into(),
+            json!({"adult_content": false, "graphic_violence": n.is_multiple_of(2), "other": false}),
+        );
+    }
+    if n.is_multiple_of(4) {
+        o.insert(
+            "geo_restrictions".into(),
+            json!({"whitelisted_country_codes": ["us", "ca"]}),
+        );
+    }
+    if n.is_multiple_of(5) {
+        o.insert(
+            "content_expiration".into(),
+            json!({"timestamp_sec": 4102444800u64}),
+        );
+    }
+    if n.is_multiple_of(7) {
+        o.insert("sticker_info".into(), json!({"stickers": [{"id": "1", "group_annotation_id": 123456789012345678u64 + n, "transform_a": 1, "transform_tx": -3}]}));
+    }
+    if n.is_multiple_of(11) {
+        o.insert(
+            "audience_policy".into(),
+            json!({"creator_subscriptions": ["Any"]}),
+        );
+    }
+    m
+}
+
+pub fn media_id(n: u64) -> String {
+    format!("{}", 1_700_000_000_000_000_000u64 + n)
+}
+
+/// A manifest of media `range`, as JSON-in-YAML (YAML is a JSON superset).
+pub fn manifest(range: std::ops::Range<u64>, variant: &str) -> String {
+    let media: Vec<Value> = range
+        .map(|n| json!({"id": media_id(n), "metadata": media_metadata(n, variant)}))
+        .collect();
+    let doc = json!({"apiVersion": "xmeta/v1", "kind": "MediaMetadata", "media": media});
+    serde_yaml::to_string(&doc).unwrap()
+}
+
+/// What the manifests of `manifest(range, variant)` want, per media ID.
+pub fn expected(
+    range: std::ops::Range<u64>,
+    variant: &str,
+) -> std::collections::BTreeMap<String, serde_json::Map<String, Value>> {
+    range
+        .map(|n| {
+            (
+                media_id(n),
+                media_metadata(n, variant).as_object().unwrap().clone(),
+            )
+        })
+        .collect()
+}
