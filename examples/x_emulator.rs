@@ -27,7 +27,10 @@ fn main() {
     if let Some(ms) = flag("--latency-ms").and_then(|v| v.parse().ok()) {
         faults.latency = Duration::from_millis(ms);
     }
-    if let Some((n, secs)) = flag("--rate-limit").as_deref().and_then(|v| v.split_once('/')) {
+    if let Some((n, secs)) = flag("--rate-limit")
+        .as_deref()
+        .and_then(|v| v.split_once('/'))
+    {
         if let (Ok(n), Ok(secs)) = (n.parse(), secs.parse()) {
             faults.rate_limit = Some((n, Duration::from_secs(secs)));
         }
@@ -36,7 +39,10 @@ fn main() {
         faults.rate_503 = p;
     }
     let emu = emulator::Emulator::start_with(&token, None, faults, port);
-    eprintln!("X API emulator on {} (token `{token}`); Ctrl-C to stop", emu.url());
+    eprintln!(
+        "X API emulator on {} (token `{token}`); Ctrl-C to stop",
+        emu.url()
+    );
     let mut seen = 0;
     loop {
         std::thread::sleep(Duration::from_millis(250));

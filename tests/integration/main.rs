@@ -6,3 +6,4 @@ mod support;
 mod apply_failures;
 mod bad_input;
 mod round_trip;
+mod workflow;

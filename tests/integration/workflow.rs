@@ -1,0 +1,300 @@
+//! CI-grade workflow: JSON and markdown plans, saved plans, prune, adopt,
+//! state commands, and the GitHub Actions example.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+fn json_plan(env: &TestEnv, extra: &[&str]) -> Value {
+    let m = env.manifests();
+    let mut args = vec!["plan", m.as_str(), "--format", "json"];
+    args.extend_from_slice(extra);
+    let run = env.ok(&args, 0);
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}", run.stdout))
+}
+
+#[test]
+fn json_plan_requests_are_exactly_what_apply_sends() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..10, "v1"));
+    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    emu.clear_requests();
+    let edited = manifest(0..12, "v1").replace("Photo 2: v1", "Photo 2: v2");
+    env.write("manifests/a.yaml", &edited);
+
+    let plan = json_plan(&env, &[]);
+    assert_eq!(plan["format_version"], "1");
+    assert_eq!(plan["lineage"].as_str().map(str::len), Some(32));
+    assert!(plan["serial"].as_u64().unwrap() >= 10);
+    assert_eq!(
+        plan["summary"],
+        serde_json::json!({"create": 2, "update": 1, "forget": 0, "unchanged": 9, "requests": 3})
+    );
+    let update = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "update")
+        .unwrap();
+    assert_eq!(update["fields"], serde_json::json!(["alt_text"]));
+    assert_eq!(update["before"]["alt_text"]["text"], "Photo 2: v1");
+    assert_eq!(update["after"]["alt_text"]["text"], "Photo 2: v2");
+
+    let planned: Vec<Value> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["request"].clone())
+        .collect();
+    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    let mut sent = emu.bodies();
+    let key = |v: &Value| v["id"].as_str().unwrap_or_default().to_string();
+    sent.sort_by_key(key);
+    let mut planned = planned;
+    planned.sort_by_key(key);
+    assert_eq!(sent, planned);
+}
+
+#[test]
+fn markdown_plan_fits_one_comment() {
+    let env = TestEnv::new();
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
+    assert!(run.stdout.contains("**Plan: 3 to create"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("| `1700000000000000001` | create | `alt_text` |"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("<details><summary>+ media 1700000000000000000 will be created"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("```diff\n"), "{}", run.stdout);
+
+    env.write("manifests/a.yaml", &manifest(0..5000, "v1"));
+    let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
+    let chars = run.stdout.chars().count();
+    assert!(chars < 65_536, "{chars} characters");
+    assert!(run.stdout.contains("**Plan: 5000 to create"));
+    let shown = run.stdout.matches("<details>").count();
+    assert!(shown > 10, "some diffs are shown: {shown}");
+    let note = format!(
+        "**{} of 5000 diffs were left out to fit in one comment.**",
+        5000 - shown
+    );
+    assert!(run.stdout.contains(&note), "expected `{note}`");
+    assert!(run.stdout.contains("more media not listed here"));
+}
+
+#[test]
+fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..6, "v1"));
+    let m = env.manifests();
+    env.ok(&["plan", &m, "--out", "plan.json"], 0);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(env.path("plan.json"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(env.path("plan.json")).unwrap()).unwrap();
+    assert!(saved["checksum"].as_str().unwrap().starts_with("sha256:"));
+
+    // Manifests change after the plan: the saved plan still applies as planned.
+    env.write("manifests/a.yaml", &manifest(0..6, "v2"));
+    env.ok(&["apply", "--plan", "plan.json"], 0);
+    let planned: Vec<Value> = saved["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["request"].clone())
+        .collect();
+    let mut sent = emu.bodies();
+    sent.sort_by_key(|v| v["id"].as_str().unwrap().to_string());
+    assert_eq!(sent, planned);
+    assert_eq!(emu.stored(), expected(0..6, "v1"));
+
+    // Stale: the state changed after the plan was written.
+    env.ok(&["plan", &m, "--out", "plan2.json"], 0);
+    env.ok(
+        &["apply", &m, "--auto-approve", "--target", &media_id(3)],
+        0,
+    );
+    let before = emu.request_count();
+    let run = env.ok(&["apply", "--plan", "plan2.json"], 1);
+    assert!(run.stderr.contains("stale"), "{}", run.stderr);
+    assert_eq!(emu.request_count(), before);
+
+    // Edited by hand.
+    env.ok(&["plan", &m, "--out", "plan3.json"], 0);
+    let text = std::fs::read_to_string(env.path("plan3.json")).unwrap();
+    let edited = text.replace("Photo 4: v2", "Photo 4: evil");
+    assert_ne!(text, edited);
+    std::fs::write(env.path("plan3.json"), edited).unwrap();
+    let run = env.ok(&["apply", "--plan", "plan3.json"], 1);
+    assert!(
+        run.stderr.contains("does not match its checksum"),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(env.path("plan3.json"), "{ not json").unwrap();
+    let run = env.ok(&["apply", "--plan", "plan3.json"], 1);
+    assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
+    assert_eq!(emu.request_count(), before);
+}
+
+#[test]
+fn deleted_manifests_are_forgotten_only_with_prune() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..4, "v1"));
+    let gone = env.write("manifests/b.yaml", &manifest(4..7, "v1"));
+    let m = env.manifests();
+    env.ok(&["apply", &m, "--auto-approve"], 0);
+    emu.clear_requests();
+    std::fs::remove_file(gone).unwrap();
+
+    let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 2);
+    assert!(
+        plan.stdout
+            .contains(&format!("- media {} will be forgotten", media_id(5))),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to create, 0 to update, 3 to forget, 4 unchanged. 0 requests."),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("warning: 3 media in the state are in no manifest"),
+        "{}",
+        plan.stdout
+    );
+
+    env.ok(&["apply", &m, "--auto-approve"], 0);
+    assert_eq!(emu.request_count(), 0);
+    let list = env.ok(&["state", "list"], 0);
+    assert_eq!(list.stdout.lines().count(), 7, "kept without --prune");
+
+    env.ok(&["apply", &m, "--auto-approve", "--prune"], 0);
+    assert_eq!(
+        emu.request_count(),
+        0,
+        "nothing is ever sent for forgotten media"
+    );
+    let list = env.ok(&["state", "list"], 0);
+    assert_eq!(list.stdout.lines().count(), 4);
+    let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 0);
+    assert!(
+        plan.stdout
+            .contains("No changes. 4 media match the manifests."),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn adopt_rm_export_and_import_round_trip() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..5, "v1"));
+    let m = env.manifests();
+
+    let run = env.ok(&["adopt", &m], 0);
+    assert!(run.stdout.contains("Adopted 5 media"), "{}", run.stdout);
+    assert_eq!(emu.request_count(), 0);
+    env.ok(&["plan", &m, "--detailed-exitcode"], 0);
+
+    let show = env.ok(&["state", "show", &media_id(2)], 0);
+    assert!(
+        show.stdout.contains("text: 'Photo 2: v1'"),
+        "{}",
+        show.stdout
+    );
+
+    env.ok(&["state", "rm", &media_id(2)], 0);
+    let plan = env.ok(&["plan", &m], 0);
+    assert!(
+        plan.stdout
+            .contains(&format!("+ media {} will be created", media_id(2))),
+        "{}",
+        plan.stdout
+    );
+    let missing = env.ok(&["state", "rm", "999"], 1);
+    assert!(
+        missing.stderr.contains("not in the state: `999`"),
+        "{}",
+        missing.stderr
+    );
+
+    env.ok(&["state", "export", "--out", "export.json"], 0);
+    let original = json_plan(&env, &[]);
+    let moved = TestEnv::new();
+    std::fs::copy(env.path("export.json"), moved.path("export.json")).unwrap();
+    std::fs::copy(env.path("manifests/a.yaml"), moved.path("manifests/a.yaml")).unwrap();
+    moved.ok(&["state", "import", "export.json"], 0);
+    let mut copy = json_plan(&moved, &[]);
+    assert_eq!(copy["lineage"], original["lineage"]);
+    copy["serial"] = original["serial"].clone();
+    assert_eq!(copy, original, "identical plan after export and import");
+}
+
+#[test]
+fn the_github_actions_example_uses_only_documented_commands() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/github-actions/xmeta.yml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let workflow: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
+    let jobs = workflow["jobs"].as_mapping().expect("jobs");
+    assert!(jobs.contains_key("plan") && jobs.contains_key("apply"));
+    let env = TestEnv::new();
+    let mut checked = 0;
+    for (_, job) in jobs {
+        for step in job["steps"].as_sequence().unwrap() {
+            let Some(run) = step["run"].as_str() else {
+                continue;
+            };
+            for line in run
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with("xmeta "))
+            {
+                let words: Vec<&str> = line.split_whitespace().take_while(|w| *w != ">").collect();
+                let sub: Vec<&str> = words[1..]
+                    .iter()
+                    .take_while(|w| !w.starts_with('-') && !w.contains('/') && !w.contains('.'))
+                    .copied()
+                    .collect();
+                let mut help_args = sub.clone();
+                help_args.push("--help");
+                let help = env.ok(&help_args, 0).stdout;
+                for flag in words.iter().filter(|w| w.starts_with("--")) {
+                    assert!(
+                        help.contains(flag),
+                        "`{line}`: `{flag}` is not in `xmeta {} --help`",
+                        sub.join(" ")
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 6, "found {checked} xmeta commands");
+    assert!(text.contains("xmeta plan media/ --format markdown"));
+    assert!(text.contains("xmeta apply media/ --auto-approve"));
+    assert!(text.contains("secrets.X_USER_TOKEN"));
+}
