@@ -5,5 +5,6 @@ mod support;
 
 mod apply_failures;
 mod bad_input;
+mod client;
 mod round_trip;
 mod workflow;

@@ -63,6 +63,8 @@ pub struct Recorded {
     pub content_type: String,
     /// The status answered; 0 when the connection was dropped.
     pub status: u16,
+    /// Whether the answer carried `errors` (a 200 that is not a success).
+    pub with_errors: bool,
     /// Unix seconds when it arrived.
     pub at: f64,
     /// The rate-limit window it arrived in, if a limit is set.
@@ -263,9 +265,9 @@ async fn handle(
             .faults
             .rate_limit
             .map(|(_, w)| ((arrived - inner.window_start) / w.as_secs_f64()) as u64);
-        let status = match &verdict {
-            Verdict::Drop => 0,
-            Verdict::Answer(s, _, _) => s.as_u16(),
+        let (status, with_errors) = match &verdict {
+            Verdict::Drop => (0, false),
+            Verdict::Answer(s, json, _) => (s.as_u16(), json.get("errors").is_some()),
         };
         inner.requests.push(Recorded {
             body: body.clone(),
@@ -273,6 +275,7 @@ async fn handle(
             user_agent,
             content_type,
             status,
+            with_errors,
             at: arrived,
             window,
         });
