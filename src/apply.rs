@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use tracing::Instrument;
@@ -21,8 +22,19 @@ pub struct Report {
     /// State-only changes (fields no longer tracked, pruned media).
     pub recorded: usize,
     pub failed: Vec<(MediaId, String)>,
-    /// Changes not started because a stop was requested.
+    /// Requests not confirmed because a stop was requested.
     pub skipped: usize,
+}
+
+/// How long requests in flight may take to finish once a stop was asked.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Completes `DRAIN_TIMEOUT` after `stop` is set; never before.
+async fn drain_deadline(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(DRAIN_TIMEOUT).await;
 }
 
 /// What the state holds for a media after its change went through.
@@ -80,6 +92,8 @@ pub async fn run(
         }
     }
 
+    let total = plan.requests().count();
+    let mut remote_failed = 0;
     let ticker = progress.spawn_ticker(Arc::clone(&client));
     let sends = plan
         .changes
@@ -102,9 +116,17 @@ pub async fn run(
             }
         })
         .buffer_unordered(concurrency.max(1));
-    while let Some((change, outcome)) = results.next().await {
+    loop {
+        let next = tokio::select! {
+            next = results.next() => next,
+            () = drain_deadline(stop) => {
+                tracing::warn!("stopped waiting for requests in flight; they were not recorded and will plan again");
+                None
+            }
+        };
+        let Some((change, outcome)) = next else { break };
         match outcome {
-            None => report.skipped += 1,
+            None => {}
             Some(Ok(())) => {
                 tracing::debug!(media = %change.id, "applied and recorded");
                 progress.finish_one(true);
@@ -113,10 +135,13 @@ pub async fn run(
             Some(Err(message)) => {
                 tracing::warn!(media = %change.id, "failed: {message}");
                 progress.finish_one(false);
+                remote_failed += 1;
                 report.failed.push((change.id.clone(), message));
             }
         }
     }
+    // Not started after a stop, or abandoned in flight past the drain timeout.
+    report.skipped = total - report.applied - remote_failed;
     ticker.abort();
     progress.finish();
     report.failed.sort();

@@ -34,6 +34,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Send the changes to X. Example: xmeta apply manifests/ --auto-approve
     Apply(ApplyArgs),
+    /// Keep a directory reconciled: plan (and with --apply, apply) at start
+    /// and after every settled change. Example: xmeta watch manifests/ --apply
+    Watch(WatchArgs),
     /// Record the manifests as applied without sending anything.
     /// Example: xmeta adopt manifests/ --target 1146654567674912769
     Adopt(AdoptArgs),
@@ -140,6 +143,28 @@ pub struct ClientArgs {
     /// Give up on one request attempt after this many seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub paths: Paths,
+
+    /// Apply each plan (implies --auto-approve); needs credentials.
+    #[arg(long)]
+    pub apply: bool,
+
+    /// Wait this long after the last change before re-planning.
+    /// Example: --debounce-ms 500
+    #[arg(long, default_value_t = 300)]
+    pub debounce_ms: u64,
+
+    /// Remove media that no manifest declares from the state (nothing is sent).
+    #[arg(long)]
+    pub prune: bool,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]

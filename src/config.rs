@@ -38,11 +38,21 @@ pub enum Action {
     },
     Plan(PlanConfig),
     Apply(ApplyConfig),
+    Watch(WatchConfig),
     Adopt {
         paths: Vec<PathBuf>,
         targets: Targets,
     },
     State(StateAction),
+}
+
+#[derive(Debug)]
+pub struct WatchConfig {
+    pub paths: Vec<PathBuf>,
+    /// Apply each plan with this client; `None` only plans.
+    pub apply: Option<ClientSettings>,
+    pub debounce: Duration,
+    pub prune: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +129,16 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             targets: targets(&a.targets.ids)?,
             prune: a.prune,
             client: client_settings(&a.client)?,
+        }),
+        Command::Watch(a) => Action::Watch(WatchConfig {
+            paths: a.paths.paths,
+            apply: if a.apply {
+                Some(client_settings(&a.client)?)
+            } else {
+                None
+            },
+            debounce: Duration::from_millis(a.debounce_ms),
+            prune: a.prune,
         }),
         Command::Adopt(a) => Action::Adopt {
             paths: a.paths.paths,

@@ -5,6 +5,7 @@ mod apply;
 mod plan;
 mod state;
 mod validate;
+mod watch;
 
 use crate::config::{Action, Config};
 use crate::output::Output;
@@ -26,6 +27,7 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
         Action::Validate { paths } => validate::run(paths, out),
         Action::Plan(plan) => plan::run(&config, plan, out),
         Action::Apply(apply) => apply::run(&config, apply, out),
+        Action::Watch(watch) => watch::run(&config, watch, out),
         Action::Adopt { paths, targets } => adopt::run(&config, paths, targets, out),
         Action::State(action) => state::run(&config, action, out),
     }

@@ -6,7 +6,7 @@ mod document;
 pub mod schema;
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 pub use discover::{discover, is_manifest};
@@ -21,6 +21,12 @@ pub struct Desired {
     pub media: BTreeMap<MediaId, Entry>,
     pub files: usize,
     pub warnings: Vec<Diagnostic>,
+    /// Media neither applied nor forgotten for now: declared twice, or in
+    /// a file that stopped validating (`watch`).
+    pub held: BTreeSet<MediaId>,
+    /// False while some file is broken: media it may declare are unknown,
+    /// so nothing may be planned as forgotten.
+    pub incomplete: bool,
 }
 
 /// Loads every manifest under `paths`: all problems of all files, or the
@@ -53,12 +59,23 @@ pub fn parse_all(files: &[PathBuf]) -> Vec<ParsedFile> {
 /// Joins parsed files into the desired set; the same ID twice is an error
 /// that names both places.
 pub fn assemble(files: &[ParsedFile]) -> Result<Desired, InvalidManifests> {
-    let mut desired = Desired {
-        files: files.len(),
-        ..Desired::default()
-    };
+    let (desired, errors) = assemble_lenient(files);
+    if errors.is_empty() {
+        Ok(desired)
+    } else {
+        Err(InvalidManifests(errors))
+    }
+}
+
+/// Joins parsed files, keeping going past errors: a duplicated ID is held
+/// (both declarations are left out) and reported, the rest stays usable.
+pub fn assemble_lenient<'a>(
+    files: impl IntoIterator<Item = &'a ParsedFile>,
+) -> (Desired, Vec<Diagnostic>) {
+    let mut desired = Desired::default();
     let mut errors = Vec::new();
     for file in files {
+        desired.files += 1;
         for d in &file.diagnostics {
             if d.is_error() {
                 errors.push(d.clone());
@@ -67,27 +84,34 @@ pub fn assemble(files: &[ParsedFile]) -> Result<Desired, InvalidManifests> {
             }
         }
         for entry in &file.entries {
-            if let Some(first) = desired.media.get(&entry.id) {
-                errors.push(
-                    Diagnostic::error(
-                        entry.location.clone(),
-                        format!("media `{}` is declared twice", entry.id),
-                    )
-                    .with_help(Some(format!(
-                        "it is first declared at {}; keep one of the two",
-                        first.location
-                    ))),
-                );
-                continue;
+            let first = desired.media.get(&entry.id).map(|e| e.location.clone());
+            let first = first.or_else(|| {
+                desired
+                    .held
+                    .contains(&entry.id)
+                    .then(|| entry.location.clone())
+            });
+            match first {
+                Some(first) => {
+                    desired.media.remove(&entry.id);
+                    desired.held.insert(entry.id.clone());
+                    errors.push(
+                        Diagnostic::error(
+                            entry.location.clone(),
+                            format!("media `{}` is declared twice", entry.id),
+                        )
+                        .with_help(Some(format!(
+                            "it is also declared at {first}; keep one of the two"
+                        ))),
+                    );
+                }
+                None => {
+                    desired.media.insert(entry.id.clone(), entry.clone());
+                }
             }
-            desired.media.insert(entry.id.clone(), entry.clone());
         }
     }
-    if errors.is_empty() {
-        Ok(desired)
-    } else {
-        Err(InvalidManifests(errors))
-    }
+    (desired, errors)
 }
 
 #[cfg(test)]

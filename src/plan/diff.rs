@@ -30,6 +30,12 @@ pub fn diff(
         warnings: desired.warnings.iter().map(|d| d.to_string()).collect(),
         ..Plan::default()
     };
+    if !desired.held.is_empty() {
+        plan.warnings.push(format!(
+            "{} media are held back until their manifests are fixed (neither applied nor forgotten)",
+            desired.held.len()
+        ));
+    }
     for (id, entry) in desired.media.iter().filter(|(id, _)| targets.includes(id)) {
         match diff_media(id, &entry.metadata, applied.get(id).map(|r| &r.metadata)) {
             Some(change) => plan.changes.push(change),
@@ -38,7 +44,9 @@ pub fn diff(
     }
     let forgotten: Vec<_> = applied
         .iter()
-        .filter(|(id, _)| targets.includes(id) && !desired.media.contains_key(id))
+        .filter(|(id, _)| {
+            targets.includes(id) && !desired.media.contains_key(id) && !desired.held.contains(id)
+        })
         .map(|(id, record)| Change {
             id: id.clone(),
             action: Action::Forget,
@@ -49,6 +57,16 @@ pub fn diff(
             request: None,
         })
         .collect();
+    if desired.incomplete {
+        if !forgotten.is_empty() {
+            plan.warnings.push(format!(
+                "{} media in the state are in no valid manifest; nothing is planned as forgotten while manifests have errors",
+                forgotten.len()
+            ));
+        }
+        plan.changes.sort_by(|a, b| a.id.cmp(&b.id));
+        return plan;
+    }
     if !forgotten.is_empty() && !prune {
         plan.warnings.push(format!(
             "{} media in the state are in no manifest; they stay in the state until you pass `--prune` (nothing is ever sent for them)",
@@ -67,7 +85,9 @@ pub fn diff_media(id: &MediaId, wanted: &Metadata, applied: Option<&Metadata>) -
         return Some(Change {
             id: id.clone(),
             action: Action::Create,
-            request: Some(Request {
+            // With no field declared there is nothing to tell X: the media
+            // is only recorded as managed, and no billed call is made.
+            request: (!wanted.is_empty()).then(|| Request {
                 id: id.clone(),
                 metadata: wanted.clone(),
             }),

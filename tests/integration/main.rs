@@ -7,4 +7,5 @@ mod apply_failures;
 mod bad_input;
 mod client;
 mod round_trip;
+mod watch;
 mod workflow;

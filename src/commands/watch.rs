@@ -1,0 +1,234 @@
+//! `xmeta watch`: plan (and apply) at start, then after every settled
+//! change to a manifest file, re-reading only the files that changed.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use notify::RecursiveMode;
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+
+use crate::commands::apply::stop_on_signal;
+use crate::commands::Exit;
+use crate::config::{Config, WatchConfig};
+use crate::output::Output;
+use crate::plan::{self, render_text, Targets};
+use crate::progress::Progress;
+use crate::state::StateStore;
+use crate::watch::Workspace;
+use crate::x_api::Client;
+
+/// Where the watcher looks (canonical) and how the user named it.
+struct Root {
+    watched: PathBuf,
+    given: PathBuf,
+    mode: RecursiveMode,
+}
+
+fn roots(paths: &[PathBuf]) -> anyhow::Result<Vec<Root>> {
+    paths
+        .iter()
+        .map(|p| {
+            let canonical = std::fs::canonicalize(p)
+                .with_context(|| format!("cannot watch `{}`", p.display()))?;
+            Ok(if canonical.is_dir() {
+                Root {
+                    watched: canonical,
+                    given: p.clone(),
+                    mode: RecursiveMode::Recursive,
+                }
+            } else {
+                // Watch a file's directory: editors replace files by rename,
+                // which would end a watch on the file itself.
+                let parent = |q: &Path| q.parent().map(Path::to_path_buf).unwrap_or_default();
+                Root {
+                    watched: parent(&canonical),
+                    given: parent(p),
+                    mode: RecursiveMode::NonRecursive,
+                }
+            })
+        })
+        .collect()
+}
+
+/// An event's path in the user's own terms (as given on the command line).
+fn as_given(roots: &[Root], path: &Path) -> Option<PathBuf> {
+    roots.iter().find_map(|r| {
+        path.strip_prefix(&r.watched).ok().map(|rest| {
+            if rest.as_os_str().is_empty() {
+                r.given.clone()
+            } else {
+                r.given.join(rest)
+            }
+        })
+    })
+}
+
+pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<Exit> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    runtime.spawn(stop_on_signal(Arc::clone(&stop)));
+
+    // With --apply the lock is held for the whole session: one writer.
+    let writer = match &args.apply {
+        Some(_) => Some(StateStore::open_writer(
+            &config.state_dir,
+            &config.command_line,
+        )?),
+        None => None,
+    };
+    let client = match &args.apply {
+        Some(settings) => Some(Arc::new(Client::new(settings.clone())?)),
+        None => None,
+    };
+
+    let roots = roots(&args.paths)?;
+    let (tx, rx) = std::sync::mpsc::channel::<DebounceEventResult>();
+    let mut debouncer = new_debouncer(args.debounce, None, tx)?;
+    for root in &roots {
+        debouncer
+            .watch(&root.watched, root.mode)
+            .with_context(|| format!("cannot watch `{}`", root.given.display()))?;
+    }
+
+    let mut workspace = Workspace::load(&args.paths)?;
+    let session = Session {
+        config,
+        args,
+        out,
+        writer: writer.as_ref(),
+        client,
+        stop: &stop,
+        runtime: &runtime,
+    };
+    session.reconcile(&workspace, "start")?;
+
+    while !stop.load(Ordering::SeqCst) {
+        let Some(changed) = next_changes(&rx, &roots, &stop) else {
+            break;
+        };
+        let changed: BTreeSet<PathBuf> = changed
+            .into_iter()
+            .filter(|p| workspace.is_relevant(p))
+            .collect();
+        if changed.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let files = workspace.refresh(&changed);
+        if files.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        tracing::debug!("re-read {} file(s) in {:?}", files.len(), started.elapsed());
+        session.reconcile(&workspace, &format!("changed: {}", names.join(", ")))?;
+    }
+    drop(debouncer);
+    tracing::info!("watch stopped");
+    Ok(Exit::Success)
+}
+
+/// Blocks until changes settle (or a stop); collects every pending event,
+/// so changes made during an apply lead to one re-plan, not one per event.
+fn next_changes(
+    rx: &Receiver<DebounceEventResult>,
+    roots: &[Root],
+    stop: &AtomicBool,
+) -> Option<BTreeSet<PathBuf>> {
+    let mut paths = BTreeSet::new();
+    let mut take = |result: DebounceEventResult| match result {
+        Ok(events) => {
+            // Reads (ours included) raise access events; only changes count.
+            for event in events.iter().filter(|e| !e.kind.is_access()) {
+                paths.extend(event.paths.iter().filter_map(|p| as_given(roots, p)));
+            }
+        }
+        Err(errors) => {
+            for e in errors {
+                tracing::warn!("file watching: {e}");
+            }
+        }
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(result) => {
+                take(result);
+                while let Ok(more) = rx.try_recv() {
+                    take(more);
+                }
+                return Some(paths);
+            }
+            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::SeqCst) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+struct Session<'a> {
+    config: &'a Config,
+    args: &'a WatchConfig,
+    out: Output,
+    writer: Option<&'a StateStore>,
+    client: Option<Arc<Client>>,
+    stop: &'a Arc<AtomicBool>,
+    runtime: &'a tokio::runtime::Runtime,
+}
+
+impl Session<'_> {
+    /// One cycle: header, errors, plan, and with --apply the apply summary.
+    fn reconcile(&self, workspace: &Workspace, why: &str) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        self.out.line(&format!("== {now} {why} =="));
+        let (desired, errors) = workspace.desired();
+        for e in &errors {
+            self.out.line(&e.to_string());
+        }
+        let reader;
+        let store = match self.writer {
+            Some(store) => store,
+            None => {
+                reader = StateStore::open_reader(&self.config.state_dir)?;
+                &reader
+            }
+        };
+        let applied = store.all()?;
+        let plan = plan::diff(&desired, &applied, &Targets::default(), self.args.prune);
+        tracing::debug!("planned in {:?}", started.elapsed());
+        self.out.print(&render_text(&plan, self.out.color));
+        let (Some(client), true) = (&self.client, plan.has_changes()) else {
+            return Ok(());
+        };
+        let progress = Progress::new(plan.summary().requests, self.config.stderr_is_terminal);
+        let concurrency = self.args.apply.as_ref().map_or(4, |c| c.concurrency);
+        let report = self.runtime.block_on(crate::apply::run(
+            &plan,
+            Arc::clone(client),
+            store,
+            concurrency,
+            progress,
+            self.stop,
+        ));
+        for (id, message) in &report.failed {
+            self.out.line(&format!("failed: media {id}: {message}"));
+        }
+        if report.skipped > 0 {
+            self.out.line(&format!(
+                "stopped: {} requests were not confirmed; they plan again next time",
+                report.skipped
+            ));
+        }
+        self.out.line(&format!(
+            "Apply complete: {} applied, {} failed.",
+            report.applied + report.recorded,
+            report.failed.len()
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! Watch mode with real file-system events, the real binary and the
+//! emulator.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+struct Watcher {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn pump(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let out = Arc::clone(&buf);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut b = out.lock().unwrap();
+            b.push_str(&line);
+            b.push('\n');
+        }
+    });
+    buf
+}
+
+impl Watcher {
+    fn start(env: &TestEnv, extra: &[&str]) -> Watcher {
+        let m = env.manifests();
+        let mut args = vec!["watch", m.as_str(), "--debounce-ms", "200"];
+        args.extend_from_slice(extra);
+        let mut child = env
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = pump(child.stdout.take().unwrap());
+        let stderr = pump(child.stderr.take().unwrap());
+        Watcher {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn output(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits until stdout holds `needle` `times` times.
+    fn wait_for(&self, needle: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.output().matches(needle).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {times}× `{needle}`\n--- stdout\n{}\n--- stderr\n{}",
+                self.output(),
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn terminate(&mut self) -> (i32, Duration) {
+        let started = Instant::now();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap().code().unwrap_or(-1);
+        (code, started.elapsed())
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Enough time for a debounce to settle and a cycle to finish.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(1200));
+}
+
+#[test]
+fn applies_at_start_then_each_edit_as_one_request() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..10, "v1"));
+    let w = Watcher::start(&env, &["--apply"]);
+    w.wait_for("Apply complete: 10 applied, 0 failed.", 1);
+    assert_eq!(emu.request_count(), 10);
+
+    let started = Instant::now();
+    env.write(
+        "manifests/a.yaml",
+        &manifest(0..10, "v1").replace("Photo 4: v1", "Photo 4: v2"),
+    );
+    w.wait_for("Apply complete: 1 applied, 0 failed.", 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(emu.request_count(), 11);
+    assert_eq!(
+        emu.bodies()[10],
+        serde_json::json!({"id": media_id(4), "metadata": {"alt_text": {"text": "Photo 4: v2"}}})
+    );
+    assert!(w.output().contains(" changed: "), "cycles have a header");
+}
+
+#[test]
+fn a_broken_file_is_held_until_fixed() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    env.write("manifests/b.yaml", &manifest(3..6, "v1"));
+    let w = Watcher::start(&env, &["--apply"]);
+    w.wait_for("Apply complete: 6 applied", 1);
+
+    // Truncate-and-write a broken version of a file whose media are applied.
+    env.write(
+        "manifests/a.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia: [\n",
+    );
+    w.wait_for("a.yaml:4:1: error: YAML syntax error", 1);
+    settle();
+    let out = w.output();
+    assert!(!out.contains("will be forgotten"), "{out}");
+    assert!(out.contains("3 media are held back"), "{out}");
+    assert_eq!(emu.request_count(), 6, "nothing sent for a broken file");
+
+    // Fixing it applies exactly the intended change.
+    env.write(
+        "manifests/a.yaml",
+        &manifest(0..3, "v1").replace("Photo 1: v1", "Photo 1: fixed"),
+    );
+    w.wait_for("Apply complete: 1 applied, 0 failed.", 1);
+    assert_eq!(emu.request_count(), 7);
+    assert_eq!(
+        emu.bodies()[6]["metadata"]["alt_text"]["text"],
+        "Photo 1: fixed"
+    );
+}
+
+#[test]
+fn rename_saves_and_deletes_are_picked_up() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.write("manifests/b.yaml", &manifest(2..4, "v1"));
+    let w = Watcher::start(&env, &["--apply"]);
+    w.wait_for("Apply complete: 4 applied", 1);
+
+    // An editor's save: write a temp file, then rename it over the original.
+    env.write(
+        "manifests/.a.yaml.tmp",
+        &manifest(0..2, "v1").replace("Photo 0: v1", "Photo 0: renamed"),
+    );
+    std::fs::rename(
+        env.path("manifests/.a.yaml.tmp"),
+        env.path("manifests/a.yaml"),
+    )
+    .unwrap();
+    w.wait_for("Apply complete: 1 applied, 0 failed.", 1);
+    assert_eq!(
+        emu.bodies()[4]["metadata"]["alt_text"]["text"],
+        "Photo 0: renamed"
+    );
+
+    std::fs::remove_file(env.path("manifests/b.yaml")).unwrap();
+    w.wait_for(&format!("- media {} will be forgotten", media_id(3)), 1);
+    settle();
+    assert_eq!(emu.request_count(), 5, "nothing sent for deleted media");
+}
+
+#[test]
+fn sigterm_during_a_slow_apply_exits_cleanly_and_loses_nothing() {
+    let faults = Faults {
+        latency: Duration::from_millis(400),
+        ..Faults::default()
+    };
+    let emu = Emulator::start(TOKEN, faults);
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..40, "v1"));
+    let mut w = Watcher::start(&env, &["--apply", "--concurrency", "2"]);
+    w.wait_for("Plan: 40 to create", 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, took) = w.terminate();
+    assert_eq!(code, 0, "{}", w.stderr.lock().unwrap());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    let confirmed = emu.stored().len();
+    assert!(confirmed > 0 && confirmed < 40, "{confirmed}");
+    let plan = env.ok(&["plan", &env.manifests()], 0);
+    let left = 40 - confirmed;
+    assert!(
+        plan.stdout.contains(&format!(
+            "Plan: {left} to create, 0 to update, 0 to forget, {confirmed} unchanged."
+        )),
+        "{}",
+        plan.stdout
+    );
+}
