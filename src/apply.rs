@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tracing::Instrument;
 
-use crate::model::{MediaId, Metadata};
+use crate::model::MediaId;
 use crate::plan::{Action, Change, Plan};
 use crate::progress::Progress;
 use crate::state::StateStore;
@@ -37,23 +37,11 @@ async fn drain_deadline(stop: &AtomicBool) {
     tokio::time::sleep(DRAIN_TIMEOUT).await;
 }
 
-/// What the state holds for a media after its change went through.
-pub fn next_record(change: &Change, current: Option<&Metadata>) -> Metadata {
-    let mut next = current.cloned().unwrap_or_default();
-    for kind in &change.untracked {
-        next.0.remove(kind);
-    }
-    for (kind, value) in &change.after.0 {
-        next.0.insert(*kind, value.clone());
-    }
-    next
-}
-
 fn record(store: &StateStore, change: &Change) -> anyhow::Result<()> {
     // The store's writes flush to disk; keep them off the async workers.
     tokio::task::block_in_place(|| {
         let current = store.get(&change.id)?.map(|r| r.metadata);
-        store.record(&change.id, next_record(change, current.as_ref()))
+        store.record(&change.id, change.next_record(current.as_ref()))
     })
 }
 

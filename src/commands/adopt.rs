@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use crate::apply::next_record;
 use crate::commands::Exit;
 use crate::config::Config;
 use crate::manifest;
@@ -22,7 +21,7 @@ pub fn run(
     let mut adopted = 0;
     for change in plan.changes.iter().filter(|c| c.action != Action::Forget) {
         let current = store.get(&change.id)?.map(|r| r.metadata);
-        store.record(&change.id, next_record(change, current.as_ref()))?;
+        store.record(&change.id, change.next_record(current.as_ref()))?;
         adopted += 1;
     }
     out.line(&format!(

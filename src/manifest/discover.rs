@@ -55,9 +55,17 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 ),
                 None => anyhow::anyhow!("cannot read `{}`: {e}", path.display()),
             })?;
-            if entry.file_type().is_file() && is_manifest(entry.path()) {
-                files.push(entry.into_path());
+            let kind = entry.file_type();
+            if !is_manifest(entry.path()) || kind.is_dir() {
+                continue;
             }
+            if !kind.is_file() {
+                bail!(
+                    "`{}` is not a regular file (a FIFO, socket or device?); manifests must be files",
+                    entry.path().display()
+                );
+            }
+            files.push(entry.into_path());
         }
     }
     files.sort();

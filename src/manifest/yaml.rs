@@ -4,9 +4,12 @@
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// Aliases are expanded; past this many nodes a file is refused, so an
-/// alias bomb ("billion laughs") costs bounded time and memory.
-pub const MAX_NODES: usize = 5_000_000;
+/// Past this many nodes a file is refused: with the 64 MiB file limit this
+/// bounds the memory one file's tree can take.
+pub const MAX_NODES: usize = 4_000_000;
+/// Aliases are expanded; past this many copied nodes a file is refused, so
+/// an alias bomb ("billion laughs") costs bounded time and memory.
+pub const MAX_ALIAS_NODES: usize = 100_000;
 /// Deeper nesting than this is refused before it can exhaust the stack.
 pub const MAX_DEPTH: usize = 128;
 
@@ -99,6 +102,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: Vec<(usize, Node)> = Vec::new();
     let mut nodes = 0usize;
+    let mut copied = 0usize;
     loop {
         let (event, mark) = parser.next_token().map_err(|e| SyntaxError {
             pos: Pos::from(*e.marker()),
@@ -163,10 +167,10 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
                 let Some((_, target)) = anchors.iter().rev().find(|(a, _)| *a == id) else {
                     return Err(too_big("alias to an unknown anchor"));
                 };
-                nodes += target.size();
-                if nodes > MAX_NODES {
+                copied += target.size();
+                if copied > MAX_ALIAS_NODES {
                     return Err(too_big(
-                        "aliases expand to more than 5,000,000 nodes (an alias bomb?)",
+                        "aliases expand to more than 100,000 nodes (an alias bomb?)",
                     ));
                 }
                 let mut copy = target.clone();
@@ -177,7 +181,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
         };
         nodes += 1;
         if nodes > MAX_NODES {
-            return Err(too_big("the document has more than 5,000,000 nodes"));
+            return Err(too_big("the file has more than 4,000,000 nodes; split it"));
         }
         if anchor != 0 {
             anchors.push((anchor, node.clone()));

@@ -178,3 +178,121 @@ mod tests {
         assert!(diff_media(&id, &meta("a", Some(true)), Some(&meta("a", Some(true)))).is_none());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::model::FieldValue;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    /// JSON for one field, from a small value space so pairs often collide.
+    fn field_json(kind: FieldKind) -> BoxedStrategy<Value> {
+        let text = "[a-c]{0,3}";
+        match kind {
+            FieldKind::AltText => text.prop_map(|t| json!({"text": t})).boxed(),
+            FieldKind::SharedInfo => any::<bool>().prop_map(|b| json!({"shared": b})).boxed(),
+            FieldKind::ContentExpiration => (0u64..3, any::<bool>())
+                .prop_map(|(n, float)| {
+                    let v = if float { json!(n as f64) } else { json!(n) };
+                    json!({"timestamp_sec": v})
+                })
+                .boxed(),
+            FieldKind::SensitiveMediaWarning => {
+                (any::<bool>(), proptest::option::of(any::<bool>()))
+                    .prop_map(|(a, o)| match o {
+                        Some(o) => json!({"adult_content": a, "other": o}),
+                        None => json!({"adult_content": a}),
+                    })
+                    .boxed()
+            }
+            FieldKind::GeoRestrictions => proptest::collection::vec("(us|ca|gb)", 0..3)
+                .prop_map(|c| json!({"whitelisted_country_codes": c}))
+                .boxed(),
+            _ => (0u64..2)
+                .prop_map(
+                    |n| json!({"stickers": [{"group_annotation_id": 123456789012345678u64 + n}]}),
+                )
+                .boxed(),
+        }
+    }
+
+    fn metadata() -> impl Strategy<Value = Metadata> {
+        let kinds = [
+            FieldKind::AltText,
+            FieldKind::SharedInfo,
+            FieldKind::ContentExpiration,
+            FieldKind::SensitiveMediaWarning,
+            FieldKind::GeoRestrictions,
+            FieldKind::StickerInfo,
+        ];
+        let fields: Vec<_> = kinds
+            .into_iter()
+            .map(|k| proptest::option::of(field_json(k)).prop_map(move |v| (k, v)))
+            .collect();
+        fields.prop_map(|fields| {
+            Metadata(
+                fields
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| (k, FieldValue::from_json(k, v).unwrap())))
+                    .collect(),
+            )
+        })
+    }
+
+    /// The same JSON with every object's keys in reverse order and every
+    /// integer-valued float written as an integer (and the reverse).
+    fn respell(v: &Value) -> String {
+        match v {
+            Value::Object(m) => {
+                let parts: Vec<String> = m
+                    .iter()
+                    .rev()
+                    .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), respell(v)))
+                    .collect();
+                format!("{{{}}}", parts.join(","))
+            }
+            Value::Array(a) => format!("[{}]", a.iter().map(respell).collect::<Vec<_>>().join(",")),
+            Value::Number(n) if n.is_f64() && n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+                format!("{}", n.as_f64().unwrap_or_default() as i64)
+            }
+            Value::Number(n) if n.as_i64().is_some_and(|i| i.abs() < 1 << 50) => {
+                format!("{}.0", n)
+            }
+            other => other.to_string(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn diff_of_a_value_with_itself_is_empty(a in metadata()) {
+            prop_assert!(diff_media(&MediaId("1".into()), &a, Some(&a)).is_none());
+        }
+
+        #[test]
+        fn applying_the_diff_yields_the_desired_fields(applied in metadata(), desired in metadata()) {
+            let id = MediaId("1".into());
+            let next = match diff_media(&id, &desired, Some(&applied)) {
+                Some(change) => {
+                    // Only changed fields are sent.
+                    if let Some(req) = &change.request {
+                        for k in req.metadata.kinds() {
+                            prop_assert_ne!(applied.get(k), desired.get(k));
+                        }
+                    }
+                    change.next_record(Some(&applied))
+                }
+                None => applied.clone(),
+            };
+            prop_assert_eq!(next, desired);
+        }
+
+        #[test]
+        fn equality_ignores_key_order_and_number_spelling(a in metadata()) {
+            let json = serde_json::to_value(&a).unwrap();
+            let respelled: Metadata = serde_json::from_str(&respell(&json)).unwrap();
+            prop_assert_eq!(&respelled, &a);
+            prop_assert!(diff_media(&MediaId("1".into()), &respelled, Some(&a)).is_none());
+        }
+    }
+}

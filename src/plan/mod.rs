@@ -40,6 +40,21 @@ pub struct Change {
     pub request: Option<Request>,
 }
 
+impl Change {
+    /// What the state holds for this media once the change went through:
+    /// the fields sent replace theirs, untracked fields are dropped.
+    pub fn next_record(&self, current: Option<&Metadata>) -> Metadata {
+        let mut next = current.cloned().unwrap_or_default();
+        for kind in &self.untracked {
+            next.0.remove(kind);
+        }
+        for (kind, value) in &self.after.0 {
+            next.0.insert(*kind, value.clone());
+        }
+        next
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub create: usize,

@@ -4,6 +4,7 @@
 //! Keys: `m` + one length byte + the ID's digits for media (so byte order is
 //! numeric order), `!` + name for the store's own facts.
 
+mod head;
 mod lock;
 mod record;
 
@@ -57,6 +58,7 @@ impl StateStore {
         if let Some(previous) = previous {
             tracing::warn!("took over a stale state lock left by {previous}");
         }
+        warn_if_open_to_others(dir);
         let db = open_db(dir)?;
         let store = StateStore {
             dir: dir.to_path_buf(),
@@ -64,7 +66,9 @@ impl StateStore {
             _snapshot: None,
             _lock: Some(lock),
         };
+        store.check_head()?;
         store.initialise()?;
+        store.write_head()?;
         Ok(store)
     }
 
@@ -93,8 +97,29 @@ impl StateStore {
             }
             Err(e) => return Err(damaged(dir, e)),
         }
+        warn_if_open_to_others(dir);
         store.check_format()?;
+        store.check_head()?;
         Ok(store)
+    }
+
+    /// Refuses a database that lost what the head says it held.
+    fn check_head(&self) -> anyhow::Result<()> {
+        let head = head::read(&self.dir).map_err(|e| damaged(&self.dir, e))?;
+        match head {
+            Some(head) => head::check(&head, &self.lineage()?, self.serial()?)
+                .map_err(|e| damaged(&self.dir, e)),
+            None => Ok(()),
+        }
+    }
+
+    fn write_head(&self) -> anyhow::Result<()> {
+        let head = head::Head {
+            lineage: self.lineage()?,
+            serial: self.serial()?,
+        };
+        head::write(&self.dir, &head)
+            .with_context(|| format!("cannot write the state in `{}`", self.dir.display()))
     }
 
     pub fn dir(&self) -> &Path {
@@ -224,7 +249,8 @@ impl StateStore {
         }
         batch.insert(KEY_LINEAGE, lineage.as_bytes());
         db.apply_batch(batch)?;
-        self.write(|_| Ok(()))
+        self.write(|_| Ok(()))?;
+        self.write_head()
     }
 
     /// One atomic change plus a serial bump, flushed to disk.
@@ -250,6 +276,32 @@ impl StateStore {
         db.flush()
             .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
         Ok(())
+    }
+}
+
+impl Drop for StateStore {
+    fn drop(&mut self) {
+        // A writer that closes cleanly moves the head's serial forward.
+        if self._lock.is_some() {
+            if let Err(e) = self.write_head() {
+                tracing::warn!("{e:#}");
+            }
+        }
+    }
+}
+
+/// The state reveals what is managed and when; others should not read it.
+fn warn_if_open_to_others(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the state directory `{}` can be read by others (mode {mode:04o}); run `chmod 700 {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
     }
 }
 

@@ -1,0 +1,24 @@
+//! Manifest loading and validation on arbitrary bytes: must never panic,
+//! hang or blow up memory; every input ends in entries or diagnostics.
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let file = xmeta::manifest::parse_text(Arc::new(PathBuf::from("fuzz.yaml")), text);
+    for d in &file.diagnostics {
+        assert!(d.location.line >= 1 && d.location.column >= 1);
+        let _ = d.to_string();
+    }
+    if let Ok(desired) = xmeta::manifest::assemble(&[file]) {
+        for entry in desired.media.values() {
+            let _ = serde_json::to_string(&entry.metadata);
+        }
+    }
+});
