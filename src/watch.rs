@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Diagnostic;
 use crate::manifest::{self, assemble_lenient, Desired, ParsedFile};
+use crate::model::MediaId;
+use crate::state::{Record, StateStore};
 
 #[derive(Debug)]
 struct Tracked {
@@ -171,5 +173,38 @@ mod tests {
         assert!(ws.is_relevant(&dir.path().join("sub/x.yml")));
         assert!(!ws.is_relevant(&dir.path().join(".git/x.yaml")));
         assert!(!ws.is_relevant(&dir.path().join("x.yaml.swp")));
+    }
+}
+
+/// The state's records as watch last read them. Re-read only when the
+/// serial moved, and then only what changed when that is known, so a
+/// re-plan does not decode the whole state every time.
+#[derive(Debug, Default)]
+pub struct AppliedCache {
+    serial: Option<u64>,
+    records: BTreeMap<MediaId, Record>,
+}
+
+impl AppliedCache {
+    /// The records, reloaded if something else wrote since the last read.
+    pub fn current(&mut self, store: &StateStore) -> anyhow::Result<&BTreeMap<MediaId, Record>> {
+        let serial = store.serial()?;
+        if self.serial != Some(serial) {
+            self.records = store.all()?;
+            self.serial = Some(serial);
+        }
+        Ok(&self.records)
+    }
+
+    /// After our own writes to `ids`: re-read just those.
+    pub fn update(&mut self, store: &StateStore, ids: impl IntoIterator<Item = MediaId>) -> anyhow::Result<()> {
+        for id in ids {
+            match store.get(&id)? {
+                Some(record) => self.records.insert(id, record),
+                None => self.records.remove(&id),
+            };
+        }
+        self.serial = Some(store.serial()?);
+        Ok(())
     }
 }

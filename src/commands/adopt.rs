@@ -18,12 +18,18 @@ pub fn run(
     let desired = manifest::load(paths)?;
     let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
     let plan = plan::diff(&desired, &store.all()?, targets, false);
-    let mut adopted = 0;
-    for change in plan.changes.iter().filter(|c| c.action != Action::Forget) {
-        let current = store.get(&change.id)?.map(|r| r.metadata);
-        store.record(&change.id, change.next_record(current.as_ref()))?;
-        adopted += 1;
-    }
+    let applied = store.all()?;
+    let records: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Forget)
+        .map(|c| {
+            let current = applied.get(&c.id).map(|r| &r.metadata);
+            (c.id.clone(), c.next_record(current))
+        })
+        .collect();
+    let adopted = records.len();
+    store.record_many(records)?;
     out.line(&format!(
         "Adopted {adopted} media ({} already matched); nothing was sent.",
         plan.unchanged

@@ -1,6 +1,7 @@
 //! `xmeta watch`: plan (and apply) at start, then after every settled
 //! change to a manifest file, re-reading only the files that changed.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ use crate::output::Output;
 use crate::plan::{self, render_text, Targets};
 use crate::progress::Progress;
 use crate::state::StateStore;
-use crate::watch::Workspace;
+use crate::watch::{AppliedCache, Workspace};
 use crate::x_api::Client;
 
 /// Where the watcher looks (canonical) and how the user named it.
@@ -106,6 +107,7 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
         client,
         stop: &stop,
         runtime: &runtime,
+        applied: RefCell::new(AppliedCache::default()),
     };
     session.reconcile(&workspace, "start")?;
 
@@ -178,6 +180,7 @@ struct Session<'a> {
     client: Option<Arc<Client>>,
     stop: &'a Arc<AtomicBool>,
     runtime: &'a tokio::runtime::Runtime,
+    applied: RefCell<AppliedCache>,
 }
 
 impl Session<'_> {
@@ -191,15 +194,19 @@ impl Session<'_> {
             self.out.line(&e.to_string());
         }
         let reader;
+        let mut cache = self.applied.borrow_mut();
         let store = match self.writer {
             Some(store) => store,
             None => {
+                // Without --apply the state is not ours: open it afresh each
+                // cycle so an apply elsewhere is never blocked for long.
                 reader = StateStore::open_reader(&self.config.state_dir)?;
+                *cache = AppliedCache::default();
                 &reader
             }
         };
-        let applied = store.all()?;
-        let plan = plan::diff(&desired, &applied, &Targets::default(), self.args.prune);
+        let applied = cache.current(store)?;
+        let plan = plan::diff(&desired, applied, &Targets::default(), self.args.prune);
         tracing::debug!("planned in {:?}", started.elapsed());
         self.out.print(&render_text(&plan, self.out.color));
         let (Some(client), true) = (&self.client, plan.has_changes()) else {
@@ -215,6 +222,7 @@ impl Session<'_> {
             progress,
             self.stop,
         ));
+        cache.update(store, plan.changes.iter().map(|c| c.id.clone()))?;
         for (id, message) in &report.failed {
             self.out.line(&format!("failed: media {id}: {message}"));
         }

@@ -1,7 +1,7 @@
 //! Plans: what must change to bring X from the last-applied state to the
 //! manifests. `diff` is pure; the renderers turn a plan into text.
 
-mod diff;
+pub mod diff;
 mod markdown;
 mod text;
 

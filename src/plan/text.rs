@@ -50,6 +50,19 @@ pub fn fields_yaml(metadata: &Metadata) -> String {
 pub fn change_diff(change: &Change) -> String {
     let before = fields_yaml(&change.before.select(&change.fields));
     let after = fields_yaml(&change.after);
+    if before.is_empty() {
+        // Nothing on one side: the diff is every line added. Written
+        // directly, in the same form `similar` gives, because a plan of
+        // 100,000 creates would otherwise spend its time diffing nothing.
+        let lines = after.lines().count();
+        let mut out = format!("--- applied\n+++ wanted\n@@ -0,0 +1,{lines} @@\n");
+        for line in after.lines() {
+            out.push('+');
+            out.push_str(line);
+            out.push('\n');
+        }
+        return out;
+    }
     TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(3)
@@ -110,4 +123,27 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     }
     paint(&mut out, color, BOLD, &summary_line(plan));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AltText, FieldKind, FieldValue, MediaId};
+    use crate::plan::diff::diff_media;
+
+    #[test]
+    fn a_create_renders_as_similar_would() {
+        let mut wanted = Metadata::default();
+        wanted.0.insert(
+            FieldKind::AltText,
+            FieldValue::AltText(AltText { text: "a cat".into() }),
+        );
+        let change = diff_media(&MediaId("1".into()), &wanted, None).unwrap();
+        let by_similar = TextDiff::from_lines("", &fields_yaml(&wanted))
+            .unified_diff()
+            .context_radius(3)
+            .header("applied", "wanted")
+            .to_string();
+        assert_eq!(change_diff(&change), by_similar);
+    }
 }

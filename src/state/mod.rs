@@ -203,22 +203,29 @@ impl StateStore {
     }
 
     fn decode(&self, id: &MediaId, value: &[u8]) -> anyhow::Result<Record> {
-        let record: Record = serde_json::from_slice(value)
-            .map_err(|e| damaged(&self.dir, anyhow!("record of media {id}: {e}")))?;
-        if !record.is_intact() {
-            return Err(damaged(
-                &self.dir,
-                anyhow!("record of media {id} does not match its digest"),
-            ));
-        }
-        Ok(record)
+        Record::decode(value)
+            .map_err(|e| damaged(&self.dir, anyhow!("the record of media {id}: {e}")))
     }
 
     /// Records what X confirmed for a media. Durable before it returns.
     pub fn record(&self, id: &MediaId, metadata: Metadata) -> anyhow::Result<()> {
-        let value = serde_json::to_vec(&Record::new(metadata))?;
+        let value = Record::new(metadata).encode()?;
         self.write(|tx| {
             tx.insert(media_key(id), value.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Records many media in one atomic write (for `adopt`).
+    pub fn record_many(&self, records: Vec<(MediaId, Metadata)>) -> anyhow::Result<()> {
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = records
+            .into_iter()
+            .map(|(id, m)| Ok((media_key(&id), Record::new(m).encode()?)))
+            .collect::<anyhow::Result<_>>()?;
+        self.write(|tx| {
+            for (key, value) in &encoded {
+                tx.insert(key.as_slice(), value.as_slice())?;
+            }
             Ok(())
         })
     }
@@ -245,7 +252,7 @@ impl StateStore {
             batch.remove(item?);
         }
         for (id, record) in records {
-            batch.insert(media_key(id), serde_json::to_vec(record)?);
+            batch.insert(media_key(id), record.encode()?);
         }
         batch.insert(KEY_LINEAGE, lineage.as_bytes());
         db.apply_batch(batch)?;

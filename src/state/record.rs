@@ -30,7 +30,46 @@ impl Record {
     }
 }
 
-pub fn digest_of(metadata: &Metadata) -> String {
-    let json = serde_json::to_vec(metadata).unwrap_or_default();
+/// A record as stored: the metadata's JSON kept raw, so the digest is
+/// checked over the very bytes on disk without re-encoding them.
+#[derive(Serialize, Deserialize)]
+struct Stored<'a> {
+    #[serde(borrow)]
+    metadata: &'a serde_json::value::RawValue,
+    applied_at: &'a str,
+    digest: &'a str,
+}
+
+impl Record {
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        let json = serde_json::to_string(&self.metadata)?;
+        let raw = serde_json::value::RawValue::from_string(json)?;
+        serde_json::to_vec(&Stored {
+            metadata: &raw,
+            applied_at: &self.applied_at,
+            digest: &self.digest,
+        })
+    }
+
+    /// Reads a stored record; `Err` says what is wrong with it.
+    pub fn decode(bytes: &[u8]) -> Result<Record, String> {
+        let stored: Stored = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let raw = stored.metadata.get();
+        if digest_bytes(raw.as_bytes()) != stored.digest {
+            return Err("it does not match its digest".into());
+        }
+        Ok(Record {
+            metadata: serde_json::from_str(raw).map_err(|e| e.to_string())?,
+            applied_at: stored.applied_at.to_string(),
+            digest: stored.digest.to_string(),
+        })
+    }
+}
+
+fn digest_bytes(json: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(json)))
+}
+
+pub fn digest_of(metadata: &Metadata) -> String {
+    digest_bytes(&serde_json::to_vec(metadata).unwrap_or_default())
 }
