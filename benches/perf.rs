@@ -46,23 +46,35 @@ fn media_id(n: u64) -> String {
 fn metadata(n: u64, variant: &str) -> Value {
     let mut m = json!({"alt_text": {"text": format!("Photo {n} of the spring campaign, {variant}: a product on a wooden table in soft morning light")}});
     let o = m.as_object_mut().expect("object");
-    if n % 3 == 0 {
-        o.insert("sensitive_media_warning".into(), json!({"adult_content": false, "graphic_violence": n % 2 == 0, "other": false}));
+    if n.is_multiple_of(3) {
+        o.insert("sensitive_media_warning".into(), json!({"adult_content": false, "graphic_violence": n.is_multiple_of(2), "other": false}));
     }
-    if n % 4 == 0 {
-        o.insert("geo_restrictions".into(), json!({"whitelisted_country_codes": ["us", "ca", "gb"]}));
+    if n.is_multiple_of(4) {
+        o.insert(
+            "geo_restrictions".into(),
+            json!({"whitelisted_country_codes": ["us", "ca", "gb"]}),
+        );
     }
-    if n % 5 == 0 {
-        o.insert("content_expiration".into(), json!({"timestamp_sec": 4102444800u64}));
+    if n.is_multiple_of(5) {
+        o.insert(
+            "content_expiration".into(),
+            json!({"timestamp_sec": 4102444800u64}),
+        );
     }
-    if n % 7 == 0 {
+    if n.is_multiple_of(7) {
         o.insert("sticker_info".into(), json!({"stickers": [{"id": "1580000000000000003", "aspect_ratio": 1.5, "group_annotation_id": 123456789012345678u64 + n, "sticker_set_annotation_id": 987654321098765432u64, "transform_a": 1, "transform_tx": 12.5}]}));
     }
-    if n % 11 == 0 {
-        o.insert("audience_policy".into(), json!({"creator_subscriptions": ["Any"], "x_subscriptions": ["Any"]}));
+    if n.is_multiple_of(11) {
+        o.insert(
+            "audience_policy".into(),
+            json!({"creator_subscriptions": ["Any"], "x_subscriptions": ["Any"]}),
+        );
     }
-    if n % 13 == 0 {
-        o.insert("allow_download_status".into(), json!({"allow_download": true}));
+    if n.is_multiple_of(13) {
+        o.insert(
+            "allow_download_status".into(),
+            json!({"allow_download": true}),
+        );
     }
     m
 }
@@ -152,6 +164,8 @@ fn run(args: &[&str], state: &Path, env: &[(&str, &str)]) -> Measured {
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // Reaped below with wait4, which std's `wait` cannot do (it drops rusage).
+    #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().expect("spawn xmeta");
     let mut stdout = String::new();
     use std::io::Read;
@@ -205,14 +219,21 @@ fn main() {
     let mut rss = 0;
     let plan_empty = best(runs, || {
         let m = run(&["plan", &tree_s], &state, &[]);
-        assert!(m.stdout.contains(&format!("Plan: {total} to create")), "plan output");
+        assert!(
+            m.stdout.contains(&format!("Plan: {total} to create")),
+            "plan output"
+        );
         rss = rss.max(m.max_rss_kb);
         m.wall
     });
 
     // A full state: every media recorded (adopt sends nothing).
     let adopt = run(&["adopt", &tree_s], &state, &[]);
-    assert!(adopt.stdout.contains(&format!("Adopted {total} media")), "{}", adopt.stdout);
+    assert!(
+        adopt.stdout.contains(&format!("Adopted {total} media")),
+        "{}",
+        adopt.stdout
+    );
     let plan_full = best(runs, || {
         let m = run(&["plan", &tree_s], &state, &[]);
         assert!(m.stdout.contains("No changes."), "no-op plan");
@@ -225,7 +246,8 @@ fn main() {
     // A 1% edit: exactly that many requests, each with only the changed field.
     let edited: BTreeSet<u64> = (0..total).step_by(100).collect();
     generate(&tree, total, &edited, "edited");
-    let (one_pct, one_pct_rps) = apply_against_emulator(&tree_s, &state, Duration::ZERO, 8, &edited);
+    let (one_pct, one_pct_rps) =
+        apply_against_emulator(&tree_s, &state, Duration::ZERO, 8, &edited);
 
     // Apply at 50 ms per request, concurrency 8: against the ideal.
     let changes = 1000.min(total);
@@ -239,12 +261,34 @@ fn main() {
     println!();
     println!("| target | measured | ratio | goal |");
     println!("|---|---|---|---|");
-    println!("| serde_yaml floor (1 thread, read + parse to Value) | {} | 1.00 | |", ms(floor));
-    println!("| `xmeta validate` | {} | {:.2}× floor | |", ms(validate), ratio(validate, floor));
-    println!("| `xmeta plan`, empty state | {} | {:.2}× floor | ≤ 1.0× |", ms(plan_empty), ratio(plan_empty, floor));
-    println!("| `xmeta plan`, full state (no-op) | {} | {:.2}× floor | ≤ 1.0× |", ms(plan_full), ratio(plan_full, floor));
-    println!("| peak RSS of `plan` | {:.1} MB | {:.2}× input | ≤ 3× |", rss as f64 / 1024.0, rss as f64 * 1024.0 / bytes as f64);
-    println!("| watch re-plan after one edit | {} | | ≤ 50 ms |", ms(replan));
+    println!(
+        "| serde_yaml floor (1 thread, read + parse to Value) | {} | 1.00 | |",
+        ms(floor)
+    );
+    println!(
+        "| `xmeta validate` | {} | {:.2}× floor | |",
+        ms(validate),
+        ratio(validate, floor)
+    );
+    println!(
+        "| `xmeta plan`, empty state | {} | {:.2}× floor | ≤ 1.0× |",
+        ms(plan_empty),
+        ratio(plan_empty, floor)
+    );
+    println!(
+        "| `xmeta plan`, full state (no-op) | {} | {:.2}× floor | ≤ 1.0× |",
+        ms(plan_full),
+        ratio(plan_full, floor)
+    );
+    println!(
+        "| peak RSS of `plan` | {:.1} MB | {:.2}× input | ≤ 3× |",
+        rss as f64 / 1024.0,
+        rss as f64 * 1024.0 / bytes as f64
+    );
+    println!(
+        "| watch re-plan after one edit | {} | | ≤ 50 ms |",
+        ms(replan)
+    );
     println!("| 1% edit: {} requests, only the changed field | {} ({:.0} req/s, no latency) | | exactly {} |", edited.len(), ms(one_pct), one_pct_rps, edited.len());
     println!("| apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal ({}) | ≤ 1.1× |", ms(slow), ratio(slow, ideal), ms(ideal));
 }
@@ -270,7 +314,11 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
         let applied = cache.current(&store).expect("state");
         let plan = diff(&desired, applied, &Targets::default(), false);
         let took = started.elapsed();
-        assert_eq!(plan.summary().requests, usize::from(total > 42), "one change");
+        assert_eq!(
+            plan.summary().requests,
+            usize::from(total > 42),
+            "one change"
+        );
         std::fs::write(&file, &original).expect("restore");
         ws.refresh(&BTreeSet::from([file.clone()]));
         took
@@ -300,17 +348,36 @@ fn apply_against_emulator(
         state,
         &[("XMETA_API_URL", &url), ("XMETA_BEARER_TOKEN", TOKEN)],
     );
-    assert!(m.stdout.contains(&format!("Apply complete: {} applied, 0 failed.", edited.len())), "{}", m.stdout.lines().last().unwrap_or(""));
+    assert!(
+        m.stdout.contains(&format!(
+            "Apply complete: {} applied, 0 failed.",
+            edited.len()
+        )),
+        "{}",
+        m.stdout.lines().last().unwrap_or("")
+    );
     let bodies = emu.bodies();
     assert_eq!(bodies.len(), edited.len(), "exactly one request per change");
     for body in &bodies {
-        let fields: Vec<&String> = body["metadata"].as_object().expect("metadata").keys().collect();
+        let fields: Vec<&String> = body["metadata"]
+            .as_object()
+            .expect("metadata")
+            .keys()
+            .collect();
         assert_eq!(fields, ["alt_text"], "only the changed field");
     }
-    let sent: BTreeSet<String> = bodies.iter().map(|b| b["id"].as_str().unwrap_or_default().to_string()).collect();
+    let sent: BTreeSet<String> = bodies
+        .iter()
+        .map(|b| b["id"].as_str().unwrap_or_default().to_string())
+        .collect();
     let want: BTreeSet<String> = edited.iter().map(|n| media_id(*n)).collect();
     assert_eq!(sent, want);
-    let span = emu.requests().last().map(|r| r.at).unwrap_or(0.0) - emu.requests().first().map(|r| r.at).unwrap_or(0.0);
-    let rps = if span > 0.0 { bodies.len() as f64 / span } else { 0.0 };
+    let span = emu.requests().last().map(|r| r.at).unwrap_or(0.0)
+        - emu.requests().first().map(|r| r.at).unwrap_or(0.0);
+    let rps = if span > 0.0 {
+        bodies.len() as f64 / span
+    } else {
+        0.0
+    };
     (m.wall, rps)
 }

@@ -197,7 +197,11 @@ impl AppliedCache {
     }
 
     /// After our own writes to `ids`: re-read just those.
-    pub fn update(&mut self, store: &StateStore, ids: impl IntoIterator<Item = MediaId>) -> anyhow::Result<()> {
+    pub fn update(
+        &mut self,
+        store: &StateStore,
+        ids: impl IntoIterator<Item = MediaId>,
+    ) -> anyhow::Result<()> {
         for id in ids {
             match store.get(&id)? {
                 Some(record) => self.records.insert(id, record),

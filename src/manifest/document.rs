@@ -171,8 +171,10 @@ fn read_document(
                 continue;
             }
         };
-        for (kind, v) in &defaults.0 {
-            metadata.0.entry(*kind).or_insert_with(|| v.clone());
+        for v in defaults.values() {
+            if metadata.get(v.kind()).is_none() {
+                metadata.insert(v.clone());
+            }
         }
         warn_if_expired(file, node, doc, &metadata, diagnostics);
         entries.push(Entry {
@@ -191,7 +193,7 @@ fn typed(value: Value) -> Result<Metadata, String> {
     for (name, v) in map {
         let kind = FieldKind::from_name(&name).ok_or_else(|| format!("unknown field `{name}`"))?;
         let value = FieldValue::from_json(kind, v).map_err(|e| format!("invalid `{name}`: {e}"))?;
-        out.0.insert(kind, value);
+        out.insert(value);
     }
     Ok(out)
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::manifest::Desired;
-use crate::model::{FieldKind, MediaId, Metadata, Request};
+use crate::model::{FieldKind, FieldValue, MediaId, Metadata, Request};
 use crate::plan::{Action, Change, Plan};
 use crate::state::Record;
 
@@ -98,10 +98,9 @@ pub fn diff_media(id: &MediaId, wanted: &Metadata, applied: Option<&Metadata>) -
         });
     };
     let fields: Vec<FieldKind> = wanted
-        .0
-        .iter()
-        .filter(|(k, v)| applied.get(**k) != Some(*v))
-        .map(|(k, _)| *k)
+        .values()
+        .filter(|v| applied.get(v.kind()) != Some(*v))
+        .map(FieldValue::kind)
         .collect();
     let untracked: Vec<FieldKind> = applied
         .kinds()
@@ -133,15 +132,9 @@ mod tests {
 
     fn meta(alt: &str, shared: Option<bool>) -> Metadata {
         let mut m = Metadata::default();
-        m.0.insert(
-            FieldKind::AltText,
-            FieldValue::AltText(AltText { text: alt.into() }),
-        );
+        m.insert(FieldValue::AltText(AltText { text: alt.into() }));
         if let Some(s) = shared {
-            m.0.insert(
-                FieldKind::SharedInfo,
-                FieldValue::SharedInfo(SharedInfo { shared: s }),
-            );
+            m.insert(FieldValue::SharedInfo(SharedInfo { shared: s }));
         }
         m
     }
@@ -231,12 +224,10 @@ mod properties {
             .map(|k| proptest::option::of(field_json(k)).prop_map(move |v| (k, v)))
             .collect();
         fields.prop_map(|fields| {
-            Metadata(
-                fields
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k, FieldValue::from_json(k, v).unwrap())))
-                    .collect(),
-            )
+            fields
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| FieldValue::from_json(k, v).unwrap()))
+                .collect()
         })
     }
 

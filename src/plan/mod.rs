@@ -46,10 +46,10 @@ impl Change {
     pub fn next_record(&self, current: Option<&Metadata>) -> Metadata {
         let mut next = current.cloned().unwrap_or_default();
         for kind in &self.untracked {
-            next.0.remove(kind);
+            next.remove(*kind);
         }
-        for (kind, value) in &self.after.0 {
-            next.0.insert(*kind, value.clone());
+        for value in self.after.values() {
+            next.insert(value.clone());
         }
         next
     }

@@ -128,16 +128,15 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AltText, FieldKind, FieldValue, MediaId};
+    use crate::model::{AltText, FieldValue, MediaId};
     use crate::plan::diff::diff_media;
 
     #[test]
     fn a_create_renders_as_similar_would() {
         let mut wanted = Metadata::default();
-        wanted.0.insert(
-            FieldKind::AltText,
-            FieldValue::AltText(AltText { text: "a cat".into() }),
-        );
+        wanted.insert(FieldValue::AltText(AltText {
+            text: "a cat".into(),
+        }));
         let change = diff_media(&MediaId("1".into()), &wanted, None).unwrap();
         let by_similar = TextDiff::from_lines("", &fields_yaml(&wanted))
             .unified_diff()

@@ -385,14 +385,11 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AltText, FieldKind, FieldValue};
+    use crate::model::{AltText, FieldValue};
 
     fn alt(text: &str) -> Metadata {
         let mut m = Metadata::default();
-        m.0.insert(
-            FieldKind::AltText,
-            FieldValue::AltText(AltText { text: text.into() }),
-        );
+        m.insert(FieldValue::AltText(AltText { text: text.into() }));
         m
     }
 
