@@ -15,6 +15,12 @@ impl Output {
         let _ = out.flush();
     }
 
+    /// Streams a large result through one buffered lock of stdout.
+    pub fn write_with(&self, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let _ = f(&mut out).and_then(|()| out.flush());
+    }
+
     pub fn line(&self, text: &str) {
         self.print(&format!("{text}\n"));
     }

@@ -3,7 +3,7 @@
 use crate::commands::Exit;
 use crate::config::{Config, Format, PlanConfig};
 use crate::output::Output;
-use crate::plan::{self, render_text};
+use crate::plan::{self, write_text};
 use crate::state::StateStore;
 use crate::{manifest, saved_plan};
 
@@ -14,7 +14,7 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
     let plan = plan::diff(&desired, &applied, &args.targets, args.prune);
     let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?);
     match args.format {
-        Format::Text => out.print(&render_text(&plan, out.color)),
+        Format::Text => out.write_with(|w| write_text(&plan, out.color, w)),
         Format::Json => out.line(&document.to_json()?),
         Format::Markdown => out.print(&plan::render_markdown(&plan)),
     }

@@ -35,7 +35,7 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                 anyhow!("media `{id}` is not in the state in `{}`", dir.display())
             })?;
             out.line(&format!("# media {id}, applied {}", record.applied_at));
-            out.print(&serde_yaml::to_string(&record.metadata)?);
+            out.print(&crate::plan::yaml_text::metadata_yaml(&record.metadata));
         }
         StateAction::Rm(ids) => {
             let store = StateStore::open_writer(dir, &config.command_line)?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::error::{Diagnostic, Location};
+use crate::manifest::fast;
 use crate::manifest::schema::{Checker, DOCUMENT};
 use crate::manifest::yaml::{parse_documents, Node, NodeKind};
 use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
@@ -96,8 +97,38 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
     })
 }
 
-/// Parses and checks the text of one manifest file.
+/// Parses and checks the text of one manifest file: a clean file by the
+/// fast path, anything else by the positioned one.
 pub fn parse_text(file: Arc<PathBuf>, text: &str) -> ParsedFile {
+    match fast::parse(&file, text) {
+        Some(entries) => ParsedFile {
+            path: file,
+            entries,
+            diagnostics: Vec::new(),
+        },
+        None => parse_positioned(file, text),
+    }
+}
+
+/// Where an entry was declared. Entries from the fast path carry no
+/// position; it is found by re-reading that one file the careful way.
+pub fn place(entry: &Entry) -> Location {
+    if entry.location.line != 0 {
+        return entry.location.clone();
+    }
+    let file = Arc::clone(&entry.location.file);
+    let found = read_text(&file).ok().and_then(|text| {
+        parse_positioned(Arc::clone(&file), &text)
+            .entries
+            .into_iter()
+            .find(|e| e.id == entry.id)
+            .map(|e| e.location)
+    });
+    found.unwrap_or_else(|| Location::new(&file, 1, 1))
+}
+
+/// Parses and checks the text of one manifest file, with positions.
+fn parse_positioned(file: Arc<PathBuf>, text: &str) -> ParsedFile {
     let mut diagnostics = Vec::new();
     let mut entries = Vec::new();
     match parse_documents(text) {

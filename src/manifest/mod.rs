@@ -3,6 +3,7 @@
 
 mod discover;
 mod document;
+mod fast;
 pub mod schema;
 pub mod yaml;
 
@@ -10,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 pub use discover::{discover, is_manifest};
-pub use document::{parse_file, parse_text, Entry, ParsedFile};
+pub use document::{parse_file, parse_text, place, Entry, ParsedFile};
 
 use crate::error::{Diagnostic, InvalidManifests};
 use crate::model::MediaId;
@@ -84,20 +85,15 @@ pub fn assemble_lenient<'a>(
             }
         }
         for entry in &file.entries {
-            let first = desired.media.get(&entry.id).map(|e| e.location.clone());
-            let first = first.or_else(|| {
-                desired
-                    .held
-                    .contains(&entry.id)
-                    .then(|| entry.location.clone())
-            });
+            let first = desired.media.get(&entry.id).map(place);
+            let first = first.or_else(|| desired.held.contains(&entry.id).then(|| place(entry)));
             match first {
                 Some(first) => {
                     desired.media.remove(&entry.id);
                     desired.held.insert(entry.id.clone());
                     errors.push(
                         Diagnostic::error(
-                            entry.location.clone(),
+                            place(entry),
                             format!("media `{}` is declared twice", entry.id),
                         )
                         .with_help(Some(format!(
@@ -160,13 +156,13 @@ mod tests {
 
     #[test]
     fn duplicates_name_both_places() {
-        let a = parse(&format!("{HEAD}media:\n  - id: \"7\"\n"));
-        let mut b = parse(&format!("{HEAD}media:\n  - id: 7\n"));
-        b.path = Arc::new(PathBuf::from("n.yaml"));
-        for e in &mut b.entries {
-            e.location.file = Arc::clone(&b.path);
-        }
-        let err = assemble(&[a, b]).unwrap_err().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let (m, n) = (dir.path().join("m.yaml"), dir.path().join("n.yaml"));
+        std::fs::write(&m, format!("{HEAD}media:\n  - id: \"7\"\n")).unwrap();
+        std::fs::write(&n, format!("{HEAD}media:\n  - id: 7\n")).unwrap();
+        let err = assemble(&[parse_file(&m), parse_file(&n)])
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("n.yaml:4:5") && err.contains("m.yaml:4:5"),
             "{err}"

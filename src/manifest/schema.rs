@@ -218,9 +218,10 @@ impl Checker<'_> {
                 format!("`{path}` must be `{want}`, found {}", describe(node)),
             ),
             (Shape::MediaId, Some(scalar)) => {
-                let text = match (scalar, node.as_str()) {
-                    (Scalar::Str(s), _) => s,
-                    (Scalar::Int(_), Some(raw)) => raw.to_string(),
+                // An integer ID is its decimal value, as the fast path reads it.
+                let text = match scalar {
+                    Scalar::Str(s) => s,
+                    Scalar::Int(n) => n.to_string(),
                     _ => String::new(),
                 };
                 if is_media_id(&text) {
@@ -355,6 +356,14 @@ impl Scalar {
             "true" | "True" | "TRUE" => return Scalar::Bool(true),
             "false" | "False" | "FALSE" => return Scalar::Bool(false),
             _ => {}
+        }
+        for (prefix, radix) in [("0x", 16), ("0o", 8)] {
+            if let Some(n) = text
+                .strip_prefix(prefix)
+                .and_then(|d| u64::from_str_radix(d, radix).ok())
+            {
+                return Scalar::Int(n.into());
+            }
         }
         let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
         if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -4,12 +4,13 @@
 pub mod diff;
 mod markdown;
 mod text;
+pub mod yaml_text;
 
 use serde::{Deserialize, Serialize};
 
 pub use diff::{diff, Targets};
 pub use markdown::{render_markdown, COMMENT_LIMIT};
-pub use text::{render_text, summary_line};
+pub use text::{render_text, summary_line, write_text};
 
 use crate::model::{FieldKind, MediaId, Metadata, Request};
 

@@ -1,11 +1,12 @@
 //! The text form of a plan: a header per changed media, a unified diff of
 //! the YAML of the fields it sends, and the summary line.
 
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io;
 
 use similar::TextDiff;
 
-use crate::model::Metadata;
+use crate::plan::yaml_text::metadata_yaml;
 use crate::plan::{Action, Change, Plan};
 
 const GREEN: &str = "\x1b[32m";
@@ -13,6 +14,9 @@ const RED: &str = "\x1b[31m";
 const CYAN: &str = "\x1b[36m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
+/// Changes rendered per batch: each batch is split across the cores, then
+/// written, so output starts at once and memory stays flat.
+const BATCH: usize = 4096;
 
 fn paint(out: &mut String, color: bool, style: &str, text: &str) {
     if color {
@@ -38,18 +42,10 @@ pub fn summary_line(plan: &Plan) -> String {
     )
 }
 
-/// The YAML the diff compares: the fields by name, or nothing at all.
-pub fn fields_yaml(metadata: &Metadata) -> String {
-    if metadata.is_empty() {
-        return String::new();
-    }
-    serde_yaml::to_string(metadata).unwrap_or_default()
-}
-
 /// The unified diff of the fields a change sends, without colour.
 pub fn change_diff(change: &Change) -> String {
-    let before = fields_yaml(&change.before.select(&change.fields));
-    let after = fields_yaml(&change.after);
+    let before = metadata_yaml(&change.before.select(&change.fields));
+    let after = metadata_yaml(&change.after);
     if before.is_empty() {
         // Nothing on one side: the diff is every line added. Written
         // directly, in the same form `similar` gives, because a plan of
@@ -93,42 +89,76 @@ pub fn untracked_notes(change: &Change) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-pub fn render_text(plan: &Plan, color: bool) -> String {
-    let mut out = String::new();
-    for change in &plan.changes {
-        paint(&mut out, color, BOLD, &change_header(change, plan.prune));
-        for note in untracked_notes(change) {
-            let _ = writeln!(out, "    {note}");
-        }
-        if change.action != Action::Forget && !change.fields.is_empty() {
-            for line in change_diff(change).lines() {
-                let style = match line.as_bytes().first() {
-                    Some(b'+') => GREEN,
-                    Some(b'-') => RED,
-                    Some(b'@') => CYAN,
-                    _ => "",
-                };
-                paint(
-                    &mut out,
-                    color && !style.is_empty(),
-                    style,
-                    &format!("    {line}"),
-                );
-            }
-        }
-        out.push('\n');
+fn render_change(out: &mut String, change: &Change, prune: bool, color: bool) {
+    paint(out, color, BOLD, &change_header(change, prune));
+    for note in untracked_notes(change) {
+        let _ = writeln!(out, "    {note}");
     }
-    for warning in &plan.warnings {
-        let _ = writeln!(out, "warning: {warning}");
+    if change.action != Action::Forget && !change.fields.is_empty() {
+        for line in change_diff(change).lines() {
+            let style = match line.as_bytes().first() {
+                Some(b'+') => GREEN,
+                Some(b'-') => RED,
+                Some(b'@') => CYAN,
+                _ => "",
+            };
+            paint(
+                out,
+                color && !style.is_empty(),
+                style,
+                &format!("    {line}"),
+            );
+        }
     }
-    paint(&mut out, color, BOLD, &summary_line(plan));
+    out.push('\n');
+}
+
+fn render_changes(changes: &[Change], prune: bool, color: bool) -> String {
+    let mut out = String::with_capacity(changes.len() * 256);
+    for change in changes {
+        render_change(&mut out, change, prune, color);
+    }
     out
+}
+
+/// Writes the plan as text, rendering on every core.
+pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for batch in plan.changes.chunks(BATCH) {
+        let part = batch.len().div_ceil(threads).max(1);
+        let rendered: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .chunks(part)
+                .map(|c| s.spawn(move || render_changes(c, plan.prune, color)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for text in rendered {
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    let mut tail = String::new();
+    for warning in &plan.warnings {
+        let _ = writeln!(tail, "warning: {warning}");
+    }
+    paint(&mut tail, color, BOLD, &summary_line(plan));
+    out.write_all(tail.as_bytes())
+}
+
+/// The whole plan as text (for small plans and tests).
+pub fn render_text(plan: &Plan, color: bool) -> String {
+    let mut out = Vec::new();
+    let _ = write_text(plan, color, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AltText, FieldValue, MediaId};
+    use crate::model::{AltText, FieldValue, MediaId, Metadata};
     use crate::plan::diff::diff_media;
 
     #[test]
@@ -138,7 +168,7 @@ mod tests {
             text: "a cat".into(),
         }));
         let change = diff_media(&MediaId("1".into()), &wanted, None).unwrap();
-        let by_similar = TextDiff::from_lines("", &fields_yaml(&wanted))
+        let by_similar = TextDiff::from_lines("", &metadata_yaml(&wanted))
             .unified_diff()
             .context_radius(3)
             .header("applied", "wanted")

@@ -63,7 +63,7 @@ fn round_trip_applies_exactly_what_changed() {
         plan.stdout
     );
     assert!(
-        plan.stdout.contains("+  text: 'Photo 7: edited'"),
+        plan.stdout.contains("+  text: \"Photo 7: edited\""),
         "{}",
         plan.stdout
     );

@@ -219,7 +219,7 @@ fn adopt_rm_export_and_import_round_trip() {
 
     let show = env.ok(&["state", "show", &media_id(2)], 0);
     assert!(
-        show.stdout.contains("text: 'Photo 2: v1'"),
+        show.stdout.contains("text: \"Photo 2: v1\""),
         "{}",
         show.stdout
     );
