@@ -312,7 +312,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
         ws.refresh(&BTreeSet::from([file.clone()]));
         let (desired, _) = ws.desired();
         let applied = cache.current(&store).expect("state");
-        let plan = diff(&desired, applied, &Targets::default(), false);
+        let plan = diff(desired, applied, &Targets::default(), false);
         let took = started.elapsed();
         assert_eq!(
             plan.summary().requests,

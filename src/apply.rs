@@ -72,7 +72,7 @@ pub async fn run(
     for change in plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::Forget && c.request.is_none())
+        .filter(|c| c.action != Action::Forget && !c.sends())
     {
         match record(store, change) {
             Ok(()) => report.recorded += 1,
@@ -83,19 +83,18 @@ pub async fn run(
     let total = plan.requests().count();
     let mut remote_failed = 0;
     let ticker = progress.spawn_ticker(Arc::clone(&client));
-    let sends = plan
-        .changes
-        .iter()
-        .filter_map(|c| c.request.as_ref().map(|r| (c, r)));
-    let mut results = futures::stream::iter(sends)
-        .map(|(change, request)| {
+    let mut results = futures::stream::iter(plan.requests())
+        .map(|change| {
             let client = Arc::clone(&client);
             async move {
                 if stop.load(Ordering::SeqCst) {
                     return (change, None);
                 }
                 let span = tracing::info_span!("media", id = %change.id);
-                let outcome = match client.post_metadata(request).instrument(span).await {
+                let Some(request) = change.request() else {
+                    return (change, None);
+                };
+                let outcome = match client.post_metadata(&request).instrument(span).await {
                     Ok(_) => record(store, change)
                         .map_err(|e| format!("confirmed by X but not recorded: {e:#}")),
                     Err(e) => Err(e.to_string()),

@@ -121,7 +121,7 @@ impl Workspace {
     /// The desired set from every file's last good version. Media of broken
     /// files are held, and forgetting pauses while any file is broken.
     pub fn desired(&self) -> (Desired, Vec<Diagnostic>) {
-        let good = self.files.values().filter_map(|t| t.good.as_ref());
+        let good = self.files.values().filter_map(|t| t.good.clone());
         let (mut desired, mut errors) = assemble_lenient(good);
         for tracked in self.files.values().filter(|t| !t.errors.is_empty()) {
             desired.incomplete = true;

@@ -17,7 +17,7 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     let desired = manifest::load(paths)?;
     let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
-    let plan = plan::diff(&desired, &store.all()?, targets, false);
+    let plan = plan::diff(desired, &store.all()?, targets, false);
     let applied = store.all()?;
     let records: Vec<_> = plan
         .changes

@@ -20,7 +20,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         ApplySource::Manifests(paths) => {
             let desired = manifest::load(paths)?;
             let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
-            let plan = plan::diff(&desired, &store.all()?, &args.targets, args.prune);
+            let plan = plan::diff(desired, &store.all()?, &args.targets, args.prune);
             (plan, store)
         }
         ApplySource::SavedPlan(file) => {

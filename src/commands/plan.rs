@@ -11,7 +11,7 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
     let desired = manifest::load(&args.paths)?;
     let store = StateStore::open_reader(&config.state_dir)?;
     let applied = store.all()?;
-    let plan = plan::diff(&desired, &applied, &args.targets, args.prune);
+    let plan = plan::diff(desired, &applied, &args.targets, args.prune);
     let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?);
     match args.format {
         Format::Text => out.write_with(|w| write_text(&plan, out.color, w)),

@@ -206,7 +206,7 @@ impl Session<'_> {
             }
         };
         let applied = cache.current(store)?;
-        let plan = plan::diff(&desired, applied, &Targets::default(), self.args.prune);
+        let plan = plan::diff(desired, applied, &Targets::default(), self.args.prune);
         tracing::debug!("planned in {:?}", started.elapsed());
         self.out.print(&render_text(&plan, self.out.color));
         let (Some(client), true) = (&self.client, plan.has_changes()) else {

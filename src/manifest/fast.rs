@@ -89,6 +89,7 @@ pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
                     metadata.insert(v.clone());
                 }
             }
+            metadata.shrink_to_fit();
             entries.push(Entry {
                 id: MediaId(media.id.0),
                 metadata,

@@ -35,7 +35,7 @@ pub struct Desired {
 pub fn load(paths: &[PathBuf]) -> anyhow::Result<Desired> {
     let files = discover(paths)?;
     let parsed = parse_all(&files);
-    Ok(assemble(&parsed)?)
+    Ok(assemble(parsed)?)
 }
 
 /// Parses files on every core; the output keeps the input's order.
@@ -59,7 +59,7 @@ pub fn parse_all(files: &[PathBuf]) -> Vec<ParsedFile> {
 
 /// Joins parsed files into the desired set; the same ID twice is an error
 /// that names both places.
-pub fn assemble(files: &[ParsedFile]) -> Result<Desired, InvalidManifests> {
+pub fn assemble(files: Vec<ParsedFile>) -> Result<Desired, InvalidManifests> {
     let (desired, errors) = assemble_lenient(files);
     if errors.is_empty() {
         Ok(desired)
@@ -70,30 +70,28 @@ pub fn assemble(files: &[ParsedFile]) -> Result<Desired, InvalidManifests> {
 
 /// Joins parsed files, keeping going past errors: a duplicated ID is held
 /// (both declarations are left out) and reported, the rest stays usable.
-pub fn assemble_lenient<'a>(
-    files: impl IntoIterator<Item = &'a ParsedFile>,
-) -> (Desired, Vec<Diagnostic>) {
+pub fn assemble_lenient(files: impl IntoIterator<Item = ParsedFile>) -> (Desired, Vec<Diagnostic>) {
     let mut desired = Desired::default();
     let mut errors = Vec::new();
     for file in files {
         desired.files += 1;
-        for d in &file.diagnostics {
+        for d in file.diagnostics {
             if d.is_error() {
-                errors.push(d.clone());
+                errors.push(d);
             } else {
-                desired.warnings.push(d.clone());
+                desired.warnings.push(d);
             }
         }
-        for entry in &file.entries {
+        for entry in file.entries {
             let first = desired.media.get(&entry.id).map(place);
-            let first = first.or_else(|| desired.held.contains(&entry.id).then(|| place(entry)));
+            let first = first.or_else(|| desired.held.contains(&entry.id).then(|| place(&entry)));
             match first {
                 Some(first) => {
                     desired.media.remove(&entry.id);
                     desired.held.insert(entry.id.clone());
                     errors.push(
                         Diagnostic::error(
-                            place(entry),
+                            place(&entry),
                             format!("media `{}` is declared twice", entry.id),
                         )
                         .with_help(Some(format!(
@@ -102,7 +100,7 @@ pub fn assemble_lenient<'a>(
                     );
                 }
                 None => {
-                    desired.media.insert(entry.id.clone(), entry.clone());
+                    desired.media.insert(entry.id.clone(), entry);
                 }
             }
         }
@@ -160,7 +158,7 @@ mod tests {
         let (m, n) = (dir.path().join("m.yaml"), dir.path().join("n.yaml"));
         std::fs::write(&m, format!("{HEAD}media:\n  - id: \"7\"\n")).unwrap();
         std::fs::write(&n, format!("{HEAD}media:\n  - id: 7\n")).unwrap();
-        let err = assemble(&[parse_file(&m), parse_file(&n)])
+        let err = assemble(vec![parse_file(&m), parse_file(&n)])
             .unwrap_err()
             .to_string();
         assert!(

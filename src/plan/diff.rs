@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::manifest::Desired;
-use crate::model::{FieldKind, FieldValue, MediaId, Metadata, Request};
+use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
 use crate::plan::{Action, Change, Plan};
 use crate::state::Record;
 
@@ -20,7 +20,7 @@ impl Targets {
 /// Compares the manifests with the state. Both maps are ordered by ID, so
 /// this is one merge pass.
 pub fn diff(
-    desired: &Desired,
+    desired: Desired,
     applied: &BTreeMap<MediaId, Record>,
     targets: &Targets,
     prune: bool,
@@ -36,17 +36,28 @@ pub fn diff(
             desired.held.len()
         ));
     }
-    for (id, entry) in desired.media.iter().filter(|(id, _)| targets.includes(id)) {
-        match diff_media(id, &entry.metadata, applied.get(id).map(|r| &r.metadata)) {
+    let held = desired.held;
+    let incomplete = desired.incomplete;
+    let mut declared = std::collections::BTreeSet::new();
+    for (id, entry) in desired.media {
+        if !targets.includes(&id) {
+            declared.insert(id);
+            continue;
+        }
+        let change = match applied.get(&id) {
+            // Moved, not copied: a plan of 100,000 creates holds one copy.
+            None => Some(create(id.clone(), entry.metadata)),
+            Some(record) => diff_media(&id, &entry.metadata, Some(&record.metadata)),
+        };
+        match change {
             Some(change) => plan.changes.push(change),
             None => plan.unchanged += 1,
         }
+        declared.insert(id);
     }
     let forgotten: Vec<_> = applied
         .iter()
-        .filter(|(id, _)| {
-            targets.includes(id) && !desired.media.contains_key(id) && !desired.held.contains(id)
-        })
+        .filter(|(id, _)| targets.includes(id) && !declared.contains(*id) && !held.contains(*id))
         .map(|(id, record)| Change {
             id: id.clone(),
             action: Action::Forget,
@@ -54,10 +65,9 @@ pub fn diff(
             untracked: Vec::new(),
             before: record.metadata.clone(),
             after: Metadata::default(),
-            request: None,
         })
         .collect();
-    if desired.incomplete {
+    if incomplete {
         if !forgotten.is_empty() {
             plan.warnings.push(format!(
                 "{} media in the state are in no valid manifest; nothing is planned as forgotten while manifests have errors",
@@ -78,24 +88,23 @@ pub fn diff(
     plan
 }
 
+/// A media not in the state. With no field declared there is nothing to
+/// tell X: it is only recorded as managed, and no billed call is made.
+fn create(id: MediaId, wanted: Metadata) -> Change {
+    Change {
+        id,
+        action: Action::Create,
+        fields: wanted.kinds().collect(),
+        untracked: Vec::new(),
+        before: Metadata::default(),
+        after: wanted,
+    }
+}
+
 /// One media's change, or `None` when it matches.
 pub fn diff_media(id: &MediaId, wanted: &Metadata, applied: Option<&Metadata>) -> Option<Change> {
     let Some(applied) = applied else {
-        let fields: Vec<FieldKind> = wanted.kinds().collect();
-        return Some(Change {
-            id: id.clone(),
-            action: Action::Create,
-            // With no field declared there is nothing to tell X: the media
-            // is only recorded as managed, and no billed call is made.
-            request: (!wanted.is_empty()).then(|| Request {
-                id: id.clone(),
-                metadata: wanted.clone(),
-            }),
-            fields,
-            untracked: Vec::new(),
-            before: Metadata::default(),
-            after: wanted.clone(),
-        });
+        return Some(create(id.clone(), wanted.clone()));
     };
     let fields: Vec<FieldKind> = wanted
         .values()
@@ -114,10 +123,6 @@ pub fn diff_media(id: &MediaId, wanted: &Metadata, applied: Option<&Metadata>) -
     Some(Change {
         id: id.clone(),
         action: Action::Update,
-        request: (!fields.is_empty()).then(|| Request {
-            id: id.clone(),
-            metadata: after.clone(),
-        }),
         fields,
         untracked,
         before: applied.select(&touched),
@@ -150,7 +155,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.action, Action::Update);
         assert_eq!(c.fields, [FieldKind::AltText]);
-        let req = c.request.unwrap();
+        let req = c.request().unwrap();
         assert_eq!(
             req.metadata.kinds().collect::<Vec<_>>(),
             [FieldKind::AltText]
@@ -162,7 +167,7 @@ mod tests {
         let id = MediaId("1".into());
         let c = diff_media(&id, &meta("a", None), Some(&meta("a", Some(false)))).unwrap();
         assert_eq!(c.untracked, [FieldKind::SharedInfo]);
-        assert!(c.request.is_none());
+        assert!(c.request().is_none());
     }
 
     #[test]
@@ -266,7 +271,7 @@ mod properties {
             let next = match diff_media(&id, &desired, Some(&applied)) {
                 Some(change) => {
                     // Only changed fields are sent.
-                    if let Some(req) = &change.request {
+                    if let Some(req) = change.request() {
                         for k in req.metadata.kinds() {
                             prop_assert_ne!(applied.get(k), desired.get(k));
                         }

@@ -22,8 +22,9 @@ pub enum Action {
     Forget,
 }
 
-/// What happens to one media.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What happens to one media. Its request body is derived (`request`),
+/// and written out with the rest in the JSON plan.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Change {
     pub id: MediaId,
     pub action: Action,
@@ -37,11 +38,22 @@ pub struct Change {
     pub before: Metadata,
     /// The wanted values of the fields sent.
     pub after: Metadata,
-    /// The exact body to post; `None` when nothing is sent.
-    pub request: Option<Request>,
 }
 
 impl Change {
+    /// The exact body to post; `None` when nothing is sent (a forget, or
+    /// a change that only stops tracking fields).
+    pub fn request(&self) -> Option<Request> {
+        (self.action != Action::Forget && !self.fields.is_empty()).then(|| Request {
+            id: self.id.clone(),
+            metadata: self.after.clone(),
+        })
+    }
+
+    pub fn sends(&self) -> bool {
+        self.action != Action::Forget && !self.fields.is_empty()
+    }
+
     /// What the state holds for this media once the change went through:
     /// the fields sent replace theirs, untracked fields are dropped.
     pub fn next_record(&self, current: Option<&Metadata>) -> Metadata {
@@ -53,6 +65,40 @@ impl Change {
             next.insert(value.clone());
         }
         next
+    }
+}
+
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            id: &'a MediaId,
+            metadata: &'a Metadata,
+        }
+        #[derive(Serialize)]
+        struct Json<'a> {
+            id: &'a MediaId,
+            action: Action,
+            fields: &'a [FieldKind],
+            #[serde(skip_serializing_if = "<[FieldKind]>::is_empty")]
+            untracked: &'a [FieldKind],
+            before: &'a Metadata,
+            after: &'a Metadata,
+            request: Option<Body<'a>>,
+        }
+        Json {
+            id: &self.id,
+            action: self.action,
+            fields: &self.fields,
+            untracked: &self.untracked,
+            before: &self.before,
+            after: &self.after,
+            request: self.sends().then_some(Body {
+                id: &self.id,
+                metadata: &self.after,
+            }),
+        }
+        .serialize(s)
     }
 }
 
@@ -86,8 +132,8 @@ impl Plan {
         }
     }
 
-    pub fn requests(&self) -> impl Iterator<Item = &Request> {
-        self.changes.iter().filter_map(|c| c.request.as_ref())
+    pub fn requests(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.sends())
     }
 
     pub fn has_changes(&self) -> bool {
