@@ -59,7 +59,7 @@ pub async fn run(
         .changes
         .iter()
         .filter(|c| c.action == Action::Forget && plan.prune)
-        .map(|c| c.id.clone())
+        .map(|c| c.id)
         .collect();
     if !forgotten.is_empty() {
         match tokio::task::block_in_place(|| store.remove(&forgotten)) {
@@ -76,7 +76,7 @@ pub async fn run(
     {
         match record(store, change) {
             Ok(()) => report.recorded += 1,
-            Err(e) => report.failed.push((change.id.clone(), e.to_string())),
+            Err(e) => report.failed.push((change.id, e.to_string())),
         }
     }
 
@@ -123,7 +123,7 @@ pub async fn run(
                 tracing::warn!(media = %change.id, "failed: {message}");
                 progress.finish_one(false);
                 remote_failed += 1;
-                report.failed.push((change.id.clone(), message));
+                report.failed.push((change.id, message));
             }
         }
     }

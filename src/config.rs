@@ -11,7 +11,6 @@ use anyhow::{bail, Context};
 use reqwest::Url;
 
 use crate::cli::{self, Cli, Command, StateCommand};
-use crate::manifest::schema::is_media_id;
 use crate::model::MediaId;
 use crate::plan::Targets;
 use crate::x_api::{Auth, ClientSettings, OAuth1, Secret};
@@ -177,10 +176,9 @@ fn command_line() -> String {
 }
 
 fn media_id(id: &str) -> anyhow::Result<MediaId> {
-    if !is_media_id(id) {
-        bail!("`{id}` is not a media ID: use 1 to 19 digits, such as 1146654567674912769");
-    }
-    Ok(MediaId(id.to_string()))
+    MediaId::parse(id).ok_or_else(|| {
+        anyhow::anyhow!("`{id}` is not a media ID: use 1 to 19 digits, such as 1146654567674912769")
+    })
 }
 
 fn targets(ids: &[String]) -> anyhow::Result<Targets> {

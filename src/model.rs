@@ -430,27 +430,64 @@ impl<'de> Deserialize<'de> for Metadata {
     }
 }
 
-/// A media ID: 1 to 19 digits. Ordered by length then digits, so IDs sort
-/// numerically and the state's byte-ordered keys agree with that order.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MediaId(pub String);
-
-impl Ord for MediaId {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.0.len(), &self.0).cmp(&(other.0.len(), &other.0))
-    }
+/// A media ID: 1 to 19 digits, as written (leading zeros kept). Held as a
+/// number and a digit count, so it is small and copied without allocating
+/// (100,000 of them are compared and copied on every plan). Ordered by
+/// length then value, which is numeric order for IDs without leading zeros
+/// and the byte order of the state's keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MediaId {
+    digits: u8,
+    value: u64,
 }
 
-impl PartialOrd for MediaId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+impl MediaId {
+    /// `None` unless `s` is 1 to 19 ASCII digits.
+    pub fn parse(s: &str) -> Option<MediaId> {
+        if !(1..=19).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(MediaId {
+            digits: s.len() as u8,
+            value: s.parse().ok()?,
+        })
+    }
+
+    /// The digits, written into `buf`.
+    pub fn as_str<'b>(&self, buf: &'b mut [u8; 19]) -> &'b str {
+        let mut v = self.value;
+        let n = usize::from(self.digits);
+        for slot in buf[..n].iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        std::str::from_utf8(&buf[..n]).unwrap_or_default()
     }
 }
 
 impl fmt::Display for MediaId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str(&mut [0; 19]))
+    }
+}
+
+impl fmt::Debug for MediaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MediaId({self})")
+    }
+}
+
+impl Serialize for MediaId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str(&mut [0; 19]))
+    }
+}
+
+impl<'de> Deserialize<'de> for MediaId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        MediaId::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a media ID")))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The JSON plan (`plan --format json`) and saved plans (`plan --out`,
 //! `apply --plan`): the same document, saved with a checksum of its content.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -15,33 +16,34 @@ use crate::state::Record;
 pub const FORMAT_VERSION: &str = "1";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Document {
+pub struct Document<'a> {
     pub format_version: String,
     /// The state this plan was made against ("" when there was none yet).
     pub lineage: String,
     pub serial: u64,
     /// Whether forgotten media leave the state when applied.
     pub prune: bool,
-    pub changes: Vec<Change>,
+    /// Borrowed from the plan when writing, owned when read back.
+    pub changes: Cow<'a, [Change]>,
     pub warnings: Vec<String>,
     pub summary: Summary,
 }
 
 #[derive(Serialize, Deserialize)]
-struct Saved {
+struct Saved<'a> {
     checksum: String,
     #[serde(flatten)]
-    document: Document,
+    document: Document<'a>,
 }
 
-impl Document {
-    pub fn new(plan: &Plan, lineage: String, serial: u64) -> Document {
+impl<'a> Document<'a> {
+    pub fn new(plan: &'a Plan, lineage: String, serial: u64) -> Document<'a> {
         Document {
             format_version: FORMAT_VERSION.into(),
             lineage,
             serial,
             prune: plan.prune,
-            changes: plan.changes.clone(),
+            changes: Cow::Borrowed(&plan.changes),
             warnings: plan.warnings.clone(),
             summary: plan.summary(),
         }
@@ -54,7 +56,7 @@ impl Document {
     pub fn into_plan(self) -> Plan {
         let unchanged = self.summary.unchanged;
         Plan {
-            changes: self.changes,
+            changes: self.changes.into_owned(),
             unchanged,
             warnings: self.warnings,
             prune: self.prune,
@@ -78,7 +80,7 @@ impl Document {
         if self.lineage != lineage && !fresh_state {
             bail!("the saved plan is stale: it was made for state lineage `{}`, but the state has `{lineage}`; run `xmeta plan --out` again", self.lineage);
         }
-        for change in &self.changes {
+        for change in self.changes.iter() {
             let current = applied.get(&change.id).map(|r| &r.metadata);
             let matches = match change.action {
                 Action::Create => current.is_none(),
@@ -106,10 +108,10 @@ impl Document {
 }
 
 /// Writes the plan with its checksum, readable only by its owner.
-pub fn write(file: &Path, document: &Document) -> anyhow::Result<()> {
+pub fn write(file: &Path, document: Document) -> anyhow::Result<()> {
     let saved = Saved {
         checksum: document.checksum()?,
-        document: document.clone(),
+        document,
     };
     let text = serde_json::to_string_pretty(&saved)?;
     crate::fs_util::write_private(file, text.as_bytes())
@@ -117,7 +119,7 @@ pub fn write(file: &Path, document: &Document) -> anyhow::Result<()> {
 }
 
 /// Reads a saved plan, refusing one that is corrupt or was edited.
-pub fn read(file: &Path) -> anyhow::Result<Document> {
+pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
     let text = std::fs::read(file)
         .with_context(|| format!("cannot read the plan file `{}`", file.display()))?;
     let saved: Saved = serde_json::from_slice(&text).map_err(|e| {

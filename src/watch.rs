@@ -128,7 +128,7 @@ impl Workspace {
             errors.extend(tracked.errors.iter().cloned());
             for entry in tracked.good.iter().flat_map(|g| &g.entries) {
                 desired.media.remove(&entry.id);
-                desired.held.insert(entry.id.clone());
+                desired.held.insert(entry.id);
             }
         }
         desired.files = self.files.len();

@@ -25,7 +25,7 @@ pub fn run(
         .filter(|c| c.action != Action::Forget)
         .map(|c| {
             let current = applied.get(&c.id).map(|r| &r.metadata);
-            (c.id.clone(), c.next_record(current))
+            (c.id, c.next_record(current))
         })
         .collect();
     let adopted = records.len();

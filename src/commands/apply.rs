@@ -18,6 +18,7 @@ use crate::{apply, manifest, saved_plan};
 pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<Exit> {
     let (plan, saved) = match &args.source {
         ApplySource::Manifests(paths) => {
+            // Manifests first: bad input must not even take the lock.
             let desired = manifest::load(paths)?;
             let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
             let plan = plan::diff(desired, &store.all()?, &args.targets, args.prune);

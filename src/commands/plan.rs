@@ -1,17 +1,17 @@
 //! `xmeta plan`: diff the manifests against the state and render the plan.
 
-use crate::commands::Exit;
+use crate::commands::{load_both, Exit};
 use crate::config::{Config, Format, PlanConfig};
 use crate::output::Output;
 use crate::plan::{self, write_text};
+use crate::saved_plan;
 use crate::state::StateStore;
-use crate::{manifest, saved_plan};
 
 pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
-    let desired = manifest::load(&args.paths)?;
-    let store = StateStore::open_reader(&config.state_dir)?;
-    let applied = store.all()?;
+    let (desired, store, applied) =
+        load_both(&args.paths, || StateStore::open_reader(&config.state_dir))?;
     let plan = plan::diff(desired, &applied, &args.targets, args.prune);
+    drop(applied);
     let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?);
     match args.format {
         Format::Text => out.write_with(|w| write_text(&plan, out.color, w)),
@@ -19,7 +19,7 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
         Format::Markdown => out.print(&plan::render_markdown(&plan)),
     }
     if let Some(file) = &args.out {
-        saved_plan::write(file, &document)?;
+        saved_plan::write(file, document)?;
         tracing::info!("plan saved to `{}`", file.display());
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {

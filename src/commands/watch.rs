@@ -222,7 +222,7 @@ impl Session<'_> {
             progress,
             self.stop,
         ));
-        cache.update(store, plan.changes.iter().map(|c| c.id.clone()))?;
+        cache.update(store, plan.changes.iter().map(|c| c.id))?;
         for (id, message) in &report.failed {
             self.out.line(&format!("failed: media {id}: {message}"));
         }

@@ -19,7 +19,9 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub id: MediaId,
-    pub metadata: Metadata,
+    /// Shared: watch keeps every file's entries and re-plans from them on
+    /// each change, and copying 100,000 media each time cost the most.
+    pub metadata: Arc<Metadata>,
     pub location: Location,
 }
 
@@ -192,7 +194,10 @@ fn read_document(
     for (mut item, node) in media.into_iter().zip(media_nodes) {
         let location = Location::new(file, node.pos.line, node.pos.column);
         let id = match item.get("id") {
-            Some(Value::String(s)) => MediaId(s.clone()),
+            Some(Value::String(s)) => match MediaId::parse(s) {
+                Some(id) => id,
+                None => continue,
+            },
             _ => continue,
         };
         let mut metadata = match typed(item.get_mut("metadata").map_or(Value::Null, Value::take)) {
@@ -210,7 +215,7 @@ fn read_document(
         warn_if_expired(file, node, doc, &metadata, diagnostics);
         entries.push(Entry {
             id,
-            metadata,
+            metadata: Arc::new(metadata),
             location,
         });
     }

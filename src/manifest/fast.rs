@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::error::Location;
 use crate::manifest::document::Entry;
-use crate::manifest::schema::{is_media_id, ALT_TEXT_MAX_CHARS};
+use crate::manifest::schema::ALT_TEXT_MAX_CHARS;
 use crate::model::{FieldValue, MediaId, Metadata, Number};
 
 #[derive(Deserialize)]
@@ -80,7 +80,8 @@ pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
             return None;
         }
         for media in doc.media {
-            if !is_media_id(&media.id.0) || !clean(&media.metadata, now) {
+            let id = MediaId::parse(&media.id.0)?;
+            if !clean(&media.metadata, now) {
                 return None;
             }
             let mut metadata = media.metadata;
@@ -91,8 +92,8 @@ pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
             }
             metadata.shrink_to_fit();
             entries.push(Entry {
-                id: MediaId(media.id.0),
-                metadata,
+                id,
+                metadata: Arc::new(metadata),
                 location: unplaced.clone(),
             });
         }

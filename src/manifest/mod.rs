@@ -88,7 +88,7 @@ pub fn assemble_lenient(files: impl IntoIterator<Item = ParsedFile>) -> (Desired
             match first {
                 Some(first) => {
                     desired.media.remove(&entry.id);
-                    desired.held.insert(entry.id.clone());
+                    desired.held.insert(entry.id);
                     errors.push(
                         Diagnostic::error(
                             place(&entry),
@@ -100,7 +100,7 @@ pub fn assemble_lenient(files: impl IntoIterator<Item = ParsedFile>) -> (Desired
                     );
                 }
                 None => {
-                    desired.media.insert(entry.id.clone(), entry);
+                    desired.media.insert(entry.id, entry);
                 }
             }
         }
@@ -131,7 +131,7 @@ mod tests {
         ));
         assert!(f.diagnostics.is_empty(), "{:?}", messages(&f));
         assert_eq!(f.entries.len(), 2);
-        let own = serde_json::to_value(&f.entries[0].metadata).unwrap();
+        let own = serde_json::to_value(&*f.entries[0].metadata).unwrap();
         assert_eq!(own["alt_text"]["text"], "own");
         assert_eq!(own["shared_info"]["shared"], true);
         assert!(f.entries[1].metadata.get(FieldKind::AltText).is_some());

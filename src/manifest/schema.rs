@@ -332,7 +332,7 @@ fn join(path: &str, name: &str) -> String {
 }
 
 pub fn is_media_id(s: &str) -> bool {
-    (1..=19).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    crate::model::MediaId::parse(s).is_some()
 }
 
 /// A YAML 1.2 core-schema scalar.

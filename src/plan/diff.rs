@@ -1,6 +1,7 @@
 //! The diff: desired media against recorded media, per top-level field.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::manifest::Desired;
 use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
@@ -36,30 +37,13 @@ pub fn diff(
             desired.held.len()
         ));
     }
-    let held = desired.held;
-    let incomplete = desired.incomplete;
-    let mut declared = std::collections::BTreeSet::new();
-    for (id, entry) in desired.media {
-        if !targets.includes(&id) {
-            declared.insert(id);
-            continue;
-        }
-        let change = match applied.get(&id) {
-            // Moved, not copied: a plan of 100,000 creates holds one copy.
-            None => Some(create(id.clone(), entry.metadata)),
-            Some(record) => diff_media(&id, &entry.metadata, Some(&record.metadata)),
-        };
-        match change {
-            Some(change) => plan.changes.push(change),
-            None => plan.unchanged += 1,
-        }
-        declared.insert(id);
-    }
     let forgotten: Vec<_> = applied
         .iter()
-        .filter(|(id, _)| targets.includes(id) && !declared.contains(*id) && !held.contains(*id))
+        .filter(|(id, _)| {
+            targets.includes(id) && !desired.media.contains_key(id) && !desired.held.contains(id)
+        })
         .map(|(id, record)| Change {
-            id: id.clone(),
+            id: *id,
             action: Action::Forget,
             fields: Vec::new(),
             untracked: Vec::new(),
@@ -67,6 +51,24 @@ pub fn diff(
             after: Metadata::default(),
         })
         .collect();
+    let incomplete = desired.incomplete;
+    for (id, entry) in desired.media {
+        if !targets.includes(&id) {
+            continue;
+        }
+        let change = match applied.get(&id) {
+            // Moved, not copied: a plan of 100,000 creates holds one copy.
+            None => Some(create(
+                id,
+                Arc::try_unwrap(entry.metadata).unwrap_or_else(|shared| (*shared).clone()),
+            )),
+            Some(record) => diff_media(&id, &entry.metadata, Some(&record.metadata)),
+        };
+        match change {
+            Some(change) => plan.changes.push(change),
+            None => plan.unchanged += 1,
+        }
+    }
     if incomplete {
         if !forgotten.is_empty() {
             plan.warnings.push(format!(
@@ -74,7 +76,7 @@ pub fn diff(
                 forgotten.len()
             ));
         }
-        plan.changes.sort_by(|a, b| a.id.cmp(&b.id));
+        plan.changes.sort_by_key(|a| a.id);
         return plan;
     }
     if !forgotten.is_empty() && !prune {
@@ -84,7 +86,7 @@ pub fn diff(
         ));
     }
     plan.changes.extend(forgotten);
-    plan.changes.sort_by(|a, b| a.id.cmp(&b.id));
+    plan.changes.sort_by_key(|a| a.id);
     plan
 }
 
@@ -104,7 +106,7 @@ fn create(id: MediaId, wanted: Metadata) -> Change {
 /// One media's change, or `None` when it matches.
 pub fn diff_media(id: &MediaId, wanted: &Metadata, applied: Option<&Metadata>) -> Option<Change> {
     let Some(applied) = applied else {
-        return Some(create(id.clone(), wanted.clone()));
+        return Some(create(*id, wanted.clone()));
     };
     let fields: Vec<FieldKind> = wanted
         .values()
@@ -121,7 +123,7 @@ pub fn diff_media(id: &MediaId, wanted: &Metadata, applied: Option<&Metadata>) -
     let touched: Vec<FieldKind> = fields.iter().chain(&untracked).copied().collect();
     let after = wanted.select(&fields);
     Some(Change {
-        id: id.clone(),
+        id: *id,
         action: Action::Update,
         fields,
         untracked,
@@ -146,7 +148,7 @@ mod tests {
 
     #[test]
     fn update_sends_only_changed_fields() {
-        let id = MediaId("1".into());
+        let id = MediaId::parse("1").unwrap();
         let c = diff_media(
             &id,
             &meta("new", Some(true)),
@@ -164,7 +166,7 @@ mod tests {
 
     #[test]
     fn undeclared_fields_are_not_sent() {
-        let id = MediaId("1".into());
+        let id = MediaId::parse("1").unwrap();
         let c = diff_media(&id, &meta("a", None), Some(&meta("a", Some(false)))).unwrap();
         assert_eq!(c.untracked, [FieldKind::SharedInfo]);
         assert!(c.request().is_none());
@@ -172,7 +174,7 @@ mod tests {
 
     #[test]
     fn equal_metadata_is_unchanged() {
-        let id = MediaId("1".into());
+        let id = MediaId::parse("1").unwrap();
         assert!(diff_media(&id, &meta("a", Some(true)), Some(&meta("a", Some(true)))).is_none());
     }
 }
@@ -262,12 +264,12 @@ mod properties {
     proptest! {
         #[test]
         fn diff_of_a_value_with_itself_is_empty(a in metadata()) {
-            prop_assert!(diff_media(&MediaId("1".into()), &a, Some(&a)).is_none());
+            prop_assert!(diff_media(&MediaId::parse("1").unwrap(), &a, Some(&a)).is_none());
         }
 
         #[test]
         fn applying_the_diff_yields_the_desired_fields(applied in metadata(), desired in metadata()) {
-            let id = MediaId("1".into());
+            let id = MediaId::parse("1").unwrap();
             let next = match diff_media(&id, &desired, Some(&applied)) {
                 Some(change) => {
                     // Only changed fields are sent.
@@ -288,7 +290,7 @@ mod properties {
             let json = serde_json::to_value(&a).unwrap();
             let respelled: Metadata = serde_json::from_str(&respell(&json)).unwrap();
             prop_assert_eq!(&respelled, &a);
-            prop_assert!(diff_media(&MediaId("1".into()), &respelled, Some(&a)).is_none());
+            prop_assert!(diff_media(&MediaId::parse("1").unwrap(), &respelled, Some(&a)).is_none());
         }
     }
 }

@@ -45,7 +45,7 @@ impl Change {
     /// a change that only stops tracking fields).
     pub fn request(&self) -> Option<Request> {
         (self.action != Action::Forget && !self.fields.is_empty()).then(|| Request {
-            id: self.id.clone(),
+            id: self.id,
             metadata: self.after.clone(),
         })
     }

@@ -167,7 +167,7 @@ mod tests {
         wanted.insert(FieldValue::AltText(AltText {
             text: "a cat".into(),
         }));
-        let change = diff_media(&MediaId("1".into()), &wanted, None).unwrap();
+        let change = diff_media(&MediaId::parse("1").unwrap(), &wanted, None).unwrap();
         let by_similar = TextDiff::from_lines("", &metadata_yaml(&wanted))
             .unified_diff()
             .context_radius(3)

@@ -25,6 +25,9 @@ const KEY_FORMAT: &[u8] = b"!format_version";
 const KEY_LINEAGE: &[u8] = b"!lineage";
 const KEY_SERIAL: &[u8] = b"!serial";
 const MEDIA_PREFIX: u8 = b'm';
+/// sled keeps up to this much of the database in memory (its default is
+/// 1 GiB); reads are one ordered scan, which needs little cache.
+const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 pub struct StateStore {
     dir: PathBuf,
@@ -35,18 +38,19 @@ pub struct StateStore {
 }
 
 fn media_key(id: &MediaId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(id.0.len() + 2);
+    let mut buf = [0; 19];
+    let digits = id.as_str(&mut buf);
+    let mut key = Vec::with_capacity(digits.len() + 2);
     key.push(MEDIA_PREFIX);
-    key.push(id.0.len() as u8);
-    key.extend_from_slice(id.0.as_bytes());
+    key.push(digits.len() as u8);
+    key.extend_from_slice(digits.as_bytes());
     key
 }
 
 fn id_of(key: &[u8]) -> Option<MediaId> {
-    let digits = key.get(2..)?;
-    std::str::from_utf8(digits)
+    std::str::from_utf8(key.get(2..)?)
         .ok()
-        .map(|s| MediaId(s.to_string()))
+        .and_then(MediaId::parse)
 }
 
 impl StateStore {
@@ -186,13 +190,46 @@ impl StateStore {
         let Some(db) = &self.db else {
             return Ok(BTreeMap::new());
         };
+        let raw: Vec<(sled::IVec, sled::IVec)> = db
+            .scan_prefix([MEDIA_PREFIX])
+            .collect::<Result<_, _>>()
+            .map_err(|e| damaged(&self.dir, e.into()))?;
+        // Decoding (JSON and digest) is most of the cost: spread it over
+        // the cores; the scan is already in key order, so the map is built
+        // from sorted input.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = raw.len().div_ceil(threads).max(1);
+        let decoded: Vec<anyhow::Result<Vec<(MediaId, Record)>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = raw
+                .chunks(chunk)
+                .map(|part| s.spawn(move || self.decode_all(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("a decoding thread failed")))
+                })
+                .collect()
+        });
         let mut out = BTreeMap::new();
-        for item in db.scan_prefix([MEDIA_PREFIX]) {
-            let (key, value) = item.map_err(|e| damaged(&self.dir, e.into()))?;
-            let id = id_of(&key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
-            out.insert(id.clone(), self.decode(&id, &value)?);
+        for part in decoded {
+            out.extend(part?);
         }
         Ok(out)
+    }
+
+    fn decode_all(
+        &self,
+        raw: &[(sled::IVec, sled::IVec)],
+    ) -> anyhow::Result<Vec<(MediaId, Record)>> {
+        raw.iter()
+            .map(|(key, value)| {
+                let id = id_of(key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
+                let record = self.decode(&id, value)?;
+                Ok((id, record))
+            })
+            .collect()
     }
 
     pub fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
@@ -341,9 +378,14 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 fn open_db_once(dir: &Path) -> anyhow::Result<sled::Db> {
     // sled can panic on some damaged files; that must be an error, not a crash.
     let path = dir.join("db");
-    std::panic::catch_unwind(|| sled::Config::new().path(&path).open())
-        .map_err(|_| anyhow!("the database could not be opened"))?
-        .map_err(anyhow::Error::from)
+    std::panic::catch_unwind(|| {
+        sled::Config::new()
+            .path(&path)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()
+    })
+    .map_err(|_| anyhow!("the database could not be opened"))?
+    .map_err(anyhow::Error::from)
 }
 
 /// sled holds an OS lock on its files while open; a reader holds it only for
@@ -400,13 +442,18 @@ mod tests {
         {
             let s = StateStore::open_writer(dir.path(), "test").unwrap();
             lineage = s.lineage().unwrap();
-            s.record(&MediaId("10".into()), alt("a")).unwrap();
-            s.record(&MediaId("9".into()), alt("b")).unwrap();
+            s.record(&MediaId::parse("10").unwrap(), alt("a")).unwrap();
+            s.record(&MediaId::parse("9").unwrap(), alt("b")).unwrap();
             assert_eq!(s.serial().unwrap(), 2);
         }
         let s = StateStore::open_reader(dir.path()).unwrap();
         assert_eq!(s.lineage().unwrap(), lineage);
-        let ids: Vec<_> = s.all().unwrap().into_keys().map(|i| i.0).collect();
+        let ids: Vec<_> = s
+            .all()
+            .unwrap()
+            .into_keys()
+            .map(|i| i.to_string())
+            .collect();
         assert_eq!(ids, ["9", "10"]);
     }
 

@@ -196,7 +196,7 @@ fn secrets_never_reach_output_logs_state_or_plans() {
     );
     assert!(emu.request_count() >= 4);
     assert!(!output.contains(secret), "secret in output:\n{output}");
-    for (path, bytes) in env.state_fingerprint() {
+    for (path, bytes) in env.state_files() {
         assert!(
             !contains(&bytes, secret.as_bytes()),
             "secret in {}",

@@ -116,11 +116,19 @@ impl TestEnv {
         run
     }
 
-    /// A listing of the state directory's bytes, to prove nothing changed.
-    pub fn state_fingerprint(&self) -> Vec<(PathBuf, Vec<u8>)> {
+    /// What the state holds (its full export), to prove nothing changed.
+    /// sled rewrites its own files when a reader opens them, so bytes on
+    /// disk are not the measure; the recorded content is.
+    pub fn state_fingerprint(&self) -> String {
+        let run = self.run(&["state", "export"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+    }
+
+    /// Every file under the state directory with its bytes (to scan them).
+    pub fn state_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
         collect(&self.state_dir(), &mut out);
-        out.sort();
         out
     }
 }
