@@ -310,14 +310,10 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
         std::fs::write(&file, &edited).expect("write");
         let started = Instant::now();
         ws.refresh(&BTreeSet::from([file.clone()]));
-        let t1 = started.elapsed();
         let (desired, _) = ws.desired();
-        let t2 = started.elapsed();
         let applied = cache.current(&store).expect("state");
-        let t3 = started.elapsed();
         let plan = diff(desired, applied, &Targets::default(), false);
         let took = started.elapsed();
-        eprintln!("DEBUG refresh {t1:?} desired {t2:?} state {t3:?} diff {took:?}");
         assert_eq!(
             plan.summary().requests,
             usize::from(total > 42),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 
-use crate::commands::Exit;
+use crate::commands::{load_both, Exit};
 use crate::config::{ApplyConfig, ApplySource, Config};
 use crate::output::Output;
 use crate::plan::{self, render_text, Plan};
@@ -18,10 +18,17 @@ use crate::{apply, manifest, saved_plan};
 pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<Exit> {
     let (plan, saved) = match &args.source {
         ApplySource::Manifests(paths) => {
-            // Manifests first: bad input must not even take the lock.
-            let desired = manifest::load(paths)?;
-            let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
-            let plan = plan::diff(desired, &store.all()?, &args.targets, args.prune);
+            let open = || StateStore::open_writer(&config.state_dir, &config.command_line);
+            let (desired, store, applied) = if config.state_dir.exists() {
+                load_both(paths, open)?
+            } else {
+                // A new state is created only once the manifests are valid.
+                let desired = manifest::load(paths)?;
+                let store = open()?;
+                let applied = store.all()?;
+                (desired, store, applied)
+            };
+            let plan = plan::diff(desired, &applied, &args.targets, args.prune);
             (plan, store)
         }
         ApplySource::SavedPlan(file) => {
