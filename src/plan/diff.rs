@@ -37,26 +37,30 @@ pub fn diff(
             desired.held.len()
         ));
     }
-    let forgotten: Vec<_> = applied
-        .iter()
-        .filter(|(id, _)| {
-            targets.includes(id) && !desired.media.contains_key(id) && !desired.held.contains(id)
-        })
-        .map(|(id, record)| Change {
-            id: *id,
-            action: Action::Forget,
-            fields: Vec::new(),
-            untracked: Vec::new(),
-            before: record.metadata.clone(),
-            after: Metadata::default(),
-        })
-        .collect();
     let incomplete = desired.incomplete;
+    let held = desired.held;
+    let forget = |id: &MediaId, record: &Record| Change {
+        id: *id,
+        action: Action::Forget,
+        fields: Vec::new(),
+        untracked: Vec::new(),
+        before: record.metadata.clone(),
+        after: Metadata::default(),
+    };
+    // Both sides are ordered by ID: one merge pass, no lookups.
+    let mut forgotten = Vec::new();
+    let mut state = applied.iter().peekable();
     for (id, entry) in desired.media {
+        while let Some((sid, record)) = state.next_if(|(sid, _)| **sid < id) {
+            if targets.includes(sid) && !held.contains(sid) {
+                forgotten.push(forget(sid, record));
+            }
+        }
+        let record = state.next_if(|(sid, _)| **sid == id).map(|(_, r)| r);
         if !targets.includes(&id) {
             continue;
         }
-        let change = match applied.get(&id) {
+        let change = match record {
             // Moved, not copied: a plan of 100,000 creates holds one copy.
             None => Some(create(
                 id,
@@ -67,6 +71,11 @@ pub fn diff(
         match change {
             Some(change) => plan.changes.push(change),
             None => plan.unchanged += 1,
+        }
+    }
+    for (sid, record) in state {
+        if targets.includes(sid) && !held.contains(sid) {
+            forgotten.push(forget(sid, record));
         }
     }
     if incomplete {
