@@ -26,6 +26,33 @@ pub struct Report {
     pub skipped: usize,
 }
 
+impl Report {
+    /// Each failure, then the summary line that ends every apply.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .failed
+            .iter()
+            .map(|(id, message)| format!("failed: media {id}: {message}"))
+            .collect();
+        if self.skipped > 0 {
+            lines.push(format!(
+                "stopped: {} requests were not confirmed; they plan again next time",
+                self.skipped
+            ));
+        }
+        lines.push(format!(
+            "Apply complete: {} applied, {} failed.",
+            self.applied + self.recorded,
+            self.failed.len()
+        ));
+        lines
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.skipped == 0
+    }
+}
+
 /// How long requests in flight may take to finish once a stop was asked.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 

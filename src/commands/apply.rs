@@ -95,21 +95,10 @@ fn execute(
         signals.abort();
         report
     });
-    for (id, message) in &report.failed {
-        out.line(&format!("failed: media {id}: {message}"));
+    for line in report.lines() {
+        out.line(&line);
     }
-    if report.skipped > 0 {
-        out.line(&format!(
-            "stopped: {} requests were not sent; run apply again to finish",
-            report.skipped
-        ));
-    }
-    out.line(&format!(
-        "Apply complete: {} applied, {} failed.",
-        report.applied + report.recorded,
-        report.failed.len()
-    ));
-    Ok(if report.failed.is_empty() && report.skipped == 0 {
+    Ok(if report.succeeded() {
         Exit::Success
     } else {
         Exit::Error

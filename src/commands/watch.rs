@@ -223,20 +223,9 @@ impl Session<'_> {
             self.stop,
         ));
         cache.update(store, plan.changes.iter().map(|c| c.id))?;
-        for (id, message) in &report.failed {
-            self.out.line(&format!("failed: media {id}: {message}"));
+        for line in report.lines() {
+            self.out.line(&line);
         }
-        if report.skipped > 0 {
-            self.out.line(&format!(
-                "stopped: {} requests were not confirmed; they plan again next time",
-                report.skipped
-            ));
-        }
-        self.out.line(&format!(
-            "Apply complete: {} applied, {} failed.",
-            report.applied + report.recorded,
-            report.failed.len()
-        ));
         Ok(())
     }
 }

@@ -1,0 +1,109 @@
+//! In-process benchmarks of the core steps, with divan:
+//!
+//!     cargo bench --bench core
+//!
+//! One manifest file of 1,000 media: the serde_yaml floor (parse into
+//! `serde_yaml::Value`), xmeta's fast path and its positioned path (used for
+//! files with problems); then the diff of 100,000 media against a full and
+//! an empty state, and rendering 1,000 changes as text. `benches/perf.rs`
+//! measures the real binary end to end.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use divan::Bencher;
+use xmeta::manifest::{assemble, parse_text, Desired};
+use xmeta::model::MediaId;
+use xmeta::plan::{diff, render_text, Targets};
+use xmeta::state::Record;
+
+fn main() {
+    divan::main();
+}
+
+/// 1,000 media with a realistic mix of fields, as YAML.
+fn file_text(first: u64, variant: &str) -> String {
+    let mut out = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
+    for n in first..first + 1000 {
+        out.push_str(&format!(
+            "- id: \"{}\"\n  metadata:\n    alt_text:\n      text: \"Photo {n}, {variant}: a product on a wooden table\"\n",
+            1_600_000_000_000_000_000u64 + n
+        ));
+        if n % 3 == 0 {
+            out.push_str("    sensitive_media_warning: {adult_content: false, graphic_violence: true, other: false}\n");
+        }
+        if n % 4 == 0 {
+            out.push_str("    geo_restrictions:\n      whitelisted_country_codes: [us, ca, gb]\n");
+        }
+        if n % 7 == 0 {
+            out.push_str(&format!(
+                "    sticker_info:\n      stickers:\n      - id: \"7\"\n        group_annotation_id: {}\n        transform_a: 1.5\n",
+                123_456_789_012_345_678u64 + n
+            ));
+        }
+    }
+    out
+}
+
+fn desired(files: u64, variant: &str) -> Desired {
+    let parsed = (0..files)
+        .map(|f| {
+            parse_text(
+                Arc::new(PathBuf::from(format!("{f}.yaml"))),
+                &file_text(f * 1000, variant),
+            )
+        })
+        .collect();
+    assemble(parsed).expect("valid manifests")
+}
+
+#[divan::bench]
+fn floor_serde_yaml_value(b: Bencher) {
+    let text = file_text(0, "v1");
+    b.bench(|| serde_yaml::from_str::<serde_yaml::Value>(divan::black_box(&text)).expect("parse"));
+}
+
+#[divan::bench]
+fn parse_fast_path(b: Bencher) {
+    let text = file_text(0, "v1");
+    let file = Arc::new(PathBuf::from("m.yaml"));
+    b.bench(|| parse_text(Arc::clone(&file), divan::black_box(&text)));
+}
+
+#[divan::bench]
+fn parse_positioned_path(b: Bencher) {
+    // One unknown key sends the file down the positioned path.
+    let text = file_text(0, "v1").replacen("alt_text:", "alt_txt:", 1);
+    let file = Arc::new(PathBuf::from("m.yaml"));
+    b.bench(|| parse_text(Arc::clone(&file), divan::black_box(&text)));
+}
+
+#[divan::bench(sample_count = 20)]
+fn diff_100k_no_op(b: Bencher) {
+    let applied: BTreeMap<MediaId, Record> = desired(100, "v1")
+        .media
+        .into_iter()
+        .map(|(id, e)| (id, Record::new((*e.metadata).clone())))
+        .collect();
+    b.with_inputs(|| desired(100, "v1"))
+        .bench_local_values(|d| diff(d, &applied, &Targets::default(), false));
+}
+
+#[divan::bench(sample_count = 20)]
+fn diff_100k_creates(b: Bencher) {
+    let applied = BTreeMap::new();
+    b.with_inputs(|| desired(100, "v1"))
+        .bench_local_values(|d| diff(d, &applied, &Targets::default(), false));
+}
+
+#[divan::bench]
+fn render_1000_changes(b: Bencher) {
+    let plan = diff(
+        desired(1, "v1"),
+        &BTreeMap::new(),
+        &Targets::default(),
+        false,
+    );
+    b.bench(|| render_text(divan::black_box(&plan), false));
+}
