@@ -73,6 +73,7 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
 
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    /// Example: xmeta plan media/ --detailed-exitcode || [ $? -eq 2 ]
     #[arg(long)]
     pub detailed_exitcode: bool,
 
@@ -80,6 +81,7 @@ pub struct PlanArgs {
     pub targets: Targets,
 
     /// Remove media that no manifest declares from the state (nothing is sent).
+    /// Example: --prune
     #[arg(long)]
     pub prune: bool,
 }
@@ -102,10 +104,12 @@ pub struct ApplyArgs {
     pub paths: Vec<PathBuf>,
 
     /// Apply exactly this saved plan (from `plan --out`), without a prompt.
+    /// Example: xmeta apply --plan plan.json
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
 
     /// Do not ask for confirmation (needed without a terminal).
+    /// Example: xmeta apply media/ --auto-approve
     #[arg(long)]
     pub auto_approve: bool,
 
@@ -113,6 +117,7 @@ pub struct ApplyArgs {
     pub targets: Targets,
 
     /// Remove media that no manifest declares from the state (nothing is sent).
+    /// Example: --prune
     #[arg(long)]
     pub prune: bool,
 
@@ -137,10 +142,12 @@ pub struct ClientArgs {
     pub token_file: Option<PathBuf>,
 
     /// Retries of a request after a 5xx, timeout or connection error.
+    /// Example: --max-retries 2
     #[arg(long, default_value_t = 5)]
     pub max_retries: u32,
 
     /// Give up on one request attempt after this many seconds.
+    /// Example: --timeout-secs 10
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_secs: u64,
 }
@@ -151,6 +158,7 @@ pub struct WatchArgs {
     pub paths: Paths,
 
     /// Apply each plan (implies --auto-approve); needs credentials.
+    /// Example: xmeta watch media/ --apply
     #[arg(long)]
     pub apply: bool,
 
@@ -160,6 +168,7 @@ pub struct WatchArgs {
     pub debounce_ms: u64,
 
     /// Remove media that no manifest declares from the state (nothing is sent).
+    /// Example: --prune
     #[arg(long)]
     pub prune: bool,
 
@@ -198,7 +207,7 @@ pub enum StateCommand {
     /// Remove the lock file, whoever holds it (for a holder on another host).
     /// Example: xmeta state unlock --force
     Unlock {
-        /// Required: confirms that no writer is running.
+        /// Required: confirms that no writer is running. Example: --force
         #[arg(long, required = true)]
         force: bool,
     },
