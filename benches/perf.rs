@@ -79,26 +79,20 @@ fn metadata(n: u64, variant: &str) -> Value {
     m
 }
 
-fn file_text(range: std::ops::Range<u64>, edited: &BTreeSet<u64>, label: &str) -> String {
-    let mut out = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
-    for n in range {
-        let variant = if edited.contains(&n) { label } else { "v1" };
-        let entry = json!([{"id": media_id(n), "metadata": metadata(n, variant)}]);
-        out.push_str(&serde_yaml::to_string(&entry).expect("yaml"));
-    }
-    out
-}
-
-/// Writes the tree; returns its size in bytes.
-fn generate(dir: &Path, total: u64, edited: &BTreeSet<u64>, label: &str) -> u64 {
+/// Writes the tree, each media's alt text marked by `variant`; returns
+/// its size in bytes.
+fn generate(dir: &Path, total: u64, variant: impl Fn(u64) -> &'static str) -> u64 {
     std::fs::create_dir_all(dir).expect("tree dir");
     let per_file = total.div_ceil(FILES);
     let mut bytes = 0;
     for f in 0..FILES {
-        let range = (f * per_file).min(total)..((f + 1) * per_file).min(total);
-        let text = file_text(range, edited, label);
-        bytes += text.len() as u64;
-        std::fs::write(dir.join(format!("media-{f:03}.yaml")), text).expect("write");
+        let mut out = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
+        for n in (f * per_file).min(total)..((f + 1) * per_file).min(total) {
+            let entry = json!([{"id": media_id(n), "metadata": metadata(n, variant(n))}]);
+            out.push_str(&serde_yaml::to_string(&entry).expect("yaml"));
+        }
+        bytes += out.len() as u64;
+        std::fs::write(dir.join(format!("media-{f:03}.yaml")), out).expect("write");
     }
     bytes
 }
@@ -110,27 +104,6 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-/// Like `generate`, with two edit rounds applied: `first` stays edited,
-/// `second` gets a new alt text.
-fn generate_mixed(dir: &Path, total: u64, first: &BTreeSet<u64>, second: &BTreeSet<u64>) {
-    let per_file = total.div_ceil(FILES);
-    for f in 0..FILES {
-        let mut out = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
-        for n in (f * per_file).min(total)..((f + 1) * per_file).min(total) {
-            let variant = if second.contains(&n) {
-                "edited again"
-            } else if first.contains(&n) {
-                "edited"
-            } else {
-                "v1"
-            };
-            let entry = json!([{"id": media_id(n), "metadata": metadata(n, variant)}]);
-            out.push_str(&serde_yaml::to_string(&entry).expect("yaml"));
-        }
-        std::fs::write(dir.join(format!("media-{f:03}.yaml")), out).expect("write");
-    }
 }
 
 /// The floor: one thread reads every file and parses it into a Value.
@@ -205,7 +178,7 @@ fn main() {
     let tree = root.path().join("tree");
     let state = root.path().join("state");
     let started = Instant::now();
-    let bytes = generate(&tree, total, &BTreeSet::new(), "v1");
+    let bytes = generate(&tree, total, |_| "v1");
     println!(
         "generated {total} media in {FILES} files, {:.1} MB, in {}",
         bytes as f64 / 1e6,
@@ -245,7 +218,13 @@ fn main() {
 
     // A 1% edit: exactly that many requests, each with only the changed field.
     let edited: BTreeSet<u64> = (0..total).step_by(100).collect();
-    generate(&tree, total, &edited, "edited");
+    generate(&tree, total, |n| {
+        if edited.contains(&n) {
+            "edited"
+        } else {
+            "v1"
+        }
+    });
     let (one_pct, one_pct_rps) =
         apply_against_emulator(&tree_s, &state, Duration::ZERO, 8, &edited);
 
@@ -256,7 +235,15 @@ fn main() {
     // Other media than the 1% edit, which must now stay as they are.
     let stride = total / changes;
     let edited2: BTreeSet<u64> = (0..changes).map(|i| i * stride + 1).collect();
-    generate_mixed(&tree, total, &edited, &edited2);
+    generate(&tree, total, |n| {
+        if edited2.contains(&n) {
+            "edited again"
+        } else if edited.contains(&n) {
+            "edited"
+        } else {
+            "v1"
+        }
+    });
     let ideal = Duration::from_millis(50) * changes as u32 / 8;
     let (slow, _) = apply_against_emulator(&tree_s, &state, Duration::from_millis(50), 8, &edited2);
 
