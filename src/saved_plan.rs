@@ -93,7 +93,6 @@ impl<'a> Document<'a> {
                         .copied()
                         .collect();
                     current.map(|m| m.select(&touched)).as_ref() == Some(&change.before)
-                        && current.is_some()
                 }
             };
             if !matches {

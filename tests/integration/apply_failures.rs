@@ -11,16 +11,8 @@ fn unauthorized_fails_with_the_status_and_records_nothing() {
         .with_env("XMETA_BEARER_TOKEN", "wrong-token");
     env.write("manifests/a.yaml", &manifest(0..3, "v1"));
     let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
-    assert!(
-        run.stdout.contains("HTTP 401: Unauthorized"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("Apply complete: 0 applied, 3 failed."),
-        "{}",
-        run.stdout
-    );
+    assert_has(&run.stdout, "HTTP 401: Unauthorized");
+    assert_has(&run.stdout, "Apply complete: 0 applied, 3 failed.");
     assert_eq!(emu.request_count(), 3, "a 401 is not retried");
     let plan = env.ok(&["plan", &env.manifests()], 0);
     assert!(
@@ -36,8 +28,8 @@ fn no_credentials_fails_before_any_request() {
     let env = TestEnv::new().with_env("XMETA_API_URL", &emu.url());
     env.write("manifests/a.yaml", &manifest(0..3, "v1"));
     let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
-    assert!(run.stderr.contains("XMETA_BEARER_TOKEN"), "{}", run.stderr);
-    assert!(run.stderr.contains("XMETA_CONSUMER_KEY"), "{}", run.stderr);
+    assert_has(&run.stderr, "XMETA_BEARER_TOKEN");
+    assert_has(&run.stderr, "XMETA_CONSUMER_KEY");
     assert_eq!(emu.request_count(), 0);
     assert!(!env.state_dir().exists());
 }
@@ -49,11 +41,7 @@ fn plain_http_to_a_remote_host_is_refused() {
         .with_env("XMETA_BEARER_TOKEN", TOKEN);
     env.write("manifests/a.yaml", &manifest(0..1, "v1"));
     let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
-    assert!(
-        run.stderr.contains("refusing plain http to `api.x.com`"),
-        "{}",
-        run.stderr
-    );
+    assert_has(&run.stderr, "refusing plain http to `api.x.com`");
 }
 
 #[test]
@@ -62,7 +50,7 @@ fn without_a_terminal_apply_needs_auto_approve() {
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
     let run = env.ok(&["apply", &env.manifests()], 1);
-    assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
+    assert_has(&run.stderr, "--auto-approve");
     assert_eq!(emu.request_count(), 0);
 }
 
@@ -74,25 +62,15 @@ fn a_failed_media_does_not_stop_the_others() {
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..4, "v1"));
     let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
-    assert!(
-        run.stdout.contains(&format!(
-            "failed: media {}: HTTP 400: Injected",
-            media_id(1)
-        )),
-        "{}",
-        run.stdout
+    assert_has(
+        &run.stdout,
+        &format!("failed: media {}: HTTP 400: Injected", media_id(1)),
     );
-    assert!(
-        run.stdout.contains("Apply complete: 3 applied, 1 failed."),
-        "{}",
-        run.stdout
-    );
+    assert_has(&run.stdout, "Apply complete: 3 applied, 1 failed.");
     assert_eq!(emu.request_count(), 4, "the 400 was not retried");
     let plan = env.ok(&["plan", &env.manifests()], 0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 to create, 0 to update, 0 to forget, 3 unchanged."),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        "Plan: 1 to create, 0 to update, 0 to forget, 3 unchanged.",
     );
 }

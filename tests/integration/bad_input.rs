@@ -148,12 +148,8 @@ fn every_error_of_every_file_is_reported() {
         "apiVersion: xmeta/v1\nkind: Media\nmedia: []\n",
     );
     let run = env.ok(&["validate", &env.manifests()], 1);
-    assert!(run.stderr.contains("a.yaml:4:9:"), "{}", run.stderr);
-    assert!(run.stderr.contains("a.yaml:6:29:"), "{}", run.stderr);
-    assert!(run.stderr.contains("b.yaml:2:7:"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("3 errors in the manifests"),
-        "{}",
-        run.stderr
-    );
+    assert_has(&run.stderr, "a.yaml:4:9:");
+    assert_has(&run.stderr, "a.yaml:6:29:");
+    assert_has(&run.stderr, "b.yaml:2:7:");
+    assert_has(&run.stderr, "3 errors in the manifests");
 }

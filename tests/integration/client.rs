@@ -23,7 +23,7 @@ fn converges_under_faults_and_rate_limits() {
     let first = env.run(&["apply", &m, "--auto-approve"]);
     let after_first = emu.request_count();
     if first.code != 0 {
-        assert!(first.stdout.contains("failed: media"), "{}", first.stdout);
+        assert_has(&first.stdout, "failed: media");
         env.ok(&["apply", &m, "--auto-approve"], 0);
     }
     assert_eq!(
@@ -102,19 +102,11 @@ fn a_503_streak_longer_than_max_retries_fails_that_media_only() {
     env.write("manifests/a.yaml", &manifest(0..5, "v1"));
     let m = env.manifests();
     let run = env.ok(&["apply", &m, "--auto-approve", "--max-retries", "2"], 1);
-    assert!(
-        run.stdout.contains(&format!(
-            "failed: media {}: gave up after 3 attempts",
-            media_id(2)
-        )),
-        "{}",
-        run.stdout
+    assert_has(
+        &run.stdout,
+        &format!("failed: media {}: gave up after 3 attempts", media_id(2)),
     );
-    assert!(
-        run.stdout.contains("Apply complete: 4 applied, 1 failed."),
-        "{}",
-        run.stdout
-    );
+    assert_has(&run.stdout, "Apply complete: 4 applied, 1 failed.");
     let attempts = emu
         .bodies()
         .iter()
@@ -123,17 +115,13 @@ fn a_503_streak_longer_than_max_retries_fails_that_media_only() {
     assert_eq!(attempts, 3, "1 try + 2 retries");
     assert_eq!(emu.request_count(), 7);
     let plan = env.ok(&["plan", &m], 0);
-    assert!(
-        plan.stdout
-            .contains(&format!("+ media {} will be created", media_id(2))),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        &format!("+ media {} will be created", media_id(2)),
     );
-    assert!(
-        plan.stdout
-            .contains("1 to create, 0 to update, 0 to forget, 4 unchanged"),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        "1 to create, 0 to update, 0 to forget, 4 unchanged",
     );
 }
 
@@ -147,15 +135,13 @@ fn a_200_with_errors_is_a_failure_and_not_recorded() {
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
     let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
-    assert!(
-        run.stdout
-            .contains("HTTP 200 with errors: Internal Error: the metadata could not be saved"),
-        "{}",
-        run.stdout
+    assert_has(
+        &run.stdout,
+        "HTTP 200 with errors: Internal Error: the metadata could not be saved",
     );
     assert_eq!(emu.request_count(), 2, "not retried");
     let plan = env.ok(&["plan", &env.manifests()], 0);
-    assert!(plan.stdout.contains("2 to create"), "{}", plan.stdout);
+    assert_has(&plan.stdout, "2 to create");
 }
 
 #[test]
@@ -246,7 +232,7 @@ fn oauth1_signed_requests_are_accepted() {
         .with_env("XMETA_ACCESS_TOKEN_SECRET", &secrets.token_secret);
     bad.write("manifests/a.yaml", &manifest(0..1, "v1"));
     let run = bad.ok(&["apply", &bad.manifests(), "--auto-approve"], 1);
-    assert!(run.stdout.contains("HTTP 401"), "{}", run.stdout);
+    assert_has(&run.stdout, "HTTP 401");
 }
 
 #[test]
@@ -268,11 +254,7 @@ fn token_files_are_trimmed_and_must_be_private() {
         ],
         1,
     );
-    assert!(
-        run.stderr.contains("can be read by others (mode 0644)"),
-        "{}",
-        run.stderr
-    );
+    assert_has(&run.stderr, "can be read by others (mode 0644)");
     assert_eq!(emu.request_count(), 0);
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     env.ok(

@@ -50,13 +50,9 @@ fn a_second_writer_fails_at_once_naming_the_holder_while_readers_work() {
         assert!(started.elapsed() < Duration::from_secs(10));
         let pid = format!("pid {}", writer.id());
         assert!(run.stderr.contains(&pid), "{args:?}: {}", run.stderr);
-        assert!(
-            run.stderr.contains("(command `xmeta apply`)"),
-            "{}",
-            run.stderr
-        );
-        assert!(run.stderr.contains("on host `"), "{}", run.stderr);
-        assert!(run.stderr.contains(", since 20"), "{}", run.stderr);
+        assert_has(&run.stderr, "(command `xmeta apply`)");
+        assert_has(&run.stderr, "on host `");
+        assert_has(&run.stderr, ", since 20");
     }
 
     // Readers never wait on the writer.
@@ -88,11 +84,7 @@ fn unlock_force_removes_a_lock_held_elsewhere() {
     )
     .unwrap();
     let run = env.ok(&["state", "unlock", "--force"], 0);
-    assert!(
-        run.stdout.contains("pid 4242 on host `ci-runner-7`"),
-        "{}",
-        run.stdout
-    );
+    assert_has(&run.stdout, "pid 4242 on host `ci-runner-7`");
     assert!(!env.state_dir().join("xmeta.lock").exists());
     env.ok(&["state", "unlock"], 2); // --force is required
 }
@@ -124,13 +116,9 @@ fn damaged_state_is_refused(must_refuse: bool, damage: impl Fn(&std::path::Path)
             continue;
         }
         assert_eq!(run.code, 1);
-        assert!(run.stderr.contains("is damaged"), "{}", run.stderr);
-        assert!(
-            run.stderr.contains(&env.state_dir().display().to_string()),
-            "{}",
-            run.stderr
-        );
-        assert!(run.stderr.contains("xmeta state import"), "{}", run.stderr);
+        assert_has(&run.stderr, "is damaged");
+        assert_has(&run.stderr, &env.state_dir().display().to_string());
+        assert_has(&run.stderr, "xmeta state import");
         refused += 1;
     }
     assert_eq!(emu.request_count(), 0, "nothing sent from a damaged state");
@@ -178,9 +166,5 @@ fn the_state_directory_is_private() {
     assert_eq!(mode & 0o777, 0o700);
     std::fs::set_permissions(env.state_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let run = env.ok(&["plan", &env.manifests()], 0);
-    assert!(
-        run.stderr.contains("can be read by others (mode 0755)"),
-        "{}",
-        run.stderr
-    );
+    assert_has(&run.stderr, "can be read by others (mode 0755)");
 }

@@ -13,11 +13,9 @@ fn round_trip_applies_exactly_what_changed() {
     let m = env.manifests();
 
     let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 2);
-    assert!(
-        plan.stdout
-            .contains("Plan: 55 to create, 0 to update, 0 to forget, 0 unchanged. 55 requests."),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        "Plan: 55 to create, 0 to update, 0 to forget, 0 unchanged. 55 requests.",
     );
     assert_eq!(emu.request_count(), 0, "plan sends nothing");
 
@@ -56,18 +54,12 @@ fn round_trip_applies_exactly_what_changed() {
     let edited = manifest(0..30, "v1").replace("Photo 7: v1", "Photo 7: edited");
     env.write("manifests/a.yaml", &edited);
     let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 2);
-    assert!(
-        plan.stdout
-            .contains("~ media 1700000000000000007 will be updated (1 field)"),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        "~ media 1700000000000000007 will be updated (1 field)",
     );
-    assert!(
-        plan.stdout.contains("+  text: \"Photo 7: edited\""),
-        "{}",
-        plan.stdout
-    );
-    assert!(plan.stdout.contains("1 to update"), "{}", plan.stdout);
+    assert_has(&plan.stdout, "+  text: \"Photo 7: edited\"");
+    assert_has(&plan.stdout, "1 to update");
     env.ok(&["apply", &m, "--auto-approve"], 0);
     let bodies = emu.bodies();
     assert_eq!(bodies.len(), 56);
@@ -126,13 +118,9 @@ fn the_examples_validate_and_plan_without_credentials() {
     let env = TestEnv::new();
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/manifests");
     let run = env.ok(&["validate", examples], 0);
-    assert!(
-        run.stdout.contains("6 media in 2 files are valid."),
-        "{}",
-        run.stdout
-    );
+    assert_has(&run.stdout, "6 media in 2 files are valid.");
     let plan = env.ok(&["plan", examples], 0);
-    assert!(plan.stdout.contains("Plan: 6 to create"), "{}", plan.stdout);
+    assert_has(&plan.stdout, "Plan: 6 to create");
     assert!(!env.state_dir().exists(), "plan does not create a state");
 }
 
@@ -143,7 +131,7 @@ fn target_limits_the_plan() {
     env.write("manifests/a.yaml", &manifest(0..5, "v1"));
     let id = media_id(3);
     let plan = env.ok(&["plan", &env.manifests(), "--target", &id], 0);
-    assert!(plan.stdout.contains("Plan: 1 to create"), "{}", plan.stdout);
+    assert_has(&plan.stdout, "Plan: 1 to create");
     env.ok(
         &["apply", &env.manifests(), "--target", &id, "--auto-approve"],
         0,
@@ -164,13 +152,8 @@ fn undeclared_fields_are_not_sent_and_stop_being_tracked() {
     env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
     env.write("manifests/m.yaml", head);
     let plan = env.ok(&["plan", &env.manifests()], 0);
-    assert!(
-        plan.stdout
-            .contains("field `shared_info` is no longer declared"),
-        "{}",
-        plan.stdout
-    );
-    assert!(plan.stdout.contains("0 requests."), "{}", plan.stdout);
+    assert_has(&plan.stdout, "field `shared_info` is no longer declared");
+    assert_has(&plan.stdout, "0 requests.");
     env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
     assert_eq!(
         emu.request_count(),
@@ -178,5 +161,5 @@ fn undeclared_fields_are_not_sent_and_stop_being_tracked() {
         "nothing sent for an undeclared field"
     );
     let plan = env.ok(&["plan", &env.manifests(), "--detailed-exitcode"], 0);
-    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    assert_has(&plan.stdout, "No changes.");
 }

@@ -202,11 +202,8 @@ fn sigterm_during_a_slow_apply_exits_cleanly_and_loses_nothing() {
     assert!(confirmed > 0 && confirmed < 40, "{confirmed}");
     let plan = env.ok(&["plan", &env.manifests()], 0);
     let left = 40 - confirmed;
-    assert!(
-        plan.stdout.contains(&format!(
-            "Plan: {left} to create, 0 to update, 0 to forget, {confirmed} unchanged."
-        )),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        &format!("Plan: {left} to create, 0 to update, 0 to forget, {confirmed} unchanged."),
     );
 }

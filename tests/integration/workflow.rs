@@ -62,20 +62,16 @@ fn markdown_plan_fits_one_comment() {
     let env = TestEnv::new();
     env.write("manifests/a.yaml", &manifest(0..3, "v1"));
     let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
-    assert!(run.stdout.contains("**Plan: 3 to create"), "{}", run.stdout);
-    assert!(
-        run.stdout
-            .contains("| `1700000000000000001` | create | `alt_text` |"),
-        "{}",
-        run.stdout
+    assert_has(&run.stdout, "**Plan: 3 to create");
+    assert_has(
+        &run.stdout,
+        "| `1700000000000000001` | create | `alt_text` |",
     );
-    assert!(
-        run.stdout
-            .contains("<details><summary>+ media 1700000000000000000 will be created"),
-        "{}",
-        run.stdout
+    assert_has(
+        &run.stdout,
+        "<details><summary>+ media 1700000000000000000 will be created",
     );
-    assert!(run.stdout.contains("```diff\n"), "{}", run.stdout);
+    assert_has(&run.stdout, "```diff\n");
 
     env.write("manifests/a.yaml", &manifest(0..5000, "v1"));
     let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
@@ -131,7 +127,7 @@ fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans() {
     );
     let before = emu.request_count();
     let run = env.ok(&["apply", "--plan", "plan2.json"], 1);
-    assert!(run.stderr.contains("stale"), "{}", run.stderr);
+    assert_has(&run.stderr, "stale");
     assert_eq!(emu.request_count(), before);
 
     // Edited by hand.
@@ -141,14 +137,10 @@ fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans() {
     assert_ne!(text, edited);
     std::fs::write(env.path("plan3.json"), edited).unwrap();
     let run = env.ok(&["apply", "--plan", "plan3.json"], 1);
-    assert!(
-        run.stderr.contains("does not match its checksum"),
-        "{}",
-        run.stderr
-    );
+    assert_has(&run.stderr, "does not match its checksum");
     std::fs::write(env.path("plan3.json"), "{ not json").unwrap();
     let run = env.ok(&["apply", "--plan", "plan3.json"], 1);
-    assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
+    assert_has(&run.stderr, "corrupt");
     assert_eq!(emu.request_count(), before);
 }
 
@@ -164,23 +156,17 @@ fn deleted_manifests_are_forgotten_only_with_prune() {
     std::fs::remove_file(gone).unwrap();
 
     let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 2);
-    assert!(
-        plan.stdout
-            .contains(&format!("- media {} will be forgotten", media_id(5))),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        &format!("- media {} will be forgotten", media_id(5)),
     );
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to create, 0 to update, 3 to forget, 4 unchanged. 0 requests."),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        "Plan: 0 to create, 0 to update, 3 to forget, 4 unchanged. 0 requests.",
     );
-    assert!(
-        plan.stdout
-            .contains("warning: 3 media in the state are in no manifest"),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        "warning: 3 media in the state are in no manifest",
     );
 
     env.ok(&["apply", &m, "--auto-approve"], 0);
@@ -197,12 +183,7 @@ fn deleted_manifests_are_forgotten_only_with_prune() {
     let list = env.ok(&["state", "list"], 0);
     assert_eq!(list.stdout.lines().count(), 4);
     let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 0);
-    assert!(
-        plan.stdout
-            .contains("No changes. 4 media match the manifests."),
-        "{}",
-        plan.stdout
-    );
+    assert_has(&plan.stdout, "No changes. 4 media match the manifests.");
 }
 
 #[test]
@@ -213,31 +194,21 @@ fn adopt_rm_export_and_import_round_trip() {
     let m = env.manifests();
 
     let run = env.ok(&["adopt", &m], 0);
-    assert!(run.stdout.contains("Adopted 5 media"), "{}", run.stdout);
+    assert_has(&run.stdout, "Adopted 5 media");
     assert_eq!(emu.request_count(), 0);
     env.ok(&["plan", &m, "--detailed-exitcode"], 0);
 
     let show = env.ok(&["state", "show", &media_id(2)], 0);
-    assert!(
-        show.stdout.contains("text: \"Photo 2: v1\""),
-        "{}",
-        show.stdout
-    );
+    assert_has(&show.stdout, "text: \"Photo 2: v1\"");
 
     env.ok(&["state", "rm", &media_id(2)], 0);
     let plan = env.ok(&["plan", &m], 0);
-    assert!(
-        plan.stdout
-            .contains(&format!("+ media {} will be created", media_id(2))),
-        "{}",
-        plan.stdout
+    assert_has(
+        &plan.stdout,
+        &format!("+ media {} will be created", media_id(2)),
     );
     let missing = env.ok(&["state", "rm", "999"], 1);
-    assert!(
-        missing.stderr.contains("not in the state: `999`"),
-        "{}",
-        missing.stderr
-    );
+    assert_has(&missing.stderr, "not in the state: `999`");
 
     env.ok(&["state", "export", "--out", "export.json"], 0);
     let original = json_plan(&env, &[]);

@@ -210,3 +210,13 @@ pub fn expected(
         })
         .collect()
 }
+
+/// Asserts that `haystack` (a command's output) contains `needle`, and
+/// shows the whole output when it does not.
+#[track_caller]
+pub fn assert_has(haystack: &str, needle: &str) {
+    assert!(
+        haystack.contains(needle),
+        "expected `{needle}` in:\n{haystack}"
+    );
+}
