@@ -8,6 +8,7 @@ mod bad_input;
 mod client;
 mod crash;
 mod hostile;
+mod integrity;
 mod locking;
 mod round_trip;
 mod watch;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod emulator;
+pub mod hostile;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
