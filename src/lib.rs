@@ -14,6 +14,7 @@ pub mod plan;
 pub mod progress;
 pub mod saved_plan;
 pub mod state;
+pub mod untrusted;
 pub mod watch;
 pub mod x_api;
 

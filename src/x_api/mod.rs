@@ -27,6 +27,8 @@ pub const METADATA_PATH: &str = "/2/media/metadata";
 const MAX_RATE_LIMITED: u32 = 20;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// X's answers are a few hundred bytes; a larger body is not read further.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 #[derive(Clone, Debug)]
 pub enum Auth {
@@ -34,6 +36,21 @@ pub enum Auth {
     Bearer(Secret),
     /// OAuth 1.0a user context.
     OAuth1(OAuth1),
+}
+
+impl Auth {
+    /// Every secret value in use, to scrub from anything a server says.
+    fn secrets(&self) -> Vec<&str> {
+        match self {
+            Auth::Bearer(token) => vec![token.expose()],
+            Auth::OAuth1(c) => vec![
+                c.consumer_key.expose(),
+                c.consumer_secret.expose(),
+                c.token.expose(),
+                c.token_secret.expose(),
+            ],
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -51,18 +68,56 @@ pub enum ApiError {
     Status { status: u16, message: String },
     #[error("HTTP {status} with errors: {message}")]
     Rejected { status: u16, message: String },
-    #[error("HTTP {status} without `data` in the response")]
-    NoData { status: u16 },
+    #[error("HTTP {status} is no confirmation: {message}")]
+    NotConfirmed { status: u16, message: String },
     #[error("{0}")]
     Transport(String),
     #[error("gave up after {attempts} attempts; last: {last}")]
     Exhausted { attempts: u32, last: Box<ApiError> },
 }
 
+impl ApiError {
+    /// The same error with every text in it passed through `f`.
+    fn map_text(self, f: &impl Fn(&str) -> String) -> ApiError {
+        match self {
+            ApiError::Status { status, message } => ApiError::Status {
+                status,
+                message: f(&message),
+            },
+            ApiError::Rejected { status, message } => ApiError::Rejected {
+                status,
+                message: f(&message),
+            },
+            ApiError::NotConfirmed { status, message } => ApiError::NotConfirmed {
+                status,
+                message: f(&message),
+            },
+            ApiError::Transport(message) => ApiError::Transport(f(&message)),
+            ApiError::Exhausted { attempts, last } => ApiError::Exhausted {
+                attempts,
+                last: Box::new(last.map_text(f)),
+            },
+        }
+    }
+}
+
 enum Attempt {
     RateLimited { reset: Option<u64>, error: ApiError },
     Retryable(ApiError),
     Fatal(ApiError),
+}
+
+impl Attempt {
+    fn map_error(self, f: impl FnOnce(ApiError) -> ApiError) -> Attempt {
+        match self {
+            Attempt::RateLimited { reset, error } => Attempt::RateLimited {
+                reset,
+                error: f(error),
+            },
+            Attempt::Retryable(e) => Attempt::Retryable(f(e)),
+            Attempt::Fatal(e) => Attempt::Fatal(f(e)),
+        }
+    }
 }
 
 pub struct Client {
@@ -81,6 +136,10 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("xmeta/", env!("CARGO_PKG_VERSION")))
             .timeout(settings.timeout)
+            // A redirect is never a confirmation: 301-303 would turn the
+            // POST into a GET sent to no one, 307/308 would re-post the
+            // metadata to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(settings.concurrency)
             .build()?;
         Ok(Client {
@@ -98,19 +157,23 @@ impl Client {
     }
 
     /// Posts one request until X confirms it, a non-retryable answer comes,
-    /// or the retries run out. Returns X's `data`.
+    /// or the retries run out. Whatever the server said in an error is
+    /// scrubbed of the credentials and neutralised before it is returned.
     ///
     /// Retrying is safe: setting metadata replaces whole fields, so sending
     /// the same body twice has the same effect as once.
-    pub async fn post_metadata(&self, request: &Request) -> Result<serde_json::Value, ApiError> {
+    pub async fn post_metadata(&self, request: &Request) -> Result<(), ApiError> {
         let body = serde_json::to_vec(request).map_err(|e| ApiError::Transport(e.to_string()))?;
+        let id = request.id.to_string();
         let (mut failures, mut limited) = (0u32, 0u32);
         loop {
             self.pace().await;
-            let (reading, outcome) = self.send_once(&body).await;
+            let (reading, outcome) = self.send_once(&body, &id).await;
+            // Scrubbed here, before anything (a log line included) shows it.
+            let outcome = outcome.map_err(|a| a.map_error(|e| self.scrub(e)));
             self.budget.release(reading);
             let error = match outcome {
-                Ok(data) => return Ok(data),
+                Ok(()) => return Ok(()),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::RateLimited { reset, error }) => {
                     limited += 1;
@@ -153,6 +216,11 @@ impl Client {
         }
     }
 
+    fn scrub(&self, error: ApiError) -> ApiError {
+        let secrets = self.auth.secrets();
+        error.map_text(&|text| crate::untrusted::scrub(text, &secrets))
+    }
+
     async fn wait(&self, wait: Duration) {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(wait).await;
@@ -181,10 +249,7 @@ impl Client {
         Ok(value)
     }
 
-    async fn send_once(
-        &self,
-        body: &[u8],
-    ) -> (Option<Reading>, Result<serde_json::Value, Attempt>) {
+    async fn send_once(&self, body: &[u8], id: &str) -> (Option<Reading>, Result<(), Attempt>) {
         let auth = match self.authorization() {
             Ok(v) => v,
             Err(e) => return (None, Err(Attempt::Fatal(e))),
@@ -204,19 +269,44 @@ impl Client {
         };
         let status = response.status();
         let reading = Reading::from_headers(response.headers());
-        let bytes = match response.bytes().await {
+        let bytes = match read_capped(response).await {
             Ok(b) => b,
-            Err(e) => return (Some(reading), Err(Attempt::Retryable(transport(&e)))),
+            Err(e) => return (Some(reading), Err(e)),
         };
-        (Some(reading), classify(status, reading, &bytes))
+        (Some(reading), classify(status, reading, &bytes, id))
     }
 }
 
+/// The body, read chunk by chunk (under the client's timeout) up to
+/// `MAX_RESPONSE_BYTES`; a larger one is dropped unread.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, Attempt> {
+    let code = response.status().as_u16();
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(Attempt::Fatal(ApiError::NotConfirmed {
+                        status: code,
+                        message: "the response body is larger than 1 MiB; it was not read".into(),
+                    }));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(bytes),
+            Err(e) => return Err(Attempt::Retryable(transport(&e))),
+        }
+    }
+}
+
+/// A confirmation is a 2xx whose `data.id` is the media sent and whose
+/// `errors` is absent or empty; anything else is not.
 fn classify(
     status: StatusCode,
     reading: Reading,
     body: &[u8],
-) -> Result<serde_json::Value, Attempt> {
+    id: &str,
+) -> Result<(), Attempt> {
     let code = status.as_u16();
     let status_error = || ApiError::Status {
         status: code,
@@ -234,9 +324,28 @@ fn classify(
                 message: problem::join(&parsed.errors),
             }));
         }
-        return parsed
+        let confirmed = parsed
             .data
-            .ok_or(Attempt::Fatal(ApiError::NoData { status: code }));
+            .as_ref()
+            .and_then(|d| d.get("id"))
+            .and_then(serde_json::Value::as_str);
+        return match confirmed {
+            Some(answered) if answered == id => Ok(()),
+            Some(answered) => Err(Attempt::Fatal(ApiError::NotConfirmed {
+                status: code,
+                message: format!("the answer is about media `{answered}`, not `{id}`"),
+            })),
+            None => Err(Attempt::Fatal(ApiError::NotConfirmed {
+                status: code,
+                message: "the answer has no `data.id`".into(),
+            })),
+        };
+    }
+    if status.is_redirection() {
+        return Err(Attempt::Fatal(ApiError::Status {
+            status: code,
+            message: "redirects are not followed; check --api-url".into(),
+        }));
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
         return Err(Attempt::RateLimited {
@@ -292,6 +401,7 @@ mod tests {
                 reset: None,
             },
             body,
+            "1",
         );
         assert!(matches!(r, Err(Attempt::Fatal(ApiError::Rejected { .. }))));
     }
@@ -303,14 +413,14 @@ mod tests {
             reset: None,
         };
         let body = br#"{"title":"Invalid Request","detail":"bad id","status":400}"#;
-        match classify(StatusCode::BAD_REQUEST, none, body) {
+        match classify(StatusCode::BAD_REQUEST, none, body, "1") {
             Err(Attempt::Fatal(e)) => {
                 assert_eq!(e.to_string(), "HTTP 400: Invalid Request: bad id")
             }
             _ => panic!("400 must be fatal"),
         }
         assert!(matches!(
-            classify(StatusCode::SERVICE_UNAVAILABLE, none, b""),
+            classify(StatusCode::SERVICE_UNAVAILABLE, none, b"", "1"),
             Err(Attempt::Retryable(_))
         ));
     }

@@ -50,12 +50,13 @@ pub fn describe(body: &[u8]) -> String {
         Ok(b) if !b.errors.is_empty() => join(&b.errors),
         Ok(b) => b.problem.text(),
         Err(_) => {
+            // Cut later, by the caller's scrubbing: a cut here could
+            // leave half of an echoed secret that no longer matches.
             let text = String::from_utf8_lossy(body);
-            let short: String = text.chars().take(200).collect();
-            if short.trim().is_empty() {
+            if text.trim().is_empty() {
                 "empty response body".into()
             } else {
-                short
+                text.into_owned()
             }
         }
     }
