@@ -203,7 +203,13 @@ pub enum StateCommand {
         out: Option<PathBuf>,
     },
     /// Replace the state with an export. Example: xmeta state import state.json
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Replace a non-empty state even though the export comes from
+        /// another state (another lineage). Example: --force
+        #[arg(long)]
+        force: bool,
+    },
     /// Remove the lock file, whoever holds it (for a holder on another host).
     /// Example: xmeta state unlock --force
     Unlock {

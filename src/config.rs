@@ -92,7 +92,7 @@ pub enum StateAction {
     Show(MediaId),
     Rm(Vec<MediaId>),
     Export(Option<PathBuf>),
-    Import(PathBuf),
+    Import { file: PathBuf, force: bool },
     Unlock,
 }
 
@@ -150,7 +150,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                 StateAction::Rm(ids.iter().map(|i| media_id(i)).collect::<Result<_, _>>()?)
             }
             StateCommand::Export { out } => StateAction::Export(out),
-            StateCommand::Import { file } => StateAction::Import(file),
+            StateCommand::Import { file, force } => StateAction::Import { file, force },
             StateCommand::Unlock { .. } => StateAction::Unlock,
         }),
     };

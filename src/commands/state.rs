@@ -9,7 +9,14 @@ use crate::commands::Exit;
 use crate::config::{Config, StateAction};
 use crate::model::MediaId;
 use crate::output::Output;
-use crate::state::{Lock, Record, StateStore, FORMAT_VERSION};
+use crate::state::{Lock, Record, StateError, StateStore, FORMAT_VERSION};
+
+/// Lineages made by xmeta are 32 hex digits; imports may carry others
+/// from older tools, but nothing that could disturb a terminal.
+fn is_lineage(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
 
 /// `state export`: everything needed to rebuild the state elsewhere.
 #[derive(Serialize, Deserialize)]
@@ -58,6 +65,10 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
         }
         StateAction::Export(file) => {
             let store = StateStore::open_reader(dir)?;
+            if !store.exists() {
+                // An empty export would wipe a state it is imported over.
+                return Err(StateError::Missing { dir: dir.clone() }.into());
+            }
             let export = Export {
                 format_version: FORMAT_VERSION,
                 lineage: store.lineage()?,
@@ -78,7 +89,7 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                 None => out.line(&json),
             }
         }
-        StateAction::Import(file) => {
+        StateAction::Import { file, force } => {
             let text =
                 std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
             let export: Export = serde_json::from_slice(&text)
@@ -90,11 +101,30 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                     export.format_version
                 );
             }
+            if export.lineage.is_empty() {
+                bail!("`{}` has no lineage: it is the export of a state that did not exist; nothing was imported", file.display());
+            }
+            if !is_lineage(&export.lineage) {
+                bail!(
+                    "`{}` holds `{}`, which is not a lineage (1 to 64 letters, digits or dashes); nothing was imported",
+                    file.display(),
+                    crate::untrusted::neutralise(&export.lineage, 64)
+                );
+            }
             if let Some((id, _)) = export.media.iter().find(|(_, r)| !r.is_intact()) {
                 bail!("`{}` is damaged: the record of media {id} does not match its digest; nothing was imported", file.display());
             }
             let store = StateStore::open_writer(dir, &config.command_line)?;
-            store.replace_all(&export.lineage, &export.media)?;
+            let current = store.lineage()?;
+            if current != export.lineage && !*force && !store.all()?.is_empty() {
+                bail!(
+                    "`{}` is an export of state lineage `{}`, but the state in `{}` is lineage `{current}` and holds media; pass --force to replace it (its records are lost)",
+                    file.display(),
+                    export.lineage,
+                    dir.display()
+                );
+            }
+            store.replace_all(&export.lineage, export.serial, &export.media)?;
             out.line(&format!(
                 "Imported {} media into `{}`.",
                 export.media.len(),

@@ -4,6 +4,7 @@
 //! Keys: `m` + one length byte + the ID's digits for media (so byte order is
 //! numeric order), `!` + name for the store's own facts.
 
+mod error;
 mod head;
 mod lock;
 mod record;
@@ -11,8 +12,9 @@ mod record;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 
+pub use error::StateError;
 pub use lock::{hostname, Holder, Lock, LockError};
 pub use record::{digest_of, Record};
 
@@ -57,7 +59,9 @@ impl StateStore {
     /// Opens the state for writing: takes the lock, then the database,
     /// creating both if needed.
     pub fn open_writer(dir: &Path, command: &str) -> anyhow::Result<StateStore> {
-        create_private_dir(dir)?;
+        if presence(dir)? == Presence::Absent {
+            create_private_dir(dir)?;
+        }
         let (lock, previous) = Lock::acquire(dir, command)?;
         if let Some(previous) = previous {
             tracing::warn!("took over a stale state lock left by {previous}");
@@ -78,7 +82,7 @@ impl StateStore {
 
     /// Opens the state for reading, never waiting on a writer: while one
     /// holds the database, reads come from a snapshot copy of its files.
-    /// A missing state reads as empty and is not created.
+    /// A missing state reads as empty (see `exists`) and is not created.
     pub fn open_reader(dir: &Path) -> anyhow::Result<StateStore> {
         let mut store = StateStore {
             dir: dir.to_path_buf(),
@@ -86,30 +90,42 @@ impl StateStore {
             _snapshot: None,
             _lock: None,
         };
-        if !dir.join("db").exists() {
+        if presence(dir)? == Presence::Absent {
             return Ok(store);
         }
+        // The head first: serials only grow, so a database opened after it
+        // is at least as far along, even if a writer closed in between.
+        let head = head::read(dir).map_err(|e| damaged(dir, e))?;
         match open_db_once(dir) {
             Ok(db) => store.db = Some(db),
             Err(_) if Lock::holder(dir).is_some() || db_is_busy(dir) => {
                 let snapshot =
                     tempfile::tempdir().context("cannot create a temporary directory")?;
                 copy_dir(&dir.join("db"), &snapshot.path().join("db"))
-                    .with_context(|| format!("cannot copy the state in `{}`", dir.display()))?;
+                    .map_err(|e| StateError::from_io(dir, e))?;
                 store.db = Some(open_db(snapshot.path())?);
                 store._snapshot = Some(snapshot);
             }
-            Err(e) => return Err(damaged(dir, e)),
+            Err(e) => return Err(e.into_state_error(dir).into()),
         }
         warn_if_open_to_others(dir);
         store.check_format()?;
-        store.check_head()?;
+        store.check_head_against(head)?;
         Ok(store)
+    }
+
+    /// Whether there is a state at all (a reader of a missing one is empty).
+    pub fn exists(&self) -> bool {
+        self.db.is_some()
     }
 
     /// Refuses a database that lost what the head says it held.
     fn check_head(&self) -> anyhow::Result<()> {
         let head = head::read(&self.dir).map_err(|e| damaged(&self.dir, e))?;
+        self.check_head_against(head)
+    }
+
+    fn check_head_against(&self, head: Option<head::Head>) -> anyhow::Result<()> {
         match head {
             Some(head) => head::check(&head, &self.lineage()?, self.serial()?)
                 .map_err(|e| damaged(&self.dir, e)),
@@ -151,10 +167,12 @@ impl StateStore {
             .map(u32::from_be_bytes)
             .map_err(|_| damaged(&self.dir, anyhow!("bad format version")))?;
         if version > FORMAT_VERSION {
-            bail!(
-                "the state in `{}` was written by a newer xmeta (state format {version}, this xmeta reads up to {FORMAT_VERSION}); upgrade xmeta",
-                self.dir.display()
-            );
+            return Err(StateError::Newer {
+                dir: self.dir.clone(),
+                found: version,
+                supported: FORMAT_VERSION,
+            }
+            .into());
         }
         Ok(())
     }
@@ -277,14 +295,19 @@ impl StateStore {
         })
     }
 
-    /// Replaces every record (for `state import`), keeping the lineage given.
+    /// Replaces every record (for `state import`), keeping the lineage
+    /// given. The serial moves past both this state's and `serial`, so a
+    /// plan saved against either is seen as stale.
     pub fn replace_all(
         &self,
         lineage: &str,
+        serial: u64,
         records: &BTreeMap<MediaId, Record>,
     ) -> anyhow::Result<()> {
         let db = self.db()?;
+        let floor = self.serial()?.max(serial);
         let mut batch = sled::Batch::default();
+        batch.insert(KEY_SERIAL, &floor.to_be_bytes());
         for item in db.scan_prefix([MEDIA_PREFIX]).keys() {
             batch.remove(item?);
         }
@@ -357,17 +380,54 @@ fn new_lineage() -> String {
 }
 
 fn damaged(dir: &Path, cause: anyhow::Error) -> anyhow::Error {
-    anyhow!(
-        "the state in `{}` is damaged ({cause}); restore it from a backup: move the directory aside, then run `xmeta state import FILE` with an export made by `xmeta state export`",
-        dir.display()
-    )
+    StateError::Damaged {
+        dir: dir.to_path_buf(),
+        cause: format!("{cause:#}"),
+    }
+    .into()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Presence {
+    Absent,
+    Present,
+}
+
+/// Whether a state is there, telling apart "none yet" from every way of
+/// being there but unusable (not a directory, unreadable, head without db).
+fn presence(dir: &Path) -> Result<Presence, StateError> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Presence::Absent),
+        Err(e) => return Err(StateError::from_io(dir, e)),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(StateError::NotADirectory {
+                dir: dir.to_path_buf(),
+            })
+        }
+        Ok(_) => {}
+    }
+    // Listing it proves it can be read: a metadata call alone succeeds on
+    // a directory this user may not open.
+    std::fs::read_dir(dir).map_err(|e| StateError::from_io(dir, e))?;
+    match dir.join("db").try_exists() {
+        Ok(true) => Ok(Presence::Present),
+        Ok(false) => match head::read(dir) {
+            Ok(Some(head)) => Err(StateError::DatabaseMissing {
+                dir: dir.to_path_buf(),
+                lineage: crate::untrusted::neutralise(&head.lineage, 64),
+            }),
+            Ok(None) => Ok(Presence::Absent),
+            Err(e) => Err(StateError::Damaged {
+                dir: dir.to_path_buf(),
+                cause: format!("{e:#}"),
+            }),
+        },
+        Err(e) => Err(StateError::from_io(dir, e)),
+    }
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -375,7 +435,34 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the state directory `{}`", dir.display()))
 }
 
-fn open_db_once(dir: &Path) -> anyhow::Result<sled::Db> {
+/// Why sled would not open a database.
+enum OpenError {
+    Sled(sled::Error),
+    Panicked,
+}
+
+impl OpenError {
+    fn into_state_error(self, dir: &Path) -> StateError {
+        match self {
+            OpenError::Sled(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                StateError::Busy {
+                    dir: dir.to_path_buf(),
+                }
+            }
+            OpenError::Sled(sled::Error::Io(e)) => StateError::from_io(dir, e),
+            OpenError::Sled(e) => StateError::Damaged {
+                dir: dir.to_path_buf(),
+                cause: e.to_string(),
+            },
+            OpenError::Panicked => StateError::Damaged {
+                dir: dir.to_path_buf(),
+                cause: "the database could not be opened".into(),
+            },
+        }
+    }
+}
+
+fn open_db_once(dir: &Path) -> Result<sled::Db, OpenError> {
     // sled can panic on some damaged files; that must be an error, not a crash.
     let path = dir.join("db");
     std::panic::catch_unwind(|| {
@@ -384,13 +471,13 @@ fn open_db_once(dir: &Path) -> anyhow::Result<sled::Db> {
             .cache_capacity(SLED_CACHE_BYTES)
             .open()
     })
-    .map_err(|_| anyhow!("the database could not be opened"))?
-    .map_err(anyhow::Error::from)
+    .map_err(|_| OpenError::Panicked)?
+    .map_err(OpenError::Sled)
 }
 
 /// sled holds an OS lock on its files while open; a reader holds it only for
 /// a moment, so a writer retries briefly before giving up.
-fn open_db(dir: &Path) -> anyhow::Result<sled::Db> {
+fn open_db(dir: &Path) -> Result<sled::Db, StateError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         match open_db_once(dir) {
@@ -398,7 +485,12 @@ fn open_db(dir: &Path) -> anyhow::Result<sled::Db> {
             Err(_) if db_is_busy(dir) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            Err(e) => return Err(damaged(dir, e)),
+            Err(_) if db_is_busy(dir) => {
+                return Err(StateError::Busy {
+                    dir: dir.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(e.into_state_error(dir)),
         }
     }
 }

@@ -1,0 +1,66 @@
+//! What can be wrong with a state, each with its own message: only real
+//! damage gets the advice to restore from a backup, since following that
+//! advice on a healthy (busy, read-only, unreadable) state loses data.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("no state at `{}`: nothing has been applied or adopted there yet; check --state or XMETA_STATE_DIR", dir.display())]
+    Missing { dir: PathBuf },
+    #[error("`{}` is not a directory; --state (or XMETA_STATE_DIR) must name the state directory", dir.display())]
+    NotADirectory { dir: PathBuf },
+    #[error("the state in `{}` cannot be read ({source}); check its owner and permissions", dir.display())]
+    Unreadable {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the state in `{}` is on a read-only file system; a writer needs it writable", dir.display())]
+    ReadOnly { dir: PathBuf },
+    #[error("the state in `{}` has a head (`head.json`, lineage `{lineage}`) but its database `db` is missing; put `db` back, or import an export with `xmeta state import FILE`", dir.display())]
+    DatabaseMissing { dir: PathBuf, lineage: String },
+    #[error("the state database in `{}` stayed busy: another xmeta process has it open; try again when it is done", dir.display())]
+    Busy { dir: PathBuf },
+    #[error("the state in `{}` was written by a newer xmeta (state format {found}, this xmeta reads up to {supported}); upgrade xmeta", dir.display())]
+    Newer {
+        dir: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("the state in `{}` is damaged ({cause}); restore it from a backup: move the directory aside, then run `xmeta state import FILE` with an export made by `xmeta state export`", dir.display())]
+    Damaged { dir: PathBuf, cause: String },
+}
+
+impl StateError {
+    /// Classifies an I/O failure on the state: permissions and read-only
+    /// file systems are not damage.
+    pub fn from_io(dir: &std::path::Path, e: std::io::Error) -> StateError {
+        let dir = dir.to_path_buf();
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => StateError::Unreadable { dir, source: e },
+            std::io::ErrorKind::ReadOnlyFilesystem => StateError::ReadOnly { dir },
+            _ => StateError::Damaged {
+                dir,
+                cause: e.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+    use std::path::Path;
+
+    #[test]
+    fn permissions_and_read_only_are_not_damage() {
+        let dir = Path::new("s");
+        let e = StateError::from_io(dir, Error::from(ErrorKind::PermissionDenied));
+        assert!(matches!(e, StateError::Unreadable { .. }));
+        assert!(!e.to_string().contains("damaged"), "{e}");
+        let e = StateError::from_io(dir, Error::from(ErrorKind::ReadOnlyFilesystem));
+        assert!(matches!(e, StateError::ReadOnly { .. }));
+        assert!(!e.to_string().contains("restore"), "{e}");
+    }
+}
