@@ -28,7 +28,9 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+        // A file name is untrusted text too (a pull request chooses it).
+        let name = crate::untrusted::neutralise(&self.file.display().to_string(), 4096);
+        write!(f, "{name}:{}:{}", self.line, self.column)
     }
 }
 

@@ -42,22 +42,35 @@ impl From<i64> for Number {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AllowDownloadStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_bool"
+    )]
     pub allow_download: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AltText {
+    #[serde(deserialize_with = "strict::string")]
     pub text: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AudiencePolicy {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_strings"
+    )]
     pub creator_subscriptions: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_strings"
+    )]
     pub x_subscriptions: Option<Vec<String>>,
 }
 
@@ -65,43 +78,64 @@ pub struct AudiencePolicy {
 #[serde(deny_unknown_fields)]
 pub struct ContentExpiration {
     /// Unix seconds.
+    #[serde(deserialize_with = "strict::number")]
     pub timestamp_sec: Number,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DomainRestrictions {
+    #[serde(deserialize_with = "strict::strings")]
     pub whitelist: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FoundMediaOrigin {
+    #[serde(deserialize_with = "strict::string")]
     pub id: String,
+    #[serde(deserialize_with = "strict::string")]
     pub provider: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeoRestrictions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_strings"
+    )]
     pub blacklisted_country_codes: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_strings"
+    )]
     pub whitelisted_country_codes: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManagementInfo {
+    #[serde(deserialize_with = "strict::bool")]
     pub managed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaKey {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_string"
+    )]
     pub media: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_string"
+    )]
     pub media_category: Option<String>,
 }
 
@@ -114,43 +148,96 @@ pub struct PreviewImage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SensitiveMediaWarning {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_bool"
+    )]
     pub adult_content: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_bool"
+    )]
     pub graphic_violence: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_bool"
+    )]
     pub other: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SharedInfo {
+    #[serde(deserialize_with = "strict::bool")]
     pub shared: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sticker {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_number"
+    )]
     pub aspect_ratio: Option<Number>,
     /// An integer that can exceed 2^53: kept exact.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_number"
+    )]
     pub group_annotation_id: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_string"
+    )]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_number"
+    )]
     pub sticker_set_annotation_id: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_number"
+    )]
     pub transform_a: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_number"
+    )]
     pub transform_b: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_number"
+    )]
     pub transform_c: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_number"
+    )]
     pub transform_d: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_number"
+    )]
     pub transform_tx: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::opt_number"
+    )]
     pub transform_ty: Option<Number>,
 }
 
@@ -163,6 +250,7 @@ pub struct StickerInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UploadSource {
+    #[serde(deserialize_with = "strict::string")]
     pub upload_source: String,
 }
 
@@ -526,5 +614,91 @@ mod tests {
     fn unknown_inner_keys_are_refused() {
         let json = r#"{"alt_text":{"text":"a","extra":1}}"#;
         assert!(serde_json::from_str::<Metadata>(json).is_err());
+    }
+}
+
+/// Deserializers that take a value only in its own YAML/JSON type, as the
+/// positioned manifest checker does: serde_yaml would otherwise turn
+/// `text: 123` or `text: ~` into the strings "123" and "~", and a `~` given
+/// for an optional field into "absent". Used by every reader of metadata,
+/// so the fast manifest path accepts exactly what the careful one does.
+mod strict {
+    use std::fmt;
+
+    use serde::de::{Deserializer, Error, Visitor};
+    use serde::Deserialize;
+
+    use super::Number;
+
+    struct Str(String);
+
+    impl<'de> Deserialize<'de> for Str {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Str, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Str;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_str<E: Error>(self, v: &str) -> Result<Str, E> {
+                    Ok(Str(v.to_string()))
+                }
+                fn visit_string<E: Error>(self, v: String) -> Result<Str, E> {
+                    Ok(Str(v))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    struct Bool(bool);
+
+    impl<'de> Deserialize<'de> for Bool {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bool, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Bool;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a boolean")
+                }
+                fn visit_bool<E: Error>(self, v: bool) -> Result<Bool, E> {
+                    Ok(Bool(v))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Str::deserialize(d).map(|s| s.0)
+    }
+
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        string(d).map(Some)
+    }
+
+    pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Vec::<Str>::deserialize(d).map(|v| v.into_iter().map(|s| s.0).collect())
+    }
+
+    pub fn opt_strings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+        strings(d).map(Some)
+    }
+
+    pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        Bool::deserialize(d).map(|b| b.0)
+    }
+
+    pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        bool(d).map(Some)
+    }
+
+    /// A number, never `null` (a present field must hold a value).
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Number, D::Error> {
+        Number::deserialize(d)
+    }
+
+    pub fn opt_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Number>, D::Error> {
+        number(d).map(Some)
     }
 }

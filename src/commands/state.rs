@@ -14,8 +14,7 @@ use crate::state::{Lock, Record, StateError, StateStore, FORMAT_VERSION};
 /// Lineages made by xmeta are 32 hex digits; imports may carry others
 /// from older tools, but nothing that could disturb a terminal.
 fn is_lineage(text: &str) -> bool {
-    (1..=64).contains(&text.len())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// `state export`: everything needed to rebuild the state elsewhere.

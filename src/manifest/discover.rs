@@ -21,8 +21,17 @@ fn is_hidden(entry: &walkdir::DirEntry) -> bool {
             .is_some_and(|n| n.starts_with('.'))
 }
 
-/// Every manifest file under `paths`, sorted and without repeats.
+/// Every manifest file under `paths`, sorted and without repeats. A
+/// symlink met inside a directory must resolve inside one of the given
+/// directories: one that points elsewhere (`/proc/self/environ`, a file
+/// of the CI runner) is refused by name and never read.
 pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let roots: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    let mut escapes = Vec::new();
     let mut files = Vec::new();
     for path in paths {
         let meta =
@@ -38,12 +47,12 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             );
         }
         // Symlinked directories are followed; walkdir detects loops.
-        let walker = walkdir::WalkDir::new(path)
+        let mut walker = walkdir::WalkDir::new(path)
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
             .filter_entry(|e| !is_hidden(e));
-        for entry in walker {
+        while let Some(entry) = walker.next() {
             let entry = entry.map_err(|e| match e.loop_ancestor() {
                 Some(ancestor) => anyhow::anyhow!(
                     "symlink loop in `{}`: `{}` points back to `{}`",
@@ -56,6 +65,21 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 None => anyhow::anyhow!("cannot read `{}`: {e}", path.display()),
             })?;
             let kind = entry.file_type();
+            if entry.path_is_symlink() && entry.depth() > 0 {
+                let target = std::fs::canonicalize(entry.path())
+                    .with_context(|| format!("cannot resolve `{}`", entry.path().display()))?;
+                if !roots.iter().any(|root| target.starts_with(root)) {
+                    escapes.push(format!(
+                        "`{}` is a symlink to `{}`, outside the given paths; it was not read",
+                        crate::untrusted::neutralise(&entry.path().display().to_string(), 4096),
+                        crate::untrusted::neutralise(&target.display().to_string(), 4096),
+                    ));
+                    if kind.is_dir() {
+                        walker.skip_current_dir();
+                    }
+                    continue;
+                }
+            }
             if !is_manifest(entry.path()) || kind.is_dir() {
                 continue;
             }
@@ -67,6 +91,12 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             }
             files.push(entry.into_path());
         }
+    }
+    if !escapes.is_empty() {
+        bail!(
+            "{}\nlink the files into the directory instead, or pass their real location as a PATH",
+            escapes.join("\n")
+        );
     }
     files.sort();
     files.dedup();

@@ -90,6 +90,9 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ReadError::TooLarge(bytes.len() as u64));
     }
+    if bytes.starts_with("\u{feff}".as_bytes()) {
+        bytes.drain(..3);
+    }
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = 1 + good.iter().filter(|b| **b == b'\n').count();
@@ -102,6 +105,8 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
 /// Parses and checks the text of one manifest file: a clean file by the
 /// fast path, anything else by the positioned one.
 pub fn parse_text(file: Arc<PathBuf>, text: &str) -> ParsedFile {
+    // A byte-order mark is an editor's, not part of the YAML.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match fast::parse(&file, text) {
         Some(entries) => ParsedFile {
             path: file,
@@ -140,6 +145,18 @@ fn parse_positioned(file: Arc<PathBuf>, text: &str) -> ParsedFile {
         )),
         Ok(docs) => {
             for doc in &docs {
+                if is_empty_document(doc) {
+                    continue;
+                }
+                if doc.get("apiVersion").is_none() {
+                    // Say nothing of its content: a symlink or a stray file
+                    // could be anything, and CI logs are often public.
+                    diagnostics.push(Diagnostic::error(
+                        Location::new(&file, doc.pos.line, doc.pos.column),
+                        "not an xmeta manifest: a document must be a mapping that starts with `apiVersion: xmeta/v1`",
+                    ));
+                    continue;
+                }
                 let mut checker = Checker {
                     file: &file,
                     diagnostics: &mut diagnostics,
@@ -158,6 +175,11 @@ fn parse_positioned(file: Arc<PathBuf>, text: &str) -> ParsedFile {
         entries,
         diagnostics,
     }
+}
+
+/// A document with nothing in it, such as after a trailing `---`.
+fn is_empty_document(doc: &Node) -> bool {
+    matches!(&doc.kind, NodeKind::Scalar { text, plain: true } if text.is_empty())
 }
 
 /// Turns a checked document into entries, with defaults merged per field.

@@ -43,7 +43,9 @@ struct MediaEntry {
     metadata: Metadata,
 }
 
-/// A media ID written as a string or as a YAML integer.
+/// A media ID as written, quoted or not: serde_yaml hands a scalar's raw
+/// text to `deserialize_str`, so `0001` stays `0001` and `0x10` is left
+/// for `MediaId::parse` to refuse, exactly as the positioned path does.
 struct Id(String);
 
 impl<'de> Deserialize<'de> for Id {
@@ -57,22 +59,56 @@ impl<'de> Deserialize<'de> for Id {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Id, E> {
                 Ok(Id(v.to_string()))
             }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Id, E> {
-                Ok(Id(v.to_string()))
-            }
         }
-        d.deserialize_any(V)
+        d.deserialize_str(V)
     }
+}
+
+/// Past this many possible YAML events a file takes the positioned path,
+/// which counts its nodes as it builds them: serde_yaml loads every event
+/// of a document before any limit of ours could apply (a 60 MB flow list
+/// of one-character items took 3.7 GB that way).
+const MAX_FAST_EVENTS: usize = 2_000_000;
+
+/// An upper bound on the events of a YAML text: every node after the
+/// first follows one of these bytes, and a collection start is counted
+/// with its first item's.
+fn events_bound(text: &str) -> usize {
+    2 * text
+        .bytes()
+        .filter(|b| {
+            matches!(
+                b,
+                b',' | b'-' | b':' | b'[' | b'{' | b'\n' | b'?' | b'*' | b'&'
+            )
+        })
+        .count()
+        + 4
+}
+
+/// Whether the text may hold a YAML tag (`!!str 1`): tags change how a
+/// scalar resolves, and only the positioned path's rules are the reference.
+fn may_have_tags(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, b)| {
+        *b == b'!' && (i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'[' | b'{' | b','))
+    })
 }
 
 /// The entries of a clean file, or `None` to take the positioned path.
 pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
+    if may_have_tags(text) || events_bound(text) > MAX_FAST_EVENTS {
+        return None;
+    }
     let now = crate::x_api::unix_now();
     // Positions are filled in by `locate` when a message needs one.
     let unplaced = Location::new(file, 0, 0);
     let mut entries = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let doc = Document::deserialize(doc).ok()?;
+        // An empty document (a trailing `---`) declares nothing.
+        let Some(doc) = Option::<Document>::deserialize(doc).ok()? else {
+            continue;
+        };
         if doc.api_version != "xmeta/v1" || doc.kind != "MediaMetadata" {
             return None;
         }

@@ -4,6 +4,7 @@
 mod discover;
 mod document;
 mod fast;
+mod scalar;
 pub mod schema;
 pub mod yaml;
 

@@ -3,6 +3,7 @@
 //! Checking also converts the tree to JSON, so values are typed once.
 
 use crate::error::{Diagnostic, Location};
+use crate::manifest::scalar::Scalar;
 use crate::manifest::yaml::{Node, NodeKind, Pos};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -218,10 +219,14 @@ impl Checker<'_> {
                 format!("`{path}` must be `{want}`, found {}", describe(node)),
             ),
             (Shape::MediaId, Some(scalar)) => {
-                // An integer ID is its decimal value, as the fast path reads it.
-                let text = match scalar {
-                    Scalar::Str(s) => s,
-                    Scalar::Int(n) => n.to_string(),
+                // An unquoted ID is taken as written when it is all digits
+                // (`0001` stays `0001`), as the fast path reads it; `0x10`
+                // or `+42` are refused rather than converted.
+                let text = match (scalar, node.as_str()) {
+                    (Scalar::Str(s), _) => s,
+                    (Scalar::Int(_), Some(raw)) if raw.bytes().all(|b| b.is_ascii_digit()) => {
+                        raw.to_string()
+                    }
                     _ => String::new(),
                 };
                 if is_media_id(&text) {
@@ -238,6 +243,10 @@ impl Checker<'_> {
                     node.pos,
                     format!("`{path}` is an integer too large to send exactly"),
                 ),
+            (Shape::Number, Some(Scalar::NotFinite)) => self.fail(
+                node.pos,
+                format!("`{path}` must be a finite number; JSON has no infinity or NaN"),
+            ),
             (shape, _) => self.mismatch(node, shape.expected(), path),
         }
     }
@@ -335,64 +344,6 @@ pub fn is_media_id(s: &str) -> bool {
     crate::model::MediaId::parse(s).is_some()
 }
 
-/// A YAML 1.2 core-schema scalar.
-enum Scalar {
-    Null,
-    Bool(bool),
-    Int(serde_json::Number),
-    Float(serde_json::Number),
-    /// An integer beyond 64 bits: refused rather than rounded.
-    TooBig,
-    Str(String),
-}
-
-impl Scalar {
-    fn resolve(text: &str, plain: bool) -> Scalar {
-        if !plain {
-            return Scalar::Str(text.to_string());
-        }
-        match text {
-            "" | "~" | "null" | "Null" | "NULL" => return Scalar::Null,
-            "true" | "True" | "TRUE" => return Scalar::Bool(true),
-            "false" | "False" | "FALSE" => return Scalar::Bool(false),
-            _ => {}
-        }
-        for (prefix, radix) in [("0x", 16), ("0o", 8)] {
-            if let Some(n) = text
-                .strip_prefix(prefix)
-                .and_then(|d| u64::from_str_radix(d, radix).ok())
-            {
-                return Scalar::Int(n.into());
-            }
-        }
-        let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            let clean = text.strip_prefix('+').unwrap_or(text);
-            if let Ok(i) = clean.parse::<i64>() {
-                return Scalar::Int(i.into());
-            }
-            if let Ok(u) = clean.parse::<u64>() {
-                return Scalar::Int(u.into());
-            }
-            return Scalar::TooBig;
-        }
-        let looks_numeric = text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
-            && text.bytes().any(|b| b.is_ascii_digit());
-        if looks_numeric {
-            if let Some(n) = text
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-            {
-                return Scalar::Float(n);
-            }
-        }
-        Scalar::Str(text.to_string())
-    }
-}
-
 fn describe(node: &Node) -> String {
     match &node.kind {
         NodeKind::Seq(_) => "a list".into(),
@@ -401,7 +352,7 @@ fn describe(node: &Node) -> String {
             Scalar::Null => "nothing (null)".into(),
             Scalar::Bool(b) => format!("the boolean `{b}`"),
             Scalar::Int(_) | Scalar::TooBig => format!("the integer `{text}`"),
-            Scalar::Float(_) => format!("the number `{text}`"),
+            Scalar::Float(_) | Scalar::NotFinite => format!("the number `{text}`"),
             Scalar::Str(s) => {
                 let short: String = s.chars().take(40).collect();
                 let more = if short.len() < s.len() { "…" } else { "" };

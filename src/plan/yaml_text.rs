@@ -81,9 +81,26 @@ fn write_value(out: &mut String, depth: usize, value: &Value) {
 fn write_string(out: &mut String, s: &str) {
     if is_plain_safe(s) {
         out.push_str(s);
-    } else {
-        out.push_str(&Value::String(s.to_string()).to_string());
+        return;
     }
+    // JSON's escapes, which YAML's double quotes read the same, plus an
+    // escape for every character that could disturb a terminal (bidi
+    // overrides, C1 controls), which JSON would leave raw.
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if crate::untrusted::is_unsafe_char(c) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Whether `s` written plain reads back as this same string.
@@ -103,8 +120,7 @@ fn is_plain_safe(s: &str) -> bool {
         && !s.ends_with([' ', ':'])
         && !s.contains(": ")
         && !s.contains(" #")
-        && s.chars()
-            .all(|c| !c.is_control() && !matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}'))
+        && s.chars().all(|c| !crate::untrusted::is_unsafe_char(c))
 }
 
 #[cfg(test)]

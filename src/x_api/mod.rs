@@ -301,12 +301,7 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, Attempt
 
 /// A confirmation is a 2xx whose `data.id` is the media sent and whose
 /// `errors` is absent or empty; anything else is not.
-fn classify(
-    status: StatusCode,
-    reading: Reading,
-    body: &[u8],
-    id: &str,
-) -> Result<(), Attempt> {
+fn classify(status: StatusCode, reading: Reading, body: &[u8], id: &str) -> Result<(), Attempt> {
     let code = status.as_u16();
     let status_error = || ApiError::Status {
         status: code,

@@ -293,11 +293,18 @@ fn both_parse_paths_refuse_the_same_scalars() {
             assert_has(&run.stderr, message);
         }
     }
+    // An unquoted ID is taken as written on both paths; a hex one is refused.
     for extra in ["", past] {
         let env = TestEnv::new();
         env.write(
             "manifests/m.yaml",
             &format!("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: 0001\n{extra}"),
+        );
+        let run = env.ok(&["plan", &env.manifests()], 0);
+        assert_has(&run.stdout, "+ media 0001 will be created");
+        env.write(
+            "manifests/m.yaml",
+            &format!("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: 0x10\n{extra}"),
         );
         let run = env.ok(&["validate", &env.manifests()], 1);
         assert_has(
