@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{FieldKind, MediaId};
+use crate::model::{FieldKind, MediaId, Metadata};
 use crate::plan::{Action, Change, Plan, Summary};
 use crate::state::Record;
 
@@ -27,13 +27,6 @@ pub struct Document<'a> {
     pub changes: Cow<'a, [Change]>,
     pub warnings: Vec<String>,
     pub summary: Summary,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Saved<'a> {
-    checksum: String,
-    #[serde(flatten)]
-    document: Document<'a>,
 }
 
 impl<'a> Document<'a> {
@@ -61,11 +54,6 @@ impl<'a> Document<'a> {
             warnings: self.warnings,
             prune: self.prune,
         }
-    }
-
-    fn checksum(&self) -> anyhow::Result<String> {
-        let bytes = serde_json::to_vec(self)?;
-        Ok(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
     }
 
     /// Refuses the plan unless the state is still what it was planned
@@ -106,36 +94,191 @@ impl<'a> Document<'a> {
     }
 }
 
-/// Writes the plan with its checksum, readable only by its owner.
+/// Larger plan files are refused before they are read (a plan of
+/// 1,000,000 media is about 600 MB).
+pub const MAX_PLAN_BYTES: u64 = 1 << 30;
+const CHECKSUM_PREFIX: &str = "{\n  \"checksum\": \"sha256:";
+
+/// Writes the plan, readable only by its owner. Its second line is the
+/// checksum: SHA-256 over every byte after that line. It catches damage
+/// and edits made without recomputing it; it is no signature (anyone who
+/// can write the file can write a new checksum), which is why the request
+/// bodies are derived again, and checked, when the plan is applied.
 pub fn write(file: &Path, document: Document) -> anyhow::Result<()> {
-    let saved = Saved {
-        checksum: document.checksum()?,
-        document,
-    };
-    let text = serde_json::to_string_pretty(&saved)?;
-    crate::fs_util::write_private(file, text.as_bytes())
+    let text = document.to_json()?;
+    let rest = text.strip_prefix("{\n").unwrap_or(&text);
+    let sealed = format!(
+        "{CHECKSUM_PREFIX}{}\",\n{rest}",
+        sha256_hex(rest.as_bytes())
+    );
+    crate::fs_util::write_private(file, sealed.as_bytes())
         .with_context(|| format!("cannot write the plan file `{}`", file.display()))
 }
 
-/// Reads a saved plan, refusing one that is corrupt or was edited.
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A change as read back: every key known, `request` kept to be checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadChange {
+    id: MediaId,
+    action: Action,
+    fields: Vec<FieldKind>,
+    #[serde(default)]
+    untracked: Vec<FieldKind>,
+    before: Metadata,
+    after: Metadata,
+    request: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadDocument {
+    format_version: String,
+    lineage: String,
+    serial: u64,
+    prune: bool,
+    changes: Vec<ReadChange>,
+    warnings: Vec<String>,
+    summary: Summary,
+}
+
+/// Reads a saved plan, refusing one that is too large, corrupt, edited,
+/// or not consistent in itself.
 pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
-    let text = std::fs::read(file)
-        .with_context(|| format!("cannot read the plan file `{}`", file.display()))?;
-    let saved: Saved = serde_json::from_slice(&text).map_err(|e| {
-        anyhow!(
-            "the plan file `{}` is corrupt ({e}); make a new one with `xmeta plan --out`",
-            file.display()
-        )
-    })?;
-    if saved.document.format_version != FORMAT_VERSION {
+    use std::io::Read;
+    let shown = file.display();
+    let refuse = |why: String| {
+        anyhow!("the plan file `{shown}` {why}; make a new one with `xmeta plan --out`")
+    };
+    let meta =
+        std::fs::metadata(file).with_context(|| format!("cannot read the plan file `{shown}`"))?;
+    if !meta.is_file() {
+        bail!("the plan file `{shown}` is not a regular file");
+    }
+    if meta.len() > MAX_PLAN_BYTES {
+        bail!("the plan file `{shown}` is larger than {MAX_PLAN_BYTES} bytes; it was not read");
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_PLAN_BYTES + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read the plan file `{shown}`"))?;
+    if bytes.len() as u64 > MAX_PLAN_BYTES {
+        bail!("the plan file `{shown}` is larger than {MAX_PLAN_BYTES} bytes; it was not read");
+    }
+    let sealed = bytes
+        .strip_prefix(CHECKSUM_PREFIX.as_bytes())
+        .and_then(|b| b.get(64..).map(|rest| (&b[..64], rest)))
+        .and_then(|(sum, rest)| rest.strip_prefix(b"\",\n").map(|rest| (sum, rest)));
+    let Some((sum, rest)) = sealed else {
+        return Err(refuse(
+            "is corrupt (it has no checksum line; was it saved by `xmeta plan --out`?)".into(),
+        ));
+    };
+    if sha256_hex(rest).as_bytes() != sum {
+        return Err(refuse(
+            "does not match its checksum: it was edited or damaged".into(),
+        ));
+    }
+    let mut json = b"{\n".to_vec();
+    json.extend_from_slice(rest);
+    let read: ReadDocument =
+        serde_json::from_slice(&json).map_err(|e| refuse(format!("is corrupt ({e})")))?;
+    if read.format_version != FORMAT_VERSION {
         bail!(
-            "the plan file `{}` has format {}, this xmeta reads format {FORMAT_VERSION}",
-            file.display(),
-            saved.document.format_version
+            "the plan file `{shown}` has format {}, this xmeta reads format {FORMAT_VERSION}",
+            crate::untrusted::neutralise(&read.format_version, 20)
         );
     }
-    if saved.document.checksum()? != saved.checksum {
-        bail!("the plan file `{}` does not match its checksum: it was edited or damaged; make a new one with `xmeta plan --out`", file.display());
+    let mut seen = std::collections::BTreeSet::new();
+    let mut changes = Vec::with_capacity(read.changes.len());
+    for c in read.changes {
+        if !seen.insert(c.id) {
+            return Err(refuse(format!("lists media {} twice", c.id)));
+        }
+        let request = c.request;
+        let change = Change {
+            id: c.id,
+            action: c.action,
+            fields: c.fields,
+            untracked: c.untracked,
+            before: c.before,
+            after: c.after,
+        };
+        check_change(&change, request.as_ref())
+            .map_err(|why| refuse(format!("is inconsistent: media {}: {why}", change.id)))?;
+        changes.push(change);
     }
-    Ok(saved.document)
+    let document = Document {
+        format_version: read.format_version,
+        lineage: read.lineage,
+        serial: read.serial,
+        prune: read.prune,
+        changes: Cow::Owned(changes),
+        warnings: read.warnings,
+        summary: read.summary,
+    };
+    let plan_summary = Plan {
+        changes: document.changes.to_vec(),
+        unchanged: document.summary.unchanged,
+        warnings: Vec::new(),
+        prune: document.prune,
+    }
+    .summary();
+    if plan_summary != document.summary {
+        return Err(refuse(
+            "is inconsistent: its summary does not count its changes".into(),
+        ));
+    }
+    Ok(document)
+}
+
+/// A change must say one thing: the fields sent are exactly the keys of
+/// `after`, and the request is the one derived from them. The state records
+/// `after` once X confirms the request, so a value outside the request
+/// would be recorded without ever being sent.
+fn check_change(change: &Change, request: Option<&serde_json::Value>) -> Result<(), String> {
+    let after: Vec<FieldKind> = change.after.kinds().collect();
+    let mut fields = change.fields.clone();
+    fields.sort();
+    fields.dedup();
+    if fields.len() != change.fields.len() {
+        return Err("`fields` names a field twice".into());
+    }
+    match change.action {
+        Action::Forget => {
+            if !change.fields.is_empty() || !change.after.is_empty() || !change.untracked.is_empty()
+            {
+                return Err("a forget sends nothing and changes no field".into());
+            }
+        }
+        Action::Create | Action::Update => {
+            if fields != after {
+                return Err("`fields` and the keys of `after` differ".into());
+            }
+            if change.untracked.iter().any(|k| fields.contains(k)) {
+                return Err("a field is both sent and no longer tracked".into());
+            }
+            let touched: Vec<FieldKind> = fields.iter().chain(&change.untracked).copied().collect();
+            if change.before.kinds().any(|k| !touched.contains(&k)) {
+                return Err("`before` holds a field the change does not touch".into());
+            }
+            if change.action == Action::Create
+                && !(change.before.is_empty() && change.untracked.is_empty())
+            {
+                return Err("a create has nothing before it".into());
+            }
+        }
+    }
+    let derived = change
+        .request()
+        .map(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
+        .transpose()?;
+    let given = request.filter(|v| !v.is_null());
+    if given != derived.as_ref() {
+        return Err("`request` is not the body derived from `fields` and `after`".into());
+    }
+    Ok(())
 }
