@@ -24,6 +24,10 @@ pub struct Report {
     pub failed: Vec<(MediaId, String)>,
     /// Requests not confirmed because a stop was requested.
     pub skipped: usize,
+    /// Why no new request was started: a confirmation could not be made
+    /// durable (disk full, I/O error), so sending more would be billed
+    /// and then forgotten.
+    pub halted: Option<String>,
 }
 
 impl Report {
@@ -34,6 +38,11 @@ impl Report {
             .iter()
             .map(|(id, message)| format!("failed: media {id}: {message}"))
             .collect();
+        if let Some(reason) = &self.halted {
+            lines.push(format!(
+                "stopped: the state cannot be written ({reason}); no new requests were started"
+            ));
+        }
         if self.skipped > 0 {
             lines.push(format!(
                 "stopped: {} requests were not confirmed; they plan again next time",
@@ -49,8 +58,16 @@ impl Report {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.failed.is_empty() && self.skipped == 0
+        self.failed.is_empty() && self.skipped == 0 && self.halted.is_none()
     }
+}
+
+/// Why one media did not go through.
+enum Failure {
+    /// X did not confirm it.
+    Api(String),
+    /// X confirmed it, but the state could not record it.
+    NotRecorded(String),
 }
 
 /// How long requests in flight may take to finish once a stop was asked.
@@ -109,12 +126,14 @@ pub async fn run(
 
     let total = plan.requests().count();
     let mut remote_failed = 0;
+    let halted = AtomicBool::new(false);
+    let halted = &halted;
     let ticker = progress.spawn_ticker(Arc::clone(&client));
     let mut results = futures::stream::iter(plan.requests())
         .map(|change| {
             let client = Arc::clone(&client);
             async move {
-                if stop.load(Ordering::SeqCst) {
+                if stop.load(Ordering::SeqCst) || halted.load(Ordering::SeqCst) {
                     return (change, None);
                 }
                 let span = tracing::info_span!("media", id = %change.id);
@@ -122,9 +141,11 @@ pub async fn run(
                     return (change, None);
                 };
                 let outcome = match client.post_metadata(&request).instrument(span).await {
-                    Ok(_) => record(store, change)
-                        .map_err(|e| format!("confirmed by X but not recorded: {e:#}")),
-                    Err(e) => Err(e.to_string()),
+                    Ok(()) => record(store, change).map_err(|e| {
+                        halted.store(true, Ordering::SeqCst);
+                        Failure::NotRecorded(format!("{e:#}"))
+                    }),
+                    Err(e) => Err(Failure::Api(e.to_string())),
                 };
                 (change, Some(outcome))
             }
@@ -146,7 +167,14 @@ pub async fn run(
                 progress.finish_one(true);
                 report.applied += 1;
             }
-            Some(Err(message)) => {
+            Some(Err(failure)) => {
+                let message = match failure {
+                    Failure::Api(message) => message,
+                    Failure::NotRecorded(reason) => {
+                        report.halted.get_or_insert_with(|| reason.clone());
+                        format!("confirmed by X but not recorded: {reason}")
+                    }
+                };
                 tracing::warn!(media = %change.id, "failed: {message}");
                 progress.finish_one(false);
                 remote_failed += 1;

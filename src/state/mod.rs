@@ -37,6 +37,10 @@ pub struct StateStore {
     /// Keeps a reader's snapshot alive (see `open_reader`).
     _snapshot: Option<tempfile::TempDir>,
     _lock: Option<Lock>,
+    /// The serial last known to be on disk: the head must never claim
+    /// more, or a write that failed to flush (disk full) would make the
+    /// next reader call a healthy state damaged.
+    durable_serial: std::sync::atomic::AtomicU64,
 }
 
 fn media_key(id: &MediaId) -> Vec<u8> {
@@ -73,9 +77,11 @@ impl StateStore {
             db: Some(db),
             _snapshot: None,
             _lock: Some(lock),
+            durable_serial: Default::default(),
         };
         store.check_head()?;
         store.initialise()?;
+        store.mark_durable()?;
         store.write_head()?;
         Ok(store)
     }
@@ -89,6 +95,7 @@ impl StateStore {
             db: None,
             _snapshot: None,
             _lock: None,
+            durable_serial: Default::default(),
         };
         if presence(dir)? == Presence::Absent {
             return Ok(store);
@@ -133,10 +140,19 @@ impl StateStore {
         }
     }
 
+    fn mark_durable(&self) -> anyhow::Result<()> {
+        let serial = self.serial()?;
+        self.durable_serial
+            .store(serial, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
     fn write_head(&self) -> anyhow::Result<()> {
         let head = head::Head {
             lineage: self.lineage()?,
-            serial: self.serial()?,
+            serial: self
+                .durable_serial
+                .load(std::sync::atomic::Ordering::SeqCst),
         };
         head::write(&self.dir, &head)
             .with_context(|| format!("cannot write the state in `{}`", self.dir.display()))
@@ -328,20 +344,26 @@ impl StateStore {
         ) -> sled::transaction::ConflictableTransactionResult<(), sled::Error>,
     ) -> anyhow::Result<()> {
         let db = self.db()?;
-        db.transaction(|tx| {
-            change(tx)?;
-            let serial = tx
-                .get(KEY_SERIAL)?
-                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-                .map_or(0, u64::from_be_bytes);
-            tx.insert(KEY_SERIAL, &(serial + 1).to_be_bytes())?;
-            Ok(())
-        })
-        .map_err(|e: sled::transaction::TransactionError<sled::Error>| {
-            anyhow!("cannot write the state in `{}`: {e}", self.dir.display())
-        })?;
+        let serial = db
+            .transaction(|tx| {
+                change(tx)?;
+                let serial = tx
+                    .get(KEY_SERIAL)?
+                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                    .map_or(0, u64::from_be_bytes)
+                    + 1;
+                tx.insert(KEY_SERIAL, &serial.to_be_bytes())?;
+                Ok(serial)
+            })
+            .map_err(|e: sled::transaction::TransactionError<sled::Error>| {
+                anyhow!("cannot write the state in `{}`: {e}", self.dir.display())
+            })?;
         db.flush()
             .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
+        // This write is on disk now (a flush covers every earlier write);
+        // a concurrent, later one may not be yet.
+        self.durable_serial
+            .fetch_max(serial, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 }
