@@ -259,10 +259,26 @@ fn credentials(token_file: Option<&Path>) -> anyhow::Result<Auth> {
     }
 }
 
+/// Reads a token file that only this user controls: a regular file (a
+/// FIFO would hang), owned by this user, mode 0600 or stricter.
 fn read_token_file(file: &Path) -> anyhow::Result<Secret> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let meta = std::fs::metadata(file)
         .with_context(|| format!("cannot read the token file `{}`", file.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "the token file `{}` is not a regular file (a FIFO or device?); put the token in a file",
+            file.display()
+        );
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        bail!(
+            "the token file `{}` is owned by another user (uid {}); it must be yours (uid {me})",
+            file.display(),
+            meta.uid()
+        );
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         bail!(

@@ -10,6 +10,7 @@ pub mod fs_util;
 pub mod manifest;
 pub mod model;
 pub mod output;
+pub mod parallel;
 pub mod plan;
 pub mod progress;
 pub mod saved_plan;

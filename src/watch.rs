@@ -85,8 +85,11 @@ impl Workspace {
         let mut touched = BTreeSet::new();
         for path in paths.iter().filter(|p| self.is_relevant(p)) {
             if path.is_dir() {
-                let found = manifest::discover(std::slice::from_ref(path)).unwrap_or_default();
-                touched.extend(found);
+                match manifest::discover_within(std::slice::from_ref(path), &self.roots) {
+                    Ok(found) => touched.extend(found),
+                    // Its files keep their last good versions; say why.
+                    Err(e) => tracing::warn!("{e:#}"),
+                }
                 // Files that were under a directory and are gone now.
                 touched.extend(
                     self.files

@@ -26,7 +26,13 @@ fn is_hidden(entry: &walkdir::DirEntry) -> bool {
 /// directories: one that points elsewhere (`/proc/self/environ`, a file
 /// of the CI runner) is refused by name and never read.
 pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let roots: Vec<PathBuf> = paths
+    discover_within(paths, paths)
+}
+
+/// `discover` of some `paths` under the given `roots` (watch re-reads one
+/// directory of a larger tree; links within the tree stay fine).
+pub fn discover_within(paths: &[PathBuf], roots: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let roots: Vec<PathBuf> = roots
         .iter()
         .filter(|p| p.is_dir())
         .filter_map(|p| std::fs::canonicalize(p).ok())

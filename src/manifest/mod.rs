@@ -11,7 +11,7 @@ pub mod yaml;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-pub use discover::{discover, is_manifest};
+pub use discover::{discover, discover_within, is_manifest};
 pub use document::{parse_file, parse_text, place, Entry, ParsedFile};
 
 use crate::error::{Diagnostic, InvalidManifests};
@@ -41,21 +41,12 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Desired> {
 
 /// Parses files on every core; the output keeps the input's order.
 pub fn parse_all(files: &[PathBuf]) -> Vec<ParsedFile> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if files.len() < 2 || threads < 2 {
-        return files.iter().map(|f| parse_file(f)).collect();
-    }
-    let chunk = files.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|f| parse_file(f)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+    crate::parallel::map_chunks(files, |part| {
+        part.iter().map(|f| parse_file(f)).collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Joins parsed files into the desired set; the same ID twice is an error

@@ -123,19 +123,8 @@ fn render_changes(changes: &[Change], prune: bool, color: bool) -> String {
 
 /// Writes the plan as text, rendering on every core.
 pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     for batch in plan.changes.chunks(BATCH) {
-        let part = batch.len().div_ceil(threads).max(1);
-        let rendered: Vec<String> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .chunks(part)
-                .map(|c| s.spawn(move || render_changes(c, plan.prune, color)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
+        let rendered = crate::parallel::map_chunks(batch, |c| render_changes(c, plan.prune, color));
         for text in rendered {
             out.write_all(text.as_bytes())?;
         }

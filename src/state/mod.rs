@@ -231,21 +231,7 @@ impl StateStore {
         // Decoding (JSON and digest) is most of the cost: spread it over
         // the cores; the scan is already in key order, so the map is built
         // from sorted input.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = raw.len().div_ceil(threads).max(1);
-        let decoded: Vec<anyhow::Result<Vec<(MediaId, Record)>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = raw
-                .chunks(chunk)
-                .map(|part| s.spawn(move || self.decode_all(part)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow!("a decoding thread failed")))
-                })
-                .collect()
-        });
+        let decoded = crate::parallel::map_chunks(&raw, |part| self.decode_all(part));
         let mut out = BTreeMap::new();
         for part in decoded {
             out.extend(part?);

@@ -132,6 +132,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(settings: ClientSettings) -> anyhow::Result<Client> {
+        forbid_core_dumps();
         let endpoint = settings.api_url.join(METADATA_PATH)?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("xmeta/", env!("CARGO_PKG_VERSION")))
@@ -367,6 +368,16 @@ fn transport(e: &reqwest::Error) -> ApiError {
     ApiError::Transport(text)
 }
 
+/// A process holding credentials writes no core dump and cannot be read
+/// through /proc by other processes of the same user (a dump held 11
+/// copies of the token).
+fn forbid_core_dumps() {
+    use rustix::process::{set_dumpable_behavior, DumpableBehavior};
+    if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        tracing::warn!("cannot turn off core dumps: {e}");
+    }
+}
+
 /// Capped exponential backoff with full jitter: uniform in [0, min(cap, base·2ⁿ)].
 fn backoff(attempt: u32) -> Duration {
     let ceiling = BACKOFF_BASE
@@ -378,6 +389,22 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_turns_off_core_dumps() {
+        let settings = ClientSettings {
+            api_url: Url::parse("http://127.0.0.1:9").unwrap(),
+            auth: Auth::Bearer(Secret::new("t")),
+            max_retries: 0,
+            timeout: Duration::from_secs(1),
+            concurrency: 1,
+        };
+        let _client = Client::new(settings).unwrap();
+        assert_eq!(
+            rustix::process::dumpable_behavior().unwrap(),
+            rustix::process::DumpableBehavior::NotDumpable
+        );
+    }
 
     #[test]
     fn backoff_is_capped() {
