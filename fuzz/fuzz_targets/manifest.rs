@@ -16,9 +16,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(d.location.line >= 1 && d.location.column >= 1);
         let _ = d.to_string();
     }
-    if let Ok(desired) = xmeta::manifest::assemble(&[file]) {
+    if let Ok(desired) = xmeta::manifest::assemble(vec![file]) {
         for entry in desired.media.values() {
-            let _ = serde_json::to_string(&entry.metadata);
+            let _ = serde_json::to_string(&*entry.metadata);
         }
     }
 });

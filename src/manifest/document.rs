@@ -117,6 +117,15 @@ pub fn parse_text(file: Arc<PathBuf>, text: &str) -> ParsedFile {
     }
 }
 
+/// Both parse paths on one text, for the differential fuzz target: the
+/// fast path's entries (`None` when it leaves the file to the other path)
+/// beside the positioned path's result.
+#[doc(hidden)]
+pub fn parse_both(file: Arc<PathBuf>, text: &str) -> (Option<Vec<Entry>>, ParsedFile) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    (fast::parse(&file, text), parse_positioned(file, text))
+}
+
 /// Where an entry was declared. Entries from the fast path carry no
 /// position; it is found by re-reading that one file the careful way.
 pub fn place(entry: &Entry) -> Location {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 pub use discover::{discover, discover_within, is_manifest};
-pub use document::{parse_file, parse_text, place, Entry, ParsedFile};
+pub use document::{parse_both, parse_file, parse_text, place, Entry, ParsedFile};
 
 use crate::error::{Diagnostic, InvalidManifests};
 use crate::model::MediaId;
