@@ -355,7 +355,8 @@ fn tampered_plans_are_refused_even_with_a_new_checksum() {
     let text = std::fs::read_to_string(&plan).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
 
-    let edits: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let edits: Vec<(&str, Edit)> = vec![
         (
             "request",
             Box::new(|d| {
@@ -460,6 +461,8 @@ fn a_long_flow_list_is_refused_within_bounded_memory() {
     text.push_str("a]\n");
     env.write("manifests/flow.yaml", &text);
     drop(text);
+    // Waited for below with wait4, which also gives its peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = env
         .command(&["validate", &env.manifests()])
         .stdout(std::process::Stdio::null())
