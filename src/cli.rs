@@ -22,6 +22,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub state: Option<PathBuf>,
 
+    /// Accept PATHs that declare no media at all (otherwise an error, since
+    /// a wrong path with --prune would forget everything). Example: --allow-empty
+    #[arg(long, global = true)]
+    pub allow_empty: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -21,6 +21,8 @@ pub const DEFAULT_STATE_DIR: &str = "state";
 #[derive(Debug)]
 pub struct Config {
     pub state_dir: PathBuf,
+    /// PATHs that declare no media are accepted (`--allow-empty`).
+    pub allow_empty: bool,
     /// Colour on stdout: a terminal, and `NO_COLOR` unset.
     pub color: bool,
     pub stdin_is_terminal: bool,
@@ -105,6 +107,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
         .state
         .or_else(|| env("XMETA_STATE_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let allow_empty = cli.allow_empty;
     let action = match cli.command {
         Command::Validate(p) => Action::Validate { paths: p.paths },
         Command::Plan(a) => Action::Plan(PlanConfig {
@@ -156,6 +159,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
     };
     Ok(Config {
         state_dir,
+        allow_empty,
         color: std::io::stdout().is_terminal() && env("NO_COLOR").is_none(),
         stdin_is_terminal: std::io::stdin().is_terminal(),
         stderr_is_terminal: std::io::stderr().is_terminal(),

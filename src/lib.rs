@@ -26,7 +26,10 @@ pub use commands::Exit;
 /// Parses the command line, runs the command, prints any error (the one
 /// place errors are printed) and returns the exit status.
 pub fn run() -> Exit {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     init_logging(cli.verbose);
     let result = config::from_cli(cli).and_then(commands::run);
     match result {
@@ -39,6 +42,26 @@ pub fn run() -> Exit {
             Exit::Error
         }
     }
+}
+
+/// clap exits 2 on a usage error, which `--detailed-exitcode` defines as
+/// "changes present": a mistyped flag must fail a CI step, so it is 1.
+fn usage_error(e: &clap::Error) -> Exit {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return Exit::Success;
+    }
+    // Terraform habits: `-auto-approve` for `--auto-approve`.
+    for arg in std::env::args().skip(1) {
+        let long = arg
+            .strip_prefix('-')
+            .filter(|r| r.len() > 1 && !r.starts_with('-'));
+        if let Some(name) = long.map(|r| r.split('=').next().unwrap_or(r)) {
+            eprintln!("hint: did you mean `--{name}`? xmeta's long flags take two dashes");
+        }
+    }
+    Exit::Error
 }
 
 fn init_logging(verbose: u8) {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::commands::Exit;
+use crate::commands::{check_declared, Exit};
 use crate::config::Config;
 use crate::manifest;
 use crate::output::Output;
@@ -16,6 +16,7 @@ pub fn run(
     out: Output,
 ) -> anyhow::Result<Exit> {
     let desired = manifest::load(paths)?;
+    check_declared(config, paths, &desired, targets)?;
     let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
     let plan = plan::diff(desired, &store.all()?, targets, false);
     let applied = store.all()?;

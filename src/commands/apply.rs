@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 
-use crate::commands::{load_both, Exit};
+use crate::commands::{check_declared, load_both, Exit};
 use crate::config::{ApplyConfig, ApplySource, Config};
 use crate::output::Output;
 use crate::plan::{self, render_text, Plan};
@@ -24,10 +24,12 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
             } else {
                 // A new state is created only once the manifests are valid.
                 let desired = manifest::load(paths)?;
+                check_declared(config, paths, &desired, &args.targets)?;
                 let store = open()?;
                 let applied = store.all()?;
                 (desired, store, applied)
             };
+            check_declared(config, paths, &desired, &args.targets)?;
             let plan = plan::diff(desired, &applied, &args.targets, args.prune);
             (plan, store)
         }

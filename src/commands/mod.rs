@@ -16,6 +16,7 @@ use crate::config::{Action, Config};
 use crate::manifest::{self, Desired};
 use crate::model::MediaId;
 use crate::output::Output;
+use crate::plan::Targets;
 use crate::state::{Record, StateStore};
 
 /// The process exit status: 0 success, 1 error, 2 changes present
@@ -47,12 +48,43 @@ pub fn load_both(
     })
 }
 
+/// Refuses manifests that declare nothing (unless `--allow-empty`) and
+/// `--target`s that no manifest declares: both are usually a wrong path or
+/// a typo, and with `--prune` a wrong path would forget every media.
+pub fn check_declared(
+    config: &Config,
+    paths: &[PathBuf],
+    desired: &Desired,
+    targets: &Targets,
+) -> anyhow::Result<()> {
+    if desired.media.is_empty() && desired.held.is_empty() && !config.allow_empty {
+        let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
+        anyhow::bail!(
+            "{} holds no manifests that declare media (*.yaml, *.yml); check the path, or pass --allow-empty if that is intended",
+            shown.join(", ")
+        );
+    }
+    let unknown: Vec<String> = targets
+        .0
+        .iter()
+        .filter(|id| !desired.media.contains_key(id) && !desired.held.contains(id))
+        .map(|id| format!("`--target {id}`: no manifest declares media {id}"))
+        .collect();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "{}; to forget a media, use `xmeta state rm ID`",
+            unknown.join("; ")
+        );
+    }
+    Ok(())
+}
+
 pub fn run(config: Config) -> anyhow::Result<Exit> {
     let out = Output {
         color: config.color,
     };
     match &config.action {
-        Action::Validate { paths } => validate::run(paths, out),
+        Action::Validate { paths } => validate::run(&config, paths, out),
         Action::Plan(plan) => plan::run(&config, plan, out),
         Action::Apply(apply) => apply::run(&config, apply, out),
         Action::Watch(watch) => watch::run(&config, watch, out),

@@ -1,6 +1,6 @@
 //! `xmeta plan`: diff the manifests against the state and render the plan.
 
-use crate::commands::{load_both, Exit};
+use crate::commands::{check_declared, load_both, Exit};
 use crate::config::{Config, Format, PlanConfig};
 use crate::output::Output;
 use crate::plan::{self, write_text};
@@ -10,6 +10,13 @@ use crate::state::StateStore;
 pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
     let (desired, store, applied) =
         load_both(&args.paths, || StateStore::open_reader(&config.state_dir))?;
+    check_declared(config, &args.paths, &desired, &args.targets)?;
+    if !store.exists() {
+        eprintln!(
+            "No state at {}: every media is new.",
+            config.state_dir.display()
+        );
+    }
     let plan = plan::diff(desired, &applied, &args.targets, args.prune);
     drop(applied);
     let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?);

@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 
-use crate::commands::Exit;
+use crate::commands::{check_declared, Exit};
+use crate::config::Config;
 use crate::manifest;
 use crate::output::Output;
+use crate::plan::Targets;
 
-pub fn run(paths: &[PathBuf], out: Output) -> anyhow::Result<Exit> {
+pub fn run(config: &Config, paths: &[PathBuf], out: Output) -> anyhow::Result<Exit> {
     let desired = manifest::load(paths)?;
+    check_declared(config, paths, &desired, &Targets::default())?;
     for warning in &desired.warnings {
         out.line(&warning.to_string());
     }

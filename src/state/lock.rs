@@ -94,12 +94,21 @@ impl Lock {
         }
     }
 
-    /// Removes a lock file whatever holds it (for a holder on another host).
-    pub fn force_unlock(dir: &Path) -> std::io::Result<Option<Holder>> {
+    /// Removes a lock file held from another host (where this host's
+    /// kernel cannot see whether the holder lives). A live holder on this
+    /// host is refused: the kernel releases its lock when it exits, and
+    /// removing the file under it leaves two writers.
+    pub fn force_unlock(dir: &Path) -> anyhow::Result<Option<Holder>> {
+        if let Some(live) = Lock::holder(dir).filter(|h| h.host == hostname()) {
+            anyhow::bail!(
+                "the state lock in `{}` is held by a live process on this host: {live}; stop that process (its lock goes with it) instead of forcing",
+                dir.display()
+            );
+        }
         let path = dir.join(LOCK_FILE);
         let holder = File::open(&path).ok().and_then(|mut f| read_holder(&mut f));
         match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(holder),
         }
     }

@@ -86,7 +86,7 @@ fn unlock_force_removes_a_lock_held_elsewhere() {
     let run = env.ok(&["state", "unlock", "--force"], 0);
     assert_has(&run.stdout, "pid 4242 on host `ci-runner-7`");
     assert!(!env.state_dir().join("xmeta.lock").exists());
-    env.ok(&["state", "unlock"], 2); // --force is required
+    env.ok(&["state", "unlock"], 1); // --force is required (a usage error: exit 1)
 }
 
 fn damaged_state_is_refused(must_refuse: bool, damage: impl Fn(&std::path::Path)) -> usize {

@@ -5,6 +5,7 @@ mod support;
 
 mod apply_failures;
 mod bad_input;
+mod cli_trust;
 mod client;
 mod crash;
 mod hostile;
