@@ -514,7 +514,9 @@ impl<'de> Deserialize<'de> for Metadata {
                 Ok(out)
             }
         }
-        d.deserialize_map(Fields)
+        // `deserialize_any`, not `deserialize_map`: serde_yaml would read an
+        // empty value (`metadata:`) as an empty map; it is an error.
+        d.deserialize_any(Fields)
     }
 }
 

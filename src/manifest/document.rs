@@ -107,6 +107,7 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
 pub fn parse_text(file: Arc<PathBuf>, text: &str) -> ParsedFile {
     // A byte-order mark is an editor's, not part of the YAML.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = &ends_in_newline(text);
     match fast::parse(&file, text) {
         Some(entries) => ParsedFile {
             path: file,
@@ -123,7 +124,18 @@ pub fn parse_text(file: Arc<PathBuf>, text: &str) -> ParsedFile {
 #[doc(hidden)]
 pub fn parse_both(file: Arc<PathBuf>, text: &str) -> (Option<Vec<Entry>>, ParsedFile) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = &ends_in_newline(text);
     (fast::parse(&file, text), parse_positioned(file, text))
+}
+
+/// The text with a final newline: both YAML parsers then read a scalar
+/// on the last line alike (they disagree at the very end of the input).
+fn ends_in_newline(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_empty() || text.ends_with('\n') {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(format!("{text}\n"))
+    }
 }
 
 /// Where an entry was declared. Entries from the fast path carry no
@@ -186,9 +198,10 @@ fn parse_positioned(file: Arc<PathBuf>, text: &str) -> ParsedFile {
     }
 }
 
-/// A document with nothing in it, such as after a trailing `---`.
+/// A document with nothing in it (after a trailing `---`), or only `~` /
+/// `null`: both declare nothing, as the fast path reads them.
 fn is_empty_document(doc: &Node) -> bool {
-    matches!(&doc.kind, NodeKind::Scalar { text, plain: true } if text.is_empty())
+    matches!(&doc.kind, NodeKind::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
 }
 
 /// Turns a checked document into entries, with defaults merged per field.

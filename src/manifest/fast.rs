@@ -23,8 +23,9 @@ struct Document {
     #[serde(rename = "apiVersion")]
     api_version: String,
     kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     defaults: Defaults,
+    #[serde(deserialize_with = "not_null")]
     media: Vec<MediaEntry>,
 }
 
@@ -33,6 +34,26 @@ struct Document {
 struct Defaults {
     #[serde(default)]
     metadata: Metadata,
+}
+
+/// A mapping or a list, never an empty value: serde_yaml reads `media:`
+/// as an empty list and `defaults:` as an empty mapping, where the
+/// positioned path (rightly) reports a missing value.
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a mapping or a list")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData))
 }
 
 #[derive(Deserialize)]
@@ -95,8 +116,23 @@ fn may_have_tags(text: &str) -> bool {
     })
 }
 
+/// Whether a line ends in a block scalar header (`text: |`, `- >-`):
+/// libyaml and yaml-rust2 read some of those differently (an empty one is
+/// "" to libyaml and "\n" to yaml-rust2), and only one reading may count.
+fn has_block_scalar(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.split(" #").next().unwrap_or(line).trim_end();
+        let header = line.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
+        (header.ends_with(" |") || header.ends_with(" >") || header == "|" || header == ">")
+            && header.len() + 3 >= line.len()
+    })
+}
+
 /// The entries of a clean file, or `None` to take the positioned path.
 pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
+    if has_block_scalar(text) {
+        return None;
+    }
     if may_have_tags(text) || events_bound(text) > MAX_FAST_EVENTS {
         return None;
     }

@@ -144,6 +144,33 @@ mod tests {
         assert!(f.entries.is_empty());
     }
 
+    /// Inputs the differential fuzz target found where the two paths
+    /// disagreed: now the fast path either agrees or leaves the file.
+    #[test]
+    fn both_paths_agree_on_what_the_fuzzer_found() {
+        let cases = [
+            format!("{HEAD}media:\n"),
+            format!("{HEAD}defaults:\nmedia: []\n"),
+            format!("{HEAD}media:\n  - id: 1\n    metadata:\n"),
+            "null".to_string(),
+            format!("{HEAD}media: []\n---\n~\n"),
+            format!("{HEAD}media:\n  - id: '2'\n    metadata:\n     alt_text:\n      text: |\n"),
+            format!("{HEAD}media:\n  - id: 1\n    metadata:\n      alt_text:\n        text: |\n          abc"),
+            format!("{HEAD}media:\n  - id: 1\n    metadata:\n      alt_text:\n        text: >-\n          abc\n"),
+        ];
+        for text in cases {
+            let (fast, careful) = parse_both(Arc::new(PathBuf::from("f.yaml")), &text);
+            let Some(fast) = fast else { continue };
+            assert!(!careful.has_errors(), "{text:?}: {:?}", messages(&careful));
+            let view = |e: &[Entry]| -> Vec<String> {
+                e.iter()
+                    .map(|e| format!("{} {}", e.id, serde_json::to_string(&*e.metadata).unwrap()))
+                    .collect()
+            };
+            assert_eq!(view(&fast), view(&careful.entries), "{text:?}");
+        }
+    }
+
     #[test]
     fn duplicates_name_both_places() {
         let dir = tempfile::tempdir().unwrap();
