@@ -4,47 +4,87 @@
 //!     cargo run --example x_emulator -- --port 8787 --token demo
 //!     XMETA_API_URL=http://127.0.0.1:8787 XMETA_BEARER_TOKEN=demo \
 //!       cargo run -- apply examples/manifests --auto-approve
-//!
-//! Flags: --port N (default 8787), --token T (default `demo`),
-//! --latency-ms N, --rate-limit N/SECS (e.g. 40/2), --fail-rate P (503s).
 
 #[path = "../tests/integration/support/emulator.rs"]
 mod emulator;
 
+use std::process::ExitCode;
 use std::time::Duration;
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let port: u16 = flag("--port").and_then(|p| p.parse().ok()).unwrap_or(8787);
-    let token = flag("--token").unwrap_or_else(|| "demo".into());
+use clap::Parser;
+
+/// A loopback X API emulator for `POST /2/media/metadata`: checks the
+/// bearer token and the request schema, stores what it is sent, and logs
+/// every request. Faults on demand, for trying retries and pacing.
+#[derive(Parser)]
+#[command(name = "x_emulator")]
+struct Args {
+    /// Port on 127.0.0.1. Example: --port 8787
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// The bearer token it accepts. Example: --token demo
+    #[arg(long, default_value = "demo")]
+    token: String,
+    /// Delay before each answer, in milliseconds. Example: --latency-ms 50
+    #[arg(long, value_name = "MS")]
+    latency_ms: Option<u64>,
+    /// A fixed-window rate limit: N requests per SECS seconds. Example: --rate-limit 40/2
+    #[arg(long, value_name = "N/SECS", value_parser = rate_limit)]
+    rate_limit: Option<(u64, Duration)>,
+    /// Share of requests answered 503, from 0 to 1. Example: --fail-rate 0.1
+    #[arg(long, value_name = "P", value_parser = probability)]
+    fail_rate: Option<f64>,
+}
+
+fn rate_limit(text: &str) -> Result<(u64, Duration), String> {
+    let (n, secs) = text
+        .split_once('/')
+        .ok_or("use N/SECS, such as 40/2 (40 requests per 2 seconds)")?;
+    let n: u64 = n.parse().map_err(|_| format!("`{n}` is not a count"))?;
+    let secs: u64 = secs
+        .parse()
+        .map_err(|_| format!("`{secs}` is not a number of seconds"))?;
+    if n == 0 || secs == 0 {
+        return Err("both N and SECS must be at least 1".into());
+    }
+    Ok((n, Duration::from_secs(secs)))
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{text}` is not a probability between 0 and 1")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
     let mut faults = emulator::Faults::default();
-    if let Some(ms) = flag("--latency-ms").and_then(|v| v.parse().ok()) {
+    if let Some(ms) = args.latency_ms {
         faults.latency = Duration::from_millis(ms);
     }
-    if let Some((n, secs)) = flag("--rate-limit")
-        .as_deref()
-        .and_then(|v| v.split_once('/'))
-    {
-        if let (Ok(n), Ok(secs)) = (n.parse(), secs.parse()) {
-            faults.rate_limit = Some((n, Duration::from_secs(secs)));
-        }
-    }
-    if let Some(p) = flag("--fail-rate").and_then(|v| v.parse().ok()) {
+    faults.rate_limit = args.rate_limit;
+    if let Some(p) = args.fail_rate {
         faults.rate_503 = p;
     }
-    let emu = emulator::Emulator::start_with(&token, None, faults, port);
+    let emu = match emulator::Emulator::try_start_with(&args.token, None, faults, args.port) {
+        Ok(emu) => emu,
+        Err(e) => {
+            eprintln!(
+                "error: cannot listen on 127.0.0.1:{} ({e}); pick another --port",
+                args.port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     eprintln!(
-        "X API emulator on {} (token `{token}`); Ctrl-C to stop",
-        emu.url()
+        "X API emulator on {} (token `{}`); Ctrl-C to stop",
+        emu.url(),
+        args.token
     );
     let mut seen = 0;
     loop {
+        // Polls its own request log to print it; nothing waits on this.
         std::thread::sleep(Duration::from_millis(250));
         let requests = emu.requests();
         for r in &requests[seen..] {

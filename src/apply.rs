@@ -1,26 +1,63 @@
-//! Runs a plan: posts each request (at most `concurrency` in flight),
-//! records each media only after X confirmed it, and stops starting new
-//! requests once asked to.
+//! The one apply pipeline, used by `apply` and `watch --apply`: posts each
+//! request (at most `concurrency` in flight), records each media only after
+//! X confirmed it, and stops starting new requests once cancelled.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::model::MediaId;
 use crate::plan::{Action, Change, Plan};
 use crate::progress::Progress;
+use crate::shutdown::Shutdown;
 use crate::state::StateStore;
-use crate::x_api::Client;
+use crate::x_api::{Client, ClientSettings};
+
+/// What applying needs besides a plan and a state: the client, and how
+/// to show progress.
+pub struct Runner {
+    client: Arc<Client>,
+    concurrency: usize,
+    terminal: bool,
+}
+
+impl Runner {
+    pub fn new(settings: &ClientSettings, stderr_is_terminal: bool) -> anyhow::Result<Runner> {
+        Ok(Runner {
+            client: Arc::new(Client::new(settings.clone())?),
+            concurrency: settings.concurrency,
+            terminal: stderr_is_terminal,
+        })
+    }
+
+    /// Applies `plan` to `store` until done or cancelled.
+    pub fn apply(&self, shutdown: &Shutdown, plan: &Plan, store: &StateStore) -> Report {
+        let progress = Progress::new(plan.summary().requests, self.terminal);
+        shutdown.runtime.block_on(run(
+            plan,
+            Arc::clone(&self.client),
+            store,
+            self.concurrency,
+            progress,
+            &shutdown.cancel,
+        ))
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Report {
     /// Media X confirmed, recorded.
     pub applied: usize,
-    /// State-only changes (fields no longer tracked, pruned media).
+    /// State-only changes (fields no longer tracked).
     pub recorded: usize,
+    /// Media removed from the state (`--prune`); nothing was sent.
+    pub forgotten: usize,
+    /// A signal stopped the run.
+    pub interrupted: bool,
     pub failed: Vec<(MediaId, String)>,
     /// Requests not confirmed because a stop was requested.
     pub skipped: usize,
@@ -49,8 +86,25 @@ impl Report {
                 self.skipped
             ));
         }
+        let outcome = if self.interrupted {
+            "interrupted"
+        } else if self.succeeded() {
+            "complete"
+        } else {
+            "failed"
+        };
+        let forgotten = if self.forgotten > 0 {
+            format!(", {} forgotten", self.forgotten)
+        } else {
+            String::new()
+        };
+        let not_sent = if self.skipped > 0 {
+            format!(", {} not sent", self.skipped)
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "Apply complete: {} applied, {} failed.",
+            "Apply {outcome}: {} applied{forgotten}, {} failed{not_sent}.",
             self.applied + self.recorded,
             self.failed.len()
         ));
@@ -73,11 +127,9 @@ enum Failure {
 /// How long requests in flight may take to finish once a stop was asked.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Completes `DRAIN_TIMEOUT` after `stop` is set; never before.
-async fn drain_deadline(stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Completes `DRAIN_TIMEOUT` after the cancellation; never before.
+async fn drain_deadline(cancel: &CancellationToken) {
+    cancel.cancelled().await;
     tokio::time::sleep(DRAIN_TIMEOUT).await;
 }
 
@@ -95,7 +147,7 @@ pub async fn run(
     store: &StateStore,
     concurrency: usize,
     progress: Arc<Progress>,
-    stop: &AtomicBool,
+    cancel: &CancellationToken,
 ) -> Report {
     let mut report = Report::default();
     // Local changes first: they send nothing and cannot fail remotely.
@@ -107,7 +159,7 @@ pub async fn run(
         .collect();
     if !forgotten.is_empty() {
         match tokio::task::block_in_place(|| store.remove(&forgotten)) {
-            Ok(()) => report.recorded += forgotten.len(),
+            Ok(()) => report.forgotten += forgotten.len(),
             Err(e) => report
                 .failed
                 .extend(forgotten.into_iter().map(|id| (id, e.to_string()))),
@@ -133,7 +185,7 @@ pub async fn run(
         .map(|change| {
             let client = Arc::clone(&client);
             async move {
-                if stop.load(Ordering::SeqCst) || halted.load(Ordering::SeqCst) {
+                if cancel.is_cancelled() || halted.load(Ordering::SeqCst) {
                     return (change, None);
                 }
                 let span = tracing::info_span!("media", id = %change.id);
@@ -154,7 +206,7 @@ pub async fn run(
     loop {
         let next = tokio::select! {
             next = results.next() => next,
-            () = drain_deadline(stop) => {
+            () = drain_deadline(cancel) => {
                 tracing::warn!("stopped waiting for requests in flight; they were not recorded and will plan again");
                 None
             }
@@ -184,6 +236,7 @@ pub async fn run(
     }
     // Not started after a stop, or abandoned in flight past the drain timeout.
     report.skipped = total - report.applied - remote_failed;
+    report.interrupted = cancel.is_cancelled();
     ticker.abort();
     progress.finish();
     report.failed.sort();

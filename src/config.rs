@@ -23,10 +23,16 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// PATHs that declare no media are accepted (`--allow-empty`).
     pub allow_empty: bool,
-    /// Colour on stdout: a terminal, and `NO_COLOR` unset.
+    /// Colour on stdout (see `colour`).
     pub color: bool,
+    /// Colour of `warning:` and `error:` labels on stderr.
+    pub stderr_color: bool,
     pub stdin_is_terminal: bool,
+    /// A terminal that can draw a progress bar (not `TERM=dumb`).
     pub stderr_is_terminal: bool,
+    /// `-v` count and `RUST_LOG`, for the log filter.
+    pub verbose: u8,
+    pub rust_log: Option<String>,
     /// The command line, for the state lock's "who holds it".
     pub command_line: String,
     pub action: Action,
@@ -107,7 +113,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
         .state
         .or_else(|| env("XMETA_STATE_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
-    let allow_empty = cli.allow_empty;
+    let (allow_empty, color, verbose) = (cli.allow_empty, cli.color, cli.verbose);
     let action = match cli.command {
         Command::Validate(p) => Action::Validate { paths: p.paths },
         Command::Plan(a) => Action::Plan(PlanConfig {
@@ -157,15 +163,40 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             StateCommand::Unlock { .. } => StateAction::Unlock,
         }),
     };
+    let dumb = env("TERM").is_some_and(|t| t == "dumb");
     Ok(Config {
         state_dir,
         allow_empty,
-        color: std::io::stdout().is_terminal() && env("NO_COLOR").is_none(),
+        color: colour(color, std::io::stdout().is_terminal()),
+        stderr_color: colour(color, std::io::stderr().is_terminal()),
         stdin_is_terminal: std::io::stdin().is_terminal(),
-        stderr_is_terminal: std::io::stderr().is_terminal(),
+        stderr_is_terminal: std::io::stderr().is_terminal() && !dumb,
+        verbose,
+        rust_log: env("RUST_LOG"),
         command_line: command_line(),
         action,
     })
+}
+
+/// Whether to colour a stream: `--color always|never` decide; with `auto`,
+/// `NO_COLOR` turns it off, `CLICOLOR_FORCE` on, `TERM=dumb` off, and
+/// otherwise only a terminal gets colour.
+fn colour(choice: cli::ColorChoice, terminal: bool) -> bool {
+    match choice {
+        cli::ColorChoice::Always => true,
+        cli::ColorChoice::Never => false,
+        cli::ColorChoice::Auto => {
+            if env("NO_COLOR").is_some() {
+                false
+            } else if env("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+                true
+            } else if env("TERM").is_some_and(|t| t == "dumb") {
+                false
+            } else {
+                terminal
+            }
+        }
+    }
 }
 
 /// `xmeta` and its subcommand words; flags and paths are left out since

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod fs_util;
+pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod output;
@@ -14,6 +15,7 @@ pub mod parallel;
 pub mod plan;
 pub mod progress;
 pub mod saved_plan;
+pub mod shutdown;
 pub mod state;
 pub mod untrusted;
 pub mod watch;
@@ -30,14 +32,16 @@ pub fn run() -> Exit {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    init_logging(cli.verbose);
-    let result = config::from_cli(cli).and_then(commands::run);
+    let result = config::from_cli(cli).and_then(|config| {
+        logging::init(config.verbose, config.stderr_color, config.rust_log.clone());
+        commands::run(config)
+    });
     match result {
         Ok(exit) => exit,
         Err(e) => {
             match e.downcast_ref::<error::InvalidManifests>() {
-                Some(invalid) => eprintln!("{invalid}"),
-                None => eprintln!("error: {e:#}"),
+                Some(invalid) => logging::note(&invalid.to_string()),
+                None => logging::line("error", &format!("{e:#}")),
             }
             Exit::Error
         }
@@ -58,26 +62,11 @@ fn usage_error(e: &clap::Error) -> Exit {
             .strip_prefix('-')
             .filter(|r| r.len() > 1 && !r.starts_with('-'));
         if let Some(name) = long.map(|r| r.split('=').next().unwrap_or(r)) {
-            eprintln!("hint: did you mean `--{name}`? xmeta's long flags take two dashes");
+            logging::line(
+                "hint",
+                &format!("did you mean `--{name}`? xmeta's long flags take two dashes"),
+            );
         }
     }
     Exit::Error
-}
-
-fn init_logging(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "warn,xmeta=info",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }

@@ -28,6 +28,8 @@ impl Progress {
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
+            // Log lines and messages now print around the bar.
+            crate::logging::set_bar(Some(bar.clone()));
             bar
         });
         Arc::new(Progress {
@@ -42,6 +44,8 @@ impl Progress {
         let counter = if ok { &self.done } else { &self.failed };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
+            // Position and message move together, so they never disagree.
+            bar.set_message(self.status(0));
             bar.inc(1);
         }
     }
@@ -58,7 +62,8 @@ impl Progress {
         s
     }
 
-    /// Refreshes the display until dropped (abort the returned task).
+    /// Refreshes the display until the returned task is aborted (dropping
+    /// a tokio `JoinHandle` would detach it, not stop it).
     pub fn spawn_ticker(self: &Arc<Self>, client: Arc<Client>) -> tokio::task::JoinHandle<()> {
         let me = Arc::clone(self);
         tokio::spawn(async move {
@@ -77,7 +82,10 @@ impl Progress {
                     None => {
                         let finished =
                             me.done.load(Ordering::Relaxed) + me.failed.load(Ordering::Relaxed);
-                        eprintln!("progress: {finished}/{} ({status})", me.total);
+                        crate::logging::note(&format!(
+                            "progress: {finished}/{} ({status})",
+                            me.total
+                        ));
                     }
                 }
             }
@@ -87,6 +95,7 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+            crate::logging::set_bar(None);
         }
     }
 }

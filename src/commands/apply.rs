@@ -1,19 +1,17 @@
 //! `xmeta apply`: plan (or load a saved plan), confirm, send, record.
 
-use std::io::{BufRead, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::io::BufRead;
 
 use anyhow::bail;
 
+use crate::apply::Runner;
 use crate::commands::{check_declared, load_both, Exit};
 use crate::config::{ApplyConfig, ApplySource, Config};
 use crate::output::Output;
 use crate::plan::{self, render_text, Plan};
-use crate::progress::Progress;
+use crate::shutdown::Shutdown;
 use crate::state::StateStore;
-use crate::x_api::Client;
-use crate::{apply, manifest, saved_plan};
+use crate::{manifest, saved_plan};
 
 pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<Exit> {
     let (plan, saved) = match &args.source {
@@ -58,12 +56,20 @@ fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {
     if !config.stdin_is_terminal {
         bail!("refusing to apply without confirmation: stdin is not a terminal; pass `--auto-approve`, or apply a reviewed plan with `--plan FILE`");
     }
-    let requests = plan.summary().requests;
-    eprint!(
-        "Apply {requests} request{}? [y/N] ",
-        if requests == 1 { "" } else { "s" }
-    );
-    std::io::stderr().flush()?;
+    let summary = plan.summary();
+    let forgets = if plan.prune && summary.forget > 0 {
+        format!(
+            " and forget {} media from the state (nothing is sent for them)",
+            summary.forget
+        )
+    } else {
+        String::new()
+    };
+    crate::logging::write_stderr(&format!(
+        "Apply {} request{}{forgets}? [y/N] ",
+        summary.requests,
+        if summary.requests == 1 { "" } else { "s" }
+    ));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
@@ -76,27 +82,9 @@ fn execute(
     store: &StateStore,
     out: Output,
 ) -> anyhow::Result<Exit> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let client = Arc::new(Client::new(args.client.clone())?);
-    let stop = Arc::new(AtomicBool::new(false));
-    let requests = plan.summary().requests;
-    let progress = Progress::new(requests, config.stderr_is_terminal);
-    let report = runtime.block_on(async {
-        let signals = tokio::spawn(stop_on_signal(Arc::clone(&stop)));
-        let report = apply::run(
-            plan,
-            client,
-            store,
-            args.client.concurrency,
-            progress,
-            &stop,
-        )
-        .await;
-        signals.abort();
-        report
-    });
+    let shutdown = Shutdown::install()?;
+    let runner = Runner::new(&args.client, config.stderr_is_terminal)?;
+    let report = runner.apply(&shutdown, plan, store);
     for line in report.lines() {
         out.line(&line);
     }
@@ -105,31 +93,4 @@ fn execute(
     } else {
         Exit::Error
     })
-}
-
-/// First Ctrl-C or SIGTERM: start no new request, let in-flight ones finish
-/// and be recorded. Second: exit at once (every confirmed media is already
-/// recorded, so the state stays true).
-pub async fn stop_on_signal(stop: Arc<AtomicBool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return;
-    };
-    for round in 0..2 {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        if round == 0 {
-            tracing::warn!(
-                "stopping: no new requests; waiting for those in flight (signal again to quit now)"
-            );
-            stop.store(true, Ordering::SeqCst);
-        } else {
-            std::process::exit(130);
-        }
-    }
 }

@@ -12,10 +12,10 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
         load_both(&args.paths, || StateStore::open_reader(&config.state_dir))?;
     check_declared(config, &args.paths, &desired, &args.targets)?;
     if !store.exists() {
-        eprintln!(
+        crate::logging::note(&format!(
             "No state at {}: every media is new.",
             config.state_dir.display()
-        );
+        ));
     }
     let plan = plan::diff(desired, &applied, &args.targets, args.prune);
     drop(applied);

@@ -4,24 +4,22 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 
-use crate::commands::apply::stop_on_signal;
+use crate::apply::Runner;
 use crate::commands::Exit;
 use crate::config::{Config, WatchConfig};
 use crate::output::Output;
 use crate::plan::{self, render_text, Targets};
-use crate::progress::Progress;
+use crate::shutdown::Shutdown;
 use crate::state::StateStore;
 use crate::watch::{AppliedCache, Workspace};
-use crate::x_api::Client;
+use tokio_util::sync::CancellationToken;
 
 /// Where the watcher looks (canonical) and how the user named it.
 struct Root {
@@ -70,11 +68,7 @@ fn as_given(roots: &[Root], path: &Path) -> Option<PathBuf> {
 }
 
 pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<Exit> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    runtime.spawn(stop_on_signal(Arc::clone(&stop)));
+    let shutdown = Shutdown::install()?;
 
     // With --apply the lock is held for the whole session: one writer.
     let writer = match &args.apply {
@@ -84,8 +78,8 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
         )?),
         None => None,
     };
-    let client = match &args.apply {
-        Some(settings) => Some(Arc::new(Client::new(settings.clone())?)),
+    let runner = match &args.apply {
+        Some(settings) => Some(Runner::new(settings, config.stderr_is_terminal)?),
         None => None,
     };
 
@@ -104,15 +98,14 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
         args,
         out,
         writer: writer.as_ref(),
-        client,
-        stop: &stop,
-        runtime: &runtime,
+        runner,
+        shutdown: &shutdown,
         applied: RefCell::new(AppliedCache::default()),
     };
     session.reconcile(&workspace, "start")?;
 
-    while !stop.load(Ordering::SeqCst) {
-        let Some(changed) = next_changes(&rx, &roots, &stop) else {
+    while !shutdown.is_cancelled() {
+        let Some(changed) = next_changes(&rx, &roots, &shutdown.cancel) else {
             break;
         };
         let changed: BTreeSet<PathBuf> = changed
@@ -141,7 +134,7 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
 fn next_changes(
     rx: &Receiver<DebounceEventResult>,
     roots: &[Root],
-    stop: &AtomicBool,
+    cancel: &CancellationToken,
 ) -> Option<BTreeSet<PathBuf>> {
     let mut paths = BTreeSet::new();
     let mut take = |result: DebounceEventResult| match result {
@@ -166,7 +159,7 @@ fn next_changes(
                 }
                 return Some(paths);
             }
-            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::SeqCst) => {}
+            Err(RecvTimeoutError::Timeout) if !cancel.is_cancelled() => {}
             Err(_) => return None,
         }
     }
@@ -177,9 +170,8 @@ struct Session<'a> {
     args: &'a WatchConfig,
     out: Output,
     writer: Option<&'a StateStore>,
-    client: Option<Arc<Client>>,
-    stop: &'a Arc<AtomicBool>,
-    runtime: &'a tokio::runtime::Runtime,
+    runner: Option<Runner>,
+    shutdown: &'a Shutdown,
     applied: RefCell<AppliedCache>,
 }
 
@@ -209,19 +201,10 @@ impl Session<'_> {
         let plan = plan::diff(desired, applied, &Targets::default(), self.args.prune);
         tracing::debug!("planned in {:?}", started.elapsed());
         self.out.print(&render_text(&plan, self.out.color));
-        let (Some(client), true) = (&self.client, plan.has_changes()) else {
+        let (Some(runner), true) = (&self.runner, plan.has_changes()) else {
             return Ok(());
         };
-        let progress = Progress::new(plan.summary().requests, self.config.stderr_is_terminal);
-        let concurrency = self.args.apply.as_ref().map_or(4, |c| c.concurrency);
-        let report = self.runtime.block_on(crate::apply::run(
-            &plan,
-            Arc::clone(client),
-            store,
-            concurrency,
-            progress,
-            self.stop,
-        ));
+        let report = runner.apply(self.shutdown, &plan, store);
         cache.update(store, plan.changes.iter().map(|c| c.id))?;
         for line in report.lines() {
             self.out.line(&line);

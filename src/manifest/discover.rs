@@ -104,7 +104,9 @@ pub fn discover_within(paths: &[PathBuf], roots: &[PathBuf]) -> anyhow::Result<V
             escapes.join("\n")
         );
     }
+    // The same file named twice (`media ./media`) is read once.
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     files.sort();
-    files.dedup();
     Ok(files)
 }

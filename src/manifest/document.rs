@@ -23,6 +23,9 @@ pub struct Entry {
     /// each change, and copying 100,000 media each time cost the most.
     pub metadata: Arc<Metadata>,
     pub location: Location,
+    /// Its place among the file's entries (0-based), to find its position
+    /// later when the fast path did not record one.
+    pub ordinal: usize,
 }
 
 /// The outcome of reading one file: its valid entries, or its problems.
@@ -146,10 +149,11 @@ pub fn place(entry: &Entry) -> Location {
     }
     let file = Arc::clone(&entry.location.file);
     let found = read_text(&file).ok().and_then(|text| {
-        parse_positioned(Arc::clone(&file), &text)
+        parse_positioned(Arc::clone(&file), &ends_in_newline(&text))
             .entries
             .into_iter()
-            .find(|e| e.id == entry.id)
+            .nth(entry.ordinal)
+            .filter(|e| e.id == entry.id)
             .map(|e| e.location)
     });
     found.unwrap_or_else(|| Location::new(&file, 1, 1))
@@ -160,10 +164,23 @@ fn parse_positioned(file: Arc<PathBuf>, text: &str) -> ParsedFile {
     let mut diagnostics = Vec::new();
     let mut entries = Vec::new();
     match parse_documents(text) {
-        Err(e) => diagnostics.push(Diagnostic::error(
-            Location::new(&file, e.pos.line, e.pos.column),
-            format!("YAML syntax error: {}", e.message),
-        )),
+        Err(e) => {
+            // yaml-rust2 says "found character that cannot start any token"
+            // for a tab; say what to do instead.
+            let tabbed = text
+                .lines()
+                .nth(e.pos.line.saturating_sub(1))
+                .is_some_and(|l| l.trim_start_matches(' ').starts_with('\t'));
+            diagnostics.push(
+                Diagnostic::error(
+                    Location::new(&file, e.pos.line, e.pos.column),
+                    format!("YAML syntax error: {}", e.message),
+                )
+                .with_help(tabbed.then(|| {
+                    "YAML indents with spaces only; replace the tab with spaces".to_string()
+                })),
+            );
+        }
         Ok(docs) => {
             for doc in &docs {
                 if is_empty_document(doc) {
@@ -261,6 +278,7 @@ fn read_document(
             id,
             metadata: Arc::new(metadata),
             location,
+            ordinal: entries.len(),
         });
     }
 }

@@ -167,6 +167,7 @@ pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
                 id,
                 metadata: Arc::new(metadata),
                 location: unplaced.clone(),
+                ordinal: entries.len(),
             });
         }
     }

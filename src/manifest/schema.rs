@@ -366,11 +366,23 @@ fn describe(node: &Node) -> String {
 pub fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let squash = |s: &str| s.to_lowercase().replace(['_', '-'], "");
     let wanted = squash(name);
-    known
-        .map(|k| (strsim::damerau_levenshtein(&wanted, &squash(k)), k))
+    let known: Vec<&'a str> = known.collect();
+    let close = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(&wanted, &squash(k)), *k))
         .filter(|(d, k)| *d <= (k.len() / 3).max(2))
         .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+        .map(|(_, k)| k);
+    // A shortened name (`adult` for `adult_content`), when only one fits.
+    close.or_else(|| {
+        let mut starts = known
+            .iter()
+            .filter(|k| wanted.len() >= 3 && squash(k).starts_with(&wanted));
+        match (starts.next(), starts.next()) {
+            (Some(k), None) => Some(*k),
+            _ => None,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -391,5 +403,8 @@ mod tests {
         assert_eq!(suggest("alt_txt", known()), Some("alt_text"));
         assert_eq!(suggest("altText", known()), Some("alt_text"));
         assert_eq!(suggest("colour", known()), None);
+        let warning = || ["adult_content", "graphic_violence", "other"].into_iter();
+        assert_eq!(suggest("adult", warning()), Some("adult_content"));
+        assert_eq!(suggest("a", warning()), None);
     }
 }

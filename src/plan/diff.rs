@@ -28,12 +28,13 @@ pub fn diff(
 ) -> Plan {
     let mut plan = Plan {
         prune,
+        // Complete lines: `file:line:col: warning: …` or `warning: …`.
         warnings: desired.warnings.iter().map(|d| d.to_string()).collect(),
         ..Plan::default()
     };
     if !desired.held.is_empty() {
         plan.warnings.push(format!(
-            "{} media are held back until their manifests are fixed (neither applied nor forgotten)",
+            "warning: {} media are held back until their manifests are fixed (neither applied nor forgotten)",
             desired.held.len()
         ));
     }
@@ -81,7 +82,7 @@ pub fn diff(
     if incomplete {
         if !forgotten.is_empty() {
             plan.warnings.push(format!(
-                "{} media in the state are in no valid manifest; nothing is planned as forgotten while manifests have errors",
+                "warning: {} media in the state are in no valid manifest; nothing is planned as forgotten while manifests have errors",
                 forgotten.len()
             ));
         }
@@ -90,7 +91,7 @@ pub fn diff(
     }
     if !forgotten.is_empty() && !prune {
         plan.warnings.push(format!(
-            "{} media in the state are in no manifest; they stay in the state until you pass `--prune` (nothing is ever sent for them)",
+            "warning: {} media in the state are in no manifest; they stay in the state until you pass `--prune` (nothing is ever sent for them)",
             forgotten.len()
         ));
     }

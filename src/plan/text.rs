@@ -13,6 +13,9 @@ const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
 const CYAN: &str = "\x1b[36m";
 const BOLD: &str = "\x1b[1m";
+const BOLD_GREEN: &str = "\x1b[1;32m";
+const BOLD_YELLOW: &str = "\x1b[1;33m";
+const BOLD_RED: &str = "\x1b[1;31m";
 const RESET: &str = "\x1b[0m";
 /// Changes rendered per batch: each batch is split across the cores, then
 /// written, so output starts at once and memory stays flat.
@@ -77,7 +80,7 @@ pub fn change_header(change: &Change, prune: bool) -> String {
             change.id
         ),
         Action::Forget => format!(
-            "- media {} will be forgotten (kept in the state until `--prune`; nothing is sent)",
+            "- media {} is in no manifest: it will be forgotten with --prune (nothing is sent)",
             change.id
         ),
     }
@@ -90,7 +93,13 @@ pub fn untracked_notes(change: &Change) -> impl Iterator<Item = String> + '_ {
 }
 
 fn render_change(out: &mut String, change: &Change, prune: bool, color: bool) {
-    paint(out, color, BOLD, &change_header(change, prune));
+    // Coloured as Terraform colours its actions.
+    let style = match change.action {
+        Action::Create => BOLD_GREEN,
+        Action::Update => BOLD_YELLOW,
+        Action::Forget => BOLD_RED,
+    };
+    paint(out, color, style, &change_header(change, prune));
     for note in untracked_notes(change) {
         let _ = writeln!(out, "    {note}");
     }
@@ -131,7 +140,7 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
     }
     let mut tail = String::new();
     for warning in &plan.warnings {
-        let _ = writeln!(tail, "warning: {warning}");
+        let _ = writeln!(tail, "{warning}");
     }
     paint(&mut tail, color, BOLD, &summary_line(plan));
     out.write_all(tail.as_bytes())

@@ -185,7 +185,7 @@ impl Client {
                         Some(reset) => self.budget.exhaust(reset),
                         None => {
                             let wait = backoff(limited);
-                            tracing::info!(media = %request.id, "rate limited (429) without a reset time; retrying in {wait:.1?}");
+                            tracing::debug!(media = %request.id, "rate limited (429) without a reset time; retrying in {wait:.1?}");
                             self.wait(wait).await;
                         }
                     }
@@ -209,7 +209,9 @@ impl Client {
     /// Waits until the shared budget allows one more request.
     async fn pace(&self) {
         while let Err(wait) = self.budget.try_claim() {
-            tracing::info!(
+            // Shown once, in the progress line ("N waiting for the rate
+            // limit"), not once per worker.
+            tracing::debug!(
                 "rate limit budget spent; waiting {:.1}s for the window to reset",
                 wait.as_secs_f64()
             );

@@ -12,7 +12,7 @@ fn unauthorized_fails_with_the_status_and_records_nothing() {
     env.write("manifests/a.yaml", &manifest(0..3, "v1"));
     let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
     assert_has(&run.stdout, "HTTP 401: Unauthorized");
-    assert_has(&run.stdout, "Apply complete: 0 applied, 3 failed.");
+    assert_has(&run.stdout, "Apply failed: 0 applied, 3 failed.");
     assert_eq!(emu.request_count(), 3, "a 401 is not retried");
     let plan = env.ok(&["plan", &env.manifests()], 0);
     assert!(
@@ -66,7 +66,7 @@ fn a_failed_media_does_not_stop_the_others() {
         &run.stdout,
         &format!("failed: media {}: HTTP 400: Injected", media_id(1)),
     );
-    assert_has(&run.stdout, "Apply complete: 3 applied, 1 failed.");
+    assert_has(&run.stdout, "Apply failed: 3 applied, 1 failed.");
     assert_eq!(emu.request_count(), 4, "the 400 was not retried");
     let plan = env.ok(&["plan", &env.manifests()], 0);
     assert_has(

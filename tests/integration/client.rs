@@ -59,9 +59,16 @@ fn waits_for_the_window_instead_of_sending_into_a_429() {
     let started = Instant::now();
     let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
     let elapsed = started.elapsed();
+    // Without a terminal the wait shows in the plain progress lines, once
+    // per line, not once per worker.
     assert!(
-        run.stderr.contains("rate limit budget spent; waiting"),
-        "the wait is logged at info: {}",
+        run.stderr.contains("waiting for the rate limit"),
+        "the wait is shown: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("rate limit budget spent"),
+        "{}",
         run.stderr
     );
     assert_eq!(emu.request_count(), 35);
@@ -106,7 +113,7 @@ fn a_503_streak_longer_than_max_retries_fails_that_media_only() {
         &run.stdout,
         &format!("failed: media {}: gave up after 3 attempts", media_id(2)),
     );
-    assert_has(&run.stdout, "Apply complete: 4 applied, 1 failed.");
+    assert_has(&run.stdout, "Apply failed: 4 applied, 1 failed.");
     let attempts = emu
         .bodies()
         .iter()
@@ -176,10 +183,7 @@ fn secrets_never_reach_output_logs_state_or_plans() {
     let run = wrong.run(&["apply", &wrong.manifests(), "--auto-approve"]);
     assert_eq!(run.code, 1);
     assert!(!run.all().contains("wrong-but-secret-4d2a"));
-    assert!(
-        output.contains("TRACE") || output.contains("DEBUG"),
-        "trace logging was on"
-    );
+    assert!(output.contains("debug: "), "debug logging was on");
     assert!(emu.request_count() >= 4);
     assert!(!output.contains(secret), "secret in output:\n{output}");
     for (path, bytes) in env.state_files() {

@@ -177,7 +177,7 @@ fn rename_saves_and_deletes_are_picked_up() {
     );
 
     std::fs::remove_file(env.path("manifests/b.yaml")).unwrap();
-    w.wait_for(&format!("- media {} will be forgotten", media_id(3)), 1);
+    w.wait_for(&format!("- media {} is in no manifest", media_id(3)), 1);
     settle();
     assert_eq!(emu.request_count(), 5, "nothing sent for deleted media");
 }

@@ -158,7 +158,10 @@ fn deleted_manifests_are_forgotten_only_with_prune() {
     let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 2);
     assert_has(
         &plan.stdout,
-        &format!("- media {} will be forgotten", media_id(5)),
+        &format!(
+            "- media {} is in no manifest: it will be forgotten with --prune (nothing is sent)",
+            media_id(5)
+        ),
     );
     assert_has(
         &plan.stdout,

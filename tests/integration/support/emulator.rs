@@ -110,6 +110,16 @@ impl Emulator {
         faults: Faults,
         port: u16,
     ) -> Emulator {
+        Self::try_start_with(token, oauth1, faults, port).expect("bind loopback")
+    }
+
+    /// Like `start_with`, but a port that is taken is an error, not a panic.
+    pub fn try_start_with(
+        token: &str,
+        oauth1: Option<OAuth1Secrets>,
+        faults: Faults,
+        port: u16,
+    ) -> std::io::Result<Emulator> {
         let inner = Arc::new(Mutex::new(Inner {
             token: token.to_string(),
             oauth1,
@@ -122,9 +132,9 @@ impl Emulator {
             window_start: now().floor(),
             window_counts: BTreeMap::new(),
         }));
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
-        std_listener.set_nonblocking(true).expect("nonblocking");
-        let addr = std_listener.local_addr().expect("local addr");
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = Arc::clone(&inner);
         std::thread::spawn(move || {
@@ -135,11 +145,11 @@ impl Emulator {
                 .expect("runtime");
             rt.block_on(serve(std_listener, state, rx));
         });
-        Emulator {
+        Ok(Emulator {
             addr,
             inner,
             _shutdown: tx,
-        }
+        })
     }
 
     pub fn url(&self) -> String {

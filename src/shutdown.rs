@@ -1,0 +1,55 @@
+//! The one shutdown path of `apply` and `watch`: the first Ctrl-C or
+//! SIGTERM cancels (no new request starts; those in flight finish, within a
+//! bounded wait, and are recorded), the second exits at once with 130.
+//! The token is cancelled before anything is written, and writing never
+//! panics, so a closed stderr can not leave the process unstoppable.
+
+use tokio_util::sync::CancellationToken;
+
+/// A runtime with the signal handlers installed on it.
+pub struct Shutdown {
+    pub runtime: tokio::runtime::Runtime,
+    pub cancel: CancellationToken,
+}
+
+impl Shutdown {
+    pub fn install() -> anyhow::Result<Shutdown> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let cancel = CancellationToken::new();
+        // Registered here, before any request can start.
+        let (mut term, mut int) = {
+            let _context = runtime.enter();
+            (
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+            )
+        };
+        let token = cancel.clone();
+        runtime.spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            token.cancel();
+            crate::logging::line(
+                "warning",
+                "stopping: no new requests; waiting for those in flight (signal again to quit now)",
+            );
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            // Every confirmed media is already recorded; the kernel
+            // releases the state lock with the process.
+            std::process::exit(130);
+        });
+        Ok(Shutdown { runtime, cancel })
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
