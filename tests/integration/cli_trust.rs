@@ -131,3 +131,232 @@ fn unlock_force_refuses_a_live_holder_on_this_host() {
     assert_has(&run.stderr, "is held by a live process on this host");
     assert!(env.state_dir().join("xmeta.lock").exists());
 }
+
+/// Waits for `done` to hold, polling; fails after `limit` (a bound on a
+/// hang, not a timing assertion).
+fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20)); // polling, not timing
+    }
+}
+
+fn sigterm(child: &std::process::Child) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+}
+
+/// `xmeta … 2>&1 | tee log`, then the reader dies: stderr is a closed pipe.
+fn spawn_with_dead_stderr(env: &TestEnv, args: &[&str]) -> std::process::Child {
+    let mut child = env
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    child
+}
+
+#[test]
+fn sigterm_stops_apply_even_when_stderr_is_a_dead_pipe() {
+    let emulator = Emulator::start(
+        TOKEN,
+        Faults {
+            latency: std::time::Duration::from_millis(200),
+            ..Faults::default()
+        },
+    );
+    let env = TestEnv::new().against(&emulator);
+    env.write("manifests/many.yaml", &manifest(0..200, "v1"));
+    let mut child = spawn_with_dead_stderr(&env, &["apply", &env.manifests(), "--auto-approve"]);
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "a first request",
+        || emulator.request_count() > 0,
+    );
+    sigterm(&child);
+    let mut status = None;
+    wait_until(std::time::Duration::from_secs(10), "apply to stop", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.unwrap().code(), Some(1), "{stdout}");
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(last.starts_with("Apply interrupted: "), "{last}");
+    assert!(emulator.request_count() < 200, "every request was sent");
+    // The lock went with the process: a new writer finishes the job.
+    let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    assert_has(&run.stdout, "Apply complete: ");
+}
+
+#[test]
+fn sigterm_stops_watch_apply_even_when_stderr_is_a_dead_pipe() {
+    let emulator = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emulator);
+    env.write("manifests/a.yaml", &manifest(0..5, "v1"));
+    let mut child = spawn_with_dead_stderr(&env, &["watch", &env.manifests(), "--apply"]);
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the first apply",
+        || emulator.request_count() == 5,
+    );
+    sigterm(&child);
+    let mut status = None;
+    wait_until(std::time::Duration::from_secs(10), "watch to stop", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(0));
+    env.write("manifests/a.yaml", &manifest(0..5, "v2"));
+    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    assert_eq!(emulator.request_count(), 10);
+}
+
+#[test]
+fn prune_only_runs_count_removals_and_say_so_in_the_prompt() {
+    let emulator = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emulator);
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    let gone = env.write("manifests/b.yaml", &manifest(2..5, "v1"));
+    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    std::fs::remove_file(gone).unwrap();
+    let run = env.ok(&["apply", &env.manifests(), "--auto-approve", "--prune"], 0);
+    let last = run.stdout.lines().last().unwrap_or("");
+    assert_eq!(last, "Apply complete: 0 applied, 3 forgotten, 0 failed.");
+    assert_eq!(emulator.request_count(), 5);
+}
+
+#[test]
+fn messages_point_at_the_right_places() {
+    let env = TestEnv::new();
+    env.write(
+        "media/dup.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"7\"\n  - id: \"8\"\n  - id: \"7\"\n",
+    );
+    let run = env.ok(&["validate", "media"], 1);
+    assert_has(
+        &run.stderr,
+        "media/dup.yaml:6:5: error: media `7` is declared twice\n  help: it is also declared at media/dup.yaml:4:5; keep one of the two",
+    );
+    // The same directory named twice is read once.
+    env.write("media/dup.yaml", ONE);
+    let run = env.ok(&["validate", "media", "./media"], 0);
+    assert_eq!(run.stdout, "1 media in 1 file are valid.\n");
+    // One `warning:` per warning.
+    env.write(
+        "past/p.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"7\"\n    metadata:\n      content_expiration: {timestamp_sec: 1}\n",
+    );
+    let run = env.ok(&["plan", "past"], 0);
+    assert_has(
+        &run.stdout,
+        "past/p.yaml:6:27: warning: `content_expiration.timestamp_sec` of media 7 is in the past",
+    );
+    assert!(
+        !run.stdout.contains("warning: past/p.yaml"),
+        "{}",
+        run.stdout
+    );
+    // A tab, and a shortened field name.
+    env.write(
+        "tab/t.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n\t- id: \"7\"\n",
+    );
+    let run = env.ok(&["validate", "tab"], 1);
+    assert_has(
+        &run.stderr,
+        "help: YAML indents with spaces only; replace the tab with spaces",
+    );
+    env.write(
+        "short/s.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"7\"\n    metadata:\n      sensitive_media_warning: {adult: true}\n",
+    );
+    let run = env.ok(&["validate", "short"], 1);
+    assert_has(&run.stderr, "help: did you mean `adult_content`?");
+}
+
+#[test]
+fn logs_are_quiet_by_default_and_never_other_crates_at_vv() {
+    let emulator = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emulator);
+    env.write("manifests/one.yaml", ONE);
+    let run = env.ok(&["plan", &env.manifests(), "--out", "plan.json"], 0);
+    assert!(!run.stderr.contains("plan saved"), "{}", run.stderr);
+    assert!(!run.stderr.contains("INFO"), "{}", run.stderr);
+    let run = env.ok(&["-v", "plan", &env.manifests(), "--out", "plan.json"], 0);
+    assert_has(&run.stderr, "info: plan saved to `plan.json`");
+    let run = env.ok(&["-vv", "apply", &env.manifests(), "--auto-approve"], 0);
+    for noise in ["sled", "pagecache", "hyper", "reqwest", "rustls"] {
+        assert!(!run.stderr.contains(noise), "`{noise}` in:\n{}", run.stderr);
+    }
+    assert!(
+        !run.stderr.contains("Z "),
+        "a timestamp in:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn colour_follows_the_flag_and_the_environment() {
+    let env = TestEnv::new();
+    env.write("manifests/one.yaml", ONE);
+    let plan = |extra: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = env.command(&[&["plan", &env.manifests()], extra].concat());
+        cmd.env_remove("NO_COLOR");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    let green_header = "\x1b[1;32m+ media 42 will be created (1 field)\x1b[0m";
+    assert!(plan(&["--color", "always"], &[]).contains(green_header));
+    assert!(plan(&[], &[("CLICOLOR_FORCE", "1")]).contains(green_header));
+    assert!(!plan(&[], &[]).contains('\x1b'), "not a terminal");
+    assert!(!plan(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]).contains('\x1b'));
+    assert!(!plan(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\x1b'));
+}
+
+#[test]
+fn the_emulator_example_has_a_real_command_line() {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_xmeta"))
+        .parent()
+        .unwrap()
+        .join("examples/x_emulator");
+    let run = |args: &[&str]| {
+        std::process::Command::new(&exe)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--rate-limit <N/SECS>"));
+    for bad in [
+        &["--latency-ms", "abc"][..],
+        &["--rate-limit", "40"],
+        &["--fail-rate", "2"],
+    ] {
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("invalid value"),
+            "{bad:?}"
+        );
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = run(&["--port", &port]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pick another --port") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

@@ -12,5 +12,6 @@ mod hostile;
 mod integrity;
 mod locking;
 mod round_trip;
+mod snapshots;
 mod watch;
 mod workflow;

@@ -1,0 +1,115 @@
+//! What users and scripts read, pinned exactly: plans in every format,
+//! error messages, apply summaries and help. A change to any of them shows
+//! up as a changed `.snap` file in review (`cargo insta review`).
+
+use crate::support::*;
+
+const HEAD: &str = "apiVersion: xmeta/v1\nkind: MediaMetadata\n";
+
+/// A state that was adopted from one set of manifests, and manifests
+/// edited since: one create (with a past expiry), one update, one field
+/// no longer declared, one media gone.
+fn edited() -> TestEnv {
+    let env = TestEnv::new();
+    env.write(
+        "manifests/library.yaml",
+        &format!("{HEAD}media:\n  - id: \"101\"\n    metadata:\n      alt_text: {{text: \"A cat on a red sofa\"}}\n  - id: \"102\"\n    metadata:\n      alt_text: {{text: \"A dog\"}}\n      allow_download_status: {{allow_download: false}}\n  - id: \"103\"\n    metadata:\n      alt_text: {{text: \"A bird\"}}\n"),
+    );
+    env.ok(&["adopt", "manifests"], 0);
+    env.write(
+        "manifests/library.yaml",
+        &format!("{HEAD}media:\n  - id: \"101\"\n    metadata:\n      alt_text: {{text: \"A black cat asleep on a red sofa\"}}\n  - id: \"102\"\n    metadata:\n      alt_text: {{text: \"A dog\"}}\n  - id: \"104\"\n    metadata:\n      alt_text: {{text: \"A fox in snow\"}}\n      content_expiration: {{timestamp_sec: 1}}\n"),
+    );
+    env
+}
+
+#[test]
+fn plan_text() {
+    let env = edited();
+    insta::assert_snapshot!(env.ok(&["plan", "manifests"], 0).stdout);
+}
+
+#[test]
+fn plan_text_in_colour() {
+    let env = edited();
+    let run = env.ok(&["plan", "manifests", "--color", "always"], 0);
+    insta::assert_snapshot!(run.stdout.replace('\x1b', "<ESC>"));
+}
+
+#[test]
+fn plan_markdown() {
+    let env = edited();
+    insta::assert_snapshot!(
+        env.ok(&["plan", "manifests", "--format", "markdown"], 0)
+            .stdout
+    );
+}
+
+#[test]
+fn plan_json() {
+    let env = edited();
+    let run = env.ok(&["plan", "manifests", "--format", "json"], 0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let lineage = json["lineage"].as_str().unwrap();
+    insta::assert_snapshot!(run.stdout.replace(lineage, "[lineage]"));
+}
+
+#[test]
+fn validation_errors() {
+    let env = TestEnv::new();
+    env.write(
+        "manifests/bad.yaml",
+        &format!("{HEAD}media:\n  - id: 12a\n    metadata:\n      alt_txt: {{text: x}}\n      geo_restrictions: {{whitelisted_country_codes: [usa]}}\n      sensitive_media_warning: {{adult: true}}\n  - id: \"5\"\n    metadata:\n      alt_text: {{text: 123}}\n  - id: \"5\"\n"),
+    );
+    env.write(
+        "manifests/tab.yaml",
+        &format!("{HEAD}media:\n\t- id: \"7\"\n"),
+    );
+    env.write("manifests/stray.yaml", "just: some\nother: file\n");
+    insta::assert_snapshot!(env.ok(&["validate", "manifests"], 1).stderr);
+}
+
+#[test]
+fn apply_summaries() {
+    let emulator = Emulator::start(
+        TOKEN,
+        Faults {
+            status_for: [("103".to_string(), 400)].into_iter().collect(),
+            ..Faults::default()
+        },
+    );
+    let env = TestEnv::new().against(&emulator);
+    env.write(
+        "manifests/a.yaml",
+        &format!("{HEAD}media:\n  - id: \"101\"\n    metadata:\n      alt_text: {{text: \"A cat\"}}\n  - id: \"103\"\n    metadata:\n      alt_text: {{text: \"A bird\"}}\n"),
+    );
+    let failed = env.ok(&["apply", "manifests", "--auto-approve"], 1).stdout;
+    let lines: Vec<&str> = failed.lines().collect();
+    insta::assert_snapshot!("apply_failed", lines[lines.len() - 2..].join("\n"));
+    let done = env
+        .ok(
+            &["apply", "manifests", "--auto-approve", "--target", "101"],
+            0,
+        )
+        .stdout;
+    insta::assert_snapshot!("apply_nothing_to_do", done);
+}
+
+#[test]
+fn help() {
+    // clap wraps help to COLUMNS when it is set.
+    let env = TestEnv::new().with_env("COLUMNS", "100");
+    let mut all = String::new();
+    for args in [
+        vec!["--help"],
+        vec!["plan", "--help"],
+        vec!["apply", "--help"],
+        vec!["watch", "--help"],
+        vec!["state", "import", "--help"],
+    ] {
+        all.push_str(&format!("$ xmeta {}\n", args.join(" ")));
+        all.push_str(&env.ok(&args, 0).stdout);
+        all.push('\n');
+    }
+    insta::assert_snapshot!(all);
+}
