@@ -17,6 +17,12 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     let desired = manifest::load(paths)?;
     check_declared(config, paths, &desired, targets)?;
+    if !config.state_dir.exists() {
+        crate::logging::note(&format!(
+            "No state at {}: creating a new one.",
+            config.state_dir.display()
+        ));
+    }
     let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
     let plan = plan::diff(desired, &store.all()?, targets, false);
     let applied = store.all()?;

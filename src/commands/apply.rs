@@ -23,6 +23,12 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                 // A new state is created only once the manifests are valid.
                 let desired = manifest::load(paths)?;
                 check_declared(config, paths, &desired, &args.targets)?;
+                // Said out loud: run from the wrong directory, this is
+                // where a second, empty state would start.
+                crate::logging::note(&format!(
+                    "No state at {}: creating a new one; every media is new.",
+                    config.state_dir.display()
+                ));
                 let store = open()?;
                 let applied = store.all()?;
                 (desired, store, applied)
