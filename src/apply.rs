@@ -1,10 +1,12 @@
 //! The one apply pipeline, used by `apply` and `watch --apply`: posts each
 //! request (at most `concurrency` in flight), records each media only after
-//! X confirmed it, and stops starting new requests once cancelled.
+//! X confirmed it, and stops starting new requests once cancelled, once the
+//! budget is spent, or once going on would be pointless or harmful (the
+//! credential is refused, the API is unreachable, the state cannot record).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -15,37 +17,70 @@ use crate::plan::{Action, Change, Plan};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::state::StateStore;
-use crate::x_api::{Client, ClientSettings};
+use crate::x_api::{ApiError, Client, ClientSettings};
 
-/// What applying needs besides a plan and a state: the client, and how
-/// to show progress.
+/// How much one run may do (`--max-requests`, `--max-duration`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Budget {
+    pub max_requests: Option<usize>,
+    pub max_duration: Option<Duration>,
+}
+
+/// What applying needs besides a plan and a state: the client, the
+/// budget, and how to show progress.
 pub struct Runner {
     client: Arc<Client>,
     concurrency: usize,
+    budget: Budget,
     terminal: bool,
 }
 
 impl Runner {
-    pub fn new(settings: &ClientSettings, stderr_is_terminal: bool) -> anyhow::Result<Runner> {
+    pub fn new(
+        settings: &ClientSettings,
+        budget: Budget,
+        stderr_is_terminal: bool,
+    ) -> anyhow::Result<Runner> {
         Ok(Runner {
             client: Arc::new(Client::new(settings.clone())?),
             concurrency: settings.concurrency,
+            budget,
             terminal: stderr_is_terminal,
         })
     }
 
-    /// Applies `plan` to `store` until done or cancelled.
+    /// Applies `plan` to `store` until done, cancelled or out of budget.
     pub fn apply(&self, shutdown: &Shutdown, plan: &Plan, store: &StateStore) -> Report {
         let progress = Progress::new(plan.summary().requests, self.terminal);
+        let deadline = self.budget.max_duration.map(|d| Instant::now() + d);
+        self.client.set_deadline(deadline);
         shutdown.runtime.block_on(run(
             plan,
             Arc::clone(&self.client),
             store,
-            self.concurrency,
+            Limits {
+                concurrency: self.concurrency,
+                max_requests: self.budget.max_requests,
+                deadline,
+            },
             progress,
             &shutdown.cancel,
         ))
     }
+}
+
+/// Why no new request was started before the plan was done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Halt {
+    /// A confirmation could not be made durable (disk full, I/O error):
+    /// more requests would be billed and then forgotten.
+    NotRecorded(String),
+    /// X refused the credential (401/403): it is wrong for every request.
+    Credentials(String),
+    /// The API cannot be reached, or asks for an absurd wait.
+    Unreachable(String),
+    /// `--max-requests` or `--max-duration` reached; not a failure.
+    Budget(String),
 }
 
 #[derive(Debug, Default)]
@@ -61,10 +96,8 @@ pub struct Report {
     pub failed: Vec<(MediaId, String)>,
     /// Requests not confirmed because a stop was requested.
     pub skipped: usize,
-    /// Why no new request was started: a confirmation could not be made
-    /// durable (disk full, I/O error), so sending more would be billed
-    /// and then forgotten.
-    pub halted: Option<String>,
+    /// Why no new request was started, when the run stopped early.
+    pub halted: Option<Halt>,
 }
 
 impl Report {
@@ -75,10 +108,24 @@ impl Report {
             .iter()
             .map(|(id, message)| format!("failed: media {id}: {message}"))
             .collect();
-        if let Some(reason) = &self.halted {
-            lines.push(format!(
+        match &self.halted {
+            Some(Halt::NotRecorded(reason)) => lines.push(format!(
                 "stopped: the state cannot be written ({reason}); no new requests were started"
+            )),
+            Some(Halt::Credentials(reason) | Halt::Unreachable(reason)) => {
+                lines.push(format!("stopped: {reason}"));
+            }
+            Some(Halt::Budget(reason)) => lines.push(format!("budget: {reason}")),
+            None => {}
+        }
+        if self.at_budget() {
+            lines.push(format!(
+                "Apply stopped at the budget: {} applied, {} failed, {} remaining.",
+                self.applied + self.recorded,
+                self.failed.len(),
+                self.skipped
             ));
+            return lines;
         }
         if self.skipped > 0 {
             lines.push(format!(
@@ -114,14 +161,26 @@ impl Report {
     pub fn succeeded(&self) -> bool {
         self.failed.is_empty() && self.skipped == 0 && self.halted.is_none()
     }
+
+    /// Stopped by the budget alone: a success that leaves work for later.
+    pub fn at_budget(&self) -> bool {
+        matches!(self.halted, Some(Halt::Budget(_))) && self.failed.is_empty() && !self.interrupted
+    }
 }
 
 /// Why one media did not go through.
 enum Failure {
     /// X did not confirm it.
-    Api(String),
+    Api(ApiError),
     /// X confirmed it, but the state could not record it.
     NotRecorded(String),
+}
+
+/// The run's limits, fixed at its start.
+struct Limits {
+    concurrency: usize,
+    max_requests: Option<usize>,
+    deadline: Option<Instant>,
 }
 
 /// How long requests in flight may take to finish once a stop was asked.
@@ -141,11 +200,11 @@ fn record(store: &StateStore, change: &Change) -> anyhow::Result<()> {
     })
 }
 
-pub async fn run(
+async fn run(
     plan: &Plan,
     client: Arc<Client>,
     store: &StateStore,
-    concurrency: usize,
+    limits: Limits,
     progress: Arc<Progress>,
     cancel: &CancellationToken,
 ) -> Report {
@@ -178,14 +237,33 @@ pub async fn run(
 
     let total = plan.requests().count();
     let mut remote_failed = 0;
-    let halted = AtomicBool::new(false);
-    let halted = &halted;
+    // The first reason to stop starting requests wins; it is reported.
+    let halt: Mutex<Option<Halt>> = Mutex::new(None);
+    let halt = &halt;
+    let stop = |why: Halt| {
+        if let Ok(mut h) = halt.lock() {
+            h.get_or_insert(why);
+        }
+    };
+    let halted = || halt.lock().map_or(true, |h| h.is_some());
+    let started = AtomicUsize::new(0);
+    let started = &started;
     let ticker = progress.spawn_ticker(Arc::clone(&client));
     let mut results = futures::stream::iter(plan.requests())
         .map(|change| {
             let client = Arc::clone(&client);
             async move {
-                if cancel.is_cancelled() || halted.load(Ordering::SeqCst) {
+                if cancel.is_cancelled() || halted() {
+                    return (change, None);
+                }
+                if let Some(max) = limits.max_requests {
+                    if started.fetch_add(1, Ordering::SeqCst) >= max {
+                        stop(Halt::Budget(format!("--max-requests {max} reached")));
+                        return (change, None);
+                    }
+                }
+                if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                    stop(Halt::Budget("--max-duration reached".into()));
                     return (change, None);
                 }
                 let span = tracing::info_span!("media", id = %change.id);
@@ -194,15 +272,32 @@ pub async fn run(
                 };
                 let outcome = match client.post_metadata(&request).instrument(span).await {
                     Ok(()) => record(store, change).map_err(|e| {
-                        halted.store(true, Ordering::SeqCst);
-                        Failure::NotRecorded(format!("{e:#}"))
+                        let reason = format!("{e:#}");
+                        stop(Halt::NotRecorded(reason.clone()));
+                        Failure::NotRecorded(reason)
                     }),
-                    Err(e) => Err(Failure::Api(e.to_string())),
+                    Err(ApiError::OverBudget(reason)) => {
+                        // Not sent: waiting would pass the budget.
+                        stop(Halt::Budget(reason));
+                        return (change, None);
+                    }
+                    Err(e) => {
+                        match &e {
+                            ApiError::Credentials(reason) => {
+                                stop(Halt::Credentials(reason.clone()))
+                            }
+                            ApiError::Unreachable(reason) | ApiError::WaitTooLong(reason) => {
+                                stop(Halt::Unreachable(reason.clone()));
+                            }
+                            _ => {}
+                        }
+                        Err(Failure::Api(e))
+                    }
                 };
                 (change, Some(outcome))
             }
         })
-        .buffer_unordered(concurrency.max(1));
+        .buffer_unordered(limits.concurrency.max(1));
     loop {
         let next = tokio::select! {
             next = results.next() => next,
@@ -221,9 +316,8 @@ pub async fn run(
             }
             Some(Err(failure)) => {
                 let message = match failure {
-                    Failure::Api(message) => message,
+                    Failure::Api(e) => e.to_string(),
                     Failure::NotRecorded(reason) => {
-                        report.halted.get_or_insert_with(|| reason.clone());
                         format!("confirmed by X but not recorded: {reason}")
                     }
                 };
@@ -237,6 +331,7 @@ pub async fn run(
     // Not started after a stop, or abandoned in flight past the drain timeout.
     report.skipped = total - report.applied - remote_failed;
     report.interrupted = cancel.is_cancelled();
+    report.halted = halt.lock().ok().and_then(|h| h.clone());
     ticker.abort();
     progress.finish();
     report.failed.sort();

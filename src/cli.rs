@@ -94,6 +94,11 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
 
+    /// Price of one request in US dollars, for the plan's cost line
+    /// [default: 0.005, X's price]. Example: --price-per-request 0.01
+    #[arg(long, value_name = "USD", value_parser = price)]
+    pub price_per_request: Option<f64>,
+
     #[command(flatten)]
     pub targets: Targets,
 
@@ -101,6 +106,15 @@ pub struct PlanArgs {
     /// Example: --prune
     #[arg(long)]
     pub prune: bool,
+}
+
+fn price(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        _ => Err(format!(
+            "`{text}` is not a price in US dollars, such as 0.005"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +143,16 @@ pub struct ApplyArgs {
     /// Example: xmeta apply media/ --auto-approve
     #[arg(long)]
     pub auto_approve: bool,
+
+    /// Exit 2 when the budget stopped the run with changes remaining
+    /// (0 when all is applied, 1 on error). Example: --detailed-exitcode
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Price of one request in US dollars, for the plan's cost line.
+    /// Example: --price-per-request 0.01
+    #[arg(long, value_name = "USD", value_parser = price)]
+    pub price_per_request: Option<f64>,
 
     #[command(flatten)]
     pub targets: Targets,
@@ -167,6 +191,16 @@ pub struct ClientArgs {
     /// Example: --timeout-secs 10
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_secs: u64,
+
+    /// Start at most this many requests (per cycle with watch); the rest
+    /// plan again next time. Example: --max-requests 10000
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: Option<u64>,
+
+    /// Start no request after this long (per cycle with watch), and never
+    /// wait for a rate-limit window past it. Example: --max-duration 5h30m
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_duration: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

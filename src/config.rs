@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use reqwest::Url;
 
+use crate::apply::Budget;
 use crate::cli::{self, Cli, Command, StateCommand};
 use crate::model::MediaId;
 use crate::plan::Targets;
@@ -17,6 +18,7 @@ use crate::x_api::{Auth, ClientSettings, OAuth1, Secret};
 
 pub const DEFAULT_API_URL: &str = "https://api.x.com";
 pub const DEFAULT_STATE_DIR: &str = "state";
+use crate::plan::cost::PRICE_PER_REQUEST_USD;
 
 #[derive(Debug)]
 pub struct Config {
@@ -58,6 +60,8 @@ pub struct WatchConfig {
     pub paths: Vec<PathBuf>,
     /// Apply each plan with this client; `None` only plans.
     pub apply: Option<ClientSettings>,
+    /// Per cycle.
+    pub budget: Budget,
     pub debounce: Duration,
     pub prune: bool,
 }
@@ -77,6 +81,7 @@ pub struct PlanConfig {
     pub detailed_exitcode: bool,
     pub targets: Targets,
     pub prune: bool,
+    pub price_per_request: f64,
 }
 
 #[derive(Debug)]
@@ -89,9 +94,12 @@ pub enum ApplySource {
 pub struct ApplyConfig {
     pub source: ApplySource,
     pub auto_approve: bool,
+    pub detailed_exitcode: bool,
     pub targets: Targets,
     pub prune: bool,
     pub client: ClientSettings,
+    pub budget: Budget,
+    pub price_per_request: f64,
 }
 
 #[derive(Debug)]
@@ -127,6 +135,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             detailed_exitcode: a.detailed_exitcode,
             targets: targets(&a.targets.ids)?,
             prune: a.prune,
+            price_per_request: a.price_per_request.unwrap_or(PRICE_PER_REQUEST_USD),
         }),
         Command::Apply(a) => Action::Apply(ApplyConfig {
             source: match a.plan {
@@ -134,9 +143,12 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                 None => ApplySource::Manifests(a.paths),
             },
             auto_approve: a.auto_approve,
+            detailed_exitcode: a.detailed_exitcode,
             targets: targets(&a.targets.ids)?,
             prune: a.prune,
             client: client_settings(&a.client)?,
+            budget: budget(&a.client),
+            price_per_request: a.price_per_request.unwrap_or(PRICE_PER_REQUEST_USD),
         }),
         Command::Watch(a) => Action::Watch(WatchConfig {
             paths: a.paths.paths,
@@ -145,6 +157,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             } else {
                 None
             },
+            budget: budget(&a.client),
             debounce: Duration::from_millis(a.debounce_ms),
             prune: a.prune,
         }),
@@ -222,6 +235,15 @@ fn targets(ids: &[String]) -> anyhow::Result<Targets> {
             .map(|i| media_id(i))
             .collect::<anyhow::Result<BTreeSet<_>>>()?,
     ))
+}
+
+fn budget(a: &cli::ClientArgs) -> Budget {
+    Budget {
+        max_requests: a
+            .max_requests
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        max_duration: a.max_duration,
+    }
 }
 
 fn client_settings(a: &cli::ClientArgs) -> anyhow::Result<ClientSettings> {

@@ -53,6 +53,7 @@ impl<'a> Document<'a> {
             unchanged,
             warnings: self.warnings,
             prune: self.prune,
+            price_per_request: crate::plan::cost::PRICE_PER_REQUEST_USD,
         }
     }
 
@@ -225,9 +226,10 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
         unchanged: document.summary.unchanged,
         warnings: Vec::new(),
         prune: document.prune,
+        price_per_request: 0.0,
     }
     .summary();
-    if plan_summary != document.summary {
+    if plan_summary.counts() != document.summary.counts() {
         return Err(refuse(
             "is inconsistent: its summary does not count its changes".into(),
         ));

@@ -34,14 +34,17 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                 (desired, store, applied)
             };
             check_declared(config, paths, &desired, &args.targets)?;
-            let plan = plan::diff(desired, &applied, &args.targets, args.prune);
+            let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
+            plan.price_per_request = args.price_per_request;
             (plan, store)
         }
         ApplySource::SavedPlan(file) => {
             let document = saved_plan::read(file)?;
             let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
             document.check_fresh(&store.lineage()?, store.serial()?, &store.all()?)?;
-            (document.into_plan(), store)
+            let mut plan = document.into_plan();
+            plan.price_per_request = args.price_per_request;
+            (plan, store)
         }
     };
     let store = saved;
@@ -89,13 +92,20 @@ fn execute(
     out: Output,
 ) -> anyhow::Result<Exit> {
     let shutdown = Shutdown::install()?;
-    let runner = Runner::new(&args.client, config.stderr_is_terminal)?;
+    let runner = Runner::new(&args.client, args.budget, config.stderr_is_terminal)?;
     let report = runner.apply(&shutdown, plan, store);
     for line in report.lines() {
         out.line(&line);
     }
     Ok(if report.succeeded() {
         Exit::Success
+    } else if report.at_budget() {
+        // Stopped at the budget: a success that leaves work for later.
+        if args.detailed_exitcode && report.skipped > 0 {
+            Exit::Changes
+        } else {
+            Exit::Success
+        }
     } else {
         Exit::Error
     })

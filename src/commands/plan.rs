@@ -17,7 +17,8 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
             config.state_dir.display()
         ));
     }
-    let plan = plan::diff(desired, &applied, &args.targets, args.prune);
+    let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
+    plan.price_per_request = args.price_per_request;
     drop(applied);
     let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?);
     match args.format {

@@ -79,7 +79,11 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
         None => None,
     };
     let runner = match &args.apply {
-        Some(settings) => Some(Runner::new(settings, config.stderr_is_terminal)?),
+        Some(settings) => Some(Runner::new(
+            settings,
+            args.budget,
+            config.stderr_is_terminal,
+        )?),
         None => None,
     };
 

@@ -28,6 +28,7 @@ pub fn diff(
 ) -> Plan {
     let mut plan = Plan {
         prune,
+        price_per_request: super::cost::PRICE_PER_REQUEST_USD,
         // Complete lines: `file:line:col: warning: …` or `warning: …`.
         warnings: desired.warnings.iter().map(|d| d.to_string()).collect(),
         ..Plan::default()

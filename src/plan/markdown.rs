@@ -25,6 +25,9 @@ fn action_word(action: Action) -> &'static str {
 pub fn render_markdown(plan: &Plan) -> String {
     let mut out = String::from("### xmeta plan\n\n");
     let _ = writeln!(out, "**{}**\n", summary_line(plan));
+    if plan.requests().next().is_some() {
+        let _ = writeln!(out, "{}\n", plan.cost().line());
+    }
     for warning in &plan.warnings {
         let _ = writeln!(out, "> ⚠️ {}\n", warning.replace('\n', " "));
     }

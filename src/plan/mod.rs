@@ -1,6 +1,7 @@
 //! Plans: what must change to bring X from the last-applied state to the
 //! manifests. `diff` is pure; the renderers turn a plan into text.
 
+pub mod cost;
 pub mod diff;
 mod markdown;
 mod text;
@@ -109,6 +110,25 @@ pub struct Summary {
     pub forget: usize,
     pub unchanged: usize,
     pub requests: usize,
+    /// At the plan's price per request (X's, unless overridden).
+    #[serde(default)]
+    pub estimated_cost_usd: f64,
+    /// At X's per-user rate, 500 requests per 15 minutes.
+    #[serde(default)]
+    pub minimum_duration_secs: u64,
+}
+
+impl Summary {
+    /// The counts alone (the estimates depend on a price).
+    pub fn counts(&self) -> [usize; 5] {
+        [
+            self.create,
+            self.update,
+            self.forget,
+            self.unchanged,
+            self.requests,
+        ]
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -118,18 +138,28 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Forgotten media leave the state (`--prune`).
     pub prune: bool,
+    /// US dollars per request, for the cost estimate.
+    pub price_per_request: f64,
 }
 
 impl Plan {
     pub fn summary(&self) -> Summary {
         let count = |a| self.changes.iter().filter(|c| c.action == a).count();
+        let requests = self.requests().count();
+        let cost = self.cost();
         Summary {
             create: count(Action::Create),
             update: count(Action::Update),
             forget: count(Action::Forget),
             unchanged: self.unchanged,
-            requests: self.requests().count(),
+            requests,
+            estimated_cost_usd: (cost.usd * 1e6).round() / 1e6,
+            minimum_duration_secs: cost.minimum.as_secs(),
         }
+    }
+
+    pub fn cost(&self) -> cost::Cost {
+        cost::estimate(self.requests().count(), self.price_per_request)
     }
 
     pub fn requests(&self) -> impl Iterator<Item = &Change> {

@@ -143,6 +143,9 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
         let _ = writeln!(tail, "{warning}");
     }
     paint(&mut tail, color, BOLD, &summary_line(plan));
+    if plan.requests().next().is_some() {
+        let _ = writeln!(tail, "{}", plan.cost().line());
+    }
     out.write_all(tail.as_bytes())
 }
 

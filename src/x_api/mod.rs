@@ -7,8 +7,8 @@ mod problem;
 mod rate_limit;
 mod secret;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -27,6 +27,12 @@ pub const METADATA_PATH: &str = "/2/media/metadata";
 const MAX_RATE_LIMITED: u32 = 20;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// No rate-limit wait is longer than this: X's longest window is a day,
+/// and a reset years ahead (or `u64::MAX`) is a hostile or broken answer.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+/// This many connection failures in a row (refused, DNS) mean the API
+/// cannot be reached: the run stops instead of retrying every media.
+const UNREACHABLE_AFTER: u32 = 5;
 /// X's answers are a few hundred bytes; a larger body is not read further.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
@@ -39,6 +45,14 @@ pub enum Auth {
 }
 
 impl Auth {
+    /// What X refusing this credential means, and what to do.
+    fn refused(&self, status: u16) -> String {
+        match self {
+            Auth::Bearer(_) => format!("X refused the OAuth 2.0 user token (HTTP {status}): it is wrong, lacks the media.write scope, or expired — these tokens expire two hours after issue unless refreshed; OAuth 1.0a tokens (XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN, XMETA_ACCESS_TOKEN_SECRET) do not expire"),
+            Auth::OAuth1(_) => format!("X refused the OAuth 1.0a credentials (HTTP {status}): check XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN and XMETA_ACCESS_TOKEN_SECRET, and the app's write permission"),
+        }
+    }
+
     /// Every secret value in use, to scrub from anything a server says.
     fn secrets(&self) -> Vec<&str> {
         match self {
@@ -74,6 +88,19 @@ pub enum ApiError {
     Transport(String),
     #[error("gave up after {attempts} attempts; last: {last}")]
     Exhausted { attempts: u32, last: Box<ApiError> },
+    /// 401/403: the credential is wrong for every request, not just this one.
+    #[error("{0}")]
+    Credentials(String),
+    /// Several connections in a row were refused or the host not found.
+    #[error("{0}")]
+    Unreachable(String),
+    /// Not sent: the wait for a rate-limit window would pass the run's
+    /// deadline (`--max-duration`).
+    #[error("{0}")]
+    OverBudget(String),
+    /// Not sent: the server asks for a wait longer than any X window.
+    #[error("{0}")]
+    WaitTooLong(String),
 }
 
 impl ApiError {
@@ -97,24 +124,49 @@ impl ApiError {
                 attempts,
                 last: Box::new(last.map_text(f)),
             },
+            other => other,
         }
     }
 }
 
 enum Attempt {
-    RateLimited { reset: Option<u64>, error: ApiError },
-    Retryable(ApiError),
+    RateLimited {
+        reading: Reading,
+        error: ApiError,
+    },
+    Retryable {
+        error: ApiError,
+        retry_after: Option<Duration>,
+        /// No connection was made (refused, DNS).
+        unconnected: bool,
+    },
     Fatal(ApiError),
 }
 
 impl Attempt {
+    fn retryable(error: ApiError) -> Attempt {
+        Attempt::Retryable {
+            error,
+            retry_after: None,
+            unconnected: false,
+        }
+    }
+
     fn map_error(self, f: impl FnOnce(ApiError) -> ApiError) -> Attempt {
         match self {
-            Attempt::RateLimited { reset, error } => Attempt::RateLimited {
-                reset,
+            Attempt::RateLimited { reading, error } => Attempt::RateLimited {
+                reading,
                 error: f(error),
             },
-            Attempt::Retryable(e) => Attempt::Retryable(f(e)),
+            Attempt::Retryable {
+                error,
+                retry_after,
+                unconnected,
+            } => Attempt::Retryable {
+                error: f(error),
+                retry_after,
+                unconnected,
+            },
             Attempt::Fatal(e) => Attempt::Fatal(f(e)),
         }
     }
@@ -128,6 +180,10 @@ pub struct Client {
     budget: RateBudget,
     /// Workers now waiting for a rate-limit window, for progress display.
     waiting: AtomicUsize,
+    /// Connection failures in a row, across all workers.
+    unconnected: AtomicU32,
+    /// No wait may end after this (`--max-duration`), set per run.
+    deadline: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Client {
@@ -150,7 +206,40 @@ impl Client {
             max_retries: settings.max_retries,
             budget: RateBudget::default(),
             waiting: AtomicUsize::new(0),
+            unconnected: AtomicU32::new(0),
+            deadline: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Waits for a rate-limit window that would end after `deadline` are
+    /// refused (`ApiError::OverBudget`) instead of slept through.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = deadline;
+        }
+    }
+
+    /// Whether the API was found unreachable (no request should start).
+    pub fn unreachable(&self) -> bool {
+        self.unconnected.load(Ordering::SeqCst) >= UNREACHABLE_AFTER
+    }
+
+    /// Refuses a wait that ends past the deadline or the 24 h cap.
+    fn check_wait(&self, wait: Duration) -> Result<(), ApiError> {
+        if wait > MAX_WAIT {
+            return Err(ApiError::WaitTooLong(format!(
+                "X asks to wait {} for the next rate-limit window, more than the 24 h any window lasts; stopping instead",
+                human(wait)
+            )));
+        }
+        let deadline = self.deadline.lock().ok().and_then(|d| *d);
+        if deadline.is_some_and(|d| Instant::now() + wait > d) {
+            return Err(ApiError::OverBudget(format!(
+                "the next rate-limit window opens in {}, after --max-duration",
+                human(wait)
+            )));
+        }
+        Ok(())
     }
 
     pub fn waiting_for_rate_limit(&self) -> usize {
@@ -168,30 +257,48 @@ impl Client {
         let id = request.id.to_string();
         let (mut failures, mut limited) = (0u32, 0u32);
         loop {
-            self.pace().await;
+            if self.unreachable() {
+                return Err(self.unreachable_error());
+            }
+            self.pace().await?;
             let (reading, outcome) = self.send_once(&body, &id).await;
             // Scrubbed here, before anything (a log line included) shows it.
             let outcome = outcome.map_err(|a| a.map_error(|e| self.scrub(e)));
             self.budget.release(reading);
-            let error = match outcome {
+            if reading.is_some() {
+                self.unconnected.store(0, Ordering::SeqCst);
+            }
+            let (error, retry_after) = match outcome {
                 Ok(()) => return Ok(()),
+                Err(Attempt::Fatal(ApiError::Status { status, message }))
+                    if status == 401 || status == 403 =>
+                {
+                    return Err(ApiError::Credentials(format!(
+                        "{} ({message})",
+                        self.auth.refused(status)
+                    )));
+                }
                 Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::RateLimited { reset, error }) => {
+                Err(Attempt::RateLimited { reading, error }) => {
                     limited += 1;
                     if limited > MAX_RATE_LIMITED {
                         return Err(error);
                     }
-                    match reset {
-                        Some(reset) => self.budget.exhaust(reset),
-                        None => {
-                            let wait = backoff(limited);
-                            tracing::debug!(media = %request.id, "rate limited (429) without a reset time; retrying in {wait:.1?}");
-                            self.wait(wait).await;
-                        }
-                    }
+                    self.wait_after_429(reading, limited).await?;
                     continue;
                 }
-                Err(Attempt::Retryable(e)) => e,
+                Err(Attempt::Retryable {
+                    error,
+                    retry_after,
+                    unconnected,
+                }) => {
+                    if unconnected
+                        && self.unconnected.fetch_add(1, Ordering::SeqCst) + 1 >= UNREACHABLE_AFTER
+                    {
+                        return Err(self.unreachable_error());
+                    }
+                    (error, retry_after)
+                }
             };
             failures += 1;
             if failures > self.max_retries {
@@ -200,15 +307,47 @@ impl Client {
                     last: Box::new(error),
                 });
             }
-            let wait = backoff(failures);
+            // `Retry-After` is a floor; the backoff spreads the workers.
+            let wait = backoff(failures).max(retry_after.unwrap_or_default());
+            self.check_wait(wait)?;
             tracing::debug!(media = %request.id, "attempt {failures} failed ({error}); retrying in {wait:.1?}");
-            tokio::time::sleep(wait).await;
+            self.wait(wait).await;
         }
     }
 
-    /// Waits until the shared budget allows one more request.
-    async fn pace(&self) {
+    /// After a 429: `Retry-After` when given; else the window's reset when
+    /// it is ahead; else (no reset, or one in the past) an exponential
+    /// backoff of at least a second, so a broken server never gets a burst.
+    async fn wait_after_429(&self, reading: Reading, limited: u32) -> Result<(), ApiError> {
+        let now = unix_now();
+        let wait = match (reading.retry_after, reading.reset) {
+            (Some(after), _) => after,
+            (None, Some(reset)) if reset as f64 > now => {
+                let wait = Duration::from_secs_f64((reset as f64 - now).min(1e9));
+                self.check_wait(wait)?;
+                self.budget.exhaust(reset);
+                return Ok(());
+            }
+            _ => Duration::from_secs(1 << limited.min(6)),
+        };
+        self.check_wait(wait)?;
+        tracing::debug!("rate limited (429); retrying in {wait:.1?}");
+        self.wait(wait).await;
+        Ok(())
+    }
+
+    fn unreachable_error(&self) -> ApiError {
+        ApiError::Unreachable(format!(
+            "the X API at `{}` cannot be reached ({UNREACHABLE_AFTER} connections in a row failed); check --api-url and the network",
+            self.endpoint.host_str().unwrap_or("?")
+        ))
+    }
+
+    /// Waits until the shared budget allows one more request, unless the
+    /// wait would pass the deadline or the cap.
+    async fn pace(&self) -> Result<(), ApiError> {
         while let Err(wait) = self.budget.try_claim() {
+            self.check_wait(wait)?;
             // Shown once, in the progress line ("N waiting for the rate
             // limit"), not once per worker.
             tracing::debug!(
@@ -217,6 +356,7 @@ impl Client {
             );
             self.wait(wait).await;
         }
+        Ok(())
     }
 
     fn scrub(&self, error: ApiError) -> ApiError {
@@ -268,7 +408,16 @@ impl Client {
         let response = match sent {
             Ok(r) => r,
             Err(e) if e.is_builder() => return (None, Err(Attempt::Fatal(transport(&e)))),
-            Err(e) => return (None, Err(Attempt::Retryable(transport(&e)))),
+            Err(e) => {
+                return (
+                    None,
+                    Err(Attempt::Retryable {
+                        error: transport(&e),
+                        retry_after: None,
+                        unconnected: e.is_connect(),
+                    }),
+                )
+            }
         };
         let status = response.status();
         let reading = Reading::from_headers(response.headers());
@@ -297,7 +446,7 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, Attempt
                 bytes.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(bytes),
-            Err(e) => return Err(Attempt::Retryable(transport(&e))),
+            Err(e) => return Err(Attempt::retryable(transport(&e))),
         }
     }
 }
@@ -312,7 +461,7 @@ fn classify(status: StatusCode, reading: Reading, body: &[u8], id: &str) -> Resu
     };
     if status.is_success() {
         let parsed: problem::Body = serde_json::from_slice(body).map_err(|e| {
-            Attempt::Retryable(ApiError::Transport(format!(
+            Attempt::retryable(ApiError::Transport(format!(
                 "HTTP {code} with an unreadable body: {e}"
             )))
         })?;
@@ -347,12 +496,16 @@ fn classify(status: StatusCode, reading: Reading, body: &[u8], id: &str) -> Resu
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
         return Err(Attempt::RateLimited {
-            reset: reading.reset,
+            reading,
             error: status_error(),
         });
     }
     if status.is_server_error() {
-        return Err(Attempt::Retryable(status_error()));
+        return Err(Attempt::Retryable {
+            error: status_error(),
+            retry_after: reading.retry_after,
+            unconnected: false,
+        });
     }
     Err(Attempt::Fatal(status_error()))
 }
@@ -377,6 +530,17 @@ fn forbid_core_dumps() {
     use rustix::process::{set_dumpable_behavior, DumpableBehavior};
     if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
         tracing::warn!("cannot turn off core dumps: {e}");
+    }
+}
+
+/// A duration as people read it: `45 s`, `30 min`, `50 h`, `3 days`.
+pub fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7199 => format!("{} min", secs.div_ceil(60)),
+        7200..=259_199 => format!("{} h", secs.div_ceil(3600)),
+        _ => format!("{} days", secs.div_ceil(86_400)),
     }
 }
 
@@ -418,24 +582,13 @@ mod tests {
     #[test]
     fn a_200_with_errors_is_a_failure() {
         let body = br#"{"data":{"id":"1"},"errors":[{"title":"Invalid Request","detail":"bad"}]}"#;
-        let r = classify(
-            StatusCode::OK,
-            Reading {
-                remaining: None,
-                reset: None,
-            },
-            body,
-            "1",
-        );
+        let r = classify(StatusCode::OK, Reading::default(), body, "1");
         assert!(matches!(r, Err(Attempt::Fatal(ApiError::Rejected { .. }))));
     }
 
     #[test]
     fn a_400_is_not_retried_and_a_503_is() {
-        let none = Reading {
-            remaining: None,
-            reset: None,
-        };
+        let none = Reading::default();
         let body = br#"{"title":"Invalid Request","detail":"bad id","status":400}"#;
         match classify(StatusCode::BAD_REQUEST, none, body, "1") {
             Err(Attempt::Fatal(e)) => {
@@ -445,7 +598,7 @@ mod tests {
         }
         assert!(matches!(
             classify(StatusCode::SERVICE_UNAVAILABLE, none, b"", "1"),
-            Err(Attempt::Retryable(_))
+            Err(Attempt::Retryable { .. })
         ));
     }
 }

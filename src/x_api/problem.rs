@@ -13,6 +13,9 @@ pub struct Problem {
     pub message: Option<String>,
     #[serde(default)]
     pub code: Option<serde_json::Value>,
+    /// X's problem type URI, e.g. `https://api.x.com/2/problems/invalid-request`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
 }
 
 impl Problem {
@@ -23,13 +26,17 @@ impl Problem {
             .filter(|s| !s.is_empty())
             .cloned()
             .collect();
-        if parts.is_empty() {
+        let text = if parts.is_empty() {
             match &self.code {
                 Some(code) => format!("error code {code}"),
                 None => "no details given".into(),
             }
         } else {
             parts.join(": ")
+        };
+        match self.kind.as_deref() {
+            Some(kind) if !kind.is_empty() && kind != "about:blank" => format!("{text} ({kind})"),
+            _ => text,
         }
     }
 }

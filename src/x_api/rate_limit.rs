@@ -15,7 +15,15 @@ struct Window {
     /// Unix seconds when the window resets.
     reset: Option<u64>,
     in_flight: u64,
+    /// "Nothing left" with a reset in the past (or 0): the server's clock
+    /// or headers cannot be trusted, so claims back off exponentially
+    /// until this instant instead of bursting.
+    stale_until: Option<f64>,
+    stale_count: u32,
 }
+
+/// A reset this far in the past is not a window that just ended.
+const STALE_AFTER_SECS: f64 = 5.0;
 
 #[derive(Debug, Default)]
 pub struct RateBudget {
@@ -23,25 +31,41 @@ pub struct RateBudget {
 }
 
 /// What the headers of one response said.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reading {
     pub remaining: Option<u64>,
     pub reset: Option<u64>,
+    /// `Retry-After`, in seconds or as an HTTP date.
+    pub retry_after: Option<Duration>,
 }
 
 impl Reading {
     pub fn from_headers(headers: &HeaderMap) -> Reading {
-        let num = |name: &str| {
+        let text = |name: &str| {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(str::trim)
         };
+        let num = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
         Reading {
             remaining: num("x-rate-limit-remaining"),
             reset: num("x-rate-limit-reset"),
+            retry_after: text("retry-after").and_then(retry_after),
         }
     }
+}
+
+/// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`.
+fn retry_after(text: &str) -> Option<Duration> {
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 pub fn unix_now() -> f64 {
@@ -63,8 +87,27 @@ impl RateBudget {
     /// window when the known budget is spent.
     pub fn try_claim(&self) -> Result<(), Duration> {
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let now = unix_now();
+        if let Some(until) = w.stale_until {
+            if now < until {
+                return Err(Duration::from_secs_f64(until - now));
+            }
+            w.stale_until = None;
+        }
+        if let (Some(0), Some(reset)) = (w.remaining, w.reset) {
+            if (reset as f64) + STALE_AFTER_SECS < now {
+                // 1 s, 2 s, 4 s … up to a minute, while it lasts.
+                w.stale_count += 1;
+                let wait =
+                    Duration::from_secs(1 << w.stale_count.min(6)).min(Duration::from_secs(60));
+                w.stale_until = Some(now + wait.as_secs_f64());
+                w.remaining = None;
+                w.reset = None;
+                return Err(wait);
+            }
+        }
         if let (Some(remaining), Some(reset)) = (w.remaining, w.reset) {
-            if (reset as f64) <= unix_now() {
+            if (reset as f64) <= now {
                 // The window has reset: its new size is learnt from the
                 // next response.
                 w.remaining = None;
@@ -85,10 +128,14 @@ impl RateBudget {
         let Some(Reading {
             remaining: Some(remaining),
             reset: Some(reset),
+            ..
         }) = reading
         else {
             return;
         };
+        if remaining > 0 {
+            w.stale_count = 0;
+        }
         match w.reset {
             // Responses can arrive out of order: within one window the
             // lowest count is the truest.
@@ -123,6 +170,7 @@ mod tests {
         b.release(Some(Reading {
             remaining: Some(2),
             reset: Some(reset),
+            retry_after: None,
         }));
         assert!(b.try_claim().is_ok());
         assert!(b.try_claim().is_ok());

@@ -11,7 +11,7 @@ fn unauthorized_fails_with_the_status_and_records_nothing() {
         .with_env("XMETA_BEARER_TOKEN", "wrong-token");
     env.write("manifests/a.yaml", &manifest(0..3, "v1"));
     let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
-    assert_has(&run.stdout, "HTTP 401: Unauthorized");
+    assert_has(&run.stdout, "X refused the OAuth 2.0 user token (HTTP 401)");
     assert_has(&run.stdout, "Apply failed: 0 applied, 3 failed.");
     assert_eq!(emu.request_count(), 3, "a 401 is not retried");
     let plan = env.ok(&["plan", &env.manifests()], 0);

@@ -10,6 +10,7 @@ mod client;
 mod crash;
 mod hostile;
 mod integrity;
+mod limits;
 mod locking;
 mod round_trip;
 mod snapshots;

@@ -113,3 +113,32 @@ fn help() {
     }
     insta::assert_snapshot!(all);
 }
+
+/// `n` media that each want one alt text.
+fn many(n: usize) -> String {
+    let mut text = format!("{HEAD}media:\n");
+    for i in 1..=n {
+        text.push_str(&format!(
+            "  - id: \"{i}\"\n    metadata: {{alt_text: {{text: \"Photo {i}\"}}}}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn cost_lines() {
+    let mut all = String::new();
+    for n in [1, 1_000, 100_000] {
+        let env = TestEnv::new();
+        env.write("manifests/many.yaml", &many(n));
+        let run = env.ok(&["plan", "manifests", "--format", "markdown"], 0);
+        let head: Vec<&str> = run.stdout.lines().take(5).collect();
+        all.push_str(&head.join("\n"));
+        all.push_str("\n\n");
+    }
+    let env = TestEnv::new();
+    env.write("manifests/many.yaml", &many(1_000));
+    let run = env.ok(&["plan", "manifests", "--price-per-request", "0.01"], 0);
+    all.push_str(run.stdout.lines().last().unwrap_or(""));
+    insta::assert_snapshot!(all);
+}

@@ -31,8 +31,12 @@ pub struct OAuth1Secrets {
 #[derive(Clone, Debug)]
 pub struct Faults {
     pub latency: Duration,
-    /// `(limit, window)`: a fixed-window rate limit with the three headers.
+    /// `(limit, window)`: a fixed-window rate limit with the three headers
+    /// (X's per-user limit: 500 per 15 minutes).
     pub rate_limit: Option<(u64, Duration)>,
+    /// `(limit, window)`: a second fixed window shared by the app (X's
+    /// per-app limit: 50,000 per 24 hours); a 429 when spent.
+    pub app_limit: Option<(u64, Duration)>,
     pub rate_503: f64,
     pub rate_drop: f64,
     pub rate_200_errors: f64,
@@ -41,11 +45,24 @@ pub struct Faults {
     pub seed: u64,
 }
 
+impl Faults {
+    /// X's two limits, with time scaled by `scale` (0.01: a 15-minute
+    /// window lasts 9 s) so tests run in seconds.
+    pub fn x_limits(scale: f64) -> Faults {
+        Faults {
+            rate_limit: Some((500, Duration::from_secs_f64(900.0 * scale))),
+            app_limit: Some((50_000, Duration::from_secs_f64(86_400.0 * scale))),
+            ..Faults::default()
+        }
+    }
+}
+
 impl Default for Faults {
     fn default() -> Self {
         Faults {
             latency: Duration::ZERO,
             rate_limit: None,
+            app_limit: None,
             rate_503: 0.0,
             rate_drop: 0.0,
             rate_200_errors: 0.0,
@@ -80,6 +97,7 @@ struct Inner {
     requests: Vec<Recorded>,
     window_start: f64,
     window_counts: BTreeMap<u64, u64>,
+    app_counts: BTreeMap<u64, u64>,
 }
 
 pub struct Emulator {
@@ -131,6 +149,7 @@ impl Emulator {
             // (whole Unix seconds) is exactly the window's end.
             window_start: now().floor(),
             window_counts: BTreeMap::new(),
+            app_counts: BTreeMap::new(),
         }));
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         std_listener.set_nonblocking(true)?;
@@ -345,6 +364,18 @@ fn decide(
         headers.push(("x-rate-limit-reset", reset.to_string()));
         if *count > limit {
             let json = json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429, "errors": [{"code": 88, "message": "Rate limit exceeded"}]});
+            return Verdict::Answer(StatusCode::TOO_MANY_REQUESTS, json, headers);
+        }
+    }
+    if let Some((limit, window)) = inner.faults.app_limit {
+        let index = ((arrived - inner.window_start) / window.as_secs_f64()) as u64;
+        let count = inner.app_counts.entry(index).or_insert(0);
+        *count += 1;
+        if *count > limit {
+            let reset =
+                (inner.window_start + window.as_secs_f64() * (index + 1) as f64).ceil() as u64;
+            headers.push(("x-app-limit-24hour-reset", reset.to_string()));
+            let json = json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429});
             return Verdict::Answer(StatusCode::TOO_MANY_REQUESTS, json, headers);
         }
     }

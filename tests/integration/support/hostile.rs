@@ -16,6 +16,10 @@ use hyper::{Request, Response};
 /// One request as the server received it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    /// 0 for the first request the server received, and so on.
+    pub ordinal: usize,
+    /// When it arrived.
+    pub at: std::time::Instant,
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -143,14 +147,18 @@ async fn handle(
         .await
         .map(|b| b.to_bytes().to_vec())
         .unwrap_or_default();
+    let mut log_guard = log.lock().unwrap();
     let seen = Seen {
+        ordinal: log_guard.len(),
+        at: std::time::Instant::now(),
         method,
         path,
         headers,
         body,
     };
     let reply = answer(&seen);
-    log.lock().unwrap().push(seen);
+    log_guard.push(seen);
+    drop(log_guard);
     Ok(match reply {
         Reply::Full {
             status,

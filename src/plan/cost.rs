@@ -1,0 +1,94 @@
+//! What a plan will cost and how long its apply takes at least, from X's
+//! published limits and price for `POST /2/media/metadata`.
+
+use std::time::Duration;
+
+/// Requests per user per 15-minute window.
+pub const USER_WINDOW_REQUESTS: u64 = 500;
+pub const USER_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Requests per app per 24 hours.
+pub const APP_DAILY_REQUESTS: u64 = 50_000;
+/// X's price of one request, in US dollars.
+pub const PRICE_PER_REQUEST_USD: f64 = 0.005;
+
+/// The estimate for some number of requests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cost {
+    pub requests: u64,
+    pub usd: f64,
+    /// At the per-user rate: 500 requests per 15 minutes.
+    pub minimum: Duration,
+    /// Days the per-app daily cap stretches the apply over, past one.
+    pub days: Option<u64>,
+}
+
+pub fn estimate(requests: usize, price_per_request: f64) -> Cost {
+    let requests = requests as u64;
+    let secs = (requests * USER_WINDOW.as_secs()).div_ceil(USER_WINDOW_REQUESTS);
+    Cost {
+        requests,
+        usd: requests as f64 * price_per_request,
+        minimum: Duration::from_secs(secs),
+        days: (requests > APP_DAILY_REQUESTS).then(|| requests.div_ceil(APP_DAILY_REQUESTS)),
+    }
+}
+
+impl Cost {
+    /// `Cost: 1,000 requests ≈ $5.00; at least 30 min at 500 requests per 15 min.`
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "Cost: {} request{} ≈ {}; at least {} at 500 requests per 15 min.",
+            thousands(self.requests),
+            if self.requests == 1 { "" } else { "s" },
+            dollars(self.usd),
+            crate::x_api::human(self.minimum)
+        );
+        if let Some(days) = self.days {
+            line.push_str(&format!(
+                " Over X's 50,000 requests per day per app: the apply needs at least {days} days."
+            ));
+        }
+        line
+    }
+}
+
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn dollars(usd: f64) -> String {
+    if usd > 0.0 && usd < 0.01 {
+        return format!("${usd:.3}");
+    }
+    let cents = (usd * 100.0).round() as u64;
+    format!("${}.{:02}", thousands(cents / 100), cents % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_for_small_and_large_plans() {
+        assert_eq!(
+            estimate(1, 0.005).line(),
+            "Cost: 1 request ≈ $0.005; at least 2 s at 500 requests per 15 min."
+        );
+        assert_eq!(
+            estimate(1_000, 0.005).line(),
+            "Cost: 1,000 requests ≈ $5.00; at least 30 min at 500 requests per 15 min."
+        );
+        assert_eq!(
+            estimate(100_000, 0.005).line(),
+            "Cost: 100,000 requests ≈ $500.00; at least 50 h at 500 requests per 15 min. Over X's 50,000 requests per day per app: the apply needs at least 2 days."
+        );
+    }
+}
