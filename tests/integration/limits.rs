@@ -255,3 +255,25 @@ fn retry_after_is_honoured() {
     let gap = seen[1].at.duration_since(seen[0].at);
     assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
 }
+
+#[test]
+fn watch_apply_budgets_each_cycle() {
+    use std::io::BufRead;
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..5, "v1"));
+    let mut child = env
+        .command(&["watch", &env.manifests(), "--apply", "--max-requests", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let want = "Apply stopped at the budget: 3 applied, 0 failed, 2 remaining.";
+    let found = lines.by_ref().map_while(Result::ok).any(|l| l == want);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(found, "no `{want}`");
+    assert_eq!(emu.request_count(), 3);
+}
