@@ -57,9 +57,48 @@ pub enum Command {
     /// Record the manifests as applied without sending anything.
     /// Example: xmeta adopt manifests/ --target 1146654567674912769
     Adopt(AdoptArgs),
+    /// Check alt text against accessibility rules; send nothing, read no
+    /// state. Exit 1 when a finding is an error.
+    /// Example: xmeta lint manifests/ --format sarif > lint.sarif
+    Lint(LintArgs),
+    /// Print the JSON Schema of a file format. Example: xmeta schema config
+    Schema {
+        #[arg(value_enum)]
+        what: SchemaKind,
+    },
     /// Inspect or edit the state. Example: xmeta state list
     #[command(subcommand)]
     State(StateCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// `xmeta.yaml`, the lint configuration.
+    Config,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub paths: Paths,
+
+    /// Output format: text, json, sarif (GitHub code scanning) or github
+    /// (workflow annotations). Example: --format github
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LintFormat,
+
+    /// The lint configuration [default: xmeta.yaml in the first PATH].
+    /// Example: --config ci/xmeta.yaml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,17 @@ pub enum Action {
         targets: Targets,
     },
     State(StateAction),
+    Lint {
+        paths: Vec<PathBuf>,
+        format: crate::lint::Format,
+        config: Option<PathBuf>,
+    },
+    Schema(SchemaKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaKind {
+    Config,
 }
 
 #[derive(Debug)]
@@ -165,6 +176,19 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             paths: a.paths.paths,
             targets: targets(&a.targets.ids)?,
         },
+        Command::Lint(a) => Action::Lint {
+            paths: a.paths.paths,
+            format: match a.format {
+                cli::LintFormat::Text => crate::lint::Format::Text,
+                cli::LintFormat::Json => crate::lint::Format::Json,
+                cli::LintFormat::Sarif => crate::lint::Format::Sarif,
+                cli::LintFormat::Github => crate::lint::Format::Github,
+            },
+            config: a.config,
+        },
+        Command::Schema { what } => Action::Schema(match what {
+            cli::SchemaKind::Config => SchemaKind::Config,
+        }),
         Command::State(s) => Action::State(match s {
             StateCommand::List => StateAction::List,
             StateCommand::Show { id } => StateAction::Show(media_id(&id)?),

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod fs_util;
+pub mod lint;
 pub mod logging;
 pub mod manifest;
 pub mod model;

@@ -142,6 +142,7 @@ pub struct MediaKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewImage {
+    #[serde(deserialize_with = "strict::not_null")]
     pub media_key: MediaKey,
 }
 
@@ -244,6 +245,7 @@ pub struct Sticker {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StickerInfo {
+    #[serde(deserialize_with = "strict::not_null")]
     pub stickers: Vec<Sticker>,
 }
 
@@ -385,29 +387,21 @@ impl<'de> serde::de::DeserializeSeed<'de> for FieldKind {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<FieldValue, D::Error> {
         Ok(match self {
-            FieldKind::AllowDownloadStatus => {
-                FieldValue::AllowDownloadStatus(Deserialize::deserialize(d)?)
-            }
-            FieldKind::AltText => FieldValue::AltText(Deserialize::deserialize(d)?),
-            FieldKind::AudiencePolicy => FieldValue::AudiencePolicy(Deserialize::deserialize(d)?),
-            FieldKind::ContentExpiration => {
-                FieldValue::ContentExpiration(Deserialize::deserialize(d)?)
-            }
-            FieldKind::DomainRestrictions => {
-                FieldValue::DomainRestrictions(Deserialize::deserialize(d)?)
-            }
-            FieldKind::FoundMediaOrigin => {
-                FieldValue::FoundMediaOrigin(Deserialize::deserialize(d)?)
-            }
-            FieldKind::GeoRestrictions => FieldValue::GeoRestrictions(Deserialize::deserialize(d)?),
-            FieldKind::ManagementInfo => FieldValue::ManagementInfo(Deserialize::deserialize(d)?),
-            FieldKind::PreviewImage => FieldValue::PreviewImage(Deserialize::deserialize(d)?),
+            FieldKind::AllowDownloadStatus => FieldValue::AllowDownloadStatus(strict::not_null(d)?),
+            FieldKind::AltText => FieldValue::AltText(strict::not_null(d)?),
+            FieldKind::AudiencePolicy => FieldValue::AudiencePolicy(strict::not_null(d)?),
+            FieldKind::ContentExpiration => FieldValue::ContentExpiration(strict::not_null(d)?),
+            FieldKind::DomainRestrictions => FieldValue::DomainRestrictions(strict::not_null(d)?),
+            FieldKind::FoundMediaOrigin => FieldValue::FoundMediaOrigin(strict::not_null(d)?),
+            FieldKind::GeoRestrictions => FieldValue::GeoRestrictions(strict::not_null(d)?),
+            FieldKind::ManagementInfo => FieldValue::ManagementInfo(strict::not_null(d)?),
+            FieldKind::PreviewImage => FieldValue::PreviewImage(strict::not_null(d)?),
             FieldKind::SensitiveMediaWarning => {
-                FieldValue::SensitiveMediaWarning(Deserialize::deserialize(d)?)
+                FieldValue::SensitiveMediaWarning(strict::not_null(d)?)
             }
-            FieldKind::SharedInfo => FieldValue::SharedInfo(Deserialize::deserialize(d)?),
-            FieldKind::StickerInfo => FieldValue::StickerInfo(Deserialize::deserialize(d)?),
-            FieldKind::UploadSource => FieldValue::UploadSource(Deserialize::deserialize(d)?),
+            FieldKind::SharedInfo => FieldValue::SharedInfo(strict::not_null(d)?),
+            FieldKind::StickerInfo => FieldValue::StickerInfo(strict::not_null(d)?),
+            FieldKind::UploadSource => FieldValue::UploadSource(strict::not_null(d)?),
         })
     }
 }
@@ -619,6 +613,8 @@ mod tests {
     }
 }
 
+pub use strict::{not_null, string as strict_string, strings as strict_strings};
+
 /// Deserializers that take a value only in its own YAML/JSON type, as the
 /// positioned manifest checker does: serde_yaml would otherwise turn
 /// `text: 123` or `text: ~` into the strings "123" and "~", and a `~` given
@@ -680,7 +676,27 @@ mod strict {
     }
 
     pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-        Vec::<Str>::deserialize(d).map(|v| v.into_iter().map(|s| s.0).collect())
+        not_null::<D, Vec<Str>>(d).map(|v| v.into_iter().map(|s| s.0).collect())
+    }
+
+    /// A mapping or a list, never an empty value: serde_yaml reads
+    /// `geo_restrictions:` as an empty mapping and `whitelist:` as an empty
+    /// list, where the positioned path (rightly) reports a missing value.
+    pub fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping or a list")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 
     pub fn opt_strings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {

@@ -27,6 +27,8 @@ pub struct Document<'a> {
     pub changes: Cow<'a, [Change]>,
     pub warnings: Vec<String>,
     pub summary: Summary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text_coverage: Option<crate::plan::Coverage>,
 }
 
 impl<'a> Document<'a> {
@@ -39,6 +41,7 @@ impl<'a> Document<'a> {
             changes: Cow::Borrowed(&plan.changes),
             warnings: plan.warnings.clone(),
             summary: plan.summary(),
+            alt_text_coverage: plan.alt_text_coverage,
         }
     }
 
@@ -54,6 +57,7 @@ impl<'a> Document<'a> {
             warnings: self.warnings,
             prune: self.prune,
             price_per_request: crate::plan::cost::PRICE_PER_REQUEST_USD,
+            alt_text_coverage: self.alt_text_coverage,
         }
     }
 
@@ -144,6 +148,8 @@ struct ReadDocument {
     changes: Vec<ReadChange>,
     warnings: Vec<String>,
     summary: Summary,
+    #[serde(default)]
+    alt_text_coverage: Option<crate::plan::Coverage>,
 }
 
 /// Reads a saved plan, refusing one that is too large, corrupt, edited,
@@ -220,6 +226,7 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
         changes: Cow::Owned(changes),
         warnings: read.warnings,
         summary: read.summary,
+        alt_text_coverage: read.alt_text_coverage,
     };
     let plan_summary = Plan {
         changes: document.changes.to_vec(),
@@ -227,6 +234,7 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
         warnings: Vec::new(),
         prune: document.prune,
         price_per_request: 0.0,
+        alt_text_coverage: None,
     }
     .summary();
     if plan_summary.counts() != document.summary.counts() {

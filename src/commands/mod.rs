@@ -2,6 +2,7 @@
 
 mod adopt;
 mod apply;
+mod lint;
 mod plan;
 mod state;
 mod validate;
@@ -90,5 +91,16 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
         Action::Watch(watch) => watch::run(&config, watch, out),
         Action::Adopt { paths, targets } => adopt::run(&config, paths, targets, out),
         Action::State(action) => state::run(&config, action, out),
+        Action::Lint {
+            paths,
+            format,
+            config: file,
+        } => lint::run(&config, paths, *format, file.as_deref(), out),
+        Action::Schema(crate::config::SchemaKind::Config) => {
+            out.line(&serde_json::to_string_pretty(
+                &crate::lint::config::schema(),
+            )?);
+            Ok(Exit::Success)
+        }
     }
 }

@@ -11,6 +11,7 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
     let (desired, store, applied) =
         load_both(&args.paths, || StateStore::open_reader(&config.state_dir))?;
     check_declared(config, &args.paths, &desired, &args.targets)?;
+    let lint = crate::lint::lint(&desired, &crate::lint::config::load(None, &args.paths)?);
     if !store.exists() {
         crate::logging::note(&format!(
             "No state at {}: every media is new.",
@@ -19,6 +20,8 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
     }
     let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
     plan.price_per_request = args.price_per_request;
+    plan.warnings.extend(lint.warning_lines());
+    plan.alt_text_coverage = Some(lint.coverage());
     drop(applied);
     let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?);
     match args.format {

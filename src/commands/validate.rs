@@ -14,6 +14,10 @@ pub fn run(config: &Config, paths: &[PathBuf], out: Output) -> anyhow::Result<Ex
     for warning in &desired.warnings {
         out.line(&warning.to_string());
     }
+    let lint = crate::lint::lint(&desired, &crate::lint::config::load(None, paths)?);
+    for line in lint.warning_lines() {
+        out.line(&line);
+    }
     out.line(&format!(
         "{} media in {} file{} are valid.",
         desired.media.len(),

@@ -5,11 +5,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+/// The lint configuration beside the manifests, never a manifest itself.
+pub const CONFIG_NAMES: [&str; 2] = ["xmeta.yaml", "xmeta.yml"];
+
 pub fn is_manifest(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml")
-    )
+    ) && !path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| CONFIG_NAMES.contains(&n))
 }
 
 fn is_hidden(entry: &walkdir::DirEntry) -> bool {

@@ -26,6 +26,18 @@ pub struct Entry {
     /// Its place among the file's entries (0-based), to find its position
     /// later when the fast path did not record one.
     pub ordinal: usize,
+    /// Alt-text rules this media is exempt from, and why (`lint:`).
+    pub exemption: Option<Arc<Exemption>>,
+}
+
+/// `lint: {ignore: [alt-text/too-short], reason: "…"}` on a media entry.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exemption {
+    #[serde(deserialize_with = "crate::model::strict_strings")]
+    pub ignore: Vec<String>,
+    #[serde(deserialize_with = "crate::model::strict_string")]
+    pub reason: String,
 }
 
 /// The outcome of reading one file: its valid entries, or its problems.
@@ -139,6 +151,37 @@ fn ends_in_newline(text: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Owned(format!("{text}\n"))
     }
+}
+
+/// Where each entry was declared, reading each file that the fast path
+/// took at most once (lint may need thousands of positions).
+pub fn places(entries: &[&Entry]) -> Vec<Location> {
+    let mut files: std::collections::HashMap<Arc<PathBuf>, Vec<Location>> =
+        std::collections::HashMap::new();
+    entries
+        .iter()
+        .map(|entry| {
+            if entry.location.line != 0 {
+                return entry.location.clone();
+            }
+            let file = &entry.location.file;
+            let found = files.entry(Arc::clone(file)).or_insert_with(|| {
+                read_text(file)
+                    .map(|text| {
+                        parse_positioned(Arc::clone(file), &ends_in_newline(&text))
+                            .entries
+                            .into_iter()
+                            .map(|e| e.location)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            });
+            found
+                .get(entry.ordinal)
+                .cloned()
+                .unwrap_or_else(|| Location::new(file, 1, 1))
+        })
+        .collect()
 }
 
 /// Where an entry was declared. Entries from the fast path carry no
@@ -274,11 +317,17 @@ fn read_document(
             }
         }
         warn_if_expired(file, node, doc, &metadata, diagnostics);
+        let exemption = item
+            .get_mut("lint")
+            .map(Value::take)
+            .and_then(|v| serde_json::from_value::<Exemption>(v).ok())
+            .map(Arc::new);
         entries.push(Entry {
             id,
             metadata: Arc::new(metadata),
             location,
             ordinal: entries.len(),
+            exemption,
         });
     }
 }

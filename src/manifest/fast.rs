@@ -13,7 +13,7 @@ use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::error::Location;
-use crate::manifest::document::Entry;
+use crate::manifest::document::{Entry, Exemption};
 use crate::manifest::schema::ALT_TEXT_MAX_CHARS;
 use crate::model::{FieldValue, MediaId, Metadata, Number};
 
@@ -36,25 +36,7 @@ struct Defaults {
     metadata: Metadata,
 }
 
-/// A mapping or a list, never an empty value: serde_yaml reads `media:`
-/// as an empty list and `defaults:` as an empty mapping, where the
-/// positioned path (rightly) reports a missing value.
-fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
-    struct V<T>(std::marker::PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a mapping or a list")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
-            T::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
-        }
-    }
-    d.deserialize_any(V(std::marker::PhantomData))
-}
+use crate::model::not_null;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +44,8 @@ struct MediaEntry {
     id: Id,
     #[serde(default)]
     metadata: Metadata,
+    #[serde(default)]
+    lint: Option<Exemption>,
 }
 
 /// A media ID as written, quoted or not: serde_yaml hands a scalar's raw
@@ -128,9 +112,25 @@ fn has_block_scalar(text: &str) -> bool {
     })
 }
 
+/// What libyaml accepts and yaml-rust2 (rightly) refuses: a byte-order
+/// mark inside the text, or a comment glued to a token (`"a"#c`, `|#c`).
+/// Such files take the positioned path, whose reading is the reference.
+fn has_lax_syntax(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.contains('\u{feff}')
+        || bytes.iter().enumerate().any(|(i, b)| {
+            *b == b'#'
+                && i > 0
+                && matches!(
+                    bytes[i - 1],
+                    b'"' | b'\'' | b'}' | b']' | b'|' | b'>' | b'+' | b'-' | b'0'..=b'9'
+                )
+        })
+}
+
 /// The entries of a clean file, or `None` to take the positioned path.
 pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
-    if has_block_scalar(text) {
+    if has_block_scalar(text) || has_lax_syntax(text) {
         return None;
     }
     if may_have_tags(text) || events_bound(text) > MAX_FAST_EVENTS {
@@ -163,11 +163,19 @@ pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
                 }
             }
             metadata.shrink_to_fit();
+            if media
+                .lint
+                .as_ref()
+                .is_some_and(|e| e.reason.chars().count() > 500)
+            {
+                return None;
+            }
             entries.push(Entry {
                 id,
                 metadata: Arc::new(metadata),
                 location: unplaced.clone(),
                 ordinal: entries.len(),
+                exemption: media.lint.map(Arc::new),
             });
         }
     }

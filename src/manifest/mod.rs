@@ -11,8 +11,10 @@ pub mod yaml;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-pub use discover::{discover, discover_within, is_manifest};
-pub use document::{parse_both, parse_file, parse_text, place, Entry, ParsedFile};
+pub use discover::{discover, discover_within, is_manifest, CONFIG_NAMES};
+pub use document::{
+    parse_both, parse_file, parse_text, place, places, Entry, Exemption, ParsedFile,
+};
 
 use crate::error::{Diagnostic, InvalidManifests};
 use crate::model::MediaId;
@@ -157,6 +159,13 @@ mod tests {
             format!("{HEAD}media:\n  - id: '2'\n    metadata:\n     alt_text:\n      text: |\n"),
             format!("{HEAD}media:\n  - id: 1\n    metadata:\n      alt_text:\n        text: |\n          abc"),
             format!("{HEAD}media:\n  - id: 1\n    metadata:\n      alt_text:\n        text: >-\n          abc\n"),
+            format!("{HEAD}media: []\n---\n{}", "\u{feff}"),
+            "\n\u{feff}".to_string(),
+            format!("{HEAD}media:\n  - id: 1\n    metadata:\n      geo_restrictions:\n"),
+            format!("{HEAD}media:\n  - id: 1\n    metadata:\n      domain_restrictions: {{whitelist: }}\n"),
+            format!("{HEAD}media:\n  - id: 1\n    metadata:\n      preview_image: {{media_key: }}\n"),
+            format!("{HEAD}media:\n  - id: 1\n    metadata:\n      alt_text:\n        text: \"a\"#c\n"),
+            format!("{HEAD}media:\n  - id: 1\n    metadata:\n      alt_text:\n        text: |#c\n          abc\n"),
         ];
         for text in cases {
             let (fast, careful) = parse_both(Arc::new(PathBuf::from("f.yaml")), &text);

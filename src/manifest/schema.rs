@@ -147,6 +147,19 @@ pub const DOCUMENT: Shape = Shape::Object(&[
         Shape::Array(&Shape::Object(&[
             req("id", Shape::MediaId),
             opt("metadata", Shape::Object(METADATA)),
+            // Never sent: an exemption from alt-text rules, with its reason.
+            opt(
+                "lint",
+                Shape::Object(&[
+                    req("ignore", STRINGS),
+                    req(
+                        "reason",
+                        Shape::Str {
+                            max_chars: Some(500),
+                        },
+                    ),
+                ]),
+            ),
         ])),
     ),
 ]);

@@ -28,6 +28,9 @@ pub fn render_markdown(plan: &Plan) -> String {
     if plan.requests().next().is_some() {
         let _ = writeln!(out, "{}\n", plan.cost().line());
     }
+    if let Some(coverage) = plan.alt_text_coverage {
+        let _ = writeln!(out, "{}\n", coverage.line());
+    }
     for warning in &plan.warnings {
         let _ = writeln!(out, "> ⚠️ {}\n", warning.replace('\n', " "));
     }

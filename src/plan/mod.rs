@@ -118,6 +118,22 @@ pub struct Summary {
     pub minimum_duration_secs: u64,
 }
 
+impl Coverage {
+    /// `Alt text: 9,812 of 10,000 media (98.1%).`
+    pub fn line(&self) -> String {
+        let percent = if self.media == 0 {
+            100.0
+        } else {
+            self.with_alt_text as f64 * 100.0 / self.media as f64
+        };
+        format!(
+            "Alt text: {} of {} media ({percent:.1}%).",
+            cost::thousands(self.with_alt_text as u64),
+            cost::thousands(self.media as u64)
+        )
+    }
+}
+
 impl Summary {
     /// The counts alone (the estimates depend on a price).
     pub fn counts(&self) -> [usize; 5] {
@@ -140,6 +156,14 @@ pub struct Plan {
     pub prune: bool,
     /// US dollars per request, for the cost estimate.
     pub price_per_request: f64,
+    /// Media with alt text, of those declared (`None`: not linted).
+    pub alt_text_coverage: Option<Coverage>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub with_alt_text: usize,
+    pub media: usize,
 }
 
 impl Plan {

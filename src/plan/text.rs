@@ -146,6 +146,9 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
     if plan.requests().next().is_some() {
         let _ = writeln!(tail, "{}", plan.cost().line());
     }
+    if let Some(coverage) = plan.alt_text_coverage {
+        let _ = writeln!(tail, "{}", coverage.line());
+    }
     out.write_all(tail.as_bytes())
 }
 

@@ -11,6 +11,7 @@ mod crash;
 mod hostile;
 mod integrity;
 mod limits;
+mod lint;
 mod locking;
 mod round_trip;
 mod snapshots;

@@ -1,0 +1,316 @@
+//! The lint configuration, `xmeta.yaml` beside the manifests (or
+//! `--config FILE`): a level per rule and the rules' options, checked with
+//! `file:line:column` like the manifests.
+//!
+//! ```yaml
+//! lint:
+//!   rules:
+//!     alt-text/too-short: {level: error, min_chars: 15}
+//!     alt-text/whitespace: off
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Diagnostic, InvalidManifests, Location};
+use crate::lint::rules::{Level, Options, Rule};
+use crate::manifest::schema::suggest;
+use crate::manifest::yaml::{parse_documents, Node, NodeKind};
+
+#[derive(Clone, Debug, Default)]
+pub struct LintConfig {
+    pub levels: BTreeMap<Rule, Level>,
+    pub options: Options,
+    /// The file it came from, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl LintConfig {
+    pub fn level(&self, rule: Rule) -> Level {
+        self.levels
+            .get(&rule)
+            .copied()
+            .unwrap_or_else(|| rule.default_level())
+    }
+}
+
+/// `--config FILE`, else `xmeta.yaml` (or `.yml`) in the first PATH (its
+/// directory, for a file), else the defaults.
+pub fn find(explicit: Option<&Path>, paths: &[PathBuf]) -> Option<PathBuf> {
+    if let Some(file) = explicit {
+        return Some(file.to_path_buf());
+    }
+    let first = paths.first()?;
+    let dir = if first.is_dir() {
+        first.as_path()
+    } else {
+        first.parent()?
+    };
+    crate::manifest::CONFIG_NAMES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+pub fn load(explicit: Option<&Path>, paths: &[PathBuf]) -> anyhow::Result<LintConfig> {
+    let Some(file) = find(explicit, paths) else {
+        return Ok(LintConfig::default());
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the lint configuration `{}`: {e}",
+            file.display()
+        )
+    })?;
+    let shown = Arc::new(file.clone());
+    let mut problems = Vec::new();
+    let mut config = LintConfig {
+        file: Some(file),
+        ..LintConfig::default()
+    };
+    match parse_documents(&text) {
+        Err(e) => problems.push(Diagnostic::error(
+            Location::new(&shown, e.pos.line, e.pos.column),
+            format!("YAML syntax error: {}", e.message),
+        )),
+        Ok(docs) => {
+            for doc in &docs {
+                read(&shown, doc, &mut config, &mut problems);
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(InvalidManifests(problems).into())
+    }
+}
+
+fn at(file: &Arc<PathBuf>, node: &Node) -> Location {
+    Location::new(file, node.pos.line, node.pos.column)
+}
+
+fn entries(node: &Node) -> Option<&[(Node, Node)]> {
+    match &node.kind {
+        NodeKind::Map(entries) => Some(entries),
+        _ => None,
+    }
+}
+
+fn unknown(
+    file: &Arc<PathBuf>,
+    key: &Node,
+    name: &str,
+    known: &[&str],
+    where_: &str,
+) -> Diagnostic {
+    Diagnostic::error(at(file, key), format!("unknown field `{name}` in {where_}"))
+        .with_help(suggest(name, known.iter().copied()).map(|s| format!("did you mean `{s}`?")))
+}
+
+fn read(file: &Arc<PathBuf>, doc: &Node, config: &mut LintConfig, problems: &mut Vec<Diagnostic>) {
+    if matches!(&doc.kind, NodeKind::Scalar { text, .. } if text.is_empty()) {
+        return;
+    }
+    let Some(top) = entries(doc) else {
+        problems.push(Diagnostic::error(
+            at(file, doc),
+            "the lint configuration must be a mapping with a `lint` key",
+        ));
+        return;
+    };
+    for (key, value) in top {
+        match key.as_str() {
+            Some("lint") => read_lint(file, value, config, problems),
+            Some(name) => problems.push(unknown(file, key, name, &["lint"], "the configuration")),
+            None => problems.push(Diagnostic::error(at(file, key), "keys must be strings")),
+        }
+    }
+}
+
+fn read_lint(
+    file: &Arc<PathBuf>,
+    node: &Node,
+    config: &mut LintConfig,
+    problems: &mut Vec<Diagnostic>,
+) {
+    let Some(lint) = entries(node) else {
+        problems.push(Diagnostic::error(
+            at(file, node),
+            "`lint` must be a mapping",
+        ));
+        return;
+    };
+    for (key, value) in lint {
+        match key.as_str() {
+            Some("rules") => {
+                let Some(rules) = entries(value) else {
+                    problems.push(Diagnostic::error(
+                        at(file, value),
+                        "`lint.rules` must be a mapping of rule IDs",
+                    ));
+                    continue;
+                };
+                for (id, setting) in rules {
+                    let name = id.as_str().unwrap_or("");
+                    match Rule::from_id(name) {
+                        Some(rule) => read_rule(file, rule, setting, config, problems),
+                        None => {
+                            let ids: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
+                            problems.push(
+                                Diagnostic::error(at(file, id), format!("unknown rule `{name}`"))
+                                    .with_help(
+                                        suggest(name, ids.iter().copied())
+                                            .map(|s| format!("did you mean `{s}`?")),
+                                    ),
+                            );
+                        }
+                    }
+                }
+            }
+            Some(name) => problems.push(unknown(file, key, name, &["rules"], "`lint`")),
+            None => problems.push(Diagnostic::error(at(file, key), "keys must be strings")),
+        }
+    }
+}
+
+fn level(file: &Arc<PathBuf>, node: &Node, problems: &mut Vec<Diagnostic>) -> Option<Level> {
+    let level = node.as_str().and_then(Level::parse);
+    if level.is_none() {
+        problems.push(Diagnostic::error(
+            at(file, node),
+            "a rule's level must be `off`, `warning` or `error`",
+        ));
+    }
+    level
+}
+
+fn strings(file: &Arc<PathBuf>, node: &Node, problems: &mut Vec<Diagnostic>) -> Vec<String> {
+    match &node.kind {
+        NodeKind::Seq(items) => items
+            .iter()
+            .filter_map(|i| match &i.kind {
+                NodeKind::Scalar { text, .. } => Some(text.clone()),
+                _ => {
+                    problems.push(Diagnostic::error(at(file, i), "must be a string"));
+                    None
+                }
+            })
+            .collect(),
+        _ => {
+            problems.push(Diagnostic::error(
+                at(file, node),
+                "must be a list of strings",
+            ));
+            Vec::new()
+        }
+    }
+}
+
+fn read_rule(
+    file: &Arc<PathBuf>,
+    rule: Rule,
+    node: &Node,
+    config: &mut LintConfig,
+    problems: &mut Vec<Diagnostic>,
+) {
+    let Some(fields) = entries(node) else {
+        if let Some(l) = level(file, node, problems) {
+            config.levels.insert(rule, l);
+        }
+        return;
+    };
+    let option = match rule {
+        Rule::TooShort => Some("min_chars"),
+        Rule::Placeholder => Some("words"),
+        Rule::RedundantPrefix => Some("prefixes"),
+        _ => None,
+    };
+    for (key, value) in fields {
+        let name = key.as_str().unwrap_or("");
+        match name {
+            "level" => {
+                if let Some(l) = level(file, value, problems) {
+                    config.levels.insert(rule, l);
+                }
+            }
+            "min_chars" if option == Some(name) => {
+                match value.as_str().and_then(|t| t.parse::<usize>().ok()) {
+                    Some(n) if (1..=1000).contains(&n) => config.options.min_chars = n,
+                    _ => problems.push(Diagnostic::error(
+                        at(file, value),
+                        "`min_chars` must be a whole number from 1 to 1000",
+                    )),
+                }
+            }
+            "words" if option == Some(name) => {
+                config.options.placeholder_words = strings(file, value, problems)
+            }
+            "prefixes" if option == Some(name) => {
+                config.options.prefixes = strings(file, value, problems)
+            }
+            _ => {
+                let known: Vec<&str> = std::iter::once("level").chain(option).collect();
+                problems.push(unknown(
+                    file,
+                    key,
+                    name,
+                    &known,
+                    &format!("`{}`", rule.id()),
+                ));
+            }
+        }
+    }
+}
+
+/// The JSON Schema of `xmeta.yaml` (`xmeta schema config`).
+pub fn schema() -> serde_json::Value {
+    use serde_json::json;
+    let level = json!({"enum": ["off", "warning", "error"]});
+    let mut rules = serde_json::Map::new();
+    for rule in Rule::ALL {
+        let mut props = serde_json::Map::new();
+        props.insert("level".into(), level.clone());
+        match rule {
+            Rule::TooShort => {
+                props.insert(
+                    "min_chars".into(),
+                    json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+                );
+            }
+            Rule::Placeholder => {
+                props.insert(
+                    "words".into(),
+                    json!({"type": "array", "items": {"type": "string"}}),
+                );
+            }
+            Rule::RedundantPrefix => {
+                props.insert(
+                    "prefixes".into(),
+                    json!({"type": "array", "items": {"type": "string"}}),
+                );
+            }
+            _ => {}
+        }
+        rules.insert(
+            rule.id().into(),
+            json!({"description": rule.summary(), "oneOf": [level, {"type": "object", "additionalProperties": false, "properties": props}]}),
+        );
+    }
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "xmeta lint configuration (xmeta.yaml)",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "lint": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "rules": {"type": "object", "additionalProperties": false, "properties": rules}
+                }
+            }
+        }
+    })
+}

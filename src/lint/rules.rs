@@ -1,0 +1,352 @@
+//! The alt-text rules: each a stable ID, a default level, and a check on
+//! one media's alt text. Pure functions of the text; lengths are counted
+//! in Unicode code points, as X counts them.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Off,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn parse(text: &str) -> Option<Level> {
+        match text {
+            "off" => Some(Level::Off),
+            "warning" => Some(Level::Warning),
+            "error" => Some(Level::Error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Off => "off",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    Missing,
+    Placeholder,
+    Filename,
+    TooShort,
+    RedundantPrefix,
+    Duplicate,
+    UrlOnly,
+    NoWords,
+    Whitespace,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 9] = [
+        Rule::Missing,
+        Rule::Placeholder,
+        Rule::Filename,
+        Rule::TooShort,
+        Rule::RedundantPrefix,
+        Rule::Duplicate,
+        Rule::UrlOnly,
+        Rule::NoWords,
+        Rule::Whitespace,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Missing => "alt-text/missing",
+            Rule::Placeholder => "alt-text/placeholder",
+            Rule::Filename => "alt-text/filename",
+            Rule::TooShort => "alt-text/too-short",
+            Rule::RedundantPrefix => "alt-text/redundant-prefix",
+            Rule::Duplicate => "alt-text/duplicate",
+            Rule::UrlOnly => "alt-text/url-only",
+            Rule::NoWords => "alt-text/no-words",
+            Rule::Whitespace => "alt-text/whitespace",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.id() == id)
+    }
+
+    pub fn default_level(self) -> Level {
+        match self {
+            Rule::Missing | Rule::Placeholder | Rule::Filename | Rule::UrlOnly | Rule::NoWords => {
+                Level::Error
+            }
+            _ => Level::Warning,
+        }
+    }
+
+    /// One line: what is wrong, in general (SARIF's short description).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Rule::Missing => "a media has no alt text",
+            Rule::Placeholder => "the alt text is a placeholder word such as \"image\"",
+            Rule::Filename => "the alt text is a file name such as IMG_2041.JPG",
+            Rule::TooShort => "the alt text is too short to describe anything",
+            Rule::RedundantPrefix => "the alt text starts with \"image of\" or the like",
+            Rule::Duplicate => "the same alt text is used on different media",
+            Rule::UrlOnly => "the alt text is only a URL",
+            Rule::NoWords => "the alt text has no words (only emoji, symbols or punctuation)",
+            Rule::Whitespace => "the alt text has leading, trailing or doubled spaces",
+        }
+    }
+}
+
+/// Options of the rules that have them.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub min_chars: usize,
+    pub placeholder_words: Vec<String>,
+    pub prefixes: Vec<String>,
+}
+
+/// Words that only name the kind of thing, in the languages listed in the
+/// README; compared after lower-casing and trimming punctuation.
+pub const PLACEHOLDER_WORDS: &[&str] = &[
+    "image",
+    "img",
+    "photo",
+    "picture",
+    "pic",
+    "graphic",
+    "screenshot",
+    "untitled",
+    "alt",
+    "alt text",
+    "alttext",
+    "description",
+    "todo",
+    "tbd",
+    "placeholder",
+    "media",
+    "video",
+    "gif",
+    // French, Spanish, Portuguese, Italian, German, Dutch
+    "photo",
+    "image",
+    "imagen",
+    "foto",
+    "imagem",
+    "figura",
+    "immagine",
+    "bild",
+    "grafik",
+    "afbeelding",
+    "sans titre",
+    "sin título",
+    "sem título",
+    "senza titolo",
+    "unbenannt",
+];
+
+/// Openings a screen reader makes redundant: it already says "image".
+pub const PREFIXES: &[&str] = &[
+    "image of",
+    "an image of",
+    "picture of",
+    "a picture of",
+    "photo of",
+    "a photo of",
+    "graphic of",
+    "screenshot of",
+    "image showing",
+    "photo showing",
+    "image de",
+    "photo de",
+    "imagen de",
+    "foto de",
+    "imagem de",
+    "immagine di",
+    "bild von",
+    "foto von",
+];
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            min_chars: 10,
+            placeholder_words: Vec::new(),
+            prefixes: Vec::new(),
+        }
+    }
+}
+
+/// Every rule that `text` breaks (but `Missing` and `Duplicate`, which
+/// need more than one text), each with the message to show.
+pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
+    let mut found = Vec::new();
+    let trimmed = text.trim();
+    let chars = trimmed.chars().count();
+    let words = normalise(trimmed);
+    if PLACEHOLDER_WORDS.contains(&words.as_str())
+        || options
+            .placeholder_words
+            .iter()
+            .any(|w| normalise(w) == words)
+    {
+        found.push((
+            Rule::Placeholder,
+            format!(
+                "\"{}\" is a placeholder; describe what the media shows",
+                short(trimmed)
+            ),
+        ));
+    } else if is_filename(trimmed) {
+        found.push((
+            Rule::Filename,
+            format!(
+                "\"{}\" is a file name; describe what the media shows",
+                short(trimmed)
+            ),
+        ));
+    } else if is_url(trimmed) {
+        found.push((
+            Rule::UrlOnly,
+            "the alt text is only a URL; describe what the media shows".to_string(),
+        ));
+    } else if !trimmed.is_empty() && !trimmed.chars().any(char::is_alphanumeric) {
+        found.push((
+            Rule::NoWords,
+            "the alt text has no words (only emoji, symbols or punctuation); describe the media in words".to_string(),
+        ));
+    } else if chars < options.min_chars {
+        found.push((
+            Rule::TooShort,
+            format!(
+                "the alt text is {chars} characters long; write at least {} that describe the media",
+                options.min_chars
+            ),
+        ));
+    }
+    let lower = trimmed.to_lowercase();
+    if let Some(prefix) = PREFIXES
+        .iter()
+        .copied()
+        .chain(options.prefixes.iter().map(String::as_str))
+        .find(|p| lower.starts_with(&p.to_lowercase()) && lower.len() > p.len())
+    {
+        found.push((
+            Rule::RedundantPrefix,
+            format!("drop \"{prefix}\": screen readers already announce an image"),
+        ));
+    }
+    if text != trimmed || text.contains("  ") {
+        found.push((
+            Rule::Whitespace,
+            "remove leading, trailing or doubled spaces from the alt text".to_string(),
+        ));
+    }
+    found
+}
+
+/// Lower case, punctuation and symbols at either end removed, inner runs
+/// of whitespace as one space.
+fn normalise(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let trimmed = lower.trim_matches(|c: char| !c.is_alphanumeric());
+    trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn short(text: &str) -> String {
+    crate::untrusted::neutralise(text, 40)
+}
+
+/// `IMG_2041.JPG`, `DSC0001.png`, `holiday photo.jpeg`: one token with a
+/// media extension, or a camera's naming pattern.
+fn is_filename(text: &str) -> bool {
+    const EXTENSIONS: &[&str] = &[
+        "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "tif", "tiff", "bmp", "svg", "mp4",
+        "mov", "avi", "webm",
+    ];
+    let lower = text.to_lowercase();
+    if let Some((stem, ext)) = lower.rsplit_once('.') {
+        if EXTENSIONS.contains(&ext) && !stem.is_empty() && !stem.contains(". ") {
+            return true;
+        }
+    }
+    let camera = [
+        "img_",
+        "img-",
+        "dsc",
+        "dscn",
+        "dscf",
+        "pxl_",
+        "screenshot_",
+        "gopr",
+    ];
+    !lower.contains(' ')
+        && camera.iter().any(|p| {
+            lower
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        })
+}
+
+fn is_url(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www."))
+        && !text.chars().any(char::is_whitespace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> Vec<Rule> {
+        check(text, &Options::default())
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    #[test]
+    fn true_positives() {
+        assert_eq!(rules("image"), [Rule::Placeholder]);
+        assert_eq!(rules("Bild."), [Rule::Placeholder]);
+        assert_eq!(rules("Imagen"), [Rule::Placeholder]);
+        assert_eq!(rules("sans titre"), [Rule::Placeholder]);
+        assert_eq!(rules("IMG_2041.JPG"), [Rule::Filename]);
+        assert_eq!(rules("DSC0001"), [Rule::Filename]);
+        assert_eq!(rules("holiday-beach.jpeg"), [Rule::Filename]);
+        assert_eq!(rules("https://example.com/cat.html"), [Rule::UrlOnly]);
+        assert_eq!(rules("🐱🐱🎉"), [Rule::NoWords]);
+        assert_eq!(rules("A cat"), [Rule::TooShort]);
+        assert_eq!(
+            rules("Image of a cat asleep on a red sofa"),
+            [Rule::RedundantPrefix]
+        );
+        assert_eq!(
+            rules("Imagen de un gato dormido en un sofá"),
+            [Rule::RedundantPrefix]
+        );
+        assert_eq!(rules(" A cat asleep on a red sofa"), [Rule::Whitespace]);
+        assert_eq!(rules("A cat  asleep on a red sofa"), [Rule::Whitespace]);
+    }
+
+    #[test]
+    fn false_positives_are_avoided() {
+        for good in [
+            "A black cat asleep on a red sofa",
+            "Photographer's self-portrait at dusk, holding a camera",
+            "Chart: sales grew 12.5% in 2024 (see www.example.com for data)",
+            "日本語の代替テキスト、猫がソファで寝ている",
+            "Ein Bild von Kindern, die im Park spielen",
+            "Version 2.0 release banner with confetti",
+            "Imagery from the Hubble telescope of a spiral galaxy",
+        ] {
+            assert!(rules(good).is_empty(), "{good}: {:?}", rules(good));
+        }
+        // Ten code points, whatever their bytes: not too short.
+        assert!(rules("猫がソファで寝ている").is_empty());
+    }
+}
