@@ -118,9 +118,12 @@ fn the_examples_validate_and_plan_without_credentials() {
     let env = TestEnv::new();
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/manifests");
     let run = env.ok(&["validate", examples], 0);
-    assert_has(&run.stdout, "6 media in 2 files are valid.");
+    assert_has(&run.stdout, "7 media in 2 files are valid.");
     let plan = env.ok(&["plan", examples], 0);
-    assert_has(&plan.stdout, "Plan: 6 to create");
+    assert_has(&plan.stdout, "Plan: 7 to create");
+    assert_has(&plan.stdout, "note: media 1146654567674912773 is exempt from alt-text/too-short");
+    assert_has(&plan.stdout, "Alt text: 7 of 7 media (100.0%).");
+    env.ok(&["lint", examples], 0);
     assert!(!env.state_dir().exists(), "plan does not create a state");
 }
 
