@@ -189,6 +189,11 @@ fn main() {
 
     let floor = best(runs, || serde_yaml_floor(&tree));
     let validate = best(runs, || run(&["validate", &tree_s], &state, &[]).wall);
+    let lint = best(runs, || {
+        let m = run(&["lint", &tree_s], &state, &[]);
+        assert!(m.stdout.contains("0 findings"), "lint output: {}", m.stdout);
+        m.wall
+    });
     let mut rss = 0;
     let plan_empty = best(runs, || {
         let m = run(&["plan", &tree_s], &state, &[]);
@@ -259,6 +264,11 @@ fn main() {
         "| `xmeta validate` | {} | {:.2}× floor | |",
         ms(validate),
         ratio(validate, floor)
+    );
+    println!(
+        "| `xmeta lint` | {} | {:.2}× validate | ≤ 1.2× |",
+        ms(lint),
+        ratio(lint, validate)
     );
     println!(
         "| `xmeta plan`, empty state | {} | {:.2}× floor | ≤ 1.0× |",

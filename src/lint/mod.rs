@@ -47,6 +47,9 @@ pub struct Exempt {
     pub reason: String,
 }
 
+/// Findings listed in a plan before the rest are counted.
+pub const SHOWN_IN_PLANS: usize = 50;
+
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub findings: Vec<Finding>,
@@ -76,11 +79,14 @@ impl Report {
         self.coverage().line()
     }
 
-    /// Each finding as a warning line, then each exemption (for plans).
+    /// Each finding as a warning line (the first `SHOWN_IN_PLANS`, then a
+    /// count), then each exemption: for plans and `validate`, where a
+    /// library without alt text must not bury the plan.
     pub fn warning_lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
             .findings
             .iter()
+            .take(SHOWN_IN_PLANS)
             .map(|f| {
                 Finding {
                     level: Level::Warning,
@@ -89,16 +95,30 @@ impl Report {
                 .to_string()
             })
             .collect();
-        lines.extend(self.exempt.iter().map(|e| {
-            format!(
-                "{}: note: media {} is exempt from {}: {}",
-                e.location,
-                e.id,
-                e.rules.join(", "),
-                crate::untrusted::neutralise(&e.reason, 500)
-            )
-        }));
+        if self.findings.len() > SHOWN_IN_PLANS {
+            lines.push(format!(
+                "warning: {} more alt-text findings; `xmeta lint` lists them all",
+                self.findings.len() - SHOWN_IN_PLANS
+            ));
+        }
+        lines.extend(self.exemption_lines());
         lines
+    }
+
+    /// `file:line:col: note: media 42 is exempt from …: reason`
+    pub fn exemption_lines(&self) -> Vec<String> {
+        self.exempt
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: note: media {} is exempt from {}: {}",
+                    e.location,
+                    e.id,
+                    crate::untrusted::neutralise(&e.rules.join(", "), 200),
+                    crate::untrusted::neutralise(&e.reason, 500)
+                )
+            })
+            .collect()
     }
 }
 

@@ -121,7 +121,10 @@ fn the_examples_validate_and_plan_without_credentials() {
     assert_has(&run.stdout, "7 media in 2 files are valid.");
     let plan = env.ok(&["plan", examples], 0);
     assert_has(&plan.stdout, "Plan: 7 to create");
-    assert_has(&plan.stdout, "note: media 1146654567674912773 is exempt from alt-text/too-short");
+    assert_has(
+        &plan.stdout,
+        "note: media 1146654567674912773 is exempt from alt-text/too-short",
+    );
     assert_has(&plan.stdout, "Alt text: 7 of 7 media (100.0%).");
     env.ok(&["lint", examples], 0);
     assert!(!env.state_dir().exists(), "plan does not create a state");
