@@ -94,8 +94,11 @@ pub struct Report {
     /// A signal stopped the run.
     pub interrupted: bool,
     pub failed: Vec<(MediaId, String)>,
-    /// Requests not confirmed because a stop was requested.
+    /// Requests never started (a stop, a budget, a halt).
     pub skipped: usize,
+    /// Requests sent but abandoned in flight past the drain timeout: X may
+    /// have applied them; they plan again (sending twice is harmless).
+    pub unconfirmed: usize,
     /// Why no new request was started, when the run stopped early.
     pub halted: Option<Halt>,
 }
@@ -123,14 +126,20 @@ impl Report {
                 "Apply stopped at the budget: {} applied, {} failed, {} remaining.",
                 self.applied + self.recorded,
                 self.failed.len(),
-                self.skipped
+                self.skipped + self.unconfirmed
             ));
             return lines;
         }
         if self.skipped > 0 {
             lines.push(format!(
-                "stopped: {} requests were not confirmed; they plan again next time",
+                "stopped: {} requests were not sent; they plan again next time",
                 self.skipped
+            ));
+        }
+        if self.unconfirmed > 0 {
+            lines.push(format!(
+                "stopped: {} requests were sent but not confirmed in time; they plan again (sending them twice is harmless)",
+                self.unconfirmed
             ));
         }
         let outcome = if self.interrupted {
@@ -145,11 +154,13 @@ impl Report {
         } else {
             String::new()
         };
-        let not_sent = if self.skipped > 0 {
-            format!(", {} not sent", self.skipped)
-        } else {
-            String::new()
-        };
+        let mut not_sent = String::new();
+        if self.skipped > 0 {
+            not_sent.push_str(&format!(", {} not sent", self.skipped));
+        }
+        if self.unconfirmed > 0 {
+            not_sent.push_str(&format!(", {} not confirmed", self.unconfirmed));
+        }
         lines.push(format!(
             "Apply {outcome}: {} applied{forgotten}, {} failed{not_sent}.",
             self.applied + self.recorded,
@@ -159,7 +170,10 @@ impl Report {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.failed.is_empty() && self.skipped == 0 && self.halted.is_none()
+        self.failed.is_empty()
+            && self.skipped == 0
+            && self.unconfirmed == 0
+            && self.halted.is_none()
     }
 
     /// Stopped by the budget alone: a success that leaves work for later.
@@ -248,6 +262,8 @@ async fn run(
     let halted = || halt.lock().map_or(true, |h| h.is_some());
     let started = AtomicUsize::new(0);
     let started = &started;
+    let sent = AtomicUsize::new(0);
+    let sent = &sent;
     let ticker = progress.spawn_ticker(Arc::clone(&client));
     let mut results = futures::stream::iter(plan.requests())
         .map(|change| {
@@ -270,6 +286,7 @@ async fn run(
                 let Some(request) = change.request() else {
                     return (change, None);
                 };
+                sent.fetch_add(1, Ordering::SeqCst);
                 let outcome = match client.post_metadata(&request).instrument(span).await {
                     Ok(()) => record(store, change).map_err(|e| {
                         let reason = format!("{e:#}");
@@ -278,6 +295,7 @@ async fn run(
                     }),
                     Err(ApiError::OverBudget(reason)) => {
                         // Not sent: waiting would pass the budget.
+                        sent.fetch_sub(1, Ordering::SeqCst);
                         stop(Halt::Budget(reason));
                         return (change, None);
                     }
@@ -316,6 +334,10 @@ async fn run(
             }
             Some(Err(failure)) => {
                 let message = match failure {
+                    // The credential's explanation is given once, below.
+                    Failure::Api(ApiError::Credentials(_)) => {
+                        "X refused the credentials (see below)".to_string()
+                    }
                     Failure::Api(e) => e.to_string(),
                     Failure::NotRecorded(reason) => {
                         format!("confirmed by X but not recorded: {reason}")
@@ -329,7 +351,9 @@ async fn run(
         }
     }
     // Not started after a stop, or abandoned in flight past the drain timeout.
-    report.skipped = total - report.applied - remote_failed;
+    let sent = sent.load(Ordering::SeqCst);
+    report.skipped = total.saturating_sub(sent);
+    report.unconfirmed = sent.saturating_sub(report.applied + remote_failed);
     report.interrupted = cancel.is_cancelled();
     report.halted = halt.lock().ok().and_then(|h| h.clone());
     ticker.abort();

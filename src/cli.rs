@@ -149,10 +149,18 @@ pub struct PlanArgs {
 
 fn price(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        Ok(p) if (0.0..=1000.0).contains(&p) => Ok(p),
         _ => Err(format!(
-            "`{text}` is not a price in US dollars, such as 0.005"
+            "`{text}` is not a price per request in US dollars from 0 to 1000, such as 0.005"
         )),
+    }
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the budget must be longer than zero".into()),
+        Err(e) => Err(format!("{e}; write a duration such as 50m or 5h30m")),
     }
 }
 
@@ -193,12 +201,14 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "USD", value_parser = price)]
     pub price_per_request: Option<f64>,
 
-    #[command(flatten)]
-    pub targets: Targets,
+    /// Only this media ID; repeat for more (not with --plan, which applies
+    /// exactly what was planned). Example: --target 1146654567674912769
+    #[arg(long = "target", value_name = "ID", conflicts_with = "plan")]
+    pub targets: Vec<String>,
 
-    /// Remove media that no manifest declares from the state (nothing is sent).
-    /// Example: --prune
-    #[arg(long)]
+    /// Remove media that no manifest declares from the state (nothing is
+    /// sent; not with --plan, which says whether it prunes). Example: --prune
+    #[arg(long, conflicts_with = "plan")]
     pub prune: bool,
 
     #[command(flatten)]
@@ -238,7 +248,7 @@ pub struct ClientArgs {
 
     /// Start no request after this long (per cycle with watch), and never
     /// wait for a rate-limit window past it. Example: --max-duration 5h30m
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub max_duration: Option<std::time::Duration>,
 }
 
@@ -300,8 +310,8 @@ pub enum StateCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Remove the lock file, whoever holds it (for a holder on another host).
-    /// Example: xmeta state unlock --force
+    /// Remove a lock file left by a holder on another host (one this host's
+    /// kernel sees alive is refused). Example: xmeta state unlock --force
     Unlock {
         /// Required: confirms that no writer is running. Example: --force
         #[arg(long, required = true)]

@@ -17,7 +17,7 @@ use crate::plan::Targets;
 use crate::x_api::{Auth, ClientSettings, OAuth1, Secret};
 
 pub const DEFAULT_API_URL: &str = "https://api.x.com";
-pub const DEFAULT_STATE_DIR: &str = "state";
+pub const DEFAULT_STATE_DIR: &str = "./state";
 use crate::plan::cost::PRICE_PER_REQUEST_USD;
 
 #[derive(Debug)]
@@ -133,6 +133,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
         .or_else(|| env("XMETA_STATE_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
     let (allow_empty, color, verbose) = (cli.allow_empty, cli.color, cli.verbose);
+    let command_line = command_line(&cli.command);
     let action = match cli.command {
         Command::Validate(p) => Action::Validate { paths: p.paths },
         Command::Plan(a) => Action::Plan(PlanConfig {
@@ -155,7 +156,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             },
             auto_approve: a.auto_approve,
             detailed_exitcode: a.detailed_exitcode,
-            targets: targets(&a.targets.ids)?,
+            targets: targets(&a.targets)?,
             prune: a.prune,
             client: client_settings(&a.client)?,
             budget: budget(&a.client),
@@ -210,7 +211,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
         stderr_is_terminal: std::io::stderr().is_terminal() && !dumb,
         verbose,
         rust_log: env("RUST_LOG"),
-        command_line: command_line(),
+        command_line,
         action,
     })
 }
@@ -236,21 +237,36 @@ fn colour(choice: cli::ColorChoice, terminal: bool) -> bool {
     }
 }
 
-/// `xmeta` and its subcommand words; flags and paths are left out since
-/// they could hold anything.
-fn command_line() -> String {
-    let words: Vec<String> = std::env::args()
-        .skip(1)
-        .take_while(|a| !a.starts_with('-') && !a.contains('/') && !a.contains('.'))
-        .take(2)
-        .collect();
-    format!("xmeta {}", words.join(" ")).trim().to_string()
+/// `xmeta` and its subcommand, for the lock's "who holds it"; flags and
+/// paths are left out since they could hold anything.
+fn command_line(command: &Command) -> String {
+    let words = match command {
+        Command::Validate(_) => "validate",
+        Command::Plan(_) => "plan",
+        Command::Apply(_) => "apply",
+        Command::Watch(_) => "watch",
+        Command::Adopt(_) => "adopt",
+        Command::Lint(_) => "lint",
+        Command::Schema { .. } => "schema",
+        Command::State(StateCommand::List) => "state list",
+        Command::State(StateCommand::Show { .. }) => "state show",
+        Command::State(StateCommand::Rm { .. }) => "state rm",
+        Command::State(StateCommand::Export { .. }) => "state export",
+        Command::State(StateCommand::Import { .. }) => "state import",
+        Command::State(StateCommand::Unlock { .. }) => "state unlock",
+    };
+    format!("xmeta {words}")
 }
 
 fn media_id(id: &str) -> anyhow::Result<MediaId> {
-    MediaId::parse(id).ok_or_else(|| {
-        anyhow::anyhow!("`{id}` is not a media ID: use 1 to 19 digits, such as 1146654567674912769")
-    })
+    MediaId::parse(id)
+        .filter(|_| !crate::manifest::schema::has_leading_zero(id))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "`{}` is not a media ID: use 1 to 19 digits without leading zeros, such as 1146654567674912769",
+                crate::untrusted::neutralise(id, 40)
+            )
+        })
 }
 
 fn targets(ids: &[String]) -> anyhow::Result<Targets> {

@@ -82,9 +82,11 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}: {label}: {}", self.location, self.message)?;
+        // Messages quote file content (a value, a key): never raw.
+        let message = crate::untrusted::neutralise_lines(&self.message);
+        write!(f, "{}: {label}: {message}", self.location)?;
         if let Some(help) = &self.help {
-            write!(f, "\n  help: {help}")?;
+            write!(f, "\n  help: {}", crate::untrusted::neutralise_lines(help))?;
         }
         Ok(())
     }

@@ -39,13 +39,16 @@ pub fn write_stderr(text: &str) {
 }
 
 /// One line on stderr, labelled (`warning`, `error`, `hint`, …).
+/// Messages can quote command-line arguments and file content: both are
+/// neutralised here, the one place that writes them.
 pub fn line(label: &str, text: &str) {
+    let text = crate::untrusted::neutralise_lines(text);
     write_stderr(&format!("{}{text}\n", paint_label(label)));
 }
 
-/// A line on stderr as is (prompts and notes).
+/// A line on stderr without a label (notes, lists of diagnostics).
 pub fn note(text: &str) {
-    write_stderr(&format!("{text}\n"));
+    write_stderr(&format!("{}\n", crate::untrusted::neutralise_lines(text)));
 }
 
 fn paint_label(label: &str) -> String {
@@ -79,6 +82,9 @@ pub fn init(verbose: u8, color: bool, rust_log: Option<String>) {
         .unwrap_or_else(|| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Field formatting follows the colour setting too (it would
+        // otherwise put escape codes into CI logs).
+        .with_ansi(color)
         .event_format(Lines)
         // Its writes go to a buffer and never fail, so tracing never
         // reports (and never panics on) a write error of its own.

@@ -36,6 +36,15 @@ pub fn neutralise(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// `neutralise` line by line: newlines stay, so multi-line messages keep
+/// their shape; nothing else that could move the cursor gets through.
+pub fn neutralise_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| neutralise(line, 100_000))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `text` with every secret replaced by `***`, then neutralised. Secrets
 /// are removed before cutting, so a cut can never leave half of one.
 pub fn scrub(text: &str, secrets: &[&str]) -> String {

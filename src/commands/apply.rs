@@ -14,40 +14,31 @@ use crate::state::StateStore;
 use crate::{manifest, saved_plan};
 
 pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<Exit> {
-    let (plan, saved) = match &args.source {
+    let open = || StateStore::open_writer(&config.state_dir, &config.command_line);
+    let (mut plan, store) = match &args.source {
         ApplySource::Manifests(paths) => {
-            let open = || StateStore::open_writer(&config.state_dir, &config.command_line);
-            let (desired, store, applied) = if config.state_dir.exists() {
-                load_both(paths, open)?
+            if config.state_dir.exists() {
+                let (desired, store, applied) = load_both(paths, open)?;
+                check_declared(config, paths, &desired, &args.targets)?;
+                let plan = plan::diff(desired, &applied, &args.targets, args.prune);
+                (plan, Some(store))
             } else {
-                // A new state is created only once the manifests are valid.
+                // No state yet: it is created only once something is about
+                // to be written (not for a refused or cancelled apply).
                 let desired = manifest::load(paths)?;
                 check_declared(config, paths, &desired, &args.targets)?;
-                // Said out loud: run from the wrong directory, this is
-                // where a second, empty state would start.
-                crate::logging::note(&format!(
-                    "No state at {}: creating a new one; every media is new.",
-                    config.state_dir.display()
-                ));
-                let store = open()?;
-                let applied = store.all()?;
-                (desired, store, applied)
-            };
-            check_declared(config, paths, &desired, &args.targets)?;
-            let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
-            plan.price_per_request = args.price_per_request;
-            (plan, store)
+                let plan = plan::diff(desired, &Default::default(), &args.targets, args.prune);
+                (plan, None)
+            }
         }
         ApplySource::SavedPlan(file) => {
             let document = saved_plan::read(file)?;
-            let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
+            let store = open()?;
             document.check_fresh(&store.lineage()?, store.serial()?, &store.all()?)?;
-            let mut plan = document.into_plan();
-            plan.price_per_request = args.price_per_request;
-            (plan, store)
+            (document.into_plan(), Some(store))
         }
     };
-    let store = saved;
+    plan.price_per_request = args.price_per_request;
     out.print(&render_text(&plan, out.color));
     if !plan.has_changes() {
         out.line("Apply complete: 0 applied, 0 failed.");
@@ -58,6 +49,25 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         out.line("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
+    let store = match store {
+        Some(store) => store,
+        None => {
+            // Said out loud: run from the wrong directory, this is where a
+            // second, empty state would start.
+            crate::logging::note(&format!(
+                "No state at {}: creating a new one; every media is new.",
+                config.state_dir.display()
+            ));
+            let store = open()?;
+            if !store.all()?.is_empty() {
+                bail!(
+                    "a state appeared at `{}` while this apply was planning; run it again",
+                    config.state_dir.display()
+                );
+            }
+            store
+        }
+    };
     execute(config, args, &plan, &store, out)
 }
 
@@ -101,7 +111,7 @@ fn execute(
         Exit::Success
     } else if report.at_budget() {
         // Stopped at the budget: a success that leaves work for later.
-        if args.detailed_exitcode && report.skipped > 0 {
+        if args.detailed_exitcode && report.skipped + report.unconfirmed > 0 {
             Exit::Changes
         } else {
             Exit::Success

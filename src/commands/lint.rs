@@ -20,7 +20,7 @@ pub fn run(
     let lint_config = lint::config::load(config_file, paths)?;
     let desired = manifest::load(paths)?;
     check_declared(config, paths, &desired, &Targets::default())?;
-    let report = lint::lint(&desired, &lint_config);
+    let report = lint::lint(&desired, &lint_config, None);
     let unknown = lint::unknown_exemptions(&report);
     for line in &unknown {
         crate::logging::note(line);

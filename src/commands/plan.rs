@@ -11,7 +11,11 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
     let (desired, store, applied) =
         load_both(&args.paths, || StateStore::open_reader(&config.state_dir))?;
     check_declared(config, &args.paths, &desired, &args.targets)?;
-    let lint = crate::lint::lint(&desired, &crate::lint::config::load(None, &args.paths)?);
+    let lint = crate::lint::lint(
+        &desired,
+        &crate::lint::config::load(None, &args.paths)?,
+        Some(crate::lint::SHOWN_IN_PLANS),
+    );
     if !store.exists() {
         crate::logging::note(&format!(
             "No state at {}: every media is new.",

@@ -44,6 +44,11 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             out.print(&crate::plan::yaml_text::metadata_yaml(&record.metadata));
         }
         StateAction::Rm(ids) => {
+            let reader = StateStore::open_reader(dir)?;
+            if !reader.exists() {
+                return Err(StateError::Missing { dir: dir.clone() }.into());
+            }
+            drop(reader);
             let store = StateStore::open_writer(dir, &config.command_line)?;
             let missing: Vec<String> = ids
                 .iter()
@@ -98,6 +103,14 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                     "`{}` was exported by a newer xmeta (format {})",
                     file.display(),
                     export.format_version
+                );
+            }
+            // Serials only grow; one near the top would stop every later write.
+            if export.serial >= 1 << 53 {
+                bail!(
+                    "`{}` has serial {}, beyond what a state ever reaches; nothing was imported",
+                    file.display(),
+                    export.serial
                 );
             }
             if export.lineage.is_empty() {

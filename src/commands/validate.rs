@@ -14,7 +14,11 @@ pub fn run(config: &Config, paths: &[PathBuf], out: Output) -> anyhow::Result<Ex
     for warning in &desired.warnings {
         out.line(&warning.to_string());
     }
-    let lint = crate::lint::lint(&desired, &crate::lint::config::load(None, paths)?);
+    let lint = crate::lint::lint(
+        &desired,
+        &crate::lint::config::load(None, paths)?,
+        Some(crate::lint::SHOWN_IN_PLANS),
+    );
     for line in lint.warning_lines() {
         out.line(&line);
     }

@@ -57,6 +57,9 @@ pub struct Report {
     /// Media declared, and those with alt text.
     pub media: usize,
     pub with_alt_text: usize,
+    /// Findings past the limit, counted only (and how many are errors).
+    pub more: usize,
+    pub more_errors: usize,
 }
 
 impl Report {
@@ -65,6 +68,7 @@ impl Report {
             .iter()
             .filter(|f| f.level == Level::Error)
             .count()
+            + self.more_errors
     }
 
     pub fn coverage(&self) -> crate::plan::Coverage {
@@ -86,7 +90,6 @@ impl Report {
         let mut lines: Vec<String> = self
             .findings
             .iter()
-            .take(SHOWN_IN_PLANS)
             .map(|f| {
                 Finding {
                     level: Level::Warning,
@@ -95,10 +98,10 @@ impl Report {
                 .to_string()
             })
             .collect();
-        if self.findings.len() > SHOWN_IN_PLANS {
+        if self.more > 0 {
             lines.push(format!(
                 "warning: {} more alt-text findings; `xmeta lint` lists them all",
-                self.findings.len() - SHOWN_IN_PLANS
+                self.more
             ));
         }
         lines.extend(self.exemption_lines());
@@ -129,8 +132,11 @@ fn alt_text(entry: &Entry) -> Option<&str> {
     }
 }
 
-/// Checks every declared media against the configured rules.
-pub fn lint(desired: &Desired, config: &LintConfig) -> Report {
+/// Checks every declared media against the configured rules. With a
+/// `limit`, only that many findings are kept (and located); the rest are
+/// counted in `more` — plans show a few, and a library of 600,000 media
+/// without alt text must not cost 600,000 messages.
+pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Report {
     let mut report = Report {
         media: desired.media.len(),
         ..Report::default()
@@ -174,7 +180,7 @@ pub fn lint(desired: &Desired, config: &LintConfig) -> Report {
             }
         }
     }
-    let wanted: Vec<(usize, Rule, String)> = raw
+    let mut wanted: Vec<(usize, Rule, String)> = raw
         .into_iter()
         .filter(|(i, rule, _)| {
             config.level(*rule) != Level::Off
@@ -184,6 +190,14 @@ pub fn lint(desired: &Desired, config: &LintConfig) -> Report {
                     .is_some_and(|e| e.ignore.iter().any(|r| r == rule.id()))
         })
         .collect();
+    if let Some(limit) = limit {
+        report.more = wanted.len().saturating_sub(limit);
+        report.more_errors = wanted[limit.min(wanted.len())..]
+            .iter()
+            .filter(|(_, rule, _)| config.level(*rule) == Level::Error)
+            .count();
+        wanted.truncate(limit);
+    }
     // Positions only for what is shown: one read per file at most.
     let exempted: Vec<usize> = (0..entries.len())
         .filter(|i| entries[*i].exemption.is_some())

@@ -206,6 +206,7 @@ pub fn place(entry: &Entry) -> Location {
 fn parse_positioned(file: Arc<PathBuf>, text: &str) -> ParsedFile {
     let mut diagnostics = Vec::new();
     let mut entries = Vec::new();
+    let mut dropped = 0usize;
     match parse_documents(text) {
         Err(e) => {
             // yaml-rust2 says "found character that cannot start any token"
@@ -241,12 +242,19 @@ fn parse_positioned(file: Arc<PathBuf>, text: &str) -> ParsedFile {
                 let mut checker = Checker {
                     file: &file,
                     diagnostics: &mut diagnostics,
+                    dropped: &mut dropped,
                 };
                 if let Some(value) = checker.check(doc, &DOCUMENT, "") {
                     read_document(&file, doc, value, &mut entries, &mut diagnostics);
                 }
             }
         }
+    }
+    if dropped > 0 {
+        diagnostics.push(Diagnostic::error(
+            Location::new(&file, 1, 1),
+            format!("{dropped} more errors in this file are not shown; fix the ones above first"),
+        ));
     }
     if diagnostics.iter().any(Diagnostic::is_error) {
         entries.clear();

@@ -152,6 +152,9 @@ pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
             return None;
         }
         for media in doc.media {
+            if crate::manifest::schema::has_leading_zero(&media.id.0) {
+                return None;
+            }
             let id = MediaId::parse(&media.id.0)?;
             if !clean(&media.metadata, now) {
                 return None;

@@ -169,7 +169,13 @@ pub const DOCUMENT: Shape = Shape::Object(&[
 pub struct Checker<'a> {
     pub file: &'a Arc<PathBuf>,
     pub diagnostics: &'a mut Vec<Diagnostic>,
+    /// Errors past `MAX_ERRORS_PER_FILE`, counted but not kept: a list of
+    /// 2,000,000 wrong items would otherwise hold 2,000,000 messages.
+    pub dropped: &'a mut usize,
 }
+
+/// Errors kept per file; the rest are counted.
+pub const MAX_ERRORS_PER_FILE: usize = 200;
 
 impl Checker<'_> {
     fn at(&self, pos: Pos) -> Location {
@@ -178,8 +184,16 @@ impl Checker<'_> {
 
     fn fail(&mut self, pos: Pos, message: String) -> Option<Value> {
         let location = self.at(pos);
-        self.diagnostics.push(Diagnostic::error(location, message));
+        self.push(Diagnostic::error(location, message));
         None
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic) {
+        if self.diagnostics.len() < MAX_ERRORS_PER_FILE {
+            self.diagnostics.push(diagnostic);
+        } else {
+            *self.dropped += 1;
+        }
     }
 
     pub fn check(&mut self, node: &Node, shape: &Shape, path: &str) -> Option<Value> {
@@ -247,7 +261,7 @@ impl Checker<'_> {
                 } else {
                     self.fail(
                         node.pos,
-                        format!("`{path}` must be 1 to 19 digits (a media ID such as \"1146654567674912769\"), found {}", describe(node)),
+                        format!("`{path}` must be 1 to 19 digits without leading zeros (a media ID such as \"1146654567674912769\"), found {}", describe(node)),
                     )
                 }
             }
@@ -294,7 +308,7 @@ impl Checker<'_> {
                 } else {
                     format!("`{path}`")
                 };
-                self.diagnostics.push(
+                self.push(
                     Diagnostic::error(location, format!("unknown field `{name}` in {where_}"))
                         .with_help(help),
                 );
@@ -353,8 +367,14 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
+/// 1 to 19 digits, without leading zeros: `006` and `6` would be two
+/// entries in the state but one media on X.
 pub fn is_media_id(s: &str) -> bool {
-    crate::model::MediaId::parse(s).is_some()
+    crate::model::MediaId::parse(s).is_some() && !has_leading_zero(s)
+}
+
+pub fn has_leading_zero(s: &str) -> bool {
+    s.len() > 1 && s.starts_with('0')
 }
 
 fn describe(node: &Node) -> String {

@@ -6,7 +6,7 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Past this many nodes a file is refused: with the 64 MiB file limit this
 /// bounds the memory one file's tree can take.
-pub const MAX_NODES: usize = 4_000_000;
+pub const MAX_NODES: usize = 2_000_000;
 /// Aliases are expanded; past this many copied nodes a file is refused, so
 /// an alias bomb ("billion laughs") costs bounded time and memory.
 pub const MAX_ALIAS_NODES: usize = 100_000;
@@ -181,7 +181,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
         };
         nodes += 1;
         if nodes > MAX_NODES {
-            return Err(too_big("the file has more than 4,000,000 nodes; split it"));
+            return Err(too_big("the file has more than 2,000,000 nodes; split it"));
         }
         if anchor != 0 {
             anchors.push((anchor, node.clone()));

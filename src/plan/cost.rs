@@ -16,7 +16,8 @@ pub const PRICE_PER_REQUEST_USD: f64 = 0.005;
 pub struct Cost {
     pub requests: u64,
     pub usd: f64,
-    /// At the per-user rate: 500 requests per 15 minutes.
+    /// The least time X's per-user windows allow: the first 500 requests
+    /// go at once, each further 500 one window later.
     pub minimum: Duration,
     /// Days the per-app daily cap stretches the apply over, past one.
     pub days: Option<u64>,
@@ -24,7 +25,8 @@ pub struct Cost {
 
 pub fn estimate(requests: usize, price_per_request: f64) -> Cost {
     let requests = requests as u64;
-    let secs = (requests * USER_WINDOW.as_secs()).div_ceil(USER_WINDOW_REQUESTS);
+    let windows = requests.div_ceil(USER_WINDOW_REQUESTS);
+    let secs = windows.saturating_sub(1) * USER_WINDOW.as_secs();
     Cost {
         requests,
         usd: requests as f64 * price_per_request,
@@ -34,15 +36,24 @@ pub fn estimate(requests: usize, price_per_request: f64) -> Cost {
 }
 
 impl Cost {
-    /// `Cost: 1,000 requests ≈ $5.00; at least 30 min at 500 requests per 15 min.`
+    /// `Cost: 1,000 requests ≈ $5.00; at least 15 min at 500 requests per 15 min.`
     pub fn line(&self) -> String {
-        let mut line = format!(
-            "Cost: {} request{} ≈ {}; at least {} at 500 requests per 15 min.",
+        let head = format!(
+            "Cost: {} request{} ≈ {}",
             thousands(self.requests),
             if self.requests == 1 { "" } else { "s" },
-            dollars(self.usd),
-            crate::x_api::human(self.minimum)
+            dollars(self.usd)
         );
+        let mut line = if self.requests == 0 {
+            format!("{head}.")
+        } else if self.minimum.is_zero() {
+            format!("{head}; fits in one 15-minute window (500 requests).")
+        } else {
+            format!(
+                "{head}; at least {} at 500 requests per 15 min.",
+                crate::x_api::human(self.minimum)
+            )
+        };
         if let Some(days) = self.days {
             line.push_str(&format!(
                 " Over X's 50,000 requests per day per app: the apply needs at least {days} days."
@@ -66,7 +77,8 @@ pub fn thousands(n: u64) -> String {
 
 fn dollars(usd: f64) -> String {
     if usd > 0.0 && usd < 0.01 {
-        return format!("${usd:.3}");
+        // The shortest exact form: $0.005, $0.0000001.
+        return format!("${usd}");
     }
     let cents = (usd * 100.0).round() as u64;
     format!("${}.{:02}", thousands(cents / 100), cents % 100)
@@ -80,11 +92,16 @@ mod tests {
     fn lines_for_small_and_large_plans() {
         assert_eq!(
             estimate(1, 0.005).line(),
-            "Cost: 1 request ≈ $0.005; at least 2 s at 500 requests per 15 min."
+            "Cost: 1 request ≈ $0.005; fits in one 15-minute window (500 requests)."
         );
+        assert_eq!(estimate(0, 0.005).line(), "Cost: 0 requests ≈ $0.00.");
         assert_eq!(
             estimate(1_000, 0.005).line(),
-            "Cost: 1,000 requests ≈ $5.00; at least 30 min at 500 requests per 15 min."
+            "Cost: 1,000 requests ≈ $5.00; at least 15 min at 500 requests per 15 min."
+        );
+        assert_eq!(
+            estimate(1, 0.000_000_1).line(),
+            "Cost: 1 request ≈ $0.0000001; fits in one 15-minute window (500 requests)."
         );
         assert_eq!(
             estimate(100_000, 0.005).line(),

@@ -25,7 +25,7 @@ fn action_word(action: Action) -> &'static str {
 pub fn render_markdown(plan: &Plan) -> String {
     let mut out = String::from("### xmeta plan\n\n");
     let _ = writeln!(out, "**{}**\n", summary_line(plan));
-    if plan.requests().next().is_some() {
+    if plan.has_changes() {
         let _ = writeln!(out, "{}\n", plan.cost().line());
     }
     if let Some(coverage) = plan.alt_text_coverage {

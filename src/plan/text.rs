@@ -143,7 +143,7 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
         let _ = writeln!(tail, "{warning}");
     }
     paint(&mut tail, color, BOLD, &summary_line(plan));
-    if plan.requests().next().is_some() {
+    if plan.has_changes() {
         let _ = writeln!(tail, "{}", plan.cost().line());
     }
     if let Some(coverage) = plan.alt_text_coverage {

@@ -90,7 +90,7 @@ impl Lock {
         let mut file = File::open(dir.join(LOCK_FILE)).ok()?;
         match file.try_lock_shared() {
             Ok(()) => None,
-            Err(_) => read_holder(&mut file),
+            Err(_) => Some(read_holder(&mut file).unwrap_or_else(unknown_holder)),
         }
     }
 
@@ -99,7 +99,9 @@ impl Lock {
     /// host is refused: the kernel releases its lock when it exits, and
     /// removing the file under it leaves two writers.
     pub fn force_unlock(dir: &Path) -> anyhow::Result<Option<Holder>> {
-        if let Some(live) = Lock::holder(dir).filter(|h| h.host == hostname()) {
+        // The OS lock is the truth, not the file's `host` (two containers
+        // sharing a volume share a kernel but not a host name).
+        if let Some(live) = Lock::holder(dir) {
             anyhow::bail!(
                 "the state lock in `{}` is held by a live process on this host: {live}; stop that process (its lock goes with it) instead of forcing",
                 dir.display()

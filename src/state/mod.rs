@@ -337,7 +337,7 @@ impl StateStore {
                     .get(KEY_SERIAL)?
                     .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
                     .map_or(0, u64::from_be_bytes)
-                    + 1;
+                    .saturating_add(1);
                 tx.insert(KEY_SERIAL, &serial.to_be_bytes())?;
                 Ok(serial)
             })

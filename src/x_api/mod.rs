@@ -86,7 +86,7 @@ pub enum ApiError {
     NotConfirmed { status: u16, message: String },
     #[error("{0}")]
     Transport(String),
-    #[error("gave up after {attempts} attempts; last: {last}")]
+    #[error("gave up after {attempts} attempt{}; last: {last}", if *attempts == 1 { "" } else { "s" })]
     Exhausted { attempts: u32, last: Box<ApiError> },
     /// 401/403: the credential is wrong for every request, not just this one.
     #[error("{0}")]

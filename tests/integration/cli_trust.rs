@@ -360,3 +360,93 @@ fn the_emulator_example_has_a_real_command_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn review_findings_stay_fixed() {
+    let emulator = Emulator::start(
+        TOKEN,
+        Faults {
+            status_for: [("42".to_string(), 400)].into_iter().collect(),
+            ..Faults::default()
+        },
+    );
+    let env = TestEnv::new().against(&emulator);
+    env.write("manifests/one.yaml", ONE);
+
+    // A refused or cancelled apply creates no state; `state rm` of none fails.
+    env.ok(&["apply", "manifests"], 1);
+    assert!(!env.state_dir().exists(), "a refused apply created a state");
+    env.ok(&["state", "rm", "42"], 1);
+    assert!(!env.state_dir().exists(), "state rm created a state");
+
+    // Log lines carry no escape codes unless colour is on.
+    let run = env.ok(&["-vv", "apply", "manifests", "--auto-approve", "--color", "never"], 1);
+    assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
+
+    // A saved plan is applied whole: --target and --prune are refused with it.
+    env.ok(&["plan", "manifests", "--out", "plan.json"], 0);
+    let run = env.ok(&["apply", "--plan", "plan.json", "--target", "42"], 1);
+    assert_has(&run.stderr, "cannot be used with");
+
+    // An export whose serial is at the top would stop every later write.
+    let export = env.write(
+        "top.json",
+        r#"{"format_version":1,"lineage":"0123456789abcdef0123456789abcdef","serial":18446744073709551615,"media":{}}"#,
+    );
+    let run = env.ok(&["state", "import", &export.display().to_string()], 1);
+    assert_has(&run.stderr, "beyond what a state ever reaches");
+
+    // `006` and `6` would be two records but one media on X.
+    env.write("zeros/z.yaml", "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"006\"\n");
+    let run = env.ok(&["validate", "zeros"], 1);
+    assert_has(&run.stderr, "must be 1 to 19 digits without leading zeros");
+
+    // Command-line arguments are quoted neutralised, never raw.
+    let run = env.ok(&["validate", "\x1b[2Jmissing"], 1);
+    assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
+    assert_has(&run.stderr, "\\u001b[2Jmissing");
+}
+
+#[test]
+fn unlock_force_trusts_the_os_lock_not_the_host_name_in_the_file() {
+    let emulator = Emulator::start(
+        TOKEN,
+        Faults {
+            latency: std::time::Duration::from_secs(120),
+            ..Faults::default()
+        },
+    );
+    let env = TestEnv::new().against(&emulator);
+    env.write("manifests/one.yaml", ONE);
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _writer = Killed(
+        env.command(&["apply", "manifests", "--auto-approve", "--timeout-secs", "200"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lock = env.state_dir().join("xmeta.lock");
+    wait_until(std::time::Duration::from_secs(30), "the lock", || {
+        std::fs::metadata(&lock).map_or(0, |m| m.len()) > 0
+    });
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let mut holder: serde_json::Value = serde_json::from_str(&text).unwrap();
+    holder["host"] = "elsewhere".into();
+    // Rewritten in place: the writer's OS lock on the file stays.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&lock)
+        .unwrap();
+    std::fs::write(&lock, holder.to_string()).unwrap();
+    let run = env.ok(&["state", "unlock", "--force"], 1);
+    assert_has(&run.stderr, "is held by a live process");
+    assert!(lock.exists());
+}
