@@ -380,7 +380,17 @@ fn review_findings_stay_fixed() {
     assert!(!env.state_dir().exists(), "state rm created a state");
 
     // Log lines carry no escape codes unless colour is on.
-    let run = env.ok(&["-vv", "apply", "manifests", "--auto-approve", "--color", "never"], 1);
+    let run = env.ok(
+        &[
+            "-vv",
+            "apply",
+            "manifests",
+            "--auto-approve",
+            "--color",
+            "never",
+        ],
+        1,
+    );
     assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
 
     // A saved plan is applied whole: --target and --prune are refused with it.
@@ -397,7 +407,10 @@ fn review_findings_stay_fixed() {
     assert_has(&run.stderr, "beyond what a state ever reaches");
 
     // `006` and `6` would be two records but one media on X.
-    env.write("zeros/z.yaml", "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"006\"\n");
+    env.write(
+        "zeros/z.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"006\"\n",
+    );
     let run = env.ok(&["validate", "zeros"], 1);
     assert_has(&run.stderr, "must be 1 to 19 digits without leading zeros");
 
@@ -426,11 +439,17 @@ fn unlock_force_trusts_the_os_lock_not_the_host_name_in_the_file() {
         }
     }
     let _writer = Killed(
-        env.command(&["apply", "manifests", "--auto-approve", "--timeout-secs", "200"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+        env.command(&[
+            "apply",
+            "manifests",
+            "--auto-approve",
+            "--timeout-secs",
+            "200",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
     );
     let lock = env.state_dir().join("xmeta.lock");
     wait_until(std::time::Duration::from_secs(30), "the lock", || {

@@ -299,10 +299,15 @@ fn both_parse_paths_refuse_the_same_scalars() {
         for id in ["0001", "0x10"] {
             env.write(
                 "manifests/m.yaml",
-                &format!("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: {id}\n{extra}"),
+                &format!(
+                    "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: {id}\n{extra}"
+                ),
             );
             let run = env.ok(&["validate", &env.manifests()], 1);
-            assert_has(&run.stderr, "m.yaml:4:9: error: `media[0].id` must be 1 to 19 digits");
+            assert_has(
+                &run.stderr,
+                "m.yaml:4:9: error: `media[0].id` must be 1 to 19 digits",
+            );
         }
     }
 }
