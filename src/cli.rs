@@ -57,6 +57,9 @@ pub enum Command {
     /// Record the manifests as applied without sending anything.
     /// Example: xmeta adopt manifests/ --target 1146654567674912769
     Adopt(AdoptArgs),
+    /// Record the live alt text of media with a `key` or `type` as X holds
+    /// it, sending nothing. Example: xmeta refresh manifests/
+    Refresh(RefreshArgs),
     /// Check alt text against accessibility rules; send nothing, read no
     /// state. Exit 1 when a finding is an error.
     /// Example: xmeta lint manifests/ --format sarif > lint.sarif
@@ -69,6 +72,15 @@ pub enum Command {
     /// Inspect or edit the state. Example: xmeta state list
     #[command(subcommand)]
     State(StateCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    #[command(flatten)]
+    pub paths: Paths,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -138,6 +150,20 @@ pub struct PlanArgs {
     #[arg(long, value_name = "USD", value_parser = price)]
     pub price_per_request: Option<f64>,
 
+    /// Read the live alt text of media with a `key` or `type` from X first,
+    /// show drift and plan the updates that put it back (needs
+    /// credentials; not with --out: apply with --refresh instead).
+    /// Example: --refresh
+    #[arg(long, conflicts_with = "out")]
+    pub refresh: bool,
+
+    /// Like --refresh, but only report drift; plan nothing. Example: --refresh-only
+    #[arg(long, conflicts_with_all = ["refresh", "out"])]
+    pub refresh_only: bool,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+
     #[command(flatten)]
     pub targets: Targets,
 
@@ -200,6 +226,11 @@ pub struct ApplyArgs {
     /// Example: --price-per-request 0.01
     #[arg(long, value_name = "USD", value_parser = price)]
     pub price_per_request: Option<f64>,
+
+    /// Read the live alt text from X first and put back what drifted
+    /// (not with --plan). Example: --refresh
+    #[arg(long, conflicts_with = "plan")]
+    pub refresh: bool,
 
     /// Only this media ID; repeat for more (not with --plan, which applies
     /// exactly what was planned). Example: --target 1146654567674912769
@@ -266,6 +297,11 @@ pub struct WatchArgs {
     /// Example: --debounce-ms 500
     #[arg(long, default_value_t = 300)]
     pub debounce_ms: u64,
+
+    /// Also re-read the live alt text from X this often and put back what
+    /// drifted (with --apply). Example: --refresh-every 1h
+    #[arg(long, value_name = "DURATION", value_parser = duration, requires = "apply")]
+    pub refresh_every: Option<std::time::Duration>,
 
     /// Remove media that no manifest declares from the state (nothing is sent).
     /// Example: --prune

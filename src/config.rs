@@ -53,6 +53,10 @@ pub enum Action {
         targets: Targets,
     },
     State(StateAction),
+    Refresh {
+        paths: Vec<PathBuf>,
+        client: ClientSettings,
+    },
     Lint {
         paths: Vec<PathBuf>,
         format: crate::lint::Format,
@@ -73,6 +77,8 @@ pub struct WatchConfig {
     pub apply: Option<ClientSettings>,
     /// Per cycle.
     pub budget: Budget,
+    /// Re-read X this often (with `apply`).
+    pub refresh_every: Option<Duration>,
     pub debounce: Duration,
     pub prune: bool,
 }
@@ -93,6 +99,17 @@ pub struct PlanConfig {
     pub targets: Targets,
     pub prune: bool,
     pub price_per_request: f64,
+    /// Read X first (`--refresh`, `--refresh-only`), with this client.
+    pub refresh: Option<Refresh>,
+}
+
+/// How to read the live alt text back from X.
+#[derive(Debug)]
+pub struct Refresh {
+    pub client: ClientSettings,
+    pub budget: Budget,
+    /// Report drift only; plan nothing.
+    pub only: bool,
 }
 
 #[derive(Debug)]
@@ -111,6 +128,8 @@ pub struct ApplyConfig {
     pub client: ClientSettings,
     pub budget: Budget,
     pub price_per_request: f64,
+    /// Read X first and put back what drifted.
+    pub refresh: bool,
 }
 
 #[derive(Debug)]
@@ -148,6 +167,16 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             targets: targets(&a.targets.ids)?,
             prune: a.prune,
             price_per_request: a.price_per_request.unwrap_or(PRICE_PER_REQUEST_USD),
+            // Credentials only when X is to be read.
+            refresh: if a.refresh || a.refresh_only {
+                Some(Refresh {
+                    client: client_settings(&a.client)?,
+                    budget: budget(&a.client),
+                    only: a.refresh_only,
+                })
+            } else {
+                None
+            },
         }),
         Command::Apply(a) => Action::Apply(ApplyConfig {
             source: match a.plan {
@@ -161,6 +190,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             client: client_settings(&a.client)?,
             budget: budget(&a.client),
             price_per_request: a.price_per_request.unwrap_or(PRICE_PER_REQUEST_USD),
+            refresh: a.refresh,
         }),
         Command::Watch(a) => Action::Watch(WatchConfig {
             paths: a.paths.paths,
@@ -170,6 +200,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                 None
             },
             budget: budget(&a.client),
+            refresh_every: a.refresh_every,
             debounce: Duration::from_millis(a.debounce_ms),
             prune: a.prune,
         }),
@@ -186,6 +217,10 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                 cli::LintFormat::Github => crate::lint::Format::Github,
             },
             config: a.config,
+        },
+        Command::Refresh(a) => Action::Refresh {
+            paths: a.paths.paths,
+            client: client_settings(&a.client)?,
         },
         Command::Schema { what } => Action::Schema(match what {
             cli::SchemaKind::Config => SchemaKind::Config,
@@ -247,6 +282,7 @@ fn command_line(command: &Command) -> String {
         Command::Watch(_) => "watch",
         Command::Adopt(_) => "adopt",
         Command::Lint(_) => "lint",
+        Command::Refresh(_) => "refresh",
         Command::Schema { .. } => "schema",
         Command::State(StateCommand::List) => "state list",
         Command::State(StateCommand::Show { .. }) => "state show",

@@ -15,6 +15,7 @@ pub mod output;
 pub mod parallel;
 pub mod plan;
 pub mod progress;
+pub mod refresh;
 pub mod saved_plan;
 pub mod shutdown;
 pub mod state;

@@ -613,7 +613,9 @@ mod tests {
     }
 }
 
-pub use strict::{not_null, string as strict_string, strings as strict_strings};
+pub use strict::{
+    not_null, opt_string as strict_opt_string, string as strict_string, strings as strict_strings,
+};
 
 /// Deserializers that take a value only in its own YAML/JSON type, as the
 /// positioned manifest checker does: serde_yaml would otherwise turn

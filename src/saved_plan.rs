@@ -29,6 +29,9 @@ pub struct Document<'a> {
     pub summary: Summary,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alt_text_coverage: Option<crate::plan::Coverage>,
+    /// What `--refresh` found; informative, never applied from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<serde_json::Value>,
 }
 
 impl<'a> Document<'a> {
@@ -42,6 +45,10 @@ impl<'a> Document<'a> {
             warnings: plan.warnings.clone(),
             summary: plan.summary(),
             alt_text_coverage: plan.alt_text_coverage,
+            drift: plan
+                .refresh
+                .as_ref()
+                .and_then(|r| serde_json::to_value(r).ok()),
         }
     }
 
@@ -58,6 +65,7 @@ impl<'a> Document<'a> {
             prune: self.prune,
             price_per_request: crate::plan::cost::PRICE_PER_REQUEST_USD,
             alt_text_coverage: self.alt_text_coverage,
+            refresh: None,
         }
     }
 
@@ -150,6 +158,8 @@ struct ReadDocument {
     summary: Summary,
     #[serde(default)]
     alt_text_coverage: Option<crate::plan::Coverage>,
+    #[serde(default)]
+    drift: Option<serde_json::Value>,
 }
 
 /// Reads a saved plan, refusing one that is too large, corrupt, edited,
@@ -227,6 +237,7 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
         warnings: read.warnings,
         summary: read.summary,
         alt_text_coverage: read.alt_text_coverage,
+        drift: read.drift,
     };
     let plan_summary = Plan {
         changes: document.changes.to_vec(),
@@ -235,6 +246,7 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
         prune: document.prune,
         price_per_request: 0.0,
         alt_text_coverage: None,
+        refresh: None,
     }
     .summary();
     if plan_summary.counts() != document.summary.counts() {

@@ -5,7 +5,7 @@ use std::io::BufRead;
 use anyhow::bail;
 
 use crate::apply::Runner;
-use crate::commands::{check_declared, load_both, Exit};
+use crate::commands::{check_declared, load_both, read_live, Exit};
 use crate::config::{ApplyConfig, ApplySource, Config};
 use crate::output::Output;
 use crate::plan::{self, render_text, Plan};
@@ -18,9 +18,20 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
     let (mut plan, store) = match &args.source {
         ApplySource::Manifests(paths) => {
             if config.state_dir.exists() {
-                let (desired, store, applied) = load_both(paths, open)?;
+                let (desired, store, mut applied) = load_both(paths, open)?;
                 check_declared(config, paths, &desired, &args.targets)?;
-                let plan = plan::diff(desired, &applied, &args.targets, args.prune);
+                let refresh = if args.refresh {
+                    Some(read_live(
+                        &args.client,
+                        &args.budget,
+                        &desired,
+                        &mut applied,
+                    )?)
+                } else {
+                    None
+                };
+                let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
+                plan.refresh = refresh;
                 (plan, Some(store))
             } else {
                 // No state yet: it is created only once something is about
@@ -50,7 +61,10 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         return Ok(Exit::Error);
     }
     let store = match store {
-        Some(store) => store,
+        Some(store) => {
+            record_drift_in_line(&plan, &store)?;
+            store
+        }
         None => {
             // Said out loud: run from the wrong directory, this is where a
             // second, empty state would start.
@@ -69,6 +83,24 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         }
     };
     execute(config, args, &plan, &store, out)
+}
+
+/// Media that drifted to what the manifests now want need no request, but
+/// their records must say what X holds, or the next plan would send it.
+pub fn record_drift_in_line(plan: &Plan, store: &StateStore) -> anyhow::Result<()> {
+    let Some(refresh) = &plan.refresh else {
+        return Ok(());
+    };
+    for drift in &refresh.drifted {
+        if plan.changes.iter().any(|c| c.id == drift.id) {
+            continue;
+        }
+        if let Some(record) = store.get(&drift.id)? {
+            let live = crate::refresh::with_live(&record.metadata, drift);
+            store.record(&drift.id, live)?;
+        }
+    }
+    Ok(())
 }
 
 fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {

@@ -1,9 +1,10 @@
 //! One orchestration function per subcommand.
 
 mod adopt;
-mod apply;
+pub(crate) mod apply;
 mod lint;
 mod plan;
+mod refresh;
 mod state;
 mod validate;
 mod watch;
@@ -80,6 +81,35 @@ pub fn check_declared(
     Ok(())
 }
 
+/// Reads the live alt text of every recorded, declared media that has a
+/// key (100 a request), and turns `applied` into what X holds now, so that
+/// a plan puts back what drifted. Reads are paced, retried and fail fast
+/// like posts, and stop at `--max-duration`.
+pub fn read_live(
+    settings: &crate::x_api::ClientSettings,
+    budget: &crate::apply::Budget,
+    desired: &Desired,
+    applied: &mut BTreeMap<MediaId, Record>,
+) -> anyhow::Result<crate::refresh::Refresh> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let client = std::sync::Arc::new(crate::x_api::Client::new(settings.clone())?);
+    client.set_deadline(budget.max_duration.map(|d| std::time::Instant::now() + d));
+    let (keys, unrefreshable) = crate::refresh::keys(desired, applied);
+    let mut refresh = runtime
+        .block_on(crate::refresh::read(
+            client,
+            keys,
+            applied,
+            settings.concurrency,
+        ))
+        .map_err(|e| anyhow!("reading the live alt text failed: {e}"))?;
+    refresh.unrefreshable = unrefreshable;
+    crate::refresh::as_live(applied, &refresh);
+    Ok(refresh)
+}
+
 pub fn run(config: Config) -> anyhow::Result<Exit> {
     let out = Output {
         color: config.color,
@@ -91,6 +121,7 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
         Action::Watch(watch) => watch::run(&config, watch, out),
         Action::Adopt { paths, targets } => adopt::run(&config, paths, targets, out),
         Action::State(action) => state::run(&config, action, out),
+        Action::Refresh { paths, client } => refresh::run(&config, paths, client, out),
         Action::Lint {
             paths,
             format,

@@ -1,6 +1,6 @@
 //! `xmeta plan`: diff the manifests against the state and render the plan.
 
-use crate::commands::{check_declared, load_both, Exit};
+use crate::commands::{check_declared, load_both, read_live, Exit};
 use crate::config::{Config, Format, PlanConfig};
 use crate::output::Output;
 use crate::plan::{self, write_text};
@@ -8,7 +8,7 @@ use crate::saved_plan;
 use crate::state::StateStore;
 
 pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
-    let (desired, store, applied) =
+    let (desired, store, mut applied) =
         load_both(&args.paths, || StateStore::open_reader(&config.state_dir))?;
     check_declared(config, &args.paths, &desired, &args.targets)?;
     let lint = crate::lint::lint(
@@ -22,7 +22,15 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
             config.state_dir.display()
         ));
     }
+    let refresh = match &args.refresh {
+        Some(r) => Some(read_live(&r.client, &r.budget, &desired, &mut applied)?),
+        None => None,
+    };
+    if let (Some(refresh), Some(true)) = (&refresh, args.refresh.as_ref().map(|r| r.only)) {
+        return report_drift(refresh, args, out);
+    }
     let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
+    plan.refresh = refresh;
     plan.price_per_request = args.price_per_request;
     plan.warnings.extend(lint.warning_lines());
     plan.alt_text_coverage = Some(lint.coverage());
@@ -37,7 +45,47 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
         saved_plan::write(file, document)?;
         tracing::info!("plan saved to `{}`", file.display());
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() {
+    let drifted = plan.refresh.as_ref().is_some_and(|r| !r.drifted.is_empty());
+    Ok(
+        if args.detailed_exitcode && (plan.has_changes() || drifted) {
+            Exit::Changes
+        } else {
+            Exit::Success
+        },
+    )
+}
+
+/// `plan --refresh-only`: the drift, and nothing planned.
+fn report_drift(
+    refresh: &crate::refresh::Refresh,
+    args: &PlanConfig,
+    out: Output,
+) -> anyhow::Result<Exit> {
+    let plan = plan::Plan {
+        refresh: Some(refresh.clone()),
+        ..plan::Plan::default()
+    };
+    match args.format {
+        Format::Json => out.line(&serde_json::to_string_pretty(refresh)?),
+        Format::Markdown => out.print(&plan::render_markdown(&plan)),
+        Format::Text => {
+            let mut text = Vec::new();
+            write_text(&plan, out.color, &mut text)?;
+            let text = String::from_utf8_lossy(&text);
+            // The drift and notes; the summary is the refresh's own line.
+            for line in text
+                .lines()
+                .filter(|l| !l.starts_with("Plan: ") && !l.starts_with("No changes."))
+            {
+                out.line(line);
+            }
+        }
+    }
+    out.line(&format!(
+        "{} Nothing is planned (--refresh-only).",
+        refresh.line()
+    ));
+    Ok(if args.detailed_exitcode && !refresh.drifted.is_empty() {
         Exit::Changes
     } else {
         Exit::Success

@@ -108,10 +108,18 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
     };
     session.reconcile(&workspace, "start")?;
 
+    let mut next_refresh = args.refresh_every.map(|every| Instant::now() + every);
     while !shutdown.is_cancelled() {
-        let Some(changed) = next_changes(&rx, &roots, &shutdown.cancel) else {
+        let Some(changed) = next_changes(&rx, &roots, &shutdown.cancel, next_refresh) else {
             break;
         };
+        if let (Some(due), Some(every)) = (next_refresh, args.refresh_every) {
+            if Instant::now() >= due {
+                next_refresh = Some(Instant::now() + every);
+                session.reconcile_with(&workspace, "refresh", true)?;
+                continue;
+            }
+        }
         let changed: BTreeSet<PathBuf> = changed
             .into_iter()
             .filter(|p| workspace.is_relevant(p))
@@ -139,6 +147,7 @@ fn next_changes(
     rx: &Receiver<DebounceEventResult>,
     roots: &[Root],
     cancel: &CancellationToken,
+    refresh_due: Option<Instant>,
 ) -> Option<BTreeSet<PathBuf>> {
     let mut paths = BTreeSet::new();
     let mut take = |result: DebounceEventResult| match result {
@@ -163,7 +172,11 @@ fn next_changes(
                 }
                 return Some(paths);
             }
-            Err(RecvTimeoutError::Timeout) if !cancel.is_cancelled() => {}
+            Err(RecvTimeoutError::Timeout) if !cancel.is_cancelled() => {
+                if refresh_due.is_some_and(|due| Instant::now() >= due) {
+                    return Some(paths);
+                }
+            }
             Err(_) => return None,
         }
     }
@@ -182,6 +195,16 @@ struct Session<'a> {
 impl Session<'_> {
     /// One cycle: header, errors, plan, and with --apply the apply summary.
     fn reconcile(&self, workspace: &Workspace, why: &str) -> anyhow::Result<()> {
+        self.reconcile_with(workspace, why, false)
+    }
+
+    /// A cycle that first reads the live alt text from X (`--refresh-every`).
+    fn reconcile_with(
+        &self,
+        workspace: &Workspace,
+        why: &str,
+        refresh: bool,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
         self.out.line(&format!("== {now} {why} =="));
@@ -202,9 +225,28 @@ impl Session<'_> {
             }
         };
         let applied = cache.current(store)?;
-        let plan = plan::diff(desired, applied, &Targets::default(), self.args.prune);
+        let plan = match (&self.args.apply, refresh) {
+            (Some(settings), true) => {
+                let mut live = applied.clone();
+                let found =
+                    crate::commands::read_live(settings, &self.args.budget, &desired, &mut live)?;
+                let mut plan = plan::diff(desired, &live, &Targets::default(), self.args.prune);
+                plan.refresh = Some(found);
+                crate::commands::apply::record_drift_in_line(&plan, store)?;
+                plan
+            }
+            _ => plan::diff(desired, applied, &Targets::default(), self.args.prune),
+        };
         tracing::debug!("planned in {:?}", started.elapsed());
         self.out.print(&render_text(&plan, self.out.color));
+        let drifted: Vec<_> = plan
+            .refresh
+            .iter()
+            .flat_map(|r| r.drifted.iter().map(|d| d.id))
+            .collect();
+        if !drifted.is_empty() {
+            cache.update(store, drifted)?;
+        }
         let (Some(runner), true) = (&self.runner, plan.has_changes()) else {
             return Ok(());
         };

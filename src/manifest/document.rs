@@ -28,6 +28,46 @@ pub struct Entry {
     pub ordinal: usize,
     /// Alt-text rules this media is exempt from, and why (`lint:`).
     pub exemption: Option<Arc<Exemption>>,
+    /// X's media key (`3_<id>`), from `key:` or `type:`, to read it back.
+    pub media_key: Option<String>,
+}
+
+/// The media key from `key:` or `type:` (never sent; used to read the
+/// media's alt text back): `3_` photo, `16_` animated GIF, `7_` or `13_`
+/// video, then the media's own ID.
+pub fn media_key(
+    id: &MediaId,
+    key: Option<&str>,
+    kind: Option<&str>,
+) -> Result<Option<String>, String> {
+    let from_type = match kind {
+        None => None,
+        Some("photo") => Some(format!("3_{id}")),
+        Some("gif") => Some(format!("16_{id}")),
+        Some("video") => Some(format!("7_{id}")),
+        Some(other) => {
+            return Err(format!(
+                "`type` must be `photo`, `gif` or `video`, found \"{}\"",
+                crate::untrusted::neutralise(other, 20)
+            ))
+        }
+    };
+    let Some(key) = key else { return Ok(from_type) };
+    let valid = key.split_once('_').is_some_and(|(prefix, digits)| {
+        matches!(prefix, "3" | "7" | "13" | "16") && digits == id.to_string()
+    });
+    if !valid {
+        return Err(format!(
+            "`key` must be this media's key: `3_{id}` (photo), `16_{id}` (GIF), `7_{id}` or `13_{id}` (video)"
+        ));
+    }
+    if from_type
+        .as_deref()
+        .is_some_and(|t| !(t == key || (t.starts_with("7_") && key.starts_with("13_"))))
+    {
+        return Err("`key` and `type` disagree; give one of them".into());
+    }
+    Ok(Some(key.to_string()))
 }
 
 /// `lint: {ignore: [alt-text/too-short], reason: "…"}` on a media entry.
@@ -325,6 +365,19 @@ fn read_document(
             }
         }
         warn_if_expired(file, node, doc, &metadata, diagnostics);
+        let key = item.get("key").and_then(Value::as_str);
+        let kind = item.get("type").and_then(Value::as_str);
+        let media_key = match media_key(&id, key, kind) {
+            Ok(k) => k,
+            Err(message) => {
+                let at = node.get("key").or_else(|| node.get("type")).unwrap_or(node);
+                diagnostics.push(Diagnostic::error(
+                    Location::new(file, at.pos.line, at.pos.column),
+                    message,
+                ));
+                continue;
+            }
+        };
         let exemption = item
             .get_mut("lint")
             .map(Value::take)
@@ -336,6 +389,7 @@ fn read_document(
             location,
             ordinal: entries.len(),
             exemption,
+            media_key,
         });
     }
 }

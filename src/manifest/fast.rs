@@ -13,7 +13,7 @@ use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::error::Location;
-use crate::manifest::document::{Entry, Exemption};
+use crate::manifest::document::{media_key, Entry, Exemption};
 use crate::manifest::schema::ALT_TEXT_MAX_CHARS;
 use crate::model::{FieldValue, MediaId, Metadata, Number};
 
@@ -46,6 +46,14 @@ struct MediaEntry {
     metadata: Metadata,
     #[serde(default)]
     lint: Option<Exemption>,
+    #[serde(default, deserialize_with = "crate::model::strict_opt_string")]
+    key: Option<String>,
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "crate::model::strict_opt_string"
+    )]
+    kind: Option<String>,
 }
 
 /// A media ID as written, quoted or not: serde_yaml hands a scalar's raw
@@ -173,12 +181,14 @@ pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
             {
                 return None;
             }
+            let media_key = media_key(&id, media.key.as_deref(), media.kind.as_deref()).ok()?;
             entries.push(Entry {
                 id,
                 metadata: Arc::new(metadata),
                 location: unplaced.clone(),
                 ordinal: entries.len(),
                 exemption: media.lint.map(Arc::new),
+                media_key,
             });
         }
     }

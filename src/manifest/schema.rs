@@ -147,6 +147,9 @@ pub const DOCUMENT: Shape = Shape::Object(&[
         Shape::Array(&Shape::Object(&[
             req("id", Shape::MediaId),
             opt("metadata", Shape::Object(METADATA)),
+            // Never sent: how to read the media back (`3_<id>`, or a type).
+            opt("key", STR),
+            opt("type", STR),
             // Never sent: an exemption from alt-text rules, with its reason.
             opt(
                 "lint",

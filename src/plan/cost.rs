@@ -15,6 +15,8 @@ pub const PRICE_PER_REQUEST_USD: f64 = 0.005;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cost {
     pub requests: u64,
+    /// Of `requests`, the reads of `--refresh` (`GET /2/media`).
+    pub reads: u64,
     pub usd: f64,
     /// The least time X's per-user windows allow: the first 500 requests
     /// go at once, each further 500 one window later.
@@ -24,11 +26,17 @@ pub struct Cost {
 }
 
 pub fn estimate(requests: usize, price_per_request: f64) -> Cost {
-    let requests = requests as u64;
+    estimate_with_reads(requests, 0, price_per_request)
+}
+
+/// Posts and reads, each billed as a request.
+pub fn estimate_with_reads(posts: usize, reads: usize, price_per_request: f64) -> Cost {
+    let requests = (posts + reads) as u64;
     let windows = requests.div_ceil(USER_WINDOW_REQUESTS);
     let secs = windows.saturating_sub(1) * USER_WINDOW.as_secs();
     Cost {
         requests,
+        reads: reads as u64,
         usd: requests as f64 * price_per_request,
         minimum: Duration::from_secs(secs),
         days: (requests > APP_DAILY_REQUESTS).then(|| requests.div_ceil(APP_DAILY_REQUESTS)),
@@ -38,8 +46,17 @@ pub fn estimate(requests: usize, price_per_request: f64) -> Cost {
 impl Cost {
     /// `Cost: 1,000 requests ≈ $5.00; at least 15 min at 500 requests per 15 min.`
     pub fn line(&self) -> String {
+        let reads = if self.reads > 0 {
+            format!(
+                " ({} read{})",
+                thousands(self.reads),
+                if self.reads == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
         let head = format!(
-            "Cost: {} request{} ≈ {}",
+            "Cost: {} request{}{reads} ≈ {}",
             thousands(self.requests),
             if self.requests == 1 { "" } else { "s" },
             dollars(self.usd)

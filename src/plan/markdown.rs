@@ -34,6 +34,22 @@ pub fn render_markdown(plan: &Plan) -> String {
     for warning in &plan.warnings {
         let _ = writeln!(out, "> ⚠️ {}\n", warning.replace('\n', " "));
     }
+    if let Some(refresh) = &plan.refresh {
+        for note in crate::plan::text::refresh_notes(refresh) {
+            let _ = writeln!(out, "> {}\n", note.replace('\n', " "));
+        }
+        for drift in &refresh.drifted {
+            let _ = writeln!(
+                out,
+                "<details><summary>{}</summary>\n\n```diff\n{}```\n\n</details>",
+                crate::plan::text::drift_header(drift),
+                crate::plan::text::drift_diff(drift)
+            );
+        }
+        if !refresh.drifted.is_empty() {
+            out.push('\n');
+        }
+    }
     if !plan.has_changes() {
         return out;
     }

@@ -4,7 +4,7 @@
 pub mod cost;
 pub mod diff;
 mod markdown;
-mod text;
+pub mod text;
 pub mod yaml_text;
 
 use serde::{Deserialize, Serialize};
@@ -158,6 +158,8 @@ pub struct Plan {
     pub price_per_request: f64,
     /// Media with alt text, of those declared (`None`: not linted).
     pub alt_text_coverage: Option<Coverage>,
+    /// What a refresh found (`--refresh`); `None` when X was not read.
+    pub refresh: Option<crate::refresh::Refresh>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -183,7 +185,8 @@ impl Plan {
     }
 
     pub fn cost(&self) -> cost::Cost {
-        cost::estimate(self.requests().count(), self.price_per_request)
+        let reads = self.refresh.as_ref().map_or(0, |r| r.reads);
+        cost::estimate_with_reads(self.requests().count(), reads, self.price_per_request)
     }
 
     pub fn requests(&self) -> impl Iterator<Item = &Change> {

@@ -16,6 +16,7 @@ const BOLD: &str = "\x1b[1m";
 const BOLD_GREEN: &str = "\x1b[1;32m";
 const BOLD_YELLOW: &str = "\x1b[1;33m";
 const BOLD_RED: &str = "\x1b[1;31m";
+const BOLD_MAGENTA: &str = "\x1b[1;35m";
 const RESET: &str = "\x1b[0m";
 /// Changes rendered per batch: each batch is split across the cores, then
 /// written, so output starts at once and memory stays flat.
@@ -31,11 +32,16 @@ fn paint(out: &mut String, color: bool, style: &str, text: &str) {
 
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
-    if !plan.has_changes() {
+    let drifted = plan.refresh.as_ref().map_or(0, |r| r.drifted.len());
+    if !plan.has_changes() && drifted == 0 {
         return format!("No changes. {} media match the manifests.", s.unchanged);
     }
+    let drift = match &plan.refresh {
+        Some(r) => format!(", {} drifted", r.drifted.len()),
+        None => String::new(),
+    };
     format!(
-        "Plan: {} to create, {} to update, {} to forget, {} unchanged. {} request{}.",
+        "Plan: {} to create, {} to update, {} to forget, {} unchanged{drift}. {} request{}.",
         s.create,
         s.update,
         s.forget,
@@ -43,6 +49,59 @@ pub fn summary_line(plan: &Plan) -> String {
         s.requests,
         if s.requests == 1 { "" } else { "s" }
     )
+}
+
+/// `! media 42 drifted: alt_text changed outside xmeta`, with the diff
+/// from the recorded value to the live one.
+pub fn drift_header(drift: &crate::refresh::Drift) -> String {
+    format!(
+        "! media {} drifted: alt_text changed outside xmeta",
+        drift.id
+    )
+}
+
+pub fn drift_diff(drift: &crate::refresh::Drift) -> String {
+    TextDiff::from_lines(&metadata_yaml(&drift.recorded), &metadata_yaml(&drift.live))
+        .unified_diff()
+        .context_radius(3)
+        .header("recorded", "live")
+        .to_string()
+}
+
+/// What a refresh found, after the changes: each drift, then counts.
+pub fn refresh_notes(refresh: &crate::refresh::Refresh) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (id, key) in &refresh.not_found {
+        notes.push(format!(
+            "warning: media {id} was not found on X (key {key}): deleted, or the key is wrong"
+        ));
+    }
+    if refresh.unrefreshable > 0 {
+        notes.push(format!(
+            "{} media could not be refreshed: their manifests give no `key` or `type`",
+            refresh.unrefreshable
+        ));
+    }
+    notes
+}
+
+fn render_drift(out: &mut String, drift: &crate::refresh::Drift, color: bool) {
+    paint(out, color, BOLD_MAGENTA, &drift_header(drift));
+    for line in drift_diff(drift).lines() {
+        let style = match line.as_bytes().first() {
+            Some(b'+') => GREEN,
+            Some(b'-') => RED,
+            Some(b'@') => CYAN,
+            _ => "",
+        };
+        paint(
+            out,
+            color && !style.is_empty(),
+            style,
+            &format!("    {line}"),
+        );
+    }
+    out.push('\n');
 }
 
 /// The unified diff of the fields a change sends, without colour.
@@ -132,6 +191,14 @@ fn render_changes(changes: &[Change], prune: bool, color: bool) -> String {
 
 /// Writes the plan as text, rendering on every core.
 pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
+    // Drift first: it explains the updates that put it back.
+    if let Some(refresh) = &plan.refresh {
+        let mut head = String::new();
+        for drift in &refresh.drifted {
+            render_drift(&mut head, drift, color);
+        }
+        out.write_all(head.as_bytes())?;
+    }
     for batch in plan.changes.chunks(BATCH) {
         let rendered = crate::parallel::map_chunks(batch, |c| render_changes(c, plan.prune, color));
         for text in rendered {
@@ -139,6 +206,11 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
         }
     }
     let mut tail = String::new();
+    if let Some(refresh) = &plan.refresh {
+        for note in refresh_notes(refresh) {
+            let _ = writeln!(tail, "{note}");
+        }
+    }
     for warning in &plan.warnings {
         let _ = writeln!(tail, "{warning}");
     }

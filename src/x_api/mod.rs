@@ -5,6 +5,7 @@
 mod oauth1;
 mod problem;
 mod rate_limit;
+mod read;
 mod secret;
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -17,6 +18,7 @@ use reqwest::{StatusCode, Url};
 
 pub use oauth1::{sign, signature_base_string, OAuth1};
 pub use rate_limit::{unix_now, RateBudget, Reading};
+pub use read::{Live, KEYS_PER_READ};
 pub use secret::Secret;
 
 use crate::model::Request;
@@ -255,13 +257,24 @@ impl Client {
     pub async fn post_metadata(&self, request: &Request) -> Result<(), ApiError> {
         let body = serde_json::to_vec(request).map_err(|e| ApiError::Transport(e.to_string()))?;
         let id = request.id.to_string();
+        self.with_retries(&id, || self.send_once(&body, &id)).await
+    }
+
+    /// One request, attempted until it succeeds, fails for good, or the
+    /// retries run out: the pacing, retry, fail-fast and scrubbing rules of
+    /// every call to X (posts and reads alike).
+    async fn with_retries<T, F, Fut>(&self, label: &str, attempt: F) -> Result<T, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = (Option<Reading>, Result<T, Attempt>)>,
+    {
         let (mut failures, mut limited) = (0u32, 0u32);
         loop {
             if self.unreachable() {
                 return Err(self.unreachable_error());
             }
             self.pace().await?;
-            let (reading, outcome) = self.send_once(&body, &id).await;
+            let (reading, outcome) = attempt().await;
             // Scrubbed here, before anything (a log line included) shows it.
             let outcome = outcome.map_err(|a| a.map_error(|e| self.scrub(e)));
             self.budget.release(reading);
@@ -269,7 +282,7 @@ impl Client {
                 self.unconnected.store(0, Ordering::SeqCst);
             }
             let (error, retry_after) = match outcome {
-                Ok(()) => return Ok(()),
+                Ok(value) => return Ok(value),
                 Err(Attempt::Fatal(ApiError::Status { status, message }))
                     if status == 401 || status == 403 =>
                 {
@@ -310,7 +323,7 @@ impl Client {
             // `Retry-After` is a floor; the backoff spreads the workers.
             let wait = backoff(failures).max(retry_after.unwrap_or_default());
             self.check_wait(wait)?;
-            tracing::debug!(media = %request.id, "attempt {failures} failed ({error}); retrying in {wait:.1?}");
+            tracing::debug!(request = %label, "attempt {failures} failed ({error}); retrying in {wait:.1?}");
             self.wait(wait).await;
         }
     }
@@ -370,7 +383,14 @@ impl Client {
         self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn authorization(&self) -> Result<HeaderValue, ApiError> {
+    /// The `Authorization` header for a request (OAuth 1.0a signs the
+    /// method, the URL without its query, and the query's parameters).
+    fn authorization(
+        &self,
+        method: &str,
+        url: &Url,
+        params: &[(String, String)],
+    ) -> Result<HeaderValue, ApiError> {
         let text = match &self.auth {
             Auth::Bearer(token) => format!("Bearer {}", token.expose()),
             Auth::OAuth1(creds) => {
@@ -379,9 +399,13 @@ impl Client {
                     .take(32)
                     .map(char::from)
                     .collect();
-                let mut base = self.endpoint.clone();
+                let mut base = url.clone();
                 base.set_query(None);
-                creds.header("POST", base.as_str(), &[], &nonce, unix_now() as u64)
+                let extra: Vec<(&str, &str)> = params
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                creds.header(method, base.as_str(), &extra, &nonce, unix_now() as u64)
             }
         };
         let mut value = HeaderValue::from_str(&text).map_err(|_| {
@@ -393,7 +417,7 @@ impl Client {
     }
 
     async fn send_once(&self, body: &[u8], id: &str) -> (Option<Reading>, Result<(), Attempt>) {
-        let auth = match self.authorization() {
+        let auth = match self.authorization("POST", &self.endpoint, &[]) {
             Ok(v) => v,
             Err(e) => return (None, Err(Attempt::Fatal(e))),
         };

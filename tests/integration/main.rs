@@ -8,6 +8,7 @@ mod bad_input;
 mod cli_trust;
 mod client;
 mod crash;
+mod drift;
 mod hostile;
 mod integrity;
 mod limits;

@@ -74,6 +74,10 @@ impl Default for Faults {
 
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// `POST /2/media/metadata`, or `GET /2/media?…` (a read).
+    pub method: String,
+    pub path: String,
+    pub query: String,
     pub body: Value,
     pub authorization: String,
     pub user_agent: String,
@@ -202,6 +206,39 @@ impl Emulator {
         self.inner.lock().unwrap().requests.clear();
     }
 
+    /// Changes a media's alt text "outside xmeta" (as X's apps would);
+    /// `None` removes it.
+    pub fn set_alt_text_outside(&self, id: &str, text: Option<&str>) {
+        let mut inner = self.inner.lock().unwrap();
+        let stored = inner.stored.entry(id.to_string()).or_default();
+        match text {
+            Some(t) => {
+                stored.insert("alt_text".into(), json!({"text": t}));
+            }
+            None => {
+                stored.remove("alt_text");
+            }
+        }
+    }
+
+    /// Forgets a media, as if it were deleted on X.
+    pub fn delete_media(&self, id: &str) {
+        self.inner.lock().unwrap().stored.remove(id);
+    }
+
+    /// How many reads (`GET /2/media`) arrived.
+    pub fn read_count(&self) -> usize {
+        self.requests().iter().filter(|r| r.method == "GET").count()
+    }
+
+    /// How many posts (`POST /2/media/metadata`) arrived.
+    pub fn post_count(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count()
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         let mut inner = self.inner.lock().unwrap();
         inner.rng = StdRng::seed_from_u64(faults.seed);
@@ -266,6 +303,7 @@ async fn handle(
     let host = header("host");
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
     let bytes = req
         .into_body()
         .collect()
@@ -284,6 +322,7 @@ async fn handle(
             &mut inner,
             &method,
             &path,
+            &query,
             &host,
             &authorization,
             &content_type,
@@ -299,6 +338,9 @@ async fn handle(
             Verdict::Answer(s, json, _) => (s.as_u16(), json.get("errors").is_some()),
         };
         inner.requests.push(Recorded {
+            method: method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
             body: body.clone(),
             authorization,
             user_agent,
@@ -331,6 +373,53 @@ async fn handle(
     }
 }
 
+/// `GET /2/media?media_keys=3_1,3_2&media.fields=alt_text`: X's shape,
+/// `data` for the media it stores, a not-found problem for the others.
+fn read_media(inner: &Inner, query: &str) -> Value {
+    let keys: Vec<String> = url_decode_pairs(query)
+        .into_iter()
+        .find(|(k, _)| k == "media_keys")
+        .map(|(_, v)| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut data = Vec::new();
+    let mut errors = Vec::new();
+    for key in keys {
+        let id = key
+            .split_once('_')
+            .map(|(_, id)| id.to_string())
+            .unwrap_or_default();
+        match inner.stored.get(&id) {
+            Some(fields) => {
+                let mut item = json!({"media_key": key, "type": "photo"});
+                if let Some(text) = fields.get("alt_text").and_then(|a| a.get("text")) {
+                    item["alt_text"] = text.clone();
+                }
+                data.push(item);
+            }
+            None => errors.push(json!({
+                "value": key,
+                "detail": format!("Could not find media with media_keys: [{key}]."),
+                "title": "Not Found Error",
+                "resource_type": "media",
+                "parameter": "media_keys",
+                "resource_id": key,
+                "type": "https://api.x.com/2/problems/resource-not-found",
+            })),
+        }
+    }
+    let mut answer = json!({"data": data});
+    if !errors.is_empty() {
+        answer["errors"] = Value::Array(errors);
+    }
+    answer
+}
+
+fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
 fn problem(status: u16, kind: &str, title: &str, detail: &str) -> Value {
     json!({
         "type": format!("https://api.x.com/2/problems/{kind}"),
@@ -345,6 +434,7 @@ fn decide(
     inner: &mut Inner,
     method: &hyper::Method,
     path: &str,
+    query: &str,
     host: &str,
     authorization: &str,
     content_type: &str,
@@ -382,6 +472,16 @@ fn decide(
     let answer = |status: u16, json: Value, headers| {
         Verdict::Answer(StatusCode::from_u16(status).unwrap(), json, headers)
     };
+    if method == hyper::Method::GET && path == "/2/media" {
+        if !authorized(inner, host, authorization) {
+            return answer(
+                401,
+                json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}),
+                headers,
+            );
+        }
+        return answer(200, read_media(inner, query), headers);
+    }
     if method != hyper::Method::POST || path != "/2/media/metadata" {
         return answer(
             404,

@@ -1,0 +1,54 @@
+//! `xmeta refresh PATH...`: read the live alt text of media with a `key` or
+//! `type` and record it in the state as X holds it, sending nothing (the
+//! way Terraform's `apply -refresh-only` does).
+
+use std::path::PathBuf;
+
+use crate::commands::{check_declared, read_live, Exit};
+use crate::config::Config;
+use crate::manifest;
+use crate::output::Output;
+use crate::plan::{text, Targets};
+use crate::state::StateStore;
+use crate::x_api::ClientSettings;
+
+pub fn run(
+    config: &Config,
+    paths: &[PathBuf],
+    client: &ClientSettings,
+    out: Output,
+) -> anyhow::Result<Exit> {
+    let desired = manifest::load(paths)?;
+    check_declared(config, paths, &desired, &Targets::default())?;
+    let reader = StateStore::open_reader(&config.state_dir)?;
+    if !reader.exists() {
+        return Err(crate::state::StateError::Missing {
+            dir: config.state_dir.clone(),
+        }
+        .into());
+    }
+    drop(reader);
+    let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
+    let mut applied = store.all()?;
+    let refresh = read_live(client, &Default::default(), &desired, &mut applied)?;
+    for drift in &refresh.drifted {
+        out.line(&text::drift_header(drift));
+        for line in text::drift_diff(drift).lines() {
+            out.line(&format!("    {line}"));
+        }
+        // Recorded as X holds it: the next plan puts back what the
+        // manifests want.
+        if let Some(record) = applied.get(&drift.id) {
+            store.record(&drift.id, record.metadata.clone())?;
+        }
+    }
+    for note in text::refresh_notes(&refresh) {
+        out.line(&note);
+    }
+    out.line(&refresh.line());
+    out.line(&format!(
+        "Recorded {} drifted media as X holds them; nothing was sent.",
+        refresh.drifted.len()
+    ));
+    Ok(Exit::Success)
+}

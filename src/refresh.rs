@@ -1,0 +1,157 @@
+//! Drift: what X holds now against what the state says it last confirmed.
+//! Only `alt_text` can be read back, so only it can drift; media whose
+//! key is unknown (no `key:` or `type:` in the manifest) are counted and
+//! left alone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use crate::manifest::Desired;
+use crate::model::{AltText, FieldKind, FieldValue, MediaId, Metadata};
+use crate::state::Record;
+use crate::x_api::{ApiError, Client, Live, KEYS_PER_READ};
+
+/// A media whose live alt text differs from the recorded one.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Drift {
+    pub id: MediaId,
+    /// The recorded and the live `alt_text` (absent: no alt text).
+    pub recorded: Metadata,
+    pub live: Metadata,
+}
+
+/// What a refresh found.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Refresh {
+    pub drifted: Vec<Drift>,
+    /// Refreshed and as recorded.
+    pub in_line: usize,
+    /// Recorded and declared, but with no key or type to read them by.
+    pub unrefreshable: usize,
+    /// Keys X does not know (deleted media, or a wrong key).
+    pub not_found: Vec<(MediaId, String)>,
+    /// GET requests made.
+    pub reads: usize,
+}
+
+impl Refresh {
+    /// `Refresh: 3 drifted, 247 as recorded, 2 not refreshable, 1 not found; 3 reads.`
+    pub fn line(&self) -> String {
+        format!(
+            "Refresh: {} drifted, {} as recorded, {} not refreshable, {} not found; {} read{}.",
+            self.drifted.len(),
+            self.in_line,
+            self.unrefreshable,
+            self.not_found.len(),
+            self.reads,
+            if self.reads == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// The keys to read: recorded media that a manifest declares with a key.
+pub fn keys(
+    desired: &Desired,
+    applied: &BTreeMap<MediaId, Record>,
+) -> (Vec<(MediaId, String)>, usize) {
+    let mut keys = Vec::new();
+    let mut unrefreshable = 0;
+    for id in applied.keys() {
+        match desired.media.get(id).map(|e| e.media_key.as_deref()) {
+            Some(Some(key)) => keys.push((*id, key.to_string())),
+            Some(None) => unrefreshable += 1,
+            None => {}
+        }
+    }
+    (keys, unrefreshable)
+}
+
+/// How many reads `n` keys take.
+pub fn reads_for(n: usize) -> usize {
+    n.div_ceil(KEYS_PER_READ)
+}
+
+fn alt_text_of(metadata: &Metadata) -> Metadata {
+    metadata.select(&[FieldKind::AltText])
+}
+
+fn live_alt_text(text: Option<String>) -> Metadata {
+    text.map(|text| FieldValue::AltText(AltText { text }))
+        .into_iter()
+        .collect()
+}
+
+/// Reads every key (100 a request, `concurrency` requests at once) and
+/// compares with the records. The first failure of a read ends it.
+pub async fn read(
+    client: Arc<Client>,
+    keys: Vec<(MediaId, String)>,
+    applied: &BTreeMap<MediaId, Record>,
+    concurrency: usize,
+) -> Result<Refresh, ApiError> {
+    let mut refresh = Refresh::default();
+    let batches: Vec<Vec<(MediaId, String)>> =
+        keys.chunks(KEYS_PER_READ).map(<[_]>::to_vec).collect();
+    refresh.reads = batches.len();
+    let mut answers = futures::stream::iter(batches)
+        .map(|batch| {
+            let client = Arc::clone(&client);
+            async move {
+                let wanted: Vec<String> = batch.iter().map(|(_, k)| k.clone()).collect();
+                client
+                    .read_alt_texts(&wanted)
+                    .await
+                    .map(|live| (batch, live))
+            }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some(answer) = answers.next().await {
+        let (batch, live) = answer?;
+        for (id, key) in batch {
+            let Some(record) = applied.get(&id) else {
+                continue;
+            };
+            match live.get(&key) {
+                Some(Live::AltText(text)) => {
+                    let recorded = alt_text_of(&record.metadata);
+                    let now = live_alt_text(text.clone());
+                    if recorded == now {
+                        refresh.in_line += 1;
+                    } else {
+                        refresh.drifted.push(Drift {
+                            id,
+                            recorded,
+                            live: now,
+                        });
+                    }
+                }
+                Some(Live::NotFound) | None => refresh.not_found.push((id, key)),
+            }
+        }
+    }
+    refresh.drifted.sort_by_key(|d| d.id);
+    refresh.not_found.sort();
+    Ok(refresh)
+}
+
+/// The records as X holds them now: each drifted media's alt text
+/// replaced by the live one, so a plan puts back what the manifests want.
+pub fn as_live(applied: &mut BTreeMap<MediaId, Record>, refresh: &Refresh) {
+    for drift in &refresh.drifted {
+        if let Some(record) = applied.get_mut(&drift.id) {
+            record.metadata = with_live(&record.metadata, drift);
+        }
+    }
+}
+
+/// A record's metadata with the live alt text in place of the recorded one.
+pub fn with_live(metadata: &Metadata, drift: &Drift) -> Metadata {
+    let mut next = metadata.clone();
+    next.remove(FieldKind::AltText);
+    for value in drift.live.values() {
+        next.insert(value.clone());
+    }
+    next
+}

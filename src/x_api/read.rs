@@ -1,0 +1,164 @@
+//! Reading alt text back from X: `GET /2/media?media_keys=…&media.fields=alt_text`,
+//! at most 100 keys a request, paced and retried like the posts. X has no
+//! documented read-back for the other metadata fields.
+
+use std::collections::HashMap;
+
+use reqwest::header::AUTHORIZATION;
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+
+use super::{problem, read_capped, transport, ApiError, Attempt, Client, Reading};
+
+pub const READ_PATH: &str = "/2/media";
+/// X's most keys per lookup.
+pub const KEYS_PER_READ: usize = 100;
+
+/// What X says of one media key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Live {
+    /// The media exists; its alt text, if it has one.
+    AltText(Option<String>),
+    /// X does not know the key (the media was deleted, or the key is wrong).
+    NotFound,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    data: Vec<Item>,
+    #[serde(default)]
+    errors: Vec<Missing>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    media_key: String,
+    #[serde(default)]
+    alt_text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Missing {
+    #[serde(default)]
+    resource_id: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+impl Client {
+    /// The live alt text of each key (at most `KEYS_PER_READ`).
+    pub async fn read_alt_texts(&self, keys: &[String]) -> Result<HashMap<String, Live>, ApiError> {
+        let mut url = self
+            .endpoint
+            .join(READ_PATH)
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("media_keys", &keys.join(","))
+            .append_pair("media.fields", "alt_text");
+        let params = [
+            ("media.fields".to_string(), "alt_text".to_string()),
+            ("media_keys".to_string(), keys.join(",")),
+        ];
+        self.with_retries("read", || self.get_once(&url, &params, keys))
+            .await
+    }
+
+    async fn get_once(
+        &self,
+        url: &Url,
+        params: &[(String, String)],
+        keys: &[String],
+    ) -> (Option<Reading>, Result<HashMap<String, Live>, Attempt>) {
+        let auth = match self.authorization("GET", url, params) {
+            Ok(v) => v,
+            Err(e) => return (None, Err(Attempt::Fatal(e))),
+        };
+        let sent = self
+            .http
+            .get(url.clone())
+            .header(AUTHORIZATION, auth)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    None,
+                    Err(Attempt::Retryable {
+                        error: transport(&e),
+                        retry_after: None,
+                        unconnected: e.is_connect(),
+                    }),
+                )
+            }
+        };
+        let status = response.status();
+        let reading = Reading::from_headers(response.headers());
+        let bytes = match read_capped(response).await {
+            Ok(b) => b,
+            Err(e) => return (Some(reading), Err(e)),
+        };
+        (Some(reading), classify_read(status, reading, &bytes, keys))
+    }
+}
+
+fn classify_read(
+    status: StatusCode,
+    reading: Reading,
+    body: &[u8],
+    keys: &[String],
+) -> Result<HashMap<String, Live>, Attempt> {
+    let code = status.as_u16();
+    if !status.is_success() {
+        let error = ApiError::Status {
+            status: code,
+            message: problem::describe(body),
+        };
+        return Err(match status {
+            StatusCode::TOO_MANY_REQUESTS => Attempt::RateLimited { reading, error },
+            s if s.is_server_error() => Attempt::Retryable {
+                error,
+                retry_after: reading.retry_after,
+                unconnected: false,
+            },
+            _ => Attempt::Fatal(error),
+        });
+    }
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        Attempt::retryable(ApiError::Transport(format!(
+            "HTTP {code} with an unreadable body: {e}"
+        )))
+    })?;
+    let mut live = HashMap::new();
+    for item in answer.data {
+        if keys.contains(&item.media_key) {
+            live.insert(item.media_key, Live::AltText(item.alt_text));
+        }
+    }
+    for missing in answer.errors {
+        let not_found = missing
+            .kind
+            .as_deref()
+            .is_some_and(|k| k.ends_with("resource-not-found"))
+            || missing.title.as_deref() == Some("Not Found Error");
+        let key = missing.resource_id.or(missing.value);
+        if let (true, Some(key)) = (not_found, key) {
+            if keys.contains(&key) {
+                live.entry(key).or_insert(Live::NotFound);
+            }
+        }
+    }
+    // Every key must be answered one way or the other.
+    if let Some(silent) = keys.iter().find(|k| !live.contains_key(*k)) {
+        return Err(Attempt::Fatal(ApiError::NotConfirmed {
+            status: code,
+            message: format!("the answer does not mention media key `{silent}`"),
+        }));
+    }
+    Ok(live)
+}

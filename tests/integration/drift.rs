@@ -1,0 +1,187 @@
+//! Drift: alt text changed on X outside xmeta is found by reading it back
+//! (`GET /2/media`, 100 keys a request) and put back.
+
+use crate::support::*;
+
+const HEAD: &str = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n";
+
+/// Media 101.. with alt text; the first `typed` declare `type: photo`.
+fn library(count: u32, typed: u32) -> String {
+    let mut text = HEAD.to_string();
+    for i in 0..count {
+        let id = 101 + i;
+        let kind = if i < typed { "    type: photo\n" } else { "" };
+        text.push_str(&format!(
+            "  - id: \"{id}\"\n{kind}    metadata:\n      alt_text: {{text: \"Item {id} on a wooden shelf\"}}\n"
+        ));
+    }
+    text
+}
+
+fn applied(emu: &Emulator, count: u32, typed: u32) -> TestEnv {
+    let env = TestEnv::new().against(emu);
+    env.write("manifests/library.yaml", &library(count, typed));
+    env.ok(&["apply", "manifests", "--auto-approve"], 0);
+    env
+}
+
+#[test]
+fn drift_is_found_and_put_back() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 3, 3);
+    emu.set_alt_text_outside("102", Some("Changed in the X app"));
+    let posts = emu.post_count();
+
+    let plan = env.ok(
+        &["plan", "manifests", "--refresh", "--detailed-exitcode"],
+        2,
+    );
+    insta::assert_snapshot!("drift_plan_text", plan.stdout);
+    let markdown = env.ok(
+        &["plan", "manifests", "--refresh", "--format", "markdown"],
+        0,
+    );
+    insta::assert_snapshot!("drift_plan_markdown", markdown.stdout);
+    assert_eq!(emu.post_count(), posts, "a plan sends nothing");
+
+    let only = env.ok(
+        &["plan", "manifests", "--refresh-only", "--detailed-exitcode"],
+        2,
+    );
+    assert_eq!(
+        only.stdout.lines().last().unwrap_or(""),
+        "Refresh: 1 drifted, 2 as recorded, 0 not refreshable, 0 not found; 1 read. Nothing is planned (--refresh-only)."
+    );
+    assert_eq!(emu.post_count(), posts, "--refresh-only sends nothing");
+
+    env.ok(&["apply", "manifests", "--auto-approve", "--refresh"], 0);
+    assert_eq!(emu.post_count(), posts + 1, "one request puts it back");
+    assert_eq!(
+        emu.stored()["102"]["alt_text"]["text"],
+        "Item 102 on a wooden shelf"
+    );
+    env.ok(
+        &["plan", "manifests", "--refresh", "--detailed-exitcode"],
+        0,
+    );
+}
+
+#[test]
+fn reads_go_100_keys_at_a_time_and_only_for_media_with_a_key() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 255, 250);
+    let reads = emu.read_count();
+    let run = env.ok(&["plan", "manifests", "--refresh-only"], 0);
+    assert_eq!(emu.read_count() - reads, 3, "250 keys are 3 reads");
+    assert_has(
+        &run.stdout,
+        "5 media could not be refreshed: their manifests give no `key` or `type`",
+    );
+    let asked: usize = emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.query.matches("3_").count())
+        .sum();
+    assert_eq!(asked, 250, "no key was asked for a media without one");
+}
+
+#[test]
+fn a_deleted_media_is_reported_and_the_others_still_refresh() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 3, 3);
+    emu.delete_media("101");
+    emu.set_alt_text_outside("103", None);
+    let run = env.ok(&["plan", "manifests", "--refresh"], 0);
+    assert_has(
+        &run.stdout,
+        "warning: media 101 was not found on X (key 3_101): deleted, or the key is wrong",
+    );
+    assert_has(
+        &run.stdout,
+        "! media 103 drifted: alt_text changed outside xmeta",
+    );
+    assert_has(&run.stdout, "~ media 103 will be updated (1 field)");
+}
+
+#[test]
+fn refresh_records_what_x_holds_and_sends_nothing() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 2, 2);
+    emu.set_alt_text_outside("101", Some("Changed in the X app"));
+    let posts = emu.post_count();
+    let run = env.ok(&["refresh", "manifests"], 0);
+    assert_has(
+        &run.stdout,
+        "Recorded 1 drifted media as X holds them; nothing was sent.",
+    );
+    assert_eq!(emu.post_count(), posts);
+    let show = env.ok(&["state", "show", "101"], 0);
+    assert_has(&show.stdout, "text: Changed in the X app");
+    // The next plan, without reading X, puts back what the manifest wants.
+    let plan = env.ok(&["plan", "manifests"], 0);
+    assert_has(&plan.stdout, "~ media 101 will be updated (1 field)");
+}
+
+#[test]
+fn keys_and_types_are_checked_and_never_sent() {
+    let env = TestEnv::new();
+    env.write(
+        "manifests/a.yaml",
+        &format!("{HEAD}  - id: \"7\"\n    key: 3_8\n    metadata:\n      alt_text: {{text: \"A photo of item seven\"}}\n  - id: \"9\"\n    type: sticker\n"),
+    );
+    let run = env.ok(&["validate", "manifests"], 1);
+    assert_has(
+        &run.stderr,
+        "manifests/a.yaml:5:10: error: `key` must be this media's key: `3_7` (photo)",
+    );
+    assert_has(
+        &run.stderr,
+        "error: `type` must be `photo`, `gif` or `video`, found \"sticker\"",
+    );
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 1, 1);
+    let body = &emu.bodies()[0];
+    assert!(
+        body.get("type").is_none() && body["metadata"].get("type").is_none(),
+        "{body}"
+    );
+    drop(env);
+}
+
+#[test]
+fn watch_puts_drift_back_on_a_schedule() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/library.yaml", &library(2, 2));
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _watch = Killed(
+        env.command(&["watch", "manifests", "--apply", "--refresh-every", "1s"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Polling the emulator's log for events, not timing anything.
+    while emu.post_count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no first apply");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    emu.set_alt_text_outside("101", Some("Changed in the X app"));
+    while emu.post_count() < 3 {
+        assert!(std::time::Instant::now() < deadline, "drift not put back");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(emu.read_count() >= 1);
+    assert_eq!(
+        emu.stored()["101"]["alt_text"]["text"],
+        "Item 101 on a wooden shelf"
+    );
+}
