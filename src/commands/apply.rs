@@ -50,6 +50,11 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         }
     };
     plan.price_per_request = args.price_per_request;
+    if let Some(store) = &store {
+        // Local: records what X holds for media that drifted to what the
+        // manifests want (no request), also when nothing else changes.
+        record_drift_in_line(&plan, store)?;
+    }
     out.print(&render_text(&plan, out.color));
     if !plan.has_changes() {
         out.line("Apply complete: 0 applied, 0 failed.");
@@ -61,10 +66,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         return Ok(Exit::Error);
     }
     let store = match store {
-        Some(store) => {
-            record_drift_in_line(&plan, &store)?;
-            store
-        }
+        Some(store) => store,
         None => {
             // Said out loud: run from the wrong directory, this is where a
             // second, empty state would start.

@@ -47,10 +47,11 @@ pub fn find(explicit: Option<&Path>, paths: &[PathBuf]) -> Option<PathBuf> {
     } else {
         first.parent()?
     };
+    // Anything by that name counts, so a directory is an error, not ignored.
     crate::manifest::CONFIG_NAMES
         .iter()
         .map(|n| dir.join(n))
-        .find(|p| p.is_file())
+        .find(|p| p.exists())
 }
 
 pub fn load(explicit: Option<&Path>, paths: &[PathBuf]) -> anyhow::Result<LintConfig> {
@@ -191,7 +192,11 @@ fn strings(file: &Arc<PathBuf>, node: &Node, problems: &mut Vec<Diagnostic>) -> 
         NodeKind::Seq(items) => items
             .iter()
             .filter_map(|i| match &i.kind {
-                NodeKind::Scalar { text, .. } => Some(text.clone()),
+                NodeKind::Scalar { text, .. } if !text.trim().is_empty() => Some(text.clone()),
+                NodeKind::Scalar { .. } => {
+                    problems.push(Diagnostic::error(at(file, i), "must not be empty"));
+                    None
+                }
                 _ => {
                     problems.push(Diagnostic::error(at(file, i), "must be a string"));
                     None

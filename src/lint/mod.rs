@@ -147,7 +147,8 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     let mut raw: Vec<(usize, Rule, String)> = Vec::new();
     let mut first_use: HashMap<String, usize> = HashMap::new();
     for (i, entry) in entries.iter().enumerate() {
-        let Some(text) = alt_text(entry) else {
+        // An empty (or blank) alt text is no alt text.
+        let Some(text) = alt_text(entry).filter(|t| !t.trim().is_empty()) else {
             raw.push((
                 i,
                 Rule::Missing,
@@ -234,22 +235,4 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
         }
     }
     report
-}
-
-/// Exemptions that name no known rule: errors, like any manifest mistake.
-pub fn unknown_exemptions(report: &Report) -> Vec<String> {
-    report
-        .exempt
-        .iter()
-        .flat_map(|e| {
-            e.rules.iter().filter(|r| Rule::from_id(r).is_none()).map(move |r| {
-                format!(
-                    "{}: error: media {} is exempt from `{}`, which is no rule; see `xmeta lint --help`",
-                    e.location,
-                    e.id,
-                    crate::untrusted::neutralise(r, 60)
-                )
-            })
-        })
-        .collect()
 }

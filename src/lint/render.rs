@@ -127,6 +127,7 @@ const URI_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'}')
     .add(b'|')
     .add(b'^')
+    .add(b':')
     .add(b'\\');
 
 fn sarif(report: &Report) -> String {

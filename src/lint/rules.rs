@@ -240,10 +240,11 @@ pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
             format!("drop \"{prefix}\": screen readers already announce an image"),
         ));
     }
-    if text != trimmed || text.contains("  ") {
+    if text != trimmed || text.contains("  ") || text.contains(['\t', '\n', '\r']) {
         found.push((
             Rule::Whitespace,
-            "remove leading, trailing or doubled spaces from the alt text".to_string(),
+            "remove leading, trailing or doubled spaces, tabs and line breaks from the alt text"
+                .to_string(),
         ));
     }
     found

@@ -70,6 +70,32 @@ pub fn media_key(
     Ok(Some(key.to_string()))
 }
 
+impl Exemption {
+    /// At least one known rule, each once, and a reason that says something.
+    pub fn check(&self) -> Result<(), String> {
+        if self.ignore.is_empty() {
+            return Err(
+                "`lint.ignore` must name at least one rule, such as alt-text/too-short".into(),
+            );
+        }
+        if self.reason.trim().is_empty() {
+            return Err("`lint.reason` must say why the media is exempt".into());
+        }
+        for (i, id) in self.ignore.iter().enumerate() {
+            if crate::lint::Rule::from_id(id).is_none() {
+                return Err(format!(
+                    "`lint.ignore` names `{}`, which is no rule; see the README's alt-text rules",
+                    crate::untrusted::neutralise(id, 60)
+                ));
+            }
+            if self.ignore[..i].contains(id) {
+                return Err(format!("`lint.ignore` names `{id}` twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `lint: {ignore: [alt-text/too-short], reason: "…"}` on a media entry.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -381,8 +407,16 @@ fn read_document(
         let exemption = item
             .get_mut("lint")
             .map(Value::take)
-            .and_then(|v| serde_json::from_value::<Exemption>(v).ok())
-            .map(Arc::new);
+            .and_then(|v| serde_json::from_value::<Exemption>(v).ok());
+        if let Some(Err(message)) = exemption.as_ref().map(Exemption::check) {
+            let at = node.get("lint").unwrap_or(node);
+            diagnostics.push(Diagnostic::error(
+                Location::new(file, at.pos.line, at.pos.column),
+                message,
+            ));
+            continue;
+        }
+        let exemption = exemption.map(Arc::new);
         entries.push(Entry {
             id,
             metadata: Arc::new(metadata),

@@ -177,7 +177,7 @@ pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
             if media
                 .lint
                 .as_ref()
-                .is_some_and(|e| e.reason.chars().count() > 500)
+                .is_some_and(|e| e.reason.chars().count() > 500 || e.check().is_err())
             {
                 return None;
             }

@@ -185,3 +185,19 @@ fn watch_puts_drift_back_on_a_schedule() {
         "Item 101 on a wooden shelf"
     );
 }
+
+#[test]
+fn drift_back_to_what_is_wanted_is_recorded_by_apply_refresh() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 1, 1);
+    emu.set_alt_text_outside("101", Some("Changed in the X app"));
+    env.ok(&["refresh", "manifests"], 0);
+    // Someone puts the wanted text back by hand.
+    emu.set_alt_text_outside("101", Some("Item 101 on a wooden shelf"));
+    let posts = emu.post_count();
+    let run = env.ok(&["apply", "manifests", "--auto-approve", "--refresh"], 0);
+    assert_has(&run.stdout, "! media 101 drifted");
+    assert_eq!(emu.post_count(), posts, "nothing to send");
+    // The record now says what X holds: a plain plan has nothing to do.
+    env.ok(&["plan", "manifests", "--detailed-exitcode"], 0);
+}

@@ -104,7 +104,7 @@ fn text_output_and_exit_codes() {
     let run = env.ok(&["lint", "manifests"], 0);
     assert_eq!(
         run.stdout,
-        "manifests/library.yaml:4:5: warning[alt-text/whitespace]: remove leading, trailing or doubled spaces from the alt text\n1 finding (0 errors, 1 warning). Alt text: 1 of 1 media (100.0%).\n"
+        "manifests/library.yaml:4:5: warning[alt-text/whitespace]: remove leading, trailing or doubled spaces, tabs and line breaks from the alt text\n1 finding (0 errors, 1 warning). Alt text: 1 of 1 media (100.0%).\n"
     );
 }
 
@@ -183,7 +183,19 @@ fn an_exemption_needs_a_reason_and_shows_in_the_plan() {
     let run = env.ok(&["lint", "manifests"], 1);
     assert_has(
         &run.stderr,
-        "error: media 1 is exempt from `alt-text/too-shrt`, which is no rule",
+        "manifests/a.yaml:7:11: error: `lint.ignore` names `alt-text/too-shrt`, which is no rule",
+    );
+    // The same for every command: it is a manifest error.
+    env.ok(&["validate", "manifests"], 1);
+    // An empty reason says nothing.
+    env.write(
+        "manifests/a.yaml",
+        &format!("{HEAD}  - id: \"1\"\n    metadata:\n      alt_text: {{text: \"Logo\"}}\n    lint: {{ignore: [alt-text/too-short], reason: \" \"}}\n"),
+    );
+    let run = env.ok(&["lint", "manifests"], 1);
+    assert_has(
+        &run.stderr,
+        "`lint.reason` must say why the media is exempt",
     );
 }
 
@@ -257,4 +269,39 @@ fn validate_and_plan_show_the_same_findings_as_warnings() {
         .unwrap()
         .iter()
         .any(|w| w.as_str().unwrap().contains("warning[alt-text/duplicate]")));
+}
+
+#[test]
+fn review_findings_stay_fixed() {
+    let env = TestEnv::new();
+    // Empty alt text is missing alt text, and not covered.
+    env.write("manifests/a.yaml", &format!("{HEAD}{}", entry(1, Some(""))));
+    let run = env.ok(&["lint", "manifests", "--format", "json"], 1);
+    assert_eq!(
+        findings(&run.stdout),
+        [("1".to_string(), "alt-text/missing".to_string())]
+    );
+    assert_has(&run.stdout, "\"with_alt_text\": 0");
+    // A colon in a file name must not read as a URI scheme.
+    env.write(
+        "manifests/a.yaml",
+        &format!("{HEAD}{}", entry(1, Some("A cat"))),
+    );
+    std::fs::rename(env.path("manifests/a.yaml"), env.path("manifests/c:d.yaml")).unwrap();
+    let run = env.ok(&["lint", "manifests", "--format", "sarif"], 0);
+    assert_has(&run.stdout, "\"uri\": \"manifests/c%3Ad.yaml\"");
+    // Empty option values and a config that is a directory are errors.
+    env.write(
+        "manifests/xmeta.yaml",
+        "lint:\n  rules:\n    alt-text/redundant-prefix: {prefixes: [\"\"]}\n",
+    );
+    let run = env.ok(&["lint", "manifests"], 1);
+    assert_has(
+        &run.stderr,
+        "manifests/xmeta.yaml:3:44: error: must not be empty",
+    );
+    std::fs::remove_file(env.path("manifests/xmeta.yaml")).unwrap();
+    std::fs::create_dir(env.path("manifests/xmeta.yaml")).unwrap();
+    let run = env.ok(&["lint", "manifests"], 1);
+    assert_has(&run.stderr, "cannot read the lint configuration");
 }
