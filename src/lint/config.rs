@@ -253,7 +253,11 @@ fn read_rule(
                 config.options.placeholder_words = strings(file, value, problems)
             }
             "prefixes" if option == Some(name) => {
+                // Lower-cased once here; texts are compared lower-cased.
                 config.options.prefixes = strings(file, value, problems)
+                    .into_iter()
+                    .map(|p| p.to_lowercase())
+                    .collect();
             }
             _ => {
                 let known: Vec<&str> = std::iter::once("level").chain(option).collect();

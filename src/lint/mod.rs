@@ -132,6 +132,21 @@ fn alt_text(entry: &Entry) -> Option<&str> {
     }
 }
 
+fn folded(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.trim().chars().flat_map(char::to_lowercase)
+}
+
+fn folded_hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    folded(text).for_each(|c| c.hash(&mut h));
+    h.finish()
+}
+
+fn same_folded(a: &str, b: &str) -> bool {
+    folded(a).eq(folded(b))
+}
+
 /// Checks every declared media against the configured rules. With a
 /// `limit`, only that many findings are kept (and located); the rest are
 /// counted in `more` — plans show a few, and a library of 600,000 media
@@ -144,31 +159,46 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     // In file order, so "the first" of duplicates is the first a reader meets.
     let mut entries: Vec<&Entry> = desired.media.values().collect();
     entries.sort_by(|a, b| (&a.location.file, a.ordinal).cmp(&(&b.location.file, b.ordinal)));
+    // The per-text rules and the hashes on every core; then duplicates,
+    // which need the texts in order, in one pass.
+    let numbered: Vec<(usize, &Entry)> = entries.iter().copied().enumerate().collect();
+    let checked: Vec<Vec<(usize, Option<u64>, Vec<(Rule, String)>)>> = crate::parallel::map_chunks(
+        &numbered,
+        |part| {
+            part.iter()
+                .map(|(i, entry)| match alt_text(entry).filter(|t| !t.trim().is_empty()) {
+                    Some(text) => (*i, Some(folded_hash(text)), rules::check(text, &config.options)),
+                    // An empty (or blank) alt text is no alt text.
+                    None => (
+                        *i,
+                        None,
+                        vec![(
+                            Rule::Missing,
+                            format!(
+                                "media {} has no alt text; add `alt_text: {{text: …}}` that describes it",
+                                entry.id
+                            ),
+                        )],
+                    ),
+                })
+                .collect()
+        },
+    );
     let mut raw: Vec<(usize, Rule, String)> = Vec::new();
-    let mut first_use: HashMap<String, usize> = HashMap::new();
-    for (i, entry) in entries.iter().enumerate() {
-        // An empty (or blank) alt text is no alt text.
-        let Some(text) = alt_text(entry).filter(|t| !t.trim().is_empty()) else {
-            raw.push((
-                i,
-                Rule::Missing,
-                format!(
-                    "media {} has no alt text; add `alt_text: {{text: …}}` that describes it",
-                    entry.id
-                ),
-            ));
-            continue;
-        };
+    // Keyed by a hash of the lower-cased, trimmed text (no allocation per
+    // media); a hash match is confirmed by comparing the texts.
+    let mut first_use: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, hash, found) in checked.into_iter().flatten() {
+        raw.extend(found.into_iter().map(|(rule, message)| (i, rule, message)));
+        let Some(key) = hash else { continue };
         report.with_alt_text += 1;
-        for (rule, message) in rules::check(text, &config.options) {
-            raw.push((i, rule, message));
-        }
-        let key = text.trim().to_lowercase();
-        if key.is_empty() {
-            continue;
-        }
-        match first_use.get(&key) {
-            Some(&first) => raw.push((
+        let text = alt_text(entries[i]).unwrap_or_default();
+        let same = |j: &usize| alt_text(entries[*j]).is_some_and(|t| same_folded(t, text));
+        let first = first_use
+            .get(&key)
+            .and_then(|seen| seen.iter().copied().find(same));
+        match first {
+            Some(first) => raw.push((
                 i,
                 Rule::Duplicate,
                 format!(
@@ -176,11 +206,11 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
                     entries[first].id
                 ),
             )),
-            None => {
-                first_use.insert(key, i);
-            }
+            None => first_use.entry(key).or_default().push(i),
         }
     }
+    // Per media, in rule order (the duplicate after the text's own rules).
+    raw.sort_by_key(|(i, _, _)| *i);
     let mut wanted: Vec<(usize, Rule, String)> = raw
         .into_iter()
         .filter(|(i, rule, _)| {

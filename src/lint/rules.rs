@@ -187,12 +187,24 @@ pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
     let mut found = Vec::new();
     let trimmed = text.trim();
     let chars = trimmed.chars().count();
-    let words = normalise(trimmed);
-    if PLACEHOLDER_WORDS.contains(&words.as_str())
+    // Placeholders are a word or two: longer texts skip the normalising
+    // (this runs for every media on every plan).
+    let short_text = chars <= 40
         || options
             .placeholder_words
             .iter()
-            .any(|w| normalise(w) == words)
+            .any(|w| w.chars().count() >= chars);
+    let words = if short_text {
+        normalise(trimmed)
+    } else {
+        String::new()
+    };
+    if short_text
+        && (PLACEHOLDER_WORDS.contains(&words.as_str())
+            || options
+                .placeholder_words
+                .iter()
+                .any(|w| normalise(w) == words))
     {
         found.push((
             Rule::Placeholder,
@@ -228,12 +240,13 @@ pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
             ),
         ));
     }
-    let lower = trimmed.to_lowercase();
+    // Only the opening matters: lower-case its first few dozen characters.
+    let opening: String = trimmed.chars().take(48).collect::<String>().to_lowercase();
     if let Some(prefix) = PREFIXES
         .iter()
         .copied()
         .chain(options.prefixes.iter().map(String::as_str))
-        .find(|p| lower.starts_with(&p.to_lowercase()) && lower.len() > p.len())
+        .find(|p| opening.starts_with(p) && trimmed.chars().count() > p.chars().count())
     {
         found.push((
             Rule::RedundantPrefix,
@@ -265,6 +278,10 @@ fn short(text: &str) -> String {
 /// `IMG_2041.JPG`, `DSC0001.png`, `holiday photo.jpeg`: one token with a
 /// media extension, or a camera's naming pattern.
 fn is_filename(text: &str) -> bool {
+    // A file name is one token, or a few words at most.
+    if text.len() > 255 || text.split_whitespace().nth(4).is_some() {
+        return false;
+    }
     const EXTENSIONS: &[&str] = &[
         "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "tif", "tiff", "bmp", "svg", "mp4",
         "mov", "avi", "webm",
@@ -294,8 +311,12 @@ fn is_filename(text: &str) -> bool {
 }
 
 fn is_url(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    (lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www."))
+    let starts = |p: &str| {
+        text.as_bytes()
+            .get(..p.len())
+            .is_some_and(|b| b.eq_ignore_ascii_case(p.as_bytes()))
+    };
+    (starts("http://") || starts("https://") || starts("www."))
         && !text.chars().any(char::is_whitespace)
 }
 
