@@ -132,6 +132,10 @@ fn alt_text(entry: &Entry) -> Option<&str> {
     }
 }
 
+/// One media's own findings: its index, the hash of its alt text (none
+/// when it has none), and what its text breaks.
+type Checked = (usize, Option<u64>, Vec<(Rule, String)>);
+
 fn folded(text: &str) -> impl Iterator<Item = char> + '_ {
     text.trim().chars().flat_map(char::to_lowercase)
 }
@@ -162,10 +166,8 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     // The per-text rules and the hashes on every core; then duplicates,
     // which need the texts in order, in one pass.
     let numbered: Vec<(usize, &Entry)> = entries.iter().copied().enumerate().collect();
-    let checked: Vec<Vec<(usize, Option<u64>, Vec<(Rule, String)>)>> = crate::parallel::map_chunks(
-        &numbered,
-        |part| {
-            part.iter()
+    let checked: Vec<Vec<Checked>> = crate::parallel::map_chunks(&numbered, |part| {
+        part.iter()
                 .map(|(i, entry)| match alt_text(entry).filter(|t| !t.trim().is_empty()) {
                     Some(text) => (*i, Some(folded_hash(text)), rules::check(text, &config.options)),
                     // An empty (or blank) alt text is no alt text.
@@ -182,8 +184,7 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
                     ),
                 })
                 .collect()
-        },
-    );
+    });
     let mut raw: Vec<(usize, Rule, String)> = Vec::new();
     // Keyed by a hash of the lower-cased, trimmed text (no allocation per
     // media); a hash match is confirmed by comparing the texts.
