@@ -87,7 +87,13 @@ pub fn refresh_notes(refresh: &crate::refresh::Refresh) -> Vec<String> {
 
 fn render_drift(out: &mut String, drift: &crate::refresh::Drift, color: bool) {
     paint(out, color, BOLD_MAGENTA, &drift_header(drift));
-    for line in drift_diff(drift).lines() {
+    paint_diff(out, &drift_diff(drift), color);
+    out.push('\n');
+}
+
+/// A unified diff, indented, its lines coloured by their first character.
+fn paint_diff(out: &mut String, diff: &str, color: bool) {
+    for line in diff.lines() {
         let style = match line.as_bytes().first() {
             Some(b'+') => GREEN,
             Some(b'-') => RED,
@@ -101,7 +107,6 @@ fn render_drift(out: &mut String, drift: &crate::refresh::Drift, color: bool) {
             &format!("    {line}"),
         );
     }
-    out.push('\n');
 }
 
 /// The unified diff of the fields a change sends, without colour.
@@ -163,20 +168,7 @@ fn render_change(out: &mut String, change: &Change, prune: bool, color: bool) {
         let _ = writeln!(out, "    {note}");
     }
     if change.action != Action::Forget && !change.fields.is_empty() {
-        for line in change_diff(change).lines() {
-            let style = match line.as_bytes().first() {
-                Some(b'+') => GREEN,
-                Some(b'-') => RED,
-                Some(b'@') => CYAN,
-                _ => "",
-            };
-            paint(
-                out,
-                color && !style.is_empty(),
-                style,
-                &format!("    {line}"),
-            );
-        }
+        paint_diff(out, &change_diff(change), color);
     }
     out.push('\n');
 }

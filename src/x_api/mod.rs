@@ -421,35 +421,43 @@ impl Client {
             Ok(v) => v,
             Err(e) => return (None, Err(Attempt::Fatal(e))),
         };
-        let sent = self
+        let request = self
             .http
             .post(self.endpoint.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, auth)
-            .body(body.to_vec())
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) if e.is_builder() => return (None, Err(Attempt::Fatal(transport(&e)))),
-            Err(e) => {
-                return (
-                    None,
-                    Err(Attempt::Retryable {
-                        error: transport(&e),
-                        retry_after: None,
-                        unconnected: e.is_connect(),
-                    }),
-                )
-            }
-        };
-        let status = response.status();
-        let reading = Reading::from_headers(response.headers());
-        let bytes = match read_capped(response).await {
-            Ok(b) => b,
-            Err(e) => return (Some(reading), Err(e)),
-        };
-        (Some(reading), classify(status, reading, &bytes, id))
+            .body(body.to_vec());
+        match exchange(request).await {
+            Ok((status, reading, bytes)) => (Some(reading), classify(status, reading, &bytes, id)),
+            Err((reading, attempt)) => (reading, Err(attempt)),
+        }
+    }
+}
+
+/// Sends a request and reads its answer (capped): the status, what the
+/// headers said, and the body; or why there is no usable answer.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, Reading, Vec<u8>), (Option<Reading>, Attempt)> {
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_builder() => return Err((None, Attempt::Fatal(transport(&e)))),
+        Err(e) => {
+            return Err((
+                None,
+                Attempt::Retryable {
+                    error: transport(&e),
+                    retry_after: None,
+                    unconnected: e.is_connect(),
+                },
+            ))
+        }
+    };
+    let status = response.status();
+    let reading = Reading::from_headers(response.headers());
+    match read_capped(response).await {
+        Ok(bytes) => Ok((status, reading, bytes)),
+        Err(e) => Err((Some(reading), e)),
     }
 }
 

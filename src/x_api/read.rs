@@ -8,7 +8,7 @@ use reqwest::header::AUTHORIZATION;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use super::{problem, read_capped, transport, ApiError, Attempt, Client, Reading};
+use super::{exchange, problem, ApiError, Attempt, Client, Reading};
 
 pub const READ_PATH: &str = "/2/media";
 /// X's most keys per lookup.
@@ -78,32 +78,13 @@ impl Client {
             Ok(v) => v,
             Err(e) => return (None, Err(Attempt::Fatal(e))),
         };
-        let sent = self
-            .http
-            .get(url.clone())
-            .header(AUTHORIZATION, auth)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    None,
-                    Err(Attempt::Retryable {
-                        error: transport(&e),
-                        retry_after: None,
-                        unconnected: e.is_connect(),
-                    }),
-                )
+        let request = self.http.get(url.clone()).header(AUTHORIZATION, auth);
+        match exchange(request).await {
+            Ok((status, reading, bytes)) => {
+                (Some(reading), classify_read(status, reading, &bytes, keys))
             }
-        };
-        let status = response.status();
-        let reading = Reading::from_headers(response.headers());
-        let bytes = match read_capped(response).await {
-            Ok(b) => b,
-            Err(e) => return (Some(reading), Err(e)),
-        };
-        (Some(reading), classify_read(status, reading, &bytes, keys))
+            Err((reading, attempt)) => (reading, Err(attempt)),
+        }
     }
 }
 

@@ -98,14 +98,6 @@ fn unlock_force_refuses_a_live_holder_on_this_host() {
     );
     let env = TestEnv::new().against(&emulator);
     env.write("manifests/one.yaml", ONE);
-    /// Ends the writer even when an assertion fails first.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut writer = Killed(
         env.command(&[
             "apply",
@@ -431,13 +423,6 @@ fn unlock_force_trusts_the_os_lock_not_the_host_name_in_the_file() {
     );
     let env = TestEnv::new().against(&emulator);
     env.write("manifests/one.yaml", ONE);
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _writer = Killed(
         env.command(&[
             "apply",

@@ -154,13 +154,6 @@ fn watch_puts_drift_back_on_a_schedule() {
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::new().against(&emu);
     env.write("manifests/library.yaml", &library(2, 2));
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _watch = Killed(
         env.command(&["watch", "manifests", "--apply", "--refresh-every", "1s"])
             .stdout(std::process::Stdio::null())

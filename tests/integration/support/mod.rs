@@ -212,6 +212,17 @@ pub fn expected(
         .collect()
 }
 
+/// A child process that is killed and reaped when this goes out of scope,
+/// even when an assertion fails first.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Asserts that `haystack` (a command's output) contains `needle`, and
 /// shows the whole output when it does not.
 #[track_caller]
