@@ -11,9 +11,20 @@ fn unauthorized_fails_with_the_status_and_records_nothing() {
         .with_env("XMETA_BEARER_TOKEN", "wrong-token");
     env.write("manifests/a.yaml", &manifest(0..3, "v1"));
     let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
-    assert_has(&run.stdout, "X refused the OAuth 2.0 user token (HTTP 401)");
-    assert_has(&run.stdout, "Apply failed: 0 applied, 3 failed.");
-    assert_eq!(emu.request_count(), 3, "a 401 is not retried");
+    assert_has(
+        &run.stdout,
+        "stopped: X refused the OAuth 2.0 user token (HTTP 401)",
+    );
+    assert_has(&run.stdout, "Apply failed: 0 applied, ");
+    // A 401 is never retried, and stops the run: each media is sent once
+    // at most (those not yet started when it came are not sent at all).
+    let ids: std::collections::BTreeSet<String> = emu
+        .bodies()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!((1..=3).contains(&emu.request_count()));
+    assert_eq!(ids.len(), emu.request_count(), "a 401 is not retried");
     let plan = env.ok(&["plan", &env.manifests()], 0);
     assert!(
         plan.stdout.contains("3 to create"),
