@@ -113,28 +113,19 @@ fn unlock_force_refuses_a_live_holder_on_this_host() {
     );
     // The writer holds the lock once it has written itself into the lock file.
     let lock = env.state_dir().join("xmeta.lock");
-    while std::fs::metadata(&lock).map_or(0, |m| m.len()) == 0 {
-        std::thread::sleep(std::time::Duration::from_millis(5)); // polling the log, not timing
-        if let Ok(Some(status)) = writer.0.try_wait() {
-            panic!("the writer ended early: {status}");
-        }
-    }
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the writer's lock",
+        || {
+            if let Ok(Some(status)) = writer.0.try_wait() {
+                panic!("the writer ended early: {status}");
+            }
+            std::fs::metadata(&lock).map_or(0, |m| m.len()) > 0
+        },
+    );
     let run = env.ok(&["state", "unlock", "--force"], 1);
     assert_has(&run.stderr, "is held by a live process on this host");
     assert!(env.state_dir().join("xmeta.lock").exists());
-}
-
-/// Waits for `done` to hold, polling; fails after `limit` (a bound on a
-/// hang, not a timing assertion).
-fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + limit;
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20)); // polling, not timing
-    }
 }
 
 fn sigterm(child: &std::process::Child) {

@@ -62,6 +62,7 @@ fn kill_and_check(args: &[&str], delay: Duration) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Not synchronisation: the trial kills at a seeded random instant.
     std::thread::sleep(delay);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();

@@ -161,17 +161,10 @@ fn watch_puts_drift_back_on_a_schedule() {
             .spawn()
             .unwrap(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    // Polling the emulator's log for events, not timing anything.
-    while emu.post_count() < 2 {
-        assert!(std::time::Instant::now() < deadline, "no first apply");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let limit = std::time::Duration::from_secs(30);
+    wait_until(limit, "the first apply", || emu.post_count() == 2);
     emu.set_alt_text_outside("101", Some("Changed in the X app"));
-    while emu.post_count() < 3 {
-        assert!(std::time::Instant::now() < deadline, "drift not put back");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until(limit, "the drift put back", || emu.post_count() == 3);
     assert!(emu.read_count() >= 1);
     assert_eq!(
         emu.stored()["101"]["alt_text"]["text"],

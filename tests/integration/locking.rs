@@ -20,12 +20,15 @@ fn slow_apply(env: &TestEnv) -> std::process::Child {
         .spawn()
         .unwrap();
     let lock = env.state_dir().join("xmeta.lock");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read(&lock).map(|b| b.is_empty()).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "the apply never took the lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until(Duration::from_secs(10), "the apply's state lock", || {
+        std::fs::read(&lock).is_ok_and(|b| !b.is_empty())
+    });
+    // Then its database: sled holds an OS lock on its file while open.
+    let db = env.state_dir().join("db").join("db");
+    wait_until(Duration::from_secs(10), "the apply's open database", || {
+        std::fs::File::open(&db)
+            .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+    });
     child
 }
 

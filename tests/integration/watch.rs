@@ -84,9 +84,16 @@ impl Drop for Watcher {
     }
 }
 
-/// Enough time for a debounce to settle and a cycle to finish.
-fn settle() {
-    std::thread::sleep(Duration::from_millis(1200));
+/// Proves that a cycle sent nothing, without waiting on a clock: a later
+/// change (one new media in its own file) must be the very next request.
+fn next_request_is_a_new_media(env: &TestEnv, w: &Watcher, emu: &Emulator, sent: usize) {
+    let n = 9_000;
+    let done = "Apply complete: 1 applied, 0 failed.";
+    let before = w.output().matches(done).count();
+    env.write("manifests/marker.yaml", &manifest(n..n + 1, "v1"));
+    w.wait_for(done, before + 1);
+    assert_eq!(emu.request_count(), sent + 1, "a request before the marker");
+    assert_eq!(emu.bodies()[sent]["id"], media_id(n));
 }
 
 #[test]
@@ -132,21 +139,21 @@ fn a_broken_file_is_held_until_fixed() {
         "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia: [\n",
     );
     w.wait_for("a.yaml:4:1: error: YAML syntax error", 1);
-    settle();
+    next_request_is_a_new_media(&env, &w, &emu, 6);
     let out = w.output();
     assert!(!out.contains("will be forgotten"), "{out}");
     assert!(out.contains("3 media are held back"), "{out}");
-    assert_eq!(emu.request_count(), 6, "nothing sent for a broken file");
 
     // Fixing it applies exactly the intended change.
     env.write(
         "manifests/a.yaml",
         &manifest(0..3, "v1").replace("Photo 1: v1", "Photo 1: fixed"),
     );
-    w.wait_for("Apply complete: 1 applied, 0 failed.", 1);
-    assert_eq!(emu.request_count(), 7);
+    // The second one-media apply (the marker's was the first).
+    w.wait_for("Apply complete: 1 applied, 0 failed.", 2);
+    assert_eq!(emu.request_count(), 8);
     assert_eq!(
-        emu.bodies()[6]["metadata"]["alt_text"]["text"],
+        emu.bodies()[7]["metadata"]["alt_text"]["text"],
         "Photo 1: fixed"
     );
 }
@@ -178,8 +185,8 @@ fn rename_saves_and_deletes_are_picked_up() {
 
     std::fs::remove_file(env.path("manifests/b.yaml")).unwrap();
     w.wait_for(&format!("- media {} is in no manifest", media_id(3)), 1);
-    settle();
-    assert_eq!(emu.request_count(), 5, "nothing sent for deleted media");
+    // Nothing sent for deleted media: the next request is the marker's.
+    next_request_is_a_new_media(&env, &w, &emu, 5);
 }
 
 #[test]
@@ -193,7 +200,10 @@ fn sigterm_during_a_slow_apply_exits_cleanly_and_loses_nothing() {
     env.write("manifests/a.yaml", &manifest(0..40, "v1"));
     let mut w = Watcher::start(&env, &["--apply", "--concurrency", "2"]);
     w.wait_for("Plan: 40 to create", 1);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Some media confirmed (and so recorded), others still to go.
+    wait_until(Duration::from_secs(30), "a first confirmation", || {
+        !emu.stored().is_empty()
+    });
     let (code, took) = w.terminate();
     assert_eq!(code, 0, "{}", w.stderr.lock().unwrap());
     assert!(took < Duration::from_secs(5), "{took:?}");

@@ -313,6 +313,7 @@ async fn handle(
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let latency = state.lock().unwrap().faults.latency;
     if !latency.is_zero() {
+        // Simulates X's latency (a fault the test asked for).
         tokio::time::sleep(latency).await;
     }
     let verdict = {

@@ -212,6 +212,20 @@ pub fn expected(
         .collect()
 }
 
+/// Waits for `done` (an event: a request in the emulator's log, a file, a
+/// line of output), checking every 20 ms; fails after `limit`, a bound on a
+/// hang, never a timing assertion.
+pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A child process that is killed and reaped when this goes out of scope,
 /// even when an assertion fails first.
 pub struct Killed(pub std::process::Child);
