@@ -20,14 +20,12 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     let desired = manifest::load(paths)?;
     check_declared(config, paths, &desired, &Targets::default())?;
-    let reader = StateStore::open_reader(&config.state_dir)?;
-    if !reader.exists() {
+    if !StateStore::exists_at(&config.state_dir)? {
         return Err(crate::state::StateError::Missing {
             dir: config.state_dir.clone(),
         }
         .into());
     }
-    drop(reader);
     let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
     let mut applied = store.all()?;
     let refresh = read_live(client, &Default::default(), &desired, &mut applied)?;

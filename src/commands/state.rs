@@ -44,11 +44,9 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             out.print(&crate::plan::yaml_text::metadata_yaml(&record.metadata));
         }
         StateAction::Rm(ids) => {
-            let reader = StateStore::open_reader(dir)?;
-            if !reader.exists() {
+            if !StateStore::exists_at(dir)? {
                 return Err(StateError::Missing { dir: dir.clone() }.into());
             }
-            drop(reader);
             let store = StateStore::open_writer(dir, &config.command_line)?;
             let missing: Vec<String> = ids
                 .iter()

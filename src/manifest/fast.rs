@@ -83,65 +83,50 @@ impl<'de> Deserialize<'de> for Id {
 /// of one-character items took 3.7 GB that way).
 const MAX_FAST_EVENTS: usize = 2_000_000;
 
-/// An upper bound on the events of a YAML text: every node after the
-/// first follows one of these bytes, and a collection start is counted
-/// with its first item's.
-fn events_bound(text: &str) -> usize {
-    2 * text
-        .bytes()
-        .filter(|b| {
-            matches!(
-                b,
-                b',' | b'-' | b':' | b'[' | b'{' | b'\n' | b'?' | b'*' | b'&'
-            )
-        })
-        .count()
-        + 4
-}
-
-/// Whether the text may hold a YAML tag (`!!str 1`): tags change how a
-/// scalar resolves, and only the positioned path's rules are the reference.
-fn may_have_tags(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.iter().enumerate().any(|(i, b)| {
-        *b == b'!' && (i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'[' | b'{' | b','))
-    })
-}
-
-/// Whether a line ends in a block scalar header (`text: |`, `- >-`):
-/// libyaml and yaml-rust2 read some of those differently (an empty one is
-/// "" to libyaml and "\n" to yaml-rust2), and only one reading may count.
-fn has_block_scalar(text: &str) -> bool {
-    text.lines().any(|line| {
-        let line = line.split(" #").next().unwrap_or(line).trim_end();
-        let header = line.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
-        (header.ends_with(" |") || header.ends_with(" >") || header == "|" || header == ">")
-            && header.len() + 3 >= line.len()
-    })
-}
-
-/// What libyaml accepts and yaml-rust2 (rightly) refuses: a byte-order
-/// mark inside the text, or a comment glued to a token (`"a"#c`, `|#c`).
-/// Such files take the positioned path, whose reading is the reference.
-fn has_lax_syntax(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    text.contains('\u{feff}')
-        || bytes.iter().enumerate().any(|(i, b)| {
-            *b == b'#'
-                && i > 0
-                && matches!(
-                    bytes[i - 1],
+/// Whether a file must take the positioned path, found in one pass over
+/// its bytes (this runs for every file of every plan): what libyaml and
+/// yaml-rust2 read differently — a tag (`!!str 1`), a block scalar (an
+/// empty one is "" to one and "\n" to the other), a byte-order mark inside
+/// the text, a comment glued to a token (`"a"#c`) — and more possible
+/// events than the fast path may load (every node after the first follows
+/// one of the counted bytes).
+fn leave_to_positioned(text: &str) -> bool {
+    let mut events = 0usize;
+    let mut prev = b'\n';
+    for line in text.split_inclusive('\n') {
+        if is_block_scalar_header(line.trim_end_matches(['\n', '\r'])) {
+            return true;
+        }
+        for &b in line.as_bytes() {
+            match b {
+                b'!' if matches!(prev, b' ' | b'\t' | b'\n' | b'[' | b'{' | b',') => return true,
+                b'#' if matches!(
+                    prev,
                     b'"' | b'\'' | b'}' | b']' | b'|' | b'>' | b'+' | b'-' | b'0'..=b'9'
-                )
-        })
+                ) =>
+                {
+                    return true
+                }
+                b',' | b'-' | b':' | b'[' | b'{' | b'\n' | b'?' | b'*' | b'&' => events += 1,
+                _ => {}
+            }
+            prev = b;
+        }
+    }
+    text.contains('\u{feff}') || 2 * events + 4 > MAX_FAST_EVENTS
+}
+
+/// `text: |`, `- >-`, `key: |2`: a line that opens a block scalar.
+fn is_block_scalar_header(line: &str) -> bool {
+    let line = line.split(" #").next().unwrap_or(line).trim_end();
+    let header = line.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
+    (header.ends_with(" |") || header.ends_with(" >") || header == "|" || header == ">")
+        && header.len() + 3 >= line.len()
 }
 
 /// The entries of a clean file, or `None` to take the positioned path.
 pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
-    if has_block_scalar(text) || has_lax_syntax(text) {
-        return None;
-    }
-    if may_have_tags(text) || events_bound(text) > MAX_FAST_EVENTS {
+    if leave_to_positioned(text) {
         return None;
     }
     let now = crate::x_api::unix_now();

@@ -121,6 +121,12 @@ impl StateStore {
         Ok(store)
     }
 
+    /// Whether a state is at `dir`, without opening it; an unusable one
+    /// (a file, unreadable, a head without its db) is an error.
+    pub fn exists_at(dir: &Path) -> Result<bool, StateError> {
+        Ok(presence(dir)? == Presence::Present)
+    }
+
     /// Whether there is a state at all (a reader of a missing one is empty).
     pub fn exists(&self) -> bool {
         self.db.is_some()
