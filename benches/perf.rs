@@ -296,11 +296,11 @@ fn main() {
 /// Loads the tree as watch does, edits one file, and times the re-plan.
 fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
     use xmeta::plan::{diff, Targets};
-    use xmeta::state::StateStore;
     let mut ws = xmeta::watch::Workspace::load(&[tree.to_path_buf()]).expect("load");
-    let store = StateStore::open_writer(state, "bench").expect("state");
+    let location = xmeta::state::Location::Dir(state.to_path_buf());
+    let store = xmeta::state::open_writer(&location, "bench").expect("state");
     let mut cache = xmeta::watch::AppliedCache::default();
-    cache.current(&store).expect("read state");
+    cache.current(store.as_ref()).expect("read state");
     let file = tree.join("media-042.yaml");
     let per_file = total.div_ceil(FILES);
     let n = (42 * per_file).min(total.saturating_sub(1));
@@ -311,7 +311,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
         let started = Instant::now();
         ws.refresh(&BTreeSet::from([file.clone()]));
         let (desired, _) = ws.desired();
-        let applied = cache.current(&store).expect("state");
+        let applied = cache.current(store.as_ref()).expect("state");
         let plan = diff(desired, applied, &Targets::default(), false);
         let took = started.elapsed();
         assert_eq!(

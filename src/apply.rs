@@ -16,7 +16,7 @@ use crate::model::MediaId;
 use crate::plan::{Action, Change, Plan};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
-use crate::state::StateStore;
+use crate::state::StateWriter;
 use crate::x_api::{ApiError, Client, ClientSettings};
 
 /// How much one run may do (`--max-requests`, `--max-duration`).
@@ -50,7 +50,7 @@ impl Runner {
     }
 
     /// Applies `plan` to `store` until done, cancelled or out of budget.
-    pub fn apply(&self, shutdown: &Shutdown, plan: &Plan, store: &StateStore) -> Report {
+    pub fn apply(&self, shutdown: &Shutdown, plan: &Plan, store: &dyn StateWriter) -> Report {
         let progress = Progress::new(plan.summary().requests, self.terminal);
         let deadline = self.budget.max_duration.map(|d| Instant::now() + d);
         self.client.set_deadline(deadline);
@@ -206,7 +206,7 @@ async fn drain_deadline(cancel: &CancellationToken) {
     tokio::time::sleep(DRAIN_TIMEOUT).await;
 }
 
-fn record(store: &StateStore, change: &Change) -> anyhow::Result<()> {
+fn record(store: &dyn StateWriter, change: &Change) -> anyhow::Result<()> {
     // The store's writes flush to disk; keep them off the async workers.
     tokio::task::block_in_place(|| {
         let current = store.get(&change.id)?.map(|r| r.metadata);
@@ -217,7 +217,7 @@ fn record(store: &StateStore, change: &Change) -> anyhow::Result<()> {
 async fn run(
     plan: &Plan,
     client: Arc<Client>,
-    store: &StateStore,
+    store: &dyn StateWriter,
     limits: Limits,
     progress: Arc<Progress>,
     cancel: &CancellationToken,

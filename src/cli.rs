@@ -10,17 +10,24 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "xmeta",
     version,
     about = "GitOps for X media metadata: declare alt text, warnings and restrictions in YAML; plan, then apply only what changed.",
-    after_help = "Examples:\n  xmeta validate manifests/\n  xmeta plan manifests/\n  XMETA_BEARER_TOKEN=... xmeta apply manifests/ --auto-approve\n\nEnvironment:\n  XMETA_STATE_DIR     state directory (default ./state)\n  XMETA_API_URL       X API base URL (default https://api.x.com)\n  XMETA_BEARER_TOKEN  OAuth 2.0 user access token (scope media.write)\n  XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN, XMETA_ACCESS_TOKEN_SECRET\n                      OAuth 1.0a user context\n  NO_COLOR            never colour output\n  RUST_LOG            log filter, e.g. RUST_LOG=xmeta=debug"
+    after_help = "Examples:\n  xmeta validate manifests/\n  xmeta plan manifests/\n  XMETA_BEARER_TOKEN=... xmeta apply manifests/ --auto-approve\n\nEnvironment:\n  XMETA_STATE         state: a directory or postgres://USER@HOST/DB (default ./state)\n  XMETA_STATE_DIR     state directory (when XMETA_STATE is not set)\n  XMETA_WORKSPACE     workspace in a PostgreSQL state (default `default`)\n  PGPASSWORD          PostgreSQL password, when the URL has none\n  XMETA_API_URL       X API base URL (default https://api.x.com)\n  XMETA_BEARER_TOKEN  OAuth 2.0 user access token (scope media.write)\n  XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN, XMETA_ACCESS_TOKEN_SECRET\n                      OAuth 1.0a user context\n  NO_COLOR            never colour output\n  RUST_LOG            log filter, e.g. RUST_LOG=xmeta=debug"
 )]
 pub struct Cli {
     /// More log detail on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// State directory [env: XMETA_STATE_DIR] [default: ./state].
-    /// Example: --state /var/lib/xmeta
-    #[arg(long, global = true, value_name = "DIR")]
+    /// State: a directory (sled), or a PostgreSQL URL shared by a team
+    /// [env: XMETA_STATE, XMETA_STATE_DIR] [default: ./state]. Put a
+    /// password in XMETA_STATE or PGPASSWORD, not on the command line.
+    /// Example: --state /var/lib/xmeta, --state postgres://xmeta@db/xmeta?sslmode=verify-full
+    #[arg(long, global = true, value_name = "DIR|URL")]
     pub state: Option<PathBuf>,
+
+    /// Which state in a PostgreSQL database [env: XMETA_WORKSPACE]
+    /// [default: default]. Example: --workspace production
+    #[arg(long, global = true, value_name = "NAME")]
+    pub workspace: Option<String>,
 
     /// Accept PATHs that declare no media at all (otherwise an error, since
     /// a wrong path with --prune would forget everything). Example: --allow-empty
@@ -345,6 +352,18 @@ pub enum StateCommand {
         /// another state (another lineage). Example: --force
         #[arg(long)]
         force: bool,
+    },
+    /// Copy the state (lineage, serial, every record) to another backend
+    /// or place; the target must hold no records.
+    /// Example: xmeta state migrate --to postgres://xmeta@db/xmeta
+    Migrate {
+        /// The new state: a directory or a PostgreSQL URL.
+        #[arg(long, value_name = "DIR|URL")]
+        to: PathBuf,
+        /// The workspace at a PostgreSQL target [default: this state's].
+        /// Example: --to-workspace staging
+        #[arg(long, value_name = "NAME")]
+        to_workspace: Option<String>,
     },
     /// Remove a lock file left by a holder on another host (one this host's
     /// kernel sees alive is refused). Example: xmeta state unlock --force

@@ -14,6 +14,7 @@ use crate::apply::Budget;
 use crate::cli::{self, Cli, Command, StateCommand};
 use crate::model::MediaId;
 use crate::plan::Targets;
+use crate::state::Location;
 use crate::x_api::{Auth, ClientSettings, OAuth1, Secret};
 
 pub const DEFAULT_API_URL: &str = "https://api.x.com";
@@ -22,7 +23,8 @@ use crate::plan::cost::PRICE_PER_REQUEST_USD;
 
 #[derive(Debug)]
 pub struct Config {
-    pub state_dir: PathBuf,
+    /// Where the state is: a directory or a PostgreSQL database.
+    pub state: Location,
     /// PATHs that declare no media are accepted (`--allow-empty`).
     pub allow_empty: bool,
     /// Colour on stdout (see `colour`).
@@ -139,7 +141,19 @@ pub enum StateAction {
     Rm(Vec<MediaId>),
     Export(Option<PathBuf>),
     Import { file: PathBuf, force: bool },
+    Migrate(Location),
     Unlock,
+}
+
+impl Config {
+    /// The passwords of the states this command uses.
+    pub fn state_secrets(&self) -> Vec<String> {
+        let mut secrets = self.state.secrets();
+        if let Action::State(StateAction::Migrate(to)) = &self.action {
+            secrets.extend(to.secrets());
+        }
+        secrets
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -147,10 +161,20 @@ fn env(name: &str) -> Option<String> {
 }
 
 pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
-    let state_dir = cli
+    let state = cli
         .state
+        .clone()
+        .or_else(|| env("XMETA_STATE").map(PathBuf::from))
         .or_else(|| env("XMETA_STATE_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    // XMETA_WORKSPACE may be set for a whole CI job; it means nothing to a
+    // directory state. `--workspace` with a directory is refused.
+    let workspace = cli.workspace.clone().or_else(|| {
+        crate::state::Target::is_url(state.to_str().unwrap_or_default())
+            .then(|| env("XMETA_WORKSPACE"))
+            .flatten()
+    });
+    let state = Location::parse(state, workspace.as_deref(), env("PGPASSWORD"))?;
     let (allow_empty, color, verbose) = (cli.allow_empty, cli.color, cli.verbose);
     let command_line = command_line(&cli.command);
     let action = match cli.command {
@@ -233,12 +257,29 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             }
             StateCommand::Export { out } => StateAction::Export(out),
             StateCommand::Import { file, force } => StateAction::Import { file, force },
+            StateCommand::Migrate { to, to_workspace } => {
+                // A database target keeps this state's workspace unless told.
+                let to_workspace = match &state {
+                    Location::Postgres(target)
+                        if to_workspace.is_none()
+                            && crate::state::Target::is_url(to.to_str().unwrap_or_default()) =>
+                    {
+                        Some(target.workspace().to_string())
+                    }
+                    _ => to_workspace,
+                };
+                StateAction::Migrate(Location::parse(
+                    to,
+                    to_workspace.as_deref(),
+                    env("PGPASSWORD"),
+                )?)
+            }
             StateCommand::Unlock { .. } => StateAction::Unlock,
         }),
     };
     let dumb = env("TERM").is_some_and(|t| t == "dumb");
     Ok(Config {
-        state_dir,
+        state,
         allow_empty,
         color: colour(color, std::io::stdout().is_terminal()),
         stderr_color: colour(color, std::io::stderr().is_terminal()),
@@ -289,6 +330,7 @@ fn command_line(command: &Command) -> String {
         Command::State(StateCommand::Rm { .. }) => "state rm",
         Command::State(StateCommand::Export { .. }) => "state export",
         Command::State(StateCommand::Import { .. }) => "state import",
+        Command::State(StateCommand::Migrate { .. }) => "state migrate",
         Command::State(StateCommand::Unlock { .. }) => "state unlock",
     };
     format!("xmeta {words}")

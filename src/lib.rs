@@ -34,8 +34,10 @@ pub fn run() -> Exit {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
+    let mut secrets = Vec::new();
     let result = config::from_cli(cli).and_then(|config| {
         logging::init(config.verbose, config.stderr_color, config.rust_log.clone());
+        secrets = config.state_secrets();
         commands::run(config)
     });
     match result {
@@ -43,7 +45,11 @@ pub fn run() -> Exit {
         Err(e) => {
             match e.downcast_ref::<error::InvalidManifests>() {
                 Some(invalid) => logging::note(&invalid.to_string()),
-                None => logging::line("error", &format!("{e:#}")),
+                None => {
+                    // The state's password, should any message carry it.
+                    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                    logging::line("error", &untrusted::scrub(&format!("{e:#}"), &secrets))
+                }
             }
             Exit::Error
         }

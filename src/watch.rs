@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Diagnostic;
 use crate::manifest::{self, assemble_lenient, Desired, ParsedFile};
 use crate::model::MediaId;
-use crate::state::{Record, StateStore};
+use crate::state::{Record, StateReader};
 
 #[derive(Debug)]
 struct Tracked {
@@ -190,7 +190,10 @@ pub struct AppliedCache {
 
 impl AppliedCache {
     /// The records, reloaded if something else wrote since the last read.
-    pub fn current(&mut self, store: &StateStore) -> anyhow::Result<&BTreeMap<MediaId, Record>> {
+    pub fn current(
+        &mut self,
+        store: &dyn StateReader,
+    ) -> anyhow::Result<&BTreeMap<MediaId, Record>> {
         let serial = store.serial()?;
         if self.serial != Some(serial) {
             self.records = store.all()?;
@@ -202,7 +205,7 @@ impl AppliedCache {
     /// After our own writes to `ids`: re-read just those.
     pub fn update(
         &mut self,
-        store: &StateStore,
+        store: &dyn StateReader,
         ids: impl IntoIterator<Item = MediaId>,
     ) -> anyhow::Result<()> {
         for id in ids {

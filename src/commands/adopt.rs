@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::manifest;
 use crate::output::Output;
 use crate::plan::{self, Action, Targets};
-use crate::state::StateStore;
+use crate::state;
 
 pub fn run(
     config: &Config,
@@ -17,13 +17,13 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     let desired = manifest::load(paths)?;
     check_declared(config, paths, &desired, targets)?;
-    if !config.state_dir.exists() {
+    if !state::exists(&config.state)? {
         crate::logging::note(&format!(
             "No state at {}: creating a new one.",
-            config.state_dir.display()
+            config.state
         ));
     }
-    let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
+    let store = state::open_writer(&config.state, &config.command_line)?;
     let plan = plan::diff(desired, &store.all()?, targets, false);
     let applied = store.all()?;
     let records: Vec<_> = plan

@@ -10,14 +10,14 @@ use crate::config::{ApplyConfig, ApplySource, Config};
 use crate::output::Output;
 use crate::plan::{self, render_text, Plan};
 use crate::shutdown::Shutdown;
-use crate::state::StateStore;
+use crate::state::{self, StateWriter};
 use crate::{manifest, saved_plan};
 
 pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<Exit> {
-    let open = || StateStore::open_writer(&config.state_dir, &config.command_line);
+    let open = || state::open_writer(&config.state, &config.command_line);
     let (mut plan, store) = match &args.source {
         ApplySource::Manifests(paths) => {
-            if config.state_dir.exists() {
+            if state::exists(&config.state)? {
                 let (desired, store, mut applied) = load_both(paths, open)?;
                 check_declared(config, paths, &desired, &args.targets)?;
                 let refresh = if args.refresh {
@@ -53,7 +53,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
     if let Some(store) = &store {
         // Local: records what X holds for media that drifted to what the
         // manifests want (no request), also when nothing else changes.
-        record_drift_in_line(&plan, store)?;
+        record_drift_in_line(&plan, store.as_ref())?;
     }
     out.print(&render_text(&plan, out.color));
     if !plan.has_changes() {
@@ -72,24 +72,24 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
             // second, empty state would start.
             crate::logging::note(&format!(
                 "No state at {}: creating a new one; every media is new.",
-                config.state_dir.display()
+                config.state
             ));
             let store = open()?;
             if !store.all()?.is_empty() {
                 bail!(
                     "a state appeared at `{}` while this apply was planning; run it again",
-                    config.state_dir.display()
+                    config.state
                 );
             }
             store
         }
     };
-    execute(config, args, &plan, &store, out)
+    execute(config, args, &plan, store.as_ref(), out)
 }
 
 /// Media that drifted to what the manifests now want need no request, but
 /// their records must say what X holds, or the next plan would send it.
-pub fn record_drift_in_line(plan: &Plan, store: &StateStore) -> anyhow::Result<()> {
+pub fn record_drift_in_line(plan: &Plan, store: &dyn StateWriter) -> anyhow::Result<()> {
     let Some(refresh) = &plan.refresh else {
         return Ok(());
     };
@@ -132,7 +132,7 @@ fn execute(
     config: &Config,
     args: &ApplyConfig,
     plan: &Plan,
-    store: &StateStore,
+    store: &dyn StateWriter,
     out: Output,
 ) -> anyhow::Result<Exit> {
     let shutdown = Shutdown::install()?;

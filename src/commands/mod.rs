@@ -19,7 +19,7 @@ use crate::manifest::{self, Desired};
 use crate::model::MediaId;
 use crate::output::Output;
 use crate::plan::Targets;
-use crate::state::{Record, StateStore};
+use crate::state::{Record, StateReader};
 
 /// The process exit status: 0 success, 1 error, 2 changes present
 /// (`plan --detailed-exitcode`).
@@ -32,10 +32,10 @@ pub enum Exit {
 
 /// Reads the manifests and the state at the same time (they are
 /// independent, and each is a large share of a plan's time).
-pub fn load_both(
+pub fn load_both<S: StateReader + ?Sized>(
     paths: &[PathBuf],
-    open_store: impl FnOnce() -> anyhow::Result<StateStore> + Send,
-) -> anyhow::Result<(Desired, StateStore, BTreeMap<MediaId, Record>)> {
+    open_store: impl FnOnce() -> anyhow::Result<Box<S>> + Send,
+) -> anyhow::Result<(Desired, Box<S>, BTreeMap<MediaId, Record>)> {
     std::thread::scope(|s| {
         let state = s.spawn(|| {
             let store = open_store()?;

@@ -5,11 +5,11 @@ use crate::config::{Config, Format, PlanConfig};
 use crate::output::Output;
 use crate::plan::{self, write_text};
 use crate::saved_plan;
-use crate::state::StateStore;
+use crate::state;
 
 pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
     let (desired, store, mut applied) =
-        load_both(&args.paths, || StateStore::open_reader(&config.state_dir))?;
+        load_both(&args.paths, || state::open_reader(&config.state))?;
     check_declared(config, &args.paths, &desired, &args.targets)?;
     let lint = crate::lint::lint(
         &desired,
@@ -19,7 +19,7 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
     if !store.exists() {
         crate::logging::note(&format!(
             "No state at {}: every media is new.",
-            config.state_dir.display()
+            config.state
         ));
     }
     let refresh = match &args.refresh {

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::manifest;
 use crate::output::Output;
 use crate::plan::{text, Targets};
-use crate::state::StateStore;
+use crate::state::{self, StateError};
 use crate::x_api::ClientSettings;
 
 pub fn run(
@@ -20,13 +20,13 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     let desired = manifest::load(paths)?;
     check_declared(config, paths, &desired, &Targets::default())?;
-    if !StateStore::exists_at(&config.state_dir)? {
-        return Err(crate::state::StateError::Missing {
-            dir: config.state_dir.clone(),
+    if !state::exists(&config.state)? {
+        return Err(StateError::Missing {
+            location: config.state.to_string(),
         }
         .into());
     }
-    let store = StateStore::open_writer(&config.state_dir, &config.command_line)?;
+    let store = state::open_writer(&config.state, &config.command_line)?;
     let mut applied = store.all()?;
     let refresh = read_live(client, &Default::default(), &desired, &mut applied)?;
     for drift in &refresh.drifted {

@@ -1,4 +1,4 @@
-//! `xmeta state ...`: list, show, rm, export, import, unlock.
+//! `xmeta state ...`: list, show, rm, export, import, migrate, unlock.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use crate::commands::Exit;
 use crate::config::{Config, StateAction};
 use crate::model::MediaId;
 use crate::output::Output;
-use crate::state::{Lock, Record, StateError, StateStore, FORMAT_VERSION};
+use crate::state::{self, Location, Record, StateError, FORMAT_VERSION};
 
 /// Lineages made by xmeta are 32 hex digits; imports may carry others
 /// from older tools, but nothing that could disturb a terminal.
@@ -27,27 +27,30 @@ struct Export {
 }
 
 pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result<Exit> {
-    let dir = &config.state_dir;
+    let location = &config.state;
+    let missing = || StateError::Missing {
+        location: location.to_string(),
+    };
     match action {
         StateAction::List => {
-            let records = StateStore::open_reader(dir)?.all()?;
+            let records = state::open_reader(location)?.all()?;
             for (id, record) in &records {
                 out.line(&format!("{id}\t{}", record.applied_at));
             }
             tracing::info!("{} media in the state", records.len());
         }
         StateAction::Show(id) => {
-            let record = StateStore::open_reader(dir)?.get(id)?.ok_or_else(|| {
-                anyhow!("media `{id}` is not in the state in `{}`", dir.display())
-            })?;
+            let record = state::open_reader(location)?
+                .get(id)?
+                .ok_or_else(|| anyhow!("media `{id}` is not in the state at `{location}`"))?;
             out.line(&format!("# media {id}, applied {}", record.applied_at));
             out.print(&crate::plan::yaml_text::metadata_yaml(&record.metadata));
         }
         StateAction::Rm(ids) => {
-            if !StateStore::exists_at(dir)? {
-                return Err(StateError::Missing { dir: dir.clone() }.into());
+            if !state::exists(location)? {
+                return Err(missing().into());
             }
-            let store = StateStore::open_writer(dir, &config.command_line)?;
+            let store = state::open_writer(location, &config.command_line)?;
             let missing: Vec<String> = ids
                 .iter()
                 .filter(|id| matches!(store.get(id), Ok(None)))
@@ -66,10 +69,10 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             ));
         }
         StateAction::Export(file) => {
-            let store = StateStore::open_reader(dir)?;
+            let store = state::open_reader(location)?;
             if !store.exists() {
                 // An empty export would wipe a state it is imported over.
-                return Err(StateError::Missing { dir: dir.clone() }.into());
+                return Err(missing().into());
             }
             let export = Export {
                 format_version: FORMAT_VERSION,
@@ -124,27 +127,58 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             if let Some((id, _)) = export.media.iter().find(|(_, r)| !r.is_intact()) {
                 bail!("`{}` is damaged: the record of media {id} does not match its digest; nothing was imported", file.display());
             }
-            let store = StateStore::open_writer(dir, &config.command_line)?;
+            let store = state::open_writer(location, &config.command_line)?;
             let current = store.lineage()?;
             if current != export.lineage && !*force && !store.all()?.is_empty() {
                 bail!(
-                    "`{}` is an export of state lineage `{}`, but the state in `{}` is lineage `{current}` and holds media; pass --force to replace it (its records are lost)",
+                    "`{}` is an export of state lineage `{}`, but the state at `{location}` is lineage `{current}` and holds media; pass --force to replace it (its records are lost)",
                     file.display(),
                     export.lineage,
-                    dir.display()
                 );
             }
-            store.replace_all(&export.lineage, export.serial, &export.media)?;
+            // The serial moves past both this state's and the export's, so
+            // a plan saved against either is seen as stale.
+            let serial = store.serial()?.max(export.serial) + 1;
+            store.replace_all(&export.lineage, serial, &export.media)?;
             out.line(&format!(
-                "Imported {} media into `{}`.",
+                "Imported {} media into `{location}`.",
                 export.media.len(),
-                dir.display()
             ));
         }
-        StateAction::Unlock => match Lock::force_unlock(dir)? {
+        StateAction::Migrate(to) => migrate(config, location, to, out)?,
+        StateAction::Unlock => match state::force_unlock(location)? {
             Some(holder) => out.line(&format!("Removed the state lock held by {holder}.")),
             None => out.line("The state was not locked."),
         },
     }
     Ok(Exit::Success)
+}
+
+/// `state migrate --to`: the same lineage, serial and records at another
+/// place or backend, so plans and saved plans carry over; a target that
+/// holds records is refused (`state import --force` replaces one).
+fn migrate(config: &Config, from: &Location, to: &Location, out: Output) -> anyhow::Result<()> {
+    if from.to_string() == to.to_string() {
+        bail!("`--to` names the state being migrated ({from})");
+    }
+    let source = state::open_reader(from)?;
+    if !source.exists() {
+        return Err(StateError::Missing {
+            location: from.to_string(),
+        }
+        .into());
+    }
+    let (lineage, serial, records) = (source.lineage()?, source.serial()?, source.all()?);
+    let target = state::open_writer(to, &config.command_line)?;
+    let held = target.all()?.len();
+    if held > 0 {
+        bail!("the target {to} already holds {held} media; nothing was copied (to replace them, export this state and `xmeta state import --force` it there)");
+    }
+    // A target that was used before keeps its higher serial: serials only grow.
+    target.replace_all(&lineage, serial.max(target.serial()?), &records)?;
+    out.line(&format!(
+        "Copied {} media (lineage {lineage}, serial {serial}) from {from} to {to}; the old state is unchanged.",
+        records.len()
+    ));
+    Ok(())
 }

@@ -17,7 +17,7 @@ use crate::config::{Config, WatchConfig};
 use crate::output::Output;
 use crate::plan::{self, render_text, Targets};
 use crate::shutdown::Shutdown;
-use crate::state::StateStore;
+use crate::state::{self, StateReader, StateWriter};
 use crate::watch::{AppliedCache, Workspace};
 use tokio_util::sync::CancellationToken;
 
@@ -72,10 +72,7 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
 
     // With --apply the lock is held for the whole session: one writer.
     let writer = match &args.apply {
-        Some(_) => Some(StateStore::open_writer(
-            &config.state_dir,
-            &config.command_line,
-        )?),
+        Some(_) => Some(state::open_writer(&config.state, &config.command_line)?),
         None => None,
     };
     let runner = match &args.apply {
@@ -101,7 +98,7 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
         config,
         args,
         out,
-        writer: writer.as_ref(),
+        writer: writer.as_deref(),
         runner,
         shutdown: &shutdown,
         applied: RefCell::new(AppliedCache::default()),
@@ -186,7 +183,7 @@ struct Session<'a> {
     config: &'a Config,
     args: &'a WatchConfig,
     out: Output,
-    writer: Option<&'a StateStore>,
+    writer: Option<&'a dyn StateWriter>,
     runner: Option<Runner>,
     shutdown: &'a Shutdown,
     applied: RefCell<AppliedCache>,
@@ -214,14 +211,14 @@ impl Session<'_> {
         }
         let reader;
         let mut cache = self.applied.borrow_mut();
-        let store = match self.writer {
-            Some(store) => store,
+        let store: &dyn StateReader = match self.writer {
+            Some(writer) => writer,
             None => {
                 // Without --apply the state is not ours: open it afresh each
                 // cycle so an apply elsewhere is never blocked for long.
-                reader = StateStore::open_reader(&self.config.state_dir)?;
+                reader = state::open_reader(&self.config.state)?;
                 *cache = AppliedCache::default();
-                &reader
+                &*reader
             }
         };
         let applied = cache.current(store)?;
@@ -232,7 +229,9 @@ impl Session<'_> {
                     crate::commands::read_live(settings, &self.args.budget, &desired, &mut live)?;
                 let mut plan = plan::diff(desired, &live, &Targets::default(), self.args.prune);
                 plan.refresh = Some(found);
-                crate::commands::apply::record_drift_in_line(&plan, store)?;
+                if let Some(writer) = self.writer {
+                    crate::commands::apply::record_drift_in_line(&plan, writer)?;
+                }
                 plan
             }
             _ => plan::diff(desired, applied, &Targets::default(), self.args.prune),
@@ -247,10 +246,11 @@ impl Session<'_> {
         if !drifted.is_empty() {
             cache.update(store, drifted)?;
         }
-        let (Some(runner), true) = (&self.runner, plan.has_changes()) else {
+        let (Some(runner), Some(writer), true) = (&self.runner, self.writer, plan.has_changes())
+        else {
             return Ok(());
         };
-        let report = runner.apply(self.shutdown, &plan, store);
+        let report = runner.apply(self.shutdown, &plan, writer);
         cache.update(store, plan.changes.iter().map(|c| c.id))?;
         for line in report.lines() {
             self.out.line(&line);

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("no state at `{}`: nothing has been applied or adopted there yet; check --state or XMETA_STATE_DIR", dir.display())]
-    Missing { dir: PathBuf },
+    #[error("no state at `{location}`: nothing has been applied or adopted there yet; check --state or XMETA_STATE")]
+    Missing { location: String },
     #[error("`{}` is not a directory; --state (or XMETA_STATE_DIR) must name the state directory", dir.display())]
     NotADirectory { dir: PathBuf },
     #[error("the state in `{}` cannot be read ({source}); check its owner and permissions", dir.display())]

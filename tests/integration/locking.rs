@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// Starts a slow apply and waits until it holds the lock.
-fn slow_apply(env: &TestEnv) -> std::process::Child {
+/// Starts a slow apply and waits until it holds the lock: its first
+/// request comes after it took the lock and opened the state.
+fn slow_apply(env: &TestEnv, emu: &Emulator) -> Killed {
     let child = env
         .command(&[
             "apply",
@@ -19,29 +20,27 @@ fn slow_apply(env: &TestEnv) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lock = env.state_dir().join("xmeta.lock");
-    wait_until(Duration::from_secs(10), "the apply's state lock", || {
-        std::fs::read(&lock).is_ok_and(|b| !b.is_empty())
-    });
-    // Then its database: sled holds an OS lock on its file while open.
-    let db = env.state_dir().join("db").join("db");
-    wait_until(Duration::from_secs(10), "the apply's open database", || {
-        std::fs::File::open(&db)
-            .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+    let child = Killed(child);
+    wait_until(Duration::from_secs(20), "the apply's first request", || {
+        emu.request_count() > 0
     });
     child
 }
 
-#[test]
-fn a_second_writer_fails_at_once_naming_the_holder_while_readers_work() {
+crate::on_both_backends!(
+    a_second_writer_fails_at_once_naming_the_holder_while_readers_work,
+    a_killed_writers_lock_goes_with_it,
+);
+
+fn a_second_writer_fails_at_once_naming_the_holder_while_readers_work(backend: Backend) {
     let faults = Faults {
         latency: Duration::from_millis(200),
         ..Faults::default()
     };
     let emu = Emulator::start(TOKEN, faults);
-    let env = TestEnv::new().against(&emu);
+    let env = TestEnv::on(backend.clone()).against(&emu);
     env.write("manifests/a.yaml", &manifest(0..30, "v1"));
-    let mut writer = slow_apply(&env);
+    let writer = slow_apply(&env, &emu);
 
     for args in [
         vec!["apply", env.manifests().leak() as &str, "--auto-approve"],
@@ -51,17 +50,30 @@ fn a_second_writer_fails_at_once_naming_the_holder_while_readers_work() {
         let started = Instant::now();
         let run = env.ok(&args, 1);
         assert!(started.elapsed() < Duration::from_secs(10));
-        let pid = format!("pid {}", writer.id());
+        let pid = format!("pid {}", writer.0.id());
         assert!(run.stderr.contains(&pid), "{args:?}: {}", run.stderr);
         assert_has(&run.stderr, "(command `xmeta apply`)");
         assert_has(&run.stderr, "on host `");
         assert_has(&run.stderr, ", since 20");
+        if let Backend::Postgres(_) = backend {
+            assert_has(
+                &run.stderr,
+                "wait for it to finish (a writer that dies releases the lock with its database session)",
+            );
+            if args[0] == "apply" {
+                say(&format!(
+                    "the lock message a second writer gets: {}",
+                    run.stderr.trim()
+                ));
+            }
+        }
     }
 
     // Readers never wait on the writer.
     for args in [
         vec!["plan", env.manifests().leak() as &str],
         vec!["state", "list"],
+        vec!["state", "export"],
     ] {
         let started = Instant::now();
         env.ok(&args, 0);
@@ -71,8 +83,22 @@ fn a_second_writer_fails_at_once_naming_the_holder_while_readers_work() {
             started.elapsed()
         );
     }
-    writer.kill().unwrap();
-    writer.wait().unwrap();
+    drop(writer);
+}
+
+/// A writer killed with SIGKILL leaves no lock behind: the next writer
+/// proceeds without `state unlock --force`.
+fn a_killed_writers_lock_goes_with_it(backend: Backend) {
+    let faults = Faults {
+        latency: Duration::from_millis(200),
+        ..Faults::default()
+    };
+    let emu = Emulator::start(TOKEN, faults);
+    let env = TestEnv::on(backend).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..30, "v1"));
+    drop(slow_apply(&env, &emu));
+    let run = env.ok(&["adopt", &env.manifests()], 0);
+    assert_has(&run.stdout, "Adopted");
 }
 
 #[test]

@@ -4,10 +4,11 @@ use serde_json::json;
 
 use crate::support::*;
 
-#[test]
-fn round_trip_applies_exactly_what_changed() {
+crate::on_both_backends!(round_trip_applies_exactly_what_changed);
+
+fn round_trip_applies_exactly_what_changed(backend: Backend) {
     let emu = Emulator::start(TOKEN, Faults::default());
-    let env = TestEnv::new().against(&emu);
+    let env = TestEnv::on(backend).against(&emu);
     env.write("manifests/a.yaml", &manifest(0..30, "v1"));
     env.write("manifests/nested/b.yml", &manifest(30..55, "v1"));
     let m = env.manifests();
@@ -113,9 +114,10 @@ fn large_integers_reach_x_exactly() {
     );
 }
 
-#[test]
-fn the_examples_validate_and_plan_without_credentials() {
-    let env = TestEnv::new();
+crate::on_both_backends!(the_examples_validate_and_plan_without_credentials);
+
+fn the_examples_validate_and_plan_without_credentials(backend: Backend) {
+    let env = TestEnv::on(backend);
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/manifests");
     let run = env.ok(&["validate", examples], 0);
     assert_has(&run.stdout, "7 media in 2 files are valid.");
@@ -127,7 +129,7 @@ fn the_examples_validate_and_plan_without_credentials() {
     );
     assert_has(&plan.stdout, "Alt text: 7 of 7 media (100.0%).");
     env.ok(&["lint", examples], 0);
-    assert!(!env.state_dir().exists(), "plan does not create a state");
+    assert!(!env.state_exists(), "plan does not create a state");
 }
 
 #[test]

@@ -88,10 +88,15 @@ fn markdown_plan_fits_one_comment() {
     assert!(run.stdout.contains("more media not listed here"));
 }
 
-#[test]
-fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans() {
+crate::on_both_backends!(
+    saved_plan_applies_exactly_and_refuses_stale_or_edited_plans,
+    deleted_manifests_are_forgotten_only_with_prune,
+    adopt_rm_export_and_import_round_trip,
+);
+
+fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans(backend: Backend) {
     let emu = Emulator::start(TOKEN, Faults::default());
-    let env = TestEnv::new().against(&emu);
+    let env = TestEnv::on(backend).against(&emu);
     env.write("manifests/a.yaml", &manifest(0..6, "v1"));
     let m = env.manifests();
     env.ok(&["plan", &m, "--out", "plan.json"], 0);
@@ -144,10 +149,9 @@ fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans() {
     assert_eq!(emu.request_count(), before);
 }
 
-#[test]
-fn deleted_manifests_are_forgotten_only_with_prune() {
+fn deleted_manifests_are_forgotten_only_with_prune(backend: Backend) {
     let emu = Emulator::start(TOKEN, Faults::default());
-    let env = TestEnv::new().against(&emu);
+    let env = TestEnv::on(backend).against(&emu);
     env.write("manifests/a.yaml", &manifest(0..4, "v1"));
     let gone = env.write("manifests/b.yaml", &manifest(4..7, "v1"));
     let m = env.manifests();
@@ -189,10 +193,9 @@ fn deleted_manifests_are_forgotten_only_with_prune() {
     assert_has(&plan.stdout, "No changes. 4 media match the manifests.");
 }
 
-#[test]
-fn adopt_rm_export_and_import_round_trip() {
+fn adopt_rm_export_and_import_round_trip(backend: Backend) {
     let emu = Emulator::start(TOKEN, Faults::default());
-    let env = TestEnv::new().against(&emu);
+    let env = TestEnv::on(backend.clone()).against(&emu);
     env.write("manifests/a.yaml", &manifest(0..5, "v1"));
     let m = env.manifests();
 
@@ -215,14 +218,97 @@ fn adopt_rm_export_and_import_round_trip() {
 
     env.ok(&["state", "export", "--out", "export.json"], 0);
     let original = json_plan(&env, &[]);
-    let moved = TestEnv::new();
-    std::fs::copy(env.path("export.json"), moved.path("export.json")).unwrap();
-    std::fs::copy(env.path("manifests/a.yaml"), moved.path("manifests/a.yaml")).unwrap();
-    moved.ok(&["state", "import", "export.json"], 0);
-    let mut copy = json_plan(&moved, &[]);
-    assert_eq!(copy["lineage"], original["lineage"]);
-    copy["serial"] = original["serial"].clone();
-    assert_eq!(copy, original, "identical plan after export and import");
+    // Imported on the same backend and on the other one.
+    let other = match &backend {
+        Backend::Sled => Backend::postgres(
+            "workflow::adopt_rm_export_and_import_round_trip (import into PostgreSQL)",
+        ),
+        Backend::Postgres(_) => Some(Backend::Sled),
+    };
+    for to in [Some(backend), other].into_iter().flatten() {
+        let moved = TestEnv::on(to.clone());
+        std::fs::copy(env.path("export.json"), moved.path("export.json")).unwrap();
+        std::fs::copy(env.path("manifests/a.yaml"), moved.path("manifests/a.yaml")).unwrap();
+        moved.ok(&["state", "import", "export.json"], 0);
+        let mut copy = json_plan(&moved, &[]);
+        assert_eq!(copy["lineage"], original["lineage"]);
+        copy["serial"] = original["serial"].clone();
+        assert_eq!(
+            copy, original,
+            "identical plan after export and import into {to:?}"
+        );
+    }
+}
+
+crate::on_both_backends!(migrate_both_ways_keeps_the_plan_and_refuses_a_used_target);
+
+/// `state migrate` to the other backend and back: the same lineage, serial
+/// and plan at every step; a target that holds media is refused.
+fn migrate_both_ways_keeps_the_plan_and_refuses_a_used_target(backend: Backend) {
+    let other = match &backend {
+        Backend::Sled => match Backend::postgres("workflow::migrate_both_ways (to PostgreSQL)") {
+            Some(pg) => pg,
+            None => return,
+        },
+        Backend::Postgres(_) => Backend::Sled,
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on(backend).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..8, "v1"));
+    let m = env.manifests();
+    env.ok(&["apply", &m, "--auto-approve"], 0);
+    env.write("manifests/a.yaml", &manifest(0..10, "v2"));
+    let original = json_plan(&env, &[]);
+    let exported = env.state_fingerprint();
+
+    // The other backend's address, as its own TestEnv would give it.
+    let there = TestEnv::on(other);
+    let args = migrate_to(&there);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = env.ok(&args, 0);
+    assert_has(&run.stdout, "Copied 8 media");
+    std::fs::copy(env.path("manifests/a.yaml"), there.path("manifests/a.yaml")).unwrap();
+    assert_eq!(
+        json_plan(&there, &[]),
+        original,
+        "identical plan after migrate"
+    );
+    assert_eq!(
+        there.state_fingerprint(),
+        exported,
+        "lineage, serial and records copied"
+    );
+
+    // Again: the target now holds media, so nothing is copied.
+    let run = env.ok(&args, 1);
+    assert_has(&run.stderr, "already holds 8 media; nothing was copied");
+
+    // And back, into a fresh state on the first backend.
+    let back = TestEnv::on(env.backend.clone());
+    let args = migrate_to(&back);
+    there.ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), 0);
+    std::fs::copy(env.path("manifests/a.yaml"), back.path("manifests/a.yaml")).unwrap();
+    assert_eq!(
+        json_plan(&back, &[]),
+        original,
+        "identical plan after migrating back"
+    );
+    assert_eq!(back.state_fingerprint(), exported);
+    assert_eq!(emu.request_count(), 8, "moving state sends nothing");
+}
+
+/// `state migrate` arguments that name the state of `to`.
+fn migrate_to(to: &TestEnv) -> Vec<String> {
+    let mut args = vec!["state".to_string(), "migrate".into(), "--to".into()];
+    match &to.backend {
+        Backend::Sled => args.push(to.state_dir().display().to_string()),
+        Backend::Postgres(url) => {
+            args.push(url.clone());
+            args.push("--to-workspace".into());
+            args.push(to.workspace().unwrap_or("default").to_string());
+        }
+    }
+    args
 }
 
 #[test]

@@ -18,6 +18,103 @@ pub const TOKEN: &str = "test-token-Zq8Xy3";
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
+    pub backend: Backend,
+}
+
+/// Where a test's state lives. The promises of the state are tested on
+/// both backends by one test body (see `on_both_backends!`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// sled in the test's own temp dir.
+    Sled,
+    /// A PostgreSQL URL; each test gets its own workspace in it.
+    Postgres(String),
+}
+
+impl Backend {
+    /// The PostgreSQL server of `XMETA_TEST_DATABASE_URL`, checked to
+    /// answer. Without the variable the test is skipped, saying so on the
+    /// terminal (past the test harness's capture); set but not answering
+    /// is a failure, never a skip.
+    pub fn postgres(test: &str) -> Option<Backend> {
+        let Some(url) = std::env::var("XMETA_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            say(&format!(
+                "skipped {test} on PostgreSQL: set XMETA_TEST_DATABASE_URL (see the README's Testing)"
+            ));
+            return None;
+        };
+        let answer = postgres_answers(&url);
+        assert!(
+            answer.is_ok(),
+            "XMETA_TEST_DATABASE_URL is set but PostgreSQL does not answer: {answer:?}"
+        );
+        Some(Backend::Postgres(url))
+    }
+}
+
+/// Runs one SQL statement against the test database and returns the
+/// first column of each row as text (for tests that must reach past the
+/// binary, e.g. to plant a newer schema).
+pub fn sql(url: &str, statement: &str) -> Result<Vec<String>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        tokio::spawn(connection);
+        let rows = client
+            .simple_query(statement)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .collect())
+    })
+}
+
+fn postgres_answers(url: &str) -> Result<(), String> {
+    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| sql(url, "SELECT 1").map(|_| ()))
+        .clone()
+}
+
+/// A line on the terminal even from a passing test: libtest captures only
+/// the `print!` family, not writes to the stderr handle.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Runs each named test body `fn name(backend: Backend)` on sled and on
+/// PostgreSQL, as `name::sled` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[test]
+            fn sled() {
+                super::$name($crate::support::Backend::Sled)
+            }
+            #[test]
+            fn postgres() {
+                let test = concat!(module_path!(), "::postgres");
+                if let Some(backend) = $crate::support::Backend::postgres(test) {
+                    super::$name(backend)
+                }
+            }
+        })*
+    };
 }
 
 #[derive(Debug)]
@@ -35,11 +132,42 @@ impl Run {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
+        TestEnv::on(Backend::Sled)
+    }
+
+    /// A test environment whose state is on `backend`: for PostgreSQL, a
+    /// workspace of its own, so tests share one database safely.
+    pub fn on(backend: Backend) -> TestEnv {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
-        TestEnv {
+        let mut env = TestEnv {
             dir,
             env: Vec::new(),
+            backend: backend.clone(),
+        };
+        if let Backend::Postgres(url) = backend {
+            env = env
+                .with_env("XMETA_STATE", &url)
+                .with_env("XMETA_WORKSPACE", &unique_workspace());
+        }
+        env
+    }
+
+    /// The workspace of a PostgreSQL test environment.
+    pub fn workspace(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "XMETA_WORKSPACE")
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the state exists, on either backend.
+    pub fn state_exists(&self) -> bool {
+        let run = self.run(&["state", "export"]);
+        match run.code {
+            0 => true,
+            _ if run.stderr.contains("no state at") => false,
+            _ => panic!("state export failed: {}", run.stderr),
         }
     }
 
@@ -53,6 +181,15 @@ impl TestEnv {
 
     pub fn state_dir(&self) -> PathBuf {
         self.path("state")
+    }
+
+    /// On PostgreSQL, a directory that can never exist: a binary that
+    /// ignored `XMETA_STATE` and fell back to sled fails instead of passing.
+    fn state_dir_setting(&self) -> PathBuf {
+        match self.backend {
+            Backend::Sled => self.state_dir(),
+            Backend::Postgres(_) => PathBuf::from("/dev/null/not-a-state-dir"),
+        }
     }
 
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
@@ -80,8 +217,11 @@ impl TestEnv {
             .stdin(Stdio::null())
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
-            .env("XMETA_STATE_DIR", self.state_dir());
+            .env("XMETA_STATE_DIR", self.state_dir_setting());
         for name in [
+            "XMETA_STATE",
+            "XMETA_WORKSPACE",
+            "PGPASSWORD",
             "XMETA_API_URL",
             "XMETA_BEARER_TOKEN",
             "XMETA_CONSUMER_KEY",
@@ -224,6 +364,20 @@ pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut()
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// A workspace name no other test (or run) uses.
+fn unique_workspace() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "test-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A child process that is killed and reaped when this goes out of scope,

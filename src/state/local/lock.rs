@@ -4,40 +4,11 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use crate::state::{Holder, LockError};
 
 pub const LOCK_FILE: &str = "xmeta.lock";
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Holder {
-    pub pid: u32,
-    pub host: String,
-    pub command: String,
-    pub since: String,
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "pid {} on host `{}` (command `{}`), since {}",
-            self.pid, self.host, self.command, self.since
-        )
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error("the state in `{dir}` is locked by {holder}; wait for it to finish, or if that process is gone from another host, run `xmeta state unlock --force`")]
-    Held { dir: PathBuf, holder: Holder },
-    #[error("cannot lock the state in `{dir}`: {source}")]
-    Io {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-}
 
 /// Held for as long as this value lives.
 #[derive(Debug)]
@@ -50,7 +21,7 @@ impl Lock {
     /// by a dead holder is taken over, and the takeover is returned.
     pub fn acquire(dir: &Path, command: &str) -> Result<(Lock, Option<Holder>), LockError> {
         let io = |source| LockError::Io {
-            dir: dir.to_path_buf(),
+            location: dir.display().to_string(),
             source,
         };
         let mut file = OpenOptions::new()
@@ -64,19 +35,14 @@ impl Lock {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(LockError::Held {
-                    dir: dir.to_path_buf(),
-                    holder: previous.unwrap_or_else(unknown_holder),
+                return Err(LockError::HeldLocally {
+                    location: dir.display().to_string(),
+                    holder: previous.unwrap_or_else(Holder::unknown),
                 })
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        let me = Holder {
-            pid: std::process::id(),
-            host: hostname(),
-            command: command.to_string(),
-            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        };
+        let me = Holder::me(command);
         let body = serde_json::to_vec(&me).unwrap_or_default();
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -90,7 +56,7 @@ impl Lock {
         let mut file = File::open(dir.join(LOCK_FILE)).ok()?;
         match file.try_lock_shared() {
             Ok(()) => None,
-            Err(_) => Some(read_holder(&mut file).unwrap_or_else(unknown_holder)),
+            Err(_) => Some(read_holder(&mut file).unwrap_or_else(Holder::unknown)),
         }
     }
 
@@ -127,17 +93,4 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     let mut text = String::new();
     file.read_to_string(&mut text).ok()?;
     serde_json::from_str(&text).ok()
-}
-
-fn unknown_holder() -> Holder {
-    Holder {
-        pid: 0,
-        host: "unknown".into(),
-        command: "unknown".into(),
-        since: "unknown".into(),
-    }
-}
-
-pub fn hostname() -> String {
-    gethostname::gethostname().to_string_lossy().into_owned()
 }

@@ -1,0 +1,606 @@
+//! The local backend: the state in an embedded sled database in a
+//! directory, with a lock file and a head (see `head.rs`) beside it.
+//!
+//! Keys: `m` + one length byte + the ID's digits for media (so byte order is
+//! numeric order), `!` + name for the store's own facts.
+
+mod head;
+mod lock;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{anyhow, Context};
+
+use lock::Lock;
+
+use super::{new_lineage, Empty, StateError, StateReader, StateWriter, FORMAT_VERSION};
+use crate::model::{MediaId, Metadata};
+use crate::state::Record;
+
+const KEY_FORMAT: &[u8] = b"!format_version";
+const KEY_LINEAGE: &[u8] = b"!lineage";
+const KEY_SERIAL: &[u8] = b"!serial";
+const MEDIA_PREFIX: u8 = b'm';
+/// sled keeps up to this much of the database in memory (its default is
+/// 1 GiB); reads are one ordered scan, which needs little cache.
+const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A sled database and the directory it lives in (for messages): the
+/// reads both the reader and the writer make.
+struct Tree {
+    dir: PathBuf,
+    db: sled::Db,
+}
+
+/// A reader of an existing state: the live database, or while a writer
+/// holds it, a snapshot copy of its files.
+struct SledReader {
+    tree: Tree,
+    /// Keeps the snapshot's files alive as long as the reader.
+    _snapshot: Option<tempfile::TempDir>,
+}
+
+/// The writer: holds the lock for as long as it lives.
+struct SledWriter {
+    tree: Tree,
+    _lock: Lock,
+    /// The serial last known to be on disk: the head must never claim
+    /// more, or a write that failed to flush (disk full) would make the
+    /// next reader call a healthy state damaged.
+    durable_serial: AtomicU64,
+}
+
+fn media_key(id: &MediaId) -> Vec<u8> {
+    let mut buf = [0; 19];
+    let digits = id.as_str(&mut buf);
+    let mut key = Vec::with_capacity(digits.len() + 2);
+    key.push(MEDIA_PREFIX);
+    key.push(digits.len() as u8);
+    key.extend_from_slice(digits.as_bytes());
+    key
+}
+
+fn id_of(key: &[u8]) -> Option<MediaId> {
+    std::str::from_utf8(key.get(2..)?)
+        .ok()
+        .and_then(MediaId::parse)
+}
+
+/// Opens the state for writing: takes the lock, then the database,
+/// creating both if needed.
+pub fn open_writer(dir: &Path, command: &str) -> anyhow::Result<Box<dyn StateWriter>> {
+    if presence(dir)? == Presence::Absent {
+        create_private_dir(dir)?;
+    }
+    let (lock, previous) = Lock::acquire(dir, command)?;
+    if let Some(previous) = previous {
+        tracing::warn!("took over a stale state lock left by {previous}");
+    }
+    warn_if_open_to_others(dir);
+    let db = open_db(dir)?;
+    let tree = Tree {
+        dir: dir.to_path_buf(),
+        db,
+    };
+    let head = head::read(dir).map_err(|e| damaged(dir, e))?;
+    tree.check_head_against(head)?;
+    tree.initialise()?;
+    let writer = SledWriter {
+        durable_serial: AtomicU64::new(tree.serial()?),
+        tree,
+        _lock: lock,
+    };
+    writer.write_head()?;
+    Ok(Box::new(writer))
+}
+
+/// Opens the state for reading, never waiting on a writer: while one
+/// holds the database, reads come from a snapshot copy of its files.
+/// A missing state reads as empty and is not created.
+pub fn open_reader(dir: &Path) -> anyhow::Result<Box<dyn StateReader>> {
+    if presence(dir)? == Presence::Absent {
+        return Ok(Box::new(Empty));
+    }
+    // The head first: serials only grow, so a database opened after it
+    // is at least as far along, even if a writer closed in between.
+    let head = head::read(dir).map_err(|e| damaged(dir, e))?;
+    let (db, snapshot) = match open_db_once(dir) {
+        Ok(db) => (db, None),
+        Err(_) if Lock::holder(dir).is_some() || db_is_busy(dir) => {
+            let snapshot = tempfile::tempdir().context("cannot create a temporary directory")?;
+            copy_dir(&dir.join("db"), &snapshot.path().join("db"))
+                .map_err(|e| StateError::from_io(dir, e))?;
+            (open_db(snapshot.path())?, Some(snapshot))
+        }
+        Err(e) => return Err(e.into_state_error(dir).into()),
+    };
+    warn_if_open_to_others(dir);
+    let tree = Tree {
+        dir: dir.to_path_buf(),
+        db,
+    };
+    tree.check_format()?;
+    tree.check_head_against(head)?;
+    Ok(Box::new(SledReader {
+        tree,
+        _snapshot: snapshot,
+    }))
+}
+
+/// Whether a state is at `dir`, without opening it; an unusable one
+/// (a file, unreadable, a head without its db) is an error.
+pub fn exists_at(dir: &Path) -> Result<bool, StateError> {
+    Ok(presence(dir)? == Presence::Present)
+}
+
+/// Removes a lock file held from another host; see `Lock::force_unlock`.
+pub fn force_unlock(dir: &Path) -> anyhow::Result<Option<crate::state::Holder>> {
+    Lock::force_unlock(dir)
+}
+
+impl Tree {
+    /// Refuses a database that lost what the head says it held.
+    fn check_head_against(&self, head: Option<head::Head>) -> anyhow::Result<()> {
+        match head {
+            Some(head) => head::check(&head, &self.lineage()?, self.serial()?)
+                .map_err(|e| damaged(&self.dir, e)),
+            None => Ok(()),
+        }
+    }
+
+    fn initialise(&self) -> anyhow::Result<()> {
+        if self.db.get(KEY_FORMAT)?.is_none() {
+            self.db.insert(KEY_FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+            self.db.insert(KEY_LINEAGE, new_lineage().as_bytes())?;
+            self.db.insert(KEY_SERIAL, &0u64.to_be_bytes())?;
+            self.db.flush()?;
+        }
+        self.check_format()
+    }
+
+    fn check_format(&self) -> anyhow::Result<()> {
+        let Some(raw) = self.db.get(KEY_FORMAT)? else {
+            return Ok(());
+        };
+        let version = <[u8; 4]>::try_from(raw.as_ref())
+            .map(u32::from_be_bytes)
+            .map_err(|_| damaged(&self.dir, anyhow!("bad format version")))?;
+        if version > FORMAT_VERSION {
+            return Err(StateError::Newer {
+                dir: self.dir.clone(),
+                found: version,
+                supported: FORMAT_VERSION,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    fn lineage(&self) -> anyhow::Result<String> {
+        Ok(self
+            .db
+            .get(KEY_LINEAGE)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default())
+    }
+
+    fn serial(&self) -> anyhow::Result<u64> {
+        Ok(self
+            .db
+            .get(KEY_SERIAL)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// Every recorded media, by one ordered scan.
+    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let raw: Vec<(sled::IVec, sled::IVec)> = self
+            .db
+            .scan_prefix([MEDIA_PREFIX])
+            .collect::<Result<_, _>>()
+            .map_err(|e| damaged(&self.dir, e.into()))?;
+        // Decoding (JSON and digest) is most of the cost: spread it over
+        // the cores; the scan is already in key order, so the map is built
+        // from sorted input.
+        let decoded = crate::parallel::map_chunks(&raw, |part| self.decode_all(part));
+        let mut out = BTreeMap::new();
+        for part in decoded {
+            out.extend(part?);
+        }
+        Ok(out)
+    }
+
+    fn decode_all(
+        &self,
+        raw: &[(sled::IVec, sled::IVec)],
+    ) -> anyhow::Result<Vec<(MediaId, Record)>> {
+        raw.iter()
+            .map(|(key, value)| {
+                let id = id_of(key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
+                let record = self.decode(&id, value)?;
+                Ok((id, record))
+            })
+            .collect()
+    }
+
+    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        self.db
+            .get(media_key(id))?
+            .map(|v| self.decode(id, &v))
+            .transpose()
+    }
+
+    fn decode(&self, id: &MediaId, value: &[u8]) -> anyhow::Result<Record> {
+        Record::decode(value)
+            .map_err(|e| damaged(&self.dir, anyhow!("the record of media {id}: {e}")))
+    }
+}
+
+impl StateReader for SledReader {
+    fn exists(&self) -> bool {
+        true
+    }
+    fn lineage(&self) -> anyhow::Result<String> {
+        self.tree.lineage()
+    }
+    fn serial(&self) -> anyhow::Result<u64> {
+        self.tree.serial()
+    }
+    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.tree.all()
+    }
+    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        self.tree.get(id)
+    }
+}
+
+impl StateReader for SledWriter {
+    fn exists(&self) -> bool {
+        true
+    }
+    fn lineage(&self) -> anyhow::Result<String> {
+        self.tree.lineage()
+    }
+    fn serial(&self) -> anyhow::Result<u64> {
+        self.tree.serial()
+    }
+    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.tree.all()
+    }
+    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        self.tree.get(id)
+    }
+}
+
+impl StateWriter for SledWriter {
+    fn record(&self, id: &MediaId, metadata: Metadata) -> anyhow::Result<()> {
+        let value = Record::new(metadata).encode()?;
+        self.write(|tx| {
+            tx.insert(media_key(id), value.as_slice())?;
+            Ok(())
+        })
+    }
+
+    fn record_many(&self, records: Vec<(MediaId, Metadata)>) -> anyhow::Result<()> {
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = records
+            .into_iter()
+            .map(|(id, m)| Ok((media_key(&id), Record::new(m).encode()?)))
+            .collect::<anyhow::Result<_>>()?;
+        self.write(|tx| {
+            for (key, value) in &encoded {
+                tx.insert(key.as_slice(), value.as_slice())?;
+            }
+            Ok(())
+        })
+    }
+
+    fn remove(&self, ids: &[MediaId]) -> anyhow::Result<()> {
+        self.write(|tx| {
+            for id in ids {
+                tx.remove(media_key(id))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn replace_all(
+        &self,
+        lineage: &str,
+        serial: u64,
+        records: &BTreeMap<MediaId, Record>,
+    ) -> anyhow::Result<()> {
+        let db = &self.tree.db;
+        let mut batch = sled::Batch::default();
+        batch.insert(KEY_SERIAL, &serial.to_be_bytes());
+        for item in db.scan_prefix([MEDIA_PREFIX]).keys() {
+            batch.remove(item?);
+        }
+        for (id, record) in records {
+            batch.insert(media_key(id), record.encode()?);
+        }
+        batch.insert(KEY_LINEAGE, lineage.as_bytes());
+        db.apply_batch(batch)?;
+        self.flush()?;
+        // A new lineage: the head follows it now, not at close.
+        self.durable_serial.store(serial, Ordering::SeqCst);
+        self.write_head()
+    }
+}
+
+impl SledWriter {
+    fn write_head(&self) -> anyhow::Result<()> {
+        let head = head::Head {
+            lineage: self.tree.lineage()?,
+            serial: self.durable_serial.load(Ordering::SeqCst),
+        };
+        head::write(&self.tree.dir, &head)
+            .with_context(|| format!("cannot write the state in `{}`", self.tree.dir.display()))
+    }
+
+    fn flush(&self) -> anyhow::Result<()> {
+        self.tree
+            .db
+            .flush()
+            .with_context(|| format!("cannot flush the state in `{}`", self.tree.dir.display()))?;
+        Ok(())
+    }
+
+    /// One atomic change plus a serial bump, flushed to disk.
+    fn write(
+        &self,
+        change: impl Fn(
+            &sled::transaction::TransactionalTree,
+        ) -> sled::transaction::ConflictableTransactionResult<(), sled::Error>,
+    ) -> anyhow::Result<()> {
+        let serial = self
+            .tree
+            .db
+            .transaction(|tx| {
+                change(tx)?;
+                let serial = tx
+                    .get(KEY_SERIAL)?
+                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                    .map_or(0, u64::from_be_bytes)
+                    .saturating_add(1);
+                tx.insert(KEY_SERIAL, &serial.to_be_bytes())?;
+                Ok(serial)
+            })
+            .map_err(|e: sled::transaction::TransactionError<sled::Error>| {
+                anyhow!(
+                    "cannot write the state in `{}`: {e}",
+                    self.tree.dir.display()
+                )
+            })?;
+        self.flush()?;
+        // This write is on disk now (a flush covers every earlier write);
+        // a concurrent, later one may not be yet.
+        self.durable_serial.fetch_max(serial, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Drop for SledWriter {
+    fn drop(&mut self) {
+        // A writer that closes cleanly moves the head's serial forward.
+        if let Err(e) = self.write_head() {
+            tracing::warn!("{e:#}");
+        }
+    }
+}
+
+/// The state reveals what is managed and when; others should not read it.
+fn warn_if_open_to_others(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the state directory `{}` can be read by others (mode {mode:04o}); run `chmod 700 {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+}
+
+fn damaged(dir: &Path, cause: anyhow::Error) -> anyhow::Error {
+    StateError::Damaged {
+        dir: dir.to_path_buf(),
+        cause: format!("{cause:#}"),
+    }
+    .into()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Presence {
+    Absent,
+    Present,
+}
+
+/// Whether a state is there, telling apart "none yet" from every way of
+/// being there but unusable (not a directory, unreadable, head without db).
+fn presence(dir: &Path) -> Result<Presence, StateError> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Presence::Absent),
+        Err(e) => return Err(StateError::from_io(dir, e)),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(StateError::NotADirectory {
+                dir: dir.to_path_buf(),
+            })
+        }
+        Ok(_) => {}
+    }
+    // Listing it proves it can be read: a metadata call alone succeeds on
+    // a directory this user may not open.
+    std::fs::read_dir(dir).map_err(|e| StateError::from_io(dir, e))?;
+    match dir.join("db").try_exists() {
+        Ok(true) => Ok(Presence::Present),
+        Ok(false) => match head::read(dir) {
+            Ok(Some(head)) => Err(StateError::DatabaseMissing {
+                dir: dir.to_path_buf(),
+                lineage: crate::untrusted::neutralise(&head.lineage, 64),
+            }),
+            Ok(None) => Ok(Presence::Absent),
+            Err(e) => Err(StateError::Damaged {
+                dir: dir.to_path_buf(),
+                cause: format!("{e:#}"),
+            }),
+        },
+        Err(e) => Err(StateError::from_io(dir, e)),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the state directory `{}`", dir.display()))
+}
+
+/// Why sled would not open a database.
+enum OpenError {
+    Sled(sled::Error),
+    Panicked,
+}
+
+impl OpenError {
+    fn into_state_error(self, dir: &Path) -> StateError {
+        match self {
+            OpenError::Sled(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                StateError::Busy {
+                    dir: dir.to_path_buf(),
+                }
+            }
+            OpenError::Sled(sled::Error::Io(e)) => StateError::from_io(dir, e),
+            OpenError::Sled(e) => StateError::Damaged {
+                dir: dir.to_path_buf(),
+                cause: e.to_string(),
+            },
+            OpenError::Panicked => StateError::Damaged {
+                dir: dir.to_path_buf(),
+                cause: "the database could not be opened".into(),
+            },
+        }
+    }
+}
+
+fn open_db_once(dir: &Path) -> Result<sled::Db, OpenError> {
+    // sled can panic on some damaged files; that must be an error, not a crash.
+    let path = dir.join("db");
+    std::panic::catch_unwind(|| {
+        sled::Config::new()
+            .path(&path)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()
+    })
+    .map_err(|_| OpenError::Panicked)?
+    .map_err(OpenError::Sled)
+}
+
+/// sled holds an OS lock on its files while open; a reader holds it only for
+/// a moment, so a writer retries briefly before giving up.
+fn open_db(dir: &Path) -> Result<sled::Db, StateError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match open_db_once(dir) {
+            Ok(db) => return Ok(db),
+            Err(_) if db_is_busy(dir) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(_) if db_is_busy(dir) => {
+                return Err(StateError::Busy {
+                    dir: dir.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(e.into_state_error(dir)),
+        }
+    }
+}
+
+/// Whether another process holds sled's own lock on the database.
+fn db_is_busy(dir: &Path) -> bool {
+    std::fs::File::open(dir.join("db").join("db"))
+        .map(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+        .unwrap_or(false)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AltText, FieldValue};
+
+    fn alt(text: &str) -> Metadata {
+        let mut m = Metadata::default();
+        m.insert(FieldValue::AltText(AltText { text: text.into() }));
+        m
+    }
+
+    #[test]
+    fn records_survive_reopening_and_bump_the_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let lineage;
+        {
+            let s = open_writer(dir.path(), "test").unwrap();
+            lineage = s.lineage().unwrap();
+            s.record(&MediaId::parse("10").unwrap(), alt("a")).unwrap();
+            s.record(&MediaId::parse("9").unwrap(), alt("b")).unwrap();
+            assert_eq!(s.serial().unwrap(), 2);
+        }
+        let s = open_reader(dir.path()).unwrap();
+        assert_eq!(s.lineage().unwrap(), lineage);
+        let ids: Vec<_> = s
+            .all()
+            .unwrap()
+            .into_keys()
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(ids, ["9", "10"]);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = open_writer(dir.path(), "xmeta apply").unwrap();
+        let err = open_writer(dir.path(), "xmeta adopt")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(err.contains("xmeta apply"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open_writer(dir.path(), "test").unwrap());
+        {
+            let db = open_db(dir.path()).unwrap();
+            db.insert(KEY_FORMAT, &(FORMAT_VERSION + 1).to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let err = open_reader(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("newer xmeta"), "{err}");
+    }
+}

@@ -1,0 +1,505 @@
+//! The PostgreSQL backend: states shared by a team and its CI runners,
+//! told apart by workspace in one database.
+//!
+//! - A writer holds a session advisory lock on its one connection for its
+//!   whole run, so a writer that dies releases the lock with its session,
+//!   and every write goes over that same connection: a writer that lost
+//!   its session (and so its lock) cannot write any more.
+//! - Each write is one transaction that also bumps the serial; it is
+//!   committed before the media counts as done.
+//! - A reader reads one snapshot (a read-only repeatable-read
+//!   transaction) and never waits for a writer.
+
+mod schema;
+mod session;
+mod target;
+mod tls;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+use tokio::sync::Mutex;
+use tokio_postgres::Client;
+
+pub use target::Target;
+
+use super::{
+    new_lineage, Empty, Holder, LockError, Record, StateReader, StateWriter, FORMAT_VERSION,
+};
+use crate::model::{MediaId, Metadata};
+use schema::{LOCK_CLASS, SCHEMA_VERSION};
+use session::Session;
+
+/// How long a writer waits for a lock whose holder's session is ending
+/// (a killed writer's connection takes a moment to be noticed closed).
+const LOCK_WAIT: &str = "1s";
+
+type Shared = Arc<Mutex<Client>>;
+
+/// The head of one workspace's state.
+struct Head {
+    lock_id: i32,
+    format_version: i32,
+    lineage: String,
+    serial: i64,
+}
+
+async fn head(client: &Client, workspace: &str) -> Result<Option<Head>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT lock_id, format_version, lineage, serial FROM xmeta_states WHERE workspace = $1",
+            &[&workspace],
+        )
+        .await?;
+    Ok(row.map(|r| Head {
+        lock_id: r.get(0),
+        format_version: r.get(1),
+        lineage: r.get(2),
+        serial: r.get(3),
+    }))
+}
+
+fn check_versions(target: &Target, schema: i32, format: Option<i32>) -> anyhow::Result<()> {
+    if schema > SCHEMA_VERSION {
+        bail!("the PostgreSQL state at {target} uses schema version {schema}, written by a newer xmeta (this one knows up to {SCHEMA_VERSION}); upgrade xmeta");
+    }
+    if let Some(format) = format.filter(|f| *f > FORMAT_VERSION as i32) {
+        bail!("the state at {target} was written by a newer xmeta (state format {format}, this xmeta reads up to {FORMAT_VERSION}); upgrade xmeta");
+    }
+    Ok(())
+}
+
+pub fn exists(target: &Target) -> anyhow::Result<bool> {
+    let session = Session::connect(target)?;
+    let workspace = target.workspace.clone();
+    session.run(|client| async move {
+        let client = client.lock().await;
+        if schema::version(&*client).await?.is_none() {
+            return Ok(false);
+        }
+        Ok(head(&client, &workspace).await?.is_some())
+    })
+}
+
+/// Opens one snapshot of the state; a missing state reads as empty.
+pub fn open_reader(target: &Target) -> anyhow::Result<Box<dyn StateReader>> {
+    let session = Session::connect(target)?;
+    let workspace = target.workspace.clone();
+    let found = session.run(|client| async move {
+        let client = client.lock().await;
+        // Left open for the reader's life: every read sees this snapshot.
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let Some(version) = schema::version(&*client).await? else {
+            return Ok(None);
+        };
+        Ok(Some((version, head(&client, &workspace).await?)))
+    })?;
+    let Some((version, head)) = found else {
+        return Ok(Box::new(Empty));
+    };
+    check_versions(target, version, head.as_ref().map(|h| h.format_version))?;
+    match head {
+        None => Ok(Box::new(Empty)),
+        Some(head) => Ok(Box::new(PgReader {
+            rows: Rows { session },
+            lineage: head.lineage,
+            serial: head.serial as u64,
+        })),
+    }
+}
+
+/// Takes the workspace's lock (creating the tables and the state if
+/// needed) or fails naming its holder.
+pub fn open_writer(target: &Target, command: &str) -> anyhow::Result<Box<dyn StateWriter>> {
+    let session = Session::connect(target)?;
+    let workspace = target.workspace.clone();
+    let me = Holder::me(command);
+    let holder = me.clone();
+    let lineage = new_lineage();
+    let opened = session.run(move |client| async move {
+        let mut client = client.lock().await;
+        let version = schema::ensure(&mut client).await?;
+        if version > SCHEMA_VERSION {
+            return Ok(Err(Refusal::Versions(version, None)));
+        }
+        client
+            .execute(
+                "INSERT INTO xmeta_states (workspace, format_version, lineage, serial) \
+                 VALUES ($1, $2, $3, 0) ON CONFLICT (workspace) DO NOTHING",
+                &[&workspace, &(FORMAT_VERSION as i32), &lineage],
+            )
+            .await?;
+        let Some(found) = head(&client, &workspace).await? else {
+            return Ok(Err(Refusal::Vanished));
+        };
+        if found.format_version > FORMAT_VERSION as i32 {
+            return Ok(Err(Refusal::Versions(version, Some(found.format_version))));
+        }
+        client
+            .batch_execute(&format!("SET lock_timeout = '{LOCK_WAIT}'"))
+            .await?;
+        let locked = client
+            .execute(
+                "SELECT pg_advisory_lock($1, $2)",
+                &[&LOCK_CLASS, &found.lock_id],
+            )
+            .await;
+        client.batch_execute("RESET lock_timeout").await?;
+        match locked {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                return Ok(Err(Refusal::Held(lock_holder(&client, &workspace).await?)));
+            }
+            Err(e) => return Err(e),
+        }
+        client
+            .execute(
+                "INSERT INTO xmeta_locks (workspace, pid, host, command, since) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace) DO UPDATE SET \
+                 pid = excluded.pid, host = excluded.host, command = excluded.command, since = excluded.since",
+                &[&workspace, &(holder.pid as i64), &holder.host, &holder.command, &holder.since],
+            )
+            .await?;
+        Ok(Ok(()))
+    })?;
+    match opened {
+        Ok(()) => Ok(Box::new(PgWriter {
+            rows: Rows { session },
+            me,
+        })),
+        Err(Refusal::Versions(schema, format)) => {
+            check_versions(target, schema, format)?;
+            Err(anyhow!("the state at {target} cannot be opened"))
+        }
+        Err(Refusal::Held(holder)) => Err(LockError::HeldInDatabase {
+            location: target.to_string(),
+            holder,
+        }
+        .into()),
+        Err(Refusal::Vanished) => Err(anyhow!(
+            "the state at {target} was deleted while opening it; run again"
+        )),
+    }
+}
+
+enum Refusal {
+    Versions(i32, Option<i32>),
+    Held(Holder),
+    Vanished,
+}
+
+async fn lock_holder(client: &Client, workspace: &str) -> Result<Holder, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT pid, host, command, since FROM xmeta_locks WHERE workspace = $1",
+            &[&workspace],
+        )
+        .await?;
+    Ok(row.map_or_else(Holder::unknown, |r| Holder {
+        pid: u32::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+        host: r.get(1),
+        command: r.get(2),
+        since: r.get(3),
+    }))
+}
+
+/// A database lock cannot go stale (it ends with its session): a live
+/// holder is refused, and a row left by a dead one is cleared.
+pub fn force_unlock(target: &Target) -> anyhow::Result<Option<Holder>> {
+    let session = Session::connect(target)?;
+    let workspace = target.workspace.clone();
+    let live = session.run(|client| async move {
+        let client = client.lock().await;
+        if schema::version(&*client).await?.is_none() {
+            return Ok(None);
+        }
+        let Some(found) = head(&client, &workspace).await? else {
+            return Ok(None);
+        };
+        let free: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&LOCK_CLASS, &found.lock_id],
+            )
+            .await?
+            .get(0);
+        if free {
+            client
+                .execute(
+                    "DELETE FROM xmeta_locks WHERE workspace = $1",
+                    &[&workspace],
+                )
+                .await?;
+            return Ok(None);
+        }
+        Ok(Some(lock_holder(&client, &workspace).await?))
+    })?;
+    match live {
+        None => Ok(None),
+        Some(holder) => bail!(
+            "the state lock at {target} is held by a live database session: {holder}; PostgreSQL releases it when that session ends, so stop that process instead of forcing"
+        ),
+    }
+}
+
+/// The reads a reader and a writer share.
+struct Rows {
+    session: Session,
+}
+
+impl Rows {
+    fn workspace(&self) -> String {
+        self.session.target.workspace.clone()
+    }
+
+    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let workspace = self.workspace();
+        let rows = self.session.run(|client| async move {
+            client
+                .lock()
+                .await
+                .query(
+                    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1",
+                    &[&workspace],
+                )
+                .await
+        })?;
+        // Decoding (JSON and digest) is most of the cost: spread it over
+        // the cores.
+        let decoded = crate::parallel::map_chunks(&rows, |part| {
+            part.iter()
+                .map(|row| self.decode(row.get(0), row.get(1)))
+                .collect::<anyhow::Result<Vec<_>>>()
+        });
+        let mut out = BTreeMap::new();
+        for part in decoded {
+            out.extend(part?);
+        }
+        Ok(out)
+    }
+
+    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        let workspace = self.workspace();
+        let key = id.to_string();
+        let row = self.session.run(|client| async move {
+            client
+                .lock()
+                .await
+                .query_opt(
+                    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1 AND media_id = $2",
+                    &[&workspace, &key],
+                )
+                .await
+        })?;
+        row.map(|r| self.decode(r.get(0), r.get(1)).map(|(_, record)| record))
+            .transpose()
+    }
+
+    fn decode(&self, id: &str, value: &[u8]) -> anyhow::Result<(MediaId, Record)> {
+        let target = &self.session.target;
+        let id = MediaId::parse(id).ok_or_else(|| {
+            anyhow!(
+                "the state at {target} is damaged: `{}` is not a media ID",
+                crate::untrusted::neutralise(id, 40)
+            )
+        })?;
+        let record = Record::decode(value).map_err(|e| {
+            anyhow!("the state at {target} is damaged: the record of media {id}: {e}")
+        })?;
+        Ok((id, record))
+    }
+
+    fn head(&self) -> anyhow::Result<(String, u64)> {
+        let workspace = self.workspace();
+        let found = self
+            .session
+            .run(|client| async move { head(&*client.lock().await, &workspace).await })?;
+        let found = found.ok_or_else(|| {
+            anyhow!(
+                "the state at {} was deleted while this writer held it",
+                self.session.target
+            )
+        })?;
+        Ok((found.lineage, found.serial as u64))
+    }
+}
+
+struct PgReader {
+    rows: Rows,
+    lineage: String,
+    serial: u64,
+}
+
+impl StateReader for PgReader {
+    fn exists(&self) -> bool {
+        true
+    }
+    fn lineage(&self) -> anyhow::Result<String> {
+        Ok(self.lineage.clone())
+    }
+    fn serial(&self) -> anyhow::Result<u64> {
+        Ok(self.serial)
+    }
+    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.rows.all()
+    }
+    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        self.rows.get(id)
+    }
+}
+
+struct PgWriter {
+    rows: Rows,
+    me: Holder,
+}
+
+/// One write: what it changes, in one transaction with the serial.
+enum Change {
+    /// Insert or replace these records.
+    Put(Vec<(String, Vec<u8>)>),
+    Delete(Vec<String>),
+    /// Every record goes; the lineage and serial are set (not bumped).
+    Replace {
+        lineage: String,
+        serial: i64,
+        records: Vec<(String, Vec<u8>)>,
+    },
+}
+
+async fn commit(
+    client: Shared,
+    workspace: String,
+    change: Change,
+) -> Result<(), tokio_postgres::Error> {
+    const PUT: &str = "INSERT INTO xmeta_records (workspace, media_id, record) \
+         SELECT $1, id, record FROM unnest($2::text[], $3::bytea[]) AS r(id, record) \
+         ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record";
+    const BUMP: &str = "UPDATE xmeta_states SET serial = serial + 1 WHERE workspace = $1";
+    let mut client = client.lock().await;
+    let tx = client.transaction().await?;
+    match change {
+        Change::Put(records) => {
+            let (ids, values): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
+            tx.execute(PUT, &[&workspace, &ids, &values]).await?;
+            tx.execute(BUMP, &[&workspace]).await?;
+        }
+        Change::Delete(ids) => {
+            tx.execute(
+                "DELETE FROM xmeta_records WHERE workspace = $1 AND media_id = ANY($2)",
+                &[&workspace, &ids],
+            )
+            .await?;
+            tx.execute(BUMP, &[&workspace]).await?;
+        }
+        Change::Replace {
+            lineage,
+            serial,
+            records,
+        } => {
+            tx.execute(
+                "DELETE FROM xmeta_records WHERE workspace = $1",
+                &[&workspace],
+            )
+            .await?;
+            let (ids, values): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
+            tx.execute(PUT, &[&workspace, &ids, &values]).await?;
+            tx.execute(
+                "UPDATE xmeta_states SET lineage = $2, serial = $3 WHERE workspace = $1",
+                &[&workspace, &lineage, &serial],
+            )
+            .await?;
+        }
+    }
+    tx.commit().await
+}
+
+impl PgWriter {
+    fn write(&self, change: Change) -> anyhow::Result<()> {
+        let workspace = self.rows.workspace();
+        self.rows
+            .session
+            .run(|client| commit(client, workspace, change))
+    }
+}
+
+impl StateReader for PgWriter {
+    fn exists(&self) -> bool {
+        true
+    }
+    fn lineage(&self) -> anyhow::Result<String> {
+        Ok(self.rows.head()?.0)
+    }
+    fn serial(&self) -> anyhow::Result<u64> {
+        Ok(self.rows.head()?.1)
+    }
+    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.rows.all()
+    }
+    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        self.rows.get(id)
+    }
+}
+
+impl StateWriter for PgWriter {
+    fn record(&self, id: &MediaId, metadata: Metadata) -> anyhow::Result<()> {
+        let value = Record::new(metadata).encode()?;
+        self.write(Change::Put(vec![(id.to_string(), value)]))
+    }
+
+    fn record_many(&self, records: Vec<(MediaId, Metadata)>) -> anyhow::Result<()> {
+        let encoded = records
+            .into_iter()
+            .map(|(id, m)| Ok((id.to_string(), Record::new(m).encode()?)))
+            .collect::<anyhow::Result<_>>()?;
+        self.write(Change::Put(encoded))
+    }
+
+    fn remove(&self, ids: &[MediaId]) -> anyhow::Result<()> {
+        self.write(Change::Delete(
+            ids.iter().map(|id| id.to_string()).collect(),
+        ))
+    }
+
+    fn replace_all(
+        &self,
+        lineage: &str,
+        serial: u64,
+        records: &BTreeMap<MediaId, Record>,
+    ) -> anyhow::Result<()> {
+        let serial = i64::try_from(serial).map_err(|_| anyhow!("serial {serial} is too large"))?;
+        let records = records
+            .iter()
+            .map(|(id, r)| Ok((id.to_string(), r.encode()?)))
+            .collect::<anyhow::Result<_>>()?;
+        self.write(Change::Replace {
+            lineage: lineage.to_string(),
+            serial,
+            records,
+        })
+    }
+}
+
+impl Drop for PgWriter {
+    fn drop(&mut self) {
+        // A clean close clears the holder row and the lock at once; the
+        // session's end would release the lock anyway.
+        let workspace = self.rows.workspace();
+        let (pid, host) = (self.me.pid as i64, self.me.host.clone());
+        let cleared = self.rows.session.run(|client| async move {
+            let client = client.lock().await;
+            client
+                .execute(
+                    "DELETE FROM xmeta_locks WHERE workspace = $1 AND pid = $2 AND host = $3",
+                    &[&workspace, &pid, &host],
+                )
+                .await?;
+            client.execute("SELECT pg_advisory_unlock_all()", &[]).await
+        });
+        if let Err(e) = cleared {
+            tracing::debug!("{e:#}");
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The tables, created on first use and versioned: `xmeta_schema` says
+//! which version the database holds, and a newer one is refused.
+
+use tokio_postgres::{Client, GenericClient};
+
+/// Bumped when the tables change.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The advisory-lock class of every xmeta lock ("xmet"); the object is
+/// 0 for schema changes and a state's `lock_id` for its writer.
+pub const LOCK_CLASS: i32 = 0x786d_6574;
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS xmeta_schema (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    version integer NOT NULL
+);
+CREATE TABLE IF NOT EXISTS xmeta_states (
+    workspace text PRIMARY KEY,
+    lock_id integer GENERATED ALWAYS AS IDENTITY UNIQUE,
+    format_version integer NOT NULL,
+    lineage text NOT NULL,
+    serial bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS xmeta_records (
+    workspace text NOT NULL REFERENCES xmeta_states (workspace) ON DELETE CASCADE,
+    media_id text NOT NULL,
+    record bytea NOT NULL,
+    PRIMARY KEY (workspace, media_id)
+);
+CREATE TABLE IF NOT EXISTS xmeta_locks (
+    workspace text PRIMARY KEY REFERENCES xmeta_states (workspace) ON DELETE CASCADE,
+    pid bigint NOT NULL,
+    host text NOT NULL,
+    command text NOT NULL,
+    since text NOT NULL
+);
+";
+
+/// Creates the tables if needed (one process at a time, under a
+/// transaction-scoped advisory lock) and returns the version found.
+pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_CLASS])
+        .await?;
+    if let Some(found) = version(&tx).await? {
+        // Never touch tables of another version.
+        tx.commit().await?;
+        return Ok(found);
+    }
+    tx.batch_execute(CREATE).await?;
+    tx.execute(
+        "INSERT INTO xmeta_schema (version) VALUES ($1) ON CONFLICT DO NOTHING",
+        &[&SCHEMA_VERSION],
+    )
+    .await?;
+    let version: i32 = tx
+        .query_one("SELECT version FROM xmeta_schema", &[])
+        .await?
+        .get(0);
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// The version of the tables, or `None` when xmeta never wrote here;
+/// reads only.
+pub async fn version(client: &impl GenericClient) -> Result<Option<i32>, tokio_postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('xmeta_schema') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt("SELECT version FROM xmeta_schema", &[])
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}

@@ -1,0 +1,207 @@
+//! A PostgreSQL state's address: the URL (its password a secret), the TLS
+//! mode and the workspace.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail};
+
+/// How the connection is protected, after the URL's `sslmode` (libpq's
+/// names and meanings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// `disable`: never TLS.
+    Disable,
+    /// `prefer` (the default) and `require`: TLS (required or not) that
+    /// keeps eavesdroppers out but, as in libpq, checks no certificate.
+    Unverified { required: bool },
+    /// `verify-ca` and `verify-full`: TLS with the server's certificate
+    /// checked, host name included, against `sslrootcert` (a PEM file) or
+    /// the public web roots.
+    Verified { root: Option<PathBuf> },
+}
+
+#[derive(Clone)]
+pub struct Target {
+    pub(super) config: tokio_postgres::Config,
+    pub(super) tls: TlsMode,
+    pub(super) workspace: String,
+    /// The URL without password or query, for messages.
+    shown: String,
+    secrets: Vec<String>,
+}
+
+impl Target {
+    pub fn is_url(text: &str) -> bool {
+        text.starts_with("postgres://") || text.starts_with("postgresql://")
+    }
+
+    /// Parses `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]`;
+    /// `password` (from `PGPASSWORD`) is used when the URL has none.
+    pub fn parse(text: &str, workspace: &str, password: Option<String>) -> anyhow::Result<Target> {
+        // Never quote `text` in an error: it may hold the password.
+        let mut url = url::Url::parse(text)
+            .map_err(|e| anyhow!("the --state URL is not a valid PostgreSQL URL ({e})"))?;
+        if !is_workspace(workspace) {
+            bail!(
+                "`{}` is not a workspace name: use 1 to 64 letters, digits, dots, dashes or underscores",
+                crate::untrusted::neutralise(workspace, 64)
+            );
+        }
+        let mut secrets = Vec::new();
+        if let Some(p) = url.password() {
+            secrets.push(p.to_string());
+            if let Ok(decoded) = percent_encoding::percent_decode_str(p).decode_utf8() {
+                secrets.push(decoded.into_owned());
+            }
+        }
+        let mut tls = TlsMode::Unverified { required: false };
+        let mut root = None;
+        let mut kept = Vec::new();
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "sslmode" => {
+                    tls = match value.as_ref() {
+                        "disable" => TlsMode::Disable,
+                        "allow" | "prefer" => TlsMode::Unverified { required: false },
+                        "require" => TlsMode::Unverified { required: true },
+                        "verify-ca" | "verify-full" => TlsMode::Verified { root: None },
+                        other => bail!(
+                            "sslmode `{}` is not one of disable, prefer, require, verify-ca, verify-full",
+                            crate::untrusted::neutralise(other, 32)
+                        ),
+                    }
+                }
+                "sslrootcert" => root = Some(PathBuf::from(value.as_ref())),
+                "password" => {
+                    secrets.push(value.to_string());
+                    kept.push((key.into_owned(), value.into_owned()));
+                }
+                _ => kept.push((key.into_owned(), value.into_owned())),
+            }
+        }
+        if let TlsMode::Verified { root: r } = &mut tls {
+            *r = root;
+        }
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(&kept);
+        }
+        let mut config: tokio_postgres::Config = url.as_str().parse().map_err(|e| {
+            anyhow!(
+                "the --state URL is not a valid PostgreSQL URL ({})",
+                crate::untrusted::scrub(&format!("{e}"), &as_strs(&secrets))
+            )
+        })?;
+        if config.get_password().is_none() {
+            if let Some(p) = password.filter(|p| !p.is_empty()) {
+                config.password(&p);
+                secrets.push(p);
+            }
+        }
+        config.ssl_mode(match tls {
+            TlsMode::Disable => tokio_postgres::config::SslMode::Disable,
+            TlsMode::Unverified { required: false } => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        config.application_name("xmeta");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        Ok(Target {
+            config,
+            tls,
+            workspace: workspace.to_string(),
+            shown: url.to_string(),
+            secrets,
+        })
+    }
+
+    pub fn workspace(&self) -> &str {
+        &self.workspace
+    }
+
+    pub fn secrets(&self) -> Vec<String> {
+        self.secrets.clone()
+    }
+
+    /// `text` with every secret of this target replaced by `***`.
+    pub(super) fn scrub(&self, text: &str) -> String {
+        crate::untrusted::scrub(text, &as_strs(&self.secrets))
+    }
+}
+
+fn as_strs(secrets: &[String]) -> Vec<&str> {
+    secrets.iter().map(String::as_str).collect()
+}
+
+fn is_workspace(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// The URL without its password, and the workspace.
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (workspace `{}`)", self.shown, self.workspace)
+    }
+}
+
+/// As `Display`: the password must not reach a `{:?}` either.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Target({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_never_shown() {
+        let t = Target::parse(
+            "postgres://ci:s%40cret@db.example:5433/xmeta?sslmode=require&password=two",
+            "prod",
+            None,
+        )
+        .unwrap();
+        let shown = format!("{t} {t:?}");
+        assert_eq!(
+            t.to_string(),
+            "postgres://ci@db.example:5433/xmeta (workspace `prod`)"
+        );
+        for secret in ["s%40cret", "s@cret", "two"] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(t.secrets().iter().any(|s| s == secret));
+        }
+        assert_eq!(t.tls, TlsMode::Unverified { required: true });
+        assert_eq!(t.config.get_password(), Some(&b"two"[..]));
+    }
+
+    #[test]
+    fn pgpassword_fills_a_missing_password_and_sslmode_is_checked() {
+        let t = Target::parse(
+            "postgresql://ci@db/x?sslmode=verify-full&sslrootcert=/ca.pem",
+            "default",
+            Some("env".into()),
+        )
+        .unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"env"[..]));
+        assert_eq!(
+            t.tls,
+            TlsMode::Verified {
+                root: Some("/ca.pem".into())
+            }
+        );
+        let err = Target::parse("postgres://u:pw@h/d?sslmode=bogus", "default", None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("bogus") && !err.contains("pw@"), "{err}");
+        assert!(Target::parse("postgres://h/d", "a b", None).is_err());
+    }
+}
