@@ -9,6 +9,11 @@
 //! on a full state, peak RSS of the plan, the watch re-plan after one edit,
 //! a 1% edit (requests and bodies checked), and apply against the loopback
 //! emulator with 50 ms latency and with none.
+//!
+//! With `XMETA_TEST_DATABASE_URL` set (as `.ci/run` does), the same run
+//! measures the PostgreSQL backend beside sled: adopt of every media, the
+//! no-op plan and the apply at 50 ms latency, in a fresh workspace that is
+//! dropped afterwards.
 
 #[path = "../tests/integration/support/emulator.rs"]
 mod emulator;
@@ -117,6 +122,24 @@ fn serde_yaml_floor(dir: &Path) -> Duration {
     started.elapsed()
 }
 
+/// Where a measured command keeps its state.
+enum Store {
+    Dir(PathBuf),
+    Postgres { url: String, workspace: String },
+}
+
+impl Store {
+    fn env(&self) -> Vec<(&str, String)> {
+        match self {
+            Store::Dir(dir) => vec![("XMETA_STATE_DIR", dir.display().to_string())],
+            Store::Postgres { url, workspace } => vec![
+                ("XMETA_STATE", url.clone()),
+                ("XMETA_WORKSPACE", workspace.clone()),
+            ],
+        }
+    }
+}
+
 struct Measured {
     wall: Duration,
     max_rss_kb: i64,
@@ -124,11 +147,11 @@ struct Measured {
 }
 
 /// Runs xmeta and reports its wall time and peak RSS (from wait4).
-fn run(args: &[&str], state: &Path, env: &[(&str, &str)]) -> Measured {
+fn run(args: &[&str], state: &Store, env: &[(&str, &str)]) -> Measured {
     let started = Instant::now();
     let mut cmd = Command::new(xmeta_bin());
     cmd.args(args)
-        .env("XMETA_STATE_DIR", state)
+        .envs(state.env())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -176,7 +199,7 @@ fn main() {
     let total = media_count();
     let root = tempfile::tempdir().expect("tempdir");
     let tree = root.path().join("tree");
-    let state = root.path().join("state");
+    let state = Store::Dir(root.path().join("state"));
     let started = Instant::now();
     let bytes = generate(&tree, total, |_| "v1");
     println!(
@@ -207,6 +230,7 @@ fn main() {
 
     // A full state: every media recorded (adopt sends nothing).
     let adopt = run(&["adopt", &tree_s], &state, &[]);
+    let adopt_rss = adopt.max_rss_kb;
     assert!(
         adopt.stdout.contains(&format!("Adopted {total} media")),
         "{}",
@@ -219,7 +243,10 @@ fn main() {
     });
 
     // Watch: one edited file in the tree, re-planned incrementally.
-    let replan = watch_replan(&tree, &state, total);
+    let Store::Dir(state_dir) = &state else {
+        unreachable!("the sled state")
+    };
+    let replan = watch_replan(&tree, state_dir, total);
 
     // A 1% edit: exactly that many requests, each with only the changed field.
     let edited: BTreeSet<u64> = (0..total).step_by(100).collect();
@@ -251,6 +278,44 @@ fn main() {
     });
     let ideal = Duration::from_millis(50) * changes as u32 / 8;
     let (slow, _) = apply_against_emulator(&tree_s, &state, Duration::from_millis(50), 8, &edited2);
+
+    // The same on PostgreSQL, from a fresh workspace: adopt the v1 tree,
+    // plan it (no-op), then apply the second edit at 50 ms latency.
+    let postgres = std::env::var("XMETA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|url| {
+            let store = Store::Postgres {
+                url: url.clone(),
+                workspace: format!("bench-{}", std::process::id()),
+            };
+            generate(&tree, total, |_| "v1");
+            let adopt = run(&["adopt", &tree_s], &store, &[]);
+            assert!(
+                adopt.stdout.contains(&format!("Adopted {total} media")),
+                "{}",
+                adopt.stdout
+            );
+            let plan_full = best(runs, || {
+                let m = run(&["plan", &tree_s], &store, &[]);
+                assert!(m.stdout.contains("No changes."), "no-op plan");
+                m.wall
+            });
+            generate(&tree, total, |n| {
+                if edited2.contains(&n) {
+                    "edited again"
+                } else {
+                    "v1"
+                }
+            });
+            let (slow, _) =
+                apply_against_emulator(&tree_s, &store, Duration::from_millis(50), 8, &edited2);
+            let Store::Postgres { workspace, .. } = &store else {
+                unreachable!("the PostgreSQL state")
+            };
+            drop_workspace(&url, workspace);
+            (adopt, plan_full, slow)
+        });
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!();
@@ -286,11 +351,45 @@ fn main() {
         rss as f64 * 1024.0 / bytes as f64
     );
     println!(
+        "| `xmeta adopt` of every media | {} | peak RSS {:.1} MB | |",
+        ms(adopt.wall),
+        adopt_rss as f64 / 1024.0
+    );
+    println!(
         "| watch re-plan after one edit | {} | | ≤ 50 ms |",
         ms(replan)
     );
     println!("| 1% edit: {} requests, only the changed field | {} ({:.0} req/s, no latency) | | exactly {} |", edited.len(), ms(one_pct), one_pct_rps, edited.len());
     println!("| apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal ({}) | ≤ 1.1× |", ms(slow), ratio(slow, ideal), ms(ideal));
+    if let Some((pg_adopt, pg_plan, pg_slow)) = postgres {
+        println!(
+            "| PostgreSQL: `xmeta adopt` of every media | {} | {:.2}× sled | |",
+            ms(pg_adopt.wall),
+            ratio(pg_adopt.wall, adopt.wall)
+        );
+        println!(
+            "| PostgreSQL: `xmeta plan`, full state (no-op) | {} | {:.2}× sled | ≤ 1.5× |",
+            ms(pg_plan),
+            ratio(pg_plan, plan_full)
+        );
+        println!("| PostgreSQL: apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal, {:.2}× sled | ≤ 1.1× ideal |", ms(pg_slow), ratio(pg_slow, ideal), ratio(pg_slow, slow));
+    } else {
+        println!("(PostgreSQL rows skipped: set XMETA_TEST_DATABASE_URL)");
+    }
+}
+
+/// Removes the bench's workspace (its records go with it).
+fn drop_workspace(url: &str, workspace: &str) {
+    let status = Command::new("psql")
+        .args([
+            url,
+            "-qc",
+            &format!("DELETE FROM xmeta_states WHERE workspace = '{workspace}'"),
+        ])
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("could not drop the bench workspace `{workspace}`");
+    }
 }
 
 /// Loads the tree as watch does, edits one file, and times the re-plan.
@@ -331,7 +430,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
 /// edited media were sent with only their alt text. Returns (wall, req/s).
 fn apply_against_emulator(
     tree: &str,
-    state: &Path,
+    state: &Store,
     latency: Duration,
     concurrency: usize,
     edited: &BTreeSet<u64>,

@@ -1,5 +1,6 @@
 //! Integration tests: the real `xmeta` binary against a loopback X API
-//! emulator, a real sled state in a temp dir, and real files.
+//! emulator, a real sled state in a temp dir (and, for the state tests, a
+//! real PostgreSQL), and real files.
 
 mod support;
 
@@ -15,6 +16,7 @@ mod limits;
 mod lint;
 mod locking;
 mod round_trip;
+mod shared_state;
 mod snapshots;
 mod watch;
 mod workflow;

@@ -42,7 +42,7 @@ impl Backend {
             .filter(|u| !u.is_empty())
         else {
             say(&format!(
-                "skipped {test} on PostgreSQL: set XMETA_TEST_DATABASE_URL (see the README's Testing)"
+                "skipped {test} on PostgreSQL: set XMETA_TEST_DATABASE_URL (see the README's Set-up)"
             ));
             return None;
         };
@@ -363,6 +363,19 @@ pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut()
             "timed out waiting for {what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A PostgreSQL test leaves nothing behind: its workspace (and with it
+/// its records and lock row) is deleted.
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let (Backend::Postgres(url), Some(workspace)) = (&self.backend, self.workspace()) {
+            let _ = sql(
+                url,
+                &format!("DELETE FROM xmeta_states WHERE workspace = '{workspace}'"),
+            );
+        }
     }
 }
 

@@ -1,0 +1,181 @@
+//! What only the PostgreSQL backend has: a password in the URL that must
+//! never be shown, connection errors that name the server, workspaces,
+//! and a versioned schema. (The promises both backends share are tested
+//! on both by `on_both_backends!` in the other files.)
+
+use crate::support::*;
+
+const PASSWORD: &str = "Pw-s3cret-9q";
+
+/// The test database's URL with `PASSWORD` in it (trust auth ignores it),
+/// and with `path` as the database name when given.
+fn url_with_password(url: &str, database: Option<&str>) -> String {
+    let mut url = url::Url::parse(url).expect("XMETA_TEST_DATABASE_URL is a URL");
+    url.set_password(Some(PASSWORD)).expect("a URL with a host");
+    if let Some(db) = database {
+        url.set_path(db);
+    }
+    url.to_string()
+}
+
+fn postgres(test: &str) -> Option<String> {
+    match Backend::postgres(test)? {
+        Backend::Postgres(url) => Some(url),
+        Backend::Sled => None,
+    }
+}
+
+#[test]
+fn the_password_never_reaches_output_plans_exports_or_errors() {
+    let Some(url) =
+        postgres("shared_state::the_password_never_reaches_output_plans_exports_or_errors")
+    else {
+        return;
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on(Backend::Postgres(url.clone())).against(&emu);
+    let env = env.with_env("XMETA_STATE", &url_with_password(&url, None));
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    let m = env.manifests();
+    let mut seen = vec![
+        env.ok(&["-vv", "plan", &m, "--out", "plan.json"], 0),
+        env.ok(&["-vv", "apply", "--plan", "plan.json"], 0),
+        env.ok(&["-vv", "state", "list"], 0),
+        env.ok(&["state", "export", "--out", "export.json"], 0),
+        env.ok(&["-vv", "state", "export"], 0),
+    ];
+    assert_eq!(emu.request_count(), 3, "the apply went through");
+
+    // Errors name the host and database, never the password.
+    let refused = url_with_password(&url, None).replace(":5432/", ":1/");
+    let run = env.ok(&["--state", &refused, "state", "list"], 1);
+    assert_has(
+        &run.stderr,
+        "cannot connect to the PostgreSQL state at postgres://",
+    );
+    assert_has(&run.stderr, "@127.0.0.1:1/");
+    seen.push(run);
+    let missing = url_with_password(&url, Some("no_such_database_xmeta"));
+    let run = env.ok(&["--state", &missing, "plan", &m], 1);
+    assert_has(&run.stderr, "/no_such_database_xmeta");
+    seen.push(run);
+    let bad = format!("{}?sslmode=bogus", url_with_password(&url, None));
+    seen.push(env.ok(&["--state", &bad, "plan", &m], 1));
+    // In the lock holder's command line and in a second writer's message.
+    let run = env.ok(&["state", "migrate", "--to", "moved"], 0);
+    assert_has(&run.stdout, "Copied 3 media");
+    seen.push(run);
+
+    for run in &seen {
+        assert!(!run.all().contains(PASSWORD), "{}", run.all());
+    }
+    for file in ["plan.json", "export.json"] {
+        let text = std::fs::read_to_string(env.path(file)).unwrap();
+        assert!(!text.contains(PASSWORD), "{file}");
+    }
+    for (path, bytes) in collect_all(&env.path("moved")) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(PASSWORD),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+fn collect_all(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if entry.file_type().is_file() {
+            out.push((
+                entry.path().to_path_buf(),
+                std::fs::read(entry.path()).unwrap_or_default(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn workspaces_in_one_database_are_separate_states() {
+    let Some(url) = postgres("shared_state::workspaces_in_one_database_are_separate_states") else {
+        return;
+    };
+    let a = TestEnv::on(Backend::Postgres(url.clone()));
+    let b = TestEnv::on(Backend::Postgres(url));
+    for env in [&a, &b] {
+        env.write("manifests/a.yaml", &manifest(0..4, "v1"));
+    }
+    a.ok(&["adopt", &a.manifests()], 0);
+    let plan = a.ok(&["plan", &a.manifests()], 0);
+    assert_has(&plan.stdout, "No changes. 4 media match the manifests.");
+    let plan = b.ok(&["plan", &b.manifests()], 0);
+    assert_has(&plan.stdout, "Plan: 4 to create");
+    assert!(!b.state_exists(), "a plan creates no state");
+    // No lock can be stale: with no writer running there is none to force.
+    let run = a.ok(&["state", "unlock", "--force"], 0);
+    assert_has(&run.stdout, "The state was not locked.");
+
+    // A workspace is a name, not SQL or a path.
+    let run = a.ok(
+        &[
+            "--workspace",
+            "x'; DROP TABLE xmeta_states; --",
+            "state",
+            "list",
+        ],
+        1,
+    );
+    assert_has(&run.stderr, "is not a workspace name");
+    // And it means nothing to a directory state.
+    let run = a.ok(
+        &["--state", "dir", "--workspace", "prod", "state", "list"],
+        1,
+    );
+    assert_has(&run.stderr, "--workspace `prod` needs a PostgreSQL state");
+}
+
+#[test]
+fn a_newer_format_or_schema_is_refused() {
+    let Some(url) = postgres("shared_state::a_newer_format_or_schema_is_refused") else {
+        return;
+    };
+    // A newer state format in one workspace.
+    let env = TestEnv::on(Backend::Postgres(url.clone()));
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.ok(&["adopt", &env.manifests()], 0);
+    let workspace = env.workspace().unwrap().to_string();
+    sql(
+        &url,
+        &format!("UPDATE xmeta_states SET format_version = 2 WHERE workspace = '{workspace}'"),
+    )
+    .unwrap();
+    for args in [
+        vec!["plan", env.manifests().leak() as &str],
+        vec!["adopt", env.manifests().leak() as &str],
+    ] {
+        let run = env.ok(&args, 1);
+        assert_has(&run.stderr, "was written by a newer xmeta (state format 2");
+    }
+
+    // A newer schema, in a database of its own (the schema is per database).
+    let database = format!("xmeta_newer_{}", std::process::id());
+    sql(&url, &format!("DROP DATABASE IF EXISTS {database}")).unwrap();
+    sql(&url, &format!("CREATE DATABASE {database}")).unwrap();
+    let mut own = url::Url::parse(&url).unwrap();
+    own.set_path(&database);
+    let own = own.to_string();
+    let env = TestEnv::on(Backend::Sled).with_env("XMETA_STATE", &own);
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.ok(&["adopt", &env.manifests()], 0);
+    sql(&own, "UPDATE xmeta_schema SET version = 99").unwrap();
+    let plan = env.run(&["plan", &env.manifests()]);
+    let adopt = env.run(&["adopt", &env.manifests()]);
+    sql(&url, &format!("DROP DATABASE {database}")).unwrap();
+    for run in [plan, adopt] {
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_has(
+            &run.stderr,
+            "uses schema version 99, written by a newer xmeta",
+        );
+    }
+}
