@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
-use tokio::sync::Mutex;
-use tokio_postgres::Client;
+use tokio::sync::RwLock;
+use tokio_postgres::{Client, Statement};
 
 pub use target::Target;
 
@@ -35,7 +35,40 @@ use session::Session;
 /// (a killed writer's connection takes a moment to be noticed closed).
 const LOCK_WAIT: &str = "1s";
 
-type Shared = Arc<Mutex<Client>>;
+type Shared = Arc<RwLock<Client>>;
+
+const GET: &str =
+    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1 AND media_id = $2";
+const PUT: &str = "INSERT INTO xmeta_records (workspace, media_id, record) \
+     SELECT $1, id, record FROM unnest($2::text[], $3::bytea[]) AS r(id, record) \
+     ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record";
+/// A write and the serial's bump in one statement: one round trip, and
+/// atomic without an explicit transaction.
+const PUT_AND_BUMP: &str = "WITH put AS (\
+     INSERT INTO xmeta_records (workspace, media_id, record) \
+     SELECT $1, id, record FROM unnest($2::text[], $3::bytea[]) AS r(id, record) \
+     ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record RETURNING 1) \
+     UPDATE xmeta_states SET serial = serial + 1 WHERE workspace = $1";
+const DELETE_AND_BUMP: &str = "WITH gone AS (\
+     DELETE FROM xmeta_records WHERE workspace = $1 AND media_id = ANY($2) RETURNING 1) \
+     UPDATE xmeta_states SET serial = serial + 1 WHERE workspace = $1";
+
+/// The statements of every record write, prepared once per connection so
+/// each use is one round trip.
+#[derive(Clone)]
+struct Prepared {
+    get: Statement,
+    put: Statement,
+    delete: Statement,
+}
+
+async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
+    Ok(Prepared {
+        get: client.prepare(GET).await?,
+        put: client.prepare(PUT_AND_BUMP).await?,
+        delete: client.prepare(DELETE_AND_BUMP).await?,
+    })
+}
 
 /// The head of one workspace's state.
 struct Head {
@@ -74,7 +107,7 @@ pub fn exists(target: &Target) -> anyhow::Result<bool> {
     let session = Session::connect(target)?;
     let workspace = target.workspace.clone();
     session.run(|client| async move {
-        let client = client.lock().await;
+        let client = client.read().await;
         if schema::version(&*client).await?.is_none() {
             return Ok(false);
         }
@@ -87,7 +120,7 @@ pub fn open_reader(target: &Target) -> anyhow::Result<Box<dyn StateReader>> {
     let session = Session::connect(target)?;
     let workspace = target.workspace.clone();
     let found = session.run(|client| async move {
-        let client = client.lock().await;
+        let client = client.read().await;
         // Left open for the reader's life: every read sees this snapshot.
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -104,7 +137,10 @@ pub fn open_reader(target: &Target) -> anyhow::Result<Box<dyn StateReader>> {
     match head {
         None => Ok(Box::new(Empty)),
         Some(head) => Ok(Box::new(PgReader {
-            rows: Rows { session },
+            rows: Rows {
+                get: session.run(|client| async move { client.read().await.prepare(GET).await })?,
+                session,
+            },
             lineage: head.lineage,
             serial: head.serial as u64,
         })),
@@ -120,7 +156,7 @@ pub fn open_writer(target: &Target, command: &str) -> anyhow::Result<Box<dyn Sta
     let holder = me.clone();
     let lineage = new_lineage();
     let opened = session.run(move |client| async move {
-        let mut client = client.lock().await;
+        let mut client = client.write().await;
         let version = schema::ensure(&mut client).await?;
         if version > SCHEMA_VERSION {
             return Ok(Err(Refusal::Versions(version, None)));
@@ -163,11 +199,15 @@ pub fn open_writer(target: &Target, command: &str) -> anyhow::Result<Box<dyn Sta
                 &[&workspace, &(holder.pid as i64), &holder.host, &holder.command, &holder.since],
             )
             .await?;
-        Ok(Ok(()))
+        Ok(Ok(prepare(&client).await?))
     })?;
     match opened {
-        Ok(()) => Ok(Box::new(PgWriter {
-            rows: Rows { session },
+        Ok(prepared) => Ok(Box::new(PgWriter {
+            rows: Rows {
+                session,
+                get: prepared.get.clone(),
+            },
+            prepared,
             me,
         })),
         Err(Refusal::Versions(schema, format)) => {
@@ -212,7 +252,7 @@ pub fn force_unlock(target: &Target) -> anyhow::Result<Option<Holder>> {
     let session = Session::connect(target)?;
     let workspace = target.workspace.clone();
     let live = session.run(|client| async move {
-        let client = client.lock().await;
+        let client = client.read().await;
         if schema::version(&*client).await?.is_none() {
             return Ok(None);
         }
@@ -248,6 +288,7 @@ pub fn force_unlock(target: &Target) -> anyhow::Result<Option<Holder>> {
 /// The reads a reader and a writer share.
 struct Rows {
     session: Session,
+    get: Statement,
 }
 
 impl Rows {
@@ -259,7 +300,7 @@ impl Rows {
         let workspace = self.workspace();
         let rows = self.session.run(|client| async move {
             client
-                .lock()
+                .read()
                 .await
                 .query(
                     "SELECT media_id, record FROM xmeta_records WHERE workspace = $1",
@@ -284,14 +325,12 @@ impl Rows {
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         let workspace = self.workspace();
         let key = id.to_string();
+        let get = self.get.clone();
         let row = self.session.run(|client| async move {
             client
-                .lock()
+                .read()
                 .await
-                .query_opt(
-                    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1 AND media_id = $2",
-                    &[&workspace, &key],
-                )
+                .query_opt(&get, &[&workspace, &key])
                 .await
         })?;
         row.map(|r| self.decode(r.get(0), r.get(1)).map(|(_, record)| record))
@@ -316,7 +355,7 @@ impl Rows {
         let workspace = self.workspace();
         let found = self
             .session
-            .run(|client| async move { head(&*client.lock().await, &workspace).await })?;
+            .run(|client| async move { head(&*client.read().await, &workspace).await })?;
         let found = found.ok_or_else(|| {
             anyhow!(
                 "the state at {} was deleted while this writer held it",
@@ -353,6 +392,7 @@ impl StateReader for PgReader {
 
 struct PgWriter {
     rows: Rows,
+    prepared: Prepared,
     me: Holder,
 }
 
@@ -372,33 +412,33 @@ enum Change {
 async fn commit(
     client: Shared,
     workspace: String,
+    prepared: Prepared,
     change: Change,
 ) -> Result<(), tokio_postgres::Error> {
-    const PUT: &str = "INSERT INTO xmeta_records (workspace, media_id, record) \
-         SELECT $1, id, record FROM unnest($2::text[], $3::bytea[]) AS r(id, record) \
-         ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record";
-    const BUMP: &str = "UPDATE xmeta_states SET serial = serial + 1 WHERE workspace = $1";
-    let mut client = client.lock().await;
-    let tx = client.transaction().await?;
+    // One statement each: concurrent confirmations share the connection
+    // (tokio-postgres pipelines them, and the server can commit them as a
+    // group); only a multi-statement transaction needs it alone.
     match change {
         Change::Put(records) => {
             let (ids, values): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
-            tx.execute(PUT, &[&workspace, &ids, &values]).await?;
-            tx.execute(BUMP, &[&workspace]).await?;
+            let client = client.read().await;
+            client
+                .execute(&prepared.put, &[&workspace, &ids, &values])
+                .await?;
         }
         Change::Delete(ids) => {
-            tx.execute(
-                "DELETE FROM xmeta_records WHERE workspace = $1 AND media_id = ANY($2)",
-                &[&workspace, &ids],
-            )
-            .await?;
-            tx.execute(BUMP, &[&workspace]).await?;
+            let client = client.read().await;
+            client
+                .execute(&prepared.delete, &[&workspace, &ids])
+                .await?;
         }
         Change::Replace {
             lineage,
             serial,
             records,
         } => {
+            let mut client = client.write().await;
+            let tx = client.transaction().await?;
             tx.execute(
                 "DELETE FROM xmeta_records WHERE workspace = $1",
                 &[&workspace],
@@ -411,17 +451,19 @@ async fn commit(
                 &[&workspace, &lineage, &serial],
             )
             .await?;
+            tx.commit().await?;
         }
     }
-    tx.commit().await
+    Ok(())
 }
 
 impl PgWriter {
     fn write(&self, change: Change) -> anyhow::Result<()> {
         let workspace = self.rows.workspace();
+        let prepared = self.prepared.clone();
         self.rows
             .session
-            .run(|client| commit(client, workspace, change))
+            .run(|client| commit(client, workspace, prepared, change))
     }
 }
 
@@ -489,7 +531,7 @@ impl Drop for PgWriter {
         let workspace = self.rows.workspace();
         let (pid, host) = (self.me.pid as i64, self.me.host.clone());
         let cleared = self.rows.session.run(|client| async move {
-            let client = client.lock().await;
+            let client = client.read().await;
             client
                 .execute(
                     "DELETE FROM xmeta_locks WHERE workspace = $1 AND pid = $2 AND host = $3",

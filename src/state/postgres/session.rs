@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use tokio::sync::Mutex;
+use tokio::sync::RwLock;
 use tokio_postgres::Client;
 
 use super::target::Target;
@@ -15,7 +15,7 @@ use super::tls;
 
 pub struct Session {
     runtime: Option<tokio::runtime::Runtime>,
-    client: Arc<Mutex<Client>>,
+    client: Arc<RwLock<Client>>,
     pub target: Target,
 }
 
@@ -53,7 +53,7 @@ impl Session {
         };
         Ok(Session {
             runtime: Some(runtime),
-            client: Arc::new(Mutex::new(client)),
+            client: Arc::new(RwLock::new(client)),
             target: target.clone(),
         })
     }
@@ -62,7 +62,7 @@ impl Session {
     /// state, never its password.
     pub fn run<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
     where
-        F: FnOnce(Arc<Mutex<Client>>) -> Fut,
+        F: FnOnce(Arc<RwLock<Client>>) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
         T: Send + 'static,
     {
