@@ -53,7 +53,7 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check manifests; send nothing. Example: xmeta validate manifests/
-    Validate(Paths),
+    Validate(ValidateArgs),
     /// Show what apply would change. Example: xmeta plan manifests/ --detailed-exitcode
     Plan(PlanArgs),
     /// Send the changes to X. Example: xmeta apply manifests/ --auto-approve
@@ -71,11 +71,19 @@ pub enum Command {
     /// state. Exit 1 when a finding is an error.
     /// Example: xmeta lint manifests/ --format sarif > lint.sarif
     Lint(LintArgs),
-    /// Print the JSON Schema of a file format. Example: xmeta schema config
+    /// Print the JSON Schema of a file format. Example: xmeta schema manifest > xmeta.schema.json
     Schema {
         #[arg(value_enum)]
         what: SchemaKind,
     },
+    /// Print a shell completion script.
+    /// Example: xmeta completions bash > ~/.local/share/bash-completion/completions/xmeta
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff). Example: xmeta man > ~/.local/share/man/man1/xmeta.1
+    Man,
     /// Inspect or edit the state. Example: xmeta state list
     #[command(subcommand)]
     State(StateCommand),
@@ -92,6 +100,10 @@ pub struct RefreshArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchemaKind {
+    /// A manifest file (each YAML document in it).
+    Manifest,
+    /// A JSON plan (`plan --format json`, `plan --out`).
+    Plan,
     /// `xmeta.yaml`, the lint configuration.
     Config,
 }
@@ -132,6 +144,25 @@ pub enum Format {
     Text,
     Json,
     Markdown,
+    // GitHub Actions annotations: problems inline in the PR's diff.
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Text,
+    // GitHub Actions annotations: problems inline in the PR's diff.
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub paths: Paths,
+
+    /// Output format; problems also go to stderr as text. Example: --format github
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ValidateFormat,
 }
 
 #[derive(Debug, Args)]
@@ -139,7 +170,9 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub paths: Paths,
 
-    /// Output format. Example: --format markdown (for a pull-request comment).
+    /// Output format. Example: --format markdown (for a pull-request
+    /// comment; also written when the manifests do not validate), --format
+    /// github (annotations in the PR's diff).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 

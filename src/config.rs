@@ -46,6 +46,8 @@ pub struct Config {
 pub enum Action {
     Validate {
         paths: Vec<PathBuf>,
+        /// `--format github`: annotations on stdout.
+        github: bool,
     },
     Plan(PlanConfig),
     Apply(ApplyConfig),
@@ -65,10 +67,16 @@ pub enum Action {
         config: Option<PathBuf>,
     },
     Schema(SchemaKind),
+    /// A completion script for this shell.
+    Completions(clap_complete::Shell),
+    /// The man page.
+    Man,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchemaKind {
+    Manifest,
+    Plan,
     Config,
 }
 
@@ -90,6 +98,7 @@ pub enum Format {
     Text,
     Json,
     Markdown,
+    Github,
 }
 
 #[derive(Debug)]
@@ -178,13 +187,17 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
     let (allow_empty, color, verbose) = (cli.allow_empty, cli.color, cli.verbose);
     let command_line = command_line(&cli.command);
     let action = match cli.command {
-        Command::Validate(p) => Action::Validate { paths: p.paths },
+        Command::Validate(v) => Action::Validate {
+            paths: v.paths.paths,
+            github: v.format == cli::ValidateFormat::Github,
+        },
         Command::Plan(a) => Action::Plan(PlanConfig {
             paths: a.paths.paths,
             format: match a.format {
                 cli::Format::Text => Format::Text,
                 cli::Format::Json => Format::Json,
                 cli::Format::Markdown => Format::Markdown,
+                cli::Format::Github => Format::Github,
             },
             out: a.out,
             detailed_exitcode: a.detailed_exitcode,
@@ -247,8 +260,12 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             client: client_settings(&a.client)?,
         },
         Command::Schema { what } => Action::Schema(match what {
+            cli::SchemaKind::Manifest => SchemaKind::Manifest,
+            cli::SchemaKind::Plan => SchemaKind::Plan,
             cli::SchemaKind::Config => SchemaKind::Config,
         }),
+        Command::Completions { shell } => Action::Completions(shell),
+        Command::Man => Action::Man,
         Command::State(s) => Action::State(match s {
             StateCommand::List => StateAction::List,
             StateCommand::Show { id } => StateAction::Show(media_id(&id)?),
@@ -325,6 +342,8 @@ fn command_line(command: &Command) -> String {
         Command::Lint(_) => "lint",
         Command::Refresh(_) => "refresh",
         Command::Schema { .. } => "schema",
+        Command::Completions { .. } => "completions",
+        Command::Man => "man",
         Command::State(StateCommand::List) => "state list",
         Command::State(StateCommand::Show { .. }) => "state show",
         Command::State(StateCommand::Rm { .. }) => "state rm",

@@ -1,6 +1,7 @@
 //! xmeta: GitOps for X media metadata. Manifests → desired set → plan
 //! (desired vs last-applied) → requests → confirmations → state.
 
+pub mod annotations;
 pub mod apply;
 pub mod cli;
 pub mod commands;
@@ -17,6 +18,7 @@ pub mod plan;
 pub mod progress;
 pub mod refresh;
 pub mod saved_plan;
+pub mod schemas;
 pub mod shutdown;
 pub mod state;
 pub mod untrusted;

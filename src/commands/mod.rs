@@ -5,6 +5,7 @@ pub(crate) mod apply;
 mod lint;
 mod plan;
 mod refresh;
+mod shell;
 mod state;
 mod validate;
 mod watch;
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 
-use crate::config::{Action, Config};
+use crate::config::{Action, Config, SchemaKind};
 use crate::manifest::{self, Desired};
 use crate::model::MediaId;
 use crate::output::Output;
@@ -48,6 +49,28 @@ pub fn load_both<S: StateReader + ?Sized>(
             .map_err(|_| anyhow!("reading the state failed unexpectedly"))??;
         Ok((desired?, store, applied))
     })
+}
+
+/// Manifests that do not validate, also in the form a CI step reads on
+/// stdout (markdown for a PR comment, annotations): the error is still
+/// returned, for stderr and exit 1.
+pub fn show_invalid(
+    error: anyhow::Error,
+    render: impl Fn(&[crate::error::Diagnostic]) -> String,
+    out: Output,
+) -> anyhow::Error {
+    if let Some(invalid) = error.downcast_ref::<crate::error::InvalidManifests>() {
+        out.print(&render(&invalid.0));
+    }
+    error
+}
+
+/// Every diagnostic as a GitHub annotation line.
+pub fn annotations(diagnostics: &[crate::error::Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(|d| crate::annotations::diagnostic(d) + "\n")
+        .collect()
 }
 
 /// Refuses manifests that declare nothing (unless `--allow-empty`) and
@@ -115,7 +138,7 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
         color: config.color,
     };
     match &config.action {
-        Action::Validate { paths } => validate::run(&config, paths, out),
+        Action::Validate { paths, github } => validate::run(&config, paths, *github, out),
         Action::Plan(plan) => plan::run(&config, plan, out),
         Action::Apply(apply) => apply::run(&config, apply, out),
         Action::Watch(watch) => watch::run(&config, watch, out),
@@ -127,11 +150,16 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
             format,
             config: file,
         } => lint::run(&config, paths, *format, file.as_deref(), out),
-        Action::Schema(crate::config::SchemaKind::Config) => {
-            out.line(&serde_json::to_string_pretty(
-                &crate::lint::config::schema(),
-            )?);
+        Action::Schema(kind) => {
+            let schema = match kind {
+                SchemaKind::Manifest => crate::schemas::manifest(),
+                SchemaKind::Plan => crate::schemas::plan(),
+                SchemaKind::Config => crate::lint::config::schema(),
+            };
+            out.line(&serde_json::to_string_pretty(&schema)?);
             Ok(Exit::Success)
         }
+        Action::Completions(shell) => shell::completions(*shell, out),
+        Action::Man => shell::man(out),
     }
 }

@@ -1,6 +1,7 @@
 //! `xmeta plan`: diff the manifests against the state and render the plan.
 
-use crate::commands::{check_declared, load_both, read_live, Exit};
+use crate::annotations::Kind;
+use crate::commands::{annotations, check_declared, load_both, read_live, show_invalid, Exit};
 use crate::config::{Config, Format, PlanConfig};
 use crate::output::Output;
 use crate::plan::{self, write_text};
@@ -8,8 +9,13 @@ use crate::saved_plan;
 use crate::state;
 
 pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
-    let (desired, store, mut applied) =
-        load_both(&args.paths, || state::open_reader(&config.state))?;
+    let loaded = load_both(&args.paths, || state::open_reader(&config.state));
+    let (desired, store, mut applied) = match (loaded, args.format) {
+        (Ok(loaded), _) => loaded,
+        (Err(e), Format::Markdown) => return Err(show_invalid(e, plan::render_invalid, out)),
+        (Err(e), Format::Github) => return Err(show_invalid(e, annotations, out)),
+        (Err(e), _) => return Err(e),
+    };
     check_declared(config, &args.paths, &desired, &args.targets)?;
     let lint = crate::lint::lint(
         &desired,
@@ -29,7 +35,15 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
     if let (Some(refresh), Some(true)) = (&refresh, args.refresh.as_ref().map(|r| r.only)) {
         return report_drift(refresh, args, out);
     }
+    let mut annotated = annotations(&desired.warnings) + &lint.warning_annotations();
+    let from_manifests = desired.warnings.len();
     let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
+    // The plan's own warnings (held, unmanaged media) have no place in a file.
+    for warning in plan.warnings.iter().skip(from_manifests) {
+        let text = warning.strip_prefix("warning: ").unwrap_or(warning);
+        annotated += &crate::annotations::annotation(Kind::Warning, None, "xmeta plan", text);
+        annotated.push('\n');
+    }
     plan.refresh = refresh;
     plan.price_per_request = args.price_per_request;
     plan.warnings.extend(lint.warning_lines());
@@ -40,6 +54,16 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
         Format::Text => out.write_with(|w| write_text(&plan, out.color, w)),
         Format::Json => out.line(&document.to_json()?),
         Format::Markdown => out.print(&plan::render_markdown(&plan)),
+        Format::Github => {
+            out.print(&annotated);
+            let summary = plan::summary_line(&plan);
+            out.line(&crate::annotations::annotation(
+                Kind::Notice,
+                None,
+                "xmeta plan",
+                &summary,
+            ));
+        }
     }
     if let Some(file) = &args.out {
         saved_plan::write(file, document)?;
@@ -68,6 +92,18 @@ fn report_drift(
     match args.format {
         Format::Json => out.line(&serde_json::to_string_pretty(refresh)?),
         Format::Markdown => out.print(&plan::render_markdown(&plan)),
+        Format::Github => {
+            let drifts = refresh.drifted.iter().map(plan::text::drift_header);
+            for line in drifts.chain(plan::text::refresh_notes(refresh)) {
+                let text = line.strip_prefix("warning: ").unwrap_or(&line);
+                out.line(&crate::annotations::annotation(
+                    Kind::Warning,
+                    None,
+                    "xmeta drift",
+                    text,
+                ));
+            }
+        }
         Format::Text => {
             let mut text = Vec::new();
             write_text(&plan, out.color, &mut text)?;

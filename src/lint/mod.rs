@@ -108,6 +108,30 @@ impl Report {
         lines
     }
 
+    /// `warning_lines` as GitHub annotations, one per line.
+    pub fn warning_annotations(&self) -> String {
+        use crate::annotations::{annotation, Kind};
+        let mut out = String::new();
+        for f in &self.findings {
+            out.push_str(&annotation(
+                Kind::Warning,
+                Some(&f.location),
+                f.rule.id(),
+                &f.message,
+            ));
+            out.push('\n');
+        }
+        if self.more > 0 {
+            let more = format!(
+                "{} more alt-text findings; `xmeta lint` lists them all",
+                self.more
+            );
+            out.push_str(&annotation(Kind::Warning, None, "xmeta lint", &more));
+            out.push('\n');
+        }
+        out
+    }
+
     /// `file:line:col: note: media 42 is exempt from …: reason`
     pub fn exemption_lines(&self) -> Vec<String> {
         self.exempt

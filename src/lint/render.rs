@@ -183,35 +183,22 @@ fn sarif(report: &Report) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
 }
 
-/// A workflow command's value: `%`, CR and LF escaped (and `,` `:` in
-/// properties), so a file name cannot end the command early.
-fn escape(text: &str, property: bool) -> String {
-    let mut out = text
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A");
-    if property {
-        out = out.replace(':', "%3A").replace(',', "%2C");
-    }
-    out
-}
-
 fn github(report: &Report) -> String {
+    use crate::annotations::{annotation, Kind};
     let mut out = String::new();
     for f in &report.findings {
         let kind = if f.level == Level::Error {
-            "error"
+            Kind::Error
         } else {
-            "warning"
+            Kind::Warning
         };
-        out.push_str(&format!(
-            "::{kind} file={},line={},col={},title={}::{}\n",
-            escape(&f.location.file.display().to_string(), true),
-            f.location.line,
-            f.location.column,
-            escape(f.rule.id(), true),
-            escape(&f.message, false)
+        out.push_str(&annotation(
+            kind,
+            Some(&f.location),
+            f.rule.id(),
+            &f.message,
         ));
+        out.push('\n');
     }
     out
 }

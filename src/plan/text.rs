@@ -170,6 +170,13 @@ fn render_change(out: &mut String, change: &Change, prune: bool, color: bool) {
     if change.action != Action::Forget && !change.fields.is_empty() {
         paint_diff(out, &change_diff(change), color);
     }
+    if let Some(words) = crate::plan::words::alt_text_words(change) {
+        let _ = writeln!(
+            out,
+            "    alt text, word by word: {}",
+            crate::plan::words::render_plain(&words, color)
+        );
+    }
     out.push('\n');
 }
 

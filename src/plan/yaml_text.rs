@@ -28,7 +28,23 @@ fn write_entry(out: &mut String, depth: usize, key: &str, value: &Value) {
     indent(out, depth);
     out.push_str(key);
     out.push(':');
-    write_value(out, depth, value);
+    match (key, value.as_u64().and_then(iso_date)) {
+        // Epoch seconds mean little to a reviewer: the date beside them,
+        // as a comment, so the YAML still reads back as the same value.
+        ("timestamp_sec", Some(date)) => {
+            let _ = writeln!(out, " {value}  # {date}");
+        }
+        _ => write_value(out, depth, value),
+    }
+}
+
+/// `4102444800` as `2100-01-01T00:00:00Z`, for years up to 9999.
+fn iso_date(secs: u64) -> Option<String> {
+    const YEAR_9999_END: u64 = 253_402_300_799;
+    (secs <= YEAR_9999_END).then(|| {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        humantime::format_rfc3339_seconds(at).to_string()
+    })
 }
 
 /// Writes a value that follows `key:` (or `- `) on the current line.

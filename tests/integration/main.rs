@@ -15,6 +15,7 @@ mod integrity;
 mod limits;
 mod lint;
 mod locking;
+mod pr_comment;
 mod round_trip;
 mod shared_state;
 mod snapshots;
