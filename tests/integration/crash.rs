@@ -37,7 +37,7 @@ fn recorded(env: &TestEnv) -> BTreeMap<String, Value> {
 
 fn plan_requests(env: &TestEnv) -> u64 {
     let run = env.ok(&["plan", &env.manifests(), "--format", "json"], 0);
-    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
+    let plan = env.checked_plan(&run.stdout);
     plan["summary"]["requests"].as_u64().unwrap()
 }
 

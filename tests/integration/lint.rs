@@ -259,7 +259,7 @@ fn validate_and_plan_show_the_same_findings_as_warnings() {
     let markdown = env.ok(&["plan", "manifests", "--format", "markdown"], 0);
     assert_has(&markdown.stdout, "Alt text: 14 of 15 media (93.3%).");
     let json = env.ok(&["plan", "manifests", "--format", "json"], 0);
-    let json: Value = serde_json::from_str(&json.stdout).unwrap();
+    let json = env.checked_plan(&json.stdout);
     assert_eq!(
         json["alt_text_coverage"],
         serde_json::json!({"with_alt_text": 14, "media": 15})

@@ -49,7 +49,7 @@ fn plan_markdown() {
 fn plan_json() {
     let env = edited();
     let run = env.ok(&["plan", "manifests", "--format", "json"], 0);
-    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let json = env.checked_plan(&run.stdout);
     let lineage = json["lineage"].as_str().unwrap();
     insta::assert_snapshot!(run.stdout.replace(lineage, "[lineage]"));
 }

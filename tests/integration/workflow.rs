@@ -10,8 +10,7 @@ fn json_plan(env: &TestEnv, extra: &[&str]) -> Value {
     let mut args = vec!["plan", m.as_str(), "--format", "json"];
     args.extend_from_slice(extra);
     let run = env.ok(&args, 0);
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}", run.stdout))
+    env.checked_plan(&run.stdout)
 }
 
 #[test]
@@ -106,8 +105,7 @@ fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans(backend: Backend
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
-    let saved: Value =
-        serde_json::from_slice(&std::fs::read(env.path("plan.json")).unwrap()).unwrap();
+    let saved = env.checked_plan(&std::fs::read_to_string(env.path("plan.json")).unwrap());
     assert!(saved["checksum"].as_str().unwrap().starts_with("sha256:"));
 
     // Manifests change after the plan: the saved plan still applies as planned.
@@ -311,50 +309,154 @@ fn migrate_to(to: &TestEnv) -> Vec<String> {
     args
 }
 
+/// The workflows in `examples/github-actions/`, parsed.
+fn example_workflows() -> Vec<(String, String, serde_yaml::Value)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/github-actions");
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let parsed = serde_yaml::from_str(&text).expect("valid YAML");
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                text,
+                parsed,
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 #[test]
 fn the_github_actions_example_uses_only_documented_commands() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/github-actions/xmeta.yml"
-    );
-    let text = std::fs::read_to_string(path).unwrap();
-    let workflow: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
-    let jobs = workflow["jobs"].as_mapping().expect("jobs");
-    assert!(jobs.contains_key("plan") && jobs.contains_key("apply"));
     let env = TestEnv::new();
     let mut checked = 0;
-    for (_, job) in jobs {
-        for step in job["steps"].as_sequence().unwrap() {
-            let Some(run) = step["run"].as_str() else {
-                continue;
-            };
-            for line in run
-                .lines()
-                .map(str::trim)
-                .filter(|l| l.starts_with("xmeta "))
-            {
-                let words: Vec<&str> = line.split_whitespace().take_while(|w| *w != ">").collect();
-                let sub: Vec<&str> = words[1..]
-                    .iter()
-                    .take_while(|w| !w.starts_with('-') && !w.contains('/') && !w.contains('.'))
-                    .copied()
-                    .collect();
-                let mut help_args = sub.clone();
-                help_args.push("--help");
-                let help = env.ok(&help_args, 0).stdout;
-                for flag in words.iter().filter(|w| w.starts_with("--")) {
-                    assert!(
-                        help.contains(flag),
-                        "`{line}`: `{flag}` is not in `xmeta {} --help`",
-                        sub.join(" ")
-                    );
+    for (_, _, workflow) in example_workflows() {
+        for (_, job) in workflow["jobs"].as_mapping().expect("jobs") {
+            for step in job["steps"].as_sequence().unwrap() {
+                let Some(run) = step["run"].as_str() else {
+                    continue;
+                };
+                for line in run
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.starts_with("xmeta "))
+                {
+                    let words: Vec<&str> = line
+                        .split_whitespace()
+                        .take_while(|w| *w != ">" && *w != ">>" && *w != "||")
+                        .collect();
+                    let sub: Vec<&str> = words[1..]
+                        .iter()
+                        .take_while(|w| !w.starts_with('-') && !w.contains('/') && !w.contains('.'))
+                        .copied()
+                        .collect();
+                    let mut help_args = sub.clone();
+                    help_args.push("--help");
+                    let help = env.ok(&help_args, 0).stdout;
+                    for flag in words.iter().filter(|w| w.starts_with("--")) {
+                        assert!(
+                            help.contains(flag),
+                            "`{line}`: `{flag}` is not in `xmeta {} --help`",
+                            sub.join(" ")
+                        );
+                    }
+                    checked += 1;
                 }
-                checked += 1;
             }
         }
     }
-    assert!(checked >= 6, "found {checked} xmeta commands");
+    assert!(checked >= 5, "found {checked} xmeta commands");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/github-actions/xmeta.yml"
+    ))
+    .unwrap();
     assert!(text.contains("xmeta plan media/ --format markdown"));
     assert!(text.contains("xmeta apply media/ --auto-approve"));
-    assert!(text.contains("secrets.X_USER_TOKEN"));
+    assert!(text.contains("secrets.XMETA_STATE"));
+    assert!(
+        text.contains("secrets.X_ACCESS_TOKEN_SECRET"),
+        "OAuth 1.0a, which does not expire"
+    );
+}
+
+/// What a security review of a workflow checks first: pinned actions,
+/// least privilege per job, no persisted token, a time limit.
+#[test]
+fn the_example_workflows_are_hardened() {
+    for (name, text, workflow) in example_workflows() {
+        assert_eq!(
+            workflow["permissions"],
+            serde_yaml::from_str::<serde_yaml::Value>("{}").unwrap(),
+            "{name}: no permissions at the top"
+        );
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("- uses:") || l.starts_with("uses:"))
+        {
+            let reference = line.split('@').nth(1).unwrap_or_default();
+            let (sha, comment) = reference.split_once(" # v").unwrap_or((reference, ""));
+            assert!(
+                sha.len() == 40
+                    && sha.bytes().all(|b| b.is_ascii_hexdigit())
+                    && !comment.is_empty(),
+                "{name}: `{line}` is not pinned to a commit with a version comment"
+            );
+        }
+        for (job_name, job) in workflow["jobs"].as_mapping().unwrap() {
+            let job_name = job_name.as_str().unwrap();
+            assert!(
+                job["permissions"].is_mapping(),
+                "{name}/{job_name}: permissions"
+            );
+            assert!(
+                job["timeout-minutes"].is_number(),
+                "{name}/{job_name}: timeout-minutes"
+            );
+            for step in job["steps"].as_sequence().unwrap() {
+                if step["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("actions/checkout@"))
+                {
+                    assert_eq!(
+                        step["with"]["persist-credentials"].as_bool(),
+                        Some(false),
+                        "{name}/{job_name}: checkout persists credentials"
+                    );
+                }
+            }
+        }
+    }
+    let main = &example_workflows()
+        .into_iter()
+        .find(|w| w.0 == "xmeta.yml")
+        .unwrap()
+        .2;
+    let jobs = &main["jobs"];
+    assert_eq!(jobs["apply"]["environment"].as_str(), Some("production"));
+    assert_eq!(
+        jobs["apply"]["concurrency"]["cancel-in-progress"].as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        jobs["plan"]["concurrency"]["cancel-in-progress"].as_bool(),
+        Some(true)
+    );
+    assert_ne!(
+        jobs["apply"]["concurrency"]["group"], jobs["plan"]["concurrency"]["group"],
+        "a PR plan never cancels or queues behind an apply"
+    );
+    assert_eq!(
+        jobs["plan"]["permissions"]["contents"].as_str(),
+        Some("read")
+    );
+    assert!(
+        jobs["plan"]["permissions"]["pull-requests"].is_null(),
+        "the PR comment is posted by xmeta-comment.yml"
+    );
 }

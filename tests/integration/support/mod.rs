@@ -161,6 +161,25 @@ impl TestEnv {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Parses a JSON plan (stdout of `plan --format json`, or a saved plan
+    /// file) and checks it against `xmeta schema plan`.
+    pub fn checked_plan(&self, text: &str) -> Value {
+        let plan: Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{text}"));
+        let schema: Value =
+            serde_json::from_str(&self.ok(&["schema", "plan"], 0).stdout).expect("schema");
+        let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+        let errors: Vec<String> = validator
+            .iter_errors(&plan)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "the plan does not match `xmeta schema plan`: {errors:?}"
+        );
+        plan
+    }
+
     /// Whether the state exists, on either backend.
     pub fn state_exists(&self) -> bool {
         let run = self.run(&["state", "export"]);
