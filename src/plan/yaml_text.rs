@@ -28,13 +28,16 @@ fn write_entry(out: &mut String, depth: usize, key: &str, value: &Value) {
     indent(out, depth);
     out.push_str(key);
     out.push(':');
-    match (key, value.as_u64().and_then(iso_date)) {
-        // Epoch seconds mean little to a reviewer: the date beside them,
-        // as a comment, so the YAML still reads back as the same value.
-        ("timestamp_sec", Some(date)) => {
+    // Epoch seconds mean little to a reviewer: the date beside them, as a
+    // comment, so the YAML still reads back as the same value.
+    let date = (key == "timestamp_sec")
+        .then(|| value.as_u64().and_then(iso_date))
+        .flatten();
+    match date {
+        Some(date) => {
             let _ = writeln!(out, " {value}  # {date}");
         }
-        _ => write_value(out, depth, value),
+        None => write_value(out, depth, value),
     }
 }
 
