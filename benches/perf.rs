@@ -397,7 +397,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
     use xmeta::plan::{diff, Targets};
     let mut ws = xmeta::watch::Workspace::load(&[tree.to_path_buf()]).expect("load");
     let location = xmeta::state::Location::Dir(state.to_path_buf());
-    let store = xmeta::state::open_writer(&location, "bench").expect("state");
+    let store = xmeta::state::open_writer(&location, "bench", &Default::default()).expect("state");
     let mut cache = xmeta::watch::AppliedCache::default();
     cache.current(store.as_ref()).expect("read state");
     let file = tree.join("media-042.yaml");

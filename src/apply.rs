@@ -16,6 +16,7 @@ use crate::model::MediaId;
 use crate::plan::{Action, Change, Plan};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
+use crate::state::history::Event;
 use crate::state::StateWriter;
 use crate::x_api::{ApiError, Client, ClientSettings};
 
@@ -210,7 +211,11 @@ fn record(store: &dyn StateWriter, change: &Change) -> anyhow::Result<()> {
     // The store's writes flush to disk; keep them off the async workers.
     tokio::task::block_in_place(|| {
         let current = store.get(&change.id)?.map(|r| r.metadata);
-        store.record(&change.id, change.next_record(current.as_ref()))
+        let event = match current {
+            Some(_) => Event::Update,
+            None => Event::Create,
+        };
+        store.record(&change.id, change.next_record(current.as_ref()), event)
     })
 }
 
@@ -231,7 +236,7 @@ async fn run(
         .map(|c| c.id)
         .collect();
     if !forgotten.is_empty() {
-        match tokio::task::block_in_place(|| store.remove(&forgotten)) {
+        match tokio::task::block_in_place(|| store.remove(&forgotten, Event::Forget)) {
             Ok(()) => report.forgotten += forgotten.len(),
             Err(e) => report
                 .failed

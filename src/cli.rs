@@ -29,6 +29,22 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub workspace: Option<String>,
 
+    /// The source revision the history records for this run's changes
+    /// [default: GITHUB_SHA, or `git rev-parse HEAD` of the manifests].
+    /// Example: --source-revision 3f2a9c1
+    #[arg(long, global = true, value_name = "REV")]
+    pub source_revision: Option<String>,
+
+    /// Who the history records as making this run's changes [default:
+    /// GITHUB_ACTOR, or the OS user]. Example: --actor alice
+    #[arg(long, global = true, value_name = "NAME")]
+    pub actor: Option<String>,
+
+    /// Write no history entries for this run's changes (e.g. a first adopt
+    /// of a whole legacy library). Example: --no-history
+    #[arg(long, global = true)]
+    pub no_history: bool,
+
     /// Accept PATHs that declare no media at all (otherwise an error, since
     /// a wrong path with --prune would forget everything). Example: --allow-empty
     #[arg(long, global = true)]
@@ -146,6 +162,12 @@ pub enum Format {
     Markdown,
     // GitHub Actions annotations: problems inline in the PR's diff.
     Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -385,6 +407,27 @@ pub enum StateCommand {
         /// another state (another lineage). Example: --force
         #[arg(long)]
         force: bool,
+    },
+    /// Who changed what, when, and from which commit: newest first.
+    /// Example: xmeta state history 1146654567674912769;
+    /// xmeta state history --since 2026-01-01 --field alt_text
+    History {
+        /// One media's history (all media without it).
+        id: Option<String>,
+        /// Only entries at or after this date or time (UTC).
+        /// Example: --since 2026-11-01, --since 2026-11-01T12:00:00Z
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Only entries that changed this field. Example: --field alt_text
+        #[arg(long, value_name = "FIELD")]
+        field: Option<String>,
+        /// Output format. Example: --format json
+        #[arg(long, value_enum, default_value = "text")]
+        format: HistoryFormat,
+        /// Delete the entries made before this date (the records stay);
+        /// takes the state lock. Example: --prune-before 2025-01-01
+        #[arg(long, value_name = "DATE", conflicts_with_all = ["id", "since", "field"])]
+        prune_before: Option<String>,
     },
     /// Copy the state (lineage, serial, every record) to another backend
     /// or place; the target must hold no records.

@@ -25,6 +25,8 @@ use crate::plan::cost::PRICE_PER_REQUEST_USD;
 pub struct Config {
     /// Where the state is: a directory or a PostgreSQL database.
     pub state: Location,
+    /// What the history records about this run (see `provenance.rs`).
+    pub sources: crate::provenance::Sources,
     /// PATHs that declare no media are accepted (`--allow-empty`).
     pub allow_empty: bool,
     /// Colour on stdout (see `colour`).
@@ -149,8 +151,19 @@ pub enum StateAction {
     Show(MediaId),
     Rm(Vec<MediaId>),
     Export(Option<PathBuf>),
-    Import { file: PathBuf, force: bool },
+    Import {
+        file: PathBuf,
+        force: bool,
+    },
     Migrate(Location),
+    History {
+        filter: crate::state::Filter,
+        json: bool,
+    },
+    PruneHistory {
+        /// RFC 3339.
+        before: String,
+    },
     Unlock,
 }
 
@@ -183,6 +196,26 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             .then(|| env("XMETA_WORKSPACE"))
             .flatten()
     });
+    let sources = crate::provenance::Sources {
+        revision: cli.source_revision.clone(),
+        actor: cli.actor.clone(),
+        off: cli.no_history,
+        github: env("GITHUB_SHA").map(|sha| crate::provenance::GitHub {
+            sha,
+            actor: env("GITHUB_ACTOR"),
+            run_url: match (
+                env("GITHUB_SERVER_URL"),
+                env("GITHUB_REPOSITORY"),
+                env("GITHUB_RUN_ID"),
+            ) {
+                (Some(server), Some(repo), Some(run)) => {
+                    Some(format!("{server}/{repo}/actions/runs/{run}"))
+                }
+                _ => None,
+            },
+        }),
+        user: env("USER").or_else(|| env("LOGNAME")),
+    };
     let state = Location::parse(state, workspace.as_deref(), env("PGPASSWORD"))?;
     let (allow_empty, color, verbose) = (cli.allow_empty, cli.color, cli.verbose);
     let command_line = command_line(&cli.command);
@@ -274,6 +307,25 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             }
             StateCommand::Export { out } => StateAction::Export(out),
             StateCommand::Import { file, force } => StateAction::Import { file, force },
+            StateCommand::History {
+                id,
+                since,
+                field,
+                format,
+                prune_before,
+            } => match prune_before {
+                Some(date) => StateAction::PruneHistory {
+                    before: moment(&date, "--prune-before")?,
+                },
+                None => StateAction::History {
+                    filter: crate::state::Filter {
+                        media: id.as_deref().map(media_id).transpose()?,
+                        since: since.as_deref().map(|d| moment(d, "--since")).transpose()?,
+                        field: field.as_deref().map(field_kind).transpose()?,
+                    },
+                    json: format == cli::HistoryFormat::Json,
+                },
+            },
             StateCommand::Migrate { to, to_workspace } => {
                 // A database target keeps this state's workspace unless told.
                 let to_workspace = match &state {
@@ -297,6 +349,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
     let dumb = env("TERM").is_some_and(|t| t == "dumb");
     Ok(Config {
         state,
+        sources,
         allow_empty,
         color: colour(color, std::io::stdout().is_terminal()),
         stderr_color: colour(color, std::io::stderr().is_terminal()),
@@ -350,9 +403,41 @@ fn command_line(command: &Command) -> String {
         Command::State(StateCommand::Export { .. }) => "state export",
         Command::State(StateCommand::Import { .. }) => "state import",
         Command::State(StateCommand::Migrate { .. }) => "state migrate",
+        Command::State(StateCommand::History { .. }) => "state history",
         Command::State(StateCommand::Unlock { .. }) => "state unlock",
     };
     format!("xmeta {words}")
+}
+
+/// `2026-11-27` (midnight UTC) or an RFC 3339 time, as RFC 3339 UTC with
+/// seconds: the form history entries use, so they compare as text.
+fn moment(text: &str, flag: &str) -> anyhow::Result<String> {
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    let at = humantime::parse_rfc3339_weak(&full).map_err(|_| {
+        anyhow::anyhow!(
+            "{flag} `{}` is not a date: use 2026-11-27 or 2026-11-27T12:00:00Z",
+            crate::untrusted::neutralise(text, 40)
+        )
+    })?;
+    Ok(humantime::format_rfc3339_seconds(at).to_string())
+}
+
+fn field_kind(name: &str) -> anyhow::Result<crate::model::FieldKind> {
+    crate::model::FieldKind::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = crate::model::FieldKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect();
+        anyhow::anyhow!(
+            "`{}` is not a metadata field; use one of {}",
+            crate::untrusted::neutralise(name, 40),
+            names.join(", ")
+        )
+    })
 }
 
 fn media_id(id: &str) -> anyhow::Result<MediaId> {

@@ -16,6 +16,7 @@ pub mod output;
 pub mod parallel;
 pub mod plan;
 pub mod progress;
+pub mod provenance;
 pub mod refresh;
 pub mod saved_plan;
 pub mod schemas;

@@ -32,11 +32,25 @@ pub struct Document<'a> {
     /// What `--refresh` found; informative, never applied from a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<serde_json::Value>,
+    /// The manifests' source revision, which `apply --plan` records in the
+    /// history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The work tree had uncommitted changes when the plan was made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dirty: bool,
 }
 
 impl<'a> Document<'a> {
-    pub fn new(plan: &'a Plan, lineage: String, serial: u64) -> Document<'a> {
+    pub fn new(
+        plan: &'a Plan,
+        lineage: String,
+        serial: u64,
+        source: &crate::state::Provenance,
+    ) -> Document<'a> {
         Document {
+            revision: source.revision.clone(),
+            dirty: source.dirty,
             format_version: FORMAT_VERSION.into(),
             lineage,
             serial,
@@ -160,6 +174,10 @@ struct ReadDocument {
     alt_text_coverage: Option<crate::plan::Coverage>,
     #[serde(default)]
     drift: Option<serde_json::Value>,
+    #[serde(default)]
+    revision: Option<String>,
+    #[serde(default)]
+    dirty: bool,
 }
 
 /// Reads a saved plan, refusing one that is too large, corrupt, edited,
@@ -238,6 +256,8 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
         summary: read.summary,
         alt_text_coverage: read.alt_text_coverage,
         drift: read.drift,
+        revision: read.revision.map(|r| crate::untrusted::neutralise(&r, 200)),
+        dirty: read.dirty,
     };
     let plan_summary = Plan {
         changes: document.changes.to_vec(),

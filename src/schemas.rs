@@ -118,6 +118,8 @@ pub fn plan() -> Value {
                 "properties": {"with_alt_text": count, "media": count},
             },
             "drift": {"type": "object"},
+            "revision": {"type": "string"},
+            "dirty": {"type": "boolean"},
         },
     })
 }

@@ -23,7 +23,8 @@ pub fn run(
             config.state
         ));
     }
-    let store = state::open_writer(&config.state, &config.command_line)?;
+    let provenance = config.sources.provenance(paths);
+    let store = state::open_writer(&config.state, &config.command_line, &provenance)?;
     let plan = plan::diff(desired, &store.all()?, targets, false);
     let applied = store.all()?;
     let records: Vec<_> = plan
@@ -36,7 +37,7 @@ pub fn run(
         })
         .collect();
     let adopted = records.len();
-    store.record_many(records)?;
+    store.record_many(records, state::history::Event::Adopt)?;
     out.line(&format!(
         "Adopted {adopted} media ({} already matched); nothing was sent.",
         plan.unchanged

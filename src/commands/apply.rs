@@ -14,11 +14,17 @@ use crate::state::{self, StateWriter};
 use crate::{manifest, saved_plan};
 
 pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<Exit> {
-    let open = || state::open_writer(&config.state, &config.command_line);
+    let mut provenance = match &args.source {
+        ApplySource::Manifests(paths) => config.sources.provenance(paths),
+        ApplySource::SavedPlan(_) => config.sources.provenance(&[]),
+    };
+    let open = |provenance: &state::Provenance| {
+        state::open_writer(&config.state, &config.command_line, provenance)
+    };
     let (mut plan, store) = match &args.source {
         ApplySource::Manifests(paths) => {
             if state::exists(&config.state)? {
-                let (desired, store, mut applied) = load_both(paths, open)?;
+                let (desired, store, mut applied) = load_both(paths, || open(&provenance))?;
                 check_declared(config, paths, &desired, &args.targets)?;
                 let refresh = if args.refresh {
                     Some(read_live(
@@ -44,7 +50,12 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         }
         ApplySource::SavedPlan(file) => {
             let document = saved_plan::read(file)?;
-            let store = open()?;
+            // The plan's revision, unless --source-revision says otherwise.
+            if config.sources.revision.is_none() {
+                provenance.revision = document.revision.clone();
+                provenance.dirty = document.dirty;
+            }
+            let store = open(&provenance)?;
             document.check_fresh(&store.lineage()?, store.serial()?, &store.all()?)?;
             (document.into_plan(), Some(store))
         }
@@ -74,7 +85,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                 "No state at {}: creating a new one; every media is new.",
                 config.state
             ));
-            let store = open()?;
+            let store = open(&provenance)?;
             if !store.all()?.is_empty() {
                 bail!(
                     "a state appeared at `{}` while this apply was planning; run it again",
@@ -99,7 +110,7 @@ pub fn record_drift_in_line(plan: &Plan, store: &dyn StateWriter) -> anyhow::Res
         }
         if let Some(record) = store.get(&drift.id)? {
             let live = crate::refresh::with_live(&record.metadata, drift);
-            store.record(&drift.id, live)?;
+            store.record(&drift.id, live, state::history::Event::Refresh)?;
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 mod adopt;
 pub(crate) mod apply;
+mod history;
 mod lint;
 mod plan;
 mod refresh;

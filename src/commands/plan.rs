@@ -49,7 +49,8 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
     plan.warnings.extend(lint.warning_lines());
     plan.alt_text_coverage = Some(lint.coverage());
     drop(applied);
-    let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?);
+    let source = config.sources.provenance(&args.paths);
+    let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?, &source);
     match args.format {
         Format::Text => out.write_with(|w| write_text(&plan, out.color, w)),
         Format::Json => out.line(&document.to_json()?),

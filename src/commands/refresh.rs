@@ -26,7 +26,11 @@ pub fn run(
         }
         .into());
     }
-    let store = state::open_writer(&config.state, &config.command_line)?;
+    let store = state::open_writer(
+        &config.state,
+        &config.command_line,
+        &config.sources.provenance(paths),
+    )?;
     let mut applied = store.all()?;
     let refresh = read_live(client, &Default::default(), &desired, &mut applied)?;
     for drift in &refresh.drifted {
@@ -37,7 +41,11 @@ pub fn run(
         // Recorded as X holds it: the next plan puts back what the
         // manifests want.
         if let Some(record) = applied.get(&drift.id) {
-            store.record(&drift.id, record.metadata.clone())?;
+            store.record(
+                &drift.id,
+                record.metadata.clone(),
+                state::history::Event::Refresh,
+            )?;
         }
     }
     for note in text::refresh_notes(&refresh) {

@@ -1,4 +1,5 @@
-//! `xmeta state ...`: list, show, rm, export, import, migrate, unlock.
+//! `xmeta state ...`: list, show, rm, export, import, migrate, unlock
+//! (and history, in `history.rs`).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,8 @@ use crate::commands::Exit;
 use crate::config::{Config, StateAction};
 use crate::model::MediaId;
 use crate::output::Output;
-use crate::state::{self, Location, Record, StateError, FORMAT_VERSION};
+use crate::state::history::Event;
+use crate::state::{self, Entry, Filter, Location, Record, StateError, FORMAT_VERSION};
 
 /// Lineages made by xmeta are 32 hex digits; imports may carry others
 /// from older tools, but nothing that could disturb a terminal.
@@ -24,6 +26,9 @@ struct Export {
     lineage: String,
     serial: u64,
     media: BTreeMap<MediaId, Record>,
+    /// Newest first; absent in exports made before format 2.
+    #[serde(default)]
+    history: Option<Vec<Entry>>,
 }
 
 pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result<Exit> {
@@ -50,7 +55,7 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             if !state::exists(location)? {
                 return Err(missing().into());
             }
-            let store = state::open_writer(location, &config.command_line)?;
+            let store = state::open_writer(location, &config.command_line, &provenance(config))?;
             let missing: Vec<String> = ids
                 .iter()
                 .filter(|id| matches!(store.get(id), Ok(None)))
@@ -62,7 +67,7 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                     missing.join(", ")
                 );
             }
-            store.remove(ids)?;
+            store.remove(ids, Event::Rm)?;
             out.line(&format!(
                 "Removed {} media from the state; nothing was sent.",
                 ids.len()
@@ -79,6 +84,7 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                 lineage: store.lineage()?,
                 serial: store.serial()?,
                 media: store.all()?,
+                history: Some(store.history(&Filter::default())?),
             };
             let json = serde_json::to_string_pretty(&export)?;
             match file {
@@ -127,7 +133,8 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             if let Some((id, _)) = export.media.iter().find(|(_, r)| !r.is_intact()) {
                 bail!("`{}` is damaged: the record of media {id} does not match its digest; nothing was imported", file.display());
             }
-            let store = state::open_writer(location, &config.command_line)?;
+            let provenance = provenance(config);
+            let store = state::open_writer(location, &config.command_line, &provenance)?;
             let current = store.lineage()?;
             if current != export.lineage && !*force && !store.all()?.is_empty() {
                 bail!(
@@ -139,13 +146,47 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             // The serial moves past both this state's and the export's, so
             // a plan saved against either is seen as stale.
             let serial = store.serial()?.max(export.serial) + 1;
-            store.replace_all(&export.lineage, serial, &export.media)?;
+            // An export without history gets one `import` entry per media.
+            let history = export.history.clone().unwrap_or_else(|| {
+                let at = state::history::now();
+                export
+                    .media
+                    .iter()
+                    .map(|(id, r)| {
+                        Entry::new(
+                            *id,
+                            Event::Import,
+                            None,
+                            Some(&r.metadata),
+                            &provenance,
+                            serial,
+                            &at,
+                        )
+                    })
+                    .collect()
+            });
+            store.replace_all(&export.lineage, serial, &export.media, &history)?;
             out.line(&format!(
                 "Imported {} media into `{location}`.",
                 export.media.len(),
             ));
         }
         StateAction::Migrate(to) => migrate(config, location, to, out)?,
+        StateAction::History { filter, json } => {
+            let entries = state::open_reader(location)?.history(filter)?;
+            out.print(&super::history::render(&entries, *json)?);
+        }
+        StateAction::PruneHistory { before } => {
+            if !state::exists(location)? {
+                return Err(missing().into());
+            }
+            let store = state::open_writer(location, &config.command_line, &provenance(config))?;
+            let pruned = store.prune_history(before)?;
+            out.line(&format!(
+                "Pruned {pruned} history entr{} made before {before}; the records are unchanged.",
+                if pruned == 1 { "y" } else { "ies" }
+            ));
+        }
         StateAction::Unlock => match state::force_unlock(location)? {
             Some(holder) => out.line(&format!("Removed the state lock held by {holder}.")),
             None => out.line("The state was not locked."),
@@ -169,16 +210,23 @@ fn migrate(config: &Config, from: &Location, to: &Location, out: Output) -> anyh
         .into());
     }
     let (lineage, serial, records) = (source.lineage()?, source.serial()?, source.all()?);
-    let target = state::open_writer(to, &config.command_line)?;
+    let history = source.history(&Filter::default())?;
+    let target = state::open_writer(to, &config.command_line, &provenance(config))?;
     let held = target.all()?.len();
     if held > 0 {
         bail!("the target {to} already holds {held} media; nothing was copied (to replace them, export this state and `xmeta state import --force` it there)");
     }
     // A target that was used before keeps its higher serial: serials only grow.
-    target.replace_all(&lineage, serial.max(target.serial()?), &records)?;
+    target.replace_all(&lineage, serial.max(target.serial()?), &records, &history)?;
     out.line(&format!(
         "Copied {} media (lineage {lineage}, serial {serial}) from {from} to {to}; the old state is unchanged.",
         records.len()
     ));
     Ok(())
+}
+
+/// State commands act on no manifests: the revision is the working
+/// directory's repository, if any.
+fn provenance(config: &Config) -> state::Provenance {
+    config.sources.provenance(&[std::path::PathBuf::from(".")])
 }

@@ -72,7 +72,11 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
 
     // With --apply the lock is held for the whole session: one writer.
     let writer = match &args.apply {
-        Some(_) => Some(state::open_writer(&config.state, &config.command_line)?),
+        Some(_) => Some(state::open_writer(
+            &config.state,
+            &config.command_line,
+            &config.sources.provenance(&args.paths),
+        )?),
         None => None,
     };
     let runner = match &args.apply {

@@ -9,6 +9,7 @@
 //! change anything.
 
 mod error;
+pub mod history;
 mod holder;
 mod local;
 mod location;
@@ -18,14 +19,18 @@ mod record;
 use std::collections::BTreeMap;
 
 pub use error::StateError;
+pub use history::{Entry, Filter, Provenance};
 pub use holder::{hostname, Holder, LockError};
 pub use location::{Location, Target};
 pub use record::{digest_of, Record};
 
 use crate::model::{MediaId, Metadata};
+use history::Event;
 
 /// Bumped when the stored layout changes; newer states are refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: history entries beside the records (a state of format 1 is upgraded
+/// by its next writer, with no history before that).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What plan, list, show and export read. A reader never waits for a
 /// writer and never changes anything.
@@ -39,25 +44,34 @@ pub trait StateReader: Send + Sync {
     /// Every recorded media.
     fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>>;
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>>;
+    /// The history entries `filter` keeps, newest first.
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>>;
 }
 
 /// What apply, adopt, rm and import change; holds the state's lock for as
 /// long as it lives.
+///
+/// Every change of a record writes its history entry (see `history.rs`)
+/// in the same atomic write, with the writer's provenance.
 pub trait StateWriter: StateReader {
     /// Records what X confirmed for a media; durable before it returns.
-    fn record(&self, id: &MediaId, metadata: Metadata) -> anyhow::Result<()>;
+    fn record(&self, id: &MediaId, metadata: Metadata, event: Event) -> anyhow::Result<()>;
     /// Records many media in one atomic write (for `adopt`).
-    fn record_many(&self, records: Vec<(MediaId, Metadata)>) -> anyhow::Result<()>;
+    fn record_many(&self, records: Vec<(MediaId, Metadata)>, event: Event) -> anyhow::Result<()>;
     /// Forgets media; durable before it returns.
-    fn remove(&self, ids: &[MediaId]) -> anyhow::Result<()>;
-    /// Replaces every record, the lineage and the serial at once (for
-    /// `state import` and `state migrate`).
+    fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()>;
+    /// Replaces every record and history entry, the lineage and the serial
+    /// at once (for `state import` and `state migrate`).
     fn replace_all(
         &self,
         lineage: &str,
         serial: u64,
         records: &BTreeMap<MediaId, Record>,
+        history: &[Entry],
     ) -> anyhow::Result<()>;
+    /// Deletes the history entries made before `before` (RFC 3339);
+    /// returns how many.
+    fn prune_history(&self, before: &str) -> anyhow::Result<usize>;
 }
 
 /// Opens the state for reading; a missing state reads as empty and is not
@@ -71,10 +85,14 @@ pub fn open_reader(location: &Location) -> anyhow::Result<Box<dyn StateReader>> 
 
 /// Opens the state for writing: takes the lock (or fails at once naming
 /// its holder), creating the state if needed.
-pub fn open_writer(location: &Location, command: &str) -> anyhow::Result<Box<dyn StateWriter>> {
+pub fn open_writer(
+    location: &Location,
+    command: &str,
+    provenance: &Provenance,
+) -> anyhow::Result<Box<dyn StateWriter>> {
     match location {
-        Location::Dir(dir) => local::open_writer(dir, command),
-        Location::Postgres(target) => postgres::open_writer(target, command),
+        Location::Dir(dir) => local::open_writer(dir, command, provenance),
+        Location::Postgres(target) => postgres::open_writer(target, command, provenance),
     }
 }
 
@@ -114,6 +132,9 @@ impl StateReader for Empty {
     }
     fn get(&self, _: &MediaId) -> anyhow::Result<Option<Record>> {
         Ok(None)
+    }
+    fn history(&self, _: &Filter) -> anyhow::Result<Vec<Entry>> {
+        Ok(Vec::new())
     }
 }
 

@@ -35,6 +35,30 @@ fn recorded(env: &TestEnv) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Every record has its one `create` entry, with the record's values, and
+/// every entry its record: written in one atomic write, a kill leaves
+/// neither alone.
+fn history_matches_records(env: &TestEnv, records: &BTreeMap<String, Value>) {
+    let run = env.ok(&["state", "export"], 0);
+    let export: Value = serde_json::from_str(&run.stdout).unwrap();
+    let mut created = BTreeMap::new();
+    for entry in export["history"].as_array().unwrap() {
+        let id = entry["media"].as_str().unwrap().to_string();
+        assert_eq!(entry["action"], "create", "{entry}");
+        let after: serde_json::Map<String, Value> = entry["fields"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v["after"].clone()))
+            .collect();
+        assert!(
+            created.insert(id.clone(), Value::Object(after)).is_none(),
+            "media {id} created twice"
+        );
+    }
+    assert_eq!(&created, records, "history and records disagree");
+}
+
 fn plan_requests(env: &TestEnv) -> u64 {
     let run = env.ok(&["plan", &env.manifests(), "--format", "json"], 0);
     let plan = env.checked_plan(&run.stdout);
@@ -71,6 +95,7 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
 
     // The state opens, and everything in it was confirmed by X.
     let state = recorded(&env);
+    history_matches_records(&env, &state);
     let want = expected(0..N, "v1");
     for (id, metadata) in &state {
         assert_eq!(
@@ -105,6 +130,7 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
     }
     assert_eq!(emu.stored(), want);
     assert_eq!(plan_requests(&env), 0);
+    history_matches_records(&env, &recorded(&env));
     let total = emu.request_count() as u64;
     assert!(
         total <= N + CONCURRENCY as u64,

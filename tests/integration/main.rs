@@ -10,6 +10,7 @@ mod cli_trust;
 mod client;
 mod crash;
 mod drift;
+mod history;
 mod hostile;
 mod integrity;
 mod limits;

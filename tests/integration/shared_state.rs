@@ -146,7 +146,7 @@ fn a_newer_format_or_schema_is_refused() {
     let workspace = env.workspace().unwrap().to_string();
     sql(
         &url,
-        &format!("UPDATE xmeta_states SET format_version = 2 WHERE workspace = '{workspace}'"),
+        &format!("UPDATE xmeta_states SET format_version = 3 WHERE workspace = '{workspace}'"),
     )
     .unwrap();
     for args in [
@@ -154,7 +154,7 @@ fn a_newer_format_or_schema_is_refused() {
         vec!["adopt", env.manifests().leak() as &str],
     ] {
         let run = env.ok(&args, 1);
-        assert_has(&run.stderr, "was written by a newer xmeta (state format 2");
+        assert_has(&run.stderr, "was written by a newer xmeta (state format 3");
     }
 
     // A newer schema, in a database of its own (the schema is per database).

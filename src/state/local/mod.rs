@@ -15,7 +15,11 @@ use anyhow::{anyhow, Context};
 
 use lock::Lock;
 
-use super::{new_lineage, Empty, StateError, StateReader, StateWriter, FORMAT_VERSION};
+use super::history::{self, Event};
+use super::{
+    new_lineage, Empty, Entry, Filter, Provenance, StateError, StateReader, StateWriter,
+    FORMAT_VERSION,
+};
 use crate::model::{MediaId, Metadata};
 use crate::state::Record;
 
@@ -23,6 +27,9 @@ const KEY_FORMAT: &[u8] = b"!format_version";
 const KEY_LINEAGE: &[u8] = b"!lineage";
 const KEY_SERIAL: &[u8] = b"!serial";
 const MEDIA_PREFIX: u8 = b'm';
+/// History: `h` + the media key's length byte and digits + the serial
+/// (8 bytes, big-endian), so one media's entries are one ordered range.
+const HISTORY_PREFIX: u8 = b'h';
 /// sled keeps up to this much of the database in memory (its default is
 /// 1 GiB); reads are one ordered scan, which needs little cache.
 const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
@@ -46,6 +53,7 @@ struct SledReader {
 struct SledWriter {
     tree: Tree,
     _lock: Lock,
+    provenance: Provenance,
     /// The serial last known to be on disk: the head must never claim
     /// more, or a write that failed to flush (disk full) would make the
     /// next reader call a healthy state damaged.
@@ -62,6 +70,13 @@ fn media_key(id: &MediaId) -> Vec<u8> {
     key
 }
 
+fn history_key(id: &MediaId, serial: u64) -> Vec<u8> {
+    let mut key = media_key(id);
+    key[0] = HISTORY_PREFIX;
+    key.extend_from_slice(&serial.to_be_bytes());
+    key
+}
+
 fn id_of(key: &[u8]) -> Option<MediaId> {
     std::str::from_utf8(key.get(2..)?)
         .ok()
@@ -70,7 +85,11 @@ fn id_of(key: &[u8]) -> Option<MediaId> {
 
 /// Opens the state for writing: takes the lock, then the database,
 /// creating both if needed.
-pub fn open_writer(dir: &Path, command: &str) -> anyhow::Result<Box<dyn StateWriter>> {
+pub fn open_writer(
+    dir: &Path,
+    command: &str,
+    provenance: &Provenance,
+) -> anyhow::Result<Box<dyn StateWriter>> {
     if presence(dir)? == Presence::Absent {
         create_private_dir(dir)?;
     }
@@ -91,6 +110,7 @@ pub fn open_writer(dir: &Path, command: &str) -> anyhow::Result<Box<dyn StateWri
         durable_serial: AtomicU64::new(tree.serial()?),
         tree,
         _lock: lock,
+        provenance: provenance.clone(),
     };
     writer.write_head()?;
     Ok(Box::new(writer))
@@ -150,6 +170,8 @@ impl Tree {
         }
     }
 
+    /// A new state gets its format, lineage and serial; one of format 1
+    /// (no history) is upgraded: its history starts now.
     fn initialise(&self) -> anyhow::Result<()> {
         if self.db.get(KEY_FORMAT)?.is_none() {
             self.db.insert(KEY_FORMAT, &FORMAT_VERSION.to_be_bytes())?;
@@ -157,7 +179,9 @@ impl Tree {
             self.db.insert(KEY_SERIAL, &0u64.to_be_bytes())?;
             self.db.flush()?;
         }
-        self.check_format()
+        self.check_format()?;
+        self.db.insert(KEY_FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+        Ok(())
     }
 
     fn check_format(&self) -> anyhow::Result<()> {
@@ -232,6 +256,28 @@ impl Tree {
             .transpose()
     }
 
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        let prefix = match &filter.media {
+            Some(id) => {
+                let mut key = media_key(id);
+                key[0] = HISTORY_PREFIX;
+                key
+            }
+            None => vec![HISTORY_PREFIX],
+        };
+        let mut entries = Vec::new();
+        for item in self.db.scan_prefix(prefix) {
+            let (_, value) = item.map_err(|e| damaged(&self.dir, e.into()))?;
+            let entry = Entry::decode(&value)
+                .map_err(|e| damaged(&self.dir, anyhow!("a history entry: {e}")))?;
+            if filter.keeps(&entry) {
+                entries.push(entry);
+            }
+        }
+        crate::state::history::sort_newest_first(&mut entries);
+        Ok(entries)
+    }
+
     fn decode(&self, id: &MediaId, value: &[u8]) -> anyhow::Result<Record> {
         Record::decode(value)
             .map_err(|e| damaged(&self.dir, anyhow!("the record of media {id}: {e}")))
@@ -254,6 +300,9 @@ impl StateReader for SledReader {
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.tree.get(id)
     }
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        self.tree.history(filter)
+    }
 }
 
 impl StateReader for SledWriter {
@@ -272,34 +321,42 @@ impl StateReader for SledWriter {
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.tree.get(id)
     }
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        self.tree.history(filter)
+    }
 }
 
 impl StateWriter for SledWriter {
-    fn record(&self, id: &MediaId, metadata: Metadata) -> anyhow::Result<()> {
-        let value = Record::new(metadata).encode()?;
-        self.write(|tx| {
-            tx.insert(media_key(id), value.as_slice())?;
-            Ok(())
-        })
+    fn record(&self, id: &MediaId, metadata: Metadata, event: Event) -> anyhow::Result<()> {
+        self.record_many(vec![(*id, metadata)], event)
     }
 
-    fn record_many(&self, records: Vec<(MediaId, Metadata)>) -> anyhow::Result<()> {
-        let encoded: Vec<(Vec<u8>, Vec<u8>)> = records
+    fn record_many(&self, records: Vec<(MediaId, Metadata)>, event: Event) -> anyhow::Result<()> {
+        let encoded: Vec<(MediaId, Vec<u8>, Metadata)> = records
             .into_iter()
-            .map(|(id, m)| Ok((media_key(&id), Record::new(m).encode()?)))
+            .map(|(id, m)| Ok((id, Record::new(m.clone()).encode()?, m)))
             .collect::<anyhow::Result<_>>()?;
-        self.write(|tx| {
-            for (key, value) in &encoded {
-                tx.insert(key.as_slice(), value.as_slice())?;
+        let at = history::now();
+        self.write(|tx, serial| {
+            for (id, value, metadata) in &encoded {
+                let key = media_key(id);
+                let before = self.entry_before(tx, &key)?;
+                tx.insert(key, value.as_slice())?;
+                self.append(tx, id, event, before.as_ref(), Some(metadata), serial, &at)?;
             }
             Ok(())
         })
     }
 
-    fn remove(&self, ids: &[MediaId]) -> anyhow::Result<()> {
-        self.write(|tx| {
+    fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()> {
+        let at = history::now();
+        self.write(|tx, serial| {
             for id in ids {
-                tx.remove(media_key(id))?;
+                let key = media_key(id);
+                let before = self.entry_before(tx, &key)?;
+                if tx.remove(key)?.is_some() {
+                    self.append(tx, id, event, before.as_ref(), None, serial, &at)?;
+                }
             }
             Ok(())
         })
@@ -310,15 +367,21 @@ impl StateWriter for SledWriter {
         lineage: &str,
         serial: u64,
         records: &BTreeMap<MediaId, Record>,
+        history: &[Entry],
     ) -> anyhow::Result<()> {
         let db = &self.tree.db;
         let mut batch = sled::Batch::default();
         batch.insert(KEY_SERIAL, &serial.to_be_bytes());
-        for item in db.scan_prefix([MEDIA_PREFIX]).keys() {
-            batch.remove(item?);
+        for prefix in [MEDIA_PREFIX, HISTORY_PREFIX] {
+            for item in db.scan_prefix([prefix]).keys() {
+                batch.remove(item?);
+            }
         }
         for (id, record) in records {
             batch.insert(media_key(id), record.encode()?);
+        }
+        for entry in history {
+            batch.insert(history_key(&entry.media, entry.serial), entry.encode()?);
         }
         batch.insert(KEY_LINEAGE, lineage.as_bytes());
         db.apply_batch(batch)?;
@@ -327,9 +390,65 @@ impl StateWriter for SledWriter {
         self.durable_serial.store(serial, Ordering::SeqCst);
         self.write_head()
     }
+
+    fn prune_history(&self, before: &str) -> anyhow::Result<usize> {
+        let mut batch = sled::Batch::default();
+        let mut pruned = 0;
+        for item in self.tree.db.scan_prefix([HISTORY_PREFIX]) {
+            let (key, value) = item?;
+            let entry = Entry::decode(&value)
+                .map_err(|e| damaged(&self.tree.dir, anyhow!("a history entry: {e}")))?;
+            if entry.at.as_str() < before {
+                batch.remove(key);
+                pruned += 1;
+            }
+        }
+        self.tree.db.apply_batch(batch)?;
+        self.flush()?;
+        Ok(pruned)
+    }
 }
 
+type TxResult<T> = sled::transaction::ConflictableTransactionResult<T, sled::Error>;
+
 impl SledWriter {
+    /// The record at `key` inside a write, for its history entry.
+    fn entry_before(
+        &self,
+        tx: &sled::transaction::TransactionalTree,
+        key: &[u8],
+    ) -> TxResult<Option<Metadata>> {
+        Ok(tx
+            .get(key)?
+            .and_then(|v| Record::decode(&v).ok())
+            .map(|r| r.metadata))
+    }
+
+    /// Writes the history entry of a change, unless `--no-history`.
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &self,
+        tx: &sled::transaction::TransactionalTree,
+        id: &MediaId,
+        event: Event,
+        before: Option<&Metadata>,
+        after: Option<&Metadata>,
+        serial: u64,
+        at: &str,
+    ) -> TxResult<()> {
+        if self.provenance.off {
+            return Ok(());
+        }
+        let entry = Entry::new(*id, event, before, after, &self.provenance, serial, at);
+        let value = entry.encode().map_err(|e| {
+            sled::transaction::ConflictableTransactionError::Abort(sled::Error::Unsupported(
+                e.to_string(),
+            ))
+        })?;
+        tx.insert(history_key(id, serial), value)?;
+        Ok(())
+    }
+
     fn write_head(&self) -> anyhow::Result<()> {
         let head = head::Head {
             lineage: self.tree.lineage()?,
@@ -347,23 +466,22 @@ impl SledWriter {
         Ok(())
     }
 
-    /// One atomic change plus a serial bump, flushed to disk.
+    /// One atomic change, given the serial it moves the state to, plus
+    /// that serial; flushed to disk.
     fn write(
         &self,
-        change: impl Fn(
-            &sled::transaction::TransactionalTree,
-        ) -> sled::transaction::ConflictableTransactionResult<(), sled::Error>,
+        change: impl Fn(&sled::transaction::TransactionalTree, u64) -> TxResult<()>,
     ) -> anyhow::Result<()> {
         let serial = self
             .tree
             .db
             .transaction(|tx| {
-                change(tx)?;
                 let serial = tx
                     .get(KEY_SERIAL)?
                     .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
                     .map_or(0, u64::from_be_bytes)
                     .saturating_add(1);
+                change(tx, serial)?;
                 tx.insert(KEY_SERIAL, &serial.to_be_bytes())?;
                 Ok(serial)
             })
@@ -558,11 +676,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lineage;
         {
-            let s = open_writer(dir.path(), "test").unwrap();
+            let s = open_writer(dir.path(), "test", &Provenance::default()).unwrap();
             lineage = s.lineage().unwrap();
-            s.record(&MediaId::parse("10").unwrap(), alt("a")).unwrap();
-            s.record(&MediaId::parse("9").unwrap(), alt("b")).unwrap();
-            assert_eq!(s.serial().unwrap(), 2);
+            s.record(&MediaId::parse("10").unwrap(), alt("a"), Event::Create)
+                .unwrap();
+            s.record(&MediaId::parse("9").unwrap(), alt("b"), Event::Create)
+                .unwrap();
+            s.record(&MediaId::parse("9").unwrap(), alt("c"), Event::Update)
+                .unwrap();
+            assert_eq!(s.serial().unwrap(), 3);
         }
         let s = open_reader(dir.path()).unwrap();
         assert_eq!(s.lineage().unwrap(), lineage);
@@ -573,13 +695,28 @@ mod tests {
             .map(|i| i.to_string())
             .collect();
         assert_eq!(ids, ["9", "10"]);
+        // Each write left its entry, newest first, with the fields' values.
+        let nine = Filter {
+            media: MediaId::parse("9"),
+            ..Filter::default()
+        };
+        let history = s.history(&nine).unwrap();
+        let events: Vec<_> = history.iter().map(|e| (e.serial, e.event)).collect();
+        assert_eq!(events, [(3, Event::Update), (2, Event::Create)]);
+        assert_eq!(
+            history[0].fields["alt_text"],
+            history::FieldChange {
+                before: serde_json::json!({"text": "b"}),
+                after: serde_json::json!({"text": "c"}),
+            }
+        );
     }
 
     #[test]
     fn a_second_writer_is_refused_with_the_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = open_writer(dir.path(), "xmeta apply").unwrap();
-        let err = open_writer(dir.path(), "xmeta adopt")
+        let _first = open_writer(dir.path(), "xmeta apply", &Provenance::default()).unwrap();
+        let err = open_writer(dir.path(), "xmeta adopt", &Provenance::default())
             .err()
             .unwrap()
             .to_string();
@@ -593,7 +730,7 @@ mod tests {
     #[test]
     fn a_newer_format_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        drop(open_writer(dir.path(), "test").unwrap());
+        drop(open_writer(dir.path(), "test", &Provenance::default()).unwrap());
         {
             let db = open_db(dir.path()).unwrap();
             db.insert(KEY_FORMAT, &(FORMAT_VERSION + 1).to_be_bytes())

@@ -24,8 +24,10 @@ use tokio_postgres::{Client, Statement};
 
 pub use target::Target;
 
+use super::history::{self, Event};
 use super::{
-    new_lineage, Empty, Holder, LockError, Record, StateReader, StateWriter, FORMAT_VERSION,
+    new_lineage, Empty, Entry, Filter, Holder, LockError, Provenance, Record, StateReader,
+    StateWriter, FORMAT_VERSION,
 };
 use crate::model::{MediaId, Metadata};
 use schema::{LOCK_CLASS, SCHEMA_VERSION};
@@ -39,25 +41,37 @@ type Shared = Arc<RwLock<Client>>;
 
 const GET: &str =
     "SELECT media_id, record FROM xmeta_records WHERE workspace = $1 AND media_id = $2";
+const GET_MANY: &str =
+    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1 AND media_id = ANY($2)";
 const PUT: &str = "INSERT INTO xmeta_records (workspace, media_id, record) \
      SELECT $1, id, record FROM unnest($2::text[], $3::bytea[]) AS r(id, record) \
      ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record";
-/// A write and the serial's bump in one statement: one round trip, and
-/// atomic without an explicit transaction.
+const HISTORY: &str = "INSERT INTO xmeta_history (workspace, media_id, serial, at, entry) \
+     SELECT $1, id, serial, at, entry \
+     FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bytea[]) AS h(id, serial, at, entry)";
+/// Records, their history entries and the serial in one statement: one
+/// round trip, atomic without an explicit transaction. The serial is the
+/// writer's ($6): it alone writes, and concurrent writes may arrive in
+/// any order, so the state keeps the greatest.
 const PUT_AND_BUMP: &str = "WITH put AS (\
      INSERT INTO xmeta_records (workspace, media_id, record) \
      SELECT $1, id, record FROM unnest($2::text[], $3::bytea[]) AS r(id, record) \
-     ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record RETURNING 1) \
-     UPDATE xmeta_states SET serial = serial + 1 WHERE workspace = $1";
+     ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record RETURNING 1), \
+     hist AS (INSERT INTO xmeta_history (workspace, media_id, serial, at, entry) \
+     SELECT $1, id, $6, $7, entry FROM unnest($4::text[], $5::bytea[]) AS h(id, entry) RETURNING 1) \
+     UPDATE xmeta_states SET serial = GREATEST(serial, $6) WHERE workspace = $1";
 const DELETE_AND_BUMP: &str = "WITH gone AS (\
-     DELETE FROM xmeta_records WHERE workspace = $1 AND media_id = ANY($2) RETURNING 1) \
-     UPDATE xmeta_states SET serial = serial + 1 WHERE workspace = $1";
+     DELETE FROM xmeta_records WHERE workspace = $1 AND media_id = ANY($2) RETURNING 1), \
+     hist AS (INSERT INTO xmeta_history (workspace, media_id, serial, at, entry) \
+     SELECT $1, id, $5, $6, entry FROM unnest($3::text[], $4::bytea[]) AS h(id, entry) RETURNING 1) \
+     UPDATE xmeta_states SET serial = GREATEST(serial, $5) WHERE workspace = $1";
 
 /// The statements of every record write, prepared once per connection so
 /// each use is one round trip.
 #[derive(Clone)]
 struct Prepared {
     get: Statement,
+    get_many: Statement,
     put: Statement,
     delete: Statement,
 }
@@ -65,6 +79,7 @@ struct Prepared {
 async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
     Ok(Prepared {
         get: client.prepare(GET).await?,
+        get_many: client.prepare(GET_MANY).await?,
         put: client.prepare(PUT_AND_BUMP).await?,
         delete: client.prepare(DELETE_AND_BUMP).await?,
     })
@@ -140,6 +155,7 @@ pub fn open_reader(target: &Target) -> anyhow::Result<Box<dyn StateReader>> {
             rows: Rows {
                 get: session.run(|client| async move { client.read().await.prepare(GET).await })?,
                 session,
+                has_history: version >= 2,
             },
             lineage: head.lineage,
             serial: head.serial as u64,
@@ -149,7 +165,11 @@ pub fn open_reader(target: &Target) -> anyhow::Result<Box<dyn StateReader>> {
 
 /// Takes the workspace's lock (creating the tables and the state if
 /// needed) or fails naming its holder.
-pub fn open_writer(target: &Target, command: &str) -> anyhow::Result<Box<dyn StateWriter>> {
+pub fn open_writer(
+    target: &Target,
+    command: &str,
+    provenance: &Provenance,
+) -> anyhow::Result<Box<dyn StateWriter>> {
     let session = Session::connect(target)?;
     let workspace = target.workspace.clone();
     let me = Holder::me(command);
@@ -174,6 +194,7 @@ pub fn open_writer(target: &Target, command: &str) -> anyhow::Result<Box<dyn Sta
         if found.format_version > FORMAT_VERSION as i32 {
             return Ok(Err(Refusal::Versions(version, Some(found.format_version))));
         }
+        let serial = found.serial;
         client
             .batch_execute(&format!("SET lock_timeout = '{LOCK_WAIT}'"))
             .await?;
@@ -199,16 +220,26 @@ pub fn open_writer(target: &Target, command: &str) -> anyhow::Result<Box<dyn Sta
                 &[&workspace, &(holder.pid as i64), &holder.host, &holder.command, &holder.since],
             )
             .await?;
-        Ok(Ok(prepare(&client).await?))
+        // Format 1 had no history; its history starts now.
+        client
+            .execute(
+                "UPDATE xmeta_states SET format_version = $2 WHERE workspace = $1",
+                &[&workspace, &(FORMAT_VERSION as i32)],
+            )
+            .await?;
+        Ok(Ok((prepare(&client).await?, serial)))
     })?;
     match opened {
-        Ok(prepared) => Ok(Box::new(PgWriter {
+        Ok((prepared, serial)) => Ok(Box::new(PgWriter {
             rows: Rows {
                 session,
                 get: prepared.get.clone(),
+                has_history: true,
             },
             prepared,
             me,
+            provenance: provenance.clone(),
+            serial: std::sync::atomic::AtomicU64::new(u64::try_from(serial).unwrap_or(0)),
         })),
         Err(Refusal::Versions(schema, format)) => {
             check_versions(target, schema, format)?;
@@ -289,6 +320,8 @@ pub fn force_unlock(target: &Target) -> anyhow::Result<Option<Holder>> {
 struct Rows {
     session: Session,
     get: Statement,
+    /// Whether the schema has the history table (version 2 on).
+    has_history: bool,
 }
 
 impl Rows {
@@ -351,6 +384,44 @@ impl Rows {
         Ok((id, record))
     }
 
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        if !self.has_history {
+            return Ok(Vec::new());
+        }
+        let workspace = self.workspace();
+        let media = filter.media.map(|id| id.to_string());
+        let rows = self.session.run(|client| async move {
+            let client = client.read().await;
+            match media {
+                Some(id) => client
+                    .query(
+                        "SELECT entry FROM xmeta_history WHERE workspace = $1 AND media_id = $2",
+                        &[&workspace, &id],
+                    )
+                    .await,
+                None => {
+                    client
+                        .query(
+                            "SELECT entry FROM xmeta_history WHERE workspace = $1",
+                            &[&workspace],
+                        )
+                        .await
+                }
+            }
+        })?;
+        let target = &self.session.target;
+        let mut entries = Vec::new();
+        for row in rows {
+            let entry = Entry::decode(row.get(0))
+                .map_err(|e| anyhow!("the state at {target} is damaged: a history entry: {e}"))?;
+            if filter.keeps(&entry) {
+                entries.push(entry);
+            }
+        }
+        history::sort_newest_first(&mut entries);
+        Ok(entries)
+    }
+
     fn head(&self) -> anyhow::Result<(String, u64)> {
         let workspace = self.workspace();
         let found = self
@@ -388,24 +459,45 @@ impl StateReader for PgReader {
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.rows.get(id)
     }
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        self.rows.history(filter)
+    }
 }
 
 struct PgWriter {
     rows: Rows,
     prepared: Prepared,
     me: Holder,
+    provenance: Provenance,
+    /// The serial of this writer's last write: it alone writes, so it
+    /// numbers its writes (and their history entries) itself.
+    serial: std::sync::atomic::AtomicU64,
 }
 
-/// One write: what it changes, in one transaction with the serial.
+/// One write: what it changes, atomically with its history and serial.
 enum Change {
     /// Insert or replace these records.
-    Put(Vec<(String, Vec<u8>)>),
-    Delete(Vec<String>),
-    /// Every record goes; the lineage and serial are set (not bumped).
+    Put {
+        records: Vec<(String, Vec<u8>)>,
+        history: Vec<(String, Vec<u8>)>,
+        serial: i64,
+        at: String,
+    },
+    Delete {
+        ids: Vec<String>,
+        history: Vec<(String, Vec<u8>)>,
+        serial: i64,
+        at: String,
+    },
+    /// Every record and entry goes; the lineage and serial are set.
     Replace {
         lineage: String,
         serial: i64,
         records: Vec<(String, Vec<u8>)>,
+        history: Vec<Entry>,
+    },
+    PruneHistory {
+        before: String,
     },
 }
 
@@ -414,56 +506,157 @@ async fn commit(
     workspace: String,
     prepared: Prepared,
     change: Change,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<u64, tokio_postgres::Error> {
     // One statement each: concurrent confirmations share the connection
     // (tokio-postgres pipelines them, and the server can commit them as a
     // group); only a multi-statement transaction needs it alone.
     match change {
-        Change::Put(records) => {
+        Change::Put {
+            records,
+            history,
+            serial,
+            at,
+        } => {
             let (ids, values): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
+            let (hist_ids, entries): (Vec<String>, Vec<Vec<u8>>) = history.into_iter().unzip();
             let client = client.read().await;
             client
-                .execute(&prepared.put, &[&workspace, &ids, &values])
-                .await?;
+                .execute(
+                    &prepared.put,
+                    &[&workspace, &ids, &values, &hist_ids, &entries, &serial, &at],
+                )
+                .await
         }
-        Change::Delete(ids) => {
+        Change::Delete {
+            ids,
+            history,
+            serial,
+            at,
+        } => {
+            let (hist_ids, entries): (Vec<String>, Vec<Vec<u8>>) = history.into_iter().unzip();
             let client = client.read().await;
             client
-                .execute(&prepared.delete, &[&workspace, &ids])
-                .await?;
+                .execute(
+                    &prepared.delete,
+                    &[&workspace, &ids, &hist_ids, &entries, &serial, &at],
+                )
+                .await
         }
         Change::Replace {
             lineage,
             serial,
             records,
+            history,
         } => {
             let mut client = client.write().await;
             let tx = client.transaction().await?;
-            tx.execute(
-                "DELETE FROM xmeta_records WHERE workspace = $1",
-                &[&workspace],
-            )
-            .await?;
+            for table in ["xmeta_records", "xmeta_history"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE workspace = $1"),
+                    &[&workspace],
+                )
+                .await?;
+            }
             let (ids, values): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
             tx.execute(PUT, &[&workspace, &ids, &values]).await?;
+            let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for entry in &history {
+                columns.0.push(entry.media.to_string());
+                columns
+                    .1
+                    .push(i64::try_from(entry.serial).unwrap_or(i64::MAX));
+                columns.2.push(entry.at.clone());
+                columns.3.push(entry.encode().unwrap_or_default());
+            }
+            tx.execute(
+                HISTORY,
+                &[&workspace, &columns.0, &columns.1, &columns.2, &columns.3],
+            )
+            .await?;
             tx.execute(
                 "UPDATE xmeta_states SET lineage = $2, serial = $3 WHERE workspace = $1",
                 &[&workspace, &lineage, &serial],
             )
             .await?;
             tx.commit().await?;
+            Ok(0)
+        }
+        Change::PruneHistory { before } => {
+            let client = client.read().await;
+            client
+                .execute(
+                    "DELETE FROM xmeta_history WHERE workspace = $1 AND at < $2",
+                    &[&workspace, &before],
+                )
+                .await
         }
     }
-    Ok(())
 }
 
 impl PgWriter {
-    fn write(&self, change: Change) -> anyhow::Result<()> {
+    fn write(&self, change: Change) -> anyhow::Result<u64> {
         let workspace = self.rows.workspace();
         let prepared = self.prepared.clone();
         self.rows
             .session
             .run(|client| commit(client, workspace, prepared, change))
+    }
+
+    /// The serial of the next write.
+    fn next_serial(&self) -> anyhow::Result<i64> {
+        let next = self
+            .serial
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        i64::try_from(next).map_err(|_| anyhow!("serial {next} is too large"))
+    }
+
+    /// The current records of `ids`, for their history entries.
+    fn before(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Metadata>> {
+        let workspace = self.rows.workspace();
+        let keys: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let statement = self.prepared.get_many.clone();
+        let rows = self.rows.session.run(|client| async move {
+            client
+                .read()
+                .await
+                .query(&statement, &[&workspace, &keys])
+                .await
+        })?;
+        rows.iter()
+            .map(|row| {
+                self.rows
+                    .decode(row.get(0), row.get(1))
+                    .map(|(id, r)| (id, r.metadata))
+            })
+            .collect()
+    }
+
+    /// The encoded history entries of a change, none with `--no-history`.
+    fn entries<'a>(
+        &self,
+        changes: impl Iterator<Item = (MediaId, Option<&'a Metadata>, Option<&'a Metadata>)>,
+        event: Event,
+        serial: i64,
+        at: &str,
+    ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        if self.provenance.off {
+            return Ok(Vec::new());
+        }
+        changes
+            .map(|(id, before, after)| {
+                let entry = Entry::new(
+                    id,
+                    event,
+                    before,
+                    after,
+                    &self.provenance,
+                    serial as u64,
+                    at,
+                );
+                Ok((id.to_string(), entry.encode()?))
+            })
+            .collect()
     }
 }
 
@@ -483,26 +676,60 @@ impl StateReader for PgWriter {
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.rows.get(id)
     }
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        self.rows.history(filter)
+    }
 }
 
 impl StateWriter for PgWriter {
-    fn record(&self, id: &MediaId, metadata: Metadata) -> anyhow::Result<()> {
-        let value = Record::new(metadata).encode()?;
-        self.write(Change::Put(vec![(id.to_string(), value)]))
+    fn record(&self, id: &MediaId, metadata: Metadata, event: Event) -> anyhow::Result<()> {
+        self.record_many(vec![(*id, metadata)], event)
     }
 
-    fn record_many(&self, records: Vec<(MediaId, Metadata)>) -> anyhow::Result<()> {
-        let encoded = records
+    fn record_many(&self, records: Vec<(MediaId, Metadata)>, event: Event) -> anyhow::Result<()> {
+        let ids: Vec<MediaId> = records.iter().map(|(id, _)| *id).collect();
+        let before = if self.provenance.off {
+            BTreeMap::new()
+        } else {
+            self.before(&ids)?
+        };
+        let (serial, at) = (self.next_serial()?, history::now());
+        let history = self.entries(
+            records.iter().map(|(id, m)| (*id, before.get(id), Some(m))),
+            event,
+            serial,
+            &at,
+        )?;
+        let records = records
             .into_iter()
             .map(|(id, m)| Ok((id.to_string(), Record::new(m).encode()?)))
             .collect::<anyhow::Result<_>>()?;
-        self.write(Change::Put(encoded))
+        self.write(Change::Put {
+            records,
+            history,
+            serial,
+            at,
+        })?;
+        Ok(())
     }
 
-    fn remove(&self, ids: &[MediaId]) -> anyhow::Result<()> {
-        self.write(Change::Delete(
-            ids.iter().map(|id| id.to_string()).collect(),
-        ))
+    fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()> {
+        let before = self.before(ids)?;
+        let (serial, at) = (self.next_serial()?, history::now());
+        // Only media that are there leave an entry.
+        let history = self.entries(
+            before.iter().map(|(id, m)| (*id, Some(m), None)),
+            event,
+            serial,
+            &at,
+        )?;
+        self.write(Change::Delete {
+            ids: ids.iter().map(|id| id.to_string()).collect(),
+            history,
+            serial,
+            at,
+        })?;
+        Ok(())
     }
 
     fn replace_all(
@@ -510,17 +737,29 @@ impl StateWriter for PgWriter {
         lineage: &str,
         serial: u64,
         records: &BTreeMap<MediaId, Record>,
+        history: &[Entry],
     ) -> anyhow::Result<()> {
-        let serial = i64::try_from(serial).map_err(|_| anyhow!("serial {serial} is too large"))?;
+        let exact = i64::try_from(serial).map_err(|_| anyhow!("serial {serial} is too large"))?;
         let records = records
             .iter()
             .map(|(id, r)| Ok((id.to_string(), r.encode()?)))
             .collect::<anyhow::Result<_>>()?;
         self.write(Change::Replace {
             lineage: lineage.to_string(),
-            serial,
+            serial: exact,
             records,
-        })
+            history: history.to_vec(),
+        })?;
+        self.serial
+            .store(serial, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn prune_history(&self, before: &str) -> anyhow::Result<usize> {
+        let pruned = self.write(Change::PruneHistory {
+            before: before.to_string(),
+        })?;
+        Ok(usize::try_from(pruned).unwrap_or(usize::MAX))
     }
 }
 

@@ -3,8 +3,8 @@
 
 use tokio_postgres::{Client, GenericClient};
 
-/// Bumped when the tables change.
-pub const SCHEMA_VERSION: i32 = 1;
+/// Bumped when the tables change. 2: `xmeta_history`.
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The advisory-lock class of every xmeta lock ("xmet"); the object is
 /// 0 for schema changes and a state's `lock_id` for its writer.
@@ -28,6 +28,14 @@ CREATE TABLE IF NOT EXISTS xmeta_records (
     record bytea NOT NULL,
     PRIMARY KEY (workspace, media_id)
 );
+CREATE TABLE IF NOT EXISTS xmeta_history (
+    workspace text NOT NULL REFERENCES xmeta_states (workspace) ON DELETE CASCADE,
+    media_id text NOT NULL,
+    serial bigint NOT NULL,
+    at text NOT NULL,
+    entry bytea NOT NULL,
+    PRIMARY KEY (workspace, media_id, serial)
+);
 CREATE TABLE IF NOT EXISTS xmeta_locks (
     workspace text PRIMARY KEY REFERENCES xmeta_states (workspace) ON DELETE CASCADE,
     pid bigint NOT NULL,
@@ -43,10 +51,21 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_CLASS])
         .await?;
-    if let Some(found) = version(&tx).await? {
+    match version(&tx).await? {
+        // Version 1 had no history: its table is added, nothing else changes.
+        Some(1) => {
+            tx.batch_execute(CREATE).await?;
+            tx.execute("UPDATE xmeta_schema SET version = $1", &[&SCHEMA_VERSION])
+                .await?;
+            tx.commit().await?;
+            return Ok(SCHEMA_VERSION);
+        }
         // Never touch tables of another version.
-        tx.commit().await?;
-        return Ok(found);
+        Some(found) => {
+            tx.commit().await?;
+            return Ok(found);
+        }
+        None => {}
     }
     tx.batch_execute(CREATE).await?;
     tx.execute(

@@ -238,6 +238,14 @@ impl TestEnv {
             .env("NO_COLOR", "1")
             .env("XMETA_STATE_DIR", self.state_dir_setting());
         for name in [
+            // What the history records about a run, unless a test sets it.
+            "GITHUB_SHA",
+            "GITHUB_ACTOR",
+            "GITHUB_SERVER_URL",
+            "GITHUB_REPOSITORY",
+            "GITHUB_RUN_ID",
+            "USER",
+            "LOGNAME",
             "XMETA_STATE",
             "XMETA_WORKSPACE",
             "PGPASSWORD",

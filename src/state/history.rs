@@ -1,0 +1,174 @@
+//! The audit trail: per media, an append-only list of what changed, when,
+//! from which source revision, by whom and in which run. Each entry is
+//! written in the same atomic write as the record it describes, so there
+//! is never a record without its entry or an entry without its record.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{FieldKind, MediaId, Metadata};
+
+/// What happened to the media's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// X confirmed a media that was not recorded.
+    Create,
+    /// X confirmed a change to a recorded media (or a record was
+    /// corrected without a request: untracked fields, drift put in line).
+    Update,
+    /// `apply --prune` removed it from the state.
+    Forget,
+    /// `adopt` recorded the manifests' values without sending.
+    Adopt,
+    /// `state import` of an export that carried no history.
+    Import,
+    /// `state rm` removed it from the state.
+    Rm,
+    /// `refresh` recorded what X holds after a change outside xmeta.
+    Refresh,
+}
+
+impl Event {
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Create => "create",
+            Event::Update => "update",
+            Event::Forget => "forget",
+            Event::Adopt => "adopt",
+            Event::Import => "import",
+            Event::Rm => "rm",
+            Event::Refresh => "refresh",
+        }
+    }
+}
+
+/// One field's values before and after (`null` when absent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub before: Value,
+    pub after: Value,
+}
+
+/// Where a change came from: the same for every entry of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// The manifests' commit (`GITHUB_SHA`, `git rev-parse HEAD`, or
+    /// `--source-revision`).
+    pub revision: Option<String>,
+    /// The work tree had uncommitted changes.
+    pub dirty: bool,
+    /// `GITHUB_ACTOR`, the OS user, or `--actor`.
+    pub actor: Option<String>,
+    /// The CI run's URL, or a random ID shared by the entries of one run.
+    pub run: String,
+    /// `--no-history`: write no entries.
+    pub off: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The state's serial of the write that made this entry: unique per
+    /// media, and the order of entries.
+    pub serial: u64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub media: MediaId,
+    #[serde(rename = "action")]
+    pub event: Event,
+    /// The fields that changed, by name.
+    pub fields: BTreeMap<String, FieldChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dirty: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    pub run: String,
+}
+
+impl Entry {
+    /// The entry for a record going from `before` to `after` (either may
+    /// be absent), made at `at` by the run of `provenance`.
+    pub fn new(
+        media: MediaId,
+        event: Event,
+        before: Option<&Metadata>,
+        after: Option<&Metadata>,
+        provenance: &Provenance,
+        serial: u64,
+        at: &str,
+    ) -> Entry {
+        let json = |m: Option<&Metadata>, kind: FieldKind| {
+            m.and_then(|m| m.get(kind))
+                .and_then(|v| serde_json::to_value(v).ok())
+                .unwrap_or(Value::Null)
+        };
+        let mut fields = BTreeMap::new();
+        for kind in FieldKind::ALL {
+            let (b, a) = (json(before, kind), json(after, kind));
+            if b != a {
+                fields.insert(
+                    kind.name().to_string(),
+                    FieldChange {
+                        before: b,
+                        after: a,
+                    },
+                );
+            }
+        }
+        Entry {
+            serial,
+            at: at.to_string(),
+            media,
+            event,
+            fields,
+            revision: provenance.revision.clone(),
+            dirty: provenance.dirty,
+            actor: provenance.actor.clone(),
+            run: provenance.run.clone(),
+        }
+    }
+
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// Now, as entries and records write it.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// The entries a filter keeps, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub media: Option<MediaId>,
+    /// RFC 3339; entries at or after it.
+    pub since: Option<String>,
+    pub field: Option<FieldKind>,
+}
+
+impl Filter {
+    pub fn keeps(&self, entry: &Entry) -> bool {
+        self.media.is_none_or(|m| m == entry.media)
+            && self
+                .since
+                .as_ref()
+                .is_none_or(|s| entry.at.as_str() >= s.as_str())
+            && self
+                .field
+                .is_none_or(|f| entry.fields.contains_key(f.name()))
+    }
+}
+
+/// Newest first: by serial, then media.
+pub fn sort_newest_first(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| b.serial.cmp(&a.serial).then(a.media.cmp(&b.media)));
+}
