@@ -231,6 +231,12 @@ fn main() {
     // A full state: every media recorded (adopt sends nothing).
     let adopt = run(&["adopt", &tree_s], &state, &[]);
     let adopt_rss = adopt.max_rss_kb;
+    // The same without history entries, into a state of its own.
+    let adopt_bare = run(
+        &["adopt", &tree_s, "--no-history"],
+        &Store::Dir(root.path().join("state-no-history")),
+        &[],
+    );
     assert!(
         adopt.stdout.contains(&format!("Adopted {total} media")),
         "{}",
@@ -290,6 +296,11 @@ fn main() {
                 workspace: format!("bench-{}", std::process::id()),
             };
             generate(&tree, total, |_| "v1");
+            let bare = Store::Postgres {
+                url: url.clone(),
+                workspace: format!("bench-{}-no-history", std::process::id()),
+            };
+            let adopt_bare = run(&["adopt", &tree_s, "--no-history"], &bare, &[]);
             let adopt = run(&["adopt", &tree_s], &store, &[]);
             assert!(
                 adopt.stdout.contains(&format!("Adopted {total} media")),
@@ -314,7 +325,10 @@ fn main() {
                 unreachable!("the PostgreSQL state")
             };
             drop_workspace(&url, workspace);
-            (adopt, plan_full, slow)
+            if let Store::Postgres { workspace, .. } = &bare {
+                drop_workspace(&url, workspace);
+            }
+            (adopt, adopt_bare, plan_full, slow)
         });
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
@@ -351,8 +365,10 @@ fn main() {
         rss as f64 * 1024.0 / bytes as f64
     );
     println!(
-        "| `xmeta adopt` of every media | {} | peak RSS {:.1} MB | |",
+        "| `xmeta adopt` of every media (with history) | {} | {:.2}× `--no-history` ({}); peak RSS {:.1} MB | ≤ 1.2× |",
         ms(adopt.wall),
+        ratio(adopt.wall, adopt_bare.wall),
+        ms(adopt_bare.wall),
         adopt_rss as f64 / 1024.0
     );
     println!(
@@ -361,11 +377,13 @@ fn main() {
     );
     println!("| 1% edit: {} requests, only the changed field | {} ({:.0} req/s, no latency) | | exactly {} |", edited.len(), ms(one_pct), one_pct_rps, edited.len());
     println!("| apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal ({}) | ≤ 1.1× |", ms(slow), ratio(slow, ideal), ms(ideal));
-    if let Some((pg_adopt, pg_plan, pg_slow)) = postgres {
+    if let Some((pg_adopt, pg_bare, pg_plan, pg_slow)) = postgres {
         println!(
-            "| PostgreSQL: `xmeta adopt` of every media | {} | {:.2}× sled | |",
+            "| PostgreSQL: `xmeta adopt` of every media (with history) | {} | {:.2}× sled, {:.2}× `--no-history` ({}) | ≤ 1.2× |",
             ms(pg_adopt.wall),
-            ratio(pg_adopt.wall, adopt.wall)
+            ratio(pg_adopt.wall, adopt.wall),
+            ratio(pg_adopt.wall, pg_bare.wall),
+            ms(pg_bare.wall)
         );
         println!(
             "| PostgreSQL: `xmeta plan`, full state (no-op) | {} | {:.2}× sled | ≤ 1.5× |",
