@@ -101,20 +101,20 @@ impl Entry {
         serial: u64,
         at: &str,
     ) -> Entry {
-        let json = |m: Option<&Metadata>, kind: FieldKind| {
-            m.and_then(|m| m.get(kind))
-                .and_then(|v| serde_json::to_value(v).ok())
+        let json = |v: Option<&crate::model::FieldValue>| {
+            v.and_then(|v| serde_json::to_value(v).ok())
                 .unwrap_or(Value::Null)
         };
         let mut fields = BTreeMap::new();
         for kind in FieldKind::ALL {
-            let (b, a) = (json(before, kind), json(after, kind));
+            let b = before.and_then(|m| m.get(kind));
+            let a = after.and_then(|m| m.get(kind));
             if b != a {
                 fields.insert(
                     kind.name().to_string(),
                     FieldChange {
-                        before: b,
-                        after: a,
+                        before: json(b),
+                        after: json(a),
                     },
                 );
             }
@@ -139,6 +139,36 @@ impl Entry {
     pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
+}
+
+/// One media's change in a write: its ID, and its record before and after.
+pub type Step<'a> = (MediaId, Option<&'a Metadata>, Option<&'a Metadata>);
+
+/// The encoded entries of one write, built on every core (a first adopt
+/// writes one per media). None with `--no-history`.
+pub fn encode_entries(
+    steps: &[Step<'_>],
+    event: Event,
+    provenance: &Provenance,
+    serial: u64,
+    at: &str,
+) -> serde_json::Result<Vec<(MediaId, Vec<u8>)>> {
+    if provenance.off {
+        return Ok(Vec::new());
+    }
+    let parts = crate::parallel::map_chunks(steps, |part| {
+        part.iter()
+            .map(|(id, before, after)| {
+                let entry = Entry::new(*id, event, *before, *after, provenance, serial, at);
+                Ok((*id, entry.encode()?))
+            })
+            .collect::<serde_json::Result<Vec<_>>>()
+    });
+    let mut out = Vec::with_capacity(steps.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// Now, as entries and records write it.

@@ -54,6 +54,9 @@ struct SledWriter {
     tree: Tree,
     _lock: Lock,
     provenance: Provenance,
+    /// The serial of the last write, held while a write is applied: it
+    /// alone numbers the writes, one after another.
+    serial: std::sync::Mutex<u64>,
     /// The serial last known to be on disk: the head must never claim
     /// more, or a write that failed to flush (disk full) would make the
     /// next reader call a healthy state damaged.
@@ -107,6 +110,7 @@ pub fn open_writer(
     tree.check_head_against(head)?;
     tree.initialise()?;
     let writer = SledWriter {
+        serial: std::sync::Mutex::new(tree.serial()?),
         durable_serial: AtomicU64::new(tree.serial()?),
         tree,
         _lock: lock,
@@ -332,33 +336,48 @@ impl StateWriter for SledWriter {
     }
 
     fn record_many(&self, records: Vec<(MediaId, Metadata)>, event: Event) -> anyhow::Result<()> {
-        let encoded: Vec<(MediaId, Vec<u8>, Metadata)> = records
-            .into_iter()
-            .map(|(id, m)| Ok((id, Record::new(m.clone()).encode()?, m)))
-            .collect::<anyhow::Result<_>>()?;
+        let encoded = crate::parallel::map_chunks(&records, |part| {
+            part.iter()
+                .map(|(id, m)| Ok((media_key(id), Record::new(m.clone()).encode()?)))
+                .collect::<anyhow::Result<Vec<_>>>()
+        });
+        // This writer alone writes: what is recorded now is what the
+        // write replaces.
+        let before = self.before(records.iter().map(|(id, _)| id))?;
+        let steps: Vec<_> = records
+            .iter()
+            .map(|(id, m)| (*id, before.get(id), Some(m)))
+            .collect();
         let at = history::now();
-        self.write(|tx, serial| {
-            for (id, value, metadata) in &encoded {
-                let key = media_key(id);
-                let before = self.entry_before(tx, &key)?;
-                tx.insert(key, value.as_slice())?;
-                self.append(tx, id, event, before.as_ref(), Some(metadata), serial, &at)?;
+        self.write(|serial| {
+            let mut batch = sled::Batch::default();
+            for part in encoded {
+                for (key, value) in part? {
+                    batch.insert(key, value);
+                }
             }
-            Ok(())
+            let entries = history::encode_entries(&steps, event, &self.provenance, serial, &at)?;
+            for (id, entry) in entries {
+                batch.insert(history_key(&id, serial), entry);
+            }
+            Ok(batch)
         })
     }
 
     fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()> {
+        let before = self.before(ids.iter())?;
+        let steps: Vec<_> = before.iter().map(|(id, m)| (*id, Some(m), None)).collect();
         let at = history::now();
-        self.write(|tx, serial| {
+        self.write(|serial| {
+            let mut batch = sled::Batch::default();
             for id in ids {
-                let key = media_key(id);
-                let before = self.entry_before(tx, &key)?;
-                if tx.remove(key)?.is_some() {
-                    self.append(tx, id, event, before.as_ref(), None, serial, &at)?;
-                }
+                batch.remove(media_key(id));
             }
-            Ok(())
+            let entries = history::encode_entries(&steps, event, &self.provenance, serial, &at)?;
+            for (id, entry) in entries {
+                batch.insert(history_key(&id, serial), entry);
+            }
+            Ok(batch)
         })
     }
 
@@ -384,7 +403,10 @@ impl StateWriter for SledWriter {
             batch.insert(history_key(&entry.media, entry.serial), entry.encode()?);
         }
         batch.insert(KEY_LINEAGE, lineage.as_bytes());
+        let mut last = self.serial.lock().map_err(|_| anyhow!("a write failed"))?;
         db.apply_batch(batch)?;
+        *last = serial;
+        drop(last);
         self.flush()?;
         // A new lineage: the head follows it now, not at close.
         self.durable_serial.store(serial, Ordering::SeqCst);
@@ -409,44 +431,22 @@ impl StateWriter for SledWriter {
     }
 }
 
-type TxResult<T> = sled::transaction::ConflictableTransactionResult<T, sled::Error>;
-
 impl SledWriter {
-    /// The record at `key` inside a write, for its history entry.
-    fn entry_before(
+    /// The recorded metadata of `ids`, for their history entries.
+    fn before<'a>(
         &self,
-        tx: &sled::transaction::TransactionalTree,
-        key: &[u8],
-    ) -> TxResult<Option<Metadata>> {
-        Ok(tx
-            .get(key)?
-            .and_then(|v| Record::decode(&v).ok())
-            .map(|r| r.metadata))
-    }
-
-    /// Writes the history entry of a change, unless `--no-history`.
-    #[allow(clippy::too_many_arguments)]
-    fn append(
-        &self,
-        tx: &sled::transaction::TransactionalTree,
-        id: &MediaId,
-        event: Event,
-        before: Option<&Metadata>,
-        after: Option<&Metadata>,
-        serial: u64,
-        at: &str,
-    ) -> TxResult<()> {
+        ids: impl Iterator<Item = &'a MediaId>,
+    ) -> anyhow::Result<BTreeMap<MediaId, Metadata>> {
+        let mut out = BTreeMap::new();
         if self.provenance.off {
-            return Ok(());
+            return Ok(out);
         }
-        let entry = Entry::new(*id, event, before, after, &self.provenance, serial, at);
-        let value = entry.encode().map_err(|e| {
-            sled::transaction::ConflictableTransactionError::Abort(sled::Error::Unsupported(
-                e.to_string(),
-            ))
-        })?;
-        tx.insert(history_key(id, serial), value)?;
-        Ok(())
+        for id in ids {
+            if let Some(record) = self.tree.get(id)? {
+                out.insert(*id, record.metadata);
+            }
+        }
+        Ok(out)
     }
 
     fn write_head(&self) -> anyhow::Result<()> {
@@ -466,31 +466,22 @@ impl SledWriter {
         Ok(())
     }
 
-    /// One atomic change, given the serial it moves the state to, plus
-    /// that serial; flushed to disk.
-    fn write(
-        &self,
-        change: impl Fn(&sled::transaction::TransactionalTree, u64) -> TxResult<()>,
-    ) -> anyhow::Result<()> {
-        let serial = self
-            .tree
-            .db
-            .transaction(|tx| {
-                let serial = tx
-                    .get(KEY_SERIAL)?
-                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-                    .map_or(0, u64::from_be_bytes)
-                    .saturating_add(1);
-                change(tx, serial)?;
-                tx.insert(KEY_SERIAL, &serial.to_be_bytes())?;
-                Ok(serial)
-            })
-            .map_err(|e: sled::transaction::TransactionError<sled::Error>| {
-                anyhow!(
-                    "cannot write the state in `{}`: {e}",
-                    self.tree.dir.display()
-                )
-            })?;
+    /// One atomic batch (built for the serial it moves the state to) plus
+    /// that serial, applied in serial order; flushed to disk.
+    fn write(&self, build: impl FnOnce(u64) -> anyhow::Result<sled::Batch>) -> anyhow::Result<()> {
+        let failed = |e: sled::Error| {
+            anyhow!(
+                "cannot write the state in `{}`: {e}",
+                self.tree.dir.display()
+            )
+        };
+        let mut last = self.serial.lock().map_err(|_| anyhow!("a write failed"))?;
+        let serial = last.saturating_add(1);
+        let mut batch = build(serial)?;
+        batch.insert(KEY_SERIAL, &serial.to_be_bytes());
+        self.tree.db.apply_batch(batch).map_err(failed)?;
+        *last = serial;
+        drop(last);
         self.flush()?;
         // This write is on disk now (a flush covers every earlier write);
         // a concurrent, later one may not be yet.

@@ -633,30 +633,18 @@ impl PgWriter {
     }
 
     /// The encoded history entries of a change, none with `--no-history`.
-    fn entries<'a>(
+    fn entries(
         &self,
-        changes: impl Iterator<Item = (MediaId, Option<&'a Metadata>, Option<&'a Metadata>)>,
+        steps: &[history::Step<'_>],
         event: Event,
         serial: i64,
         at: &str,
     ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        if self.provenance.off {
-            return Ok(Vec::new());
-        }
-        changes
-            .map(|(id, before, after)| {
-                let entry = Entry::new(
-                    id,
-                    event,
-                    before,
-                    after,
-                    &self.provenance,
-                    serial as u64,
-                    at,
-                );
-                Ok((id.to_string(), entry.encode()?))
-            })
-            .collect()
+        let encoded = history::encode_entries(steps, event, &self.provenance, serial as u64, at)?;
+        Ok(encoded
+            .into_iter()
+            .map(|(id, entry)| (id.to_string(), entry))
+            .collect())
     }
 }
 
@@ -694,16 +682,21 @@ impl StateWriter for PgWriter {
             self.before(&ids)?
         };
         let (serial, at) = (self.next_serial()?, history::now());
-        let history = self.entries(
-            records.iter().map(|(id, m)| (*id, before.get(id), Some(m))),
-            event,
-            serial,
-            &at,
-        )?;
-        let records = records
-            .into_iter()
-            .map(|(id, m)| Ok((id.to_string(), Record::new(m).encode()?)))
-            .collect::<anyhow::Result<_>>()?;
+        let steps: Vec<_> = records
+            .iter()
+            .map(|(id, m)| (*id, before.get(id), Some(m)))
+            .collect();
+        let history = self.entries(&steps, event, serial, &at)?;
+        let parts = crate::parallel::map_chunks(&records, |part| {
+            part.iter()
+                .map(|(id, m)| Ok((id.to_string(), Record::new(m.clone()).encode()?)))
+                .collect::<anyhow::Result<Vec<_>>>()
+        });
+        let mut encoded = Vec::with_capacity(records.len());
+        for part in parts {
+            encoded.extend(part?);
+        }
+        let records = encoded;
         self.write(Change::Put {
             records,
             history,
@@ -717,12 +710,8 @@ impl StateWriter for PgWriter {
         let before = self.before(ids)?;
         let (serial, at) = (self.next_serial()?, history::now());
         // Only media that are there leave an entry.
-        let history = self.entries(
-            before.iter().map(|(id, m)| (*id, Some(m), None)),
-            event,
-            serial,
-            &at,
-        )?;
+        let steps: Vec<_> = before.iter().map(|(id, m)| (*id, Some(m), None)).collect();
+        let history = self.entries(&steps, event, serial, &at)?;
         self.write(Change::Delete {
             ids: ids.iter().map(|id| id.to_string()).collect(),
             history,
