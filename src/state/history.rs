@@ -131,44 +131,121 @@ impl Entry {
             run: provenance.run.clone(),
         }
     }
-
-    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec(self)
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
-    }
 }
 
 /// One media's change in a write: its ID, and its record before and after.
 pub type Step<'a> = (MediaId, Option<&'a Metadata>, Option<&'a Metadata>);
 
-/// The encoded entries of one write, built on every core (a first adopt
-/// writes one per media). None with `--no-history`.
-pub fn encode_entries(
+/// Entries are stored in chunks: the entries of one write, up to this many
+/// per chunk. A first adopt of 100,000 media then writes 196 values, not
+/// 100,000, which keeps history's cost near that of the records alone;
+/// one media's history is read by scanning the chunks.
+pub const CHUNK: usize = 512;
+
+/// A stored chunk: the entries of one write (`serial`), part `index`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chunk {
+    pub serial: u64,
+    pub index: u32,
+    /// The latest entry's time (for pruning).
+    pub at: String,
+    /// A JSON array of entries.
+    pub bytes: Vec<u8>,
+}
+
+/// The chunks of one write's entries, built on every core. None with
+/// `--no-history`.
+pub fn write_chunks(
     steps: &[Step<'_>],
     event: Event,
     provenance: &Provenance,
     serial: u64,
     at: &str,
-) -> serde_json::Result<Vec<(MediaId, Vec<u8>)>> {
-    if provenance.off {
+) -> serde_json::Result<Vec<Chunk>> {
+    if provenance.off || steps.is_empty() {
         return Ok(Vec::new());
     }
-    let parts = crate::parallel::map_chunks(steps, |part| {
+    let slices: Vec<&[Step<'_>]> = steps.chunks(CHUNK).collect();
+    let parts = crate::parallel::map_chunks(&slices, |part| {
         part.iter()
-            .map(|(id, before, after)| {
-                let entry = Entry::new(*id, event, *before, *after, provenance, serial, at);
-                Ok((*id, entry.encode()?))
+            .map(|slice| {
+                let entries: Vec<Entry> = slice
+                    .iter()
+                    .map(|(id, before, after)| {
+                        Entry::new(*id, event, *before, *after, provenance, serial, at)
+                    })
+                    .collect();
+                serde_json::to_vec(&entries)
             })
             .collect::<serde_json::Result<Vec<_>>>()
     });
-    let mut out = Vec::with_capacity(steps.len());
+    let mut chunks = Vec::with_capacity(slices.len());
     for part in parts {
-        out.extend(part?);
+        for bytes in part? {
+            chunks.push(Chunk {
+                serial,
+                index: chunks.len() as u32,
+                at: at.to_string(),
+                bytes,
+            });
+        }
     }
-    Ok(out)
+    Ok(chunks)
+}
+
+/// Entries from elsewhere (an import, a migration, a pruned chunk), in
+/// the chunks of the writes that made them.
+pub fn chunks_of(entries: &[Entry]) -> serde_json::Result<Vec<Chunk>> {
+    let mut by_write: BTreeMap<u64, Vec<&Entry>> = BTreeMap::new();
+    for entry in entries {
+        by_write.entry(entry.serial).or_default().push(entry);
+    }
+    let mut chunks = Vec::new();
+    for (serial, entries) in by_write {
+        for (index, slice) in entries.chunks(CHUNK).enumerate() {
+            chunks.push(Chunk {
+                serial,
+                index: index as u32,
+                at: slice
+                    .iter()
+                    .map(|e| e.at.as_str())
+                    .max()
+                    .unwrap_or_default()
+                    .to_string(),
+                bytes: serde_json::to_vec(slice)?,
+            });
+        }
+    }
+    Ok(chunks)
+}
+
+pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// What pruning does to one chunk: nothing, rewrite it with the entries
+/// made at or after `before`, or remove it.
+pub enum Pruned {
+    Kept,
+    Rewritten { bytes: Vec<u8>, removed: usize },
+    Removed { removed: usize },
+}
+
+pub fn prune_chunk(bytes: &[u8], before: &str) -> Result<Pruned, String> {
+    let entries = decode_chunk(bytes)?;
+    let total = entries.len();
+    let kept: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| e.at.as_str() >= before)
+        .collect();
+    Ok(match kept.len() {
+        n if n == total => Pruned::Kept,
+        0 => Pruned::Removed { removed: total },
+        n => Pruned::Rewritten {
+            bytes: serde_json::to_vec(&kept).map_err(|e| e.to_string())?,
+            removed: total - n,
+        },
+    })
 }
 
 /// Now, as entries and records write it.

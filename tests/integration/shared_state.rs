@@ -167,6 +167,28 @@ fn a_newer_format_or_schema_is_refused() {
     let env = TestEnv::on(Backend::Sled).with_env("XMETA_STATE", &own);
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
     env.ok(&["adopt", &env.manifests()], 0);
+    // A database of schema 1 (before history) is read as before and
+    // upgraded by its next writer; its history starts there.
+    sql(
+        &own,
+        "DROP TABLE xmeta_history; UPDATE xmeta_schema SET version = 1; UPDATE xmeta_states SET format_version = 1",
+    )
+    .unwrap();
+    let plan = env.ok(&["plan", &env.manifests()], 0);
+    assert_has(&plan.stdout, "No changes. 2 media match the manifests.");
+    assert_has(
+        &env.ok(&["state", "history"], 0).stdout,
+        "No history entries.",
+    );
+    env.write("manifests/a.yaml", &manifest(0..2, "v2"));
+    env.ok(&["adopt", &env.manifests()], 0);
+    let history = env.ok(&["state", "history", "--format", "json"], 0);
+    assert_eq!(history.stdout.matches("\"action\": \"adopt\"").count(), 2);
+    assert_eq!(
+        sql(&own, "SELECT version FROM xmeta_schema").unwrap(),
+        ["2"]
+    );
+
     sql(&own, "UPDATE xmeta_schema SET version = 99").unwrap();
     let plan = env.run(&["plan", &env.manifests()]);
     let adopt = env.run(&["adopt", &env.manifests()]);

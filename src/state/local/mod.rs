@@ -27,8 +27,8 @@ const KEY_FORMAT: &[u8] = b"!format_version";
 const KEY_LINEAGE: &[u8] = b"!lineage";
 const KEY_SERIAL: &[u8] = b"!serial";
 const MEDIA_PREFIX: u8 = b'm';
-/// History: `h` + the media key's length byte and digits + the serial
-/// (8 bytes, big-endian), so one media's entries are one ordered range.
+/// History: `h` + the write's serial (8 bytes) + the chunk's index (4
+/// bytes), big-endian, so chunks are in write order.
 const HISTORY_PREFIX: u8 = b'h';
 /// sled keeps up to this much of the database in memory (its default is
 /// 1 GiB); reads are one ordered scan, which needs little cache.
@@ -73,10 +73,10 @@ fn media_key(id: &MediaId) -> Vec<u8> {
     key
 }
 
-fn history_key(id: &MediaId, serial: u64) -> Vec<u8> {
-    let mut key = media_key(id);
-    key[0] = HISTORY_PREFIX;
-    key.extend_from_slice(&serial.to_be_bytes());
+fn history_key(chunk: &history::Chunk) -> Vec<u8> {
+    let mut key = vec![HISTORY_PREFIX];
+    key.extend_from_slice(&chunk.serial.to_be_bytes());
+    key.extend_from_slice(&chunk.index.to_be_bytes());
     key
 }
 
@@ -261,22 +261,12 @@ impl Tree {
     }
 
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        let prefix = match &filter.media {
-            Some(id) => {
-                let mut key = media_key(id);
-                key[0] = HISTORY_PREFIX;
-                key
-            }
-            None => vec![HISTORY_PREFIX],
-        };
         let mut entries = Vec::new();
-        for item in self.db.scan_prefix(prefix) {
+        for item in self.db.scan_prefix([HISTORY_PREFIX]) {
             let (_, value) = item.map_err(|e| damaged(&self.dir, e.into()))?;
-            let entry = Entry::decode(&value)
+            let chunk = history::decode_chunk(&value)
                 .map_err(|e| damaged(&self.dir, anyhow!("a history entry: {e}")))?;
-            if filter.keeps(&entry) {
-                entries.push(entry);
-            }
+            entries.extend(chunk.into_iter().filter(|e| filter.keeps(e)));
         }
         crate::state::history::sort_newest_first(&mut entries);
         Ok(entries)
@@ -356,9 +346,8 @@ impl StateWriter for SledWriter {
                     batch.insert(key, value);
                 }
             }
-            let entries = history::encode_entries(&steps, event, &self.provenance, serial, &at)?;
-            for (id, entry) in entries {
-                batch.insert(history_key(&id, serial), entry);
+            for chunk in history::write_chunks(&steps, event, &self.provenance, serial, &at)? {
+                batch.insert(history_key(&chunk), chunk.bytes);
             }
             Ok(batch)
         })
@@ -373,9 +362,8 @@ impl StateWriter for SledWriter {
             for id in ids {
                 batch.remove(media_key(id));
             }
-            let entries = history::encode_entries(&steps, event, &self.provenance, serial, &at)?;
-            for (id, entry) in entries {
-                batch.insert(history_key(&id, serial), entry);
+            for chunk in history::write_chunks(&steps, event, &self.provenance, serial, &at)? {
+                batch.insert(history_key(&chunk), chunk.bytes);
             }
             Ok(batch)
         })
@@ -399,8 +387,8 @@ impl StateWriter for SledWriter {
         for (id, record) in records {
             batch.insert(media_key(id), record.encode()?);
         }
-        for entry in history {
-            batch.insert(history_key(&entry.media, entry.serial), entry.encode()?);
+        for chunk in history::chunks_of(history)? {
+            batch.insert(history_key(&chunk), chunk.bytes);
         }
         batch.insert(KEY_LINEAGE, lineage.as_bytes());
         let mut last = self.serial.lock().map_err(|_| anyhow!("a write failed"))?;
@@ -418,11 +406,18 @@ impl StateWriter for SledWriter {
         let mut pruned = 0;
         for item in self.tree.db.scan_prefix([HISTORY_PREFIX]) {
             let (key, value) = item?;
-            let entry = Entry::decode(&value)
+            let outcome = history::prune_chunk(&value, before)
                 .map_err(|e| damaged(&self.tree.dir, anyhow!("a history entry: {e}")))?;
-            if entry.at.as_str() < before {
-                batch.remove(key);
-                pruned += 1;
+            match outcome {
+                history::Pruned::Kept => {}
+                history::Pruned::Rewritten { bytes, removed } => {
+                    batch.insert(key, bytes);
+                    pruned += removed;
+                }
+                history::Pruned::Removed { removed } => {
+                    batch.remove(key);
+                    pruned += removed;
+                }
             }
         }
         self.tree.db.apply_batch(batch)?;

@@ -46,25 +46,25 @@ const GET_MANY: &str =
 const PUT: &str = "INSERT INTO xmeta_records (workspace, media_id, record) \
      SELECT $1, id, record FROM unnest($2::text[], $3::bytea[]) AS r(id, record) \
      ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record";
-const HISTORY: &str = "INSERT INTO xmeta_history (workspace, media_id, serial, at, entry) \
-     SELECT $1, id, serial, at, entry \
-     FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bytea[]) AS h(id, serial, at, entry)";
-/// Records, their history entries and the serial in one statement: one
+const HISTORY: &str = "INSERT INTO xmeta_history (workspace, serial, chunk, at, entries) \
+     SELECT $1, s, c, a, e \
+     FROM unnest($2::bigint[], $3::int[], $4::text[], $5::bytea[]) AS h(s, c, a, e)";
+/// Records, their history chunks ($4) and the serial in one statement: one
 /// round trip, atomic without an explicit transaction. The serial is the
-/// writer's ($6): it alone writes, and concurrent writes may arrive in
+/// writer's ($5): it alone writes, and concurrent writes may arrive in
 /// any order, so the state keeps the greatest.
 const PUT_AND_BUMP: &str = "WITH put AS (\
      INSERT INTO xmeta_records (workspace, media_id, record) \
      SELECT $1, id, record FROM unnest($2::text[], $3::bytea[]) AS r(id, record) \
      ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record RETURNING 1), \
-     hist AS (INSERT INTO xmeta_history (workspace, media_id, serial, at, entry) \
-     SELECT $1, id, $6, $7, entry FROM unnest($4::text[], $5::bytea[]) AS h(id, entry) RETURNING 1) \
-     UPDATE xmeta_states SET serial = GREATEST(serial, $6) WHERE workspace = $1";
+     hist AS (INSERT INTO xmeta_history (workspace, serial, chunk, at, entries) \
+     SELECT $1, $5, n - 1, $6, e FROM unnest($4::bytea[]) WITH ORDINALITY AS h(e, n) RETURNING 1) \
+     UPDATE xmeta_states SET serial = GREATEST(serial, $5) WHERE workspace = $1";
 const DELETE_AND_BUMP: &str = "WITH gone AS (\
      DELETE FROM xmeta_records WHERE workspace = $1 AND media_id = ANY($2) RETURNING 1), \
-     hist AS (INSERT INTO xmeta_history (workspace, media_id, serial, at, entry) \
-     SELECT $1, id, $5, $6, entry FROM unnest($3::text[], $4::bytea[]) AS h(id, entry) RETURNING 1) \
-     UPDATE xmeta_states SET serial = GREATEST(serial, $5) WHERE workspace = $1";
+     hist AS (INSERT INTO xmeta_history (workspace, serial, chunk, at, entries) \
+     SELECT $1, $4, n - 1, $5, e FROM unnest($3::bytea[]) WITH ORDINALITY AS h(e, n) RETURNING 1) \
+     UPDATE xmeta_states SET serial = GREATEST(serial, $4) WHERE workspace = $1";
 
 /// The statements of every record write, prepared once per connection so
 /// each use is one round trip.
@@ -389,34 +389,21 @@ impl Rows {
             return Ok(Vec::new());
         }
         let workspace = self.workspace();
-        let media = filter.media.map(|id| id.to_string());
         let rows = self.session.run(|client| async move {
             let client = client.read().await;
-            match media {
-                Some(id) => client
-                    .query(
-                        "SELECT entry FROM xmeta_history WHERE workspace = $1 AND media_id = $2",
-                        &[&workspace, &id],
-                    )
-                    .await,
-                None => {
-                    client
-                        .query(
-                            "SELECT entry FROM xmeta_history WHERE workspace = $1",
-                            &[&workspace],
-                        )
-                        .await
-                }
-            }
+            client
+                .query(
+                    "SELECT entries FROM xmeta_history WHERE workspace = $1",
+                    &[&workspace],
+                )
+                .await
         })?;
         let target = &self.session.target;
         let mut entries = Vec::new();
         for row in rows {
-            let entry = Entry::decode(row.get(0))
+            let chunk = history::decode_chunk(row.get(0))
                 .map_err(|e| anyhow!("the state at {target} is damaged: a history entry: {e}"))?;
-            if filter.keeps(&entry) {
-                entries.push(entry);
-            }
+            entries.extend(chunk.into_iter().filter(|e| filter.keeps(e)));
         }
         history::sort_newest_first(&mut entries);
         Ok(entries)
@@ -479,13 +466,13 @@ enum Change {
     /// Insert or replace these records.
     Put {
         records: Vec<(String, Vec<u8>)>,
-        history: Vec<(String, Vec<u8>)>,
+        history: Vec<Vec<u8>>,
         serial: i64,
         at: String,
     },
     Delete {
         ids: Vec<String>,
-        history: Vec<(String, Vec<u8>)>,
+        history: Vec<Vec<u8>>,
         serial: i64,
         at: String,
     },
@@ -494,7 +481,7 @@ enum Change {
         lineage: String,
         serial: i64,
         records: Vec<(String, Vec<u8>)>,
-        history: Vec<Entry>,
+        history: Vec<history::Chunk>,
     },
     PruneHistory {
         before: String,
@@ -518,12 +505,11 @@ async fn commit(
             at,
         } => {
             let (ids, values): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
-            let (hist_ids, entries): (Vec<String>, Vec<Vec<u8>>) = history.into_iter().unzip();
             let client = client.read().await;
             client
                 .execute(
                     &prepared.put,
-                    &[&workspace, &ids, &values, &hist_ids, &entries, &serial, &at],
+                    &[&workspace, &ids, &values, &history, &serial, &at],
                 )
                 .await
         }
@@ -533,12 +519,11 @@ async fn commit(
             serial,
             at,
         } => {
-            let (hist_ids, entries): (Vec<String>, Vec<Vec<u8>>) = history.into_iter().unzip();
             let client = client.read().await;
             client
                 .execute(
                     &prepared.delete,
-                    &[&workspace, &ids, &hist_ids, &entries, &serial, &at],
+                    &[&workspace, &ids, &history, &serial, &at],
                 )
                 .await
         }
@@ -560,13 +545,13 @@ async fn commit(
             let (ids, values): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
             tx.execute(PUT, &[&workspace, &ids, &values]).await?;
             let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for entry in &history {
-                columns.0.push(entry.media.to_string());
+            for chunk in history {
                 columns
-                    .1
-                    .push(i64::try_from(entry.serial).unwrap_or(i64::MAX));
-                columns.2.push(entry.at.clone());
-                columns.3.push(entry.encode().unwrap_or_default());
+                    .0
+                    .push(i64::try_from(chunk.serial).unwrap_or(i64::MAX));
+                columns.1.push(chunk.index as i32);
+                columns.2.push(chunk.at);
+                columns.3.push(chunk.bytes);
             }
             tx.execute(
                 HISTORY,
@@ -582,13 +567,41 @@ async fn commit(
             Ok(0)
         }
         Change::PruneHistory { before } => {
-            let client = client.read().await;
-            client
-                .execute(
-                    "DELETE FROM xmeta_history WHERE workspace = $1 AND at < $2",
-                    &[&workspace, &before],
+            let mut client = client.write().await;
+            let tx = client.transaction().await?;
+            let rows = tx
+                .query(
+                    "SELECT serial, chunk, entries FROM xmeta_history WHERE workspace = $1",
+                    &[&workspace],
                 )
-                .await
+                .await?;
+            let mut removed = 0;
+            for row in rows {
+                let (serial, chunk): (i64, i32) = (row.get(0), row.get(1));
+                let key = "workspace = $1 AND serial = $2 AND chunk = $3";
+                // A chunk that does not decode is left for readers to report.
+                match history::prune_chunk(row.get(2), &before) {
+                    Ok(history::Pruned::Rewritten { bytes, removed: n }) => {
+                        tx.execute(
+                            &format!("UPDATE xmeta_history SET entries = $4 WHERE {key}"),
+                            &[&workspace, &serial, &chunk, &bytes],
+                        )
+                        .await?;
+                        removed += n;
+                    }
+                    Ok(history::Pruned::Removed { removed: n }) => {
+                        tx.execute(
+                            &format!("DELETE FROM xmeta_history WHERE {key}"),
+                            &[&workspace, &serial, &chunk],
+                        )
+                        .await?;
+                        removed += n;
+                    }
+                    Ok(history::Pruned::Kept) | Err(_) => {}
+                }
+            }
+            tx.commit().await?;
+            Ok(removed as u64)
         }
     }
 }
@@ -632,19 +645,16 @@ impl PgWriter {
             .collect()
     }
 
-    /// The encoded history entries of a change, none with `--no-history`.
-    fn entries(
+    /// The history chunks of a write, none with `--no-history`.
+    fn chunks(
         &self,
         steps: &[history::Step<'_>],
         event: Event,
         serial: i64,
         at: &str,
-    ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        let encoded = history::encode_entries(steps, event, &self.provenance, serial as u64, at)?;
-        Ok(encoded
-            .into_iter()
-            .map(|(id, entry)| (id.to_string(), entry))
-            .collect())
+    ) -> anyhow::Result<Vec<Vec<u8>>> {
+        let chunks = history::write_chunks(steps, event, &self.provenance, serial as u64, at)?;
+        Ok(chunks.into_iter().map(|c| c.bytes).collect())
     }
 }
 
@@ -686,7 +696,7 @@ impl StateWriter for PgWriter {
             .iter()
             .map(|(id, m)| (*id, before.get(id), Some(m)))
             .collect();
-        let history = self.entries(&steps, event, serial, &at)?;
+        let history = self.chunks(&steps, event, serial, &at)?;
         let parts = crate::parallel::map_chunks(&records, |part| {
             part.iter()
                 .map(|(id, m)| Ok((id.to_string(), Record::new(m.clone()).encode()?)))
@@ -711,7 +721,7 @@ impl StateWriter for PgWriter {
         let (serial, at) = (self.next_serial()?, history::now());
         // Only media that are there leave an entry.
         let steps: Vec<_> = before.iter().map(|(id, m)| (*id, Some(m), None)).collect();
-        let history = self.entries(&steps, event, serial, &at)?;
+        let history = self.chunks(&steps, event, serial, &at)?;
         self.write(Change::Delete {
             ids: ids.iter().map(|id| id.to_string()).collect(),
             history,
@@ -737,7 +747,7 @@ impl StateWriter for PgWriter {
             lineage: lineage.to_string(),
             serial: exact,
             records,
-            history: history.to_vec(),
+            history: history::chunks_of(history)?,
         })?;
         self.serial
             .store(serial, std::sync::atomic::Ordering::SeqCst);

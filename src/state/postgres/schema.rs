@@ -30,11 +30,11 @@ CREATE TABLE IF NOT EXISTS xmeta_records (
 );
 CREATE TABLE IF NOT EXISTS xmeta_history (
     workspace text NOT NULL REFERENCES xmeta_states (workspace) ON DELETE CASCADE,
-    media_id text NOT NULL,
     serial bigint NOT NULL,
+    chunk integer NOT NULL,
     at text NOT NULL,
-    entry bytea NOT NULL,
-    PRIMARY KEY (workspace, media_id, serial)
+    entries bytea NOT NULL,
+    PRIMARY KEY (workspace, serial, chunk)
 );
 CREATE TABLE IF NOT EXISTS xmeta_locks (
     workspace text PRIMARY KEY REFERENCES xmeta_states (workspace) ON DELETE CASCADE,
