@@ -153,6 +153,88 @@ pub struct Chunk {
     pub bytes: Vec<u8>,
 }
 
+/// A chunk as stored: what its entries share (one write's serial, time,
+/// action and provenance) once, then per media only the fields that
+/// changed, absent values left out. About half the bytes of the entries
+/// written out in full, which is most of history's cost on a big write.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    serial: u64,
+    at: String,
+    action: Event,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revision: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dirty: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
+    run: String,
+    entries: Vec<StoredEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEntry {
+    media: MediaId,
+    fields: BTreeMap<String, StoredField>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredField {
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    before: Value,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    after: Value,
+}
+
+impl Stored {
+    fn header(entry: &Entry) -> Stored {
+        Stored {
+            serial: entry.serial,
+            at: entry.at.clone(),
+            action: entry.event,
+            revision: entry.revision.clone(),
+            dirty: entry.dirty,
+            actor: entry.actor.clone(),
+            run: entry.run.clone(),
+            entries: Vec::new(),
+        }
+    }
+
+    fn same_write(&self, entry: &Entry) -> bool {
+        (
+            self.serial,
+            self.at.as_str(),
+            self.action,
+            &self.revision,
+            self.dirty,
+        ) == (
+            entry.serial,
+            entry.at.as_str(),
+            entry.event,
+            &entry.revision,
+            entry.dirty,
+        ) && (&self.actor, &self.run) == (&entry.actor, &entry.run)
+    }
+
+    fn push(&mut self, entry: Entry) {
+        let fields = entry
+            .fields
+            .into_iter()
+            .map(|(name, c)| {
+                let stored = StoredField {
+                    before: c.before,
+                    after: c.after,
+                };
+                (name, stored)
+            })
+            .collect();
+        self.entries.push(StoredEntry {
+            media: entry.media,
+            fields,
+        });
+    }
+}
+
 /// The chunks of one write's entries, built on every core. None with
 /// `--no-history`.
 pub fn write_chunks(
@@ -169,13 +251,14 @@ pub fn write_chunks(
     let parts = crate::parallel::map_chunks(&slices, |part| {
         part.iter()
             .map(|slice| {
-                let entries: Vec<Entry> = slice
-                    .iter()
-                    .map(|(id, before, after)| {
-                        Entry::new(*id, event, *before, *after, provenance, serial, at)
-                    })
-                    .collect();
-                serde_json::to_vec(&entries)
+                let mut chunk: Option<Stored> = None;
+                for (id, before, after) in *slice {
+                    let entry = Entry::new(*id, event, *before, *after, provenance, serial, at);
+                    chunk
+                        .get_or_insert_with(|| Stored::header(&entry))
+                        .push(entry);
+                }
+                serde_json::to_vec(&chunk)
             })
             .collect::<serde_json::Result<Vec<_>>>()
     });
@@ -194,33 +277,66 @@ pub fn write_chunks(
 }
 
 /// Entries from elsewhere (an import, a migration, a pruned chunk), in
-/// the chunks of the writes that made them.
+/// chunks of entries that share a write.
 pub fn chunks_of(entries: &[Entry]) -> serde_json::Result<Vec<Chunk>> {
-    let mut by_write: BTreeMap<u64, Vec<&Entry>> = BTreeMap::new();
-    for entry in entries {
-        by_write.entry(entry.serial).or_default().push(entry);
-    }
-    let mut chunks = Vec::new();
-    for (serial, entries) in by_write {
-        for (index, slice) in entries.chunks(CHUNK).enumerate() {
-            chunks.push(Chunk {
-                serial,
-                index: index as u32,
-                at: slice
-                    .iter()
-                    .map(|e| e.at.as_str())
-                    .max()
-                    .unwrap_or_default()
-                    .to_string(),
-                bytes: serde_json::to_vec(slice)?,
-            });
+    let mut ordered: Vec<&Entry> = entries.iter().collect();
+    ordered.sort_by_key(|e| e.serial);
+    let mut stored: Vec<Stored> = Vec::new();
+    for entry in ordered {
+        match stored.last_mut() {
+            Some(last) if last.same_write(entry) && last.entries.len() < CHUNK => {
+                last.push(entry.clone())
+            }
+            _ => {
+                let mut next = Stored::header(entry);
+                next.push(entry.clone());
+                stored.push(next);
+            }
         }
+    }
+    let mut chunks: Vec<Chunk> = Vec::with_capacity(stored.len());
+    for s in stored {
+        let index = match chunks.last() {
+            Some(last) if last.serial == s.serial => last.index + 1,
+            _ => 0,
+        };
+        chunks.push(Chunk {
+            serial: s.serial,
+            index,
+            at: s.at.clone(),
+            bytes: serde_json::to_vec(&s)?,
+        });
     }
     Ok(chunks)
 }
 
 pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, String> {
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    let stored: Stored = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    Ok(stored
+        .entries
+        .into_iter()
+        .map(|e| Entry {
+            serial: stored.serial,
+            at: stored.at.clone(),
+            media: e.media,
+            event: stored.action,
+            fields: e
+                .fields
+                .into_iter()
+                .map(|(name, f)| {
+                    let change = FieldChange {
+                        before: f.before,
+                        after: f.after,
+                    };
+                    (name, change)
+                })
+                .collect(),
+            revision: stored.revision.clone(),
+            dirty: stored.dirty,
+            actor: stored.actor.clone(),
+            run: stored.run.clone(),
+        })
+        .collect())
 }
 
 /// What pruning does to one chunk: nothing, rewrite it with the entries
@@ -242,7 +358,12 @@ pub fn prune_chunk(bytes: &[u8], before: &str) -> Result<Pruned, String> {
         n if n == total => Pruned::Kept,
         0 => Pruned::Removed { removed: total },
         n => Pruned::Rewritten {
-            bytes: serde_json::to_vec(&kept).map_err(|e| e.to_string())?,
+            bytes: chunks_of(&kept)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|c| c.bytes)
+                .next()
+                .unwrap_or_default(),
             removed: total - n,
         },
     })
