@@ -327,15 +327,13 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                 },
             },
             StateCommand::Migrate { to, to_workspace } => {
-                // A database target keeps this state's workspace unless told.
+                // A database target takes --to-workspace, else this state's
+                // workspace, else XMETA_WORKSPACE.
+                let to_url = crate::state::Target::is_url(to.to_str().unwrap_or_default());
                 let to_workspace = match &state {
-                    Location::Postgres(target)
-                        if to_workspace.is_none()
-                            && crate::state::Target::is_url(to.to_str().unwrap_or_default()) =>
-                    {
-                        Some(target.workspace().to_string())
-                    }
-                    _ => to_workspace,
+                    _ if to_workspace.is_some() || !to_url => to_workspace,
+                    Location::Postgres(target) => Some(target.workspace().to_string()),
+                    Location::Dir(_) => env("XMETA_WORKSPACE"),
                 };
                 StateAction::Migrate(Location::parse(
                     to,

@@ -23,7 +23,7 @@ pub fn render(entries: &[Entry], json: bool) -> anyhow::Result<String> {
         let _ = writeln!(
             out,
             "{}  media {}  {}  {revision}  by {}  run {}",
-            e.at,
+            neutralise(&e.at, 40),
             e.media,
             e.event.name(),
             neutralise(e.actor.as_deref().unwrap_or("unknown"), 80),
@@ -32,7 +32,8 @@ pub fn render(entries: &[Entry], json: bool) -> anyhow::Result<String> {
         for (field, change) in &e.fields {
             let _ = writeln!(
                 out,
-                "    {field}: {} → {}",
+                "    {}: {} → {}",
+                neutralise(field, 40),
                 value(&change.before),
                 value(&change.after)
             );

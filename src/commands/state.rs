@@ -146,8 +146,14 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             // The serial moves past both this state's and the export's, so
             // a plan saved against either is seen as stale.
             let serial = store.serial()?.max(export.serial) + 1;
+            if let Some(history) = &export.history {
+                check_history(file, history, export.serial)?;
+            }
             // An export without history gets one `import` entry per media.
             let history = export.history.clone().unwrap_or_else(|| {
+                if provenance.off {
+                    return Vec::new();
+                }
                 let at = state::history::now();
                 export
                     .media
@@ -202,13 +208,15 @@ fn migrate(config: &Config, from: &Location, to: &Location, out: Output) -> anyh
     if from.to_string() == to.to_string() {
         bail!("`--to` names the state being migrated ({from})");
     }
-    let source = state::open_reader(from)?;
-    if !source.exists() {
+    if !state::exists(from)? {
         return Err(StateError::Missing {
             location: from.to_string(),
         }
         .into());
     }
+    // The source's lock, held for the copy: nothing it records meanwhile
+    // may be left behind in the state that replaces it.
+    let source = state::open_writer(from, &config.command_line, &provenance(config))?;
     let (lineage, serial, records) = (source.lineage()?, source.serial()?, source.all()?);
     let history = source.history(&Filter::default())?;
     let target = state::open_writer(to, &config.command_line, &provenance(config))?;
@@ -222,6 +230,31 @@ fn migrate(config: &Config, from: &Location, to: &Location, out: Output) -> anyh
         "Copied {} media (lineage {lineage}, serial {serial}) from {from} to {to}; the old state is unchanged.",
         records.len()
     ));
+    Ok(())
+}
+
+/// Imported entries must fit the state they join: serials no later than
+/// the export's (or later writes would collide with them), times that
+/// compare as times.
+fn check_history(file: &std::path::Path, history: &[Entry], serial: u64) -> anyhow::Result<()> {
+    for entry in history {
+        if entry.serial > serial {
+            bail!(
+                "`{}` is damaged: a history entry of media {} has serial {}, after the export's {serial}; nothing was imported",
+                file.display(),
+                entry.media,
+                entry.serial
+            );
+        }
+        if humantime::parse_rfc3339(&entry.at).is_err() {
+            bail!(
+                "`{}` is damaged: a history entry of media {} has the time `{}`, which is not RFC 3339 UTC; nothing was imported",
+                file.display(),
+                entry.media,
+                crate::untrusted::neutralise(&entry.at, 40)
+            );
+        }
+    }
     Ok(())
 }
 

@@ -31,6 +31,12 @@ pub fn escape(text: &str) -> String {
     for c in text.chars() {
         match c {
             '\n' | '\r' | '\t' => out.push(' '),
+            // GitHub links @mentions and #references after rendering, and a
+            // backslash does not stop it: a word joiner does, unseen.
+            '@' | '#' => {
+                out.push(c);
+                out.push('\u{2060}');
+            }
             c if c.is_ascii_punctuation() => {
                 out.push('\\');
                 out.push(c);
@@ -319,6 +325,7 @@ mod tests {
             e,
             "0 \\<details\\>\\<summary\\>x\\]\\(http\\:\\/\\/a\\) \\*b\\* \\`c\\` \\| d next"
         );
+        assert_eq!(escape("by @nasa #12"), "by @\u{2060}nasa #\u{2060}12");
         assert_eq!(html("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
         assert_eq!(fence("a ```` b"), "`````");
         assert_eq!(fence("plain"), "```");

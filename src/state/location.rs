@@ -24,6 +24,10 @@ impl Location {
         password: Option<String>,
     ) -> anyhow::Result<Location> {
         let text = value.to_str().unwrap_or_default();
+        if looks_like_url(text) && !Target::is_url(text) {
+            // Not echoed: the value may carry a password.
+            anyhow::bail!("the state location looks like a URL, but only postgres:// and postgresql:// URLs name a database; anything else is a directory path");
+        }
         if Target::is_url(text) {
             let workspace = workspace.unwrap_or(DEFAULT_WORKSPACE);
             let target = Target::parse(text, workspace, password)?;
@@ -47,6 +51,19 @@ impl Location {
     }
 }
 
+/// `scheme://…`, after optional spaces: a mistyped database URL must not
+/// become a directory whose name holds the password.
+fn looks_like_url(text: &str) -> bool {
+    let text = text.trim_start();
+    text.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
 /// A directory as its path; a database with the password left out.
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,5 +71,35 @@ impl std::fmt::Display for Location {
             Location::Dir(dir) => write!(f, "{}", dir.display()),
             Location::Postgres(target) => write!(f, "{target}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistyped_database_url_is_refused_without_its_password() {
+        for text in [
+            "postgress://u:hunter2@db/x",
+            " postgres://u:hunter2@db/x",
+            "mysql://u:hunter2@db/x",
+        ] {
+            let err = Location::parse(PathBuf::from(text), None, None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("looks like a URL") && !err.contains("hunter2"),
+                "{err}"
+            );
+        }
+        let upper =
+            Location::parse(PathBuf::from("Postgres://u:hunter2@db/x"), None, None).unwrap();
+        assert!(matches!(upper, Location::Postgres(_)), "{upper}");
+        assert!(!upper.to_string().contains("hunter2"));
+        assert!(matches!(
+            Location::parse(PathBuf::from("./state"), None, None).unwrap(),
+            Location::Dir(_)
+        ));
     }
 }

@@ -248,6 +248,17 @@ fn since_field_and_prune_before_filter_by_date_and_field(backend: Backend) {
     let bad = env.ok(&["state", "history", "--field", "alt_txt"], 1);
     assert_has(&bad.stderr, "`alt_txt` is not a metadata field");
 
+    // Entries must fit the export they come in: none after its serial.
+    let mut late: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("dated.json")).unwrap()).unwrap();
+    late["history"][0]["serial"] = json!(9);
+    env.write("late.json", &late.to_string());
+    let run = env.ok(&["state", "import", "late.json", "--force"], 1);
+    assert_has(
+        &run.stderr,
+        "has serial 9, after the export's 4; nothing was imported",
+    );
+
     let run = env.ok(&["state", "history", "--prune-before", "2026-01-01"], 0);
     assert_has(
         &run.stdout,

@@ -154,7 +154,8 @@ fn updates_and_forgets_come_before_a_thousand_creates() {
 #[test]
 fn hostile_names_and_alt_text_render_as_text() {
     let env = TestEnv::new();
-    let evil_text = "<img src=x onerror=alert(1)> [click](http://evil.example) **bold** </details>";
+    let evil_text =
+        "<img src=x onerror=alert(1)> [click](http://evil.example) **bold** </details> cc @nasa #12";
     let doc = |text: &str, expiry: u64| {
         serde_yaml::to_string(
             &json!({"apiVersion": "xmeta/v1", "kind": "MediaMetadata", "media": [
@@ -189,6 +190,9 @@ fn hostile_names_and_alt_text_render_as_text() {
     .unwrap();
     let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
     let md = &run.stdout;
+    // Mentions and references notify no one (a word joiner after @ and #).
+    assert_has(md, "**@\u{2060}nasa**");
+    assert_has(md, "**#\u{2060}12**");
     // Stopping to track a field is a sentence, not an empty diff.
     assert!(!md.contains("@@ -0,0 +1,0 @@"), "{md}");
     assert_has(md, "field \\`content\\_expiration\\` is no longer declared");

@@ -194,7 +194,6 @@ pub fn open_writer(
         if found.format_version > FORMAT_VERSION as i32 {
             return Ok(Err(Refusal::Versions(version, Some(found.format_version))));
         }
-        let serial = found.serial;
         client
             .batch_execute(&format!("SET lock_timeout = '{LOCK_WAIT}'"))
             .await?;
@@ -212,6 +211,12 @@ pub fn open_writer(
             }
             Err(e) => return Err(e),
         }
+        // The serial only now: the previous holder may have written until
+        // it let go, and this writer numbers its writes from here.
+        let Some(locked) = head(&client, &workspace).await? else {
+            return Ok(Err(Refusal::Vanished));
+        };
+        let serial = locked.serial;
         client
             .execute(
                 "INSERT INTO xmeta_locks (workspace, pid, host, command, since) \

@@ -32,7 +32,8 @@ pub struct Target {
 
 impl Target {
     pub fn is_url(text: &str) -> bool {
-        text.starts_with("postgres://") || text.starts_with("postgresql://")
+        let lower = text.get(..13).unwrap_or(text).to_ascii_lowercase();
+        lower.starts_with("postgres://") || lower.starts_with("postgresql://")
     }
 
     /// Parses `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]`;
