@@ -1,6 +1,13 @@
 //! xmeta: GitOps for X media metadata. Manifests → desired set → plan
 //! (desired vs last-applied) → requests → confirmations → state.
 
+#![forbid(unsafe_code)]
+
+// Unix file modes, file locks, signals and process rlimits carry the state's
+// and the credentials' guarantees; no other platform is supported.
+#[cfg(not(unix))]
+compile_error!("xmeta supports Unix-like systems only (Linux, macOS, the BSDs)");
+
 pub mod annotations;
 pub mod apply;
 pub mod cli;

@@ -254,6 +254,8 @@ impl Session<'_> {
         else {
             return Ok(());
         };
+        // The tree as it is now: committed since, or edited (dirty).
+        writer.set_provenance(self.config.sources.provenance(&self.args.paths));
         let report = runner.apply(self.shutdown, &plan, writer);
         cache.update(store, plan.changes.iter().map(|c| c.id))?;
         for line in report.lines() {

@@ -72,6 +72,9 @@ pub trait StateWriter: StateReader {
     /// Deletes the history entries made before `before` (RFC 3339);
     /// returns how many.
     fn prune_history(&self, before: &str) -> anyhow::Result<usize>;
+    /// Where later changes come from (`watch --apply` between cycles: the
+    /// tree may have been committed, or edited, since the writer opened).
+    fn set_provenance(&self, provenance: Provenance);
 }
 
 /// Opens the state for reading; a missing state reads as empty and is not

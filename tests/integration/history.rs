@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::support::*;
 
 /// Runs git in the test's directory, failing the test on an error.
-fn git(env: &TestEnv, args: &[&str]) -> String {
+pub fn git(env: &TestEnv, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
         .args(args)
@@ -22,7 +22,7 @@ fn git(env: &TestEnv, args: &[&str]) -> String {
 }
 
 /// Commits the manifests as they are; returns the commit's SHA.
-fn commit(env: &TestEnv, message: &str) -> String {
+pub fn commit(env: &TestEnv, message: &str) -> String {
     git(env, &["add", "-A"]);
     git(env, &["commit", "-qm", message]);
     git(env, &["rev-parse", "HEAD"])

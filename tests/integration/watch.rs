@@ -217,3 +217,27 @@ fn sigterm_during_a_slow_apply_exits_cleanly_and_loses_nothing() {
         &format!("Plan: {left} to create, 0 to update, 0 to forget, {confirmed} unchanged."),
     );
 }
+
+/// Each cycle of `watch --apply` records where its changes came from as the
+/// tree is then: an edit saved but not committed is marked dirty.
+#[test]
+fn each_watch_cycle_records_the_tree_as_it_is_then() {
+    use crate::history::{commit, git};
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    git(&env, &["init", "-q"]);
+    env.write(".gitignore", "state/\n");
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    let sha = commit(&env, "v1");
+    let w = Watcher::start(&env, &["--apply"]);
+    w.wait_for("Apply complete: 3 applied, 0 failed.", 1);
+    env.write("manifests/a.yaml", &manifest(0..3, "v2"));
+    w.wait_for("Apply complete: 3 applied, 0 failed.", 2);
+    let run = env.ok(&["state", "history", &media_id(1), "--format", "json"], 0);
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let marks: Vec<_> = entries
+        .iter()
+        .map(|e| (e["revision"].as_str().unwrap(), e.get("dirty").is_some()))
+        .collect();
+    assert_eq!(marks, [(sha.as_str(), true), (sha.as_str(), false)]);
+}

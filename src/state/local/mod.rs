@@ -53,7 +53,7 @@ struct SledReader {
 struct SledWriter {
     tree: Tree,
     _lock: Lock,
-    provenance: Provenance,
+    provenance: std::sync::RwLock<Provenance>,
     /// The serial of the last write, held while a write is applied: it
     /// alone numbers the writes, one after another.
     serial: std::sync::Mutex<u64>,
@@ -114,7 +114,7 @@ pub fn open_writer(
         durable_serial: AtomicU64::new(tree.serial()?),
         tree,
         _lock: lock,
-        provenance: provenance.clone(),
+        provenance: std::sync::RwLock::new(provenance.clone()),
     };
     writer.write_head()?;
     Ok(Box::new(writer))
@@ -346,7 +346,7 @@ impl StateWriter for SledWriter {
                     batch.insert(key, value);
                 }
             }
-            for chunk in history::write_chunks(&steps, event, &self.provenance, serial, &at)? {
+            for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, &at)? {
                 batch.insert(history_key(&chunk), chunk.bytes);
             }
             Ok(batch)
@@ -362,7 +362,7 @@ impl StateWriter for SledWriter {
             for id in ids {
                 batch.remove(media_key(id));
             }
-            for chunk in history::write_chunks(&steps, event, &self.provenance, serial, &at)? {
+            for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, &at)? {
                 batch.insert(history_key(&chunk), chunk.bytes);
             }
             Ok(batch)
@@ -401,6 +401,12 @@ impl StateWriter for SledWriter {
         self.write_head()
     }
 
+    fn set_provenance(&self, provenance: Provenance) {
+        if let Ok(mut p) = self.provenance.write() {
+            *p = provenance;
+        }
+    }
+
     fn prune_history(&self, before: &str) -> anyhow::Result<usize> {
         let mut batch = sled::Batch::default();
         let mut pruned = 0;
@@ -427,13 +433,20 @@ impl StateWriter for SledWriter {
 }
 
 impl SledWriter {
+    fn provenance(&self) -> Provenance {
+        self.provenance
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
     /// The recorded metadata of `ids`, for their history entries.
     fn before<'a>(
         &self,
         ids: impl Iterator<Item = &'a MediaId>,
     ) -> anyhow::Result<BTreeMap<MediaId, Metadata>> {
         let mut out = BTreeMap::new();
-        if self.provenance.off {
+        if self.provenance().off {
             return Ok(out);
         }
         for id in ids {

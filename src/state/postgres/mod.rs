@@ -243,7 +243,7 @@ pub fn open_writer(
             },
             prepared,
             me,
-            provenance: provenance.clone(),
+            provenance: std::sync::RwLock::new(provenance.clone()),
             serial: std::sync::atomic::AtomicU64::new(u64::try_from(serial).unwrap_or(0)),
         })),
         Err(Refusal::Versions(schema, format)) => {
@@ -460,7 +460,7 @@ struct PgWriter {
     rows: Rows,
     prepared: Prepared,
     me: Holder,
-    provenance: Provenance,
+    provenance: std::sync::RwLock<Provenance>,
     /// The serial of this writer's last write: it alone writes, so it
     /// numbers its writes (and their history entries) itself.
     serial: std::sync::atomic::AtomicU64,
@@ -612,6 +612,13 @@ async fn commit(
 }
 
 impl PgWriter {
+    fn provenance(&self) -> Provenance {
+        self.provenance
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
     fn write(&self, change: Change) -> anyhow::Result<u64> {
         let workspace = self.rows.workspace();
         let prepared = self.prepared.clone();
@@ -658,7 +665,7 @@ impl PgWriter {
         serial: i64,
         at: &str,
     ) -> anyhow::Result<Vec<Vec<u8>>> {
-        let chunks = history::write_chunks(steps, event, &self.provenance, serial as u64, at)?;
+        let chunks = history::write_chunks(steps, event, &self.provenance(), serial as u64, at)?;
         Ok(chunks.into_iter().map(|c| c.bytes).collect())
     }
 }
@@ -691,7 +698,7 @@ impl StateWriter for PgWriter {
 
     fn record_many(&self, records: Vec<(MediaId, Metadata)>, event: Event) -> anyhow::Result<()> {
         let ids: Vec<MediaId> = records.iter().map(|(id, _)| *id).collect();
-        let before = if self.provenance.off {
+        let before = if self.provenance().off {
             BTreeMap::new()
         } else {
             self.before(&ids)?
@@ -757,6 +764,12 @@ impl StateWriter for PgWriter {
         self.serial
             .store(serial, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    fn set_provenance(&self, provenance: Provenance) {
+        if let Ok(mut p) = self.provenance.write() {
+            *p = provenance;
+        }
     }
 
     fn prune_history(&self, before: &str) -> anyhow::Result<usize> {
