@@ -77,6 +77,44 @@ pub trait StateWriter: StateReader {
     fn set_provenance(&self, provenance: Provenance);
 }
 
+/// `StateReader` for a backend's reader or writer type, through its field
+/// that reads (a reader and a writer of one backend read the same way).
+macro_rules! reads_through {
+    ($ty:ty, $field:ident) => {
+        impl $crate::state::StateReader for $ty {
+            fn exists(&self) -> bool {
+                self.$field.exists()
+            }
+            fn lineage(&self) -> anyhow::Result<String> {
+                self.$field.lineage()
+            }
+            fn serial(&self) -> anyhow::Result<u64> {
+                self.$field.serial()
+            }
+            fn all(
+                &self,
+            ) -> anyhow::Result<
+                std::collections::BTreeMap<$crate::model::MediaId, $crate::state::Record>,
+            > {
+                self.$field.all()
+            }
+            fn get(
+                &self,
+                id: &$crate::model::MediaId,
+            ) -> anyhow::Result<Option<$crate::state::Record>> {
+                self.$field.get(id)
+            }
+            fn history(
+                &self,
+                filter: &$crate::state::Filter,
+            ) -> anyhow::Result<Vec<$crate::state::Entry>> {
+                self.$field.history(filter)
+            }
+        }
+    };
+}
+use reads_through;
+
 /// Opens the state for reading; a missing state reads as empty and is not
 /// created.
 pub fn open_reader(location: &Location) -> anyhow::Result<Box<dyn StateReader>> {

@@ -66,6 +66,23 @@ impl Record {
     }
 }
 
+/// Records of `(media, metadata)`, encoded on every core (a first adopt
+/// encodes 100,000).
+pub fn encode_many(
+    records: &[(crate::model::MediaId, Metadata)],
+) -> anyhow::Result<Vec<(crate::model::MediaId, Vec<u8>)>> {
+    let parts = crate::parallel::map_chunks(records, |part| {
+        part.iter()
+            .map(|(id, m)| Ok((*id, Record::new(m.clone()).encode()?)))
+            .collect::<anyhow::Result<Vec<_>>>()
+    });
+    let mut out = Vec::with_capacity(records.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
 fn digest_bytes(json: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(json)))
 }

@@ -166,29 +166,15 @@ fn export_import_and_migrate_keep_the_history(backend: Backend) {
     assert_eq!(original[0]["action"], "rm");
     env.ok(&["state", "export", "--out", "export.json"], 0);
 
-    let other = match &backend {
-        Backend::Sled => Backend::postgres(
-            "history::export_import_and_migrate_keep_the_history (into PostgreSQL)",
-        ),
-        Backend::Postgres(_) => Some(Backend::Sled),
-    };
+    let other = backend
+        .other("history::export_import_and_migrate_keep_the_history (into the other backend)");
     for to in [Some(backend), other].into_iter().flatten() {
         let moved = TestEnv::on(to.clone());
         std::fs::copy(env.path("export.json"), moved.path("export.json")).unwrap();
         moved.ok(&["state", "import", "export.json"], 0);
         assert_eq!(history(&moved, &[]), original, "after import into {to:?}");
         let again = TestEnv::on(to.clone());
-        let mut args = vec!["state".to_string(), "migrate".into(), "--to".into()];
-        match &again.backend {
-            Backend::Sled => args.push(again.state_dir().display().to_string()),
-            Backend::Postgres(url) => {
-                args.extend([
-                    url.clone(),
-                    "--to-workspace".into(),
-                    again.workspace().unwrap().into(),
-                ]);
-            }
-        }
+        let args = migrate_to(&again);
         moved.ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), 0);
         assert_eq!(history(&again, &[]), original, "after migrate into {to:?}");
     }

@@ -217,12 +217,8 @@ fn adopt_rm_export_and_import_round_trip(backend: Backend) {
     env.ok(&["state", "export", "--out", "export.json"], 0);
     let original = json_plan(&env, &[]);
     // Imported on the same backend and on the other one.
-    let other = match &backend {
-        Backend::Sled => Backend::postgres(
-            "workflow::adopt_rm_export_and_import_round_trip (import into PostgreSQL)",
-        ),
-        Backend::Postgres(_) => Some(Backend::Sled),
-    };
+    let other =
+        backend.other("workflow::adopt_rm_export_and_import_round_trip (into the other backend)");
     for to in [Some(backend), other].into_iter().flatten() {
         let moved = TestEnv::on(to.clone());
         std::fs::copy(env.path("export.json"), moved.path("export.json")).unwrap();
@@ -243,12 +239,8 @@ crate::on_both_backends!(migrate_both_ways_keeps_the_plan_and_refuses_a_used_tar
 /// `state migrate` to the other backend and back: the same lineage, serial
 /// and plan at every step; a target that holds media is refused.
 fn migrate_both_ways_keeps_the_plan_and_refuses_a_used_target(backend: Backend) {
-    let other = match &backend {
-        Backend::Sled => match Backend::postgres("workflow::migrate_both_ways (to PostgreSQL)") {
-            Some(pg) => pg,
-            None => return,
-        },
-        Backend::Postgres(_) => Backend::Sled,
+    let Some(other) = backend.other("workflow::migrate_both_ways (to the other backend)") else {
+        return;
     };
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::on(backend).against(&emu);
@@ -293,20 +285,6 @@ fn migrate_both_ways_keeps_the_plan_and_refuses_a_used_target(backend: Backend) 
     );
     assert_eq!(back.state_fingerprint(), exported);
     assert_eq!(emu.request_count(), 8, "moving state sends nothing");
-}
-
-/// `state migrate` arguments that name the state of `to`.
-fn migrate_to(to: &TestEnv) -> Vec<String> {
-    let mut args = vec!["state".to_string(), "migrate".into(), "--to".into()];
-    match &to.backend {
-        Backend::Sled => args.push(to.state_dir().display().to_string()),
-        Backend::Postgres(url) => {
-            args.push(url.clone());
-            args.push("--to-workspace".into());
-            args.push(to.workspace().unwrap_or("default").to_string());
-        }
-    }
-    args
 }
 
 /// The workflows in `examples/github-actions/`, parsed.

@@ -206,6 +206,29 @@ impl Tree {
         Ok(())
     }
 
+    fn decode_all(
+        &self,
+        raw: &[(sled::IVec, sled::IVec)],
+    ) -> anyhow::Result<Vec<(MediaId, Record)>> {
+        raw.iter()
+            .map(|(key, value)| {
+                let id = id_of(key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
+                let record = self.decode(&id, value)?;
+                Ok((id, record))
+            })
+            .collect()
+    }
+    fn decode(&self, id: &MediaId, value: &[u8]) -> anyhow::Result<Record> {
+        Record::decode(value)
+            .map_err(|e| damaged(&self.dir, anyhow!("the record of media {id}: {e}")))
+    }
+}
+
+impl StateReader for Tree {
+    fn exists(&self) -> bool {
+        true
+    }
+
     fn lineage(&self) -> anyhow::Result<String> {
         Ok(self
             .db
@@ -240,19 +263,6 @@ impl Tree {
         Ok(out)
     }
 
-    fn decode_all(
-        &self,
-        raw: &[(sled::IVec, sled::IVec)],
-    ) -> anyhow::Result<Vec<(MediaId, Record)>> {
-        raw.iter()
-            .map(|(key, value)| {
-                let id = id_of(key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
-                let record = self.decode(&id, value)?;
-                Ok((id, record))
-            })
-            .collect()
-    }
-
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.db
             .get(media_key(id))?
@@ -271,54 +281,10 @@ impl Tree {
         crate::state::history::sort_newest_first(&mut entries);
         Ok(entries)
     }
-
-    fn decode(&self, id: &MediaId, value: &[u8]) -> anyhow::Result<Record> {
-        Record::decode(value)
-            .map_err(|e| damaged(&self.dir, anyhow!("the record of media {id}: {e}")))
-    }
 }
 
-impl StateReader for SledReader {
-    fn exists(&self) -> bool {
-        true
-    }
-    fn lineage(&self) -> anyhow::Result<String> {
-        self.tree.lineage()
-    }
-    fn serial(&self) -> anyhow::Result<u64> {
-        self.tree.serial()
-    }
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.tree.all()
-    }
-    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
-        self.tree.get(id)
-    }
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        self.tree.history(filter)
-    }
-}
-
-impl StateReader for SledWriter {
-    fn exists(&self) -> bool {
-        true
-    }
-    fn lineage(&self) -> anyhow::Result<String> {
-        self.tree.lineage()
-    }
-    fn serial(&self) -> anyhow::Result<u64> {
-        self.tree.serial()
-    }
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.tree.all()
-    }
-    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
-        self.tree.get(id)
-    }
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        self.tree.history(filter)
-    }
-}
+super::reads_through!(SledReader, tree);
+super::reads_through!(SledWriter, tree);
 
 impl StateWriter for SledWriter {
     fn record(&self, id: &MediaId, metadata: Metadata, event: Event) -> anyhow::Result<()> {
@@ -326,11 +292,7 @@ impl StateWriter for SledWriter {
     }
 
     fn record_many(&self, records: Vec<(MediaId, Metadata)>, event: Event) -> anyhow::Result<()> {
-        let encoded = crate::parallel::map_chunks(&records, |part| {
-            part.iter()
-                .map(|(id, m)| Ok((media_key(id), Record::new(m.clone()).encode()?)))
-                .collect::<anyhow::Result<Vec<_>>>()
-        });
+        let encoded = super::record::encode_many(&records)?;
         // This writer alone writes: what is recorded now is what the
         // write replaces.
         let before = self.before(records.iter().map(|(id, _)| id))?;
@@ -341,10 +303,8 @@ impl StateWriter for SledWriter {
         let at = history::now();
         self.write(|serial| {
             let mut batch = sled::Batch::default();
-            for part in encoded {
-                for (key, value) in part? {
-                    batch.insert(key, value);
-                }
+            for (id, value) in encoded {
+                batch.insert(media_key(&id), value);
             }
             for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, &at)? {
                 batch.insert(history_key(&chunk), chunk.bytes);

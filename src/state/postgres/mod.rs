@@ -155,10 +155,9 @@ pub fn open_reader(target: &Target) -> anyhow::Result<Box<dyn StateReader>> {
             rows: Rows {
                 get: session.run(|client| async move { client.read().await.prepare(GET).await })?,
                 session,
+                snapshot: Some((head.lineage, head.serial as u64)),
                 has_history: version >= 2,
             },
-            lineage: head.lineage,
-            serial: head.serial as u64,
         })),
     }
 }
@@ -239,6 +238,7 @@ pub fn open_writer(
             rows: Rows {
                 session,
                 get: prepared.get.clone(),
+                snapshot: None,
                 has_history: true,
             },
             prepared,
@@ -325,6 +325,9 @@ pub fn force_unlock(target: &Target) -> anyhow::Result<Option<Holder>> {
 struct Rows {
     session: Session,
     get: Statement,
+    /// A reader's lineage and serial, read once in its snapshot; a writer
+    /// reads them afresh (`None`).
+    snapshot: Option<(String, u64)>,
     /// Whether the schema has the history table (version 2 on).
     has_history: bool,
 }
@@ -332,6 +335,54 @@ struct Rows {
 impl Rows {
     fn workspace(&self) -> String {
         self.session.target.workspace.clone()
+    }
+
+    fn decode(&self, id: &str, value: &[u8]) -> anyhow::Result<(MediaId, Record)> {
+        let target = &self.session.target;
+        let id = MediaId::parse(id).ok_or_else(|| {
+            anyhow!(
+                "the state at {target} is damaged: `{}` is not a media ID",
+                crate::untrusted::neutralise(id, 40)
+            )
+        })?;
+        let record = Record::decode(value).map_err(|e| {
+            anyhow!("the state at {target} is damaged: the record of media {id}: {e}")
+        })?;
+        Ok((id, record))
+    }
+
+    fn head(&self) -> anyhow::Result<(String, u64)> {
+        let workspace = self.workspace();
+        let found = self
+            .session
+            .run(|client| async move { head(&*client.read().await, &workspace).await })?;
+        let found = found.ok_or_else(|| {
+            anyhow!(
+                "the state at {} was deleted while this writer held it",
+                self.session.target
+            )
+        })?;
+        Ok((found.lineage, found.serial as u64))
+    }
+}
+
+impl StateReader for Rows {
+    fn exists(&self) -> bool {
+        true
+    }
+
+    fn lineage(&self) -> anyhow::Result<String> {
+        match &self.snapshot {
+            Some((lineage, _)) => Ok(lineage.clone()),
+            None => Ok(self.head()?.0),
+        }
+    }
+
+    fn serial(&self) -> anyhow::Result<u64> {
+        match &self.snapshot {
+            Some((_, serial)) => Ok(*serial),
+            None => Ok(self.head()?.1),
+        }
     }
 
     fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
@@ -375,20 +426,6 @@ impl Rows {
             .transpose()
     }
 
-    fn decode(&self, id: &str, value: &[u8]) -> anyhow::Result<(MediaId, Record)> {
-        let target = &self.session.target;
-        let id = MediaId::parse(id).ok_or_else(|| {
-            anyhow!(
-                "the state at {target} is damaged: `{}` is not a media ID",
-                crate::untrusted::neutralise(id, 40)
-            )
-        })?;
-        let record = Record::decode(value).map_err(|e| {
-            anyhow!("the state at {target} is damaged: the record of media {id}: {e}")
-        })?;
-        Ok((id, record))
-    }
-
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
         if !self.has_history {
             return Ok(Vec::new());
@@ -413,48 +450,14 @@ impl Rows {
         history::sort_newest_first(&mut entries);
         Ok(entries)
     }
-
-    fn head(&self) -> anyhow::Result<(String, u64)> {
-        let workspace = self.workspace();
-        let found = self
-            .session
-            .run(|client| async move { head(&*client.read().await, &workspace).await })?;
-        let found = found.ok_or_else(|| {
-            anyhow!(
-                "the state at {} was deleted while this writer held it",
-                self.session.target
-            )
-        })?;
-        Ok((found.lineage, found.serial as u64))
-    }
 }
 
 struct PgReader {
     rows: Rows,
-    lineage: String,
-    serial: u64,
 }
 
-impl StateReader for PgReader {
-    fn exists(&self) -> bool {
-        true
-    }
-    fn lineage(&self) -> anyhow::Result<String> {
-        Ok(self.lineage.clone())
-    }
-    fn serial(&self) -> anyhow::Result<u64> {
-        Ok(self.serial)
-    }
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.rows.all()
-    }
-    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
-        self.rows.get(id)
-    }
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        self.rows.history(filter)
-    }
-}
+super::reads_through!(PgReader, rows);
+super::reads_through!(PgWriter, rows);
 
 struct PgWriter {
     rows: Rows,
@@ -670,27 +673,6 @@ impl PgWriter {
     }
 }
 
-impl StateReader for PgWriter {
-    fn exists(&self) -> bool {
-        true
-    }
-    fn lineage(&self) -> anyhow::Result<String> {
-        Ok(self.rows.head()?.0)
-    }
-    fn serial(&self) -> anyhow::Result<u64> {
-        Ok(self.rows.head()?.1)
-    }
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.rows.all()
-    }
-    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
-        self.rows.get(id)
-    }
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        self.rows.history(filter)
-    }
-}
-
 impl StateWriter for PgWriter {
     fn record(&self, id: &MediaId, metadata: Metadata, event: Event) -> anyhow::Result<()> {
         self.record_many(vec![(*id, metadata)], event)
@@ -709,16 +691,10 @@ impl StateWriter for PgWriter {
             .map(|(id, m)| (*id, before.get(id), Some(m)))
             .collect();
         let history = self.chunks(&steps, event, serial, &at)?;
-        let parts = crate::parallel::map_chunks(&records, |part| {
-            part.iter()
-                .map(|(id, m)| Ok((id.to_string(), Record::new(m.clone()).encode()?)))
-                .collect::<anyhow::Result<Vec<_>>>()
-        });
-        let mut encoded = Vec::with_capacity(records.len());
-        for part in parts {
-            encoded.extend(part?);
-        }
-        let records = encoded;
+        let records = super::record::encode_many(&records)?
+            .into_iter()
+            .map(|(id, value)| (id.to_string(), value))
+            .collect();
         self.write(Change::Put {
             records,
             history,

@@ -55,6 +55,31 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// The other backend, for moving a state across (PostgreSQL only when
+    /// the tests have a server; `test` names the skip).
+    pub fn other(&self, test: &str) -> Option<Backend> {
+        match self {
+            Backend::Sled => Backend::postgres(test),
+            Backend::Postgres(_) => Some(Backend::Sled),
+        }
+    }
+}
+
+/// `state migrate` arguments that name the state of `to`.
+pub fn migrate_to(to: &TestEnv) -> Vec<String> {
+    let mut args = vec!["state".to_string(), "migrate".into(), "--to".into()];
+    match &to.backend {
+        Backend::Sled => args.push(to.state_dir().display().to_string()),
+        Backend::Postgres(url) => {
+            args.push(url.clone());
+            args.push("--to-workspace".into());
+            args.push(to.workspace().unwrap_or("default").to_string());
+        }
+    }
+    args
+}
+
 /// Runs one SQL statement against the test database and returns the
 /// first column of each row as text (for tests that must reach past the
 /// binary, e.g. to plant a newer schema).
