@@ -25,8 +25,9 @@ pub fn run(
     }
     let provenance = config.sources.provenance(paths);
     let store = state::open_writer(&config.state, &config.command_line, &provenance)?;
-    let plan = plan::diff(desired, &store.all()?, targets, false);
+    // Read once: the state of 100,000 records is the largest thing here.
     let applied = store.all()?;
+    let plan = plan::diff(desired, &applied, targets, false);
     let records: Vec<_> = plan
         .changes
         .iter()
@@ -36,6 +37,7 @@ pub fn run(
             (c.id, c.next_record(current))
         })
         .collect();
+    drop(applied);
     let adopted = records.len();
     store.record_many(records, state::history::Event::Adopt)?;
     out.line(&format!(
