@@ -53,9 +53,15 @@ pub fn diagnostic(d: &Diagnostic) -> String {
 
 /// A workflow command's value: `%`, CR and LF escaped (and `,` `:` in
 /// properties), so a file name or a message cannot end the command early
-/// or start another. Control characters are neutralised first.
+/// or start another. Control characters in messages are neutralised.
 fn escape(text: &str, property: bool) -> String {
-    let text = crate::untrusted::neutralise_lines(text);
+    // A property (a file name) must stay the file's name; only a message
+    // is made safe for a log viewer.
+    let text = if property {
+        text.to_string()
+    } else {
+        crate::untrusted::neutralise_lines(text)
+    };
     let mut out = text
         .replace('%', "%25")
         .replace('\r', "%0D")

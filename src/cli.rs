@@ -426,7 +426,11 @@ pub enum StateCommand {
         format: HistoryFormat,
         /// Delete the entries made before this date (the records stay);
         /// takes the state lock. Example: --prune-before 2025-01-01
-        #[arg(long, value_name = "DATE", conflicts_with_all = ["id", "since", "field"])]
+        #[arg(
+            long,
+            value_name = "DATE",
+            conflicts_with_all = ["id", "since", "field", "format"]
+        )]
         prune_before: Option<String>,
     },
     /// Copy the state (lineage, serial, every record) to another backend

@@ -314,9 +314,14 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                 format,
                 prune_before,
             } => match prune_before {
-                Some(date) => StateAction::PruneHistory {
-                    before: moment(&date, "--prune-before")?,
-                },
+                Some(date) => {
+                    let before = moment(&date, "--prune-before")?;
+                    let now = crate::state::history::now();
+                    if before > now {
+                        anyhow::bail!("--prune-before {before} is in the future: it would delete the whole history, including today's; give a past date");
+                    }
+                    StateAction::PruneHistory { before }
+                }
                 None => StateAction::History {
                     filter: crate::state::Filter {
                         media: id.as_deref().map(media_id).transpose()?,

@@ -36,10 +36,7 @@ impl Sources {
         let (revision, dirty) = match (&self.revision, github) {
             (Some(r), _) => (Some(r.clone()), false),
             (None, Some(gh)) => (Some(gh.sha.clone()), false),
-            (None, None) => paths
-                .first()
-                .and_then(|p| git_revision(p))
-                .map_or((None, false), |(r, d)| (Some(r), d)),
+            (None, None) => revision_of(paths),
         };
         Provenance {
             revision: revision.map(|r| clean(&r)),
@@ -58,10 +55,10 @@ impl Sources {
     }
 }
 
-/// These go into the state and into every `state history`: short, and
-/// never able to disturb a terminal.
+/// These go into the state as given (JSON escapes them; the text view
+/// neutralises them), trimmed and bounded.
 fn clean(text: &str) -> String {
-    crate::untrusted::neutralise(text.trim(), 200)
+    text.trim().chars().take(200).collect()
 }
 
 /// A random ID shared by the entries of one run outside CI.
@@ -70,6 +67,24 @@ fn run_id() -> String {
     let mut bytes = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut bytes);
     format!("local-{}", hex::encode(bytes))
+}
+
+/// The revision of the repositories holding `paths`: one commit, or each
+/// distinct one joined by `+` when the manifests come from several.
+fn revision_of(paths: &[PathBuf]) -> (Option<String>, bool) {
+    let mut revisions: Vec<String> = Vec::new();
+    let mut dirty = false;
+    for (revision, d) in paths.iter().filter_map(|p| git_revision(p)) {
+        dirty |= d;
+        if !revisions.contains(&revision) {
+            revisions.push(revision);
+        }
+    }
+    if revisions.is_empty() {
+        (None, false)
+    } else {
+        (Some(revisions.join("+")), dirty)
+    }
 }
 
 /// `git rev-parse HEAD` of the repository holding `path`, and whether its

@@ -256,7 +256,7 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
         summary: read.summary,
         alt_text_coverage: read.alt_text_coverage,
         drift: read.drift,
-        revision: read.revision.map(|r| crate::untrusted::neutralise(&r, 200)),
+        revision: read.revision.map(|r| r.chars().take(200).collect()),
         dirty: read.dirty,
     };
     let plan_summary = Plan {

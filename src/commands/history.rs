@@ -42,9 +42,21 @@ pub fn render(entries: &[Entry], json: bool) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// A commit as git shows it in one line: 12 characters.
+/// A commit as git shows it in one line (12 hex digits); anything else,
+/// a tag or `--source-revision` text, whole.
 fn short(revision: &str) -> String {
-    neutralise(&revision.chars().take(12).collect::<String>(), 12)
+    let shortened: Vec<String> = revision
+        .split('+')
+        .map(|part| {
+            let is_sha = part.len() >= 12 && part.bytes().all(|b| b.is_ascii_hexdigit());
+            if is_sha {
+                part[..12].to_string()
+            } else {
+                part.to_string()
+            }
+        })
+        .collect();
+    neutralise(&shortened.join("+"), 120)
 }
 
 /// A field's value as compact JSON (`-` when absent), safe for a terminal.

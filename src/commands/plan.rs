@@ -8,7 +8,31 @@ use crate::plan::{self, write_text};
 use crate::saved_plan;
 use crate::state;
 
+/// The plan; a failure is also written in the format asked for, so a pull
+/// request shows why there is no plan (manifests that do not validate are
+/// written by `show_invalid`).
 pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
+    plan_in_format(config, args, out).map_err(|e| {
+        if e.downcast_ref::<crate::error::InvalidManifests>().is_none() {
+            let secrets = config.state_secrets();
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            let text = crate::untrusted::scrub(&format!("{e:#}"), &secrets);
+            match args.format {
+                Format::Markdown => out.print(&plan::render_failure(&text)),
+                Format::Github => out.line(&crate::annotations::annotation(
+                    Kind::Error,
+                    None,
+                    "xmeta plan",
+                    &text,
+                )),
+                Format::Text | Format::Json => {}
+            }
+        }
+        e
+    })
+}
+
+fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
     let loaded = load_both(&args.paths, || state::open_reader(&config.state));
     let (desired, store, mut applied) = match (loaded, args.format) {
         (Ok(loaded), _) => loaded,

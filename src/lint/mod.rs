@@ -121,6 +121,21 @@ impl Report {
             ));
             out.push('\n');
         }
+        for e in &self.exempt {
+            let note = format!(
+                "media {} is exempt from {}: {}",
+                e.id,
+                e.rules.join(", "),
+                e.reason
+            );
+            out.push_str(&annotation(
+                Kind::Notice,
+                Some(&e.location),
+                "alt-text exemption",
+                &note,
+            ));
+            out.push('\n');
+        }
         if self.more > 0 {
             let more = format!(
                 "{} more alt-text findings; `xmeta lint` lists them all",

@@ -286,6 +286,15 @@ fn diffs(out: &mut String, ordered: &[&Change], prune: bool) {
     }
 }
 
+/// The comment for a plan that failed for another reason (the state could
+/// not be read, say): `error` already holds no secret.
+pub fn render_failure(error: &str) -> String {
+    format!(
+        "### xmeta plan\n\n**The plan failed; nothing was planned.**\n\n- {}\n",
+        escape(error)
+    )
+}
+
 /// The comment for manifests that do not validate: every problem, so the
 /// pull request shows why nothing was planned.
 pub fn render_invalid(diagnostics: &[Diagnostic]) -> String {

@@ -11,7 +11,7 @@ pub mod yaml_text;
 use serde::{Deserialize, Serialize};
 
 pub use diff::{diff, Targets};
-pub use markdown::{render_invalid, render_markdown, COMMENT_LIMIT};
+pub use markdown::{render_failure, render_invalid, render_markdown, COMMENT_LIMIT};
 pub use text::{render_text, summary_line, write_text};
 
 use crate::model::{FieldKind, MediaId, Metadata, Request};

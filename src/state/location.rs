@@ -24,6 +24,10 @@ impl Location {
         password: Option<String>,
     ) -> anyhow::Result<Location> {
         let text = value.to_str().unwrap_or_default();
+        if looks_like_a_database(text) {
+            // Not echoed: the value may carry a password.
+            anyhow::bail!("the state location looks like a database address but is not a postgres://USER@HOST/DB URL (a key=value connection string, or a URL missing its `//`); use a postgres:// URL, or a plain directory path");
+        }
         if looks_like_url(text) && !Target::is_url(text) {
             // Not echoed: the value may carry a password.
             anyhow::bail!("the state location looks like a URL, but only postgres:// and postgresql:// URLs name a database; anything else is a directory path");
@@ -64,6 +68,19 @@ fn looks_like_url(text: &str) -> bool {
     })
 }
 
+/// `postgres:…` without `//`, or libpq's `host=… password=…`: meant as a
+/// database, and never to become a directory named after its password.
+fn looks_like_a_database(text: &str) -> bool {
+    let lower = text.trim_start().to_ascii_lowercase();
+    let scheme = ["postgres:", "postgresql:"]
+        .iter()
+        .any(|s| lower.starts_with(s) && !lower.starts_with(&format!("{s}//")));
+    let key_values = ["password=", "host=", "dbname=", "user="]
+        .iter()
+        .any(|k| lower.split_whitespace().any(|w| w.starts_with(k)));
+    scheme || key_values
+}
+
 /// A directory as its path; a database with the password left out.
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,12 +101,15 @@ mod tests {
             "postgress://u:hunter2@db/x",
             " postgres://u:hunter2@db/x",
             "mysql://u:hunter2@db/x",
+            "postgres:hunter2@127.0.0.1:5433/test",
+            "postgres:/postgres:hunter2@db/x",
+            "host=db password=hunter2 dbname=test",
         ] {
             let err = Location::parse(PathBuf::from(text), None, None)
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains("looks like a URL") && !err.contains("hunter2"),
+                err.contains("looks like a") && !err.contains("hunter2"),
                 "{err}"
             );
         }

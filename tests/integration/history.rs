@@ -245,6 +245,12 @@ fn since_field_and_prune_before_filter_by_date_and_field(backend: Backend) {
         "has serial 9, after the export's 4; nothing was imported",
     );
 
+    let run = env.ok(&["state", "history", "--prune-before", "2999-01-01"], 1);
+    assert_has(
+        &run.stderr,
+        "is in the future: it would delete the whole history",
+    );
+
     let run = env.ok(&["state", "history", "--prune-before", "2026-01-01"], 0);
     assert_has(
         &run.stdout,

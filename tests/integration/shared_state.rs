@@ -61,6 +61,24 @@ fn the_password_never_reaches_output_plans_exports_or_errors() {
     seen.push(run);
     let bad = format!("{}?sslmode=bogus", url_with_password(&url, None));
     seen.push(env.ok(&["--state", &bad, "plan", &m], 1));
+    // A typo that would have made a directory named after the password.
+    let typo = format!("postgres:{PASSWORD}@127.0.0.1:5432/test");
+    let run = env.ok(&["--state", &typo, "plan", &m], 1);
+    assert_has(&run.stderr, "looks like a database address");
+    seen.push(run);
+    // A plan that fails still tells the pull request why, without the password.
+    let run = env.ok(
+        &["--state", &refused, "plan", &m, "--format", "markdown"],
+        1,
+    );
+    assert_has(&run.stdout, "**The plan failed; nothing was planned.**");
+    seen.push(run);
+    let run = env.ok(&["--state", &refused, "plan", &m, "--format", "github"], 1);
+    assert_has(
+        &run.stdout,
+        "::error title=xmeta plan::cannot connect to the PostgreSQL state",
+    );
+    seen.push(run);
     // In the lock holder's command line and in a second writer's message.
     let run = env.ok(&["state", "migrate", "--to", "moved"], 0);
     assert_has(&run.stdout, "Copied 3 media");
@@ -73,6 +91,14 @@ fn the_password_never_reaches_output_plans_exports_or_errors() {
         let text = std::fs::read_to_string(env.path(file)).unwrap();
         assert!(!text.contains(PASSWORD), "{file}");
     }
+    let entries: Vec<String> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        entries.iter().all(|name| !name.contains(PASSWORD)),
+        "{entries:?}"
+    );
     for (path, bytes) in collect_all(&env.path("moved")) {
         assert!(
             !String::from_utf8_lossy(&bytes).contains(PASSWORD),
