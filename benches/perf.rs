@@ -228,6 +228,18 @@ fn main() {
         m.wall
     });
 
+    // The JSON plan of the same (streamed to stdout), with its peak RSS.
+    let mut json_rss = 0;
+    let plan_json = best(runs, || {
+        let m = run(&["plan", &tree_s, "--format", "json"], &state, &[]);
+        assert!(
+            m.stdout.contains(&format!("\"create\": {total},")),
+            "json plan output"
+        );
+        json_rss = json_rss.max(m.max_rss_kb);
+        m.wall
+    });
+
     // A full state: every media recorded (adopt sends nothing).
     // Without history entries first, each into a fresh state of its own;
     // sled's background writes make single runs noisy, so the best of
@@ -395,6 +407,13 @@ fn main() {
         "| peak RSS of `plan` | {:.1} MB | {:.2}× input | ≤ 3× |",
         rss as f64 / 1024.0,
         rss as f64 * 1024.0 / bytes as f64
+    );
+    println!(
+        "| `xmeta plan --format json`, empty state | {} | {:.2}× floor; peak RSS {:.1} MB, {:.2}× input | ≤ 1.0×; ≤ 3× |",
+        ms(plan_json),
+        ratio(plan_json, floor),
+        json_rss as f64 / 1024.0,
+        json_rss as f64 * 1024.0 / bytes as f64
     );
     println!(
         "| `xmeta adopt` of every media (with history) | {} | {:.2}× `--no-history` ({}); peak RSS {:.1} MB | ≤ 1.2× |",

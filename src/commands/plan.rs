@@ -77,7 +77,11 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
     let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?, &source);
     match args.format {
         Format::Text => out.write_with(|w| write_text(&plan, out.color, w)),
-        Format::Json => out.line(&document.to_json()?),
+        // Streamed: a plan of 100,000 changes is never one string.
+        Format::Json => out.write_with(|w| {
+            serde_json::to_writer_pretty(&mut *w, &document)?;
+            w.write_all(b"\n")
+        }),
         Format::Markdown => out.print(&plan::render_markdown(&plan)),
         Format::Github => {
             out.print(&annotated);
