@@ -273,3 +273,36 @@ fn token_files_are_trimmed_and_must_be_private() {
     );
     assert_eq!(emu.count_status(200), 1);
 }
+
+/// The emulator's own OAuth 1.0a check, held to X's documented worked
+/// example ("Creating a signature"), so it is a real second opinion on
+/// xmeta's signer rather than xmeta checking itself.
+#[test]
+fn the_emulators_oauth1_check_matches_the_documented_example() {
+    let params = [
+        (
+            "status",
+            "Hello Ladies + Gentlemen, a signed OAuth request!",
+        ),
+        ("include_entities", "true"),
+        ("oauth_consumer_key", "xvz1evFS4wEEPTGEFPHBog"),
+        ("oauth_nonce", "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg"),
+        ("oauth_signature_method", "HMAC-SHA1"),
+        ("oauth_timestamp", "1318622958"),
+        (
+            "oauth_token",
+            "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
+        ),
+        ("oauth_version", "1.0"),
+    ];
+    assert_eq!(
+        emulator::oauth1_signature(
+            "post",
+            "https://api.twitter.com/1.1/statuses/update.json",
+            &params,
+            "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw",
+            "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE",
+        ),
+        "hCtSmYh+iHYCEqBWrE7C7hYmtUk="
+    );
+}
