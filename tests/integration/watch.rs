@@ -61,6 +61,8 @@ impl Watcher {
                 self.output(),
                 self.stderr.lock().unwrap()
             );
+            // A poll interval while waiting on the event (a line on the
+            // child's stdout), never a timing assumption.
             std::thread::sleep(Duration::from_millis(50));
         }
     }
