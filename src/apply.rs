@@ -17,7 +17,7 @@ use crate::plan::{Action, Change, Plan};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::state::history::Event;
-use crate::state::StateWriter;
+use crate::state::{Recording, StateWriter};
 use crate::x_api::{ApiError, Client, ClientSettings};
 
 /// How much one run may do (`--max-requests`, `--max-duration`).
@@ -215,7 +215,15 @@ fn record(store: &dyn StateWriter, change: &Change) -> anyhow::Result<()> {
             Some(_) => Event::Update,
             None => Event::Create,
         };
-        store.record(&change.id, change.next_record(current.as_ref()), event)
+        let after = change.next_record(current.as_ref());
+        store.record(
+            Recording {
+                id: change.id,
+                before: current,
+                after,
+            },
+            event,
+        )
     })
 }
 

@@ -33,8 +33,13 @@ pub fn run(
         .iter()
         .filter(|c| c.action != Action::Forget)
         .map(|c| {
-            let current = applied.get(&c.id).map(|r| &r.metadata);
-            (c.id, c.next_record(current))
+            let before = applied.get(&c.id).map(|r| r.metadata.clone());
+            let after = c.next_record(before.as_ref());
+            state::Recording {
+                id: c.id,
+                before,
+                after,
+            }
         })
         .collect();
     drop(applied);

@@ -110,7 +110,12 @@ pub fn record_drift_in_line(plan: &Plan, store: &dyn StateWriter) -> anyhow::Res
         }
         if let Some(record) = store.get(&drift.id)? {
             let live = crate::refresh::with_live(&record.metadata, drift);
-            store.record(&drift.id, live, state::history::Event::Refresh)?;
+            let recording = state::Recording {
+                id: drift.id,
+                before: Some(record.metadata),
+                after: live,
+            };
+            store.record(recording, state::history::Event::Refresh)?;
         }
     }
     Ok(())

@@ -41,11 +41,12 @@ pub fn run(
         // Recorded as X holds it: the next plan puts back what the
         // manifests want.
         if let Some(record) = applied.get(&drift.id) {
-            store.record(
-                &drift.id,
-                record.metadata.clone(),
-                state::history::Event::Refresh,
-            )?;
+            let recording = state::Recording {
+                id: drift.id,
+                before: store.get(&drift.id)?.map(|r| r.metadata),
+                after: record.metadata.clone(),
+            };
+            store.record(recording, state::history::Event::Refresh)?;
         }
     }
     for note in text::refresh_notes(&refresh) {

@@ -55,9 +55,11 @@ pub trait StateReader: Send + Sync {
 /// in the same atomic write, with the writer's provenance.
 pub trait StateWriter: StateReader {
     /// Records what X confirmed for a media; durable before it returns.
-    fn record(&self, id: &MediaId, metadata: Metadata, event: Event) -> anyhow::Result<()>;
+    fn record(&self, recording: Recording, event: Event) -> anyhow::Result<()> {
+        self.record_many(vec![recording], event)
+    }
     /// Records many media in one atomic write (for `adopt`).
-    fn record_many(&self, records: Vec<(MediaId, Metadata)>, event: Event) -> anyhow::Result<()>;
+    fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()>;
     /// Forgets media; durable before it returns.
     fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()>;
     /// Replaces every record and history entry, the lineage and the serial
@@ -114,6 +116,16 @@ macro_rules! reads_through {
     };
 }
 use reads_through;
+
+/// One record written: the media, what the state holds for it now (every
+/// caller has read it already; its history entry needs it), and what it
+/// holds after.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    pub id: MediaId,
+    pub before: Option<Metadata>,
+    pub after: Metadata,
+}
 
 /// Opens the state for reading; a missing state reads as empty and is not
 /// created.

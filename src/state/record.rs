@@ -69,14 +69,14 @@ impl Record {
 /// Records of `(media, metadata)`, encoded on every core (a first adopt
 /// encodes 100,000).
 pub fn encode_many(
-    records: &[(crate::model::MediaId, Metadata)],
+    recordings: &[super::Recording],
 ) -> anyhow::Result<Vec<(crate::model::MediaId, Vec<u8>)>> {
-    let parts = crate::parallel::map_chunks(records, |part| {
+    let parts = crate::parallel::map_chunks(recordings, |part| {
         part.iter()
-            .map(|(id, m)| Ok((*id, Record::new(m.clone()).encode()?)))
+            .map(|r| Ok((r.id, Record::new(r.after.clone()).encode()?)))
             .collect::<anyhow::Result<Vec<_>>>()
     });
-    let mut out = Vec::with_capacity(records.len());
+    let mut out = Vec::with_capacity(recordings.len());
     for part in parts {
         out.extend(part?);
     }

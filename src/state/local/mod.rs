@@ -17,7 +17,7 @@ use lock::Lock;
 
 use super::history::{self, Event};
 use super::{
-    new_lineage, Empty, Entry, Filter, Provenance, StateError, StateReader, StateWriter,
+    new_lineage, Empty, Entry, Filter, Provenance, Recording, StateError, StateReader, StateWriter,
     FORMAT_VERSION,
 };
 use crate::model::{MediaId, Metadata};
@@ -287,18 +287,11 @@ super::reads_through!(SledReader, tree);
 super::reads_through!(SledWriter, tree);
 
 impl StateWriter for SledWriter {
-    fn record(&self, id: &MediaId, metadata: Metadata, event: Event) -> anyhow::Result<()> {
-        self.record_many(vec![(*id, metadata)], event)
-    }
-
-    fn record_many(&self, records: Vec<(MediaId, Metadata)>, event: Event) -> anyhow::Result<()> {
-        let encoded = super::record::encode_many(&records)?;
-        // This writer alone writes: what is recorded now is what the
-        // write replaces.
-        let before = self.before(records.iter().map(|(id, _)| id))?;
-        let steps: Vec<_> = records
+    fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()> {
+        let encoded = super::record::encode_many(&recordings)?;
+        let steps: Vec<_> = recordings
             .iter()
-            .map(|(id, m)| (*id, before.get(id), Some(m)))
+            .map(|r| (r.id, r.before.as_ref(), Some(&r.after)))
             .collect();
         let at = history::now();
         self.write(|serial| {
@@ -637,12 +630,33 @@ mod tests {
         {
             let s = open_writer(dir.path(), "test", &Provenance::default()).unwrap();
             lineage = s.lineage().unwrap();
-            s.record(&MediaId::parse("10").unwrap(), alt("a"), Event::Create)
-                .unwrap();
-            s.record(&MediaId::parse("9").unwrap(), alt("b"), Event::Create)
-                .unwrap();
-            s.record(&MediaId::parse("9").unwrap(), alt("c"), Event::Update)
-                .unwrap();
+            s.record(
+                Recording {
+                    id: MediaId::parse("10").unwrap(),
+                    before: None,
+                    after: alt("a"),
+                },
+                Event::Create,
+            )
+            .unwrap();
+            s.record(
+                Recording {
+                    id: MediaId::parse("9").unwrap(),
+                    before: None,
+                    after: alt("b"),
+                },
+                Event::Create,
+            )
+            .unwrap();
+            s.record(
+                Recording {
+                    id: MediaId::parse("9").unwrap(),
+                    before: Some(alt("b")),
+                    after: alt("c"),
+                },
+                Event::Update,
+            )
+            .unwrap();
             assert_eq!(s.serial().unwrap(), 3);
         }
         let s = open_reader(dir.path()).unwrap();

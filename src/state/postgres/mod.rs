@@ -26,8 +26,8 @@ pub use target::Target;
 
 use super::history::{self, Event};
 use super::{
-    new_lineage, Empty, Entry, Filter, Holder, LockError, Provenance, Record, StateReader,
-    StateWriter, FORMAT_VERSION,
+    new_lineage, Empty, Entry, Filter, Holder, LockError, Provenance, Record, Recording,
+    StateReader, StateWriter, FORMAT_VERSION,
 };
 use crate::model::{MediaId, Metadata};
 use schema::{LOCK_CLASS, SCHEMA_VERSION};
@@ -674,24 +674,14 @@ impl PgWriter {
 }
 
 impl StateWriter for PgWriter {
-    fn record(&self, id: &MediaId, metadata: Metadata, event: Event) -> anyhow::Result<()> {
-        self.record_many(vec![(*id, metadata)], event)
-    }
-
-    fn record_many(&self, records: Vec<(MediaId, Metadata)>, event: Event) -> anyhow::Result<()> {
-        let ids: Vec<MediaId> = records.iter().map(|(id, _)| *id).collect();
-        let before = if self.provenance().off {
-            BTreeMap::new()
-        } else {
-            self.before(&ids)?
-        };
+    fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()> {
         let (serial, at) = (self.next_serial()?, history::now());
-        let steps: Vec<_> = records
+        let steps: Vec<_> = recordings
             .iter()
-            .map(|(id, m)| (*id, before.get(id), Some(m)))
+            .map(|r| (r.id, r.before.as_ref(), Some(&r.after)))
             .collect();
         let history = self.chunks(&steps, event, serial, &at)?;
-        let records = super::record::encode_many(&records)?
+        let records = super::record::encode_many(&recordings)?
             .into_iter()
             .map(|(id, value)| (id.to_string(), value))
             .collect();
