@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use divan::Bencher;
-use xmeta::manifest::{assemble, parse_text, Desired};
-use xmeta::model::MediaId;
-use xmeta::plan::{diff, render_text, Targets};
-use xmeta::state::Record;
+use xmeta::internals::MediaId;
+use xmeta::internals::Record;
+use xmeta::internals::{assemble, parse_text, Desired};
+use xmeta::internals::{diff, render_text, Targets};
 
 fn main() {
     divan::main();

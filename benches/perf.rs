@@ -463,11 +463,12 @@ fn drop_workspace(url: &str, workspace: &str) {
 
 /// Loads the tree as watch does, edits one file, and times the re-plan.
 fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
-    use xmeta::plan::{diff, Targets};
-    let mut ws = xmeta::watch::Workspace::load(&[tree.to_path_buf()]).expect("load");
-    let location = xmeta::state::Location::Dir(state.to_path_buf());
-    let store = xmeta::state::open_writer(&location, "bench", &Default::default()).expect("state");
-    let mut cache = xmeta::watch::AppliedCache::default();
+    use xmeta::internals::{diff, Targets};
+    let mut ws = xmeta::internals::Workspace::load(&[tree.to_path_buf()]).expect("load");
+    let location = xmeta::internals::Location::Dir(state.to_path_buf());
+    let store =
+        xmeta::internals::open_writer(&location, "bench", &Default::default()).expect("state");
+    let mut cache = xmeta::internals::AppliedCache::default();
     cache.current(store.as_ref()).expect("read state");
     let file = tree.join("media-042.yaml");
     let per_file = total.div_ceil(FILES);

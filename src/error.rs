@@ -1,7 +1,7 @@
 //! Diagnostics (`file:line:column: message`) and the errors that carry them.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A place in a manifest file; line and column are 1-based.
@@ -19,10 +19,6 @@ impl Location {
             line,
             column,
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.file
     }
 }
 

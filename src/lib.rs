@@ -8,38 +8,53 @@
 #[cfg(not(unix))]
 compile_error!("xmeta supports Unix-like systems only (Linux, macOS, the BSDs)");
 
-pub mod annotations;
-pub mod apply;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod error;
-pub mod fs_util;
-pub mod lint;
-pub mod logging;
-pub mod manifest;
-pub mod model;
-pub mod output;
-pub mod parallel;
-pub mod plan;
-pub mod progress;
-pub mod provenance;
-pub mod refresh;
-pub mod saved_plan;
-pub mod schemas;
-pub mod shutdown;
-pub mod state;
-pub mod untrusted;
-pub mod watch;
-pub mod x_api;
+pub(crate) mod annotations;
+pub(crate) mod apply;
+pub(crate) mod cli;
+pub(crate) mod commands;
+pub(crate) mod config;
+pub(crate) mod error;
+pub(crate) mod fs_util;
+pub(crate) mod lint;
+pub(crate) mod logging;
+pub(crate) mod manifest;
+pub(crate) mod model;
+pub(crate) mod output;
+pub(crate) mod parallel;
+pub(crate) mod plan;
+pub(crate) mod progress;
+pub(crate) mod provenance;
+pub(crate) mod refresh;
+pub(crate) mod saved_plan;
+pub(crate) mod schemas;
+pub(crate) mod shutdown;
+pub(crate) mod state;
+pub(crate) mod untrusted;
+pub(crate) mod watch;
+pub(crate) mod x_api;
 
 use clap::Parser;
 
-pub use commands::Exit;
+use commands::Exit;
+
+/// What the benchmarks and fuzz targets drive directly, below the binary.
+/// Not an API: it changes with the code.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::manifest::{assemble, parse_both, parse_text, Desired, Entry};
+    pub use crate::model::MediaId;
+    pub use crate::plan::{diff, render_text, Targets};
+    pub use crate::state::{open_writer, Location, Record};
+    pub use crate::watch::{AppliedCache, Workspace};
+}
 
 /// Parses the command line, runs the command, prints any error (the one
 /// place errors are printed) and returns the exit status.
-pub fn run() -> Exit {
+pub fn run() -> std::process::ExitCode {
+    std::process::ExitCode::from(outcome() as u8)
+}
+
+fn outcome() -> Exit {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),

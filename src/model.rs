@@ -442,10 +442,6 @@ impl Metadata {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// Gives back spare capacity; 100,000 media each keep theirs.
     pub fn shrink_to_fit(&mut self) {
         self.0.shrink_to_fit();

@@ -68,11 +68,6 @@ pub fn keys(
     (keys, unrefreshable)
 }
 
-/// How many reads `n` keys take.
-pub fn reads_for(n: usize) -> usize {
-    n.div_ceil(KEYS_PER_READ)
-}
-
 fn alt_text_of(metadata: &Metadata) -> Metadata {
     metadata.select(&[FieldKind::AltText])
 }

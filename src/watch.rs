@@ -116,11 +116,6 @@ impl Workspace {
         touched
     }
 
-    /// The errors of every file as it is on disk now.
-    pub fn errors(&self) -> Vec<Diagnostic> {
-        self.files.values().flat_map(|t| t.errors.clone()).collect()
-    }
-
     /// The desired set from every file's last good version. Media of broken
     /// files are held, and forgetting pauses while any file is broken.
     pub fn desired(&self) -> (Desired, Vec<Diagnostic>) {

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let (fast, careful) = xmeta::manifest::parse_both(Arc::new(PathBuf::from("f.yaml")), text);
+    let (fast, careful) = xmeta::internals::parse_both(Arc::new(PathBuf::from("f.yaml")), text);
     let Some(fast) = fast else { return };
     let errors: Vec<String> = careful
         .diagnostics
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         .map(ToString::to_string)
         .collect();
     assert!(errors.is_empty(), "fast path accepted, positioned refused: {errors:?}");
-    let ids = |entries: &[xmeta::manifest::Entry]| -> Vec<(String, String)> {
+    let ids = |entries: &[xmeta::internals::Entry]| -> Vec<(String, String)> {
         entries
             .iter()
             .map(|e| (e.id.to_string(), serde_json::to_string(&*e.metadata).unwrap_or_default()))

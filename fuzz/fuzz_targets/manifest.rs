@@ -11,12 +11,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let file = xmeta::manifest::parse_text(Arc::new(PathBuf::from("fuzz.yaml")), text);
+    let file = xmeta::internals::parse_text(Arc::new(PathBuf::from("fuzz.yaml")), text);
     for d in &file.diagnostics {
         assert!(d.location.line >= 1 && d.location.column >= 1);
         let _ = d.to_string();
     }
-    if let Ok(desired) = xmeta::manifest::assemble(vec![file]) {
+    if let Ok(desired) = xmeta::internals::assemble(vec![file]) {
         for entry in desired.media.values() {
             let _ = serde_json::to_string(&*entry.metadata);
         }

@@ -22,8 +22,6 @@ use crate::manifest::yaml::{parse_documents, Node, NodeKind};
 pub struct LintConfig {
     pub levels: BTreeMap<Rule, Level>,
     pub options: Options,
-    /// The file it came from, if any.
-    pub file: Option<PathBuf>,
 }
 
 impl LintConfig {
@@ -66,10 +64,7 @@ pub fn load(explicit: Option<&Path>, paths: &[PathBuf]) -> anyhow::Result<LintCo
     })?;
     let shown = Arc::new(file.clone());
     let mut problems = Vec::new();
-    let mut config = LintConfig {
-        file: Some(file),
-        ..LintConfig::default()
-    };
+    let mut config = LintConfig::default();
     match parse_documents(&text) {
         Err(e) => problems.push(Diagnostic::error(
             Location::new(&shown, e.pos.line, e.pos.column),

@@ -114,12 +114,6 @@ pub struct ParsedFile {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl ParsedFile {
-    pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
-    }
-}
-
 /// Reads and checks one file; never fails, problems become diagnostics.
 pub fn parse_file(path: &Path) -> ParsedFile {
     let file = Arc::new(path.to_path_buf());

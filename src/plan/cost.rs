@@ -25,12 +25,8 @@ pub struct Cost {
     pub days: Option<u64>,
 }
 
-pub fn estimate(requests: usize, price_per_request: f64) -> Cost {
-    estimate_with_reads(requests, 0, price_per_request)
-}
-
 /// Posts and reads, each billed as a request.
-pub fn estimate_with_reads(posts: usize, reads: usize, price_per_request: f64) -> Cost {
+pub fn estimate(posts: usize, reads: usize, price_per_request: f64) -> Cost {
     let requests = (posts + reads) as u64;
     let windows = requests.div_ceil(USER_WINDOW_REQUESTS);
     let secs = windows.saturating_sub(1) * USER_WINDOW.as_secs();
@@ -108,20 +104,20 @@ mod tests {
     #[test]
     fn lines_for_small_and_large_plans() {
         assert_eq!(
-            estimate(1, 0.005).line(),
+            estimate(1, 0, 0.005).line(),
             "Cost: 1 request ≈ $0.005; fits in one 15-minute window (500 requests)."
         );
-        assert_eq!(estimate(0, 0.005).line(), "Cost: 0 requests ≈ $0.00.");
+        assert_eq!(estimate(0, 0, 0.005).line(), "Cost: 0 requests ≈ $0.00.");
         assert_eq!(
-            estimate(1_000, 0.005).line(),
+            estimate(1_000, 0, 0.005).line(),
             "Cost: 1,000 requests ≈ $5.00; at least 15 min at 500 requests per 15 min."
         );
         assert_eq!(
-            estimate(1, 0.000_000_1).line(),
+            estimate(1, 0, 0.000_000_1).line(),
             "Cost: 1 request ≈ $0.0000001; fits in one 15-minute window (500 requests)."
         );
         assert_eq!(
-            estimate(100_000, 0.005).line(),
+            estimate(100_000, 0, 0.005).line(),
             "Cost: 100,000 requests ≈ $500.00; at least 50 h at 500 requests per 15 min. Over X's 50,000 requests per day per app: the apply needs at least 2 days."
         );
     }

@@ -11,7 +11,7 @@ pub mod yaml_text;
 use serde::{Deserialize, Serialize};
 
 pub use diff::{diff, Targets};
-pub use markdown::{render_failure, render_invalid, render_markdown, COMMENT_LIMIT};
+pub use markdown::{render_failure, render_invalid, render_markdown};
 pub use text::{render_text, summary_line, write_text};
 
 use crate::model::{FieldKind, MediaId, Metadata, Request};
@@ -187,7 +187,7 @@ impl Plan {
 
     pub fn cost(&self) -> cost::Cost {
         let reads = self.refresh.as_ref().map_or(0, |r| r.reads);
-        cost::estimate_with_reads(self.requests().count(), reads, self.price_per_request)
+        cost::estimate(self.requests().count(), reads, self.price_per_request)
     }
 
     pub fn requests(&self) -> impl Iterator<Item = &Change> {

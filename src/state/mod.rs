@@ -20,9 +20,9 @@ use std::collections::BTreeMap;
 
 pub use error::StateError;
 pub use history::{Entry, Filter, Provenance};
-pub use holder::{hostname, Holder, LockError};
+pub use holder::{Holder, LockError};
 pub use location::{Location, Target};
-pub use record::{digest_of, Record};
+pub use record::Record;
 
 use crate::model::{MediaId, Metadata};
 use history::Event;

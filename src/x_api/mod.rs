@@ -16,7 +16,7 @@ use rand::Rng;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 
-pub use oauth1::{sign, signature_base_string, OAuth1};
+pub use oauth1::OAuth1;
 pub use rate_limit::{unix_now, RateBudget, Reading};
 pub use read::{Live, KEYS_PER_READ};
 pub use secret::Secret;
