@@ -94,7 +94,7 @@ pub struct Report {
     pub forgotten: usize,
     /// A signal stopped the run.
     pub interrupted: bool,
-    pub failed: Vec<(MediaId, String)>,
+    pub failed: Vec<(MediaId, ApplyFailure)>,
     /// Requests never started (a stop, a budget, a halt).
     pub skipped: usize,
     /// Requests sent but abandoned in flight past the drain timeout: X may
@@ -110,7 +110,7 @@ impl Report {
         let mut lines: Vec<String> = self
             .failed
             .iter()
-            .map(|(id, message)| format!("failed: media {id}: {message}"))
+            .map(|(id, failure)| format!("failed: media {id}: {failure}"))
             .collect();
         match &self.halted {
             Some(Halt::NotRecorded(reason)) => lines.push(format!(
@@ -184,11 +184,31 @@ impl Report {
 }
 
 /// Why one media did not go through.
-enum Failure {
+#[derive(Debug)]
+pub enum ApplyFailure {
     /// X did not confirm it.
     Api(ApiError),
     /// X confirmed it, but the state could not record it.
     NotRecorded(String),
+    /// A state-only change (a forget, an untracked field) could not be
+    /// written; nothing was sent.
+    NotStored(String),
+}
+
+impl std::fmt::Display for ApplyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The credential's explanation is given once, in the halt line.
+            ApplyFailure::Api(ApiError::Credentials(_)) => {
+                f.write_str("X refused the credentials (see below)")
+            }
+            ApplyFailure::Api(e) => write!(f, "{e}"),
+            ApplyFailure::NotRecorded(reason) => {
+                write!(f, "confirmed by X but not recorded: {reason}")
+            }
+            ApplyFailure::NotStored(reason) => f.write_str(reason),
+        }
+    }
 }
 
 /// The run's limits, fixed at its start.
@@ -246,9 +266,11 @@ async fn run(
     if !forgotten.is_empty() {
         match tokio::task::block_in_place(|| store.remove(&forgotten, Event::Forget)) {
             Ok(()) => report.forgotten += forgotten.len(),
-            Err(e) => report
-                .failed
-                .extend(forgotten.into_iter().map(|id| (id, e.to_string()))),
+            Err(e) => report.failed.extend(
+                forgotten
+                    .into_iter()
+                    .map(|id| (id, ApplyFailure::NotStored(e.to_string()))),
+            ),
         }
     }
     for change in plan
@@ -258,7 +280,9 @@ async fn run(
     {
         match record(store, change) {
             Ok(()) => report.recorded += 1,
-            Err(e) => report.failed.push((change.id, e.to_string())),
+            Err(e) => report
+                .failed
+                .push((change.id, ApplyFailure::NotStored(e.to_string()))),
         }
     }
 
@@ -304,7 +328,7 @@ async fn run(
                     Ok(()) => record(store, change).map_err(|e| {
                         let reason = format!("{e:#}");
                         stop(Halt::NotRecorded(reason.clone()));
-                        Failure::NotRecorded(reason)
+                        ApplyFailure::NotRecorded(reason)
                     }),
                     Err(ApiError::OverBudget(reason)) => {
                         // Not sent: waiting would pass the budget.
@@ -322,7 +346,7 @@ async fn run(
                             }
                             _ => {}
                         }
-                        Err(Failure::Api(e))
+                        Err(ApplyFailure::Api(e))
                     }
                 };
                 (change, Some(outcome))
@@ -346,20 +370,10 @@ async fn run(
                 report.applied += 1;
             }
             Some(Err(failure)) => {
-                let message = match failure {
-                    // The credential's explanation is given once, below.
-                    Failure::Api(ApiError::Credentials(_)) => {
-                        "X refused the credentials (see below)".to_string()
-                    }
-                    Failure::Api(e) => e.to_string(),
-                    Failure::NotRecorded(reason) => {
-                        format!("confirmed by X but not recorded: {reason}")
-                    }
-                };
-                tracing::warn!(media = %change.id, "failed: {message}");
+                tracing::warn!(media = %change.id, "failed: {failure}");
                 progress.finish_one(false);
                 remote_failed += 1;
-                report.failed.push((change.id, message));
+                report.failed.push((change.id, failure));
             }
         }
     }
@@ -371,6 +385,6 @@ async fn run(
     report.halted = halt.lock().ok().and_then(|h| h.clone());
     ticker.abort();
     progress.finish();
-    report.failed.sort();
+    report.failed.sort_by_key(|(id, _)| *id);
     report
 }

@@ -105,3 +105,21 @@ impl fmt::Display for InvalidManifests {
         )
     }
 }
+
+/// An error as it reads, made in this one place: invalid manifests are
+/// their own diagnostics; anything else is one message, with the state's
+/// secrets (a database password) scrubbed should any text carry them.
+pub enum Rendered {
+    Diagnostics(String),
+    Message(String),
+}
+
+pub fn render(e: &anyhow::Error, secrets: &[String]) -> Rendered {
+    match e.downcast_ref::<InvalidManifests>() {
+        Some(invalid) => Rendered::Diagnostics(invalid.to_string()),
+        None => {
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            Rendered::Message(crate::untrusted::scrub(&format!("{e:#}"), &secrets))
+        }
+    }
+}

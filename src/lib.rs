@@ -68,13 +68,9 @@ fn outcome() -> Exit {
     match result {
         Ok(exit) => exit,
         Err(e) => {
-            match e.downcast_ref::<error::InvalidManifests>() {
-                Some(invalid) => logging::note(&invalid.to_string()),
-                None => {
-                    // The state's password, should any message carry it.
-                    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-                    logging::line("error", &untrusted::scrub(&format!("{e:#}"), &secrets))
-                }
+            match error::render(&e, &secrets) {
+                error::Rendered::Diagnostics(text) => logging::note(&text),
+                error::Rendered::Message(text) => logging::line("error", &text),
             }
             Exit::Error
         }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{FieldKind, MediaId, Metadata};
-use crate::plan::{Action, Change, Plan, Summary};
+use crate::plan::{Action, Change, Plan, PlanWarning, Summary};
 use crate::state::Record;
 
 pub const FORMAT_VERSION: &str = "1";
@@ -56,7 +56,7 @@ impl<'a> Document<'a> {
             serial,
             prune: plan.prune,
             changes: Cow::Borrowed(&plan.changes),
-            warnings: plan.warnings.clone(),
+            warnings: plan.warnings.iter().map(ToString::to_string).collect(),
             summary: plan.summary(),
             alt_text_coverage: plan.alt_text_coverage,
             drift: plan
@@ -75,7 +75,7 @@ impl<'a> Document<'a> {
         Plan {
             changes: self.changes.into_owned(),
             unchanged,
-            warnings: self.warnings,
+            warnings: self.warnings.into_iter().map(PlanWarning::Saved).collect(),
             prune: self.prune,
             price_per_request: crate::plan::cost::PRICE_PER_REQUEST_USD,
             alt_text_coverage: self.alt_text_coverage,

@@ -3,6 +3,7 @@
 use crate::annotations::Kind;
 use crate::commands::{annotations, check_declared, load_both, read_live, show_invalid, Exit};
 use crate::config::{Config, Format, PlanConfig};
+use crate::error::{render, Rendered};
 use crate::output::Output;
 use crate::plan::{self, write_text};
 use crate::saved_plan;
@@ -12,11 +13,8 @@ use crate::state;
 /// request shows why there is no plan (manifests that do not validate are
 /// written by `show_invalid`).
 pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
-    plan_in_format(config, args, out).map_err(|e| {
-        if e.downcast_ref::<crate::error::InvalidManifests>().is_none() {
-            let secrets = config.state_secrets();
-            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-            let text = crate::untrusted::scrub(&format!("{e:#}"), &secrets);
+    plan_in_format(config, args, out).inspect_err(|e| {
+        if let Rendered::Message(text) = render(e, &config.state_secrets()) {
             match args.format {
                 Format::Markdown => out.print(&plan::render_failure(&text)),
                 Format::Github => out.line(&crate::annotations::annotation(
@@ -28,7 +26,6 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
                 Format::Text | Format::Json => {}
             }
         }
-        e
     })
 }
 
@@ -59,18 +56,10 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
     if let (Some(refresh), Some(true)) = (&refresh, args.refresh.as_ref().map(|r| r.only)) {
         return report_drift(refresh, args, out);
     }
-    let mut annotated = annotations(&desired.warnings) + &lint.warning_annotations();
-    let from_manifests = desired.warnings.len();
     let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
-    // The plan's own warnings (held, unmanaged media) have no place in a file.
-    for warning in plan.warnings.iter().skip(from_manifests) {
-        let text = warning.strip_prefix("warning: ").unwrap_or(warning);
-        annotated += &crate::annotations::annotation(Kind::Warning, None, "xmeta plan", text);
-        annotated.push('\n');
-    }
     plan.refresh = refresh;
     plan.price_per_request = args.price_per_request;
-    plan.warnings.extend(lint.warning_lines());
+    plan.warnings.extend(lint.warnings());
     plan.alt_text_coverage = Some(lint.coverage());
     drop(applied);
     let source = config.sources.provenance(&args.paths);
@@ -84,7 +73,9 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
         }),
         Format::Markdown => out.print(&plan::render_markdown(&plan)),
         Format::Github => {
-            out.print(&annotated);
+            for warning in &plan.warnings {
+                out.line(&warning.annotation());
+            }
             let summary = plan::summary_line(&plan);
             out.line(&crate::annotations::annotation(
                 Kind::Notice,

@@ -6,7 +6,7 @@ use crate::commands::{annotations, check_declared, show_invalid, Exit};
 use crate::config::Config;
 use crate::manifest;
 use crate::output::Output;
-use crate::plan::Targets;
+use crate::plan::{PlanWarning, Targets};
 
 pub fn run(config: &Config, paths: &[PathBuf], github: bool, out: Output) -> anyhow::Result<Exit> {
     let desired = match manifest::load(paths) {
@@ -20,16 +20,13 @@ pub fn run(config: &Config, paths: &[PathBuf], github: bool, out: Output) -> any
         &crate::lint::config::load(None, paths)?,
         Some(crate::lint::SHOWN_IN_PLANS),
     );
-    if github {
-        out.print(&annotations(&desired.warnings));
-        out.print(&lint.warning_annotations());
-    } else {
-        for warning in &desired.warnings {
-            out.line(&warning.to_string());
-        }
-        for line in lint.warning_lines() {
-            out.line(&line);
-        }
+    let warnings = desired.warnings.iter().cloned().map(PlanWarning::Manifest);
+    for warning in warnings.chain(lint.warnings()) {
+        out.line(&if github {
+            warning.annotation()
+        } else {
+            warning.to_string()
+        });
     }
     out.line(&format!(
         "{} media in {} file{} are valid.",

@@ -14,8 +14,9 @@ pub use rules::{Level, Rule};
 use crate::error::Location;
 use crate::manifest::{places, Desired, Entry};
 use crate::model::{FieldKind, FieldValue, MediaId};
+use crate::plan::PlanWarning;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Finding {
     pub rule: Rule,
     pub level: Level,
@@ -39,7 +40,7 @@ impl std::fmt::Display for Finding {
 }
 
 /// A media exempt from some rules, shown so that a reviewer sees it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Exempt {
     pub id: MediaId,
     pub location: Location,
@@ -83,84 +84,23 @@ impl Report {
         self.coverage().line()
     }
 
-    /// Each finding as a warning line (the first `SHOWN_IN_PLANS`, then a
+    /// Each finding as a warning (the first `SHOWN_IN_PLANS`, then a
     /// count), then each exemption: for plans and `validate`, where a
     /// library without alt text must not bury the plan.
-    pub fn warning_lines(&self) -> Vec<String> {
-        let mut lines: Vec<String> = self
+    pub fn warnings(&self) -> Vec<PlanWarning> {
+        let mut warnings: Vec<PlanWarning> = self
             .findings
             .iter()
-            .map(|f| {
-                Finding {
-                    level: Level::Warning,
-                    ..f.clone()
-                }
-                .to_string()
-            })
+            .cloned()
+            .map(PlanWarning::Lint)
             .collect();
         if self.more > 0 {
-            lines.push(format!(
-                "warning: {} more alt-text findings; `xmeta lint` lists them all",
-                self.more
-            ));
+            warnings.push(PlanWarning::MoreLint {
+                findings: self.more,
+            });
         }
-        lines.extend(self.exemption_lines());
-        lines
-    }
-
-    /// `warning_lines` as GitHub annotations, one per line.
-    pub fn warning_annotations(&self) -> String {
-        use crate::annotations::{annotation, Kind};
-        let mut out = String::new();
-        for f in &self.findings {
-            out.push_str(&annotation(
-                Kind::Warning,
-                Some(&f.location),
-                f.rule.id(),
-                &f.message,
-            ));
-            out.push('\n');
-        }
-        for e in &self.exempt {
-            let note = format!(
-                "media {} is exempt from {}: {}",
-                e.id,
-                e.rules.join(", "),
-                e.reason
-            );
-            out.push_str(&annotation(
-                Kind::Notice,
-                Some(&e.location),
-                "alt-text exemption",
-                &note,
-            ));
-            out.push('\n');
-        }
-        if self.more > 0 {
-            let more = format!(
-                "{} more alt-text findings; `xmeta lint` lists them all",
-                self.more
-            );
-            out.push_str(&annotation(Kind::Warning, None, "xmeta lint", &more));
-            out.push('\n');
-        }
-        out
-    }
-
-    /// `file:line:col: note: media 42 is exempt from …: reason`
-    pub fn exemption_lines(&self) -> Vec<String> {
-        self.exempt
-            .iter()
-            .map(|e| {
-                format!(
-                    "{}: note: media {} is exempt from {}: {}",
-                    e.location,
-                    e.id,
-                    crate::untrusted::neutralise(&e.rules.join(", "), 200),
-                    crate::untrusted::neutralise(&e.reason, 500)
-                )
-            })
-            .collect()
+        warnings.extend(self.exempt.iter().cloned().map(PlanWarning::Exempt));
+        warnings
     }
 }
 

@@ -46,12 +46,9 @@ fn text(report: &Report) -> String {
         out.push_str(&f.to_string());
         out.push('\n');
     }
-    for line in report
-        .warning_lines()
-        .into_iter()
-        .skip(report.findings.len())
-    {
-        out.push_str(&line);
+    // Findings at their own level above; the count and exemptions here.
+    for warning in report.warnings().into_iter().skip(report.findings.len()) {
+        out.push_str(&warning.to_string());
         out.push('\n');
     }
     out.push_str(&summary(report));

@@ -168,7 +168,11 @@ mod tests {
         for text in cases {
             let (fast, careful) = parse_both(Arc::new(PathBuf::from("f.yaml")), &text);
             let Some(fast) = fast else { continue };
-            assert!(!careful.diagnostics.iter().any(Diagnostic::is_error), "{text:?}: {:?}", messages(&careful));
+            assert!(
+                !careful.diagnostics.iter().any(Diagnostic::is_error),
+                "{text:?}: {:?}",
+                messages(&careful)
+            );
             let view = |e: &[Entry]| -> Vec<String> {
                 e.iter()
                     .map(|e| format!("{} {}", e.id, serde_json::to_string(&*e.metadata).unwrap()))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::manifest::Desired;
 use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Change, Plan, PlanWarning};
 use crate::state::Record;
 
 /// `--target`: only these media, or all when empty.
@@ -29,15 +29,17 @@ pub fn diff(
     let mut plan = Plan {
         prune,
         price_per_request: super::cost::PRICE_PER_REQUEST_USD,
-        // Complete lines: `file:line:col: warning: …` or `warning: …`.
-        warnings: desired.warnings.iter().map(|d| d.to_string()).collect(),
+        warnings: desired
+            .warnings
+            .into_iter()
+            .map(PlanWarning::Manifest)
+            .collect(),
         ..Plan::default()
     };
     if !desired.held.is_empty() {
-        plan.warnings.push(format!(
-            "warning: {} media are held back until their manifests are fixed (neither applied nor forgotten)",
-            desired.held.len()
-        ));
+        plan.warnings.push(PlanWarning::Held {
+            media: desired.held.len(),
+        });
     }
     let incomplete = desired.incomplete;
     let held = desired.held;
@@ -82,19 +84,17 @@ pub fn diff(
     }
     if incomplete {
         if !forgotten.is_empty() {
-            plan.warnings.push(format!(
-                "warning: {} media in the state are in no valid manifest; nothing is planned as forgotten while manifests have errors",
-                forgotten.len()
-            ));
+            plan.warnings.push(PlanWarning::NotForgottenWhileInvalid {
+                media: forgotten.len(),
+            });
         }
         plan.changes.sort_by_key(|a| a.id);
         return plan;
     }
     if !forgotten.is_empty() && !prune {
-        plan.warnings.push(format!(
-            "warning: {} media in the state are in no manifest; they stay in the state until you pass `--prune` (nothing is ever sent for them)",
-            forgotten.len()
-        ));
+        plan.warnings.push(PlanWarning::Unmanaged {
+            media: forgotten.len(),
+        });
     }
     plan.changes.extend(forgotten);
     plan.changes.sort_by_key(|a| a.id);

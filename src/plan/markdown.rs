@@ -163,7 +163,7 @@ pub fn render_markdown(plan: &Plan) -> String {
     if let Some(coverage) = plan.alt_text_coverage {
         let _ = writeln!(out, "{}\n", coverage.line());
     }
-    let mut notes = plan.warnings.clone();
+    let mut notes: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
     if let Some(refresh) = &plan.refresh {
         notes.extend(crate::plan::text::refresh_notes(refresh));
     }

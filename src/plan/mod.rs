@@ -5,6 +5,7 @@ pub mod cost;
 pub mod diff;
 mod markdown;
 pub mod text;
+mod warning;
 mod words;
 pub mod yaml_text;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use diff::{diff, Targets};
 pub use markdown::{render_failure, render_invalid, render_markdown};
 pub use text::{render_text, summary_line, write_text};
+pub use warning::PlanWarning;
 
 use crate::model::{FieldKind, MediaId, Metadata, Request};
 
@@ -152,7 +154,7 @@ impl Summary {
 pub struct Plan {
     pub changes: Vec<Change>,
     pub unchanged: usize,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<PlanWarning>,
     /// Forgotten media leave the state (`--prune`).
     pub prune: bool,
     /// US dollars per request, for the cost estimate.

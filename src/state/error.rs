@@ -29,6 +29,42 @@ pub enum StateError {
     },
     #[error("the state in `{}` is damaged ({cause}); restore it from a backup: move the directory aside, then run `xmeta state import FILE` with an export made by `xmeta state export`", dir.display())]
     Damaged { dir: PathBuf, cause: String },
+    #[error("the PostgreSQL state at {target} uses schema version {found}, written by a newer xmeta (this one knows up to {supported}); upgrade xmeta")]
+    NewerSchema {
+        target: String,
+        found: i32,
+        supported: i32,
+    },
+    #[error("the state at {target} was written by a newer xmeta (state format {found}, this xmeta reads up to {supported}); upgrade xmeta")]
+    NewerInDatabase {
+        target: String,
+        found: i32,
+        supported: u32,
+    },
+    #[error("the state at {target} is damaged: {cause}")]
+    DamagedInDatabase { target: String, cause: String },
+}
+
+/// A stored record that cannot be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("it does not match its digest")]
+    Digest,
+}
+
+/// A stored history chunk that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    #[error("a history chunk is truncated")]
+    Truncated,
+    #[error("a history chunk claims {0} bytes")]
+    TooLarge(u32),
+    #[error("{0}")]
+    Compression(#[from] lz4_flex::block::DecompressError),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
 }
 
 impl StateError {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{FieldKind, MediaId, Metadata};
+use crate::state::error::ChunkError;
 
 /// What happened to the media's record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,22 +320,22 @@ fn pack(json: &[u8]) -> Vec<u8> {
 
 /// The JSON of a stored chunk. Its stated size is checked first: a damaged
 /// or planted value must not make xmeta allocate gigabytes.
-fn unpack(bytes: &[u8]) -> Result<Vec<u8>, String> {
+fn unpack(bytes: &[u8]) -> Result<Vec<u8>, ChunkError> {
     const LIMIT: usize = 64 << 20;
     let size = bytes
         .get(..4)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(u32::from_le_bytes)
-        .ok_or("a history chunk is truncated")?;
+        .ok_or(ChunkError::Truncated)?;
     if size as usize > LIMIT {
-        return Err(format!("a history chunk claims {size} bytes"));
+        return Err(ChunkError::TooLarge(size));
     }
-    lz4_flex::block::decompress_size_prepended(bytes).map_err(|e| e.to_string())
+    Ok(lz4_flex::block::decompress_size_prepended(bytes)?)
 }
 
-pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, String> {
+pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, ChunkError> {
     let json = unpack(bytes)?;
-    let stored: Stored = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+    let stored: Stored = serde_json::from_slice(&json)?;
     Ok(stored
         .entries
         .into_iter()
@@ -370,7 +371,7 @@ pub enum Pruned {
     Removed { removed: usize },
 }
 
-pub fn prune_chunk(bytes: &[u8], before: &str) -> Result<Pruned, String> {
+pub fn prune_chunk(bytes: &[u8], before: &str) -> Result<Pruned, ChunkError> {
     let entries = decode_chunk(bytes)?;
     let total = entries.len();
     let kept: Vec<Entry> = entries
@@ -381,8 +382,7 @@ pub fn prune_chunk(bytes: &[u8], before: &str) -> Result<Pruned, String> {
         n if n == total => Pruned::Kept,
         0 => Pruned::Removed { removed: total },
         n => Pruned::Rewritten {
-            bytes: chunks_of(&kept)
-                .map_err(|e| e.to_string())?
+            bytes: chunks_of(&kept)?
                 .into_iter()
                 .map(|c| c.bytes)
                 .next()
@@ -474,6 +474,9 @@ mod tests {
         assert_eq!(again, entries);
         // A value that claims 4 GiB is refused before anything is allocated.
         let planted = [0xff, 0xff, 0xff, 0xff, 0x00];
-        assert!(decode_chunk(&planted).unwrap_err().contains("claims"));
+        assert!(matches!(
+            decode_chunk(&planted),
+            Err(ChunkError::TooLarge(_))
+        ));
     }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::Metadata;
+use crate::state::error::RecordError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
@@ -52,14 +53,14 @@ impl Record {
     }
 
     /// Reads a stored record; `Err` says what is wrong with it.
-    pub fn decode(bytes: &[u8]) -> Result<Record, String> {
-        let stored: Stored = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    pub fn decode(bytes: &[u8]) -> Result<Record, RecordError> {
+        let stored: Stored = serde_json::from_slice(bytes)?;
         let raw = stored.metadata.get();
         if digest_bytes(raw.as_bytes()) != stored.digest {
-            return Err("it does not match its digest".into());
+            return Err(RecordError::Digest);
         }
         Ok(Record {
-            metadata: serde_json::from_str(raw).map_err(|e| e.to_string())?,
+            metadata: serde_json::from_str(raw)?,
             applied_at: stored.applied_at.to_string(),
             digest: stored.digest.to_string(),
         })

@@ -86,8 +86,12 @@ pub enum ApiError {
     Rejected { status: u16, message: String },
     #[error("HTTP {status} is no confirmation: {message}")]
     NotConfirmed { status: u16, message: String },
+    /// The network or HTTP layer failed; the request may be retried.
     #[error("{0}")]
     Transport(String),
+    /// The request could not be built (never sent, never retried).
+    #[error("the request could not be built: {0}")]
+    Request(String),
     #[error("gave up after {attempts} attempt{}; last: {last}", if *attempts == 1 { "" } else { "s" })]
     Exhausted { attempts: u32, last: Box<ApiError> },
     /// 401/403: the credential is wrong for every request, not just this one.
@@ -122,6 +126,7 @@ impl ApiError {
                 message: f(&message),
             },
             ApiError::Transport(message) => ApiError::Transport(f(&message)),
+            ApiError::Request(message) => ApiError::Request(f(&message)),
             ApiError::Exhausted { attempts, last } => ApiError::Exhausted {
                 attempts,
                 last: Box::new(last.map_text(f)),
@@ -255,7 +260,7 @@ impl Client {
     /// Retrying is safe: setting metadata replaces whole fields, so sending
     /// the same body twice has the same effect as once.
     pub async fn post_metadata(&self, request: &Request) -> Result<(), ApiError> {
-        let body = serde_json::to_vec(request).map_err(|e| ApiError::Transport(e.to_string()))?;
+        let body = serde_json::to_vec(request).map_err(|e| ApiError::Request(e.to_string()))?;
         let id = request.id.to_string();
         self.with_retries(&id, || self.send_once(&body, &id)).await
     }
@@ -409,7 +414,7 @@ impl Client {
             }
         };
         let mut value = HeaderValue::from_str(&text).map_err(|_| {
-            ApiError::Transport("the credential contains characters not allowed in a header".into())
+            ApiError::Request("the credential contains characters not allowed in a header".into())
         })?;
         // Keeps the value out of any debug or trace output of reqwest/hyper.
         value.set_sensitive(true);

@@ -56,7 +56,7 @@ impl Client {
         let mut url = self
             .endpoint
             .join(READ_PATH)
-            .map_err(|e| ApiError::Transport(e.to_string()))?;
+            .map_err(|e| ApiError::Request(e.to_string()))?;
         url.query_pairs_mut()
             .append_pair("media_keys", &keys.join(","))
             .append_pair("media.fields", "alt_text");

@@ -27,7 +27,7 @@ pub use target::Target;
 use super::history::{self, Event};
 use super::{
     new_lineage, Empty, Entry, Filter, Holder, LockError, Provenance, Record, Recording,
-    StateReader, StateWriter, FORMAT_VERSION,
+    StateError, StateReader, StateWriter, FORMAT_VERSION,
 };
 use crate::model::{MediaId, Metadata};
 use schema::{LOCK_CLASS, SCHEMA_VERSION};
@@ -108,12 +108,30 @@ async fn head(client: &Client, workspace: &str) -> Result<Option<Head>, tokio_po
     }))
 }
 
+fn damaged(target: &Target, cause: String) -> anyhow::Error {
+    StateError::DamagedInDatabase {
+        target: target.to_string(),
+        cause,
+    }
+    .into()
+}
+
 fn check_versions(target: &Target, schema: i32, format: Option<i32>) -> anyhow::Result<()> {
     if schema > SCHEMA_VERSION {
-        bail!("the PostgreSQL state at {target} uses schema version {schema}, written by a newer xmeta (this one knows up to {SCHEMA_VERSION}); upgrade xmeta");
+        return Err(StateError::NewerSchema {
+            target: target.to_string(),
+            found: schema,
+            supported: SCHEMA_VERSION,
+        }
+        .into());
     }
-    if let Some(format) = format.filter(|f| *f > FORMAT_VERSION as i32) {
-        bail!("the state at {target} was written by a newer xmeta (state format {format}, this xmeta reads up to {FORMAT_VERSION}); upgrade xmeta");
+    if let Some(found) = format.filter(|f| *f > FORMAT_VERSION as i32) {
+        return Err(StateError::NewerInDatabase {
+            target: target.to_string(),
+            found,
+            supported: FORMAT_VERSION,
+        }
+        .into());
     }
     Ok(())
 }
@@ -340,14 +358,16 @@ impl Rows {
     fn decode(&self, id: &str, value: &[u8]) -> anyhow::Result<(MediaId, Record)> {
         let target = &self.session.target;
         let id = MediaId::parse(id).ok_or_else(|| {
-            anyhow!(
-                "the state at {target} is damaged: `{}` is not a media ID",
-                crate::untrusted::neutralise(id, 40)
+            damaged(
+                target,
+                format!(
+                    "`{}` is not a media ID",
+                    crate::untrusted::neutralise(id, 40)
+                ),
             )
         })?;
-        let record = Record::decode(value).map_err(|e| {
-            anyhow!("the state at {target} is damaged: the record of media {id}: {e}")
-        })?;
+        let record = Record::decode(value)
+            .map_err(|e| damaged(target, format!("the record of media {id}: {e}")))?;
         Ok((id, record))
     }
 
@@ -444,7 +464,7 @@ impl StateReader for Rows {
         let mut entries = Vec::new();
         for row in rows {
             let chunk = history::decode_chunk(row.get(0))
-                .map_err(|e| anyhow!("the state at {target} is damaged: a history entry: {e}"))?;
+                .map_err(|e| damaged(target, format!("a history entry: {e}")))?;
             entries.extend(chunk.into_iter().filter(|e| filter.keeps(e)));
         }
         history::sort_newest_first(&mut entries);
