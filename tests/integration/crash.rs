@@ -24,6 +24,23 @@ impl Lcg {
     }
 }
 
+/// Waits until the killed writer's database session has ended: the server
+/// finishes (commits) a statement the process sent just before it died,
+/// then drops the session and its advisory lock. Reading before that would
+/// see the state change under the checks.
+fn session_ended(url: &str, workspace: &str) {
+    let held = format!(
+        "SELECT count(*) FROM pg_locks l JOIN xmeta_states s ON l.objid::bigint = s.lock_id \
+         WHERE l.locktype = 'advisory' AND l.classid::bigint = {} AND s.workspace = '{workspace}'",
+        0x786d_6574
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the killed writer's session to end",
+        || sql(url, &held).unwrap() == ["0"],
+    );
+}
+
 fn recorded(env: &TestEnv) -> BTreeMap<String, Value> {
     let run = env.ok(&["state", "export"], 0);
     let export: Value = serde_json::from_str(&run.stdout).unwrap();
@@ -90,6 +107,9 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
     std::thread::sleep(delay);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    if let Backend::Postgres(url) = backend {
+        session_ended(url, env.workspace().unwrap());
+    }
     let sent_before = emu.request_count() as u64;
     let confirmed = emu.stored();
 
