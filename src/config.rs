@@ -15,6 +15,7 @@ use crate::cli::{self, Cli, Command, StateCommand};
 use crate::model::MediaId;
 use crate::plan::Targets;
 use crate::state::Location;
+use crate::time::Timestamp;
 use crate::x_api::{Auth, ClientSettings, OAuth1, Secret};
 
 pub const DEFAULT_API_URL: &str = "https://api.x.com";
@@ -162,7 +163,7 @@ pub enum StateAction {
     },
     PruneHistory {
         /// RFC 3339.
-        before: String,
+        before: Timestamp,
     },
     Unlock,
 }
@@ -316,7 +317,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             } => match prune_before {
                 Some(date) => {
                     let before = moment(&date, "--prune-before")?;
-                    let now = crate::state::history::now();
+                    let now = Timestamp::now();
                     if before > now {
                         anyhow::bail!("--prune-before {before} is in the future: it would delete the whole history, including today's; give a past date");
                     }
@@ -414,7 +415,7 @@ fn command_line(command: &Command) -> String {
 
 /// `2026-11-27` (midnight UTC) or an RFC 3339 time, as RFC 3339 UTC with
 /// seconds: the form history entries use, so they compare as text.
-fn moment(text: &str, flag: &str) -> anyhow::Result<String> {
+fn moment(text: &str, flag: &str) -> anyhow::Result<Timestamp> {
     let full = if text.len() == 10 {
         format!("{text}T00:00:00Z")
     } else {
@@ -426,7 +427,7 @@ fn moment(text: &str, flag: &str) -> anyhow::Result<String> {
             crate::untrusted::neutralise(text, 40)
         )
     })?;
-    Ok(humantime::format_rfc3339_seconds(at).to_string())
+    Ok(Timestamp::from(at))
 }
 
 fn field_kind(name: &str) -> anyhow::Result<crate::model::FieldKind> {

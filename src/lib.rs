@@ -29,6 +29,7 @@ pub(crate) mod saved_plan;
 pub(crate) mod schemas;
 pub(crate) mod shutdown;
 pub(crate) mod state;
+pub(crate) mod time;
 pub(crate) mod untrusted;
 pub(crate) mod watch;
 pub(crate) mod x_api;

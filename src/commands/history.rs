@@ -23,7 +23,7 @@ pub fn render(entries: &[Entry], json: bool) -> anyhow::Result<String> {
         let _ = writeln!(
             out,
             "{}  media {}  {}  {revision}  by {}  run {}",
-            neutralise(&e.at, 40),
+            e.at,
             e.media,
             e.event.name(),
             neutralise(e.actor.as_deref().unwrap_or("unknown"), 80),

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::model::{FieldKind, MediaId, Metadata};
 use crate::state::error::ChunkError;
+use crate::time::Timestamp;
 
 /// What happened to the media's record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,8 +75,7 @@ pub struct Entry {
     /// The state's serial of the write that made this entry: unique per
     /// media, and the order of entries.
     pub serial: u64,
-    /// RFC 3339, UTC.
-    pub at: String,
+    pub at: Timestamp,
     pub media: MediaId,
     #[serde(rename = "action")]
     pub event: Event,
@@ -100,7 +100,7 @@ impl Entry {
         after: Option<&Metadata>,
         provenance: &Provenance,
         serial: u64,
-        at: &str,
+        at: Timestamp,
     ) -> Entry {
         let json = |v: Option<&crate::model::FieldValue>| {
             v.and_then(|v| serde_json::to_value(v).ok())
@@ -122,7 +122,7 @@ impl Entry {
         }
         Entry {
             serial,
-            at: at.to_string(),
+            at,
             media,
             event,
             fields,
@@ -149,7 +149,7 @@ pub struct Chunk {
     pub serial: u64,
     pub index: u32,
     /// The latest entry's time (for pruning).
-    pub at: String,
+    pub at: Timestamp,
     /// A JSON array of entries.
     pub bytes: Vec<u8>,
 }
@@ -161,7 +161,7 @@ pub struct Chunk {
 #[derive(Serialize, Deserialize)]
 struct Stored {
     serial: u64,
-    at: String,
+    at: Timestamp,
     action: Event,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     revision: Option<String>,
@@ -191,7 +191,7 @@ impl Stored {
     fn header(entry: &Entry) -> Stored {
         Stored {
             serial: entry.serial,
-            at: entry.at.clone(),
+            at: entry.at,
             action: entry.event,
             revision: entry.revision.clone(),
             dirty: entry.dirty,
@@ -204,13 +204,13 @@ impl Stored {
     fn same_write(&self, entry: &Entry) -> bool {
         (
             self.serial,
-            self.at.as_str(),
+            self.at,
             self.action,
             &self.revision,
             self.dirty,
         ) == (
             entry.serial,
-            entry.at.as_str(),
+            entry.at,
             entry.event,
             &entry.revision,
             entry.dirty,
@@ -243,7 +243,7 @@ pub fn write_chunks(
     event: Event,
     provenance: &Provenance,
     serial: u64,
-    at: &str,
+    at: Timestamp,
 ) -> serde_json::Result<Vec<Chunk>> {
     if provenance.off || steps.is_empty() {
         return Ok(Vec::new());
@@ -269,7 +269,7 @@ pub fn write_chunks(
             chunks.push(Chunk {
                 serial,
                 index: chunks.len() as u32,
-                at: at.to_string(),
+                at,
                 bytes,
             });
         }
@@ -304,7 +304,7 @@ pub fn chunks_of(entries: &[Entry]) -> serde_json::Result<Vec<Chunk>> {
         chunks.push(Chunk {
             serial: s.serial,
             index,
-            at: s.at.clone(),
+            at: s.at,
             bytes: pack(&serde_json::to_vec(&s)?),
         });
     }
@@ -341,7 +341,7 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, ChunkError> {
         .into_iter()
         .map(|e| Entry {
             serial: stored.serial,
-            at: stored.at.clone(),
+            at: stored.at,
             media: e.media,
             event: stored.action,
             fields: e
@@ -371,13 +371,10 @@ pub enum Pruned {
     Removed { removed: usize },
 }
 
-pub fn prune_chunk(bytes: &[u8], before: &str) -> Result<Pruned, ChunkError> {
+pub fn prune_chunk(bytes: &[u8], before: Timestamp) -> Result<Pruned, ChunkError> {
     let entries = decode_chunk(bytes)?;
     let total = entries.len();
-    let kept: Vec<Entry> = entries
-        .into_iter()
-        .filter(|e| e.at.as_str() >= before)
-        .collect();
+    let kept: Vec<Entry> = entries.into_iter().filter(|e| e.at >= before).collect();
     Ok(match kept.len() {
         n if n == total => Pruned::Kept,
         0 => Pruned::Removed { removed: total },
@@ -392,27 +389,19 @@ pub fn prune_chunk(bytes: &[u8], before: &str) -> Result<Pruned, ChunkError> {
     })
 }
 
-/// Now, as entries and records write it.
-pub fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
 /// The entries a filter keeps, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub media: Option<MediaId>,
     /// RFC 3339; entries at or after it.
-    pub since: Option<String>,
+    pub since: Option<Timestamp>,
     pub field: Option<FieldKind>,
 }
 
 impl Filter {
     pub fn keeps(&self, entry: &Entry) -> bool {
         self.media.is_none_or(|m| m == entry.media)
-            && self
-                .since
-                .as_ref()
-                .is_none_or(|s| entry.at.as_str() >= s.as_str())
+            && self.since.as_ref().is_none_or(|s| entry.at >= *s)
             && self
                 .field
                 .is_none_or(|f| entry.fields.contains_key(f.name()))
@@ -451,7 +440,7 @@ mod tests {
             Event::Adopt,
             &provenance(),
             7,
-            "2026-01-01T00:00:00Z",
+            Timestamp::parse("2026-01-01T00:00:00Z").expect("time"),
         )
         .unwrap();
         assert_eq!(chunks.len(), 3, "512 entries per chunk");

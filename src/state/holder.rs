@@ -2,12 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::time::Timestamp;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Holder {
     pub pid: u32,
     pub host: String,
     pub command: String,
-    pub since: String,
+    /// `None`: the holder left no readable time.
+    pub since: Option<Timestamp>,
 }
 
 impl Holder {
@@ -17,7 +20,7 @@ impl Holder {
             pid: std::process::id(),
             host: hostname(),
             command: command.to_string(),
-            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            since: Some(Timestamp::now()),
         }
     }
 
@@ -27,7 +30,7 @@ impl Holder {
             pid: 0,
             host: "unknown".into(),
             command: "unknown".into(),
-            since: "unknown".into(),
+            since: None,
         }
     }
 }
@@ -42,7 +45,7 @@ impl std::fmt::Display for Holder {
             self.pid,
             clean(&self.host),
             clean(&self.command),
-            clean(&self.since)
+            self.since.map_or("unknown".into(), |t| t.to_string())
         )
     }
 }

@@ -73,7 +73,7 @@ pub trait StateWriter: StateReader {
     ) -> anyhow::Result<()>;
     /// Deletes the history entries made before `before` (RFC 3339);
     /// returns how many.
-    fn prune_history(&self, before: &str) -> anyhow::Result<usize>;
+    fn prune_history(&self, before: crate::time::Timestamp) -> anyhow::Result<usize>;
     /// Where later changes come from (`watch --apply` between cycles: the
     /// tree may have been committed, or edited, since the writer opened).
     fn set_provenance(&self, provenance: Provenance);

@@ -6,12 +6,12 @@ use sha2::{Digest, Sha256};
 
 use crate::model::Metadata;
 use crate::state::error::RecordError;
+use crate::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub metadata: Metadata,
-    /// RFC 3339, UTC.
-    pub applied_at: String,
+    pub applied_at: Timestamp,
     /// `sha256:` of the metadata's JSON.
     pub digest: String,
 }
@@ -21,7 +21,7 @@ impl Record {
         let digest = digest_of(&metadata);
         Record {
             metadata,
-            applied_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            applied_at: Timestamp::now(),
             digest,
         }
     }
@@ -37,7 +37,7 @@ impl Record {
 struct Stored<'a> {
     #[serde(borrow)]
     metadata: &'a serde_json::value::RawValue,
-    applied_at: &'a str,
+    applied_at: Timestamp,
     digest: &'a str,
 }
 
@@ -47,7 +47,7 @@ impl Record {
         let raw = serde_json::value::RawValue::from_string(json)?;
         serde_json::to_vec(&Stored {
             metadata: &raw,
-            applied_at: &self.applied_at,
+            applied_at: self.applied_at,
             digest: &self.digest,
         })
     }
@@ -61,7 +61,7 @@ impl Record {
         }
         Ok(Record {
             metadata: serde_json::from_str(raw)?,
-            applied_at: stored.applied_at.to_string(),
+            applied_at: stored.applied_at,
             digest: stored.digest.to_string(),
         })
     }

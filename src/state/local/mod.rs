@@ -22,6 +22,7 @@ use super::{
 };
 use crate::model::{MediaId, Metadata};
 use crate::state::Record;
+use crate::time::Timestamp;
 
 const KEY_FORMAT: &[u8] = b"!format_version";
 const KEY_LINEAGE: &[u8] = b"!lineage";
@@ -293,13 +294,13 @@ impl StateWriter for SledWriter {
             .iter()
             .map(|r| (r.id, r.before.as_ref(), Some(&r.after)))
             .collect();
-        let at = history::now();
+        let at = Timestamp::now();
         self.write(|serial| {
             let mut batch = sled::Batch::default();
             for (id, value) in encoded {
                 batch.insert(media_key(&id), value);
             }
-            for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, &at)? {
+            for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, at)? {
                 batch.insert(history_key(&chunk), chunk.bytes);
             }
             Ok(batch)
@@ -309,13 +310,13 @@ impl StateWriter for SledWriter {
     fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()> {
         let before = self.before(ids.iter())?;
         let steps: Vec<_> = before.iter().map(|(id, m)| (*id, Some(m), None)).collect();
-        let at = history::now();
+        let at = Timestamp::now();
         self.write(|serial| {
             let mut batch = sled::Batch::default();
             for id in ids {
                 batch.remove(media_key(id));
             }
-            for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, &at)? {
+            for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, at)? {
                 batch.insert(history_key(&chunk), chunk.bytes);
             }
             Ok(batch)
@@ -360,7 +361,7 @@ impl StateWriter for SledWriter {
         }
     }
 
-    fn prune_history(&self, before: &str) -> anyhow::Result<usize> {
+    fn prune_history(&self, before: Timestamp) -> anyhow::Result<usize> {
         let mut batch = sled::Batch::default();
         let mut pruned = 0;
         for item in self.tree.db.scan_prefix([HISTORY_PREFIX]) {

@@ -30,6 +30,7 @@ use super::{
     StateError, StateReader, StateWriter, FORMAT_VERSION,
 };
 use crate::model::{MediaId, Metadata};
+use crate::time::Timestamp;
 use schema::{LOCK_CLASS, SCHEMA_VERSION};
 use session::Session;
 
@@ -239,7 +240,7 @@ pub fn open_writer(
                 "INSERT INTO xmeta_locks (workspace, pid, host, command, since) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace) DO UPDATE SET \
                  pid = excluded.pid, host = excluded.host, command = excluded.command, since = excluded.since",
-                &[&workspace, &(holder.pid as i64), &holder.host, &holder.command, &holder.since],
+                &[&workspace, &(holder.pid as i64), &holder.host, &holder.command, &holder.since.map(|t| t.to_string())],
             )
             .await?;
         // Format 1 had no history; its history starts now.
@@ -296,7 +297,7 @@ async fn lock_holder(client: &Client, workspace: &str) -> Result<Holder, tokio_p
         pid: u32::try_from(r.get::<_, i64>(0)).unwrap_or(0),
         host: r.get(1),
         command: r.get(2),
-        since: r.get(3),
+        since: Timestamp::parse(r.get(3)),
     }))
 }
 
@@ -512,7 +513,7 @@ enum Change {
         history: Vec<history::Chunk>,
     },
     PruneHistory {
-        before: String,
+        before: Timestamp,
     },
 }
 
@@ -578,7 +579,7 @@ async fn commit(
                     .0
                     .push(i64::try_from(chunk.serial).unwrap_or(i64::MAX));
                 columns.1.push(chunk.index as i32);
-                columns.2.push(chunk.at);
+                columns.2.push(chunk.at.to_string());
                 columns.3.push(chunk.bytes);
             }
             tx.execute(
@@ -608,7 +609,7 @@ async fn commit(
                 let (serial, chunk): (i64, i32) = (row.get(0), row.get(1));
                 let key = "workspace = $1 AND serial = $2 AND chunk = $3";
                 // A chunk that does not decode is left for readers to report.
-                match history::prune_chunk(row.get(2), &before) {
+                match history::prune_chunk(row.get(2), before) {
                     Ok(history::Pruned::Rewritten { bytes, removed: n }) => {
                         tx.execute(
                             &format!("UPDATE xmeta_history SET entries = $4 WHERE {key}"),
@@ -686,7 +687,7 @@ impl PgWriter {
         steps: &[history::Step<'_>],
         event: Event,
         serial: i64,
-        at: &str,
+        at: Timestamp,
     ) -> anyhow::Result<Vec<Vec<u8>>> {
         let chunks = history::write_chunks(steps, event, &self.provenance(), serial as u64, at)?;
         Ok(chunks.into_iter().map(|c| c.bytes).collect())
@@ -695,12 +696,12 @@ impl PgWriter {
 
 impl StateWriter for PgWriter {
     fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()> {
-        let (serial, at) = (self.next_serial()?, history::now());
+        let (serial, at) = (self.next_serial()?, Timestamp::now());
         let steps: Vec<_> = recordings
             .iter()
             .map(|r| (r.id, r.before.as_ref(), Some(&r.after)))
             .collect();
-        let history = self.chunks(&steps, event, serial, &at)?;
+        let history = self.chunks(&steps, event, serial, at)?;
         let records = super::record::encode_many(&recordings)?
             .into_iter()
             .map(|(id, value)| (id.to_string(), value))
@@ -709,22 +710,22 @@ impl StateWriter for PgWriter {
             records,
             history,
             serial,
-            at,
+            at: at.to_string(),
         })?;
         Ok(())
     }
 
     fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()> {
         let before = self.before(ids)?;
-        let (serial, at) = (self.next_serial()?, history::now());
+        let (serial, at) = (self.next_serial()?, Timestamp::now());
         // Only media that are there leave an entry.
         let steps: Vec<_> = before.iter().map(|(id, m)| (*id, Some(m), None)).collect();
-        let history = self.chunks(&steps, event, serial, &at)?;
+        let history = self.chunks(&steps, event, serial, at)?;
         self.write(Change::Delete {
             ids: ids.iter().map(|id| id.to_string()).collect(),
             history,
             serial,
-            at,
+            at: at.to_string(),
         })?;
         Ok(())
     }
@@ -758,10 +759,8 @@ impl StateWriter for PgWriter {
         }
     }
 
-    fn prune_history(&self, before: &str) -> anyhow::Result<usize> {
-        let pruned = self.write(Change::PruneHistory {
-            before: before.to_string(),
-        })?;
+    fn prune_history(&self, before: Timestamp) -> anyhow::Result<usize> {
+        let pruned = self.write(Change::PruneHistory { before })?;
         Ok(usize::try_from(pruned).unwrap_or(usize::MAX))
     }
 }
