@@ -194,8 +194,8 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
-    // we need, and a smoke size keeps that quick.
+    // 100,000 media unless XMETA_BENCH_MEDIA says otherwise (CI's smoke
+    // run sets 1,000).
     let total = media_count();
     let root = tempfile::tempdir().expect("tempdir");
     let tree = root.path().join("tree");

@@ -42,11 +42,11 @@ pub struct Config {
     pub rust_log: Option<String>,
     /// The command line, for the state lock's "who holds it".
     pub command_line: String,
-    pub action: Action,
+    pub task: Task,
 }
 
 #[derive(Debug)]
-pub enum Action {
+pub enum Task {
     Validate {
         paths: Vec<PathBuf>,
         /// `--format github`: annotations on stdout.
@@ -66,7 +66,7 @@ pub enum Action {
     },
     Lint {
         paths: Vec<PathBuf>,
-        format: crate::lint::Format,
+        format: crate::lint::LintFormat,
         config: Option<PathBuf>,
     },
     Schema(SchemaKind),
@@ -172,7 +172,7 @@ impl Config {
     /// The passwords of the states this command uses.
     pub fn state_secrets(&self) -> Vec<String> {
         let mut secrets = self.state.secrets();
-        if let Action::State(StateAction::Migrate(to)) = &self.action {
+        if let Task::State(StateAction::Migrate(to)) = &self.task {
             secrets.extend(to.secrets());
         }
         secrets
@@ -220,12 +220,12 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
     let state = Location::parse(state, workspace.as_deref(), env("PGPASSWORD"))?;
     let (allow_empty, color, verbose) = (cli.allow_empty, cli.color, cli.verbose);
     let command_line = command_line(&cli.command);
-    let action = match cli.command {
-        Command::Validate(v) => Action::Validate {
+    let task = match cli.command {
+        Command::Validate(v) => Task::Validate {
             paths: v.paths.paths,
             github: v.format == cli::ValidateFormat::Github,
         },
-        Command::Plan(a) => Action::Plan(PlanConfig {
+        Command::Plan(a) => Task::Plan(PlanConfig {
             paths: a.paths.paths,
             format: match a.format {
                 cli::Format::Text => Format::Text,
@@ -249,7 +249,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                 None
             },
         }),
-        Command::Apply(a) => Action::Apply(ApplyConfig {
+        Command::Apply(a) => Task::Apply(ApplyConfig {
             source: match a.plan {
                 Some(file) => ApplySource::SavedPlan(file),
                 None => ApplySource::Manifests(a.paths),
@@ -263,7 +263,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             price_per_request: a.price_per_request.unwrap_or(PRICE_PER_REQUEST_USD),
             refresh: a.refresh,
         }),
-        Command::Watch(a) => Action::Watch(WatchConfig {
+        Command::Watch(a) => Task::Watch(WatchConfig {
             paths: a.paths.paths,
             apply: if a.apply {
                 Some(client_settings(&a.client)?)
@@ -275,32 +275,32 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             debounce: Duration::from_millis(a.debounce_ms),
             prune: a.prune,
         }),
-        Command::Adopt(a) => Action::Adopt {
+        Command::Adopt(a) => Task::Adopt {
             paths: a.paths.paths,
             targets: targets(&a.targets.ids)?,
         },
-        Command::Lint(a) => Action::Lint {
+        Command::Lint(a) => Task::Lint {
             paths: a.paths.paths,
             format: match a.format {
-                cli::LintFormat::Text => crate::lint::Format::Text,
-                cli::LintFormat::Json => crate::lint::Format::Json,
-                cli::LintFormat::Sarif => crate::lint::Format::Sarif,
-                cli::LintFormat::Github => crate::lint::Format::Github,
+                cli::LintFormat::Text => crate::lint::LintFormat::Text,
+                cli::LintFormat::Json => crate::lint::LintFormat::Json,
+                cli::LintFormat::Sarif => crate::lint::LintFormat::Sarif,
+                cli::LintFormat::Github => crate::lint::LintFormat::Github,
             },
             config: a.config,
         },
-        Command::Refresh(a) => Action::Refresh {
+        Command::Refresh(a) => Task::Refresh {
             paths: a.paths.paths,
             client: client_settings(&a.client)?,
         },
-        Command::Schema { what } => Action::Schema(match what {
+        Command::Schema { what } => Task::Schema(match what {
             cli::SchemaKind::Manifest => SchemaKind::Manifest,
             cli::SchemaKind::Plan => SchemaKind::Plan,
             cli::SchemaKind::Config => SchemaKind::Config,
         }),
-        Command::Completions { shell } => Action::Completions(shell),
-        Command::Man => Action::Man,
-        Command::State(s) => Action::State(match s {
+        Command::Completions { shell } => Task::Completions(shell),
+        Command::Man => Task::Man,
+        Command::State(s) => Task::State(match s {
             StateCommand::List => StateAction::List,
             StateCommand::Show { id } => StateAction::Show(media_id(&id)?),
             StateCommand::Rm { ids } => {
@@ -362,7 +362,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
         verbose,
         rust_log: env("RUST_LOG"),
         command_line,
-        action,
+        task,
     })
 }
 

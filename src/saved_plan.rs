@@ -13,7 +13,7 @@ use crate::model::{FieldKind, MediaId, Metadata};
 use crate::plan::{Action, Change, Plan, PlanWarning, Summary};
 use crate::state::Record;
 
-pub const FORMAT_VERSION: &str = "1";
+pub const PLAN_FORMAT_VERSION: &str = "1";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Document<'a> {
@@ -51,7 +51,7 @@ impl<'a> Document<'a> {
         Document {
             revision: source.revision.clone(),
             dirty: source.dirty,
-            format_version: FORMAT_VERSION.into(),
+            format_version: PLAN_FORMAT_VERSION.into(),
             lineage,
             serial,
             prune: plan.prune,
@@ -221,9 +221,9 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
     json.extend_from_slice(rest);
     let read: ReadDocument =
         serde_json::from_slice(&json).map_err(|e| refuse(format!("is corrupt ({e})")))?;
-    if read.format_version != FORMAT_VERSION {
+    if read.format_version != PLAN_FORMAT_VERSION {
         bail!(
-            "the plan file `{shown}` has format {}, this xmeta reads format {FORMAT_VERSION}",
+            "the plan file `{shown}` has format {}, this xmeta reads format {PLAN_FORMAT_VERSION}",
             crate::untrusted::neutralise(&read.format_version, 20)
         );
     }

@@ -73,7 +73,7 @@ pub fn plan() -> Value {
         "definitions": {"metadata": shape(&Shape::Object(METADATA))},
         "properties": {
             "checksum": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
-            "format_version": {"const": crate::saved_plan::FORMAT_VERSION},
+            "format_version": {"const": crate::saved_plan::PLAN_FORMAT_VERSION},
             "lineage": {"type": "string"},
             "serial": count,
             "prune": {"type": "boolean"},

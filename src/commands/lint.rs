@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::commands::{check_declared, Exit};
 use crate::config::Config;
-use crate::lint::{self, Format};
+use crate::lint::{self, LintFormat};
 use crate::manifest;
 use crate::output::Output;
 use crate::plan::Targets;
@@ -13,7 +13,7 @@ use crate::plan::Targets;
 pub fn run(
     config: &Config,
     paths: &[PathBuf],
-    format: Format,
+    format: LintFormat,
     config_file: Option<&Path>,
     out: Output,
 ) -> anyhow::Result<Exit> {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 
-use crate::config::{Action, Config, SchemaKind};
+use crate::config::{Config, SchemaKind, Task};
 use crate::manifest::{self, Desired};
 use crate::model::MediaId;
 use crate::output::Output;
@@ -138,20 +138,20 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
     let out = Output {
         color: config.color,
     };
-    match &config.action {
-        Action::Validate { paths, github } => validate::run(&config, paths, *github, out),
-        Action::Plan(plan) => plan::run(&config, plan, out),
-        Action::Apply(apply) => apply::run(&config, apply, out),
-        Action::Watch(watch) => watch::run(&config, watch, out),
-        Action::Adopt { paths, targets } => adopt::run(&config, paths, targets, out),
-        Action::State(action) => state::run(&config, action, out),
-        Action::Refresh { paths, client } => refresh::run(&config, paths, client, out),
-        Action::Lint {
+    match &config.task {
+        Task::Validate { paths, github } => validate::run(&config, paths, *github, out),
+        Task::Plan(plan) => plan::run(&config, plan, out),
+        Task::Apply(apply) => apply::run(&config, apply, out),
+        Task::Watch(watch) => watch::run(&config, watch, out),
+        Task::Adopt { paths, targets } => adopt::run(&config, paths, targets, out),
+        Task::State(action) => state::run(&config, action, out),
+        Task::Refresh { paths, client } => refresh::run(&config, paths, client, out),
+        Task::Lint {
             paths,
             format,
             config: file,
         } => lint::run(&config, paths, *format, file.as_deref(), out),
-        Action::Schema(kind) => {
+        Task::Schema(kind) => {
             let schema = match kind {
                 SchemaKind::Manifest => crate::schemas::manifest(),
                 SchemaKind::Plan => crate::schemas::plan(),
@@ -160,7 +160,7 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
             out.line(&serde_json::to_string_pretty(&schema)?);
             Ok(Exit::Success)
         }
-        Action::Completions(shell) => shell::completions(*shell, out),
-        Action::Man => shell::man(out),
+        Task::Completions(shell) => shell::completions(*shell, out),
+        Task::Man => shell::man(out),
     }
 }

@@ -8,7 +8,7 @@ pub mod rules;
 use std::collections::HashMap;
 
 pub use config::LintConfig;
-pub use render::{render, Format};
+pub use render::{render, LintFormat};
 pub use rules::{Level, Rule};
 
 use crate::error::Location;

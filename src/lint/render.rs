@@ -7,19 +7,19 @@ use crate::lint::rules::{Level, Rule};
 use crate::lint::Report;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub enum LintFormat {
     Text,
     Json,
     Sarif,
     Github,
 }
 
-pub fn render(report: &Report, format: Format) -> String {
+pub fn render(report: &Report, format: LintFormat) -> String {
     match format {
-        Format::Text => text(report),
-        Format::Json => json(report),
-        Format::Sarif => sarif(report),
-        Format::Github => github(report),
+        LintFormat::Text => text(report),
+        LintFormat::Json => json(report),
+        LintFormat::Sarif => sarif(report),
+        LintFormat::Github => github(report),
     }
 }
 

@@ -109,7 +109,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
             message: e.info().to_string(),
         })?;
         let pos = Pos::from(mark);
-        let too_big = |message: &str| SyntaxError {
+        let refuse = |message: &str| SyntaxError {
             pos,
             message: message.to_string(),
         };
@@ -121,14 +121,14 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
             }
             Event::SequenceStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(too_big("nesting is deeper than 128 levels"));
+                    return Err(refuse("nesting is deeper than 128 levels"));
                 }
                 stack.push(Frame::Seq(pos, anchor, Vec::new()));
                 continue;
             }
             Event::MappingStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(too_big("nesting is deeper than 128 levels"));
+                    return Err(refuse("nesting is deeper than 128 levels"));
                 }
                 stack.push(Frame::Map(pos, anchor, Vec::new(), None));
                 continue;
@@ -141,7 +141,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
                     },
                     anchor,
                 ),
-                _ => return Err(too_big("unbalanced sequence")),
+                _ => return Err(refuse("unbalanced sequence")),
             },
             Event::MappingEnd => match stack.pop() {
                 Some(Frame::Map(start, anchor, entries, _)) => (
@@ -151,7 +151,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
                     },
                     anchor,
                 ),
-                _ => return Err(too_big("unbalanced mapping")),
+                _ => return Err(refuse("unbalanced mapping")),
             },
             Event::Scalar(text, style, anchor, _) => (
                 Node {
@@ -165,11 +165,11 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
             ),
             Event::Alias(id) => {
                 let Some((_, target)) = anchors.iter().rev().find(|(a, _)| *a == id) else {
-                    return Err(too_big("alias to an unknown anchor"));
+                    return Err(refuse("alias to an unknown anchor"));
                 };
                 copied += target.size();
                 if copied > MAX_ALIAS_NODES {
-                    return Err(too_big(
+                    return Err(refuse(
                         "aliases expand to more than 100,000 nodes (an alias bomb?)",
                     ));
                 }
@@ -181,7 +181,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
         };
         nodes += 1;
         if nodes > MAX_NODES {
-            return Err(too_big("the file has more than 2,000,000 nodes; split it"));
+            return Err(refuse("the file has more than 2,000,000 nodes; split it"));
         }
         if anchor != 0 {
             anchors.push((anchor, node.clone()));

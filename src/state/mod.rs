@@ -1,4 +1,5 @@
-//! The state: per media, the metadata last confirmed applied on X, plus a
+//! The state: per media, the metadata xmeta last sent that X accepted (a
+//! 2xx answer with no errors; the body X returns is checked, not kept), plus a
 //! format version, a lineage (random, made at creation) and a serial that
 //! grows with every write.
 //!

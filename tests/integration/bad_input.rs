@@ -17,7 +17,7 @@ fn assert_refused(env: &TestEnv, emu: &Emulator, expect: &[&str]) {
         let mut args = args.clone();
         let m = env.manifests();
         args.push(&m);
-        let run = env.ok(&args, 1);
+        let run = env.exits_with(&args, 1);
         for e in expect {
             assert!(
                 run.stderr.contains(e),
@@ -36,7 +36,7 @@ fn case(file: &str, text: &str, expect: &[&str]) {
     let env = TestEnv::new().against(&emu);
     // A valid applied media first, so "state unchanged" means something.
     env.write("manifests/ok.yaml", &manifest(0..2, "v1"));
-    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     emu.clear_requests();
     env.write(&format!("manifests/{file}"), text);
     assert_refused(&env, &emu, expect);
@@ -147,7 +147,7 @@ fn every_error_of_every_file_is_reported() {
         "manifests/b.yaml",
         "apiVersion: xmeta/v1\nkind: Media\nmedia: []\n",
     );
-    let run = env.ok(&["validate", &env.manifests()], 1);
+    let run = env.exits_with(&["validate", &env.manifests()], 1);
     assert_has(&run.stderr, "a.yaml:4:9:");
     assert_has(&run.stderr, "a.yaml:6:29:");
     assert_has(&run.stderr, "b.yaml:2:7:");

@@ -9,7 +9,7 @@ const ONE: &str = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"
 fn a_usage_error_exits_1_never_2() {
     let env = TestEnv::new();
     env.write("manifests/one.yaml", ONE);
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "plan",
             &env.manifests(),
@@ -20,18 +20,18 @@ fn a_usage_error_exits_1_never_2() {
         1,
     );
     assert_has(&run.stderr, "--taget");
-    env.ok(&["plan", "--detailed-exitcode"], 1);
-    env.ok(&["state", "unlock"], 1);
+    env.exits_with(&["plan", "--detailed-exitcode"], 1);
+    env.exits_with(&["state", "unlock"], 1);
     // Help and version are no errors.
-    env.ok(&["--help"], 0);
-    env.ok(&["--version"], 0);
+    env.exits_with(&["--help"], 0);
+    env.exits_with(&["--version"], 0);
 }
 
 #[test]
 fn a_terraform_style_single_dash_flag_gets_a_hint() {
     let env = TestEnv::new();
     env.write("manifests/one.yaml", ONE);
-    let run = env.ok(&["apply", &env.manifests(), "-auto-approve"], 1);
+    let run = env.exits_with(&["apply", &env.manifests(), "-auto-approve"], 1);
     assert_has(&run.stderr, "did you mean `--auto-approve`?");
 }
 
@@ -46,7 +46,7 @@ fn a_state_that_is_a_file_is_an_error_for_every_command() {
         vec!["state", "export"],
         vec!["adopt", env.manifests().as_str()],
     ] {
-        let run = env.ok(&args, 1);
+        let run = env.exits_with(&args, 1);
         assert_has(&run.stderr, "is not a directory");
     }
 }
@@ -55,7 +55,7 @@ fn a_state_that_is_a_file_is_an_error_for_every_command() {
 fn a_plan_against_no_state_says_so() {
     let env = TestEnv::new();
     env.write("manifests/one.yaml", ONE);
-    let run = env.ok(&["plan", &env.manifests()], 0);
+    let run = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(
         &run.stderr,
         &format!(
@@ -71,11 +71,11 @@ fn paths_without_manifests_are_an_error_unless_allowed() {
     let env = TestEnv::new();
     std::fs::create_dir_all(env.path("empty")).unwrap();
     let empty = env.path("empty").display().to_string();
-    let run = env.ok(&["plan", &empty], 1);
+    let run = env.exits_with(&["plan", &empty], 1);
     assert_has(&run.stderr, "holds no manifests");
-    env.ok(&["validate", &empty], 1);
-    env.ok(&["plan", &empty, "--allow-empty"], 0);
-    let run = env.ok(&["plan", &env.path("missing").display().to_string()], 1);
+    env.exits_with(&["validate", &empty], 1);
+    env.exits_with(&["plan", &empty, "--allow-empty"], 0);
+    let run = env.exits_with(&["plan", &env.path("missing").display().to_string()], 1);
     assert_has(&run.stderr, "missing");
 }
 
@@ -83,7 +83,7 @@ fn paths_without_manifests_are_an_error_unless_allowed() {
 fn a_target_that_no_manifest_declares_is_an_error() {
     let env = TestEnv::new();
     env.write("manifests/one.yaml", ONE);
-    let run = env.ok(&["plan", &env.manifests(), "--target", "43"], 1);
+    let run = env.exits_with(&["plan", &env.manifests(), "--target", "43"], 1);
     assert_has(&run.stderr, "`--target 43`: no manifest declares media 43");
 }
 
@@ -123,7 +123,7 @@ fn unlock_force_refuses_a_live_holder_on_this_host() {
             std::fs::metadata(&lock).map_or(0, |m| m.len()) > 0
         },
     );
-    let run = env.ok(&["state", "unlock", "--force"], 1);
+    let run = env.exits_with(&["state", "unlock", "--force"], 1);
     assert_has(&run.stderr, "is held by a live process on this host");
     assert!(env.state_dir().join("xmeta.lock").exists());
 }
@@ -175,7 +175,7 @@ fn sigterm_stops_apply_even_when_stderr_is_a_dead_pipe() {
     assert!(last.starts_with("Apply interrupted: "), "{last}");
     assert!(emulator.request_count() < 200, "every request was sent");
     // The lock went with the process: a new writer finishes the job.
-    let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    let run = env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     assert_has(&run.stdout, "Apply complete: ");
 }
 
@@ -198,7 +198,7 @@ fn sigterm_stops_watch_apply_even_when_stderr_is_a_dead_pipe() {
     });
     assert_eq!(status.unwrap().code(), Some(0));
     env.write("manifests/a.yaml", &manifest(0..5, "v2"));
-    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     assert_eq!(emulator.request_count(), 10);
 }
 
@@ -208,9 +208,9 @@ fn prune_only_runs_count_removals_and_say_so_in_the_prompt() {
     let env = TestEnv::new().against(&emulator);
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
     let gone = env.write("manifests/b.yaml", &manifest(2..5, "v1"));
-    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     std::fs::remove_file(gone).unwrap();
-    let run = env.ok(&["apply", &env.manifests(), "--auto-approve", "--prune"], 0);
+    let run = env.exits_with(&["apply", &env.manifests(), "--auto-approve", "--prune"], 0);
     let last = run.stdout.lines().last().unwrap_or("");
     assert_eq!(last, "Apply complete: 0 applied, 3 forgotten, 0 failed.");
     assert_eq!(emulator.request_count(), 5);
@@ -223,21 +223,21 @@ fn messages_point_at_the_right_places() {
         "media/dup.yaml",
         "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"7\"\n  - id: \"8\"\n  - id: \"7\"\n",
     );
-    let run = env.ok(&["validate", "media"], 1);
+    let run = env.exits_with(&["validate", "media"], 1);
     assert_has(
         &run.stderr,
         "media/dup.yaml:6:5: error: media `7` is declared twice\n  help: it is also declared at media/dup.yaml:4:5; keep one of the two",
     );
     // The same directory named twice is read once.
     env.write("media/dup.yaml", ONE);
-    let run = env.ok(&["validate", "media", "./media"], 0);
+    let run = env.exits_with(&["validate", "media", "./media"], 0);
     assert_eq!(run.stdout, "1 media in 1 file are valid.\n");
     // One `warning:` per warning.
     env.write(
         "past/p.yaml",
         "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"7\"\n    metadata:\n      content_expiration: {timestamp_sec: 1}\n",
     );
-    let run = env.ok(&["plan", "past"], 0);
+    let run = env.exits_with(&["plan", "past"], 0);
     assert_has(
         &run.stdout,
         "past/p.yaml:6:27: warning: `content_expiration.timestamp_sec` of media 7 is in the past",
@@ -252,7 +252,7 @@ fn messages_point_at_the_right_places() {
         "tab/t.yaml",
         "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n\t- id: \"7\"\n",
     );
-    let run = env.ok(&["validate", "tab"], 1);
+    let run = env.exits_with(&["validate", "tab"], 1);
     assert_has(
         &run.stderr,
         "help: YAML indents with spaces only; replace the tab with spaces",
@@ -261,7 +261,7 @@ fn messages_point_at_the_right_places() {
         "short/s.yaml",
         "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"7\"\n    metadata:\n      sensitive_media_warning: {adult: true}\n",
     );
-    let run = env.ok(&["validate", "short"], 1);
+    let run = env.exits_with(&["validate", "short"], 1);
     assert_has(&run.stderr, "help: did you mean `adult_content`?");
 }
 
@@ -270,12 +270,12 @@ fn logs_are_quiet_by_default_and_never_other_crates_at_vv() {
     let emulator = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::new().against(&emulator);
     env.write("manifests/one.yaml", ONE);
-    let run = env.ok(&["plan", &env.manifests(), "--out", "plan.json"], 0);
+    let run = env.exits_with(&["plan", &env.manifests(), "--out", "plan.json"], 0);
     assert!(!run.stderr.contains("plan saved"), "{}", run.stderr);
     assert!(!run.stderr.contains("INFO"), "{}", run.stderr);
-    let run = env.ok(&["-v", "plan", &env.manifests(), "--out", "plan.json"], 0);
+    let run = env.exits_with(&["-v", "plan", &env.manifests(), "--out", "plan.json"], 0);
     assert_has(&run.stderr, "info: plan saved to `plan.json`");
-    let run = env.ok(&["-vv", "apply", &env.manifests(), "--auto-approve"], 0);
+    let run = env.exits_with(&["-vv", "apply", &env.manifests(), "--auto-approve"], 0);
     for noise in ["sled", "pagecache", "hyper", "reqwest", "rustls"] {
         assert!(!run.stderr.contains(noise), "`{noise}` in:\n{}", run.stderr);
     }
@@ -357,13 +357,13 @@ fn review_findings_stay_fixed() {
     env.write("manifests/one.yaml", ONE);
 
     // A refused or cancelled apply creates no state; `state rm` of none fails.
-    env.ok(&["apply", "manifests"], 1);
+    env.exits_with(&["apply", "manifests"], 1);
     assert!(!env.state_dir().exists(), "a refused apply created a state");
-    env.ok(&["state", "rm", "42"], 1);
+    env.exits_with(&["state", "rm", "42"], 1);
     assert!(!env.state_dir().exists(), "state rm created a state");
 
     // Log lines carry no escape codes unless colour is on.
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "-vv",
             "apply",
@@ -377,8 +377,8 @@ fn review_findings_stay_fixed() {
     assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
 
     // A saved plan is applied whole: --target and --prune are refused with it.
-    env.ok(&["plan", "manifests", "--out", "plan.json"], 0);
-    let run = env.ok(&["apply", "--plan", "plan.json", "--target", "42"], 1);
+    env.exits_with(&["plan", "manifests", "--out", "plan.json"], 0);
+    let run = env.exits_with(&["apply", "--plan", "plan.json", "--target", "42"], 1);
     assert_has(&run.stderr, "cannot be used with");
 
     // An export whose serial is at the top would stop every later write.
@@ -386,7 +386,7 @@ fn review_findings_stay_fixed() {
         "top.json",
         r#"{"format_version":1,"lineage":"0123456789abcdef0123456789abcdef","serial":18446744073709551615,"media":{}}"#,
     );
-    let run = env.ok(&["state", "import", &export.display().to_string()], 1);
+    let run = env.exits_with(&["state", "import", &export.display().to_string()], 1);
     assert_has(&run.stderr, "beyond what a state ever reaches");
 
     // `006` and `6` would be two records but one media on X.
@@ -394,11 +394,11 @@ fn review_findings_stay_fixed() {
         "zeros/z.yaml",
         "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"006\"\n",
     );
-    let run = env.ok(&["validate", "zeros"], 1);
+    let run = env.exits_with(&["validate", "zeros"], 1);
     assert_has(&run.stderr, "must be 1 to 19 digits without leading zeros");
 
     // Command-line arguments are quoted neutralised, never raw.
-    let run = env.ok(&["validate", "\x1b[2Jmissing"], 1);
+    let run = env.exits_with(&["validate", "\x1b[2Jmissing"], 1);
     assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
     assert_has(&run.stderr, "\\u001b[2Jmissing");
 }
@@ -441,7 +441,7 @@ fn unlock_force_trusts_the_os_lock_not_the_host_name_in_the_file() {
         .open(&lock)
         .unwrap();
     std::fs::write(&lock, holder.to_string()).unwrap();
-    let run = env.ok(&["state", "unlock", "--force"], 1);
+    let run = env.exits_with(&["state", "unlock", "--force"], 1);
     assert_has(&run.stderr, "is held by a live process");
     assert!(lock.exists());
 }

@@ -24,14 +24,14 @@ fn converges_under_faults_and_rate_limits() {
     let after_first = emu.request_count();
     if first.code != 0 {
         assert_has(&first.stdout, "failed: media");
-        env.ok(&["apply", &m, "--auto-approve"], 0);
+        env.exits_with(&["apply", &m, "--auto-approve"], 0);
     }
     assert_eq!(
         emu.stored(),
         expected(0..150, "v1"),
         "X holds exactly the manifests"
     );
-    let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 0);
+    let plan = env.exits_with(&["plan", &m, "--detailed-exitcode"], 0);
     assert!(plan
         .stdout
         .contains("No changes. 150 media match the manifests."));
@@ -57,7 +57,7 @@ fn waits_for_the_window_instead_of_sending_into_a_429() {
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..35, "v1"));
     let started = Instant::now();
-    let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    let run = env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     let elapsed = started.elapsed();
     // Without a terminal the wait shows in the plain progress lines, once
     // per line, not once per worker.
@@ -108,7 +108,7 @@ fn a_503_streak_longer_than_max_retries_fails_that_media_only() {
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..5, "v1"));
     let m = env.manifests();
-    let run = env.ok(&["apply", &m, "--auto-approve", "--max-retries", "2"], 1);
+    let run = env.exits_with(&["apply", &m, "--auto-approve", "--max-retries", "2"], 1);
     assert_has(
         &run.stdout,
         &format!("failed: media {}: gave up after 3 attempts", media_id(2)),
@@ -121,7 +121,7 @@ fn a_503_streak_longer_than_max_retries_fails_that_media_only() {
         .count();
     assert_eq!(attempts, 3, "1 try + 2 retries");
     assert_eq!(emu.request_count(), 7);
-    let plan = env.ok(&["plan", &m], 0);
+    let plan = env.exits_with(&["plan", &m], 0);
     assert_has(
         &plan.stdout,
         &format!("+ media {} will be created", media_id(2)),
@@ -141,13 +141,13 @@ fn a_200_with_errors_is_a_failure_and_not_recorded() {
     let emu = Emulator::start(TOKEN, faults);
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
-    let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
+    let run = env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 1);
     assert_has(
         &run.stdout,
         "HTTP 200 with errors: Internal Error: the metadata could not be saved",
     );
     assert_eq!(emu.request_count(), 2, "not retried");
-    let plan = env.ok(&["plan", &env.manifests()], 0);
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(&plan.stdout, "2 to create");
 }
 
@@ -219,7 +219,7 @@ fn oauth1_signed_requests_are_accepted() {
         .with_env("XMETA_ACCESS_TOKEN", &secrets.token)
         .with_env("XMETA_ACCESS_TOKEN_SECRET", &secrets.token_secret);
     env.write("manifests/a.yaml", &manifest(0..5, "v1"));
-    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     assert_eq!(emu.count_status(200), 5);
     assert!(emu
         .requests()
@@ -235,7 +235,7 @@ fn oauth1_signed_requests_are_accepted() {
         .with_env("XMETA_ACCESS_TOKEN", &secrets.token)
         .with_env("XMETA_ACCESS_TOKEN_SECRET", &secrets.token_secret);
     bad.write("manifests/a.yaml", &manifest(0..1, "v1"));
-    let run = bad.ok(&["apply", &bad.manifests(), "--auto-approve"], 1);
+    let run = bad.exits_with(&["apply", &bad.manifests(), "--auto-approve"], 1);
     assert_has(&run.stdout, "HTTP 401");
 }
 
@@ -248,7 +248,7 @@ fn token_files_are_trimmed_and_must_be_private() {
     let file = env.write("token", &format!("{TOKEN}\n"));
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let file = file.display().to_string();
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "apply",
             &env.manifests(),
@@ -261,7 +261,7 @@ fn token_files_are_trimmed_and_must_be_private() {
     assert_has(&run.stderr, "can be read by others (mode 0644)");
     assert_eq!(emu.request_count(), 0);
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    env.ok(
+    env.exits_with(
         &[
             "apply",
             &env.manifests(),

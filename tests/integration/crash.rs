@@ -42,7 +42,7 @@ fn session_ended(url: &str, workspace: &str) {
 }
 
 fn recorded(env: &TestEnv) -> BTreeMap<String, Value> {
-    let run = env.ok(&["state", "export"], 0);
+    let run = env.exits_with(&["state", "export"], 0);
     let export: Value = serde_json::from_str(&run.stdout).unwrap();
     export["media"]
         .as_object()
@@ -56,7 +56,7 @@ fn recorded(env: &TestEnv) -> BTreeMap<String, Value> {
 /// every entry its record: written in one atomic write, a kill leaves
 /// neither alone.
 fn history_matches_records(env: &TestEnv, records: &BTreeMap<String, Value>) {
-    let run = env.ok(&["state", "export"], 0);
+    let run = env.exits_with(&["state", "export"], 0);
     let export: Value = serde_json::from_str(&run.stdout).unwrap();
     let mut created = BTreeMap::new();
     for entry in export["history"].as_array().unwrap() {
@@ -77,7 +77,7 @@ fn history_matches_records(env: &TestEnv, records: &BTreeMap<String, Value>) {
 }
 
 fn plan_requests(env: &TestEnv) -> u64 {
-    let run = env.ok(&["plan", &env.manifests(), "--format", "json"], 0);
+    let run = env.exits_with(&["plan", &env.manifests(), "--format", "json"], 0);
     let plan = env.checked_plan(&run.stdout);
     plan["summary"]["requests"].as_u64().unwrap()
 }
@@ -136,7 +136,7 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
     );
 
     // The rerun takes over the dead writer's lock and converges.
-    let rerun = env.ok(&["apply", &m, "--auto-approve"], 0);
+    let rerun = env.exits_with(&["apply", &m, "--auto-approve"], 0);
     // sled says it took over the lock file; PostgreSQL's lock went with
     // the dead writer's session, so there is nothing to take over.
     if !state.is_empty() && *backend == Backend::Sled {

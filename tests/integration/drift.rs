@@ -21,7 +21,7 @@ fn library(count: u32, typed: u32) -> String {
 fn applied(emu: &Emulator, count: u32, typed: u32) -> TestEnv {
     let env = TestEnv::new().against(emu);
     env.write("manifests/library.yaml", &library(count, typed));
-    env.ok(&["apply", "manifests", "--auto-approve"], 0);
+    env.exits_with(&["apply", "manifests", "--auto-approve"], 0);
     env
 }
 
@@ -32,19 +32,19 @@ fn drift_is_found_and_put_back() {
     emu.set_alt_text_outside("102", Some("Changed in the X app"));
     let posts = emu.post_count();
 
-    let plan = env.ok(
+    let plan = env.exits_with(
         &["plan", "manifests", "--refresh", "--detailed-exitcode"],
         2,
     );
     insta::assert_snapshot!("drift_plan_text", plan.stdout);
-    let markdown = env.ok(
+    let markdown = env.exits_with(
         &["plan", "manifests", "--refresh", "--format", "markdown"],
         0,
     );
     insta::assert_snapshot!("drift_plan_markdown", markdown.stdout);
     assert_eq!(emu.post_count(), posts, "a plan sends nothing");
 
-    let only = env.ok(
+    let only = env.exits_with(
         &["plan", "manifests", "--refresh-only", "--detailed-exitcode"],
         2,
     );
@@ -54,13 +54,13 @@ fn drift_is_found_and_put_back() {
     );
     assert_eq!(emu.post_count(), posts, "--refresh-only sends nothing");
 
-    env.ok(&["apply", "manifests", "--auto-approve", "--refresh"], 0);
+    env.exits_with(&["apply", "manifests", "--auto-approve", "--refresh"], 0);
     assert_eq!(emu.post_count(), posts + 1, "one request puts it back");
     assert_eq!(
         emu.stored()["102"]["alt_text"]["text"],
         "Item 102 on a wooden shelf"
     );
-    env.ok(
+    env.exits_with(
         &["plan", "manifests", "--refresh", "--detailed-exitcode"],
         0,
     );
@@ -71,7 +71,7 @@ fn reads_go_100_keys_at_a_time_and_only_for_media_with_a_key() {
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = applied(&emu, 255, 250);
     let reads = emu.read_count();
-    let run = env.ok(&["plan", "manifests", "--refresh-only"], 0);
+    let run = env.exits_with(&["plan", "manifests", "--refresh-only"], 0);
     assert_eq!(emu.read_count() - reads, 3, "250 keys are 3 reads");
     assert_has(
         &run.stdout,
@@ -92,7 +92,7 @@ fn a_deleted_media_is_reported_and_the_others_still_refresh() {
     let env = applied(&emu, 3, 3);
     emu.delete_media("101");
     emu.set_alt_text_outside("103", None);
-    let run = env.ok(&["plan", "manifests", "--refresh"], 0);
+    let run = env.exits_with(&["plan", "manifests", "--refresh"], 0);
     assert_has(
         &run.stdout,
         "warning: media 101 was not found on X (key 3_101): deleted, or the key is wrong",
@@ -110,16 +110,16 @@ fn refresh_records_what_x_holds_and_sends_nothing() {
     let env = applied(&emu, 2, 2);
     emu.set_alt_text_outside("101", Some("Changed in the X app"));
     let posts = emu.post_count();
-    let run = env.ok(&["refresh", "manifests"], 0);
+    let run = env.exits_with(&["refresh", "manifests"], 0);
     assert_has(
         &run.stdout,
         "Recorded 1 drifted media as X holds them; nothing was sent.",
     );
     assert_eq!(emu.post_count(), posts);
-    let show = env.ok(&["state", "show", "101"], 0);
+    let show = env.exits_with(&["state", "show", "101"], 0);
     assert_has(&show.stdout, "text: Changed in the X app");
     // The next plan, without reading X, puts back what the manifest wants.
-    let plan = env.ok(&["plan", "manifests"], 0);
+    let plan = env.exits_with(&["plan", "manifests"], 0);
     assert_has(&plan.stdout, "~ media 101 will be updated (1 field)");
 }
 
@@ -130,7 +130,7 @@ fn keys_and_types_are_checked_and_never_sent() {
         "manifests/a.yaml",
         &format!("{HEAD}  - id: \"7\"\n    key: 3_8\n    metadata:\n      alt_text: {{text: \"A photo of item seven\"}}\n  - id: \"9\"\n    type: sticker\n"),
     );
-    let run = env.ok(&["validate", "manifests"], 1);
+    let run = env.exits_with(&["validate", "manifests"], 1);
     assert_has(
         &run.stderr,
         "manifests/a.yaml:5:10: error: `key` must be this media's key: `3_7` (photo)",
@@ -177,13 +177,13 @@ fn drift_back_to_what_is_wanted_is_recorded_by_apply_refresh() {
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = applied(&emu, 1, 1);
     emu.set_alt_text_outside("101", Some("Changed in the X app"));
-    env.ok(&["refresh", "manifests"], 0);
+    env.exits_with(&["refresh", "manifests"], 0);
     // Someone puts the wanted text back by hand.
     emu.set_alt_text_outside("101", Some("Item 101 on a wooden shelf"));
     let posts = emu.post_count();
-    let run = env.ok(&["apply", "manifests", "--auto-approve", "--refresh"], 0);
+    let run = env.exits_with(&["apply", "manifests", "--auto-approve", "--refresh"], 0);
     assert_has(&run.stdout, "! media 101 drifted");
     assert_eq!(emu.post_count(), posts, "nothing to send");
     // The record now says what X holds: a plain plan has nothing to do.
-    env.ok(&["plan", "manifests", "--detailed-exitcode"], 0);
+    env.exits_with(&["plan", "manifests", "--detailed-exitcode"], 0);
 }

@@ -32,7 +32,7 @@ fn history(env: &TestEnv, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["state", "history"];
     all.extend_from_slice(args);
     all.extend(["--format", "json"]);
-    let run = env.ok(&all, 0);
+    let run = env.exits_with(&all, 0);
     serde_json::from_str::<Vec<Value>>(&run.stdout).expect("a JSON array")
 }
 
@@ -58,7 +58,7 @@ fn three_applies_from_three_commits_give_three_entries(backend: Backend) {
     for variant in ["v1", "v2", "v3"] {
         env.write("manifests/a.yaml", &manifest(0..3, variant));
         shas.push(commit(&env, variant));
-        env.ok(&["apply", &m, "--auto-approve"], 0);
+        env.exits_with(&["apply", &m, "--auto-approve"], 0);
     }
     let entries = history(&env, &[&media_id(1)]);
     assert_eq!(entries.len(), 3, "{entries:#?}");
@@ -101,7 +101,7 @@ fn three_applies_from_three_commits_give_three_entries(backend: Backend) {
 
     // An uncommitted edit is marked dirty.
     env.write("manifests/a.yaml", &manifest(0..3, "v4"));
-    env.ok(&["apply", &m, "--auto-approve"], 0);
+    env.exits_with(&["apply", &m, "--auto-approve"], 0);
     let newest = &history(&env, &[&media_id(1)])[0];
     assert_eq!(newest["revision"], shas[2].as_str());
     assert_eq!(newest["dirty"], true);
@@ -111,7 +111,7 @@ fn three_applies_from_three_commits_give_three_entries(backend: Backend) {
     commit(&env, "v4");
     env.write("manifests/a.yaml", &manifest(0..3, "v5"));
     let planned_at = commit(&env, "v5");
-    env.ok(&["plan", &m, "--out", "plan.json"], 0);
+    env.exits_with(&["plan", &m, "--out", "plan.json"], 0);
     env.write("manifests/a.yaml", &manifest(0..3, "v6"));
     commit(&env, "v6");
     let ci = env
@@ -120,7 +120,7 @@ fn three_applies_from_three_commits_give_three_entries(backend: Backend) {
         .with_env("GITHUB_SERVER_URL", "https://github.com")
         .with_env("GITHUB_REPOSITORY", "acme/media")
         .with_env("GITHUB_RUN_ID", "77");
-    ci.ok(&["apply", "--plan", "plan.json"], 0);
+    ci.exits_with(&["apply", "--plan", "plan.json"], 0);
     let newest = &history(&ci, &[&media_id(1)])[0];
     assert_eq!(
         newest["revision"],
@@ -135,7 +135,7 @@ fn three_applies_from_three_commits_give_three_entries(backend: Backend) {
     assert_eq!(newest["fields"]["alt_text"]["after"], alt(1, "v5"));
     // --source-revision and --actor override both.
     ci.write("manifests/a.yaml", &manifest(0..3, "v7"));
-    ci.ok(
+    ci.exits_with(
         &[
             "apply",
             &m,
@@ -157,25 +157,25 @@ fn three_applies_from_three_commits_give_three_entries(backend: Backend) {
 fn export_import_and_migrate_keep_the_history(backend: Backend) {
     let env = TestEnv::on(backend.clone()).with_env("USER", "tester");
     env.write("manifests/a.yaml", &manifest(0..4, "v1"));
-    env.ok(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
     env.write("manifests/a.yaml", &manifest(0..4, "v2"));
-    env.ok(&["adopt", &env.manifests()], 0);
-    env.ok(&["state", "rm", &media_id(3)], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["state", "rm", &media_id(3)], 0);
     let original = history(&env, &[]);
     assert_eq!(original.len(), 4 + 4 + 1);
     assert_eq!(original[0]["action"], "rm");
-    env.ok(&["state", "export", "--out", "export.json"], 0);
+    env.exits_with(&["state", "export", "--out", "export.json"], 0);
 
     let other = backend
         .other("history::export_import_and_migrate_keep_the_history (into the other backend)");
     for to in [Some(backend), other].into_iter().flatten() {
         let moved = TestEnv::on(to.clone());
         std::fs::copy(env.path("export.json"), moved.path("export.json")).unwrap();
-        moved.ok(&["state", "import", "export.json"], 0);
+        moved.exits_with(&["state", "import", "export.json"], 0);
         assert_eq!(history(&moved, &[]), original, "after import into {to:?}");
         let again = TestEnv::on(to.clone());
         let args = migrate_to(&again);
-        moved.ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), 0);
+        moved.exits_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), 0);
         assert_eq!(history(&again, &[]), original, "after migrate into {to:?}");
     }
 }
@@ -201,7 +201,7 @@ fn dated_history(env: &TestEnv) {
         ],
     });
     env.write("dated.json", &export.to_string());
-    env.ok(&["state", "import", "dated.json"], 0);
+    env.exits_with(&["state", "import", "dated.json"], 0);
 }
 
 fn serials(entries: &[Value]) -> Vec<u64> {
@@ -229,9 +229,9 @@ fn since_field_and_prune_before_filter_by_date_and_field(backend: Backend) {
         [3]
     );
     assert_eq!(serials(&history(&env, &[&media_id(2)])), [4, 2]);
-    let bad = env.ok(&["state", "history", "--since", "yesterday"], 1);
+    let bad = env.exits_with(&["state", "history", "--since", "yesterday"], 1);
     assert_has(&bad.stderr, "--since `yesterday` is not a date");
-    let bad = env.ok(&["state", "history", "--field", "alt_txt"], 1);
+    let bad = env.exits_with(&["state", "history", "--field", "alt_txt"], 1);
     assert_has(&bad.stderr, "`alt_txt` is not a metadata field");
 
     // Entries must fit the export they come in: none after its serial.
@@ -239,19 +239,19 @@ fn since_field_and_prune_before_filter_by_date_and_field(backend: Backend) {
         serde_json::from_str(&std::fs::read_to_string(env.path("dated.json")).unwrap()).unwrap();
     late["history"][0]["serial"] = json!(9);
     env.write("late.json", &late.to_string());
-    let run = env.ok(&["state", "import", "late.json", "--force"], 1);
+    let run = env.exits_with(&["state", "import", "late.json", "--force"], 1);
     assert_has(
         &run.stderr,
         "has serial 9, after the export's 4; nothing was imported",
     );
 
-    let run = env.ok(&["state", "history", "--prune-before", "2999-01-01"], 1);
+    let run = env.exits_with(&["state", "history", "--prune-before", "2999-01-01"], 1);
     assert_has(
         &run.stderr,
         "is in the future: it would delete the whole history",
     );
 
-    let run = env.ok(&["state", "history", "--prune-before", "2026-01-01"], 0);
+    let run = env.exits_with(&["state", "history", "--prune-before", "2026-01-01"], 0);
     assert_has(
         &run.stdout,
         "Pruned 2 history entries made before 2026-01-01T00:00:00Z",
@@ -263,8 +263,8 @@ fn since_field_and_prune_before_filter_by_date_and_field(backend: Backend) {
 fn history_text_and_json() {
     let env = TestEnv::new();
     dated_history(&env);
-    let text = env.ok(&["state", "history", "--since", "2026-01-01"], 0);
+    let text = env.exits_with(&["state", "history", "--since", "2026-01-01"], 0);
     insta::assert_snapshot!("history_text", text.stdout);
-    let json = env.ok(&["state", "history", &media_id(1), "--format", "json"], 0);
+    let json = env.exits_with(&["state", "history", &media_id(1), "--format", "json"], 0);
     insta::assert_snapshot!("history_json", json.stdout);
 }

@@ -8,7 +8,7 @@ use crate::support::*;
 /// `validate` must exit 1 within `limit`, naming `expect`.
 fn refused(env: &TestEnv, path: &str, expect: &str) {
     let started = Instant::now();
-    let run = env.ok(&["validate", path], 1);
+    let run = env.exits_with(&["validate", path], 1);
     let took = started.elapsed();
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(

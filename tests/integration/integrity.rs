@@ -152,7 +152,7 @@ fn a_huge_response_body_is_not_read_whole() {
 #[test]
 fn exporting_a_missing_state_fails() {
     let env = TestEnv::new();
-    let run = env.ok(&["state", "export"], 1);
+    let run = env.exits_with(&["state", "export"], 1);
     assert_has(&run.stderr, "no state at");
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert!(!env.state_dir().exists(), "export created a state");
@@ -162,35 +162,35 @@ fn exporting_a_missing_state_fails() {
 fn an_empty_or_foreign_export_never_replaces_a_state() {
     let env = TestEnv::new();
     env.write("manifests/one.yaml", ONE);
-    env.ok(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
     let before = env.state_fingerprint();
     let empty = env.write(
         "empty.json",
         r#"{"format_version":1,"lineage":"","serial":0,"media":{}}"#,
     );
-    let run = env.ok(&["state", "import", &empty.display().to_string()], 1);
+    let run = env.exits_with(&["state", "import", &empty.display().to_string()], 1);
     assert_has(&run.stderr, "has no lineage");
     let odd = env.write(
         "odd.json",
         "{\"format_version\":1,\"lineage\":\"ab\\u001b[2Jcd\",\"serial\":3,\"media\":{}}",
     );
-    let run = env.ok(&["state", "import", &odd.display().to_string()], 1);
+    let run = env.exits_with(&["state", "import", &odd.display().to_string()], 1);
     assert_has(&run.stderr, "not a lineage");
     assert!(!run.all().contains('\x1b'));
 
     // An export of another state, over this non-empty one: only with --force.
     let other = TestEnv::new();
     other.write("manifests/one.yaml", &manifest(0..3, "v1"));
-    other.ok(&["adopt", &other.manifests()], 0);
+    other.exits_with(&["adopt", &other.manifests()], 0);
     let foreign = env.write("foreign.json", &other.state_fingerprint());
-    let run = env.ok(&["state", "import", &foreign.display().to_string()], 1);
+    let run = env.exits_with(&["state", "import", &foreign.display().to_string()], 1);
     assert_has(&run.stderr, "--force");
     assert_eq!(env.state_fingerprint(), before, "the state changed");
-    env.ok(&["plan", &env.manifests(), "--detailed-exitcode"], 0);
+    env.exits_with(&["plan", &env.manifests(), "--detailed-exitcode"], 0);
 
     let serial = |export: &str| serde_json::from_str::<Value>(export).unwrap()["serial"].clone();
     let old_serial = serial(&before).as_u64().unwrap();
-    env.ok(
+    env.exits_with(
         &["state", "import", &foreign.display().to_string(), "--force"],
         0,
     );
@@ -205,14 +205,14 @@ fn an_empty_or_foreign_export_never_replaces_a_state() {
 fn a_missing_database_beside_its_head_is_not_an_empty_state() {
     let env = TestEnv::new();
     env.write("manifests/one.yaml", ONE);
-    env.ok(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
     std::fs::remove_dir_all(env.state_dir().join("db")).unwrap();
     for args in [
         vec!["plan", env.manifests().as_str()],
         vec!["state", "list"],
         vec!["state", "export"],
     ] {
-        let run = env.ok(&args, 1);
+        let run = env.exits_with(&args, 1);
         assert_has(&run.stderr, "its database `db` is missing");
         assert!(!run.stderr.contains("damaged"), "{}", run.stderr);
     }
@@ -232,7 +232,7 @@ fn a_manifest_symlink_outside_the_roots_is_refused_unread() {
     .unwrap();
     std::os::unix::fs::symlink("/proc/self/environ", env.path("manifests/env.yaml")).unwrap();
     std::os::unix::fs::symlink(env.path("outside"), env.path("manifests/dir")).unwrap();
-    let run = env.ok(&["validate", &env.manifests()], 1);
+    let run = env.exits_with(&["validate", &env.manifests()], 1);
     assert_has(&run.stderr, "leak.yaml` is a symlink to");
     assert_has(&run.stderr, "outside the given paths");
     assert!(!run.all().contains("canary-Ez81"), "{}", run.all());
@@ -240,7 +240,7 @@ fn a_manifest_symlink_outside_the_roots_is_refused_unread() {
     let env = TestEnv::new();
     env.write("manifests/real/one.yaml", ONE);
     std::os::unix::fs::symlink(env.path("manifests/real"), env.path("manifests/alias")).unwrap();
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "validate",
             &env.path("manifests/alias").display().to_string(),
@@ -258,7 +258,7 @@ fn a_file_that_is_no_manifest_is_not_quoted() {
         "root:$6$canary-Pq2:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n",
     );
     env.write("manifests/keys.yaml", "canary-K1: a\ncanary-K2: b\n");
-    let run = env.ok(&["validate", &env.manifests()], 1);
+    let run = env.exits_with(&["validate", &env.manifests()], 1);
     assert_has(&run.stderr, "shadow.yaml:1:1: error: not an xmeta manifest");
     assert_has(&run.stderr, "keys.yaml:1:1: error: not an xmeta manifest");
     assert!(!run.all().contains("canary"), "{}", run.all());
@@ -289,7 +289,7 @@ fn both_parse_paths_refuse_the_same_scalars() {
                 "manifests/m.yaml",
                 &format!("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"42\"\n    metadata:\n      {field}\n{extra}"),
             );
-            let run = env.ok(&["validate", &env.manifests()], 1);
+            let run = env.exits_with(&["validate", &env.manifests()], 1);
             assert_has(&run.stderr, message);
         }
     }
@@ -303,7 +303,7 @@ fn both_parse_paths_refuse_the_same_scalars() {
                     "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: {id}\n{extra}"
                 ),
             );
-            let run = env.ok(&["validate", &env.manifests()], 1);
+            let run = env.exits_with(&["validate", &env.manifests()], 1);
             assert_has(
                 &run.stderr,
                 "m.yaml:4:9: error: `media[0].id` must be 1 to 19 digits",
@@ -316,7 +316,7 @@ fn both_parse_paths_refuse_the_same_scalars() {
 fn a_bom_and_an_empty_last_document_are_fine() {
     let env = TestEnv::new();
     env.write("manifests/m.yaml", &format!("\u{feff}{ONE}---\n"));
-    let run = env.ok(&["validate", &env.manifests()], 0);
+    let run = env.exits_with(&["validate", &env.manifests()], 0);
     assert_eq!(run.stdout, "1 media in 1 file are valid.\n");
 }
 
@@ -341,7 +341,7 @@ fn tampered_plans_are_refused_even_with_a_new_checksum() {
     let env = TestEnv::new().against(&emulator);
     env.write("manifests/one.yaml", ONE);
     let plan = env.path("plan.json");
-    env.ok(
+    env.exits_with(
         &[
             "plan",
             &env.manifests(),
@@ -380,7 +380,7 @@ fn tampered_plans_are_refused_even_with_a_new_checksum() {
         edit(&mut edited);
         let body = serde_json::to_string_pretty(&edited).unwrap();
         std::fs::write(&plan, seal(&body)).unwrap();
-        let run = env.ok(&["apply", "--plan", &plan.display().to_string()], 1);
+        let run = env.exits_with(&["apply", "--plan", &plan.display().to_string()], 1);
         assert_has(&run.stderr, "the plan file");
         assert_eq!(emulator.request_count(), 0, "{name}: sent");
         assert!(recorded(&env).is_empty(), "{name}: recorded");
@@ -392,7 +392,7 @@ fn tampered_plans_are_refused_even_with_a_new_checksum() {
         "the checksum is not over the bytes"
     );
     std::fs::write(&plan, &text).unwrap();
-    env.ok(&["apply", "--plan", &plan.display().to_string()], 0);
+    env.exits_with(&["apply", "--plan", &plan.display().to_string()], 0);
     assert_eq!(emulator.request_count(), 1);
 }
 
@@ -406,7 +406,7 @@ fn a_huge_plan_file_is_refused_unread() {
         .unwrap()
         .set_len(3 << 30)
         .unwrap();
-    let run = env.ok(&["apply", "--plan", &plan.display().to_string()], 1);
+    let run = env.exits_with(&["apply", "--plan", &plan.display().to_string()], 1);
     assert_has(&run.stderr, "larger than");
 }
 
@@ -415,7 +415,7 @@ fn apply_stops_at_the_first_confirmation_it_cannot_record() {
     let emulator = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::new().against(&emulator);
     env.write("small/one.yaml", ONE);
-    env.ok(&["adopt", &env.path("small").display().to_string()], 0);
+    env.exits_with(&["adopt", &env.path("small").display().to_string()], 0);
     env.write("manifests/many.yaml", &manifest(0..3000, "long alt text to fill the state log quickly, long alt text to fill the state log quickly, long alt text to fill the state log quickly"));
     let mut cmd = env.command(&["apply", &env.manifests(), "--auto-approve"]);
     // A file-size limit makes the state's writes fail (EFBIG) as a full
@@ -487,7 +487,7 @@ fn a_token_file_must_be_a_private_regular_file_of_this_user() {
         .status()
         .unwrap()
         .success());
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "apply",
             &env.manifests(),
@@ -502,7 +502,7 @@ fn a_token_file_must_be_a_private_regular_file_of_this_user() {
     let other = env.write("token.other", "t0ken\n");
     std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     std::os::unix::fs::chown(&other, Some(65534), Some(65534)).unwrap();
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "apply",
             &env.manifests(),
@@ -522,7 +522,7 @@ fn control_characters_in_alt_text_are_shown_escaped() {
         "manifests/m.yaml",
         "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"42\"\n    metadata:\n      alt_text: {text: \"safe\\u202Etxt.exe \\e[2J\"}\n",
     );
-    let run = env.ok(&["plan", &env.manifests()], 0);
+    let run = env.exits_with(&["plan", &env.manifests()], 0);
     assert!(
         !run.stdout.contains('\u{202e}') && !run.stdout.contains('\x1b'),
         "{}",

@@ -19,7 +19,7 @@ fn twelve_hundred_changes_take_exactly_three_windows_without_a_429() {
     let emu = Emulator::start(TOKEN, Faults::x_limits(6.0 / 900.0));
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..1200, "v1"));
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "apply",
             &env.manifests(),
@@ -43,7 +43,7 @@ fn max_requests_sends_exactly_that_many_and_the_next_apply_the_rest() {
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..150, "v1"));
     let m = env.manifests();
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "apply",
             &m,
@@ -59,7 +59,7 @@ fn max_requests_sends_exactly_that_many_and_the_next_apply_the_rest() {
         "Apply stopped at the budget: 100 applied, 0 failed, 50 remaining."
     );
     assert_eq!(emu.request_count(), 100);
-    let run = env.ok(&["apply", &m, "--auto-approve", "--max-requests", "100"], 0);
+    let run = env.exits_with(&["apply", &m, "--auto-approve", "--max-requests", "100"], 0);
     assert_eq!(last_line(&run), "Apply complete: 50 applied, 0 failed.");
     assert_eq!(emu.request_count(), 150);
     assert_eq!(emu.stored(), expected(0..150, "v1"));
@@ -77,7 +77,7 @@ fn a_window_past_max_duration_stops_the_run_at_once() {
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..20, "v1"));
     let started = Instant::now();
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "apply",
             &env.manifests(),
@@ -105,7 +105,7 @@ fn a_refused_token_stops_the_apply_after_the_requests_in_flight() {
         .with_env("XMETA_API_URL", &emu.url())
         .with_env("XMETA_BEARER_TOKEN", "expired-token");
     env.write("manifests/a.yaml", &manifest(0..40, "v1"));
-    let run = env.ok(
+    let run = env.exits_with(
         &[
             "apply",
             &env.manifests(),
@@ -140,7 +140,7 @@ fn an_unreachable_api_stops_within_ten_seconds() {
         .with_env("XMETA_BEARER_TOKEN", TOKEN);
     env.write("manifests/a.yaml", &manifest(0..40, "v1"));
     let started = Instant::now();
-    let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
+    let run = env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 1);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "took {:?}",
@@ -188,7 +188,7 @@ fn an_absurd_reset_fails_at_once_instead_of_hanging() {
             body: b"{}".to_vec(),
         });
         let env = against(&server, 1);
-        let run = env.ok(&["apply", &env.manifests(), "--auto-approve"], 1);
+        let run = env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 1);
         assert_has(
             &run.stdout,
             "more than the 24 h any window lasts; stopping instead",
@@ -210,7 +210,7 @@ fn a_reset_in_the_past_or_zero_never_bursts() {
             )
         });
         let env = against(&server, 3);
-        env.ok(
+        env.exits_with(
             &[
                 "apply",
                 &env.manifests(),
@@ -249,7 +249,7 @@ fn retry_after_is_honoured() {
         }
     });
     let env = against(&server, 1);
-    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
     let gap = seen[1].at.duration_since(seen[0].at);

@@ -70,7 +70,7 @@ fn findings(json: &str) -> Vec<(String, String)> {
 fn every_rule_finds_its_case_and_nothing_else() {
     let env = TestEnv::new();
     env.write("manifests/library.yaml", &library());
-    let run = env.ok(&["lint", "manifests", "--format", "json"], 1);
+    let run = env.exits_with(&["lint", "manifests", "--format", "json"], 1);
     let got = findings(&run.stdout);
     let want: Vec<(String, String)> = [
         ("1", "alt-text/missing"),
@@ -95,13 +95,13 @@ fn every_rule_finds_its_case_and_nothing_else() {
 fn text_output_and_exit_codes() {
     let env = TestEnv::new();
     env.write("manifests/library.yaml", &library());
-    let run = env.ok(&["lint", "manifests"], 1);
+    let run = env.exits_with(&["lint", "manifests"], 1);
     insta::assert_snapshot!(run.stdout);
     env.write(
         "manifests/library.yaml",
         &format!("{HEAD}{}", entry(1, Some("A cat  asleep on a red sofa"))),
     );
-    let run = env.ok(&["lint", "manifests"], 0);
+    let run = env.exits_with(&["lint", "manifests"], 0);
     assert_eq!(
         run.stdout,
         "manifests/library.yaml:4:5: warning[alt-text/whitespace]: remove leading, trailing or doubled spaces, tabs and line breaks from the alt text\n1 finding (0 errors, 1 warning). Alt text: 1 of 1 media (100.0%).\n"
@@ -116,7 +116,7 @@ fn levels_and_options_come_from_xmeta_yaml() {
         "manifests/xmeta.yaml",
         "lint:\n  rules:\n    alt-text/too-short: {level: error, min_chars: 40}\n    alt-text/whitespace: off\n    alt-text/missing: warning\n    alt-text/placeholder: {words: [dog catching]}\n",
     );
-    let run = env.ok(&["lint", "manifests", "--format", "json"], 1);
+    let run = env.exits_with(&["lint", "manifests", "--format", "json"], 1);
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
     let level = |media: &str, rule: &str| {
         v["findings"]
@@ -135,18 +135,18 @@ fn levels_and_options_come_from_xmeta_yaml() {
     );
     assert_eq!(level("10", "alt-text/whitespace"), None);
     // The config file is no manifest.
-    env.ok(&["validate", "manifests"], 0);
+    env.exits_with(&["validate", "manifests"], 0);
 
     env.write(
         "manifests/xmeta.yaml",
         "lint:\n  rules:\n    alt-text/too-shrt: error\n    alt-text/url-only: fatal\n  colour: red\n",
     );
-    let run = env.ok(&["lint", "manifests"], 1);
+    let run = env.exits_with(&["lint", "manifests"], 1);
     assert_eq!(
         run.stderr,
         "manifests/xmeta.yaml:3:5: error: unknown rule `alt-text/too-shrt`\n  help: did you mean `alt-text/too-short`?\nmanifests/xmeta.yaml:4:24: error: a rule's level must be `off`, `warning` or `error`\nmanifests/xmeta.yaml:5:3: error: unknown field `colour` in `lint`\n3 errors in the manifests; nothing was sent\n"
     );
-    let schema = env.ok(&["schema", "config"], 0);
+    let schema = env.exits_with(&["schema", "config"], 0);
     let schema: Value = serde_json::from_str(&schema.stdout).unwrap();
     assert!(
         schema["properties"]["lint"]["properties"]["rules"]["properties"]["alt-text/too-short"]
@@ -161,8 +161,8 @@ fn an_exemption_needs_a_reason_and_shows_in_the_plan() {
         "manifests/a.yaml",
         &format!("{HEAD}  - id: \"1\"\n    metadata:\n      alt_text: {{text: \"Logo\"}}\n    lint: {{ignore: [alt-text/too-short], reason: \"the brand's logo; its name is the description\"}}\n"),
     );
-    env.ok(&["lint", "manifests"], 0);
-    let plan = env.ok(&["plan", "manifests"], 0);
+    env.exits_with(&["lint", "manifests"], 0);
+    let plan = env.exits_with(&["plan", "manifests"], 0);
     assert_has(&plan.stdout, "manifests/a.yaml:4:5: note: media 1 is exempt from alt-text/too-short: the brand's logo; its name is the description");
     assert_has(&plan.stdout, "Alt text: 1 of 1 media (100.0%).");
     // No reason: a manifest error, with its place.
@@ -170,7 +170,7 @@ fn an_exemption_needs_a_reason_and_shows_in_the_plan() {
         "manifests/a.yaml",
         &format!("{HEAD}  - id: \"1\"\n    metadata:\n      alt_text: {{text: \"Logo\"}}\n    lint: {{ignore: [alt-text/too-short]}}\n"),
     );
-    let run = env.ok(&["lint", "manifests"], 1);
+    let run = env.exits_with(&["lint", "manifests"], 1);
     assert_has(
         &run.stderr,
         "manifests/a.yaml:7:11: error: missing required field `reason` in `media[0].lint`",
@@ -180,19 +180,19 @@ fn an_exemption_needs_a_reason_and_shows_in_the_plan() {
         "manifests/a.yaml",
         &format!("{HEAD}  - id: \"1\"\n    metadata:\n      alt_text: {{text: \"Logo\"}}\n    lint: {{ignore: [alt-text/too-shrt], reason: \"x\"}}\n"),
     );
-    let run = env.ok(&["lint", "manifests"], 1);
+    let run = env.exits_with(&["lint", "manifests"], 1);
     assert_has(
         &run.stderr,
         "manifests/a.yaml:7:11: error: `lint.ignore` names `alt-text/too-shrt`, which is no rule",
     );
     // The same for every command: it is a manifest error.
-    env.ok(&["validate", "manifests"], 1);
+    env.exits_with(&["validate", "manifests"], 1);
     // An empty reason says nothing.
     env.write(
         "manifests/a.yaml",
         &format!("{HEAD}  - id: \"1\"\n    metadata:\n      alt_text: {{text: \"Logo\"}}\n    lint: {{ignore: [alt-text/too-short], reason: \" \"}}\n"),
     );
-    let run = env.ok(&["lint", "manifests"], 1);
+    let run = env.exits_with(&["lint", "manifests"], 1);
     assert_has(
         &run.stderr,
         "`lint.reason` must say why the media is exempt",
@@ -203,7 +203,7 @@ fn an_exemption_needs_a_reason_and_shows_in_the_plan() {
 fn sarif_validates_against_the_official_schema() {
     let env = TestEnv::new();
     env.write("manifests/with space/library.yaml", &library());
-    let run = env.ok(&["lint", "manifests", "--format", "sarif"], 1);
+    let run = env.exits_with(&["lint", "manifests", "--format", "sarif"], 1);
     let sarif: Value = serde_json::from_str(&run.stdout).unwrap();
     let schema: Value =
         serde_json::from_str(include_str!("schemas/sarif-schema-2.1.0.json")).unwrap();
@@ -234,7 +234,7 @@ fn github_annotations_escape_what_they_quote() {
         "manifests/a,b:c.yaml",
         &format!("{HEAD}{}", entry(4, Some("A cat"))),
     );
-    let run = env.ok(&["lint", "manifests", "--format", "github"], 0);
+    let run = env.exits_with(&["lint", "manifests", "--format", "github"], 0);
     assert_eq!(
         run.stdout,
         "::warning file=manifests/a%2Cb%3Ac.yaml,line=4,col=5,title=alt-text/too-short::the alt text is 5 characters long; write at least 10 that describe the media\n"
@@ -245,20 +245,20 @@ fn github_annotations_escape_what_they_quote() {
 fn validate_and_plan_show_the_same_findings_as_warnings() {
     let env = TestEnv::new();
     env.write("manifests/library.yaml", &library());
-    let validate = env.ok(&["validate", "manifests"], 0);
+    let validate = env.exits_with(&["validate", "manifests"], 0);
     assert_has(
         &validate.stdout,
         "manifests/library.yaml:4:5: warning[alt-text/missing]: media 1 has no alt text",
     );
-    let plan = env.ok(&["plan", "manifests"], 0);
+    let plan = env.exits_with(&["plan", "manifests"], 0);
     assert_has(
         &plan.stdout,
         "manifests/library.yaml:4:5: warning[alt-text/missing]: media 1 has no alt text",
     );
     assert_has(&plan.stdout, "Alt text: 14 of 15 media (93.3%).");
-    let markdown = env.ok(&["plan", "manifests", "--format", "markdown"], 0);
+    let markdown = env.exits_with(&["plan", "manifests", "--format", "markdown"], 0);
     assert_has(&markdown.stdout, "Alt text: 14 of 15 media (93.3%).");
-    let json = env.ok(&["plan", "manifests", "--format", "json"], 0);
+    let json = env.exits_with(&["plan", "manifests", "--format", "json"], 0);
     let json = env.checked_plan(&json.stdout);
     assert_eq!(
         json["alt_text_coverage"],
@@ -276,7 +276,7 @@ fn review_findings_stay_fixed() {
     let env = TestEnv::new();
     // Empty alt text is missing alt text, and not covered.
     env.write("manifests/a.yaml", &format!("{HEAD}{}", entry(1, Some(""))));
-    let run = env.ok(&["lint", "manifests", "--format", "json"], 1);
+    let run = env.exits_with(&["lint", "manifests", "--format", "json"], 1);
     assert_eq!(
         findings(&run.stdout),
         [("1".to_string(), "alt-text/missing".to_string())]
@@ -288,20 +288,20 @@ fn review_findings_stay_fixed() {
         &format!("{HEAD}{}", entry(1, Some("A cat"))),
     );
     std::fs::rename(env.path("manifests/a.yaml"), env.path("manifests/c:d.yaml")).unwrap();
-    let run = env.ok(&["lint", "manifests", "--format", "sarif"], 0);
+    let run = env.exits_with(&["lint", "manifests", "--format", "sarif"], 0);
     assert_has(&run.stdout, "\"uri\": \"manifests/c%3Ad.yaml\"");
     // Empty option values and a config that is a directory are errors.
     env.write(
         "manifests/xmeta.yaml",
         "lint:\n  rules:\n    alt-text/redundant-prefix: {prefixes: [\"\"]}\n",
     );
-    let run = env.ok(&["lint", "manifests"], 1);
+    let run = env.exits_with(&["lint", "manifests"], 1);
     assert_has(
         &run.stderr,
         "manifests/xmeta.yaml:3:44: error: must not be empty",
     );
     std::fs::remove_file(env.path("manifests/xmeta.yaml")).unwrap();
     std::fs::create_dir(env.path("manifests/xmeta.yaml")).unwrap();
-    let run = env.ok(&["lint", "manifests"], 1);
+    let run = env.exits_with(&["lint", "manifests"], 1);
     assert_has(&run.stderr, "cannot read the lint configuration");
 }

@@ -48,7 +48,7 @@ fn a_second_writer_fails_at_once_naming_the_holder_while_readers_work(backend: B
         vec!["state", "rm", "1"],
     ] {
         let started = Instant::now();
-        let run = env.ok(&args, 1);
+        let run = env.exits_with(&args, 1);
         assert!(started.elapsed() < Duration::from_secs(10));
         let pid = format!("pid {}", writer.0.id());
         assert!(run.stderr.contains(&pid), "{args:?}: {}", run.stderr);
@@ -76,7 +76,7 @@ fn a_second_writer_fails_at_once_naming_the_holder_while_readers_work(backend: B
         vec!["state", "export"],
     ] {
         let started = Instant::now();
-        env.ok(&args, 0);
+        env.exits_with(&args, 0);
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "{args:?} took {:?}",
@@ -97,7 +97,7 @@ fn a_killed_writers_lock_goes_with_it(backend: Backend) {
     let env = TestEnv::on(backend).against(&emu);
     env.write("manifests/a.yaml", &manifest(0..30, "v1"));
     drop(slow_apply(&env, &emu));
-    let run = env.ok(&["adopt", &env.manifests()], 0);
+    let run = env.exits_with(&["adopt", &env.manifests()], 0);
     assert_has(&run.stdout, "Adopted");
 }
 
@@ -112,10 +112,10 @@ fn unlock_force_removes_a_lock_held_elsewhere() {
         r#"{"pid":4242,"host":"ci-runner-7","command":"xmeta apply","since":"2026-01-01T00:00:00Z"}"#,
     )
     .unwrap();
-    let run = env.ok(&["state", "unlock", "--force"], 0);
+    let run = env.exits_with(&["state", "unlock", "--force"], 0);
     assert_has(&run.stdout, "pid 4242 on host `ci-runner-7`");
     assert!(!env.state_dir().join("xmeta.lock").exists());
-    env.ok(&["state", "unlock"], 1); // --force is required (a usage error: exit 1)
+    env.exits_with(&["state", "unlock"], 1); // --force is required (a usage error: exit 1)
 }
 
 fn damaged_state_is_refused(must_refuse: bool, damage: impl Fn(&std::path::Path)) -> usize {
@@ -123,7 +123,7 @@ fn damaged_state_is_refused(must_refuse: bool, damage: impl Fn(&std::path::Path)
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..40, "v1"));
-    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     damage(&env.state_dir());
     emu.clear_requests();
     for args in [
@@ -187,13 +187,13 @@ fn the_state_directory_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
     env.write("manifests/a.yaml", &manifest(0..1, "v1"));
-    env.ok(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
     let mode = std::fs::metadata(env.state_dir())
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700);
     std::fs::set_permissions(env.state_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let run = env.ok(&["plan", &env.manifests()], 0);
+    let run = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(&run.stderr, "can be read by others (mode 0755)");
 }

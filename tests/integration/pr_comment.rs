@@ -100,7 +100,7 @@ fn a_large_plan_with_many_warnings_fits_one_comment() {
     let env = TestEnv::new();
     env.write("manifests/a.yaml", &manifest(0..4000, "v1"));
     env.write("manifests/b.yaml", &expired(4000..5000));
-    let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
+    let run = env.exits_with(&["plan", &env.manifests(), "--format", "markdown"], 0);
     let md = &run.stdout;
     assert_has(md, "**Plan: 5000 to create");
     assert_has(md, "<details><summary>⚠️ Warnings: 10");
@@ -120,12 +120,12 @@ fn a_large_plan_with_many_warnings_fits_one_comment() {
 fn updates_and_forgets_come_before_a_thousand_creates() {
     let env = TestEnv::new();
     env.write("manifests/a.yaml", &manifest(5000..5003, "v1"));
-    env.ok(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
     // Media 5000 and 5001 change, 5002 leaves the manifests, and 1,000 with
     // lower IDs are new: in ID order the creates would fill the comment.
     env.write("manifests/a.yaml", &manifest(5000..5002, "v2"));
     env.write("manifests/b.yaml", &manifest(0..1000, "v1"));
-    let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
+    let run = env.exits_with(&["plan", &env.manifests(), "--format", "markdown"], 0);
     let md = &run.stdout;
     assert_has(md, "**Plan: 1000 to create, 2 to update, 1 to forget");
     assert_has(md, "Fields sent: `alt_text` ×1002");
@@ -170,7 +170,7 @@ fn hostile_names_and_alt_text_render_as_text() {
     };
     let name = "manifests/0 <details><summary>[x](javascript:alert(1)) `y`.yaml";
     env.write(name, &doc("A plain description of a boat", 4_102_444_800));
-    env.ok(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
     // An update with hostile alt text, an untracked-only change, and an
     // expiry in the past (a warning that names the hostile file).
     std::fs::write(
@@ -188,7 +188,7 @@ fn hostile_names_and_alt_text_render_as_text() {
         .unwrap(),
     )
     .unwrap();
-    let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
+    let run = env.exits_with(&["plan", &env.manifests(), "--format", "markdown"], 0);
     let md = &run.stdout;
     // Mentions and references notify no one (a word joiner after @ and #).
     assert_has(md, "**@\u{2060}nasa**");
@@ -200,7 +200,7 @@ fn hostile_names_and_alt_text_render_as_text() {
     assert_has(md, "timestamp_sec: 1000000000  # 2001-09-09T01:46:40Z");
     // Validation failures reach the pull request too.
     env.write("manifests/1 <img src=x onerror=alert(1)>.yaml", "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"5\"\n    metadata: {alt_txt: {text: x}}\n");
-    let invalid = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 1);
+    let invalid = env.exits_with(&["plan", &env.manifests(), "--format", "markdown"], 1);
     assert_has(
         &invalid.stdout,
         "**The manifests do not validate: 1 error; nothing was planned.**",

@@ -38,17 +38,17 @@ fn the_password_never_reaches_output_plans_exports_or_errors() {
     env.write("manifests/a.yaml", &manifest(0..3, "v1"));
     let m = env.manifests();
     let mut seen = vec![
-        env.ok(&["-vv", "plan", &m, "--out", "plan.json"], 0),
-        env.ok(&["-vv", "apply", "--plan", "plan.json"], 0),
-        env.ok(&["-vv", "state", "list"], 0),
-        env.ok(&["state", "export", "--out", "export.json"], 0),
-        env.ok(&["-vv", "state", "export"], 0),
+        env.exits_with(&["-vv", "plan", &m, "--out", "plan.json"], 0),
+        env.exits_with(&["-vv", "apply", "--plan", "plan.json"], 0),
+        env.exits_with(&["-vv", "state", "list"], 0),
+        env.exits_with(&["state", "export", "--out", "export.json"], 0),
+        env.exits_with(&["-vv", "state", "export"], 0),
     ];
     assert_eq!(emu.request_count(), 3, "the apply went through");
 
     // Errors name the host and database, never the password.
     let refused = url_with_password(&url, None).replace(":5432/", ":1/");
-    let run = env.ok(&["--state", &refused, "state", "list"], 1);
+    let run = env.exits_with(&["--state", &refused, "state", "list"], 1);
     assert_has(
         &run.stderr,
         "cannot connect to the PostgreSQL state at postgres://",
@@ -56,31 +56,31 @@ fn the_password_never_reaches_output_plans_exports_or_errors() {
     assert_has(&run.stderr, "@127.0.0.1:1/");
     seen.push(run);
     let missing = url_with_password(&url, Some("no_such_database_xmeta"));
-    let run = env.ok(&["--state", &missing, "plan", &m], 1);
+    let run = env.exits_with(&["--state", &missing, "plan", &m], 1);
     assert_has(&run.stderr, "/no_such_database_xmeta");
     seen.push(run);
     let bad = format!("{}?sslmode=bogus", url_with_password(&url, None));
-    seen.push(env.ok(&["--state", &bad, "plan", &m], 1));
+    seen.push(env.exits_with(&["--state", &bad, "plan", &m], 1));
     // A typo that would have made a directory named after the password.
     let typo = format!("postgres:{PASSWORD}@127.0.0.1:5432/test");
-    let run = env.ok(&["--state", &typo, "plan", &m], 1);
+    let run = env.exits_with(&["--state", &typo, "plan", &m], 1);
     assert_has(&run.stderr, "looks like a database address");
     seen.push(run);
     // A plan that fails still tells the pull request why, without the password.
-    let run = env.ok(
+    let run = env.exits_with(
         &["--state", &refused, "plan", &m, "--format", "markdown"],
         1,
     );
     assert_has(&run.stdout, "**The plan failed; nothing was planned.**");
     seen.push(run);
-    let run = env.ok(&["--state", &refused, "plan", &m, "--format", "github"], 1);
+    let run = env.exits_with(&["--state", &refused, "plan", &m, "--format", "github"], 1);
     assert_has(
         &run.stdout,
         "::error title=xmeta plan::cannot connect to the PostgreSQL state",
     );
     seen.push(run);
     // In the lock holder's command line and in a second writer's message.
-    let run = env.ok(&["state", "migrate", "--to", "moved"], 0);
+    let run = env.exits_with(&["state", "migrate", "--to", "moved"], 0);
     assert_has(&run.stdout, "Copied 3 media");
     seen.push(run);
 
@@ -131,18 +131,18 @@ fn workspaces_in_one_database_are_separate_states() {
     for env in [&a, &b] {
         env.write("manifests/a.yaml", &manifest(0..4, "v1"));
     }
-    a.ok(&["adopt", &a.manifests()], 0);
-    let plan = a.ok(&["plan", &a.manifests()], 0);
+    a.exits_with(&["adopt", &a.manifests()], 0);
+    let plan = a.exits_with(&["plan", &a.manifests()], 0);
     assert_has(&plan.stdout, "No changes. 4 media match the manifests.");
-    let plan = b.ok(&["plan", &b.manifests()], 0);
+    let plan = b.exits_with(&["plan", &b.manifests()], 0);
     assert_has(&plan.stdout, "Plan: 4 to create");
     assert!(!b.state_exists(), "a plan creates no state");
     // No lock can be stale: with no writer running there is none to force.
-    let run = a.ok(&["state", "unlock", "--force"], 0);
+    let run = a.exits_with(&["state", "unlock", "--force"], 0);
     assert_has(&run.stdout, "The state was not locked.");
 
     // A workspace is a name, not SQL or a path.
-    let run = a.ok(
+    let run = a.exits_with(
         &[
             "--workspace",
             "x'; DROP TABLE xmeta_states; --",
@@ -153,7 +153,7 @@ fn workspaces_in_one_database_are_separate_states() {
     );
     assert_has(&run.stderr, "is not a workspace name");
     // And it means nothing to a directory state.
-    let run = a.ok(
+    let run = a.exits_with(
         &["--state", "dir", "--workspace", "prod", "state", "list"],
         1,
     );
@@ -168,7 +168,7 @@ fn a_newer_format_or_schema_is_refused() {
     // A newer state format in one workspace.
     let env = TestEnv::on(Backend::Postgres(url.clone()));
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
-    env.ok(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
     let workspace = env.workspace().unwrap().to_string();
     sql(
         &url,
@@ -179,7 +179,7 @@ fn a_newer_format_or_schema_is_refused() {
         vec!["plan", env.manifests().leak() as &str],
         vec!["adopt", env.manifests().leak() as &str],
     ] {
-        let run = env.ok(&args, 1);
+        let run = env.exits_with(&args, 1);
         assert_has(&run.stderr, "was written by a newer xmeta (state format 3");
     }
 
@@ -192,7 +192,7 @@ fn a_newer_format_or_schema_is_refused() {
     let own = own.to_string();
     let env = TestEnv::on(Backend::Sled).with_env("XMETA_STATE", &own);
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
-    env.ok(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
     // A database of schema 1 (before history) is read as before and
     // upgraded by its next writer; its history starts there.
     sql(
@@ -200,15 +200,15 @@ fn a_newer_format_or_schema_is_refused() {
         "DROP TABLE xmeta_history; UPDATE xmeta_schema SET version = 1; UPDATE xmeta_states SET format_version = 1",
     )
     .unwrap();
-    let plan = env.ok(&["plan", &env.manifests()], 0);
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(&plan.stdout, "No changes. 2 media match the manifests.");
     assert_has(
-        &env.ok(&["state", "history"], 0).stdout,
+        &env.exits_with(&["state", "history"], 0).stdout,
         "No history entries.",
     );
     env.write("manifests/a.yaml", &manifest(0..2, "v2"));
-    env.ok(&["adopt", &env.manifests()], 0);
-    let history = env.ok(&["state", "history", "--format", "json"], 0);
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let history = env.exits_with(&["state", "history", "--format", "json"], 0);
     assert_eq!(history.stdout.matches("\"action\": \"adopt\"").count(), 2);
     assert_eq!(
         sql(&own, "SELECT version FROM xmeta_schema").unwrap(),

@@ -15,7 +15,7 @@ fn edited() -> TestEnv {
         "manifests/library.yaml",
         &format!("{HEAD}media:\n  - id: \"101\"\n    metadata:\n      alt_text: {{text: \"A cat on a red sofa\"}}\n  - id: \"102\"\n    metadata:\n      alt_text: {{text: \"A dog\"}}\n      allow_download_status: {{allow_download: false}}\n  - id: \"103\"\n    metadata:\n      alt_text: {{text: \"A bird\"}}\n"),
     );
-    env.ok(&["adopt", "manifests"], 0);
+    env.exits_with(&["adopt", "manifests"], 0);
     env.write(
         "manifests/library.yaml",
         &format!("{HEAD}media:\n  - id: \"101\"\n    metadata:\n      alt_text: {{text: \"A black cat asleep on a red sofa\"}}\n  - id: \"102\"\n    metadata:\n      alt_text: {{text: \"A dog\"}}\n  - id: \"104\"\n    metadata:\n      alt_text: {{text: \"A fox in snow\"}}\n      content_expiration: {{timestamp_sec: 1}}\n"),
@@ -26,13 +26,13 @@ fn edited() -> TestEnv {
 #[test]
 fn plan_text() {
     let env = edited();
-    insta::assert_snapshot!(env.ok(&["plan", "manifests"], 0).stdout);
+    insta::assert_snapshot!(env.exits_with(&["plan", "manifests"], 0).stdout);
 }
 
 #[test]
 fn plan_text_in_colour() {
     let env = edited();
-    let run = env.ok(&["plan", "manifests", "--color", "always"], 0);
+    let run = env.exits_with(&["plan", "manifests", "--color", "always"], 0);
     insta::assert_snapshot!(run.stdout.replace('\x1b', "<ESC>"));
 }
 
@@ -40,7 +40,7 @@ fn plan_text_in_colour() {
 fn plan_markdown() {
     let env = edited();
     insta::assert_snapshot!(
-        env.ok(&["plan", "manifests", "--format", "markdown"], 0)
+        env.exits_with(&["plan", "manifests", "--format", "markdown"], 0)
             .stdout
     );
 }
@@ -48,7 +48,7 @@ fn plan_markdown() {
 #[test]
 fn plan_json() {
     let env = edited();
-    let run = env.ok(&["plan", "manifests", "--format", "json"], 0);
+    let run = env.exits_with(&["plan", "manifests", "--format", "json"], 0);
     let json = env.checked_plan(&run.stdout);
     let lineage = json["lineage"].as_str().unwrap();
     insta::assert_snapshot!(run.stdout.replace(lineage, "[lineage]"));
@@ -66,7 +66,7 @@ fn validation_errors() {
         &format!("{HEAD}media:\n\t- id: \"7\"\n"),
     );
     env.write("manifests/stray.yaml", "just: some\nother: file\n");
-    insta::assert_snapshot!(env.ok(&["validate", "manifests"], 1).stderr);
+    insta::assert_snapshot!(env.exits_with(&["validate", "manifests"], 1).stderr);
 }
 
 #[test]
@@ -83,11 +83,13 @@ fn apply_summaries() {
         "manifests/a.yaml",
         &format!("{HEAD}media:\n  - id: \"101\"\n    metadata:\n      alt_text: {{text: \"A cat\"}}\n  - id: \"103\"\n    metadata:\n      alt_text: {{text: \"A bird\"}}\n"),
     );
-    let failed = env.ok(&["apply", "manifests", "--auto-approve"], 1).stdout;
+    let failed = env
+        .exits_with(&["apply", "manifests", "--auto-approve"], 1)
+        .stdout;
     let lines: Vec<&str> = failed.lines().collect();
     insta::assert_snapshot!("apply_failed", lines[lines.len() - 2..].join("\n"));
     let done = env
-        .ok(
+        .exits_with(
             &["apply", "manifests", "--auto-approve", "--target", "101"],
             0,
         )
@@ -108,7 +110,7 @@ fn help() {
         vec!["state", "import", "--help"],
     ] {
         all.push_str(&format!("$ xmeta {}\n", args.join(" ")));
-        all.push_str(&env.ok(&args, 0).stdout);
+        all.push_str(&env.exits_with(&args, 0).stdout);
         all.push('\n');
     }
     insta::assert_snapshot!(all);
@@ -131,14 +133,14 @@ fn cost_lines() {
     for n in [1, 1_000, 100_000] {
         let env = TestEnv::new();
         env.write("manifests/many.yaml", &many(n));
-        let run = env.ok(&["plan", "manifests", "--format", "markdown"], 0);
+        let run = env.exits_with(&["plan", "manifests", "--format", "markdown"], 0);
         let head: Vec<&str> = run.stdout.lines().take(5).collect();
         all.push_str(&head.join("\n"));
         all.push_str("\n\n");
     }
     let env = TestEnv::new();
     env.write("manifests/many.yaml", &many(1_000));
-    let run = env.ok(&["plan", "manifests", "--price-per-request", "0.01"], 0);
+    let run = env.exits_with(&["plan", "manifests", "--price-per-request", "0.01"], 0);
     all.push_str(run.stdout.lines().last().unwrap_or(""));
     insta::assert_snapshot!(all);
 }

@@ -212,7 +212,7 @@ fn sigterm_during_a_slow_apply_exits_cleanly_and_loses_nothing() {
 
     let confirmed = emu.stored().len();
     assert!(confirmed > 0 && confirmed < 40, "{confirmed}");
-    let plan = env.ok(&["plan", &env.manifests()], 0);
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
     let left = 40 - confirmed;
     assert_has(
         &plan.stdout,
@@ -235,7 +235,7 @@ fn each_watch_cycle_records_the_tree_as_it_is_then() {
     w.wait_for("Apply complete: 3 applied, 0 failed.", 1);
     env.write("manifests/a.yaml", &manifest(0..3, "v2"));
     w.wait_for("Apply complete: 3 applied, 0 failed.", 2);
-    let run = env.ok(&["state", "history", &media_id(1), "--format", "json"], 0);
+    let run = env.exits_with(&["state", "history", &media_id(1), "--format", "json"], 0);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
     let marks: Vec<_> = entries
         .iter()

@@ -9,7 +9,7 @@ fn json_plan(env: &TestEnv, extra: &[&str]) -> Value {
     let m = env.manifests();
     let mut args = vec!["plan", m.as_str(), "--format", "json"];
     args.extend_from_slice(extra);
-    let run = env.ok(&args, 0);
+    let run = env.exits_with(&args, 0);
     env.checked_plan(&run.stdout)
 }
 
@@ -18,7 +18,7 @@ fn json_plan_requests_are_exactly_what_apply_sends() {
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::new().against(&emu);
     env.write("manifests/a.yaml", &manifest(0..10, "v1"));
-    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     emu.clear_requests();
     let edited = manifest(0..12, "v1").replace("Photo 2: v1", "Photo 2: v2");
     env.write("manifests/a.yaml", &edited);
@@ -47,7 +47,7 @@ fn json_plan_requests_are_exactly_what_apply_sends() {
         .iter()
         .map(|c| c["request"].clone())
         .collect();
-    env.ok(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
     let mut sent = emu.bodies();
     let key = |v: &Value| v["id"].as_str().unwrap_or_default().to_string();
     sent.sort_by_key(key);
@@ -60,7 +60,7 @@ fn json_plan_requests_are_exactly_what_apply_sends() {
 fn markdown_plan_fits_one_comment() {
     let env = TestEnv::new();
     env.write("manifests/a.yaml", &manifest(0..3, "v1"));
-    let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
+    let run = env.exits_with(&["plan", &env.manifests(), "--format", "markdown"], 0);
     assert_has(&run.stdout, "**Plan: 3 to create");
     assert_has(
         &run.stdout,
@@ -73,7 +73,7 @@ fn markdown_plan_fits_one_comment() {
     assert_has(&run.stdout, "```diff\n");
 
     env.write("manifests/a.yaml", &manifest(0..5000, "v1"));
-    let run = env.ok(&["plan", &env.manifests(), "--format", "markdown"], 0);
+    let run = env.exits_with(&["plan", &env.manifests(), "--format", "markdown"], 0);
     let chars = run.stdout.chars().count();
     assert!(chars < 65_536, "{chars} characters");
     assert!(run.stdout.contains("**Plan: 5000 to create"));
@@ -98,7 +98,7 @@ fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans(backend: Backend
     let env = TestEnv::on(backend).against(&emu);
     env.write("manifests/a.yaml", &manifest(0..6, "v1"));
     let m = env.manifests();
-    env.ok(&["plan", &m, "--out", "plan.json"], 0);
+    env.exits_with(&["plan", &m, "--out", "plan.json"], 0);
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(env.path("plan.json"))
             .unwrap()
@@ -110,7 +110,7 @@ fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans(backend: Backend
 
     // Manifests change after the plan: the saved plan still applies as planned.
     env.write("manifests/a.yaml", &manifest(0..6, "v2"));
-    env.ok(&["apply", "--plan", "plan.json"], 0);
+    env.exits_with(&["apply", "--plan", "plan.json"], 0);
     let planned: Vec<Value> = saved["changes"]
         .as_array()
         .unwrap()
@@ -123,26 +123,26 @@ fn saved_plan_applies_exactly_and_refuses_stale_or_edited_plans(backend: Backend
     assert_eq!(emu.stored(), expected(0..6, "v1"));
 
     // Stale: the state changed after the plan was written.
-    env.ok(&["plan", &m, "--out", "plan2.json"], 0);
-    env.ok(
+    env.exits_with(&["plan", &m, "--out", "plan2.json"], 0);
+    env.exits_with(
         &["apply", &m, "--auto-approve", "--target", &media_id(3)],
         0,
     );
     let before = emu.request_count();
-    let run = env.ok(&["apply", "--plan", "plan2.json"], 1);
+    let run = env.exits_with(&["apply", "--plan", "plan2.json"], 1);
     assert_has(&run.stderr, "stale");
     assert_eq!(emu.request_count(), before);
 
     // Edited by hand.
-    env.ok(&["plan", &m, "--out", "plan3.json"], 0);
+    env.exits_with(&["plan", &m, "--out", "plan3.json"], 0);
     let text = std::fs::read_to_string(env.path("plan3.json")).unwrap();
     let edited = text.replace("Photo 4: v2", "Photo 4: evil");
     assert_ne!(text, edited);
     std::fs::write(env.path("plan3.json"), edited).unwrap();
-    let run = env.ok(&["apply", "--plan", "plan3.json"], 1);
+    let run = env.exits_with(&["apply", "--plan", "plan3.json"], 1);
     assert_has(&run.stderr, "does not match its checksum");
     std::fs::write(env.path("plan3.json"), "{ not json").unwrap();
-    let run = env.ok(&["apply", "--plan", "plan3.json"], 1);
+    let run = env.exits_with(&["apply", "--plan", "plan3.json"], 1);
     assert_has(&run.stderr, "corrupt");
     assert_eq!(emu.request_count(), before);
 }
@@ -153,11 +153,11 @@ fn deleted_manifests_are_forgotten_only_with_prune(backend: Backend) {
     env.write("manifests/a.yaml", &manifest(0..4, "v1"));
     let gone = env.write("manifests/b.yaml", &manifest(4..7, "v1"));
     let m = env.manifests();
-    env.ok(&["apply", &m, "--auto-approve"], 0);
+    env.exits_with(&["apply", &m, "--auto-approve"], 0);
     emu.clear_requests();
     std::fs::remove_file(gone).unwrap();
 
-    let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 2);
+    let plan = env.exits_with(&["plan", &m, "--detailed-exitcode"], 2);
     assert_has(
         &plan.stdout,
         &format!(
@@ -174,20 +174,20 @@ fn deleted_manifests_are_forgotten_only_with_prune(backend: Backend) {
         "warning: 3 media in the state are in no manifest",
     );
 
-    env.ok(&["apply", &m, "--auto-approve"], 0);
+    env.exits_with(&["apply", &m, "--auto-approve"], 0);
     assert_eq!(emu.request_count(), 0);
-    let list = env.ok(&["state", "list"], 0);
+    let list = env.exits_with(&["state", "list"], 0);
     assert_eq!(list.stdout.lines().count(), 7, "kept without --prune");
 
-    env.ok(&["apply", &m, "--auto-approve", "--prune"], 0);
+    env.exits_with(&["apply", &m, "--auto-approve", "--prune"], 0);
     assert_eq!(
         emu.request_count(),
         0,
         "nothing is ever sent for forgotten media"
     );
-    let list = env.ok(&["state", "list"], 0);
+    let list = env.exits_with(&["state", "list"], 0);
     assert_eq!(list.stdout.lines().count(), 4);
-    let plan = env.ok(&["plan", &m, "--detailed-exitcode"], 0);
+    let plan = env.exits_with(&["plan", &m, "--detailed-exitcode"], 0);
     assert_has(&plan.stdout, "No changes. 4 media match the manifests.");
 }
 
@@ -197,24 +197,24 @@ fn adopt_rm_export_and_import_round_trip(backend: Backend) {
     env.write("manifests/a.yaml", &manifest(0..5, "v1"));
     let m = env.manifests();
 
-    let run = env.ok(&["adopt", &m], 0);
+    let run = env.exits_with(&["adopt", &m], 0);
     assert_has(&run.stdout, "Adopted 5 media");
     assert_eq!(emu.request_count(), 0);
-    env.ok(&["plan", &m, "--detailed-exitcode"], 0);
+    env.exits_with(&["plan", &m, "--detailed-exitcode"], 0);
 
-    let show = env.ok(&["state", "show", &media_id(2)], 0);
+    let show = env.exits_with(&["state", "show", &media_id(2)], 0);
     assert_has(&show.stdout, "text: \"Photo 2: v1\"");
 
-    env.ok(&["state", "rm", &media_id(2)], 0);
-    let plan = env.ok(&["plan", &m], 0);
+    env.exits_with(&["state", "rm", &media_id(2)], 0);
+    let plan = env.exits_with(&["plan", &m], 0);
     assert_has(
         &plan.stdout,
         &format!("+ media {} will be created", media_id(2)),
     );
-    let missing = env.ok(&["state", "rm", "999"], 1);
+    let missing = env.exits_with(&["state", "rm", "999"], 1);
     assert_has(&missing.stderr, "not in the state: `999`");
 
-    env.ok(&["state", "export", "--out", "export.json"], 0);
+    env.exits_with(&["state", "export", "--out", "export.json"], 0);
     let original = json_plan(&env, &[]);
     // Imported on the same backend and on the other one.
     let other =
@@ -223,7 +223,7 @@ fn adopt_rm_export_and_import_round_trip(backend: Backend) {
         let moved = TestEnv::on(to.clone());
         std::fs::copy(env.path("export.json"), moved.path("export.json")).unwrap();
         std::fs::copy(env.path("manifests/a.yaml"), moved.path("manifests/a.yaml")).unwrap();
-        moved.ok(&["state", "import", "export.json"], 0);
+        moved.exits_with(&["state", "import", "export.json"], 0);
         let mut copy = json_plan(&moved, &[]);
         assert_eq!(copy["lineage"], original["lineage"]);
         copy["serial"] = original["serial"].clone();
@@ -246,7 +246,7 @@ fn migrate_both_ways_keeps_the_plan_and_refuses_a_used_target(backend: Backend) 
     let env = TestEnv::on(backend).against(&emu);
     env.write("manifests/a.yaml", &manifest(0..8, "v1"));
     let m = env.manifests();
-    env.ok(&["apply", &m, "--auto-approve"], 0);
+    env.exits_with(&["apply", &m, "--auto-approve"], 0);
     env.write("manifests/a.yaml", &manifest(0..10, "v2"));
     let original = json_plan(&env, &[]);
     let exported = env.state_fingerprint();
@@ -255,7 +255,7 @@ fn migrate_both_ways_keeps_the_plan_and_refuses_a_used_target(backend: Backend) 
     let there = TestEnv::on(other);
     let args = migrate_to(&there);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = env.ok(&args, 0);
+    let run = env.exits_with(&args, 0);
     assert_has(&run.stdout, "Copied 8 media");
     std::fs::copy(env.path("manifests/a.yaml"), there.path("manifests/a.yaml")).unwrap();
     assert_eq!(
@@ -270,13 +270,13 @@ fn migrate_both_ways_keeps_the_plan_and_refuses_a_used_target(backend: Backend) 
     );
 
     // Again: the target now holds media, so nothing is copied.
-    let run = env.ok(&args, 1);
+    let run = env.exits_with(&args, 1);
     assert_has(&run.stderr, "already holds 8 media; nothing was copied");
 
     // And back, into a fresh state on the first backend.
     let back = TestEnv::on(env.backend.clone());
     let args = migrate_to(&back);
-    there.ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), 0);
+    there.exits_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), 0);
     std::fs::copy(env.path("manifests/a.yaml"), back.path("manifests/a.yaml")).unwrap();
     assert_eq!(
         json_plan(&back, &[]),
@@ -334,7 +334,7 @@ fn the_github_actions_example_uses_only_documented_commands() {
                         .collect();
                     let mut help_args = sub.clone();
                     help_args.push("--help");
-                    let help = env.ok(&help_args, 0).stdout;
+                    let help = env.exits_with(&help_args, 0).stdout;
                     for flag in words.iter().filter(|w| w.starts_with("--")) {
                         assert!(
                             help.contains(flag),

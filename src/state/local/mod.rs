@@ -46,13 +46,15 @@ struct Tree {
 /// holds it, a snapshot copy of its files.
 struct SledReader {
     tree: Tree,
-    /// Keeps the snapshot's files alive as long as the reader.
+    /// Keeps the snapshot's files alive as long as the reader; never read,
+    /// only dropped.
     _snapshot: Option<tempfile::TempDir>,
 }
 
 /// The writer: holds the lock for as long as it lives.
 struct SledWriter {
     tree: Tree,
+    /// Released when the writer is dropped; never read.
     _lock: Lock,
     provenance: std::sync::RwLock<Provenance>,
     /// The serial of the last write, held while a write is applied: it

@@ -192,7 +192,7 @@ impl TestEnv {
         let plan: Value = serde_json::from_str(text)
             .unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{text}"));
         let schema: Value =
-            serde_json::from_str(&self.ok(&["schema", "plan"], 0).stdout).expect("schema");
+            serde_json::from_str(&self.exits_with(&["schema", "plan"], 0).stdout).expect("schema");
         let validator = jsonschema::validator_for(&schema).expect("a valid schema");
         let errors: Vec<String> = validator
             .iter_errors(&plan)
@@ -299,7 +299,7 @@ impl TestEnv {
     }
 
     /// Runs and asserts the exit code, showing the output on failure.
-    pub fn ok(&self, args: &[&str], code: i32) -> Run {
+    pub fn exits_with(&self, args: &[&str], code: i32) -> Run {
         let run = self.run(args);
         assert_eq!(
             run.code, code,
