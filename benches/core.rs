@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use divan::Bencher;
-use xmeta::internals::MediaId;
 use xmeta::internals::Record;
 use xmeta::internals::{assemble, parse_text, Desired};
 use xmeta::internals::{diff, render_text, Targets};
+use xmeta::internals::{MediaId, Timestamp};
 
 fn main() {
     divan::main();
@@ -52,6 +52,7 @@ fn desired(files: u64, variant: &str) -> Desired {
             parse_text(
                 Arc::new(PathBuf::from(format!("{f}.yaml"))),
                 &file_text(f * 1000, variant),
+                Timestamp::now(),
             )
         })
         .collect();
@@ -68,7 +69,7 @@ fn floor_serde_yaml_value(b: Bencher) {
 fn parse_fast_path(b: Bencher) {
     let text = file_text(0, "v1");
     let file = Arc::new(PathBuf::from("m.yaml"));
-    b.bench(|| parse_text(Arc::clone(&file), divan::black_box(&text)));
+    b.bench(|| parse_text(Arc::clone(&file), divan::black_box(&text), Timestamp::now()));
 }
 
 #[divan::bench]
@@ -76,7 +77,7 @@ fn parse_positioned_path(b: Bencher) {
     // One unknown key sends the file down the positioned path.
     let text = file_text(0, "v1").replacen("alt_text:", "alt_txt:", 1);
     let file = Arc::new(PathBuf::from("m.yaml"));
-    b.bench(|| parse_text(Arc::clone(&file), divan::black_box(&text)));
+    b.bench(|| parse_text(Arc::clone(&file), divan::black_box(&text), Timestamp::now()));
 }
 
 #[divan::bench(sample_count = 20)]

@@ -46,6 +46,7 @@ pub mod internals {
     pub use crate::model::MediaId;
     pub use crate::plan::{diff, render_text, Targets};
     pub use crate::state::{open_writer, Location, Record};
+    pub use crate::time::Timestamp;
     pub use crate::watch::{AppliedCache, Workspace};
 }
 
@@ -65,6 +66,10 @@ fn outcome() -> Exit {
         logging::init(config.verbose, config.stderr_color, config.rust_log.clone());
         secrets = config.state_secrets();
         commands::run(config)
+    });
+    let result = result.and_then(|exit| match output::failure() {
+        Some(e) => Err(anyhow::anyhow!("cannot write the output: {e}")),
+        None => Ok(exit),
     });
     match result {
         Ok(exit) => exit,

@@ -12,6 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Timestamp(u64);
 
 impl Timestamp {
+    pub const EPOCH: Timestamp = Timestamp(0);
+
     pub fn now() -> Timestamp {
         Timestamp::from(SystemTime::now())
     }

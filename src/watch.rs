@@ -33,7 +33,7 @@ impl Workspace {
             files: BTreeMap::new(),
         };
         let files = manifest::discover(roots)?;
-        for parsed in manifest::parse_all(&files) {
+        for parsed in manifest::parse_all(&files, crate::time::Timestamp::now()) {
             ws.store(parsed);
         }
         Ok(ws)
@@ -110,7 +110,7 @@ impl Workspace {
         for path in gone {
             self.files.remove(&path);
         }
-        for parsed in manifest::parse_all(&present) {
+        for parsed in manifest::parse_all(&present, crate::time::Timestamp::now()) {
             self.store(parsed);
         }
         touched

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
+use xmeta::internals::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let (fast, careful) = xmeta::internals::parse_both(Arc::new(PathBuf::from("f.yaml")), text);
+    let (fast, careful) = xmeta::internals::parse_both(Arc::new(PathBuf::from("f.yaml")), text, Timestamp::now());
     let Some(fast) = fast else { return };
     let errors: Vec<String> = careful
         .diagnostics

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
+use xmeta::internals::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let file = xmeta::internals::parse_text(Arc::new(PathBuf::from("fuzz.yaml")), text);
+    let file = xmeta::internals::parse_text(Arc::new(PathBuf::from("fuzz.yaml")), text, Timestamp::now());
     for d in &file.diagnostics {
         assert!(d.location.line >= 1 && d.location.column >= 1);
         let _ = d.to_string();

@@ -11,6 +11,7 @@ use crate::manifest::fast;
 use crate::manifest::schema::{Checker, DOCUMENT};
 use crate::manifest::yaml::{parse_documents, Node, NodeKind};
 use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
+use crate::time::Timestamp;
 
 /// Larger files are refused before they are read into memory.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -115,7 +116,7 @@ pub struct ParsedFile {
 }
 
 /// Reads and checks one file; never fails, problems become diagnostics.
-pub fn parse_file(path: &Path) -> ParsedFile {
+pub fn parse_file(path: &Path, now: Timestamp) -> ParsedFile {
     let file = Arc::new(path.to_path_buf());
     let at_start = |message: String| ParsedFile {
         path: Arc::clone(&file),
@@ -123,7 +124,7 @@ pub fn parse_file(path: &Path) -> ParsedFile {
         diagnostics: vec![Diagnostic::error(Location::new(&file, 1, 1), message)],
     };
     match read_text(path) {
-        Ok(text) => parse_text(Arc::clone(&file), &text),
+        Ok(text) => parse_text(Arc::clone(&file), &text, now),
         Err(ReadError::Io(e)) => at_start(format!("cannot read the file: {e}")),
         Err(ReadError::NotFile) => {
             at_start("not a regular file (a FIFO or device?); manifests must be files".into())
@@ -179,17 +180,19 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
 
 /// Parses and checks the text of one manifest file: a clean file by the
 /// fast path, anything else by the positioned one.
-pub fn parse_text(file: Arc<PathBuf>, text: &str) -> ParsedFile {
+/// `now` is the time expiry is checked against: the parse itself reads
+/// no clock.
+pub fn parse_text(file: Arc<PathBuf>, text: &str, now: Timestamp) -> ParsedFile {
     // A byte-order mark is an editor's, not part of the YAML.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let text = &ends_in_newline(text);
-    match fast::parse(&file, text) {
+    match fast::parse(&file, text, now) {
         Some(entries) => ParsedFile {
             path: file,
             entries,
             diagnostics: Vec::new(),
         },
-        None => parse_positioned(file, text),
+        None => parse_positioned(file, text, now),
     }
 }
 
@@ -197,10 +200,17 @@ pub fn parse_text(file: Arc<PathBuf>, text: &str) -> ParsedFile {
 /// fast path's entries (`None` when it leaves the file to the other path)
 /// beside the positioned path's result.
 #[doc(hidden)]
-pub fn parse_both(file: Arc<PathBuf>, text: &str) -> (Option<Vec<Entry>>, ParsedFile) {
+pub fn parse_both(
+    file: Arc<PathBuf>,
+    text: &str,
+    now: Timestamp,
+) -> (Option<Vec<Entry>>, ParsedFile) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let text = &ends_in_newline(text);
-    (fast::parse(&file, text), parse_positioned(file, text))
+    (
+        fast::parse(&file, text, now),
+        parse_positioned(file, text, now),
+    )
 }
 
 /// The text with a final newline: both YAML parsers then read a scalar
@@ -212,6 +222,9 @@ fn ends_in_newline(text: &str) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Owned(format!("{text}\n"))
     }
 }
+
+/// Finding positions checks nothing against the clock.
+const POSITIONS_ONLY: Timestamp = Timestamp::EPOCH;
 
 /// Where each entry was declared, reading each file that the fast path
 /// took at most once (lint may need thousands of positions).
@@ -228,7 +241,7 @@ pub fn places(entries: &[&Entry]) -> Vec<Location> {
             let found = files.entry(Arc::clone(file)).or_insert_with(|| {
                 read_text(file)
                     .map(|text| {
-                        parse_positioned(Arc::clone(file), &ends_in_newline(&text))
+                        parse_positioned(Arc::clone(file), &ends_in_newline(&text), POSITIONS_ONLY)
                             .entries
                             .into_iter()
                             .map(|e| e.location)
@@ -252,7 +265,7 @@ pub fn place(entry: &Entry) -> Location {
     }
     let file = Arc::clone(&entry.location.file);
     let found = read_text(&file).ok().and_then(|text| {
-        parse_positioned(Arc::clone(&file), &ends_in_newline(&text))
+        parse_positioned(Arc::clone(&file), &ends_in_newline(&text), POSITIONS_ONLY)
             .entries
             .into_iter()
             .nth(entry.ordinal)
@@ -263,7 +276,7 @@ pub fn place(entry: &Entry) -> Location {
 }
 
 /// Parses and checks the text of one manifest file, with positions.
-fn parse_positioned(file: Arc<PathBuf>, text: &str) -> ParsedFile {
+fn parse_positioned(file: Arc<PathBuf>, text: &str, now: Timestamp) -> ParsedFile {
     let mut diagnostics = Vec::new();
     let mut entries = Vec::new();
     let mut dropped = 0usize;
@@ -305,7 +318,7 @@ fn parse_positioned(file: Arc<PathBuf>, text: &str) -> ParsedFile {
                     dropped: &mut dropped,
                 };
                 if let Some(value) = checker.check(doc, &DOCUMENT, "") {
-                    read_document(&file, doc, value, &mut entries, &mut diagnostics);
+                    read_document(&file, doc, value, now, &mut entries, &mut diagnostics);
                 }
             }
         }
@@ -337,6 +350,7 @@ fn read_document(
     file: &Arc<PathBuf>,
     doc: &Node,
     mut value: Value,
+    now: Timestamp,
     entries: &mut Vec<Entry>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
@@ -384,7 +398,7 @@ fn read_document(
                 metadata.insert(v.clone());
             }
         }
-        warn_if_expired(file, node, doc, &metadata, diagnostics);
+        warn_if_expired(file, node, doc, &metadata, now, diagnostics);
         let key = item.get("key").and_then(Value::as_str);
         let kind = item.get("type").and_then(Value::as_str);
         let media_key = match media_key(&id, key, kind) {
@@ -440,16 +454,19 @@ fn warn_if_expired(
     node: &Node,
     doc: &Node,
     metadata: &Metadata,
+    now: Timestamp,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let Some(FieldValue::ContentExpiration(exp)) = metadata.get(FieldKind::ContentExpiration)
     else {
         return;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    if exp.timestamp_sec.0.as_f64().is_some_and(|t| t < now) {
+    if exp
+        .timestamp_sec
+        .0
+        .as_f64()
+        .is_some_and(|t| t < now.as_unix() as f64)
+    {
         // Point at the entry's own value, or at the default it inherited.
         let declared = node
             .get("metadata")

@@ -16,6 +16,7 @@ use crate::error::Location;
 use crate::manifest::document::{media_key, Entry, Exemption};
 use crate::manifest::schema::ALT_TEXT_MAX_CHARS;
 use crate::model::{FieldValue, MediaId, Metadata, Number};
+use crate::time::Timestamp;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,11 +126,11 @@ fn is_block_scalar_header(line: &str) -> bool {
 }
 
 /// The entries of a clean file, or `None` to take the positioned path.
-pub fn parse(file: &Arc<PathBuf>, text: &str) -> Option<Vec<Entry>> {
+pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entry>> {
     if leave_to_positioned(text) {
         return None;
     }
-    let now = crate::x_api::unix_now();
+    let now = now.as_unix() as f64;
     // Positions are filled in by `locate` when a message needs one.
     let unplaced = Location::new(file, 0, 0);
     let mut entries = Vec::new();

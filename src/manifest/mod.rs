@@ -16,6 +16,7 @@ pub use document::{parse_both, parse_file, parse_text, place, places, Entry, Par
 
 use crate::error::{Diagnostic, InvalidManifests};
 use crate::model::MediaId;
+use crate::time::Timestamp;
 
 /// Every declared media, by ID.
 #[derive(Clone, Debug, Default)]
@@ -35,14 +36,14 @@ pub struct Desired {
 /// desired set.
 pub fn load(paths: &[PathBuf]) -> anyhow::Result<Desired> {
     let files = discover(paths)?;
-    let parsed = parse_all(&files);
+    let parsed = parse_all(&files, Timestamp::now());
     Ok(assemble(parsed)?)
 }
 
 /// Parses files on every core; the output keeps the input's order.
-pub fn parse_all(files: &[PathBuf]) -> Vec<ParsedFile> {
+pub fn parse_all(files: &[PathBuf], now: Timestamp) -> Vec<ParsedFile> {
     crate::parallel::map_chunks(files, |part| {
-        part.iter().map(|f| parse_file(f)).collect::<Vec<_>>()
+        part.iter().map(|f| parse_file(f, now)).collect::<Vec<_>>()
     })
     .into_iter()
     .flatten()
@@ -107,7 +108,7 @@ mod tests {
     use std::sync::Arc;
 
     fn parse(text: &str) -> ParsedFile {
-        parse_text(Arc::new(PathBuf::from("m.yaml")), text)
+        parse_text(Arc::new(PathBuf::from("m.yaml")), text, Timestamp::now())
     }
 
     fn messages(file: &ParsedFile) -> Vec<String> {
@@ -166,7 +167,8 @@ mod tests {
             format!("{HEAD}media:\n  - id: 1\n    metadata:\n      alt_text:\n        text: |#c\n          abc\n"),
         ];
         for text in cases {
-            let (fast, careful) = parse_both(Arc::new(PathBuf::from("f.yaml")), &text);
+            let (fast, careful) =
+                parse_both(Arc::new(PathBuf::from("f.yaml")), &text, Timestamp::now());
             let Some(fast) = fast else { continue };
             assert!(
                 !careful.diagnostics.iter().any(Diagnostic::is_error),
@@ -188,9 +190,12 @@ mod tests {
         let (m, n) = (dir.path().join("m.yaml"), dir.path().join("n.yaml"));
         std::fs::write(&m, format!("{HEAD}media:\n  - id: \"7\"\n")).unwrap();
         std::fs::write(&n, format!("{HEAD}media:\n  - id: 7\n")).unwrap();
-        let err = assemble(vec![parse_file(&m), parse_file(&n)])
-            .unwrap_err()
-            .to_string();
+        let err = assemble(vec![
+            parse_file(&m, Timestamp::now()),
+            parse_file(&n, Timestamp::now()),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("n.yaml:4:5") && err.contains("m.yaml:4:5"),
             "{err}"

@@ -445,3 +445,28 @@ fn unlock_force_trusts_the_os_lock_not_the_host_name_in_the_file() {
     assert_has(&run.stderr, "is held by a live process");
     assert!(lock.exists());
 }
+
+/// `xmeta plan --format json > plan.json` on a full disk must not exit 0
+/// with a truncated plan: a write error other than a closed pipe fails.
+#[test]
+fn a_failed_write_to_stdout_exits_1() {
+    let env = TestEnv::new();
+    env.write("manifests/one.yaml", ONE);
+    for format in ["text", "json", "markdown"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = env
+            .command(&["plan", &env.manifests(), "--format", format])
+            .stdout(full)
+            .output()
+            .expect("run xmeta");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{format}: {stderr}");
+        assert_has(
+            &stderr,
+            "error: cannot write the output: No space left on device",
+        );
+    }
+}
