@@ -1,7 +1,7 @@
 //! The state lock, readers beside a writer, and damaged states.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -40,17 +40,25 @@ fn a_second_writer_fails_at_once_naming_the_holder_while_readers_work(backend: B
     let emu = Emulator::start(TOKEN, faults);
     let env = TestEnv::on(backend.clone()).against(&emu);
     env.write("manifests/a.yaml", &manifest(0..30, "v1"));
-    let writer = slow_apply(&env, &emu);
+    let mut writer = slow_apply(&env, &emu);
+    let pid = format!("pid {}", writer.0.id());
+    // Each answer below came while the writer still ran: nobody waited
+    // for it to finish.
+    let mut still_writing = || {
+        assert!(
+            writer.0.try_wait().unwrap().is_none(),
+            "the writer finished"
+        );
+        assert!(emu.request_count() < 30, "the writer sent everything");
+    };
 
     for args in [
         vec!["apply", env.manifests().leak() as &str, "--auto-approve"],
         vec!["adopt", env.manifests().leak() as &str],
         vec!["state", "rm", "1"],
     ] {
-        let started = Instant::now();
         let run = env.exits_with(&args, 1);
-        assert!(started.elapsed() < Duration::from_secs(10));
-        let pid = format!("pid {}", writer.0.id());
+        still_writing();
         assert!(run.stderr.contains(&pid), "{args:?}: {}", run.stderr);
         assert_has(&run.stderr, "(command `xmeta apply`)");
         assert_has(&run.stderr, "on host `");
@@ -75,13 +83,8 @@ fn a_second_writer_fails_at_once_naming_the_holder_while_readers_work(backend: B
         vec!["state", "list"],
         vec!["state", "export"],
     ] {
-        let started = Instant::now();
         env.exits_with(&args, 0);
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{args:?} took {:?}",
-            started.elapsed()
-        );
+        still_writing();
     }
     drop(writer);
 }
@@ -163,9 +166,8 @@ fn a_truncated_database_is_refused() {
 
 #[test]
 fn flipped_bytes_are_refused_or_repaired_never_silently_lost() {
-    let mut refused = 0;
     for seed in 1..6u64 {
-        refused += damaged_state_is_refused(false, |dir| {
+        damaged_state_is_refused(false, |dir| {
             let path = dir.join("db/db");
             let mut bytes = std::fs::read(&path).unwrap();
             let mut x = seed;
@@ -179,7 +181,6 @@ fn flipped_bytes_are_refused_or_repaired_never_silently_lost() {
             std::fs::write(&path, bytes).unwrap();
         });
     }
-    eprintln!("flipped bytes: {refused} of 15 runs refused the state, the rest read it intact");
 }
 
 #[test]
