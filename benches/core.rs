@@ -17,33 +17,15 @@ use xmeta::internals::Record;
 use xmeta::internals::{assemble, parse_text, Desired};
 use xmeta::internals::{diff, render_text, Targets};
 use xmeta::internals::{MediaId, Timestamp};
+use xmeta::testdata::manifest;
 
 fn main() {
     divan::main();
 }
 
-/// 1,000 media with a realistic mix of fields, as YAML.
+/// 1,000 media from the shared generator, as YAML.
 fn file_text(first: u64, variant: &str) -> String {
-    let mut out = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
-    for n in first..first + 1000 {
-        out.push_str(&format!(
-            "- id: \"{}\"\n  metadata:\n    alt_text:\n      text: \"Photo {n}, {variant}: a product on a wooden table\"\n",
-            1_600_000_000_000_000_000u64 + n
-        ));
-        if n % 3 == 0 {
-            out.push_str("    sensitive_media_warning: {adult_content: false, graphic_violence: true, other: false}\n");
-        }
-        if n % 4 == 0 {
-            out.push_str("    geo_restrictions:\n      whitelisted_country_codes: [us, ca, gb]\n");
-        }
-        if n % 7 == 0 {
-            out.push_str(&format!(
-                "    sticker_info:\n      stickers:\n      - id: \"7\"\n        group_annotation_id: {}\n        transform_a: 1.5\n",
-                123_456_789_012_345_678u64 + n
-            ));
-        }
-    }
-    out
+    manifest(first..first + 1000, variant)
 }
 
 fn desired(files: u64, variant: &str) -> Desired {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use xmeta::testdata::{manifest_with, media_id};
 
 const FILES: u64 = 100;
 const TOKEN: &str = "bench-token";
@@ -42,60 +42,15 @@ fn xmeta_bin() -> PathBuf {
     dir.join("xmeta")
 }
 
-fn media_id(n: u64) -> String {
-    format!("{}", 1_600_000_000_000_000_000u64 + n)
-}
-
-/// A realistic mix: alt text everywhere; some warnings, geo restrictions,
-/// expiry, stickers with 18-digit integers, audience policy.
-fn metadata(n: u64, variant: &str) -> Value {
-    let mut m = json!({"alt_text": {"text": format!("Photo {n} of the spring campaign, {variant}: a product on a wooden table in soft morning light")}});
-    let o = m.as_object_mut().expect("object");
-    if n.is_multiple_of(3) {
-        o.insert("sensitive_media_warning".into(), json!({"adult_content": false, "graphic_violence": n.is_multiple_of(2), "other": false}));
-    }
-    if n.is_multiple_of(4) {
-        o.insert(
-            "geo_restrictions".into(),
-            json!({"whitelisted_country_codes": ["us", "ca", "gb"]}),
-        );
-    }
-    if n.is_multiple_of(5) {
-        o.insert(
-            "content_expiration".into(),
-            json!({"timestamp_sec": 4102444800u64}),
-        );
-    }
-    if n.is_multiple_of(7) {
-        o.insert("sticker_info".into(), json!({"stickers": [{"id": "1580000000000000003", "aspect_ratio": 1.5, "group_annotation_id": 123456789012345678u64 + n, "sticker_set_annotation_id": 987654321098765432u64, "transform_a": 1, "transform_tx": 12.5}]}));
-    }
-    if n.is_multiple_of(11) {
-        o.insert(
-            "audience_policy".into(),
-            json!({"creator_subscriptions": ["Any"], "x_subscriptions": ["Any"]}),
-        );
-    }
-    if n.is_multiple_of(13) {
-        o.insert(
-            "allow_download_status".into(),
-            json!({"allow_download": true}),
-        );
-    }
-    m
-}
-
-/// Writes the tree, each media's alt text marked by `variant`; returns
-/// its size in bytes.
+/// Writes the tree (the shared generator's library in `FILES` files),
+/// each media's alt text marked by `variant`; returns its size in bytes.
 fn generate(dir: &Path, total: u64, variant: impl Fn(u64) -> &'static str) -> u64 {
     std::fs::create_dir_all(dir).expect("tree dir");
     let per_file = total.div_ceil(FILES);
     let mut bytes = 0;
     for f in 0..FILES {
-        let mut out = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
-        for n in (f * per_file).min(total)..((f + 1) * per_file).min(total) {
-            let entry = json!([{"id": media_id(n), "metadata": metadata(n, variant(n))}]);
-            out.push_str(&serde_yaml::to_string(&entry).expect("yaml"));
-        }
+        let range = (f * per_file).min(total)..((f + 1) * per_file).min(total);
+        let out = manifest_with(range, &variant);
         bytes += out.len() as u64;
         std::fs::write(dir.join(format!("media-{f:03}.yaml")), out).expect("write");
     }

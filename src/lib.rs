@@ -29,6 +29,8 @@ pub(crate) mod saved_plan;
 pub(crate) mod schemas;
 pub(crate) mod shutdown;
 pub(crate) mod state;
+#[doc(hidden)]
+pub mod testdata;
 pub(crate) mod time;
 pub(crate) mod untrusted;
 pub(crate) mod watch;

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 #[allow(unused_imports)]
 pub use emulator::{Emulator, Faults, OAuth1Secrets};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub const TOKEN: &str = "test-token-Zq8Xy3";
 
@@ -340,54 +340,8 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     }
 }
 
-/// The metadata a generated media `n` wants: a realistic mix of fields.
-pub fn media_metadata(n: u64, variant: &str) -> Value {
-    let mut m = json!({
-        "alt_text": {"text": format!("Photo {n}: {variant}")},
-    });
-    let o = m.as_object_mut().unwrap();
-    if n.is_multiple_of(3) {
-        o.insert(
-            "sensitive_media_warning".into(),
-            json!({"adult_content": false, "graphic_violence": n.is_multiple_of(2), "other": false}),
-        );
-    }
-    if n.is_multiple_of(4) {
-        o.insert(
-            "geo_restrictions".into(),
-            json!({"whitelisted_country_codes": ["us", "ca"]}),
-        );
-    }
-    if n.is_multiple_of(5) {
-        o.insert(
-            "content_expiration".into(),
-            json!({"timestamp_sec": 4102444800u64}),
-        );
-    }
-    if n.is_multiple_of(7) {
-        o.insert("sticker_info".into(), json!({"stickers": [{"id": "1", "group_annotation_id": 123456789012345678u64 + n, "transform_a": 1, "transform_tx": -3}]}));
-    }
-    if n.is_multiple_of(11) {
-        o.insert(
-            "audience_policy".into(),
-            json!({"creator_subscriptions": ["Any"]}),
-        );
-    }
-    m
-}
-
-pub fn media_id(n: u64) -> String {
-    format!("{}", 1_700_000_000_000_000_000u64 + n)
-}
-
-/// A manifest of media `range`, as JSON-in-YAML (YAML is a JSON superset).
-pub fn manifest(range: std::ops::Range<u64>, variant: &str) -> String {
-    let media: Vec<Value> = range
-        .map(|n| json!({"id": media_id(n), "metadata": media_metadata(n, variant)}))
-        .collect();
-    let doc = json!({"apiVersion": "xmeta/v1", "kind": "MediaMetadata", "media": media});
-    serde_yaml::to_string(&doc).unwrap()
-}
+/// One generator for tests and benches (`xmeta::testdata`).
+pub use xmeta::testdata::{manifest, media_id, media_metadata};
 
 /// What the manifests of `manifest(range, variant)` want, per media ID.
 pub fn expected(
