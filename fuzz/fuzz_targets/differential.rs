@@ -1,6 +1,7 @@
 //! Differential: whatever the fast path (serde_yaml) accepts, the positioned
 //! path (yaml-rust2 + the schema checker) must accept too, with identical
-//! entries: the same IDs, in the same order, with the same metadata.
+//! entries: the same IDs, in the same order, with the same metadata, at
+//! the same positions.
 #![no_main]
 
 use std::path::PathBuf;
@@ -25,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let ids = |entries: &[xmeta::internals::Entry]| -> Vec<(String, String)> {
         entries
             .iter()
-            .map(|e| (e.id.to_string(), serde_json::to_string(&*e.metadata).unwrap_or_default()))
+            .map(|e| {
+                let json = serde_json::to_string(&*e.metadata).unwrap_or_default();
+                (e.id.to_string(), format!("{json} at {}", e.location))
+            })
             .collect()
     };
     assert_eq!(ids(&fast), ids(&careful.entries));

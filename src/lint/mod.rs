@@ -12,7 +12,7 @@ pub use render::{render, LintFormat};
 pub use rules::{Level, Rule};
 
 use crate::error::Location;
-use crate::manifest::{places, Desired, Entry};
+use crate::manifest::{Desired, Entry};
 use crate::model::{FieldKind, FieldValue, MediaId};
 use crate::plan::PlanWarning;
 
@@ -141,7 +141,7 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     };
     // In file order, so "the first" of duplicates is the first a reader meets.
     let mut entries: Vec<&Entry> = desired.media.values().collect();
-    entries.sort_by(|a, b| (&a.location.file, a.ordinal).cmp(&(&b.location.file, b.ordinal)));
+    entries.sort_by(|a, b| a.location.cmp(&b.location));
     // The per-text rules and the hashes on every core; then duplicates,
     // which need the texts in order, in one pass.
     let numbered: Vec<(usize, &Entry)> = entries.iter().copied().enumerate().collect();
@@ -209,20 +209,11 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
             .count();
         wanted.truncate(limit);
     }
-    // Positions only for what is shown: one read per file at most.
     let exempted: Vec<usize> = (0..entries.len())
         .filter(|i| entries[*i].exemption.is_some())
         .collect();
-    let needed: Vec<&Entry> = wanted
-        .iter()
-        .map(|(i, _, _)| entries[*i])
-        .chain(exempted.iter().map(|i| entries[*i]))
-        .collect();
-    let mut located = places(&needed).into_iter();
     for (i, rule, message) in wanted {
-        let location = located
-            .next()
-            .unwrap_or_else(|| entries[i].location.clone());
+        let location = entries[i].location.clone();
         report.findings.push(Finding {
             rule,
             level: config.level(rule),
@@ -232,9 +223,7 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
         });
     }
     for i in exempted {
-        let location = located
-            .next()
-            .unwrap_or_else(|| entries[i].location.clone());
+        let location = entries[i].location.clone();
         if let Some(e) = &entries[i].exemption {
             report.exempt.push(Exempt {
                 id: entries[i].id,

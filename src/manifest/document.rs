@@ -23,10 +23,8 @@ pub struct Entry {
     /// Shared: watch keeps every file's entries and re-plans from them on
     /// each change, and copying 100,000 media each time cost the most.
     pub metadata: Arc<Metadata>,
+    /// Where it is declared, found by whichever path parsed its file.
     pub location: Location,
-    /// Its place among the file's entries (0-based), to find its position
-    /// later when the fast path did not record one.
-    pub ordinal: usize,
     /// Alt-text rules this media is exempt from, and why (`lint:`).
     pub exemption: Option<Arc<Exemption>>,
     /// X's media key (`3_<id>`), from `key:` or `type:`, to read it back.
@@ -223,58 +221,6 @@ fn ends_in_newline(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Finding positions checks nothing against the clock.
-const POSITIONS_ONLY: Timestamp = Timestamp::EPOCH;
-
-/// Where each entry was declared, reading each file that the fast path
-/// took at most once (lint may need thousands of positions).
-pub fn places(entries: &[&Entry]) -> Vec<Location> {
-    let mut files: std::collections::HashMap<Arc<PathBuf>, Vec<Location>> =
-        std::collections::HashMap::new();
-    entries
-        .iter()
-        .map(|entry| {
-            if entry.location.line != 0 {
-                return entry.location.clone();
-            }
-            let file = &entry.location.file;
-            let found = files.entry(Arc::clone(file)).or_insert_with(|| {
-                read_text(file)
-                    .map(|text| {
-                        parse_positioned(Arc::clone(file), &ends_in_newline(&text), POSITIONS_ONLY)
-                            .entries
-                            .into_iter()
-                            .map(|e| e.location)
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            });
-            found
-                .get(entry.ordinal)
-                .cloned()
-                .unwrap_or_else(|| Location::new(file, 1, 1))
-        })
-        .collect()
-}
-
-/// Where an entry was declared. Entries from the fast path carry no
-/// position; it is found by re-reading that one file the careful way.
-pub fn place(entry: &Entry) -> Location {
-    if entry.location.line != 0 {
-        return entry.location.clone();
-    }
-    let file = Arc::clone(&entry.location.file);
-    let found = read_text(&file).ok().and_then(|text| {
-        parse_positioned(Arc::clone(&file), &ends_in_newline(&text), POSITIONS_ONLY)
-            .entries
-            .into_iter()
-            .nth(entry.ordinal)
-            .filter(|e| e.id == entry.id)
-            .map(|e| e.location)
-    });
-    found.unwrap_or_else(|| Location::new(&file, 1, 1))
-}
-
 /// Parses and checks the text of one manifest file, with positions.
 fn parse_positioned(file: Arc<PathBuf>, text: &str, now: Timestamp) -> ParsedFile {
     let mut diagnostics = Vec::new();
@@ -429,7 +375,6 @@ fn read_document(
             id,
             metadata: Arc::new(metadata),
             location,
-            ordinal: entries.len(),
             exemption,
             media_key,
         });

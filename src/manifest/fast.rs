@@ -88,7 +88,8 @@ const MAX_FAST_EVENTS: usize = 2_000_000;
 /// its bytes (this runs for every file of every plan): what libyaml and
 /// yaml-rust2 read differently — a tag (`!!str 1`), a block scalar (an
 /// empty one is "" to one and "\n" to the other), a byte-order mark inside
-/// the text, a comment glued to a token (`"a"#c`) — and more possible
+/// the text, a comment glued to a token (`"a"#c`), a quoted scalar over
+/// several lines (they differ on its indentation) — and more possible
 /// events than the fast path may load (every node after the first follows
 /// one of the counted bytes).
 fn leave_to_positioned(text: &str) -> bool {
@@ -98,7 +99,26 @@ fn leave_to_positioned(text: &str) -> bool {
         if is_block_scalar_header(line.trim_end_matches(['\n', '\r'])) {
             return true;
         }
+        // A quote that opens a scalar (after a separator) and is still open
+        // at the line's end. An apostrophe in a plain scalar or a comment
+        // may look like one: that only costs the slower path.
+        let mut quote = None;
+        let mut escaped = false;
         for &b in line.as_bytes() {
+            match quote {
+                Some(_) if escaped => escaped = false,
+                Some(b'"') if b == b'\\' => escaped = true,
+                Some(q) if b == q => quote = None,
+                None if matches!(b, b'"' | b'\'')
+                    && matches!(
+                        prev,
+                        b' ' | b'\t' | b'\n' | b'[' | b'{' | b',' | b'-' | b':'
+                    ) =>
+                {
+                    quote = Some(b);
+                }
+                _ => {}
+            }
             match b {
                 b'!' if matches!(prev, b' ' | b'\t' | b'\n' | b'[' | b'{' | b',') => return true,
                 b'#' if matches!(
@@ -112,6 +132,9 @@ fn leave_to_positioned(text: &str) -> bool {
                 _ => {}
             }
             prev = b;
+        }
+        if quote.is_some() {
+            return true;
         }
     }
     text.contains('\u{feff}') || 2 * events + 4 > MAX_FAST_EVENTS
@@ -131,8 +154,7 @@ pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entr
         return None;
     }
     let now = now.as_unix() as f64;
-    // Positions are filled in by `locate` when a message needs one.
-    let unplaced = Location::new(file, 0, 0);
+    let mut positions = item_positions(text)?.into_iter();
     let mut entries = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         // An empty document (a trailing `---`) declares nothing.
@@ -168,17 +190,79 @@ pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entr
                 return None;
             }
             let media_key = media_key(&id, media.key.as_deref(), media.kind.as_deref()).ok()?;
+            let (line, column) = positions.next()?;
             entries.push(Entry {
                 id,
                 metadata: Arc::new(metadata),
-                location: unplaced.clone(),
-                ordinal: entries.len(),
+                location: Location::new(file, line, column),
                 exemption: media.lint.map(Arc::new),
                 media_key,
             });
         }
     }
-    Some(entries)
+    // Every item found by the scan was one entry, and no entry lacked one.
+    positions.next().is_none().then_some(entries)
+}
+
+/// Where each item of each document's `media:` list starts (1-based line,
+/// and the column of the item's content, as the positioned path reports
+/// it), by one scan of the lines. It knows only the plain block layout
+/// (`media:` at column 0, then `- ` items at one indent); anything else is
+/// `None`, and so is a count that does not match the entries parsed: that
+/// file takes the positioned path instead.
+fn item_positions(text: &str) -> Option<Vec<(usize, usize)>> {
+    let mut found = Vec::new();
+    let mut in_media = false;
+    let mut item_indent = None;
+    for (n, line) in text.lines().enumerate() {
+        let body = line.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        if body.starts_with('\t') {
+            return None;
+        }
+        let indent = line.len() - body.len();
+        if indent == 0 && !body.starts_with("- ") && body != "-" {
+            let marker = |m: &str| {
+                body.strip_prefix(m)
+                    .is_some_and(|r| r.is_empty() || r.starts_with([' ', '#']))
+            };
+            if marker("---") || marker("...") {
+                (in_media, item_indent) = (false, None);
+                continue;
+            }
+            in_media = body.starts_with("media:");
+            item_indent = None;
+            if in_media && !body["media:".len()..].trim_start().is_empty() {
+                let rest = body["media:".len()..].trim_start();
+                if !rest.starts_with('#') {
+                    return None; // a flow list on the key's line
+                }
+            }
+            continue;
+        }
+        if !in_media {
+            continue;
+        }
+        let Some(after) = body.strip_prefix('-') else {
+            continue;
+        };
+        let content = after.trim_start_matches(' ');
+        match item_indent {
+            None if content.is_empty() || content.starts_with('#') => return None,
+            None => item_indent = Some(indent),
+            Some(i) if indent < i => return None,
+            Some(i) if indent > i => continue,
+            Some(_) if content.is_empty() || content.starts_with('#') => return None,
+            Some(_) => {}
+        }
+        if !after.starts_with(' ') {
+            continue; // `-1` is a scalar, not an item
+        }
+        found.push((n + 1, indent + 1 + (after.len() - content.len()) + 1));
+    }
+    Some(found)
 }
 
 fn is_integer(n: &Option<Number>) -> bool {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 pub use discover::{discover, discover_within, is_manifest, CONFIG_NAMES};
-pub use document::{parse_both, parse_file, parse_text, place, places, Entry, ParsedFile};
+pub use document::{parse_both, parse_file, parse_text, Entry, ParsedFile};
 
 use crate::error::{Diagnostic, InvalidManifests};
 use crate::model::MediaId;
@@ -76,15 +76,20 @@ pub fn assemble_lenient(files: impl IntoIterator<Item = ParsedFile>) -> (Desired
             }
         }
         for entry in file.entries {
-            let first = desired.media.get(&entry.id).map(place);
-            let first = first.or_else(|| desired.held.contains(&entry.id).then(|| place(&entry)));
+            let first = desired.media.get(&entry.id).map(|e| e.location.clone());
+            let first = first.or_else(|| {
+                desired
+                    .held
+                    .contains(&entry.id)
+                    .then(|| entry.location.clone())
+            });
             match first {
                 Some(first) => {
                     desired.media.remove(&entry.id);
                     desired.held.insert(entry.id);
                     errors.push(
                         Diagnostic::error(
-                            place(&entry),
+                            entry.location.clone(),
                             format!("media `{}` is declared twice", entry.id),
                         )
                         .with_help(Some(format!(
@@ -165,6 +170,11 @@ mod tests {
             format!("{HEAD}media:\n  - id: 1\n    metadata:\n      preview_image: {{media_key: }}\n"),
             format!("{HEAD}media:\n  - id: 1\n    metadata:\n      alt_text:\n        text: \"a\"#c\n"),
             format!("{HEAD}media:\n  - id: 1\n    metadata:\n      alt_text:\n        text: |#c\n          abc\n"),
+            // libyaml reads this quoted scalar; yaml-rust2 refuses its
+            // indentation: a multi-line quoted scalar takes the slow path.
+            format!("{HEAD}media:\n  - id: '1'\n    metadata:\n      alt_text:\n        text: \"two\n        - lines\"\n  - id: '2'\n"),
+            format!("{HEAD}media:\n  -\n    id: '1'\n"),
+            format!("{HEAD}media: [{{id: '1'}}, {{id: '2'}}]\n"),
         ];
         for text in cases {
             let (fast, careful) =
@@ -177,10 +187,38 @@ mod tests {
             );
             let view = |e: &[Entry]| -> Vec<String> {
                 e.iter()
-                    .map(|e| format!("{} {}", e.id, serde_json::to_string(&*e.metadata).unwrap()))
+                    .map(|e| {
+                        let json = serde_json::to_string(&*e.metadata).unwrap();
+                        format!("{} {} at {}", e.id, json, e.location)
+                    })
                     .collect()
             };
             assert_eq!(view(&fast), view(&careful.entries), "{text:?}");
+        }
+    }
+
+    /// The fast path finds each entry's position by a line scan, the same
+    /// as the positioned path's, so no message re-reads a file from disk.
+    #[test]
+    fn the_fast_path_places_entries_where_the_positioned_path_does() {
+        let cases = [
+            format!("{HEAD}media:\n- id: '1'\n  metadata:\n    geo_restrictions:\n      whitelisted_country_codes:\n      - us\n- id: '2'\n"),
+            format!("# c\n{HEAD}\nmedia:   # the list\n    -   id: '1'\n\n        # between\n    -   metadata: {{alt_text: {{text: \"it's\"}}}}\n        id: '2'\n---\n{HEAD}media:\n  - {{id: '3'}}\n...\n"),
+            format!("---\n{HEAD}defaults:\n  metadata: {{alt_text: {{text: 'a: b'}}}}\nmedia:\n  - id: '4'\n    key: 3_4\n"),
+            // What the tests and benchmarks generate (serde_yaml's layout).
+            crate::testdata::manifest(0..50, "it's v1"),
+        ];
+        for text in cases {
+            let (fast, careful) =
+                parse_both(Arc::new(PathBuf::from("f.yaml")), &text, Timestamp::now());
+            let fast = fast.unwrap_or_else(|| panic!("fast path declined {text:?}"));
+            let at = |e: &[Entry]| -> Vec<String> {
+                e.iter()
+                    .map(|e| format!("{} {}", e.id, e.location))
+                    .collect()
+            };
+            assert_eq!(at(&fast), at(&careful.entries), "{text:?}");
+            assert!(!fast.is_empty());
         }
     }
 
