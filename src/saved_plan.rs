@@ -44,7 +44,7 @@ pub struct Document<'a> {
 impl<'a> Document<'a> {
     pub fn new(
         plan: &'a Plan,
-        lineage: String,
+        lineage: Option<String>,
         serial: u64,
         source: &crate::state::Provenance,
     ) -> Document<'a> {
@@ -52,7 +52,8 @@ impl<'a> Document<'a> {
             revision: source.revision.clone(),
             dirty: source.dirty,
             format_version: PLAN_FORMAT_VERSION.into(),
-            lineage,
+            // The file format's "no state yet" is "".
+            lineage: lineage.unwrap_or_default(),
             serial,
             prune: plan.prune,
             changes: Cow::Borrowed(&plan.changes),
@@ -87,13 +88,15 @@ impl<'a> Document<'a> {
     /// against: same lineage, and every planned media's record as `before`.
     pub fn check_fresh(
         &self,
-        lineage: &str,
+        lineage: Option<&str>,
         serial: u64,
         applied: &BTreeMap<MediaId, Record>,
     ) -> anyhow::Result<()> {
-        let fresh_state = self.lineage.is_empty() && serial == 0;
-        if self.lineage != lineage && !fresh_state {
-            bail!("the saved plan is stale: it was made for state lineage `{}`, but the state has `{lineage}`; run `xmeta plan --out` again", self.lineage);
+        // The file's "" is "no state yet"; one made since, unwritten, fits.
+        let planned = Some(self.lineage.as_str()).filter(|l| !l.is_empty());
+        let fresh_state = planned.is_none() && serial == 0;
+        if planned != lineage && !fresh_state {
+            bail!("the saved plan is stale: it was made for state lineage `{}`, but the state has `{}`; run `xmeta plan --out` again", self.lineage, lineage.unwrap_or_default());
         }
         for change in self.changes.iter() {
             let current = applied.get(&change.id).map(|r| &r.metadata);

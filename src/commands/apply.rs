@@ -56,7 +56,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                 provenance.dirty = document.dirty;
             }
             let store = open(&provenance)?;
-            document.check_fresh(&store.lineage()?, store.serial()?, &store.all()?)?;
+            document.check_fresh(store.lineage()?.as_deref(), store.serial()?, &store.all()?)?;
             (document.into_plan(), Some(store))
         }
     };

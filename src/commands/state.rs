@@ -81,7 +81,8 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             }
             let export = Export {
                 format_version: FORMAT_VERSION,
-                lineage: store.lineage()?,
+                // An existing state has one; the format's "" is "none".
+                lineage: store.lineage()?.unwrap_or_default(),
                 serial: store.serial()?,
                 media: store.all()?,
                 history: Some(store.history(&Filter::default())?),
@@ -136,11 +137,15 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             let provenance = provenance(config);
             let store = state::open_writer(location, &config.command_line, &provenance)?;
             let current = store.lineage()?;
-            if current != export.lineage && !*force && !store.all()?.is_empty() {
+            if current.as_deref() != Some(export.lineage.as_str())
+                && !*force
+                && !store.all()?.is_empty()
+            {
                 bail!(
-                    "`{}` is an export of state lineage `{}`, but the state at `{location}` is lineage `{current}` and holds media; pass --force to replace it (its records are lost)",
+                    "`{}` is an export of state lineage `{}`, but the state at `{location}` is lineage `{}` and holds media; pass --force to replace it (its records are lost)",
                     file.display(),
                     export.lineage,
+                    current.unwrap_or_default(),
                 );
             }
             // The serial moves past both this state's and the export's, so
@@ -217,7 +222,8 @@ fn migrate(config: &Config, from: &Location, to: &Location, out: Output) -> anyh
     // The source's lock, held for the copy: nothing it records meanwhile
     // may be left behind in the state that replaces it.
     let source = state::open_writer(from, &config.command_line, &provenance(config))?;
-    let (lineage, serial, records) = (source.lineage()?, source.serial()?, source.all()?);
+    let lineage = source.lineage()?.unwrap_or_default();
+    let (serial, records) = (source.serial()?, source.all()?);
     let history = source.history(&Filter::default())?;
     let target = state::open_writer(to, &config.command_line, &provenance(config))?;
     let held = target.all()?.len();

@@ -38,8 +38,8 @@ pub const FORMAT_VERSION: u32 = 2;
 pub trait StateReader: Send + Sync {
     /// Whether there is a state at all (a missing one reads as empty).
     fn exists(&self) -> bool;
-    /// The random ID made when this state was created ("" when none yet).
-    fn lineage(&self) -> anyhow::Result<String>;
+    /// The random ID made when this state was created (`None` before).
+    fn lineage(&self) -> anyhow::Result<Option<String>>;
     /// Grows with every write.
     fn serial(&self) -> anyhow::Result<u64>;
     /// Every recorded media.
@@ -88,7 +88,7 @@ macro_rules! reads_through {
             fn exists(&self) -> bool {
                 self.$field.exists()
             }
-            fn lineage(&self) -> anyhow::Result<String> {
+            fn lineage(&self) -> anyhow::Result<Option<String>> {
                 self.$field.lineage()
             }
             fn serial(&self) -> anyhow::Result<u64> {
@@ -175,8 +175,8 @@ impl StateReader for Empty {
     fn exists(&self) -> bool {
         false
     }
-    fn lineage(&self) -> anyhow::Result<String> {
-        Ok(String::new())
+    fn lineage(&self) -> anyhow::Result<Option<String>> {
+        Ok(None)
     }
     fn serial(&self) -> anyhow::Result<u64> {
         Ok(0)

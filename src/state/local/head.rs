@@ -35,14 +35,14 @@ pub fn write(dir: &Path, head: &Head) -> std::io::Result<()> {
 
 /// The database must still be the one the head describes, at least as far
 /// along as the last clean close left it.
-pub fn check(head: &Head, lineage: &str, serial: u64) -> anyhow::Result<()> {
-    if lineage.is_empty() {
+pub fn check(head: &Head, lineage: Option<&str>, serial: u64) -> anyhow::Result<()> {
+    let Some(lineage) = lineage else {
         bail!(
             "the database is empty, but it held state lineage `{}` up to serial {}",
             head.lineage,
             head.serial
         );
-    }
+    };
     if lineage != head.lineage {
         bail!(
             "the database has lineage `{lineage}`, but `{HEAD_FILE}` says `{}`",

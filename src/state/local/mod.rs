@@ -171,7 +171,7 @@ impl Tree {
     /// Refuses a database that lost what the head says it held.
     fn check_head_against(&self, head: Option<head::Head>) -> anyhow::Result<()> {
         match head {
-            Some(head) => head::check(&head, &self.lineage()?, self.serial()?)
+            Some(head) => head::check(&head, self.lineage()?.as_deref(), self.serial()?)
                 .map_err(|e| damaged(&self.dir, e)),
             None => Ok(()),
         }
@@ -232,12 +232,11 @@ impl StateReader for Tree {
         true
     }
 
-    fn lineage(&self) -> anyhow::Result<String> {
+    fn lineage(&self) -> anyhow::Result<Option<String>> {
         Ok(self
             .db
             .get(KEY_LINEAGE)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .unwrap_or_default())
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     fn serial(&self) -> anyhow::Result<u64> {
@@ -415,7 +414,7 @@ impl SledWriter {
 
     fn write_head(&self) -> anyhow::Result<()> {
         let head = head::Head {
-            lineage: self.tree.lineage()?,
+            lineage: self.tree.lineage()?.unwrap_or_default(),
             serial: self.durable_serial.load(Ordering::SeqCst),
         };
         head::write(&self.tree.dir, &head)

@@ -392,11 +392,12 @@ impl StateReader for Rows {
         true
     }
 
-    fn lineage(&self) -> anyhow::Result<String> {
-        match &self.snapshot {
-            Some((lineage, _)) => Ok(lineage.clone()),
-            None => Ok(self.head()?.0),
-        }
+    fn lineage(&self) -> anyhow::Result<Option<String>> {
+        let lineage = match &self.snapshot {
+            Some((lineage, _)) => lineage.clone(),
+            None => self.head()?.0,
+        };
+        Ok(Some(lineage).filter(|l| !l.is_empty()))
     }
 
     fn serial(&self) -> anyhow::Result<u64> {
