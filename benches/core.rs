@@ -2,11 +2,16 @@
 //!
 //!     cargo bench --bench core
 //!
-//! One manifest file of 1,000 media: the serde_yaml floor (parse into
+//! One manifest file of 1,000 media: the `serde_yaml` floor (parse into
 //! `serde_yaml::Value`), xmeta's fast path and its positioned path (used for
 //! files with problems); then the diff of 100,000 media against a full and
 //! an empty state, and rendering 1,000 changes as text. `benches/perf.rs`
 //! measures the real binary end to end.
+// The lints src/lib.rs allows, for the reasons it gives there.
+#![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+#![allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
+#![allow(clippy::too_many_lines, clippy::format_push_string)]
+#![allow(clippy::needless_pass_by_value)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 //!     cargo bench --bench perf                      # 100,000 media
 //!     XMETA_BENCH_MEDIA=1000 cargo bench --bench perf   # smoke run (CI)
 //!
-//! Scenarios: the serde_yaml floor (one thread reads and parses every file
+//! Scenarios: the `serde_yaml` floor (one thread reads and parses every file
 //! into `serde_yaml::Value`), `xmeta validate`, `xmeta plan` on an empty and
 //! on a full state, peak RSS of the plan, the watch re-plan after one edit,
 //! a 1% edit (requests and bodies checked), and apply against the loopback
@@ -14,11 +14,17 @@
 //! measures the PostgreSQL backend beside sled: adopt of every media, the
 //! no-op plan and the apply at 50 ms latency, in a fresh workspace that is
 //! dropped afterwards.
+// The lints src/lib.rs allows, for the reasons it gives there.
+#![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+#![allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
+#![allow(clippy::too_many_lines, clippy::format_push_string)]
+#![allow(clippy::needless_pass_by_value)]
 
 #[path = "../tests/integration/support/emulator.rs"]
 mod emulator;
 
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -119,7 +125,6 @@ fn run(args: &[&str], state: &Store, env: &[(&str, &str)]) -> Measured {
     #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().expect("spawn xmeta");
     let mut stdout = String::new();
-    use std::io::Read;
     child
         .stdout
         .take()
@@ -130,7 +135,14 @@ fn run(args: &[&str], state: &Store, env: &[(&str, &str)]) -> Measured {
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waits for our own child, which std has not reaped.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let pid = unsafe {
+        libc::wait4(
+            child.id() as libc::pid_t,
+            &raw mut status,
+            0,
+            &raw mut usage,
+        )
+    };
     assert_eq!(pid, child.id() as libc::pid_t, "wait4");
     Measured {
         wall: started.elapsed(),
@@ -422,7 +434,8 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
     let mut ws = xmeta::internals::Workspace::load(&[tree.to_path_buf()]).expect("load");
     let location = xmeta::internals::Location::Dir(state.to_path_buf());
     let store =
-        xmeta::internals::open_writer(&location, "bench", &Default::default()).expect("state");
+        xmeta::internals::open_writer(&location, "bench", &xmeta::internals::Provenance::default())
+            .expect("state");
     let mut cache = xmeta::internals::AppliedCache::default();
     cache.current(store.as_ref()).expect("read state");
     let file = tree.join("media-042.yaml");
@@ -496,8 +509,8 @@ fn apply_against_emulator(
         .collect();
     let want: BTreeSet<String> = edited.iter().map(|n| media_id(*n)).collect();
     assert_eq!(sent, want);
-    let span = emu.requests().last().map(|r| r.at).unwrap_or(0.0)
-        - emu.requests().first().map(|r| r.at).unwrap_or(0.0);
+    let span =
+        emu.requests().last().map_or(0.0, |r| r.at) - emu.requests().first().map_or(0.0, |r| r.at);
     let rps = if span > 0.0 {
         bodies.len() as f64 / span
     } else {

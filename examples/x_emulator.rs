@@ -4,6 +4,11 @@
 //!     cargo run --example x_emulator -- --port 8787 --token demo
 //!     XMETA_API_URL=http://127.0.0.1:8787 XMETA_BEARER_TOKEN=demo \
 //!       cargo run -- apply examples/manifests --auto-approve
+// The lints src/lib.rs allows, for the reasons it gives there.
+#![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+#![allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
+#![allow(clippy::too_many_lines, clippy::format_push_string)]
+#![allow(clippy::needless_pass_by_value)]
 
 #[path = "../tests/integration/support/emulator.rs"]
 mod emulator;

@@ -339,7 +339,7 @@ async fn run(
                     Err(e) => {
                         match &e {
                             ApiError::Credentials(reason) => {
-                                stop(Halt::Credentials(reason.clone()))
+                                stop(Halt::Credentials(reason.clone()));
                             }
                             ApiError::Unreachable(reason) | ApiError::WaitTooLong(reason) => {
                                 stop(Halt::Unreachable(reason.clone()));

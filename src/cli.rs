@@ -1,5 +1,8 @@
 //! Command-line flags, as clap parses them. Nothing below `commands/` sees
 //! these types; `config.rs` turns them into a `Config`.
+// These doc comments are the `--help` text users read, not rustdoc: names
+// like NO_COLOR stay as the terminal shows them.
+#![allow(clippy::doc_markdown)]
 
 use std::path::PathBuf;
 

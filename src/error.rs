@@ -115,11 +115,10 @@ pub enum Rendered {
 }
 
 pub fn render(e: &anyhow::Error, secrets: &[String]) -> Rendered {
-    match e.downcast_ref::<InvalidManifests>() {
-        Some(invalid) => Rendered::Diagnostics(invalid.to_string()),
-        None => {
-            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-            Rendered::Message(crate::untrusted::scrub(&format!("{e:#}"), &secrets))
-        }
+    if let Some(invalid) = e.downcast_ref::<InvalidManifests>() {
+        Rendered::Diagnostics(invalid.to_string())
+    } else {
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        Rendered::Message(crate::untrusted::scrub(&format!("{e:#}"), &secrets))
     }
 }

@@ -203,6 +203,7 @@ pub struct Sticker {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "strict::opt_number"
     )]
+    #[allow(clippy::struct_field_names)] // X's name for it
     pub sticker_set_annotation_id: Option<Number>,
     #[serde(
         default,
@@ -523,6 +524,7 @@ pub struct MediaId {
 
 impl MediaId {
     /// `None` unless `s` is 1 to 19 ASCII digits.
+    #[must_use]
     pub fn parse(s: &str) -> Option<MediaId> {
         if !(1..=19).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -614,7 +616,7 @@ pub use strict::{
 };
 
 /// Deserializers that take a value only in its own YAML/JSON type, as the
-/// positioned manifest checker does: serde_yaml would otherwise turn
+/// positioned manifest checker does: `serde_yaml` would otherwise turn
 /// `text: 123` or `text: ~` into the strings "123" and "~", and a `~` given
 /// for an optional field into "absent". Used by every reader of metadata,
 /// so the fast manifest path accepts exactly what the careful one does.
@@ -677,7 +679,7 @@ mod strict {
         not_null::<D, Vec<Str>>(d).map(|v| v.into_iter().map(|s| s.0).collect())
     }
 
-    /// A mapping or a list, never an empty value: serde_yaml reads
+    /// A mapping or a list, never an empty value: `serde_yaml` reads
     /// `geo_restrictions:` as an empty mapping and `whitelist:` as an empty
     /// list, where the positioned path (rightly) reports a missing value.
     pub fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {

@@ -15,20 +15,23 @@ pub struct Output {
     pub color: bool,
 }
 
+// A handle passed to every command, so that only it writes to stdout; the
+// writes themselves need nothing from it.
+#[allow(clippy::unused_self)]
 impl Output {
     /// Writes text as is.
-    pub fn print(&self, text: &str) {
+    pub fn print(self, text: &str) {
         let mut out = std::io::stdout().lock();
         keep(out.write_all(text.as_bytes()).and_then(|()| out.flush()));
     }
 
     /// Streams a large result through one buffered lock of stdout.
-    pub fn write_with(&self, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    pub fn write_with(self, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         keep(f(&mut out).and_then(|()| out.flush()));
     }
 
-    pub fn line(&self, text: &str) {
+    pub fn line(self, text: &str) {
         self.print(&format!("{text}\n"));
     }
 }

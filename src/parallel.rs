@@ -5,7 +5,7 @@
 
 /// `f` over `items` in chunks, one result per chunk, in order.
 pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if items.len() < 2 || threads < 2 {
         return vec![f(items)];
     }

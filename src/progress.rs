@@ -77,16 +77,12 @@ impl Progress {
             loop {
                 tick.tick().await;
                 let status = me.status(client.waiting_for_rate_limit());
-                match &me.bar {
-                    Some(bar) => bar.set_message(status),
-                    None => {
-                        let finished =
-                            me.done.load(Ordering::Relaxed) + me.failed.load(Ordering::Relaxed);
-                        crate::logging::note(&format!(
-                            "progress: {finished}/{} ({status})",
-                            me.total
-                        ));
-                    }
+                if let Some(bar) = &me.bar {
+                    bar.set_message(status);
+                } else {
+                    let finished =
+                        me.done.load(Ordering::Relaxed) + me.failed.load(Ordering::Relaxed);
+                    crate::logging::note(&format!("progress: {finished}/{} ({status})", me.total));
                 }
             }
         })

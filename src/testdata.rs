@@ -8,6 +8,7 @@ use std::ops::Range;
 use serde_json::{json, Map, Value};
 
 /// The ID of generated media `n`: 19 digits, as X's.
+#[must_use]
 pub fn media_id(n: u64) -> String {
     format!("{}", 1_700_000_000_000_000_000u64 + n)
 }
@@ -15,6 +16,7 @@ pub fn media_id(n: u64) -> String {
 /// What generated media `n` wants: alt text everywhere (marked by
 /// `variant`); a warning, geo restrictions, an expiry, a sticker with
 /// 18-digit integers and an audience on some.
+#[must_use]
 pub fn media_metadata(n: u64, variant: &str) -> Value {
     let mut m = Map::new();
     m.insert(
@@ -55,6 +57,7 @@ pub fn media_metadata(n: u64, variant: &str) -> Value {
 }
 
 /// A manifest of media `range`, each marked `variant`.
+#[must_use]
 pub fn manifest(range: Range<u64>, variant: &str) -> String {
     manifest_with(range, |_| variant)
 }

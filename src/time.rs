@@ -14,6 +14,7 @@ pub struct Timestamp(u64);
 impl Timestamp {
     pub const EPOCH: Timestamp = Timestamp(0);
 
+    #[must_use]
     pub fn now() -> Timestamp {
         Timestamp::from(SystemTime::now())
     }
@@ -25,6 +26,7 @@ impl Timestamp {
             .map(Timestamp::from)
     }
 
+    #[must_use]
     pub fn as_unix(self) -> u64 {
         self.0
     }

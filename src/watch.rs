@@ -59,6 +59,7 @@ impl Workspace {
 
     /// Whether a changed path can matter: a manifest file under a root,
     /// outside hidden directories, or a directory that held some.
+    #[must_use]
     pub fn is_relevant(&self, path: &Path) -> bool {
         if self.files.keys().any(|f| f.starts_with(path)) {
             return true;
@@ -118,6 +119,7 @@ impl Workspace {
 
     /// The desired set from every file's last good version. Media of broken
     /// files are held, and forgetting pauses while any file is broken.
+    #[must_use]
     pub fn desired(&self) -> (Desired, Vec<Diagnostic>) {
         let good = self.files.values().filter_map(|t| t.good.clone());
         let (mut desired, mut errors) = assemble_lenient(good);

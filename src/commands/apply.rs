@@ -44,7 +44,12 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                 // to be written (not for a refused or cancelled apply).
                 let desired = manifest::load(paths)?;
                 check_declared(config, paths, &desired, &args.targets)?;
-                let plan = plan::diff(desired, &Default::default(), &args.targets, args.prune);
+                let plan = plan::diff(
+                    desired,
+                    &std::collections::BTreeMap::default(),
+                    &args.targets,
+                    args.prune,
+                );
                 (plan, None)
             }
         }
@@ -52,7 +57,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
             let document = saved_plan::read(file)?;
             // The plan's revision, unless --source-revision says otherwise.
             if config.sources.revision.is_none() {
-                provenance.revision = document.revision.clone();
+                provenance.revision.clone_from(&document.revision);
                 provenance.dirty = document.dirty;
             }
             let store = open(&provenance)?;
@@ -76,24 +81,23 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         out.line("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
-    let store = match store {
-        Some(store) => store,
-        None => {
-            // Said out loud: run from the wrong directory, this is where a
-            // second, empty state would start.
-            crate::logging::note(&format!(
-                "No state at {}: creating a new one; every media is new.",
+    let store = if let Some(store) = store {
+        store
+    } else {
+        // Said out loud: run from the wrong directory, this is where a
+        // second, empty state would start.
+        crate::logging::note(&format!(
+            "No state at {}: creating a new one; every media is new.",
+            config.state
+        ));
+        let store = open(&provenance)?;
+        if !store.all()?.is_empty() {
+            bail!(
+                "a state appeared at `{}` while this apply was planning; run it again",
                 config.state
-            ));
-            let store = open(&provenance)?;
-            if !store.all()?.is_empty() {
-                bail!(
-                    "a state appeared at `{}` while this apply was planning; run it again",
-                    config.state
-                );
-            }
-            store
+            );
         }
+        store
     };
     execute(config, args, &plan, store.as_ref(), out)
 }

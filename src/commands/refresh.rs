@@ -32,7 +32,12 @@ pub fn run(
         &config.sources.provenance(paths),
     )?;
     let mut applied = store.all()?;
-    let refresh = read_live(client, &Default::default(), &desired, &mut applied)?;
+    let refresh = read_live(
+        client,
+        &crate::apply::Budget::default(),
+        &desired,
+        &mut applied,
+    )?;
     for drift in &refresh.drifted {
         out.line(&text::drift_header(drift));
         for line in text::drift_diff(drift).lines() {

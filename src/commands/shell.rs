@@ -7,6 +7,8 @@ use crate::cli::Cli;
 use crate::commands::Exit;
 use crate::output::Output;
 
+// A Result like every command's, for the one dispatcher.
+#[allow(clippy::unnecessary_wraps)]
 pub fn completions(shell: clap_complete::Shell, out: Output) -> anyhow::Result<Exit> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "xmeta", &mut script);

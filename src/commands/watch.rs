@@ -215,15 +215,14 @@ impl Session<'_> {
         }
         let reader;
         let mut cache = self.applied.borrow_mut();
-        let store: &dyn StateReader = match self.writer {
-            Some(writer) => writer,
-            None => {
-                // Without --apply the state is not ours: open it afresh each
-                // cycle so an apply elsewhere is never blocked for long.
-                reader = state::open_reader(&self.config.state)?;
-                *cache = AppliedCache::default();
-                &*reader
-            }
+        let store: &dyn StateReader = if let Some(writer) = self.writer {
+            writer
+        } else {
+            // Without --apply the state is not ours: open it afresh each
+            // cycle so an apply elsewhere is never blocked for long.
+            reader = state::open_reader(&self.config.state)?;
+            *cache = AppliedCache::default();
+            &*reader
         };
         let applied = cache.current(store)?;
         let plan = match (&self.args.apply, refresh) {

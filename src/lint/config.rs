@@ -150,18 +150,17 @@ fn read_lint(
                 };
                 for (id, setting) in rules {
                     let name = id.as_str().unwrap_or("");
-                    match Rule::from_id(name) {
-                        Some(rule) => read_rule(file, rule, setting, config, problems),
-                        None => {
-                            let ids: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
-                            problems.push(
-                                Diagnostic::error(at(file, id), format!("unknown rule `{name}`"))
-                                    .with_help(
-                                        suggest(name, ids.iter().copied())
-                                            .map(|s| format!("did you mean `{s}`?")),
-                                    ),
-                            );
-                        }
+                    if let Some(rule) = Rule::from_id(name) {
+                        read_rule(file, rule, setting, config, problems);
+                    } else {
+                        let ids: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
+                        problems.push(
+                            Diagnostic::error(at(file, id), format!("unknown rule `{name}`"))
+                                .with_help(
+                                    suggest(name, ids.iter().copied())
+                                        .map(|s| format!("did you mean `{s}`?")),
+                                ),
+                        );
                     }
                 }
             }
@@ -183,8 +182,8 @@ fn level(file: &Arc<PathBuf>, node: &Node, problems: &mut Vec<Diagnostic>) -> Op
 }
 
 fn strings(file: &Arc<PathBuf>, node: &Node, problems: &mut Vec<Diagnostic>) -> Vec<String> {
-    match &node.kind {
-        NodeKind::Seq(items) => items
+    if let NodeKind::Seq(items) = &node.kind {
+        items
             .iter()
             .filter_map(|i| match &i.kind {
                 NodeKind::Scalar { text, .. } if !text.trim().is_empty() => Some(text.clone()),
@@ -197,14 +196,13 @@ fn strings(file: &Arc<PathBuf>, node: &Node, problems: &mut Vec<Diagnostic>) -> 
                     None
                 }
             })
-            .collect(),
-        _ => {
-            problems.push(Diagnostic::error(
-                at(file, node),
-                "must be a list of strings",
-            ));
-            Vec::new()
-        }
+            .collect()
+    } else {
+        problems.push(Diagnostic::error(
+            at(file, node),
+            "must be a list of strings",
+        ));
+        Vec::new()
     }
 }
 
@@ -245,7 +243,7 @@ fn read_rule(
                 }
             }
             "words" if option == Some(name) => {
-                config.options.placeholder_words = strings(file, value, problems)
+                config.options.placeholder_words = strings(file, value, problems);
             }
             "prefixes" if option == Some(name) => {
                 // Lower-cased once here; texts are compared lower-cased.

@@ -278,14 +278,14 @@ fn short(text: &str) -> String {
 /// `IMG_2041.JPG`, `DSC0001.png`, `holiday photo.jpeg`: one token with a
 /// media extension, or a camera's naming pattern.
 fn is_filename(text: &str) -> bool {
-    // A file name is one token, or a few words at most.
-    if text.len() > 255 || text.split_whitespace().nth(4).is_some() {
-        return false;
-    }
     const EXTENSIONS: &[&str] = &[
         "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "tif", "tiff", "bmp", "svg", "mp4",
         "mov", "avi", "webm",
     ];
+    // A file name is one token, or a few words at most.
+    if text.len() > 255 || text.split_whitespace().nth(4).is_some() {
+        return false;
+    }
     let lower = text.to_lowercase();
     if let Some((stem, ext)) = lower.rsplit_once('.') {
         if EXTENSIONS.contains(&ext) && !stem.is_empty() && !stem.contains(". ") {

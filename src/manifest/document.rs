@@ -169,6 +169,8 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
     }
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        // An error path, once per file: not worth a byte-counting crate.
+        #[allow(clippy::naive_bytecount)]
         let line = 1 + good.iter().filter(|b| **b == b'\n').count();
         let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let column = 1 + String::from_utf8_lossy(&good[line_start..]).chars().count();
@@ -180,6 +182,7 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
 /// fast path, anything else by the positioned one.
 /// `now` is the time expiry is checked against: the parse itself reads
 /// no clock.
+#[must_use]
 pub fn parse_text(file: Arc<PathBuf>, text: &str, now: Timestamp) -> ParsedFile {
     // A byte-order mark is an editor's, not part of the YAML.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -198,6 +201,7 @@ pub fn parse_text(file: Arc<PathBuf>, text: &str, now: Timestamp) -> ParsedFile 
 /// fast path's entries (`None` when it leaves the file to the other path)
 /// beside the positioned path's result.
 #[doc(hidden)]
+#[must_use]
 pub fn parse_both(
     file: Arc<PathBuf>,
     text: &str,
@@ -302,8 +306,7 @@ fn read_document(
 ) {
     let defaults = value
         .pointer_mut("/defaults/metadata")
-        .map(Value::take)
-        .unwrap_or(Value::Null);
+        .map_or(Value::Null, Value::take);
     let defaults = match typed(defaults) {
         Ok(m) => m,
         Err(message) => {

@@ -1,4 +1,4 @@
-//! The fast path for clean files: serde_yaml (libyaml) straight into the
+//! The fast path for clean files: `serde_yaml` (libyaml) straight into the
 //! typed model, with the semantic checks done on typed values. It answers
 //! only "clean, here are the entries" or "not sure"; anything else — a
 //! syntax error, an unknown key, a bad value, a warning to give — goes
@@ -57,7 +57,7 @@ struct MediaEntry {
     kind: Option<String>,
 }
 
-/// A media ID as written, quoted or not: serde_yaml hands a scalar's raw
+/// A media ID as written, quoted or not: `serde_yaml` hands a scalar's raw
 /// text to `deserialize_str`, so `0001` stays `0001` and `0x10` is left
 /// for `MediaId::parse` to refuse, exactly as the positioned path does.
 struct Id(String);
@@ -79,7 +79,7 @@ impl<'de> Deserialize<'de> for Id {
 }
 
 /// Past this many possible YAML events a file takes the positioned path,
-/// which counts its nodes as it builds them: serde_yaml loads every event
+/// which counts its nodes as it builds them: `serde_yaml` loads every event
 /// of a document before any limit of ours could apply (a 60 MB flow list
 /// of one-character items took 3.7 GB that way).
 const MAX_FAST_EVENTS: usize = 2_000_000;
@@ -265,8 +265,8 @@ fn item_positions(text: &str) -> Option<Vec<(usize, usize)>> {
     Some(found)
 }
 
-fn is_integer(n: &Option<Number>) -> bool {
-    n.as_ref().is_none_or(|n| n.0.is_i64() || n.0.is_u64())
+fn is_integer(n: Option<&Number>) -> bool {
+    n.is_none_or(|n| n.0.is_i64() || n.0.is_u64())
 }
 
 fn is_country(code: &str) -> bool {
@@ -286,7 +286,8 @@ fn clean(metadata: &Metadata, now: f64) -> bool {
                 .all(|c| is_country(c))
         }
         FieldValue::StickerInfo(s) => s.stickers.iter().all(|s| {
-            is_integer(&s.group_annotation_id) && is_integer(&s.sticker_set_annotation_id)
+            is_integer(s.group_annotation_id.as_ref())
+                && is_integer(s.sticker_set_annotation_id.as_ref())
         }),
         FieldValue::ContentExpiration(c) => c.timestamp_sec.0.as_f64().is_some_and(|t| t >= now),
         _ => true,

@@ -117,7 +117,10 @@ mod tests {
     }
 
     fn messages(file: &ParsedFile) -> Vec<String> {
-        file.diagnostics.iter().map(|d| d.to_string()).collect()
+        file.diagnostics
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect()
     }
 
     const HEAD: &str = "apiVersion: xmeta/v1\nkind: MediaMetadata\n";

@@ -1,5 +1,5 @@
 //! How a plain YAML scalar resolves to null, a boolean, a number or a
-//! string: the YAML 1.2 core schema exactly as serde_yaml 0.9 (the fast
+//! string: the YAML 1.2 core schema exactly as `serde_yaml` 0.9 (the fast
 //! path) resolves it, so both manifest paths read every value the same.
 
 use std::num::ParseIntError;
@@ -106,7 +106,7 @@ fn digits_but_not_number(text: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// What serde_yaml makes of the same plain scalar, in our terms.
+    /// What `serde_yaml` makes of the same plain scalar, in our terms.
     fn by_serde_yaml(text: &str) -> String {
         match serde_yaml::from_str::<serde_yaml::Value>(text) {
             Ok(serde_yaml::Value::Null) => "null".into(),

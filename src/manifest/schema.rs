@@ -221,8 +221,8 @@ impl Checker<'_> {
                 ok.then_some(Value::Array(out))
             }
             (Shape::Bool, Some(Scalar::Bool(b))) => Some(Value::Bool(b)),
-            (Shape::Number, Some(Scalar::Int(n) | Scalar::Float(n))) => Some(Value::Number(n)),
-            (Shape::Integer, Some(Scalar::Int(n))) => Some(Value::Number(n)),
+            (Shape::Number, Some(Scalar::Int(n) | Scalar::Float(n)))
+            | (Shape::Integer, Some(Scalar::Int(n))) => Some(Value::Number(n)),
             (Shape::Str { max_chars }, Some(Scalar::Str(s))) => {
                 let chars = s.chars().count();
                 match max_chars {
@@ -268,11 +268,10 @@ impl Checker<'_> {
                     )
                 }
             }
-            (Shape::Integer, Some(Scalar::TooBig)) | (Shape::Number, Some(Scalar::TooBig)) => self
-                .fail(
-                    node.pos,
-                    format!("`{path}` is an integer too large to send exactly"),
-                ),
+            (Shape::Integer | Shape::Number, Some(Scalar::TooBig)) => self.fail(
+                node.pos,
+                format!("`{path}` is an integer too large to send exactly"),
+            ),
             (Shape::Number, Some(Scalar::NotFinite)) => self.fail(
                 node.pos,
                 format!("`{path}` must be a finite number; JSON has no infinity or NaN"),

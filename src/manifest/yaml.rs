@@ -1,5 +1,5 @@
 //! A YAML tree that remembers where every node came from, built from
-//! yaml-rust2's marked events (serde_yaml gives no positions for values).
+//! yaml-rust2's marked events (`serde_yaml` gives no positions for values).
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};

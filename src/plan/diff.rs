@@ -13,6 +13,7 @@ use crate::state::Record;
 pub struct Targets(pub BTreeSet<MediaId>);
 
 impl Targets {
+    #[must_use]
     pub fn includes(&self, id: &MediaId) -> bool {
         self.0.is_empty() || self.0.contains(id)
     }
@@ -222,7 +223,7 @@ mod properties {
                 .boxed(),
             _ => (0u64..2)
                 .prop_map(
-                    |n| json!({"stickers": [{"group_annotation_id": 123456789012345678u64 + n}]}),
+                    |n| json!({"stickers": [{"group_annotation_id": 123_456_789_012_345_678u64 + n}]}),
                 )
                 .boxed(),
         }
@@ -266,7 +267,7 @@ mod properties {
                 format!("{}", n.as_f64().unwrap_or_default() as i64)
             }
             Value::Number(n) if n.as_i64().is_some_and(|i| i.abs() < 1 << 50) => {
-                format!("{}.0", n)
+                format!("{n}.0")
             }
             other => other.to_string(),
         }

@@ -117,12 +117,11 @@ fn folded(out: &mut String, title: &str, lines: &[String]) {
     let mut counts: Vec<(&String, usize)> = Vec::new();
     let mut index: BTreeMap<&String, usize> = BTreeMap::new();
     for line in lines {
-        match index.get(line) {
-            Some(&i) => counts[i].1 += 1,
-            None => {
-                index.insert(line, counts.len());
-                counts.push((line, 1));
-            }
+        if let Some(&i) = index.get(line) {
+            counts[i].1 += 1;
+        } else {
+            index.insert(line, counts.len());
+            counts.push((line, 1));
         }
     }
     let mut block = format!("<details><summary>{title}: {}</summary>\n\n", lines.len());
@@ -303,7 +302,10 @@ pub fn render_invalid(diagnostics: &[Diagnostic]) -> String {
         "### xmeta plan\n\n**The manifests do not validate: {errors} error{}; nothing was planned.**\n\n",
         if errors == 1 { "" } else { "s" }
     );
-    let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+    let lines: Vec<String> = diagnostics
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     let mut shown = 0;
     for line in &lines {
         let item = format!("- {}\n", escape(line));

@@ -224,6 +224,7 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
 }
 
 /// The whole plan as text (for small plans and tests).
+#[must_use]
 pub fn render_text(plan: &Plan, color: bool) -> String {
     let mut out = Vec::new();
     let _ = write_text(plan, color, &mut out);

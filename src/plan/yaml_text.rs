@@ -176,7 +176,7 @@ mod tests {
             let m = metadata(serde_json::json!({
                 "alt_text": {"text": text},
                 "geo_restrictions": {"blacklisted_country_codes": codes},
-                "sticker_info": {"stickers": [{"group_annotation_id": 123456789012345678u64, "id": text}]},
+                "sticker_info": {"stickers": [{"group_annotation_id": 123_456_789_012_345_678u64, "id": text}]},
             }));
             let yaml = metadata_yaml(&m);
             let back: Metadata = serde_yaml::from_str(&yaml).map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;

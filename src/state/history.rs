@@ -286,7 +286,7 @@ pub fn chunks_of(entries: &[Entry]) -> serde_json::Result<Vec<Chunk>> {
     for entry in ordered {
         match stored.last_mut() {
             Some(last) if last.same_write(entry) && last.entries.len() < CHUNK => {
-                last.push(entry.clone())
+                last.push(entry.clone());
             }
             _ => {
                 let mut next = Stored::header(entry);

@@ -47,6 +47,7 @@ impl Location {
     }
 
     /// The secrets in this location, to scrub from anything printed.
+    #[must_use]
     pub fn secrets(&self) -> Vec<String> {
         match self {
             Location::Dir(_) => Vec::new(),

@@ -17,6 +17,7 @@ pub struct Record {
 }
 
 impl Record {
+    #[must_use]
     pub fn new(metadata: Metadata) -> Record {
         let digest = digest_of(&metadata);
         Record {
@@ -26,6 +27,7 @@ impl Record {
         }
     }
 
+    #[must_use]
     pub fn is_intact(&self) -> bool {
         self.digest == digest_of(&self.metadata)
     }

@@ -629,7 +629,7 @@ mod tests {
         let body = br#"{"title":"Invalid Request","detail":"bad id","status":400}"#;
         match classify(StatusCode::BAD_REQUEST, none, body, "1") {
             Err(Attempt::Fatal(e)) => {
-                assert_eq!(e.to_string(), "HTTP 400: Invalid Request: bad id")
+                assert_eq!(e.to_string(), "HTTP 400: Invalid Request: bad id");
             }
             _ => panic!("400 must be fatal"),
         }

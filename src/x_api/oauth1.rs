@@ -144,7 +144,7 @@ mod tests {
             "https://api.twitter.com/1.1/statuses/update.json",
             &PARAMS[..2],
             "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg",
-            1318622958,
+            1_318_622_958,
         );
         assert!(header.starts_with("OAuth oauth_consumer_key=\"xvz1evFS4wEEPTGEFPHBog\""));
         assert!(

@@ -86,7 +86,10 @@ impl RateBudget {
     /// Claims one request slot, or says how long to wait for the next
     /// window when the known budget is spent.
     pub fn try_claim(&self) -> Result<(), Duration> {
-        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = unix_now();
         if let Some(until) = w.stale_until {
             if now < until {
@@ -123,7 +126,10 @@ impl RateBudget {
     /// Gives the slot back and learns from the response's headers (none
     /// when the request got no response).
     pub fn release(&self, reading: Option<Reading>) {
-        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         w.in_flight = w.in_flight.saturating_sub(1);
         let Some(Reading {
             remaining: Some(remaining),
@@ -152,7 +158,10 @@ impl RateBudget {
 
     /// After a 429: nothing is left until `reset`.
     pub fn exhaust(&self, reset: u64) {
-        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         w.remaining = Some(0);
         w.reset = Some(reset);
     }

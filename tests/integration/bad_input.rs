@@ -1,4 +1,4 @@
-//! Bad input: a clear error with file:line:column, exit 1, nothing sent,
+//! Bad input: a clear error with <file:line:column>, exit 1, nothing sent,
 //! the state untouched.
 
 use crate::support::*;

@@ -18,8 +18,8 @@ impl Lcg {
     fn next_ms(&mut self, lo: u64, hi: u64) -> u64 {
         self.0 = self
             .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         lo + (self.0 >> 33) % (hi - lo)
     }
 }

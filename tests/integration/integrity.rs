@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 use crate::support::hostile::{Hostile, Reply, Seen};
 use crate::support::*;
 
+/// A change made to a saved plan's JSON.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 const ONE: &str = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"42\"\n    metadata:\n      alt_text: {text: \"A dancing cat\"}\n";
 
 fn is_post(seen: &Seen) -> bool {
@@ -353,12 +356,11 @@ fn tampered_plans_are_refused_even_with_a_new_checksum() {
     let text = std::fs::read_to_string(&plan).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
 
-    type Edit = Box<dyn Fn(&mut Value)>;
     let edits: Vec<(&str, Edit)> = vec![
         (
             "request",
             Box::new(|d| {
-                d["changes"][0]["request"]["metadata"]["alt_text"]["text"] = json!("evil")
+                d["changes"][0]["request"]["metadata"]["alt_text"]["text"] = json!("evil");
             }),
         ),
         (
@@ -427,7 +429,7 @@ fn apply_stops_at_the_first_confirmation_it_cannot_record() {
                 rlim_cur: 1200 * 1024,
                 rlim_max: 1200 * 1024,
             };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::setrlimit(libc::RLIMIT_FSIZE, &raw const limit);
             Ok(())
         });
     }
@@ -470,7 +472,7 @@ fn a_long_flow_list_is_refused_within_bounded_memory() {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let waited = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
     assert_eq!(waited, pid);
     assert_eq!(libc::WEXITSTATUS(status), 1);
     let peak_mb = usage.ru_maxrss / 1024;

@@ -173,8 +173,8 @@ fn flipped_bytes_are_refused_or_repaired_never_silently_lost() {
             let mut x = seed;
             for _ in 0..8 {
                 x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
                 let i = (x >> 33) as usize % bytes.len();
                 bytes[i] ^= 0xa5;
             }

@@ -1,6 +1,11 @@
 //! Integration tests: the real `xmeta` binary against a loopback X API
 //! emulator, a real sled state in a temp dir (and, for the state tests, a
 //! real PostgreSQL), and real files.
+// The lints src/lib.rs allows, for the reasons it gives there.
+#![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+#![allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
+#![allow(clippy::too_many_lines, clippy::format_push_string)]
+#![allow(clippy::needless_pass_by_value)]
 
 mod support;
 

@@ -63,7 +63,7 @@ fn elements(html: &str) -> BTreeSet<String> {
             let name: String = rest
                 .trim_start_matches('/')
                 .chars()
-                .take_while(|c| c.is_ascii_alphanumeric())
+                .take_while(char::is_ascii_alphanumeric)
                 .collect();
             (!name.is_empty()).then(|| name.to_ascii_lowercase())
         })

@@ -106,11 +106,11 @@ fn large_integers_reach_x_exactly() {
     let sticker = &body.body["metadata"]["sticker_info"]["stickers"][0];
     assert_eq!(
         sticker["group_annotation_id"].as_u64(),
-        Some(987654321098765432)
+        Some(987_654_321_098_765_432)
     );
     assert_eq!(
         sticker["sticker_set_annotation_id"].as_u64(),
-        Some(9007199254740993)
+        Some(9_007_199_254_740_993)
     );
 }
 

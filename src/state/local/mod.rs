@@ -596,8 +596,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, StateError> {
 /// Whether another process holds sled's own lock on the database.
 fn db_is_busy(dir: &Path) -> bool {
     std::fs::File::open(dir.join("db").join("db"))
-        .map(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
-        .unwrap_or(false)
+        .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {

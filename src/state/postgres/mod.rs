@@ -240,7 +240,7 @@ pub fn open_writer(
                 "INSERT INTO xmeta_locks (workspace, pid, host, command, since) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace) DO UPDATE SET \
                  pid = excluded.pid, host = excluded.host, command = excluded.command, since = excluded.since",
-                &[&workspace, &(holder.pid as i64), &holder.host, &holder.command, &holder.since.map(|t| t.to_string())],
+                &[&workspace, &i64::from(holder.pid), &holder.host, &holder.command, &holder.since.map(|t| t.to_string())],
             )
             .await?;
         // Format 1 had no history; its history starts now.
@@ -664,7 +664,7 @@ impl PgWriter {
     /// The current records of `ids`, for their history entries.
     fn before(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Metadata>> {
         let workspace = self.rows.workspace();
-        let keys: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let keys: Vec<String> = ids.iter().map(std::string::ToString::to_string).collect();
         let statement = self.prepared.get_many.clone();
         let rows = self.rows.session.run(|client| async move {
             client
@@ -723,7 +723,7 @@ impl StateWriter for PgWriter {
         let steps: Vec<_> = before.iter().map(|(id, m)| (*id, Some(m), None)).collect();
         let history = self.chunks(&steps, event, serial, at)?;
         self.write(Change::Delete {
-            ids: ids.iter().map(|id| id.to_string()).collect(),
+            ids: ids.iter().map(std::string::ToString::to_string).collect(),
             history,
             serial,
             at: at.to_string(),
@@ -771,7 +771,7 @@ impl Drop for PgWriter {
         // A clean close clears the holder row and the lock at once; the
         // session's end would release the lock anyway.
         let workspace = self.rows.workspace();
-        let (pid, host) = (self.me.pid as i64, self.me.host.clone());
+        let (pid, host) = (i64::from(self.me.pid), self.me.host.clone());
         let cleared = self.rows.session.run(|client| async move {
             let client = client.read().await;
             client
