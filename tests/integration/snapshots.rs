@@ -144,3 +144,34 @@ fn cost_lines() {
     all.push_str(run.stdout.lines().last().unwrap_or(""));
     insta::assert_snapshot!(all);
 }
+
+/// Every kind of plan warning as a GitHub annotation (a manifest's own, the
+/// plan's, alt-text findings), then the summary notice.
+#[test]
+fn plan_github_annotations() {
+    let env = edited();
+    let run = env.exits_with(&["plan", "manifests", "--format", "github"], 0);
+    insta::assert_snapshot!(run.stdout);
+}
+
+/// The state errors users read, one per kind, with the run's temp dir shown
+/// as `[dir]`.
+#[test]
+fn state_errors() {
+    let env = TestEnv::new().with_env("XMETA_BEARER_TOKEN", "t");
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    let dir = env.path("").display().to_string();
+    let shown = |run: Run| run.stderr.replace(dir.trim_end_matches('/'), "[dir]");
+    let mut all = String::new();
+    all.push_str("$ xmeta state export   # nothing applied yet\n");
+    all.push_str(&shown(env.exits_with(&["state", "export"], 1)));
+    env.exits_with(&["adopt", "manifests"], 0);
+    std::fs::write(env.state_dir().join("head.json"), "{not json").unwrap();
+    all.push_str("$ xmeta plan manifests   # head.json overwritten\n");
+    all.push_str(&shown(env.exits_with(&["plan", "manifests"], 1)));
+    let file = env.path("plan.json");
+    std::fs::write(&file, "{\"format_version\": \"1\"}").unwrap();
+    all.push_str("$ xmeta apply --plan plan.json   # not written by plan --out\n");
+    all.push_str(&shown(env.exits_with(&["apply", "--plan", "plan.json"], 1)));
+    insta::assert_snapshot!(all);
+}
