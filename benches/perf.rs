@@ -32,6 +32,11 @@ use std::time::{Duration, Instant};
 use xmeta::testdata::{manifest_with, media_id};
 
 const FILES: u64 = 100;
+/// Alt text of a realistic length (the shared generator writes
+/// `Photo N: ` before it), and its edits.
+const V1: &str = "v1 of the spring campaign: a product on a wooden table in soft morning light";
+const EDITED: &str = "edited, of the spring campaign: a product on a wooden table in soft light";
+const EDITED_AGAIN: &str = "edited again, of the spring campaign: a product on a wooden table";
 const TOKEN: &str = "bench-token";
 
 fn media_count() -> u64 {
@@ -168,7 +173,7 @@ fn main() {
     let tree = root.path().join("tree");
     let state = Store::Dir(root.path().join("state"));
     let started = Instant::now();
-    let bytes = generate(&tree, total, |_| "v1");
+    let bytes = generate(&tree, total, |_| V1);
     println!(
         "generated {total} media in {FILES} files, {:.1} MB, in {}",
         bytes as f64 / 1e6,
@@ -253,9 +258,9 @@ fn main() {
     let edited: BTreeSet<u64> = (0..total).step_by(100).collect();
     generate(&tree, total, |n| {
         if edited.contains(&n) {
-            "edited"
+            EDITED
         } else {
-            "v1"
+            V1
         }
     });
     let (one_pct, one_pct_rps) =
@@ -270,11 +275,11 @@ fn main() {
     let edited2: BTreeSet<u64> = (0..changes).map(|i| i * stride + 1).collect();
     generate(&tree, total, |n| {
         if edited2.contains(&n) {
-            "edited again"
+            EDITED_AGAIN
         } else if edited.contains(&n) {
-            "edited"
+            EDITED
         } else {
-            "v1"
+            V1
         }
     });
     let ideal = Duration::from_millis(50) * changes as u32 / 8;
@@ -290,7 +295,7 @@ fn main() {
                 url: url.clone(),
                 workspace: format!("bench-{}", std::process::id()),
             };
-            generate(&tree, total, |_| "v1");
+            generate(&tree, total, |_| V1);
             let bare = Store::Postgres {
                 url: url.clone(),
                 workspace: format!("bench-{}-no-history", std::process::id()),
@@ -325,9 +330,9 @@ fn main() {
             });
             generate(&tree, total, |n| {
                 if edited2.contains(&n) {
-                    "edited again"
+                    EDITED_AGAIN
                 } else {
-                    "v1"
+                    V1
                 }
             });
             let (slow, _) =
@@ -443,7 +448,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
     let n = (42 * per_file).min(total.saturating_sub(1));
     let original = std::fs::read_to_string(&file).expect("read");
     let result = best(5, || {
-        let edited = original.replace(&format!("Photo {n} of"), &format!("Photo {n}, edited, of"));
+        let edited = original.replace(&format!("Photo {n}: v1"), &format!("Photo {n}: edited"));
         std::fs::write(&file, &edited).expect("write");
         let started = Instant::now();
         ws.refresh(&BTreeSet::from([file.clone()]));
