@@ -5,7 +5,7 @@ use std::io::BufRead;
 use anyhow::bail;
 
 use crate::apply::Runner;
-use crate::commands::{check_declared, load_both, read_live, Exit};
+use crate::commands::{check_declared, load_both, read_live, records_to_compare, Exit};
 use crate::config::{ApplyConfig, ApplySource, Config};
 use crate::output::Output;
 use crate::plan::{self, render_text, Plan};
@@ -24,8 +24,14 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
     let (mut plan, store) = match &args.source {
         ApplySource::Manifests(paths) => {
             if state::exists(&config.state)? {
-                let (desired, store, mut applied) = load_both(paths, || open(&provenance))?;
+                let (mut desired, store, digests) = load_both(paths, || open(&provenance))?;
                 check_declared(config, paths, &desired, &args.targets)?;
+                // A refresh compares every media with X: every record.
+                let (mut applied, unchanged) = if args.refresh {
+                    (store.all()?, 0)
+                } else {
+                    records_to_compare(&mut desired, &*store, digests, &args.targets)?
+                };
                 let refresh = if args.refresh {
                     Some(read_live(
                         &args.client,
@@ -37,6 +43,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                     None
                 };
                 let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
+                plan.unchanged += unchanged;
                 plan.refresh = refresh;
                 (plan, Some(store))
             } else {

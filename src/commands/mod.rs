@@ -21,7 +21,7 @@ use crate::manifest::{self, Desired};
 use crate::model::MediaId;
 use crate::output::Output;
 use crate::plan::Targets;
-use crate::state::{Record, StateReader};
+use crate::state::{Digest, Record, StateReader};
 
 /// The process exit status: 0 success, 1 error, 2 changes present
 /// (`plan --detailed-exitcode`).
@@ -32,24 +32,57 @@ pub enum Exit {
     Changes = 2,
 }
 
-/// Reads the manifests and the state at the same time (they are
+/// Reads the manifests and the state's digests at the same time (they are
 /// independent, and each is a large share of a plan's time).
 pub fn load_both<S: StateReader + ?Sized>(
     paths: &[PathBuf],
     open_store: impl FnOnce() -> anyhow::Result<Box<S>> + Send,
-) -> anyhow::Result<(Desired, Box<S>, BTreeMap<MediaId, Record>)> {
+) -> anyhow::Result<(Desired, Box<S>, BTreeMap<MediaId, Digest>)> {
     std::thread::scope(|s| {
         let state = s.spawn(|| {
             let store = open_store()?;
-            let applied = store.all()?;
-            Ok::<_, anyhow::Error>((store, applied))
+            let digests = store.digests()?;
+            Ok::<_, anyhow::Error>((store, digests))
         });
         let desired = manifest::load(paths);
-        let (store, applied) = state
+        let (store, digests) = state
             .join()
             .map_err(|_| anyhow!("reading the state failed unexpectedly"))??;
-        Ok((desired?, store, applied))
+        Ok((desired?, store, digests))
     })
+}
+
+/// The records a plan compares, read only where needed: a media whose
+/// manifest has its record's digest is taken out of `desired` and counted
+/// (if `targets` covers it) as unchanged, its record never decoded; the
+/// others that are recorded, and the media in no manifest, are read in
+/// full. A no-op plan of 100,000 media so holds digests, not records.
+pub fn records_to_compare<S: StateReader + ?Sized>(
+    desired: &mut Desired,
+    store: &S,
+    mut digests: BTreeMap<MediaId, Digest>,
+    targets: &Targets,
+) -> anyhow::Result<(BTreeMap<MediaId, Record>, usize)> {
+    let recorded: Vec<(&MediaId, &Digest, &manifest::Entry)> = desired
+        .media
+        .iter()
+        .filter_map(|(id, entry)| digests.get(id).map(|d| (id, d, entry)))
+        .collect();
+    let same: Vec<Vec<MediaId>> = crate::parallel::map_chunks(&recorded, |part| {
+        part.iter()
+            .filter(|(_, digest, entry)| Digest::of(&entry.metadata) == **digest)
+            .map(|(id, _, _)| **id)
+            .collect()
+    });
+    drop(recorded);
+    let mut unchanged = 0;
+    for id in same.into_iter().flatten() {
+        desired.media.remove(&id);
+        digests.remove(&id);
+        unchanged += usize::from(targets.includes(&id));
+    }
+    let needed: Vec<MediaId> = digests.into_keys().collect();
+    Ok((store.get_many(&needed)?, unchanged))
 }
 
 /// Manifests that do not validate, also in the form a CI step reads on

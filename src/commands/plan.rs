@@ -1,7 +1,9 @@
 //! `xmeta plan`: diff the manifests against the state and render the plan.
 
 use crate::annotations::Kind;
-use crate::commands::{annotations, check_declared, load_both, read_live, show_invalid, Exit};
+use crate::commands::{
+    annotations, check_declared, load_both, read_live, records_to_compare, show_invalid, Exit,
+};
 use crate::config::{Config, Format, PlanConfig};
 use crate::error::{render, Rendered};
 use crate::output::Output;
@@ -31,7 +33,7 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
 
 fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
     let loaded = load_both(&args.paths, || state::open_reader(&config.state));
-    let (desired, store, mut applied) = match (loaded, args.format) {
+    let (mut desired, store, digests) = match (loaded, args.format) {
         (Ok(loaded), _) => loaded,
         (Err(e), Format::Markdown) => return Err(show_invalid(e, plan::render_invalid, out)),
         (Err(e), Format::Github) => return Err(show_invalid(e, annotations, out)),
@@ -49,6 +51,11 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
             config.state
         ));
     }
+    // A refresh compares every media with X, so it reads every record.
+    let (mut applied, unchanged) = match &args.refresh {
+        Some(_) => (store.all()?, 0),
+        None => records_to_compare(&mut desired, &*store, digests, &args.targets)?,
+    };
     let refresh = match &args.refresh {
         Some(r) => Some(read_live(&r.client, &r.budget, &desired, &mut applied)?),
         None => None,
@@ -57,6 +64,7 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
         return report_drift(refresh, args, out);
     }
     let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
+    plan.unchanged += unchanged;
     plan.refresh = refresh;
     plan.price_per_request = args.price_per_request;
     plan.warnings.extend(lint.warnings());

@@ -23,7 +23,7 @@ pub use error::StateError;
 pub use history::{Entry, Filter, Provenance};
 pub use holder::{Holder, LockError};
 pub use location::{Location, Target};
-pub use record::Record;
+pub use record::{Digest, Record};
 
 use crate::model::{MediaId, Metadata};
 use history::Event;
@@ -44,7 +44,12 @@ pub trait StateReader: Send + Sync {
     fn serial(&self) -> anyhow::Result<u64>;
     /// Every recorded media.
     fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>>;
+    /// Every recorded media's digest, its metadata left undecoded: what a
+    /// plan compares first, holding 32 bytes per media instead of a record.
+    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>>;
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>>;
+    /// The records of those of `ids` that are recorded.
+    fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>>;
     /// The history entries `filter` keeps, newest first.
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>>;
 }
@@ -101,11 +106,26 @@ macro_rules! reads_through {
             > {
                 self.$field.all()
             }
+            fn digests(
+                &self,
+            ) -> anyhow::Result<
+                std::collections::BTreeMap<$crate::model::MediaId, $crate::state::Digest>,
+            > {
+                self.$field.digests()
+            }
             fn get(
                 &self,
                 id: &$crate::model::MediaId,
             ) -> anyhow::Result<Option<$crate::state::Record>> {
                 self.$field.get(id)
+            }
+            fn get_many(
+                &self,
+                ids: &[$crate::model::MediaId],
+            ) -> anyhow::Result<
+                std::collections::BTreeMap<$crate::model::MediaId, $crate::state::Record>,
+            > {
+                self.$field.get_many(ids)
             }
             fn history(
                 &self,
@@ -184,8 +204,14 @@ impl StateReader for Empty {
     fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
         Ok(BTreeMap::new())
     }
+    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+        Ok(BTreeMap::new())
+    }
     fn get(&self, _: &MediaId) -> anyhow::Result<Option<Record>> {
         Ok(None)
+    }
+    fn get_many(&self, _: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        Ok(BTreeMap::new())
     }
     fn history(&self, _: &Filter) -> anyhow::Result<Vec<Entry>> {
         Ok(Vec::new())

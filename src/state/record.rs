@@ -2,7 +2,7 @@
 //! applied, and a digest that catches a damaged record.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use crate::model::Metadata;
 use crate::state::error::RecordError;
@@ -41,6 +41,37 @@ struct Stored<'a> {
     metadata: &'a serde_json::value::RawValue,
     applied_at: Timestamp,
     digest: &'a str,
+}
+
+/// The SHA-256 of a metadata's JSON, as records store it (`sha256:…`):
+/// 32 bytes, so that a plan can hold one per recorded media cheaply and
+/// read a record in full only when its digest differs from the manifest's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    pub fn of(metadata: &Metadata) -> Digest {
+        let json = serde_json::to_vec(metadata).unwrap_or_default();
+        Digest(Sha256::digest(json).into())
+    }
+
+    /// The digest a stored record states, without decoding its metadata;
+    /// `decode` checks it against the metadata when the record is read.
+    pub fn stated(bytes: &[u8]) -> Result<Digest, RecordError> {
+        #[derive(Deserialize)]
+        struct Stated<'a> {
+            #[serde(borrow)]
+            digest: &'a str,
+        }
+        let stated: Stated = serde_json::from_slice(bytes)?;
+        let mut out = [0u8; 32];
+        stated
+            .digest
+            .strip_prefix("sha256:")
+            .and_then(|hex| hex::decode_to_slice(hex, &mut out).ok())
+            .ok_or(RecordError::Digest)?;
+        Ok(Digest(out))
+    }
 }
 
 impl Record {

@@ -21,7 +21,7 @@ use super::{
     FORMAT_VERSION,
 };
 use crate::model::{MediaId, Metadata};
-use crate::state::Record;
+use crate::state::{Digest, Record};
 use crate::time::Timestamp;
 
 const KEY_FORMAT: &[u8] = b"!format_version";
@@ -265,11 +265,60 @@ impl StateReader for Tree {
         Ok(out)
     }
 
+    /// One ordered scan, a batch at a time: the raw values of 100,000
+    /// records are never all in memory, only their digests.
+    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+        const BATCH: usize = 8192;
+        let mut out = BTreeMap::new();
+        let mut scan = self.db.scan_prefix([MEDIA_PREFIX]);
+        loop {
+            let raw: Vec<(sled::IVec, sled::IVec)> = scan
+                .by_ref()
+                .take(BATCH)
+                .collect::<Result<_, _>>()
+                .map_err(|e| damaged(&self.dir, e.into()))?;
+            if raw.is_empty() {
+                return Ok(out);
+            }
+            let parts = crate::parallel::map_chunks(&raw, |part| {
+                part.iter()
+                    .map(|(key, value)| {
+                        let id = id_of(key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
+                        let digest = Digest::stated(value).map_err(|e| {
+                            damaged(&self.dir, anyhow!("the record of media {id}: {e}"))
+                        })?;
+                        Ok((id, digest))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            });
+            for part in parts {
+                out.extend(part?);
+            }
+        }
+    }
+
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.db
             .get(media_key(id))?
             .map(|v| self.decode(id, &v))
             .transpose()
+    }
+
+    fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let found = crate::parallel::map_chunks(ids, |part| {
+            let mut out = Vec::new();
+            for id in part {
+                if let Some(record) = self.get(id)? {
+                    out.push((*id, record));
+                }
+            }
+            Ok::<_, anyhow::Error>(out)
+        });
+        let mut out = BTreeMap::new();
+        for part in found {
+            out.extend(part?);
+        }
+        Ok(out)
     }
 
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {

@@ -26,7 +26,7 @@ pub use target::Target;
 
 use super::history::{self, Event};
 use super::{
-    new_lineage, Empty, Entry, Filter, Holder, LockError, Provenance, Record, Recording,
+    new_lineage, Digest, Empty, Entry, Filter, Holder, LockError, Provenance, Record, Recording,
     StateError, StateReader, StateWriter, FORMAT_VERSION,
 };
 use crate::model::{MediaId, Metadata};
@@ -429,6 +429,64 @@ impl StateReader for Rows {
         let mut out = BTreeMap::new();
         for part in decoded {
             out.extend(part?);
+        }
+        Ok(out)
+    }
+
+    /// Rows streamed from the server and reduced to digests as they come:
+    /// the records are never all in memory.
+    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+        use futures::TryStreamExt;
+        let workspace = self.workspace();
+        let stated = self.session.run(|client| async move {
+            let client = client.read().await;
+            let rows = client
+                .query_raw(
+                    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1",
+                    [&workspace],
+                )
+                .await?;
+            let mut out = Vec::new();
+            futures::pin_mut!(rows);
+            while let Some(row) = rows.try_next().await? {
+                let id: &str = row.get(0);
+                out.push((id.to_string(), Digest::stated(row.get(1))));
+            }
+            Ok(out)
+        })?;
+        let target = &self.session.target;
+        stated
+            .into_iter()
+            .map(|(id, digest)| {
+                let id = MediaId::parse(&id).ok_or_else(|| {
+                    damaged(
+                        target,
+                        format!("`{}` is not a media ID", crate::untrusted::neutralise(&id, 40)),
+                    )
+                })?;
+                let digest = digest
+                    .map_err(|e| damaged(target, format!("the record of media {id}: {e}")))?;
+                Ok((id, digest))
+            })
+            .collect()
+    }
+
+    fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let mut out = BTreeMap::new();
+        for part in ids.chunks(10_000) {
+            let workspace = self.workspace();
+            let keys: Vec<String> = part.iter().map(ToString::to_string).collect();
+            let rows = self.session.run(|client| async move {
+                client
+                    .read()
+                    .await
+                    .query(GET_MANY, &[&workspace, &keys])
+                    .await
+            })?;
+            for row in &rows {
+                let (id, record) = self.decode(row.get(0), row.get(1))?;
+                out.insert(id, record);
+            }
         }
         Ok(out)
     }
