@@ -256,13 +256,17 @@ fn main() {
 
     // A 1% edit: exactly that many requests, each with only the changed field.
     let edited: BTreeSet<u64> = (0..total).step_by(100).collect();
-    generate(&tree, total, |n| {
-        if edited.contains(&n) {
-            EDITED
-        } else {
-            V1
-        }
-    });
+    generate(
+        &tree,
+        total,
+        |n| {
+            if edited.contains(&n) {
+                EDITED
+            } else {
+                V1
+            }
+        },
+    );
     let (one_pct, one_pct_rps) =
         apply_against_emulator(&tree_s, &state, Duration::ZERO, 8, &edited);
 

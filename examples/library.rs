@@ -12,8 +12,7 @@ const PER_FILE: usize = 1_000;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(dir), Some(Ok(total))) = (args.first(), args.get(1).map(|n| n.parse::<u64>()))
-    else {
+    let (Some(dir), Some(Ok(total))) = (args.first(), args.get(1).map(|n| n.parse::<u64>())) else {
         eprintln!("usage: library DIR MEDIA");
         return ExitCode::FAILURE;
     };

@@ -283,7 +283,8 @@ impl StateReader for Tree {
             let parts = crate::parallel::map_chunks(&raw, |part| {
                 part.iter()
                     .map(|(key, value)| {
-                        let id = id_of(key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
+                        let id =
+                            id_of(key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
                         let digest = Digest::stated(value).map_err(|e| {
                             damaged(&self.dir, anyhow!("the record of media {id}: {e}"))
                         })?;

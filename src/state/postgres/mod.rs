@@ -461,7 +461,10 @@ impl StateReader for Rows {
                 let id = MediaId::parse(&id).ok_or_else(|| {
                     damaged(
                         target,
-                        format!("`{}` is not a media ID", crate::untrusted::neutralise(&id, 40)),
+                        format!(
+                            "`{}` is not a media ID",
+                            crate::untrusted::neutralise(&id, 40)
+                        ),
                     )
                 })?;
                 let digest = digest
