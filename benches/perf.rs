@@ -161,6 +161,35 @@ fn best(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
     (0..n).map(|_| f()).min().unwrap_or_default()
 }
 
+/// A row's figures: the best wall time of its runs, the highest peak RSS.
+#[derive(Clone, Copy)]
+struct Row {
+    wall: Duration,
+    rss_kb: i64,
+}
+
+fn best_run(n: usize, mut f: impl FnMut() -> Measured) -> Row {
+    let mut row = Row {
+        wall: Duration::MAX,
+        rss_kb: 0,
+    };
+    for _ in 0..n {
+        let m = f();
+        row.wall = row.wall.min(m.wall);
+        row.rss_kb = row.rss_kb.max(m.max_rss_kb);
+    }
+    row
+}
+
+/// `123.4 MB (4.94×)`: a peak RSS and its ratio to the input's size.
+fn rss(kb: i64, input: u64) -> String {
+    format!(
+        "{:.1} MB ({:.2}×)",
+        kb as f64 / 1024.0,
+        kb as f64 * 1024.0 / input as f64
+    )
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
@@ -183,33 +212,29 @@ fn main() {
     let runs = if total >= 50_000 { 3 } else { 5 };
 
     let floor = best(runs, || serde_yaml_floor(&tree));
-    let validate = best(runs, || run(&["validate", &tree_s], &state, &[]).wall);
-    let lint = best(runs, || {
+    let validate = best_run(runs, || run(&["validate", &tree_s], &state, &[]));
+    let lint = best_run(runs, || {
         let m = run(&["lint", &tree_s], &state, &[]);
         assert!(m.stdout.contains("0 findings"), "lint output: {}", m.stdout);
-        m.wall
+        m
     });
-    let mut rss = 0;
-    let plan_empty = best(runs, || {
+    let plan_empty = best_run(runs, || {
         let m = run(&["plan", &tree_s], &state, &[]);
         assert!(
             m.stdout.contains(&format!("Plan: {total} to create")),
             "plan output"
         );
-        rss = rss.max(m.max_rss_kb);
-        m.wall
+        m
     });
 
-    // The JSON plan of the same (streamed to stdout), with its peak RSS.
-    let mut json_rss = 0;
-    let plan_json = best(runs, || {
+    // The JSON plan of the same (streamed to stdout).
+    let plan_json = best_run(runs, || {
         let m = run(&["plan", &tree_s, "--format", "json"], &state, &[]);
         assert!(
             m.stdout.contains(&format!("\"create\": {total},")),
             "json plan output"
         );
-        json_rss = json_rss.max(m.max_rss_kb);
-        m.wall
+        m
     });
 
     // A full state: every media recorded (adopt sends nothing).
@@ -236,16 +261,15 @@ fn main() {
             adopt = m;
         }
     }
-    let adopt_rss = adopt.max_rss_kb;
     assert!(
         adopt.stdout.contains(&format!("Adopted {total} media")),
         "{}",
         adopt.stdout
     );
-    let plan_full = best(runs, || {
+    let plan_full = best_run(runs, || {
         let m = run(&["plan", &tree_s], &state, &[]);
         assert!(m.stdout.contains("No changes."), "no-op plan");
-        m.wall
+        m
     });
 
     // Watch: one edited file in the tree, re-planned incrementally.
@@ -289,6 +313,14 @@ fn main() {
     let ideal = Duration::from_millis(50) * changes as u32 / 8;
     let (slow, _) = apply_against_emulator(&tree_s, &state, Duration::from_millis(50), 8, &edited2);
 
+    // Watch with --apply over many one-file edits, one after another: its
+    // resident memory must stay flat.
+    let watch_edits: usize = std::env::var("XMETA_BENCH_WATCH_EDITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let watch_mem = watch_memory(&tree, &state, total, watch_edits);
+
     // The same on PostgreSQL, from a fresh workspace: adopt the v1 tree,
     // plan it (no-op), then apply the second edit at 50 ms latency.
     let postgres = std::env::var("XMETA_TEST_DATABASE_URL")
@@ -327,10 +359,10 @@ fn main() {
                 "{}",
                 adopt.stdout
             );
-            let plan_full = best(runs, || {
+            let plan_full = best_run(runs, || {
                 let m = run(&["plan", &tree_s], &store, &[]);
                 assert!(m.stdout.contains("No changes."), "no-op plan");
-                m.wall
+                m
             });
             generate(&tree, total, |n| {
                 if edited2.contains(&n) {
@@ -353,71 +385,91 @@ fn main() {
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!();
-    println!("| target | measured | ratio | goal |");
-    println!("|---|---|---|---|");
+    println!("| target | measured | ratio | peak RSS (× input) | goal |");
+    println!("|---|---|---|---|---|");
     println!(
-        "| serde_yaml floor (1 thread, read + parse to Value) | {} | 1.00 | |",
+        "| serde_yaml floor (1 thread, read + parse to Value) | {} | 1.00 | | |",
         ms(floor)
     );
     println!(
-        "| `xmeta validate` | {} | {:.2}× floor | |",
-        ms(validate),
-        ratio(validate, floor)
+        "| `xmeta validate` | {} | {:.2}× floor | {} | ≤ 3× |",
+        ms(validate.wall),
+        ratio(validate.wall, floor),
+        rss(validate.rss_kb, bytes)
     );
     println!(
-        "| `xmeta lint` | {} | {:.2}× validate | ≤ 1.2× |",
-        ms(lint),
-        ratio(lint, validate)
+        "| `xmeta lint` | {} | {:.2}× validate | {} | ≤ 1.2×; ≤ 3× |",
+        ms(lint.wall),
+        ratio(lint.wall, validate.wall),
+        rss(lint.rss_kb, bytes)
     );
     println!(
-        "| `xmeta plan`, empty state | {} | {:.2}× floor | ≤ 1.0× |",
-        ms(plan_empty),
-        ratio(plan_empty, floor)
+        "| `xmeta plan`, empty state | {} | {:.2}× floor | {} | ≤ 0.8×; ≤ 3× |",
+        ms(plan_empty.wall),
+        ratio(plan_empty.wall, floor),
+        rss(plan_empty.rss_kb, bytes)
     );
     println!(
-        "| `xmeta plan`, full state (no-op) | {} | {:.2}× floor | ≤ 1.0× |",
-        ms(plan_full),
-        ratio(plan_full, floor)
+        "| `xmeta plan --format json`, empty state | {} | {:.2}× floor | {} | ≤ 1.0×; ≤ 3× |",
+        ms(plan_json.wall),
+        ratio(plan_json.wall, floor),
+        rss(plan_json.rss_kb, bytes)
     );
     println!(
-        "| peak RSS of `plan` | {:.1} MB | {:.2}× input | ≤ 3× |",
-        rss as f64 / 1024.0,
-        rss as f64 * 1024.0 / bytes as f64
+        "| `xmeta plan`, full state (no-op) | {} | {:.2}× floor | {} | ≤ 0.8×; ≤ 3× |",
+        ms(plan_full.wall),
+        ratio(plan_full.wall, floor),
+        rss(plan_full.rss_kb, bytes)
     );
     println!(
-        "| `xmeta plan --format json`, empty state | {} | {:.2}× floor; peak RSS {:.1} MB, {:.2}× input | ≤ 1.0×; ≤ 3× |",
-        ms(plan_json),
-        ratio(plan_json, floor),
-        json_rss as f64 / 1024.0,
-        json_rss as f64 * 1024.0 / bytes as f64
-    );
-    println!(
-        "| `xmeta adopt` of every media (with history) | {} | {:.2}× `--no-history` ({}); peak RSS {:.1} MB | ≤ 1.2× |",
+        "| `xmeta adopt` of every media (with history) | {} | {:.2}× `--no-history` ({}) | {} | ≤ 1.2×; ≤ 3× |",
         ms(adopt.wall),
         ratio(adopt.wall, adopt_bare),
         ms(adopt_bare),
-        adopt_rss as f64 / 1024.0
+        rss(adopt.max_rss_kb, bytes)
     );
     println!(
-        "| watch re-plan after one edit | {} | | ≤ 50 ms |",
+        "| watch re-plan after one edit | {} | | | ≤ 50 ms |",
         ms(replan)
     );
-    println!("| 1% edit: {} requests, only the changed field | {} ({:.0} req/s, no latency) | | exactly {} |", edited.len(), ms(one_pct), one_pct_rps, edited.len());
-    println!("| apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal ({}) | ≤ 1.1× |", ms(slow), ratio(slow, ideal), ms(ideal));
+    println!(
+        "| `xmeta watch --apply`, {watch_edits} one-file edits in a row | last 100 {:.1} MB vs first 100 {:.1} MB: {:+.1}% | | {} | within 5%; ≤ 3× |",
+        watch_mem.1 as f64 / 1024.0,
+        watch_mem.0 as f64 / 1024.0,
+        (watch_mem.1 as f64 / watch_mem.0.max(1) as f64 - 1.0) * 100.0,
+        rss(watch_mem.2, bytes)
+    );
+    println!(
+        "| 1% edit: {} requests, only the changed field | {} ({:.0} req/s, no latency) | | {} | exactly {} |",
+        edited.len(),
+        ms(one_pct.wall),
+        one_pct_rps,
+        rss(one_pct.rss_kb, bytes),
+        edited.len()
+    );
+    println!(
+        "| apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal ({}) | {} | ≤ 1.05× |",
+        ms(slow.wall),
+        ratio(slow.wall, ideal),
+        ms(ideal),
+        rss(slow.rss_kb, bytes)
+    );
     if let Some((pg_adopt, pg_bare, pg_plan, pg_slow)) = postgres {
         println!(
-            "| PostgreSQL: `xmeta adopt` of every media (with history) | {} | {:.2}× sled, {:.2}× `--no-history` ({}) | ≤ 1.2× |",
+            "| PostgreSQL: `xmeta adopt` of every media (with history) | {} | {:.2}× sled, {:.2}× `--no-history` ({}) | {} | ≤ 1.2×; ≤ 3× |",
             ms(pg_adopt.wall),
             ratio(pg_adopt.wall, adopt.wall),
             ratio(pg_adopt.wall, pg_bare),
-            ms(pg_bare)
+            ms(pg_bare),
+            rss(pg_adopt.max_rss_kb, bytes)
         );
         println!(
-            "| PostgreSQL: `xmeta plan`, full state (no-op) | {} | {:.2}× sled | ≤ 1.5× |",
-            ms(pg_plan),
-            ratio(pg_plan, plan_full)
+            "| PostgreSQL: `xmeta plan`, full state (no-op) | {} | {:.2}× sled | {} | ≤ 1.5× sled; ≤ 3× |",
+            ms(pg_plan.wall),
+            ratio(pg_plan.wall, plan_full.wall),
+            rss(pg_plan.rss_kb, bytes)
         );
-        println!("| PostgreSQL: apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal, {:.2}× sled | ≤ 1.1× ideal |", ms(pg_slow), ratio(pg_slow, ideal), ratio(pg_slow, slow));
+        println!("| PostgreSQL: apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal, {:.2}× sled | {} | ≤ 1.1× ideal |", ms(pg_slow.wall), ratio(pg_slow.wall, ideal), ratio(pg_slow.wall, slow.wall), rss(pg_slow.rss_kb, bytes));
     } else {
         println!("(PostgreSQL rows skipped: set XMETA_TEST_DATABASE_URL)");
     }
@@ -474,14 +526,15 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
 }
 
 /// Applies the tree against a fresh emulator; checks that exactly the
-/// edited media were sent with only their alt text. Returns (wall, req/s).
+/// edited media were sent with only their alt text. Returns the run's
+/// figures and its requests per second.
 fn apply_against_emulator(
     tree: &str,
     state: &Store,
     latency: Duration,
     concurrency: usize,
     edited: &BTreeSet<u64>,
-) -> (Duration, f64) {
+) -> (Row, f64) {
     let faults = emulator::Faults {
         latency,
         ..emulator::Faults::default()
@@ -525,5 +578,87 @@ fn apply_against_emulator(
     } else {
         0.0
     };
-    (m.wall, rps)
+    (
+        Row {
+            wall: m.wall,
+            rss_kb: m.max_rss_kb,
+        },
+        rps,
+    )
+}
+
+/// Resident memory of `xmeta watch --apply` over `edits` one-file edits
+/// made one after another, each waiting for its cycle's apply: the mean
+/// of the first 100 samples, of the last 100, and the peak, in KB.
+fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i64, i64) {
+    use std::io::BufRead;
+    let emu = emulator::Emulator::start(TOKEN, emulator::Faults::default());
+    let url = emu.url();
+    let tree_s = tree.display().to_string();
+    let mut child = Command::new(xmeta_bin())
+        .args(["watch", &tree_s, "--apply", "--debounce-ms", "10"])
+        .envs(state.env())
+        .env("XMETA_API_URL", &url)
+        .env("XMETA_BEARER_TOKEN", TOKEN)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn xmeta watch");
+    let (lines, seen) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &str| loop {
+        let line = seen
+            .recv_timeout(Duration::from_secs(600))
+            .expect("watch stopped answering");
+        if line.starts_with(what) {
+            return;
+        }
+    };
+    // The first cycle: the state already matches the tree.
+    wait_for("No changes.");
+    let resident = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .expect("the watcher's status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<i64>().ok())
+            .expect("VmRSS")
+    };
+    let per_file = total.div_ceil(FILES);
+    let mut samples = Vec::with_capacity(edits);
+    for i in 0..edits {
+        // Each edit lengthens one file's first alt text by a letter.
+        let f = i as u64 % FILES;
+        let file = tree.join(format!("media-{f:03}.yaml"));
+        let n = (f * per_file).min(total.saturating_sub(1));
+        let text = std::fs::read_to_string(&file).expect("read");
+        let marker = format!("Photo {n}: ");
+        std::fs::write(&file, text.replacen(&marker, &format!("{marker}x"), 1)).expect("edit");
+        wait_for("Apply complete: 1 applied, 0 failed.");
+        samples.push(resident());
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert_eq!(emu.request_count(), edits, "one request per edit");
+    let mean = |s: &[i64]| s.iter().sum::<i64>() / s.len().max(1) as i64;
+    let head = &samples[..samples.len().min(100)];
+    let tail = &samples[samples.len().saturating_sub(100)..];
+    let peak = samples.iter().copied().max().unwrap_or(0);
+    (mean(head), mean(tail), peak)
 }
