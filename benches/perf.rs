@@ -106,6 +106,9 @@ impl Store {
     }
 }
 
+/// How much of a command's output `run` keeps.
+const TAIL_BYTES: usize = 256 * 1024;
+
 struct Measured {
     wall: Duration,
     max_rss_kb: i64,
@@ -129,13 +132,23 @@ fn run(args: &[&str], state: &Store, env: &[(&str, &str)]) -> Measured {
     // Reaped below with wait4, which std's `wait` cannot do (it drops rusage).
     #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().expect("spawn xmeta");
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read stdout");
+    // Only the output's tail is kept (the summaries the rows check are
+    // there): a plan of 1,000,000 media prints hundreds of MB, and holding
+    // it would count in every later child's peak RSS (see `own_peak_kb`).
+    let mut out = child.stdout.take().expect("stdout");
+    let mut tail: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = out.read(&mut buf).expect("read stdout");
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > TAIL_BYTES * 2 {
+            tail.drain(..tail.len() - TAIL_BYTES);
+        }
+    }
+    let stdout = String::from_utf8_lossy(&tail).into_owned();
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
