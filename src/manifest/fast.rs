@@ -104,10 +104,13 @@ fn leave_to_positioned(text: &str) -> bool {
         // may look like one: that only costs the slower path.
         let mut quote = None;
         let mut escaped = false;
-        for &b in line.as_bytes() {
+        let bytes = line.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
             match quote {
                 Some(_) if escaped => escaped = false,
                 Some(b'"') if b == b'\\' => escaped = true,
+                // `''` inside single quotes is an escaped quote, not an end.
+                Some(b'\'') if b == b'\'' && bytes.get(i + 1) == Some(&b'\'') => escaped = true,
                 Some(q) if b == q => quote = None,
                 None if matches!(b, b'"' | b'\'')
                     && matches!(
@@ -211,6 +214,15 @@ pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entr
 /// `None`, and so is a count that does not match the entries parsed: that
 /// file takes the positioned path instead.
 fn item_positions(text: &str) -> Option<Vec<(usize, usize)>> {
+    // yaml-rust2 counts a lone CR as a line break; `lines()` does not.
+    if text
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'\r' && w[1] != b'\n')
+        || text.ends_with('\r')
+    {
+        return None;
+    }
     let mut found = Vec::new();
     let mut in_media = false;
     let mut item_indent = None;
@@ -256,6 +268,11 @@ fn item_positions(text: &str) -> Option<Vec<(usize, usize)>> {
             Some(i) if indent > i => continue,
             Some(_) if content.is_empty() || content.starts_with('#') => return None,
             Some(_) => {}
+        }
+        // An anchored or aliased item starts where its node does, past the
+        // `&a` or `*a`: left to the positioned path.
+        if content.starts_with(['&', '*', '!']) {
+            return None;
         }
         if !after.starts_with(' ') {
             continue; // `-1` is a scalar, not an item

@@ -177,6 +177,12 @@ mod tests {
             // indentation: a multi-line quoted scalar takes the slow path.
             format!("{HEAD}media:\n  - id: '1'\n    metadata:\n      alt_text:\n        text: \"two\n        - lines\"\n  - id: '2'\n"),
             format!("{HEAD}media:\n  -\n    id: '1'\n"),
+            // Found in review: an anchored item, a lone CR, and an escaped
+            // quote at a line's end (a single-quoted scalar that goes on).
+            format!("{HEAD}media:\n  - &a {{id: '1'}}\n"),
+            format!("{HEAD}media:\n  - &a\n    id: '1'\n"),
+            format!("# a\r# b\n{HEAD}media:\n  - id: '1'\n"),
+            format!("{HEAD}media:\n  - id: '1'\n    metadata:\n      alt_text:\n        text: 'it''\n        - s'\n  - id: '2'\n"),
             format!("{HEAD}media: [{{id: '1'}}, {{id: '2'}}]\n"),
         ];
         for text in cases {

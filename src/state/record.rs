@@ -55,22 +55,20 @@ impl Digest {
         Digest(Sha256::digest(json).into())
     }
 
-    /// The digest a stored record states, without decoding its metadata;
-    /// `decode` checks it against the metadata when the record is read.
+    /// The digest of a stored record, checked against its metadata's bytes
+    /// as `decode` checks it, but without decoding the metadata: a damaged
+    /// record is refused even when a plan never reads it in full.
     pub fn stated(bytes: &[u8]) -> Result<Digest, RecordError> {
-        #[derive(Deserialize)]
-        struct Stated<'a> {
-            #[serde(borrow)]
-            digest: &'a str,
-        }
-        let stated: Stated = serde_json::from_slice(bytes)?;
-        let mut out = [0u8; 32];
-        stated
+        let stored: Stored = serde_json::from_slice(bytes)?;
+        let digest = Digest(Sha256::digest(stored.metadata.get().as_bytes()).into());
+        let mut stated = [0u8; 32];
+        stored
             .digest
             .strip_prefix("sha256:")
-            .and_then(|hex| hex::decode_to_slice(hex, &mut out).ok())
+            .and_then(|hex| hex::decode_to_slice(hex, &mut stated).ok())
+            .filter(|()| stated == digest.0)
             .ok_or(RecordError::Digest)?;
-        Ok(Digest(out))
+        Ok(digest)
     }
 }
 

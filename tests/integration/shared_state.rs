@@ -227,3 +227,32 @@ fn a_newer_format_or_schema_is_refused() {
         );
     }
 }
+
+/// A record whose metadata bytes were changed under an intact digest is
+/// refused by a plan even though the plan never decodes an unchanged
+/// record in full: the digest scan checks each digest against its bytes.
+#[test]
+fn a_record_changed_under_its_digest_is_refused_by_plan() {
+    let Some(url) = postgres("shared_state::a_record_changed_under_its_digest_is_refused_by_plan")
+    else {
+        return;
+    };
+    let env = TestEnv::on(Backend::Postgres(url.clone()));
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let workspace = env.workspace().unwrap().to_string();
+    let id = media_id(1);
+    sql(
+        &url,
+        &format!(
+            "UPDATE xmeta_records SET record = convert_to(replace(convert_from(record, 'UTF8'), 'Photo 1: v1', 'Photo 1: v9'), 'UTF8') \
+             WHERE workspace = '{workspace}' AND media_id = '{id}'"
+        ),
+    )
+    .unwrap();
+    let run = env.exits_with(&["plan", &env.manifests()], 1);
+    assert_has(
+        &run.stderr,
+        &format!("is damaged: the record of media {id}: it does not match its digest"),
+    );
+}
