@@ -497,14 +497,16 @@ fn main() {
 
 /// This process's own peak resident memory so far, in KB.
 fn own_peak_kb() -> i64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    status_kb("self", "VmHWM:").unwrap_or(0)
+}
+
+/// A `kB` field (`VmRSS:`, `VmHWM:`) of `/proc/<pid>/status`.
+fn status_kb(pid: &str, field: &str) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
 }
 
 /// Removes the bench's workspace (its records go with it).
@@ -661,15 +663,7 @@ fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i
     };
     // The first cycle: the state already matches the tree.
     wait_for("No changes.");
-    let resident = || {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-            .expect("the watcher's status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<i64>().ok())
-            .expect("VmRSS")
-    };
+    let resident = || status_kb(&child.id().to_string(), "VmRSS:").expect("the watcher's VmRSS");
     let per_file = total.div_ceil(FILES);
     let mut samples = Vec::with_capacity(edits);
     for i in 0..edits {

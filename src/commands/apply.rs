@@ -26,12 +26,13 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
             if state::exists(&config.state)? {
                 let (mut desired, store, digests) = load_both(paths, || open(&provenance))?;
                 check_declared(config, paths, &desired, &args.targets)?;
-                // A refresh compares every media with X: every record.
-                let (mut applied, unchanged) = if args.refresh {
-                    (store.all()?, 0)
-                } else {
-                    records_to_compare(&mut desired, &*store, digests, &args.targets)?
-                };
+                let (mut applied, unchanged) = records_to_compare(
+                    &mut desired,
+                    &*store,
+                    digests,
+                    &args.targets,
+                    args.refresh,
+                )?;
                 let refresh = if args.refresh {
                     Some(read_live(
                         &args.client,

@@ -57,12 +57,17 @@ pub fn load_both<S: StateReader + ?Sized>(
 /// (if `targets` covers it) as unchanged, its record never decoded; the
 /// others that are recorded, and the media in no manifest, are read in
 /// full. A no-op plan of 100,000 media so holds digests, not records.
+/// A refresh compares every media with X, so it reads every record.
 pub fn records_to_compare<S: StateReader + ?Sized>(
     desired: &mut Desired,
     store: &S,
     mut digests: BTreeMap<MediaId, Digest>,
     targets: &Targets,
+    refresh: bool,
 ) -> anyhow::Result<(BTreeMap<MediaId, Record>, usize)> {
+    if refresh {
+        return Ok((store.all()?, 0));
+    }
     let recorded: Vec<(&MediaId, &Digest, &manifest::Entry)> = desired
         .media
         .iter()

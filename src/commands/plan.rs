@@ -51,11 +51,13 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
             config.state
         ));
     }
-    // A refresh compares every media with X, so it reads every record.
-    let (mut applied, unchanged) = match &args.refresh {
-        Some(_) => (store.all()?, 0),
-        None => records_to_compare(&mut desired, &*store, digests, &args.targets)?,
-    };
+    let (mut applied, unchanged) = records_to_compare(
+        &mut desired,
+        &*store,
+        digests,
+        &args.targets,
+        args.refresh.is_some(),
+    )?;
     let refresh = match &args.refresh {
         Some(r) => Some(read_live(&r.client, &r.budget, &desired, &mut applied)?),
         None => None,

@@ -51,7 +51,10 @@ pub struct Digest([u8; 32]);
 
 impl Digest {
     pub fn of(metadata: &Metadata) -> Digest {
-        let json = serde_json::to_vec(metadata).unwrap_or_default();
+        Digest::of_json(&serde_json::to_vec(metadata).unwrap_or_default())
+    }
+
+    fn of_json(json: &[u8]) -> Digest {
         Digest(Sha256::digest(json).into())
     }
 
@@ -60,7 +63,7 @@ impl Digest {
     /// record is refused even when a plan never reads it in full.
     pub fn stated(bytes: &[u8]) -> Result<Digest, RecordError> {
         let stored: Stored = serde_json::from_slice(bytes)?;
-        let digest = Digest(Sha256::digest(stored.metadata.get().as_bytes()).into());
+        let digest = Digest::of_json(stored.metadata.get().as_bytes());
         let mut stated = [0u8; 32];
         stored
             .digest
@@ -115,8 +118,15 @@ pub fn encode_many(
     Ok(out)
 }
 
+/// `sha256:<hex>`, as records store it.
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sha256:{}", hex::encode(self.0))
+    }
+}
+
 fn digest_bytes(json: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(json)))
+    Digest::of_json(json).to_string()
 }
 
 pub fn digest_of(metadata: &Metadata) -> String {
