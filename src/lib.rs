@@ -64,7 +64,7 @@ use commands::Exit;
 /// Not an API: it changes with the code.
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::manifest::{assemble, parse_both, parse_text, Desired, Entry};
+    pub use crate::manifest::{assemble, parse_both, parse_text, Desired, Entry, MediaSet};
     pub use crate::model::MediaId;
     pub use crate::plan::{diff, render_text, Targets};
     pub use crate::state::{open_writer, Location, Provenance, Record};

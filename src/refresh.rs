@@ -73,7 +73,7 @@ fn alt_text_of(metadata: &Metadata) -> Metadata {
 }
 
 fn live_alt_text(text: Option<String>) -> Metadata {
-    text.map(|text| FieldValue::AltText(AltText { text }))
+    text.map(|text| FieldValue::AltText(AltText { text: text.into() }))
         .into_iter()
         .collect()
 }

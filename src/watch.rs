@@ -126,10 +126,13 @@ impl Workspace {
         for tracked in self.files.values().filter(|t| !t.errors.is_empty()) {
             desired.incomplete = true;
             errors.extend(tracked.errors.iter().cloned());
-            for entry in tracked.good.iter().flat_map(|g| &g.entries) {
-                desired.media.remove(&entry.id);
-                desired.held.insert(entry.id);
-            }
+            desired
+                .held
+                .extend(tracked.good.iter().flat_map(|g| &g.entries).map(|e| e.id));
+        }
+        if desired.incomplete {
+            let held = &desired.held;
+            desired.media.retain(|e| !held.contains(&e.id));
         }
         desired.files = self.files.len();
         (desired, errors)

@@ -68,21 +68,25 @@ pub fn records_to_compare<S: StateReader + ?Sized>(
     if refresh {
         return Ok((store.all()?, 0));
     }
-    let recorded: Vec<(&MediaId, &Digest, &manifest::Entry)> = desired
+    let recorded: Vec<(&Digest, &manifest::Entry)> = desired
         .media
-        .iter()
-        .filter_map(|(id, entry)| digests.get(id).map(|d| (id, d, entry)))
+        .values()
+        .filter_map(|entry| digests.get(&entry.id).map(|d| (d, entry)))
         .collect();
     let same: Vec<Vec<MediaId>> = crate::parallel::map_chunks(&recorded, |part| {
         part.iter()
-            .filter(|(_, digest, entry)| Digest::of(&entry.metadata) == **digest)
-            .map(|(id, _, _)| **id)
+            .filter(|(digest, entry)| Digest::of(&entry.metadata) == **digest)
+            .map(|(_, entry)| entry.id)
             .collect()
     });
     drop(recorded);
+    // In ID order, as the chunks were.
+    let same: Vec<MediaId> = same.into_iter().flatten().collect();
+    desired
+        .media
+        .retain(|entry| same.binary_search(&entry.id).is_err());
     let mut unchanged = 0;
-    for id in same.into_iter().flatten() {
-        desired.media.remove(&id);
+    for id in same {
         digests.remove(&id);
         unchanged += usize::from(targets.includes(&id));
     }

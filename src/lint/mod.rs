@@ -5,6 +5,7 @@ pub mod config;
 mod render;
 pub mod rules;
 
+use std::collections::hash_map::Entry::{Occupied, Vacant};
 use std::collections::HashMap;
 
 pub use config::LintConfig;
@@ -111,10 +112,6 @@ fn alt_text(entry: &Entry) -> Option<&str> {
     }
 }
 
-/// One media's own findings: its index, the hash of its alt text (none
-/// when it has none), and what its text breaks.
-type Checked = (usize, Option<u64>, Vec<(Rule, String)>);
-
 fn folded(text: &str) -> impl Iterator<Item = char> + '_ {
     text.trim().chars().flat_map(char::to_lowercase)
 }
@@ -143,50 +140,73 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     let mut entries: Vec<&Entry> = desired.media.values().collect();
     entries.sort_by(|a, b| a.location.cmp(&b.location));
     // The per-text rules and the hashes on every core; then duplicates,
-    // which need the texts in order, in one pass.
-    let numbered: Vec<(usize, &Entry)> = entries.iter().copied().enumerate().collect();
-    let checked: Vec<Vec<Checked>> = crate::parallel::map_chunks(&numbered, |part| {
-        part.iter()
-                .map(|(i, entry)| match alt_text(entry).filter(|t| !t.trim().is_empty()) {
-                    Some(text) => (*i, Some(folded_hash(text)), rules::check(text, &config.options)),
-                    // An empty (or blank) alt text is no alt text.
-                    None => (
-                        *i,
-                        None,
-                        vec![(
-                            Rule::Missing,
-                            format!(
-                                "media {} has no alt text; add `alt_text: {{text: …}}` that describes it",
-                                entry.id
-                            ),
-                        )],
+    // which need the texts in order, in one pass. Each part's findings are
+    // numbered within it, then offset by the media before it.
+    let checked = crate::parallel::map_chunks(&entries, |part| {
+        let mut hashes = Vec::with_capacity(part.len());
+        let mut found = Vec::new();
+        for (i, entry) in part.iter().enumerate() {
+            // An empty (or blank) alt text is no alt text.
+            if let Some(text) = alt_text(entry).filter(|t| !t.trim().is_empty()) {
+                hashes.push(Some(folded_hash(text)));
+                let broken = rules::check(text, &config.options);
+                found.extend(broken.into_iter().map(|(rule, message)| (i, rule, message)));
+            } else {
+                hashes.push(None);
+                found.push((
+                    i,
+                    Rule::Missing,
+                    format!(
+                        "media {} has no alt text; add `alt_text: {{text: …}}` that describes it",
+                        entry.id
                     ),
-                })
-                .collect()
+                ));
+            }
+        }
+        (hashes, found)
     });
     let mut raw: Vec<(usize, Rule, String)> = Vec::new();
-    // Keyed by a hash of the lower-cased, trimmed text (no allocation per
-    // media); a hash match is confirmed by comparing the texts.
-    let mut first_use: HashMap<u64, Vec<usize>> = HashMap::new();
-    for (i, hash, found) in checked.into_iter().flatten() {
-        raw.extend(found.into_iter().map(|(rule, message)| (i, rule, message)));
+    let mut hashes: Vec<Option<u64>> = Vec::with_capacity(entries.len());
+    for (part, found) in checked {
+        let offset = hashes.len();
+        raw.extend(found.into_iter().map(|(i, rule, m)| (offset + i, rule, m)));
+        hashes.extend(part);
+    }
+    // The first media with each text, keyed by a hash of the lower-cased,
+    // trimmed text (no allocation per media); a hash match is confirmed by
+    // comparing the texts, and a different text with the same hash is kept
+    // aside in `others`.
+    let mut first_use: HashMap<u64, usize> = HashMap::with_capacity(hashes.len());
+    let mut others: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, hash) in hashes.into_iter().enumerate() {
         let Some(key) = hash else { continue };
         report.with_alt_text += 1;
         let text = alt_text(entries[i]).unwrap_or_default();
         let same = |j: &usize| alt_text(entries[*j]).is_some_and(|t| same_folded(t, text));
-        let first = first_use
-            .get(&key)
-            .and_then(|seen| seen.iter().copied().find(same));
-        match first {
-            Some(first) => raw.push((
+        let first = match first_use.entry(key) {
+            Vacant(slot) => {
+                slot.insert(i);
+                None
+            }
+            Occupied(seen) if same(seen.get()) => Some(*seen.get()),
+            Occupied(_) => {
+                let aside = others.entry(key).or_default();
+                let found = aside.iter().copied().find(same);
+                if found.is_none() {
+                    aside.push(i);
+                }
+                found
+            }
+        };
+        if let Some(first) = first {
+            raw.push((
                 i,
                 Rule::Duplicate,
                 format!(
                     "media {} has the same alt text; describe each media on its own",
                     entries[first].id
                 ),
-            )),
-            None => first_use.entry(key).or_default().push(i),
+            ));
         }
     }
     // Per media, in rule order (the duplicate after the text's own rules).

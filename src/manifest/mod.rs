@@ -4,15 +4,18 @@
 mod discover;
 mod document;
 mod fast;
+mod media_set;
 mod scalar;
 pub mod schema;
 pub mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use discover::{discover, discover_within, is_manifest, CONFIG_NAMES};
 pub use document::{parse_both, parse_file, parse_text, Entry, ParsedFile};
+pub use media_set::MediaSet;
 
 use crate::error::{Diagnostic, InvalidManifests};
 use crate::model::MediaId;
@@ -21,7 +24,7 @@ use crate::time::Timestamp;
 /// Every declared media, by ID.
 #[derive(Clone, Debug, Default)]
 pub struct Desired {
-    pub media: BTreeMap<MediaId, Entry>,
+    pub media: MediaSet,
     pub files: usize,
     pub warnings: Vec<Diagnostic>,
     /// Media neither applied nor forgotten for now: declared twice, or in
@@ -62,55 +65,68 @@ pub fn assemble(files: Vec<ParsedFile>) -> Result<Desired, InvalidManifests> {
 }
 
 /// Joins parsed files, keeping going past errors: a duplicated ID is held
-/// (both declarations are left out) and reported, the rest stays usable.
+/// (every declaration of it is left out) and reported, the rest stays
+/// usable. Errors come in file order, each file's own before its
+/// duplicates, which point to the first declaration.
 pub fn assemble_lenient(files: impl IntoIterator<Item = ParsedFile>) -> (Desired, Vec<Diagnostic>) {
-    let mut desired = Desired::default();
-    let mut errors = Vec::new();
-    for file in files {
-        desired.files += 1;
+    let files: Vec<ParsedFile> = files.into_iter().collect();
+    let mut desired = Desired {
+        files: files.len(),
+        ..Desired::default()
+    };
+    // Each error with its file's index, to put the duplicates in place.
+    let mut errors: Vec<(usize, Diagnostic)> = Vec::new();
+    let mut order: HashMap<*const PathBuf, usize> = HashMap::new();
+    let mut entries = Vec::with_capacity(files.iter().map(|f| f.entries.len()).sum());
+    for (i, file) in files.into_iter().enumerate() {
+        order.insert(Arc::as_ptr(&file.path), i);
         for d in file.diagnostics {
             if d.is_error() {
-                errors.push(d);
+                errors.push((i, d));
             } else {
                 desired.warnings.push(d);
             }
         }
-        for entry in file.entries {
-            let first = desired.media.get(&entry.id).map(|e| e.location.clone());
-            let first = first.or_else(|| {
-                desired
-                    .held
-                    .contains(&entry.id)
-                    .then(|| entry.location.clone())
-            });
-            match first {
-                Some(first) => {
-                    desired.media.remove(&entry.id);
-                    desired.held.insert(entry.id);
-                    errors.push(
-                        Diagnostic::error(
-                            entry.location.clone(),
-                            format!("media `{}` is declared twice", entry.id),
-                        )
-                        .with_help(Some(format!(
-                            "it is also declared at {first}; keep one of the two"
-                        ))),
-                    );
-                }
-                None => {
-                    desired.media.insert(entry.id, entry);
-                }
-            }
+        entries.extend(file.entries);
+    }
+    // Stable: the declarations of one ID stay in file order.
+    entries.sort_by_key(|e: &Entry| e.id);
+    let mut duplicates = Vec::new();
+    for group in entries.chunk_by(|a, b| a.id == b.id) {
+        let [first, others @ ..] = group else {
+            continue;
+        };
+        for entry in others {
+            desired.held.insert(entry.id);
+            let file = order.get(&Arc::as_ptr(&entry.location.file));
+            duplicates.push((
+                file.copied().unwrap_or(usize::MAX),
+                Diagnostic::error(
+                    entry.location.clone(),
+                    format!("media `{}` is declared twice", entry.id),
+                )
+                .with_help(Some(format!(
+                    "it is also declared at {}; keep one of the two",
+                    first.location
+                ))),
+            ));
         }
     }
-    (desired, errors)
+    if !desired.held.is_empty() {
+        entries.retain(|e| !desired.held.contains(&e.id));
+    }
+    desired.media = MediaSet::from_sorted(entries);
+    duplicates.sort_by(|(f, a), (g, b)| f.cmp(g).then(a.location.cmp(&b.location)));
+    // Stable: each file's own errors, then its duplicates.
+    errors.extend(duplicates);
+    errors.sort_by_key(|(file, _)| *file);
+    (desired, errors.into_iter().map(|(_, d)| d).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::FieldKind;
-    use std::sync::Arc;
 
     fn parse(text: &str) -> ParsedFile {
         parse_text(Arc::new(PathBuf::from("m.yaml")), text, Timestamp::now())
@@ -247,5 +263,34 @@ mod tests {
             err.contains("n.yaml:4:5") && err.contains("m.yaml:4:5"),
             "{err}"
         );
+    }
+
+    /// A third declaration points to the first too (it pointed to itself),
+    /// and the errors come in file order.
+    #[test]
+    fn every_later_declaration_names_the_first() {
+        let parsed: Vec<ParsedFile> = ["a.yaml", "b.yaml", "c.yaml"]
+            .iter()
+            .map(|name| {
+                let text = format!("{HEAD}media:\n  - id: \"9\"\n  - id: \"7\"\n");
+                parse_text(Arc::new(PathBuf::from(name)), &text, Timestamp::now())
+            })
+            .collect();
+        let (desired, errors) = assemble_lenient(parsed);
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let help = |at: &str, id: &str| {
+            format!("{at}: error: media `{id}` is declared twice\n  help: it is also declared at a.yaml:{}:5; keep one of the two", if id == "9" { 4 } else { 5 })
+        };
+        assert_eq!(
+            shown,
+            [
+                help("b.yaml:4:5", "9"),
+                help("b.yaml:5:5", "7"),
+                help("c.yaml:4:5", "9"),
+                help("c.yaml:5:5", "7"),
+            ]
+        );
+        assert!(desired.media.is_empty());
+        assert_eq!(desired.held.len(), 2);
     }
 }

@@ -55,7 +55,8 @@ pub fn diff(
     // Both sides are ordered by ID: one merge pass, no lookups.
     let mut forgotten = Vec::new();
     let mut state = applied.iter().peekable();
-    for (id, entry) in desired.media {
+    for entry in desired.media {
+        let id = entry.id;
         while let Some((sid, record)) = state.next_if(|(sid, _)| **sid < id) {
             if targets.includes(sid) && !held.contains(sid) {
                 forgotten.push(forget(sid, record));
