@@ -6,6 +6,7 @@
 
 mod head;
 mod lock;
+mod reader;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,15 +41,6 @@ const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 struct Tree {
     dir: PathBuf,
     db: sled::Db,
-}
-
-/// A reader of an existing state: the live database, or while a writer
-/// holds it, a snapshot copy of its files.
-struct SledReader {
-    tree: Tree,
-    /// Keeps the snapshot's files alive as long as the reader; never read,
-    /// only dropped.
-    _snapshot: Option<tempfile::TempDir>,
 }
 
 /// The writer: holds the lock for as long as it lives.
@@ -130,6 +122,18 @@ pub fn open_reader(dir: &Path) -> anyhow::Result<Box<dyn StateReader>> {
     if presence(dir)? == Presence::Absent {
         return Ok(Box::new(Empty));
     }
+    let (tree, snapshot) = open_tree(dir)?;
+    Ok(Box::new(reader::SledReader::new(
+        dir.to_path_buf(),
+        tree,
+        snapshot,
+    )?))
+}
+
+/// Opens an existing state's database for reading: the live one, or while
+/// a writer holds it, a snapshot copy of its files (kept as long as the
+/// directory returned lives).
+fn open_tree(dir: &Path) -> anyhow::Result<(Tree, Option<tempfile::TempDir>)> {
     // The head first: serials only grow, so a database opened after it
     // is at least as far along, even if a writer closed in between.
     let head = head::read(dir).map_err(|e| damaged(dir, e))?;
@@ -150,10 +154,7 @@ pub fn open_reader(dir: &Path) -> anyhow::Result<Box<dyn StateReader>> {
     };
     tree.check_format()?;
     tree.check_head_against(head)?;
-    Ok(Box::new(SledReader {
-        tree,
-        _snapshot: snapshot,
-    }))
+    Ok((tree, snapshot))
 }
 
 /// Whether a state is at `dir`, without opening it; an unusable one
@@ -335,7 +336,6 @@ impl StateReader for Tree {
     }
 }
 
-super::reads_through!(SledReader, tree);
 super::reads_through!(SledWriter, tree);
 
 impl StateWriter for SledWriter {
@@ -672,6 +672,50 @@ mod tests {
         let mut m = Metadata::default();
         m.insert(FieldValue::AltText(AltText { text: text.into() }));
         m
+    }
+
+    fn record_alt(s: &dyn StateWriter, id: &str, text: &str) {
+        let id = MediaId::parse(id).unwrap();
+        let before = s.get(&id).unwrap().map(|r| r.metadata);
+        let event = if before.is_some() {
+            Event::Update
+        } else {
+            Event::Create
+        };
+        let after = alt(text);
+        s.record(Recording { id, before, after }, event).unwrap();
+    }
+
+    /// A reader lets go of the database once the digests are read (sled
+    /// holds every page a scan touched), so a writer opens it at once; the
+    /// reader opens it again to read a record, and refuses a state that
+    /// moved in between. Before, the writer waited 5 s and failed (busy).
+    #[test]
+    fn a_reader_lets_go_of_the_database_after_the_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = open_writer(dir.path(), "test", &Provenance::default()).unwrap();
+            record_alt(&*s, "1", "a");
+            record_alt(&*s, "2", "b");
+        }
+        let one = MediaId::parse("1").unwrap();
+        let reader = open_reader(dir.path()).unwrap();
+        assert_eq!(reader.digests().unwrap().len(), 2);
+        // Opened again for a record, the state unchanged.
+        let records = reader.get_many(&[one]).unwrap();
+        assert_eq!(records[&one].metadata, alt("a"));
+        assert_eq!(reader.digests().unwrap().len(), 2);
+        {
+            // Old code: busy after 5 s of retries, while the reader held it.
+            let s = open_writer(dir.path(), "test", &Provenance::default()).unwrap();
+            record_alt(&*s, "1", "changed");
+        }
+        let err = reader.get_many(&[one]).unwrap_err().to_string();
+        assert!(
+            err.contains("changed while it was read (serial 2, then 3)"),
+            "{err}"
+        );
+        assert_eq!(reader.serial().unwrap(), 2);
     }
 
     #[test]
