@@ -269,30 +269,30 @@ fn history_text_and_json() {
     insta::assert_snapshot!("history_json", json.stdout);
 }
 
-/// A large adopt is written in atomic batches of 10,000: every media gets
+/// A large adopt is written in atomic batches of 1,000: every media gets
 /// its one `adopt` entry, and the batches are consecutive writes.
 #[test]
 fn a_large_adopt_is_written_in_batches_each_with_its_history() {
     let env = TestEnv::new();
-    env.write("manifests/a.yaml", &manifest(0..10_001, "v1"));
+    env.write("manifests/a.yaml", &manifest(0..1_001, "v1"));
     let run = env.exits_with(&["adopt", "manifests"], 0);
     assert_eq!(
         run.stdout.trim(),
-        "Adopted 10001 media (0 already matched); nothing was sent."
+        "Adopted 1001 media (0 already matched); nothing was sent."
     );
     let entries = history(&env, &[]);
-    assert_eq!(entries.len(), 10_001);
+    assert_eq!(entries.len(), 1_001);
     let mut by_serial = std::collections::BTreeMap::new();
     for serial in serials(&entries) {
         *by_serial.entry(serial).or_insert(0) += 1;
     }
     assert_eq!(
         by_serial.into_iter().collect::<Vec<_>>(),
-        [(1, 10_000), (2, 1)]
+        [(1, 1_000), (2, 1)]
     );
     let again = env.exits_with(&["adopt", "manifests"], 0);
     assert_eq!(
         again.stdout.trim(),
-        "Adopted 0 media (10001 already matched); nothing was sent."
+        "Adopted 0 media (1001 already matched); nothing was sent."
     );
 }
