@@ -72,7 +72,7 @@ fn diff_100k_no_op(b: Bencher) {
     let applied: BTreeMap<MediaId, Record> = desired(100, "v1")
         .media
         .into_iter()
-        .map(|e| (e.id, Record::new((*e.metadata).clone())))
+        .map(|e| (e.id, Record::new((**e.metadata).clone())))
         .collect();
     b.with_inputs(|| desired(100, "v1"))
         .bench_local_values(|d| diff(d, &applied, &Targets::default(), false));

@@ -525,14 +525,16 @@ fn drop_workspace(url: &str, workspace: &str) {
 
 /// Loads the tree as watch does, edits one file, and times the re-plan.
 fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
-    use xmeta::internals::{diff, Targets};
     let mut ws = xmeta::internals::Workspace::load(&[tree.to_path_buf()]).expect("load");
     let location = xmeta::internals::Location::Dir(state.to_path_buf());
     let store =
         xmeta::internals::open_writer(&location, "bench", &xmeta::internals::Provenance::default())
             .expect("state");
     let mut cache = xmeta::internals::AppliedCache::default();
-    cache.current(store.as_ref()).expect("read state");
+    let (desired, _) = ws.desired();
+    cache
+        .plan(store.as_ref(), desired, false)
+        .expect("read state");
     let file = tree.join("media-042.yaml");
     let per_file = total.div_ceil(FILES);
     let n = (42 * per_file).min(total.saturating_sub(1));
@@ -543,8 +545,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
         let started = Instant::now();
         ws.refresh(&BTreeSet::from([file.clone()]));
         let (desired, _) = ws.desired();
-        let applied = cache.current(store.as_ref()).expect("state");
-        let plan = diff(desired, applied, &Targets::default(), false);
+        let plan = cache.plan(store.as_ref(), desired, false).expect("state");
         let took = started.elapsed();
         assert_eq!(
             plan.summary().requests,

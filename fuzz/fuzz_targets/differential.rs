@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         entries
             .iter()
             .map(|e| {
-                let json = serde_json::to_string(&*e.metadata).unwrap_or_default();
+                let json = serde_json::to_string(&**e.metadata).unwrap_or_default();
                 (e.id.to_string(), format!("{json} at {}", e.location))
             })
             .collect()

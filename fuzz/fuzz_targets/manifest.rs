@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(desired) = xmeta::internals::assemble(vec![file]) {
         for entry in desired.media.values() {
-            let _ = serde_json::to_string(&*entry.metadata);
+            let _ = serde_json::to_string(&**entry.metadata);
         }
     }
 });

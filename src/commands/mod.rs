@@ -75,7 +75,7 @@ pub fn records_to_compare<S: StateReader + ?Sized>(
         .collect();
     let same: Vec<Vec<MediaId>> = crate::parallel::map_chunks(&recorded, |part| {
         part.iter()
-            .filter(|(digest, entry)| Digest::of(&entry.metadata) == **digest)
+            .filter(|(digest, entry)| entry.metadata.digest() == **digest)
             .map(|(_, entry)| entry.id)
             .collect()
     });

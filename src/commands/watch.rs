@@ -224,10 +224,9 @@ impl Session<'_> {
             *cache = AppliedCache::default();
             &*reader
         };
-        let applied = cache.current(store)?;
         let plan = match (&self.args.apply, refresh) {
             (Some(settings), true) => {
-                let mut live = applied.clone();
+                let mut live = store.all()?;
                 let found =
                     crate::commands::read_live(settings, &self.args.budget, &desired, &mut live)?;
                 let mut plan = plan::diff(desired, &live, &Targets::default(), self.args.prune);
@@ -237,7 +236,7 @@ impl Session<'_> {
                 }
                 plan
             }
-            _ => plan::diff(desired, applied, &Targets::default(), self.args.prune),
+            _ => cache.plan(store, desired, self.args.prune)?,
         };
         tracing::debug!("planned in {:?}", started.elapsed());
         self.out.print(&render_text(&plan, self.out.color));

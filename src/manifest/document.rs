@@ -2,7 +2,7 @@
 //! and merge each document's `defaults` into its media entries.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -11,6 +11,7 @@ use crate::manifest::fast;
 use crate::manifest::schema::{Checker, DOCUMENT};
 use crate::manifest::yaml::{parse_documents, Node, NodeKind};
 use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
+use crate::state::Digest;
 use crate::time::Timestamp;
 
 /// Larger files are refused before they are read into memory.
@@ -22,13 +23,50 @@ pub struct Entry {
     pub id: MediaId,
     /// Shared: watch keeps every file's entries and re-plans from them on
     /// each change, and copying 100,000 media each time cost the most.
-    pub metadata: Arc<Metadata>,
+    pub metadata: Arc<Declared>,
     /// Where it is declared, found by whichever path parsed its file.
     pub location: Location,
     /// Alt-text rules this media is exempt from, and why (`lint:`).
     pub exemption: Option<Arc<Exemption>>,
     /// X's media key (`3_<id>`), from `key:` or `type:`, to read it back.
     pub media_key: Option<String>,
+}
+
+/// A media's declared metadata and, once asked for, its digest: shared by
+/// every copy of the entry, so watch computes it once per parse of the
+/// file, not on every cycle.
+#[derive(Debug)]
+pub struct Declared {
+    metadata: Metadata,
+    digest: OnceLock<Digest>,
+}
+
+impl Declared {
+    #[must_use]
+    pub fn new(metadata: Metadata) -> Declared {
+        Declared {
+            metadata,
+            digest: OnceLock::new(),
+        }
+    }
+
+    /// The digest a record of this metadata states.
+    pub fn digest(&self) -> Digest {
+        *self.digest.get_or_init(|| Digest::of(&self.metadata))
+    }
+
+    #[must_use]
+    pub fn into_metadata(self) -> Metadata {
+        self.metadata
+    }
+}
+
+impl std::ops::Deref for Declared {
+    type Target = Metadata;
+
+    fn deref(&self) -> &Metadata {
+        &self.metadata
+    }
 }
 
 /// The media key from `key:` or `type:` (never sent; used to read the
@@ -376,7 +414,7 @@ fn read_document(
         let exemption = exemption.map(Arc::new);
         entries.push(Entry {
             id,
-            metadata: Arc::new(metadata),
+            metadata: Arc::new(Declared::new(metadata)),
             location,
             exemption,
             media_key,

@@ -13,7 +13,7 @@ use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::error::Location;
-use crate::manifest::document::{media_key, Entry, Exemption};
+use crate::manifest::document::{media_key, Declared, Entry, Exemption};
 use crate::manifest::schema::ALT_TEXT_MAX_CHARS;
 use crate::model::{FieldValue, MediaId, Metadata, Number};
 use crate::time::Timestamp;
@@ -196,7 +196,7 @@ pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entr
             let (line, column) = positions.next()?;
             entries.push(Entry {
                 id,
-                metadata: Arc::new(metadata),
+                metadata: Arc::new(Declared::new(metadata)),
                 location: Location::new(file, line, column),
                 exemption: media.lint.map(Arc::new),
                 media_key,

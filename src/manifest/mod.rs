@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use discover::{discover, discover_within, is_manifest, CONFIG_NAMES};
-pub use document::{parse_both, parse_file, parse_text, Entry, ParsedFile};
+pub use document::{parse_both, parse_file, parse_text, Declared, Entry, ParsedFile};
 pub use media_set::MediaSet;
 
 use crate::error::{Diagnostic, InvalidManifests};
@@ -148,7 +148,7 @@ mod tests {
         ));
         assert!(f.diagnostics.is_empty(), "{:?}", messages(&f));
         assert_eq!(f.entries.len(), 2);
-        let own = serde_json::to_value(&*f.entries[0].metadata).unwrap();
+        let own = serde_json::to_value(&**f.entries[0].metadata).unwrap();
         assert_eq!(own["alt_text"]["text"], "own");
         assert_eq!(own["shared_info"]["shared"], true);
         assert!(f.entries[1].metadata.get(FieldKind::AltText).is_some());
@@ -213,7 +213,7 @@ mod tests {
             let view = |e: &[Entry]| -> Vec<String> {
                 e.iter()
                     .map(|e| {
-                        let json = serde_json::to_string(&*e.metadata).unwrap();
+                        let json = serde_json::to_string(&**e.metadata).unwrap();
                         format!("{} {} at {}", e.id, json, e.location)
                     })
                     .collect()

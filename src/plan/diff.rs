@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::manifest::Desired;
+use crate::manifest::{Declared, Desired};
 use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
 use crate::plan::{Action, Change, Plan, PlanWarning};
 use crate::state::Record;
@@ -70,7 +70,8 @@ pub fn diff(
             // Moved, not copied: a plan of 100,000 creates holds one copy.
             None => Some(create(
                 id,
-                Arc::try_unwrap(entry.metadata).unwrap_or_else(|shared| (*shared).clone()),
+                Arc::try_unwrap(entry.metadata)
+                    .map_or_else(|shared| (**shared).clone(), Declared::into_metadata),
             )),
             Some(record) => diff_media(&id, &entry.metadata, Some(&record.metadata)),
         };
