@@ -208,7 +208,7 @@ impl AppliedCache {
         let (applied, unchanged) = crate::commands::records_to_compare(
             &mut desired,
             store,
-            self.digests.clone(),
+            &self.digests,
             &targets,
             false,
         )?;

@@ -30,7 +30,7 @@ pub fn run(
     let store = state::open_writer(&config.state, &config.command_line, &provenance)?;
     // Digests first: only the records that differ are read in full.
     let (applied, unchanged) =
-        records_to_compare(&mut desired, &*store, store.digests()?, targets, false)?;
+        records_to_compare(&mut desired, &*store, &store.digests()?, targets, false)?;
     let plan = plan::diff(desired, &applied, targets, false);
     let unchanged = plan.unchanged + unchanged;
     // Each batch is one atomic write with its history. sled holds what a

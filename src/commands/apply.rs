@@ -29,10 +29,11 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                 let (mut applied, unchanged) = records_to_compare(
                     &mut desired,
                     &*store,
-                    digests,
+                    &digests,
                     &args.targets,
                     args.refresh,
                 )?;
+                drop(digests);
                 let refresh = if args.refresh {
                     Some(read_live(
                         &args.client,

@@ -61,7 +61,7 @@ pub fn load_both<S: StateReader + ?Sized>(
 pub fn records_to_compare<S: StateReader + ?Sized>(
     desired: &mut Desired,
     store: &S,
-    mut digests: BTreeMap<MediaId, Digest>,
+    digests: &BTreeMap<MediaId, Digest>,
     targets: &Targets,
     refresh: bool,
 ) -> anyhow::Result<(BTreeMap<MediaId, Record>, usize)> {
@@ -85,12 +85,12 @@ pub fn records_to_compare<S: StateReader + ?Sized>(
     desired
         .media
         .retain(|entry| same.binary_search(&entry.id).is_err());
-    let mut unchanged = 0;
-    for id in same {
-        digests.remove(&id);
-        unchanged += usize::from(targets.includes(&id));
-    }
-    let needed: Vec<MediaId> = digests.into_keys().collect();
+    let unchanged = same.iter().filter(|id| targets.includes(id)).count();
+    let needed: Vec<MediaId> = digests
+        .keys()
+        .filter(|id| same.binary_search(id).is_err())
+        .copied()
+        .collect();
     Ok((store.get_many(&needed)?, unchanged))
 }
 

@@ -54,10 +54,11 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
     let (mut applied, unchanged) = records_to_compare(
         &mut desired,
         &*store,
-        digests,
+        &digests,
         &args.targets,
         args.refresh.is_some(),
     )?;
+    drop(digests);
     let refresh = match &args.refresh {
         Some(r) => Some(read_live(&r.client, &r.budget, &desired, &mut applied)?),
         None => None,
