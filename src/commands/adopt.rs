@@ -36,10 +36,11 @@ pub fn run(
     // Each batch is one atomic write with its history. sled holds what a
     // batch writes until the database closes: one write of 100,000 records
     // made it hold about 1 GB, batches of 10,000 about 220 MB, and batches
-    // of 1,000 about 115 MB, in about the same time. An adopt stopped between two batches leaves the first
-    // ones adopted, and a rerun adopts the rest (what is recorded already
-    // matches). The records are made a batch at a time, as the changes are
-    // used up, so the metadata is never held twice.
+    // of 1,000 about 115 MB, in about the same time. An adopt stopped
+    // between two batches leaves the first ones adopted, and a rerun adopts
+    // the rest (what is recorded already matches). The records are made a
+    // batch at a time, as the changes are used up, so the metadata is never
+    // held twice.
     let mut changes = plan
         .changes
         .into_iter()
