@@ -48,7 +48,8 @@ pub trait StateReader: Send + Sync {
     /// plan compares first, holding 32 bytes per media instead of a record.
     fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>>;
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>>;
-    /// The records of those of `ids` that are recorded.
+    /// The records of `ids`, which `digests` listed (the sled state
+    /// refuses one whose digest is indexed but whose record is missing).
     fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>>;
     /// The history entries `filter` keeps, newest first.
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>>;

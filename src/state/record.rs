@@ -58,6 +58,15 @@ impl Digest {
         Digest(Sha256::digest(json).into())
     }
 
+    /// The 32 bytes, as the sled state's digest index keeps them.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Digest> {
+        <[u8; 32]>::try_from(bytes).ok().map(Digest)
+    }
+
     /// The digest of a stored record, checked against its metadata's bytes
     /// as `decode` checks it, but without decoding the metadata: a damaged
     /// record is refused even when a plan never reads it in full.
@@ -102,13 +111,21 @@ impl Record {
 }
 
 /// Records of `(media, metadata)`, encoded on every core (a first adopt
-/// encodes 100,000).
+/// encodes 100,000), each with its digest.
 pub fn encode_many(
     recordings: &[super::Recording],
-) -> anyhow::Result<Vec<(crate::model::MediaId, Vec<u8>)>> {
+) -> anyhow::Result<Vec<(crate::model::MediaId, Digest, Vec<u8>)>> {
     let parts = crate::parallel::map_chunks(recordings, |part| {
         part.iter()
-            .map(|r| Ok((r.id, Record::new(r.after.clone()).encode()?)))
+            .map(|r| {
+                let digest = Digest::of(&r.after);
+                let record = Record {
+                    metadata: r.after.clone(),
+                    applied_at: Timestamp::now(),
+                    digest: digest.to_string(),
+                };
+                Ok((r.id, digest, record.encode()?))
+            })
             .collect::<anyhow::Result<Vec<_>>>()
     });
     let mut out = Vec::with_capacity(recordings.len());
@@ -130,5 +147,5 @@ fn digest_bytes(json: &[u8]) -> String {
 }
 
 pub fn digest_of(metadata: &Metadata) -> String {
-    digest_bytes(&serde_json::to_vec(metadata).unwrap_or_default())
+    Digest::of(metadata).to_string()
 }

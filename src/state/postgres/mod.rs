@@ -766,7 +766,7 @@ impl StateWriter for PgWriter {
         let history = self.chunks(&steps, event, serial, at)?;
         let records = super::record::encode_many(&recordings)?
             .into_iter()
-            .map(|(id, value)| (id.to_string(), value))
+            .map(|(id, _, value)| (id.to_string(), value))
             .collect();
         self.write(Change::Put {
             records,

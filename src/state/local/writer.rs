@@ -1,0 +1,345 @@
+//! The writer of a sled state. It holds the lock for as long as it lives,
+//! and closes and opens its database again after each bulk read and every
+//! `REOPEN_AFTER` media written: sled keeps in memory every page a scan or
+//! a write touched (see `reader.rs`), and closing is the only way to let
+//! them go. Nobody else opens the database in between: a reader finds the
+//! lock held and reads a snapshot copy.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use anyhow::{anyhow, Context};
+
+use super::lock::Lock;
+use super::{
+    create_private_dir, damaged, digest_key, head, history_key, media_key, open_db, presence,
+    warn_if_open_to_others, Presence, Tree, DIGEST_PREFIX, HISTORY_PREFIX, KEY_LINEAGE, KEY_SERIAL,
+    MEDIA_PREFIX,
+};
+use crate::model::{MediaId, Metadata};
+use crate::state::history::{self, Event};
+use crate::state::{
+    Digest, Entry, Filter, Provenance, Record, Recording, StateReader, StateWriter,
+};
+use crate::time::Timestamp;
+
+/// Media written between two openings of the database: adopt writes
+/// 100,000 in batches of 1,000, and sled would keep every page of them.
+pub(super) const REOPEN_AFTER: usize = 10_000;
+
+struct SledWriter {
+    dir: PathBuf,
+    /// `None` only if opening it again failed (every use then says so).
+    tree: RwLock<Option<Tree>>,
+    /// Media written since the database was last opened.
+    written: AtomicUsize,
+    /// Released when the writer is dropped; never read.
+    _lock: Lock,
+    provenance: RwLock<Provenance>,
+    /// The serial of the last write, held while a write is applied: it
+    /// alone numbers the writes, one after another.
+    serial: Mutex<u64>,
+    /// The serial last known to be on disk: the head must never claim
+    /// more, or a write that failed to flush (disk full) would make the
+    /// next reader call a healthy state damaged.
+    durable_serial: AtomicU64,
+}
+
+/// Opens the state for writing: takes the lock, then the database,
+/// creating both if needed.
+pub fn open_writer(
+    dir: &Path,
+    command: &str,
+    provenance: &Provenance,
+) -> anyhow::Result<Box<dyn StateWriter>> {
+    if presence(dir)? == Presence::Absent {
+        create_private_dir(dir)?;
+    }
+    let (lock, previous) = Lock::acquire(dir, command)?;
+    if let Some(previous) = previous {
+        tracing::warn!("took over a stale state lock left by {previous}");
+    }
+    warn_if_open_to_others(dir);
+    let db = open_db(dir)?;
+    let tree = Tree {
+        dir: dir.to_path_buf(),
+        db,
+    };
+    let head = head::read(dir).map_err(|e| damaged(dir, e))?;
+    tree.check_head_against(head)?;
+    tree.initialise()?;
+    let writer = SledWriter {
+        dir: dir.to_path_buf(),
+        serial: Mutex::new(tree.serial()?),
+        durable_serial: AtomicU64::new(tree.serial()?),
+        tree: RwLock::new(Some(tree)),
+        written: AtomicUsize::new(0),
+        _lock: lock,
+        provenance: RwLock::new(provenance.clone()),
+    };
+    writer.write_head()?;
+    Ok(Box::new(writer))
+}
+
+impl StateReader for SledWriter {
+    fn exists(&self) -> bool {
+        true
+    }
+
+    fn lineage(&self) -> anyhow::Result<Option<String>> {
+        self.with_tree(Tree::lineage)
+    }
+
+    fn serial(&self) -> anyhow::Result<u64> {
+        self.with_tree(Tree::serial)
+    }
+
+    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.bulk_read(Tree::all)
+    }
+
+    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+        self.bulk_read(Tree::digests)
+    }
+
+    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        self.with_tree(|tree| tree.get(id))
+    }
+
+    fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.bulk_read(|tree| tree.get_many(ids))
+    }
+
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        self.bulk_read(|tree| tree.history(filter))
+    }
+}
+
+impl StateWriter for SledWriter {
+    fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()> {
+        let encoded = crate::state::record::encode_many(&recordings)?;
+        let steps: Vec<_> = recordings
+            .iter()
+            .map(|r| (r.id, r.before.as_ref(), Some(&r.after)))
+            .collect();
+        let at = Timestamp::now();
+        self.write(recordings.len(), |serial| {
+            let mut batch = sled::Batch::default();
+            for (id, digest, value) in encoded {
+                batch.insert(media_key(&id), value);
+                batch.insert(digest_key(&id), digest.as_bytes());
+            }
+            for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, at)? {
+                batch.insert(history_key(&chunk), chunk.bytes);
+            }
+            Ok(batch)
+        })
+    }
+
+    fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()> {
+        let before = self.before(ids.iter())?;
+        let steps: Vec<_> = before.iter().map(|(id, m)| (*id, Some(m), None)).collect();
+        let at = Timestamp::now();
+        self.write(ids.len(), |serial| {
+            let mut batch = sled::Batch::default();
+            for id in ids {
+                batch.remove(media_key(id));
+                batch.remove(digest_key(id));
+            }
+            for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, at)? {
+                batch.insert(history_key(&chunk), chunk.bytes);
+            }
+            Ok(batch)
+        })
+    }
+
+    fn replace_all(
+        &self,
+        lineage: &str,
+        serial: u64,
+        records: &BTreeMap<MediaId, Record>,
+        history: &[Entry],
+    ) -> anyhow::Result<()> {
+        self.with_tree(|tree| {
+            let db = &tree.db;
+            let mut batch = sled::Batch::default();
+            batch.insert(KEY_SERIAL, &serial.to_be_bytes());
+            for prefix in [MEDIA_PREFIX, DIGEST_PREFIX, HISTORY_PREFIX] {
+                for item in db.scan_prefix([prefix]).keys() {
+                    batch.remove(item?);
+                }
+            }
+            for (id, record) in records {
+                let value = record.encode()?;
+                let digest = Digest::stated(&value)
+                    .map_err(|e| anyhow!("cannot import the record of media {id}: {e}"))?;
+                batch.insert(media_key(id), value);
+                batch.insert(digest_key(id), digest.as_bytes());
+            }
+            for chunk in history::chunks_of(history)? {
+                batch.insert(history_key(&chunk), chunk.bytes);
+            }
+            batch.insert(KEY_LINEAGE, lineage.as_bytes());
+            let mut last = self.serial.lock().map_err(|_| anyhow!("a write failed"))?;
+            db.apply_batch(batch)?;
+            *last = serial;
+            Ok(())
+        })?;
+        self.flush()?;
+        // A new lineage: the head follows it now, not at close.
+        self.durable_serial.store(serial, Ordering::SeqCst);
+        self.write_head()?;
+        self.reopen()
+    }
+
+    fn set_provenance(&self, provenance: Provenance) {
+        if let Ok(mut p) = self.provenance.write() {
+            *p = provenance;
+        }
+    }
+
+    fn prune_history(&self, before: Timestamp) -> anyhow::Result<usize> {
+        let pruned = self.with_tree(|tree| {
+            let mut batch = sled::Batch::default();
+            let mut pruned = 0;
+            for item in tree.db.scan_prefix([HISTORY_PREFIX]) {
+                let (key, value) = item?;
+                let outcome = history::prune_chunk(&value, before)
+                    .map_err(|e| damaged(&self.dir, anyhow!("a history entry: {e}")))?;
+                match outcome {
+                    history::Pruned::Kept => {}
+                    history::Pruned::Rewritten { bytes, removed } => {
+                        batch.insert(key, bytes);
+                        pruned += removed;
+                    }
+                    history::Pruned::Removed { removed } => {
+                        batch.remove(key);
+                        pruned += removed;
+                    }
+                }
+            }
+            tree.db.apply_batch(batch)?;
+            Ok(pruned)
+        })?;
+        self.flush()?;
+        self.reopen()?;
+        Ok(pruned)
+    }
+}
+
+impl SledWriter {
+    fn with_tree<T>(&self, read: impl FnOnce(&Tree) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let tree = self.tree.read().unwrap_or_else(PoisonError::into_inner);
+        let tree = tree.as_ref().ok_or_else(|| {
+            anyhow!(
+                "the state database in `{}` could not be opened again",
+                self.dir.display()
+            )
+        })?;
+        read(tree)
+    }
+
+    /// A read of many pages, after which the database lets them go.
+    fn bulk_read<T>(&self, read: impl FnOnce(&Tree) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let out = self.with_tree(read)?;
+        self.reopen()?;
+        Ok(out)
+    }
+
+    /// Closes the database (sled flushes it then) and opens it again.
+    fn reopen(&self) -> anyhow::Result<()> {
+        let mut tree = self.tree.write().unwrap_or_else(PoisonError::into_inner);
+        // sled locks its files while open: the old handle goes first.
+        if let Some(old) = tree.take() {
+            old.db
+                .flush()
+                .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
+        }
+        *tree = Some(Tree {
+            dir: self.dir.clone(),
+            db: open_db(&self.dir)?,
+        });
+        self.written.store(0, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn provenance(&self) -> Provenance {
+        self.provenance
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// The recorded metadata of `ids`, for their history entries.
+    fn before<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a MediaId>,
+    ) -> anyhow::Result<BTreeMap<MediaId, Metadata>> {
+        let mut out = BTreeMap::new();
+        if self.provenance().off {
+            return Ok(out);
+        }
+        for id in ids {
+            if let Some(record) = self.get(id)? {
+                out.insert(*id, record.metadata);
+            }
+        }
+        Ok(out)
+    }
+
+    fn write_head(&self) -> anyhow::Result<()> {
+        let head = head::Head {
+            lineage: self.lineage()?.unwrap_or_default(),
+            serial: self.durable_serial.load(Ordering::SeqCst),
+        };
+        head::write(&self.dir, &head)
+            .with_context(|| format!("cannot write the state in `{}`", self.dir.display()))
+    }
+
+    fn flush(&self) -> anyhow::Result<()> {
+        self.with_tree(|tree| {
+            tree.db
+                .flush()
+                .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
+            Ok(())
+        })
+    }
+
+    /// One atomic batch of `media` media (built for the serial it moves
+    /// the state to) plus that serial, applied in serial order; flushed
+    /// to disk.
+    fn write(
+        &self,
+        media: usize,
+        build: impl FnOnce(u64) -> anyhow::Result<sled::Batch>,
+    ) -> anyhow::Result<()> {
+        let failed =
+            |e: sled::Error| anyhow!("cannot write the state in `{}`: {e}", self.dir.display());
+        let mut last = self.serial.lock().map_err(|_| anyhow!("a write failed"))?;
+        let serial = last.saturating_add(1);
+        let mut batch = build(serial)?;
+        batch.insert(KEY_SERIAL, &serial.to_be_bytes());
+        self.with_tree(|tree| tree.db.apply_batch(batch).map_err(failed))?;
+        *last = serial;
+        drop(last);
+        self.flush()?;
+        // This write is on disk now (a flush covers every earlier write);
+        // a concurrent, later one may not be yet.
+        self.durable_serial.fetch_max(serial, Ordering::SeqCst);
+        if self.written.fetch_add(media, Ordering::SeqCst) + media >= REOPEN_AFTER {
+            self.reopen()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SledWriter {
+    fn drop(&mut self) {
+        // A writer that closes cleanly moves the head's serial forward.
+        if let Err(e) = self.write_head() {
+            tracing::warn!("{e:#}");
+        }
+    }
+}
