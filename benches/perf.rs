@@ -115,11 +115,55 @@ struct Measured {
     stdout: String,
 }
 
-/// Runs xmeta and reports its wall time and peak RSS (from wait4).
+/// Set in the environment of this bench run as a launcher (see `launch`):
+/// the file it writes the command's peak RSS to.
+const LAUNCH_RSS_TO: &str = "XMETA_BENCH_RSS_TO";
+
+/// Runs the command in this process's arguments, writes its peak RSS (KB)
+/// to the file `LAUNCH_RSS_TO` names, and exits with its status. A
+/// command's `ru_maxrss` counts the peak memory of the process that
+/// spawned it (Linux keeps the old address space's high-water mark at
+/// exec): so the bench, whose own peak grows with the library it holds,
+/// has this fresh copy of itself (a few MB) spawn each measured command.
+fn launch(rss_to: &std::ffi::OsStr) -> ! {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let (program, args) = args.split_first().expect("launch: a command");
+    // Reaped below with wait4, which std's `wait` cannot do (it drops rusage).
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(program)
+        .args(args)
+        .env_remove(LAUNCH_RSS_TO)
+        .spawn()
+        .expect("launch: spawn");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, which std has not reaped.
+    let pid = unsafe {
+        libc::wait4(
+            child.id() as libc::pid_t,
+            &raw mut status,
+            0,
+            &raw mut usage,
+        )
+    };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    std::fs::write(rss_to, usage.ru_maxrss.to_string()).expect("launch: write the RSS");
+    std::process::exit(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        1
+    });
+}
+
+/// Runs xmeta (through `launch`) and reports its wall time and peak RSS.
 fn run(args: &[&str], state: &Store, env: &[(&str, &str)]) -> Measured {
     let started = Instant::now();
-    let mut cmd = Command::new(xmeta_bin());
-    cmd.args(args)
+    let rss_file = tempfile::NamedTempFile::new().expect("a temporary file");
+    let mut cmd = Command::new(std::env::current_exe().expect("bench path"));
+    cmd.arg(xmeta_bin())
+        .args(args)
+        .env(LAUNCH_RSS_TO, rss_file.path())
         .envs(state.env())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
@@ -129,12 +173,9 @@ fn run(args: &[&str], state: &Store, env: &[(&str, &str)]) -> Measured {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    // Reaped below with wait4, which std's `wait` cannot do (it drops rusage).
-    #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().expect("spawn xmeta");
     // Only the output's tail is kept (the summaries the rows check are
-    // there): a plan of 1,000,000 media prints hundreds of MB, and holding
-    // it would count in every later child's peak RSS (see `own_peak_kb`).
+    // there): a plan of 1,000,000 media prints hundreds of MB.
     let mut out = child.stdout.take().expect("stdout");
     let mut tail: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -149,22 +190,15 @@ fn run(args: &[&str], state: &Store, env: &[(&str, &str)]) -> Measured {
         }
     }
     let stdout = String::from_utf8_lossy(&tail).into_owned();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, which std has not reaped.
-    let pid = unsafe {
-        libc::wait4(
-            child.id() as libc::pid_t,
-            &raw mut status,
-            0,
-            &raw mut usage,
-        )
-    };
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    child.wait().expect("wait for xmeta");
+    let wall = started.elapsed();
+    let max_rss_kb = std::fs::read_to_string(rss_file.path())
+        .ok()
+        .and_then(|kb| kb.trim().parse().ok())
+        .expect("the launcher's RSS figure");
     Measured {
-        wall: started.elapsed(),
-        max_rss_kb: usage.ru_maxrss,
+        wall,
+        max_rss_kb,
         stdout,
     }
 }
@@ -208,6 +242,9 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
+    if let Some(rss_to) = std::env::var_os(LAUNCH_RSS_TO) {
+        launch(&rss_to);
+    }
     // 100,000 media unless XMETA_BENCH_MEDIA says otherwise (CI's smoke
     // run sets 1,000).
     let total = media_count();
@@ -390,13 +427,11 @@ fn main() {
             (adopt, adopt_bare, plan_full, slow)
         });
 
-    // Watch's re-plan after one edit, in this process: last, since every
-    // child started later would count this process's peak as its own (a
-    // spawned child's maximum RSS includes its parent's memory at the
-    // spawn). A fresh state of the tree as it is now first.
+    // Watch's re-plan after one edit, in this process: last, so the
+    // memory it takes is not in the watcher's (sampled) RSS either. A
+    // fresh state of the tree as it is now first.
     let replan_state = root.path().join("state-replan");
     run(&["adopt", &tree_s], &Store::Dir(replan_state.clone()), &[]);
-    let own_before_replan = own_peak_kb();
     let replan = watch_replan(&tree, &replan_state, total);
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
@@ -489,15 +524,6 @@ fn main() {
     } else {
         println!("(PostgreSQL rows skipped: set XMETA_TEST_DATABASE_URL)");
     }
-    println!(
-        "(each child's peak RSS includes this process's own at its spawn, at most {:.1} MB)",
-        own_before_replan as f64 / 1024.0
-    );
-}
-
-/// This process's own peak resident memory so far, in KB.
-fn own_peak_kb() -> i64 {
-    status_kb("self", "VmHWM:").unwrap_or(0)
 }
 
 /// A `kB` field (`VmRSS:`, `VmHWM:`) of `/proc/<pid>/status`.
@@ -624,7 +650,8 @@ fn apply_against_emulator(
 
 /// Resident memory of `xmeta watch --apply` over `edits` one-file edits
 /// made one after another, each waiting for its cycle's apply: the mean
-/// of the first 100 samples, of the last 100, and the peak, in KB.
+/// of the first 100 samples, of the last 100, and the peak (the
+/// watcher's own high-water mark, start-up included), in KB.
 fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i64, i64) {
     use std::io::BufRead;
     let emu = emulator::Emulator::start(TOKEN, emulator::Faults::default());
@@ -678,6 +705,7 @@ fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i
         wait_for("Apply complete: 1 applied, 0 failed.");
         samples.push(resident());
     }
+    let peak = status_kb(&child.id().to_string(), "VmHWM:").expect("the watcher's VmHWM");
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -686,6 +714,5 @@ fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i
     let mean = |s: &[i64]| s.iter().sum::<i64>() / s.len().max(1) as i64;
     let head = &samples[..samples.len().min(100)];
     let tail = &samples[samples.len().saturating_sub(100)..];
-    let peak = samples.iter().copied().max().unwrap_or(0);
     (mean(head), mean(tail), peak)
 }
