@@ -1,13 +1,14 @@
 //! The writer of a sled state. It holds the lock for as long as it lives,
-//! and closes and opens its database again after each bulk read and every
-//! `REOPEN_AFTER` media written: sled keeps in memory every page a scan or
-//! a write touched (see `reader.rs`), and closing is the only way to let
-//! them go. Nobody else opens the database in between: a reader finds the
-//! lock held and reads a snapshot copy.
+//! and closes and opens its database again after each bulk read: sled
+//! keeps in memory every page a scan touched (see `reader.rs`), and
+//! closing is the only way to let them go. Nobody else opens the database
+//! in between: a reader finds the lock held and reads a snapshot copy.
+//! Not after writes: adopt of 1,000,000 media, opening it again every
+//! 10,000 media written, took 65 s instead of 44 s for the same peak.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use anyhow::{anyhow, Context};
@@ -25,16 +26,10 @@ use crate::state::{
 };
 use crate::time::Timestamp;
 
-/// Media written between two openings of the database: adopt writes
-/// 100,000 in batches of 1,000, and sled would keep every page of them.
-pub(super) const REOPEN_AFTER: usize = 10_000;
-
 struct SledWriter {
     dir: PathBuf,
     /// `None` only if opening it again failed (every use then says so).
     tree: RwLock<Option<Tree>>,
-    /// Media written since the database was last opened.
-    written: AtomicUsize,
     /// Released when the writer is dropped; never read.
     _lock: Lock,
     provenance: RwLock<Provenance>,
@@ -75,7 +70,6 @@ pub fn open_writer(
         serial: Mutex::new(tree.serial()?),
         durable_serial: AtomicU64::new(tree.serial()?),
         tree: RwLock::new(Some(tree)),
-        written: AtomicUsize::new(0),
         _lock: lock,
         provenance: RwLock::new(provenance.clone()),
     };
@@ -125,7 +119,7 @@ impl StateWriter for SledWriter {
             .map(|r| (r.id, r.before.as_ref(), Some(&r.after)))
             .collect();
         let at = Timestamp::now();
-        self.write(recordings.len(), |serial| {
+        self.write(|serial| {
             let mut batch = sled::Batch::default();
             for (id, digest, value) in encoded {
                 batch.insert(media_key(&id), value);
@@ -142,7 +136,7 @@ impl StateWriter for SledWriter {
         let before = self.before(ids.iter())?;
         let steps: Vec<_> = before.iter().map(|(id, m)| (*id, Some(m), None)).collect();
         let at = Timestamp::now();
-        self.write(ids.len(), |serial| {
+        self.write(|serial| {
             let mut batch = sled::Batch::default();
             for id in ids {
                 batch.remove(media_key(id));
@@ -261,7 +255,6 @@ impl SledWriter {
             dir: self.dir.clone(),
             db: open_db(&self.dir)?,
         });
-        self.written.store(0, Ordering::SeqCst);
         Ok(())
     }
 
@@ -307,14 +300,9 @@ impl SledWriter {
         })
     }
 
-    /// One atomic batch of `media` media (built for the serial it moves
-    /// the state to) plus that serial, applied in serial order; flushed
-    /// to disk.
-    fn write(
-        &self,
-        media: usize,
-        build: impl FnOnce(u64) -> anyhow::Result<sled::Batch>,
-    ) -> anyhow::Result<()> {
+    /// One atomic batch (built for the serial it moves the state to) plus
+    /// that serial, applied in serial order; flushed to disk.
+    fn write(&self, build: impl FnOnce(u64) -> anyhow::Result<sled::Batch>) -> anyhow::Result<()> {
         let failed =
             |e: sled::Error| anyhow!("cannot write the state in `{}`: {e}", self.dir.display());
         let mut last = self.serial.lock().map_err(|_| anyhow!("a write failed"))?;
@@ -328,9 +316,6 @@ impl SledWriter {
         // This write is on disk now (a flush covers every earlier write);
         // a concurrent, later one may not be yet.
         self.durable_serial.fetch_max(serial, Ordering::SeqCst);
-        if self.written.fetch_add(media, Ordering::SeqCst) + media >= REOPEN_AFTER {
-            self.reopen()?;
-        }
         Ok(())
     }
 }
