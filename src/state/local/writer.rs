@@ -217,7 +217,7 @@ impl StateWriter for SledWriter {
             tree.db.apply_batch(batch)?;
             Ok(pruned)
         })?;
-        self.flush()?;
+        // Opening it again flushes the old handle first.
         self.reopen()?;
         Ok(pruned)
     }
