@@ -1,6 +1,6 @@
-//! The fast path for clean files: `serde_yaml` (libyaml) straight into the
-//! typed model, with the semantic checks done on typed values. It answers
-//! only "clean, here are the entries" or "not sure"; anything else — a
+//! The fast path for clean files: yaml-rust2's events straight into the
+//! typed model (`events.rs`), with the semantic checks done on typed
+//! values. It answers only "clean, here are the entries" or "not sure"; anything else — a
 //! syntax error, an unknown key, a bad value, a warning to give — goes
 //! through the positioned path, which finds every problem with its line
 //! and column. Positions of entries are looked up later, only when needed.
@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::error::Location;
 use crate::manifest::document::{media_key, Declared, Entry, Exemption};
+use crate::manifest::events::Events;
 use crate::manifest::schema::ALT_TEXT_MAX_CHARS;
 use crate::model::{FieldValue, MediaId, Metadata, Number};
 use crate::time::Timestamp;
@@ -57,8 +58,8 @@ struct MediaEntry {
     kind: Option<String>,
 }
 
-/// A media ID as written, quoted or not: `serde_yaml` hands a scalar's raw
-/// text to `deserialize_str`, so `0001` stays `0001` and `0x10` is left
+/// A media ID as written, quoted or not: `deserialize_str` hands over a
+/// scalar's raw text, so `0001` stays `0001` and `0x10` is left
 /// for `MediaId::parse` to refuse, exactly as the positioned path does.
 struct Id(String);
 
@@ -78,92 +79,15 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
-/// Past this many possible YAML events a file takes the positioned path,
-/// which counts its nodes as it builds them: `serde_yaml` loads every event
-/// of a document before any limit of ours could apply (a 60 MB flow list
-/// of one-character items took 3.7 GB that way).
-const MAX_FAST_EVENTS: usize = 2_000_000;
-
-/// Whether a file must take the positioned path, found in one pass over
-/// its bytes (this runs for every file of every plan): what libyaml and
-/// yaml-rust2 read differently — a tag (`!!str 1`), a block scalar (an
-/// empty one is "" to one and "\n" to the other), a byte-order mark inside
-/// the text, a comment glued to a token (`"a"#c`), a quoted scalar over
-/// several lines (they differ on its indentation) — and more possible
-/// events than the fast path may load (every node after the first follows
-/// one of the counted bytes).
-fn leave_to_positioned(text: &str) -> bool {
-    let mut events = 0usize;
-    let mut prev = b'\n';
-    for line in text.split_inclusive('\n') {
-        if is_block_scalar_header(line.trim_end_matches(['\n', '\r'])) {
-            return true;
-        }
-        // A quote that opens a scalar (after a separator) and is still open
-        // at the line's end. An apostrophe in a plain scalar or a comment
-        // may look like one: that only costs the slower path.
-        let mut quote = None;
-        let mut escaped = false;
-        let bytes = line.as_bytes();
-        for (i, &b) in bytes.iter().enumerate() {
-            match quote {
-                Some(_) if escaped => escaped = false,
-                Some(b'"') if b == b'\\' => escaped = true,
-                // `''` inside single quotes is an escaped quote, not an end.
-                Some(b'\'') if b == b'\'' && bytes.get(i + 1) == Some(&b'\'') => escaped = true,
-                Some(q) if b == q => quote = None,
-                None if matches!(b, b'"' | b'\'')
-                    && matches!(
-                        prev,
-                        b' ' | b'\t' | b'\n' | b'[' | b'{' | b',' | b'-' | b':'
-                    ) =>
-                {
-                    quote = Some(b);
-                }
-                _ => {}
-            }
-            match b {
-                b'!' if matches!(prev, b' ' | b'\t' | b'\n' | b'[' | b'{' | b',') => return true,
-                b'#' if matches!(
-                    prev,
-                    b'"' | b'\'' | b'}' | b']' | b'|' | b'>' | b'+' | b'-' | b'0'..=b'9'
-                ) =>
-                {
-                    return true
-                }
-                b',' | b'-' | b':' | b'[' | b'{' | b'\n' | b'?' | b'*' | b'&' => events += 1,
-                _ => {}
-            }
-            prev = b;
-        }
-        if quote.is_some() {
-            return true;
-        }
-    }
-    text.contains('\u{feff}') || 2 * events + 4 > MAX_FAST_EVENTS
-}
-
-/// `text: |`, `- >-`, `key: |2`: a line that opens a block scalar.
-fn is_block_scalar_header(line: &str) -> bool {
-    let line = line.split(" #").next().unwrap_or(line).trim_end();
-    let header = line.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
-    (header.ends_with(" |") || header.ends_with(" >") || header == "|" || header == ">")
-        && header.len() + 3 >= line.len()
-}
-
 /// The entries of a clean file, or `None` to take the positioned path.
 pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entry>> {
-    if leave_to_positioned(text) {
-        return None;
-    }
     let now = now.as_unix() as f64;
     let mut positions = item_positions(text)?.into_iter();
     let mut entries = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
+    let mut events = Events::new(text);
+    while let Some(doc) = events.next_document::<Option<Document>>().ok()? {
         // An empty document (a trailing `---`) declares nothing.
-        let Some(doc) = Option::<Document>::deserialize(doc).ok()? else {
-            continue;
-        };
+        let Some(doc) = doc else { continue };
         if doc.api_version != "xmeta/v1" || doc.kind != "MediaMetadata" {
             return None;
         }

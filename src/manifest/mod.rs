@@ -3,6 +3,7 @@
 
 mod discover;
 mod document;
+mod events;
 mod fast;
 mod media_set;
 mod scalar;
@@ -202,24 +203,183 @@ mod tests {
             format!("{HEAD}media: [{{id: '1'}}, {{id: '2'}}]\n"),
         ];
         for text in cases {
-            let (fast, careful) =
-                parse_both(Arc::new(PathBuf::from("f.yaml")), &text, Timestamp::now());
-            let Some(fast) = fast else { continue };
-            assert!(
-                !careful.diagnostics.iter().any(Diagnostic::is_error),
-                "{text:?}: {:?}",
-                messages(&careful)
-            );
-            let view = |e: &[Entry]| -> Vec<String> {
-                e.iter()
-                    .map(|e| {
-                        let json = serde_json::to_string(&**e.metadata).unwrap();
-                        format!("{} {} at {}", e.id, json, e.location)
-                    })
-                    .collect()
-            };
-            assert_eq!(view(&fast), view(&careful.entries), "{text:?}");
+            assert_both_paths_agree(&text);
         }
+    }
+
+    /// When the fast path takes a file, the positioned path finds no error
+    /// in it and reads the same entries at the same places.
+    /// Returns whether the fast path took the file.
+    fn assert_both_paths_agree(text: &str) -> bool {
+        let (fast, careful) = parse_both(Arc::new(PathBuf::from("f.yaml")), text, Timestamp::now());
+        let Some(fast) = fast else { return false };
+        assert!(
+            !careful.diagnostics.iter().any(Diagnostic::is_error),
+            "{text:?}: {:?}",
+            messages(&careful)
+        );
+        let view = |e: &[Entry]| -> Vec<String> {
+            e.iter()
+                .map(|e| {
+                    let json = serde_json::to_string(&**e.metadata).unwrap();
+                    format!("{} {} {:?} at {}", e.id, json, e.exemption, e.location)
+                })
+                .collect()
+        };
+        assert_eq!(view(&fast), view(&careful.entries), "{text:?}");
+        true
+    }
+
+    /// Scalars of every YAML kind, for the property below.
+    const SCALARS: &[&str] = &[
+        "x",
+        "'x'",
+        "\"x\"",
+        "us",
+        "de",
+        "a.com",
+        "1",
+        "'1'",
+        "0001",
+        "-1",
+        "+1",
+        "0x10",
+        "1e3",
+        "1.5",
+        "4102444800",
+        ".inf",
+        "~",
+        "",
+        "null",
+        "true",
+        "false",
+        "'true'",
+        "yes",
+        "'it''s'",
+        "\"a\\tb\\u00e9\"",
+        "\"\\U0001F600\"",
+        "a #c",
+        "\"a\"#c",
+        "[]",
+        "[x]",
+        "{}",
+        "!!str 1",
+        "&a x",
+        "*a",
+        "\"two\n  lines\"",
+        "'two\n lines'",
+        "é",
+        "a: b",
+        "'a: b'",
+        "|\n  block",
+        ">-\n  folded\n  more",
+        "- x",
+        "\u{feff}x",
+        "x\u{85}y",
+        "18446744073709551616",
+        "1146654567674912769",
+    ];
+    /// Metadata fields, each `$` a scalar from above.
+    const FIELDS: &[&str] = &[
+        "alt_text: {text: $}",
+        "alt_text:\n  text: $",
+        "sensitive_media_warning: {adult_content: $, other: $}",
+        "geo_restrictions: {whitelisted_country_codes: [$, $]}",
+        "geo_restrictions:\n  blacklisted_country_codes:\n  - $",
+        "domain_restrictions: {whitelist: [$]}",
+        "shared_info: {shared: $}",
+        "content_expiration: {timestamp_sec: $}",
+        "allow_download_status: {allow_download: $}",
+        "sticker_info: {stickers: [{id: $, transform_a: $, group_annotation_id: $}]}",
+        "upload_source: {upload_source: $}",
+        "found_media_origin: {id: $, provider: $}",
+        "management_info: {managed: $}",
+        "audience_policy: {x_subscriptions: [$]}",
+        "preview_image: {media_key: {media: $, media_category: $}}",
+        "$: {text: x}",
+    ];
+    /// Lines of a media entry beside its metadata.
+    const EXTRAS: &[&str] = &[
+        "",
+        "lint: {ignore: [alt-text/too-short], reason: $}",
+        "key: 3_$",
+        "type: $",
+        "$: 1",
+    ];
+
+    /// One manifest from the choices: `picks` feeds every `$` in turn.
+    fn manifest(items: &[(usize, Vec<usize>, bool)], picks: &[usize], tail: usize) -> String {
+        let mut picks = picks.iter().cycle().map(|&i| SCALARS[i % SCALARS.len()]);
+        let mut fill = |template: &str, pad: &str| -> String {
+            let mut out = String::new();
+            for (i, part) in template.split('$').enumerate() {
+                if i > 0 {
+                    out.push_str(
+                        &picks
+                            .next()
+                            .unwrap_or("x")
+                            .replace('\n', &format!("\n{pad}  ")),
+                    );
+                }
+                out.push_str(&part.replace('\n', &format!("\n{pad}")));
+            }
+            out
+        };
+        let mut text = format!("{HEAD}media:\n");
+        for (n, (extra, fields, odd_id)) in items.iter().enumerate() {
+            let id = if *odd_id {
+                fill("$", "    ")
+            } else {
+                format!("'{}'", n + 1)
+            };
+            text.push_str(&format!("  - id: {id}\n"));
+            let extra = EXTRAS[extra % EXTRAS.len()];
+            if !extra.is_empty() {
+                text.push_str(&format!("    {}\n", fill(extra, "    ")));
+            }
+            if !fields.is_empty() {
+                text.push_str("    metadata:\n");
+            }
+            for f in fields {
+                text.push_str(&format!(
+                    "      {}\n",
+                    fill(FIELDS[f % FIELDS.len()], "      ")
+                ));
+            }
+        }
+        text.push_str(["", "---\n", "...\n", "---\n~\n"][tail % 4]);
+        text
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Manifests put together from tricky scalars in every field:
+        /// whatever the fast path takes, the positioned path reads alike.
+        #[test]
+        fn both_paths_agree_on_any_manifest(
+            items in proptest::collection::vec(
+                (0..8usize, proptest::collection::vec(0..64usize, 0..4), proptest::bool::weighted(0.2)),
+                0..4,
+            ),
+            picks in proptest::collection::vec(0..64usize, 1..12),
+            tail in 0..4usize,
+        ) {
+            assert_both_paths_agree(&manifest(&items, &picks, tail));
+        }
+    }
+
+    /// Every field with every scalar, one at a time; the fast path must
+    /// take the clean ones, or the property above tests little.
+    #[test]
+    fn both_paths_agree_on_every_field_with_every_scalar() {
+        let mut taken = 0;
+        for field in 0..FIELDS.len() {
+            for scalar in 0..SCALARS.len() {
+                let text = manifest(&[(0, vec![field], false)], &[scalar], 0);
+                taken += usize::from(assert_both_paths_agree(&text));
+            }
+        }
+        assert!(taken >= 50, "the fast path took only {taken} files");
     }
 
     /// The fast path finds each entry's position by a line scan, the same
