@@ -142,7 +142,7 @@ pub struct MediaKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewImage {
-    #[serde(deserialize_with = "strict::not_null")]
+    #[serde(deserialize_with = "strict::mapping")]
     pub media_key: MediaKey,
 }
 
@@ -246,7 +246,7 @@ pub struct Sticker {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StickerInfo {
-    #[serde(deserialize_with = "strict::not_null")]
+    #[serde(deserialize_with = "strict::list")]
     pub stickers: Box<[Sticker]>,
 }
 
@@ -388,21 +388,21 @@ impl<'de> serde::de::DeserializeSeed<'de> for FieldKind {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<FieldValue, D::Error> {
         Ok(match self {
-            FieldKind::AllowDownloadStatus => FieldValue::AllowDownloadStatus(strict::not_null(d)?),
-            FieldKind::AltText => FieldValue::AltText(strict::not_null(d)?),
-            FieldKind::AudiencePolicy => FieldValue::AudiencePolicy(strict::not_null(d)?),
-            FieldKind::ContentExpiration => FieldValue::ContentExpiration(strict::not_null(d)?),
-            FieldKind::DomainRestrictions => FieldValue::DomainRestrictions(strict::not_null(d)?),
-            FieldKind::FoundMediaOrigin => FieldValue::FoundMediaOrigin(strict::not_null(d)?),
-            FieldKind::GeoRestrictions => FieldValue::GeoRestrictions(strict::not_null(d)?),
-            FieldKind::ManagementInfo => FieldValue::ManagementInfo(strict::not_null(d)?),
-            FieldKind::PreviewImage => FieldValue::PreviewImage(strict::not_null(d)?),
+            FieldKind::AllowDownloadStatus => FieldValue::AllowDownloadStatus(strict::mapping(d)?),
+            FieldKind::AltText => FieldValue::AltText(strict::mapping(d)?),
+            FieldKind::AudiencePolicy => FieldValue::AudiencePolicy(strict::mapping(d)?),
+            FieldKind::ContentExpiration => FieldValue::ContentExpiration(strict::mapping(d)?),
+            FieldKind::DomainRestrictions => FieldValue::DomainRestrictions(strict::mapping(d)?),
+            FieldKind::FoundMediaOrigin => FieldValue::FoundMediaOrigin(strict::mapping(d)?),
+            FieldKind::GeoRestrictions => FieldValue::GeoRestrictions(strict::mapping(d)?),
+            FieldKind::ManagementInfo => FieldValue::ManagementInfo(strict::mapping(d)?),
+            FieldKind::PreviewImage => FieldValue::PreviewImage(strict::mapping(d)?),
             FieldKind::SensitiveMediaWarning => {
-                FieldValue::SensitiveMediaWarning(strict::not_null(d)?)
+                FieldValue::SensitiveMediaWarning(strict::mapping(d)?)
             }
-            FieldKind::SharedInfo => FieldValue::SharedInfo(strict::not_null(d)?),
-            FieldKind::StickerInfo => FieldValue::StickerInfo(strict::not_null(d)?),
-            FieldKind::UploadSource => FieldValue::UploadSource(strict::not_null(d)?),
+            FieldKind::SharedInfo => FieldValue::SharedInfo(strict::mapping(d)?),
+            FieldKind::StickerInfo => FieldValue::StickerInfo(strict::mapping(d)?),
+            FieldKind::UploadSource => FieldValue::UploadSource(strict::mapping(d)?),
         })
     }
 }
@@ -621,7 +621,8 @@ mod tests {
 }
 
 pub use strict::{
-    not_null, opt_string as strict_opt_string, string as strict_string, strings as strict_strings,
+    list as strict_list, mapping as strict_mapping, opt_string as strict_opt_string,
+    string as strict_string, strings as strict_strings,
 };
 
 /// Deserializers that take a value only in its own YAML/JSON type, as the
@@ -691,21 +692,34 @@ mod strict {
     /// A list of strings; as a boxed slice, with no spare capacity (a
     /// vector grown while reading keeps room for four).
     pub fn strings<'de, D: Deserializer<'de>, T: From<Vec<String>>>(d: D) -> Result<T, D::Error> {
-        not_null::<D, Vec<Str>>(d).map(|v| T::from(v.into_iter().map(|s| s.0).collect()))
+        list::<D, Vec<Str>>(d).map(|v| T::from(v.into_iter().map(|s| s.0).collect()))
     }
 
-    /// A mapping or a list, never an empty value: `serde_yaml` reads
-    /// `geo_restrictions:` as an empty mapping and `whitelist:` as an empty
-    /// list, where the positioned path (rightly) reports a missing value.
-    pub fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    /// A structure: a mapping, never an empty value (`geo_restrictions:`
+    /// is a missing value to the positioned path) and never a list, which
+    /// serde's derived types would otherwise take field by field
+    /// (`alt_text: [x]` as the alt text "x").
+    pub fn mapping<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
         struct V<T>(std::marker::PhantomData<T>);
         impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
             type Value = T;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mapping or a list")
+                f.write_str("a mapping")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
                 T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+
+    /// A list, never an empty value (`whitelist:` is a missing value).
+    pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
                 T::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))

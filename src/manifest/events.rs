@@ -175,6 +175,20 @@ impl<'de> Deserializer<'de> for &mut Events<'de> {
         self.deserialize_str(visitor)
     }
 
+    /// A structure is a mapping: serde's derived types would also take a
+    /// list, field by field, which the positioned path refuses.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, NotSure> {
+        if !matches!(self.peek()?, Event::MappingStart(..)) {
+            return Err(NotSure);
+        }
+        self.deserialize_any(visitor)
+    }
+
     /// Every type read here refuses unknown fields: nothing is skipped.
     fn deserialize_ignored_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, NotSure> {
         Err(NotSure)
@@ -182,7 +196,7 @@ impl<'de> Deserializer<'de> for &mut Events<'de> {
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf
-        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        unit unit_struct newtype_struct seq tuple tuple_struct map enum
     }
 }
 

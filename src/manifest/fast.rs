@@ -25,9 +25,9 @@ struct Document {
     #[serde(rename = "apiVersion")]
     api_version: String,
     kind: String,
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "strict_mapping")]
     defaults: Defaults,
-    #[serde(deserialize_with = "not_null")]
+    #[serde(deserialize_with = "strict_list")]
     media: Vec<MediaEntry>,
 }
 
@@ -38,7 +38,7 @@ struct Defaults {
     metadata: Metadata,
 }
 
-use crate::model::not_null;
+use crate::model::{strict_list, strict_mapping};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

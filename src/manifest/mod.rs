@@ -297,6 +297,11 @@ mod tests {
         "audience_policy: {x_subscriptions: [$]}",
         "preview_image: {media_key: {media: $, media_category: $}}",
         "$: {text: x}",
+        "alt_text: [$]",
+        "alt_text: $",
+        "sensitive_media_warning: [$, $, $]",
+        "sticker_info: {stickers: [[$]]}",
+        "preview_image: {media_key: [$, $]}",
     ];
     /// Lines of a media entry beside its metadata.
     const EXTRAS: &[&str] = &[
@@ -380,6 +385,28 @@ mod tests {
             }
         }
         assert!(taken >= 50, "the fast path took only {taken} files");
+    }
+
+    /// A structure written as a list (`alt_text: [x]`) is an error to the
+    /// positioned path; serde's derived types would take it field by field
+    /// (the fast path read it as the alt text "x", and sent it).
+    #[test]
+    fn a_structure_written_as_a_list_is_an_error_on_both_paths() {
+        for text in [
+            format!("{HEAD}media:\n  - id: '1'\n    metadata:\n      alt_text: [x]\n"),
+            format!("{HEAD}media:\n  - id: '1'\n    metadata:\n      sticker_info: {{stickers: [['1']]}}\n"),
+            format!("{HEAD}media:\n  - id: '1'\n    metadata:\n      preview_image: {{media_key: [a, b]}}\n"),
+            format!("{HEAD}media:\n  - ['1']\n"),
+            format!("{HEAD}defaults: [[]]\nmedia:\n  - id: '1'\n"),
+        ] {
+            let f = parse(&text);
+            assert!(
+                f.diagnostics.iter().any(Diagnostic::is_error) && f.entries.is_empty(),
+                "{text:?}: {:?}",
+                messages(&f)
+            );
+            assert_both_paths_agree(&text);
+        }
     }
 
     /// The fast path finds each entry's position by a line scan, the same

@@ -153,3 +153,17 @@ fn every_error_of_every_file_is_reported() {
     assert_has(&run.stderr, "b.yaml:2:7:");
     assert_has(&run.stderr, "3 errors in the manifests");
 }
+
+/// A structure written as a list was read field by field by the fast
+/// path (`alt_text: [x]` as the alt text "x") and sent.
+#[test]
+fn a_structure_written_as_a_list() {
+    case(
+        "bad.yaml",
+        &format!("{HEAD}media:\n  - id: \"1\"\n    metadata:\n      alt_text: [x]\n"),
+        &[
+            "bad.yaml:6:17:",
+            "`media[0].metadata.alt_text` must be a mapping, found a list",
+        ],
+    );
+}
