@@ -224,6 +224,21 @@ fn read_text(path: &Path) -> Result<String, ReadError> {
 pub fn parse_text(file: Arc<PathBuf>, text: &str, now: Timestamp) -> ParsedFile {
     // A byte-order mark is an editor's, not part of the YAML.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // yaml-rust2 takes a NUL for the end of the input: what follows one
+    // would be silently left out.
+    if let Some(at) = text.find('\0') {
+        let before = &text[..at];
+        let line = 1 + before.matches('\n').count();
+        let column = 1 + before.rsplit('\n').next().map_or(0, |l| l.chars().count());
+        return ParsedFile {
+            diagnostics: vec![Diagnostic::error(
+                Location::new(&file, line, column),
+                "the file holds a NUL character (U+0000), which YAML does not allow",
+            )],
+            path: file,
+            entries: Vec::new(),
+        };
+    }
     let text = &ends_in_newline(text);
     match fast::parse(&file, text, now) {
         Some(entries) => ParsedFile {

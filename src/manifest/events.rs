@@ -8,16 +8,19 @@
 //! scalars by `Scalar::resolve`. Whatever it is not sure of (a tag, an
 //! anchor, an alias, more events or deeper nesting than the positioned
 //! path allows) is `NotSure`, and the file then takes that path.
+//!
+//! It also notes where each media entry starts, from the scanner's marks,
+//! as the positioned path places it.
 
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::TScalarStyle;
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::manifest::scalar::Scalar;
-use crate::manifest::yaml::{MAX_DEPTH, MAX_NODES};
+use crate::manifest::yaml::{earliest, Pos, MAX_DEPTH, MAX_NODES};
 
 /// "Leave this file to the positioned path": every error here is that one.
 #[derive(Debug)]
@@ -43,7 +46,11 @@ pub struct Events<'a> {
     /// Events still allowed: past `MAX_NODES` the positioned path decides
     /// (it refuses a file of more nodes than that).
     left: usize,
-    depth: usize,
+    /// The collections open around the next event: `true` for a list.
+    open: Vec<bool>,
+    /// Where each mapping in a list in a document's mapping starts: the
+    /// media entries, in order (any other such list fails to deserialize).
+    items: Vec<Pos>,
 }
 
 impl<'a> Events<'a> {
@@ -51,8 +58,14 @@ impl<'a> Events<'a> {
         Events {
             parser: Parser::new_from_str(text),
             left: MAX_NODES,
-            depth: 0,
+            open: Vec::new(),
+            items: Vec::new(),
         }
+    }
+
+    /// Where the media entries read so far start, in order.
+    pub fn item_positions(&self) -> &[Pos] {
+        &self.items
     }
 
     /// The next document as a `T`; `None` at the end of the stream.
@@ -68,8 +81,12 @@ impl<'a> Events<'a> {
     }
 
     fn next(&mut self) -> Result<Event, NotSure> {
+        self.next_marked().map(|(event, _)| event)
+    }
+
+    fn next_marked(&mut self) -> Result<(Event, Marker), NotSure> {
         self.left = self.left.checked_sub(1).ok_or(NotSure)?;
-        let (event, _) = self.parser.next_token().map_err(|_| NotSure)?;
+        let (event, mark) = self.parser.next_token().map_err(|_| NotSure)?;
         match &event {
             Event::Alias(_) => Err(NotSure),
             Event::Scalar(_, _, anchor, tag)
@@ -79,18 +96,25 @@ impl<'a> Events<'a> {
             {
                 Err(NotSure)
             }
-            _ => Ok(event),
+            _ => Ok((event, mark)),
         }
     }
 
     fn peek(&mut self) -> Result<&Event, NotSure> {
-        self.parser.peek().map(|(e, _)| e).map_err(|_| NotSure)
+        self.peek_marked().map(|(e, _)| e)
+    }
+
+    fn peek_marked(&mut self) -> Result<(&Event, Marker), NotSure> {
+        self.parser
+            .peek()
+            .map(|(e, m)| (e, *m))
+            .map_err(|_| NotSure)
     }
 
     /// Enters a collection; `NotSure` past the positioned path's depth.
-    fn enter(&mut self) -> Result<(), NotSure> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
+    fn enter(&mut self, list: bool) -> Result<(), NotSure> {
+        self.open.push(list);
+        if self.open.len() > MAX_DEPTH {
             return Err(NotSure);
         }
         Ok(())
@@ -100,7 +124,7 @@ impl<'a> Events<'a> {
     fn at_end(&mut self, end: fn(&Event) -> bool) -> Result<bool, NotSure> {
         if end(self.peek()?) {
             self.next()?;
-            self.depth -= 1;
+            self.open.pop();
             return Ok(true);
         }
         Ok(false)
@@ -111,7 +135,8 @@ impl<'de> Deserializer<'de> for &mut Events<'de> {
     type Error = NotSure;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NotSure> {
-        match self.next()? {
+        let (event, mark) = self.next_marked()?;
+        match event {
             Event::Scalar(text, TScalarStyle::Plain, ..) => match Scalar::resolve(&text, true) {
                 Scalar::Null => visitor.visit_unit(),
                 Scalar::Bool(b) => visitor.visit_bool(b),
@@ -129,7 +154,7 @@ impl<'de> Deserializer<'de> for &mut Events<'de> {
             },
             Event::Scalar(text, ..) => visitor.visit_string(text),
             Event::SequenceStart(..) => {
-                self.enter()?;
+                self.enter(true)?;
                 let value = visitor.visit_seq(Items(&mut *self))?;
                 // A visitor that stopped early leaves items unread.
                 self.at_end(|e| matches!(e, Event::SequenceEnd))?
@@ -137,7 +162,16 @@ impl<'de> Deserializer<'de> for &mut Events<'de> {
                     .ok_or(NotSure)
             }
             Event::MappingStart(..) => {
-                self.enter()?;
+                if self.open == [false, true] {
+                    // A block mapping is marked after its first key; the
+                    // positioned path places it at the earlier of the two.
+                    let first = match self.peek_marked()? {
+                        (Event::MappingEnd, _) => None,
+                        (_, key) => Some(Pos::from(key)),
+                    };
+                    self.items.push(earliest(Pos::from(mark), first));
+                }
+                self.enter(false)?;
                 let value = visitor.visit_map(Entries(&mut *self))?;
                 self.at_end(|e| matches!(e, Event::MappingEnd))?
                     .then_some(value)

@@ -1,9 +1,9 @@
 //! The fast path for clean files: yaml-rust2's events straight into the
 //! typed model (`events.rs`), with the semantic checks done on typed
-//! values. It answers only "clean, here are the entries" or "not sure"; anything else — a
-//! syntax error, an unknown key, a bad value, a warning to give — goes
-//! through the positioned path, which finds every problem with its line
-//! and column. Positions of entries are looked up later, only when needed.
+//! values. It answers only "clean, here are the entries" or "not sure";
+//! anything else — a syntax error, an unknown key, a bad value, a warning
+//! to give — goes through the positioned path, which finds every problem with its line
+//! and column. Each entry's position comes from the scanner's marks.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -40,13 +40,20 @@ struct Defaults {
 
 use crate::model::{strict_list, strict_mapping};
 
+fn some_mapping<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    strict_mapping(d).map(Some)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MediaEntry {
     id: Id,
     #[serde(default)]
     metadata: Metadata,
-    #[serde(default)]
+    /// Present, an exemption is a mapping: `lint: ~` is an error.
+    #[serde(default, deserialize_with = "some_mapping")]
     lint: Option<Exemption>,
     #[serde(default, deserialize_with = "crate::model::strict_opt_string")]
     key: Option<String>,
@@ -82,7 +89,6 @@ impl<'de> Deserialize<'de> for Id {
 /// The entries of a clean file, or `None` to take the positioned path.
 pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entry>> {
     let now = now.as_unix() as f64;
-    let mut positions = item_positions(text)?.into_iter();
     let mut entries = Vec::new();
     let mut events = Events::new(text);
     while let Some(doc) = events.next_document::<Option<Document>>().ok()? {
@@ -117,93 +123,18 @@ pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entr
                 return None;
             }
             let media_key = media_key(&id, media.key.as_deref(), media.kind.as_deref()).ok()?;
-            let (line, column) = positions.next()?;
+            let at = *events.item_positions().get(entries.len())?;
             entries.push(Entry {
                 id,
                 metadata: Arc::new(Declared::new(metadata)),
-                location: Location::new(file, line, column),
+                location: Location::new(file, at.line, at.column),
                 exemption: media.lint.map(Arc::new),
                 media_key,
             });
         }
     }
-    // Every item found by the scan was one entry, and no entry lacked one.
-    positions.next().is_none().then_some(entries)
-}
-
-/// Where each item of each document's `media:` list starts (1-based line,
-/// and the column of the item's content, as the positioned path reports
-/// it), by one scan of the lines. It knows only the plain block layout
-/// (`media:` at column 0, then `- ` items at one indent); anything else is
-/// `None`, and so is a count that does not match the entries parsed: that
-/// file takes the positioned path instead.
-fn item_positions(text: &str) -> Option<Vec<(usize, usize)>> {
-    // yaml-rust2 counts a lone CR as a line break; `lines()` does not.
-    if text
-        .as_bytes()
-        .windows(2)
-        .any(|w| w[0] == b'\r' && w[1] != b'\n')
-        || text.ends_with('\r')
-    {
-        return None;
-    }
-    let mut found = Vec::new();
-    let mut in_media = false;
-    let mut item_indent = None;
-    for (n, line) in text.lines().enumerate() {
-        let body = line.trim_start_matches(' ');
-        if body.is_empty() || body.starts_with('#') {
-            continue;
-        }
-        if body.starts_with('\t') {
-            return None;
-        }
-        let indent = line.len() - body.len();
-        if indent == 0 && !body.starts_with("- ") && body != "-" {
-            let marker = |m: &str| {
-                body.strip_prefix(m)
-                    .is_some_and(|r| r.is_empty() || r.starts_with([' ', '#']))
-            };
-            if marker("---") || marker("...") {
-                (in_media, item_indent) = (false, None);
-                continue;
-            }
-            in_media = body.starts_with("media:");
-            item_indent = None;
-            if in_media && !body["media:".len()..].trim_start().is_empty() {
-                let rest = body["media:".len()..].trim_start();
-                if !rest.starts_with('#') {
-                    return None; // a flow list on the key's line
-                }
-            }
-            continue;
-        }
-        if !in_media {
-            continue;
-        }
-        let Some(after) = body.strip_prefix('-') else {
-            continue;
-        };
-        let content = after.trim_start_matches(' ');
-        match item_indent {
-            None if content.is_empty() || content.starts_with('#') => return None,
-            None => item_indent = Some(indent),
-            Some(i) if indent < i => return None,
-            Some(i) if indent > i => continue,
-            Some(_) if content.is_empty() || content.starts_with('#') => return None,
-            Some(_) => {}
-        }
-        // An anchored or aliased item starts where its node does, past the
-        // `&a` or `*a`: left to the positioned path.
-        if content.starts_with(['&', '*', '!']) {
-            return None;
-        }
-        if !after.starts_with(' ') {
-            continue; // `-1` is a scalar, not an item
-        }
-        found.push((n + 1, indent + 1 + (after.len() - content.len()) + 1));
-    }
-    Some(found)
+    // Every entry has its own position, and every position is an entry.
+    (events.item_positions().len() == entries.len()).then_some(entries)
 }
 
 fn is_integer(n: Option<&Number>) -> bool {

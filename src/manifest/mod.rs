@@ -391,13 +391,16 @@ mod tests {
     /// positioned path; serde's derived types would take it field by field
     /// (the fast path read it as the alt text "x", and sent it).
     #[test]
-    fn a_structure_written_as_a_list_is_an_error_on_both_paths() {
+    fn a_structure_written_as_a_list_or_nothing_is_an_error_on_both_paths() {
         for text in [
             format!("{HEAD}media:\n  - id: '1'\n    metadata:\n      alt_text: [x]\n"),
             format!("{HEAD}media:\n  - id: '1'\n    metadata:\n      sticker_info: {{stickers: [['1']]}}\n"),
             format!("{HEAD}media:\n  - id: '1'\n    metadata:\n      preview_image: {{media_key: [a, b]}}\n"),
             format!("{HEAD}media:\n  - ['1']\n"),
             format!("{HEAD}defaults: [[]]\nmedia:\n  - id: '1'\n"),
+            // Found in review: an empty `lint:` read as no exemption.
+            format!("{HEAD}media:\n  - id: '1'\n    lint: ~\n"),
+            format!("{HEAD}media:\n  - id: '1'\n    lint:\n"),
         ] {
             let f = parse(&text);
             assert!(
@@ -407,6 +410,18 @@ mod tests {
             );
             assert_both_paths_agree(&text);
         }
+    }
+
+    /// yaml-rust2 ends its input at a NUL: the media after one were
+    /// silently left out, by both paths (found in review).
+    #[test]
+    fn a_nul_character_is_an_error_not_the_end_of_the_file() {
+        let f = parse(&format!("{HEAD}media:\n  - id: '1'\n\0  - id: '2'\n"));
+        assert_eq!(
+            messages(&f),
+            ["m.yaml:5:1: error: the file holds a NUL character (U+0000), which YAML does not allow"]
+        );
+        assert!(f.entries.is_empty());
     }
 
     /// The fast path finds each entry's position by a line scan, the same
@@ -419,6 +434,12 @@ mod tests {
             format!("---\n{HEAD}defaults:\n  metadata: {{alt_text: {{text: 'a: b'}}}}\nmedia:\n  - id: '4'\n    key: 3_4\n"),
             // What the tests and benchmarks generate (serde_yaml's layout).
             crate::testdata::manifest(0..50, "it's v1"),
+            // Found in review: a tab after the dash; a plain scalar going on
+            // at the items' indent with `- ` (one item too many for a line
+            // scan) beside `-<tab>` (one too few); a quoted `"media":`.
+            format!("{HEAD}media:\n  - \tid: '1'\n  - \t{{id: '2'}}\n"),
+            format!("{HEAD}media:\n  - id: '1'\n    metadata: {{alt_text: {{text: the harbour at dawn with fishing boats\n  - and gulls}}}}\n  -\tid: '2'\n    metadata: {{alt_text: {{text: hi}}}}\n"),
+            format!("{HEAD}media:\n  - id: '1'\n---\n{HEAD}\"media\":\n  - id: '2'\n"),
         ];
         for text in cases {
             let (fast, careful) =

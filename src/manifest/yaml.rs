@@ -88,7 +88,7 @@ enum Frame {
 
 /// A block collection's start event is marked after its first item was
 /// scanned; the first item is where a reader looks for it.
-fn earliest(start: Pos, first: Option<Pos>) -> Pos {
+pub fn earliest(start: Pos, first: Option<Pos>) -> Pos {
     match first {
         Some(f) if (f.line, f.column) < (start.line, start.column) => f,
         _ => start,

@@ -167,3 +167,29 @@ fn a_structure_written_as_a_list() {
         ],
     );
 }
+
+/// An empty exemption was read as none by the fast path.
+#[test]
+fn an_empty_lint_exemption() {
+    case(
+        "bad.yaml",
+        &format!("{HEAD}media:\n  - id: \"1\"\n    lint: ~\n"),
+        &[
+            "bad.yaml:5:11:",
+            "`media[0].lint` must be a mapping, found nothing (null)",
+        ],
+    );
+}
+
+/// The YAML parser ends its input at a NUL: what followed was left out.
+#[test]
+fn a_nul_character() {
+    case(
+        "bad.yaml",
+        &format!("{HEAD}media:\n  - id: \"1\"\n\0  - id: \"2\"\n"),
+        &[
+            "bad.yaml:5:1:",
+            "the file holds a NUL character (U+0000), which YAML does not allow",
+        ],
+    );
+}
