@@ -116,10 +116,19 @@ fn folded(text: &str) -> impl Iterator<Item = char> + '_ {
     text.trim().chars().flat_map(char::to_lowercase)
 }
 
+/// The hash of the folded text's bytes, in one write: hashing it char by
+/// char took 7% of a plan's time. ASCII (most alt text) folds byte by
+/// byte; other text folds as `folded` does, to the same bytes for the same
+/// folded text (the Kelvin sign folds to an ASCII `k`).
 fn folded_hash(text: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
+    use std::hash::Hasher;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    folded(text).for_each(|c| c.hash(&mut h));
+    let text = text.trim();
+    if text.is_ascii() {
+        h.write(text.to_ascii_lowercase().as_bytes());
+    } else {
+        h.write(folded(text).collect::<String>().as_bytes());
+    }
     h.finish()
 }
 
@@ -254,4 +263,22 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_folded_text_has_the_same_hash() {
+        for (a, b) in [
+            ("Kelvin ", " kelvin"),
+            ("\u{212A}ELVIN", "kelvin"),
+            ("ÉTÉ", "été"),
+        ] {
+            assert!(same_folded(a, b), "{a} {b}");
+            assert_eq!(folded_hash(a), folded_hash(b), "{a} {b}");
+        }
+        assert_ne!(folded_hash("a cat"), folded_hash("a dog"));
+    }
 }
