@@ -373,6 +373,77 @@ mod tests {
         }
     }
 
+    /// Bits of YAML syntax, strung together at random below; plain words
+    /// often, so that the fast path takes many of the files.
+    const TOKENS: &[&str] = &[
+        "a",
+        "b c",
+        "a",
+        "b c",
+        "a",
+        "b c",
+        "a",
+        "b c",
+        "a",
+        "1",
+        " ",
+        "\n",
+        "\n  ",
+        "\n        ",
+        "- ",
+        ": ",
+        ":",
+        " #",
+        "'",
+        "\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        ", ",
+        "&a ",
+        "*a",
+        "!",
+        "|",
+        ">",
+        "~",
+        "\t",
+        "\\",
+        "? ",
+        "---",
+        "...",
+        "%",
+        "@",
+        "`",
+        "é",
+        "\u{85}",
+        "\u{2028}",
+        "\r",
+        "\u{feff}",
+        "id: '2'",
+        "text: b",
+        "alt_text:",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Random strings of YAML syntax where an alt text goes, and after
+        /// it: whatever the fast path takes, the positioned path reads alike.
+        #[test]
+        fn both_paths_agree_on_random_syntax(
+            inside in proptest::collection::vec(0..TOKENS.len(), 0..16),
+            after in proptest::collection::vec(0..TOKENS.len(), 0..8),
+        ) {
+            let join = |picks: &[usize]| picks.iter().map(|&i| TOKENS[i]).collect::<String>();
+            let text = format!(
+                "{HEAD}media:\n  - id: '1'\n    metadata:\n      alt_text:\n        text: {}\n  - id: '3'\n{}",
+                join(&inside),
+                join(&after),
+            );
+            assert_both_paths_agree(&text);
+        }
+    }
+
     /// Every field with every scalar, one at a time; the fast path must
     /// take the clean ones, or the property above tests little.
     #[test]
