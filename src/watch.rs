@@ -217,6 +217,16 @@ impl AppliedCache {
         Ok(plan)
     }
 
+    /// Reads the recorded digests before the tree is loaded. A writer lets
+    /// go of the scan's pages once it has read them, so they are not in
+    /// the watcher's peak beside the parsed tree (18 MB at 100,000 media).
+    pub fn prime(&mut self, store: &dyn StateReader) -> anyhow::Result<()> {
+        let serial = store.serial()?;
+        self.digests = store.digests()?;
+        self.serial = Some(serial);
+        Ok(())
+    }
+
     /// After our own writes to `ids`: re-read just those.
     pub fn update(
         &mut self,

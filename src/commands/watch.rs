@@ -97,6 +97,10 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
             .with_context(|| format!("cannot watch `{}`", root.given.display()))?;
     }
 
+    let mut applied = AppliedCache::default();
+    if let Some(writer) = writer.as_deref() {
+        applied.prime(writer)?;
+    }
     let mut workspace = Workspace::load(&args.paths)?;
     let session = Session {
         config,
@@ -105,7 +109,7 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
         writer: writer.as_deref(),
         runner,
         shutdown: &shutdown,
-        applied: RefCell::new(AppliedCache::default()),
+        applied: RefCell::new(applied),
     };
     session.reconcile(&workspace, "start")?;
 
