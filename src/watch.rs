@@ -122,8 +122,9 @@ impl Workspace {
     /// files are held, and forgetting pauses while any file is broken.
     #[must_use]
     pub fn desired(&self) -> (Desired, Vec<Diagnostic>) {
-        let good = self.files.values().filter_map(|t| t.good.clone());
-        let (mut desired, mut errors) = assemble_lenient(good);
+        let good = self.files.values().filter_map(|t| t.good.as_ref());
+        let entries = good.clone().map(|g| g.entries.len()).sum();
+        let (mut desired, mut errors) = assemble_lenient(good.cloned(), entries);
         for tracked in self.files.values().filter(|t| !t.errors.is_empty()) {
             desired.incomplete = true;
             errors.extend(tracked.errors.iter().cloned());

@@ -57,7 +57,8 @@ pub fn parse_all(files: &[PathBuf], now: Timestamp) -> Vec<ParsedFile> {
 /// Joins parsed files into the desired set; the same ID twice is an error
 /// that names both places.
 pub fn assemble(files: Vec<ParsedFile>) -> Result<Desired, InvalidManifests> {
-    let (desired, errors) = assemble_lenient(files);
+    let entries = files.iter().map(|f| f.entries.len()).sum();
+    let (desired, errors) = assemble_lenient(files, entries);
     if errors.is_empty() {
         Ok(desired)
     } else {
@@ -69,17 +70,21 @@ pub fn assemble(files: Vec<ParsedFile>) -> Result<Desired, InvalidManifests> {
 /// (every declaration of it is left out) and reported, the rest stays
 /// usable. Errors come in file order, each file's own before its
 /// duplicates, which point to the first declaration.
-pub fn assemble_lenient(files: impl IntoIterator<Item = ParsedFile>) -> (Desired, Vec<Diagnostic>) {
-    let files: Vec<ParsedFile> = files.into_iter().collect();
-    let mut desired = Desired {
-        files: files.len(),
-        ..Desired::default()
-    };
+///
+/// `entries` (how many the files hold in all) sizes the set once, and the
+/// files are taken one at a time: watch hands over a copy of each file as
+/// it goes, not a copy of them all beside the set being built.
+pub fn assemble_lenient(
+    files: impl IntoIterator<Item = ParsedFile>,
+    entries: usize,
+) -> (Desired, Vec<Diagnostic>) {
+    let mut desired = Desired::default();
     // Each error with its file's index, to put the duplicates in place.
     let mut errors: Vec<(usize, Diagnostic)> = Vec::new();
     let mut order: HashMap<*const PathBuf, usize> = HashMap::new();
-    let mut entries = Vec::with_capacity(files.iter().map(|f| f.entries.len()).sum());
+    let mut entries = Vec::with_capacity(entries);
     for (i, file) in files.into_iter().enumerate() {
+        desired.files += 1;
         order.insert(Arc::as_ptr(&file.path), i);
         for d in file.diagnostics {
             if d.is_error() {
@@ -555,7 +560,7 @@ mod tests {
                 parse_text(Arc::new(PathBuf::from(name)), &text, Timestamp::now())
             })
             .collect();
-        let (desired, errors) = assemble_lenient(parsed);
+        let (desired, errors) = assemble_lenient(parsed, 6);
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         let help = |at: &str, id: &str| {
             format!("{at}: error: media `{id}` is declared twice\n  help: it is also declared at a.yaml:{}:5; keep one of the two", if id == "9" { 4 } else { 5 })
