@@ -19,7 +19,7 @@ use serde::Deserialize;
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use crate::manifest::scalar::Scalar;
+use crate::manifest::scalar::{is_null, Scalar};
 use crate::manifest::yaml::{earliest, Pos, MAX_DEPTH, MAX_NODES};
 
 /// "Leave this file to the positioned path": every error here is that one.
@@ -137,21 +137,23 @@ impl<'de> Deserializer<'de> for &mut Events<'de> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NotSure> {
         let (event, mark) = self.next_marked()?;
         match event {
-            Event::Scalar(text, TScalarStyle::Plain, ..) => match Scalar::resolve(&text, true) {
-                Scalar::Null => visitor.visit_unit(),
-                Scalar::Bool(b) => visitor.visit_bool(b),
-                Scalar::Int(n) | Scalar::Float(n) => {
-                    if let Some(u) = n.as_u64() {
-                        visitor.visit_u64(u)
-                    } else if let Some(i) = n.as_i64() {
-                        visitor.visit_i64(i)
-                    } else {
-                        visitor.visit_f64(n.as_f64().ok_or(NotSure)?)
+            Event::Scalar(text, TScalarStyle::Plain, ..) => {
+                match Scalar::resolve_owned(text.into(), true) {
+                    Scalar::Null => visitor.visit_unit(),
+                    Scalar::Bool(b) => visitor.visit_bool(b),
+                    Scalar::Int(n) | Scalar::Float(n) => {
+                        if let Some(u) = n.as_u64() {
+                            visitor.visit_u64(u)
+                        } else if let Some(i) = n.as_i64() {
+                            visitor.visit_i64(i)
+                        } else {
+                            visitor.visit_f64(n.as_f64().ok_or(NotSure)?)
+                        }
                     }
+                    Scalar::Str(text) => visitor.visit_string(text),
+                    Scalar::TooBig | Scalar::NotFinite => Err(NotSure),
                 }
-                Scalar::Str(_) => visitor.visit_string(text),
-                Scalar::TooBig | Scalar::NotFinite => Err(NotSure),
-            },
+            }
             Event::Scalar(text, ..) => visitor.visit_string(text),
             Event::SequenceStart(..) => {
                 self.enter(true)?;
@@ -184,7 +186,7 @@ impl<'de> Deserializer<'de> for &mut Events<'de> {
     /// A null is `None`, as `serde_yaml` reads it.
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NotSure> {
         let null = matches!(self.peek()?, Event::Scalar(text, TScalarStyle::Plain, ..)
-            if matches!(Scalar::resolve(text, true), Scalar::Null));
+            if is_null(text));
         if null {
             self.next()?;
             return visitor.visit_none();

@@ -2,6 +2,7 @@
 //! string: the YAML 1.2 core schema exactly as `serde_yaml` 0.9 (the fast
 //! path) resolves it, so both manifest paths read every value the same.
 
+use std::borrow::Cow;
 use std::num::ParseIntError;
 
 /// A resolved scalar.
@@ -19,35 +20,46 @@ pub enum Scalar {
 
 impl Scalar {
     pub fn resolve(text: &str, plain: bool) -> Scalar {
+        Scalar::resolve_owned(Cow::Borrowed(text), plain)
+    }
+
+    /// As `resolve`, keeping an owned text as the string without a copy
+    /// (the fast path owns each scalar's text).
+    pub fn resolve_owned(text: Cow<'_, str>, plain: bool) -> Scalar {
         if !plain {
-            return Scalar::Str(text.to_string());
+            return Scalar::Str(text.into_owned());
         }
-        if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
+        if is_null(&text) {
             return Scalar::Null;
         }
-        match text {
+        match &*text {
             "true" | "True" | "TRUE" => return Scalar::Bool(true),
             "false" | "False" | "FALSE" => return Scalar::Bool(false),
             _ => {}
         }
-        if let Some(n) = parse_unsigned(text, u64::from_str_radix) {
+        if let Some(n) = parse_unsigned(&text, u64::from_str_radix) {
             return Scalar::Int(n.into());
         }
-        if let Some(n) = parse_negative(text, i64::from_str_radix) {
+        if let Some(n) = parse_negative(&text, i64::from_str_radix) {
             return Scalar::Int(n.into());
         }
-        if parse_unsigned(text, u128::from_str_radix).is_some()
-            || parse_negative(text, i128::from_str_radix).is_some()
+        if parse_unsigned(&text, u128::from_str_radix).is_some()
+            || parse_negative(&text, i128::from_str_radix).is_some()
         {
             return Scalar::TooBig;
         }
-        if !digits_but_not_number(text) {
-            if let Some(f) = parse_f64(text) {
+        if !digits_but_not_number(&text) {
+            if let Some(f) = parse_f64(&text) {
                 return serde_json::Number::from_f64(f).map_or(Scalar::NotFinite, Scalar::Float);
             }
         }
-        Scalar::Str(text.to_string())
+        Scalar::Str(text.into_owned())
     }
+}
+
+/// Whether a plain scalar is null.
+pub fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
 }
 
 fn parse_unsigned<T>(text: &str, radix: fn(&str, u32) -> Result<T, ParseIntError>) -> Option<T> {
