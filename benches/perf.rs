@@ -560,7 +560,12 @@ fn drop_workspace(url: &str, workspace: &str) {
 
 /// Loads the tree as watch does, edits one file, and times the re-plan.
 fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
-    let mut ws = xmeta::internals::Workspace::load(&[tree.to_path_buf()]).expect("load");
+    let roots = [tree.to_path_buf()];
+    // No quiet time: the bench writes each edit whole before it re-plans.
+    let mut ws = xmeta::internals::Workspace::load(&roots, Duration::ZERO).expect("load");
+    let targets = xmeta::internals::Targets::default();
+    let inputs =
+        xmeta::internals::Inputs::new(&roots, &targets, None, false).expect("lint configuration");
     let location = xmeta::internals::Location::Dir(state.to_path_buf());
     let store =
         xmeta::internals::open_writer(&location, "bench", &xmeta::internals::Provenance::default())
@@ -568,7 +573,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
     let mut cache = xmeta::internals::AppliedCache::default();
     let (desired, _) = ws.desired();
     cache
-        .plan(store.as_ref(), desired, false)
+        .plan(store.as_ref(), desired, &inputs)
         .expect("read state");
     let file = tree.join("media-042.yaml");
     let per_file = total.div_ceil(FILES);
@@ -580,7 +585,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
         let started = Instant::now();
         ws.refresh(&BTreeSet::from([file.clone()]));
         let (desired, _) = ws.desired();
-        let plan = cache.plan(store.as_ref(), desired, false).expect("state");
+        let plan = cache.plan(store.as_ref(), desired, &inputs).expect("state");
         let took = started.elapsed();
         assert_eq!(
             plan.summary().requests,

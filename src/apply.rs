@@ -388,3 +388,30 @@ async fn run(
     report.failed.sort_by_key(|(id, _)| *id);
     report
 }
+
+/// Records what X holds for media that drifted, sending nothing: their
+/// records must say what X holds, or the next plan would send it again.
+/// `all`: every drifted media (`refresh`); otherwise only those the plan
+/// does not change (they drifted to what the manifests now want).
+pub fn record_drift(plan: &Plan, store: &dyn StateWriter, all: bool) -> anyhow::Result<usize> {
+    let Some(refresh) = &plan.refresh else {
+        return Ok(0);
+    };
+    let mut recorded = 0;
+    for drift in &refresh.drifted {
+        if !all && plan.changes.iter().any(|c| c.id == drift.id) {
+            continue;
+        }
+        if let Some(record) = store.get(&drift.id)? {
+            let live = crate::refresh::with_live(&record.metadata, drift);
+            let recording = Recording {
+                id: drift.id,
+                before: Some(record.metadata),
+                after: live,
+            };
+            store.record(recording, Event::Refresh)?;
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
+}

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use reqwest::Url;
 
 use crate::apply::Budget;
@@ -542,18 +542,16 @@ fn credentials(token_file: Option<&Path>) -> anyhow::Result<Auth> {
     }
 }
 
+/// A token is a few hundred bytes; anything much larger is not a token.
+const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
+
 /// Reads a token file that only this user controls: a regular file (a
 /// FIFO would hang), owned by this user, mode 0600 or stricter.
 fn read_token_file(file: &Path) -> anyhow::Result<Secret> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let meta = std::fs::metadata(file)
-        .with_context(|| format!("cannot read the token file `{}`", file.display()))?;
-    if !meta.is_file() {
-        bail!(
-            "the token file `{}` is not a regular file (a FIFO or device?); put the token in a file",
-            file.display()
-        );
-    }
+    let opened = crate::intake::open(file, None, MAX_TOKEN_FILE_BYTES)
+        .map_err(|e| anyhow!("cannot read the token file `{}`: {e}", file.display()))?;
+    let meta = &opened.meta;
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
         bail!(
@@ -570,8 +568,11 @@ fn read_token_file(file: &Path) -> anyhow::Result<Secret> {
             file.display()
         );
     }
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the token file `{}`", file.display()))?;
+    let text = opened
+        .read()
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| Ok(String::from_utf8(bytes)?))
+        .map_err(|e| anyhow!("cannot read the token file `{}`: {e}", file.display()))?;
     let token = text.trim_end_matches(['\n', '\r']).to_string();
     if token.trim().is_empty() {
         bail!("the token file `{}` is empty", file.display());

@@ -35,6 +35,7 @@ pub(crate) mod commands;
 pub(crate) mod config;
 pub(crate) mod error;
 pub(crate) mod fs_util;
+pub(crate) mod intake;
 pub(crate) mod lint;
 pub(crate) mod logging;
 pub(crate) mod manifest;
@@ -42,6 +43,7 @@ pub(crate) mod model;
 pub(crate) mod output;
 pub(crate) mod parallel;
 pub(crate) mod plan;
+pub(crate) mod planner;
 pub(crate) mod progress;
 pub(crate) mod provenance;
 pub(crate) mod refresh;
@@ -67,6 +69,7 @@ pub mod internals {
     pub use crate::manifest::{assemble, parse_both, parse_text, Desired, Entry, MediaSet};
     pub use crate::model::MediaId;
     pub use crate::plan::{diff, render_text, Targets};
+    pub use crate::planner::Inputs;
     pub use crate::state::{open_writer, Location, Provenance, Record};
     pub use crate::time::Timestamp;
     pub use crate::watch::{AppliedCache, Workspace};
@@ -97,10 +100,7 @@ fn outcome() -> Exit {
     match result {
         Ok(exit) => exit,
         Err(e) => {
-            match error::render(&e, &secrets) {
-                error::Rendered::Diagnostics(text) => logging::note(&text),
-                error::Rendered::Message(text) => logging::line("error", &text),
-            }
+            logging::error(&e, &secrets);
             Exit::Error
         }
     }

@@ -46,6 +46,16 @@ pub fn line(label: &str, text: &str) {
     write_stderr(&format!("{}{text}\n", paint_label(label)));
 }
 
+/// An error as the user reads it: diagnostics as a list, anything else on
+/// an `error:` line, secrets scrubbed. The one way errors are printed
+/// (the process's last error, and each failed watch cycle).
+pub fn error(e: &anyhow::Error, secrets: &[String]) {
+    match crate::error::render(e, secrets) {
+        crate::error::Rendered::Diagnostics(text) => note(&text),
+        crate::error::Rendered::Message(text) => line("error", &text),
+    }
+}
+
 /// A line on stderr without a label (notes, lists of diagnostics).
 pub fn note(text: &str) {
     write_stderr(&format!("{}\n", crate::untrusted::neutralise_lines(text)));

@@ -186,26 +186,12 @@ struct ReadDocument {
 /// Reads a saved plan, refusing one that is too large, corrupt, edited,
 /// or not consistent in itself.
 pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
-    use std::io::Read;
     let shown = file.display();
     let refuse = |why: String| {
         anyhow!("the plan file `{shown}` {why}; make a new one with `xmeta plan --out`")
     };
-    let meta =
-        std::fs::metadata(file).with_context(|| format!("cannot read the plan file `{shown}`"))?;
-    if !meta.is_file() {
-        bail!("the plan file `{shown}` is not a regular file");
-    }
-    if meta.len() > MAX_PLAN_BYTES {
-        bail!("the plan file `{shown}` is larger than {MAX_PLAN_BYTES} bytes; it was not read");
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_PLAN_BYTES + 1).read_to_end(&mut bytes))
-        .with_context(|| format!("cannot read the plan file `{shown}`"))?;
-    if bytes.len() as u64 > MAX_PLAN_BYTES {
-        bail!("the plan file `{shown}` is larger than {MAX_PLAN_BYTES} bytes; it was not read");
-    }
+    let bytes = crate::intake::read(file, None, MAX_PLAN_BYTES)
+        .map_err(|e| anyhow!("cannot read the plan file `{shown}`: {e}"))?;
     let sealed = bytes
         .strip_prefix(CHECKSUM_PREFIX.as_bytes())
         .and_then(|b| b.get(64..).map(|rest| (&b[..64], rest)))

@@ -4,13 +4,23 @@
 //! media are held (neither applied nor forgotten) until it is fixed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::error::Diagnostic;
+use crate::error::{Diagnostic, Location};
+use crate::intake::Reader;
 use crate::manifest::{self, assemble_lenient, Desired, ParsedFile};
 use crate::model::MediaId;
-use crate::plan::{Plan, Targets};
+use crate::plan::Plan;
+use crate::planner::Inputs;
 use crate::state::{Digest, StateReader};
+
+/// How long a file may keep changing before it is reported instead of
+/// read (a slow copy of a large manifest takes a few seconds).
+fn settle_bound(quiet: Duration) -> Duration {
+    (quiet * 20).max(Duration::from_secs(10))
+}
 
 #[derive(Debug)]
 struct Tracked {
@@ -23,18 +33,22 @@ struct Tracked {
 #[derive(Debug)]
 pub struct Workspace {
     roots: Vec<PathBuf>,
+    /// Reads each file through the intake, once it has settled.
+    reader: Reader,
     files: BTreeMap<PathBuf, Tracked>,
 }
 
 impl Workspace {
-    /// Reads every manifest under `roots`.
-    pub fn load(roots: &[PathBuf]) -> anyhow::Result<Workspace> {
+    /// Reads every manifest under `roots`; each file is read once it has
+    /// been left alone for `quiet` (a save in progress is not a version).
+    pub fn load(roots: &[PathBuf], quiet: Duration) -> anyhow::Result<Workspace> {
         let mut ws = Workspace {
             roots: roots.to_vec(),
+            reader: Reader::within(roots).settled(quiet, settle_bound(quiet)),
             files: BTreeMap::new(),
         };
         let files = manifest::discover(roots)?;
-        for parsed in manifest::parse_all(&files, crate::time::Timestamp::now()) {
+        for parsed in manifest::parse_all(&files, &ws.reader, crate::time::Timestamp::now()) {
             ws.store(parsed);
         }
         Ok(ws)
@@ -42,7 +56,7 @@ impl Workspace {
 
     fn store(&mut self, parsed: ParsedFile) {
         let path = parsed.path.as_ref().clone();
-        let errors: Vec<Diagnostic> = parsed
+        let mut errors: Vec<Diagnostic> = parsed
             .diagnostics
             .iter()
             .filter(|d| d.is_error())
@@ -52,6 +66,15 @@ impl Workspace {
             good: None,
             errors: Vec::new(),
         });
+        // Truncated and not yet written again (some editors, `cp`): an
+        // empty read is not a deletion. Deleting the file forgets.
+        let emptied = tracked.good.as_ref().is_some_and(|g| !g.entries.is_empty());
+        if errors.is_empty() && parsed.entries.is_empty() && emptied {
+            errors.push(Diagnostic::error(
+                Location::new(&parsed.path, 1, 1),
+                "the file declares no media now (emptied while being written?); its last good version stays in effect until it declares media again or is deleted",
+            ));
+        }
         if errors.is_empty() {
             tracked.good = Some(parsed);
         }
@@ -107,12 +130,18 @@ impl Workspace {
             }
         }
         let touched: Vec<PathBuf> = touched.into_iter().collect();
-        let (present, gone): (Vec<PathBuf>, Vec<PathBuf>) =
-            touched.iter().cloned().partition(|p| p.is_file());
+        // Gone only when the path is gone: a file that turned into a FIFO,
+        // a link outside the roots or anything unreadable is an error for
+        // that file (its last good version stays), never a deletion.
+        let (gone, present): (Vec<PathBuf>, Vec<PathBuf>) =
+            touched.iter().cloned().partition(|p| {
+                p.symlink_metadata()
+                    .is_err_and(|e| e.kind() == ErrorKind::NotFound)
+            });
         for path in gone {
             self.files.remove(&path);
         }
-        for parsed in manifest::parse_all(&present, crate::time::Timestamp::now()) {
+        for parsed in manifest::parse_all(&present, &self.reader, crate::time::Timestamp::now()) {
             self.store(parsed);
         }
         touched
@@ -153,7 +182,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a.yaml");
         std::fs::write(&file, DOC).unwrap();
-        let mut ws = Workspace::load(&[dir.path().to_path_buf()]).unwrap();
+        let mut ws = Workspace::load(&[dir.path().to_path_buf()], Duration::ZERO).unwrap();
         assert_eq!(ws.desired().0.media.len(), 2);
 
         std::fs::write(&file, "media: [").unwrap();
@@ -173,7 +202,7 @@ mod tests {
     #[test]
     fn hidden_directories_and_other_files_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::load(&[dir.path().to_path_buf()]).unwrap();
+        let ws = Workspace::load(&[dir.path().to_path_buf()], Duration::ZERO).unwrap();
         assert!(ws.is_relevant(&dir.path().join("x.yaml")));
         assert!(ws.is_relevant(&dir.path().join("sub/x.yml")));
         assert!(!ws.is_relevant(&dir.path().join(".git/x.yaml")));
@@ -192,30 +221,21 @@ pub struct AppliedCache {
 }
 
 impl AppliedCache {
-    /// The plan of one cycle: media whose manifest has its record's digest
-    /// are unchanged, and only the others' records are read.
+    /// The plan of one cycle, by the one planner: media whose manifest has
+    /// its record's digest are unchanged, and only the others' records are
+    /// read.
     pub fn plan(
         &mut self,
         store: &dyn StateReader,
-        mut desired: Desired,
-        prune: bool,
+        desired: Desired,
+        inputs: &Inputs,
     ) -> anyhow::Result<Plan> {
         let serial = store.serial()?;
         if self.serial != Some(serial) {
             self.digests = store.digests()?;
             self.serial = Some(serial);
         }
-        let targets = Targets::default();
-        let (applied, unchanged) = crate::commands::records_to_compare(
-            &mut desired,
-            store,
-            &self.digests,
-            &targets,
-            false,
-        )?;
-        let mut plan = crate::plan::diff(desired, &applied, &targets, prune);
-        plan.unchanged += unchanged;
-        Ok(plan)
+        crate::planner::plan_declared(inputs, desired, store, &self.digests)
     }
 
     /// Reads the recorded digests before the tree is loaded. A writer lets

@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use crate::commands::{check_declared, records_to_compare, Exit};
+use crate::commands::Exit;
 use crate::config::Config;
-use crate::manifest;
 use crate::output::Output;
-use crate::plan::{self, Action, Targets};
-use crate::state;
+use crate::plan::{Action, Targets};
+use crate::{planner, state};
 
 /// Media per atomic write of `adopt`.
 const ADOPT_BATCH: usize = 1_000;
@@ -18,21 +17,12 @@ pub fn run(
     targets: &Targets,
     out: Output,
 ) -> anyhow::Result<Exit> {
-    let mut desired = manifest::load(paths)?;
-    check_declared(config, paths, &desired, targets)?;
-    if !state::exists(&config.state)? {
-        crate::logging::note(&format!(
-            "No state at {}: creating a new one.",
-            config.state
-        ));
-    }
     let provenance = config.sources.provenance(paths);
-    let store = state::open_writer(&config.state, &config.command_line, &provenance)?;
-    // Digests first: only the records that differ are read in full.
-    let (applied, unchanged) =
-        records_to_compare(&mut desired, &*store, &store.digests()?, targets, false)?;
-    let plan = plan::diff(desired, &applied, targets, false);
-    let unchanged = plan.unchanged + unchanged;
+    let open = || state::open_writer(&config.state, &config.command_line, &provenance);
+    let inputs = planner::Inputs::new(paths, targets, None, config.allow_empty)?;
+    let (plan, held) = planner::plan_for_writer(&inputs, &config.state, open)?;
+    let store = planner::writer_for(held, &config.state, open)?;
+    let unchanged = plan.unchanged;
     // Each batch is one atomic write with its history. sled holds what a
     // batch writes until the database closes: one write of 100,000 records
     // made it hold about 1 GB, batches of 10,000 about 220 MB, and batches
@@ -47,11 +37,21 @@ pub fn run(
         .filter(|c| c.action != Action::Forget);
     let mut adopted = 0;
     loop {
-        let batch: Vec<state::Recording> = changes
-            .by_ref()
-            .take(ADOPT_BATCH)
+        let batch = changes.by_ref().take(ADOPT_BATCH).collect::<Vec<_>>();
+        if batch.is_empty() {
+            break;
+        }
+        // What is recorded now, for the history and the fields kept.
+        let ids: Vec<_> = batch
+            .iter()
+            .filter(|c| c.action == Action::Update)
+            .map(|c| c.id)
+            .collect();
+        let mut current = store.get_many(&ids)?;
+        let batch: Vec<state::Recording> = batch
+            .into_iter()
             .map(|c| {
-                let before = applied.get(&c.id).map(|r| r.metadata.clone());
+                let before = current.remove(&c.id).map(|r| r.metadata);
                 let after = c.next_record(before.as_ref());
                 state::Recording {
                     id: c.id,
@@ -60,9 +60,6 @@ pub fn run(
                 }
             })
             .collect();
-        if batch.is_empty() {
-            break;
-        }
         adopted += batch.len();
         store.record_many(batch, state::history::Event::Adopt)?;
     }

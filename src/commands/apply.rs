@@ -5,13 +5,13 @@ use std::io::BufRead;
 use anyhow::bail;
 
 use crate::apply::Runner;
-use crate::commands::{check_declared, load_both, read_live, records_to_compare, Exit};
+use crate::commands::Exit;
 use crate::config::{ApplyConfig, ApplySource, Config};
 use crate::output::Output;
-use crate::plan::{self, render_text, Plan};
+use crate::plan::{render_text, Plan};
 use crate::shutdown::Shutdown;
 use crate::state::{self, StateWriter};
-use crate::{manifest, saved_plan};
+use crate::{planner, saved_plan};
 
 pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<Exit> {
     let mut provenance = match &args.source {
@@ -23,44 +23,16 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
     };
     let (mut plan, store) = match &args.source {
         ApplySource::Manifests(paths) => {
-            if state::exists(&config.state)? {
-                let (mut desired, store, digests) = load_both(paths, || open(&provenance))?;
-                check_declared(config, paths, &desired, &args.targets)?;
-                let (mut applied, unchanged) = records_to_compare(
-                    &mut desired,
-                    &*store,
-                    &digests,
-                    &args.targets,
-                    args.refresh,
-                )?;
-                drop(digests);
-                let refresh = if args.refresh {
-                    Some(read_live(
-                        &args.client,
-                        &args.budget,
-                        &desired,
-                        &mut applied,
-                    )?)
-                } else {
-                    None
-                };
-                let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
-                plan.unchanged += unchanged;
-                plan.refresh = refresh;
-                (plan, Some(store))
-            } else {
-                // No state yet: it is created only once something is about
-                // to be written (not for a refused or cancelled apply).
-                let desired = manifest::load(paths)?;
-                check_declared(config, paths, &desired, &args.targets)?;
-                let plan = plan::diff(
-                    desired,
-                    &std::collections::BTreeMap::default(),
-                    &args.targets,
-                    args.prune,
-                );
-                (plan, None)
-            }
+            let inputs = planner::Inputs {
+                prune: args.prune,
+                price_per_request: args.price_per_request,
+                live: args.refresh.then_some(planner::Live {
+                    client: &args.client,
+                    budget: &args.budget,
+                }),
+                ..planner::Inputs::new(paths, &args.targets, None, config.allow_empty)?
+            };
+            planner::plan_for_writer(&inputs, &config.state, || open(&provenance))?
         }
         ApplySource::SavedPlan(file) => {
             let document = saved_plan::read(file)?;
@@ -78,7 +50,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
     if let Some(store) = &store {
         // Local: records what X holds for media that drifted to what the
         // manifests want (no request), also when nothing else changes.
-        record_drift_in_line(&plan, store.as_ref())?;
+        crate::apply::record_drift(&plan, store.as_ref(), false)?;
     }
     out.print(&render_text(&plan, out.color));
     if !plan.has_changes() {
@@ -90,48 +62,8 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         out.line("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
-    let store = if let Some(store) = store {
-        store
-    } else {
-        // Said out loud: run from the wrong directory, this is where a
-        // second, empty state would start.
-        crate::logging::note(&format!(
-            "No state at {}: creating a new one; every media is new.",
-            config.state
-        ));
-        let store = open(&provenance)?;
-        if !store.all()?.is_empty() {
-            bail!(
-                "a state appeared at `{}` while this apply was planning; run it again",
-                config.state
-            );
-        }
-        store
-    };
+    let store = planner::writer_for(store, &config.state, || open(&provenance))?;
     execute(config, args, &plan, store.as_ref(), out)
-}
-
-/// Media that drifted to what the manifests now want need no request, but
-/// their records must say what X holds, or the next plan would send it.
-pub fn record_drift_in_line(plan: &Plan, store: &dyn StateWriter) -> anyhow::Result<()> {
-    let Some(refresh) = &plan.refresh else {
-        return Ok(());
-    };
-    for drift in &refresh.drifted {
-        if plan.changes.iter().any(|c| c.id == drift.id) {
-            continue;
-        }
-        if let Some(record) = store.get(&drift.id)? {
-            let live = crate::refresh::with_live(&record.metadata, drift);
-            let recording = state::Recording {
-                id: drift.id,
-                before: Some(record.metadata),
-                after: live,
-            };
-            store.record(recording, state::history::Event::Refresh)?;
-        }
-    }
-    Ok(())
 }
 
 fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {

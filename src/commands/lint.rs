@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::commands::{check_declared, Exit};
+use crate::commands::Exit;
 use crate::config::Config;
 use crate::lint::{self, LintFormat};
-use crate::manifest;
 use crate::output::Output;
 use crate::plan::Targets;
+use crate::planner;
 
 pub fn run(
     config: &Config,
@@ -17,10 +17,10 @@ pub fn run(
     config_file: Option<&Path>,
     out: Output,
 ) -> anyhow::Result<Exit> {
-    let lint_config = lint::config::load(config_file, paths)?;
-    let desired = manifest::load(paths)?;
-    check_declared(config, paths, &desired, &Targets::default())?;
-    let report = lint::lint(&desired, &lint_config, None);
+    let targets = Targets::default();
+    let inputs = planner::Inputs::new(paths, &targets, config_file, config.allow_empty)?;
+    let desired = planner::declared(&inputs)?;
+    let report = lint::lint(&desired, &inputs.lint, None);
     out.print(&lint::render(&report, format));
     Ok(if report.errors() > 0 {
         Exit::Error

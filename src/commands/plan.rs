@@ -1,13 +1,12 @@
 //! `xmeta plan`: diff the manifests against the state and render the plan.
 
 use crate::annotations::Kind;
-use crate::commands::{
-    annotations, check_declared, load_both, read_live, records_to_compare, show_invalid, Exit,
-};
+use crate::commands::{annotations, show_invalid, Exit};
 use crate::config::{Config, Format, PlanConfig};
 use crate::error::{render, Rendered};
 use crate::output::Output;
 use crate::plan::{self, write_text};
+use crate::planner;
 use crate::saved_plan;
 use crate::state;
 
@@ -32,47 +31,31 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
 }
 
 fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
-    let loaded = load_both(&args.paths, || state::open_reader(&config.state));
-    let (mut desired, store, digests) = match (loaded, args.format) {
-        (Ok(loaded), _) => loaded,
+    let inputs = planner::Inputs {
+        prune: args.prune,
+        price_per_request: args.price_per_request,
+        live: args.refresh.as_ref().map(|r| planner::Live {
+            client: &r.client,
+            budget: &r.budget,
+        }),
+        ..planner::Inputs::new(&args.paths, &args.targets, None, config.allow_empty)?
+    };
+    let planned = planner::plan(&inputs, || state::open_reader(&config.state));
+    let (plan, store) = match (planned, args.format) {
+        (Ok(planned), _) => planned,
         (Err(e), Format::Markdown) => return Err(show_invalid(e, plan::render_invalid, out)),
         (Err(e), Format::Github) => return Err(show_invalid(e, annotations, out)),
         (Err(e), _) => return Err(e),
     };
-    check_declared(config, &args.paths, &desired, &args.targets)?;
-    let lint = crate::lint::lint(
-        &desired,
-        &crate::lint::config::load(None, &args.paths)?,
-        Some(crate::lint::SHOWN_IN_PLANS),
-    );
     if !store.exists() {
         crate::logging::note(&format!(
             "No state at {}: every media is new.",
             config.state
         ));
     }
-    let (mut applied, unchanged) = records_to_compare(
-        &mut desired,
-        &*store,
-        &digests,
-        &args.targets,
-        args.refresh.is_some(),
-    )?;
-    drop(digests);
-    let refresh = match &args.refresh {
-        Some(r) => Some(read_live(&r.client, &r.budget, &desired, &mut applied)?),
-        None => None,
-    };
-    if let (Some(refresh), Some(true)) = (&refresh, args.refresh.as_ref().map(|r| r.only)) {
+    if let (Some(refresh), Some(true)) = (&plan.refresh, args.refresh.as_ref().map(|r| r.only)) {
         return report_drift(refresh, args, out);
     }
-    let mut plan = plan::diff(desired, &applied, &args.targets, args.prune);
-    plan.unchanged += unchanged;
-    plan.refresh = refresh;
-    plan.price_per_request = args.price_per_request;
-    plan.warnings.extend(lint.warnings());
-    plan.alt_text_coverage = Some(lint.coverage());
-    drop(applied);
     let source = config.sources.provenance(&args.paths);
     let document = saved_plan::Document::new(&plan, store.lineage()?, store.serial()?, &source);
     match args.format {

@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use crate::commands::{check_declared, read_live, Exit};
+use crate::commands::Exit;
 use crate::config::Config;
-use crate::manifest;
 use crate::output::Output;
 use crate::plan::{text, Targets};
+use crate::planner;
 use crate::state::{self, StateError};
 use crate::x_api::ClientSettings;
 
@@ -18,42 +18,34 @@ pub fn run(
     client: &ClientSettings,
     out: Output,
 ) -> anyhow::Result<Exit> {
-    let desired = manifest::load(paths)?;
-    check_declared(config, paths, &desired, &Targets::default())?;
     if !state::exists(&config.state)? {
         return Err(StateError::Missing {
             location: config.state.to_string(),
         }
         .into());
     }
-    let store = state::open_writer(
-        &config.state,
-        &config.command_line,
-        &config.sources.provenance(paths),
-    )?;
-    let mut applied = store.all()?;
-    let refresh = read_live(
-        client,
-        &crate::apply::Budget::default(),
-        &desired,
-        &mut applied,
-    )?;
+    let targets = Targets::default();
+    let inputs = planner::Inputs {
+        live: Some(planner::Live {
+            client,
+            budget: &crate::apply::Budget::default(),
+        }),
+        ..planner::Inputs::new(paths, &targets, None, config.allow_empty)?
+    };
+    let provenance = config.sources.provenance(paths);
+    let (plan, store) = planner::plan(&inputs, || {
+        state::open_writer(&config.state, &config.command_line, &provenance)
+    })?;
+    let refresh = plan.refresh.clone().unwrap_or_default();
     for drift in &refresh.drifted {
         out.line(&text::drift_header(drift));
         for line in text::drift_diff(drift).lines() {
             out.line(&format!("    {line}"));
         }
-        // Recorded as X holds it: the next plan puts back what the
-        // manifests want.
-        if let Some(record) = applied.get(&drift.id) {
-            let recording = state::Recording {
-                id: drift.id,
-                before: store.get(&drift.id)?.map(|r| r.metadata),
-                after: record.metadata.clone(),
-            };
-            store.record(recording, state::history::Event::Refresh)?;
-        }
     }
+    // Recorded as X holds it: the next plan puts back what the manifests
+    // want.
+    crate::apply::record_drift(&plan, store.as_ref(), true)?;
     for note in text::refresh_notes(&refresh) {
         out.line(&note);
     }

@@ -31,6 +31,10 @@ struct Export {
     history: Option<Vec<Entry>>,
 }
 
+/// The largest export `state import` reads (one of 1,000,000 media with
+/// their history is about 1.1 GB).
+const MAX_EXPORT_BYTES: u64 = 4 << 30;
+
 pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result<Exit> {
     let location = &config.state;
     let missing = || StateError::Missing {
@@ -102,8 +106,8 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             }
         }
         StateAction::Import { file, force } => {
-            let text =
-                std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+            let text = crate::intake::read(file, None, MAX_EXPORT_BYTES)
+                .map_err(|e| anyhow!("cannot read `{}`: {e}", file.display()))?;
             let export: Export = serde_json::from_slice(&text)
                 .map_err(|e| anyhow!("`{}` is not a state export ({e})", file.display()))?;
             if export.format_version > FORMAT_VERSION {

@@ -2,24 +2,21 @@
 
 use std::path::PathBuf;
 
-use crate::commands::{annotations, check_declared, show_invalid, Exit};
+use crate::commands::{annotations, show_invalid, Exit};
 use crate::config::Config;
-use crate::manifest;
 use crate::output::Output;
 use crate::plan::{PlanWarning, Targets};
+use crate::planner;
 
 pub fn run(config: &Config, paths: &[PathBuf], github: bool, out: Output) -> anyhow::Result<Exit> {
-    let desired = match manifest::load(paths) {
+    let targets = Targets::default();
+    let inputs = planner::Inputs::new(paths, &targets, None, config.allow_empty)?;
+    let desired = match planner::declared(&inputs) {
         Ok(desired) => desired,
         Err(e) if github => return Err(show_invalid(e, annotations, out)),
         Err(e) => return Err(e),
     };
-    check_declared(config, paths, &desired, &Targets::default())?;
-    let lint = crate::lint::lint(
-        &desired,
-        &crate::lint::config::load(None, paths)?,
-        Some(crate::lint::SHOWN_IN_PLANS),
-    );
+    let lint = crate::lint::lint(&desired, &inputs.lint, Some(crate::lint::SHOWN_IN_PLANS));
     let warnings = desired.warnings.iter().cloned().map(PlanWarning::Manifest);
     for warning in warnings.chain(lint.warnings()) {
         out.line(&if github {

@@ -15,7 +15,8 @@ use crate::apply::Runner;
 use crate::commands::Exit;
 use crate::config::{Config, WatchConfig};
 use crate::output::Output;
-use crate::plan::{self, render_text, Targets};
+use crate::plan::{render_text, Targets};
+use crate::planner;
 use crate::shutdown::Shutdown;
 use crate::state::{self, StateReader, StateWriter};
 use crate::watch::{AppliedCache, Workspace};
@@ -101,7 +102,8 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
     if let Some(writer) = writer.as_deref() {
         applied.prime(writer)?;
     }
-    let mut workspace = Workspace::load(&args.paths)?;
+    let mut workspace = Workspace::load(&args.paths, args.debounce)?;
+    let targets = Targets::default();
     let session = Session {
         config,
         args,
@@ -110,40 +112,91 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
         runner,
         shutdown: &shutdown,
         applied: RefCell::new(applied),
+        inputs: planner::Inputs {
+            prune: args.prune,
+            ..planner::Inputs::new(&args.paths, &targets, None, config.allow_empty)?
+        },
     };
-    session.reconcile(&workspace, "start")?;
+    // A start that cannot plan (no manifests, no state) ends the watch;
+    // later cycles that fail are retried.
+    session.reconcile(&workspace, "start", false)?;
 
     let mut next_refresh = args.refresh_every.map(|every| Instant::now() + every);
+    let mut retry = Retry::default();
     while !shutdown.is_cancelled() {
-        let Some(changed) = next_changes(&rx, &roots, &shutdown.cancel, next_refresh) else {
+        let wake = [next_refresh, retry.due].into_iter().flatten().min();
+        let Some(changed) = next_changes(&rx, &roots, &shutdown.cancel, wake) else {
             break;
         };
-        if let (Some(due), Some(every)) = (next_refresh, args.refresh_every) {
+        let (why, live) = if let (Some(due), Some(every)) = (next_refresh, args.refresh_every) {
             if Instant::now() >= due {
                 next_refresh = Some(Instant::now() + every);
-                session.reconcile_with(&workspace, "refresh", true)?;
-                continue;
+                ("refresh".to_string(), true)
+            } else {
+                (String::new(), false)
             }
-        }
+        } else {
+            (String::new(), false)
+        };
         let changed: BTreeSet<PathBuf> = changed
             .into_iter()
             .filter(|p| workspace.is_relevant(p))
             .collect();
-        if changed.is_empty() {
-            continue;
-        }
         let started = Instant::now();
-        let files = workspace.refresh(&changed);
-        if files.is_empty() {
-            continue;
-        }
-        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        let files = if changed.is_empty() {
+            Vec::new()
+        } else {
+            workspace.refresh(&changed)
+        };
         tracing::debug!("re-read {} file(s) in {:?}", files.len(), started.elapsed());
-        session.reconcile(&workspace, &format!("changed: {}", names.join(", ")))?;
+        let why = if !files.is_empty() {
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            format!("changed: {}", names.join(", "))
+        } else if live {
+            why
+        } else if retry.due.is_some_and(|due| Instant::now() >= due) {
+            "retry".to_string()
+        } else {
+            continue;
+        };
+        match session.reconcile(&workspace, &why, live) {
+            Ok(()) => retry = Retry::default(),
+            Err(e) => {
+                // A controller's error policy: say why, keep the last good
+                // view, and try again later (sooner on the next change).
+                crate::logging::error(&e, &config.state_secrets());
+                let wait = retry.fail();
+                crate::logging::line(
+                    "note",
+                    &format!("this cycle failed; retrying in {}s", wait.as_secs()),
+                );
+            }
+        }
     }
     drop(debouncer);
     tracing::info!("watch stopped");
     Ok(Exit::Success)
+}
+
+/// Capped exponential backoff between failed cycles (1 s, 2 s, … 60 s).
+#[derive(Default)]
+struct Retry {
+    failures: u32,
+    due: Option<Instant>,
+}
+
+impl Retry {
+    const FIRST: Duration = Duration::from_secs(1);
+    const CAP: Duration = Duration::from_secs(60);
+
+    fn fail(&mut self) -> Duration {
+        let wait = Self::FIRST
+            .saturating_mul(1 << self.failures.min(6))
+            .min(Self::CAP);
+        self.failures += 1;
+        self.due = Some(Instant::now() + wait);
+        wait
+    }
 }
 
 /// Blocks until changes settle (or a stop); collects every pending event,
@@ -152,7 +205,7 @@ fn next_changes(
     rx: &Receiver<DebounceEventResult>,
     roots: &[Root],
     cancel: &CancellationToken,
-    refresh_due: Option<Instant>,
+    wake: Option<Instant>,
 ) -> Option<BTreeSet<PathBuf>> {
     let mut paths = BTreeSet::new();
     let mut take = |result: DebounceEventResult| match result {
@@ -178,7 +231,7 @@ fn next_changes(
                 return Some(paths);
             }
             Err(RecvTimeoutError::Timeout) if !cancel.is_cancelled() => {
-                if refresh_due.is_some_and(|due| Instant::now() >= due) {
+                if wake.is_some_and(|due| Instant::now() >= due) {
                     return Some(paths);
                 }
             }
@@ -195,21 +248,14 @@ struct Session<'a> {
     runner: Option<Runner>,
     shutdown: &'a Shutdown,
     applied: RefCell<AppliedCache>,
+    /// What every cycle plans with (the lint configuration read once).
+    inputs: planner::Inputs<'a>,
 }
 
 impl Session<'_> {
-    /// One cycle: header, errors, plan, and with --apply the apply summary.
-    fn reconcile(&self, workspace: &Workspace, why: &str) -> anyhow::Result<()> {
-        self.reconcile_with(workspace, why, false)
-    }
-
-    /// A cycle that first reads the live alt text from X (`--refresh-every`).
-    fn reconcile_with(
-        &self,
-        workspace: &Workspace,
-        why: &str,
-        refresh: bool,
-    ) -> anyhow::Result<()> {
+    /// One cycle: header, errors, plan, and with --apply the apply
+    /// summary; `live` first reads X's alt text (`--refresh-every`).
+    fn reconcile(&self, workspace: &Workspace, why: &str, live: bool) -> anyhow::Result<()> {
         let started = Instant::now();
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
         self.out.line(&format!("== {now} {why} =="));
@@ -228,19 +274,22 @@ impl Session<'_> {
             *cache = AppliedCache::default();
             &*reader
         };
-        let plan = match (&self.args.apply, refresh) {
+        let plan = match (&self.args.apply, live) {
             (Some(settings), true) => {
-                let mut live = store.all()?;
-                let found =
-                    crate::commands::read_live(settings, &self.args.budget, &desired, &mut live)?;
-                let mut plan = plan::diff(desired, &live, &Targets::default(), self.args.prune);
-                plan.refresh = Some(found);
+                let inputs = planner::Inputs {
+                    live: Some(planner::Live {
+                        client: settings,
+                        budget: &self.args.budget,
+                    }),
+                    ..self.inputs.clone()
+                };
+                let plan = cache.plan(store, desired, &inputs)?;
                 if let Some(writer) = self.writer {
-                    crate::commands::apply::record_drift_in_line(&plan, writer)?;
+                    crate::apply::record_drift(&plan, writer, false)?;
                 }
                 plan
             }
-            _ => cache.plan(store, desired, self.args.prune)?,
+            _ => cache.plan(store, desired, &self.inputs)?,
         };
         tracing::debug!("planned in {:?}", started.elapsed());
         self.out.print(&render_text(&plan, self.out.color));

@@ -33,35 +33,91 @@ impl LintConfig {
     }
 }
 
-/// `--config FILE`, else `xmeta.yaml` (or `.yml`) in the first PATH (its
-/// directory, for a file), else the defaults.
-pub fn find(explicit: Option<&Path>, paths: &[PathBuf]) -> Option<PathBuf> {
+/// The largest configuration read: a few rules and their options.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// A configuration found, and where it may resolve to (a symlinked
+/// `xmeta.yaml` must stay inside the repository).
+pub struct Found {
+    pub file: PathBuf,
+    roots: Option<crate::intake::Roots>,
+}
+
+/// `--config FILE`, else the nearest `xmeta.yaml` (or `.yml`) from the
+/// first PATH (its directory, for a file) up to the repository root (the
+/// directory holding `.git`), as `.editorconfig` is found. Outside a
+/// repository only the first PATH's directory is looked in, so a stray
+/// file in a parent such as `/tmp` is never picked up.
+pub fn find(explicit: Option<&Path>, paths: &[PathBuf]) -> Option<Found> {
     if let Some(file) = explicit {
-        return Some(file.to_path_buf());
+        return Some(Found {
+            file: file.to_path_buf(),
+            roots: None,
+        });
     }
     let first = paths.first()?;
-    let dir = if first.is_dir() {
-        first.as_path()
+    let start = if first.is_dir() {
+        first.clone()
     } else {
-        first.parent()?
+        first.parent()?.to_path_buf()
     };
-    // Anything by that name counts, so a directory is an error, not ignored.
-    crate::manifest::CONFIG_NAMES
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.exists())
+    let here = if start.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        start.as_path()
+    };
+    let canonical = std::fs::canonicalize(here).ok()?;
+    let repository = canonical.ancestors().find(|d| d.join(".git").exists());
+    let searched: Vec<&Path> = match repository {
+        Some(root) => canonical
+            .ancestors()
+            .take_while(|d| d.starts_with(root))
+            .collect(),
+        None => vec![canonical.as_path()],
+    };
+    let roots = crate::intake::Roots::new(&[repository.unwrap_or(&canonical).to_path_buf()]);
+    let cwd = std::env::current_dir().ok();
+    for dir in searched {
+        // Anything by that name counts, so a directory is an error, not
+        // ignored.
+        let Some(name) = crate::manifest::CONFIG_NAMES
+            .iter()
+            .find(|n| dir.join(n).symlink_metadata().is_ok())
+        else {
+            continue;
+        };
+        // Shown as the user named it where possible.
+        let shown = if dir == canonical {
+            start.join(name)
+        } else {
+            let file = dir.join(name);
+            cwd.as_ref()
+                .and_then(|c| file.strip_prefix(c).ok().map(Path::to_path_buf))
+                .unwrap_or(file)
+        };
+        return Some(Found {
+            file: shown,
+            roots: Some(roots),
+        });
+    }
+    None
 }
 
 pub fn load(explicit: Option<&Path>, paths: &[PathBuf]) -> anyhow::Result<LintConfig> {
-    let Some(file) = find(explicit, paths) else {
+    let Some(Found { file, roots }) = find(explicit, paths) else {
+        tracing::info!("no xmeta.yaml found; the lint rules use their defaults");
         return Ok(LintConfig::default());
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the lint configuration `{}`: {e}",
-            file.display()
-        )
-    })?;
+    tracing::info!("lint configuration: `{}`", file.display());
+    let text = crate::intake::read(&file, roots.as_ref(), MAX_CONFIG_BYTES)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| Ok(String::from_utf8(bytes)?))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the lint configuration `{}`: {e}",
+                file.display()
+            )
+        })?;
     let shown = Arc::new(file.clone());
     let mut problems = Vec::new();
     let mut config = LintConfig::default();

@@ -38,11 +38,8 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// `discover` of some `paths` under the given `roots` (watch re-reads one
 /// directory of a larger tree; links within the tree stay fine).
 pub fn discover_within(paths: &[PathBuf], roots: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let roots: Vec<PathBuf> = roots
-        .iter()
-        .filter(|p| p.is_dir())
-        .filter_map(|p| std::fs::canonicalize(p).ok())
-        .collect();
+    let dirs: Vec<PathBuf> = roots.iter().filter(|p| p.is_dir()).cloned().collect();
+    let roots = crate::intake::Roots::new(&dirs);
     let mut escapes = Vec::new();
     let mut files = Vec::new();
     for path in paths {
@@ -78,9 +75,16 @@ pub fn discover_within(paths: &[PathBuf], roots: &[PathBuf]) -> anyhow::Result<V
             })?;
             let kind = entry.file_type();
             if entry.path_is_symlink() && entry.depth() > 0 {
-                let target = std::fs::canonicalize(entry.path())
-                    .with_context(|| format!("cannot resolve `{}`", entry.path().display()))?;
-                if !roots.iter().any(|root| target.starts_with(root)) {
+                let refused = match roots.admit(entry.path()) {
+                    Ok(()) => None,
+                    Err(crate::intake::Refusal::Outside(target)) => Some(target),
+                    Err(e) => {
+                        return Err(anyhow::anyhow!(e)).with_context(|| {
+                            format!("cannot resolve `{}`", entry.path().display())
+                        })
+                    }
+                };
+                if let Some(target) = refused {
                     escapes.push(format!(
                         "`{}` is a symlink to `{}`, outside the given paths; it was not read",
                         crate::untrusted::neutralise(&entry.path().display().to_string(), 4096),

@@ -152,22 +152,16 @@ pub struct ParsedFile {
 }
 
 /// Reads and checks one file; never fails, problems become diagnostics.
-pub fn parse_file(path: &Path, now: Timestamp) -> ParsedFile {
+pub fn parse_file(path: &Path, reader: &crate::intake::Reader, now: Timestamp) -> ParsedFile {
     let file = Arc::new(path.to_path_buf());
     let at_start = |message: String| ParsedFile {
         path: Arc::clone(&file),
         entries: Vec::new(),
         diagnostics: vec![Diagnostic::error(Location::new(&file, 1, 1), message)],
     };
-    match read_text(path) {
+    match read_text(path, reader) {
         Ok(text) => parse_text(Arc::clone(&file), &text, now),
-        Err(ReadError::Io(e)) => at_start(format!("cannot read the file: {e}")),
-        Err(ReadError::NotFile) => {
-            at_start("not a regular file (a FIFO or device?); manifests must be files".into())
-        }
-        Err(ReadError::TooLarge(n)) => at_start(format!(
-            "the file is {n} bytes; manifests larger than {MAX_FILE_BYTES} bytes are refused"
-        )),
+        Err(ReadError::Refused(e)) => at_start(format!("cannot read the file: {e}")),
         Err(ReadError::NotUtf8 { line, column }) => ParsedFile {
             diagnostics: vec![Diagnostic::error(
                 Location::new(&file, line, column),
@@ -179,29 +173,14 @@ pub fn parse_file(path: &Path, now: Timestamp) -> ParsedFile {
 }
 
 enum ReadError {
-    Io(std::io::Error),
-    NotFile,
-    TooLarge(u64),
+    Refused(crate::intake::Refusal),
     NotUtf8 { line: usize, column: usize },
 }
 
-fn read_text(path: &Path) -> Result<String, ReadError> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
-    if !meta.is_file() {
-        return Err(ReadError::NotFile);
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(ReadError::TooLarge(meta.len()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // `take` bounds memory even if the file grows while it is read.
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(ReadError::Io)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ReadError::TooLarge(bytes.len() as u64));
-    }
+fn read_text(path: &Path, reader: &crate::intake::Reader) -> Result<String, ReadError> {
+    let mut bytes = reader
+        .read(path, MAX_FILE_BYTES)
+        .map_err(ReadError::Refused)?;
     if bytes.starts_with("\u{feff}".as_bytes()) {
         bytes.drain(..3);
     }

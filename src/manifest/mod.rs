@@ -40,14 +40,24 @@ pub struct Desired {
 /// desired set.
 pub fn load(paths: &[PathBuf]) -> anyhow::Result<Desired> {
     let files = discover(paths)?;
-    let parsed = parse_all(&files, Timestamp::now());
+    let parsed = parse_all(
+        &files,
+        &crate::intake::Reader::within(paths),
+        Timestamp::now(),
+    );
     Ok(assemble(parsed)?)
 }
 
 /// Parses files on every core; the output keeps the input's order.
-pub fn parse_all(files: &[PathBuf], now: Timestamp) -> Vec<ParsedFile> {
+pub fn parse_all(
+    files: &[PathBuf],
+    reader: &crate::intake::Reader,
+    now: Timestamp,
+) -> Vec<ParsedFile> {
     crate::parallel::map_chunks(files, |part| {
-        part.iter().map(|f| parse_file(f, now)).collect::<Vec<_>>()
+        part.iter()
+            .map(|f| parse_file(f, reader, now))
+            .collect::<Vec<_>>()
     })
     .into_iter()
     .flatten()
@@ -538,8 +548,16 @@ mod tests {
         std::fs::write(&m, format!("{HEAD}media:\n  - id: \"7\"\n")).unwrap();
         std::fs::write(&n, format!("{HEAD}media:\n  - id: 7\n")).unwrap();
         let err = assemble(vec![
-            parse_file(&m, Timestamp::now()),
-            parse_file(&n, Timestamp::now()),
+            parse_file(
+                &m,
+                &crate::intake::Reader::within(&[dir.path().to_path_buf()]),
+                Timestamp::now(),
+            ),
+            parse_file(
+                &n,
+                &crate::intake::Reader::within(&[dir.path().to_path_buf()]),
+                Timestamp::now(),
+            ),
         ])
         .unwrap_err()
         .to_string();

@@ -57,7 +57,7 @@ fn a_200_mb_single_line_string() {
     refused(
         &env,
         &env.manifests(),
-        "manifests larger than 67108864 bytes are refused",
+        "over the limit of 67108864 bytes; it was not read",
     );
 }
 

@@ -409,7 +409,10 @@ fn a_huge_plan_file_is_refused_unread() {
         .set_len(3 << 30)
         .unwrap();
     let run = env.exits_with(&["apply", "--plan", &plan.display().to_string()], 1);
-    assert_has(&run.stderr, "larger than");
+    assert_has(
+        &run.stderr,
+        "over the limit of 1073741824 bytes; it was not read",
+    );
 }
 
 #[test]
@@ -499,7 +502,10 @@ fn a_token_file_must_be_a_private_regular_file_of_this_user() {
         ],
         1,
     );
-    assert_has(&run.stderr, "is not a regular file");
+    assert_has(
+        &run.stderr,
+        "it is a FIFO, not a regular file; it was not read",
+    );
 
     let other = env.write("token.other", "t0ken\n");
     std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();

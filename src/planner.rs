@@ -1,0 +1,292 @@
+//! The one planner: manifests and the state (and, with a refresh, X's live
+//! alt text) in, a plan with its lint findings, coverage, cost and drift
+//! out. `plan`, `apply`, `adopt`, `refresh` and `watch` call it and only
+//! render or apply what it returns, so none of them can plan differently
+//! (skip a check, miss a warning) from `plan`. Watch hands in its cached
+//! desired set and digests (`plan_declared`); the others read the files
+//! and the state together (`plan`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use crate::apply::Budget;
+use crate::lint::LintConfig;
+use crate::manifest::{self, Desired};
+use crate::model::MediaId;
+use crate::plan::{Plan, Targets};
+use crate::state::{Digest, Record, StateReader, StateWriter};
+use crate::x_api::ClientSettings;
+
+/// Everything a plan depends on besides the manifests and the state.
+#[derive(Clone)]
+pub struct Inputs<'a> {
+    /// The PATHs as given (named in errors; the lint configuration is
+    /// found from the first).
+    pub paths: &'a [PathBuf],
+    pub targets: &'a Targets,
+    pub prune: bool,
+    /// `--allow-empty`: manifests that declare nothing are intended.
+    pub allow_empty: bool,
+    pub price_per_request: f64,
+    pub lint: LintConfig,
+    /// Read X's live alt text first (`--refresh`), with this client.
+    pub live: Option<Live<'a>>,
+}
+
+/// How to read X's live alt text.
+#[derive(Clone, Copy)]
+pub struct Live<'a> {
+    pub client: &'a ClientSettings,
+    pub budget: &'a Budget,
+}
+
+impl<'a> Inputs<'a> {
+    /// The inputs of a plan of `paths` with no targets, no prune and no
+    /// refresh; the lint configuration found for `paths` (or `config`).
+    pub fn new(
+        paths: &'a [PathBuf],
+        targets: &'a Targets,
+        lint_config: Option<&std::path::Path>,
+        allow_empty: bool,
+    ) -> anyhow::Result<Inputs<'a>> {
+        Ok(Inputs {
+            paths,
+            targets,
+            prune: false,
+            allow_empty,
+            price_per_request: crate::plan::cost::PRICE_PER_REQUEST_USD,
+            lint: crate::lint::config::load(lint_config, paths)?,
+            live: None,
+        })
+    }
+}
+
+/// The manifests alone (`validate`, `lint`): every file read and checked,
+/// and refused as a plan would refuse them.
+pub fn declared(inputs: &Inputs) -> anyhow::Result<Desired> {
+    let desired = manifest::load(inputs.paths)?;
+    check_declared(inputs, &desired)?;
+    Ok(desired)
+}
+
+/// Reads the manifests and the state (opened by `open_store`) together,
+/// then plans; returns the plan and the store it was made against.
+pub fn plan<S: StateReader + ?Sized>(
+    inputs: &Inputs,
+    open_store: impl FnOnce() -> anyhow::Result<Box<S>> + Send,
+) -> anyhow::Result<(Plan, Box<S>)> {
+    let (desired, store, digests) = load_both(inputs.paths, open_store)?;
+    let plan = plan_declared(inputs, desired, &*store, &digests)?;
+    Ok((plan, store))
+}
+
+/// The plan of a desired set already read, against `store` whose recorded
+/// digests are `digests` (watch keeps both between cycles).
+pub fn plan_declared<S: StateReader + ?Sized>(
+    inputs: &Inputs,
+    mut desired: Desired,
+    store: &S,
+    digests: &BTreeMap<MediaId, Digest>,
+) -> anyhow::Result<Plan> {
+    check_declared(inputs, &desired)?;
+    let lint = crate::lint::lint(&desired, &inputs.lint, Some(crate::lint::SHOWN_IN_PLANS));
+    let (mut applied, unchanged) = records_to_compare(
+        &mut desired,
+        store,
+        digests,
+        inputs.targets,
+        inputs.live.is_some(),
+    )?;
+    let refresh = match inputs.live {
+        Some(live) => Some(read_live(live, &desired, &mut applied)?),
+        None => None,
+    };
+    let mut plan = crate::plan::diff(desired, &applied, inputs.targets, inputs.prune);
+    plan.unchanged += unchanged;
+    plan.refresh = refresh;
+    plan.price_per_request = inputs.price_per_request;
+    plan.warnings.extend(lint.warnings());
+    plan.alt_text_coverage = Some(lint.coverage());
+    Ok(plan)
+}
+
+/// Reads the manifests and the state's digests at the same time (they are
+/// independent, and each is a large share of a plan's time).
+fn load_both<S: StateReader + ?Sized>(
+    paths: &[PathBuf],
+    open_store: impl FnOnce() -> anyhow::Result<Box<S>> + Send,
+) -> anyhow::Result<(Desired, Box<S>, BTreeMap<MediaId, Digest>)> {
+    std::thread::scope(|s| {
+        let state = s.spawn(|| {
+            let store = open_store()?;
+            let digests = store.digests()?;
+            Ok::<_, anyhow::Error>((store, digests))
+        });
+        let desired = manifest::load(paths);
+        let (store, digests) = state
+            .join()
+            .map_err(|_| anyhow!("reading the state failed unexpectedly"))??;
+        Ok((desired?, store, digests))
+    })
+}
+
+/// Refuses manifests that declare nothing (unless `--allow-empty`) and
+/// `--target`s that no manifest declares: both are usually a wrong path or
+/// a typo, and with `--prune` a wrong path would forget every media.
+pub fn check_declared(inputs: &Inputs, desired: &Desired) -> anyhow::Result<()> {
+    if desired.media.is_empty() && desired.held.is_empty() && !inputs.allow_empty {
+        let shown: Vec<String> = inputs
+            .paths
+            .iter()
+            .map(|p| format!("`{}`", p.display()))
+            .collect();
+        anyhow::bail!(
+            "{} holds no manifests that declare media (*.yaml, *.yml); check the path, or pass --allow-empty if that is intended",
+            shown.join(", ")
+        );
+    }
+    let unknown: Vec<String> = inputs
+        .targets
+        .0
+        .iter()
+        .filter(|id| !desired.media.contains_key(id) && !desired.held.contains(id))
+        .map(|id| format!("`--target {id}`: no manifest declares media {id}"))
+        .collect();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "{}; to forget a media, use `xmeta state rm ID`",
+            unknown.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// The records a plan compares, read only where needed: a media whose
+/// manifest has its record's digest is taken out of `desired` and counted
+/// (if `targets` covers it) as unchanged, its record never decoded; the
+/// others that are recorded, and the media in no manifest, are read in
+/// full. A no-op plan of 100,000 media so holds digests, not records.
+/// A refresh compares every media with X, so it reads every record.
+fn records_to_compare<S: StateReader + ?Sized>(
+    desired: &mut Desired,
+    store: &S,
+    digests: &BTreeMap<MediaId, Digest>,
+    targets: &Targets,
+    refresh: bool,
+) -> anyhow::Result<(BTreeMap<MediaId, Record>, usize)> {
+    if refresh {
+        return Ok((store.all()?, 0));
+    }
+    // Everything here is in ID order (the media, the digests, and so the
+    // media found unchanged): merge passes, no lookups, which matters to
+    // a watch cycle over 100,000 media.
+    let mut by_id = digests.iter().peekable();
+    let recorded: Vec<(&Digest, &manifest::Entry)> = desired
+        .media
+        .values()
+        .filter_map(|entry| {
+            while by_id.next_if(|(id, _)| **id < entry.id).is_some() {}
+            by_id
+                .next_if(|(id, _)| **id == entry.id)
+                .map(|(_, digest)| (digest, entry))
+        })
+        .collect();
+    let same: Vec<Vec<MediaId>> = crate::parallel::map_chunks(&recorded, |part| {
+        part.iter()
+            .filter(|(digest, entry)| entry.metadata.digest() == **digest)
+            .map(|(_, entry)| entry.id)
+            .collect()
+    });
+    drop(recorded);
+    let same: Vec<MediaId> = same.into_iter().flatten().collect();
+    let is_same = |ids: &mut std::iter::Peekable<std::slice::Iter<MediaId>>, id: &MediaId| {
+        ids.next_if(|s| *s == id).is_some()
+    };
+    let mut ids = same.iter().peekable();
+    desired.media.retain(|entry| !is_same(&mut ids, &entry.id));
+    let unchanged = same.iter().filter(|id| targets.includes(id)).count();
+    let mut ids = same.iter().peekable();
+    let needed: Vec<MediaId> = digests
+        .keys()
+        .filter(|id| !is_same(&mut ids, id))
+        .copied()
+        .collect();
+    Ok((store.get_many(&needed)?, unchanged))
+}
+
+/// Reads the live alt text of every recorded, declared media that has a
+/// key (100 a request), and turns `applied` into what X holds now, so that
+/// a plan puts back what drifted. Reads are paced, retried and fail fast
+/// like posts, and stop at `--max-duration`.
+fn read_live(
+    live: Live,
+    desired: &Desired,
+    applied: &mut BTreeMap<MediaId, Record>,
+) -> anyhow::Result<crate::refresh::Refresh> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let client = std::sync::Arc::new(crate::x_api::Client::new(live.client.clone())?);
+    client.set_deadline(
+        live.budget
+            .max_duration
+            .map(|d| std::time::Instant::now() + d),
+    );
+    let (keys, unrefreshable) = crate::refresh::keys(desired, applied);
+    let mut refresh = runtime
+        .block_on(crate::refresh::read(
+            client,
+            keys,
+            applied,
+            live.client.concurrency,
+        ))
+        .map_err(|e| anyhow!("reading the live alt text failed: {e}"))?;
+    refresh.unrefreshable = unrefreshable;
+    crate::refresh::as_live(applied, &refresh);
+    Ok(refresh)
+}
+
+/// The plan of a writer (`apply`, `adopt`): made under the state's lock
+/// when a state exists; when none does, against an empty one without
+/// creating it, so a refused, cancelled or failed run leaves nothing
+/// behind. `writer_for` then opens (and creates) it.
+pub fn plan_for_writer(
+    inputs: &Inputs,
+    location: &crate::state::Location,
+    open_writer: impl FnOnce() -> anyhow::Result<Box<dyn StateWriter>> + Send,
+) -> anyhow::Result<(Plan, Option<Box<dyn StateWriter>>)> {
+    if crate::state::exists(location)? {
+        let (plan, store) = plan(inputs, open_writer)?;
+        Ok((plan, Some(store)))
+    } else {
+        let (plan, _) = plan(inputs, || crate::state::open_reader(location))?;
+        Ok((plan, None))
+    }
+}
+
+/// The writer a plan of `plan_for_writer` goes to: the one it holds, or a
+/// new state, which must still be empty (another run may have made one
+/// meanwhile, and this plan did not see its records).
+pub fn writer_for(
+    held: Option<Box<dyn StateWriter>>,
+    location: &crate::state::Location,
+    open_writer: impl FnOnce() -> anyhow::Result<Box<dyn StateWriter>>,
+) -> anyhow::Result<Box<dyn StateWriter>> {
+    if let Some(store) = held {
+        return Ok(store);
+    }
+    // Said out loud: run from the wrong directory, this is where a
+    // second, empty state would start.
+    crate::logging::note(&format!(
+        "No state at {location}: creating a new one; every media is new."
+    ));
+    let store = open_writer()?;
+    if store.serial()? != 0 || !store.digests()?.is_empty() {
+        anyhow::bail!(
+            "a state appeared at `{location}` while this command was planning; run it again"
+        );
+    }
+    Ok(store)
+}
