@@ -29,8 +29,11 @@ fn pump(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
 
 impl Watcher {
     fn start(env: &TestEnv, extra: &[&str]) -> Watcher {
-        let m = env.manifests();
-        let mut args = vec!["watch", m.as_str(), "--debounce-ms", "200"];
+        Watcher::start_on(env, &env.manifests(), extra)
+    }
+
+    fn start_on(env: &TestEnv, path: &str, extra: &[&str]) -> Watcher {
+        let mut args = vec!["watch", path, "--debounce-ms", "200"];
         args.extend_from_slice(extra);
         let mut child = env
             .command(&args)
@@ -65,6 +68,33 @@ impl Watcher {
             // child's stdout), never a timing assumption.
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn errors(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr holds `needle` `times` times.
+    fn wait_for_error(&self, needle: &str, times: usize) {
+        wait_until(
+            Duration::from_secs(15),
+            &format!("{times}× `{needle}` on stderr"),
+            || self.errors().matches(needle).count() >= times,
+        );
+    }
+
+    /// The exit code, once the watcher has exited (within a bound).
+    fn exit_code(&mut self) -> Option<i32> {
+        let mut code = None;
+        wait_until(Duration::from_secs(15), "the watcher to exit", || {
+            code = self.child.try_wait().unwrap().map(|s| s.code());
+            code.is_some() || self.output().contains("forgotten")
+        });
+        code.flatten()
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     fn terminate(&mut self) -> i32 {
@@ -234,4 +264,143 @@ fn each_watch_cycle_records_the_tree_as_it_is_then() {
         .map(|e| (e["revision"].as_str().unwrap(), e.get("dirty").is_some()))
         .collect();
     assert_eq!(marks, [(sha.as_str(), true), (sha.as_str(), false)]);
+}
+
+/// No media planned as forgotten, and none forgotten by an apply.
+fn nothing_forgotten(out: &str) {
+    for line in out.lines() {
+        let forgets = line.contains("will be forgotten")
+            || (line.starts_with("Apply complete") && line.contains("forgotten"));
+        assert!(!forgets, "{line}\n{out}");
+    }
+}
+
+/// `plan` refuses PATHs that declare nothing (with --prune they would
+/// forget every media); watch plans the same way.
+#[test]
+fn an_empty_path_is_refused_and_forgets_nothing() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    std::fs::create_dir_all(env.path("empty")).unwrap();
+    let before = env.state_fingerprint();
+    let empty = env.path("empty").display().to_string();
+    let mut w = Watcher::start_on(&env, &empty, &["--apply", "--prune"]);
+    assert_eq!(w.exit_code(), Some(1), "{}", w.output());
+    assert_has(
+        &w.errors(),
+        "holds no manifests that declare media (*.yaml, *.yml); check the path, or pass --allow-empty if that is intended",
+    );
+    assert_eq!(env.state_fingerprint(), before);
+    assert_eq!(emu.request_count(), 0);
+}
+
+/// Truncated, then written again after the debounce (some editors, `cp`):
+/// the empty read is held like a broken file, never a deletion.
+#[test]
+fn a_manifest_emptied_for_a_while_is_held_not_forgotten() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    let a = manifest(0..3, "v1");
+    env.write("manifests/a.yaml", &a);
+    env.write("manifests/b.yaml", &manifest(3..6, "v1"));
+    let w = Watcher::start(&env, &["--apply", "--prune"]);
+    w.wait_for("Apply complete: 6 applied, 0 failed.", 1);
+
+    std::fs::File::create(env.path("manifests/a.yaml")).unwrap();
+    w.wait_for(
+        "a.yaml:1:1: error: the file declares no media now (emptied while being written?); its last good version stays in effect until it declares media again or is deleted",
+        1,
+    );
+    env.write("manifests/a.yaml", &a);
+    next_request_is_a_new_media(&env, &w, &emu, 6);
+    nothing_forgotten(&w.output());
+    let listed = env.exits_with(&["state", "list"], 0).stdout;
+    assert_eq!(listed.lines().count(), 7, "{listed}");
+}
+
+/// A manifest rewritten in place slowly (8 KiB every 30 ms: an editor or
+/// `cp` over a slow disk) is read once whole, never half-written: the
+/// content ends as it was, so nothing may be sent.
+#[test]
+fn a_slow_save_is_read_only_once_it_has_settled() {
+    use std::io::Write;
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    let text = manifest(0..1200, "v1");
+    assert!(text.len() > 20 * 8192, "{} bytes", text.len());
+    env.write("manifests/a.yaml", &text);
+    let w = Watcher::start(&env, &["--apply", "--prune"]);
+    w.wait_for("Apply complete: 1200 applied, 0 failed.", 1);
+
+    let mut file = std::fs::File::create(env.path("manifests/a.yaml")).unwrap();
+    for chunk in text.as_bytes().chunks(8192) {
+        file.write_all(chunk).unwrap();
+        file.flush().unwrap();
+        // The writer's pace is the scenario, not a wait for a result.
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    drop(file);
+    next_request_is_a_new_media(&env, &w, &emu, 1200);
+    nothing_forgotten(&w.output());
+}
+
+/// Links and special files that appear while watching are refused as at
+/// start: a link outside the given paths is never read (nor applied), and
+/// a manifest replaced by a FIFO is an error for that file, not a deletion.
+#[test]
+fn links_and_fifos_appearing_later_are_errors_not_reads_or_deletions() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.write("outside/evil.yaml", &manifest(100..102, "evil"));
+    let w = Watcher::start(&env, &["--apply", "--prune"]);
+    w.wait_for("Apply complete: 2 applied, 0 failed.", 1);
+
+    std::os::unix::fs::symlink(
+        env.path("outside/evil.yaml"),
+        env.path("manifests/evil.yaml"),
+    )
+    .unwrap();
+    w.wait_for("outside the given paths; it was not read", 1);
+
+    std::fs::remove_file(env.path("manifests/a.yaml")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(env.path("manifests/a.yaml"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    w.wait_for(
+        "a.yaml:1:1: error: cannot read the file: it is a FIFO, not a regular file; it was not read",
+        1,
+    );
+    next_request_is_a_new_media(&env, &w, &emu, 2);
+    nothing_forgotten(&w.output());
+    assert!(!emu.bodies().iter().any(|b| b["id"] == media_id(100)));
+}
+
+/// A failed cycle (here: the state replaced by a file) is reported and
+/// retried; the watcher keeps going and recovers once the state is back.
+#[test]
+fn a_failed_cycle_is_reported_and_retried() {
+    let env = TestEnv::new();
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let mut w = Watcher::start(&env, &[]);
+    w.wait_for("No changes. 2 media match the manifests.", 1);
+
+    std::fs::rename(env.state_dir(), env.path("state.bak")).unwrap();
+    std::fs::write(env.state_dir(), "not a state").unwrap();
+    env.write("manifests/a.yaml", &manifest(0..2, "v2"));
+    w.wait_for_error("note: this cycle failed; retrying in 1s", 1);
+    assert!(w.is_running(), "{}", w.errors());
+
+    std::fs::remove_file(env.state_dir()).unwrap();
+    std::fs::rename(env.path("state.bak"), env.state_dir()).unwrap();
+    w.wait_for(
+        "Plan: 0 to create, 2 to update, 0 to forget, 0 unchanged.",
+        1,
+    );
+    assert!(w.is_running(), "{}", w.errors());
 }

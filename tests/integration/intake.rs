@@ -1,0 +1,153 @@
+//! The one file intake: every file read from a place users control is
+//! refused by name, unread, when it is a link outside the given paths, a
+//! FIFO, a socket or a device; and `xmeta.yaml` is found the one way.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// Runs xmeta and waits for it to exit, at most `limit` (a reader stuck on
+/// a FIFO must fail the test, not hang it).
+fn exits_within(env: &TestEnv, args: &[&str], limit: Duration) -> Run {
+    let child = env
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let mut status = None;
+    wait_until(limit, &format!("xmeta {args:?} to exit"), || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    let mut read = |s: Option<&mut dyn std::io::Read>| {
+        let mut text = String::new();
+        s.unwrap().read_to_string(&mut text).unwrap();
+        text
+    };
+    let stdout = read(child.0.stdout.as_mut().map(|s| s as &mut dyn std::io::Read));
+    let stderr = read(child.0.stderr.as_mut().map(|s| s as &mut dyn std::io::Read));
+    Run {
+        code: status.and_then(|s| s.code()).unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn lint_refuses_a_config_that_is_a_device_a_fifo_or_a_link_outside() {
+    let env = TestEnv::new();
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    let config = env.path("manifests/xmeta.yaml");
+    let m = env.manifests();
+
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    let run = exits_within(&env, &["lint", &m], LIMIT);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_has(
+        &run.stderr,
+        "xmeta.yaml`: it is a symlink to `/dev/zero`, outside the given paths; it was not read",
+    );
+    // Named with --config, it is read as the user's own, but never a device.
+    let run = exits_within(&env, &["lint", &m, "--config", "/dev/zero"], LIMIT);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_has(
+        &run.stderr,
+        "error: cannot read the lint configuration `/dev/zero`: it is a device, not a regular file; it was not read",
+    );
+
+    std::fs::remove_file(&config).unwrap();
+    mkfifo(&config);
+    let run = exits_within(&env, &["lint", &m], LIMIT);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_has(
+        &run.stderr,
+        "xmeta.yaml`: it is a FIFO, not a regular file; it was not read",
+    );
+
+    // A file outside the repository, whose keys would be echoed as errors.
+    std::fs::remove_file(&config).unwrap();
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "secret_key: hunter2\n").unwrap();
+    std::os::unix::fs::symlink(outside.path(), &config).unwrap();
+    let run = exits_within(&env, &["lint", &m], LIMIT);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_has(&run.stderr, "outside the given paths; it was not read");
+    assert!(!run.all().contains("secret_key"), "{run:?}");
+
+    // `validate` and `plan` read it the same way.
+    for command in ["validate", "plan"] {
+        let run = exits_within(&env, &[command, &m], LIMIT);
+        assert_eq!(run.code, 1, "{command}: {run:?}");
+        assert_has(&run.stderr, "outside the given paths; it was not read");
+    }
+}
+
+#[test]
+fn state_import_refuses_a_fifo_and_a_device() {
+    let env = TestEnv::new();
+    let fifo = env.path("export.json");
+    mkfifo(&fifo);
+    let run = exits_within(
+        &env,
+        &["state", "import", &fifo.display().to_string()],
+        LIMIT,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_has(
+        &run.stderr,
+        "export.json`: it is a FIFO, not a regular file; it was not read",
+    );
+    let run = exits_within(&env, &["state", "import", "/dev/zero"], LIMIT);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_has(
+        &run.stderr,
+        "error: cannot read `/dev/zero`: it is a device, not a regular file; it was not read",
+    );
+    assert!(!env.state_dir().exists(), "nothing was written");
+}
+
+/// `xmeta.yaml` is found from the first PATH up to the repository root,
+/// like `.editorconfig`; `-v` says which file is used.
+#[test]
+fn the_config_is_found_up_to_the_repository_root() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path(".git")).unwrap();
+    env.write(
+        "xmeta.yaml",
+        "lint:\n  rules:\n    alt-text/too-short: {level: error, min_chars: 40}\n",
+    );
+    env.write("media/photos/a.yaml", &manifest(0..1, "v1"));
+    let run = env.exits_with(&["lint", "media/photos", "-v"], 1);
+    assert_has(&run.stdout, "error[alt-text/too-short]");
+    assert_has(&run.stderr, "lint configuration: `xmeta.yaml`");
+
+    // Nearer wins.
+    env.write(
+        "media/xmeta.yaml",
+        "lint:\n  rules:\n    alt-text/too-short: off\n",
+    );
+    let run = env.exits_with(&["lint", "media/photos", "-v"], 0);
+    assert_has(&run.stderr, "lint configuration: `media/xmeta.yaml`");
+
+    // Not above the repository root.
+    std::fs::remove_file(env.path("media/xmeta.yaml")).unwrap();
+    std::fs::create_dir_all(env.path("media/.git")).unwrap();
+    let run = env.exits_with(&["lint", "media/photos", "-v"], 0);
+    assert_has(
+        &run.stderr,
+        "no xmeta.yaml found; the lint rules use their defaults",
+    );
+}
