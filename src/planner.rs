@@ -14,9 +14,10 @@ use anyhow::anyhow;
 use crate::apply::Budget;
 use crate::lint::LintConfig;
 use crate::manifest::{self, Desired};
+use crate::model::Digest;
 use crate::model::MediaId;
 use crate::plan::{Plan, Targets};
-use crate::state::{Digest, Record, StateReader, StateWriter};
+use crate::state::{Record, StateReader, StateWriter};
 use crate::x_api::ClientSettings;
 
 /// Everything a plan depends on besides the manifests and the state.

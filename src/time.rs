@@ -64,6 +64,17 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// A duration as people read it: `45 s`, `30 min`, `50 h`, `3 days`.
+pub fn human(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7199 => format!("{} min", secs.div_ceil(60)),
+        7200..=259_199 => format!("{} h", secs.div_ceil(3600)),
+        _ => format!("{} days", secs.div_ceil(86_400)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

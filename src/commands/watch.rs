@@ -3,12 +3,10 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::Context;
-use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 
 use crate::apply::Runner;
@@ -19,54 +17,7 @@ use crate::plan::{render_text, Targets};
 use crate::planner;
 use crate::shutdown::Shutdown;
 use crate::state::{self, StateReader, StateWriter};
-use crate::watch::{AppliedCache, Workspace};
-use tokio_util::sync::CancellationToken;
-
-/// Where the watcher looks (canonical) and how the user named it.
-struct Root {
-    watched: PathBuf,
-    given: PathBuf,
-    mode: RecursiveMode,
-}
-
-fn roots(paths: &[PathBuf]) -> anyhow::Result<Vec<Root>> {
-    paths
-        .iter()
-        .map(|p| {
-            let canonical = std::fs::canonicalize(p)
-                .with_context(|| format!("cannot watch `{}`", p.display()))?;
-            Ok(if canonical.is_dir() {
-                Root {
-                    watched: canonical,
-                    given: p.clone(),
-                    mode: RecursiveMode::Recursive,
-                }
-            } else {
-                // Watch a file's directory: editors replace files by rename,
-                // which would end a watch on the file itself.
-                let parent = |q: &Path| q.parent().map(Path::to_path_buf).unwrap_or_default();
-                Root {
-                    watched: parent(&canonical),
-                    given: parent(p),
-                    mode: RecursiveMode::NonRecursive,
-                }
-            })
-        })
-        .collect()
-}
-
-/// An event's path in the user's own terms (as given on the command line).
-fn as_given(roots: &[Root], path: &Path) -> Option<PathBuf> {
-    roots.iter().find_map(|r| {
-        path.strip_prefix(&r.watched).ok().map(|rest| {
-            if rest.as_os_str().is_empty() {
-                r.given.clone()
-            } else {
-                r.given.join(rest)
-            }
-        })
-    })
-}
+use crate::watch::{next_changes, roots, AppliedCache, Retry, Workspace};
 
 pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<Exit> {
     let shutdown = Shutdown::install()?;
@@ -176,68 +127,6 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
     drop(debouncer);
     tracing::info!("watch stopped");
     Ok(Exit::Success)
-}
-
-/// Capped exponential backoff between failed cycles (1 s, 2 s, … 60 s).
-#[derive(Default)]
-struct Retry {
-    failures: u32,
-    due: Option<Instant>,
-}
-
-impl Retry {
-    const FIRST: Duration = Duration::from_secs(1);
-    const CAP: Duration = Duration::from_secs(60);
-
-    fn fail(&mut self) -> Duration {
-        let wait = Self::FIRST
-            .saturating_mul(1 << self.failures.min(6))
-            .min(Self::CAP);
-        self.failures += 1;
-        self.due = Some(Instant::now() + wait);
-        wait
-    }
-}
-
-/// Blocks until changes settle (or a stop); collects every pending event,
-/// so changes made during an apply lead to one re-plan, not one per event.
-fn next_changes(
-    rx: &Receiver<DebounceEventResult>,
-    roots: &[Root],
-    cancel: &CancellationToken,
-    wake: Option<Instant>,
-) -> Option<BTreeSet<PathBuf>> {
-    let mut paths = BTreeSet::new();
-    let mut take = |result: DebounceEventResult| match result {
-        Ok(events) => {
-            // Reads (ours included) raise access events; only changes count.
-            for event in events.iter().filter(|e| !e.kind.is_access()) {
-                paths.extend(event.paths.iter().filter_map(|p| as_given(roots, p)));
-            }
-        }
-        Err(errors) => {
-            for e in errors {
-                tracing::warn!("file watching: {e}");
-            }
-        }
-    };
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(result) => {
-                take(result);
-                while let Ok(more) = rx.try_recv() {
-                    take(more);
-                }
-                return Some(paths);
-            }
-            Err(RecvTimeoutError::Timeout) if !cancel.is_cancelled() => {
-                if wake.is_some_and(|due| Instant::now() >= due) {
-                    return Some(paths);
-                }
-            }
-            Err(_) => return None,
-        }
-    }
 }
 
 struct Session<'a> {

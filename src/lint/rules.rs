@@ -33,50 +33,10 @@ impl fmt::Display for Level {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Rule {
-    Missing,
-    Placeholder,
-    Filename,
-    TooShort,
-    RedundantPrefix,
-    Duplicate,
-    UrlOnly,
-    NoWords,
-    Whitespace,
-}
+pub use crate::model::Rule;
 
+/// What the linter makes of each rule (its identity is the model's).
 impl Rule {
-    pub const ALL: [Rule; 9] = [
-        Rule::Missing,
-        Rule::Placeholder,
-        Rule::Filename,
-        Rule::TooShort,
-        Rule::RedundantPrefix,
-        Rule::Duplicate,
-        Rule::UrlOnly,
-        Rule::NoWords,
-        Rule::Whitespace,
-    ];
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Rule::Missing => "alt-text/missing",
-            Rule::Placeholder => "alt-text/placeholder",
-            Rule::Filename => "alt-text/filename",
-            Rule::TooShort => "alt-text/too-short",
-            Rule::RedundantPrefix => "alt-text/redundant-prefix",
-            Rule::Duplicate => "alt-text/duplicate",
-            Rule::UrlOnly => "alt-text/url-only",
-            Rule::NoWords => "alt-text/no-words",
-            Rule::Whitespace => "alt-text/whitespace",
-        }
-    }
-
-    pub fn from_id(id: &str) -> Option<Rule> {
-        Rule::ALL.into_iter().find(|r| r.id() == id)
-    }
-
     pub fn default_level(self) -> Level {
         match self {
             Rule::Missing | Rule::Placeholder | Rule::Filename | Rule::UrlOnly | Rule::NoWords => {

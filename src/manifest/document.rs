@@ -10,8 +10,8 @@ use crate::error::{Diagnostic, Location};
 use crate::manifest::fast;
 use crate::manifest::schema::{Checker, DOCUMENT};
 use crate::manifest::yaml::{parse_documents, Node, NodeKind};
+use crate::model::Digest;
 use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
-use crate::state::Digest;
 use crate::time::Timestamp;
 
 /// Larger files are refused before they are read into memory.
@@ -119,7 +119,7 @@ impl Exemption {
             return Err("`lint.reason` must say why the media is exempt".into());
         }
         for (i, id) in self.ignore.iter().enumerate() {
-            if crate::lint::Rule::from_id(id).is_none() {
+            if crate::model::Rule::from_id(id).is_none() {
                 return Err(format!(
                     "`lint.ignore` names `{}`, which is no rule; see the README's alt-text rules",
                     crate::untrusted::neutralise(id, 60)

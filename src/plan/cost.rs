@@ -64,7 +64,7 @@ impl Cost {
         } else {
             format!(
                 "{head}; at least {} at 500 requests per 15 min.",
-                crate::x_api::human(self.minimum)
+                crate::time::human(self.minimum)
             )
         };
         if let Some(days) = self.days {

@@ -3,6 +3,7 @@
 
 pub mod cost;
 pub mod diff;
+pub mod drift;
 mod markdown;
 pub mod text;
 mod warning;
@@ -162,7 +163,7 @@ pub struct Plan {
     /// Media with alt text, of those declared (`None`: not linted).
     pub alt_text_coverage: Option<Coverage>,
     /// What a refresh found (`--refresh`); `None` when X was not read.
-    pub refresh: Option<crate::refresh::Refresh>,
+    pub refresh: Option<drift::Refresh>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]

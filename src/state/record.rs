@@ -2,8 +2,8 @@
 //! applied, and a digest that catches a damaged record.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
+pub use crate::model::Digest;
 use crate::model::Metadata;
 use crate::state::error::RecordError;
 use crate::time::Timestamp;
@@ -43,30 +43,7 @@ struct Stored<'a> {
     digest: &'a str,
 }
 
-/// The SHA-256 of a metadata's JSON, as records store it (`sha256:…`):
-/// 32 bytes, so that a plan can hold one per recorded media cheaply and
-/// read a record in full only when its digest differs from the manifest's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Digest([u8; 32]);
-
 impl Digest {
-    pub fn of(metadata: &Metadata) -> Digest {
-        Digest::of_json(&serde_json::to_vec(metadata).unwrap_or_default())
-    }
-
-    fn of_json(json: &[u8]) -> Digest {
-        Digest(Sha256::digest(json).into())
-    }
-
-    /// The 32 bytes, as the sled state's digest index keeps them.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Option<Digest> {
-        <[u8; 32]>::try_from(bytes).ok().map(Digest)
-    }
-
     /// The digest of a stored record, checked against its metadata's bytes
     /// as `decode` checks it, but without decoding the metadata: a damaged
     /// record is refused even when a plan never reads it in full.
@@ -133,13 +110,6 @@ pub fn encode_many(
         out.extend(part?);
     }
     Ok(out)
-}
-
-/// `sha256:<hex>`, as records store it.
-impl std::fmt::Display for Digest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sha256:{}", hex::encode(self.0))
-    }
 }
 
 fn digest_bytes(json: &[u8]) -> String {

@@ -236,14 +236,14 @@ impl Client {
         if wait > MAX_WAIT {
             return Err(ApiError::WaitTooLong(format!(
                 "X asks to wait {} for the next rate-limit window, more than the 24 h any window lasts; stopping instead",
-                human(wait)
+                crate::time::human(wait)
             )));
         }
         let deadline = self.deadline.lock().ok().and_then(|d| *d);
         if deadline.is_some_and(|d| Instant::now() + wait > d) {
             return Err(ApiError::OverBudget(format!(
                 "the next rate-limit window opens in {}, after --max-duration",
-                human(wait)
+                crate::time::human(wait)
             )));
         }
         Ok(())
@@ -567,17 +567,6 @@ fn forbid_core_dumps() {
     use rustix::process::{set_dumpable_behavior, DumpableBehavior};
     if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
         tracing::warn!("cannot turn off core dumps: {e}");
-    }
-}
-
-/// A duration as people read it: `45 s`, `30 min`, `50 h`, `3 days`.
-pub fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0..=119 => format!("{secs} s"),
-        120..=7199 => format!("{} min", secs.div_ceil(60)),
-        7200..=259_199 => format!("{} h", secs.div_ceil(3600)),
-        _ => format!("{} days", secs.div_ceil(86_400)),
     }
 }
 

@@ -22,13 +22,13 @@ fn exits_within(env: &TestEnv, args: &[&str], limit: Duration) -> Run {
         status = child.0.try_wait().unwrap();
         status.is_some()
     });
-    let mut read = |s: Option<&mut dyn std::io::Read>| {
+    let read = |stream: &mut dyn std::io::Read| {
         let mut text = String::new();
-        s.unwrap().read_to_string(&mut text).unwrap();
+        stream.read_to_string(&mut text).unwrap();
         text
     };
-    let stdout = read(child.0.stdout.as_mut().map(|s| s as &mut dyn std::io::Read));
-    let stderr = read(child.0.stderr.as_mut().map(|s| s as &mut dyn std::io::Read));
+    let stdout = read(child.0.stdout.as_mut().unwrap());
+    let stderr = read(child.0.stderr.as_mut().unwrap());
     Run {
         code: status.and_then(|s| s.code()).unwrap_or(-1),
         stdout,

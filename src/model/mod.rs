@@ -5,6 +5,12 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod digest;
+mod rule;
+
+pub use digest::Digest;
+pub use rule::Rule;
+
 /// A JSON number kept exactly as written (large integers stay exact),
 /// compared by value so `1` equals `1.0`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

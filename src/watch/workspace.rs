@@ -1,7 +1,9 @@
 //! Watch mode's memory of the manifests: the parsed documents of every
 //! file, refreshed one file at a time, so a change re-reads only what
-//! changed. A file that stops validating keeps its last good version, whose
-//! media are held (neither applied nor forgotten) until it is fixed.
+//! changed. A file that stops validating, reads empty or cannot be read
+//! (a FIFO, a link outside the roots, a save that never settles) keeps its
+//! last good version, whose media are held (neither applied nor
+//! forgotten) until it is fixed; only a path that is gone is a deletion.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
@@ -11,10 +13,6 @@ use std::time::Duration;
 use crate::error::{Diagnostic, Location};
 use crate::intake::Reader;
 use crate::manifest::{self, assemble_lenient, Desired, ParsedFile};
-use crate::model::MediaId;
-use crate::plan::Plan;
-use crate::planner::Inputs;
-use crate::state::{Digest, StateReader};
 
 /// How long a file may keep changing before it is reported instead of
 /// read (a slow copy of a large manifest takes a few seconds).
@@ -207,60 +205,5 @@ mod tests {
         assert!(ws.is_relevant(&dir.path().join("sub/x.yml")));
         assert!(!ws.is_relevant(&dir.path().join(".git/x.yaml")));
         assert!(!ws.is_relevant(&dir.path().join("x.yaml.swp")));
-    }
-}
-
-/// What watch knows of the state between cycles: each recorded media's
-/// digest, not its record (100,000 decoded records held 40 MB for the whole
-/// session). Re-read when another writer moved the serial; after watch's
-/// own writes, only the media it wrote.
-#[derive(Debug, Default)]
-pub struct AppliedCache {
-    serial: Option<u64>,
-    digests: BTreeMap<MediaId, Digest>,
-}
-
-impl AppliedCache {
-    /// The plan of one cycle, by the one planner: media whose manifest has
-    /// its record's digest are unchanged, and only the others' records are
-    /// read.
-    pub fn plan(
-        &mut self,
-        store: &dyn StateReader,
-        desired: Desired,
-        inputs: &Inputs,
-    ) -> anyhow::Result<Plan> {
-        let serial = store.serial()?;
-        if self.serial != Some(serial) {
-            self.digests = store.digests()?;
-            self.serial = Some(serial);
-        }
-        crate::planner::plan_declared(inputs, desired, store, &self.digests)
-    }
-
-    /// Reads the recorded digests before the tree is loaded. A writer lets
-    /// go of the scan's pages once it has read them, so they are not in
-    /// the watcher's peak beside the parsed tree (18 MB at 100,000 media).
-    pub fn prime(&mut self, store: &dyn StateReader) -> anyhow::Result<()> {
-        let serial = store.serial()?;
-        self.digests = store.digests()?;
-        self.serial = Some(serial);
-        Ok(())
-    }
-
-    /// After our own writes to `ids`: re-read just those.
-    pub fn update(
-        &mut self,
-        store: &dyn StateReader,
-        ids: impl IntoIterator<Item = MediaId>,
-    ) -> anyhow::Result<()> {
-        for id in ids {
-            match store.get(&id)? {
-                Some(record) => self.digests.insert(id, Digest::of(&record.metadata)),
-                None => self.digests.remove(&id),
-            };
-        }
-        self.serial = Some(store.serial()?);
-        Ok(())
     }
 }
