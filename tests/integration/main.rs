@@ -23,6 +23,7 @@ mod lint;
 mod locking;
 mod pr_comment;
 mod round_trip;
+mod safe_writes;
 mod shared_state;
 mod snapshots;
 mod text_sink;
