@@ -9,6 +9,7 @@
 
 mod support;
 
+mod all_errors;
 mod apply_failures;
 mod bad_input;
 mod cli_trust;
