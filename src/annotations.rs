@@ -53,12 +53,25 @@ pub fn diagnostic(d: &Diagnostic) -> String {
 
 /// A workflow command's value: `%`, CR and LF escaped (and `,` `:` in
 /// properties), so a file name or a message cannot end the command early
-/// or start another. Control characters in messages are neutralised.
+/// or start another. Control and bidi characters are neutralised.
 fn escape(text: &str, property: bool) -> String {
-    // A property (a file name) must stay the file's name; only a message
-    // is made safe for a log viewer.
+    // A message keeps its lines; a property (a file name) keeps CR and LF
+    // too, escaped below as the runner reads them back, so an ordinary
+    // name stays the file's name. A name with other unsafe characters is
+    // shown escaped: the annotation then names no file in the diff, which
+    // is better than a name that reorders or hides what the log shows.
     let text = if property {
-        text.to_string()
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '\r' | '\n' => out.push(c),
+                c if crate::untrusted::is_unsafe_char(c) => {
+                    crate::untrusted::push_escape(&mut out, c);
+                }
+                c => out.push(c),
+            }
+        }
+        out
     } else {
         crate::untrusted::neutralise_lines(text)
     };
@@ -85,5 +98,11 @@ mod tests {
             "::warning file=a%2Cb%3Ac%25%0A%3A%3Aerror%3A%3Ax.yaml,line=3,col=4,title=t::m%0A::x"
         );
         assert_eq!(annotation(Kind::Notice, None, "", "done"), "::notice::done");
+        let file = std::sync::Arc::new(std::path::PathBuf::from("a\u{202e}b\r.yaml"));
+        let at = Location::new(&file, 1, 1);
+        assert_eq!(
+            annotation(Kind::Error, Some(&at), "t", "m\u{1b}"),
+            "::error file=a\\u202eb%0D.yaml,line=1,col=1,title=t::m\\u001b"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Small file helpers shared by the plan and state writers.
+//! Small file helpers shared by the plan and state writers: the one place
+//! that writes a file a user names (`--out`).
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +8,14 @@ use std::path::Path;
 /// about to change), replacing it atomically. The temporary file gets a
 /// random name, is created exclusively and never through a symlink, so
 /// another user of a shared directory cannot pre-create or redirect it.
+///
+/// Only a new file or a regular one is written: the rename would replace
+/// whatever the name holds, and `--out /dev/null` as root turned the
+/// device into a file. A symlink is refused rather than followed, so
+/// whoever made the link cannot choose what is overwritten (and a link
+/// made on purpose is not silently replaced by a file).
 pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    refuse_special(file)?;
     let dir = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -21,6 +29,38 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(file).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// An error unless `file` is absent or a regular file (not followed).
+fn refuse_special(file: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = match std::fs::symlink_metadata(file) {
+        Ok(meta) => meta.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symlink"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    };
+    // Callers name the file; this says what is wrong with it.
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("it is {what}, not a regular file; name a new file or a regular one"),
+    ))
 }
 
 #[cfg(test)]
@@ -44,5 +84,28 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "plan");
         let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_regular_file_and_leaves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        for (target, what) in [(dir.path(), "a directory"), (link.as_path(), "a symlink")] {
+            let e = write_private(target, b"plan").unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("it is {what}, not a regular file")),
+                "{e}"
+            );
+        }
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        write_private(&victim, b"plan").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "plan");
     }
 }

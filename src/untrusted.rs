@@ -1,8 +1,11 @@
 //! Text from outside (server answers, file content, imported states) made
 //! safe to print: secrets scrubbed, control and bidirectional-override
-//! characters shown as escapes, and the length capped.
+//! characters shown as escapes, and the length capped. The one sink for
+//! such text, in each form it is shown: a terminal line, markdown, HTML
+//! and JSON all escape the same characters the same way (`\u202e`).
 
 use std::fmt::Write;
+use std::io;
 
 /// Longest piece of server text shown or kept, in characters.
 pub const MAX_SHOWN_CHARS: usize = 300;
@@ -18,22 +21,171 @@ pub fn is_unsafe_char(c: char) -> bool {
             | '\u{feff}')
 }
 
+/// Writes the escape every form shows for an unsafe character: `\u001b`,
+/// `\u202e` (valid in JSON and in YAML's double quotes alike).
+pub fn push_escape(out: &mut String, c: char) {
+    let _ = write!(out, "\\u{:04x}", c as u32);
+}
+
 /// `text` with every unsafe character written as `\u{…}`-style escapes
 /// (`\u001b`, `\u202e`), cut to `max_chars` characters with `…`.
 pub fn neutralise(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 2));
+    let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(2)));
     for (i, c) in text.chars().enumerate() {
         if i == max_chars {
             out.push('…');
             break;
         }
         if is_unsafe_char(c) {
-            let _ = write!(out, "\\u{:04x}", c as u32);
+            push_escape(&mut out, c);
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// `neutralise` without a cap, for text whose length is already bounded
+/// (an alt text is at most 1,000 characters) and must be shown whole.
+pub fn neutralise_whole(text: &str) -> String {
+    neutralise(text, usize::MAX)
+}
+
+/// Text as markdown that renders as itself: every ASCII punctuation
+/// character backslash-escaped (CommonMark lets any be), so no HTML,
+/// links, emphasis or table cells; newlines as spaces; unsafe characters
+/// as their escape, its backslash escaped so that it shows.
+pub fn markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            // GitHub links @mentions and #references after rendering, and a
+            // backslash does not stop it: a word joiner does, unseen.
+            '@' | '#' => {
+                out.push(c);
+                out.push('\u{2060}');
+            }
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if is_unsafe_char(c) => {
+                out.push('\\');
+                push_escape(&mut out, c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text as an HTML element's content (`<summary>`), where markdown
+/// escapes do not apply; newlines as spaces, unsafe characters escaped.
+pub fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\r' => out.push(' '),
+            c if is_unsafe_char(c) => push_escape(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `value` as pretty JSON whose bytes hold no unsafe character: `serde_json`
+/// escapes C0 controls but writes C1 controls, bidi overrides and
+/// zero-width marks raw; here they are `\u202e` escapes too, so the JSON
+/// parses to the very same strings and a terminal shows it as written.
+pub fn json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(256);
+    write_json_pretty(&mut out, value)?;
+    // Only UTF-8 is written: serde_json's strings and ASCII escapes.
+    Ok(String::from_utf8(out).unwrap_or_default())
+}
+
+/// `json_pretty` streamed to `writer`.
+pub fn write_json_pretty<W: io::Write, T: serde::Serialize + ?Sized>(
+    writer: W,
+    value: &T,
+) -> serde_json::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(
+        writer,
+        SafeJson(serde_json::ser::PrettyFormatter::new()),
+    );
+    value.serialize(&mut serializer)
+}
+
+/// `serde_json`'s pretty layout, with unsafe characters in strings escaped.
+struct SafeJson<'a>(serde_json::ser::PrettyFormatter<'a>);
+
+impl serde_json::ser::Formatter for SafeJson<'_> {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(is_unsafe_char) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            let mut escape = String::with_capacity(6);
+            push_escape(&mut escape, c);
+            writer.write_all(escape.as_bytes())?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
 }
 
 /// `neutralise` line by line: newlines stay, so multi-line messages keep
@@ -82,5 +234,42 @@ mod tests {
             "a\\u001b[2J\\u202eb\\u000a"
         );
         assert_eq!(neutralise("héllo wörld", 5), "héllo…");
+    }
+
+    #[test]
+    fn markdown_and_html_show_escapes_and_no_markup() {
+        let e = markdown("0 <details><summary>x](http://a) *b* `c` | d\nnext");
+        assert_eq!(
+            e,
+            "0 \\<details\\>\\<summary\\>x\\]\\(http\\:\\/\\/a\\) \\*b\\* \\`c\\` \\| d next"
+        );
+        assert_eq!(markdown("by @nasa #12"), "by @\u{2060}nasa #\u{2060}12");
+        assert_eq!(markdown("a\x1b[2J\u{202e}b"), "a\\\\u001b\\[2J\\\\u202eb");
+        assert_eq!(html("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
+        assert_eq!(html("a\u{202e}b\x1b"), "a\\u202eb\\u001b");
+    }
+
+    #[test]
+    fn json_escapes_every_unsafe_character_and_parses_the_same() {
+        let text = "a\x1b[2J\u{202e}b\u{85}c\u{200b}d\n\"é";
+        let value = serde_json::json!({"k\u{202e}": [text, 1], "e": {}});
+        let json = json_pretty(&value).unwrap();
+        assert!(
+            !json.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+            "{json}"
+        );
+        assert!(
+            json.contains("a\\u001b[2J\\u202eb\\u0085c\\u200bd\\n\\\"é"),
+            "{json}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, value);
+        // The layout is serde_json's own.
+        let plain =
+            serde_json::to_string_pretty(&serde_json::json!({"a": [1, {"b": []}]})).unwrap();
+        assert_eq!(
+            json_pretty(&serde_json::json!({"a": [1, {"b": []}]})).unwrap(),
+            plain
+        );
     }
 }

@@ -8,7 +8,9 @@ use crate::untrusted::neutralise;
 
 pub fn render(entries: &[Entry], json: bool) -> anyhow::Result<String> {
     if json {
-        return Ok(serde_json::to_string_pretty(entries)? + "\n");
+        // Escaped (`\u202e`): the same strings to a parser, safe bytes to
+        // a terminal.
+        return Ok(crate::untrusted::json_pretty(entries)? + "\n");
     }
     if entries.is_empty() {
         return Ok("No history entries.\n".into());

@@ -1,5 +1,7 @@
 //! Lint findings as people and tools read them: text, JSON, SARIF 2.1.0
-//! (GitHub code scanning) and GitHub workflow annotations.
+//! (GitHub code scanning) and GitHub workflow annotations. File names and
+//! reasons come from the manifests: JSON is written by the neutraliser's
+//! writer, so no control or bidi character reaches a terminal raw.
 
 use serde_json::{json, Value};
 
@@ -91,7 +93,7 @@ fn json(report: &Report) -> String {
         "alt_text_coverage": {"with_alt_text": report.with_alt_text, "media": report.media},
         "summary": {"errors": report.errors(), "warnings": report.findings.len() - report.errors()},
     });
-    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+    crate::untrusted::json_pretty(&doc).unwrap_or_default() + "\n"
 }
 
 /// A path as a relative URI reference, with `/` separators and escapes.
@@ -177,7 +179,7 @@ fn sarif(report: &Report) -> String {
             "results": results,
         }],
     });
-    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+    crate::untrusted::json_pretty(&doc).unwrap_or_default() + "\n"
 }
 
 fn github(report: &Report) -> String {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Diagnostic, Location};
 use crate::manifest::fast;
-use crate::manifest::schema::{Checker, DOCUMENT};
+use crate::manifest::schema::{salvage, Checker, DOCUMENT};
 use crate::manifest::yaml::{parse_documents, Node, NodeKind};
 use crate::model::Digest;
 use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
@@ -143,7 +143,10 @@ pub struct Exemption {
     pub reason: String,
 }
 
-/// The outcome of reading one file: its valid entries, or its problems.
+/// The outcome of reading one file: its entries and its problems. When
+/// the problems include an error the file is invalid: its entries (every
+/// media whose ID reads, with what of its metadata reads) serve only to
+/// report IDs declared twice, and are never planned.
 #[derive(Clone, Debug)]
 pub struct ParsedFile {
     pub path: Arc<PathBuf>,
@@ -299,25 +302,37 @@ fn parse_positioned(file: Arc<PathBuf>, text: &str, now: Timestamp) -> ParsedFil
                     diagnostics: &mut diagnostics,
                     dropped: &mut dropped,
                 };
-                if let Some(value) = checker.check(doc, &DOCUMENT, "") {
-                    read_document(&file, doc, value, now, &mut entries, &mut diagnostics);
+                // A document with a schema error is read on as far as it
+                // can be, so that every problem shows in one run.
+                let value = checker
+                    .check(doc, &DOCUMENT, "")
+                    .or_else(|| salvage(&file, doc, &DOCUMENT, 3));
+                if let Some(value) = value {
+                    read_document(&mut checker, doc, value, now, &mut entries);
                 }
             }
         }
     }
+    // In the order of the file, whichever check found them.
+    diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
     if dropped > 0 {
         diagnostics.push(Diagnostic::error(
             Location::new(&file, 1, 1),
             format!("{dropped} more errors in this file are not shown; fix the ones above first"),
         ));
     }
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        entries.clear();
-    }
     ParsedFile {
         path: file,
         entries,
         diagnostics,
+    }
+}
+
+impl ParsedFile {
+    /// Whether the file has no error (warnings allowed).
+    #[must_use]
+    pub fn is_valid(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
     }
 }
 
@@ -328,28 +343,28 @@ fn is_empty_document(doc: &Node) -> bool {
 }
 
 /// Turns a checked document into entries, with defaults merged per field.
+/// Every problem is reported, each entry's own checks going on past one:
+/// an entry with a problem is still read (the file is then invalid and
+/// its entries only find duplicates).
 fn read_document(
-    file: &Arc<PathBuf>,
+    checker: &mut Checker,
     doc: &Node,
     mut value: Value,
     now: Timestamp,
     entries: &mut Vec<Entry>,
-    diagnostics: &mut Vec<Diagnostic>,
 ) {
+    let file = checker.file;
     let defaults = value
         .pointer_mut("/defaults/metadata")
         .map_or(Value::Null, Value::take);
-    let defaults = match typed(defaults) {
-        Ok(m) => m,
-        Err(message) => {
-            let pos = doc.get("defaults").unwrap_or(doc).pos;
-            diagnostics.push(Diagnostic::error(
-                Location::new(file, pos.line, pos.column),
-                message,
-            ));
-            return;
-        }
-    };
+    let defaults = typed(defaults).unwrap_or_else(|message| {
+        let pos = doc.get("defaults").unwrap_or(doc).pos;
+        checker.push(Diagnostic::error(
+            Location::new(file, pos.line, pos.column),
+            message,
+        ));
+        Metadata::default()
+    });
     let media_nodes = match doc.get("media").map(|n| &n.kind) {
         Some(NodeKind::Seq(items)) => items.as_slice(),
         _ => &[],
@@ -367,45 +382,42 @@ fn read_document(
             },
             _ => continue,
         };
-        let mut metadata = match typed(item.get_mut("metadata").map_or(Value::Null, Value::take)) {
-            Ok(m) => m,
-            Err(message) => {
-                diagnostics.push(Diagnostic::error(location, message));
-                continue;
-            }
-        };
+        let mut metadata = typed(item.get_mut("metadata").map_or(Value::Null, Value::take))
+            .unwrap_or_else(|message| {
+                checker.push(Diagnostic::error(location.clone(), message));
+                Metadata::default()
+            });
         for v in defaults.values() {
             if metadata.get(v.kind()).is_none() {
                 metadata.insert(v.clone());
             }
         }
-        warn_if_expired(file, node, doc, &metadata, now, diagnostics);
+        warn_if_expired(checker, node, doc, &metadata, now);
         let key = item.get("key").and_then(Value::as_str);
         let kind = item.get("type").and_then(Value::as_str);
-        let media_key = match media_key(&id, key, kind) {
-            Ok(k) => k,
-            Err(message) => {
-                let at = node.get("key").or_else(|| node.get("type")).unwrap_or(node);
-                diagnostics.push(Diagnostic::error(
-                    Location::new(file, at.pos.line, at.pos.column),
-                    message,
-                ));
-                continue;
-            }
-        };
+        let media_key = media_key(&id, key, kind).unwrap_or_else(|message| {
+            let at = node.get("key").or_else(|| node.get("type")).unwrap_or(node);
+            checker.push(Diagnostic::error(
+                Location::new(file, at.pos.line, at.pos.column),
+                message,
+            ));
+            None
+        });
         let exemption = item
             .get_mut("lint")
             .map(Value::take)
             .and_then(|v| serde_json::from_value::<Exemption>(v).ok());
-        if let Some(Err(message)) = exemption.as_ref().map(Exemption::check) {
-            let at = node.get("lint").unwrap_or(node);
-            diagnostics.push(Diagnostic::error(
-                Location::new(file, at.pos.line, at.pos.column),
-                message,
-            ));
-            continue;
-        }
-        let exemption = exemption.map(Arc::new);
+        let exemption = match exemption.as_ref().map(Exemption::check) {
+            Some(Err(message)) => {
+                let at = node.get("lint").unwrap_or(node);
+                checker.push(Diagnostic::error(
+                    Location::new(file, at.pos.line, at.pos.column),
+                    message,
+                ));
+                None
+            }
+            _ => exemption.map(Arc::new),
+        };
         entries.push(Entry {
             id,
             metadata: Arc::new(Declared::new(metadata)),
@@ -430,13 +442,13 @@ fn typed(value: Value) -> Result<Metadata, String> {
 }
 
 fn warn_if_expired(
-    file: &Arc<PathBuf>,
+    checker: &mut Checker,
     node: &Node,
     doc: &Node,
     metadata: &Metadata,
     now: Timestamp,
-    diagnostics: &mut Vec<Diagnostic>,
 ) {
+    let file = checker.file;
     let Some(FieldValue::ContentExpiration(exp)) = metadata.get(FieldKind::ContentExpiration)
     else {
         return;
@@ -458,7 +470,8 @@ fn warn_if_expired(
             })
             .unwrap_or(node);
         let id = node.get("id").and_then(Node::as_str).unwrap_or("?");
-        diagnostics.push(Diagnostic::warning(
+        // Not counted against the errors shown.
+        checker.diagnostics.push(Diagnostic::warning(
             Location::new(file, declared.pos.line, declared.pos.column),
             format!("`content_expiration.timestamp_sec` of media {id} is in the past; the media expires as soon as this is applied"),
         ));

@@ -78,8 +78,10 @@ pub fn assemble(files: Vec<ParsedFile>) -> Result<Desired, InvalidManifests> {
 
 /// Joins parsed files, keeping going past errors: a duplicated ID is held
 /// (every declaration of it is left out) and reported, the rest stays
-/// usable. Errors come in file order, each file's own before its
-/// duplicates, which point to the first declaration.
+/// usable. The entries of an invalid file are never in the set, but count
+/// for duplicates, so one run shows them all. Errors come in file order,
+/// each file's own before its duplicates, which point to the first
+/// declaration.
 ///
 /// `entries` (how many the files hold in all) sizes the set once, and the
 /// files are taken one at a time: watch hands over a copy of each file as
@@ -92,10 +94,14 @@ pub fn assemble_lenient(
     // Each error with its file's index, to put the duplicates in place.
     let mut errors: Vec<(usize, Diagnostic)> = Vec::new();
     let mut order: HashMap<*const PathBuf, usize> = HashMap::new();
+    let mut invalid: BTreeSet<*const PathBuf> = BTreeSet::new();
     let mut entries = Vec::with_capacity(entries);
     for (i, file) in files.into_iter().enumerate() {
         desired.files += 1;
         order.insert(Arc::as_ptr(&file.path), i);
+        if !file.is_valid() {
+            invalid.insert(Arc::as_ptr(&file.path));
+        }
         for d in file.diagnostics {
             if d.is_error() {
                 errors.push((i, d));
@@ -128,8 +134,10 @@ pub fn assemble_lenient(
             ));
         }
     }
-    if !desired.held.is_empty() {
-        entries.retain(|e| !desired.held.contains(&e.id));
+    if !desired.held.is_empty() || !invalid.is_empty() {
+        entries.retain(|e| {
+            !desired.held.contains(&e.id) && !invalid.contains(&Arc::as_ptr(&e.location.file))
+        });
     }
     desired.media = MediaSet::from_sorted(entries);
     duplicates.sort_by(|(f, a), (g, b)| f.cmp(g).then(a.location.cmp(&b.location)));
@@ -183,6 +191,31 @@ mod tests {
         );
         assert!(m.iter().any(|s| s.contains("`usa`")), "{m:?}");
         assert!(f.entries.is_empty());
+    }
+
+    /// A schema error hides none of the checks after it: each problem at
+    /// its place, in the file's order, the entries kept for duplicates.
+    #[test]
+    fn a_schema_error_hides_no_other_problem() {
+        let f = parse(&format!(
+            "{HEAD}media:\n  - id: \"1\"\n    type: movie\n  - id: \"2\"\n    colour: red\n  - id: \"3\"\n    key: 3_4\n    lint: {{ignore: [nope], reason: r}}\n"
+        ));
+        let m = messages(&f);
+        let at: Vec<&str> = m.iter().map(|s| s.split(": ").next().unwrap()).collect();
+        assert_eq!(
+            at,
+            ["m.yaml:5:11", "m.yaml:7:5", "m.yaml:9:10", "m.yaml:10:11"],
+            "{m:?}"
+        );
+        assert!(!f.is_valid());
+        let ids: Vec<String> = f.entries.iter().map(|e| e.id.to_string()).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        let (desired, errors) = assemble_lenient([f], 3);
+        assert!(
+            desired.media.is_empty(),
+            "an invalid file's media are never planned"
+        );
+        assert_eq!(errors.len(), 4);
     }
 
     /// Inputs the differential fuzz target found where the two paths
@@ -490,7 +523,7 @@ mod tests {
         ] {
             let f = parse(&text);
             assert!(
-                f.diagnostics.iter().any(Diagnostic::is_error) && f.entries.is_empty(),
+                !f.is_valid(),
                 "{text:?}: {:?}",
                 messages(&f)
             );

@@ -191,7 +191,8 @@ impl Checker<'_> {
         None
     }
 
-    fn push(&mut self, diagnostic: Diagnostic) {
+    /// Keeps a problem, up to `MAX_ERRORS_PER_FILE`; counts the rest.
+    pub fn push(&mut self, diagnostic: Diagnostic) {
         if self.diagnostics.len() < MAX_ERRORS_PER_FILE {
             self.diagnostics.push(diagnostic);
         } else {
@@ -343,6 +344,58 @@ impl Checker<'_> {
             }
         }
         ok.then_some(Value::Object(out))
+    }
+}
+
+/// What can be read of a node that failed `check` (whose problems are
+/// reported already, so nothing more is said): for a mapping its valid
+/// fields, for a list its items (an invalid one as null, so items keep
+/// their places), `depth` containers down; below that only whole valid
+/// values. The checks after the schema (`key`, `type`, `lint`, duplicate
+/// IDs) then report their problems in the same run.
+pub fn salvage(file: &Arc<PathBuf>, node: &Node, shape: &Shape, depth: usize) -> Option<Value> {
+    let mut quiet = Vec::new();
+    let mut dropped = 0;
+    let mut checker = Checker {
+        file,
+        diagnostics: &mut quiet,
+        dropped: &mut dropped,
+    };
+    salvage_parts(&mut checker, node, shape, depth)
+}
+
+fn salvage_parts(checker: &mut Checker, node: &Node, shape: &Shape, depth: usize) -> Option<Value> {
+    let part = |checker: &mut Checker, node: &Node, shape: &Shape| {
+        checker.check(node, shape, "").or_else(|| {
+            (depth > 1)
+                .then(|| salvage_parts(checker, node, shape, depth - 1))
+                .flatten()
+        })
+    };
+    match (shape, &node.kind) {
+        (_, _) if depth == 0 => None,
+        (Shape::Object(props), NodeKind::Map(entries)) => {
+            let mut out = serde_json::Map::new();
+            for (key, value) in entries {
+                let prop = key
+                    .as_str()
+                    .and_then(|k| props.iter().find(|p| p.name == k));
+                // The first of a field given twice, as a reader would guess.
+                if let Some(prop) = prop.filter(|p| !out.contains_key(p.name)) {
+                    if let Some(v) = part(checker, value, &prop.shape) {
+                        out.insert(prop.name.to_string(), v);
+                    }
+                }
+            }
+            Some(Value::Object(out))
+        }
+        (Shape::Array(item), NodeKind::Seq(items)) => Some(Value::Array(
+            items
+                .iter()
+                .map(|i| part(checker, i, item).unwrap_or(Value::Null))
+                .collect(),
+        )),
+        _ => None,
     }
 }
 

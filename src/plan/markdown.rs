@@ -4,7 +4,8 @@
 //! each diff in a collapsible block, each part cut short with a note when
 //! its share is used up. Forgets and updates come before creates, so a
 //! large rollout cuts creates first. Every string from a manifest, a path
-//! or the state is escaped: a file name cannot inject HTML or links.
+//! or the state is escaped (by `crate::untrusted`): a file name cannot
+//! inject HTML or links, nor an alt text a control or bidi character.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -13,6 +14,7 @@ use crate::error::Diagnostic;
 use crate::model::FieldKind;
 use crate::plan::text::{change_diff, change_header, summary_line, untracked_notes};
 use crate::plan::{Action, Change, Plan};
+use crate::untrusted::{html, markdown as escape};
 
 /// GitHub's limit for one comment is 65,536 characters; keep a margin for
 /// the workflow's own header (marker, commit, run link).
@@ -22,48 +24,6 @@ const BUDGET: usize = COMMENT_LIMIT - 1_536;
 const NOTES_BUDGET: usize = BUDGET / 8;
 /// The table may use at most this much, so some diffs always show.
 const TABLE_BUDGET: usize = BUDGET * 2 / 5;
-
-/// Backslash-escapes every ASCII punctuation character (CommonMark lets any
-/// be escaped), so text renders as itself: no HTML, links, emphasis or
-/// table cells; newlines become spaces.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' | '\r' | '\t' => out.push(' '),
-            // GitHub links @mentions and #references after rendering, and a
-            // backslash does not stop it: a word joiner does, unseen.
-            '@' | '#' => {
-                out.push(c);
-                out.push('\u{2060}');
-            }
-            c if c.is_ascii_punctuation() => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes text for an HTML element's content (`<summary>`), where
-/// markdown escapes do not apply.
-fn html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A fence longer than any run of backticks in `text`.
 fn fence(text: &str) -> String {
@@ -330,14 +290,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaped_text_has_no_markup_left() {
-        let e = escape("0 <details><summary>x](http://a) *b* `c` | d\nnext");
-        assert_eq!(
-            e,
-            "0 \\<details\\>\\<summary\\>x\\]\\(http\\:\\/\\/a\\) \\*b\\* \\`c\\` \\| d next"
-        );
-        assert_eq!(escape("by @nasa #12"), "by @\u{2060}nasa #\u{2060}12");
-        assert_eq!(html("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
+    fn a_fence_is_longer_than_any_backtick_run() {
         assert_eq!(fence("a ```` b"), "`````");
         assert_eq!(fence("plain"), "```");
     }

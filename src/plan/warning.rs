@@ -68,7 +68,7 @@ impl PlanWarning {
                 format!("{findings} more alt-text findings; `xmeta lint` lists them all")
             }
             PlanWarning::Exempt(e) => exemption(e),
-            PlanWarning::Saved(line) => line.clone(),
+            PlanWarning::Saved(line) => neutralise(line, 4096),
         }
     }
 }
@@ -95,7 +95,8 @@ impl fmt::Display for PlanWarning {
                 finding.message
             ),
             PlanWarning::Exempt(e) => write!(f, "{}: note: {}", e.location, exemption(e)),
-            PlanWarning::Saved(line) => f.write_str(line),
+            // Read back from a plan file, which anyone may have edited.
+            PlanWarning::Saved(line) => f.write_str(&neutralise(line, 4096)),
             _ => write!(f, "warning: {}", self.message()),
         }
     }

@@ -1,10 +1,13 @@
 //! Alt text changes word by word: in a 600-character description the
 //! reviewer should see the three words that changed, not two long lines.
+//! The words come from a pull request or from X's answer: every piece is
+//! neutralised before it is marked.
 
 use similar::{ChangeTag, TextDiff};
 
 use crate::model::{FieldKind, FieldValue};
 use crate::plan::{Action, Change};
+use crate::untrusted::{markdown, neutralise_whole};
 
 /// Words of unchanged context kept either side of a change.
 const CONTEXT: usize = 3;
@@ -134,14 +137,10 @@ pub fn render_markdown(pieces: &[Piece]) -> String {
     let mut out = String::new();
     for piece in pieces {
         match piece {
-            Piece::Same(t) => out.push_str(&crate::plan::markdown::escape(&one_line(t))),
+            Piece::Same(t) => out.push_str(&markdown(&one_line(t))),
             Piece::Elided => out.push('…'),
-            Piece::Gone(t) => spaced(&mut out, t, |core| {
-                format!("~~{}~~", crate::plan::markdown::escape(core))
-            }),
-            Piece::New(t) => spaced(&mut out, t, |core| {
-                format!("**{}**", crate::plan::markdown::escape(core))
-            }),
+            Piece::Gone(t) => spaced(&mut out, t, |core| format!("~~{}~~", markdown(core))),
+            Piece::New(t) => spaced(&mut out, t, |core| format!("**{}**", markdown(core))),
         }
     }
     out
@@ -162,8 +161,9 @@ fn spaced(out: &mut String, text: &str, mark: impl Fn(&str) -> String) {
     out.push_str(&text[start + core.len()..]);
 }
 
+/// The text on one line, neutralised: what is left can reach a terminal.
 fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r', '\t'], " ")
+    neutralise_whole(&text.replace(['\n', '\r', '\t'], " "))
 }
 
 #[cfg(test)]
@@ -190,5 +190,18 @@ mod tests {
         let pieces = word_diff("a <b>cat</b>", "a [cat](http://x) *here*");
         let md = render_markdown(&pieces);
         assert!(!md.contains("<b>") && !md.contains("](http"), "{md}");
+    }
+
+    #[test]
+    fn controls_and_overrides_show_as_escapes() {
+        let pieces = word_diff("a cat", "a \x1b[2J cat \u{202e}tac");
+        assert_eq!(
+            render_plain(&pieces, false),
+            "a {+\\u001b[2J+} cat {+\\u202etac+}"
+        );
+        assert_eq!(
+            render_markdown(&pieces),
+            "a **\\\\u001b\\[2J** cat **\\\\u202etac**"
+        );
     }
 }

@@ -113,9 +113,7 @@ fn write_string(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if crate::untrusted::is_unsafe_char(c) => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
+            c if crate::untrusted::is_unsafe_char(c) => crate::untrusted::push_escape(out, c),
             c => out.push(c),
         }
     }

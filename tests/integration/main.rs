@@ -9,6 +9,7 @@
 
 mod support;
 
+mod all_errors;
 mod apply_failures;
 mod bad_input;
 mod cli_trust;
@@ -25,7 +26,9 @@ mod locking;
 mod one_planner;
 mod pr_comment;
 mod round_trip;
+mod safe_writes;
 mod shared_state;
 mod snapshots;
+mod text_sink;
 mod watch;
 mod workflow;
