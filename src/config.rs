@@ -215,7 +215,10 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                 _ => None,
             },
         }),
-        user: env("USER").or_else(|| env("LOGNAME")),
+        // Containers and cron often set neither: the uid's name then.
+        user: env("USER")
+            .or_else(|| env("LOGNAME"))
+            .or_else(crate::os_user::name),
     };
     let state = Location::parse(state, workspace.as_deref(), env("PGPASSWORD"))?;
     let (allow_empty, color, verbose) = (cli.allow_empty, cli.color, cli.verbose);
