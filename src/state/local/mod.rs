@@ -423,13 +423,22 @@ fn presence(dir: &Path) -> Result<Presence, StateError> {
     }
 }
 
+/// Creates the state directory, or makes an existing one that holds no
+/// state yet private: the state reveals what is managed and when, and a
+/// directory that came with a checkout (`state/`, 0755) is the common case.
+/// One this user may not change keeps its mode, and the warning says so.
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("cannot create the state directory `{}`", dir.display()))
+        .with_context(|| format!("cannot create the state directory `{}`", dir.display()))?;
+    let private = std::fs::Permissions::from_mode(0o700);
+    if let Err(e) = std::fs::set_permissions(dir, private) {
+        tracing::debug!("cannot make `{}` private: {e}", dir.display());
+    }
+    Ok(())
 }
 
 /// Why sled would not open a database.
