@@ -25,5 +25,6 @@ mod pr_comment;
 mod round_trip;
 mod shared_state;
 mod snapshots;
+mod state_identity;
 mod watch;
 mod workflow;
