@@ -32,6 +32,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub workspace: Option<String>,
 
+    /// Let a writer (apply, adopt, watch --apply, state import, state
+    /// migrate's target) create the PostgreSQL workspace if it does not
+    /// exist yet, e.g. in a pipeline's first run; a plan reads it as empty.
+    /// Without it, an unknown workspace is an error.
+    /// Example: --workspace staging --create-workspace
+    #[arg(long, global = true)]
+    pub create_workspace: bool,
+
     /// The source revision the history records for this run's changes
     /// [default: GITHUB_SHA, or `git rev-parse HEAD` of the manifests].
     /// Example: --source-revision 3f2a9c1
@@ -437,7 +445,9 @@ pub enum StateCommand {
         prune_before: Option<String>,
     },
     /// Copy the state (lineage, serial, every record) to another backend
-    /// or place; the target must hold no records.
+    /// or place; the target must hold no records. The old state is then
+    /// marked as moved: it keeps its data, read-only, and every command on
+    /// it names the new place (`state export` still reads it).
     /// Example: xmeta state migrate --to postgres://xmeta@db/xmeta
     Migrate {
         /// The new state: a directory or a PostgreSQL URL.
@@ -447,12 +457,39 @@ pub enum StateCommand {
         /// Example: --to-workspace staging
         #[arg(long, value_name = "NAME")]
         to_workspace: Option<String>,
+        /// Leave the old state live instead of marking it as moved (two
+        /// live copies: a run on the old one plans, and would send again,
+        /// what the new one already applied). Example: --keep-source
+        #[arg(long)]
+        keep_source: bool,
     },
+    /// The workspaces of a PostgreSQL state: list, new NAME, delete NAME.
+    /// `default` always exists; a state directory has only `default`.
+    /// Example: xmeta state workspace new staging
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
     /// Remove a lock file left by a holder on another host (one this host's
     /// kernel sees alive is refused). Example: xmeta state unlock --force
     Unlock {
         /// Required: confirms that no writer is running. Example: --force
         #[arg(long, required = true)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Every workspace, one per line. Example: xmeta state workspace list
+    List,
+    /// Create a workspace, for writers to use with --workspace NAME.
+    /// Example: xmeta state workspace new staging
+    New { name: String },
+    /// Delete a workspace with its records and history (never `default`,
+    /// never one whose lock is held). Example: xmeta state workspace delete staging
+    Delete {
+        name: String,
+        /// Delete it even though it holds media. Example: --force
+        #[arg(long)]
         force: bool,
     },
 }

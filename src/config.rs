@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context};
 use reqwest::Url;
 
 use crate::apply::Budget;
-use crate::cli::{self, Cli, Command, StateCommand};
+use crate::cli::{self, Cli, Command, StateCommand, WorkspaceCommand};
 use crate::model::MediaId;
 use crate::plan::Targets;
 use crate::state::Location;
@@ -156,7 +156,12 @@ pub enum StateAction {
         file: PathBuf,
         force: bool,
     },
-    Migrate(Location),
+    Migrate {
+        to: Location,
+        /// `--keep-source`: do not mark the old state as moved.
+        keep_source: bool,
+    },
+    Workspace(WorkspaceAction),
     History {
         filter: crate::state::Filter,
         json: bool,
@@ -168,11 +173,18 @@ pub enum StateAction {
     Unlock,
 }
 
+#[derive(Debug)]
+pub enum WorkspaceAction {
+    List,
+    New(String),
+    Delete { name: String, force: bool },
+}
+
 impl Config {
     /// The passwords of the states this command uses.
     pub fn state_secrets(&self) -> Vec<String> {
         let mut secrets = self.state.secrets();
-        if let Task::State(StateAction::Migrate(to)) = &self.task {
+        if let Task::State(StateAction::Migrate { to, .. }) = &self.task {
             secrets.extend(to.secrets());
         }
         secrets
@@ -215,9 +227,14 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                 _ => None,
             },
         }),
-        user: env("USER").or_else(|| env("LOGNAME")),
+        // Containers and cron often set neither: the uid's name then.
+        user: env("USER")
+            .or_else(|| env("LOGNAME"))
+            .or_else(crate::os_user::name),
     };
-    let state = Location::parse(state, workspace.as_deref(), env("PGPASSWORD"))?;
+    let create_workspace = cli.create_workspace;
+    let state = Location::parse(state, workspace.as_deref(), env("PGPASSWORD"))?
+        .creating_workspace(create_workspace);
     let (allow_empty, color, verbose) = (cli.allow_empty, cli.color, cli.verbose);
     let command_line = command_line(&cli.command);
     let task = match cli.command {
@@ -332,7 +349,11 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                     json: format == cli::HistoryFormat::Json,
                 },
             },
-            StateCommand::Migrate { to, to_workspace } => {
+            StateCommand::Migrate {
+                to,
+                to_workspace,
+                keep_source,
+            } => {
                 // A database target takes --to-workspace, else this state's
                 // workspace, else XMETA_WORKSPACE.
                 let to_url = crate::state::Target::is_url(to.to_str().unwrap_or_default());
@@ -341,12 +362,15 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                     Location::Postgres(target) => Some(target.workspace().to_string()),
                     Location::Dir(_) => env("XMETA_WORKSPACE"),
                 };
-                StateAction::Migrate(Location::parse(
-                    to,
-                    to_workspace.as_deref(),
-                    env("PGPASSWORD"),
-                )?)
+                let to = Location::parse(to, to_workspace.as_deref(), env("PGPASSWORD"))?
+                    .creating_workspace(create_workspace);
+                StateAction::Migrate { to, keep_source }
             }
+            StateCommand::Workspace(w) => StateAction::Workspace(match w {
+                WorkspaceCommand::List => WorkspaceAction::List,
+                WorkspaceCommand::New { name } => WorkspaceAction::New(name),
+                WorkspaceCommand::Delete { name, force } => WorkspaceAction::Delete { name, force },
+            }),
             StateCommand::Unlock { .. } => StateAction::Unlock,
         }),
     };
@@ -409,6 +433,13 @@ fn command_line(command: &Command) -> String {
         Command::State(StateCommand::Migrate { .. }) => "state migrate",
         Command::State(StateCommand::History { .. }) => "state history",
         Command::State(StateCommand::Unlock { .. }) => "state unlock",
+        Command::State(StateCommand::Workspace(WorkspaceCommand::List)) => "state workspace list",
+        Command::State(StateCommand::Workspace(WorkspaceCommand::New { .. })) => {
+            "state workspace new"
+        }
+        Command::State(StateCommand::Workspace(WorkspaceCommand::Delete { .. })) => {
+            "state workspace delete"
+        }
     };
     format!("xmeta {words}")
 }

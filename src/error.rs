@@ -119,6 +119,6 @@ pub fn render(e: &anyhow::Error, secrets: &[String]) -> Rendered {
         Rendered::Diagnostics(invalid.to_string())
     } else {
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        Rendered::Message(crate::untrusted::scrub(&format!("{e:#}"), &secrets))
+        Rendered::Message(crate::untrusted::scrub_message(&format!("{e:#}"), &secrets))
     }
 }

@@ -40,6 +40,7 @@ pub(crate) mod lint;
 pub(crate) mod logging;
 pub(crate) mod manifest;
 pub(crate) mod model;
+pub(crate) mod os_user;
 pub(crate) mod output;
 pub(crate) mod parallel;
 pub(crate) mod plan;

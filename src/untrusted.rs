@@ -200,13 +200,28 @@ pub fn neutralise_lines(text: &str) -> String {
 /// `text` with every secret replaced by `***`, then neutralised. Secrets
 /// are removed before cutting, so a cut can never leave half of one.
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    scrub_to(text, secrets, MAX_SHOWN_CHARS)
+}
+
+/// Longest error message shown, in characters: xmeta builds its messages
+/// and caps each untrusted piece where it goes in, so this bounds only a
+/// runaway chain of causes (a message that names two states and says what
+/// to do runs past `MAX_SHOWN_CHARS`, and must not be cut).
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+
+/// `scrub` for a whole error message (see `MAX_MESSAGE_CHARS`).
+pub fn scrub_message(text: &str, secrets: &[&str]) -> String {
+    scrub_to(text, secrets, MAX_MESSAGE_CHARS)
+}
+
+fn scrub_to(text: &str, secrets: &[&str], max_chars: usize) -> String {
     let mut clean = text.to_string();
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         if clean.contains(secret) {
             clean = clean.replace(secret, "***");
         }
     }
-    neutralise(&clean, MAX_SHOWN_CHARS)
+    neutralise(&clean, max_chars)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! `xmeta state ...`: list, show, rm, export, import, migrate, unlock
-//! (and history, in `history.rs`).
+//! `xmeta state ...`: list, show, rm, export, import, migrate, unlock,
+//! workspace (and history, in `history.rs`).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::commands::Exit;
-use crate::config::{Config, StateAction};
+use crate::config::{Config, StateAction, WorkspaceAction};
 use crate::model::MediaId;
 use crate::output::Output;
 use crate::state::history::Event;
@@ -78,7 +78,9 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
             ));
         }
         StateAction::Export(file) => {
-            let store = state::open_reader(location)?;
+            // A state that moved is still exported: the way to look at (or
+            // rescue) what its old copy holds.
+            let store = state::open_reader_even_if_moved(location)?;
             if !store.exists() {
                 // An empty export would wipe a state it is imported over.
                 return Err(missing().into());
@@ -186,7 +188,10 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                 export.media.len(),
             ));
         }
-        StateAction::Migrate(to) => migrate(config, location, to, out)?,
+        StateAction::Migrate { to, keep_source } => {
+            migrate(config, location, to, *keep_source, out)?;
+        }
+        StateAction::Workspace(action) => workspace(location, action, out)?,
         StateAction::History { filter, json } => {
             let entries = state::open_reader(location)?.history(filter)?;
             out.print(&super::history::render(&entries, *json)?);
@@ -213,7 +218,17 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
 /// `state migrate --to`: the same lineage, serial and records at another
 /// place or backend, so plans and saved plans carry over; a target that
 /// holds records is refused (`state import --force` replaces one).
-fn migrate(config: &Config, from: &Location, to: &Location, out: Output) -> anyhow::Result<()> {
+///
+/// The source is then marked as moved (after the copy is there, under the
+/// source's lock): a later run that still points at it must not plan, and
+/// send again, what the target already applied.
+fn migrate(
+    config: &Config,
+    from: &Location,
+    to: &Location,
+    keep_source: bool,
+    out: Output,
+) -> anyhow::Result<()> {
     if from.to_string() == to.to_string() {
         bail!("`--to` names the state being migrated ({from})");
     }
@@ -236,10 +251,43 @@ fn migrate(config: &Config, from: &Location, to: &Location, out: Output) -> anyh
     }
     // A target that was used before keeps its higher serial: serials only grow.
     target.replace_all(&lineage, serial.max(target.serial()?), &records, &history)?;
-    out.line(&format!(
-        "Copied {} media (lineage {lineage}, serial {serial}) from {from} to {to}; the old state is unchanged.",
+    let copied = format!(
+        "Copied {} media (lineage {lineage}, serial {serial}) from {from} to {to}",
         records.len()
+    );
+    if keep_source {
+        tracing::warn!("--keep-source: the old state at {from} stays live; a run that still uses it plans against a copy that no longer changes, and would send again what is applied through {to}");
+        out.line(&format!("{copied}; the old state is unchanged."));
+        return Ok(());
+    }
+    source.mark_moved(&state::Moved::to(to))?;
+    out.line(&format!(
+        "{copied}; the old state is kept read-only and points there (`xmeta state export` still reads it)."
     ));
+    Ok(())
+}
+
+/// `state workspace list|new|delete`.
+fn workspace(location: &Location, action: &WorkspaceAction, out: Output) -> anyhow::Result<()> {
+    match action {
+        WorkspaceAction::List => {
+            for name in state::workspaces::list(location)? {
+                out.line(&name);
+            }
+        }
+        WorkspaceAction::New(name) => {
+            state::workspaces::create(location, name)?;
+            out.line(&format!(
+                "Created workspace `{name}`; use it with --workspace {name}."
+            ));
+        }
+        WorkspaceAction::Delete { name, force } => {
+            let media = state::workspaces::delete(location, name, *force)?;
+            out.line(&format!(
+                "Deleted workspace `{name}` and the {media} media it held; nothing was sent."
+            ));
+        }
+    }
     Ok(())
 }
 

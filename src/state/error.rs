@@ -45,6 +45,24 @@ pub enum StateError {
     },
     #[error("the state at {target} is damaged: {cause}")]
     DamagedInDatabase { target: String, cause: String },
+    /// `state migrate` copied this state elsewhere (see `moved.rs`).
+    #[error("the state at {from} moved to {to} on {at}: use `{flags}` (or XMETA_STATE) instead; this old copy is kept read-only, and `xmeta state export` still reads it")]
+    Moved {
+        from: String,
+        to: String,
+        at: String,
+        flags: String,
+    },
+    /// A PostgreSQL workspace nobody created (see `workspaces.rs`).
+    #[error("workspace `{name}` does not exist in {database}; {suggestion}known workspaces: {known}; to start a new one, run `xmeta state workspace new {name}` (or pass --create-workspace)")]
+    NoSuchWorkspace {
+        name: String,
+        database: String,
+        /// `did you mean `…`? `, or nothing.
+        suggestion: String,
+        /// The names, comma-separated (the first few of many).
+        known: String,
+    },
 }
 
 /// A stored record that cannot be trusted.

@@ -46,6 +46,16 @@ impl Location {
         Ok(Location::Dir(value))
     }
 
+    /// `--create-workspace`: writers make a PostgreSQL workspace that does
+    /// not exist yet (a directory's only workspace always exists).
+    #[must_use]
+    pub fn creating_workspace(mut self, create: bool) -> Location {
+        if let Location::Postgres(target) = &mut self {
+            target.set_create_workspace(create);
+        }
+        self
+    }
+
     /// The secrets in this location, to scrub from anything printed.
     #[must_use]
     pub fn secrets(&self) -> Vec<String> {

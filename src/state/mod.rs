@@ -8,14 +8,21 @@
 //! runners). Commands, `plan`, `apply` and saved plans see only
 //! `StateReader` and `StateWriter`; only a writer holds the lock and can
 //! change anything.
+//!
+//! Every state is opened here, so every command gets the same identity
+//! checks: a PostgreSQL workspace must exist (`workspaces.rs`), and a
+//! state that `state migrate` moved elsewhere is refused, naming the new
+//! place (`moved.rs`); only `state export` still reads it.
 
 mod error;
 pub mod history;
 mod holder;
 mod local;
 mod location;
+mod moved;
 mod postgres;
 mod record;
+pub mod workspaces;
 
 use std::collections::BTreeMap;
 
@@ -23,6 +30,7 @@ pub use error::StateError;
 pub use history::{Entry, Filter, Provenance};
 pub use holder::{Holder, LockError};
 pub use location::{Location, Target};
+pub use moved::Moved;
 pub use record::{Digest, Record};
 
 use crate::model::{MediaId, Metadata};
@@ -84,6 +92,17 @@ pub trait StateWriter: StateReader {
     /// Where later changes come from (`watch --apply` between cycles: the
     /// tree may have been committed, or edited, since the writer opened).
     fn set_provenance(&self, provenance: Provenance);
+    /// Marks this state as moved to another place (`state migrate`, once
+    /// the copy is there): its data stays, and every later command on it
+    /// is refused with the new place. Durable before it returns.
+    fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()>;
+}
+
+/// What a backend's writer found under the lock.
+pub enum Writable {
+    Open(Box<dyn StateWriter>),
+    /// Left untouched: the state moved.
+    Moved(Moved),
 }
 
 /// `StateReader` for a backend's reader or writer type, through its field
@@ -150,8 +169,21 @@ pub struct Recording {
 }
 
 /// Opens the state for reading; a missing state reads as empty and is not
-/// created.
+/// created. A state that moved is refused.
 pub fn open_reader(location: &Location) -> anyhow::Result<Box<dyn StateReader>> {
+    match open_any_reader(location)? {
+        (_, Some(moved)) => Err(moved.refusal(location).into()),
+        (reader, None) => Ok(reader),
+    }
+}
+
+/// `open_reader` that also reads a state that moved: for `state export`,
+/// the way to look at (or rescue) what the old copy holds.
+pub fn open_reader_even_if_moved(location: &Location) -> anyhow::Result<Box<dyn StateReader>> {
+    Ok(open_any_reader(location)?.0)
+}
+
+fn open_any_reader(location: &Location) -> anyhow::Result<(Box<dyn StateReader>, Option<Moved>)> {
     match location {
         Location::Dir(dir) => local::open_reader(dir),
         Location::Postgres(target) => postgres::open_reader(target),
@@ -159,24 +191,34 @@ pub fn open_reader(location: &Location) -> anyhow::Result<Box<dyn StateReader>> 
 }
 
 /// Opens the state for writing: takes the lock (or fails at once naming
-/// its holder), creating the state if needed.
+/// its holder), creating the state if needed. A state that moved is
+/// refused, and so is a PostgreSQL workspace that does not exist (unless
+/// `--create-workspace` lets the writer make it).
 pub fn open_writer(
     location: &Location,
     command: &str,
     provenance: &Provenance,
 ) -> anyhow::Result<Box<dyn StateWriter>> {
-    match location {
-        Location::Dir(dir) => local::open_writer(dir, command, provenance),
-        Location::Postgres(target) => postgres::open_writer(target, command, provenance),
+    let writable = match location {
+        Location::Dir(dir) => local::open_writer(dir, command, provenance)?,
+        Location::Postgres(target) => postgres::open_writer(target, command, provenance)?,
+    };
+    match writable {
+        Writable::Open(writer) => Ok(writer),
+        Writable::Moved(moved) => Err(moved.refusal(location).into()),
     }
 }
 
 /// Whether a state is there, without opening a reader; an unusable one is
-/// an error.
+/// an error, and so is one that moved.
 pub fn exists(location: &Location) -> anyhow::Result<bool> {
-    match location {
-        Location::Dir(dir) => Ok(local::exists_at(dir)?),
-        Location::Postgres(target) => postgres::exists(target),
+    let (there, moved) = match location {
+        Location::Dir(dir) => local::exists(dir)?,
+        Location::Postgres(target) => postgres::exists(target)?,
+    };
+    match moved {
+        Some(moved) => Err(moved.refusal(location).into()),
+        None => Ok(there),
     }
 }
 

@@ -29,6 +29,7 @@ mod round_trip;
 mod safe_writes;
 mod shared_state;
 mod snapshots;
+mod state_identity;
 mod text_sink;
 mod watch;
 mod workflow;

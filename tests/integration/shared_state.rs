@@ -212,7 +212,7 @@ fn a_newer_format_or_schema_is_refused() {
     assert_eq!(history.stdout.matches("\"action\": \"adopt\"").count(), 2);
     assert_eq!(
         sql(&own, "SELECT version FROM xmeta_schema").unwrap(),
-        ["2"]
+        ["3"]
     );
 
     sql(&own, "UPDATE xmeta_schema SET version = 99").unwrap();

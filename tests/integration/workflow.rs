@@ -269,8 +269,14 @@ fn migrate_both_ways_keeps_the_plan_and_refuses_a_used_target(backend: Backend) 
         "lineage, serial and records copied"
     );
 
-    // Again: the target now holds media, so nothing is copied.
+    // Again: the source moved, so it is refused.
     let run = env.exits_with(&args, 1);
+    assert_has(&run.stderr, "moved to");
+    // A target that holds media is refused: nothing is copied.
+    let other = TestEnv::on(env.backend.clone());
+    other.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    other.exits_with(&["adopt", &other.manifests()], 0);
+    let run = other.exits_with(&args, 1);
     assert_has(&run.stderr, "already holds 8 media; nothing was copied");
 
     // And back, into a fresh state on the first backend.

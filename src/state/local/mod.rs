@@ -7,6 +7,7 @@
 
 mod head;
 mod lock;
+mod moved_file;
 mod reader;
 mod writer;
 
@@ -19,6 +20,7 @@ use lock::Lock;
 pub use writer::open_writer;
 
 use super::history;
+use super::moved::Moved;
 use super::{new_lineage, Empty, Entry, Filter, StateError, StateReader};
 use crate::model::MediaId;
 use crate::state::{Digest, Record};
@@ -85,19 +87,25 @@ fn id_of(key: &[u8]) -> Option<MediaId> {
         .and_then(MediaId::parse)
 }
 
-/// Opens the state for reading, never waiting on a writer: while one
-/// holds the database, reads come from a snapshot copy of its files.
-/// A missing state reads as empty and is not created.
-pub fn open_reader(dir: &Path) -> anyhow::Result<Box<dyn StateReader>> {
+/// Opens the state for reading, with its moved mark, never waiting on a
+/// writer: while one holds the database, reads come from a snapshot copy
+/// of its files. A missing state reads as empty and is not created.
+pub fn open_reader(dir: &Path) -> anyhow::Result<(Box<dyn StateReader>, Option<Moved>)> {
     if presence(dir)? == Presence::Absent {
-        return Ok(Box::new(Empty));
+        return Ok((Box::new(Empty), None));
     }
+    let moved = moved_file::read(dir)?;
     let (tree, snapshot) = open_tree(dir)?;
-    Ok(Box::new(reader::SledReader::new(
-        dir.to_path_buf(),
-        tree,
-        snapshot,
-    )?))
+    let reader = reader::SledReader::new(dir.to_path_buf(), tree, snapshot)?;
+    Ok((Box::new(reader), moved))
+}
+
+/// Whether a state is at `dir`, and its moved mark; see `exists_at`.
+pub fn exists(dir: &Path) -> anyhow::Result<(bool, Option<Moved>)> {
+    if !exists_at(dir)? {
+        return Ok((false, None));
+    }
+    Ok((true, moved_file::read(dir)?))
 }
 
 /// Opens an existing state's database for reading: the live one, or while
@@ -423,13 +431,22 @@ fn presence(dir: &Path) -> Result<Presence, StateError> {
     }
 }
 
+/// Creates the state directory, or makes an existing one that holds no
+/// state yet private: the state reveals what is managed and when, and a
+/// directory that came with a checkout (`state/`, 0755) is the common case.
+/// One this user may not change keeps its mode, and the warning says so.
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("cannot create the state directory `{}`", dir.display()))
+        .with_context(|| format!("cannot create the state directory `{}`", dir.display()))?;
+    let private = std::fs::Permissions::from_mode(0o700);
+    if let Err(e) = std::fs::set_permissions(dir, private) {
+        tracing::debug!("cannot make `{}` private: {e}", dir.display());
+    }
+    Ok(())
 }
 
 /// Why sled would not open a database.
@@ -518,7 +535,24 @@ mod tests {
     use super::*;
     use crate::model::Metadata;
     use crate::model::{AltText, FieldValue};
-    use crate::state::{Provenance, Recording, StateWriter};
+    use crate::state::{Provenance, Recording, StateWriter, Writable};
+
+    // The backend's own functions, as the callers in `state/mod.rs` see
+    // them once the moved mark is checked (these states never moved).
+    fn open_writer(
+        dir: &Path,
+        command: &str,
+        provenance: &Provenance,
+    ) -> anyhow::Result<Box<dyn StateWriter>> {
+        match writer::open_writer(dir, command, provenance)? {
+            Writable::Open(writer) => Ok(writer),
+            Writable::Moved(moved) => anyhow::bail!("moved: {moved:?}"),
+        }
+    }
+
+    fn open_reader(dir: &Path) -> anyhow::Result<Box<dyn StateReader>> {
+        Ok(super::open_reader(dir)?.0)
+    }
 
     fn alt(text: &str) -> Metadata {
         let mut m = Metadata::default();

@@ -14,6 +14,7 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use anyhow::{anyhow, Context};
 
 use super::lock::Lock;
+use super::moved_file;
 use super::{
     create_private_dir, damaged, digest_key, head, history_key, media_key, open_db, presence,
     warn_if_open_to_others, Presence, Tree, DIGEST_PREFIX, HISTORY_PREFIX, KEY_LINEAGE, KEY_SERIAL,
@@ -21,8 +22,9 @@ use super::{
 };
 use crate::model::{MediaId, Metadata};
 use crate::state::history::{self, Event};
+use crate::state::moved::Moved;
 use crate::state::{
-    Digest, Entry, Filter, Provenance, Record, Recording, StateReader, StateWriter,
+    Digest, Entry, Filter, Provenance, Record, Recording, StateReader, StateWriter, Writable,
 };
 use crate::time::Timestamp;
 
@@ -43,16 +45,20 @@ struct SledWriter {
 }
 
 /// Opens the state for writing: takes the lock, then the database,
-/// creating both if needed.
-pub fn open_writer(
-    dir: &Path,
-    command: &str,
-    provenance: &Provenance,
-) -> anyhow::Result<Box<dyn StateWriter>> {
+/// creating both if needed. A state that moved is returned as such,
+/// untouched.
+pub fn open_writer(dir: &Path, command: &str, provenance: &Provenance) -> anyhow::Result<Writable> {
     if presence(dir)? == Presence::Absent {
+        // The first write makes the directory private, even one that was
+        // there before (the repository's `state/`, checked out 0755).
         create_private_dir(dir)?;
     }
     let (lock, previous) = Lock::acquire(dir, command)?;
+    // Only now, under the lock: `state migrate` marks its source while
+    // holding it, so a writer that got in after it sees the mark.
+    if let Some(moved) = moved_file::read(dir)? {
+        return Ok(Writable::Moved(moved));
+    }
     if let Some(previous) = previous {
         tracing::warn!("took over a stale state lock left by {previous}");
     }
@@ -74,7 +80,7 @@ pub fn open_writer(
         provenance: RwLock::new(provenance.clone()),
     };
     writer.write_head()?;
-    Ok(Box::new(writer))
+    Ok(Writable::Open(Box::new(writer)))
 }
 
 impl StateReader for SledWriter {
@@ -186,6 +192,10 @@ impl StateWriter for SledWriter {
         self.durable_serial.store(serial, Ordering::SeqCst);
         self.write_head()?;
         self.reopen()
+    }
+
+    fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()> {
+        moved_file::write(&self.dir, moved)
     }
 
     fn set_provenance(&self, provenance: Provenance) {

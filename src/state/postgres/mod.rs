@@ -14,25 +14,28 @@ mod schema;
 mod session;
 mod target;
 mod tls;
+pub mod workspaces;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
 use tokio::sync::RwLock;
-use tokio_postgres::{Client, Statement};
+use tokio_postgres::{Client, GenericClient, Statement};
 
 pub use target::Target;
 
 use super::history::{self, Event};
+use super::moved::Moved;
 use super::{
     new_lineage, Digest, Empty, Entry, Filter, Holder, LockError, Provenance, Record, Recording,
-    StateError, StateReader, StateWriter, FORMAT_VERSION,
+    StateError, StateReader, StateWriter, Writable, FORMAT_VERSION,
 };
 use crate::model::{MediaId, Metadata};
 use crate::time::Timestamp;
 use schema::{LOCK_CLASS, SCHEMA_VERSION};
 use session::Session;
+use workspaces::Status;
 
 /// How long a writer waits for a lock whose holder's session is ending
 /// (a killed writer's connection takes a moment to be noticed closed).
@@ -94,7 +97,10 @@ struct Head {
     serial: i64,
 }
 
-async fn head(client: &Client, workspace: &str) -> Result<Option<Head>, tokio_postgres::Error> {
+async fn head(
+    client: &impl GenericClient,
+    workspace: &str,
+) -> Result<Option<Head>, tokio_postgres::Error> {
     let row = client
         .query_opt(
             "SELECT lock_id, format_version, lineage, serial FROM xmeta_states WHERE workspace = $1",
@@ -137,20 +143,37 @@ fn check_versions(target: &Target, schema: i32, format: Option<i32>) -> anyhow::
     Ok(())
 }
 
-pub fn exists(target: &Target) -> anyhow::Result<bool> {
+/// Whether the workspace holds a state, and its moved mark; a workspace
+/// that does not exist is refused (see `workspaces.rs`).
+pub fn exists(target: &Target) -> anyhow::Result<(bool, Option<Moved>)> {
     let session = Session::connect(target)?;
     let workspace = target.workspace.clone();
-    session.run(|client| async move {
+    let found = session.run(|client| async move {
         let client = client.read().await;
-        if schema::version(&*client).await?.is_none() {
-            return Ok(false);
+        let version = schema::version(&*client).await?;
+        match workspaces::status(&*client, version, &workspace).await? {
+            Status::Missing => Ok(Err(workspaces::known(&*client, version).await?)),
+            Status::Exists(moved) => {
+                let there = version.is_some() && head(&*client, &workspace).await?.is_some();
+                Ok(Ok((there, moved)))
+            }
         }
-        Ok(head(&client, &workspace).await?.is_some())
-    })
+    })?;
+    match found {
+        Ok(found) => Ok(found),
+        Err(_) if target.create_workspace => Ok((false, None)),
+        Err(known) => Err(unknown(target, &known)),
+    }
 }
 
-/// Opens one snapshot of the state; a missing state reads as empty.
-pub fn open_reader(target: &Target) -> anyhow::Result<Box<dyn StateReader>> {
+fn unknown(target: &Target, known: &[String]) -> anyhow::Error {
+    super::workspaces::unknown(&target.workspace, target.url_shown(), known).into()
+}
+
+/// Opens one snapshot of the state, with its moved mark; a missing state
+/// reads as empty, and a workspace that does not exist is refused (or,
+/// with `--create-workspace`, read as the empty state it will be).
+pub fn open_reader(target: &Target) -> anyhow::Result<(Box<dyn StateReader>, Option<Moved>)> {
     let session = Session::connect(target)?;
     let workspace = target.workspace.clone();
     let found = session.run(|client| async move {
@@ -159,37 +182,55 @@ pub fn open_reader(target: &Target) -> anyhow::Result<Box<dyn StateReader>> {
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await?;
-        let Some(version) = schema::version(&*client).await? else {
-            return Ok(None);
+        let version = schema::version(&*client).await?;
+        let moved = match workspaces::status(&*client, version, &workspace).await? {
+            Status::Missing => return Ok(Err(workspaces::known(&*client, version).await?)),
+            Status::Exists(moved) => moved,
         };
-        Ok(Some((version, head(&client, &workspace).await?)))
+        let Some(version) = version else {
+            return Ok(Ok(None));
+        };
+        Ok(Ok(Some((
+            version,
+            head(&*client, &workspace).await?,
+            moved,
+        ))))
     })?;
-    let Some((version, head)) = found else {
-        return Ok(Box::new(Empty));
+    let found = match found {
+        Ok(found) => found,
+        Err(_) if target.create_workspace => return Ok((Box::new(Empty), None)),
+        Err(known) => return Err(unknown(target, &known)),
+    };
+    let Some((version, head, moved)) = found else {
+        return Ok((Box::new(Empty), None));
     };
     check_versions(target, version, head.as_ref().map(|h| h.format_version))?;
-    match head {
-        None => Ok(Box::new(Empty)),
-        Some(head) => Ok(Box::new(PgReader {
+    let reader: Box<dyn StateReader> = match head {
+        None => Box::new(Empty),
+        Some(head) => Box::new(PgReader {
             rows: Rows {
                 get: session.run(|client| async move { client.read().await.prepare(GET).await })?,
                 session,
                 snapshot: Some((head.lineage, head.serial as u64)),
                 has_history: version >= 2,
             },
-        })),
-    }
+        }),
+    };
+    Ok((reader, moved))
 }
 
 /// Takes the workspace's lock (creating the tables and the state if
-/// needed) or fails naming its holder.
+/// needed) or fails naming its holder. A workspace that does not exist is
+/// refused unless `--create-workspace` makes it; one that moved is
+/// returned as such, untouched.
 pub fn open_writer(
     target: &Target,
     command: &str,
     provenance: &Provenance,
-) -> anyhow::Result<Box<dyn StateWriter>> {
+) -> anyhow::Result<Writable> {
     let session = Session::connect(target)?;
     let workspace = target.workspace.clone();
+    let create = target.create_workspace;
     let me = Holder::me(command);
     let holder = me.clone();
     let lineage = new_lineage();
@@ -199,6 +240,22 @@ pub fn open_writer(
         if version > SCHEMA_VERSION {
             return Ok(Err(Refusal::Versions(version, None)));
         }
+        if matches!(
+            workspaces::status(&*client, Some(version), &workspace).await?,
+            Status::Missing
+        ) && !create
+        {
+            return Ok(Err(Refusal::Unknown(
+                workspaces::known(&*client, Some(version)).await?,
+            )));
+        }
+        // `default` too: it always exists, so it may have no row yet.
+        client
+            .execute(
+                "INSERT INTO xmeta_workspaces (name) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&workspace],
+            )
+            .await?;
         client
             .execute(
                 "INSERT INTO xmeta_states (workspace, format_version, lineage, serial) \
@@ -206,7 +263,7 @@ pub fn open_writer(
                 &[&workspace, &(FORMAT_VERSION as i32), &lineage],
             )
             .await?;
-        let Some(found) = head(&client, &workspace).await? else {
+        let Some(found) = head(&*client, &workspace).await? else {
             return Ok(Err(Refusal::Vanished));
         };
         if found.format_version > FORMAT_VERSION as i32 {
@@ -229,9 +286,16 @@ pub fn open_writer(
             }
             Err(e) => return Err(e),
         }
+        // Only now, under the lock: `state migrate` marks its source
+        // while holding it, so a writer that got in after it sees the mark.
+        if let Status::Exists(Some(moved)) =
+            workspaces::status(&*client, Some(version), &workspace).await?
+        {
+            return Ok(Err(Refusal::Moved(moved)));
+        }
         // The serial only now: the previous holder may have written until
         // it let go, and this writer numbers its writes from here.
-        let Some(locked) = head(&client, &workspace).await? else {
+        let Some(locked) = head(&*client, &workspace).await? else {
             return Ok(Err(Refusal::Vanished));
         };
         let serial = locked.serial;
@@ -253,7 +317,7 @@ pub fn open_writer(
         Ok(Ok((prepare(&client).await?, serial)))
     })?;
     match opened {
-        Ok((prepared, serial)) => Ok(Box::new(PgWriter {
+        Ok((prepared, serial)) => Ok(Writable::Open(Box::new(PgWriter {
             rows: Rows {
                 session,
                 get: prepared.get.clone(),
@@ -264,7 +328,10 @@ pub fn open_writer(
             me,
             provenance: std::sync::RwLock::new(provenance.clone()),
             serial: std::sync::atomic::AtomicU64::new(u64::try_from(serial).unwrap_or(0)),
-        })),
+        }))),
+        // The session ends here, and the lock with it.
+        Err(Refusal::Moved(moved)) => Ok(Writable::Moved(moved)),
+        Err(Refusal::Unknown(known)) => Err(unknown(target, &known)),
         Err(Refusal::Versions(schema, format)) => {
             check_versions(target, schema, format)?;
             Err(anyhow!("the state at {target} cannot be opened"))
@@ -284,6 +351,8 @@ enum Refusal {
     Versions(i32, Option<i32>),
     Held(Holder),
     Vanished,
+    Unknown(Vec<String>),
+    Moved(Moved),
 }
 
 async fn lock_holder(client: &Client, workspace: &str) -> Result<Holder, tokio_postgres::Error> {
@@ -308,11 +377,15 @@ pub fn force_unlock(target: &Target) -> anyhow::Result<Option<Holder>> {
     let workspace = target.workspace.clone();
     let live = session.run(|client| async move {
         let client = client.read().await;
-        if schema::version(&*client).await?.is_none() {
-            return Ok(None);
+        let version = schema::version(&*client).await?;
+        if let Status::Missing = workspaces::status(&*client, version, &workspace).await? {
+            return Ok(Err(workspaces::known(&*client, version).await?));
         }
-        let Some(found) = head(&client, &workspace).await? else {
-            return Ok(None);
+        if version.is_none() {
+            return Ok(Ok(None));
+        }
+        let Some(found) = head(&*client, &workspace).await? else {
+            return Ok(Ok(None));
         };
         let free: bool = client
             .query_one(
@@ -328,13 +401,14 @@ pub fn force_unlock(target: &Target) -> anyhow::Result<Option<Holder>> {
                     &[&workspace],
                 )
                 .await?;
-            return Ok(None);
+            return Ok(Ok(None));
         }
-        Ok(Some(lock_holder(&client, &workspace).await?))
+        Ok(Ok(Some(lock_holder(&client, &workspace).await?)))
     })?;
     match live {
-        None => Ok(None),
-        Some(holder) => bail!(
+        Err(known) => Err(unknown(target, &known)),
+        Ok(None) => Ok(None),
+        Ok(Some(holder)) => bail!(
             "the state lock at {target} is held by a live database session: {holder}; PostgreSQL releases it when that session ends, so stop that process instead of forcing"
         ),
     }
@@ -824,6 +898,23 @@ impl StateWriter for PgWriter {
     fn prune_history(&self, before: Timestamp) -> anyhow::Result<usize> {
         let pruned = self.write(Change::PruneHistory { before })?;
         Ok(usize::try_from(pruned).unwrap_or(usize::MAX))
+    }
+
+    fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()> {
+        let workspace = self.rows.workspace();
+        let mark = String::from_utf8_lossy(&moved.encode()).into_owned();
+        self.rows.session.run(|client| async move {
+            client
+                .read()
+                .await
+                .execute(
+                    "INSERT INTO xmeta_workspaces (name, moved) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET moved = excluded.moved",
+                    &[&workspace, &mark],
+                )
+                .await
+        })?;
+        Ok(())
     }
 }
 

@@ -3,8 +3,13 @@
 
 use tokio_postgres::{Client, GenericClient};
 
-/// Bumped when the tables change. 2: `xmeta_history`.
-pub const SCHEMA_VERSION: i32 = 2;
+/// Bumped when the tables change. 2: `xmeta_history`. 3:
+/// `xmeta_workspaces` (workspaces exist explicitly, and carry the mark of
+/// a state that moved).
+pub const SCHEMA_VERSION: i32 = 3;
+
+/// The first version with `xmeta_workspaces`.
+pub const WITH_WORKSPACES: i32 = 3;
 
 /// The advisory-lock class of every xmeta lock ("xmet"); the object is
 /// 0 for schema changes and a state's `lock_id` for its writer.
@@ -14,6 +19,10 @@ const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS xmeta_schema (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     version integer NOT NULL
+);
+CREATE TABLE IF NOT EXISTS xmeta_workspaces (
+    name text PRIMARY KEY,
+    moved text
 );
 CREATE TABLE IF NOT EXISTS xmeta_states (
     workspace text PRIMARY KEY,
@@ -45,6 +54,23 @@ CREATE TABLE IF NOT EXISTS xmeta_locks (
 );
 ";
 
+/// Version 3's step, for a new database and an older one alike: every
+/// workspace that has a state (or a lock row) exists, `default` always,
+/// and deleting a workspace deletes its state with it.
+const WORKSPACES: &str = "
+INSERT INTO xmeta_workspaces (name)
+    SELECT 'default' UNION SELECT workspace FROM xmeta_states UNION SELECT workspace FROM xmeta_locks
+    ON CONFLICT DO NOTHING;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conname = 'xmeta_states_workspace_exists'
+                     AND conrelid = 'xmeta_states'::regclass) THEN
+        ALTER TABLE xmeta_states ADD CONSTRAINT xmeta_states_workspace_exists
+            FOREIGN KEY (workspace) REFERENCES xmeta_workspaces (name) ON DELETE CASCADE;
+    END IF;
+END $$;
+";
+
 /// Creates the tables if needed (one process at a time, under a
 /// transaction-scoped advisory lock) and returns the version found.
 pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
@@ -52,9 +78,11 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
     tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_CLASS])
         .await?;
     match version(&tx).await? {
-        // Version 1 had no history: its table is added, nothing else changes.
-        Some(1) => {
+        // Version 1 had no history, 2 no workspaces: the new tables are
+        // added, and the workspaces of the states there made to exist.
+        Some(1 | 2) => {
             tx.batch_execute(CREATE).await?;
+            tx.batch_execute(WORKSPACES).await?;
             tx.execute("UPDATE xmeta_schema SET version = $1", &[&SCHEMA_VERSION])
                 .await?;
             tx.commit().await?;
@@ -68,6 +96,7 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
         None => {}
     }
     tx.batch_execute(CREATE).await?;
+    tx.batch_execute(WORKSPACES).await?;
     tx.execute(
         "INSERT INTO xmeta_schema (version) VALUES ($1) ON CONFLICT DO NOTHING",
         &[&SCHEMA_VERSION],

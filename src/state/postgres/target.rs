@@ -25,6 +25,9 @@ pub struct Target {
     pub(super) config: tokio_postgres::Config,
     pub(super) tls: TlsMode,
     pub(super) workspace: String,
+    /// `--create-workspace`: a writer makes the workspace if it does not
+    /// exist, and a reader reads it as empty.
+    pub(super) create_workspace: bool,
     /// The URL without password or query, for messages.
     shown: String,
     secrets: Vec<String>,
@@ -42,12 +45,7 @@ impl Target {
         // Never quote `text` in an error: it may hold the password.
         let mut url = url::Url::parse(text)
             .map_err(|e| anyhow!("the --state URL is not a valid PostgreSQL URL ({e})"))?;
-        if !is_workspace(workspace) {
-            bail!(
-                "`{}` is not a workspace name: use 1 to 64 letters, digits, dots, dashes or underscores",
-                crate::untrusted::neutralise(workspace, 64)
-            );
-        }
+        check_workspace_name(workspace)?;
         let mut secrets = Vec::new();
         if let Some(p) = url.password() {
             secrets.push(p.to_string());
@@ -114,6 +112,7 @@ impl Target {
             config,
             tls,
             workspace: workspace.to_string(),
+            create_workspace: false,
             shown: url.to_string(),
             secrets,
         })
@@ -121,6 +120,26 @@ impl Target {
 
     pub fn workspace(&self) -> &str {
         &self.workspace
+    }
+
+    /// The same database, another workspace.
+    #[must_use]
+    pub fn in_workspace(&self, workspace: &str) -> Target {
+        Target {
+            workspace: workspace.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// Lets writers create the workspace (see `create_workspace`).
+    pub fn set_create_workspace(&mut self, create: bool) {
+        self.create_workspace = create;
+    }
+
+    /// The URL without its password or query: what `--state` takes, for
+    /// messages.
+    pub fn url_shown(&self) -> &str {
+        &self.shown
     }
 
     pub fn secrets(&self) -> Vec<String> {
@@ -137,11 +156,19 @@ fn as_strs(secrets: &[String]) -> Vec<&str> {
     secrets.iter().map(String::as_str).collect()
 }
 
-fn is_workspace(name: &str) -> bool {
-    (1..=64).contains(&name.len())
+/// A workspace is a name, never SQL or a path.
+pub fn check_workspace_name(name: &str) -> anyhow::Result<()> {
+    let fine = (1..=64).contains(&name.len())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !fine {
+        bail!(
+            "`{}` is not a workspace name: use 1 to 64 letters, digits, dots, dashes or underscores",
+            crate::untrusted::neutralise(name, 64)
+        );
+    }
+    Ok(())
 }
 
 /// The URL without its password, and the workspace.

@@ -27,7 +27,8 @@ pub struct TestEnv {
 pub enum Backend {
     /// sled in the test's own temp dir.
     Sled,
-    /// A PostgreSQL URL; each test gets its own workspace in it.
+    /// A PostgreSQL URL; each test gets its own workspace in it, created
+    /// by `state workspace new` as a user would.
     Postgres(String),
 }
 
@@ -161,7 +162,8 @@ impl TestEnv {
     }
 
     /// A test environment whose state is on `backend`: for PostgreSQL, a
-    /// workspace of its own, so tests share one database safely.
+    /// workspace of its own (created here: workspaces exist explicitly),
+    /// so tests share one database safely.
     pub fn on(backend: Backend) -> TestEnv {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
@@ -171,9 +173,11 @@ impl TestEnv {
             backend: backend.clone(),
         };
         if let Backend::Postgres(url) = backend {
+            let workspace = unique_workspace();
             env = env
                 .with_env("XMETA_STATE", &url)
-                .with_env("XMETA_WORKSPACE", &unique_workspace());
+                .with_env("XMETA_WORKSPACE", &workspace);
+            env.exits_with(&["state", "workspace", "new", &workspace], 0);
         }
         env
     }
@@ -374,13 +378,13 @@ pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut()
 }
 
 /// A PostgreSQL test leaves nothing behind: its workspace (and with it
-/// its records and lock row) is deleted.
+/// its state, records, history and lock row) is deleted.
 impl Drop for TestEnv {
     fn drop(&mut self) {
         if let (Backend::Postgres(url), Some(workspace)) = (&self.backend, self.workspace()) {
             let _ = sql(
                 url,
-                &format!("DELETE FROM xmeta_states WHERE workspace = '{workspace}'"),
+                &format!("DELETE FROM xmeta_workspaces WHERE name = '{workspace}'"),
             );
         }
     }
