@@ -31,36 +31,23 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// An error unless `file` is absent or a regular file (not followed).
-fn refuse_special(file: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
+/// An error unless `file` is absent or a regular file (not followed):
+/// checked again by `write_private`, and first by commands before they do
+/// any work, so a plan is not printed only to fail at its `--out`.
+pub fn refuse_special(file: &Path) -> std::io::Result<()> {
     let kind = match std::fs::symlink_metadata(file) {
         Ok(meta) => meta.file_type(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let what = if kind.is_file() {
-        return Ok(());
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_symlink() {
-        "a symlink"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "a special file"
-    };
-    // Callers name the file; this says what is wrong with it.
-    Err(std::io::Error::new(
-        std::io::ErrorKind::InvalidInput,
-        format!("it is {what}, not a regular file; name a new file or a regular one"),
-    ))
+    match crate::intake::kind_name(kind) {
+        None => Ok(()),
+        // Callers name the file; this says what is wrong with it.
+        Some(what) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {what}, not a regular file; name a new file or a regular one"),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -69,22 +69,30 @@ impl Roots {
     }
 }
 
-/// What a non-regular file is, for the refusal.
-fn kind_of(meta: &Metadata) -> Option<&'static str> {
-    let kind = meta.file_type();
-    if kind.is_file() {
-        None
+/// What a file that is not a regular one is, as refusals name it (a
+/// symlink only where links are not followed: `fs_util`'s writes).
+pub fn kind_name(kind: std::fs::FileType) -> Option<&'static str> {
+    Some(if kind.is_file() {
+        return None;
     } else if kind.is_dir() {
-        Some("a directory")
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symlink"
     } else if kind.is_fifo() {
-        Some("a FIFO")
+        "a FIFO"
     } else if kind.is_socket() {
-        Some("a socket")
-    } else if kind.is_char_device() || kind.is_block_device() {
-        Some("a device")
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
     } else {
-        Some("a special file")
-    }
+        "a special file"
+    })
+}
+
+fn kind_of(meta: &Metadata) -> Option<&'static str> {
+    kind_name(meta.file_type())
 }
 
 /// A regular file, open, with its metadata (for the token file's owner
@@ -254,7 +262,7 @@ mod tests {
         let err = read(Path::new("/dev/zero"), None, 10).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "it is a device, not a regular file; it was not read"
+            "it is a character device, not a regular file; it was not read"
         );
         let fifo = dir.path().join("f.yaml");
         rustix::fs::mkfifoat(

@@ -68,7 +68,7 @@ impl<'a> Document<'a> {
     }
 
     pub fn to_json(&self) -> anyhow::Result<String> {
-        Ok(serde_json::to_string_pretty(self)?)
+        Ok(crate::untrusted::json_pretty(self)?)
     }
 
     pub fn into_plan(self) -> Plan {

@@ -1,5 +1,7 @@
 //! `xmeta plan`: diff the manifests against the state and render the plan.
 
+use anyhow::Context;
+
 use crate::annotations::Kind;
 use crate::commands::{annotations, show_invalid, Exit};
 use crate::config::{Config, Format, PlanConfig};
@@ -31,6 +33,10 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
 }
 
 fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Exit> {
+    if let Some(file) = &args.out {
+        crate::fs_util::refuse_special(file)
+            .with_context(|| format!("cannot write the plan file `{}`", file.display()))?;
+    }
     let inputs = planner::Inputs {
         prune: args.prune,
         price_per_request: args.price_per_request,
@@ -62,7 +68,7 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
         Format::Text => out.write_with(|w| write_text(&plan, out.color, w)),
         // Streamed: a plan of 100,000 changes is never one string.
         Format::Json => out.write_with(|w| {
-            serde_json::to_writer_pretty(&mut *w, &document)?;
+            crate::untrusted::write_json_pretty(&mut *w, &document)?;
             w.write_all(b"\n")
         }),
         Format::Markdown => out.print(&plan::render_markdown(&plan)),
@@ -104,7 +110,7 @@ fn report_drift(
         ..plan::Plan::default()
     };
     match args.format {
-        Format::Json => out.line(&serde_json::to_string_pretty(refresh)?),
+        Format::Json => out.line(&crate::untrusted::json_pretty(refresh)?),
         Format::Markdown => out.print(&plan::render_markdown(&plan)),
         Format::Github => {
             let drifts = refresh.drifted.iter().map(plan::text::drift_header);

@@ -93,7 +93,7 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                 media: store.all()?,
                 history: Some(store.history(&Filter::default())?),
             };
-            let json = serde_json::to_string_pretty(&export)?;
+            let json = crate::untrusted::json_pretty(&export)?;
             match file {
                 Some(file) => {
                     crate::fs_util::write_private(file, json.as_bytes())

@@ -65,7 +65,7 @@ fn lint_refuses_a_config_that_is_a_device_a_fifo_or_a_link_outside() {
     assert_eq!(run.code, 1, "{run:?}");
     assert_has(
         &run.stderr,
-        "error: cannot read the lint configuration `/dev/zero`: it is a device, not a regular file; it was not read",
+        "error: cannot read the lint configuration `/dev/zero`: it is a character device, not a regular file; it was not read",
     );
 
     std::fs::remove_file(&config).unwrap();
@@ -114,7 +114,7 @@ fn state_import_refuses_a_fifo_and_a_device() {
     assert_eq!(run.code, 1, "{run:?}");
     assert_has(
         &run.stderr,
-        "error: cannot read `/dev/zero`: it is a device, not a regular file; it was not read",
+        "error: cannot read `/dev/zero`: it is a character device, not a regular file; it was not read",
     );
     assert!(!env.state_dir().exists(), "nothing was written");
 }

@@ -473,7 +473,10 @@ fn the_state_directory_is_made_private_at_its_first_write() {
     // No warning that others can read it.
     assert_eq!(
         run.stderr,
-        format!("No state at {}: creating a new one.\n", dir.display())
+        format!(
+            "No state at {}: creating a new one; every media is new.\n",
+            dir.display()
+        )
     );
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(format!("{mode:o}"), "700");
