@@ -8,6 +8,15 @@ use anyhow::{bail, Context};
 /// The lint configuration beside the manifests, never a manifest itself.
 pub const CONFIG_NAMES: [&str; 2] = ["xmeta.yaml", "xmeta.yml"];
 
+/// A link found under the roots that leads outside them, by name.
+fn escape(link: &Path, target: &Path) -> String {
+    format!(
+        "`{}` is a symlink to `{}`, outside the given paths; it was not read",
+        crate::untrusted::neutralise(&link.display().to_string(), 4096),
+        crate::untrusted::neutralise(&target.display().to_string(), 4096),
+    )
+}
+
 pub fn is_manifest(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|e| e.to_str()),
@@ -38,11 +47,20 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// `discover` of some `paths` under the given `roots` (watch re-reads one
 /// directory of a larger tree; links within the tree stay fine).
 pub fn discover_within(paths: &[PathBuf], roots: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let given = roots;
     let dirs: Vec<PathBuf> = roots.iter().filter(|p| p.is_dir()).cloned().collect();
     let roots = crate::intake::Roots::new(&dirs);
     let mut escapes = Vec::new();
     let mut files = Vec::new();
     for path in paths {
+        // A path under the roots (watch re-reading a directory that was
+        // just created) is held to them like anything found inside.
+        if !given.contains(path) {
+            if let Err(crate::intake::Refusal::Outside(target)) = roots.admit(path) {
+                escapes.push(escape(path, &target));
+                continue;
+            }
+        }
         let meta =
             std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
         if meta.is_file() {
@@ -85,11 +103,7 @@ pub fn discover_within(paths: &[PathBuf], roots: &[PathBuf]) -> anyhow::Result<V
                     }
                 };
                 if let Some(target) = refused {
-                    escapes.push(format!(
-                        "`{}` is a symlink to `{}`, outside the given paths; it was not read",
-                        crate::untrusted::neutralise(&entry.path().display().to_string(), 4096),
-                        crate::untrusted::neutralise(&target.display().to_string(), 4096),
-                    ));
+                    escapes.push(escape(entry.path(), &target));
                     if kind.is_dir() {
                         walker.skip_current_dir();
                     }

@@ -106,3 +106,30 @@ fn plan_apply_and_watch_show_one_plan(backend: Backend) {
 }
 
 on_both_backends!(plan_apply_and_watch_show_one_plan);
+
+/// With `--refresh`, the drift read from X is part of the one plan: `plan`
+/// and the plan `apply` shows before it asks are the same, on both
+/// backends.
+fn plan_and_apply_show_one_drift(backend: Backend) {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on(backend).against(&emu);
+    env.write(
+        "manifests/a.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n\
+         - id: \"101\"\n  type: photo\n  metadata:\n    alt_text: {text: \"Item 101 on a wooden shelf\"}\n\
+         - id: \"102\"\n  type: photo\n  metadata:\n    alt_text: {text: \"Item 102 on a wooden shelf\"}\n",
+    );
+    env.exits_with(&["apply", "manifests", "--auto-approve"], 0);
+    emu.set_alt_text_outside("102", Some("Changed in the X app"));
+    let posts = emu.post_count();
+
+    let plan = env
+        .exits_with(&["plan", "manifests", "--refresh"], 0)
+        .stdout;
+    assert_has(&plan, "! media 102 drifted");
+    let apply = env.exits_with(&["apply", "manifests", "--refresh"], 1);
+    assert_eq!(apply.stdout, plan);
+    assert_eq!(emu.post_count(), posts);
+}
+
+on_both_backends!(plan_and_apply_show_one_drift);
