@@ -355,6 +355,21 @@ enum Refusal {
     Moved(Moved),
 }
 
+/// Takes a workspace's writer lock on this session if no live session
+/// holds it (a dead writer's went with its session).
+async fn try_lock(
+    client: &impl tokio_postgres::GenericClient,
+    lock_id: i32,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, $2)",
+            &[&LOCK_CLASS, &lock_id],
+        )
+        .await?
+        .get(0))
+}
+
 async fn lock_holder(client: &Client, workspace: &str) -> Result<Holder, tokio_postgres::Error> {
     let row = client
         .query_opt(
@@ -387,14 +402,7 @@ pub fn force_unlock(target: &Target) -> anyhow::Result<Option<Holder>> {
         let Some(found) = head(&*client, &workspace).await? else {
             return Ok(Ok(None));
         };
-        let free: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, $2)",
-                &[&LOCK_CLASS, &found.lock_id],
-            )
-            .await?
-            .get(0);
-        if free {
+        if try_lock(&*client, found.lock_id).await? {
             client
                 .execute(
                     "DELETE FROM xmeta_locks WHERE workspace = $1",

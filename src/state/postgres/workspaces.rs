@@ -10,7 +10,7 @@ use tokio_postgres::GenericClient;
 use super::schema::{self, LOCK_CLASS, SCHEMA_VERSION, WITH_WORKSPACES};
 use super::session::Session;
 use super::target::{check_workspace_name, Target};
-use super::{head, lock_holder};
+use super::{head, lock_holder, try_lock};
 use crate::state::location::DEFAULT_WORKSPACE;
 use crate::state::moved::Moved;
 
@@ -156,14 +156,7 @@ pub fn delete(target: &Target, name: &str, force: bool) -> anyhow::Result<u64> {
         };
         // The writer's own lock, held while deleting: a live writer keeps
         // its workspace, and none can start in between.
-        let free: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, $2)",
-                &[&LOCK_CLASS, &found.lock_id],
-            )
-            .await?
-            .get(0);
-        if !free {
+        if !try_lock(&*client, found.lock_id).await? {
             return Ok(Outcome::Locked(lock_holder(&client, &wanted).await?));
         }
         let media: i64 = client
