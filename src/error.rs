@@ -4,12 +4,48 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A place in a manifest file; line and column are 1-based.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// A place in a manifest file; line and column are 1-based. Ordered by
+/// file, then line and column.
+#[derive(Clone, Debug)]
 pub struct Location {
     pub file: Arc<PathBuf>,
     pub line: usize,
     pub column: usize,
+}
+
+impl Location {
+    /// The files' order; one shared file (the usual case: the places of
+    /// one file's entries) is not compared path component by component,
+    /// which took most of the time of sorting 100,000 findings' places.
+    fn file_order(&self, other: &Location) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.file, &other.file) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.file.cmp(&other.file)
+        }
+    }
+}
+
+impl PartialEq for Location {
+    fn eq(&self, other: &Location) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Location {}
+
+impl Ord for Location {
+    fn cmp(&self, other: &Location) -> std::cmp::Ordering {
+        self.file_order(other)
+            .then(self.line.cmp(&other.line))
+            .then(self.column.cmp(&other.column))
+    }
+}
+
+impl PartialOrd for Location {
+    fn partial_cmp(&self, other: &Location) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl Location {

@@ -31,6 +31,17 @@ pub fn run(
     // the rest (what is recorded already matches). The records are made a
     // batch at a time, as the changes are used up, so the metadata is never
     // held twice.
+    // What is recorded now for the media that change, for the history and
+    // the fields kept: one bulk read (sled lets go of a bulk read's pages
+    // by opening the database again, too slow to do once a batch).
+    let updated: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Update)
+        .map(|c| c.id)
+        .collect();
+    let mut current = store.get_many(&updated)?;
+    drop(updated);
     let mut changes = plan
         .changes
         .into_iter()
@@ -41,13 +52,6 @@ pub fn run(
         if batch.is_empty() {
             break;
         }
-        // What is recorded now, for the history and the fields kept.
-        let ids: Vec<_> = batch
-            .iter()
-            .filter(|c| c.action == Action::Update)
-            .map(|c| c.id)
-            .collect();
-        let mut current = store.get_many(&ids)?;
         let batch: Vec<state::Recording> = batch
             .into_iter()
             .map(|c| {
