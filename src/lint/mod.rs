@@ -125,7 +125,15 @@ fn folded_hash(text: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let text = text.trim();
     if text.is_ascii() {
-        h.write(text.to_ascii_lowercase().as_bytes());
+        // In pieces, through a buffer on the stack: a hasher's writes are a
+        // stream, so this hashes as one write of the lower-cased bytes.
+        let mut buffer = [0u8; 64];
+        for piece in text.as_bytes().chunks(buffer.len()) {
+            let lower = &mut buffer[..piece.len()];
+            lower.copy_from_slice(piece);
+            lower.make_ascii_lowercase();
+            h.write(lower);
+        }
     } else {
         h.write(folded(text).collect::<String>().as_bytes());
     }
