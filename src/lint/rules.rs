@@ -148,12 +148,18 @@ pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
     let trimmed = text.trim();
     let chars = trimmed.chars().count();
     // Placeholders are a word or two: longer texts skip the normalising
-    // (this runs for every media on every plan).
-    let short_text = chars <= 40
-        || options
-            .placeholder_words
-            .iter()
-            .any(|w| w.chars().count() >= chars);
+    // (this runs for every media on every plan and watch cycle). An ASCII
+    // text (most alt text) with more letters and digits than any
+    // placeholder cannot normalise to one; lower-casing ASCII keeps them.
+    let short_text = if trimmed.is_ascii() {
+        trimmed.bytes().filter(u8::is_ascii_alphanumeric).count() <= placeholder_alnums(options)
+    } else {
+        chars <= 40
+            || options
+                .placeholder_words
+                .iter()
+                .any(|w| w.chars().count() >= chars)
+    };
     let words = if short_text {
         normalise(trimmed)
     } else {
@@ -200,13 +206,26 @@ pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
             ),
         ));
     }
-    // Only the opening matters: lower-case its first few dozen characters.
-    let opening: String = trimmed.chars().take(48).collect::<String>().to_lowercase();
+    // Only the opening matters: its first few dozen characters, compared
+    // without a lower-cased copy when they are ASCII.
+    let end = trimmed
+        .char_indices()
+        .nth(48)
+        .map_or(trimmed.len(), |(i, _)| i);
+    let opening = &trimmed[..end];
+    let lowered = (!opening.is_ascii()).then(|| opening.to_lowercase());
+    let opens_with = |p: &str| match &lowered {
+        None => opening
+            .as_bytes()
+            .get(..p.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(p.as_bytes())),
+        Some(lowered) => lowered.starts_with(p),
+    };
     if let Some(prefix) = PREFIXES
         .iter()
         .copied()
         .chain(options.prefixes.iter().map(String::as_str))
-        .find(|p| opening.starts_with(p) && trimmed.chars().count() > p.chars().count())
+        .find(|p| opens_with(p) && chars > p.chars().count())
     {
         found.push((
             Rule::RedundantPrefix,
@@ -221,6 +240,28 @@ pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
         ));
     }
     found
+}
+
+/// The most letters and digits a placeholder word has once lower-cased.
+fn placeholder_alnums(options: &Options) -> usize {
+    fn alnums(w: &str) -> usize {
+        w.chars()
+            .flat_map(char::to_lowercase)
+            .filter(|c| c.is_alphanumeric())
+            .count()
+    }
+    static BUILT_IN: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+        PLACEHOLDER_WORDS
+            .iter()
+            .map(|w| alnums(w))
+            .max()
+            .unwrap_or(0)
+    });
+    options
+        .placeholder_words
+        .iter()
+        .map(|w| alnums(w))
+        .fold(*BUILT_IN, usize::max)
 }
 
 /// Lower case, punctuation and symbols at either end removed, inner runs
@@ -289,6 +330,35 @@ mod tests {
             .into_iter()
             .map(|(r, _)| r)
             .collect()
+    }
+
+    /// The ASCII fast paths (no lower-cased copies) find what the general
+    /// path finds.
+    #[test]
+    fn ascii_texts_are_checked_as_any_other() {
+        assert_eq!(
+            rules("IMAGE OF a red bicycle by the door"),
+            [Rule::RedundantPrefix]
+        );
+        assert_eq!(
+            rules("ÌMAGE OF a red bicycle by the door"),
+            Vec::<Rule>::new()
+        );
+        assert_eq!(
+            rules("Image of a café terrace at night"),
+            [Rule::RedundantPrefix]
+        );
+        assert_eq!(rules("  Picture!  "), [Rule::Placeholder, Rule::Whitespace]);
+        assert!(rules("the picture frame hangs on a white wall").is_empty());
+        let options = Options {
+            placeholder_words: vec!["Product Shot Placeholder".into()],
+            ..Options::default()
+        };
+        let found: Vec<Rule> = check("product shot placeholder", &options)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        assert_eq!(found, [Rule::Placeholder]);
     }
 
     #[test]
