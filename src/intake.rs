@@ -145,6 +145,57 @@ impl Opened {
     }
 }
 
+/// Opens one of xmeta's own files in a state directory (the lock, the
+/// head, the moved mark) with `options`: never through a symlink (a link
+/// planted in a shared or checked-out `state/` would let a writer write or
+/// truncate what it points to), never a FIFO or device, never blocking.
+pub fn open_own(path: &Path, options: &mut std::fs::OpenOptions) -> std::io::Result<File> {
+    let flags =
+        rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+    let file = options
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                own_refusal(path, "a symlink")
+            } else {
+                e
+            }
+        })?;
+    match kind_name(file.metadata()?.file_type()) {
+        None => Ok(file),
+        Some(kind) => Err(own_refusal(path, kind)),
+    }
+}
+
+fn own_refusal(path: &Path, kind: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "`{}` is {kind}, not a regular file; xmeta never reads or writes its own files through one (remove it)",
+            crate::untrusted::neutralise(&path.display().to_string(), 4096)
+        ),
+    )
+}
+
+/// The whole of one of xmeta's own files (`open_own`), at most `limit`
+/// bytes.
+pub fn read_own(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let file = open_own(path, std::fs::OpenOptions::new().read(true))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "`{}` is over {limit} bytes; it is not one xmeta wrote",
+                path.display()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// `open` then `read`.
 pub fn read(path: &Path, roots: Option<&Roots>, limit: u64) -> Result<Vec<u8>, Refusal> {
     open(path, roots, limit)?.read()

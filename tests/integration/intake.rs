@@ -151,3 +151,41 @@ fn the_config_is_found_up_to_the_repository_root() {
         "no xmeta.yaml found; the lint rules use their defaults",
     );
 }
+
+/// xmeta's own files in a state directory (the lock, the head, the moved
+/// mark) are never followed through a symlink nor read from a FIFO or
+/// device: a link planted in a checked-out `state/` could otherwise make a
+/// writer truncate the file it points to.
+#[test]
+fn the_state_directory_s_own_files_are_never_links_or_fifos() {
+    let env = TestEnv::new();
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    let m = env.manifests();
+    env.exits_with(&["adopt", &m], 0);
+    let victim = env.write("victim.txt", "precious content\n");
+    let lock = env.state_dir().join("xmeta.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    env.write("manifests/a.yaml", &manifest(0..2, "v2"));
+    let run = exits_within(&env, &["adopt", &m], LIMIT);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_has(&run.stderr, "xmeta.lock` is a symlink, not a regular file; xmeta never reads or writes its own files through one (remove it)");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious content\n"
+    );
+
+    std::fs::remove_file(&lock).unwrap();
+    for name in ["moved.json", "head.json"] {
+        let file = env.state_dir().join(name);
+        let _ = std::fs::remove_file(&file);
+        mkfifo(&file);
+        let run = exits_within(&env, &["plan", &m], LIMIT);
+        assert_eq!(run.code, 1, "{name}: {run:?}");
+        assert_has(
+            &run.stderr,
+            &format!("{name}` is a FIFO, not a regular file"),
+        );
+        std::fs::remove_file(&file).unwrap();
+    }
+}

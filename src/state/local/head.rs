@@ -18,7 +18,7 @@ pub struct Head {
 }
 
 pub fn read(dir: &Path) -> anyhow::Result<Option<Head>> {
-    match std::fs::read(dir.join(HEAD_FILE)) {
+    match crate::intake::read_own(&dir.join(HEAD_FILE), 64 * 1024) {
         Ok(bytes) => match serde_json::from_slice(&bytes) {
             Ok(head) => Ok(Some(head)),
             Err(e) => bail!("`{HEAD_FILE}` is unreadable ({e})"),

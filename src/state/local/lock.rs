@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::state::{Holder, LockError};
@@ -24,13 +25,16 @@ impl Lock {
             location: dir.display().to_string(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(dir.join(LOCK_FILE))
-            .map_err(io)?;
+        let mut file = crate::intake::open_own(
+            &dir.join(LOCK_FILE),
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .mode(0o600),
+        )
+        .map_err(io)?;
         let previous = read_holder(&mut file);
         match file.try_lock() {
             Ok(()) => {}
@@ -53,7 +57,8 @@ impl Lock {
 
     /// Who holds the lock now, if anyone.
     pub fn holder(dir: &Path) -> Option<Holder> {
-        let mut file = File::open(dir.join(LOCK_FILE)).ok()?;
+        let mut file =
+            crate::intake::open_own(&dir.join(LOCK_FILE), OpenOptions::new().read(true)).ok()?;
         match file.try_lock_shared() {
             Ok(()) => None,
             Err(_) => Some(read_holder(&mut file).unwrap_or_else(Holder::unknown)),
@@ -74,7 +79,9 @@ impl Lock {
             );
         }
         let path = dir.join(LOCK_FILE);
-        let holder = File::open(&path).ok().and_then(|mut f| read_holder(&mut f));
+        let holder = crate::intake::open_own(&path, OpenOptions::new().read(true))
+            .ok()
+            .and_then(|mut f| read_holder(&mut f));
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(holder),
@@ -91,6 +98,7 @@ impl Drop for Lock {
 
 fn read_holder(file: &mut File) -> Option<Holder> {
     let mut text = String::new();
-    file.read_to_string(&mut text).ok()?;
+    // A holder is a line of JSON; a lock file is never large.
+    file.take(64 * 1024).read_to_string(&mut text).ok()?;
     serde_json::from_str(&text).ok()
 }

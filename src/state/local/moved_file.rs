@@ -11,7 +11,7 @@ pub const MOVED_FILE: &str = "moved.json";
 
 /// The mark, if the state in `dir` moved.
 pub fn read(dir: &Path) -> anyhow::Result<Option<Moved>> {
-    match std::fs::read(dir.join(MOVED_FILE)) {
+    match crate::intake::read_own(&dir.join(MOVED_FILE), 64 * 1024) {
         Ok(bytes) => Ok(Some(Moved::decode(&bytes))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| {
