@@ -177,6 +177,35 @@ impl Report {
             && self.halted.is_none()
     }
 
+    /// Whether a later run may well get through what this one could not:
+    /// X or the state was out of reach, or X failed a media with a 5xx or
+    /// a dropped connection. A 4xx (a refused body, a wrong token) would
+    /// fail, and be billed, again; it waits for a change or a person.
+    pub fn may_succeed_later(&self) -> bool {
+        let transient = |e: &ApiError| match e {
+            ApiError::Exhausted { last, .. } => matches!(
+                **last,
+                ApiError::Transport(_)
+                    | ApiError::Status {
+                        status: 500..=599,
+                        ..
+                    }
+            ),
+            ApiError::Transport(_) | ApiError::Unreachable(_) => true,
+            ApiError::Status { status, .. } => *status >= 500,
+            _ => false,
+        };
+        !self.interrupted
+            && (matches!(
+                self.halted,
+                Some(Halt::Unreachable(_) | Halt::NotRecorded(_))
+            ) || self.failed.iter().any(|(_, f)| match f {
+                ApplyFailure::Api(e) => transient(e),
+                ApplyFailure::NotRecorded(_) => true,
+                ApplyFailure::NotStored(_) => false,
+            }))
+    }
+
     /// Stopped by the budget alone: a success that leaves work for later.
     pub fn at_budget(&self) -> bool {
         matches!(self.halted, Some(Halt::Budget(_))) && self.failed.is_empty() && !self.interrupted

@@ -1,7 +1,7 @@
 //! `xmeta watch`: plan (and apply) at start, then after every settled
 //! change to a manifest file, re-reading only the files that changed.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,7 +13,7 @@ use crate::apply::Runner;
 use crate::commands::Exit;
 use crate::config::{Config, WatchConfig};
 use crate::output::Output;
-use crate::plan::{render_text, Targets};
+use crate::plan::{render_text, Action, Targets};
 use crate::planner;
 use crate::shutdown::Shutdown;
 use crate::state::{self, StateReader, StateWriter};
@@ -67,15 +67,28 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
             prune: args.prune,
             ..planner::Inputs::new(&args.paths, &targets, None, config.allow_empty)?
         },
+        changed_at: Cell::new(None),
+        prune_due: Cell::new(None),
     };
-    // A start that cannot plan (no manifests, no state) ends the watch;
-    // later cycles that fail are retried.
-    session.reconcile(&workspace, "start", false)?;
+    // A start that cannot plan (manifests that do not validate, none at
+    // all, no state) ends the watch, as it ends `plan`; later cycles that
+    // fail are retried.
+    let (_, errors) = workspace.desired();
+    if !errors.is_empty() {
+        return Err(crate::error::InvalidManifests(errors).into());
+    }
+    let mut retry = Retry::default();
+    if !session.reconcile(&workspace, "start", false)? {
+        retry_later(&mut retry);
+    }
 
     let mut next_refresh = args.refresh_every.map(|every| Instant::now() + every);
-    let mut retry = Retry::default();
     while !shutdown.is_cancelled() {
-        let wake = [next_refresh, retry.due].into_iter().flatten().min();
+        let prune_due = session.prune_due.get();
+        let wake = [next_refresh, retry.due, prune_due]
+            .into_iter()
+            .flatten()
+            .min();
         let Some(changed) = next_changes(&rx, &roots, &shutdown.cancel, wake) else {
             break;
         };
@@ -100,33 +113,48 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
             workspace.refresh(&changed)
         };
         tracing::debug!("re-read {} file(s) in {:?}", files.len(), started.elapsed());
+        if !files.is_empty() {
+            session.changed_at.set(Some(Instant::now()));
+        }
         let why = if !files.is_empty() {
-            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            // File names are untrusted text (a pull request chooses them).
+            let names: Vec<String> = files
+                .iter()
+                .map(|f| crate::untrusted::neutralise(&f.display().to_string(), 4096))
+                .collect();
             format!("changed: {}", names.join(", "))
         } else if live {
             why
         } else if retry.due.is_some_and(|due| Instant::now() >= due) {
             "retry".to_string()
+        } else if prune_due.is_some_and(|due| Instant::now() >= due) {
+            "settled".to_string()
         } else {
             continue;
         };
+        // A controller's error policy: say why, keep the last good view,
+        // and try again later (sooner on the next change).
         match session.reconcile(&workspace, &why, live) {
-            Ok(()) => retry = Retry::default(),
+            Ok(true) => retry = Retry::default(),
+            Ok(false) => retry_later(&mut retry),
             Err(e) => {
-                // A controller's error policy: say why, keep the last good
-                // view, and try again later (sooner on the next change).
                 crate::logging::error(&e, &config.state_secrets());
-                let wait = retry.fail();
-                crate::logging::line(
-                    "note",
-                    &format!("this cycle failed; retrying in {}s", wait.as_secs()),
-                );
+                retry_later(&mut retry);
             }
         }
     }
     drop(debouncer);
     tracing::info!("watch stopped");
     Ok(Exit::Success)
+}
+
+/// Schedules the next try of a failed cycle, and says when.
+fn retry_later(retry: &mut Retry) {
+    let wait = retry.fail();
+    crate::logging::line(
+        "note",
+        &format!("this cycle failed; retrying in {}s", wait.as_secs()),
+    );
 }
 
 struct Session<'a> {
@@ -139,12 +167,19 @@ struct Session<'a> {
     applied: RefCell<AppliedCache>,
     /// What every cycle plans with (the lint configuration read once).
     inputs: planner::Inputs<'a>,
+    /// When a manifest last changed, while forgetting waits for the tree
+    /// to be left alone (`None`: it has been).
+    changed_at: Cell<Option<Instant>>,
+    /// When forgets held back by a recent change are planned again.
+    prune_due: Cell<Option<Instant>>,
 }
 
 impl Session<'_> {
     /// One cycle: header, errors, plan, and with --apply the apply
     /// summary; `live` first reads X's alt text (`--refresh-every`).
-    fn reconcile(&self, workspace: &Workspace, why: &str, live: bool) -> anyhow::Result<()> {
+    /// `Ok(false)`: planned, but the apply did not get through for a reason
+    /// that may pass (X or the state out of reach): try again later.
+    fn reconcile(&self, workspace: &Workspace, why: &str, live: bool) -> anyhow::Result<bool> {
         let started = Instant::now();
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
         self.out.line(&format!("== {now} {why} =="));
@@ -163,6 +198,18 @@ impl Session<'_> {
             *cache = AppliedCache::default();
             &*reader
         };
+        // With --prune, a media gone from a file that changed a moment ago
+        // may be a save still on its way (written in parts, with pauses):
+        // it is forgotten only once the tree has been left alone for the
+        // settle bound, never on the strength of one read.
+        let bound = crate::watch::settle_bound(self.args.debounce);
+        let recent = self.changed_at.get().filter(|at| at.elapsed() < bound);
+        let held_back = self.inputs.prune && recent.is_some();
+        self.prune_due.set(None);
+        let inputs = planner::Inputs {
+            prune: self.inputs.prune && !held_back,
+            ..self.inputs.clone()
+        };
         let plan = match (&self.args.apply, live) {
             (Some(settings), true) => {
                 let inputs = planner::Inputs {
@@ -170,7 +217,7 @@ impl Session<'_> {
                         client: settings,
                         budget: &self.args.budget,
                     }),
-                    ..self.inputs.clone()
+                    ..inputs
                 };
                 let plan = cache.plan(store, desired, &inputs)?;
                 if let Some(writer) = self.writer {
@@ -178,8 +225,20 @@ impl Session<'_> {
                 }
                 plan
             }
-            _ => cache.plan(store, desired, &self.inputs)?,
+            _ => cache.plan(store, desired, &inputs)?,
         };
+        if let (true, Some(at)) = (held_back, recent) {
+            if plan.changes.iter().any(|c| c.action == Action::Forget) {
+                self.prune_due.set(Some(at + bound));
+                crate::logging::line(
+                    "note",
+                    &format!(
+                        "--prune: media in no manifest are forgotten once the manifests have been left alone for {}s",
+                        bound.as_secs()
+                    ),
+                );
+            }
+        }
         tracing::debug!("planned in {:?}", started.elapsed());
         self.out.print(&render_text(&plan, self.out.color));
         let drifted: Vec<_> = plan
@@ -192,7 +251,7 @@ impl Session<'_> {
         }
         let (Some(runner), Some(writer), true) = (&self.runner, self.writer, plan.has_changes())
         else {
-            return Ok(());
+            return Ok(true);
         };
         // The tree as it is now: committed since, or edited (dirty).
         writer.set_provenance(self.config.sources.provenance(&self.args.paths));
@@ -201,6 +260,6 @@ impl Session<'_> {
         for line in report.lines() {
             self.out.line(&line);
         }
-        Ok(())
+        Ok(!report.may_succeed_later())
     }
 }

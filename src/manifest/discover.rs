@@ -124,8 +124,8 @@ pub fn discover_within(paths: &[PathBuf], roots: &[PathBuf]) -> anyhow::Result<V
     }
     if !escapes.is_empty() {
         bail!(
-            "{}\nlink the files into the directory instead, or pass their real location as a PATH",
-            escapes.join("\n")
+            "{}; link the files into the directory instead, or pass their real location as a PATH",
+            escapes.join("; ")
         );
     }
     // The same file named twice (`media ./media`) is read once.

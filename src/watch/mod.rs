@@ -10,4 +10,4 @@ mod workspace;
 pub use applied::AppliedCache;
 pub use events::{next_changes, roots};
 pub use retry::Retry;
-pub use workspace::Workspace;
+pub use workspace::{settle_bound, Workspace};

@@ -16,7 +16,7 @@ use crate::manifest::{self, assemble_lenient, Desired, ParsedFile};
 
 /// How long a file may keep changing before it is reported instead of
 /// read (a slow copy of a large manifest takes a few seconds).
-fn settle_bound(quiet: Duration) -> Duration {
+pub fn settle_bound(quiet: Duration) -> Duration {
     (quiet * 20).max(Duration::from_secs(10))
 }
 
@@ -93,12 +93,20 @@ impl Workspace {
             let Ok(rest) = path.strip_prefix(root) else {
                 return false;
             };
-            let hidden = rest
-                .parent()
+            // Hidden directories are skipped as `discover` skips them: the
+            // directories above a manifest, or the path itself when it is
+            // not a manifest (a `.old/` made or moved in whole).
+            let is_manifest = manifest::is_manifest(path);
+            let dirs = if is_manifest {
+                rest.parent()
+            } else {
+                Some(rest)
+            };
+            let hidden = dirs
                 .into_iter()
                 .flat_map(Path::components)
                 .any(|c| c.as_os_str().to_str().is_some_and(|s| s.starts_with('.')));
-            !hidden && (manifest::is_manifest(path) || path.is_dir())
+            !hidden && (is_manifest || path.is_dir())
         })
     }
 
@@ -204,6 +212,8 @@ mod tests {
         assert!(ws.is_relevant(&dir.path().join("x.yaml")));
         assert!(ws.is_relevant(&dir.path().join("sub/x.yml")));
         assert!(!ws.is_relevant(&dir.path().join(".git/x.yaml")));
+        std::fs::create_dir(dir.path().join(".old")).unwrap();
+        assert!(!ws.is_relevant(&dir.path().join(".old")));
         assert!(!ws.is_relevant(&dir.path().join("x.yaml.swp")));
     }
 }

@@ -269,8 +269,8 @@ fn each_watch_cycle_records_the_tree_as_it_is_then() {
 /// No media planned as forgotten, and none forgotten by an apply.
 fn nothing_forgotten(out: &str) {
     for line in out.lines() {
-        let forgets = line.contains("will be forgotten")
-            || (line.starts_with("Apply complete") && line.contains("forgotten"));
+        let forgets = line.contains("will be forgotten (removed from the state")
+            || (line.starts_with("Apply") && line.contains("forgotten"));
         assert!(!forgets, "{line}\n{out}");
     }
 }
@@ -406,4 +406,81 @@ fn a_failed_cycle_is_reported_and_retried() {
         1,
     );
     assert!(w.is_running(), "{}", w.errors());
+}
+
+/// With --prune, a media gone from a file that just changed is not
+/// forgotten on one read: a save written in two parts with a pause longer
+/// than the debounce would otherwise forget media, then send them again.
+#[test]
+fn forgetting_waits_until_the_manifests_are_left_alone() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    let whole = manifest(0..4, "v1");
+    env.write("manifests/a.yaml", &whole);
+    let w = Watcher::start(&env, &["--apply", "--prune"]);
+    w.wait_for("Apply complete: 4 applied, 0 failed.", 1);
+
+    // The first part of a save, valid on its own, then the rest.
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    w.wait_for_error(
+        "note: --prune: media in no manifest are forgotten once the manifests have been left alone for 10s",
+        1,
+    );
+    env.write("manifests/a.yaml", &whole);
+    next_request_is_a_new_media(&env, &w, &emu, 4);
+    nothing_forgotten(&w.output());
+}
+
+/// A failed apply in a cycle (X out of reach) is a failed cycle: reported
+/// and retried, not left until the next edit.
+#[test]
+fn an_apply_that_could_not_reach_x_is_retried() {
+    let env = TestEnv::new()
+        .with_env("XMETA_API_URL", "http://127.0.0.1:9")
+        .with_env("XMETA_BEARER_TOKEN", TOKEN);
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    let mut w = Watcher::start(&env, &["--apply", "--max-retries", "0"]);
+    w.wait_for_error("note: this cycle failed; retrying in 1s", 1);
+    w.wait_for_error("note: this cycle failed; retrying in 2s", 1);
+    assert!(w.is_running(), "{}", w.errors());
+    assert_has(&w.output(), " retry ==");
+}
+
+/// Watch starts only from manifests that `plan` accepts, and reads no
+/// hidden directory that `plan` skips; file names in its headers are
+/// escaped like every other untrusted text.
+#[test]
+fn watch_starts_reads_and_prints_as_plan_does() {
+    let env = TestEnv::new();
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.write(
+        "manifests/b.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"7\"\n    metadata:\n      alt_txt: {text: x}\n",
+    );
+    let mut w = Watcher::start(&env, &[]);
+    assert_eq!(w.exit_code(), Some(1), "{}", w.output());
+    assert_has(&w.errors(), "b.yaml:6:7: error: unknown field `alt_txt`");
+    assert_eq!(w.output(), "");
+
+    std::fs::remove_file(env.path("manifests/b.yaml")).unwrap();
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let w = Watcher::start(&env, &[]);
+    w.wait_for("No changes. 2 media match the manifests.", 1);
+    // A hidden directory made whole (a backup copy) is not read.
+    std::fs::create_dir(env.path("manifests/.old")).unwrap();
+    std::fs::copy(
+        env.path("manifests/a.yaml"),
+        env.path("manifests/.old/a.yaml"),
+    )
+    .unwrap();
+    env.write("manifests/x\u{1b}[2J\u{202e}.yaml", &manifest(5..6, "v1"));
+    w.wait_for("+ media 1700000000000000005 will be created", 1);
+    let out = w.output();
+    assert!(!out.contains(".old"), "{out}");
+    assert!(!out.contains("declared twice"), "{out}");
+    assert_has(&out, "x\\u001b[2J\\u202e.yaml ==");
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+        "{out}"
+    );
 }
