@@ -23,17 +23,9 @@ pub fn run(
     let (plan, held) = planner::plan_for_writer(&inputs, &config.state, open)?;
     let store = planner::writer_for(held, &config.state, open)?;
     let unchanged = plan.unchanged;
-    // Each batch is one atomic write with its history. sled holds what a
-    // batch writes until the database closes: one write of 100,000 records
-    // made it hold about 1 GB, batches of 10,000 about 220 MB, and batches
-    // of 1,000 about 115 MB, in about the same time. An adopt stopped
-    // between two batches leaves the first ones adopted, and a rerun adopts
-    // the rest (what is recorded already matches). The records are made a
-    // batch at a time, as the changes are used up, so the metadata is never
-    // held twice.
-    // What is recorded now for the media that change, for the history and
-    // the fields kept: one bulk read (sled lets go of a bulk read's pages
-    // by opening the database again, too slow to do once a batch).
+    // What is recorded now for the media that change (for the history and
+    // the fields kept), in one bulk read: sled lets go of a bulk read's
+    // pages by opening the database again, too slow to do once a batch.
     let updated: Vec<_> = plan
         .changes
         .iter()
@@ -41,7 +33,11 @@ pub fn run(
         .map(|c| c.id)
         .collect();
     let mut current = store.get_many(&updated)?;
-    drop(updated);
+    // Each batch is one atomic write with its history. sled holds what a
+    // batch writes until the database closes (one write of 100,000 records
+    // held about 1 GB, batches of 1,000 about 115 MB, in the same time). An
+    // adopt stopped between batches leaves the first ones adopted; a rerun
+    // adopts the rest. Records are made as the changes are used up.
     let mut changes = plan
         .changes
         .into_iter()
