@@ -572,8 +572,9 @@ fn watch_replan(tree: &Path, state: &Path, total: u64) -> Duration {
     // No quiet time: the bench writes each edit whole before it re-plans.
     let mut ws = xmeta::internals::Workspace::load(&roots, Duration::ZERO).expect("load");
     let targets = xmeta::internals::Targets::default();
-    let inputs =
-        xmeta::internals::Inputs::new(&roots, &targets, None, false).expect("lint configuration");
+    let inputs = xmeta::internals::Inputs::new(&roots, &targets, None, false)
+        .expect("lint configuration")
+        .for_watch(false);
     let location = xmeta::internals::Location::Dir(state.to_path_buf());
     let store =
         xmeta::internals::open_writer(&location, "bench", &xmeta::internals::Provenance::default())

@@ -44,6 +44,15 @@ pub struct Live<'a> {
 }
 
 impl<'a> Inputs<'a> {
+    /// The inputs of every watch cycle: `prune` as asked, and each alt
+    /// text's lint checks kept with its entry for the next cycle.
+    #[must_use]
+    pub fn for_watch(mut self, prune: bool) -> Inputs<'a> {
+        self.prune = prune;
+        self.lint.keep_checks = true;
+        self
+    }
+
     /// The inputs of a plan of `paths` with no targets, no prune and no
     /// refresh; the lint configuration found for `paths` (or `config`).
     pub fn new(

@@ -63,10 +63,8 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
         runner,
         shutdown: &shutdown,
         applied: RefCell::new(applied),
-        inputs: planner::Inputs {
-            prune: args.prune,
-            ..planner::Inputs::new(&args.paths, &targets, None, config.allow_empty)?
-        },
+        inputs: planner::Inputs::new(&args.paths, &targets, None, config.allow_empty)?
+            .for_watch(args.prune),
         changed_at: Cell::new(None),
         prune_due: Cell::new(None),
     };

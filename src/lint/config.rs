@@ -22,6 +22,10 @@ use crate::manifest::yaml::{parse_documents, Node, NodeKind};
 pub struct LintConfig {
     pub levels: BTreeMap<Rule, Level>,
     pub options: Options,
+    /// Keep each alt text's checks with its entry, for the next lint of
+    /// the same entries (watch: most of a cycle's entries are the last
+    /// cycle's). Not from the file.
+    pub keep_checks: bool,
 }
 
 impl LintConfig {

@@ -14,7 +14,7 @@ pub use rules::{Level, Rule};
 
 use crate::error::Location;
 use crate::manifest::{Desired, Entry};
-use crate::model::{FieldKind, FieldValue, MediaId};
+use crate::model::{FieldKind, FieldValue, MediaId, TextCheck};
 use crate::plan::PlanWarning;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -159,15 +159,32 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     // The per-text rules and the hashes on every core; then duplicates,
     // which need the texts in order, in one pass. Each part's findings are
     // numbered within it, then offset by the media before it.
+    // Most entries of a watch cycle are the ones of the last cycle, whose
+    // texts were checked then under these options.
+    let options = config.options.key();
     let checked = crate::parallel::map_chunks(&entries, |part| {
         let mut hashes = Vec::with_capacity(part.len());
         let mut found = Vec::new();
         for (i, entry) in part.iter().enumerate() {
             // An empty (or blank) alt text is no alt text.
             if let Some(text) = alt_text(entry).filter(|t| !t.trim().is_empty()) {
-                hashes.push(Some(folded_hash(text)));
-                let broken = rules::check(text, &config.options);
-                found.extend(broken.into_iter().map(|(rule, message)| (i, rule, message)));
+                let check = || TextCheck {
+                    options,
+                    hash: folded_hash(text),
+                    found: rules::check(text, &config.options),
+                };
+                let checked = if config.keep_checks {
+                    entry.metadata.text_check(options, check)
+                } else {
+                    std::borrow::Cow::Owned(check())
+                };
+                hashes.push(Some(checked.hash));
+                found.extend(
+                    checked
+                        .found
+                        .iter()
+                        .map(|(rule, message)| (i, *rule, message.clone())),
+                );
             } else {
                 hashes.push(None);
                 found.push((
@@ -276,6 +293,45 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Checks kept with the entries (watch) give the report a fresh lint
+    /// gives, and are not used under other options.
+    #[test]
+    fn kept_checks_give_the_same_report_and_follow_the_options() {
+        let text = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"1\"\n    metadata: {alt_text: {text: \"Cat\"}}\n  - id: \"2\"\n    metadata: {alt_text: {text: \"image of a dog on a mat\"}}\n  - id: \"3\"\n    metadata: {alt_text: {text: \"cat\"}}\n";
+        let file = std::sync::Arc::new(std::path::PathBuf::from("m.yaml"));
+        let parsed = crate::manifest::parse_text(file, text, crate::time::Timestamp::now());
+        let desired = crate::manifest::assemble(vec![parsed]).unwrap();
+        let shown = |r: &Report| {
+            r.findings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        let fresh = lint(&desired, &LintConfig::default(), None);
+        let keep = LintConfig {
+            keep_checks: true,
+            ..LintConfig::default()
+        };
+        for _ in 0..2 {
+            assert_eq!(shown(&lint(&desired, &keep, None)), shown(&fresh));
+        }
+        let stricter = LintConfig {
+            options: rules::Options {
+                min_chars: 2,
+                ..rules::Options::default()
+            },
+            keep_checks: true,
+            ..LintConfig::default()
+        };
+        let other = lint(&desired, &stricter, None);
+        assert!(
+            !shown(&other).iter().any(|f| f.contains("too-short")),
+            "{:?}",
+            shown(&other)
+        );
+        assert_eq!(shown(&lint(&desired, &keep, None)), shown(&fresh));
+    }
 
     #[test]
     fn the_same_folded_text_has_the_same_hash() {

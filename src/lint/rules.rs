@@ -70,6 +70,17 @@ pub struct Options {
     pub prefixes: Vec<String>,
 }
 
+impl Options {
+    /// A hash of these options: per-text checks made under them are kept
+    /// with the entry and used again only under the same options.
+    pub fn key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.min_chars, &self.placeholder_words, &self.prefixes).hash(&mut h);
+        h.finish()
+    }
+}
+
 /// Words that only name the kind of thing, in the languages listed in the
 /// README; compared after lower-casing and trimming punctuation.
 pub const PLACEHOLDER_WORDS: &[&str] = &[

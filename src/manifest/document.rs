@@ -11,7 +11,7 @@ use crate::manifest::fast;
 use crate::manifest::schema::{salvage, Checker, DOCUMENT};
 use crate::manifest::yaml::{parse_documents, Node, NodeKind};
 use crate::model::Digest;
-use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
+use crate::model::{FieldKind, FieldValue, MediaId, Metadata, TextCheck};
 use crate::time::Timestamp;
 
 /// Larger files are refused before they are read into memory.
@@ -32,13 +32,14 @@ pub struct Entry {
     pub media_key: Option<String>,
 }
 
-/// A media's declared metadata and, once asked for, its digest: shared by
-/// every copy of the entry, so watch computes it once per parse of the
-/// file, not on every cycle.
+/// A media's declared metadata and, once asked for, its digest and its
+/// alt text's lint checks: shared by every copy of the entry, so watch
+/// computes them once per parse of the file, not on every cycle.
 #[derive(Debug)]
 pub struct Declared {
     metadata: Metadata,
     digest: OnceLock<Digest>,
+    text_check: OnceLock<TextCheck>,
 }
 
 impl Declared {
@@ -47,12 +48,31 @@ impl Declared {
         Declared {
             metadata,
             digest: OnceLock::new(),
+            text_check: OnceLock::new(),
         }
     }
 
     /// The digest a record of this metadata states.
     pub fn digest(&self) -> Digest {
         *self.digest.get_or_init(|| Digest::of(&self.metadata))
+    }
+
+    /// The linter's checks of this alt text under the options hashed to
+    /// `options`: `check`'s result, kept for the next lint with the same
+    /// options (another set of options is checked afresh, not kept).
+    pub fn text_check(
+        &self,
+        options: u64,
+        check: impl FnOnce() -> TextCheck,
+    ) -> std::borrow::Cow<'_, TextCheck> {
+        let fresh = match self.text_check.get() {
+            Some(kept) if kept.options == options => return std::borrow::Cow::Borrowed(kept),
+            Some(_) => return std::borrow::Cow::Owned(check()),
+            None => check(),
+        };
+        // A copy is kept (its findings are few, usually none).
+        let _ = self.text_check.set(fresh.clone());
+        std::borrow::Cow::Owned(fresh)
     }
 
     #[must_use]

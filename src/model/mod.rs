@@ -9,7 +9,7 @@ mod digest;
 mod rule;
 
 pub use digest::Digest;
-pub use rule::Rule;
+pub use rule::{Rule, TextCheck};
 
 /// A JSON number kept exactly as written (large integers stay exact),
 /// compared by value so `1` equals `1.0`.

@@ -46,3 +46,15 @@ impl Rule {
         Rule::ALL.into_iter().find(|r| r.id() == id)
     }
 }
+
+/// What the linter found in one alt text under one set of rule options
+/// (`options`, a hash of them): its folded hash, for the duplicate rule,
+/// and the per-text findings. Kept with the declared metadata (see
+/// `manifest::Declared::text_check`) so that a watch cycle does not check
+/// again the texts of files that did not change.
+#[derive(Clone, Debug)]
+pub struct TextCheck {
+    pub options: u64,
+    pub hash: u64,
+    pub found: Vec<(Rule, String)>,
+}
