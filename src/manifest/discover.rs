@@ -102,10 +102,15 @@ pub fn discover_within(paths: &[PathBuf], roots: &[PathBuf]) -> anyhow::Result<V
                         })
                     }
                 };
-                if let Some(target) = refused {
-                    escapes.push(escape(entry.path(), &target));
+                if refused.is_some() {
+                    // Listed, never walked or read: the intake refuses it
+                    // by name, as an error of that file, beside every other
+                    // file's problems.
                     if kind.is_dir() {
                         walker.skip_current_dir();
+                        files.push(entry.into_path());
+                    } else if is_manifest(entry.path()) {
+                        files.push(entry.into_path());
                     }
                     continue;
                 }
@@ -113,12 +118,7 @@ pub fn discover_within(paths: &[PathBuf], roots: &[PathBuf]) -> anyhow::Result<V
             if !is_manifest(entry.path()) || kind.is_dir() {
                 continue;
             }
-            if !kind.is_file() {
-                bail!(
-                    "`{}` is not a regular file (a FIFO, socket or device?); manifests must be files",
-                    entry.path().display()
-                );
-            }
+            // A FIFO, socket or device is listed too, and refused unread.
             files.push(entry.into_path());
         }
     }

@@ -114,12 +114,14 @@ impl Workspace {
     /// returns the manifest files whose content was looked at again.
     pub fn refresh(&mut self, paths: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
         let mut touched = BTreeSet::new();
+        let mut refused = Vec::new();
         for path in paths.iter().filter(|p| self.is_relevant(p)) {
             if path.is_dir() {
                 match manifest::discover_within(std::slice::from_ref(path), &self.roots) {
                     Ok(found) => touched.extend(found),
-                    // Its files keep their last good versions; say why.
-                    Err(e) => tracing::warn!("{e:#}"),
+                    // A directory that now leads outside the roots: its
+                    // files keep their last good versions, held as errors.
+                    Err(e) => refused.push((path.clone(), format!("{e:#}"))),
                 }
                 // Files that were under a directory and are gone now.
                 touched.extend(
@@ -135,7 +137,7 @@ impl Workspace {
                 touched.extend(self.files.keys().filter(|f| f.starts_with(path)).cloned());
             }
         }
-        let touched: Vec<PathBuf> = touched.into_iter().collect();
+        let mut touched: Vec<PathBuf> = touched.into_iter().collect();
         // Gone only when the path is gone: a file that turned into a FIFO,
         // a link outside the roots or anything unreadable is an error for
         // that file (its last good version stays), never a deletion.
@@ -149,6 +151,32 @@ impl Workspace {
         }
         for parsed in manifest::parse_all(&present, &self.reader, crate::time::Timestamp::now()) {
             self.store(parsed);
+        }
+        for (dir, why) in refused {
+            // Looked at again, with this answer: a cycle says so.
+            touched.push(dir.clone());
+            let error = |file: &Path| {
+                let at = Location::new(&std::sync::Arc::new(file.to_path_buf()), 1, 1);
+                vec![Diagnostic::error(
+                    at,
+                    format!("cannot read the file: {why}"),
+                )]
+            };
+            let mut under = self
+                .files
+                .iter_mut()
+                .filter(|(f, _)| f.starts_with(&dir))
+                .peekable();
+            if under.peek().is_none() {
+                // Nothing read from it yet: the directory itself is the
+                // error, until the link goes (then it is gone, as a path).
+                let errors = error(&dir);
+                self.files.insert(dir, Tracked { good: None, errors });
+                continue;
+            }
+            for (file, tracked) in under {
+                tracked.errors = error(file);
+            }
         }
         touched
     }

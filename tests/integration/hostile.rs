@@ -95,10 +95,11 @@ fn a_fifo_or_a_device() {
         &fifo.display().to_string(),
         "not a regular file or a directory",
     );
+    // Found in a directory, it is that file's error, read never.
     refused(
         &env,
         &env.manifests(),
-        "not a regular file (a FIFO, socket or device?)",
+        "pipe.yaml:1:1: error: cannot read the file: it is a FIFO, not a regular file; it was not read",
     );
     refused(&env, "/dev/null", "not a regular file or a directory");
 }

@@ -189,3 +189,29 @@ fn the_state_directory_s_own_files_are_never_links_or_fifos() {
         std::fs::remove_file(&file).unwrap();
     }
 }
+
+/// A FIFO or a link outside the roots found in a directory is an error of
+/// that file, reported with every other file's problems in one run, not a
+/// stop before the rest are read.
+#[test]
+fn a_refused_file_is_one_error_among_all() {
+    let env = TestEnv::new();
+    env.write(
+        "manifests/bad.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n  - id: \"1\"\n    metadata: {alt_txt: {text: x}}\n",
+    );
+    mkfifo(&env.path("manifests/fifo.yaml"));
+    std::os::unix::fs::symlink("/etc/passwd", env.path("manifests/link.yaml")).unwrap();
+    let run = exits_within(&env, &["validate", &env.manifests()], LIMIT);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_has(&run.stderr, "bad.yaml:5:16: error: unknown field `alt_txt`");
+    assert_has(
+        &run.stderr,
+        "fifo.yaml:1:1: error: cannot read the file: it is a FIFO, not a regular file; it was not read",
+    );
+    assert_has(
+        &run.stderr,
+        "link.yaml:1:1: error: cannot read the file: it is a symlink to `/etc/passwd`, outside the given paths; it was not read",
+    );
+    assert!(!run.all().contains("root:"), "{run:?}");
+}

@@ -235,9 +235,21 @@ fn a_manifest_symlink_outside_the_roots_is_refused_unread() {
     .unwrap();
     std::os::unix::fs::symlink("/proc/self/environ", env.path("manifests/env.yaml")).unwrap();
     std::os::unix::fs::symlink(env.path("outside"), env.path("manifests/dir")).unwrap();
+    // Each refused by name as an error of its own, beside every other
+    // file's problems (a broken manifest here too).
+    env.write(
+        "manifests/bad.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia: [\n",
+    );
     let run = env.exits_with(&["validate", &env.manifests()], 1);
-    assert_has(&run.stderr, "leak.yaml` is a symlink to");
-    assert_has(&run.stderr, "outside the given paths");
+    for link in ["dir", "env.yaml", "leak.yaml"] {
+        assert_has(
+            &run.stderr,
+            &format!("{link}:1:1: error: cannot read the file: it is a symlink to `"),
+        );
+    }
+    assert_has(&run.stderr, "bad.yaml:4:1: error: YAML syntax error");
+    assert_has(&run.stderr, "outside the given paths; it was not read");
     assert!(!run.all().contains("canary-Ez81"), "{}", run.all());
     // A symlink that stays inside the roots is fine.
     let env = TestEnv::new();

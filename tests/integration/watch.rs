@@ -366,7 +366,7 @@ fn links_and_fifos_appearing_later_are_errors_not_reads_or_deletions() {
     w.wait_for("outside the given paths; it was not read", 1);
     // A symlinked directory too: its files are never read.
     std::os::unix::fs::symlink(env.path("outside"), env.path("manifests/sub")).unwrap();
-    w.wait_for_error("manifests/sub` is a symlink to `", 1);
+    w.wait_for("sub:1:1: error: cannot read the file: `", 1);
 
     std::fs::remove_file(env.path("manifests/a.yaml")).unwrap();
     let status = std::process::Command::new("mkfifo")
