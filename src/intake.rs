@@ -182,18 +182,14 @@ fn own_refusal(path: &Path, kind: &str) -> std::io::Error {
 /// bytes.
 pub fn read_own(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let file = open_own(path, std::fs::OpenOptions::new().read(true))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::new(
+    let meta = file.metadata()?;
+    Opened { file, meta, limit }.read().map_err(|e| match e {
+        Refusal::Io(e) => e,
+        other => std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!(
-                "`{}` is over {limit} bytes; it is not one xmeta wrote",
-                path.display()
-            ),
-        ));
-    }
-    Ok(bytes)
+            format!("`{}`: {other}", path.display()),
+        ),
+    })
 }
 
 /// `open` then `read`.

@@ -67,14 +67,11 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
             .for_watch(args.prune),
         changed_at: Cell::new(None),
         prune_due: Cell::new(None),
+        started: Cell::new(false),
     };
     // A start that cannot plan (manifests that do not validate, none at
     // all, no state) ends the watch, as it ends `plan`; later cycles that
     // fail are retried.
-    let (_, errors) = workspace.desired();
-    if !errors.is_empty() {
-        return Err(crate::error::InvalidManifests(errors).into());
-    }
     let mut retry = Retry::default();
     if !session.reconcile(&workspace, "start", false)? {
         retry_later(&mut retry);
@@ -170,6 +167,8 @@ struct Session<'a> {
     changed_at: Cell<Option<Instant>>,
     /// When forgets held back by a recent change are planned again.
     prune_due: Cell<Option<Instant>>,
+    /// Whether the first cycle (held to `plan`'s rules) has run.
+    started: Cell<bool>,
 }
 
 impl Session<'_> {
@@ -179,9 +178,15 @@ impl Session<'_> {
     /// that may pass (X or the state out of reach): try again later.
     fn reconcile(&self, workspace: &Workspace, why: &str, live: bool) -> anyhow::Result<bool> {
         let started = Instant::now();
+        let (desired, errors) = workspace.desired();
+        // The start is a `plan`: manifests that do not validate end it with
+        // the same errors (later cycles hold a broken file instead).
+        if !errors.is_empty() && !self.started.replace(true) {
+            return Err(crate::error::InvalidManifests(errors).into());
+        }
+        self.started.set(true);
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
         self.out.line(&format!("== {now} {why} =="));
-        let (desired, errors) = workspace.desired();
         for e in &errors {
             self.out.line(&e.to_string());
         }
@@ -204,26 +209,32 @@ impl Session<'_> {
         let recent = self.changed_at.get().filter(|at| at.elapsed() < bound);
         let held_back = self.inputs.prune && recent.is_some();
         self.prune_due.set(None);
-        let inputs = planner::Inputs {
-            prune: self.inputs.prune && !held_back,
-            ..self.inputs.clone()
+        // A copy of the inputs only for a cycle that plans otherwise.
+        let changed_inputs = match (&self.args.apply, live) {
+            (Some(settings), true) => Some(planner::Inputs {
+                live: Some(planner::Live {
+                    client: settings,
+                    budget: &self.args.budget,
+                }),
+                prune: self.inputs.prune && !held_back,
+                ..self.inputs.clone()
+            }),
+            _ if held_back => Some(planner::Inputs {
+                prune: false,
+                ..self.inputs.clone()
+            }),
+            _ => None,
         };
+        let inputs = changed_inputs.as_ref().unwrap_or(&self.inputs);
         let plan = match (&self.args.apply, live) {
-            (Some(settings), true) => {
-                let inputs = planner::Inputs {
-                    live: Some(planner::Live {
-                        client: settings,
-                        budget: &self.args.budget,
-                    }),
-                    ..inputs
-                };
-                let plan = cache.plan(store, desired, &inputs)?;
+            (Some(_), true) => {
+                let plan = cache.plan(store, desired, inputs)?;
                 if let Some(writer) = self.writer {
                     crate::apply::record_drift(&plan, writer, false)?;
                 }
                 plan
             }
-            _ => cache.plan(store, desired, &inputs)?,
+            _ => cache.plan(store, desired, inputs)?,
         };
         if let (true, Some(at)) = (held_back, recent) {
             if plan.changes.iter().any(|c| c.action == Action::Forget) {

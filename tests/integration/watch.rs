@@ -338,7 +338,8 @@ fn a_slow_save_is_read_only_once_it_has_settled() {
     for chunk in text.as_bytes().chunks(8192) {
         file.write_all(chunk).unwrap();
         file.flush().unwrap();
-        // The writer's pace is the scenario, not a wait for a result.
+        // The writer's pace is the scenario under test (a slow disk), not
+        // a synchronisation: the test then waits on the marker's event.
         std::thread::sleep(Duration::from_millis(30));
     }
     drop(file);
