@@ -3,6 +3,7 @@
 mod adopt;
 pub(crate) mod apply;
 mod history;
+mod import;
 mod lint;
 mod plan;
 mod refresh;

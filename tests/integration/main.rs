@@ -18,6 +18,7 @@ mod crash;
 mod drift;
 mod history;
 mod hostile;
+mod import_trail;
 mod intake;
 mod integrity;
 mod limits;
