@@ -55,6 +55,7 @@ impl Runner {
         let progress = Progress::new(plan.summary().requests, self.terminal);
         let deadline = self.budget.max_duration.map(|d| Instant::now() + d);
         self.client.set_deadline(deadline);
+        self.client.set_stop(shutdown.cancel.clone());
         shutdown.runtime.block_on(run(
             plan,
             Arc::clone(&self.client),
@@ -363,6 +364,13 @@ async fn run(
                         // Not sent: waiting would pass the budget.
                         sent.fetch_sub(1, Ordering::SeqCst);
                         stop(Halt::Budget(reason));
+                        return (change, None);
+                    }
+                    Err(ApiError::Stopped) => {
+                        // A signal came while it waited for a retry or a
+                        // window: X holds nothing new from it, so it counts
+                        // as not sent and plans again.
+                        sent.fetch_sub(1, Ordering::SeqCst);
                         return (change, None);
                     }
                     Err(e) => {

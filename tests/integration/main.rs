@@ -31,6 +31,7 @@ mod safe_writes;
 mod shared_state;
 mod snapshots;
 mod state_identity;
+mod stop;
 mod text_sink;
 mod watch;
 mod workflow;
