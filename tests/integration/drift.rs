@@ -187,3 +187,57 @@ fn drift_back_to_what_is_wanted_is_recorded_by_apply_refresh() {
     // The record now says what X holds: a plain plan has nothing to do.
     env.exits_with(&["plan", "manifests", "--detailed-exitcode"], 0);
 }
+
+/// A read answer that cannot be trusted is refused for that read: a key
+/// twice (the last would win), a key not asked for, an alt text over X's
+/// 1,000 characters, a media of another type than its key says. Reported,
+/// exit 1, nothing recorded.
+#[test]
+fn a_read_answer_that_cannot_be_trusted_is_refused() {
+    use crate::support::hostile::{Hostile, Reply};
+    use serde_json::{json, Value};
+    let item =
+        |key: &str, kind: &str, alt: &str| json!({"media_key": key, "type": kind, "alt_text": alt});
+    let long = "x".repeat(50_000);
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!([item("3_101", "photo", "first"), item("3_101", "photo", "second")]),
+            "the answer names media key `3_101` twice",
+        ),
+        (
+            json!([item("3_101", "photo", "ok"), item("3_999", "photo", "planted")]),
+            "the answer names media key `3_999`, which was not asked for",
+        ),
+        (
+            json!([item("3_101", "photo", &long)]),
+            "the answer gives media key `3_101` an alt text of 50000 characters, over X's limit of 1000",
+        ),
+        (
+            json!([item("3_101", "video", "a video")]),
+            "the answer says media key `3_101` is a video, not a photo",
+        ),
+    ];
+    for (data, message) in cases {
+        let body = json!({"data": data});
+        let server = Hostile::start(move |_| Reply::json(200, &body));
+        let env = TestEnv::new()
+            .with_env("XMETA_API_URL", &server.url())
+            .with_env("XMETA_BEARER_TOKEN", TOKEN);
+        env.write("manifests/library.yaml", &library(1, 1));
+        env.exits_with(&["adopt", "manifests"], 0);
+        let before = env.state_fingerprint();
+        for args in [
+            vec!["refresh", "manifests"],
+            vec!["apply", "manifests", "--auto-approve", "--refresh"],
+        ] {
+            let run = env.exits_with(&args, 1);
+            assert_has(&run.all(), message);
+            assert!(
+                !run.all().contains(&long[..1_001]),
+                "the long text was shown"
+            );
+            assert_eq!(env.state_fingerprint(), before, "{args:?}: recorded");
+        }
+        assert!(server.seen().iter().all(|s| s.method == "GET"), "sent");
+    }
+}
