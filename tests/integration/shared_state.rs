@@ -314,3 +314,27 @@ fn url_parameters_reach_the_driver_decoded_and_options_work() {
         2
     );
 }
+
+/// A short password is never substring-replaced: `es` would turn the
+/// server's `does not exist` into `do*** not exist` and `postgres` into
+/// `postgr***`, showing the password to anyone who reads the error.
+#[test]
+fn a_short_password_is_never_revealed_by_scrubbing() {
+    let Some(url) = postgres("shared_state::a_short_password_is_never_revealed_by_scrubbing")
+    else {
+        return;
+    };
+    let mut short = url::Url::parse(&url).unwrap();
+    short.set_password(Some("es")).unwrap();
+    short.set_path("/xmeta_no_such_database");
+    let env = TestEnv::new()
+        .with_env("XMETA_STATE", short.as_str())
+        .with_env("XMETA_WORKSPACE", "default");
+    let run = env.exits_with(&["state", "list"], 1);
+    assert_has(
+        &run.stderr,
+        "database \"xmeta_no_such_database\" does not exist",
+    );
+    assert_has(&run.stderr, "at postgres://postgres@");
+    assert!(!run.stderr.contains("***"), "{}", run.stderr);
+}
