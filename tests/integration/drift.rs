@@ -241,3 +241,26 @@ fn a_read_answer_that_cannot_be_trusted_is_refused() {
         assert!(server.seen().iter().all(|s| s.method == "GET"), "sent");
     }
 }
+
+/// `apply --refresh` that puts drifted alt text back records what it
+/// overwrote: the live value as `before`, the manifest's as `after`, as
+/// `refresh` records before and after.
+#[test]
+fn apply_refresh_history_records_the_live_value_it_overwrote() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 2, 2);
+    emu.set_alt_text_outside("102", Some("Changed in the X app"));
+    env.exits_with(&["apply", "manifests", "--auto-approve", "--refresh"], 0);
+    let run = env.exits_with(&["state", "history", "102", "--format", "json"], 0);
+    let entries: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(entries[0]["action"], "update", "{run:?}");
+    assert_eq!(
+        entries[0]["fields"],
+        serde_json::json!({"alt_text": {
+            "before": {"text": "Changed in the X app"},
+            "after": {"text": "Item 102 on a wooden shelf"},
+        }}),
+        "{}",
+        run.stdout
+    );
+}
