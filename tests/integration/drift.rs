@@ -94,7 +94,7 @@ fn a_deleted_media_is_reported_and_the_others_still_refresh() {
     emu.set_alt_text_outside("103", None);
     let run = env.exits_with(&["plan", "manifests", "--refresh"], 0);
     assert_has(
-        &run.stdout,
+        &run.stderr,
         "warning: media 101 was not found on X (key 3_101): deleted, or the key is wrong",
     );
     assert_has(
@@ -263,4 +263,41 @@ fn apply_refresh_history_records_the_live_value_it_overwrote() {
         "{}",
         run.stdout
     );
+}
+
+/// Many media not found make one warning on stderr, not one line each on
+/// stdout (the contract puts warnings on stderr): the first few IDs, then
+/// where to find them all.
+#[test]
+fn media_not_found_fold_into_one_warning_on_stderr() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 12, 12);
+    for id in 101..=112 {
+        emu.delete_media(&id.to_string());
+    }
+    let folded = "warning: 12 media were not found on X (deleted, or their keys are wrong): 101, 102, 103, 104, 105, … (see --format json)";
+    for args in [
+        vec!["plan", "manifests", "--refresh"],
+        vec!["plan", "manifests", "--refresh-only"],
+        vec!["apply", "manifests", "--refresh", "--auto-approve"],
+        vec!["refresh", "manifests"],
+    ] {
+        let run = env.exits_with(&args, 0);
+        assert!(
+            !run.stdout.contains("not found on X"),
+            "{args:?}:\n{}",
+            run.stdout
+        );
+        let warnings: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("not found on X"))
+            .collect();
+        assert_eq!(warnings, [folded], "{args:?}");
+    }
+    let json = env.exits_with(
+        &["plan", "manifests", "--refresh-only", "--format", "json"],
+        0,
+    );
+    assert_eq!(json.stdout.matches("3_1").count(), 12, "{}", json.stdout);
 }
