@@ -52,7 +52,10 @@ impl Runner {
 
     /// Applies `plan` to `store` until done, cancelled or out of budget.
     pub fn apply(&self, shutdown: &Shutdown, plan: &Plan, store: &dyn StateWriter) -> Report {
-        let progress = Progress::new(plan.summary().requests, self.terminal);
+        // Counted against what the budget lets this run send.
+        let total = plan.summary().requests;
+        let total = self.budget.max_requests.map_or(total, |max| total.min(max));
+        let progress = Progress::new(total, self.terminal);
         let deadline = self.budget.max_duration.map(|d| Instant::now() + d);
         self.client.set_deadline(deadline);
         self.client.set_stop(shutdown.cancel.clone());

@@ -58,7 +58,8 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         return Ok(Exit::Success);
     }
     let from_saved_plan = matches!(args.source, ApplySource::SavedPlan(_));
-    if !args.auto_approve && !from_saved_plan && !confirm(config, &plan)? {
+    if !args.auto_approve && !from_saved_plan && !confirm(config, &plan, args.budget.max_requests)?
+    {
         out.line("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
@@ -66,7 +67,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
     execute(config, args, &plan, store.as_ref(), out)
 }
 
-fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {
+fn confirm(config: &Config, plan: &Plan, max_requests: Option<usize>) -> anyhow::Result<bool> {
     if !config.stdin_is_terminal {
         bail!("refusing to apply without confirmation: stdin is not a terminal; pass `--auto-approve`, or apply a reviewed plan with `--plan FILE`");
     }
@@ -79,11 +80,15 @@ fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {
     } else {
         String::new()
     };
-    crate::logging::write_stderr(&format!(
-        "Apply {} request{}{forgets}? [y/N] ",
-        summary.requests,
-        if summary.requests == 1 { "" } else { "s" }
-    ));
+    let plural = if summary.requests == 1 { "" } else { "s" };
+    // What is asked is what will be sent: the budget's share when it is less.
+    let requests = match max_requests {
+        Some(max) if max < summary.requests => {
+            format!("{max} of {} request{plural} (budget)", summary.requests)
+        }
+        _ => format!("{} request{plural}", summary.requests),
+    };
+    crate::logging::write_stderr(&format!("Apply {requests}{forgets}? [y/N] "));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))

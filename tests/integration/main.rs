@@ -32,6 +32,7 @@ mod shared_state;
 mod snapshots;
 mod state_identity;
 mod stop;
+mod terminal;
 mod text_sink;
 mod watch;
 mod workflow;
