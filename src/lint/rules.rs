@@ -68,6 +68,64 @@ pub struct Options {
     pub min_chars: usize,
     pub placeholder_words: Vec<String>,
     pub prefixes: Vec<String>,
+    /// The words and prefixes as `check` uses them, made at its first use
+    /// (the fields above are set once, when the configuration is read).
+    pub(crate) compiled: std::sync::OnceLock<std::sync::Arc<Compiled>>,
+}
+
+/// The options made once per configuration, so that checking a text
+/// costs the same with 20,000 configured words as with none: every
+/// placeholder word normalised into one set, the bounds that let most
+/// texts skip normalising, and every prefix in one automaton.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    words: std::collections::HashSet<String>,
+    /// The most letters and digits a placeholder has, lower-cased.
+    max_alnums: usize,
+    /// The longest configured word, in characters.
+    max_chars: usize,
+    /// Built-in prefixes then configured ones: the pattern ID is the order
+    /// in which a prefix is reported.
+    /// `None` only past the automaton's size limits (then no prefix check).
+    prefixes: Option<aho_corasick::AhoCorasick>,
+    prefix_chars: Vec<usize>,
+}
+
+impl Options {
+    fn compiled(&self) -> &Compiled {
+        self.compiled.get_or_init(|| {
+            let words = PLACEHOLDER_WORDS
+                .iter()
+                .copied()
+                .chain(self.placeholder_words.iter().map(String::as_str))
+                .map(normalise)
+                .collect();
+            let prefixes: Vec<&str> = PREFIXES
+                .iter()
+                .copied()
+                .chain(self.prefixes.iter().map(String::as_str))
+                .collect();
+            // Prefixes are lower case (the configured ones are lowered when
+            // read); texts are matched ignoring ASCII case, or lowered.
+            let automaton = aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&prefixes)
+                .map_err(|e| tracing::warn!("the prefixes cannot be checked: {e}"))
+                .ok();
+            std::sync::Arc::new(Compiled {
+                words,
+                max_alnums: placeholder_alnums(self),
+                max_chars: self
+                    .placeholder_words
+                    .iter()
+                    .map(|w| w.chars().count())
+                    .max()
+                    .unwrap_or(0),
+                prefix_chars: prefixes.iter().map(|p| p.chars().count()).collect(),
+                prefixes: automaton,
+            })
+        })
+    }
 }
 
 impl Options {
@@ -148,6 +206,7 @@ impl Default for Options {
             min_chars: 10,
             placeholder_words: Vec::new(),
             prefixes: Vec::new(),
+            compiled: std::sync::OnceLock::new(),
         }
     }
 }
@@ -156,6 +215,7 @@ impl Default for Options {
 /// need more than one text), each with the message to show.
 pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
     let mut found = Vec::new();
+    let compiled = options.compiled();
     let trimmed = text.trim();
     let chars = trimmed.chars().count();
     // Placeholders are a word or two: longer texts skip the normalising
@@ -163,26 +223,11 @@ pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
     // text (most alt text) with more letters and digits than any
     // placeholder cannot normalise to one; lower-casing ASCII keeps them.
     let short_text = if trimmed.is_ascii() {
-        trimmed.bytes().filter(u8::is_ascii_alphanumeric).count() <= placeholder_alnums(options)
+        trimmed.bytes().filter(u8::is_ascii_alphanumeric).count() <= compiled.max_alnums
     } else {
-        chars <= 40
-            || options
-                .placeholder_words
-                .iter()
-                .any(|w| w.chars().count() >= chars)
+        chars <= compiled.max_chars.max(40)
     };
-    let words = if short_text {
-        normalise(trimmed)
-    } else {
-        String::new()
-    };
-    if short_text
-        && (PLACEHOLDER_WORDS.contains(&words.as_str())
-            || options
-                .placeholder_words
-                .iter()
-                .any(|w| normalise(w) == words))
-    {
+    if short_text && compiled.words.contains(&normalise(trimmed)) {
         found.push((
             Rule::Placeholder,
             format!(
@@ -225,19 +270,25 @@ pub fn check(text: &str, options: &Options) -> Vec<(Rule, String)> {
         .map_or(trimmed.len(), |(i, _)| i);
     let opening = &trimmed[..end];
     let lowered = (!opening.is_ascii()).then(|| opening.to_lowercase());
-    let opens_with = |p: &str| match &lowered {
-        None => opening
-            .as_bytes()
-            .get(..p.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(p.as_bytes())),
-        Some(lowered) => lowered.starts_with(p),
-    };
-    if let Some(prefix) = PREFIXES
+    let opening = lowered.as_deref().unwrap_or(opening);
+    // Every prefix the opening starts with (an overlapping search over its
+    // 48 characters at most: the automaton has no anchored overlapping
+    // search); the first listed is reported.
+    let first = compiled
+        .prefixes
         .iter()
-        .copied()
-        .chain(options.prefixes.iter().map(String::as_str))
-        .find(|p| opens_with(p) && chars > p.chars().count())
-    {
+        .flat_map(|a| a.find_overlapping_iter(opening))
+        .filter(|m| m.start() == 0)
+        .map(|m| m.pattern().as_usize())
+        .filter(|&p| chars > compiled.prefix_chars[p])
+        .min();
+    let prefix = first.map(|p| {
+        PREFIXES
+            .get(p)
+            .copied()
+            .unwrap_or_else(|| &options.prefixes[p - PREFIXES.len()])
+    });
+    if let Some(prefix) = prefix {
         found.push((
             Rule::RedundantPrefix,
             format!("drop \"{prefix}\": screen readers already announce an image"),
