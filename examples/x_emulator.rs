@@ -21,8 +21,16 @@ use clap::Parser;
 /// A loopback X API emulator for `POST /2/media/metadata`: checks the
 /// bearer token and the request schema, stores what it is sent, and logs
 /// every request. Faults on demand, for trying retries and pacing.
+///
+/// To change a media's alt text "outside xmeta" (drift, for `plan
+/// --refresh` and `refresh`): PUT /_emulator/live/ID with {"alt_text": "…"}
+/// ({"alt_text": null} removes it). Example:
+/// curl -X PUT localhost:8787/_emulator/live/1146654567674912769 -d '{"alt_text": "Changed in the X app"}'
+// The doc comment is the --help text, shown as written: backticks around
+// the JSON would be printed too.
+#[allow(clippy::doc_markdown)]
 #[derive(Parser)]
-#[command(name = "x_emulator")]
+#[command(name = "x_emulator", verbatim_doc_comment)]
 struct Args {
     /// Port on 127.0.0.1. Example: --port 8787
     #[arg(long, default_value_t = 8787)]

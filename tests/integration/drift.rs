@@ -301,3 +301,69 @@ fn media_not_found_fold_into_one_warning_on_stderr() {
     );
     assert_eq!(json.stdout.matches("3_1").count(), 12, "{}", json.stdout);
 }
+
+/// The emulator run by hand can change a media "outside xmeta", so the
+/// README's drift walkthrough runs without the test helper:
+/// `PUT /_emulator/live/ID` with `{"alt_text": "…"}` (`null` removes it).
+#[test]
+fn the_emulator_example_changes_live_alt_text_by_hand() {
+    use std::io::{Read, Write};
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_xmeta"))
+        .parent()
+        .unwrap()
+        .join("examples/x_emulator");
+    let help = std::process::Command::new(&exe)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_has(
+        &String::from_utf8_lossy(&help.stdout),
+        "PUT /_emulator/live/ID",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _emulator = Killed(
+        std::process::Command::new(&exe)
+            .args(["--port", &port.to_string(), "--token", TOKEN])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let address = format!("127.0.0.1:{port}");
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the emulator to listen",
+        || std::net::TcpStream::connect(&address).is_ok(),
+    );
+    let env = TestEnv::new()
+        .with_env("XMETA_API_URL", &format!("http://{address}"))
+        .with_env("XMETA_BEARER_TOKEN", TOKEN);
+    env.write("manifests/library.yaml", &library(2, 2));
+    env.exits_with(&["apply", "manifests", "--auto-approve"], 0);
+
+    let body = r#"{"alt_text": "Changed in the X app"}"#;
+    let mut http = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        http,
+        "PUT /_emulator/live/102 HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    http.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let plan = env.exits_with(
+        &["plan", "manifests", "--refresh", "--detailed-exitcode"],
+        2,
+    );
+    assert_has(
+        &plan.stdout,
+        "! media 102 drifted: alt_text changed outside xmeta",
+    );
+    assert_has(&plan.stdout, "+  text: Changed in the X app");
+}

@@ -311,6 +311,9 @@ async fn handle(
         .map(http_body_util::Collected::to_bytes)
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let Some(id) = path.strip_prefix(LIVE_PATH) {
+        return Ok(set_live(&state, &method, id, &body));
+    }
     let latency = state.lock().unwrap().faults.latency;
     if !latency.is_zero() {
         // Simulates X's latency (a fault the test asked for).
@@ -371,6 +374,47 @@ async fn handle(
                 .body(Full::new(Bytes::from(json.to_string())))
                 .expect("response"))
         }
+    }
+}
+
+/// The emulator's own endpoint, not X's: `PUT /_emulator/live/ID` with
+/// `{"alt_text": "…"}` changes a media's alt text "outside xmeta" (as X's
+/// apps would; `null` removes it), so drift can be tried by hand. Not a
+/// request to X: not logged, limited or delayed.
+pub const LIVE_PATH: &str = "/_emulator/live/";
+
+fn set_live(
+    state: &Arc<Mutex<Inner>>,
+    method: &hyper::Method,
+    id: &str,
+    body: &Value,
+) -> Response<Full<Bytes>> {
+    let text = body.get("alt_text").map(|t| (t.is_null(), t.as_str()));
+    let reply = |status: StatusCode, json: Value| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(json.to_string())))
+            .expect("response")
+    };
+    let valid_id = !id.is_empty() && id.len() <= 19 && id.bytes().all(|b| b.is_ascii_digit());
+    match (method == hyper::Method::PUT && valid_id, text) {
+        (true, Some((true, _))) => {
+            if let Some(stored) = state.lock().unwrap().stored.get_mut(id) {
+                stored.remove("alt_text");
+            }
+            reply(StatusCode::OK, json!({"id": id, "alt_text": null}))
+        }
+        (true, Some((false, Some(text)))) => {
+            let mut inner = state.lock().unwrap();
+            let stored = inner.stored.entry(id.to_string()).or_default();
+            stored.insert("alt_text".into(), json!({"text": text}));
+            reply(StatusCode::OK, json!({"id": id, "alt_text": text}))
+        }
+        _ => reply(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "use PUT /_emulator/live/ID (digits) with {\"alt_text\": \"…\"} or {\"alt_text\": null}"}),
+        ),
     }
 }
 
