@@ -117,9 +117,16 @@ impl Report {
             .map(|(id, failure)| format!("failed: media {id}: {failure}"))
             .collect();
         match &self.halted {
-            Some(Halt::NotRecorded(reason)) => lines.push(format!(
-                "stopped: the state cannot be written ({reason}); no new requests were started"
-            )),
+            Some(Halt::NotRecorded(reason)) => {
+                let unrecorded = self
+                    .failed
+                    .iter()
+                    .filter(|(_, f)| matches!(f, ApplyFailure::NotRecorded(_)))
+                    .count();
+                lines.push(format!(
+                    "stopped: the state cannot be written ({reason}); {unrecorded} media confirmed by X are not recorded and will be re-sent; no new requests were started"
+                ));
+            }
             Some(Halt::Credentials(reason) | Halt::Unreachable(reason)) => {
                 lines.push(format!("stopped: {reason}"));
             }
@@ -376,7 +383,19 @@ async fn run(
                     return (change, None);
                 };
                 sent.fetch_add(1, Ordering::SeqCst);
-                let outcome = match client.post_metadata(&request).instrument(span).await {
+                // On a task of its own: while a confirmation's write holds
+                // this stream (a slow store), the other exchanges still
+                // read their answers, instead of timing out and sending
+                // again what X already answered.
+                let exchange = tokio::spawn(
+                    async move { client.post_metadata(&request).await }.instrument(span),
+                );
+                let answered = exchange.await.unwrap_or_else(|e| {
+                    Err(ApiError::Transport(format!(
+                        "the request's task ended: {e}"
+                    )))
+                });
+                let outcome = match answered {
                     Ok(()) => record(store, change, drift_of(plan, change.id)).map_err(|e| {
                         let reason = format!("{e:#}");
                         stop(Halt::NotRecorded(reason.clone()));

@@ -4,7 +4,19 @@
 //! The token is cancelled before anything is written, and writing never
 //! panics, so a closed stderr can not leave the process unstoppable.
 
+use std::sync::OnceLock;
+use std::time::Instant;
+
 use tokio_util::sync::CancellationToken;
+
+/// When the first signal came, if one did.
+static STOPPED_AT: OnceLock<Instant> = OnceLock::new();
+
+/// After a signal, when the drain ends: no wait (on X, or on a state
+/// that stopped answering) may go past it.
+pub fn drain_deadline() -> Option<Instant> {
+    STOPPED_AT.get().map(|at| *at + crate::apply::DRAIN_TIMEOUT)
+}
 
 /// A runtime with the signal handlers installed on it.
 pub struct Shutdown {
@@ -33,6 +45,7 @@ impl Shutdown {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
             }
+            let _ = STOPPED_AT.set(Instant::now());
             token.cancel();
             crate::logging::line(
                 "warning",

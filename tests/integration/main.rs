@@ -31,6 +31,7 @@ mod round_trip;
 mod safe_writes;
 mod shared_state;
 mod snapshots;
+mod stalled_state;
 mod state_identity;
 mod stop;
 mod terminal;

@@ -790,9 +790,16 @@ impl PgWriter {
     fn write(&self, change: Change) -> anyhow::Result<u64> {
         let workspace = self.rows.workspace();
         let prepared = self.prepared.clone();
+        // A confirmation's write (records and removals): a state that
+        // stops answering ends the run within `RECORD_WAIT` (sooner after
+        // a signal). Whole-state writes (import, prune) may take longer.
+        let bound = match change {
+            Change::Put { .. } | Change::Delete { .. } => session::RECORD_WAIT,
+            _ => session::CALL_WAIT,
+        };
         self.rows
             .session
-            .run(|client| commit(client, workspace, prepared, change))
+            .run_within(bound, |client| commit(client, workspace, prepared, change))
     }
 
     /// The serial of the next write.

@@ -4,7 +4,9 @@
 //! caller ever nests one runtime's `block_on` inside another.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use tokio::sync::RwLock;
@@ -13,10 +15,38 @@ use tokio_postgres::Client;
 use super::target::Target;
 use super::tls;
 
+/// The longest xmeta waits for the server to accept a session.
+const CONNECT_WAIT: Duration = Duration::from_secs(30);
+/// The longest a call may take before the state counts as not answering:
+/// long enough for the biggest write (an import of 1,000,000 media), so
+/// the server's own `statement_timeout` (the same) ends it first.
+pub const CALL_WAIT: Duration = Duration::from_secs(300);
+/// The longest a confirmation's write may take (`apply`): a store that
+/// stops answering ends the run within this, not at the call bound.
+pub const RECORD_WAIT: Duration = Duration::from_secs(30);
+/// How long a clean close may take (the server acknowledging Terminate).
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// How often a wait looks at the drain deadline a signal sets.
+const SLICE: Duration = Duration::from_millis(200);
+
 pub struct Session {
     runtime: Option<tokio::runtime::Runtime>,
-    client: Arc<RwLock<Client>>,
+    /// `None` once closed.
+    client: Option<Arc<RwLock<Client>>>,
+    /// The task that drives the connection: it ends when the session does.
+    connection: Option<tokio::task::JoinHandle<()>>,
+    /// A call ran past its bound: the server stopped answering, and every
+    /// later call fails at once instead of waiting again.
+    stalled: AtomicBool,
     pub target: Target,
+}
+
+/// Why a wait ended without an answer.
+enum Unanswered {
+    /// Past the bound, or the drain deadline after a signal.
+    Stalled(Duration),
+    /// The runtime's worker is gone.
+    Gone,
 }
 
 impl Session {
@@ -28,24 +58,36 @@ impl Session {
             .build()?;
         let tls = tls::connector(&target.tls)?;
         let config = target.config.clone();
-        let connected = wait(&runtime, async move {
+        let settings = server_settings(config.get_options().unwrap_or(""));
+        let connected = wait(&runtime, CONNECT_WAIT, async move {
             let (client, connection) = config.connect(tls).await?;
-            tokio::spawn(async move {
+            let driver = tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::debug!("the PostgreSQL connection ended: {e}");
                 }
             });
-            Ok(client)
+            // Asked of the server for this session: it notices a vanished
+            // client (and frees its lock) within a minute, not at its 2 h
+            // keepalive default, and ends any statement that runs away.
+            client.batch_execute(&settings).await?;
+            Ok((client, driver))
         });
-        let client = match connected {
-            Some(Ok(client)) => client,
-            Some(Err(e)) => {
+        let (client, driver) = match connected {
+            Ok(Ok(connected)) => connected,
+            Ok(Err(e)) => {
                 return Err(anyhow!(
                     "cannot connect to the PostgreSQL state at {target}: {}",
                     target.scrub(&chain(&e))
                 ))
             }
-            None => {
+            Err(Unanswered::Stalled(after)) => {
+                runtime.shutdown_background();
+                return Err(anyhow!(
+                    "cannot connect to the PostgreSQL state at {target}: it did not answer within {} s",
+                    after.as_secs()
+                ));
+            }
+            Err(Unanswered::Gone) => {
                 return Err(anyhow!(
                     "cannot connect to the PostgreSQL state at {target}"
                 ))
@@ -53,31 +95,58 @@ impl Session {
         };
         Ok(Session {
             runtime: Some(runtime),
-            client: Arc::new(RwLock::new(client)),
+            client: Some(Arc::new(RwLock::new(client))),
+            connection: Some(driver),
+            stalled: AtomicBool::new(false),
             target: target.clone(),
         })
     }
 
-    /// Runs `call` on the connection and waits for it; errors name the
-    /// state, never its password.
+    /// Runs `call` on the connection and waits for it (at most
+    /// `CALL_WAIT`); errors name the state, never its password.
     pub fn run<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
     where
         F: FnOnce(Arc<RwLock<Client>>) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| anyhow!("the PostgreSQL state at {} is closed", self.target))?;
-        match wait(runtime, call(self.client.clone())) {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(e)) => Err(anyhow!(
+        self.run_within(CALL_WAIT, call)
+    }
+
+    /// `run`, waiting at most `bound` (and, after a signal, no later than
+    /// the drain deadline). A call that runs past it marks the session
+    /// stalled: the server stopped answering, and nothing more is asked.
+    pub fn run_within<T, F, Fut>(&self, bound: Duration, call: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(Arc<RwLock<Client>>) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (Some(runtime), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
+            return Err(anyhow!("the PostgreSQL state at {} is closed", self.target));
+        };
+        if self.stalled.load(Ordering::SeqCst) {
+            return Err(anyhow!(
+                "the state at {} stopped answering; nothing more was asked of it",
+                self.target
+            ));
+        }
+        match wait(runtime, bound, call(client.clone())) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(anyhow!(
                 "the PostgreSQL state at {}: {}",
                 self.target,
                 self.target.scrub(&chain(&e))
             )),
-            None => Err(anyhow!(
+            Err(Unanswered::Stalled(after)) => {
+                self.stalled.store(true, Ordering::SeqCst);
+                Err(anyhow!(
+                    "the state at {} stopped answering after {} s",
+                    self.target,
+                    after.as_secs().max(1)
+                ))
+            }
+            Err(Unanswered::Gone) => Err(anyhow!(
                 "the PostgreSQL state at {}: the connection's worker stopped",
                 self.target
             )),
@@ -87,23 +156,74 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        // A clean close: the last client's drop sends Terminate, and the
+        // server ends the session (no "unexpected EOF" in its log, no
+        // transaction left open). Bounded; skipped when it stopped answering.
+        if let (false, Some(client), Some(driver)) = (
+            self.stalled.load(Ordering::SeqCst),
+            self.client.take(),
+            self.connection.take(),
+        ) {
+            let _ = wait(&runtime, CLOSE_WAIT, async move {
+                drop(client);
+                let _ = driver.await;
+            });
+        }
         // Callable from inside another runtime, unlike dropping one; the
         // connection closes with it, ending the database session.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        runtime.shutdown_background();
     }
 }
 
+/// The `SET`s each session starts with, but those the URL's `options`
+/// already sets (`-c statement_timeout=…`: the user's choice wins).
+fn server_settings(options: &str) -> String {
+    let wanted = [
+        ("tcp_keepalives_idle", "10"),
+        ("tcp_keepalives_interval", "5"),
+        ("tcp_keepalives_count", "3"),
+        ("statement_timeout", "'300s'"),
+        ("idle_in_transaction_session_timeout", "'600s'"),
+    ];
+    wanted
+        .iter()
+        .filter(|(name, _)| !options.contains(name))
+        .map(|(name, value)| format!("SET {name} = {value};"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `call` on `runtime` and waits for its answer, at most `bound`,
+/// and no later than the drain deadline once a signal came.
 fn wait<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
+    bound: Duration,
     call: impl Future<Output = T> + Send + 'static,
-) -> Option<T> {
+) -> Result<T, Unanswered> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     runtime.spawn(async move {
         let _ = tx.send(call.await);
     });
-    rx.recv().ok()
+    let started = Instant::now();
+    loop {
+        let mut until = started + bound;
+        if let Some(deadline) = crate::shutdown::drain_deadline() {
+            until = until.min(deadline);
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Err(Unanswered::Stalled(now - started));
+        }
+        // In slices: a signal may set the deadline while this waits.
+        match rx.recv_timeout((until - now).min(SLICE)) {
+            Ok(value) => return Ok(value),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(Unanswered::Gone),
+        }
+    }
 }
 
 /// The error with its causes: tokio-postgres says only "db error" at the

@@ -113,7 +113,17 @@ impl Target {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
-        config.application_name("xmeta");
+        // A server that vanished (its host down, the network frozen) is
+        // noticed in about 25 s, not at the OS's 2 h keepalive default;
+        // unacknowledged data for 30 s ends the connection too.
+        config
+            .keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(10))
+            .keepalives_interval(std::time::Duration::from_secs(5))
+            .keepalives_retries(3)
+            .tcp_user_timeout(std::time::Duration::from_secs(30));
+        // Named after the process, so a stuck session can be traced to it.
+        config.application_name(format!("xmeta/{}", std::process::id()));
         let _ = url.set_password(None);
         url.set_query(None);
         Ok(Target {
