@@ -128,3 +128,127 @@ fn a_stopped_database_ends_apply_within_the_drain_bound_after_sigterm() {
         env.run(&["apply", &env.manifests(), "--auto-approve"]).code == 0
     });
 }
+
+/// A TCP proxy to PostgreSQL that can freeze: it stops forwarding but
+/// keeps both connections open, as a stalled proxy or a frozen network
+/// would, so the server goes on listing a session whose client is gone.
+struct Proxy {
+    port: u16,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    fn to(server: &str) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server = server.to_string();
+        let flag = std::sync::Arc::clone(&frozen);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(upstream) = std::net::TcpStream::connect(&server) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream, client),
+                ] {
+                    let flag = std::sync::Arc::clone(&flag);
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(n) = std::io::Read::read(&mut from, &mut buf) {
+                            if n == 0 || flag.load(Ordering::SeqCst) {
+                                // Frozen: holds both ends open, forwards nothing.
+                                while flag.load(Ordering::SeqCst) {
+                                    std::thread::park_timeout(Duration::from_secs(1));
+                                }
+                                break;
+                            }
+                            if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Proxy { port, frozen }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A runner lost behind a frozen connection keeps its session (and the
+/// lock) alive on the server; its process on this host is gone, so
+/// `state unlock --force` ends that session, with a warning, and the next
+/// writer proceeds.
+#[test]
+fn unlock_force_clears_a_dead_holders_live_session() {
+    let Some(Backend::Postgres(url)) =
+        Backend::postgres("stalled_state::unlock_force_clears_a_dead_holders_live_session")
+    else {
+        return;
+    };
+    let env = TestEnv::on(Backend::Postgres(url.clone()));
+    let parsed = url::Url::parse(&url).unwrap();
+    let proxy = Proxy::to(&format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port().unwrap_or(5432)
+    ));
+    let mut through = parsed.clone();
+    through.set_port(Some(proxy.port)).unwrap();
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    let mut watch = Killed(
+        env.command(&["watch", &env.manifests(), "--apply"])
+            .env("XMETA_STATE", through.as_str())
+            .env("XMETA_API_URL", "http://127.0.0.1:9")
+            .env("XMETA_BEARER_TOKEN", TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = watch.0.id();
+    let holds = format!(
+        "SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid \
+         WHERE a.application_name = 'xmeta/{pid}' AND l.locktype = 'advisory' AND l.granted"
+    );
+    let row = format!(
+        "SELECT count(*) FROM xmeta_locks WHERE workspace = '{}' AND pid = {pid}",
+        env.workspace().unwrap()
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the watch to hold the lock",
+        || sql(&url, &holds).unwrap() == ["1"] && sql(&url, &row).unwrap() == ["1"],
+    );
+    proxy.freeze();
+    watch.0.kill().unwrap();
+    watch.0.wait().unwrap();
+    assert_eq!(
+        sql(&url, &holds).unwrap(),
+        ["1"],
+        "the server still lists it"
+    );
+
+    let run = env.exits_with(&["state", "unlock", "--force"], 0);
+    assert_has(
+        &run.stderr,
+        &format!("warning: the lock's holder, pid {pid} on this host, is gone"),
+    );
+    assert_has(&run.stdout, "Removed the state lock held by pid");
+    assert_eq!(sql(&url, &holds).unwrap(), ["0"]);
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    drop(proxy);
+}

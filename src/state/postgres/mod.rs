@@ -411,15 +411,75 @@ pub fn force_unlock(target: &Target) -> anyhow::Result<Option<Holder>> {
                 .await?;
             return Ok(Ok(None));
         }
-        Ok(Ok(Some(lock_holder(&client, &workspace).await?)))
+        Ok(Ok(Some((
+            lock_holder(&client, &workspace).await?,
+            found.lock_id,
+        ))))
     })?;
-    match live {
-        Err(known) => Err(unknown(target, &known)),
-        Ok(None) => Ok(None),
-        Ok(Some(holder)) => bail!(
+    let (holder, lock_id) = match live {
+        Err(known) => return Err(unknown(target, &known)),
+        Ok(None) => return Ok(None),
+        Ok(Some(held)) => held,
+    };
+    if !holder_is_gone(&holder) {
+        bail!(
             "the state lock at {target} is held by a live database session: {holder}; PostgreSQL releases it when that session ends, so stop that process instead of forcing"
-        ),
+        );
     }
+    // The holder's process is gone, but the server still lists its session
+    // (a frozen connection: the server notices only at its keepalive).
+    crate::logging::line(
+        "warning",
+        &format!(
+            "the lock's holder, pid {} on this host, is gone, but its database session is still open; ending that session",
+            holder.pid
+        ),
+    );
+    let workspace = target.workspace.clone();
+    session.run(move |client| async move {
+        let client = client.read().await;
+        client
+            .execute(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+                 AND l.classid = ($1::int4)::oid AND l.objid = ($2::int4)::oid",
+                &[&LOCK_CLASS, &lock_id],
+            )
+            .await?;
+        // Taken once the ended session has let go (within seconds).
+        client.batch_execute("SET lock_timeout = '10s'").await?;
+        client
+            .execute("SELECT pg_advisory_lock($1, $2)", &[&LOCK_CLASS, &lock_id])
+            .await?;
+        client
+            .execute(
+                "DELETE FROM xmeta_locks WHERE workspace = $1",
+                &[&workspace],
+            )
+            .await?;
+        client.execute("SELECT pg_advisory_unlock_all()", &[]).await
+    })?;
+    Ok(Some(holder))
+}
+
+/// Whether a lock's holder is known to be gone: it ran on this host and no
+/// process has its pid. A holder on another host cannot be checked from
+/// here, and is taken as alive.
+fn holder_is_gone(holder: &Holder) -> bool {
+    if holder.pid == 0 || holder.host != super::holder::hostname() {
+        return false;
+    }
+    let Some(pid) = i32::try_from(holder.pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    // ESRCH: no such process; EPERM means one exists (another user's).
+    matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 /// The reads a reader and a writer share.
