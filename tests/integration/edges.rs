@@ -81,6 +81,9 @@ fn a_hint_names_only_a_real_flag() {
     env.write("manifests/a.yaml", &manifest(0..1, "v1"));
     let run = env.exits_with(&["apply", &env.manifests(), "--max-duration", "-5m"], 1);
     assert!(!run.stderr.contains("did you mean"), "{}", run.stderr);
+    // Nor is an argument with a line break in it (its hint showed `\u000a`).
+    let run = env.exits_with(&["apply", &env.manifests(), "-auto\napprove"], 1);
+    assert!(!run.stderr.contains("did you mean"), "{}", run.stderr);
     let run = env.exits_with(&["apply", &env.manifests(), "-auto-approve"], 1);
     assert_has(&run.stderr, "did you mean `--auto-approve`?");
 }
