@@ -213,6 +213,23 @@ pub struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
+    /// With --format markdown: the most bytes of one comment, every byte
+    /// counted (banner, heading, footer) [default: 65536, GitHub's limit].
+    /// Example: --max-bytes 64000
+    #[arg(long, value_name = "N", value_parser = max_bytes)]
+    pub max_bytes: Option<usize>,
+
+    /// With --format markdown: a line shown first in every part, as text
+    /// (markdown in it is escaped). Example: --banner "Planned without the shared state"
+    #[arg(long, value_name = "TEXT")]
+    pub banner: Option<String>,
+
+    /// With --format markdown: write the comment in parts, `DIR/plan-1.md`,
+    /// `plan-2.md`, …, each within --max-bytes, and remove older parts
+    /// there; nothing goes to stdout. Example: --split comment/
+    #[arg(long, value_name = "DIR")]
+    pub split: Option<PathBuf>,
+
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     /// Example: xmeta plan media/ --detailed-exitcode || [ $? -eq 2 ]
     #[arg(long)]
@@ -244,6 +261,16 @@ pub struct PlanArgs {
     /// Example: --prune
     #[arg(long)]
     pub prune: bool,
+}
+
+fn max_bytes(text: &str) -> Result<usize, String> {
+    let least = crate::plan::comment::MIN_MAX_BYTES;
+    match text.parse::<usize>() {
+        Ok(n) if n >= least => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a number of bytes of at least {least}, such as 65536"
+        )),
+    }
 }
 
 fn price(text: &str) -> Result<f64, String> {

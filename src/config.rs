@@ -108,6 +108,8 @@ pub enum Format {
 pub struct PlanConfig {
     pub paths: Vec<PathBuf>,
     pub format: Format,
+    /// How `--format markdown` lays out the comment.
+    pub comment: Comment,
     pub out: Option<PathBuf>,
     pub detailed_exitcode: bool,
     pub targets: Targets,
@@ -115,6 +117,14 @@ pub struct PlanConfig {
     pub price_per_request: f64,
     /// Read X first (`--refresh`, `--refresh-only`), with this client.
     pub refresh: Option<Refresh>,
+}
+
+/// The markdown comment's budget and banner, and where its parts go.
+#[derive(Debug, Default)]
+pub struct Comment {
+    pub layout: crate::plan::comment::Layout,
+    /// `--split DIR`: parts written there, not to stdout.
+    pub split: Option<PathBuf>,
 }
 
 /// How to read the live alt text back from X.
@@ -243,6 +253,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             github: v.format == cli::ValidateFormat::Github,
         },
         Command::Plan(a) => Task::Plan(PlanConfig {
+            comment: comment(&a)?,
             paths: a.paths.paths,
             format: match a.format {
                 cli::Format::Text => Format::Text,
@@ -484,6 +495,44 @@ fn media_id(id: &str) -> anyhow::Result<MediaId> {
                 crate::untrusted::neutralise(id, 40)
             )
         })
+}
+
+/// The comment flags, which only `--format markdown` takes.
+fn comment(a: &cli::PlanArgs) -> anyhow::Result<Comment> {
+    if a.format != cli::Format::Markdown {
+        let given = [
+            ("--max-bytes", a.max_bytes.is_some()),
+            ("--banner", a.banner.is_some()),
+            ("--split", a.split.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+            bail!("`{flag}` lays out the pull-request comment: it needs `--format markdown`");
+        }
+    }
+    let max_bytes = a
+        .max_bytes
+        .unwrap_or(crate::plan::comment::DEFAULT_MAX_BYTES);
+    let banner = a
+        .banner
+        .as_deref()
+        .map(|text| crate::untrusted::markdown(&crate::untrusted::neutralise(text, max_bytes)));
+    if let Some(banner) = &banner {
+        if banner.len() > max_bytes / 8 {
+            bail!(
+                "the banner takes {} bytes once escaped; at most {} fit with `--max-bytes {max_bytes}`: shorten it",
+                banner.len(),
+                max_bytes / 8
+            );
+        }
+    }
+    Ok(Comment {
+        layout: crate::plan::comment::Layout {
+            max_bytes,
+            banner,
+            split: a.split.is_some(),
+        },
+        split: a.split.clone(),
+    })
 }
 
 fn targets(ids: &[String]) -> anyhow::Result<Targets> {
