@@ -167,6 +167,13 @@ pub struct Paths {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
@@ -331,6 +338,11 @@ pub struct ApplyArgs {
     /// (not with --plan). Example: --refresh
     #[arg(long, conflicts_with = "plan")]
     pub refresh: bool,
+
+    /// The result's format: text, json, or markdown (a comment for the
+    /// merged pull request); the plan then goes to stderr. Example: --format markdown
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ApplyFormat,
 
     /// Only this media ID; repeat for more (not with --plan, which applies
     /// exactly what was planned). Example: --target 1146654567674912769

@@ -154,6 +154,16 @@ pub struct ApplyConfig {
     pub price_per_request: f64,
     /// Read X first and put back what drifted.
     pub refresh: bool,
+    /// How the result is written.
+    pub format: ApplyFormat,
+}
+
+/// `apply --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug)]
@@ -290,6 +300,11 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             budget: budget(&a.client),
             price_per_request: a.price_per_request.unwrap_or(PRICE_PER_REQUEST_USD),
             refresh: a.refresh,
+            format: match a.format {
+                cli::ApplyFormat::Text => ApplyFormat::Text,
+                cli::ApplyFormat::Json => ApplyFormat::Json,
+                cli::ApplyFormat::Markdown => ApplyFormat::Markdown,
+            },
         }),
         Command::Watch(a) => Task::Watch(WatchConfig {
             paths: a.paths.paths,

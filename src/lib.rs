@@ -30,6 +30,7 @@ compile_error!("xmeta supports Unix-like systems only (Linux, macOS, the BSDs)")
 
 pub(crate) mod annotations;
 pub(crate) mod apply;
+pub(crate) mod apply_summary;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod config;

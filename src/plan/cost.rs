@@ -88,7 +88,7 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-fn dollars(usd: f64) -> String {
+pub fn dollars(usd: f64) -> String {
     if usd > 0.0 && usd < 0.01 {
         // The shortest exact form: $0.005, $0.0000001.
         return format!("${usd}");

@@ -191,6 +191,8 @@ pub struct Client {
     unconnected: AtomicU32,
     /// No wait may end after this (`--max-duration`), set per run.
     deadline: std::sync::Mutex<Option<Instant>>,
+    /// Requests sent, retries included: what X bills.
+    sent: AtomicUsize,
 }
 
 impl Client {
@@ -215,7 +217,13 @@ impl Client {
             waiting: AtomicUsize::new(0),
             unconnected: AtomicU32::new(0),
             deadline: std::sync::Mutex::new(None),
+            sent: AtomicUsize::new(0),
         })
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests_sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
     }
 
     /// Waits for a rate-limit window that would end after `deadline` are
@@ -279,6 +287,7 @@ impl Client {
                 return Err(self.unreachable_error());
             }
             self.pace().await?;
+            self.sent.fetch_add(1, Ordering::SeqCst);
             let (reading, outcome) = attempt().await;
             // Scrubbed here, before anything (a log line included) shows it.
             let outcome = outcome.map_err(|a| a.map_error(|e| self.scrub(e)));

@@ -11,6 +11,7 @@ mod support;
 
 mod all_errors;
 mod apply_failures;
+mod apply_summary;
 mod bad_input;
 mod cli_trust;
 mod client;
