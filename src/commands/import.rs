@@ -189,6 +189,8 @@ pub fn run(config: &Config, args: &ImportConfig, out: Output) -> anyhow::Result<
     ));
     for m in known.iter().take(NAMED_DECLARED) {
         if let Some(at) = declared.get(&m.id) {
+            let at = at.to_string();
+            let at = at.strip_prefix("./").unwrap_or(&at);
             out.line(&format!("  media {} is already declared at {at}", m.id));
         }
     }
@@ -303,8 +305,15 @@ fn existing(
     let root = canonical
         .ancestors()
         .find(|d| d.join(".git").exists())
-        .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
-    crate::planner::declared_ids(&[root])
+        .map_or_else(|| canonical.clone(), Path::to_path_buf);
+    // Named as the user would from here, where it is below.
+    let cwd = std::env::current_dir().and_then(std::fs::canonicalize).ok();
+    let shown = match cwd.as_ref().and_then(|c| root.strip_prefix(c).ok()) {
+        Some(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+        Some(rel) => rel.to_path_buf(),
+        None => root,
+    };
+    crate::planner::declared_ids(&[shown])
 }
 
 fn read_progress(file: &Path) -> anyhow::Result<Option<Progress>> {
