@@ -33,6 +33,10 @@ enum Ending {
     Complete,
     /// `--max-requests` or `--max-duration` was reached.
     Budget,
+    /// X offered more pages than its horizon holds (it serves 3,200
+    /// posts; a server that pages on forever would grow this run without
+    /// bound): stopped, so the printed maximum holds.
+    PageCap,
     Failed(ApiError),
 }
 
@@ -121,6 +125,7 @@ pub fn run(config: &Config, args: &ImportConfig, out: Output) -> anyhow::Result<
         };
         harvest.add(page.posts);
         match page.next_token {
+            Some(_) if harvest.pages >= pages => break Ending::PageCap,
             Some(token) => query.token = Some(token),
             None => break Ending::Complete,
         }
@@ -227,6 +232,13 @@ pub fn run(config: &Config, args: &ImportConfig, out: Output) -> anyhow::Result<
             out.line(&format!(
                 "Import stopped at the budget; run it again to continue with older posts (noted in `{}`).",
                 progress_file.display()
+            ));
+            Ok(Exit::Success)
+        }
+        Ending::PageCap => {
+            out.line(&format!(
+                "Import stopped after {pages} pages, as many as X's {} most recent posts fill; X offers more: run it again to continue.",
+                thousands(POSTS_HORIZON as u64)
             ));
             Ok(Exit::Success)
         }

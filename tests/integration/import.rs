@@ -19,8 +19,13 @@ fn import(env: &TestEnv, extra: &[&str]) -> Run {
     env.run(&args)
 }
 
+/// `(file name, text)` pairs.
+type Named = Vec<(String, String)>;
+/// A hostile server's answer to a page.
+type Answer = Box<dyn Fn() -> Reply + Send + Sync>;
+
 /// Every `(file name, id)` written, and the files' text.
-fn written(env: &TestEnv) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn written(env: &TestEnv) -> (Named, Named) {
     let mut ids = Vec::new();
     let mut files = Vec::new();
     let Ok(dir) = std::fs::read_dir(env.path(OUT)) else {
@@ -29,7 +34,11 @@ fn written(env: &TestEnv) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let mut names: Vec<String> = dir
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".yaml"))
+        .filter(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("yaml"))
+        })
         .collect();
     names.sort();
     for name in names {
@@ -369,7 +378,7 @@ fn hostile_answers_are_refused_and_nothing_is_written() {
     let many: Vec<serde_json::Value> = (0..101)
         .map(|i| json!({"id": (1000 + i).to_string(), "created_at": "2026-11-30T12:00:00Z"}))
         .collect();
-    let cases: Vec<(&str, Box<dyn Fn() -> Reply + Send + Sync>)> = vec![
+    let cases: Vec<(&str, Answer)> = vec![
         (
             "HTTP 302: redirects are not followed",
             Box::new(|| Reply::Full {
@@ -425,4 +434,22 @@ fn hostile_answers_are_refused_and_nothing_is_written() {
         );
         assert_eq!(seen.len(), 2, "{expect}: {seen:?}");
     }
+}
+
+#[test]
+fn a_server_that_pages_forever_is_stopped_at_32_pages() {
+    let server = hostile(|| {
+        let mut page = post_with("3_5", "photo");
+        page["meta"]["next_token"] = json!("again");
+        Reply::json(200, &page)
+    });
+    let env = TestEnv::new()
+        .with_env("XMETA_API_URL", &server.url())
+        .with_env("XMETA_BEARER_TOKEN", TOKEN);
+    let run = import(&env, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_has(&run.stdout, "Import stopped after 32 pages");
+    assert_eq!(server.seen().len(), 33, "more requests than announced");
+    let (ids, _) = written(&env);
+    assert_eq!(ids, [("media-2026-11.yaml".to_string(), "5".to_string())]);
 }

@@ -40,7 +40,7 @@ pub struct Post {
 #[derive(Clone, Debug)]
 pub struct Media {
     pub key: String,
-    /// X's `type`: photo, video or animated_gif.
+    /// X's `type`: `photo`, `video` or `animated_gif`.
     pub kind: &'static str,
     pub alt_text: Option<String>,
 }
