@@ -453,3 +453,28 @@ fn a_server_that_pages_forever_is_stopped_at_32_pages() {
     let (ids, _) = written(&env);
     assert_eq!(ids, [("media-2026-11.yaml".to_string(), "5".to_string())]);
 }
+
+#[test]
+fn pages_are_paced_by_the_rate_limit_headers_and_an_id_needs_no_lookup() {
+    // 4 requests a 1-second window: the 10 pages take three windows.
+    let faults = Faults {
+        rate_limit: Some((4, std::time::Duration::from_secs(1))),
+        ..Faults::default()
+    };
+    let emu = Emulator::start(TOKEN, faults);
+    emu.seed_posts(1_000, 1_400);
+    let env = TestEnv::new().against(&emu);
+    let run = import(&env, &["--user", posts::USER_ID]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_has(
+        &run.stdout,
+        "Import reads at most 32 requests (32 pages of 100 posts;",
+    );
+    assert_has(
+        &run.stdout,
+        "Read 10 requests: 10 pages with 1,000 posts of user 2244994945.",
+    );
+    assert_eq!(emu.request_count(), 10, "a lookup for an ID");
+    assert_eq!(emu.count_status(429), 0, "sent into a spent window");
+    assert_eq!(written(&env).0.len(), 1_300);
+}
