@@ -33,6 +33,8 @@ enum Ending {
     Complete,
     /// `--max-requests` or `--max-duration` was reached.
     Budget,
+    /// Ctrl-C or SIGTERM: the page in flight finished, no other started.
+    Interrupted,
     /// X offered more pages than its horizon holds (it serves 3,200
     /// posts; a server that pages on forever would grow this run without
     /// bound): stopped, so the printed maximum holds.
@@ -82,9 +84,10 @@ pub fn run(config: &Config, args: &ImportConfig, out: Output) -> anyhow::Result<
         }
     }
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    // The first Ctrl-C lets the page in flight finish, then what was read
+    // is written as at the budget; the second quits at once.
+    let shutdown = crate::shutdown::Shutdown::install()?;
+    let runtime = &shutdown.runtime;
     let client = Client::new(args.client.clone())?;
     client.set_deadline(args.budget.max_duration.map(|d| started + d));
     let account = runtime
@@ -115,13 +118,25 @@ pub fn run(config: &Config, args: &ImportConfig, out: Output) -> anyhow::Result<
             .budget
             .max_duration
             .is_some_and(|d| started.elapsed() >= d);
+        if shutdown.is_cancelled() {
+            break Ending::Interrupted;
+        }
         if over_requests || over_time {
             break Ending::Budget;
         }
         used += 1;
-        let page = match runtime.block_on(client.read_posts(&query)) {
-            Ok(page) => page,
-            Err(e) => break Ending::Failed(e),
+        // A read waiting for a rate-limit window is dropped on Ctrl-C: its
+        // page is read next time.
+        let read = runtime.block_on(async {
+            tokio::select! {
+                page = client.read_posts(&query) => Some(page),
+                () = shutdown.cancel.cancelled() => None,
+            }
+        });
+        let page = match read {
+            Some(Ok(page)) => page,
+            Some(Err(e)) => break Ending::Failed(e),
+            None => break Ending::Interrupted,
         };
         harvest.add(page.posts);
         match page.next_token {
@@ -234,6 +249,13 @@ pub fn run(config: &Config, args: &ImportConfig, out: Output) -> anyhow::Result<
                 progress_file.display()
             ));
             Ok(Exit::Success)
+        }
+        Ending::Interrupted => {
+            out.line(&format!(
+                "Import interrupted; what was read is written: run it again to continue with older posts (noted in `{}`).",
+                progress_file.display()
+            ));
+            Ok(Exit::Error)
         }
         Ending::PageCap => {
             out.line(&format!(

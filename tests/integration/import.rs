@@ -478,3 +478,43 @@ fn pages_are_paced_by_the_rate_limit_headers_and_an_id_needs_no_lookup() {
     assert_eq!(emu.count_status(429), 0, "sent into a spent window");
     assert_eq!(written(&env).0.len(), 1_300);
 }
+
+#[test]
+fn an_interrupted_run_writes_what_it_read_and_the_next_continues() {
+    let emu = Emulator::start(
+        TOKEN,
+        Faults {
+            latency: std::time::Duration::from_millis(150),
+            ..Faults::default()
+        },
+    );
+    emu.seed_posts(1_000, 1_400);
+    let env = TestEnv::new().against(&emu);
+    let mut child = Killed(
+        env.command(&["import", "--out", OUT, "--auto-approve"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the second page",
+        || emu.page_count() >= 2,
+    );
+    let pid = libc::pid_t::try_from(child.0.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let read = emu.page_count();
+    assert!(read < 10, "{read} pages: the interrupt did not stop it");
+    let (ids, _) = written(&env);
+    assert!(!ids.is_empty(), "what was read was not written");
+    assert!(env.path(OUT).join(".xmeta-import.json").exists());
+    emu.set_faults(Faults::default());
+    let rerun = import(&env, &[]);
+    assert_eq!(rerun.code, 0, "{}", rerun.all());
+    assert_eq!(emu.page_count(), 10, "a page was read twice");
+    let (ids, _) = written(&env);
+    assert_eq!(ids.len(), 1_300);
+}
