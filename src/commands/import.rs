@@ -209,7 +209,8 @@ pub fn run(config: &Config, args: &ImportConfig, out: Output) -> anyhow::Result<
     ));
     for m in known.iter().take(NAMED_DECLARED) {
         if let Some(at) = declared.get(&m.id) {
-            let at = at.to_string();
+            // A file name in the repository may hold anything.
+            let at = crate::untrusted::neutralise(&at.to_string(), 4096);
             let at = at.strip_prefix("./").unwrap_or(&at);
             out.line(&format!("  media {} is already declared at {at}", m.id));
         }
@@ -406,4 +407,45 @@ fn write_months(
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MediaId;
+    use crate::x_api::{MediaKind, PostedMedia};
+
+    fn post(id: u64, at: &str, own: bool, keys: &[u64]) -> crate::x_api::Post {
+        crate::x_api::Post {
+            id,
+            created_at: Timestamp::parse(at).unwrap(),
+            own,
+            media: keys
+                .iter()
+                .map(|k| PostedMedia {
+                    id: MediaId::parse(&k.to_string()).unwrap(),
+                    key: format!("3_{k}"),
+                    kind: MediaKind::Photo,
+                    alt_text: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn shared_media_count_once_in_their_earliest_month_and_retweets_are_others() {
+        let mut h = Harvest::default();
+        h.add(vec![
+            post(30, "2026-11-02T00:00:00Z", true, &[1, 2]),
+            post(29, "2026-11-01T00:00:00Z", false, &[3, 4]),
+        ]);
+        h.add(vec![post(28, "2026-10-31T00:00:00Z", true, &[2, 4])]);
+        assert_eq!(h.pages, 2);
+        assert_eq!(h.posts, 3);
+        assert_eq!(h.oldest, Some(28));
+        assert_eq!(h.own.len(), 3, "1, 2 and 4 (retweeted, but also posted)");
+        let two = &h.own[&MediaId::parse("2").unwrap()];
+        assert_eq!(import::month(two.posted), "2026-10");
+        assert_eq!(h.others.iter().collect::<Vec<_>>(), ["3_3"]);
+    }
 }

@@ -22,6 +22,8 @@ pub use rate_limit::{unix_now, RateBudget, Reading};
 pub use read::{Live, KEYS_PER_READ};
 pub use secret::Secret;
 pub use timeline::{Account, PageQuery, Post, POSTS_PER_PAGE};
+#[cfg(test)]
+pub use timeline::{MediaKind, PostedMedia};
 
 use crate::model::Request;
 
