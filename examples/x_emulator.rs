@@ -99,6 +99,16 @@ fn main() -> ExitCode {
     };
     if args.seed_posts > 0 {
         let media = args.seed_media.unwrap_or(args.seed_posts * 14 / 10);
+        // Every 10th post is a retweet and every 10th has no media; the
+        // rest hold up to 3 of the account's own (4 with a shared one).
+        if media > args.seed_posts * 2 {
+            eprintln!(
+                "error: --seed-media {media} does not fit in {} posts; give at most {}",
+                args.seed_posts,
+                args.seed_posts * 2
+            );
+            return ExitCode::FAILURE;
+        }
         let census = emu.seed_posts(args.seed_posts, media);
         eprintln!(
             "account @{} (id {}): {} reachable posts, {} own media ({} in several posts, {} without alt text), {} media of other accounts",
