@@ -94,6 +94,10 @@ pub enum Command {
     /// Record the live alt text of media with a `key` or `type` as X holds
     /// it, sending nothing. Example: xmeta refresh manifests/
     Refresh(RefreshArgs),
+    /// Write manifests for the media an account posted on X (read from its
+    /// posts; one file per month; never overwrites a file), sending no
+    /// metadata. Example: xmeta import --out manifests/imported --adopt
+    Import(ImportArgs),
     /// Check alt text against accessibility rules; send nothing, read no
     /// state. Exit 1 when a finding is an error.
     /// Example: xmeta lint manifests/ --format sarif > lint.sarif
@@ -120,6 +124,47 @@ pub enum Command {
 pub struct RefreshArgs {
     #[command(flatten)]
     pub paths: Paths,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The directory to write `media-YYYY-MM.yaml` files to (created if
+    /// missing; existing files are never overwritten).
+    /// Example: --out manifests/imported
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Whose posts: `me` (the credentials' account), a user ID, or
+    /// @handle. Example: --user @nasa
+    #[arg(long, value_name = "ID|@HANDLE|me", default_value = "me")]
+    pub user: String,
+
+    /// Only posts at or after this date (UTC). Example: --since 2026-01-01
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+
+    /// Only posts before this date (UTC). Example: --until 2026-07-01
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+
+    /// Record the imported values as applied (as `xmeta adopt` does, with
+    /// history entries saying `import`), so the first plan shows no
+    /// changes. Example: --adopt
+    #[arg(long)]
+    pub adopt: bool,
+
+    /// Do not ask before reading (needed without a terminal).
+    /// Example: --auto-approve
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// Price of one request in US dollars, for the cost line.
+    /// Example: --price-per-request 0.01
+    #[arg(long, value_name = "USD", value_parser = price)]
+    pub price_per_request: Option<f64>,
 
     #[command(flatten)]
     pub client: ClientArgs,

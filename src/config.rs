@@ -64,6 +64,7 @@ pub enum Task {
         paths: Vec<PathBuf>,
         client: ClientSettings,
     },
+    Import(ImportConfig),
     Lint {
         paths: Vec<PathBuf>,
         format: crate::lint::LintFormat,
@@ -125,6 +126,29 @@ pub struct Comment {
     pub layout: crate::plan::comment::Layout,
     /// `--split DIR`: parts written there, not to stdout.
     pub split: Option<PathBuf>,
+}
+
+/// Whose posts `import` reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserRef {
+    /// The account of the credentials.
+    Me,
+    Id(String),
+    /// `@handle`, without the `@`.
+    Handle(String),
+}
+
+#[derive(Debug)]
+pub struct ImportConfig {
+    pub out: PathBuf,
+    pub user: UserRef,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub adopt: bool,
+    pub auto_approve: bool,
+    pub price_per_request: f64,
+    pub client: ClientSettings,
+    pub budget: Budget,
 }
 
 /// How to read the live alt text back from X.
@@ -336,6 +360,34 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             paths: a.paths.paths,
             client: client_settings(&a.client)?,
         },
+        Command::Import(a) => {
+            let since = a
+                .since
+                .as_deref()
+                .map(|d| moment(d, "--since"))
+                .transpose()?;
+            let until = a
+                .until
+                .as_deref()
+                .map(|d| moment(d, "--until"))
+                .transpose()?;
+            if let (Some(s), Some(u)) = (since, until) {
+                if s >= u {
+                    bail!("--since {s} is not before --until {u}: no post can match");
+                }
+            }
+            Task::Import(ImportConfig {
+                out: a.out,
+                user: user_ref(&a.user)?,
+                since,
+                until,
+                adopt: a.adopt,
+                auto_approve: a.auto_approve,
+                price_per_request: a.price_per_request.unwrap_or(PRICE_PER_REQUEST_USD),
+                client: client_settings(&a.client)?,
+                budget: budget(&a.client),
+            })
+        }
         Command::Schema { what } => Task::Schema(match what {
             cli::SchemaKind::Manifest => SchemaKind::Manifest,
             cli::SchemaKind::Plan => SchemaKind::Plan,
@@ -448,6 +500,7 @@ fn command_line(command: &Command) -> String {
         Command::Adopt(_) => "adopt",
         Command::Lint(_) => "lint",
         Command::Refresh(_) => "refresh",
+        Command::Import(_) => "import",
         Command::Schema { .. } => "schema",
         Command::Completions { .. } => "completions",
         Command::Man => "man",
@@ -485,6 +538,31 @@ fn moment(text: &str, flag: &str) -> anyhow::Result<Timestamp> {
         )
     })?;
     Ok(Timestamp::from(at))
+}
+
+/// `me`, a user ID, or `@handle` (X's handles: 1 to 15 letters, digits
+/// or underscores).
+fn user_ref(text: &str) -> anyhow::Result<UserRef> {
+    if text == "me" {
+        return Ok(UserRef::Me);
+    }
+    if (1..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(UserRef::Id(text.to_string()));
+    }
+    match text.strip_prefix('@') {
+        Some(handle)
+            if (1..=15).contains(&handle.len())
+                && handle
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            Ok(UserRef::Handle(handle.to_string()))
+        }
+        _ => bail!(
+            "--user `{}` is not `me`, a user ID or an @handle (such as @nasa)",
+            crate::untrusted::neutralise(text, 40)
+        ),
+    }
 }
 
 fn field_kind(name: &str) -> anyhow::Result<crate::model::FieldKind> {

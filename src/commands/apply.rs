@@ -106,11 +106,17 @@ fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {
     } else {
         String::new()
     };
-    crate::logging::write_stderr(&format!(
-        "Apply {} request{}{forgets}? [y/N] ",
+    ask(&format!(
+        "Apply {} request{}{forgets}?",
         summary.requests,
         if summary.requests == 1 { "" } else { "s" }
-    ));
+    ))
+}
+
+/// Asks a yes/no question on the terminal; only yes means yes. Callers
+/// first refuse to ask when stdin is not a terminal.
+pub fn ask(question: &str) -> anyhow::Result<bool> {
+    crate::logging::write_stderr(&format!("{question} [y/N] "));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))

@@ -3,6 +3,7 @@
 mod adopt;
 pub(crate) mod apply;
 mod history;
+mod import;
 mod lint;
 mod plan;
 mod refresh;
@@ -57,6 +58,7 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
         Task::Adopt { paths, targets } => adopt::run(&config, paths, targets, out),
         Task::State(action) => state::run(&config, action, out),
         Task::Refresh { paths, client } => refresh::run(&config, paths, client, out),
+        Task::Import(import) => import::run(&config, import, out),
         Task::Lint {
             paths,
             format,

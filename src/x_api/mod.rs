@@ -7,6 +7,7 @@ mod problem;
 mod rate_limit;
 mod read;
 mod secret;
+mod timeline;
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +21,9 @@ pub use oauth1::OAuth1;
 pub use rate_limit::{unix_now, RateBudget, Reading};
 pub use read::{Live, KEYS_PER_READ};
 pub use secret::Secret;
+pub use timeline::{Account, PageQuery, Post, POSTS_PER_PAGE};
+#[cfg(test)]
+pub use timeline::{MediaKind, PostedMedia};
 
 use crate::model::Request;
 
@@ -441,17 +445,19 @@ impl Client {
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, auth)
             .body(body.to_vec());
-        match exchange(request).await {
+        match exchange(request, MAX_RESPONSE_BYTES).await {
             Ok((status, reading, bytes)) => (Some(reading), classify(status, reading, &bytes, id)),
             Err((reading, attempt)) => (reading, Err(attempt)),
         }
     }
 }
 
-/// Sends a request and reads its answer (capped): the status, what the
-/// headers said, and the body; or why there is no usable answer.
+/// Sends a request and reads its answer (at most `limit` bytes): the
+/// status, what the headers said, and the body; or why there is no usable
+/// answer.
 async fn exchange(
     request: reqwest::RequestBuilder,
+    limit: usize,
 ) -> Result<(StatusCode, Reading, Vec<u8>), (Option<Reading>, Attempt)> {
     let response = match request.send().await {
         Ok(r) => r,
@@ -469,24 +475,27 @@ async fn exchange(
     };
     let status = response.status();
     let reading = Reading::from_headers(response.headers());
-    match read_capped(response).await {
+    match read_capped(response, limit).await {
         Ok(bytes) => Ok((status, reading, bytes)),
         Err(e) => Err((Some(reading), e)),
     }
 }
 
 /// The body, read chunk by chunk (under the client's timeout) up to
-/// `MAX_RESPONSE_BYTES`; a larger one is dropped unread.
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, Attempt> {
+/// `limit` bytes; a larger one is dropped unread.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, Attempt> {
     let code = response.status().as_u16();
     let mut bytes = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                if bytes.len() + chunk.len() > limit {
                     return Err(Attempt::Fatal(ApiError::NotConfirmed {
                         status: code,
-                        message: "the response body is larger than 1 MiB; it was not read".into(),
+                        message: format!(
+                            "the response body is larger than {} MiB; it was not read",
+                            limit >> 20
+                        ),
                     }));
                 }
                 bytes.extend_from_slice(&chunk);

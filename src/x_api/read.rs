@@ -79,12 +79,37 @@ impl Client {
             Err(e) => return (None, Err(Attempt::Fatal(e))),
         };
         let request = self.http.get(url.clone()).header(AUTHORIZATION, auth);
-        match exchange(request).await {
+        match exchange(request, super::MAX_RESPONSE_BYTES).await {
             Ok((status, reading, bytes)) => {
                 (Some(reading), classify_read(status, reading, &bytes, keys))
             }
             Err((reading, attempt)) => (reading, Err(attempt)),
         }
+    }
+}
+
+/// What a read answered with anything but a 2xx means: wait for the
+/// window (429), retry (5xx), or stop (the rest; a redirect is never
+/// followed).
+pub(super) fn unsuccessful(status: StatusCode, reading: Reading, body: &[u8]) -> Attempt {
+    let code = status.as_u16();
+    let message = if status.is_redirection() {
+        "redirects are not followed; check --api-url".into()
+    } else {
+        problem::describe(body)
+    };
+    let error = ApiError::Status {
+        status: code,
+        message,
+    };
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => Attempt::RateLimited { reading, error },
+        s if s.is_server_error() => Attempt::Retryable {
+            error,
+            retry_after: reading.retry_after,
+            unconnected: false,
+        },
+        _ => Attempt::Fatal(error),
     }
 }
 
@@ -96,19 +121,7 @@ fn classify_read(
 ) -> Result<HashMap<String, Live>, Attempt> {
     let code = status.as_u16();
     if !status.is_success() {
-        let error = ApiError::Status {
-            status: code,
-            message: problem::describe(body),
-        };
-        return Err(match status {
-            StatusCode::TOO_MANY_REQUESTS => Attempt::RateLimited { reading, error },
-            s if s.is_server_error() => Attempt::Retryable {
-                error,
-                retry_after: reading.retry_after,
-                unconnected: false,
-            },
-            _ => Attempt::Fatal(error),
-        });
+        return Err(unsuccessful(status, reading, body));
     }
     let answer: Answer = serde_json::from_slice(body).map_err(|e| {
         Attempt::retryable(ApiError::Transport(format!(

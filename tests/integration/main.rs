@@ -19,6 +19,7 @@ mod crash;
 mod drift;
 mod history;
 mod hostile;
+mod import;
 mod intake;
 mod integrity;
 mod limits;
