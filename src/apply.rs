@@ -52,9 +52,13 @@ impl Runner {
 
     /// Applies `plan` to `store` until done, cancelled or out of budget.
     pub fn apply(&self, shutdown: &Shutdown, plan: &Plan, store: &dyn StateWriter) -> Report {
-        let progress = Progress::new(plan.summary().requests, self.terminal);
+        // Counted against what the budget lets this run send.
+        let total = plan.summary().requests;
+        let total = self.budget.max_requests.map_or(total, |max| total.min(max));
+        let progress = Progress::new(total, self.terminal);
         let deadline = self.budget.max_duration.map(|d| Instant::now() + d);
         self.client.set_deadline(deadline);
+        self.client.set_stop(shutdown.cancel.clone());
         let mut report = shutdown.runtime.block_on(run(
             plan,
             Arc::clone(&self.client),
@@ -260,7 +264,22 @@ async fn drain_deadline(cancel: &CancellationToken) {
     tokio::time::sleep(DRAIN_TIMEOUT).await;
 }
 
-fn record(store: &dyn StateWriter, change: &Change) -> anyhow::Result<()> {
+/// The drift a `--refresh` plan found for a media, if any.
+fn drift_of(plan: &Plan, id: MediaId) -> Option<&crate::refresh::Drift> {
+    let drifted = &plan.refresh.as_ref()?.drifted;
+    // Sorted by ID (see `refresh::read`).
+    let at = drifted.binary_search_by_key(&id, |d| d.id).ok()?;
+    drifted.get(at)
+}
+
+/// Records a change X confirmed. With `drift`, what X held was not the
+/// record but the live value read: that is what the change overwrote, and
+/// the history says so (`before`), as `refresh` would have.
+fn record(
+    store: &dyn StateWriter,
+    change: &Change,
+    drift: Option<&crate::refresh::Drift>,
+) -> anyhow::Result<()> {
     // The store's writes flush to disk; keep them off the async workers.
     tokio::task::block_in_place(|| {
         let current = store.get(&change.id)?.map(|r| r.metadata);
@@ -269,10 +288,14 @@ fn record(store: &dyn StateWriter, change: &Change) -> anyhow::Result<()> {
             None => Event::Create,
         };
         let after = change.next_record(current.as_ref());
+        let before = match (current, drift) {
+            (Some(current), Some(drift)) => Some(crate::refresh::with_live(&current, drift)),
+            (current, _) => current,
+        };
         store.record(
             Recording {
                 id: change.id,
-                before: current,
+                before,
                 after,
             },
             event,
@@ -311,7 +334,7 @@ async fn run(
         .iter()
         .filter(|c| c.action != Action::Forget && !c.sends())
     {
-        match record(store, change) {
+        match record(store, change, drift_of(plan, change.id)) {
             Ok(()) => report.recorded += 1,
             Err(e) => report
                 .failed
@@ -358,7 +381,7 @@ async fn run(
                 };
                 sent.fetch_add(1, Ordering::SeqCst);
                 let outcome = match client.post_metadata(&request).instrument(span).await {
-                    Ok(()) => record(store, change).map_err(|e| {
+                    Ok(()) => record(store, change, drift_of(plan, change.id)).map_err(|e| {
                         let reason = format!("{e:#}");
                         stop(Halt::NotRecorded(reason.clone()));
                         ApplyFailure::NotRecorded(reason)
@@ -367,6 +390,13 @@ async fn run(
                         // Not sent: waiting would pass the budget.
                         sent.fetch_sub(1, Ordering::SeqCst);
                         stop(Halt::Budget(reason));
+                        return (change, None);
+                    }
+                    Err(ApiError::Stopped) => {
+                        // A signal came while it waited for a retry or a
+                        // window: X holds nothing new from it, so it counts
+                        // as not sent and plans again.
+                        sent.fetch_sub(1, Ordering::SeqCst);
                         return (change, None);
                     }
                     Err(e) => {

@@ -498,8 +498,9 @@ pub enum StateCommand {
     /// Replace the state with an export. Example: xmeta state import state.json
     Import {
         file: PathBuf,
-        /// Replace a non-empty state even though the export comes from
-        /// another state (another lineage). Example: --force
+        /// Replace the records of a state that holds records or history
+        /// (its history is kept; one `import` entry per changed media is
+        /// added). Example: --force
         #[arg(long)]
         force: bool,
     },

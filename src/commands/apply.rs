@@ -64,7 +64,8 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         return Ok(Exit::Success);
     }
     let from_saved_plan = matches!(args.source, ApplySource::SavedPlan(_));
-    if !args.auto_approve && !from_saved_plan && !confirm(config, &plan)? {
+    if !args.auto_approve && !from_saved_plan && !confirm(config, &plan, args.budget.max_requests)?
+    {
         out.line("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
@@ -93,7 +94,7 @@ fn report(args: &ApplyConfig, plan: &Plan, report: &Report, out: Output) {
     }
 }
 
-fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {
+fn confirm(config: &Config, plan: &Plan, max_requests: Option<usize>) -> anyhow::Result<bool> {
     if !config.stdin_is_terminal {
         bail!("refusing to apply without confirmation: stdin is not a terminal; pass `--auto-approve`, or apply a reviewed plan with `--plan FILE`");
     }
@@ -106,11 +107,15 @@ fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {
     } else {
         String::new()
     };
-    ask(&format!(
-        "Apply {} request{}{forgets}?",
-        summary.requests,
-        if summary.requests == 1 { "" } else { "s" }
-    ))
+    let plural = if summary.requests == 1 { "" } else { "s" };
+    // What is asked is what will be sent: the budget's share when it is less.
+    let requests = match max_requests {
+        Some(max) if max < summary.requests => {
+            format!("{max} of {} request{plural} (budget)", summary.requests)
+        }
+        _ => format!("{} request{plural}", summary.requests),
+    };
+    ask(&format!("Apply {requests}{forgets}?"))
 }
 
 /// Asks a yes/no question on the terminal; only yes means yes. Callers

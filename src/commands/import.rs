@@ -89,6 +89,7 @@ pub fn run(config: &Config, args: &ImportConfig, out: Output) -> anyhow::Result<
     let shutdown = crate::shutdown::Shutdown::install()?;
     let runtime = &shutdown.runtime;
     let client = Client::new(args.client.clone())?;
+    client.set_stop(shutdown.cancel.clone());
     client.set_deadline(args.budget.max_duration.map(|d| started + d));
     let account = runtime
         .block_on(account(&client, &args.user))
@@ -125,18 +126,13 @@ pub fn run(config: &Config, args: &ImportConfig, out: Output) -> anyhow::Result<
             break Ending::Budget;
         }
         used += 1;
-        // A read waiting for a rate-limit window is dropped on Ctrl-C: its
-        // page is read next time.
-        let read = runtime.block_on(async {
-            tokio::select! {
-                page = client.read_posts(&query) => Some(page),
-                () = shutdown.cancel.cancelled() => None,
-            }
-        });
-        let page = match read {
-            Some(Ok(page)) => page,
-            Some(Err(e)) => break Ending::Failed(e),
-            None => break Ending::Interrupted,
+        // On Ctrl-C a read waiting to retry or for a rate-limit window is
+        // not sent (the client stops it), but a page in flight is awaited
+        // and kept: X billed it, and dropping it would read it again.
+        let page = match runtime.block_on(client.read_posts(&query)) {
+            Ok(page) => page,
+            Err(crate::x_api::ApiError::Stopped) => break Ending::Interrupted,
+            Err(e) => break Ending::Failed(e),
         };
         harvest.add(page.posts);
         match page.next_token {

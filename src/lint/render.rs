@@ -106,7 +106,9 @@ fn uri(path: &std::path::Path) -> String {
                 .map(std::path::Path::to_path_buf)
         })
         .unwrap_or_else(|| path.to_path_buf());
-    let text = relative.to_string_lossy().replace('\\', "/");
+    // `/` is the only separator on Unix: a backslash is part of a name,
+    // and is escaped (`%5C`) like the other characters a URI cannot hold.
+    let text = relative.to_string_lossy();
     let text = text.strip_prefix("./").unwrap_or(&text).to_string();
     percent_encoding::utf8_percent_encode(&text, URI_UNSAFE).to_string()
 }

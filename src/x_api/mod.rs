@@ -16,6 +16,7 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
+use tokio_util::sync::CancellationToken;
 
 pub use oauth1::OAuth1;
 pub use rate_limit::{unix_now, RateBudget, Reading};
@@ -111,6 +112,10 @@ pub enum ApiError {
     /// Not sent: the server asks for a wait longer than any X window.
     #[error("{0}")]
     WaitTooLong(String),
+    /// Not sent: the run was stopped (a signal) before this attempt, a
+    /// retry or the end of a rate-limit wait included.
+    #[error("not sent: the run was stopped")]
+    Stopped,
 }
 
 impl ApiError {
@@ -197,6 +202,9 @@ pub struct Client {
     deadline: std::sync::Mutex<Option<Instant>>,
     /// Requests sent, retries included: what X bills.
     sent: AtomicUsize,
+    /// Once cancelled (a signal), nothing more is sent and every wait for
+    /// a retry or a rate-limit window ends at once; set per run.
+    stop: std::sync::Mutex<CancellationToken>,
 }
 
 impl Client {
@@ -222,12 +230,28 @@ impl Client {
             unconnected: AtomicU32::new(0),
             deadline: std::sync::Mutex::new(None),
             sent: AtomicUsize::new(0),
+            stop: std::sync::Mutex::new(CancellationToken::new()),
         })
     }
 
     /// Requests sent so far, retries included.
     pub fn requests_sent(&self) -> usize {
         self.sent.load(Ordering::SeqCst)
+    }
+
+    /// After `stop` is cancelled no attempt starts: a media waiting for a
+    /// retry or a window is not sent (the contract: no new requests after
+    /// a signal), and its wait ends at once.
+    pub fn set_stop(&self, stop: CancellationToken) {
+        if let Ok(mut s) = self.stop.lock() {
+            *s = stop;
+        }
+    }
+
+    fn stop(&self) -> CancellationToken {
+        self.stop
+            .lock()
+            .map_or_else(|_| CancellationToken::new(), |s| s.clone())
     }
 
     /// Waits for a rate-limit window that would end after `deadline` are
@@ -291,6 +315,9 @@ impl Client {
                 return Err(self.unreachable_error());
             }
             self.pace().await?;
+            if self.stop().is_cancelled() {
+                return Err(ApiError::Stopped);
+            }
             self.sent.fetch_add(1, Ordering::SeqCst);
             let (reading, outcome) = attempt().await;
             // Scrubbed here, before anything (a log line included) shows it.
@@ -396,8 +423,12 @@ impl Client {
     }
 
     async fn wait(&self, wait: Duration) {
+        let stop = self.stop();
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => {}
+        }
         self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 

@@ -36,6 +36,54 @@ struct Item {
     media_key: String,
     #[serde(default)]
     alt_text: Option<String>,
+    /// `photo`, `video` or `animated_gif`, when X says.
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+/// X's longest alt text, in characters: a longer "live" text is no text
+/// X holds, and must not become a record.
+const MAX_ALT_TEXT_CHARS: usize = 1000;
+
+/// The media type a key names by its prefix (`3_` photo, ...).
+fn type_of_key(key: &str) -> Option<&'static str> {
+    match key.split_once('_')?.0 {
+        "3" => Some("photo"),
+        "16" => Some("animated_gif"),
+        "7" | "13" => Some("video"),
+        _ => None,
+    }
+}
+
+/// Why an item of a read answer cannot be believed, if it cannot: it
+/// names a key not asked for, or one already answered (the last would
+/// silently win), a type its key does not name, or an alt text X could
+/// not hold. The whole answer is then refused: nothing from it is recorded.
+fn distrust(item: &Item, keys: &[String], live: &HashMap<String, Live>) -> Option<String> {
+    let key = crate::untrusted::neutralise(&item.media_key, 40);
+    if !keys.contains(&item.media_key) {
+        return Some(format!(
+            "the answer names media key `{key}`, which was not asked for"
+        ));
+    }
+    if live.contains_key(&item.media_key) {
+        return Some(format!("the answer names media key `{key}` twice"));
+    }
+    if let (Some(kind), Some(wanted)) = (&item.kind, type_of_key(&item.media_key)) {
+        if kind != wanted {
+            return Some(format!(
+                "the answer says media key `{key}` is a {}, not a {wanted}",
+                crate::untrusted::neutralise(kind, 20)
+            ));
+        }
+    }
+    let chars = item.alt_text.as_deref().map_or(0, |t| t.chars().count());
+    if chars > MAX_ALT_TEXT_CHARS {
+        return Some(format!(
+            "the answer gives media key `{key}` an alt text of {chars} characters, over X's limit of {MAX_ALT_TEXT_CHARS}"
+        ));
+    }
+    None
 }
 
 #[derive(Deserialize)]
@@ -130,9 +178,13 @@ fn classify_read(
     })?;
     let mut live = HashMap::new();
     for item in answer.data {
-        if keys.contains(&item.media_key) {
-            live.insert(item.media_key, Live::AltText(item.alt_text));
+        if let Some(why) = distrust(&item, keys, &live) {
+            return Err(Attempt::Fatal(ApiError::NotConfirmed {
+                status: code,
+                message: why,
+            }));
         }
+        live.insert(item.media_key, Live::AltText(item.alt_text));
     }
     for missing in answer.errors {
         let not_found = missing

@@ -431,7 +431,13 @@ fn read_media(inner: &Inner, query: &str) -> Value {
             .unwrap_or_default();
         match inner.stored.get(&id) {
             Some(fields) => {
-                let mut item = json!({"media_key": key, "type": "photo"});
+                // The type its key names, as X answers it.
+                let kind = match key.split_once('_').map_or("", |(t, _)| t) {
+                    "16" => "animated_gif",
+                    "7" | "13" => "video",
+                    _ => "photo",
+                };
+                let mut item = json!({"media_key": key, "type": kind});
                 if let Some(text) = fields.get("alt_text").and_then(|a| a.get("text")) {
                     item["alt_text"] = text.clone();
                 }
