@@ -1,13 +1,27 @@
 //! GitHub Actions workflow commands (`::error file=…,line=…,col=…::…`):
-//! problems shown inline in a pull request's diff.
+//! problems shown inline in a pull request's diff. GitHub shows at most
+//! 10 of each kind per step, so a command prints at most that many, most
+//! severe first, and one notice that counts the rest and says where they
+//! are (`Capped`).
 
 use crate::error::{Diagnostic, Location};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Most severe first (the order annotations are printed in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     Error,
     Warning,
     Notice,
+}
+
+impl Kind {
+    /// A lint level's annotation (a rule turned off reports nothing).
+    pub fn of(level: crate::lint::Level) -> Kind {
+        match level {
+            crate::lint::Level::Error => Kind::Error,
+            _ => Kind::Warning,
+        }
+    }
 }
 
 /// One annotation line, at `location` when there is one.
@@ -37,18 +51,91 @@ pub fn annotation(kind: Kind, location: Option<&Location>, title: &str, message:
     format!("::{kind}{props}::{}", escape(message, false))
 }
 
+/// The most annotations of one kind GitHub shows for a step.
+pub const SHOWN_PER_KIND: usize = 10;
+
+/// A command's annotations, printed most severe first, at most
+/// `SHOWN_PER_KIND` errors and as many warnings and notices; the rest are
+/// counted in one closing notice that says where to find them.
+#[derive(Default)]
+pub struct Capped {
+    lines: Vec<(Kind, String)>,
+}
+
+impl Capped {
+    pub fn push(&mut self, kind: Kind, line: String) {
+        self.lines.push((kind, line));
+    }
+
+    /// The lines to print: the kept annotations, then (when some were
+    /// left out) a notice counting them that says they are in `rest`, then
+    /// `closing`, the command's own notices (a plan's summary), always
+    /// shown; notices are capped so that these fit.
+    pub fn finish(mut self, title: &str, rest: &str, closing: Vec<String>) -> Vec<String> {
+        self.lines.sort_by_key(|(kind, _)| *kind);
+        let mut out = Vec::new();
+        let mut left = [0usize; 3];
+        let mut shown = [0usize; 3];
+        let room_for_notices = SHOWN_PER_KIND.saturating_sub(closing.len() + 1);
+        for (kind, line) in self.lines {
+            let k = kind as usize;
+            let room = if kind == Kind::Notice {
+                room_for_notices
+            } else {
+                SHOWN_PER_KIND
+            };
+            if shown[k] < room {
+                shown[k] += 1;
+                out.push(line);
+            } else {
+                left[k] += 1;
+            }
+        }
+        let total: usize = left.iter().sum();
+        if total > 0 {
+            let parts: Vec<String> = [
+                (left[0], "error"),
+                (left[1], "warning"),
+                (left[2], "notice"),
+            ]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" }))
+            .collect();
+            out.push(annotation(
+                Kind::Notice,
+                None,
+                title,
+                &format!(
+                    "{} more not shown here ({}; GitHub shows {SHOWN_PER_KIND} of each kind per step): {rest}",
+                    crate::plan::cost::thousands(total as u64),
+                    parts.join(", ")
+                ),
+            ));
+        }
+        out.extend(closing);
+        out
+    }
+}
+
 /// A manifest problem, with its help folded into the message.
 pub fn diagnostic(d: &Diagnostic) -> String {
-    let kind = if d.is_error() {
+    annotation(diagnostic_kind(d), Some(&d.location), "xmeta", &message(d))
+}
+
+pub fn diagnostic_kind(d: &Diagnostic) -> Kind {
+    if d.is_error() {
         Kind::Error
     } else {
         Kind::Warning
-    };
-    let message = match &d.help {
+    }
+}
+
+fn message(d: &Diagnostic) -> String {
+    match &d.help {
         Some(help) => format!("{}\nhelp: {help}", d.message),
         None => d.message.clone(),
-    };
-    annotation(kind, Some(&d.location), "xmeta", &message)
+    }
 }
 
 /// A workflow command's value: `%`, CR and LF escaped (and `,` `:` in
