@@ -215,6 +215,11 @@ pub struct LintArgs {
     /// Example: --config ci/xmeta.yaml
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Also write the findings as SARIF to FILE, from the same run (for
+    /// code scanning beside --format github). Example: --sarif xmeta.sarif
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["list_rules", "explain"])]
+    pub sarif: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

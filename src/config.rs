@@ -69,6 +69,8 @@ pub enum Task {
         paths: Vec<PathBuf>,
         format: crate::lint::LintFormat,
         config: Option<PathBuf>,
+        /// `--sarif FILE`: SARIF written there too.
+        sarif: Option<PathBuf>,
     },
     /// `lint --list-rules`, as text or JSON.
     ListRules {
@@ -378,6 +380,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
                     paths: a.paths,
                     format,
                     config: a.config,
+                    sarif: a.sarif,
                 }
             }
         }

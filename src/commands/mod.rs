@@ -72,7 +72,17 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
             paths,
             format,
             config: file,
-        } => lint::run(&config, paths, *format, file.as_deref(), out),
+            sarif,
+        } => lint::run(
+            &config,
+            paths,
+            lint::Outputs {
+                format: *format,
+                sarif: sarif.as_deref(),
+            },
+            file.as_deref(),
+            out,
+        ),
         Task::ListRules { json } => {
             if *json {
                 out.line(&serde_json::to_string_pretty(

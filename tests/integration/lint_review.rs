@@ -415,3 +415,65 @@ fn github_annotations_show_ten_of_each_kind_most_severe_first() {
         "::notice title=xmeta plan::Plan: 27 to create",
     );
 }
+
+#[test]
+fn one_lint_run_gives_annotations_and_sarif() {
+    let env = TestEnv::new();
+    env.write("manifests/a.yaml", &warnings_then_errors(1, 1));
+    let run = env.exits_with(
+        &[
+            "lint",
+            "manifests",
+            "--format",
+            "github",
+            "--sarif",
+            "out.sarif",
+        ],
+        1,
+    );
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("out.sarif")).unwrap()).unwrap();
+    let direct = sarif(&env, ".", &["manifests"], 1);
+    assert_eq!(written, direct);
+    // Manifest errors are annotations too (the workflow has no validate step).
+    env.write(
+        "manifests/a.yaml",
+        &format!("{HEAD}  - id: \"1\"\n    metadata: {{alt_txt: x}}\n"),
+    );
+    let run = env.exits_with(&["lint", "manifests", "--format", "github"], 1);
+    assert_has(
+        &run.stdout,
+        "::error file=manifests/a.yaml,line=5,col=16,title=xmeta::unknown field `alt_txt`",
+    );
+}
+
+/// The example runs lint once, for both the annotations and the SARIF it
+/// uploads with a pinned `upload-sarif`; no validate step repeats it.
+#[test]
+fn the_example_workflow_lints_once_and_uploads_the_sarif() {
+    let text = include_str!("../../examples/github-actions/xmeta.yml");
+    let workflow: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+    let plan = &workflow["jobs"]["plan"];
+    let steps = plan["steps"].as_sequence().unwrap();
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    let lints: Vec<&&str> = runs.iter().filter(|r| r.contains("xmeta lint")).collect();
+    assert_eq!(
+        lints,
+        [&"xmeta lint media/ --format github --sarif xmeta.sarif"]
+    );
+    assert!(!runs.iter().any(|r| r.contains("xmeta validate")));
+    let upload = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("github/codeql-action/upload-sarif@"))
+        })
+        .expect("an upload-sarif step");
+    assert_eq!(upload["with"]["sarif_file"].as_str(), Some("xmeta.sarif"));
+    assert_eq!(
+        plan["permissions"]["security-events"].as_str(),
+        Some("write")
+    );
+}
