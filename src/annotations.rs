@@ -176,6 +176,32 @@ fn escape(text: &str, property: bool) -> String {
 mod tests {
     use super::*;
 
+    /// Errors first, 10 of each kind, the closing notices always shown
+    /// and the rest counted in one notice between.
+    #[test]
+    fn a_command_shows_ten_of_each_kind_and_counts_the_rest() {
+        let mut capped = Capped::default();
+        for i in 0..12 {
+            capped.push(Kind::Notice, format!("n{i}"));
+            capped.push(Kind::Warning, format!("w{i}"));
+            capped.push(Kind::Error, format!("e{i}"));
+        }
+        let lines = capped.finish("t", "elsewhere", vec!["summary".into()]);
+        let want: Vec<String> = (0..10)
+            .map(|i| format!("e{i}"))
+            .chain((0..10).map(|i| format!("w{i}")))
+            .chain((0..8).map(|i| format!("n{i}")))
+            .chain([
+                "::notice title=t::8 more not shown here (2 errors, 2 warnings, 4 notices; GitHub shows 10 of each kind per step): elsewhere".to_string(),
+                "summary".to_string(),
+            ])
+            .collect();
+        assert_eq!(lines, want);
+        let mut few = Capped::default();
+        few.push(Kind::Warning, "w".into());
+        assert_eq!(few.finish("t", "x", Vec::new()), ["w"]);
+    }
+
     #[test]
     fn a_file_name_cannot_end_the_command() {
         let file = std::sync::Arc::new(std::path::PathBuf::from("a,b:c%\n::error::x.yaml"));

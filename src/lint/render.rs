@@ -108,11 +108,15 @@ fn json(report: &Report) -> String {
 /// results to files by these paths, whichever directory xmeta ran in.
 fn source_root(report: &Report) -> Option<PathBuf> {
     let cwd = std::fs::canonicalize(std::env::current_dir().ok()?).ok()?;
-    let repository = report.findings.first().and_then(|f| {
-        let dir = cwd.join(f.location.file.as_path()).parent()?.to_path_buf();
-        let dir = std::fs::canonicalize(dir).ok()?;
-        crate::lint::config::repository_root(&dir).map(Path::to_path_buf)
-    });
+    let start = report
+        .findings
+        .first()
+        .and_then(|f| {
+            let dir = cwd.join(f.location.file.as_path()).parent()?.to_path_buf();
+            std::fs::canonicalize(dir).ok()
+        })
+        .unwrap_or_else(|| cwd.clone());
+    let repository = crate::lint::config::repository_root(&start).map(Path::to_path_buf);
     Some(repository.unwrap_or(cwd))
 }
 
