@@ -59,38 +59,44 @@ pub const SHOWN_PER_KIND: usize = 10;
 /// counted in one closing notice that says where to find them.
 #[derive(Default)]
 pub struct Capped {
+    /// Kept, at most `SHOWN_PER_KIND` of each kind, in the order pushed.
     lines: Vec<(Kind, String)>,
+    kept: [usize; 3],
+    left: [usize; 3],
 }
 
 impl Capped {
     pub fn push(&mut self, kind: Kind, line: String) {
-        self.lines.push((kind, line));
+        self.push_with(kind, || line);
     }
 
-    /// The lines to print: the kept annotations, then (when some were
-    /// left out) a notice counting them that says they are in `rest`, then
-    /// `closing`, the command's own notices (a plan's summary), always
-    /// shown; notices are capped so that these fit.
+    /// `line` is made only when it will be printed: a lint of 600,000
+    /// findings formats 10 of each kind, not all of them.
+    pub fn push_with(&mut self, kind: Kind, line: impl FnOnce() -> String) {
+        let k = kind as usize;
+        if self.kept[k] < SHOWN_PER_KIND {
+            self.kept[k] += 1;
+            self.lines.push((kind, line()));
+        } else {
+            self.left[k] += 1;
+        }
+    }
+
+    /// The lines to print: the kept annotations, most severe first, then
+    /// (when some were left out) a notice counting them that says they are
+    /// in `rest`, then `closing`, the command's own notices (a plan's
+    /// summary), always shown; notices are capped so that these fit.
     pub fn finish(mut self, title: &str, rest: &str, closing: Vec<String>) -> Vec<String> {
         self.lines.sort_by_key(|(kind, _)| *kind);
-        let mut out = Vec::new();
-        let mut left = [0usize; 3];
-        let mut shown = [0usize; 3];
         let room_for_notices = SHOWN_PER_KIND.saturating_sub(closing.len() + 1);
-        for (kind, line) in self.lines {
-            let k = kind as usize;
-            let room = if kind == Kind::Notice {
-                room_for_notices
-            } else {
-                SHOWN_PER_KIND
-            };
-            if shown[k] < room {
-                shown[k] += 1;
-                out.push(line);
-            } else {
-                left[k] += 1;
-            }
+        let notices = self.kept[Kind::Notice as usize];
+        if notices > room_for_notices {
+            let dropped = notices - room_for_notices;
+            self.lines.truncate(self.lines.len() - dropped);
+            self.left[Kind::Notice as usize] += dropped;
         }
+        let left = self.left;
+        let mut out: Vec<String> = self.lines.into_iter().map(|(_, line)| line).collect();
         let total: usize = left.iter().sum();
         if total > 0 {
             let parts: Vec<String> = [
@@ -100,7 +106,13 @@ impl Capped {
             ]
             .iter()
             .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" }))
+            .map(|(n, what)| {
+                format!(
+                    "{} {what}{}",
+                    crate::plan::cost::thousands(*n as u64),
+                    if *n == 1 { "" } else { "s" }
+                )
+            })
             .collect();
             out.push(annotation(
                 Kind::Notice,
