@@ -190,8 +190,21 @@ pub enum LintFormat {
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    #[command(flatten)]
-    pub paths: Paths,
+    /// Manifest files or directories (searched recursively for *.yaml, *.yml).
+    #[arg(
+        value_name = "PATH",
+        required_unless_present_any = ["list_rules", "explain"]
+    )]
+    pub paths: Vec<PathBuf>,
+
+    /// List the rules: ID, default level and summary (text or --format json).
+    #[arg(long, conflicts_with_all = ["paths", "explain", "config"])]
+    pub list_rules: bool,
+
+    /// Explain a rule: what it catches, why, examples and options.
+    /// Example: --explain alt-text/too-short
+    #[arg(long, value_name = "RULE", conflicts_with_all = ["paths", "config"])]
+    pub explain: Option<String>,
 
     /// Output format: text, json, sarif (GitHub code scanning) or github
     /// (workflow annotations). Example: --format github
@@ -202,6 +215,11 @@ pub struct LintArgs {
     /// Example: --config ci/xmeta.yaml
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Also write the findings as SARIF to FILE, from the same run (for
+    /// code scanning beside --format github). Example: --sarif xmeta.sarif
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["list_rules", "explain"])]
+    pub sarif: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

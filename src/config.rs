@@ -69,7 +69,15 @@ pub enum Task {
         paths: Vec<PathBuf>,
         format: crate::lint::LintFormat,
         config: Option<PathBuf>,
+        /// `--sarif FILE`: SARIF written there too.
+        sarif: Option<PathBuf>,
     },
+    /// `lint --list-rules`, as text or JSON.
+    ListRules {
+        json: bool,
+    },
+    /// `lint --explain RULE`.
+    ExplainRule(crate::model::Rule),
     Schema(SchemaKind),
     /// A completion script for this shell.
     Completions(clap_complete::Shell),
@@ -346,16 +354,36 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             paths: a.paths.paths,
             targets: targets(&a.targets.ids)?,
         },
-        Command::Lint(a) => Task::Lint {
-            paths: a.paths.paths,
-            format: match a.format {
+        Command::Lint(a) => {
+            let format = match a.format {
                 cli::LintFormat::Text => crate::lint::LintFormat::Text,
                 cli::LintFormat::Json => crate::lint::LintFormat::Json,
                 cli::LintFormat::Sarif => crate::lint::LintFormat::Sarif,
                 cli::LintFormat::Github => crate::lint::LintFormat::Github,
-            },
-            config: a.config,
-        },
+            };
+            if let Some(name) = &a.explain {
+                let rule = crate::model::Rule::parse(name)
+                    .map_err(|unknown| anyhow::anyhow!("{unknown}; {}", unknown.help()))?;
+                if format != crate::lint::LintFormat::Text {
+                    bail!("--explain prints text; drop --format");
+                }
+                Task::ExplainRule(rule)
+            } else if a.list_rules {
+                let json = match format {
+                    crate::lint::LintFormat::Text => false,
+                    crate::lint::LintFormat::Json => true,
+                    _ => bail!("--list-rules prints text or json (--format json)"),
+                };
+                Task::ListRules { json }
+            } else {
+                Task::Lint {
+                    paths: a.paths,
+                    format,
+                    config: a.config,
+                    sarif: a.sarif,
+                }
+            }
+        }
         Command::Refresh(a) => Task::Refresh {
             paths: a.paths.paths,
             client: client_settings(&a.client)?,

@@ -90,16 +90,20 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
             )?;
         }
         Format::Github => {
+            let mut capped = crate::annotations::Capped::default();
             for warning in &plan.warnings {
-                out.line(&warning.annotation());
+                capped.push(warning.kind(), warning.annotation());
             }
             let summary = plan::summary_line(&plan);
-            out.line(&crate::annotations::annotation(
-                Kind::Notice,
-                None,
+            let summary =
+                crate::annotations::annotation(Kind::Notice, None, "xmeta plan", &summary);
+            for line in capped.finish(
                 "xmeta plan",
-                &summary,
-            ));
+                "the plan (`--format markdown`, `text` or `json`) lists them all",
+                vec![summary],
+            ) {
+                out.line(&line);
+            }
         }
     }
     if let Some(file) = &args.out {
@@ -174,14 +178,20 @@ fn report_drift(
         )?,
         Format::Github => {
             let drifts = refresh.drifted.iter().map(plan::text::drift_header);
+            let mut capped = crate::annotations::Capped::default();
             for line in drifts.chain(plan::text::refresh_notes(refresh)) {
                 let text = line.strip_prefix("warning: ").unwrap_or(&line);
-                out.line(&crate::annotations::annotation(
+                capped.push(
                     Kind::Warning,
-                    None,
-                    "xmeta drift",
-                    text,
-                ));
+                    crate::annotations::annotation(Kind::Warning, None, "xmeta drift", text),
+                );
+            }
+            for line in capped.finish(
+                "xmeta drift",
+                "`xmeta plan --refresh-only` lists them all",
+                Vec::new(),
+            ) {
+                out.line(&line);
             }
         }
         Format::Text => {

@@ -26,6 +26,7 @@ mod intake;
 mod integrity;
 mod limits;
 mod lint;
+mod lint_review;
 mod locking;
 mod one_planner;
 mod pr_comment;
