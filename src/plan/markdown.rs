@@ -62,7 +62,7 @@ fn field_counts(plan: &Plan) -> Option<String> {
 
 /// Identical lines once each with a count, in a folded list, within
 /// `cap` bytes.
-fn folded(out: &mut String, title: &str, lines: &[String], cap: usize) {
+fn folded(out: &mut String, title: &str, lines: &[String], cap: usize, open: bool) {
     if lines.is_empty() {
         return;
     }
@@ -76,7 +76,11 @@ fn folded(out: &mut String, title: &str, lines: &[String], cap: usize) {
             counts.push((line, 1));
         }
     }
-    let mut block = format!("<details><summary>{title}: {}</summary>\n\n", lines.len());
+    let open = if open { " open" } else { "" };
+    let mut block = format!(
+        "<details{open}><summary>{title}: {}</summary>\n\n",
+        lines.len()
+    );
     let mut shown = 0;
     for (line, n) in &counts {
         let times = if *n > 1 {
@@ -119,7 +123,17 @@ pub fn render_markdown(plan: &Plan, layout: &Layout) -> Vec<String> {
     if let Some(refresh) = &plan.refresh {
         notes.extend(crate::plan::text::refresh_notes(refresh));
     }
-    folded(&mut head, "⚠️ Warnings", &notes, layout.notes_cap());
+    // Errors (a lint rule at level error) come first and show unfolded.
+    let errors = plan
+        .warnings
+        .iter()
+        .any(|w| w.kind() == crate::annotations::Kind::Error);
+    let title = if errors {
+        "❌ Errors and warnings"
+    } else {
+        "⚠️ Warnings"
+    };
+    folded(&mut head, title, &notes, layout.notes_cap(), errors);
     if let Some(refresh) = &plan.refresh {
         drift(&mut head, refresh, layout.notes_cap());
     }

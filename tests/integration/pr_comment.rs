@@ -399,7 +399,10 @@ fn assert_parts_hold_the_plan(test: &str, changes: u64, findings: u64, banner: O
     assert_has(&parts[0], &format!("**Plan: {changes} to create"));
     assert_has(&parts[0], "Cost: ");
     if findings > 0 {
-        assert_has(&parts[0], "alt\\-text\\/filename");
+        // Errors first, unfolded, at their level.
+        assert_has(&parts[0], "<details open><summary>❌ Errors and warnings: ");
+        let first = parts[0].find("error\\[alt\\-text\\/filename\\]").unwrap();
+        assert!(parts[0].find("warning\\[").is_none_or(|w| first < w));
     }
     assert_has(&parts[0], &format!("| `{}` |", media_id(0)));
     // Every change in exactly one part (its row: `| `ID` | file:line | …`).
