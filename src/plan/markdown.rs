@@ -122,6 +122,13 @@ pub fn render_markdown(plan: &Plan, layout: &Layout) -> Vec<String> {
     let mut notes: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
     if let Some(refresh) = &plan.refresh {
         notes.extend(crate::plan::text::refresh_notes(refresh));
+        if refresh.previews_dropped > 0 {
+            notes.push(format!(
+                "warning: {} image URLs in X's answers were not on its media hosts ({}): not shown",
+                refresh.previews_dropped,
+                crate::plan::thumbnail::MEDIA_HOSTS.join(", ")
+            ));
+        }
     }
     // Errors (a lint rule at level error) come first and show unfolded.
     let errors = plan
@@ -137,15 +144,20 @@ pub fn render_markdown(plan: &Plan, layout: &Layout) -> Vec<String> {
     if let Some(refresh) = &plan.refresh {
         drift(&mut head, refresh, layout.notes_cap());
     }
+    let previews = plan.refresh.as_ref().map(|r| &r.previews);
     let pieces: Vec<Piece> = review_order(&plan.changes)
         .into_iter()
-        .map(|change| piece(change, plan.prune, layout.piece_cap()))
+        .map(|change| {
+            let preview = previews.and_then(|p| p.get(&change.id)).map(String::as_str);
+            piece(change, preview, plan.prune, layout.piece_cap())
+        })
         .collect();
     comment::pack(layout, &head, &pieces)
 }
 
-/// One change's row and folded diff, each within `cap` bytes.
-fn piece(change: &Change, prune: bool, cap: usize) -> Piece {
+/// One change's row and folded diff, each within `cap` bytes; the row
+/// shows the media's image when X's answer gave one on its media hosts.
+fn piece(change: &Change, preview: Option<&str>, prune: bool, cap: usize) -> Piece {
     let group = match change.action {
         Action::Forget => "Forgets",
         Action::Update => "Updates",
@@ -179,9 +191,15 @@ fn piece(change: &Change, prune: bool, cap: usize) -> Piece {
             action_word(change.action),
         )
     };
-    let mut line = row(&alt_text_cell(change));
+    // `preview` passed `thumbnail::checked`: https, X's hosts, a plain path.
+    let image = preview.map_or_else(String::new, |url| {
+        format!("<img src=\"{}\" width=\"64\" alt=\"\"> ", html(url))
+    });
+    let mut line = row(&format!("{image}{}", alt_text_cell(change)));
     if line.len() > cap {
-        line = row("_too long to show here; `xmeta plan` shows it_");
+        line = row(&format!(
+            "{image}_too long to show here; `xmeta plan` shows it_"
+        ));
     }
     Piece {
         group,

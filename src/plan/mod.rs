@@ -7,6 +7,7 @@ pub mod diff;
 pub mod drift;
 mod markdown;
 pub mod text;
+pub mod thumbnail;
 mod warning;
 mod words;
 pub mod yaml_text;

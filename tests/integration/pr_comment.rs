@@ -30,7 +30,7 @@ fn thousands(n: usize) -> String {
 /// The elements xmeta's markdown may produce once rendered.
 const ALLOWED: &[&str] = &[
     "h3", "p", "strong", "em", "del", "code", "pre", "table", "thead", "tbody", "tr", "th", "td",
-    "details", "summary", "ul", "li",
+    "details", "summary", "ul", "li", "img",
 ];
 
 /// HTML from cmarkgfm with raw HTML passed through (as `--unsafe`), so
@@ -90,6 +90,15 @@ fn assert_only_xmeta_elements(html: &str) {
         .filter(|e| !ALLOWED.contains(&e.as_str()))
         .collect();
     assert!(extra.is_empty(), "injected elements {extra:?} in:\n{html}");
+    // The only images are X's own, as xmeta writes them.
+    for img in html.split("<img ").skip(1) {
+        let tag = &img[..img.find('>').unwrap()];
+        assert!(
+            tag.starts_with("src=\"https://pbs.twimg.com/")
+                && tag.ends_with(" width=\"64\" alt=\"\""),
+            "an image xmeta did not write: <img {tag}>"
+        );
+    }
 }
 
 /// A manifest whose media `range` all expire in the past (one warning each).
@@ -576,4 +585,53 @@ fn a_whitespace_change_and_a_replaced_word_are_visible() {
         &text,
         "A [-wooden-] → {+marble+} table[-␠␠-] → {+␠+}by the window",
     );
+}
+
+#[test]
+fn thumbnails_come_from_x_media_hosts_only() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    let library = |word: &str| {
+        let mut text = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n".to_string();
+        for id in 101..=104 {
+            let kind = if id == 104 { "video" } else { "photo" };
+            text.push_str(&format!(
+                "  - id: \"{id}\"\n    type: {kind}\n    metadata:\n      alt_text: {{text: \"Item {id} on a {word} shelf\"}}\n"
+            ));
+        }
+        text
+    };
+    env.write("manifests/library.yaml", &library("wooden"));
+    env.exits_with(&["apply", "manifests", "--auto-approve"], 0);
+    emu.set_media_url("102", "https://evil.example/tracker.png");
+    emu.set_media_url("103", "https://pbs.twimg.com/a.jpg\" onerror=\"alert(1)");
+    env.write("manifests/library.yaml", &library("marble"));
+    let reads = emu.read_count();
+    let run = env.exits_with(
+        &["plan", "manifests", "--refresh", "--format", "markdown"],
+        0,
+    );
+    let md = &run.stdout;
+    assert_eq!(
+        emu.read_count(),
+        reads + 1,
+        "the images come with the drift read"
+    );
+    assert_has(
+        md,
+        "| `101` | ` manifests/library.yaml:4 ` | update | `alt_text` | <img src=\"https://pbs.twimg.com/media/101.jpg\" width=\"64\" alt=\"\"> … 101 on a ~~wooden~~ → **marble** shelf |",
+    );
+    assert_has(
+        md,
+        "<img src=\"https://pbs.twimg.com/ext_tw_video_thumb/104/pu/img/104.jpg\" width=\"64\" alt=\"\"> … 104 on a",
+    );
+    assert_eq!(md.matches("<img ").count(), 2, "{md}");
+    assert_has(
+        md,
+        "warning\\: 2 image URLs in X\\'s answers were not on its media hosts \\(pbs\\.twimg\\.com\\, video\\.twimg\\.com\\)\\: not shown",
+    );
+    if let Some(html) = render_gfm("pr_comment::thumbnails_come_from_x_media_hosts_only", md) {
+        assert_only_xmeta_elements(&html);
+        assert_eq!(html.matches("<img ").count(), 2);
+    }
 }

@@ -110,6 +110,8 @@ struct Inner {
     window_counts: BTreeMap<u64, u64>,
     app_counts: BTreeMap<u64, u64>,
     timeline: posts::Timeline,
+    /// Media URLs X answers instead of its own (hostile answers).
+    urls: BTreeMap<String, String>,
 }
 
 pub struct Emulator {
@@ -163,6 +165,7 @@ impl Emulator {
             window_counts: BTreeMap::new(),
             app_counts: BTreeMap::new(),
             timeline: posts::Timeline::default(),
+            urls: BTreeMap::new(),
         }));
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         std_listener.set_nonblocking(true)?;
@@ -228,6 +231,12 @@ impl Emulator {
                 stored.remove("alt_text");
             }
         }
+    }
+
+    /// Answers `url` as the media's URL (or its video's preview image).
+    pub fn set_media_url(&self, id: &str, url: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.urls.insert(id.to_string(), url.to_string());
     }
 
     /// Forgets a media, as if it were deleted on X.
@@ -440,6 +449,17 @@ fn read_media(inner: &Inner, query: &str) -> Value {
                 let mut item = json!({"media_key": key, "type": kind});
                 if let Some(text) = fields.get("alt_text").and_then(|a| a.get("text")) {
                     item["alt_text"] = text.clone();
+                }
+                // X's media hosts: a photo's own URL, a video's preview.
+                let url = inner.urls.get(&id).cloned();
+                if kind == "photo" {
+                    item["url"] = json!(
+                        url.unwrap_or_else(|| format!("https://pbs.twimg.com/media/{id}.jpg"))
+                    );
+                } else {
+                    item["preview_image_url"] = json!(url.unwrap_or_else(|| format!(
+                        "https://pbs.twimg.com/ext_tw_video_thumb/{id}/pu/img/{id}.jpg"
+                    )));
                 }
                 data.push(item);
             }
