@@ -29,8 +29,25 @@ fn thousands(n: usize) -> String {
 
 /// The elements xmeta's markdown may produce once rendered.
 const ALLOWED: &[&str] = &[
-    "h3", "p", "strong", "em", "del", "code", "pre", "table", "thead", "tbody", "tr", "th", "td",
-    "details", "summary", "ul", "li", "img",
+    "h3",
+    "p",
+    "strong",
+    "em",
+    "del",
+    "code",
+    "pre",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "details",
+    "summary",
+    "ul",
+    "li",
+    "img",
+    "blockquote",
 ];
 
 /// HTML from cmarkgfm with raw HTML passed through (as `--unsafe`), so
