@@ -20,10 +20,10 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
         if let Rendered::Message(text) = render(e, &config.state_secrets()) {
             match args.format {
                 Format::Markdown => {
+                    // When writing the comment is what failed, that error
+                    // is the one reported: there is nowhere to write this.
                     let parts = plan::render_failure(&text, &args.comment.layout);
-                    if let Err(e) = write_comment(&parts, &args.comment, out) {
-                        crate::logging::error(&e, &config.state_secrets());
-                    }
+                    let _ = write_comment(&parts, &args.comment, out);
                 }
                 Format::Github => out.line(&crate::annotations::annotation(
                     Kind::Error,
@@ -128,6 +128,12 @@ fn write_comment(parts: &[String], comment: &Comment, out: Output) -> anyhow::Re
         return Ok(());
     };
     let cannot = || format!("cannot write the comment's parts to `{}`", dir.display());
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        anyhow::bail!(
+            "cannot write the comment's parts to `{}`: it is not a directory (a link is not followed); name a directory, which is created if missing",
+            dir.display()
+        );
+    }
     std::fs::create_dir_all(dir).with_context(cannot)?;
     for (k, part) in parts.iter().enumerate() {
         let file = dir.join(format!("plan-{}.md", k + 1));

@@ -556,6 +556,34 @@ fn comment_flags_need_the_markdown_format() {
         1,
     );
     assert_has(&run.stderr, "is not a number of bytes of at least 4096");
+    env.write("afile", "not a directory");
+    let run = env.exits_with(
+        &[
+            "plan",
+            &env.manifests(),
+            "--format",
+            "markdown",
+            "--split",
+            env.path("afile").to_str().unwrap(),
+        ],
+        1,
+    );
+    assert_eq!(
+        run.stderr
+            .matches("cannot write the comment's parts")
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert_has(
+        &run.stderr,
+        "it is not a directory (a link is not followed)",
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("afile")).unwrap(),
+        "not a directory"
+    );
     let long = "b".repeat(600);
     let run = env.exits_with(
         &[
