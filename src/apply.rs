@@ -59,7 +59,7 @@ impl Runner {
         let deadline = self.budget.max_duration.map(|d| Instant::now() + d);
         self.client.set_deadline(deadline);
         self.client.set_stop(shutdown.cancel.clone());
-        shutdown.runtime.block_on(run(
+        let mut report = shutdown.runtime.block_on(run(
             plan,
             Arc::clone(&self.client),
             store,
@@ -70,7 +70,9 @@ impl Runner {
             },
             progress,
             &shutdown.cancel,
-        ))
+        ));
+        report.requests = self.client.requests_sent();
+        report
     }
 }
 
@@ -106,6 +108,8 @@ pub struct Report {
     pub unconfirmed: usize,
     /// Why no new request was started, when the run stopped early.
     pub halted: Option<Halt>,
+    /// Requests sent to X, retries included (what is billed).
+    pub requests: usize,
 }
 
 impl Report {

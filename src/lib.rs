@@ -30,11 +30,13 @@ compile_error!("xmeta supports Unix-like systems only (Linux, macOS, the BSDs)")
 
 pub(crate) mod annotations;
 pub(crate) mod apply;
+pub(crate) mod apply_summary;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod config;
 pub(crate) mod error;
 pub(crate) mod fs_util;
+pub(crate) mod import;
 pub(crate) mod intake;
 pub(crate) mod lint;
 pub(crate) mod logging;

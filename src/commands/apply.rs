@@ -4,9 +4,10 @@ use std::io::BufRead;
 
 use anyhow::bail;
 
-use crate::apply::Runner;
+use crate::apply::{Report, Runner};
+use crate::apply_summary::Summary;
 use crate::commands::Exit;
-use crate::config::{ApplyConfig, ApplySource, Config};
+use crate::config::{ApplyConfig, ApplyFormat, ApplySource, Config};
 use crate::output::Output;
 use crate::plan::{render_text, Plan};
 use crate::shutdown::Shutdown;
@@ -52,9 +53,14 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         // manifests want (no request), also when nothing else changes.
         crate::apply::record_drift(&plan, store.as_ref(), false)?;
     }
-    out.print(&render_text(&plan, out.color));
+    // With a JSON or markdown result, stdout holds that alone.
+    if args.format == ApplyFormat::Text {
+        out.print(&render_text(&plan, out.color));
+    } else {
+        crate::logging::write_stderr(&render_text(&plan, false));
+    }
     if !plan.has_changes() {
-        out.line("Apply complete: 0 applied, 0 failed.");
+        report(args, &plan, &Report::default(), out);
         return Ok(Exit::Success);
     }
     let from_saved_plan = matches!(args.source, ApplySource::SavedPlan(_));
@@ -65,6 +71,27 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
     }
     let store = planner::writer_for(store, &config.state, || open(&provenance))?;
     execute(config, args, &plan, store.as_ref(), out)
+}
+
+/// The result: its lines, or a JSON or markdown summary on stdout with
+/// the lines on stderr (the job's log keeps them).
+fn report(args: &ApplyConfig, plan: &Plan, report: &Report, out: Output) {
+    let lines = report.lines();
+    if args.format == ApplyFormat::Text {
+        for line in &lines {
+            out.line(line);
+        }
+        return;
+    }
+    for line in &lines {
+        crate::logging::note(line);
+    }
+    let reads = plan.refresh.as_ref().map_or(0, |r| r.reads);
+    let summary = Summary::new(report, reads, args.price_per_request, &args.budget);
+    match args.format {
+        ApplyFormat::Json => out.line(&summary.json()),
+        _ => out.print(&summary.markdown(lines.last().map_or("", String::as_str))),
+    }
 }
 
 fn confirm(config: &Config, plan: &Plan, max_requests: Option<usize>) -> anyhow::Result<bool> {
@@ -88,7 +115,13 @@ fn confirm(config: &Config, plan: &Plan, max_requests: Option<usize>) -> anyhow:
         }
         _ => format!("{} request{plural}", summary.requests),
     };
-    crate::logging::write_stderr(&format!("Apply {requests}{forgets}? [y/N] "));
+    ask(&format!("Apply {requests}{forgets}?"))
+}
+
+/// Asks a yes/no question on the terminal; only yes means yes. Callers
+/// first refuse to ask when stdin is not a terminal.
+pub fn ask(question: &str) -> anyhow::Result<bool> {
+    crate::logging::write_stderr(&format!("{question} [y/N] "));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
@@ -104,9 +137,7 @@ fn execute(
     let shutdown = Shutdown::install()?;
     let runner = Runner::new(&args.client, args.budget, config.stderr_is_terminal)?;
     let report = runner.apply(&shutdown, plan, store);
-    for line in report.lines() {
-        out.line(&line);
-    }
+    self::report(args, plan, &report, out);
     Ok(if report.succeeded() {
         Exit::Success
     } else if report.at_budget() {

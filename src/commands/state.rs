@@ -107,7 +107,7 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                 None => out.line(&json),
             }
         }
-        StateAction::Import { file, force } => super::import::run(config, file, *force, out)?,
+        StateAction::Import { file, force } => super::state_import::run(config, file, *force, out)?,
         StateAction::Migrate { to, keep_source } => {
             migrate(config, location, to, *keep_source, out)?;
         }

@@ -90,7 +90,7 @@ pub fn thousands(n: u64) -> String {
 
 /// Money as it is read: cents, or a tenth of a cent under $0.01 (X's
 /// price is half a cent), never float noise (`$0.000019999999999999998`).
-fn dollars(usd: f64) -> String {
+pub fn dollars(usd: f64) -> String {
     if usd > 0.0 && usd < 0.01 {
         let mills = (usd * 1000.0).round() as u64;
         return if mills == 0 {
