@@ -16,6 +16,19 @@ use std::path::Path;
 /// made on purpose is not silently replaced by a file).
 pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     refuse_special(file)?;
+    let tmp = written_beside(file, bytes, 0o600)?;
+    tmp.persist(file).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// `bytes` in a new temporary file in `file`'s directory, with `mode`,
+/// flushed to disk: what a writer renames or links into place.
+fn written_beside(
+    file: &Path,
+    bytes: &[u8],
+    mode: u32,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -26,9 +39,12 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
+    if mode != 0o600 {
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     tmp.as_file().sync_all()?;
-    tmp.persist(file).map_err(|e| e.error)?;
-    Ok(())
+    Ok(tmp)
 }
 
 /// Writes a new file, never replacing one: the bytes go to a temporary
@@ -37,19 +53,7 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// edited meanwhile is never overwritten (`AlreadyExists` then). Mode 0644:
 /// these are files to review and commit (`import`'s manifests).
 pub fn write_new(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".xmeta-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    tmp.as_file().sync_all()?;
+    let tmp = written_beside(file, bytes, 0o644)?;
     tmp.persist_noclobber(file).map_err(|e| e.error)?;
     Ok(())
 }
