@@ -16,6 +16,7 @@ mod cli_trust;
 mod client;
 mod crash;
 mod drift;
+mod editor;
 mod history;
 mod hostile;
 mod intake;
