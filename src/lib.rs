@@ -59,8 +59,6 @@ pub(crate) mod untrusted;
 pub(crate) mod watch;
 pub(crate) mod x_api;
 
-use clap::Parser;
-
 use commands::Exit;
 
 /// What the benchmarks and fuzz targets drive directly, below the binary.
@@ -84,7 +82,10 @@ pub fn run() -> std::process::ExitCode {
 }
 
 fn outcome() -> Exit {
-    let cli = match cli::Cli::try_parse() {
+    let parsed = cli::command()
+        .try_get_matches()
+        .and_then(|matches| <cli::Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };

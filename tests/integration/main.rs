@@ -24,6 +24,7 @@ mod integrity;
 mod limits;
 mod lint;
 mod locking;
+mod man_pages;
 mod one_planner;
 mod pr_comment;
 mod round_trip;
