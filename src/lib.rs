@@ -52,7 +52,10 @@ pub(crate) mod saved_plan;
 pub(crate) mod schemas;
 pub(crate) mod shutdown;
 pub(crate) mod state;
-#[doc(hidden)]
+// The test and benchmark data generator, here for the unit tests; the
+// integration tests and benches include the same file (`#[path]`), so
+// serde_yaml, which writes it, stays a dev-dependency.
+#[cfg(test)]
 pub mod testdata;
 pub(crate) mod time;
 pub(crate) mod untrusted;

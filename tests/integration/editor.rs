@@ -108,8 +108,8 @@ impl Lsp {
         loop {
             let message = self
                 .messages
-                .recv_timeout(Duration::from_secs(120))
-                .expect("yaml-language-server answered within 120 s");
+                .recv_timeout(Duration::from_mins(2))
+                .expect("yaml-language-server answered within 2 minutes");
             let (Some(id), Some(method)) = (message.get("id"), message["method"].as_str()) else {
                 return message;
             };

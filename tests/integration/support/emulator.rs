@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::{json, Map, Value};
 
 /// OAuth 1.0a secrets the emulator verifies signatures with.
@@ -530,7 +530,7 @@ fn decide(
             headers,
         );
     }
-    let roll: f64 = inner.rng.gen();
+    let roll: f64 = inner.rng.random();
     let f = &inner.faults;
     if roll < f.rate_503 {
         return answer(
@@ -613,7 +613,7 @@ pub fn oauth1_signature(
     token_secret: &str,
 ) -> String {
     use base64::Engine;
-    use hmac::Mac;
+    use hmac::{KeyInit, Mac};
     // RFC 5849 §3.6: everything but ALPHA, DIGIT, '-', '.', '_', '~'.
     let encode = |s: &str| -> String {
         s.bytes()
