@@ -9,6 +9,7 @@
 
 mod support;
 
+mod action;
 mod all_errors;
 mod apply_failures;
 mod bad_input;

@@ -1,0 +1,294 @@
+//! The reusable action (`action.yml`, `action/*.sh`) without GitHub: its
+//! scripts run against a loopback server holding a fake release (the
+//! freshly built binary packed as `release.yml` packs it, and a
+//! `SHA256SUMS`), with a simulated runner environment.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+const VERSION: &str = "v0.1.0";
+const TARGET: &str = "x86_64-unknown-linux-musl";
+
+fn asset() -> String {
+    format!("xmeta-{VERSION}-{TARGET}.tar.gz")
+}
+
+/// A release server on loopback: GET `/TAG/NAME` answers the file or 404.
+/// Counts the requests it answers.
+struct Releases {
+    url: String,
+    served: Arc<AtomicUsize>,
+}
+
+impl Releases {
+    fn start(files: HashMap<String, Vec<u8>>) -> Releases {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = served.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) <= 2 {
+                        break;
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let (status, body) = match files.get(path) {
+                    Some(body) => ("200 OK", body.as_slice()),
+                    None => ("404 Not Found", &b"Not Found"[..]),
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(body);
+            }
+        });
+        Releases { url, served }
+    }
+
+    fn served(&self) -> usize {
+        self.served.load(Ordering::SeqCst)
+    }
+}
+
+/// The archive `release.yml` makes: `xmeta-TAG-TARGET/xmeta` (with the
+/// licences and README), gzipped tar.
+fn pack(dir: &Path, binary: &Path) -> Vec<u8> {
+    let top = format!("xmeta-{VERSION}-{TARGET}");
+    let stage = dir.join("stage").join(&top);
+    std::fs::create_dir_all(&stage).unwrap();
+    std::fs::copy(binary, stage.join("xmeta")).unwrap();
+    for file in ["README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(file),
+            stage.join(file),
+        )
+        .unwrap();
+    }
+    let archive = dir.join(asset());
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir.join("stage"))
+        .arg(&top)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(archive).unwrap()
+}
+
+fn sums(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    entries
+        .iter()
+        .map(|(name, bytes)| format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// A simulated runner: its tool cache, temp dir and GITHUB_* files.
+struct Runner {
+    dir: tempfile::TempDir,
+}
+
+impl Runner {
+    fn new() -> Runner {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["tool-cache", "temp", "work"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        Runner { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+
+    fn script(&self, name: &str, env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("action")
+                .join(name),
+        );
+        cmd.current_dir(self.path("work"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", self.path("work"))
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("RUNNER_TOOL_CACHE", self.path("tool-cache"))
+            .env("RUNNER_TEMP", self.path("temp"))
+            .env("GITHUB_PATH", self.path("github_path"))
+            .env("GITHUB_OUTPUT", self.path("github_output"))
+            .env("GITHUB_ACTION_PATH", env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn install(&self, url: &str, env: &[(&str, &str)]) -> Output {
+        let mut all = vec![("XMETA_VERSION", VERSION), ("XMETA_RELEASES_URL", url)];
+        all.extend_from_slice(env);
+        self.script("install.sh", &all)
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_action_installs_a_verified_release_and_plans() {
+    let runner = Runner::new();
+    let archive = pack(
+        runner.path("temp").as_path(),
+        Path::new(env!("CARGO_BIN_EXE_xmeta")),
+    );
+    let files = HashMap::from([
+        (format!("/{VERSION}/{}", asset()), archive.clone()),
+        (
+            format!("/{VERSION}/SHA256SUMS"),
+            sums(&[
+                (&asset(), &archive),
+                ("xmeta-v0.1.0-aarch64-apple-darwin.tar.gz", b"other"),
+            ]),
+        ),
+    ]);
+    let releases = Releases::start(files);
+    let env = TestEnv::new();
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+
+    let started = Instant::now();
+    let install = runner.install(&releases.url, &[]);
+    assert!(install.status.success(), "{}", stderr(&install));
+    let cache = runner.path(&format!("tool-cache/xmeta/0.1.0/{TARGET}"));
+    assert_eq!(runner.read("github_path"), format!("{}\n", cache.display()));
+    assert_eq!(
+        runner.read("github_output"),
+        format!("path={}/xmeta\n", cache.display())
+    );
+    assert_eq!(releases.served(), 2, "SHA256SUMS and the archive");
+
+    // The run step, with the installed binary first on PATH.
+    std::fs::remove_file(runner.path("github_output")).unwrap();
+    let path = format!("{}:{}", cache.display(), std::env::var("PATH").unwrap());
+    let manifests = env.manifests();
+    let state = env.state_dir().display().to_string();
+    let plan = runner.script(
+        "run.sh",
+        &[
+            ("PATH", &path),
+            ("XMETA_COMMAND", "plan"),
+            ("XMETA_PATHS", &manifests),
+            ("XMETA_ARGS", "--price-per-request 0.01"),
+            ("XMETA_STATE_DIR", &state),
+        ],
+    );
+    let first_plan = started.elapsed();
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert_has(
+        &String::from_utf8_lossy(&plan.stdout),
+        "Plan: 3 to create, 0 to update, 0 to forget",
+    );
+    assert_eq!(
+        runner.read("github_output"),
+        "exitcode=2\nchanges=3\nrequests=3\ncost=0.03\n"
+    );
+    say(&format!(
+        "action: archive {:.1} MB (debug build); download to first plan {} ms",
+        archive.len() as f64 / 1e6,
+        first_plan.as_millis()
+    ));
+
+    // A second install is the tool cache's: nothing downloaded.
+    let again = runner.install(&releases.url, &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_has(
+        &String::from_utf8_lossy(&again.stdout),
+        "from the tool cache",
+    );
+    assert_eq!(releases.served(), 2);
+}
+
+#[test]
+fn the_action_refuses_what_it_cannot_verify() {
+    let runner = Runner::new();
+    let archive = b"not the archive SHA256SUMS describes".to_vec();
+    let wrong = sums(&[(&asset(), b"the real archive")]);
+    let good_sums = sums(&[(&asset(), &archive)]);
+    let other_target = sums(&[("xmeta-v0.1.0-aarch64-apple-darwin.tar.gz", &archive)]);
+    let case = |sums: &[u8], env: &[(&str, &str)]| {
+        let releases = Releases::start(HashMap::from([
+            (format!("/{VERSION}/{}", asset()), archive.clone()),
+            (format!("/{VERSION}/SHA256SUMS"), sums.to_vec()),
+        ]));
+        let out = runner.install(&releases.url, env);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(runner.read("github_path"), "", "nothing put on PATH");
+        let cached = std::fs::read_dir(runner.path("tool-cache"))
+            .unwrap()
+            .count();
+        assert_eq!(cached, 0, "nothing in the tool cache");
+        stderr(&out)
+    };
+
+    let mismatch = case(&wrong, &[]);
+    assert_has(
+        &mismatch,
+        &format!(
+            "::error title=xmeta install::checksum mismatch for {}: SHA256SUMS says {}",
+            asset(),
+            hex::encode(Sha256::digest(b"the real archive"))
+        ),
+    );
+    assert_has(&mismatch, "refusing it");
+
+    let missing = case(&other_target, &[]);
+    assert_has(
+        &missing,
+        &format!(
+            "release v0.1.0 has no {TARGET} asset: SHA256SUMS lists no {}",
+            asset()
+        ),
+    );
+
+    let arch = case(&good_sums, &[("RUNNER_ARCH", "ARM")]);
+    assert_has(&arch, "xmeta has no release binary for Linux/ARM: there are Linux and macOS builds for X64 and ARM64");
+    let windows = case(&good_sums, &[("RUNNER_OS", "Windows")]);
+    assert_has(&windows, "no release binary for Windows/X64");
+
+    let absent = case(&good_sums, &[("XMETA_VERSION", "v9.9.9")]);
+    assert_has(&absent, "no release v9.9.9 at http://127.0.0.1:");
+    assert_has(&absent, "(SHA256SUMS: HTTP 404)");
+
+    // Not a tag: never part of a URL or a directory.
+    let branch = case(&good_sums, &[("XMETA_VERSION", "../../etc")]);
+    assert_has(&branch, "is not a release tag such as v0.1.0");
+}
