@@ -292,3 +292,69 @@ fn the_action_refuses_what_it_cannot_verify() {
     let branch = case(&good_sums, &[("XMETA_VERSION", "../../etc")]);
     assert_has(&branch, "is not a release tag such as v0.1.0");
 }
+
+/// What `release.yml` publishes is what the action and `cargo binstall`
+/// look for: the four targets, on runner images GitHub offers (not the
+/// retired macos-13), every build finishing, the archive layout the
+/// test above packs, and an attestation pinned to a commit.
+#[test]
+fn the_release_workflow_publishes_what_the_action_downloads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("examples/github-actions/release.yml")).unwrap();
+    let release: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let strategy = &release["jobs"]["build"]["strategy"];
+    assert_eq!(strategy["fail-fast"].as_bool(), Some(false));
+    let builds: Vec<(String, String)> = strategy["matrix"]["include"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["os"].as_str().unwrap().to_string(),
+                b["target"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let targets: Vec<&str> = builds.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "x86_64-unknown-linux-musl",
+            "aarch64-unknown-linux-musl",
+            "aarch64-apple-darwin",
+            "x86_64-apple-darwin"
+        ]
+    );
+    // GitHub-hosted images offered today (macos-13 was retired in 2025).
+    for (os, _) in &builds {
+        assert!(
+            ["ubuntu-24.04", "ubuntu-24.04-arm", "macos-15"].contains(&os.as_str()),
+            "{os}"
+        );
+    }
+    // The layout `pack` above builds, and SHA256SUMS over the archives.
+    assert_has(&text, r#"name="xmeta-$TAG-$TARGET""#);
+    assert_has(&text, r#"tar -czf "dist/$name.tar.gz" -C stage "$name""#);
+    assert_has(
+        &text,
+        "sha256sum ./*.tar.gz | sed 's|  \\./|  |' > SHA256SUMS",
+    );
+    assert_has(
+        &text,
+        "uses: actions/attest-build-provenance@a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32 # v4.1.0",
+    );
+    // The action's names for each target, and binstall's.
+    let install = std::fs::read_to_string(root.join("action/install.sh")).unwrap();
+    for target in &targets {
+        assert_has(&install, &format!(") target={target} ;;"));
+    }
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert_has(
+        &cargo,
+        r#"pkg-url = "{ repo }/releases/download/v{ version }/{ name }-v{ version }-{ target }.tar.gz""#,
+    );
+    assert_has(
+        &cargo,
+        r#"bin-dir = "{ name }-v{ version }-{ target }/{ bin }{ binary-ext }""#,
+    );
+}
