@@ -100,11 +100,14 @@ fn pack(dir: &Path, binary: &Path) -> Vec<u8> {
 }
 
 fn sums(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    entries
-        .iter()
-        .map(|(name, bytes)| format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))))
-        .collect::<String>()
-        .into_bytes()
+    let mut text = String::new();
+    for (name, bytes) in entries {
+        text += &hex::encode(Sha256::digest(bytes));
+        text += "  ";
+        text += name;
+        text += "\n";
+    }
+    text.into_bytes()
 }
 
 /// A simulated runner: its tool cache, temp dir and GITHUB_* files.
