@@ -28,6 +28,7 @@ mod locking;
 mod man_pages;
 mod one_planner;
 mod pr_comment;
+mod readme_workflows;
 mod round_trip;
 mod safe_writes;
 mod shared_state;
