@@ -1,4 +1,4 @@
-//! Every workflow the README shows runs as shown: each ```yaml block with
+//! Every workflow the README shows runs as shown: each yaml code block with
 //! `jobs:` is a whole workflow that actionlint and zizmor (regular, with
 //! `.ci/zizmor.yml`) accept, and no block is a fragment of steps.
 
