@@ -121,6 +121,11 @@ fn page(cmd: &clap::Command, top: &str) -> (String, String) {
     }
     if detailed {
         statuses.push(("2", "With --detailed-exitcode: changes are present."));
+    } else if top.is_empty() {
+        statuses.push((
+            "2",
+            "plan and apply with --detailed-exitcode: changes are present.",
+        ));
     }
     for (code, what) in statuses {
         more.control("TP", [])
