@@ -361,3 +361,203 @@ fn the_release_workflow_publishes_what_the_action_downloads() {
         r#"bin-dir = "{ name }-v{ version }-{ target }/{ bin }{ binary-ext }""#,
     );
 }
+
+/// A GitHub REST API on loopback, just the issue comments: what the
+/// action's `comment: true` reads and writes, and every request it got.
+struct GitHubApi {
+    url: String,
+    comments: Arc<std::sync::Mutex<Vec<(u64, String, String)>>>,
+    requests: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl GitHubApi {
+    fn start(comments: Vec<(u64, &str, &str)>) -> GitHubApi {
+        use std::io::Read;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let comments = Arc::new(std::sync::Mutex::new(
+            comments
+                .into_iter()
+                .map(|(id, login, body)| (id, login.to_string(), body.to_string()))
+                .collect::<Vec<_>>(),
+        ));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (held, seen) = (comments.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                let (mut length, mut auth) = (0, String::new());
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) <= 2 {
+                        break;
+                    }
+                    let lower = header.to_ascii_lowercase();
+                    if let Some(n) = lower.strip_prefix("content-length:") {
+                        length = n.trim().parse().unwrap();
+                    }
+                    if lower.starts_with("authorization:") {
+                        auth = header.trim().to_string();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let mut words = request.split_whitespace();
+                let (method, target) = (words.next().unwrap(), words.next().unwrap());
+                seen.lock()
+                    .unwrap()
+                    .push(format!("{method} {target} ({auth})"));
+                let mut comments = held.lock().unwrap();
+                let text = |body: &[u8]| -> String {
+                    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+                    v["body"].as_str().unwrap().to_string()
+                };
+                let (status, reply) = match (method, target) {
+                    ("GET", t)
+                        if t.starts_with("/repos/o/r/issues/7/comments?per_page=100&page=") =>
+                    {
+                        let page: usize = t.rsplit('=').next().unwrap().parse().unwrap();
+                        let list: Vec<serde_json::Value> = comments
+                            .iter()
+                            .skip((page - 1) * 100)
+                            .take(100)
+                            .map(|(id, login, body)| serde_json::json!({"id": id, "user": {"login": login}, "body": body}))
+                            .collect();
+                        ("200 OK", serde_json::Value::from(list).to_string())
+                    }
+                    ("POST", "/repos/o/r/issues/7/comments") => {
+                        let id = comments.iter().map(|c| c.0).max().unwrap_or(0) + 1;
+                        comments.push((id, "github-actions[bot]".into(), text(&body)));
+                        ("201 Created", format!("{{\"id\": {id}}}"))
+                    }
+                    ("PATCH", t) if t.starts_with("/repos/o/r/issues/comments/") => {
+                        let id: u64 = t.rsplit('/').next().unwrap().parse().unwrap();
+                        let c = comments.iter_mut().find(|c| c.0 == id).unwrap();
+                        c.2 = text(&body);
+                        ("200 OK", format!("{{\"id\": {id}}}"))
+                    }
+                    ("DELETE", t) if t.starts_with("/repos/o/r/issues/comments/") => {
+                        let id: u64 = t.rsplit('/').next().unwrap().parse().unwrap();
+                        comments.retain(|c| c.0 != id);
+                        ("204 No Content", String::new())
+                    }
+                    _ => ("404 Not Found", "{}".to_string()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+            }
+        });
+        GitHubApi {
+            url,
+            comments,
+            requests,
+        }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+
+    fn comments(&self) -> Vec<(u64, String, String)> {
+        self.comments.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn the_action_comments_the_plan_by_marker() {
+    let runner = Runner::new();
+    let api = GitHubApi::start(vec![
+        (
+            1,
+            "someone",
+            "<!-- xmeta-plan part 1 --> not ours: left alone",
+        ),
+        (
+            2,
+            "github-actions[bot]",
+            "<!-- xmeta-plan part 2 -->\nan older, longer plan",
+        ),
+        (3, "github-actions[bot]", "another bot comment"),
+    ]);
+    let env = TestEnv::new();
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    std::fs::write(
+        runner.path("event.json"),
+        r#"{"pull_request": {"number": 7}}"#,
+    )
+    .unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_xmeta")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let (manifests, state) = (env.manifests(), env.state_dir().display().to_string());
+    let event = runner.path("event.json").display().to_string();
+    let summary = runner.path("step_summary").display().to_string();
+    let comment = || {
+        runner.script(
+            "run.sh",
+            &[
+                ("PATH", &path),
+                ("XMETA_COMMAND", "plan"),
+                ("XMETA_PATHS", &manifests),
+                ("XMETA_COMMENT", "true"),
+                ("XMETA_STATE_DIR", &state),
+                ("GITHUB_TOKEN", "t0ken"),
+                ("GITHUB_REPOSITORY", "o/r"),
+                ("GITHUB_EVENT_PATH", &event),
+                ("GITHUB_API_URL", &api.url),
+                ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+                ("GITHUB_RUN_ID", "42"),
+                ("GITHUB_STEP_SUMMARY", &summary),
+            ],
+        )
+    };
+
+    let first = comment();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let auth = "(Authorization: Bearer t0ken)";
+    assert_eq!(
+        api.requests(),
+        [
+            format!("GET /repos/o/r/issues/7/comments?per_page=100&page=1 {auth}"),
+            format!("GET /repos/o/r/issues/7/comments?per_page=100&page=2 {auth}"),
+            format!("POST /repos/o/r/issues/7/comments {auth}"),
+            format!("DELETE /repos/o/r/issues/comments/2 {auth}"),
+        ]
+    );
+    let comments = api.comments();
+    assert_eq!(comments.len(), 3, "{comments:?}");
+    assert_eq!(
+        comments[0].2,
+        "<!-- xmeta-plan part 1 --> not ours: left alone"
+    );
+    assert_eq!(comments[1].2, "another bot comment");
+    let posted = &comments[2].2;
+    assert!(
+        posted.starts_with("<!-- xmeta-plan part 1 -->\nPlan of commit `0123456789ab` · [workflow run](https://github.com/o/r/actions/runs/42)\n\n"),
+        "{posted}"
+    );
+    assert_has(posted, "Plan: 3 to create, 0 to update, 0 to forget");
+    assert_has(&runner.read("step_summary"), "Plan: 3 to create");
+    assert_has(&runner.read("github_output"), "exitcode=2\nchanges=3\n");
+
+    // The next plan updates that comment in place.
+    env.write("manifests/a.yaml", &manifest(0..4, "v1"));
+    let second = comment();
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(
+        api.requests(),
+        [
+            format!("GET /repos/o/r/issues/7/comments?per_page=100&page=1 {auth}"),
+            format!("GET /repos/o/r/issues/7/comments?per_page=100&page=2 {auth}"),
+            format!("PATCH /repos/o/r/issues/comments/4 {auth}"),
+        ]
+    );
+    assert_has(&api.comments()[2].2, "Plan: 4 to create");
+}
