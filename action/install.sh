@@ -70,7 +70,7 @@ else
   mkdir -p "$work/unpacked"
   tar -xzf "$work/$asset" -C "$work/unpacked"
   binary="$work/unpacked/xmeta-$version-$target/xmeta"
-  [ -f "$binary" ] || fail "$asset holds no xmeta-$version-$target/xmeta"
+  [ -f "$binary" ] && [ ! -L "$binary" ] || fail "$asset holds no xmeta-$version-$target/xmeta file"
   rm -rf "$cache" "$cache.complete"
   mkdir -p "$cache"
   install -m 0755 "$binary" "$cache/xmeta"
