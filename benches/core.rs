@@ -22,7 +22,12 @@ use xmeta::internals::Record;
 use xmeta::internals::{assemble, parse_text, Desired};
 use xmeta::internals::{diff, render_text, Targets};
 use xmeta::internals::{MediaId, Timestamp};
-use xmeta::testdata::manifest;
+// Each target uses part of the one generator.
+#[allow(dead_code)]
+#[path = "../src/testdata.rs"]
+mod testdata;
+
+use testdata::manifest;
 
 fn main() {
     divan::main();

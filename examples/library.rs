@@ -4,6 +4,11 @@
 //!     cargo run --release --example library -- /tmp/lib 100000
 //!     cargo run --release -- plan /tmp/lib
 
+// Each target uses part of the one generator.
+#[allow(dead_code)]
+#[path = "../src/testdata.rs"]
+mod testdata;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,7 +28,7 @@ fn main() -> ExitCode {
     }
     let alt = "v1 of the spring campaign: a product on a wooden table in soft morning light";
     for (f, first) in (0..total).step_by(PER_FILE).enumerate() {
-        let text = xmeta::testdata::manifest(first..(first + PER_FILE as u64).min(total), alt);
+        let text = testdata::manifest(first..(first + PER_FILE as u64).min(total), alt);
         if let Err(e) = std::fs::write(dir.join(format!("media-{f:04}.yaml")), text) {
             eprintln!("cannot write: {e}");
             return ExitCode::FAILURE;

@@ -12,8 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "xmeta",
     version,
-    about = "GitOps for X media metadata: declare alt text, warnings and restrictions in YAML; plan, then apply only what changed.",
-    after_help = "Examples:\n  xmeta validate manifests/\n  xmeta plan manifests/\n  XMETA_BEARER_TOKEN=... xmeta apply manifests/ --auto-approve\n\nEnvironment:\n  XMETA_STATE         state: a directory or postgres://USER@HOST/DB (default ./state)\n  XMETA_STATE_DIR     state directory (when XMETA_STATE is not set)\n  XMETA_WORKSPACE     workspace in a PostgreSQL state (default `default`)\n  PGPASSWORD          PostgreSQL password, when the URL has none\n  XMETA_API_URL       X API base URL (default https://api.x.com)\n  XMETA_BEARER_TOKEN  OAuth 2.0 user access token (scope media.write)\n  XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN, XMETA_ACCESS_TOKEN_SECRET\n                      OAuth 1.0a user context\n  NO_COLOR            never colour output\n  RUST_LOG            log filter, e.g. RUST_LOG=xmeta=debug"
+    about = "GitOps for X media metadata: declare alt text, warnings and restrictions in YAML; plan, then apply only what changed."
 )]
 pub struct Cli {
     /// More log detail on stderr (-v info, -vv debug); RUST_LOG overrides.
@@ -113,8 +112,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff). Example: xmeta man > ~/.local/share/man/man1/xmeta.1
-    Man,
+    /// Print the man page (roff), or with --dir write xmeta.1 and one page
+    /// per subcommand. Example: xmeta man --dir ~/.local/share/man/man1
+    Man {
+        /// Write xmeta.1 and xmeta-SUBCOMMAND.1 pages into this directory
+        /// (it must exist) instead of printing xmeta.1. Example: --dir man/
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Inspect or edit the state. Example: xmeta state list
     #[command(subcommand)]
     State(StateCommand),
@@ -533,7 +538,7 @@ pub enum StateCommand {
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
         /// Only entries that changed this field. Example: --field alt_text
-        #[arg(long, value_name = "FIELD")]
+        #[arg(long, value_name = "FIELD", value_parser = FieldName)]
         field: Option<String>,
         /// Output format. Example: --format json
         #[arg(long, value_enum, default_value = "text")]
@@ -595,4 +600,204 @@ pub enum WorkspaceCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// `--field`: any string parses (`config.rs` refuses an unknown one with
+/// the list of fields, exit 1); the 13 field names are what completions
+/// and `--help` offer.
+#[derive(Clone)]
+struct FieldName;
+
+impl clap::builder::TypedValueParser for FieldName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            crate::model::FieldKind::ALL
+                .iter()
+                .map(|k| clap::builder::PossibleValue::new(k.name())),
+        ))
+    }
+}
+
+/// What a variable configures, to list it on the pages it applies to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum EnvKind {
+    State,
+    Api,
+    Output,
+}
+
+/// The environment xmeta reads: `--help`'s list and the man pages'
+/// ENVIRONMENT sections.
+pub const ENVIRONMENT: &[(&str, &str, EnvKind)] = &[
+    (
+        "XMETA_STATE",
+        "state: a directory or postgres://USER@HOST/DB (default ./state)",
+        EnvKind::State,
+    ),
+    (
+        "XMETA_STATE_DIR",
+        "state directory (when XMETA_STATE is not set)",
+        EnvKind::State,
+    ),
+    (
+        "XMETA_WORKSPACE",
+        "workspace in a PostgreSQL state (default `default`)",
+        EnvKind::State,
+    ),
+    (
+        "PGPASSWORD",
+        "PostgreSQL password, when the URL has none",
+        EnvKind::State,
+    ),
+    (
+        "XMETA_API_URL",
+        "X API base URL (default https://api.x.com)",
+        EnvKind::Api,
+    ),
+    (
+        "XMETA_BEARER_TOKEN",
+        "OAuth 2.0 user access token (scope media.write)",
+        EnvKind::Api,
+    ),
+    (
+        "XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN, XMETA_ACCESS_TOKEN_SECRET",
+        "OAuth 1.0a user context",
+        EnvKind::Api,
+    ),
+    ("NO_COLOR", "never colour output", EnvKind::Output),
+    (
+        "RUST_LOG",
+        "log filter, e.g. RUST_LOG=xmeta=debug",
+        EnvKind::Output,
+    ),
+];
+
+/// The top-level examples of `--help` and `xmeta(1)`.
+pub const EXAMPLES: &[&str] = &[
+    "xmeta validate manifests/",
+    "xmeta plan manifests/",
+    "XMETA_BEARER_TOKEN=... xmeta apply manifests/ --auto-approve",
+];
+
+/// The flags every subcommand inherits (`global = true`, so they may be
+/// given before or after it).
+const GLOBAL: &[&str] = &[
+    "verbose",
+    "state",
+    "workspace",
+    "create_workspace",
+    "source_revision",
+    "actor",
+    "no_history",
+    "allow_empty",
+    "color",
+];
+
+const STATE_FLAGS: &[&str] = &[
+    "verbose",
+    "color",
+    "state",
+    "workspace",
+    "create_workspace",
+    "source_revision",
+    "actor",
+    "no_history",
+];
+
+/// The global flags a subcommand (and its own subcommands) takes, where
+/// not all: the others are hidden there, so `--help`, completions and man
+/// pages offer a flag only where it does something.
+const APPLIES: &[(&str, &[&str])] = &[
+    ("validate", &["verbose", "color", "allow_empty"]),
+    ("lint", &["verbose", "color", "allow_empty"]),
+    ("schema", &[]),
+    ("completions", &[]),
+    ("man", &[]),
+    ("state", STATE_FLAGS),
+];
+
+/// The command line's definition, as parsing, `--help`, completions and
+/// man pages use it: the derive's, with the environment and examples
+/// added and each global flag shown only where it applies.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut help = String::from("Examples:\n");
+    for example in EXAMPLES {
+        help += &format!("  {example}\n");
+    }
+    help += "\nEnvironment:";
+    for (name, what, _) in ENVIRONMENT {
+        if name.len() <= 18 {
+            help += &format!("\n  {name:<18}  {what}");
+        } else {
+            help += &format!("\n  {name}\n{:22}{what}", "");
+        }
+    }
+    let mut cmd = Cli::command().after_help(help);
+    // A subcommand that holds its own (hidden) copy of a global flag gets
+    // no visible one from clap's propagation, which skips an argument a
+    // subcommand already has; it still parses, as before.
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| GLOBAL.contains(&a.get_id().as_str()))
+        .cloned()
+        .collect();
+    for (name, keep) in APPLIES {
+        let hidden = globals
+            .iter()
+            .filter(|a| !keep.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().hide(true));
+        cmd = cmd.mut_subcommand(name, |sub| sub.args(hidden));
+    }
+    cmd
+}
+
+/// The command line as completion scripts see it: clap_complete offers
+/// hidden flags too, so here a global flag is no longer global at the top
+/// and each subcommand (with its own subcommands) gets only the global
+/// flags that apply to it.
+pub fn completion_command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| GLOBAL.contains(&a.get_id().as_str()))
+        .cloned()
+        .collect();
+    cmd = cmd.mut_args(|a| {
+        if GLOBAL.contains(&a.get_id().as_str()) {
+            a.global(false)
+        } else {
+            a
+        }
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        let keep = APPLIES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(GLOBAL, |(_, flags)| flags);
+        let own = globals
+            .iter()
+            .filter(|a| keep.contains(&a.get_id().as_str()))
+            .cloned();
+        cmd = cmd.mut_subcommand(&name, |sub| sub.args(own));
+    }
+    cmd
 }

@@ -82,7 +82,7 @@ pub enum Task {
     /// A completion script for this shell.
     Completions(clap_complete::Shell),
     /// The man page.
-    Man,
+    Man(Option<PathBuf>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -422,7 +422,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             cli::SchemaKind::Config => SchemaKind::Config,
         }),
         Command::Completions { shell } => Task::Completions(shell),
-        Command::Man => Task::Man,
+        Command::Man { dir } => Task::Man(dir),
         Command::State(s) => Task::State(match s {
             StateCommand::List => StateAction::List,
             StateCommand::Show { id } => StateAction::Show(media_id(&id)?),
@@ -531,7 +531,7 @@ fn command_line(command: &Command) -> String {
         Command::Import(_) => "import",
         Command::Schema { .. } => "schema",
         Command::Completions { .. } => "completions",
-        Command::Man => "man",
+        Command::Man { .. } => "man",
         Command::State(StateCommand::List) => "state list",
         Command::State(StateCommand::Show { .. }) => "state show",
         Command::State(StateCommand::Rm { .. }) => "state rm",

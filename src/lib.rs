@@ -54,14 +54,15 @@ pub(crate) mod saved_plan;
 pub(crate) mod schemas;
 pub(crate) mod shutdown;
 pub(crate) mod state;
-#[doc(hidden)]
+// The test and benchmark data generator, here for the unit tests; the
+// integration tests and benches include the same file (`#[path]`), so
+// serde_yaml, which writes it, stays a dev-dependency.
+#[cfg(test)]
 pub mod testdata;
 pub(crate) mod time;
 pub(crate) mod untrusted;
 pub(crate) mod watch;
 pub(crate) mod x_api;
-
-use clap::Parser;
 
 use commands::Exit;
 
@@ -107,7 +108,10 @@ fn survive_file_size_limit() {
 }
 
 fn outcome() -> Exit {
-    let cli = match cli::Cli::try_parse() {
+    let parsed = cli::command()
+        .try_get_matches()
+        .and_then(|matches| <cli::Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };

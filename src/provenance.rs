@@ -63,9 +63,9 @@ fn clean(text: &str) -> String {
 
 /// A random ID shared by the entries of one run outside CI.
 fn run_id() -> String {
-    use rand::RngCore;
+    use rand::Rng;
     let mut bytes = [0u8; 8];
-    rand::thread_rng().fill_bytes(&mut bytes);
+    rand::rng().fill_bytes(&mut bytes);
     format!("local-{}", hex::encode(bytes))
 }
 

@@ -5,7 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::schema::{Shape, DOCUMENT, METADATA};
+use crate::manifest::schema::{Hint, Prop, Shape, DOCUMENT, METADATA};
+use crate::model::Rule;
 
 const DRAFT: &str = "http://json-schema.org/draft-07/schema#";
 
@@ -32,7 +33,7 @@ fn shape(s: &Shape) -> Value {
             let mut properties = Map::new();
             let mut required = Vec::new();
             for p in *props {
-                properties.insert(p.name.into(), shape(&p.shape));
+                properties.insert(p.name.into(), property(p));
                 if p.required {
                     required.push(p.name);
                 }
@@ -50,11 +51,33 @@ fn shape(s: &Shape) -> Value {
     }
 }
 
+/// A property's schema: its shape, what the later checks refuse (so an
+/// editor flags what `xmeta validate` does), and its description (hover).
+fn property(p: &Prop) -> Value {
+    let mut schema = shape(&p.shape);
+    match p.hint {
+        Hint::None => {}
+        Hint::OneOf(values) => schema["enum"] = json!(values),
+        Hint::Pattern(pattern) => schema["pattern"] = json!(pattern),
+        Hint::RuleIds => {
+            schema["items"]["enum"] = json!(Rule::ALL.iter().map(|r| r.id()).collect::<Vec<_>>());
+            schema["minItems"] = json!(1);
+            schema["uniqueItems"] = json!(true);
+        }
+        Hint::NotBlank => schema["pattern"] = json!("\\S"),
+    }
+    schema["description"] = json!(p.doc);
+    schema
+}
+
 /// The schema of a manifest file (each YAML document in it).
 pub fn manifest() -> Value {
     let mut schema = shape(&DOCUMENT);
     schema["$schema"] = json!(DRAFT);
     schema["title"] = json!("xmeta manifest (apiVersion xmeta/v1, kind MediaMetadata)");
+    schema["description"] = json!(
+        "Wanted X media metadata: `xmeta plan` diffs it against the last-applied state and `xmeta apply` sends only what changed."
+    );
     schema
 }
 

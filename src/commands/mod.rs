@@ -108,6 +108,6 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         Task::Completions(shell) => shell::completions(*shell, out),
-        Task::Man => shell::man(out),
+        Task::Man(dir) => shell::man(dir.as_deref(), out),
     }
 }

@@ -30,21 +30,50 @@ pub struct Prop {
     pub name: &'static str,
     pub shape: Shape,
     pub required: bool,
+    /// What X (or xmeta) does with the field: the editor's hover text.
+    pub doc: &'static str,
+    /// What the checks after the schema (`document.rs`) also refuse, said
+    /// to editors so they flag it as `xmeta validate` does.
+    pub hint: Hint,
 }
 
-const fn opt(name: &'static str, shape: Shape) -> Prop {
+/// A rule `document.rs` enforces beyond the shape, for the JSON Schema only.
+#[derive(Clone, Copy)]
+pub enum Hint {
+    None,
+    /// One of these strings (`type`).
+    OneOf(&'static [&'static str]),
+    /// Matches this pattern (`key`).
+    Pattern(&'static str),
+    /// A non-empty list of distinct alt-text rule IDs (`lint.ignore`).
+    RuleIds,
+    /// Not blank (`lint.reason`).
+    NotBlank,
+}
+
+const fn opt(name: &'static str, doc: &'static str, shape: Shape) -> Prop {
     Prop {
         name,
         shape,
         required: false,
+        doc,
+        hint: Hint::None,
     }
 }
 
-const fn req(name: &'static str, shape: Shape) -> Prop {
+const fn req(name: &'static str, doc: &'static str, shape: Shape) -> Prop {
     Prop {
         name,
         shape,
         required: true,
+        doc,
+        hint: Hint::None,
+    }
+}
+
+impl Prop {
+    const fn with(self, hint: Hint) -> Prop {
+        Prop { hint, ..self }
     }
 }
 
@@ -52,30 +81,53 @@ const STR: Shape = Shape::Str { max_chars: None };
 const STRINGS: Shape = Shape::Array(&STR);
 const COUNTRIES: Shape = Shape::Array(&Shape::CountryCode);
 pub const ALT_TEXT_MAX_CHARS: usize = 1000;
+/// The longest `lint.reason`.
+pub const REASON_MAX_CHARS: usize = 500;
+
+const TRANSFORM: &str = "One element of the sticker's 2D affine transform (a, b, c, d: scale, rotation and shear; tx, ty: translation), a number.";
 
 const STICKER: &[Prop] = &[
-    opt("aspect_ratio", Shape::Number),
-    opt("group_annotation_id", Shape::Integer),
-    opt("id", STR),
-    opt("sticker_set_annotation_id", Shape::Integer),
-    opt("transform_a", Shape::Number),
-    opt("transform_b", Shape::Number),
-    opt("transform_c", Shape::Number),
-    opt("transform_d", Shape::Number),
-    opt("transform_tx", Shape::Number),
-    opt("transform_ty", Shape::Number),
+    opt(
+        "aspect_ratio",
+        "The sticker's width divided by its height, a number.",
+        Shape::Number,
+    ),
+    opt(
+        "group_annotation_id",
+        "The sticker's group annotation ID, an integer (kept exact beyond 2^53).",
+        Shape::Integer,
+    ),
+    opt("id", "The sticker's ID.", STR),
+    opt(
+        "sticker_set_annotation_id",
+        "The sticker set's annotation ID, an integer (kept exact beyond 2^53).",
+        Shape::Integer,
+    ),
+    opt("transform_a", TRANSFORM, Shape::Number),
+    opt("transform_b", TRANSFORM, Shape::Number),
+    opt("transform_c", TRANSFORM, Shape::Number),
+    opt("transform_d", TRANSFORM, Shape::Number),
+    opt("transform_tx", TRANSFORM, Shape::Number),
+    opt("transform_ty", TRANSFORM, Shape::Number),
 ];
 
 /// The request body's `metadata` object: the 13 top-level fields.
 pub const METADATA: &[Prop] = &[
     opt(
         "allow_download_status",
-        Shape::Object(&[opt("allow_download", Shape::Bool)]),
+        "Whether X lets viewers download the media.",
+        Shape::Object(&[opt(
+            "allow_download",
+            "true: viewers may download the media; false: they may not.",
+            Shape::Bool,
+        )]),
     ),
     opt(
         "alt_text",
+        "The media's text description: what screen readers read and X shows under ALT. `xmeta lint` checks it against the alt-text rules.",
         Shape::Object(&[req(
             "text",
+            "The alt text: at most 1000 characters (Unicode scalar values), sent as written.",
             Shape::Str {
                 max_chars: Some(ALT_TEXT_MAX_CHARS),
             },
@@ -83,84 +135,187 @@ pub const METADATA: &[Prop] = &[
     ),
     opt(
         "audience_policy",
+        "Which subscribers may see the media.",
         Shape::Object(&[
-            opt("creator_subscriptions", STRINGS),
-            opt("x_subscriptions", STRINGS),
+            opt(
+                "creator_subscriptions",
+                "Creator subscription tiers whose subscribers may see the media (X's example: `Any`).",
+                STRINGS,
+            ),
+            opt(
+                "x_subscriptions",
+                "X subscription tiers whose subscribers may see the media (X's example: `Any`).",
+                STRINGS,
+            ),
         ]),
     ),
     opt(
         "content_expiration",
-        Shape::Object(&[req("timestamp_sec", Shape::Number)]),
+        "When the media expires on X.",
+        Shape::Object(&[req(
+            "timestamp_sec",
+            "The expiry time in Unix seconds (UTC). A time in the past is a warning.",
+            Shape::Number,
+        )]),
     ),
     opt(
         "domain_restrictions",
-        Shape::Object(&[req("whitelist", STRINGS)]),
+        "The web domains where the media may be shown.",
+        Shape::Object(&[req("whitelist", "The allowed domains.", STRINGS)]),
     ),
     opt(
         "found_media_origin",
-        Shape::Object(&[req("id", STR), req("provider", STR)]),
+        "Where the media was found, such as a GIF provider.",
+        Shape::Object(&[
+            req("id", "The media's ID at its provider.", STR),
+            req("provider", "The provider's name (X's example: `giphy`).", STR),
+        ]),
     ),
     opt(
         "geo_restrictions",
+        "The countries where X shows or hides the media.",
         Shape::Object(&[
-            opt("blacklisted_country_codes", COUNTRIES),
-            opt("whitelisted_country_codes", COUNTRIES),
+            opt(
+                "blacklisted_country_codes",
+                "Countries where the media is hidden: two-letter codes such as `us`.",
+                COUNTRIES,
+            ),
+            opt(
+                "whitelisted_country_codes",
+                "Countries where the media is shown: two-letter codes such as `us`.",
+                COUNTRIES,
+            ),
         ]),
     ),
     opt(
         "management_info",
-        Shape::Object(&[req("managed", Shape::Bool)]),
+        "X's management flag for the media.",
+        Shape::Object(&[req("managed", "true: the media is managed.", Shape::Bool)]),
     ),
     opt(
         "preview_image",
+        "The image X shows for the media before it plays.",
         Shape::Object(&[req(
             "media_key",
-            Shape::Object(&[opt("media", STR), opt("media_category", STR)]),
+            "The preview image, a media on X.",
+            Shape::Object(&[
+                opt("media", "The preview image's media.", STR),
+                opt(
+                    "media_category",
+                    "The preview image's media category (X's example: `PreviewImage`).",
+                    STR,
+                ),
+            ]),
         )]),
     ),
     opt(
         "sensitive_media_warning",
+        "The content warnings X shows over the media until a viewer chooses to see it.",
         Shape::Object(&[
-            opt("adult_content", Shape::Bool),
-            opt("graphic_violence", Shape::Bool),
-            opt("other", Shape::Bool),
+            opt("adult_content", "true: warn of adult content.", Shape::Bool),
+            opt("graphic_violence", "true: warn of graphic violence.", Shape::Bool),
+            opt("other", "true: warn of other sensitive content.", Shape::Bool),
         ]),
     ),
-    opt("shared_info", Shape::Object(&[req("shared", Shape::Bool)])),
+    opt(
+        "shared_info",
+        "X's sharing flag for the media.",
+        Shape::Object(&[req("shared", "true: the media is shared.", Shape::Bool)]),
+    ),
     opt(
         "sticker_info",
-        Shape::Object(&[req("stickers", Shape::Array(&Shape::Object(STICKER)))]),
+        "Stickers placed on the media.",
+        Shape::Object(&[req(
+            "stickers",
+            "The stickers, each with its placement.",
+            Shape::Array(&Shape::Object(STICKER)),
+        )]),
     ),
-    opt("upload_source", Shape::Object(&[req("upload_source", STR)])),
+    opt(
+        "upload_source",
+        "How the media was uploaded.",
+        Shape::Object(&[req(
+            "upload_source",
+            "The upload source (X's example: `gallery`).",
+            STR,
+        )]),
+    ),
 ];
+
+/// The media types `type` may name, in the order of their key prefixes.
+pub const MEDIA_TYPES: &[&str] = &["photo", "gif", "video"];
+
+/// A media key: a type prefix (3 photo, 7 video, 13 amplify video, 16
+/// GIF), `_`, a media ID. `document.rs` also checks the ID is the entry's.
+pub const MEDIA_KEY_PATTERN: &str = "^(3|7|13|16)_[1-9][0-9]{0,18}$";
 
 /// One manifest document.
 pub const DOCUMENT: Shape = Shape::Object(&[
-    req("apiVersion", Shape::Const("xmeta/v1")),
-    req("kind", Shape::Const("MediaMetadata")),
+    req(
+        "apiVersion",
+        "The manifest format: always `xmeta/v1`.",
+        Shape::Const("xmeta/v1"),
+    ),
+    req(
+        "kind",
+        "What the document declares: always `MediaMetadata`.",
+        Shape::Const("MediaMetadata"),
+    ),
     opt(
         "defaults",
-        Shape::Object(&[opt("metadata", Shape::Object(METADATA))]),
+        "Values for every entry of THIS document (not other documents or files).",
+        Shape::Object(&[opt(
+            "metadata",
+            "Top-level metadata fields applied to each entry of `media` that does not set them; an entry's field replaces the default one whole.",
+            Shape::Object(METADATA),
+        )]),
     ),
     req(
         "media",
+        "The media this document declares; each entry is exactly one `POST /2/media/metadata` body, sent only when it differs from the last-applied state.",
         Shape::Array(&Shape::Object(&[
-            req("id", Shape::MediaId),
-            opt("metadata", Shape::Object(METADATA)),
+            req(
+                "id",
+                "The media's ID on X: 1 to 19 digits without a leading zero, as a string or an integer. Each ID may be declared once across all manifests.",
+                Shape::MediaId,
+            ),
+            opt(
+                "metadata",
+                "Exactly the API's `metadata` object: the fields X attaches to the media. A field left out is not sent.",
+                Shape::Object(METADATA),
+            ),
             // Never sent: how to read the media back (`3_<id>`, or a type).
-            opt("key", STR),
-            opt("type", STR),
+            opt(
+                "key",
+                "Never sent. The media key xmeta reads the media back with (drift): `3_<id>` photo, `16_<id>` GIF, `7_<id>` or `13_<id>` video, with this entry's ID. Give `key` or `type`.",
+                STR,
+            )
+            .with(Hint::Pattern(MEDIA_KEY_PATTERN)),
+            opt(
+                "type",
+                "Never sent. The media's type, from which xmeta derives its media key for reading it back: `photo`, `gif` or `video`.",
+                STR,
+            )
+            .with(Hint::OneOf(MEDIA_TYPES)),
             // Never sent: an exemption from alt-text rules, with its reason.
             opt(
                 "lint",
+                "Never sent. An exemption of this media from alt-text rules, with its reason; `xmeta lint` shows it as a note.",
                 Shape::Object(&[
-                    req("ignore", STRINGS),
+                    req(
+                        "ignore",
+                        "The alt-text rules this media is exempt from: at least one, each once.",
+                        STRINGS,
+                    )
+                    .with(Hint::RuleIds),
                     req(
                         "reason",
+                        "Why the media is exempt: not blank, at most 500 characters.",
                         Shape::Str {
-                            max_chars: Some(500),
+                            max_chars: Some(REASON_MAX_CHARS),
                         },
-                    ),
+                    )
+                    .with(Hint::NotBlank),
                 ]),
             ),
         ])),

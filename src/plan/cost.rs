@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Requests per user per 15-minute window.
 pub const USER_WINDOW_REQUESTS: u64 = 500;
-pub const USER_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const USER_WINDOW: Duration = Duration::from_mins(15);
 /// Requests per app per 24 hours.
 pub const APP_DAILY_REQUESTS: u64 = 50_000;
 /// X's price of one request, in US dollars.

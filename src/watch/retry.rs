@@ -13,7 +13,7 @@ pub struct Retry {
 
 impl Retry {
     const FIRST: Duration = Duration::from_secs(1);
-    const CAP: Duration = Duration::from_secs(60);
+    const CAP: Duration = Duration::from_mins(1);
 
     /// One more failure: when to try again.
     pub fn fail(&mut self) -> Duration {

@@ -12,8 +12,8 @@ mod timeline;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rand::distributions::Alphanumeric;
-use rand::Rng;
+use rand::distr::Alphanumeric;
+use rand::RngExt;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +36,7 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
 /// No rate-limit wait is longer than this: X's longest window is a day,
 /// and a reset years ahead (or `u64::MAX`) is a hostile or broken answer.
-pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+pub const MAX_WAIT: Duration = Duration::from_hours(24);
 /// This many connection failures in a row (refused, DNS) mean the API
 /// cannot be reached: the run stops instead of retrying every media.
 const UNREACHABLE_AFTER: u32 = 5;
@@ -443,7 +443,7 @@ impl Client {
         let text = match &self.auth {
             Auth::Bearer(token) => format!("Bearer {}", token.expose()),
             Auth::OAuth1(creds) => {
-                let nonce: String = rand::thread_rng()
+                let nonce: String = rand::rng()
                     .sample_iter(&Alphanumeric)
                     .take(32)
                     .map(char::from)
@@ -624,7 +624,7 @@ fn backoff(attempt: u32) -> Duration {
     let ceiling = BACKOFF_BASE
         .saturating_mul(2u32.saturating_pow(attempt.min(16)))
         .min(BACKOFF_CAP);
-    ceiling.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
+    ceiling.mul_f64(rand::rng().random_range(0.0..=1.0))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! form-encoded, so it is not part of the signature base string.
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::x_api::Secret;

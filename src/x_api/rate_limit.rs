@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rand::Rng;
+use rand::RngExt;
 use reqwest::header::HeaderMap;
 
 #[derive(Debug, Default)]
@@ -78,7 +78,7 @@ pub fn unix_now() -> f64 {
 /// workers do not all wake at once.
 pub fn until_reset(reset: u64) -> Duration {
     let wait = (reset as f64 - unix_now()).max(0.0);
-    let jitter = rand::thread_rng().gen_range(0.0..0.25);
+    let jitter = rand::rng().random_range(0.0..0.25);
     Duration::from_secs_f64(wait + jitter)
 }
 
@@ -102,7 +102,7 @@ impl RateBudget {
                 // 1 s, 2 s, 4 s … up to a minute, while it lasts.
                 w.stale_count += 1;
                 let wait =
-                    Duration::from_secs(1 << w.stale_count.min(6)).min(Duration::from_secs(60));
+                    Duration::from_secs(1 << w.stale_count.min(6)).min(Duration::from_mins(1));
                 w.stale_until = Some(now + wait.as_secs_f64());
                 w.remaining = None;
                 w.reset = None;

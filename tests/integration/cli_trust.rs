@@ -92,7 +92,7 @@ fn unlock_force_refuses_a_live_holder_on_this_host() {
     let emulator = Emulator::start(
         TOKEN,
         Faults {
-            latency: std::time::Duration::from_secs(120),
+            latency: std::time::Duration::from_mins(2),
             ..Faults::default()
         },
     );
@@ -408,7 +408,7 @@ fn unlock_force_trusts_the_os_lock_not_the_host_name_in_the_file() {
     let emulator = Emulator::start(
         TOKEN,
         Faults {
-            latency: std::time::Duration::from_secs(120),
+            latency: std::time::Duration::from_mins(2),
             ..Faults::default()
         },
     );

@@ -35,7 +35,7 @@ fn session_ended(url: &str, workspace: &str) {
         0x786d_6574
     );
     wait_until(
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         "the killed writer's session to end",
         || sql(url, &held).unwrap() == ["0"],
     );

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod action;
 mod all_errors;
 mod apply_failures;
 mod apply_summary;
@@ -18,6 +19,7 @@ mod client;
 mod crash;
 mod drift;
 mod edges;
+mod editor;
 mod history;
 mod hostile;
 mod import;
@@ -28,8 +30,10 @@ mod limits;
 mod lint;
 mod lint_review;
 mod locking;
+mod man_pages;
 mod one_planner;
 mod pr_comment;
+mod readme_workflows;
 mod round_trip;
 mod safe_writes;
 mod shared_state;

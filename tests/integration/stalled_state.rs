@@ -65,7 +65,7 @@ fn a_stopped_database_ends_apply_within_the_drain_bound_after_sigterm() {
         .unwrap(),
     );
     let xmeta_pid = libc::pid_t::try_from(xmeta.0.id()).unwrap();
-    wait_until(Duration::from_secs(60), "20 posts", || {
+    wait_until(Duration::from_mins(1), "20 posts", || {
         emu.post_count() >= 20
     });
     // The backend serving the writer: its session, named after the xmeta

@@ -353,6 +353,12 @@ fn the_example_workflows_are_hardened() {
             .filter(|l| l.starts_with("- uses:") || l.starts_with("uses:"))
         {
             let reference = line.split('@').nth(1).unwrap_or_default();
+            // xmeta's own action by the release tag the workflow installs
+            // (no release commit exists yet to pin; .ci/zizmor.yml says so).
+            if line.ends_with("uses: xmeta-dev/xmeta@v0.1.0") {
+                assert_eq!(workflow["env"]["XMETA_VERSION"].as_str(), Some("v0.1.0"));
+                continue;
+            }
             let (sha, comment) = reference.split_once(" # v").unwrap_or((reference, ""));
             assert!(
                 sha.len() == 40

@@ -20,7 +20,7 @@ const CONNECT_WAIT: Duration = Duration::from_secs(30);
 /// The longest a call may take before the state counts as not answering:
 /// long enough for the biggest write (an import of 1,000,000 media), so
 /// the server's own `statement_timeout` (the same) ends it first.
-pub const CALL_WAIT: Duration = Duration::from_secs(300);
+pub const CALL_WAIT: Duration = Duration::from_mins(5);
 /// The longest a confirmation's write may take (`apply`): a store that
 /// stops answering ends the run within this, not at the call bound.
 pub const RECORD_WAIT: Duration = Duration::from_secs(30);

@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::{json, Map, Value};
 
 // A path of its own, so the example that runs the emulator by hand
@@ -663,7 +663,7 @@ fn decide(
             headers,
         );
     }
-    let roll: f64 = inner.rng.gen();
+    let roll: f64 = inner.rng.random();
     let f = &inner.faults;
     if roll < f.rate_503 {
         return answer(
@@ -746,7 +746,7 @@ pub fn oauth1_signature(
     token_secret: &str,
 ) -> String {
     use base64::Engine;
-    use hmac::Mac;
+    use hmac::{KeyInit, Mac};
     // RFC 5849 §3.6: everything but ALPHA, DIGIT, '-', '.', '_', '~'.
     let encode = |s: &str| -> String {
         s.bytes()

@@ -344,8 +344,12 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     }
 }
 
-/// One generator for tests and benches (`xmeta::testdata`).
-pub use xmeta::testdata::{manifest, media_id, media_metadata};
+/// One generator for tests and benches (`src/testdata.rs`).
+// Each target uses part of the one generator.
+#[allow(dead_code)]
+#[path = "../../../src/testdata.rs"]
+mod testdata;
+pub use testdata::{manifest, media_id, media_metadata};
 
 /// What the manifests of `manifest(range, variant)` want, per media ID.
 pub fn expected(
