@@ -205,7 +205,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
     // XMETA_WORKSPACE may be set for a whole CI job; it means nothing to a
     // directory state. `--workspace` with a directory is refused.
     let workspace = cli.workspace.clone().or_else(|| {
-        crate::state::Target::is_url(state.to_str().unwrap_or_default())
+        Location::names_workspaces(state.to_str().unwrap_or_default())
             .then(|| env("XMETA_WORKSPACE"))
             .flatten()
     });

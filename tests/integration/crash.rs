@@ -161,6 +161,7 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
         match backend {
             Backend::Sled => "sled",
             Backend::Postgres(_) => "PostgreSQL",
+            Backend::S3(_) => "S3",
         },
         confirmed.len(),
         state.len(),

@@ -21,7 +21,7 @@ fn url_with_password(url: &str, database: Option<&str>) -> String {
 fn postgres(test: &str) -> Option<String> {
     match Backend::postgres(test)? {
         Backend::Postgres(url) => Some(url),
-        Backend::Sled => None,
+        Backend::Sled | Backend::S3(_) => None,
     }
 }
 

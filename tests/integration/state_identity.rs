@@ -45,6 +45,7 @@ fn named(env: &TestEnv) -> String {
         Backend::Postgres(url) => {
             format!("{} (workspace `{}`)", shown(url), env.workspace().unwrap())
         }
+        Backend::S3(url) => format!("{url} (workspace `{}`)", env.workspace().unwrap()),
     }
 }
 
@@ -76,6 +77,10 @@ fn a_migrated_state_refuses_every_command_but_export(backend: Backend) {
                 shown(url),
                 there.workspace().unwrap()
             ),
+        ),
+        Backend::S3(url) => (
+            named(&there),
+            format!("--state {url} --workspace {}", there.workspace().unwrap()),
         ),
     };
     let from = named(&env);

@@ -5,6 +5,7 @@
 
 pub mod emulator;
 pub mod hostile;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,6 +31,9 @@ pub enum Backend {
     /// A PostgreSQL URL; each test gets its own workspace in it, created
     /// by `state workspace new` as a user would.
     Postgres(String),
+    /// A prefix (`s3://BUCKET/PREFIX`) on the shared moto server; each
+    /// test gets its own workspace under it, as on PostgreSQL.
+    S3(String),
 }
 
 impl Backend {
@@ -57,13 +61,29 @@ impl Backend {
 }
 
 impl Backend {
+    /// A bucket prefix on the shared S3 server (see `s3.rs`), or `None`
+    /// (skipped, said on the terminal) when moto is not installed.
+    pub fn s3(test: &str) -> Option<Backend> {
+        s3::S3Server::shared(test)?;
+        Some(Backend::S3(format!(
+            "s3://{}/run-{}",
+            s3::BUCKET,
+            std::process::id()
+        )))
+    }
+
     /// The other backend, for moving a state across (PostgreSQL only when
-    /// the tests have a server; `test` names the skip).
+    /// the tests have a server; `test` names the skip). From S3, sled.
     pub fn other(&self, test: &str) -> Option<Backend> {
         match self {
             Backend::Sled => Backend::postgres(test),
-            Backend::Postgres(_) => Some(Backend::Sled),
+            Backend::Postgres(_) | Backend::S3(_) => Some(Backend::Sled),
         }
+    }
+
+    /// Whether the state is shared (a database or a bucket).
+    pub fn is_shared(&self) -> bool {
+        !matches!(self, Backend::Sled)
     }
 }
 
@@ -72,7 +92,7 @@ pub fn migrate_to(to: &TestEnv) -> Vec<String> {
     let mut args = vec!["state".to_string(), "migrate".into(), "--to".into()];
     match &to.backend {
         Backend::Sled => args.push(to.state_dir().display().to_string()),
-        Backend::Postgres(url) => {
+        Backend::Postgres(url) | Backend::S3(url) => {
             args.push(url.clone());
             args.push("--to-workspace".into());
             args.push(to.workspace().unwrap_or("default").to_string());
@@ -122,8 +142,8 @@ pub fn say(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// Runs each named test body `fn name(backend: Backend)` on sled and on
-/// PostgreSQL, as `name::sled` and `name::postgres`.
+/// Runs each named test body `fn name(backend: Backend)` on sled, on
+/// PostgreSQL and on S3, as `name::sled`, `name::postgres` and `name::s3`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -136,6 +156,13 @@ macro_rules! on_both_backends {
             fn postgres() {
                 let test = concat!(module_path!(), "::postgres");
                 if let Some(backend) = $crate::support::Backend::postgres(test) {
+                    super::$name(backend)
+                }
+            }
+            #[test]
+            fn s3() {
+                let test = concat!(module_path!(), "::s3");
+                if let Some(backend) = $crate::support::Backend::s3(test) {
                     super::$name(backend)
                 }
             }
@@ -172,7 +199,16 @@ impl TestEnv {
             env: Vec::new(),
             backend: backend.clone(),
         };
-        if let Backend::Postgres(url) = backend {
+        if let Backend::S3(_) = &backend {
+            let server = s3::S3Server::shared("TestEnv::on").expect("the S3 server");
+            for (k, v) in server.env() {
+                env = env.with_env(&k, &v);
+            }
+            // A killed writer's lease runs out within seconds, not the
+            // default minute (renewed every third of it meanwhile).
+            env = env.with_env("XMETA_STATE_LEASE", "4s");
+        }
+        if let Backend::Postgres(url) | Backend::S3(url) = backend {
             let workspace = unique_workspace();
             env = env
                 .with_env("XMETA_STATE", &url)
@@ -236,7 +272,7 @@ impl TestEnv {
     fn state_dir_setting(&self) -> PathBuf {
         match self.backend {
             Backend::Sled => self.state_dir(),
-            Backend::Postgres(_) => PathBuf::from("/dev/null/not-a-state-dir"),
+            Backend::Postgres(_) | Backend::S3(_) => PathBuf::from("/dev/null/not-a-state-dir"),
         }
     }
 
