@@ -135,8 +135,19 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
         "planned {planned}, unconfirmed {unconfirmed}"
     );
 
-    // The rerun takes over the dead writer's lock and converges.
-    let rerun = env.exits_with(&["apply", &m, "--auto-approve"], 0);
+    // The rerun takes over the dead writer's lock and converges; on a
+    // bucket, once the dead writer's lease has run out (refused, sending
+    // nothing, until then).
+    let rerun = if let Backend::S3(_) = backend {
+        let (rerun, refused) = env.once_the_lease_ran_out(&["apply", &m, "--auto-approve"]);
+        assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+        if refused {
+            assert_has(&rerun.stderr, "whose lease had run out: it was held by pid");
+        }
+        rerun
+    } else {
+        env.exits_with(&["apply", &m, "--auto-approve"], 0)
+    };
     // sled says it took over the lock file; PostgreSQL's lock went with
     // the dead writer's session, so there is nothing to take over.
     if !state.is_empty() && *backend == Backend::Sled {

@@ -288,6 +288,39 @@ impl TestEnv {
         self
     }
 
+    /// This environment with `other`'s way to its bucket (the AWS_*
+    /// variables), for commands that name `other`'s state (`migrate`).
+    pub fn reaching(mut self, other: &TestEnv) -> TestEnv {
+        for (k, v) in &other.env {
+            if k.starts_with("AWS_") || k == "XMETA_STATE_LEASE" {
+                self.env.push((k.clone(), v.clone()));
+            }
+        }
+        self
+    }
+
+    /// Runs a writer whose lock a killed writer left on a bucket: refused
+    /// (sending nothing) while that lease lasts, run again until it ran
+    /// out. Returns the run that got in, and whether any was refused.
+    pub fn once_the_lease_ran_out(&self, args: &[&str]) -> (Run, bool) {
+        let mut refused = false;
+        let mut got_in = None;
+        wait_until(
+            std::time::Duration::from_secs(60),
+            "the dead writer's lease to run out",
+            || {
+                let run = self.run(args);
+                if run.code == 1 && run.stderr.contains("is locked by pid") {
+                    refused = true;
+                    return false;
+                }
+                got_in = Some(run);
+                true
+            },
+        );
+        (got_in.expect("a run got in"), refused)
+    }
+
     /// Bearer token and endpoint of an emulator.
     pub fn against(self, emulator: &Emulator) -> TestEnv {
         self.with_env("XMETA_API_URL", &emulator.url())
