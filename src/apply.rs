@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -259,20 +259,52 @@ async fn drain_deadline(cancel: &CancellationToken) {
 fn record(store: &dyn StateWriter, change: &Change) -> anyhow::Result<()> {
     // The store's writes flush to disk; keep them off the async workers.
     tokio::task::block_in_place(|| {
-        let current = store.get(&change.id)?.map(|r| r.metadata);
-        let event = match current {
-            Some(_) => Event::Update,
-            None => Event::Create,
-        };
-        let after = change.next_record(current.as_ref());
-        store.record(
-            Recording {
-                id: change.id,
-                before: current,
-                after,
-            },
-            event,
-        )
+        let (recording, event) = recording(store, change)?;
+        store.record(recording, event)
+    })
+}
+
+/// What recording `change` writes, after what the state holds for it.
+fn recording(store: &dyn StateWriter, change: &Change) -> anyhow::Result<(Recording, Event)> {
+    let current = store.get(&change.id)?.map(|r| r.metadata);
+    let event = match current {
+        Some(_) => Event::Update,
+        None => Event::Create,
+    };
+    let after = change.next_record(current.as_ref());
+    Ok((
+        Recording {
+            id: change.id,
+            before: current,
+            after,
+        },
+        event,
+    ))
+}
+
+/// The most confirmations recorded in one group.
+const GROUP_MAX: usize = 256;
+
+/// Records the confirmations of `changes` as one group (see
+/// `StateWriter::record_group`): one outcome per change, in order.
+fn record_group(store: &dyn StateWriter, changes: &[&Change]) -> Vec<anyhow::Result<()>> {
+    tokio::task::block_in_place(|| {
+        let mut outcomes: Vec<Option<anyhow::Result<()>>> = Vec::with_capacity(changes.len());
+        let mut group = Vec::with_capacity(changes.len());
+        for change in changes {
+            match recording(store, change) {
+                Ok(recording) => {
+                    group.push(recording);
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        let mut recorded = store.record_group(group).into_iter();
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| recorded.next().unwrap_or_else(|| Ok(()))))
+            .collect()
     })
 }
 
@@ -353,12 +385,9 @@ async fn run(
                     return (change, None);
                 };
                 sent.fetch_add(1, Ordering::SeqCst);
+                // Confirmed by X: recorded by the loop below, in groups.
                 let outcome = match client.post_metadata(&request).instrument(span).await {
-                    Ok(()) => record(store, change).map_err(|e| {
-                        let reason = format!("{e:#}");
-                        stop(Halt::NotRecorded(reason.clone()));
-                        ApplyFailure::NotRecorded(reason)
-                    }),
+                    Ok(()) => Ok(()),
                     Err(ApiError::OverBudget(reason)) => {
                         // Not sent: waiting would pass the budget.
                         sent.fetch_sub(1, Ordering::SeqCst);
@@ -390,19 +419,44 @@ async fn run(
                 None
             }
         };
-        let Some((change, outcome)) = next else { break };
-        match outcome {
-            None => {}
-            Some(Ok(())) => {
-                tracing::debug!(media = %change.id, "applied and recorded");
-                progress.finish_one(true);
-                report.applied += 1;
+        let Some(first) = next else { break };
+        // Group commit: with the first confirmation, every other one that
+        // is ready now; each counts as done only once its group is durable.
+        let mut ready = vec![first];
+        while ready.len() < GROUP_MAX {
+            match results.next().now_or_never() {
+                Some(Some(more)) => ready.push(more),
+                _ => break,
             }
-            Some(Err(failure)) => {
-                tracing::warn!(media = %change.id, "failed: {failure}");
-                progress.finish_one(false);
-                remote_failed += 1;
-                report.failed.push((change.id, failure));
+        }
+        let confirmed: Vec<&Change> = ready
+            .iter()
+            .filter(|(_, outcome)| matches!(outcome, Some(Ok(()))))
+            .map(|(change, _)| *change)
+            .collect();
+        let mut recorded = record_group(store, &confirmed).into_iter();
+        for (change, outcome) in ready {
+            let outcome = match outcome {
+                None => continue,
+                Some(Ok(())) => recorded.next().unwrap_or(Ok(())).map_err(|e| {
+                    let reason = format!("{e:#}");
+                    stop(Halt::NotRecorded(reason.clone()));
+                    ApplyFailure::NotRecorded(reason)
+                }),
+                Some(Err(failure)) => Err(failure),
+            };
+            match outcome {
+                Ok(()) => {
+                    tracing::debug!(media = %change.id, "applied and recorded");
+                    progress.finish_one(true);
+                    report.applied += 1;
+                }
+                Err(failure) => {
+                    tracing::warn!(media = %change.id, "failed: {failure}");
+                    progress.finish_one(false);
+                    remote_failed += 1;
+                    report.failed.push((change.id, failure));
+                }
             }
         }
     }

@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 pub use error::StateError;
 pub use history::{Entry, Filter, Provenance};
 pub use holder::{Holder, LockError};
-pub use location::{Location, Target};
+pub use location::Location;
 pub use moved::Moved;
 pub use record::{Digest, Record};
 
@@ -73,6 +73,17 @@ pub trait StateWriter: StateReader {
     /// Records what X confirmed for a media; durable before it returns.
     fn record(&self, recording: Recording, event: Event) -> anyhow::Result<()> {
         self.record_many(vec![recording], event)
+    }
+    /// Records what X confirmed for several media, each with its own
+    /// event (apply's group commit: the confirmations that arrived
+    /// together); durable before it returns. One outcome per recording,
+    /// in order. A backend whose every write is cheap records them one by
+    /// one; the bucket writes them as one journal object.
+    fn record_group(&self, group: Vec<(Recording, Event)>) -> Vec<anyhow::Result<()>> {
+        group
+            .into_iter()
+            .map(|(recording, event)| self.record(recording, event))
+            .collect()
     }
     /// Records many media in one atomic write (for `adopt`).
     fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()>;

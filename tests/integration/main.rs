@@ -12,6 +12,7 @@ mod support;
 mod all_errors;
 mod apply_failures;
 mod bad_input;
+mod bucket_state;
 mod cli_trust;
 mod client;
 mod crash;

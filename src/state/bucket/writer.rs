@@ -1,21 +1,21 @@
 //! The writer of a bucket state: holds the lease lock, keeps the state in
 //! memory, and makes each change durable in the bucket before it returns.
 //!
-//! Confirmations are written in groups (group commit): a confirmation that
-//! arrives while a group is being written waits for the next group, and
-//! the first waiter writes every confirmation waiting then (up to
-//! `GROUP_MAX`) as one journal object. So an apply makes one store write
-//! per group, not per media, and a confirmation waits for at most the
-//! write in flight and its own (each bounded by the store's timeouts, see
-//! `store.rs`). A failed write fails every confirmation of its group.
+//! Confirmations are written in groups (group commit, `record_group`):
+//! apply hands over every confirmation that arrived while the previous
+//! group was being written, and they go (up to `GROUP_MAX`) into one
+//! journal object. So an apply makes one store write per group, not per
+//! media, and a confirmation waits for at most the write in flight and its
+//! own (each bounded by the store's timeouts, see `store.rs`). A failed
+//! write fails every confirmation of its group.
 //!
 //! At the end (drop), the writer compacts: a snapshot of everything, then
 //! the head moved to it by a conditional update on the `ETag` the writer
 //! last wrote, so a writer that lost the lock cannot overwrite the head of
 //! the one that took it over; then its journals are deleted.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Condvar, Mutex, PoisonError, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use anyhow::anyhow;
 
@@ -43,8 +43,6 @@ pub struct BucketWriter {
     written: Mutex<Written>,
     /// What readers of this writer see: the last durable state.
     image: RwLock<Image>,
-    group: Mutex<Group>,
-    ready: Condvar,
 }
 
 /// What the writer wrote, for its next write and its compaction.
@@ -55,14 +53,6 @@ struct Written {
     session: String,
     /// Its journals since the last compaction, oldest first.
     journals: Vec<String>,
-}
-
-#[derive(Default)]
-struct Group {
-    pending: Vec<(u64, Recording, Event)>,
-    next_ticket: u64,
-    writing: bool,
-    done: HashMap<u64, Result<(), String>>,
 }
 
 fn random_id() -> String {
@@ -132,8 +122,6 @@ impl BucketWriter {
             provenance: RwLock::new(provenance.clone()),
             written: Mutex::new(written),
             image: RwLock::new(image),
-            group: Mutex::new(Group::default()),
-            ready: Condvar::new(),
         };
         {
             let mut written = writer.lock_written();
@@ -189,6 +177,10 @@ impl BucketWriter {
         let key = self.keys.journal(&written.session, serial);
         self.store.put(&key, journal.encode()?)?;
         written.journals.push(key);
+        // Still ours after the write: a writer that takes the lock over
+        // does so only after the lease ran out, so it reads this journal.
+        // Past that, nobody may: the write does not count.
+        self.lock.check()?;
         let mut image = self.image.write().unwrap_or_else(PoisonError::into_inner);
         for (id, digest, bytes) in puts {
             image.records.insert(id, (digest, bytes));
@@ -353,41 +345,19 @@ impl StateReader for BucketWriter {
 }
 
 impl StateWriter for BucketWriter {
-    /// Joins the group being gathered, and returns once that group is
-    /// durable (see the module's doc).
     fn record(&self, recording: Recording, event: Event) -> anyhow::Result<()> {
-        let mut group = self.group.lock().unwrap_or_else(PoisonError::into_inner);
-        let ticket = group.next_ticket;
-        group.next_ticket += 1;
-        group.pending.push((ticket, recording, event));
-        loop {
-            if let Some(outcome) = group.done.remove(&ticket) {
-                return outcome.map_err(|e| anyhow!(e));
-            }
-            if group.writing {
-                group = self
-                    .ready
-                    .wait(group)
-                    .unwrap_or_else(PoisonError::into_inner);
-                continue;
-            }
-            group.writing = true;
-            let take = group.pending.len().min(GROUP_MAX);
-            let batch: Vec<(u64, Recording, Event)> = group.pending.drain(..take).collect();
-            drop(group);
-            let tickets: Vec<u64> = batch.iter().map(|(t, _, _)| *t).collect();
-            let recordings: Vec<(Recording, Event)> =
-                batch.into_iter().map(|(_, r, e)| (r, e)).collect();
-            let outcome = self
-                .write_recordings(&recordings)
-                .map_err(|e| format!("{e:#}"));
-            group = self.group.lock().unwrap_or_else(PoisonError::into_inner);
-            group.writing = false;
-            for t in tickets {
-                group.done.insert(t, outcome.clone());
-            }
-            self.ready.notify_all();
+        self.write_recordings(&[(recording, event)])
+    }
+
+    /// One journal object per group (of at most `GROUP_MAX`): its
+    /// confirmations are durable together, or fail together.
+    fn record_group(&self, group: Vec<(Recording, Event)>) -> Vec<anyhow::Result<()>> {
+        let mut outcomes = Vec::with_capacity(group.len());
+        for part in group.chunks(GROUP_MAX) {
+            let outcome = self.write_recordings(part).map_err(|e| format!("{e:#}"));
+            outcomes.extend(part.iter().map(|_| outcome.clone().map_err(|e| anyhow!(e))));
         }
+        outcomes
     }
 
     fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()> {

@@ -201,12 +201,7 @@ impl TestEnv {
         };
         if let Backend::S3(_) = &backend {
             let server = s3::S3Server::shared("TestEnv::on").expect("the S3 server");
-            for (k, v) in server.env() {
-                env = env.with_env(&k, &v);
-            }
-            // A killed writer's lease runs out within seconds, not the
-            // default minute (renewed every third of it meanwhile).
-            env = env.with_env("XMETA_STATE_LEASE", "4s");
+            env = env.reaching_server(server);
         }
         if let Backend::Postgres(url) | Backend::S3(url) = backend {
             let workspace = unique_workspace();
@@ -216,6 +211,34 @@ impl TestEnv {
             env.exits_with(&["state", "workspace", "new", &workspace], 0);
         }
         env
+    }
+
+    /// A test environment whose state is a workspace of its own on
+    /// `server` (a test that stops its server, or reads its log).
+    pub fn on_server(server: &s3::S3Server) -> TestEnv {
+        let url = format!("s3://{}/own-{}", s3::BUCKET, std::process::id());
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        let workspace = unique_workspace();
+        let env = TestEnv {
+            dir,
+            env: Vec::new(),
+            backend: Backend::S3(url.clone()),
+        }
+        .reaching_server(server)
+        .with_env("XMETA_STATE", &url)
+        .with_env("XMETA_WORKSPACE", &workspace);
+        env.exits_with(&["state", "workspace", "new", &workspace], 0);
+        env
+    }
+
+    fn reaching_server(mut self, server: &s3::S3Server) -> TestEnv {
+        for (k, v) in server.env() {
+            self = self.with_env(&k, &v);
+        }
+        // A killed writer's lease runs out within seconds, not the
+        // default minute (renewed every third of it meanwhile).
+        self.with_env("XMETA_STATE_LEASE", "4s")
     }
 
     /// The workspace of a PostgreSQL test environment.
