@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -285,6 +286,66 @@ fn recording(store: &dyn StateWriter, change: &Change) -> anyhow::Result<(Record
 /// The most confirmations recorded in one group.
 const GROUP_MAX: usize = 256;
 
+/// A confirmation waiting to be recorded, and who waits for it.
+type Queued<'a> = (&'a Change, oneshot::Sender<Result<(), String>>);
+
+/// Where requests hand their confirmations to `record_groups`.
+struct Recorder<'a> {
+    /// `None` once closed: `record_groups` then ends.
+    queue: Mutex<Option<mpsc::UnboundedSender<Queued<'a>>>>,
+}
+
+impl<'a> Recorder<'a> {
+    fn new() -> (Recorder<'a>, mpsc::UnboundedReceiver<Queued<'a>>) {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let recorder = Recorder {
+            queue: Mutex::new(Some(queue)),
+        };
+        (recorder, receiver)
+    }
+
+    /// No more confirmations: what is queued is recorded, then
+    /// `record_groups` ends.
+    fn close(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+    }
+
+    /// Returns once `change`'s confirmation is durable (or could not be).
+    async fn record(&self, change: &'a Change) -> Result<(), String> {
+        let (done, outcome) = oneshot::channel();
+        let queue = self.queue.lock().ok().and_then(|q| q.clone());
+        queue
+            .ok_or(())
+            .and_then(|q| q.send((change, done)).map_err(|_| ()))
+            .map_err(|()| "the state's recorder stopped".to_string())?;
+        outcome
+            .await
+            .unwrap_or_else(|_| Err("the state's recorder stopped".into()))
+    }
+}
+
+/// Group commit: takes every confirmation queued while the previous
+/// group was written (at most `GROUP_MAX`), records them as one group,
+/// and tells each request its outcome. Ends when the queue closes.
+async fn record_groups(store: &dyn StateWriter, mut queue: mpsc::UnboundedReceiver<Queued<'_>>) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(more) => group.push(more),
+                Err(_) => break,
+            }
+        }
+        let changes: Vec<&Change> = group.iter().map(|(change, _)| *change).collect();
+        let outcomes = record_group(store, &changes);
+        for ((_, done), outcome) in group.into_iter().zip(outcomes) {
+            let _ = done.send(outcome.map_err(|e| format!("{e:#}")));
+        }
+    }
+}
+
 /// Records the confirmations of `changes` as one group (see
 /// `StateWriter::record_group`): one outcome per change, in order.
 fn record_group(store: &dyn StateWriter, changes: &[&Change]) -> Vec<anyhow::Result<()>> {
@@ -363,6 +424,8 @@ async fn run(
     let sent = AtomicUsize::new(0);
     let sent = &sent;
     let ticker = progress.spawn_ticker(Arc::clone(&client));
+    let (recorder, queue) = Recorder::new();
+    let recorder = &recorder;
     let mut results = futures::stream::iter(plan.requests())
         .map(|change| {
             let client = Arc::clone(&client);
@@ -385,9 +448,13 @@ async fn run(
                     return (change, None);
                 };
                 sent.fetch_add(1, Ordering::SeqCst);
-                // Confirmed by X: recorded by the loop below, in groups.
                 let outcome = match client.post_metadata(&request).instrument(span).await {
-                    Ok(()) => Ok(()),
+                    // Its slot stays taken until its group is durable: at
+                    // most `concurrency` media are sent but not recorded.
+                    Ok(()) => recorder.record(change).await.map_err(|reason| {
+                        stop(Halt::NotRecorded(reason.clone()));
+                        ApplyFailure::NotRecorded(reason)
+                    }),
                     Err(ApiError::OverBudget(reason)) => {
                         // Not sent: waiting would pass the budget.
                         sent.fetch_sub(1, Ordering::SeqCst);
@@ -411,47 +478,24 @@ async fn run(
             }
         })
         .buffer_unordered(limits.concurrency.max(1));
-    loop {
-        let next = tokio::select! {
-            next = results.next() => next,
-            () = drain_deadline(cancel) => {
-                tracing::warn!("stopped waiting for requests in flight; they were not recorded and will plan again");
-                None
-            }
-        };
-        let Some(first) = next else { break };
-        // Group commit: with the first confirmation, every other one that
-        // is ready now; each counts as done only once its group is durable.
-        let mut ready = vec![first];
-        while ready.len() < GROUP_MAX {
-            match results.next().now_or_never() {
-                Some(Some(more)) => ready.push(more),
-                _ => break,
-            }
-        }
-        let confirmed: Vec<&Change> = ready
-            .iter()
-            .filter(|(_, outcome)| matches!(outcome, Some(Ok(()))))
-            .map(|(change, _)| *change)
-            .collect();
-        let mut recorded = record_group(store, &confirmed).into_iter();
-        for (change, outcome) in ready {
-            let outcome = match outcome {
-                None => continue,
-                Some(Ok(())) => recorded.next().unwrap_or(Ok(())).map_err(|e| {
-                    let reason = format!("{e:#}");
-                    stop(Halt::NotRecorded(reason.clone()));
-                    ApplyFailure::NotRecorded(reason)
-                }),
-                Some(Err(failure)) => Err(failure),
+    let requests = async {
+        loop {
+            let next = tokio::select! {
+                next = results.next() => next,
+                () = drain_deadline(cancel) => {
+                    tracing::warn!("stopped waiting for requests in flight; they were not recorded and will plan again");
+                    None
+                }
             };
+            let Some((change, outcome)) = next else { break };
             match outcome {
-                Ok(()) => {
+                None => {}
+                Some(Ok(())) => {
                     tracing::debug!(media = %change.id, "applied and recorded");
                     progress.finish_one(true);
                     report.applied += 1;
                 }
-                Err(failure) => {
+                Some(Err(failure)) => {
                     tracing::warn!(media = %change.id, "failed: {failure}");
                     progress.finish_one(false);
                     remote_failed += 1;
@@ -459,7 +503,11 @@ async fn run(
                 }
             }
         }
-    }
+        // The queue closes once no request can confirm anything more.
+        drop(results);
+        recorder.close();
+    };
+    futures::join!(requests, record_groups(store, queue));
     // Not started after a stop, or abandoned in flight past the drain timeout.
     let sent = sent.load(Ordering::SeqCst);
     report.skipped = total.saturating_sub(sent);

@@ -11,6 +11,13 @@ use std::time::{Duration, Instant};
 use crate::support::s3::{S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
 use crate::support::*;
 
+/// Media in the group-commit apply.
+const GROUPED: u64 = 300;
+/// Media in the apply whose store goes away.
+const PARTITIONED: usize = 200;
+/// A session token that must never be shown.
+const TOKEN_SECRET: &str = "session-token-Zx9Pq7Lm";
+
 fn server(test: &str) -> Option<S3Server> {
     S3Server::start(test)
 }
@@ -47,14 +54,13 @@ fn store_writes_grow_with_groups_not_media() {
     let Some(s3) = server("bucket_state::store_writes_grow_with_groups_not_media") else {
         return;
     };
-    const N: u64 = 300;
     let faults = Faults {
         latency: Duration::from_millis(50),
         ..Faults::default()
     };
     let emu = Emulator::start(TOKEN, faults);
     let env = TestEnv::on_server(&s3).against(&emu);
-    env.write("manifests/a.yaml", &manifest(0..N, "v1"));
+    env.write("manifests/a.yaml", &manifest(0..GROUPED, "v1"));
     let before = s3.requests().len();
     let run = env.exits_with(
         &[
@@ -66,7 +72,7 @@ fn store_writes_grow_with_groups_not_media() {
         ],
         0,
     );
-    assert_has(&run.stdout, &format!("Apply complete: {N} applied"));
+    assert_has(&run.stdout, &format!("Apply complete: {GROUPED} applied"));
     let requests: Vec<String> = s3.requests().split_off(before);
     let journals = requests
         .iter()
@@ -74,12 +80,12 @@ fn store_writes_grow_with_groups_not_media() {
         .count();
     let others = requests.len() - journals;
     say(&format!(
-        "bucket store requests for an apply of {N} media at 50 ms X latency, concurrency 16: {} in all, {journals} journal writes (groups), {others} others",
+        "bucket store requests for an apply of {GROUPED} media at 50 ms X latency, concurrency 16: {} in all, {journals} journal writes (groups), {others} others",
         requests.len()
     ));
     assert!(
-        journals < N as usize / 2,
-        "{journals} journal writes for {N} media: not grouped"
+        journals < GROUPED as usize / 2,
+        "{journals} journal writes for {GROUPED} media: not grouped"
     );
     // The rest: the lock (create, renewals, delete), the head, the
     // snapshot, and each journal deleted once compacted.
@@ -87,8 +93,8 @@ fn store_writes_grow_with_groups_not_media() {
         others <= journals + 20,
         "{others} other requests for {journals} groups: {requests:#?}"
     );
-    assert_eq!(recorded_ids(&env).len(), N as usize);
-    assert_eq!(emu.request_count(), N as usize);
+    assert_eq!(recorded_ids(&env).len(), GROUPED as usize);
+    assert_eq!(emu.request_count(), GROUPED as usize);
 }
 
 /// The store goes away in the middle of an apply: the next confirmation
@@ -99,14 +105,13 @@ fn a_store_gone_mid_apply_stops_sending_and_fails_in_bounded_time() {
     let Some(mut s3) = server("bucket_state::a_store_gone_mid_apply") else {
         return;
     };
-    const N: usize = 200;
     let faults = Faults {
         latency: Duration::from_millis(100),
         ..Faults::default()
     };
     let emu = Emulator::start(TOKEN, faults);
     let env = TestEnv::on_server(&s3).against(&emu);
-    env.write("manifests/a.yaml", &manifest(0..N as u64, "v1"));
+    env.write("manifests/a.yaml", &manifest(0..PARTITIONED as u64, "v1"));
     let child = env
         .command(&[
             "apply",
@@ -132,12 +137,15 @@ fn a_store_gone_mid_apply_stops_sending_and_fails_in_bounded_time() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let sent = emu.request_count();
     say(&format!(
-        "bucket store stopped mid-apply: exit {:?} {took:?} after the stop, {sent} of {N} requests sent",
+        "bucket store stopped mid-apply: exit {:?} {took:?} after the stop, {sent} of {PARTITIONED} requests sent",
         out.status.code()
     ));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert_has(&stdout, "stopped: the state cannot be written");
-    assert!(sent < N / 2, "it kept sending: {sent} of {N}");
+    assert!(
+        sent < PARTITIONED / 2,
+        "it kept sending: {sent} of {PARTITIONED}"
+    );
     assert!(took < Duration::from_secs(60), "took {took:?}");
     assert!(!stderr.contains(SECRET_KEY) && !stdout.contains(SECRET_KEY));
 }
@@ -302,7 +310,6 @@ fn credentials_are_never_shown() {
     let Some(mut s3) = server("bucket_state::credentials_are_never_shown") else {
         return;
     };
-    const TOKEN_SECRET: &str = "session-token-Zx9Pq7Lm";
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::on_server(&s3)
         .against(&emu)
@@ -349,4 +356,40 @@ fn credentials_are_never_shown() {
             "the access key was shown:\n{text}"
         );
     }
+}
+
+/// Workspaces are folders under the prefix: made by `workspace new`,
+/// listed, separate, and deleted (with `--force` once they hold media).
+#[test]
+fn workspaces_are_folders_under_the_prefix() {
+    let Some(s3) = server("bucket_state::workspaces_are_folders_under_the_prefix") else {
+        return;
+    };
+    let env = TestEnv::on_server(&s3);
+    let mine = env.workspace().unwrap().to_string();
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let run = env.exits_with(&["state", "workspace", "list"], 0);
+    assert_eq!(run.stdout, format!("default\n{mine}\n"));
+    let run = env.exits_with(&["--workspace", "other", "state", "list"], 1);
+    assert_has(&run.stderr, "workspace `other` does not exist in s3://");
+    env.exits_with(&["state", "workspace", "new", "other"], 0);
+    let run = env.exits_with(&["--workspace", "other", "state", "list"], 0);
+    assert_eq!(run.stdout, "");
+    let run = env.exits_with(&["state", "workspace", "new", "other"], 1);
+    assert_has(&run.stderr, "workspace `other` already exists in s3://");
+    let run = env.exits_with(&["state", "workspace", "delete", &mine], 1);
+    assert_has(
+        &run.stderr,
+        &format!("workspace `{mine}` holds 2 media; nothing was deleted"),
+    );
+    env.exits_with(&["state", "workspace", "delete", &mine, "--force"], 0);
+    env.exits_with(&["state", "workspace", "delete", "other"], 0);
+    let run = env.exits_with(&["state", "workspace", "list"], 0);
+    assert_eq!(run.stdout, "default\n");
+    assert!(
+        s3.keys(&folder(&env)).is_empty(),
+        "{:?}",
+        s3.keys(&folder(&env))
+    );
 }

@@ -433,7 +433,7 @@ fn a_state_directory_has_only_the_default_workspace() {
         let run = env.exits_with(&args, 1);
         assert_eq!(
             run.stderr,
-            "error: a state directory holds one state, the `default` workspace; workspaces need a PostgreSQL state (--state postgres://…); for another local state, use another --state DIR\n"
+            "error: a state directory holds one state, the `default` workspace; workspaces need a PostgreSQL or bucket state (--state postgres://… or s3://…); for another local state, use another --state DIR\n"
         );
     }
 }

@@ -193,14 +193,6 @@ impl Lock {
         store.delete(&key)?;
         Ok(Some(theirs.holder))
     }
-
-    /// Whose live lease holds `keys`' workspace, if any.
-    pub fn live_holder(store: &Store, keys: &Keys) -> anyhow::Result<Option<Stored>> {
-        Ok(store
-            .get(&keys.lock())?
-            .and_then(|(bytes, _)| serde_json::from_slice::<Stored>(&bytes).ok())
-            .filter(|s| !s.expired()))
-    }
 }
 
 /// Renews the lease every third of it, by a conditional update on the

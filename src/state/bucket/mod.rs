@@ -189,7 +189,7 @@ pub fn create(target: &Target, name: &str) -> anyhow::Result<()> {
         );
     if exists {
         anyhow::bail!(
-            "workspace `{name}` already exists in {}",
+            "workspace `{name}` already exists in {}; use it with --workspace {name}",
             target.url_shown()
         );
     }
@@ -198,11 +198,12 @@ pub fn create(target: &Target, name: &str) -> anyhow::Result<()> {
 
 /// Deletes workspace `name`'s objects, returning how many media it held;
 /// `default`, a workspace that holds media (unless `force`), and one
-/// whose lock is live are refused.
+/// whose lock is live are refused. Its lock is held while deleting: no
+/// writer starts in between.
 pub fn delete(target: &Target, name: &str, force: bool) -> anyhow::Result<u64> {
     super::postgres::check_workspace_name(name)?;
     if name == super::location::DEFAULT_WORKSPACE {
-        anyhow::bail!("the `default` workspace cannot be deleted");
+        anyhow::bail!("the `default` workspace always exists and cannot be deleted; to empty it, `xmeta state rm` its media");
     }
     let store = Store::open(target)?;
     let gone = target.with_workspace(name);
@@ -211,21 +212,33 @@ pub fn delete(target: &Target, name: &str, force: bool) -> anyhow::Result<u64> {
         return Err(unknown(&gone, &known));
     }
     let keys = keys(&gone);
-    if let Some(holder) = Lock::live_holder(&store, &keys)? {
-        anyhow::bail!(
-            "workspace `{name}` is locked by {}; it can be deleted once that writer is done",
-            holder.describe()
-        );
-    }
+    let acquired = match Lock::acquire(&store, &keys, "xmeta state workspace delete", None, &shown)
+    {
+        Ok(acquired) => acquired,
+        Err(e) => match e.downcast_ref::<super::LockError>() {
+            Some(super::LockError::HeldInBucket { holder, .. }) => anyhow::bail!(
+                "workspace `{name}` is locked by {holder}; nothing was deleted (wait for that writer to finish)"
+            ),
+            _ => return Err(e),
+        },
+    };
     let held =
         image::read(&store, &keys, &shown)?.map_or(0, |(_, _, image)| image.records.len() as u64);
     if held > 0 && !force {
         anyhow::bail!(
-            "workspace `{name}` holds {held} media; pass --force to delete it with its records and history"
+            "workspace `{name}` holds {held} media; nothing was deleted (keep a copy with `xmeta --workspace {name} state export --out FILE`, then pass --force to delete them with it)"
         );
     }
+    // The marker last: a workspace half deleted still exists, and a
+    // second `delete` finishes it.
+    let lock_key = keys.lock();
+    let marker = keys.marker();
     for key in store.list(keys.folder())? {
-        store.delete(&key)?;
+        if key != lock_key && key != marker {
+            store.delete(&key)?;
+        }
     }
+    store.delete(&marker)?;
+    drop(acquired);
     Ok(held)
 }

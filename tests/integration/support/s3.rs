@@ -1,5 +1,5 @@
 //! A real S3-compatible server for the bucket-state tests: moto's server
-//! (PyPI `moto[server]`, pinned and installed by `.ci/run`), started on
+//! (`PyPI` `moto[server]`, pinned and installed by `.ci/run`), started on
 //! loopback. One shared server serves the tests that run on every backend
 //! (`on_both_backends!`); a test that stops its server starts its own.
 //!
@@ -182,7 +182,7 @@ impl S3Server {
         assert_eq!(status, 200, "PUT {key}");
     }
 
-    /// The keys under `prefix` (from a ListObjectsV2).
+    /// The keys under `prefix` (from a `ListObjectsV2`).
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         let (_, body) = self.request(
             "GET",
