@@ -13,27 +13,28 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "xmeta",
     version,
     about = "GitOps for X media metadata: declare alt text, warnings and restrictions in YAML; plan, then apply only what changed.",
-    after_help = "Examples:\n  xmeta validate manifests/\n  xmeta plan manifests/\n  XMETA_BEARER_TOKEN=... xmeta apply manifests/ --auto-approve\n\nEnvironment:\n  XMETA_STATE         state: a directory or postgres://USER@HOST/DB (default ./state)\n  XMETA_STATE_DIR     state directory (when XMETA_STATE is not set)\n  XMETA_WORKSPACE     workspace in a PostgreSQL state (default `default`)\n  PGPASSWORD          PostgreSQL password, when the URL has none\n  XMETA_API_URL       X API base URL (default https://api.x.com)\n  XMETA_BEARER_TOKEN  OAuth 2.0 user access token (scope media.write)\n  XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN, XMETA_ACCESS_TOKEN_SECRET\n                      OAuth 1.0a user context\n  NO_COLOR            never colour output\n  RUST_LOG            log filter, e.g. RUST_LOG=xmeta=debug"
+    after_help = "Examples:\n  xmeta validate manifests/\n  xmeta plan manifests/\n  XMETA_BEARER_TOKEN=... xmeta apply manifests/ --auto-approve\n\nEnvironment:\n  XMETA_STATE         state: a directory, postgres://USER@HOST/DB or s3://BUCKET/PREFIX (default ./state)\n  XMETA_STATE_DIR     state directory (when XMETA_STATE is not set)\n  XMETA_WORKSPACE     workspace in a PostgreSQL or bucket state (default `default`)\n  PGPASSWORD          PostgreSQL password, when the URL has none\n  XMETA_API_URL       X API base URL (default https://api.x.com)\n  XMETA_BEARER_TOKEN  OAuth 2.0 user access token (scope media.write)\n  XMETA_CONSUMER_KEY, XMETA_CONSUMER_SECRET, XMETA_ACCESS_TOKEN, XMETA_ACCESS_TOKEN_SECRET\n                      OAuth 1.0a user context\n  NO_COLOR            never colour output\n  RUST_LOG            log filter, e.g. RUST_LOG=xmeta=debug"
 )]
 pub struct Cli {
     /// More log detail on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// State: a directory (sled), or a PostgreSQL URL shared by a team
-    /// [env: XMETA_STATE, XMETA_STATE_DIR] [default: ./state]. Put a
-    /// password in XMETA_STATE or PGPASSWORD, not on the command line.
-    /// Example: --state /var/lib/xmeta, --state postgres://xmeta@db/xmeta?sslmode=verify-full
+    /// State: a directory (sled), or a PostgreSQL URL or bucket shared by
+    /// a team [env: XMETA_STATE, XMETA_STATE_DIR] [default: ./state]. Put a
+    /// password in XMETA_STATE or PGPASSWORD, not on the command line; a
+    /// bucket's credentials come from the cloud's environment (AWS_*, …).
+    /// Example: --state /var/lib/xmeta, --state postgres://xmeta@db/xmeta?sslmode=verify-full, --state s3://team-state/xmeta
     #[arg(long, global = true, value_name = "DIR|URL")]
     pub state: Option<PathBuf>,
 
-    /// Which state in a PostgreSQL database [env: XMETA_WORKSPACE]
+    /// Which state in a PostgreSQL database or bucket [env: XMETA_WORKSPACE]
     /// [default: default]. Example: --workspace production
     #[arg(long, global = true, value_name = "NAME")]
     pub workspace: Option<String>,
 
     /// Let a writer (apply, adopt, watch --apply, state import, state
-    /// migrate's target) create the PostgreSQL workspace if it does not
+    /// migrate's target) create the PostgreSQL or bucket workspace if it does not
     /// exist yet, e.g. in a pipeline's first run; a plan reads it as empty.
     /// Without it, an unknown workspace is an error.
     /// Example: --workspace staging --create-workspace

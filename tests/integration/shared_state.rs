@@ -157,7 +157,10 @@ fn workspaces_in_one_database_are_separate_states() {
         &["--state", "dir", "--workspace", "prod", "state", "list"],
         1,
     );
-    assert_has(&run.stderr, "--workspace `prod` needs a PostgreSQL state");
+    assert_has(
+        &run.stderr,
+        "--workspace `prod` needs a PostgreSQL or bucket state",
+    );
 }
 
 #[test]

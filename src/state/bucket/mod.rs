@@ -233,11 +233,12 @@ pub fn delete(target: &Target, name: &str, force: bool) -> anyhow::Result<u64> {
     // second `delete` finishes it.
     let lock_key = keys.lock();
     let marker = keys.marker();
-    for key in store.list(keys.folder())? {
-        if key != lock_key && key != marker {
-            store.delete(&key)?;
-        }
-    }
+    let doomed = store
+        .list(keys.folder())?
+        .into_iter()
+        .filter(|key| *key != lock_key && *key != marker)
+        .collect();
+    store.delete_many(doomed)?;
     store.delete(&marker)?;
     drop(acquired);
     Ok(held)

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::anyhow;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
     ClientConfigKey, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
@@ -244,6 +244,26 @@ impl Store {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(this.failed("delete", &key, &e)),
             }
+        })
+    }
+
+    /// Deletes many objects, in as few requests as the store allows
+    /// (S3: 1,000 per `DeleteObjects`); ones not there are fine.
+    pub fn delete_many(&self, keys: Vec<String>) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (store, this) = (self.inner.clone(), self.clone());
+        block(async move {
+            let paths = futures::stream::iter(keys.into_iter().map(|k| Ok(Path::from(k)))).boxed();
+            let mut deleted = store.delete_stream(paths);
+            while let Some(outcome) = deleted.next().await {
+                match outcome {
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(this.failed("delete", "journals", &e)),
+                }
+            }
+            Ok(())
         })
     }
 

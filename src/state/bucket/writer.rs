@@ -259,10 +259,10 @@ impl BucketWriter {
         };
         let old = std::mem::replace(&mut written.head, head);
         written.version = version;
-        // Oldest first: a reader of the old head stops at the first gap.
-        for key in written.journals.drain(..) {
-            self.store.delete(&key)?;
-        }
+        // In any order: a reader of the old head reads its journals up to
+        // the first one missing, an older state but a whole one.
+        self.store
+            .delete_many(written.journals.drain(..).collect())?;
         if let Some(old) = old.snapshot {
             self.store
                 .delete(&format!("{}/{old}", self.keys.folder()))?;
