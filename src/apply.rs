@@ -53,10 +53,14 @@ impl Runner {
 
     /// Applies `plan` to `store` until done, cancelled or out of budget.
     pub fn apply(&self, shutdown: &Shutdown, plan: &Plan, store: &dyn StateWriter) -> Report {
-        let progress = Progress::new(plan.summary().requests, self.terminal);
+        // Counted against what the budget lets this run send.
+        let total = plan.summary().requests;
+        let total = self.budget.max_requests.map_or(total, |max| total.min(max));
+        let progress = Progress::new(total, self.terminal);
         let deadline = self.budget.max_duration.map(|d| Instant::now() + d);
         self.client.set_deadline(deadline);
-        shutdown.runtime.block_on(run(
+        self.client.set_stop(shutdown.cancel.clone());
+        let mut report = shutdown.runtime.block_on(run(
             plan,
             Arc::clone(&self.client),
             store,
@@ -67,7 +71,9 @@ impl Runner {
             },
             progress,
             &shutdown.cancel,
-        ))
+        ));
+        report.requests = self.client.requests_sent();
+        report
     }
 }
 
@@ -103,6 +109,8 @@ pub struct Report {
     pub unconfirmed: usize,
     /// Why no new request was started, when the run stopped early.
     pub halted: Option<Halt>,
+    /// Requests sent to X, retries included (what is billed).
+    pub requests: usize,
 }
 
 impl Report {
@@ -257,26 +265,49 @@ async fn drain_deadline(cancel: &CancellationToken) {
     tokio::time::sleep(DRAIN_TIMEOUT).await;
 }
 
-fn record(store: &dyn StateWriter, change: &Change) -> anyhow::Result<()> {
+/// The drift a `--refresh` plan found for a media, if any.
+fn drift_of(plan: &Plan, id: MediaId) -> Option<&crate::refresh::Drift> {
+    let drifted = &plan.refresh.as_ref()?.drifted;
+    // Sorted by ID (see `refresh::read`).
+    let at = drifted.binary_search_by_key(&id, |d| d.id).ok()?;
+    drifted.get(at)
+}
+
+/// Records a change X confirmed. With `drift`, what X held was not the
+/// record but the live value read: that is what the change overwrote, and
+/// the history says so (`before`), as `refresh` would have.
+fn record(
+    store: &dyn StateWriter,
+    change: &Change,
+    drift: Option<&crate::refresh::Drift>,
+) -> anyhow::Result<()> {
     // The store's writes flush to disk; keep them off the async workers.
     tokio::task::block_in_place(|| {
-        let (recording, event) = recording(store, change)?;
+        let (recording, event) = recording(store, change, drift)?;
         store.record(recording, event)
     })
 }
 
 /// What recording `change` writes, after what the state holds for it.
-fn recording(store: &dyn StateWriter, change: &Change) -> anyhow::Result<(Recording, Event)> {
+fn recording(
+    store: &dyn StateWriter,
+    change: &Change,
+    drift: Option<&crate::refresh::Drift>,
+) -> anyhow::Result<(Recording, Event)> {
     let current = store.get(&change.id)?.map(|r| r.metadata);
     let event = match current {
         Some(_) => Event::Update,
         None => Event::Create,
     };
     let after = change.next_record(current.as_ref());
+    let before = match (current, drift) {
+        (Some(current), Some(drift)) => Some(crate::refresh::with_live(&current, drift)),
+        (current, _) => current,
+    };
     Ok((
         Recording {
             id: change.id,
-            before: current,
+            before,
             after,
         },
         event,
@@ -286,8 +317,13 @@ fn recording(store: &dyn StateWriter, change: &Change) -> anyhow::Result<(Record
 /// The most confirmations recorded in one group.
 const GROUP_MAX: usize = 256;
 
-/// A confirmation waiting to be recorded, and who waits for it.
-type Queued<'a> = (&'a Change, oneshot::Sender<Result<(), String>>);
+/// A confirmation waiting to be recorded (with the drift a `--refresh`
+/// plan found for it), and who waits for it.
+type Queued<'a> = (
+    &'a Change,
+    Option<&'a crate::refresh::Drift>,
+    oneshot::Sender<Result<(), String>>,
+);
 
 /// Where requests hand their confirmations to `record_groups`.
 struct Recorder<'a> {
@@ -313,12 +349,16 @@ impl<'a> Recorder<'a> {
     }
 
     /// Returns once `change`'s confirmation is durable (or could not be).
-    async fn record(&self, change: &'a Change) -> Result<(), String> {
+    async fn record(
+        &self,
+        change: &'a Change,
+        drift: Option<&'a crate::refresh::Drift>,
+    ) -> Result<(), String> {
         let (done, outcome) = oneshot::channel();
         let queue = self.queue.lock().ok().and_then(|q| q.clone());
         queue
             .ok_or(())
-            .and_then(|q| q.send((change, done)).map_err(|_| ()))
+            .and_then(|q| q.send((change, drift, done)).map_err(|_| ()))
             .map_err(|()| "the state's recorder stopped".to_string())?;
         outcome
             .await
@@ -338,9 +378,12 @@ async fn record_groups(store: &dyn StateWriter, mut queue: mpsc::UnboundedReceiv
                 Err(_) => break,
             }
         }
-        let changes: Vec<&Change> = group.iter().map(|(change, _)| *change).collect();
+        let changes: Vec<_> = group
+            .iter()
+            .map(|(change, drift, _)| (*change, *drift))
+            .collect();
         let outcomes = record_group(store, &changes);
-        for ((_, done), outcome) in group.into_iter().zip(outcomes) {
+        for ((_, _, done), outcome) in group.into_iter().zip(outcomes) {
             let _ = done.send(outcome.map_err(|e| format!("{e:#}")));
         }
     }
@@ -348,12 +391,15 @@ async fn record_groups(store: &dyn StateWriter, mut queue: mpsc::UnboundedReceiv
 
 /// Records the confirmations of `changes` as one group (see
 /// `StateWriter::record_group`): one outcome per change, in order.
-fn record_group(store: &dyn StateWriter, changes: &[&Change]) -> Vec<anyhow::Result<()>> {
+fn record_group(
+    store: &dyn StateWriter,
+    changes: &[(&Change, Option<&crate::refresh::Drift>)],
+) -> Vec<anyhow::Result<()>> {
     tokio::task::block_in_place(|| {
         let mut outcomes: Vec<Option<anyhow::Result<()>>> = Vec::with_capacity(changes.len());
         let mut group = Vec::with_capacity(changes.len());
-        for change in changes {
-            match recording(store, change) {
+        for (change, drift) in changes {
+            match recording(store, change, *drift) {
                 Ok(recording) => {
                     group.push(recording);
                     outcomes.push(None);
@@ -400,7 +446,7 @@ async fn run(
         .iter()
         .filter(|c| c.action != Action::Forget && !c.sends())
     {
-        match record(store, change) {
+        match record(store, change, drift_of(plan, change.id)) {
             Ok(()) => report.recorded += 1,
             Err(e) => report
                 .failed
@@ -451,14 +497,24 @@ async fn run(
                 let outcome = match client.post_metadata(&request).instrument(span).await {
                     // Its slot stays taken until its group is durable: at
                     // most `concurrency` media are sent but not recorded.
-                    Ok(()) => recorder.record(change).await.map_err(|reason| {
-                        stop(Halt::NotRecorded(reason.clone()));
-                        ApplyFailure::NotRecorded(reason)
-                    }),
+                    Ok(()) => recorder
+                        .record(change, drift_of(plan, change.id))
+                        .await
+                        .map_err(|reason| {
+                            stop(Halt::NotRecorded(reason.clone()));
+                            ApplyFailure::NotRecorded(reason)
+                        }),
                     Err(ApiError::OverBudget(reason)) => {
                         // Not sent: waiting would pass the budget.
                         sent.fetch_sub(1, Ordering::SeqCst);
                         stop(Halt::Budget(reason));
+                        return (change, None);
+                    }
+                    Err(ApiError::Stopped) => {
+                        // A signal came while it waited for a retry or a
+                        // window: X holds nothing new from it, so it counts
+                        // as not sent and plans again.
+                        sent.fetch_sub(1, Ordering::SeqCst);
                         return (change, None);
                     }
                     Err(e) => {

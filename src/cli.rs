@@ -95,6 +95,10 @@ pub enum Command {
     /// Record the live alt text of media with a `key` or `type` as X holds
     /// it, sending nothing. Example: xmeta refresh manifests/
     Refresh(RefreshArgs),
+    /// Write manifests for the media an account posted on X (read from its
+    /// posts; one file per month; never overwrites a file), sending no
+    /// metadata. Example: xmeta import --out manifests/imported --adopt
+    Import(ImportArgs),
     /// Check alt text against accessibility rules; send nothing, read no
     /// state. Exit 1 when a finding is an error.
     /// Example: xmeta lint manifests/ --format sarif > lint.sarif
@@ -126,6 +130,47 @@ pub struct RefreshArgs {
     pub client: ClientArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The directory to write `media-YYYY-MM.yaml` files to (created if
+    /// missing; existing files are never overwritten).
+    /// Example: --out manifests/imported
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Whose posts: `me` (the credentials' account), a user ID, or
+    /// @handle. Example: --user @nasa
+    #[arg(long, value_name = "ID|@HANDLE|me", default_value = "me")]
+    pub user: String,
+
+    /// Only posts at or after this date (UTC). Example: --since 2026-01-01
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+
+    /// Only posts before this date (UTC). Example: --until 2026-07-01
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+
+    /// Record the imported values as applied (as `xmeta adopt` does, with
+    /// history entries saying `import`), so the first plan shows no
+    /// changes. Example: --adopt
+    #[arg(long)]
+    pub adopt: bool,
+
+    /// Do not ask before reading (needed without a terminal).
+    /// Example: --auto-approve
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// Price of one request in US dollars, for the cost line.
+    /// Example: --price-per-request 0.01
+    #[arg(long, value_name = "USD", value_parser = price)]
+    pub price_per_request: Option<f64>,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchemaKind {
     /// A manifest file (each YAML document in it).
@@ -146,8 +191,21 @@ pub enum LintFormat {
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    #[command(flatten)]
-    pub paths: Paths,
+    /// Manifest files or directories (searched recursively for *.yaml, *.yml).
+    #[arg(
+        value_name = "PATH",
+        required_unless_present_any = ["list_rules", "explain"]
+    )]
+    pub paths: Vec<PathBuf>,
+
+    /// List the rules: ID, default level and summary (text or --format json).
+    #[arg(long, conflicts_with_all = ["paths", "explain", "config"])]
+    pub list_rules: bool,
+
+    /// Explain a rule: what it catches, why, examples and options.
+    /// Example: --explain alt-text/too-short
+    #[arg(long, value_name = "RULE", conflicts_with_all = ["paths", "config"])]
+    pub explain: Option<String>,
 
     /// Output format: text, json, sarif (GitHub code scanning) or github
     /// (workflow annotations). Example: --format github
@@ -158,6 +216,11 @@ pub struct LintArgs {
     /// Example: --config ci/xmeta.yaml
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Also write the findings as SARIF to FILE, from the same run (for
+    /// code scanning beside --format github). Example: --sarif xmeta.sarif
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["list_rules", "explain"])]
+    pub sarif: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +228,13 @@ pub struct Paths {
     /// Manifest files or directories (searched recursively for *.yaml, *.yml).
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -214,6 +284,23 @@ pub struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
+    /// With --format markdown: the most bytes of one comment, every byte
+    /// counted (banner, heading, footer) [default: 65536, GitHub's limit].
+    /// Example: --max-bytes 64000
+    #[arg(long, value_name = "N", value_parser = max_bytes)]
+    pub max_bytes: Option<usize>,
+
+    /// With --format markdown: a line shown first in every part, as text
+    /// (markdown in it is escaped). Example: --banner "Planned without the shared state"
+    #[arg(long, value_name = "TEXT")]
+    pub banner: Option<String>,
+
+    /// With --format markdown: write the comment in parts, `DIR/plan-1.md`,
+    /// `plan-2.md`, …, each within --max-bytes, and remove older parts
+    /// there; nothing goes to stdout. Example: --split comment/
+    #[arg(long, value_name = "DIR")]
+    pub split: Option<PathBuf>,
+
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     /// Example: xmeta plan media/ --detailed-exitcode || [ $? -eq 2 ]
     #[arg(long)]
@@ -245,6 +332,16 @@ pub struct PlanArgs {
     /// Example: --prune
     #[arg(long)]
     pub prune: bool,
+}
+
+fn max_bytes(text: &str) -> Result<usize, String> {
+    let least = crate::plan::comment::MIN_MAX_BYTES;
+    match text.parse::<usize>() {
+        Ok(n) if n >= least => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a number of bytes of at least {least}, such as 65536"
+        )),
+    }
 }
 
 fn price(text: &str) -> Result<f64, String> {
@@ -305,6 +402,11 @@ pub struct ApplyArgs {
     /// (not with --plan). Example: --refresh
     #[arg(long, conflicts_with = "plan")]
     pub refresh: bool,
+
+    /// The result's format: text, json, or markdown (a comment for the
+    /// merged pull request); the plan then goes to stderr. Example: --format markdown
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ApplyFormat,
 
     /// Only this media ID; repeat for more (not with --plan, which applies
     /// exactly what was planned). Example: --target 1146654567674912769
@@ -415,8 +517,9 @@ pub enum StateCommand {
     /// Replace the state with an export. Example: xmeta state import state.json
     Import {
         file: PathBuf,
-        /// Replace a non-empty state even though the export comes from
-        /// another state (another lineage). Example: --force
+        /// Replace the records of a state that holds records or history
+        /// (its history is kept; one `import` entry per changed media is
+        /// added). Example: --force
         #[arg(long)]
         force: bool,
     },

@@ -64,11 +64,20 @@ pub enum Task {
         paths: Vec<PathBuf>,
         client: ClientSettings,
     },
+    Import(ImportConfig),
     Lint {
         paths: Vec<PathBuf>,
         format: crate::lint::LintFormat,
         config: Option<PathBuf>,
+        /// `--sarif FILE`: SARIF written there too.
+        sarif: Option<PathBuf>,
     },
+    /// `lint --list-rules`, as text or JSON.
+    ListRules {
+        json: bool,
+    },
+    /// `lint --explain RULE`.
+    ExplainRule(crate::model::Rule),
     Schema(SchemaKind),
     /// A completion script for this shell.
     Completions(clap_complete::Shell),
@@ -108,6 +117,8 @@ pub enum Format {
 pub struct PlanConfig {
     pub paths: Vec<PathBuf>,
     pub format: Format,
+    /// How `--format markdown` lays out the comment.
+    pub comment: Comment,
     pub out: Option<PathBuf>,
     pub detailed_exitcode: bool,
     pub targets: Targets,
@@ -115,6 +126,37 @@ pub struct PlanConfig {
     pub price_per_request: f64,
     /// Read X first (`--refresh`, `--refresh-only`), with this client.
     pub refresh: Option<Refresh>,
+}
+
+/// The markdown comment's budget and banner, and where its parts go.
+#[derive(Debug, Default)]
+pub struct Comment {
+    pub layout: crate::plan::comment::Layout,
+    /// `--split DIR`: parts written there, not to stdout.
+    pub split: Option<PathBuf>,
+}
+
+/// Whose posts `import` reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserRef {
+    /// The account of the credentials.
+    Me,
+    Id(String),
+    /// `@handle`, without the `@`.
+    Handle(String),
+}
+
+#[derive(Debug)]
+pub struct ImportConfig {
+    pub out: PathBuf,
+    pub user: UserRef,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub adopt: bool,
+    pub auto_approve: bool,
+    pub price_per_request: f64,
+    pub client: ClientSettings,
+    pub budget: Budget,
 }
 
 /// How to read the live alt text back from X.
@@ -144,6 +186,16 @@ pub struct ApplyConfig {
     pub price_per_request: f64,
     /// Read X first and put back what drifted.
     pub refresh: bool,
+    /// How the result is written.
+    pub format: ApplyFormat,
+}
+
+/// `apply --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug)]
@@ -243,6 +295,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             github: v.format == cli::ValidateFormat::Github,
         },
         Command::Plan(a) => Task::Plan(PlanConfig {
+            comment: comment(&a)?,
             paths: a.paths.paths,
             format: match a.format {
                 cli::Format::Text => Format::Text,
@@ -279,6 +332,11 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             budget: budget(&a.client),
             price_per_request: a.price_per_request.unwrap_or(PRICE_PER_REQUEST_USD),
             refresh: a.refresh,
+            format: match a.format {
+                cli::ApplyFormat::Text => ApplyFormat::Text,
+                cli::ApplyFormat::Json => ApplyFormat::Json,
+                cli::ApplyFormat::Markdown => ApplyFormat::Markdown,
+            },
         }),
         Command::Watch(a) => Task::Watch(WatchConfig {
             paths: a.paths.paths,
@@ -296,20 +354,68 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             paths: a.paths.paths,
             targets: targets(&a.targets.ids)?,
         },
-        Command::Lint(a) => Task::Lint {
-            paths: a.paths.paths,
-            format: match a.format {
+        Command::Lint(a) => {
+            let format = match a.format {
                 cli::LintFormat::Text => crate::lint::LintFormat::Text,
                 cli::LintFormat::Json => crate::lint::LintFormat::Json,
                 cli::LintFormat::Sarif => crate::lint::LintFormat::Sarif,
                 cli::LintFormat::Github => crate::lint::LintFormat::Github,
-            },
-            config: a.config,
-        },
+            };
+            if let Some(name) = &a.explain {
+                let rule = crate::model::Rule::parse(name)
+                    .map_err(|unknown| anyhow::anyhow!("{unknown}; {}", unknown.help()))?;
+                if format != crate::lint::LintFormat::Text {
+                    bail!("--explain prints text; drop --format");
+                }
+                Task::ExplainRule(rule)
+            } else if a.list_rules {
+                let json = match format {
+                    crate::lint::LintFormat::Text => false,
+                    crate::lint::LintFormat::Json => true,
+                    _ => bail!("--list-rules prints text or json (--format json)"),
+                };
+                Task::ListRules { json }
+            } else {
+                Task::Lint {
+                    paths: a.paths,
+                    format,
+                    config: a.config,
+                    sarif: a.sarif,
+                }
+            }
+        }
         Command::Refresh(a) => Task::Refresh {
             paths: a.paths.paths,
             client: client_settings(&a.client)?,
         },
+        Command::Import(a) => {
+            let since = a
+                .since
+                .as_deref()
+                .map(|d| moment(d, "--since"))
+                .transpose()?;
+            let until = a
+                .until
+                .as_deref()
+                .map(|d| moment(d, "--until"))
+                .transpose()?;
+            if let (Some(s), Some(u)) = (since, until) {
+                if s >= u {
+                    bail!("--since {s} is not before --until {u}: no post can match");
+                }
+            }
+            Task::Import(ImportConfig {
+                out: a.out,
+                user: user_ref(&a.user)?,
+                since,
+                until,
+                adopt: a.adopt,
+                auto_approve: a.auto_approve,
+                price_per_request: a.price_per_request.unwrap_or(PRICE_PER_REQUEST_USD),
+                client: client_settings(&a.client)?,
+                budget: budget(&a.client),
+            })
+        }
         Command::Schema { what } => Task::Schema(match what {
             cli::SchemaKind::Manifest => SchemaKind::Manifest,
             cli::SchemaKind::Plan => SchemaKind::Plan,
@@ -422,6 +528,7 @@ fn command_line(command: &Command) -> String {
         Command::Adopt(_) => "adopt",
         Command::Lint(_) => "lint",
         Command::Refresh(_) => "refresh",
+        Command::Import(_) => "import",
         Command::Schema { .. } => "schema",
         Command::Completions { .. } => "completions",
         Command::Man => "man",
@@ -461,6 +568,31 @@ fn moment(text: &str, flag: &str) -> anyhow::Result<Timestamp> {
     Ok(Timestamp::from(at))
 }
 
+/// `me`, a user ID, or `@handle` (X's handles: 1 to 15 letters, digits
+/// or underscores).
+fn user_ref(text: &str) -> anyhow::Result<UserRef> {
+    if text == "me" {
+        return Ok(UserRef::Me);
+    }
+    if (1..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(UserRef::Id(text.to_string()));
+    }
+    match text.strip_prefix('@') {
+        Some(handle)
+            if (1..=15).contains(&handle.len())
+                && handle
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            Ok(UserRef::Handle(handle.to_string()))
+        }
+        _ => bail!(
+            "--user `{}` is not `me`, a user ID or an @handle (such as @nasa)",
+            crate::untrusted::neutralise(text, 40)
+        ),
+    }
+}
+
 fn field_kind(name: &str) -> anyhow::Result<crate::model::FieldKind> {
     crate::model::FieldKind::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = crate::model::FieldKind::ALL
@@ -484,6 +616,44 @@ fn media_id(id: &str) -> anyhow::Result<MediaId> {
                 crate::untrusted::neutralise(id, 40)
             )
         })
+}
+
+/// The comment flags, which only `--format markdown` takes.
+fn comment(a: &cli::PlanArgs) -> anyhow::Result<Comment> {
+    if a.format != cli::Format::Markdown {
+        let given = [
+            ("--max-bytes", a.max_bytes.is_some()),
+            ("--banner", a.banner.is_some()),
+            ("--split", a.split.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+            bail!("`{flag}` lays out the pull-request comment: it needs `--format markdown`");
+        }
+    }
+    let max_bytes = a
+        .max_bytes
+        .unwrap_or(crate::plan::comment::DEFAULT_MAX_BYTES);
+    let banner = a
+        .banner
+        .as_deref()
+        .map(|text| crate::untrusted::markdown(&crate::untrusted::neutralise(text, max_bytes)));
+    if let Some(banner) = &banner {
+        if banner.len() > max_bytes / 8 {
+            bail!(
+                "the banner takes {} bytes once escaped; at most {} fit with `--max-bytes {max_bytes}`: shorten it",
+                banner.len(),
+                max_bytes / 8
+            );
+        }
+    }
+    Ok(Comment {
+        layout: crate::plan::comment::Layout {
+            max_bytes,
+            banner,
+            split: a.split.is_some(),
+        },
+        split: a.split.clone(),
+    })
 }
 
 fn targets(ids: &[String]) -> anyhow::Result<Targets> {

@@ -31,6 +31,29 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes a new file, never replacing one: the bytes go to a temporary
+/// file first and are linked to `file` only if no file (or link) has that
+/// name, so a reader never sees half a file and a file a user made or
+/// edited meanwhile is never overwritten (`AlreadyExists` then). Mode 0644:
+/// these are files to review and commit (`import`'s manifests).
+pub fn write_new(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".xmeta-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(file).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// An error unless `file` is absent or a regular file (not followed):
 /// checked again by `write_private`, and first by commands before they do
 /// any work, so a plan is not printed only to fail at its `--out`.
@@ -71,6 +94,20 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "plan");
         let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_new_file_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("media-2026-11.yaml");
+        write_new(&file, b"first").unwrap();
+        let e = write_new(&file, b"second").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "first");
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink(dir.path().join("absent"), &link).unwrap();
+        assert!(write_new(&link, b"x").is_err());
+        assert!(!dir.path().join("absent").exists());
     }
 
     #[test]

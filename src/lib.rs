@@ -30,11 +30,13 @@ compile_error!("xmeta supports Unix-like systems only (Linux, macOS, the BSDs)")
 
 pub(crate) mod annotations;
 pub(crate) mod apply;
+pub(crate) mod apply_summary;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod config;
 pub(crate) mod error;
 pub(crate) mod fs_util;
+pub(crate) mod import;
 pub(crate) mod intake;
 pub(crate) mod lint;
 pub(crate) mod logging;
@@ -80,7 +82,28 @@ pub mod internals {
 /// place errors are printed) and returns the exit status.
 #[must_use]
 pub fn run() -> std::process::ExitCode {
+    survive_file_size_limit();
     std::process::ExitCode::from(outcome() as u8)
+}
+
+/// Past `ulimit -f`, the kernel sends SIGXFSZ, whose default kills the
+/// process without a word: a state write or an `--out` file would end
+/// xmeta silently. With a handler installed, the write fails with EFBIG
+/// instead, and is reported as a full disk (ENOSPC) is. tokio installs the
+/// handler (no unsafe code here); it stays for the life of the process.
+fn survive_file_size_limit() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let raw = rustix::process::Signal::XFSZ.as_raw();
+    let installed = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .and_then(|runtime| {
+            let _context = runtime.enter();
+            signal(SignalKind::from_raw(raw)).map(drop)
+        });
+    if let Err(e) = installed {
+        tracing::debug!("cannot handle SIGXFSZ ({e}); a file-size limit would end xmeta");
+    }
 }
 
 fn outcome() -> Exit {
@@ -115,12 +138,15 @@ fn usage_error(e: &clap::Error) -> Exit {
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         return Exit::Success;
     }
-    // Terraform habits: `-auto-approve` for `--auto-approve`.
+    // Terraform habits: `-auto-approve` for `--auto-approve`; only for a
+    // flag xmeta has (`--max-duration -5m` is a bad value, not `--5m`).
+    let flags = long_flags(&<cli::Cli as clap::CommandFactory>::command());
     for arg in std::env::args().skip(1) {
         let long = arg
             .strip_prefix('-')
             .filter(|r| r.len() > 1 && !r.starts_with('-'));
-        if let Some(name) = long.map(|r| r.split('=').next().unwrap_or(r)) {
+        let name = long.map(|r| r.split('=').next().unwrap_or(r));
+        if let Some(name) = name.filter(|n| flags.contains(*n)) {
             logging::line(
                 "hint",
                 &format!("did you mean `--{name}`? xmeta's long flags take two dashes"),
@@ -128,4 +154,16 @@ fn usage_error(e: &clap::Error) -> Exit {
         }
     }
     Exit::Error
+}
+
+/// Every long flag of `command` and its subcommands.
+fn long_flags(command: &clap::Command) -> std::collections::HashSet<String> {
+    let mut flags: std::collections::HashSet<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    for sub in command.get_subcommands() {
+        flags.extend(long_flags(sub));
+    }
+    flags
 }

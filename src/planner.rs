@@ -81,6 +81,30 @@ pub fn declared(inputs: &Inputs) -> anyhow::Result<Desired> {
     Ok(desired)
 }
 
+/// Every media ID the manifests under `paths` declare, and where, for
+/// `import` to leave alone. Read as every plan reads them, except that a
+/// file that does not validate still counts for the IDs it names (they
+/// are declared, if wrongly); how many such files there were comes too.
+pub fn declared_ids(
+    paths: &[PathBuf],
+) -> anyhow::Result<(BTreeMap<MediaId, crate::error::Location>, usize)> {
+    let files = manifest::discover(paths)?;
+    let parsed = manifest::parse_all(
+        &files,
+        &crate::intake::Reader::within(paths),
+        crate::time::Timestamp::now(),
+    );
+    let mut ids = BTreeMap::new();
+    let mut invalid = 0;
+    for file in parsed {
+        invalid += usize::from(!file.is_valid());
+        for entry in file.entries {
+            ids.entry(entry.id).or_insert(entry.location);
+        }
+    }
+    Ok((ids, invalid))
+}
+
 /// Reads the manifests and the state (opened by `open_store`) together,
 /// then plans; returns the plan and the store it was made against.
 pub fn plan<S: StateReader + ?Sized>(

@@ -1,5 +1,6 @@
 //! Apply progress on stderr: an indicatif bar on a terminal, plain periodic
-//! lines otherwise. Counts done, failed and waiting for the rate limit.
+//! lines otherwise. One count (finished of total), then failures and
+//! waits for the rate limit.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -50,16 +51,19 @@ impl Progress {
         }
     }
 
+    /// What the count (finished of total) does not say: failures and
+    /// waits. Never a second count of the same thing: `84/479 85 done`
+    /// read as two numbers that disagree.
     fn status(&self, waiting: usize) -> String {
-        let mut s = format!(
-            "{} done, {} failed",
-            self.done.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed)
-        );
-        if waiting > 0 {
-            s.push_str(&format!(", {waiting} waiting for the rate limit"));
+        let failed = self.failed.load(Ordering::Relaxed);
+        let mut parts = Vec::new();
+        if failed > 0 {
+            parts.push(format!("{failed} failed"));
         }
-        s
+        if waiting > 0 {
+            parts.push(format!("{waiting} waiting for the rate limit"));
+        }
+        parts.join(", ")
     }
 
     /// Refreshes the display until the returned task is aborted (dropping
@@ -82,7 +86,12 @@ impl Progress {
                 } else {
                     let finished =
                         me.done.load(Ordering::Relaxed) + me.failed.load(Ordering::Relaxed);
-                    crate::logging::note(&format!("progress: {finished}/{} ({status})", me.total));
+                    let status = if status.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({status})")
+                    };
+                    crate::logging::note(&format!("progress: {finished}/{}{status}", me.total));
                 }
             }
         })

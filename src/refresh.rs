@@ -73,9 +73,17 @@ pub async fn read(
                 continue;
             };
             match live.get(&key) {
-                Some(Live::AltText(text)) => {
+                Some(Live::Found { alt_text, preview }) => {
+                    if let Some(url) = preview {
+                        match crate::plan::thumbnail::checked(url) {
+                            Some(url) => {
+                                refresh.previews.insert(id, url);
+                            }
+                            None => refresh.previews_dropped += 1,
+                        }
+                    }
                     let recorded = alt_text_of(&record.metadata);
-                    let now = live_alt_text(text.clone());
+                    let now = live_alt_text(alt_text.clone());
                     if recorded == now {
                         refresh.in_line += 1;
                     } else {

@@ -230,6 +230,7 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
             untracked: c.untracked,
             before: c.before,
             after: c.after,
+            location: None,
         };
         check_change(&change, request.as_ref())
             .map_err(|why| refuse(format!("is inconsistent: media {}: {why}", change.id)))?;

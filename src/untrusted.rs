@@ -214,14 +214,101 @@ pub fn scrub_message(text: &str, secrets: &[&str]) -> String {
     scrub_to(text, secrets, MAX_MESSAGE_CHARS)
 }
 
+/// Secrets shorter than this are never replaced where they happen to
+/// occur: a password `ss` would turn `permission` into `permi***ion` and
+/// so show itself. The places a credential sits by syntax are redacted
+/// whatever its length (`redact_structure`).
+const MIN_SUBSTRING_SECRET_CHARS: usize = 8;
+
 fn scrub_to(text: &str, secrets: &[&str], max_chars: usize) -> String {
-    let mut clean = text.to_string();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+    let mut clean = redact_structure(text);
+    for secret in secrets
+        .iter()
+        .filter(|s| s.chars().count() >= MIN_SUBSTRING_SECRET_CHARS)
+    {
         if clean.contains(secret) {
             clean = clean.replace(secret, "***");
         }
     }
     neutralise(&clean, max_chars)
+}
+
+/// `text` with `***` where a credential sits by syntax: a URL's password
+/// (`postgres://user:***@host`), a `password=***` parameter (quoted or
+/// not), a `Bearer ***` token, and the rest of an `Authorization:` line of
+/// another scheme (`Authorization: OAuth ***`).
+fn redact_structure(text: &str) -> String {
+    // ASCII lowering keeps every byte offset.
+    let lower = text.to_ascii_lowercase();
+    let ends_value = |b: u8| b.is_ascii_whitespace() || b"&;,\"'()<>".contains(&b);
+    let value_end = |from: usize| {
+        lower.as_bytes()[from..]
+            .iter()
+            .position(|&b| ends_value(b))
+            .map_or(text.len(), |n| from + n)
+    };
+    let skip_spaces = |from: usize| {
+        lower.as_bytes()[from..]
+            .iter()
+            .position(|&b| b != b' ')
+            .map_or(text.len(), |n| from + n)
+    };
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for (at, _) in lower.match_indices("://") {
+        let start = at + 3;
+        let authority = &lower[start..];
+        let len = authority
+            .find(|c: char| matches!(c, '/' | '?' | '#') || ends_value(c as u8))
+            .unwrap_or(authority.len());
+        if let Some(user_end) = authority[..len].rfind('@') {
+            if let Some(colon) = authority[..user_end].find(':') {
+                ranges.push((start + colon + 1, start + user_end));
+            }
+        }
+    }
+    for (at, marker) in lower.match_indices("password=") {
+        let start = at + marker.len();
+        let end = if lower.as_bytes().get(start) == Some(&b'\'') {
+            lower[start + 1..]
+                .find('\'')
+                .map_or(text.len(), |n| start + 1 + n + 1)
+        } else {
+            value_end(start)
+        };
+        ranges.push((start, end));
+    }
+    for (at, marker) in lower.match_indices("bearer ") {
+        let start = skip_spaces(at + marker.len());
+        ranges.push((start, value_end(start)));
+    }
+    for (at, marker) in lower.match_indices("authorization:") {
+        let scheme = skip_spaces(at + marker.len());
+        if lower[scheme..].starts_with("bearer ") {
+            continue;
+        }
+        let start = value_end(scheme);
+        let end = lower[start..].find('\n').map_or(text.len(), |n| start + n);
+        ranges.push((start, end));
+    }
+    ranges.retain(|(start, end)| end > start);
+    ranges.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    for (start, end) in ranges {
+        if end <= done {
+            continue;
+        }
+        let start = start.max(done);
+        out.push_str(&text[done..start]);
+        out.push_str(if text[start..end].starts_with(' ') {
+            " ***"
+        } else {
+            "***"
+        });
+        done = end;
+    }
+    out.push_str(&text[done..]);
+    out
 }
 
 #[cfg(test)]
@@ -239,7 +326,30 @@ mod tests {
                 .collect::<String>()
                 + "…"
         );
-        assert_eq!(scrub("a tok-123 b", &["tok-123", ""]), "a *** b");
+        assert_eq!(scrub("a tok-1234 b", &["tok-1234", ""]), "a *** b");
+    }
+
+    #[test]
+    fn short_secrets_are_redacted_by_place_never_by_substring() {
+        let secrets = ["ss", "es"];
+        for (text, shown) in [
+            ("permission denied", "permission denied"),
+            (
+                "database \"x\" does not exist at postgres://postgres:es@h/db?password=ss&sslmode=require",
+                "database \"x\" does not exist at postgres://postgres:***@h/db?password=***&sslmode=require",
+            ),
+            ("conninfo password='s s' host=h", "conninfo password=*** host=h"),
+            ("you sent Authorization: Bearer ss, thanks", "you sent Authorization: Bearer ***, thanks"),
+            ("Authorization: OAuth oauth_token=\"ss\", x=1\nnext", "Authorization: OAuth ***\nnext"),
+        ] {
+            assert_eq!(
+                scrub_message(text, &secrets),
+                neutralise(shown, MAX_MESSAGE_CHARS),
+                "{text}"
+            );
+        }
+        // A secret of 8 characters or more is replaced wherever it occurs.
+        assert_eq!(scrub("echo: longsecret", &["longsecret"]), "echo: ***");
     }
 
     #[test]

@@ -17,6 +17,22 @@ pub fn run(
     targets: &Targets,
     out: Output,
 ) -> anyhow::Result<Exit> {
+    let (adopted, unchanged) = record(config, paths, targets, state::history::Event::Adopt)?;
+    out.line(&format!(
+        "Adopted {adopted} media ({unchanged} already matched); nothing was sent."
+    ));
+    Ok(Exit::Success)
+}
+
+/// Records the manifests under `paths` as applied, with history entries
+/// of `event` (`import --adopt` says `import`): how many media were
+/// recorded, and how many already matched.
+pub fn record(
+    config: &Config,
+    paths: &[PathBuf],
+    targets: &Targets,
+    event: state::history::Event,
+) -> anyhow::Result<(usize, usize)> {
     let provenance = config.sources.provenance(paths);
     let open = || state::open_writer(&config.state, &config.command_line, &provenance);
     let inputs = planner::Inputs::new(paths, targets, None, config.allow_empty)?;
@@ -61,10 +77,7 @@ pub fn run(
             })
             .collect();
         adopted += batch.len();
-        store.record_many(batch, state::history::Event::Adopt)?;
+        store.record_many(batch, event)?;
     }
-    out.line(&format!(
-        "Adopted {adopted} media ({unchanged} already matched); nothing was sent."
-    ));
-    Ok(Exit::Success)
+    Ok((adopted, unchanged))
 }

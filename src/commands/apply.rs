@@ -4,9 +4,10 @@ use std::io::BufRead;
 
 use anyhow::bail;
 
-use crate::apply::Runner;
+use crate::apply::{Report, Runner};
+use crate::apply_summary::Summary;
 use crate::commands::Exit;
-use crate::config::{ApplyConfig, ApplySource, Config};
+use crate::config::{ApplyConfig, ApplyFormat, ApplySource, Config};
 use crate::output::Output;
 use crate::plan::{render_text, Plan};
 use crate::shutdown::Shutdown;
@@ -52,13 +53,19 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         // manifests want (no request), also when nothing else changes.
         crate::apply::record_drift(&plan, store.as_ref(), false)?;
     }
-    out.print(&render_text(&plan, out.color));
+    // With a JSON or markdown result, stdout holds that alone.
+    if args.format == ApplyFormat::Text {
+        out.print(&render_text(&plan, out.color));
+    } else {
+        crate::logging::write_stderr(&render_text(&plan, false));
+    }
     if !plan.has_changes() {
-        out.line("Apply complete: 0 applied, 0 failed.");
+        report(args, &plan, &Report::default(), out);
         return Ok(Exit::Success);
     }
     let from_saved_plan = matches!(args.source, ApplySource::SavedPlan(_));
-    if !args.auto_approve && !from_saved_plan && !confirm(config, &plan)? {
+    if !args.auto_approve && !from_saved_plan && !confirm(config, &plan, args.budget.max_requests)?
+    {
         out.line("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
@@ -66,7 +73,28 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
     execute(config, args, &plan, store.as_ref(), out)
 }
 
-fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {
+/// The result: its lines, or a JSON or markdown summary on stdout with
+/// the lines on stderr (the job's log keeps them).
+fn report(args: &ApplyConfig, plan: &Plan, report: &Report, out: Output) {
+    let lines = report.lines();
+    if args.format == ApplyFormat::Text {
+        for line in &lines {
+            out.line(line);
+        }
+        return;
+    }
+    for line in &lines {
+        crate::logging::note(line);
+    }
+    let reads = plan.refresh.as_ref().map_or(0, |r| r.reads);
+    let summary = Summary::new(report, reads, args.price_per_request, &args.budget);
+    match args.format {
+        ApplyFormat::Json => out.line(&summary.json()),
+        _ => out.print(&summary.markdown(lines.last().map_or("", String::as_str))),
+    }
+}
+
+fn confirm(config: &Config, plan: &Plan, max_requests: Option<usize>) -> anyhow::Result<bool> {
     if !config.stdin_is_terminal {
         bail!("refusing to apply without confirmation: stdin is not a terminal; pass `--auto-approve`, or apply a reviewed plan with `--plan FILE`");
     }
@@ -79,11 +107,21 @@ fn confirm(config: &Config, plan: &Plan) -> anyhow::Result<bool> {
     } else {
         String::new()
     };
-    crate::logging::write_stderr(&format!(
-        "Apply {} request{}{forgets}? [y/N] ",
-        summary.requests,
-        if summary.requests == 1 { "" } else { "s" }
-    ));
+    let plural = if summary.requests == 1 { "" } else { "s" };
+    // What is asked is what will be sent: the budget's share when it is less.
+    let requests = match max_requests {
+        Some(max) if max < summary.requests => {
+            format!("{max} of {} request{plural} (budget)", summary.requests)
+        }
+        _ => format!("{} request{plural}", summary.requests),
+    };
+    ask(&format!("Apply {requests}{forgets}?"))
+}
+
+/// Asks a yes/no question on the terminal; only yes means yes. Callers
+/// first refuse to ask when stdin is not a terminal.
+pub fn ask(question: &str) -> anyhow::Result<bool> {
+    crate::logging::write_stderr(&format!("{question} [y/N] "));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
@@ -99,9 +137,7 @@ fn execute(
     let shutdown = Shutdown::install()?;
     let runner = Runner::new(&args.client, args.budget, config.stderr_is_terminal)?;
     let report = runner.apply(&shutdown, plan, store);
-    for line in report.lines() {
-        out.line(&line);
-    }
+    self::report(args, plan, &report, out);
     Ok(if report.succeeded() {
         Exit::Success
     } else if report.at_budget() {

@@ -3,11 +3,13 @@
 mod adopt;
 pub(crate) mod apply;
 mod history;
+mod import;
 mod lint;
 mod plan;
 mod refresh;
 mod shell;
 mod state;
+mod state_import;
 mod validate;
 mod watch;
 
@@ -37,11 +39,20 @@ pub fn show_invalid(
     error
 }
 
-/// Every diagnostic as a GitHub annotation line.
+/// The diagnostics as GitHub annotation lines, errors first and capped
+/// (the rest are on stderr, where every one is printed).
 pub fn annotations(diagnostics: &[crate::error::Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(|d| crate::annotations::diagnostic(d) + "\n")
+    let mut capped = crate::annotations::Capped::default();
+    for d in diagnostics {
+        capped.push(
+            crate::annotations::diagnostic_kind(d),
+            crate::annotations::diagnostic(d),
+        );
+    }
+    capped
+        .finish("xmeta", "the step's log lists every problem", Vec::new())
+        .into_iter()
+        .map(|line| line + "\n")
         .collect()
 }
 
@@ -57,11 +68,36 @@ pub fn run(config: Config) -> anyhow::Result<Exit> {
         Task::Adopt { paths, targets } => adopt::run(&config, paths, targets, out),
         Task::State(action) => state::run(&config, action, out),
         Task::Refresh { paths, client } => refresh::run(&config, paths, client, out),
+        Task::Import(import) => import::run(&config, import, out),
         Task::Lint {
             paths,
             format,
             config: file,
-        } => lint::run(&config, paths, *format, file.as_deref(), out),
+            sarif,
+        } => lint::run(
+            &config,
+            paths,
+            lint::Outputs {
+                format: *format,
+                sarif: sarif.as_deref(),
+            },
+            file.as_deref(),
+            out,
+        ),
+        Task::ListRules { json } => {
+            if *json {
+                out.line(&serde_json::to_string_pretty(
+                    &crate::lint::catalog::list_json(),
+                )?);
+            } else {
+                out.print(&crate::lint::catalog::list_text());
+            }
+            Ok(Exit::Success)
+        }
+        Task::ExplainRule(rule) => {
+            out.print(&crate::lint::catalog::explain_text(*rule));
+            Ok(Exit::Success)
+        }
         Task::Schema(kind) => {
             let schema = match kind {
                 SchemaKind::Manifest => crate::schemas::manifest(),

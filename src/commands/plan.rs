@@ -4,7 +4,7 @@ use anyhow::Context;
 
 use crate::annotations::Kind;
 use crate::commands::{annotations, show_invalid, Exit};
-use crate::config::{Config, Format, PlanConfig};
+use crate::config::{Comment, Config, Format, PlanConfig};
 use crate::error::{render, Rendered};
 use crate::output::Output;
 use crate::plan::{self, write_text};
@@ -19,7 +19,12 @@ pub fn run(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Result<Ex
     plan_in_format(config, args, out).inspect_err(|e| {
         if let Rendered::Message(text) = render(e, &config.state_secrets()) {
             match args.format {
-                Format::Markdown => out.print(&plan::render_failure(&text)),
+                Format::Markdown => {
+                    // When writing the comment is what failed, that error
+                    // is the one reported: there is nowhere to write this.
+                    let parts = plan::render_failure(&text, &args.comment.layout);
+                    let _ = write_comment(&parts, &args.comment, out);
+                }
                 Format::Github => out.line(&crate::annotations::annotation(
                     Kind::Error,
                     None,
@@ -49,7 +54,13 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
     let planned = planner::plan(&inputs, || state::open_reader(&config.state));
     let (plan, store) = match (planned, args.format) {
         (Ok(planned), _) => planned,
-        (Err(e), Format::Markdown) => return Err(show_invalid(e, plan::render_invalid, out)),
+        (Err(e), Format::Markdown) => {
+            if let Some(invalid) = e.downcast_ref::<crate::error::InvalidManifests>() {
+                let parts = plan::render_invalid(&invalid.0, &args.comment.layout);
+                write_comment(&parts, &args.comment, out)?;
+            }
+            return Err(e);
+        }
         (Err(e), Format::Github) => return Err(show_invalid(e, annotations, out)),
         (Err(e), _) => return Err(e),
     };
@@ -71,18 +82,28 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
             crate::untrusted::write_json_pretty(&mut *w, &document)?;
             w.write_all(b"\n")
         }),
-        Format::Markdown => out.print(&plan::render_markdown(&plan)),
+        Format::Markdown => {
+            write_comment(
+                &plan::render_markdown(&plan, &args.comment.layout),
+                &args.comment,
+                out,
+            )?;
+        }
         Format::Github => {
+            let mut capped = crate::annotations::Capped::default();
             for warning in &plan.warnings {
-                out.line(&warning.annotation());
+                capped.push(warning.kind(), warning.annotation());
             }
             let summary = plan::summary_line(&plan);
-            out.line(&crate::annotations::annotation(
-                Kind::Notice,
-                None,
+            let summary =
+                crate::annotations::annotation(Kind::Notice, None, "xmeta plan", &summary);
+            for line in capped.finish(
                 "xmeta plan",
-                &summary,
-            ));
+                "the plan (`--format markdown`, `text` or `json`) lists them all",
+                vec![summary],
+            ) {
+                out.line(&line);
+            }
         }
     }
     if let Some(file) = &args.out {
@@ -99,6 +120,51 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
     )
 }
 
+/// The comment's parts: on stdout, or as `DIR/plan-K.md` with `--split`
+/// (older parts there removed, so a workflow never posts a stale one).
+fn write_comment(parts: &[String], comment: &Comment, out: Output) -> anyhow::Result<()> {
+    let Some(dir) = &comment.split else {
+        out.print(parts.first().map_or("", String::as_str));
+        return Ok(());
+    };
+    let cannot = || format!("cannot write the comment's parts to `{}`", dir.display());
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        anyhow::bail!(
+            "cannot write the comment's parts to `{}`: it is not a directory (a link is not followed); name a directory, which is created if missing",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(cannot)?;
+    for (k, part) in parts.iter().enumerate() {
+        let file = dir.join(format!("plan-{}.md", k + 1));
+        crate::fs_util::write_private(&file, part.as_bytes()).with_context(cannot)?;
+    }
+    for entry in std::fs::read_dir(dir).with_context(cannot)? {
+        let name = entry.with_context(cannot)?.file_name();
+        let number = name.to_str().and_then(|n| {
+            n.strip_prefix("plan-")?
+                .strip_suffix(".md")?
+                .parse::<usize>()
+                .ok()
+        });
+        if number.is_some_and(|k| k > parts.len() || k == 0) {
+            std::fs::remove_file(dir.join(&name)).with_context(cannot)?;
+        }
+    }
+    crate::logging::note(&format!(
+        "The comment is in {} part{} in `{}`: plan-1.md{}.",
+        parts.len(),
+        if parts.len() == 1 { "" } else { "s" },
+        crate::untrusted::neutralise(&dir.display().to_string(), 200),
+        if parts.len() > 1 {
+            format!(" to plan-{}.md", parts.len())
+        } else {
+            String::new()
+        }
+    ));
+    Ok(())
+}
+
 /// `plan --refresh-only`: the drift, and nothing planned.
 fn report_drift(
     refresh: &crate::refresh::Refresh,
@@ -111,17 +177,27 @@ fn report_drift(
     };
     match args.format {
         Format::Json => out.line(&crate::untrusted::json_pretty(refresh)?),
-        Format::Markdown => out.print(&plan::render_markdown(&plan)),
+        Format::Markdown => write_comment(
+            &plan::render_markdown(&plan, &args.comment.layout),
+            &args.comment,
+            out,
+        )?,
         Format::Github => {
             let drifts = refresh.drifted.iter().map(plan::text::drift_header);
+            let mut capped = crate::annotations::Capped::default();
             for line in drifts.chain(plan::text::refresh_notes(refresh)) {
                 let text = line.strip_prefix("warning: ").unwrap_or(&line);
-                out.line(&crate::annotations::annotation(
+                capped.push(
                     Kind::Warning,
-                    None,
-                    "xmeta drift",
-                    text,
-                ));
+                    crate::annotations::annotation(Kind::Warning, None, "xmeta drift", text),
+                );
+            }
+            for line in capped.finish(
+                "xmeta drift",
+                "`xmeta plan --refresh-only` lists them all",
+                Vec::new(),
+            ) {
+                out.line(&line);
             }
         }
         Format::Text => {

@@ -46,7 +46,7 @@ pub fn run(
     // Recorded as X holds it: the next plan puts back what the manifests
     // want.
     crate::apply::record_drift(&plan, store.as_ref(), true)?;
-    for note in text::refresh_notes(&refresh) {
+    if let Some(note) = text::refresh_text_notes(&refresh) {
         out.line(&note);
     }
     out.line(&refresh.line());

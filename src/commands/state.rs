@@ -15,25 +15,25 @@ use crate::state::{self, Entry, Filter, Location, Record, StateError, FORMAT_VER
 
 /// Lineages made by xmeta are 32 hex digits; imports may carry others
 /// from older tools, but nothing that could disturb a terminal.
-fn is_lineage(text: &str) -> bool {
+pub(super) fn is_lineage(text: &str) -> bool {
     (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// `state export`: everything needed to rebuild the state elsewhere.
 #[derive(Serialize, Deserialize)]
-struct Export {
-    format_version: u32,
-    lineage: String,
-    serial: u64,
-    media: BTreeMap<MediaId, Record>,
+pub(super) struct Export {
+    pub format_version: u32,
+    pub lineage: String,
+    pub serial: u64,
+    pub media: BTreeMap<MediaId, Record>,
     /// Newest first; absent in exports made before format 2.
     #[serde(default)]
-    history: Option<Vec<Entry>>,
+    pub history: Option<Vec<Entry>>,
 }
 
 /// The largest export `state import` reads (one of 1,000,000 media with
 /// their history is about 1.1 GB).
-const MAX_EXPORT_BYTES: u64 = 4 << 30;
+pub(super) const MAX_EXPORT_BYTES: u64 = 4 << 30;
 
 pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result<Exit> {
     let location = &config.state;
@@ -107,87 +107,7 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                 None => out.line(&json),
             }
         }
-        StateAction::Import { file, force } => {
-            let text = crate::intake::read(file, None, MAX_EXPORT_BYTES)
-                .map_err(|e| anyhow!("cannot read `{}`: {e}", file.display()))?;
-            let export: Export = serde_json::from_slice(&text)
-                .map_err(|e| anyhow!("`{}` is not a state export ({e})", file.display()))?;
-            if export.format_version > FORMAT_VERSION {
-                bail!(
-                    "`{}` was exported by a newer xmeta (format {})",
-                    file.display(),
-                    export.format_version
-                );
-            }
-            // Serials only grow; one near the top would stop every later write.
-            if export.serial >= 1 << 53 {
-                bail!(
-                    "`{}` has serial {}, beyond what a state ever reaches; nothing was imported",
-                    file.display(),
-                    export.serial
-                );
-            }
-            if export.lineage.is_empty() {
-                bail!("`{}` has no lineage: it is the export of a state that did not exist; nothing was imported", file.display());
-            }
-            if !is_lineage(&export.lineage) {
-                bail!(
-                    "`{}` holds `{}`, which is not a lineage (1 to 64 letters, digits or dashes); nothing was imported",
-                    file.display(),
-                    crate::untrusted::neutralise(&export.lineage, 64)
-                );
-            }
-            if let Some((id, _)) = export.media.iter().find(|(_, r)| !r.is_intact()) {
-                bail!("`{}` is damaged: the record of media {id} does not match its digest; nothing was imported", file.display());
-            }
-            let provenance = provenance(config);
-            let store = state::open_writer(location, &config.command_line, &provenance)?;
-            let current = store.lineage()?;
-            if current.as_deref() != Some(export.lineage.as_str())
-                && !*force
-                && !store.all()?.is_empty()
-            {
-                bail!(
-                    "`{}` is an export of state lineage `{}`, but the state at `{location}` is lineage `{}` and holds media; pass --force to replace it (its records are lost)",
-                    file.display(),
-                    export.lineage,
-                    current.unwrap_or_default(),
-                );
-            }
-            // The serial moves past both this state's and the export's, so
-            // a plan saved against either is seen as stale.
-            let serial = store.serial()?.max(export.serial) + 1;
-            if let Some(history) = &export.history {
-                check_history(file, history, export.serial)?;
-            }
-            // An export without history gets one `import` entry per media.
-            let history = export.history.clone().unwrap_or_else(|| {
-                if provenance.off {
-                    return Vec::new();
-                }
-                let at = crate::time::Timestamp::now();
-                export
-                    .media
-                    .iter()
-                    .map(|(id, r)| {
-                        Entry::new(
-                            *id,
-                            Event::Import,
-                            None,
-                            Some(&r.metadata),
-                            &provenance,
-                            serial,
-                            at,
-                        )
-                    })
-                    .collect()
-            });
-            store.replace_all(&export.lineage, serial, &export.media, &history)?;
-            out.line(&format!(
-                "Imported {} media into `{location}`.",
-                export.media.len(),
-            ));
-        }
+        StateAction::Import { file, force } => super::state_import::run(config, file, *force, out)?,
         StateAction::Migrate { to, keep_source } => {
             migrate(config, location, to, *keep_source, out)?;
         }
@@ -291,25 +211,8 @@ fn workspace(location: &Location, action: &WorkspaceAction, out: Output) -> anyh
     Ok(())
 }
 
-/// Imported entries must fit the state they join: serials no later than
-/// the export's (or later writes would collide with them), times that
-/// compare as times.
-fn check_history(file: &std::path::Path, history: &[Entry], serial: u64) -> anyhow::Result<()> {
-    for entry in history {
-        if entry.serial > serial {
-            bail!(
-                "`{}` is damaged: a history entry of media {} has serial {}, after the export's {serial}; nothing was imported",
-                file.display(),
-                entry.media,
-                entry.serial
-            );
-        }
-    }
-    Ok(())
-}
-
 /// State commands act on no manifests: the revision is the working
 /// directory's repository, if any.
-fn provenance(config: &Config) -> state::Provenance {
+pub(super) fn provenance(config: &Config) -> state::Provenance {
     config.sources.provenance(&[std::path::PathBuf::from(".")])
 }

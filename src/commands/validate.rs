@@ -18,12 +18,20 @@ pub fn run(config: &Config, paths: &[PathBuf], github: bool, out: Output) -> any
     };
     let lint = crate::lint::lint(&desired, &inputs.lint, Some(crate::lint::SHOWN_IN_PLANS));
     let warnings = desired.warnings.iter().cloned().map(PlanWarning::Manifest);
+    let mut capped = crate::annotations::Capped::default();
     for warning in warnings.chain(lint.warnings()) {
-        out.line(&if github {
-            warning.annotation()
+        if github {
+            capped.push(warning.kind(), warning.annotation());
         } else {
-            warning.to_string()
-        });
+            out.line(&warning.to_string());
+        }
+    }
+    for line in capped.finish(
+        "xmeta validate",
+        "`xmeta validate` lists them all (`xmeta lint --format sarif` for code scanning)",
+        Vec::new(),
+    ) {
+        out.line(&line);
     }
     out.line(&format!(
         "{} media in {} file{} are valid.",

@@ -71,7 +71,7 @@ pub fn find(explicit: Option<&Path>, paths: &[PathBuf]) -> Option<Found> {
         start.as_path()
     };
     let canonical = std::fs::canonicalize(here).ok()?;
-    let repository = canonical.ancestors().find(|d| d.join(".git").exists());
+    let repository = repository_root(&canonical);
     let searched: Vec<&Path> = match repository {
         Some(root) => canonical
             .ancestors()
@@ -105,6 +105,12 @@ pub fn find(explicit: Option<&Path>, paths: &[PathBuf]) -> Option<Found> {
         });
     }
     None
+}
+
+/// The repository `canonical` (an absolute, canonical directory) is in:
+/// the nearest directory up from it holding `.git`.
+pub fn repository_root(canonical: &Path) -> Option<&Path> {
+    canonical.ancestors().find(|d| d.join(".git").exists())
 }
 
 pub fn load(explicit: Option<&Path>, paths: &[PathBuf]) -> anyhow::Result<LintConfig> {
@@ -209,18 +215,12 @@ fn read_lint(
                     continue;
                 };
                 for (id, setting) in rules {
-                    let name = id.as_str().unwrap_or("");
-                    if let Some(rule) = Rule::from_id(name) {
-                        read_rule(file, rule, setting, config, problems);
-                    } else {
-                        let ids: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
-                        problems.push(
-                            Diagnostic::error(at(file, id), format!("unknown rule `{name}`"))
-                                .with_help(
-                                    suggest(name, ids.iter().copied())
-                                        .map(|s| format!("did you mean `{s}`?")),
-                                ),
-                        );
+                    match Rule::parse(id.as_str().unwrap_or("")) {
+                        Ok(rule) => read_rule(file, rule, setting, config, problems),
+                        Err(unknown) => problems.push(
+                            Diagnostic::error(at(file, id), unknown.to_string())
+                                .with_help(Some(unknown.help())),
+                        ),
                     }
                 }
             }

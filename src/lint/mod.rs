@@ -1,12 +1,13 @@
 //! Alt-text policy checks: rules over the declared media (pure), their
 //! configuration, and the renderers (text, JSON, SARIF, GitHub annotations).
 
+pub mod catalog;
 pub mod config;
 mod render;
 pub mod rules;
 
 use std::collections::hash_map::Entry::{Occupied, Vacant};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use config::LintConfig;
 pub use render::{render, LintFormat};
@@ -24,6 +25,22 @@ pub struct Finding {
     pub id: MediaId,
     pub location: Location,
     pub message: String,
+    /// A stable digest of the rule, the media and its alt text: the same
+    /// finding has the same fingerprint wherever its lines move (SARIF's
+    /// `partialFingerprints`).
+    pub fingerprint: String,
+}
+
+/// SHA-256 (stable across builds and platforms, unlike std's hasher) of
+/// the rule, the media ID and the alt text as declared.
+fn fingerprint(rule: Rule, id: MediaId, text: Option<&str>) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    for part in [rule.id(), &id.to_string(), text.unwrap_or("")] {
+        h.update(part.len().to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
 }
 
 impl std::fmt::Display for Finding {
@@ -49,28 +66,56 @@ pub struct Exempt {
     pub reason: String,
 }
 
-/// Findings listed in a plan before the rest are counted.
+/// Findings listed in a plan before the rest are counted: the most severe.
 pub const SHOWN_IN_PLANS: usize = 50;
+
+/// A count of findings of one rule at one level.
+pub type Counts = BTreeMap<(std::cmp::Reverse<Level>, Rule), usize>;
 
 #[derive(Clone, Debug, Default)]
 pub struct Report {
+    /// In file order; under a limit, the most severe ones, errors first
+    /// and grouped by rule, each group in file order.
     pub findings: Vec<Finding>,
     pub exempt: Vec<Exempt>,
     /// Media declared, and those with alt text.
     pub media: usize,
     pub with_alt_text: usize,
-    /// Findings past the limit, counted only (and how many are errors).
-    pub more: usize,
-    pub more_errors: usize,
+    /// Every finding (shown or not) by level, most severe first, and rule.
+    pub counts: Counts,
+    /// Findings past the limit, counted only, the same way.
+    pub hidden: Counts,
+}
+
+/// `3 errors`, `1 warning`.
+pub fn count_of(n: usize, level: Level) -> String {
+    format!(
+        "{} {level}{}",
+        crate::plan::cost::thousands(n as u64),
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 impl Report {
     pub fn errors(&self) -> usize {
-        self.findings
+        self.level_count(Level::Error)
+    }
+
+    pub fn warnings_count(&self) -> usize {
+        self.level_count(Level::Warning)
+    }
+
+    /// Findings past the limit, counted only.
+    pub fn more(&self) -> usize {
+        self.hidden.values().sum()
+    }
+
+    fn level_count(&self, level: Level) -> usize {
+        self.counts
             .iter()
-            .filter(|f| f.level == Level::Error)
-            .count()
-            + self.more_errors
+            .filter(|((l, _), _)| l.0 == level)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     pub fn coverage(&self) -> crate::plan::Coverage {
@@ -85,19 +130,34 @@ impl Report {
         self.coverage().line()
     }
 
-    /// Each finding as a warning (the first `SHOWN_IN_PLANS`, then a
-    /// count), then each exemption: for plans and `validate`, where a
-    /// library without alt text must not bury the plan.
+    /// For plans and `validate`, where a library without alt text must not
+    /// bury the plan: when not all are shown, a count per rule (errors
+    /// first); the findings shown (the most severe); a count of the rest by
+    /// rule and level; then each exemption. When all are shown, the
+    /// findings are the counts.
     pub fn warnings(&self) -> Vec<PlanWarning> {
-        let mut warnings: Vec<PlanWarning> = self
-            .findings
+        let counted = if self.hidden.is_empty() {
+            &Counts::new()
+        } else {
+            &self.counts
+        };
+        let mut warnings: Vec<PlanWarning> = counted
             .iter()
-            .cloned()
-            .map(PlanWarning::Lint)
+            .map(|((level, rule), n)| PlanWarning::LintCount {
+                rule: *rule,
+                level: level.0,
+                findings: *n,
+            })
             .collect();
-        if self.more > 0 {
+        warnings.extend(self.findings.iter().cloned().map(PlanWarning::Lint));
+        if !self.hidden.is_empty() {
             warnings.push(PlanWarning::MoreLint {
-                findings: self.more,
+                findings: self.more(),
+                by_rule: self
+                    .hidden
+                    .iter()
+                    .map(|((level, rule), n)| (*rule, level.0, *n))
+                    .collect(),
             });
         }
         warnings.extend(self.exempt.iter().cloned().map(PlanWarning::Exempt));
@@ -142,6 +202,51 @@ fn folded_hash(text: &str) -> u64 {
 
 fn same_folded(a: &str, b: &str) -> bool {
     folded(a).eq(folded(b))
+}
+
+/// An exemption's rules that find nothing in its media (or are off): each
+/// media's unused ones as one `alt-text/unused-exemption` finding. An
+/// exemption that names `alt-text/unused-exemption` is never reported.
+fn unused_exemptions(
+    entries: &[&Entry],
+    raw: &[(usize, Rule, String)],
+    config: &LintConfig,
+) -> Vec<(usize, Rule, String)> {
+    let found: HashSet<(usize, Rule)> = raw
+        .iter()
+        .filter(|(i, _, _)| entries[*i].exemption.is_some())
+        .map(|(i, rule, _)| (*i, *rule))
+        .collect();
+    let mut unused = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let Some(exemption) = &entry.exemption else {
+            continue;
+        };
+        let names = |r: Rule| exemption.ignore.iter().any(|id| id == r.id());
+        if names(Rule::UnusedExemption) {
+            continue;
+        }
+        let idle: Vec<&str> = Rule::ALL
+            .into_iter()
+            .filter(|r| names(*r))
+            .filter(|r| config.level(*r) == Level::Off || !found.contains(&(i, *r)))
+            .map(Rule::id)
+            .collect();
+        if !idle.is_empty() {
+            unused.push((
+                i,
+                Rule::UnusedExemption,
+                format!(
+                    "media {} is exempt from {}, which find{} nothing in it; remove {} from `lint.ignore`",
+                    entry.id,
+                    idle.join(", "),
+                    if idle.len() == 1 { "s" } else { "" },
+                    if idle.len() == 1 { "it" } else { "them" },
+                ),
+            ));
+        }
+    }
+    unused
 }
 
 /// Checks every declared media against the configured rules. With a
@@ -237,12 +342,13 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
                 i,
                 Rule::Duplicate,
                 format!(
-                    "media {} has the same alt text; describe each media on its own",
-                    entries[first].id
+                    "media {} at {} has the same alt text; describe each media on its own",
+                    entries[first].id, entries[first].location
                 ),
             ));
         }
     }
+    raw.extend(unused_exemptions(&entries, &raw, config));
     // Per media, in rule order (the duplicate after the text's own rules).
     raw.sort_by_key(|(i, _, _)| *i);
     let mut wanted: Vec<(usize, Rule, String)> = raw
@@ -255,12 +361,17 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
                     .is_some_and(|e| e.ignore.iter().any(|r| r == rule.id()))
         })
         .collect();
+    let key = |rule: Rule| (std::cmp::Reverse(config.level(rule)), rule);
+    for (_, rule, _) in &wanted {
+        *report.counts.entry(key(*rule)).or_default() += 1;
+    }
     if let Some(limit) = limit {
-        report.more = wanted.len().saturating_sub(limit);
-        report.more_errors = wanted[limit.min(wanted.len())..]
-            .iter()
-            .filter(|(_, rule, _)| config.level(*rule) == Level::Error)
-            .count();
+        // The most severe first, each rule's together, in file order
+        // within a rule (the sort is stable).
+        wanted.sort_by_key(|(_, rule, _)| key(*rule));
+        for (_, rule, _) in wanted.iter().skip(limit) {
+            *report.hidden.entry(key(*rule)).or_default() += 1;
+        }
         wanted.truncate(limit);
     }
     let exempted: Vec<usize> = (0..entries.len())
@@ -274,6 +385,7 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
             id: entries[i].id,
             location,
             message,
+            fingerprint: fingerprint(rule, entries[i].id, alt_text(entries[i])),
         });
     }
     for i in exempted {

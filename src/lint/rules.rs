@@ -35,30 +35,16 @@ impl fmt::Display for Level {
 
 pub use crate::model::Rule;
 
-/// What the linter makes of each rule (its identity is the model's).
+/// What the linter makes of each rule (its identity is the model's; its
+/// words are the rule table's, `lint/catalog.rs`).
 impl Rule {
     pub fn default_level(self) -> Level {
-        match self {
-            Rule::Missing | Rule::Placeholder | Rule::Filename | Rule::UrlOnly | Rule::NoWords => {
-                Level::Error
-            }
-            _ => Level::Warning,
-        }
+        self.doc().level
     }
 
     /// One line: what is wrong, in general (SARIF's short description).
     pub fn summary(self) -> &'static str {
-        match self {
-            Rule::Missing => "a media has no alt text",
-            Rule::Placeholder => "the alt text is a placeholder word such as \"image\"",
-            Rule::Filename => "the alt text is a file name such as IMG_2041.JPG",
-            Rule::TooShort => "the alt text is too short to describe anything",
-            Rule::RedundantPrefix => "the alt text starts with \"image of\" or the like",
-            Rule::Duplicate => "the same alt text is used on different media",
-            Rule::UrlOnly => "the alt text is only a URL",
-            Rule::NoWords => "the alt text has no words (only emoji, symbols or punctuation)",
-            Rule::Whitespace => "the alt text has leading, trailing or doubled spaces",
-        }
+        self.doc().summary
     }
 }
 

@@ -129,24 +129,29 @@ pub fn media_key(
 
 impl Exemption {
     /// At least one known rule, each once, and a reason that says something.
-    pub fn check(&self) -> Result<(), String> {
+    /// A problem is its message and its help (the rule probably meant).
+    pub fn check(&self) -> Result<(), (String, Option<String>)> {
         if self.ignore.is_empty() {
-            return Err(
+            return Err((
                 "`lint.ignore` must name at least one rule, such as alt-text/too-short".into(),
-            );
+                None,
+            ));
         }
         if self.reason.trim().is_empty() {
-            return Err("`lint.reason` must say why the media is exempt".into());
+            return Err((
+                "`lint.reason` must say why the media is exempt".into(),
+                None,
+            ));
         }
         for (i, id) in self.ignore.iter().enumerate() {
-            if crate::model::Rule::from_id(id).is_none() {
-                return Err(format!(
-                    "`lint.ignore` names `{}`, which is no rule; see the README's alt-text rules",
-                    crate::untrusted::neutralise(id, 60)
+            if let Err(unknown) = crate::model::Rule::parse(id) {
+                return Err((
+                    format!("`lint.ignore` names `{}`, which is no rule", unknown.name),
+                    Some(unknown.help()),
                 ));
             }
             if self.ignore[..i].contains(id) {
-                return Err(format!("`lint.ignore` names `{id}` twice"));
+                return Err((format!("`lint.ignore` names `{id}` twice"), None));
             }
         }
         Ok(())
@@ -428,12 +433,12 @@ fn read_document(
             .map(Value::take)
             .and_then(|v| serde_json::from_value::<Exemption>(v).ok());
         let exemption = match exemption.as_ref().map(Exemption::check) {
-            Some(Err(message)) => {
+            Some(Err((message, help))) => {
                 let at = node.get("lint").unwrap_or(node);
-                checker.push(Diagnostic::error(
-                    Location::new(file, at.pos.line, at.pos.column),
-                    message,
-                ));
+                checker.push(
+                    Diagnostic::error(Location::new(file, at.pos.line, at.pos.column), message)
+                        .with_help(help),
+                );
                 None
             }
             _ => exemption.map(Arc::new),

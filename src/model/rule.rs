@@ -13,10 +13,11 @@ pub enum Rule {
     UrlOnly,
     NoWords,
     Whitespace,
+    UnusedExemption,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 10] = [
         Rule::Missing,
         Rule::Placeholder,
         Rule::Filename,
@@ -26,6 +27,7 @@ impl Rule {
         Rule::UrlOnly,
         Rule::NoWords,
         Rule::Whitespace,
+        Rule::UnusedExemption,
     ];
 
     pub fn id(self) -> &'static str {
@@ -39,11 +41,53 @@ impl Rule {
             Rule::UrlOnly => "alt-text/url-only",
             Rule::NoWords => "alt-text/no-words",
             Rule::Whitespace => "alt-text/whitespace",
+            Rule::UnusedExemption => "alt-text/unused-exemption",
         }
     }
 
     pub fn from_id(id: &str) -> Option<Rule> {
         Rule::ALL.into_iter().find(|r| r.id() == id)
+    }
+
+    /// The rule `id` names, or an error that says which rule was meant:
+    /// the one message for an unknown rule ID, wherever one is written
+    /// (`lint.ignore` in a manifest, `xmeta.yaml`, `lint --explain`).
+    pub fn parse(id: &str) -> Result<Rule, UnknownRule> {
+        Rule::from_id(id).ok_or_else(|| UnknownRule {
+            name: crate::untrusted::neutralise(id, 60),
+            meant: crate::manifest::schema::suggest(id, Rule::ALL.iter().map(|r| r.id()))
+                // `too-short` for `alt-text/too-short`.
+                .or_else(|| {
+                    Rule::ALL
+                        .iter()
+                        .map(|r| r.id())
+                        .find(|r| r.strip_prefix("alt-text/") == Some(id))
+                }),
+        })
+    }
+}
+
+/// A rule ID that names no rule, and the rule probably meant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownRule {
+    /// As written, neutralised.
+    pub name: String,
+    pub meant: Option<&'static str>,
+}
+
+impl UnknownRule {
+    /// `did you mean `alt-text/too-short`?`, or where the rules are listed.
+    pub fn help(&self) -> String {
+        match self.meant {
+            Some(rule) => format!("did you mean `{rule}`?"),
+            None => "`xmeta lint --list-rules` lists the rules".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for UnknownRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown rule `{}`", self.name)
     }
 }
 

@@ -88,10 +88,16 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-fn dollars(usd: f64) -> String {
+/// Money as it is read: cents, or a tenth of a cent under $0.01 (X's
+/// price is half a cent), never float noise (`$0.000019999999999999998`).
+pub fn dollars(usd: f64) -> String {
     if usd > 0.0 && usd < 0.01 {
-        // The shortest exact form: $0.005, $0.0000001.
-        return format!("${usd}");
+        let mills = (usd * 1000.0).round() as u64;
+        return if mills == 0 {
+            "under $0.001".to_string()
+        } else {
+            format!("$0.00{mills}")
+        };
     }
     let cents = (usd * 100.0).round() as u64;
     format!("${}.{:02}", thousands(cents / 100), cents % 100)
@@ -114,7 +120,7 @@ mod tests {
         );
         assert_eq!(
             estimate(1, 0, 0.000_000_1).line(),
-            "Cost: 1 request ≈ $0.0000001; fits in one 15-minute window (500 requests)."
+            "Cost: 1 request ≈ under $0.001; fits in one 15-minute window (500 requests)."
         );
         assert_eq!(
             estimate(100_000, 0, 0.005).line(),

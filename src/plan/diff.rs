@@ -51,6 +51,7 @@ pub fn diff(
         untracked: Vec::new(),
         before: record.metadata.clone(),
         after: Metadata::default(),
+        location: None,
     };
     // Both sides are ordered by ID: one merge pass, no lookups.
     let mut forgotten = Vec::new();
@@ -66,6 +67,7 @@ pub fn diff(
         if !targets.includes(&id) {
             continue;
         }
+        let location = entry.location;
         let change = match record {
             // Moved, not copied: a plan of 100,000 creates holds one copy.
             None => Some(create(
@@ -76,7 +78,10 @@ pub fn diff(
             Some(record) => diff_media(&id, &entry.metadata, Some(&record.metadata)),
         };
         match change {
-            Some(change) => plan.changes.push(change),
+            Some(change) => plan.changes.push(Change {
+                location: Some(location),
+                ..change
+            }),
             None => plan.unchanged += 1,
         }
     }
@@ -114,6 +119,7 @@ fn create(id: MediaId, wanted: Metadata) -> Change {
         untracked: Vec::new(),
         before: Metadata::default(),
         after: wanted,
+        location: None,
     }
 }
 
@@ -143,6 +149,7 @@ pub fn diff_media(id: &MediaId, wanted: &Metadata, applied: Option<&Metadata>) -
         untracked,
         before: applied.select(&touched),
         after,
+        location: None,
     })
 }
 

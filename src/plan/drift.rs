@@ -24,6 +24,12 @@ pub struct Refresh {
     pub not_found: Vec<(MediaId, String)>,
     /// GET requests made.
     pub reads: usize,
+    /// Each read media's image on X's media hosts, for a review to show.
+    #[serde(skip)]
+    pub previews: std::collections::BTreeMap<MediaId, String>,
+    /// Image URLs X gave that were not on its media hosts: dropped.
+    #[serde(skip)]
+    pub previews_dropped: usize,
 }
 
 impl Refresh {

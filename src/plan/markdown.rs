@@ -1,29 +1,21 @@
-//! The markdown form of a plan, for a pull-request comment. Everything in
-//! it counts toward one GitHub comment (65,536 characters): the summary,
-//! the warnings (grouped, folded), the drift, a table of changed media and
-//! each diff in a collapsible block, each part cut short with a note when
-//! its share is used up. Forgets and updates come before creates, so a
-//! large rollout cuts creates first. Every string from a manifest, a path
-//! or the state is escaped (by `crate::untrusted`): a file name cannot
+//! The markdown form of a plan, for a pull-request comment: the summary,
+//! the warnings (grouped, folded), the drift, then a review table with a
+//! row per change (`file:line`, action, fields, and the alt text, as a word
+//! diff for an update) and the diffs of the other fields folded below.
+//! Forgets and updates come before creates. `comment.rs` lays the pieces
+//! out in parts within the byte budget. Every string from a manifest, a
+//! path or the state is escaped (by `crate::untrusted`): a file name cannot
 //! inject HTML or links, nor an alt text a control or bidi character.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::error::Diagnostic;
-use crate::model::FieldKind;
+use crate::model::{FieldKind, FieldValue, Metadata};
+use crate::plan::comment::{self, Layout, Piece};
 use crate::plan::text::{change_diff, change_header, summary_line, untracked_notes};
 use crate::plan::{Action, Change, Plan};
 use crate::untrusted::{html, markdown as escape};
-
-/// GitHub's limit for one comment is 65,536 characters; keep a margin for
-/// the workflow's own header (marker, commit, run link).
-pub const COMMENT_LIMIT: usize = 65_536;
-const BUDGET: usize = COMMENT_LIMIT - 1_536;
-/// The warnings and the drift may each use at most this much.
-const NOTES_BUDGET: usize = BUDGET / 8;
-/// The table may use at most this much, so some diffs always show.
-const TABLE_BUDGET: usize = BUDGET * 2 / 5;
 
 /// A fence longer than any run of backticks in `text`.
 fn fence(text: &str) -> String {
@@ -69,8 +61,8 @@ fn field_counts(plan: &Plan) -> Option<String> {
 }
 
 /// Identical lines once each with a count, in a folded list, within
-/// `NOTES_BUDGET`.
-fn folded(out: &mut String, title: &str, lines: &[String]) {
+/// `cap` bytes.
+fn folded(out: &mut String, title: &str, lines: &[String], cap: usize, open: bool) {
     if lines.is_empty() {
         return;
     }
@@ -84,7 +76,11 @@ fn folded(out: &mut String, title: &str, lines: &[String]) {
             counts.push((line, 1));
         }
     }
-    let mut block = format!("<details><summary>{title}: {}</summary>\n\n", lines.len());
+    let open = if open { " open" } else { "" };
+    let mut block = format!(
+        "<details{open}><summary>{title}: {}</summary>\n\n",
+        lines.len()
+    );
     let mut shown = 0;
     for (line, n) in &counts {
         let times = if *n > 1 {
@@ -93,7 +89,8 @@ fn folded(out: &mut String, title: &str, lines: &[String]) {
             String::new()
         };
         let item = format!("- {}{times}\n", escape(line));
-        if block.len() + item.len() > NOTES_BUDGET {
+        // Room is kept for the closing lines below.
+        if block.len() + item.len() + 120 > cap {
             break;
         }
         block.push_str(&item);
@@ -110,36 +107,165 @@ fn folded(out: &mut String, title: &str, lines: &[String]) {
     out.push_str(&block);
 }
 
-pub fn render_markdown(plan: &Plan) -> String {
-    let mut out = String::from("### xmeta plan\n\n");
-    let _ = writeln!(out, "**{}**\n", summary_line(plan));
+/// The plan's comment, in parts (one unless `layout.split`).
+pub fn render_markdown(plan: &Plan, layout: &Layout) -> Vec<String> {
+    let mut head = format!("**{}**\n\n", summary_line(plan));
     if plan.has_changes() {
-        let _ = writeln!(out, "{}\n", plan.cost().line());
+        let _ = writeln!(head, "{}\n", plan.cost().line());
     }
     if let Some(fields) = field_counts(plan) {
-        let _ = writeln!(out, "{fields}\n");
+        let _ = writeln!(head, "{fields}\n");
     }
     if let Some(coverage) = plan.alt_text_coverage {
-        let _ = writeln!(out, "{}\n", coverage.line());
+        let _ = writeln!(head, "{}\n", coverage.line());
     }
     let mut notes: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
     if let Some(refresh) = &plan.refresh {
         notes.extend(crate::plan::text::refresh_notes(refresh));
+        if refresh.previews_dropped > 0 {
+            notes.push(format!(
+                "warning: {} image URLs in X's answers were not on its media hosts ({}): not shown",
+                refresh.previews_dropped,
+                crate::plan::thumbnail::MEDIA_HOSTS.join(", ")
+            ));
+        }
     }
-    folded(&mut out, "⚠️ Warnings", &notes);
+    // Errors (a lint rule at level error) come first and show unfolded.
+    let errors = plan
+        .warnings
+        .iter()
+        .any(|w| w.kind() == crate::annotations::Kind::Error);
+    let title = if errors {
+        "❌ Errors and warnings"
+    } else {
+        "⚠️ Warnings"
+    };
+    folded(&mut head, title, &notes, layout.notes_cap(), errors);
     if let Some(refresh) = &plan.refresh {
-        drift(&mut out, refresh);
+        drift(&mut head, refresh, layout.notes_cap());
     }
-    if !plan.has_changes() {
-        return out;
-    }
-    let ordered = review_order(&plan.changes);
-    table(&mut out, &ordered);
-    diffs(&mut out, &ordered, plan.prune);
-    out
+    let previews = plan.refresh.as_ref().map(|r| &r.previews);
+    let pieces: Vec<Piece> = review_order(&plan.changes)
+        .into_iter()
+        .map(|change| {
+            let preview = previews.and_then(|p| p.get(&change.id)).map(String::as_str);
+            piece(change, preview, plan.prune, layout.piece_cap())
+        })
+        .collect();
+    comment::pack(layout, &head, &pieces)
 }
 
-fn drift(out: &mut String, refresh: &crate::refresh::Refresh) {
+/// One change's row and folded diff, each within `cap` bytes; the row
+/// shows the media's image when X's answer gave one on its media hosts.
+fn piece(change: &Change, preview: Option<&str>, prune: bool, cap: usize) -> Piece {
+    let group = match change.action {
+        Action::Forget => "Forgets",
+        Action::Update => "Updates",
+        Action::Create => "Creates",
+    };
+    let place = change.location.as_ref().map_or_else(
+        || "—".to_string(),
+        |l| {
+            code(&format!(
+                "{}:{}",
+                crate::untrusted::neutralise(&l.file.display().to_string(), 200),
+                l.line
+            ))
+        },
+    );
+    let fields: Vec<String> = change
+        .fields
+        .iter()
+        .chain(&change.untracked)
+        .map(|f| format!("`{f}`"))
+        .collect();
+    let fields = if fields.is_empty() {
+        "—".to_string()
+    } else {
+        fields.join(", ")
+    };
+    let row = |alt: &str| {
+        format!(
+            "| `{}` | {place} | {} | {fields} | {alt} |\n",
+            change.id,
+            action_word(change.action),
+        )
+    };
+    // `preview` passed `thumbnail::checked`: https, X's hosts, a plain path.
+    let image = preview.map_or_else(String::new, |url| {
+        format!("<img src=\"{}\" width=\"64\" alt=\"\"> ", html(url))
+    });
+    let mut line = row(&format!("{image}{}", alt_text_cell(change)));
+    if line.len() > cap {
+        line = row(&format!(
+            "{image}_too long to show here; `xmeta plan` shows it_"
+        ));
+    }
+    Piece {
+        group,
+        row: line,
+        diff: other_fields_diff(change, prune, cap),
+    }
+}
+
+/// The alt text as a reviewer judges it: an update's word diff, a
+/// create's whole text.
+fn alt_text_cell(change: &Change) -> String {
+    if let Some(words) = crate::plan::words::alt_text_words(change) {
+        return crate::plan::words::render_markdown(&words);
+    }
+    let sent = change.fields.contains(&FieldKind::AltText);
+    match (change.action, alt_text(&change.after)) {
+        (Action::Create | Action::Update, Some(text)) if sent => escape(text),
+        _ => String::new(),
+    }
+}
+
+fn alt_text(metadata: &Metadata) -> Option<&str> {
+    match metadata.get(FieldKind::AltText) {
+        Some(FieldValue::AltText(a)) => Some(&a.text),
+        _ => None,
+    }
+}
+
+/// The folded diff of a change that sends more than its alt text (or
+/// stops tracking fields); the alt text alone is in its row.
+fn other_fields_diff(change: &Change, prune: bool, cap: usize) -> Option<String> {
+    let others = change.fields.iter().any(|f| *f != FieldKind::AltText);
+    if change.action == Action::Forget || (!others && change.untracked.is_empty()) {
+        return None;
+    }
+    let mut block = format!(
+        "<details><summary>{}</summary>\n\n",
+        html(&change_header(change, prune))
+    );
+    for note in untracked_notes(change) {
+        let _ = writeln!(block, "- {}", escape(&note));
+    }
+    if change.sends() {
+        let diff = change_diff(change);
+        let fence = fence(&diff);
+        let _ = write!(block, "\n{fence}diff\n{diff}{fence}\n");
+    }
+    block.push_str("\n</details>\n");
+    if block.len() > cap {
+        block = format!(
+            "<details><summary>{}</summary>\n\nThe diff is too long to show here; `xmeta plan` shows it.\n\n</details>\n",
+            html(&change_header(change, prune))
+        );
+    }
+    Some(block)
+}
+
+/// Text as inline code in a table cell: a fence longer than any backtick
+/// run in it, and `|` escaped (GitHub splits cells before code spans).
+fn code(text: &str) -> String {
+    let ticks = fence(text);
+    let ticks = &ticks[..ticks.len() - 2];
+    format!("{ticks} {} {ticks}", text.replace('|', "\\|"))
+}
+
+fn drift(out: &mut String, refresh: &crate::refresh::Refresh, cap: usize) {
     let start = out.len();
     let mut shown = 0;
     for d in &refresh.drifted {
@@ -149,7 +275,7 @@ fn drift(out: &mut String, refresh: &crate::refresh::Refresh) {
             "<details><summary>{}</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n",
             html(&crate::plan::text::drift_header(d)),
         );
-        if out.len() - start + block.len() > NOTES_BUDGET {
+        if out.len() - start + block.len() + 80 > cap {
             break;
         }
         out.push_str(&block);
@@ -167,122 +293,46 @@ fn drift(out: &mut String, refresh: &crate::refresh::Refresh) {
     }
 }
 
-fn table(out: &mut String, ordered: &[&Change]) {
-    let mut table = String::from("| Media | Action | Fields |\n|---|---|---|\n");
-    let mut rows = 0;
-    for change in ordered {
-        let fields: Vec<String> = change
-            .fields
-            .iter()
-            .chain(&change.untracked)
-            .map(|f| format!("`{f}`"))
-            .collect();
-        let row = format!(
-            "| `{}` | {} | {} |\n",
-            change.id,
-            action_word(change.action),
-            fields.join(", ")
-        );
-        if table.len() + row.len() > TABLE_BUDGET {
-            break;
-        }
-        table.push_str(&row);
-        rows += 1;
-    }
-    out.push_str(&table);
-    if rows < ordered.len() {
-        let _ = writeln!(
-            out,
-            "\n_…and {} more media not listed here._",
-            ordered.len() - rows
-        );
-    }
-    out.push('\n');
-}
-
-fn diffs(out: &mut String, ordered: &[&Change], prune: bool) {
-    let with_diffs: Vec<&&Change> = ordered
-        .iter()
-        .filter(|c| c.action != Action::Forget)
-        .collect();
-    let mut shown = 0;
-    for change in &with_diffs {
-        let mut block = format!(
-            "<details><summary>{}</summary>\n\n",
-            html(&change_header(change, prune))
-        );
-        for note in untracked_notes(change) {
-            let _ = writeln!(block, "- {}", escape(&note));
-        }
-        if let Some(words) = crate::plan::words::alt_text_words(change) {
-            let _ = writeln!(
-                block,
-                "\nAlt text, word by word: {}",
-                crate::plan::words::render_markdown(&words)
-            );
-        }
-        // A change that only stops tracking fields sends nothing: its
-        // notes say so, and there is no diff to show.
-        if change.sends() {
-            let diff = change_diff(change);
-            let fence = fence(&diff);
-            let _ = write!(block, "\n{fence}diff\n{diff}{fence}\n");
-        }
-        block.push_str("\n</details>\n");
-        if out.len() + block.len() > BUDGET {
-            break;
-        }
-        out.push_str(&block);
-        shown += 1;
-    }
-    if shown < with_diffs.len() {
-        let _ = writeln!(
-            out,
-            "\n**{} of {} diffs were left out to fit in one comment.** Run `xmeta plan` to see them all.",
-            with_diffs.len() - shown,
-            with_diffs.len()
-        );
-    }
-}
-
 /// The comment for a plan that failed for another reason (the state could
 /// not be read, say): `error` already holds no secret.
-pub fn render_failure(error: &str) -> String {
-    format!(
-        "### xmeta plan\n\n**The plan failed; nothing was planned.**\n\n- {}\n",
-        escape(error)
-    )
+pub fn render_failure(error: &str, layout: &Layout) -> Vec<String> {
+    let error = crate::untrusted::neutralise(error, layout.piece_cap() / 8);
+    let head = format!(
+        "**The plan failed; nothing was planned.**\n\n- {}\n",
+        escape(&error)
+    );
+    comment::pack(layout, &head, &[])
 }
 
-/// The comment for manifests that do not validate: every problem, so the
-/// pull request shows why nothing was planned.
-pub fn render_invalid(diagnostics: &[Diagnostic]) -> String {
+/// The comment for manifests that do not validate: every problem that
+/// fits, errors first, so the pull request shows why nothing was planned.
+pub fn render_invalid(diagnostics: &[Diagnostic], layout: &Layout) -> Vec<String> {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let mut out = format!(
-        "### xmeta plan\n\n**The manifests do not validate: {errors} error{}; nothing was planned.**\n\n",
+    let mut head = format!(
+        "**The manifests do not validate: {errors} error{}; nothing was planned.**\n\n",
         if errors == 1 { "" } else { "s" }
     );
-    let lines: Vec<String> = diagnostics
-        .iter()
-        .map(std::string::ToString::to_string)
-        .collect();
+    let mut ordered: Vec<&Diagnostic> = diagnostics.iter().collect();
+    ordered.sort_by_key(|d| !d.is_error());
+    // Room is kept for the count of those left out.
+    let room = comment::room(layout).saturating_sub(100);
     let mut shown = 0;
-    for line in &lines {
-        let item = format!("- {}\n", escape(line));
-        if out.len() + item.len() > BUDGET {
+    for diagnostic in &ordered {
+        let item = format!("- {}\n", escape(&diagnostic.to_string()));
+        if head.len() + item.len() > room {
             break;
         }
-        out.push_str(&item);
+        head.push_str(&item);
         shown += 1;
     }
-    if shown < lines.len() {
+    if shown < ordered.len() {
         let _ = writeln!(
-            out,
+            head,
             "- …and {} more; run `xmeta validate` to see them all.",
-            lines.len() - shown
+            ordered.len() - shown
         );
     }
-    out
+    comment::pack(layout, &head, &[])
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! Plans: what must change to bring X from the last-applied state to the
 //! manifests. `diff` is pure; the renderers turn a plan into text.
 
+pub mod comment;
 pub mod cost;
 pub mod diff;
 pub mod drift;
 mod markdown;
 pub mod text;
+pub mod thumbnail;
 mod warning;
 mod words;
 pub mod yaml_text;
@@ -43,6 +45,10 @@ pub struct Change {
     pub before: Metadata,
     /// The wanted values of the fields sent.
     pub after: Metadata,
+    /// Where the media is declared (none for a forget, or a change read
+    /// back from a saved plan): shown to reviewers, never saved.
+    #[serde(skip)]
+    pub location: Option<crate::error::Location>,
 }
 
 impl Change {

@@ -70,19 +70,56 @@ pub fn drift_diff(drift: &crate::refresh::Drift) -> String {
 
 /// What a refresh found, after the changes: each drift, then counts.
 pub fn refresh_notes(refresh: &crate::refresh::Refresh) -> Vec<String> {
-    let mut notes = Vec::new();
-    for (id, key) in &refresh.not_found {
-        notes.push(format!(
-            "warning: media {id} was not found on X (key {key}): deleted, or the key is wrong"
-        ));
+    let not_found = not_found_warning(refresh).map(|w| format!("warning: {w}"));
+    not_found
+        .into_iter()
+        .chain(unrefreshable_note(refresh))
+        .collect()
+}
+
+/// The media X did not know, in one warning however many: 810 lines
+/// would bury the plan. The first few IDs; `--format json` lists them all.
+pub fn not_found_warning(refresh: &crate::refresh::Refresh) -> Option<String> {
+    const SHOWN: usize = 5;
+    match refresh.not_found.as_slice() {
+        [] => None,
+        [(id, key)] => Some(format!(
+            "media {id} was not found on X (key {key}): deleted, or the key is wrong"
+        )),
+        many => {
+            let mut ids: Vec<String> = many
+                .iter()
+                .take(SHOWN)
+                .map(|(id, _)| id.to_string())
+                .collect();
+            if many.len() > SHOWN {
+                ids.push("… (see --format json)".into());
+            }
+            Some(format!(
+                "{} media were not found on X (deleted, or their keys are wrong): {}",
+                many.len(),
+                ids.join(", ")
+            ))
+        }
     }
-    if refresh.unrefreshable > 0 {
-        notes.push(format!(
+}
+
+fn unrefreshable_note(refresh: &crate::refresh::Refresh) -> Option<String> {
+    (refresh.unrefreshable > 0).then(|| {
+        format!(
             "{} media could not be refreshed: their manifests give no `key` or `type`",
             refresh.unrefreshable
-        ));
+        )
+    })
+}
+
+/// The text forms' refresh notes: the warning on stderr (the contract
+/// keeps stdout for results), the count of media not read in `out`.
+pub fn refresh_text_notes(refresh: &crate::refresh::Refresh) -> Option<String> {
+    if let Some(warning) = not_found_warning(refresh) {
+        crate::logging::line("warning", &warning);
     }
-    notes
+    unrefreshable_note(refresh)
 }
 
 fn render_drift(out: &mut String, drift: &crate::refresh::Drift, color: bool) {
@@ -205,10 +242,8 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
         }
     }
     let mut tail = String::new();
-    if let Some(refresh) = &plan.refresh {
-        for note in refresh_notes(refresh) {
-            let _ = writeln!(tail, "{note}");
-        }
+    if let Some(note) = plan.refresh.as_ref().and_then(refresh_text_notes) {
+        let _ = writeln!(tail, "{note}");
     }
     for warning in &plan.warnings {
         let _ = writeln!(tail, "{warning}");

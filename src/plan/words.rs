@@ -112,53 +112,84 @@ fn take_words_back(tokens: &[&str], n: usize) -> usize {
     tokens.len()
 }
 
-/// `… the [-old-]{+new+} dog …`, as `git diff --word-diff` shows it;
-/// coloured on a terminal.
+/// `… the [-old-] → {+new+} dog …`, as `git diff --word-diff` marks
+/// words, with an arrow between words replaced; coloured on a terminal.
 pub fn render_plain(pieces: &[Piece], color: bool) -> String {
     let (red, green, reset) = if color {
         ("\x1b[31m", "\x1b[32m", "\x1b[0m")
     } else {
         ("", "", "")
     };
-    let mut out = String::new();
-    for piece in pieces {
-        match piece {
-            Piece::Same(t) => out.push_str(&one_line(t)),
-            Piece::Elided => out.push('…'),
-            Piece::Gone(t) => spaced(&mut out, t, |core| format!("{red}[-{core}-]{reset}")),
-            Piece::New(t) => spaced(&mut out, t, |core| format!("{green}{{+{core}+}}{reset}")),
-        }
-    }
-    out
+    render(pieces, &|t| one_line(t), &|core| {
+        (
+            format!("{red}[-{core}-]{reset}"),
+            format!("{green}{{+{core}+}}{reset}"),
+        )
+    })
 }
 
-/// `… the ~~old~~ **new** dog …`, every word escaped for markdown.
+/// `… the ~~old~~ → **new** dog …`, every word escaped for markdown.
 pub fn render_markdown(pieces: &[Piece]) -> String {
+    render(pieces, &|t| markdown(&one_line(t)), &|core| {
+        let core = markdown(core);
+        (format!("~~{core}~~"), format!("**{core}**"))
+    })
+}
+
+/// The pieces with `same` for unchanged words and `marks` for the gone
+/// (`.0`) and new (`.1`) ones; a replacement reads `gone → new`.
+fn render(
+    pieces: &[Piece],
+    same: &dyn Fn(&str) -> String,
+    marks: &dyn Fn(&str) -> (String, String),
+) -> String {
     let mut out = String::new();
+    let mut after_gone = false;
     for piece in pieces {
         match piece {
-            Piece::Same(t) => out.push_str(&markdown(&one_line(t))),
+            Piece::Same(t) => out.push_str(&same(t)),
             Piece::Elided => out.push('…'),
-            Piece::Gone(t) => spaced(&mut out, t, |core| format!("~~{}~~", markdown(core))),
-            Piece::New(t) => spaced(&mut out, t, |core| format!("**{}**", markdown(core))),
+            Piece::Gone(t) => spaced(&mut out, t, |core| marks(core).0),
+            Piece::New(t) => {
+                if after_gone {
+                    // A space between the marks would be in neither text.
+                    let trimmed = out.trim_end().len();
+                    out.truncate(trimmed);
+                    out.push_str(" → ");
+                }
+                spaced(&mut out, t, |core| marks(core).1);
+            }
         }
+        after_gone = matches!(piece, Piece::Gone(_));
     }
     out
 }
 
 /// Marks the words of `text` and keeps its outer whitespace outside the
-/// marks (`~~ old~~` would not render as struck through).
+/// marks (`~~ old~~` would not render as struck through). Whitespace
+/// that is all that changed is marked as visible symbols (`␠`, `⇥`, `↵`).
 fn spaced(out: &mut String, text: &str, mark: impl Fn(&str) -> String) {
-    let text = one_line(text);
-    let core = text.trim();
-    if core.is_empty() {
-        out.push_str(&text);
+    if text.trim().is_empty() {
+        out.push_str(&mark(&visible_whitespace(text)));
         return;
     }
+    let text = one_line(text);
+    let core = text.trim();
     let start = text.len() - text.trim_start().len();
     out.push_str(&text[..start]);
     out.push_str(&mark(core));
     out.push_str(&text[start + core.len()..]);
+}
+
+/// Whitespace a reader can see: a change of spacing alone is shown.
+fn visible_whitespace(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' => '⇥',
+            '\n' | '\r' => '↵',
+            _ => '␠',
+        })
+        .collect()
 }
 
 /// The text on one line, neutralised: what is left can reach a terminal.
@@ -177,12 +208,21 @@ mod tests {
         let pieces = word_diff(old, new);
         assert_eq!(
             render_plain(&pieces, false),
-            "A red fox [-jumps-]{+leaps+} over the lazy … dog near the {+old+} river bank at …"
+            "A red fox [-jumps-] → {+leaps+} over the lazy … dog near the {+old+} river bank at …"
         );
         assert_eq!(
             render_markdown(&pieces),
-            "A red fox ~~jumps~~**leaps** over the lazy … dog near the **old** river bank at …"
+            "A red fox ~~jumps~~ → **leaps** over the lazy … dog near the **old** river bank at …"
         );
+    }
+
+    #[test]
+    fn a_change_of_spacing_alone_is_shown() {
+        let pieces = word_diff("a  cat", "a cat");
+        assert_eq!(render_plain(&pieces, false), "a[-␠␠-] → {+␠+}cat");
+        assert_eq!(render_markdown(&pieces), "a~~␠␠~~ → **␠**cat");
+        let pieces = word_diff("a cat", "a cat ");
+        assert_eq!(render_plain(&pieces, false), "a cat{+␠+}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod problem;
 mod rate_limit;
 mod read;
 mod secret;
+mod timeline;
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,11 +16,15 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
+use tokio_util::sync::CancellationToken;
 
 pub use oauth1::OAuth1;
 pub use rate_limit::{unix_now, RateBudget, Reading};
 pub use read::{Live, KEYS_PER_READ};
 pub use secret::Secret;
+pub use timeline::{Account, PageQuery, Post, POSTS_PER_PAGE};
+#[cfg(test)]
+pub use timeline::{MediaKind, PostedMedia};
 
 use crate::model::Request;
 
@@ -107,6 +112,10 @@ pub enum ApiError {
     /// Not sent: the server asks for a wait longer than any X window.
     #[error("{0}")]
     WaitTooLong(String),
+    /// Not sent: the run was stopped (a signal) before this attempt, a
+    /// retry or the end of a rate-limit wait included.
+    #[error("not sent: the run was stopped")]
+    Stopped,
 }
 
 impl ApiError {
@@ -191,6 +200,11 @@ pub struct Client {
     unconnected: AtomicU32,
     /// No wait may end after this (`--max-duration`), set per run.
     deadline: std::sync::Mutex<Option<Instant>>,
+    /// Requests sent, retries included: what X bills.
+    sent: AtomicUsize,
+    /// Once cancelled (a signal), nothing more is sent and every wait for
+    /// a retry or a rate-limit window ends at once; set per run.
+    stop: std::sync::Mutex<CancellationToken>,
 }
 
 impl Client {
@@ -215,7 +229,29 @@ impl Client {
             waiting: AtomicUsize::new(0),
             unconnected: AtomicU32::new(0),
             deadline: std::sync::Mutex::new(None),
+            sent: AtomicUsize::new(0),
+            stop: std::sync::Mutex::new(CancellationToken::new()),
         })
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests_sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// After `stop` is cancelled no attempt starts: a media waiting for a
+    /// retry or a window is not sent (the contract: no new requests after
+    /// a signal), and its wait ends at once.
+    pub fn set_stop(&self, stop: CancellationToken) {
+        if let Ok(mut s) = self.stop.lock() {
+            *s = stop;
+        }
+    }
+
+    fn stop(&self) -> CancellationToken {
+        self.stop
+            .lock()
+            .map_or_else(|_| CancellationToken::new(), |s| s.clone())
     }
 
     /// Waits for a rate-limit window that would end after `deadline` are
@@ -279,6 +315,10 @@ impl Client {
                 return Err(self.unreachable_error());
             }
             self.pace().await?;
+            if self.stop().is_cancelled() {
+                return Err(ApiError::Stopped);
+            }
+            self.sent.fetch_add(1, Ordering::SeqCst);
             let (reading, outcome) = attempt().await;
             // Scrubbed here, before anything (a log line included) shows it.
             let outcome = outcome.map_err(|a| a.map_error(|e| self.scrub(e)));
@@ -383,8 +423,12 @@ impl Client {
     }
 
     async fn wait(&self, wait: Duration) {
+        let stop = self.stop();
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => {}
+        }
         self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -432,17 +476,19 @@ impl Client {
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, auth)
             .body(body.to_vec());
-        match exchange(request).await {
+        match exchange(request, MAX_RESPONSE_BYTES).await {
             Ok((status, reading, bytes)) => (Some(reading), classify(status, reading, &bytes, id)),
             Err((reading, attempt)) => (reading, Err(attempt)),
         }
     }
 }
 
-/// Sends a request and reads its answer (capped): the status, what the
-/// headers said, and the body; or why there is no usable answer.
+/// Sends a request and reads its answer (at most `limit` bytes): the
+/// status, what the headers said, and the body; or why there is no usable
+/// answer.
 async fn exchange(
     request: reqwest::RequestBuilder,
+    limit: usize,
 ) -> Result<(StatusCode, Reading, Vec<u8>), (Option<Reading>, Attempt)> {
     let response = match request.send().await {
         Ok(r) => r,
@@ -460,24 +506,27 @@ async fn exchange(
     };
     let status = response.status();
     let reading = Reading::from_headers(response.headers());
-    match read_capped(response).await {
+    match read_capped(response, limit).await {
         Ok(bytes) => Ok((status, reading, bytes)),
         Err(e) => Err((Some(reading), e)),
     }
 }
 
 /// The body, read chunk by chunk (under the client's timeout) up to
-/// `MAX_RESPONSE_BYTES`; a larger one is dropped unread.
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, Attempt> {
+/// `limit` bytes; a larger one is dropped unread.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, Attempt> {
     let code = response.status().as_u16();
     let mut bytes = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                if bytes.len() + chunk.len() > limit {
                     return Err(Attempt::Fatal(ApiError::NotConfirmed {
                         status: code,
-                        message: "the response body is larger than 1 MiB; it was not read".into(),
+                        message: format!(
+                            "the response body is larger than {} MiB; it was not read",
+                            limit >> 20
+                        ),
                     }));
                 }
                 bytes.extend_from_slice(&chunk);

@@ -1,6 +1,8 @@
-//! Reading alt text back from X: `GET /2/media?media_keys=…&media.fields=alt_text`,
+//! Reading alt text back from X: `GET /2/media?media_keys=…&media.fields=alt_text,…`,
 //! at most 100 keys a request, paced and retried like the posts. X has no
-//! documented read-back for the other metadata fields.
+//! documented read-back for the other metadata fields. The same requests
+//! ask for the media's URL (a video's preview image), which a review
+//! shows beside its alt text: at no extra cost.
 
 use std::collections::HashMap;
 
@@ -17,8 +19,12 @@ pub const KEYS_PER_READ: usize = 100;
 /// What X says of one media key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Live {
-    /// The media exists; its alt text, if it has one.
-    AltText(Option<String>),
+    /// The media exists: its alt text, if it has one, and the URL of its
+    /// image (a photo's own, a video's preview) as X gave it, unchecked.
+    Found {
+        alt_text: Option<String>,
+        preview: Option<String>,
+    },
     /// X does not know the key (the media was deleted, or the key is wrong).
     NotFound,
 }
@@ -36,6 +42,61 @@ struct Item {
     media_key: String,
     #[serde(default)]
     alt_text: Option<String>,
+    /// `photo`, `video` or `animated_gif`, when X says.
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    preview_image_url: Option<String>,
+}
+
+/// What each read asks X for.
+const MEDIA_FIELDS: &str = "alt_text,type,url,preview_image_url";
+
+/// X's longest alt text, in characters: a longer "live" text is no text
+/// X holds, and must not become a record.
+const MAX_ALT_TEXT_CHARS: usize = 1000;
+
+/// The media type a key names by its prefix (`3_` photo, ...).
+fn type_of_key(key: &str) -> Option<&'static str> {
+    match key.split_once('_')?.0 {
+        "3" => Some("photo"),
+        "16" => Some("animated_gif"),
+        "7" | "13" => Some("video"),
+        _ => None,
+    }
+}
+
+/// Why an item of a read answer cannot be believed, if it cannot: it
+/// names a key not asked for, or one already answered (the last would
+/// silently win), a type its key does not name, or an alt text X could
+/// not hold. The whole answer is then refused: nothing from it is recorded.
+fn distrust(item: &Item, keys: &[String], live: &HashMap<String, Live>) -> Option<String> {
+    let key = crate::untrusted::neutralise(&item.media_key, 40);
+    if !keys.contains(&item.media_key) {
+        return Some(format!(
+            "the answer names media key `{key}`, which was not asked for"
+        ));
+    }
+    if live.contains_key(&item.media_key) {
+        return Some(format!("the answer names media key `{key}` twice"));
+    }
+    if let (Some(kind), Some(wanted)) = (&item.kind, type_of_key(&item.media_key)) {
+        if kind != wanted {
+            return Some(format!(
+                "the answer says media key `{key}` is a {}, not a {wanted}",
+                crate::untrusted::neutralise(kind, 20)
+            ));
+        }
+    }
+    let chars = item.alt_text.as_deref().map_or(0, |t| t.chars().count());
+    if chars > MAX_ALT_TEXT_CHARS {
+        return Some(format!(
+            "the answer gives media key `{key}` an alt text of {chars} characters, over X's limit of {MAX_ALT_TEXT_CHARS}"
+        ));
+    }
+    None
 }
 
 #[derive(Deserialize)]
@@ -59,9 +120,9 @@ impl Client {
             .map_err(|e| ApiError::Request(e.to_string()))?;
         url.query_pairs_mut()
             .append_pair("media_keys", &keys.join(","))
-            .append_pair("media.fields", "alt_text");
+            .append_pair("media.fields", MEDIA_FIELDS);
         let params = [
-            ("media.fields".to_string(), "alt_text".to_string()),
+            ("media.fields".to_string(), MEDIA_FIELDS.to_string()),
             ("media_keys".to_string(), keys.join(",")),
         ];
         self.with_retries("read", || self.get_once(&url, &params, keys))
@@ -79,12 +140,37 @@ impl Client {
             Err(e) => return (None, Err(Attempt::Fatal(e))),
         };
         let request = self.http.get(url.clone()).header(AUTHORIZATION, auth);
-        match exchange(request).await {
+        match exchange(request, super::MAX_RESPONSE_BYTES).await {
             Ok((status, reading, bytes)) => {
                 (Some(reading), classify_read(status, reading, &bytes, keys))
             }
             Err((reading, attempt)) => (reading, Err(attempt)),
         }
+    }
+}
+
+/// What a read answered with anything but a 2xx means: wait for the
+/// window (429), retry (5xx), or stop (the rest; a redirect is never
+/// followed).
+pub(super) fn unsuccessful(status: StatusCode, reading: Reading, body: &[u8]) -> Attempt {
+    let code = status.as_u16();
+    let message = if status.is_redirection() {
+        "redirects are not followed; check --api-url".into()
+    } else {
+        problem::describe(body)
+    };
+    let error = ApiError::Status {
+        status: code,
+        message,
+    };
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => Attempt::RateLimited { reading, error },
+        s if s.is_server_error() => Attempt::Retryable {
+            error,
+            retry_after: reading.retry_after,
+            unconnected: false,
+        },
+        _ => Attempt::Fatal(error),
     }
 }
 
@@ -96,19 +182,7 @@ fn classify_read(
 ) -> Result<HashMap<String, Live>, Attempt> {
     let code = status.as_u16();
     if !status.is_success() {
-        let error = ApiError::Status {
-            status: code,
-            message: problem::describe(body),
-        };
-        return Err(match status {
-            StatusCode::TOO_MANY_REQUESTS => Attempt::RateLimited { reading, error },
-            s if s.is_server_error() => Attempt::Retryable {
-                error,
-                retry_after: reading.retry_after,
-                unconnected: false,
-            },
-            _ => Attempt::Fatal(error),
-        });
+        return Err(unsuccessful(status, reading, body));
     }
     let answer: Answer = serde_json::from_slice(body).map_err(|e| {
         Attempt::retryable(ApiError::Transport(format!(
@@ -117,9 +191,19 @@ fn classify_read(
     })?;
     let mut live = HashMap::new();
     for item in answer.data {
-        if keys.contains(&item.media_key) {
-            live.insert(item.media_key, Live::AltText(item.alt_text));
+        if let Some(why) = distrust(&item, keys, &live) {
+            return Err(Attempt::Fatal(ApiError::NotConfirmed {
+                status: code,
+                message: why,
+            }));
         }
+        live.insert(
+            item.media_key,
+            Live::Found {
+                alt_text: item.alt_text,
+                preview: item.url.or(item.preview_image_url),
+            },
+        );
     }
     for missing in answer.errors {
         let not_found = missing

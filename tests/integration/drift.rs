@@ -94,7 +94,7 @@ fn a_deleted_media_is_reported_and_the_others_still_refresh() {
     emu.set_alt_text_outside("103", None);
     let run = env.exits_with(&["plan", "manifests", "--refresh"], 0);
     assert_has(
-        &run.stdout,
+        &run.stderr,
         "warning: media 101 was not found on X (key 3_101): deleted, or the key is wrong",
     );
     assert_has(
@@ -186,4 +186,118 @@ fn drift_back_to_what_is_wanted_is_recorded_by_apply_refresh() {
     assert_eq!(emu.post_count(), posts, "nothing to send");
     // The record now says what X holds: a plain plan has nothing to do.
     env.exits_with(&["plan", "manifests", "--detailed-exitcode"], 0);
+}
+
+/// A read answer that cannot be trusted is refused for that read: a key
+/// twice (the last would win), a key not asked for, an alt text over X's
+/// 1,000 characters, a media of another type than its key says. Reported,
+/// exit 1, nothing recorded.
+#[test]
+fn a_read_answer_that_cannot_be_trusted_is_refused() {
+    use crate::support::hostile::{Hostile, Reply};
+    use serde_json::{json, Value};
+    let item =
+        |key: &str, kind: &str, alt: &str| json!({"media_key": key, "type": kind, "alt_text": alt});
+    let long = "x".repeat(50_000);
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!([item("3_101", "photo", "first"), item("3_101", "photo", "second")]),
+            "the answer names media key `3_101` twice",
+        ),
+        (
+            json!([item("3_101", "photo", "ok"), item("3_999", "photo", "planted")]),
+            "the answer names media key `3_999`, which was not asked for",
+        ),
+        (
+            json!([item("3_101", "photo", &long)]),
+            "the answer gives media key `3_101` an alt text of 50000 characters, over X's limit of 1000",
+        ),
+        (
+            json!([item("3_101", "video", "a video")]),
+            "the answer says media key `3_101` is a video, not a photo",
+        ),
+    ];
+    for (data, message) in cases {
+        let body = json!({"data": data});
+        let server = Hostile::start(move |_| Reply::json(200, &body));
+        let env = TestEnv::new()
+            .with_env("XMETA_API_URL", &server.url())
+            .with_env("XMETA_BEARER_TOKEN", TOKEN);
+        env.write("manifests/library.yaml", &library(1, 1));
+        env.exits_with(&["adopt", "manifests"], 0);
+        let before = env.state_fingerprint();
+        for args in [
+            vec!["refresh", "manifests"],
+            vec!["apply", "manifests", "--auto-approve", "--refresh"],
+        ] {
+            let run = env.exits_with(&args, 1);
+            assert_has(&run.all(), message);
+            assert!(
+                !run.all().contains(&long[..1_001]),
+                "the long text was shown"
+            );
+            assert_eq!(env.state_fingerprint(), before, "{args:?}: recorded");
+        }
+        assert!(server.seen().iter().all(|s| s.method == "GET"), "sent");
+    }
+}
+
+/// `apply --refresh` that puts drifted alt text back records what it
+/// overwrote: the live value as `before`, the manifest's as `after`, as
+/// `refresh` records before and after.
+#[test]
+fn apply_refresh_history_records_the_live_value_it_overwrote() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 2, 2);
+    emu.set_alt_text_outside("102", Some("Changed in the X app"));
+    env.exits_with(&["apply", "manifests", "--auto-approve", "--refresh"], 0);
+    let run = env.exits_with(&["state", "history", "102", "--format", "json"], 0);
+    let entries: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(entries[0]["action"], "update", "{run:?}");
+    assert_eq!(
+        entries[0]["fields"],
+        serde_json::json!({"alt_text": {
+            "before": {"text": "Changed in the X app"},
+            "after": {"text": "Item 102 on a wooden shelf"},
+        }}),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Many media not found make one warning on stderr, not one line each on
+/// stdout (the contract puts warnings on stderr): the first few IDs, then
+/// where to find them all.
+#[test]
+fn media_not_found_fold_into_one_warning_on_stderr() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = applied(&emu, 12, 12);
+    for id in 101..=112 {
+        emu.delete_media(&id.to_string());
+    }
+    let folded = "warning: 12 media were not found on X (deleted, or their keys are wrong): 101, 102, 103, 104, 105, … (see --format json)";
+    for args in [
+        vec!["plan", "manifests", "--refresh"],
+        vec!["plan", "manifests", "--refresh-only"],
+        vec!["apply", "manifests", "--refresh", "--auto-approve"],
+        vec!["refresh", "manifests"],
+    ] {
+        let run = env.exits_with(&args, 0);
+        assert!(
+            !run.stdout.contains("not found on X"),
+            "{args:?}:\n{}",
+            run.stdout
+        );
+        let warnings: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("not found on X"))
+            .collect();
+        assert_eq!(warnings, [folded], "{args:?}");
+    }
+    let json = env.exits_with(
+        &["plan", "manifests", "--refresh-only", "--format", "json"],
+        0,
+    );
+    assert_eq!(json.stdout.matches("3_1").count(), 12, "{}", json.stdout);
 }

@@ -2,6 +2,7 @@
 //! both backends.
 
 use serde_json::{json, Value};
+use sha2::Digest;
 
 use crate::support::*;
 
@@ -186,13 +187,24 @@ fn dated_history(env: &TestEnv) {
         json!({"serial": serial, "at": at, "media": media_id(n), "action": "update",
                "fields": fields, "revision": format!("rev{serial}"), "actor": "tester", "run": format!("run-{serial}")})
     };
+    // Records that hold what the entries left (an import checks they do).
+    let record = |metadata: Value| {
+        let json = serde_json::to_string(&metadata).unwrap();
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(json.as_bytes()))
+        );
+        json!({"metadata": metadata, "applied_at": "2026-09-01T08:00:00Z", "digest": digest})
+    };
     let alt_change = json!({"alt_text": {"before": {"text": "old"}, "after": {"text": "new"}}});
     let geo_change = json!({"geo_restrictions": {"before": null, "after": {"whitelisted_country_codes": ["us"]}}});
     let export = json!({
         "format_version": 2,
         "lineage": "0123456789abcdef0123456789abcdef",
         "serial": 4,
-        "media": {},
+        "media": {media_id(1): record(json!({"alt_text": {"text": "new"}})),
+                  media_id(2): record(json!({"alt_text": {"text": "new"},
+                      "geo_restrictions": {"whitelisted_country_codes": ["us"]}}))},
         "history": [
             entry(4, "2026-09-01T08:00:00Z", 2, geo_change),
             entry(3, "2026-06-01T08:00:00Z", 1, alt_change.clone()),

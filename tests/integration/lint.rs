@@ -214,7 +214,10 @@ fn sarif_validates_against_the_official_schema() {
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     let run0 = &sarif["runs"][0];
-    assert_eq!(run0["tool"]["driver"]["rules"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        run0["tool"]["driver"]["rules"].as_array().unwrap().len(),
+        10
+    );
     let first = &run0["results"][0];
     assert_eq!(first["ruleId"], "alt-text/missing");
     assert_eq!(first["level"], "error");
@@ -245,15 +248,16 @@ fn github_annotations_escape_what_they_quote() {
 fn validate_and_plan_show_the_same_findings_as_warnings() {
     let env = TestEnv::new();
     env.write("manifests/library.yaml", &library());
+    // Each at its own level: an error is no warning.
     let validate = env.exits_with(&["validate", "manifests"], 0);
     assert_has(
         &validate.stdout,
-        "manifests/library.yaml:4:5: warning[alt-text/missing]: media 1 has no alt text",
+        "manifests/library.yaml:4:5: error[alt-text/missing]: media 1 has no alt text",
     );
     let plan = env.exits_with(&["plan", "manifests"], 0);
     assert_has(
         &plan.stdout,
-        "manifests/library.yaml:4:5: warning[alt-text/missing]: media 1 has no alt text",
+        "manifests/library.yaml:4:5: error[alt-text/missing]: media 1 has no alt text",
     );
     assert_has(&plan.stdout, "Alt text: 14 of 15 media (93.3%).");
     let markdown = env.exits_with(&["plan", "manifests", "--format", "markdown"], 0);

@@ -259,3 +259,85 @@ fn a_record_changed_under_its_digest_is_refused_by_plan() {
         &format!("is damaged: the record of media {id}: it does not match its digest"),
     );
 }
+
+/// A schema made for one test, dropped (with what xmeta made in it) when
+/// the test ends, passing or failing.
+struct Schema<'a> {
+    url: &'a str,
+    name: String,
+}
+
+impl Drop for Schema<'_> {
+    fn drop(&mut self) {
+        let _ = sql(
+            self.url,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+        );
+    }
+}
+
+/// URL query values reach the driver exactly as decoded: `%20` is a space
+/// (it was re-encoded as `+`, which the driver keeps as a plus), and
+/// `options` works (here `-c search_path=…`, which puts xmeta's tables in
+/// a schema of their own).
+#[test]
+fn url_parameters_reach_the_driver_decoded_and_options_work() {
+    let Some(url) =
+        postgres("shared_state::url_parameters_reach_the_driver_decoded_and_options_work")
+    else {
+        return;
+    };
+    let schema = Schema {
+        url: &url,
+        name: format!("xmeta_options_{}", std::process::id()),
+    };
+    sql(&url, &format!("CREATE SCHEMA {}", schema.name)).unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let with = format!(
+        "{url}{sep}options=-c%20search_path%3D{}&application_name=a%20b",
+        schema.name
+    );
+    let env = TestEnv::new()
+        .with_env("XMETA_STATE", &with)
+        .with_env("XMETA_WORKSPACE", "w");
+    env.exits_with(&["state", "workspace", "new", "w"], 0);
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let held = sql(
+        &url,
+        &format!(
+            "SELECT count(*) FROM {}.xmeta_workspaces WHERE name = 'w'",
+            schema.name
+        ),
+    )
+    .unwrap();
+    assert_eq!(held, ["1"], "the workspace is not in the options' schema");
+    assert_eq!(
+        env.exits_with(&["state", "list"], 0).stdout.lines().count(),
+        2
+    );
+}
+
+/// A short password is never substring-replaced: `es` would turn the
+/// server's `does not exist` into `do*** not exist` and `postgres` into
+/// `postgr***`, showing the password to anyone who reads the error.
+#[test]
+fn a_short_password_is_never_revealed_by_scrubbing() {
+    let Some(url) = postgres("shared_state::a_short_password_is_never_revealed_by_scrubbing")
+    else {
+        return;
+    };
+    let mut short = url::Url::parse(&url).unwrap();
+    short.set_password(Some("es")).unwrap();
+    short.set_path("/xmeta_no_such_database");
+    let env = TestEnv::new()
+        .with_env("XMETA_STATE", short.as_str())
+        .with_env("XMETA_WORKSPACE", "default");
+    let run = env.exits_with(&["state", "list"], 1);
+    assert_has(
+        &run.stderr,
+        "database \"xmeta_no_such_database\" does not exist",
+    );
+    assert_has(&run.stderr, "at postgres://postgres@");
+    assert!(!run.stderr.contains("***"), "{}", run.stderr);
+}

@@ -41,7 +41,11 @@ fn alt_text_reaches_plans_and_history_only_neutralised() {
     let markdown = env
         .exits_with(&["plan", "manifests", "--format", "markdown"], 0)
         .stdout;
-    assert_has(&markdown, "Alt text, word by word:");
+    // The review table's row holds the word diff.
+    assert_has(
+        &markdown,
+        "| update | `alt_text` | a cat **\\\\u001b\\[2J** on a mat",
+    );
     assert_raw_free("the markdown plan", &markdown);
 
     // In the audit trail as JSON: escaped bytes, the same string parsed.
@@ -61,7 +65,13 @@ fn alt_text_reaches_plans_and_history_only_neutralised() {
         let plan = env
             .exits_with(&["plan", "manifests", "--refresh", "--format", format], 0)
             .stdout;
-        assert_has(&plan.to_lowercase(), "alt text, word by word:");
+        // The word diff: a line of the text plan, the row of the markdown's.
+        let words = if format == "text" {
+            "alt text, word by word: a cat [-\\u001b[2J-] on a mat"
+        } else {
+            "| update | `alt_text` | <img src=\"https://pbs.twimg.com/media/42.jpg\" width=\"64\" alt=\"\"> a cat ~~\\\\u001b\\[2J~~ on a mat"
+        };
+        assert_has(&plan, words);
         assert_raw_free(&format!("the {format} plan under --refresh"), &plan);
     }
 }

@@ -56,37 +56,6 @@ fn json_plan_requests_are_exactly_what_apply_sends() {
     assert_eq!(sent, planned);
 }
 
-#[test]
-fn markdown_plan_fits_one_comment() {
-    let env = TestEnv::new();
-    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
-    let run = env.exits_with(&["plan", &env.manifests(), "--format", "markdown"], 0);
-    assert_has(&run.stdout, "**Plan: 3 to create");
-    assert_has(
-        &run.stdout,
-        "| `1700000000000000001` | create | `alt_text` |",
-    );
-    assert_has(
-        &run.stdout,
-        "<details><summary>+ media 1700000000000000000 will be created",
-    );
-    assert_has(&run.stdout, "```diff\n");
-
-    env.write("manifests/a.yaml", &manifest(0..5000, "v1"));
-    let run = env.exits_with(&["plan", &env.manifests(), "--format", "markdown"], 0);
-    let chars = run.stdout.chars().count();
-    assert!(chars < 65_536, "{chars} characters");
-    assert!(run.stdout.contains("**Plan: 5000 to create"));
-    let shown = run.stdout.matches("<details>").count();
-    assert!(shown > 10, "some diffs are shown: {shown}");
-    let note = format!(
-        "**{} of 5000 diffs were left out to fit in one comment.**",
-        5000 - shown
-    );
-    assert!(run.stdout.contains(&note), "expected `{note}`");
-    assert!(run.stdout.contains("more media not listed here"));
-}
-
 crate::on_both_backends!(
     saved_plan_applies_exactly_and_refuses_stale_or_edited_plans,
     deleted_manifests_are_forgotten_only_with_prune,
@@ -353,7 +322,7 @@ fn the_github_actions_example_uses_only_documented_commands() {
             }
         }
     }
-    assert!(checked >= 5, "found {checked} xmeta commands");
+    assert!(checked >= 4, "found {checked} xmeta commands");
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/github-actions/xmeta.yml"

@@ -81,10 +81,18 @@ impl Target {
         if let TlsMode::Verified { root: r } = &mut tls {
             *r = root;
         }
-        url.set_query(None);
-        if !kept.is_empty() {
-            url.query_pairs_mut().extend_pairs(&kept);
-        }
+        // Handed on percent-encoded (`%20`, never the form encoding's `+`,
+        // which the driver keeps as a plus): it decodes each value back to
+        // exactly what the URL said (`?password=p%20w` is `p w`).
+        let encode = |text: &str| {
+            percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        };
+        let query: Vec<String> = kept
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        url.set_query((!query.is_empty()).then(|| query.join("&")).as_deref());
         let mut config: tokio_postgres::Config = url.as_str().parse().map_err(|e| {
             anyhow!(
                 "the --state URL is not a valid PostgreSQL URL ({})",
@@ -208,6 +216,18 @@ mod tests {
         }
         assert_eq!(t.tls, TlsMode::Unverified { required: true });
         assert_eq!(t.config.get_password(), Some(&b"two"[..]));
+    }
+
+    #[test]
+    fn query_values_reach_the_driver_exactly_as_decoded() {
+        let t = Target::parse(
+            "postgres://ci@db/x?password=p%20w%2Bx&options=-c%20search_path%3Da%2Cb",
+            "default",
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"p w+x"[..]));
+        assert_eq!(t.config.get_options(), Some("-c search_path=a,b"));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! request schema, stores metadata per media (replacing top-level fields),
 //! answers like X, records every request, and injects faults on demand:
 //! latency, a fixed-window rate limit, 503s, dropped connections and
-//! 200-with-errors, all from a seeded RNG so runs are reproducible.
+//! 200-with-errors, all from a seeded RNG so runs are reproducible. It
+//! also serves an account's posts and their media for `xmeta import`
+//! (`emulator_posts.rs`).
 
 #![allow(dead_code)]
 
@@ -18,6 +20,11 @@ use hyper::{Request, Response, StatusCode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
+
+// A path of its own, so the example that runs the emulator by hand
+// (`examples/x_emulator.rs`) finds the same file.
+#[path = "emulator_posts.rs"]
+pub mod posts;
 
 /// OAuth 1.0a secrets the emulator verifies signatures with.
 #[derive(Clone, Debug)]
@@ -102,6 +109,9 @@ struct Inner {
     window_start: f64,
     window_counts: BTreeMap<u64, u64>,
     app_counts: BTreeMap<u64, u64>,
+    timeline: posts::Timeline,
+    /// Media URLs X answers instead of its own (hostile answers).
+    urls: BTreeMap<String, String>,
 }
 
 pub struct Emulator {
@@ -154,6 +164,8 @@ impl Emulator {
             window_start: now().floor(),
             window_counts: BTreeMap::new(),
             app_counts: BTreeMap::new(),
+            timeline: posts::Timeline::default(),
+            urls: BTreeMap::new(),
         }));
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         std_listener.set_nonblocking(true)?;
@@ -221,6 +233,12 @@ impl Emulator {
         }
     }
 
+    /// Answers `url` as the media's URL (or its video's preview image).
+    pub fn set_media_url(&self, id: &str, url: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.urls.insert(id.to_string(), url.to_string());
+    }
+
     /// Forgets a media, as if it were deleted on X.
     pub fn delete_media(&self, id: &str) {
         self.inner.lock().unwrap().stored.remove(id);
@@ -236,6 +254,37 @@ impl Emulator {
         self.requests()
             .iter()
             .filter(|r| r.method == "POST")
+            .count()
+    }
+
+    /// Gives the account `posts` posts holding `media` media in all (see
+    /// `posts::Timeline::seeded`); returns what they hold.
+    pub fn seed_posts(&self, posts: usize, media: usize) -> posts::Census {
+        let timeline = posts::Timeline::seeded(posts, media);
+        let census = timeline.census();
+        self.inner.lock().unwrap().timeline = timeline;
+        census
+    }
+
+    /// Sets the alt text X holds for a seeded media key (`None` removes it).
+    pub fn set_post_media_alt_text(&self, key: &str, text: Option<&str>) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(media) = inner.timeline.media.get_mut(key) {
+            media.alt_text = text.map(str::to_string);
+        }
+    }
+
+    /// The seeded posts and media, to change them or compare with them.
+    pub fn with_timeline<T>(&self, f: impl FnOnce(&mut posts::Timeline) -> T) -> T {
+        f(&mut self.inner.lock().unwrap().timeline)
+    }
+
+    /// How many reads of the account's posts (`GET /2/users/{id}/tweets`)
+    /// arrived.
+    pub fn page_count(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/tweets"))
             .count()
     }
 
@@ -391,9 +440,26 @@ fn read_media(inner: &Inner, query: &str) -> Value {
             .unwrap_or_default();
         match inner.stored.get(&id) {
             Some(fields) => {
-                let mut item = json!({"media_key": key, "type": "photo"});
+                // The type its key names, as X answers it.
+                let kind = match key.split_once('_').map_or("", |(t, _)| t) {
+                    "16" => "animated_gif",
+                    "7" | "13" => "video",
+                    _ => "photo",
+                };
+                let mut item = json!({"media_key": key, "type": kind});
                 if let Some(text) = fields.get("alt_text").and_then(|a| a.get("text")) {
                     item["alt_text"] = text.clone();
+                }
+                // X's media hosts: a photo's own URL, a video's preview.
+                let url = inner.urls.get(&id).cloned();
+                if kind == "photo" {
+                    item["url"] = json!(
+                        url.unwrap_or_else(|| format!("https://pbs.twimg.com/media/{id}.jpg"))
+                    );
+                } else {
+                    item["preview_image_url"] = json!(url.unwrap_or_else(|| format!(
+                        "https://pbs.twimg.com/ext_tw_video_thumb/{id}/pu/img/{id}.jpg"
+                    )));
                 }
                 data.push(item);
             }
@@ -482,6 +548,29 @@ fn decide(
             );
         }
         return answer(200, read_media(inner, query), headers);
+    }
+    if method == hyper::Method::GET && posts::serves(path) {
+        if !authorized(inner, host, authorization) {
+            return answer(
+                401,
+                json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}),
+                headers,
+            );
+        }
+        if inner.faults.rate_limit.is_none() {
+            // X's read limit (900 per 15 minutes), always announced.
+            let window = (arrived / 900.0) as u64;
+            let count = inner.timeline.windows.entry(window).or_insert(0);
+            *count += 1;
+            headers.push(("x-rate-limit-limit", "900".into()));
+            headers.push((
+                "x-rate-limit-remaining",
+                900u64.saturating_sub(*count).to_string(),
+            ));
+            headers.push(("x-rate-limit-reset", ((window + 1) * 900).to_string()));
+        }
+        let (status, json) = posts::answer(&inner.timeline, path, query);
+        return answer(status, json, headers);
     }
     if method != hyper::Method::POST || path != "/2/media/metadata" {
         return answer(

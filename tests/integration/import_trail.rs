@@ -1,0 +1,178 @@
+//! `state import` and the audit trail: a state's history is append-only,
+//! replacing a state that holds anything needs `--force`, and an export
+//! whose history does not tell the story of its records is refused.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+fn history(env: &TestEnv) -> Vec<Value> {
+    let run = env.exits_with(&["state", "history", "--format", "json"], 0);
+    serde_json::from_str(&run.stdout).expect("a JSON array")
+}
+
+fn read_json(env: &TestEnv, rel: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(env.path(rel)).unwrap()).unwrap()
+}
+
+/// Sets a record's metadata and recomputes its digest, as a forger would.
+fn set_record(export: &mut Value, id: &str, metadata: Value) {
+    let json = serde_json::to_string(&metadata).unwrap();
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(json.as_bytes())));
+    export["media"][id]["metadata"] = metadata;
+    export["media"][id]["digest"] = json!(digest);
+}
+
+/// An edit a forger makes to an export.
+type Forge = Box<dyn Fn(&mut Value)>;
+
+fn alt(text: &str) -> Value {
+    json!({"alt_text": {"text": text}})
+}
+
+#[test]
+fn import_keeps_the_audit_trail_append_only() {
+    let env = TestEnv::new().with_env("USER", "tester");
+    let (one, two) = (media_id(1), media_id(2));
+    env.write("manifests/a.yaml", &manifest(1..3, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    env.write("manifests/a.yaml", &manifest(1..3, "v2"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["state", "export", "--out", "export.json"], 0);
+    let trail = history(&env);
+    assert_eq!(trail.len(), 4);
+    let export = read_json(&env, "export.json");
+    let before = env.state_fingerprint();
+
+    // The state's own export, over the state: replacing it needs --force,
+    // and the refusal says what would be replaced.
+    let run = env.exits_with(&["state", "import", "export.json"], 1);
+    assert_has(
+        &run.stderr,
+        "holds 2 media and 4 history entries; pass --force to replace its records (its history is kept, with one `import` entry per changed media); nothing was imported",
+    );
+    assert_eq!(env.state_fingerprint(), before);
+
+    // Forged exports of the same lineage are refused, --force or not, with
+    // the first inconsistency named; the state is untouched.
+    let forgeries: Vec<(&str, Forge, String)> = vec![
+        (
+            "a record X never confirmed",
+            Box::new(|e: &mut Value| set_record(e, &media_id(1), alt("Photo 1: forged"))),
+            format!("the record of media {one} does not match its history: its alt_text was last set at serial 2"),
+        ),
+        (
+            "the update entries dropped",
+            Box::new(|e: &mut Value| {
+                let kept: Vec<Value> = e["history"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|h| h["serial"] != 2)
+                    .cloned()
+                    .collect();
+                e["history"] = Value::Array(kept);
+            }),
+            format!("the record of media {one} does not match its history: its alt_text was last set at serial 1"),
+        ),
+        (
+            "an entry for a media never applied",
+            Box::new(|e: &mut Value| {
+                let forged = json!({"serial": 2, "at": "2026-01-01T00:00:00Z", "media": media_id(9),
+                    "action": "create", "fields": {"alt_text": {"before": null, "after": {"text": "x"}}},
+                    "actor": "mallory", "run": "r"});
+                e["history"].as_array_mut().unwrap().insert(0, forged);
+            }),
+            format!(
+                "media {} has no record, but its history leaves it with a alt_text (serial 2)",
+                media_id(9)
+            ),
+        ),
+        (
+            "an entry dated 9999",
+            Box::new(|e: &mut Value| e["history"][0]["at"] = json!("9999-01-01T00:00:00Z")),
+            "is dated 9999-01-01T00:00:00Z, in the future".to_string(),
+        ),
+        (
+            "a duplicated entry",
+            Box::new(|e: &mut Value| {
+                let first = e["history"][0].clone();
+                e["history"].as_array_mut().unwrap().insert(0, first);
+            }),
+            "appears twice".to_string(),
+        ),
+        (
+            "entries out of order",
+            Box::new(|e: &mut Value| e["history"].as_array_mut().unwrap().reverse()),
+            "its history is not newest first (serial 2 after serial 1)".to_string(),
+        ),
+    ];
+    for (what, forge, message) in forgeries {
+        let mut forged = export.clone();
+        forge(&mut forged);
+        env.write("forged.json", &forged.to_string());
+        let run = env.exits_with(&["state", "import", "forged.json", "--force"], 1);
+        assert_has(&run.stderr, &message);
+        assert_has(&run.stderr, "nothing was imported");
+        assert_eq!(env.state_fingerprint(), before, "{what}: the state changed");
+    }
+
+    // A consistent rewrite (every actor renamed, media 1's record and last
+    // entry changed together), forced: the records are replaced, but the
+    // trail keeps what happened and gains one `import` entry for the one
+    // media that changed, by whoever imported, naming the export's digest.
+    let mut rewritten = export.clone();
+    for entry in rewritten["history"].as_array_mut().unwrap() {
+        entry["actor"] = json!("alice");
+        if entry["media"] == json!(one) && entry["serial"] == 2 {
+            entry["fields"]["alt_text"]["after"] = json!({"text": "Photo 1: v3"});
+        }
+    }
+    set_record(&mut rewritten, &one, alt("Photo 1: v3"));
+    let text = rewritten.to_string();
+    env.write("rewritten.json", &text);
+    let file_digest = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
+    let run = env.exits_with(&["state", "import", "rewritten.json", "--force"], 0);
+    assert_eq!(
+        run.stdout.trim(),
+        "Imported 2 media, replacing the 2 the state held (1 changed); its 4 history entries are kept, with 1 `import` entry added."
+    );
+    let after = history(&env);
+    assert_eq!(&after[1..], &trail[..], "the old trail was rewritten");
+    let import = &after[0];
+    assert_eq!(import["action"], "import");
+    assert_eq!(import["media"], json!(one));
+    assert_eq!(import["actor"], "tester");
+    assert_eq!(import["revision"], json!(file_digest));
+    assert_eq!(
+        import["fields"]["alt_text"],
+        json!({"before": {"text": "Photo 1: v2"}, "after": {"text": "Photo 1: v3"}})
+    );
+    assert!(import["serial"].as_u64() > trail[0]["serial"].as_u64());
+    assert!(!env
+        .exits_with(&["state", "history"], 0)
+        .stdout
+        .contains("alice"));
+
+    // An empty export of the same lineage empties nothing without --force;
+    // with it, the records go and the trail says so, entry by entry.
+    let empty = json!({"format_version": 2, "lineage": export["lineage"], "serial": 1, "media": {}, "history": []});
+    env.write("empty.json", &empty.to_string());
+    let run = env.exits_with(&["state", "import", "empty.json"], 1);
+    assert_has(&run.stderr, "holds 2 media and 5 history entries");
+    let run = env.exits_with(&["state", "import", "empty.json", "--force"], 0);
+    assert_has(
+        &run.stdout,
+        "Imported 0 media, replacing the 2 the state held (2 changed); its 5 history entries are kept, with 2 `import` entries added.",
+    );
+    let after = history(&env);
+    assert_eq!(after.len(), 7);
+    for (entry, id) in after[..2].iter().zip([&one, &two]) {
+        assert_eq!(entry["action"], "import");
+        assert_eq!(entry["media"], json!(id));
+        assert_eq!(entry["fields"]["alt_text"]["after"], Value::Null);
+    }
+    env.exits_with(&["state", "list"], 0);
+    assert_eq!(env.exits_with(&["state", "list"], 0).stdout, "");
+}
