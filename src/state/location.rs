@@ -163,4 +163,21 @@ mod tests {
             Location::Dir(_)
         ));
     }
+
+    #[test]
+    fn a_bucket_url_names_a_bucket_and_takes_a_workspace() {
+        for text in [
+            "s3://team/xmeta",
+            "gs://team/xmeta",
+            "az://c/x",
+            "azure://c/x",
+        ] {
+            let location = Location::parse(PathBuf::from(text), Some("prod"), None).unwrap();
+            assert!(matches!(location, Location::Bucket(_)), "{text}");
+            assert_eq!(location.workspace(), Some("prod"));
+            assert!(Location::names_workspaces(text));
+            assert_eq!(location.to_string(), format!("{text} (workspace `prod`)"));
+        }
+        assert!(!Location::names_workspaces("./s3:/x"));
+    }
 }

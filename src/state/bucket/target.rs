@@ -70,10 +70,8 @@ impl Target {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
         });
         if !prefix.is_empty() && !fine_prefix {
-            bail!(
-                "the prefix `{}` in --state is not a plain folder path (letters, digits, dots, dashes, underscores, separated by `/`; no `..`, query or fragment)",
-                crate::untrusted::neutralise(prefix, 200)
-            );
+            // Not echoed: a query may hold a signature.
+            bail!("the prefix in --state is not a plain folder path (letters, digits, dots, dashes, underscores, separated by `/`; no `..`, empty part, query or fragment)");
         }
         let scheme = &text[..text.find("://").unwrap_or(0)];
         Ok(Target {
