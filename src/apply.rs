@@ -584,7 +584,7 @@ pub fn record_drift(plan: &Plan, store: &dyn StateWriter, all: bool) -> anyhow::
     let Some(refresh) = &plan.refresh else {
         return Ok(0);
     };
-    let mut recorded = 0;
+    let mut group = Vec::new();
     for drift in &refresh.drifted {
         if !all && plan.changes.iter().any(|c| c.id == drift.id) {
             continue;
@@ -596,9 +596,14 @@ pub fn record_drift(plan: &Plan, store: &dyn StateWriter, all: bool) -> anyhow::
                 before: Some(record.metadata),
                 after: live,
             };
-            store.record(recording, Event::Refresh)?;
-            recorded += 1;
+            group.push((recording, Event::Refresh));
         }
+    }
+    // One group: a bucket writes one journal object, not one per media.
+    let mut recorded = 0;
+    for outcome in store.record_group(group) {
+        outcome?;
+        recorded += 1;
     }
     Ok(recorded)
 }

@@ -396,3 +396,20 @@ fn workspaces_are_folders_under_the_prefix() {
         s3.keys(&folder(&env))
     );
 }
+
+/// A lease that does not parse is an error before anything is sent, not
+/// a silent default.
+#[test]
+fn a_mistyped_lease_is_refused_before_sending() {
+    let Some(s3) = server("bucket_state::a_mistyped_lease_is_refused") else {
+        return;
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on_server(&s3)
+        .against(&emu)
+        .with_env("XMETA_STATE_LEASE", "soon");
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    let run = env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 1);
+    assert_has(&run.stderr, "XMETA_STATE_LEASE `soon` is not a duration");
+    assert_eq!(emu.request_count(), 0);
+}

@@ -50,11 +50,21 @@ impl Stored {
     }
 }
 
-pub fn lease() -> Duration {
-    std::env::var("XMETA_STATE_LEASE")
-        .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
-        .map_or(DEFAULT_LEASE, |d| d.max(MIN_LEASE))
+/// `XMETA_STATE_LEASE`, at least `MIN_LEASE`; one that does not parse
+/// is an error (a typo must not silently mean a minute).
+pub fn lease() -> anyhow::Result<Duration> {
+    match std::env::var("XMETA_STATE_LEASE") {
+        Err(_) => Ok(DEFAULT_LEASE),
+        Ok(text) if text.is_empty() => Ok(DEFAULT_LEASE),
+        Ok(text) => humantime::parse_duration(&text)
+            .map(|d| d.max(MIN_LEASE))
+            .map_err(|e| {
+                anyhow!(
+                    "XMETA_STATE_LEASE `{}` is not a duration ({e}); write e.g. 30s or 2m",
+                    crate::untrusted::neutralise(&text, 40)
+                )
+            }),
+    }
 }
 
 fn now_ms() -> u64 {
@@ -94,7 +104,7 @@ impl Lock {
         shown: &str,
     ) -> anyhow::Result<Acquired> {
         let key = keys.lock();
-        let lease = lease();
+        let lease = lease()?;
         let mine = |expires: u64| Stored {
             holder: Holder::me(command),
             run: run.clone(),

@@ -28,6 +28,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const RETRY_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_RETRIES: usize = 3;
 
+/// The largest object read: a state of 1,000,000 media is a snapshot of
+/// a few hundred MB; a larger object is refused, not read into memory.
+const MAX_OBJECT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
 /// A version of an object, for a conditional update.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
@@ -175,6 +179,13 @@ impl Store {
                 Err(object_store::Error::NotFound { .. }) => return Ok(None),
                 Err(e) => return Err(this.failed("read", &key, &e)),
             };
+            if got.meta.size > MAX_OBJECT_BYTES {
+                anyhow::bail!(
+                    "`{key}` in the bucket {} is {} bytes, more than any state this xmeta writes; it was not read",
+                    this.shown,
+                    got.meta.size
+                );
+            }
             let version = Version {
                 e_tag: got.meta.e_tag.clone(),
                 version: got.meta.version.clone(),
