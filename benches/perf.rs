@@ -14,7 +14,9 @@
 //! With `XMETA_TEST_DATABASE_URL` set (as `.ci/run` does), the same run
 //! measures the PostgreSQL backend beside sled: adopt of every media, the
 //! no-op plan and the apply at 50 ms latency, in a fresh workspace that is
-//! dropped afterwards.
+//! dropped afterwards. With moto's S3 server (`XMETA_TEST_MOTO_SERVER`, as
+//! `.ci/run` sets it), the same three beside sled on a bucket, and the
+//! number of store requests the apply made.
 // The lints src/lib.rs allows, for the reasons it gives there.
 #![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 #![allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
@@ -23,6 +25,8 @@
 
 #[path = "../tests/integration/support/emulator.rs"]
 mod emulator;
+#[path = "../tests/integration/support/s3.rs"]
+mod s3;
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -97,7 +101,15 @@ fn serde_yaml_floor(dir: &Path) -> Duration {
 /// Where a measured command keeps its state.
 enum Store {
     Dir(PathBuf),
-    Postgres { url: String, workspace: String },
+    Postgres {
+        url: String,
+        workspace: String,
+    },
+    Bucket {
+        url: String,
+        workspace: String,
+        env: Vec<(String, String)>,
+    },
 }
 
 impl Store {
@@ -108,6 +120,18 @@ impl Store {
                 ("XMETA_STATE", url.clone()),
                 ("XMETA_WORKSPACE", workspace.clone()),
             ],
+            Store::Bucket {
+                url,
+                workspace,
+                env,
+            } => {
+                let mut out = vec![
+                    ("XMETA_STATE", url.clone()),
+                    ("XMETA_WORKSPACE", workspace.clone()),
+                ];
+                out.extend(env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+                out
+            }
         }
     }
 }
@@ -390,7 +414,7 @@ fn main() {
             };
             let workspace_of = |s: &Store| match s {
                 Store::Postgres { workspace, .. } => workspace.clone(),
-                Store::Dir(_) => unreachable!("a PostgreSQL state"),
+                Store::Dir(_) | Store::Bucket { .. } => unreachable!("a PostgreSQL state"),
             };
             // Best of `runs`, each into fresh workspaces (which the first
             // writer creates, as a pipeline's first run would); the last stays.
@@ -439,6 +463,56 @@ fn main() {
             }
             (adopt, adopt_bare, plan_full, slow)
         });
+
+    // The same on a bucket (moto's S3 on loopback): adopt into a fresh
+    // workspace, the no-op plan, the apply at 50 ms latency, and the
+    // store requests that apply made.
+    let bucket = s3::S3Server::start("perf (S3 rows)").map(|server| {
+        generate(&tree, total, |_| V1);
+        let store_in = |workspace: String| Store::Bucket {
+            url: format!("s3://{}/bench", s3::BUCKET),
+            workspace,
+            env: server.env(),
+        };
+        let mut adopt: Option<Measured> = None;
+        let mut last = None;
+        for n in 0..runs {
+            let fresh = store_in(format!("bench-{n}"));
+            let m = run(&["--create-workspace", "adopt", &tree_s], &fresh, &[]);
+            if adopt.as_ref().is_none_or(|a| m.wall < a.wall) {
+                adopt = Some(m);
+            }
+            last = Some(fresh);
+        }
+        let adopt = adopt.expect("at least one run");
+        let store = last.expect("at least one run");
+        assert!(
+            adopt.stdout.contains(&format!("Adopted {total} media")),
+            "{}",
+            adopt.stdout
+        );
+        let plan_full = best_run(runs, || {
+            let m = run(&["plan", &tree_s], &store, &[]);
+            assert!(m.stdout.contains("No changes."), "no-op plan");
+            m
+        });
+        generate(&tree, total, |n| {
+            if edited2.contains(&n) {
+                EDITED_AGAIN
+            } else {
+                V1
+            }
+        });
+        let before = server.requests().len();
+        let (slow, _, _) =
+            apply_against_emulator(&tree_s, &store, Duration::from_millis(50), 8, &edited2);
+        let requests = server.requests().split_off(before);
+        let journals = requests
+            .iter()
+            .filter(|r| r.starts_with("PUT ") && r.contains("/journal/"))
+            .count();
+        (adopt, plan_full, slow, requests.len(), journals)
+    });
 
     // Watch's re-plan after one edit, in this process: last, so the
     // memory it takes is not in the watcher's (sampled) RSS either. A
@@ -538,6 +612,24 @@ fn main() {
         println!("| PostgreSQL: apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal, {:.2}× sled | {} | ≤ 1.1× ideal |", ms(pg_slow.wall), ratio(pg_slow.wall, ideal), ratio(pg_slow.wall, slow.wall), rss(pg_slow.rss_kb, bytes));
     } else {
         println!("(PostgreSQL rows skipped: set XMETA_TEST_DATABASE_URL)");
+    }
+    if let Some((s3_adopt, s3_plan, s3_slow, requests, journals)) = bucket {
+        println!(
+            "| S3 (moto, loopback): `xmeta adopt` of every media (with history) | {} | {:.2}× sled | {} | ≤ 3× |",
+            ms(s3_adopt.wall),
+            ratio(s3_adopt.wall, adopt.wall),
+            rss(s3_adopt.max_rss_kb, bytes)
+        );
+        println!(
+            "| S3 (moto, loopback): `xmeta plan`, full state (no-op) | {} | {:.2}× sled | {} | ≤ 1.5× sled; ≤ 3× |",
+            ms(s3_plan.wall),
+            ratio(s3_plan.wall, plan_full.wall),
+            rss(s3_plan.rss_kb, bytes)
+        );
+        println!("| S3 (moto, loopback): apply {changes} changes, 50 ms latency, concurrency 8 | {} | {:.3}× ideal, {:.2}× sled | {} | ≤ 1.1× sled |", ms(s3_slow.wall), ratio(s3_slow.wall, ideal), ratio(s3_slow.wall, slow.wall), rss(s3_slow.rss_kb, bytes));
+        println!("| S3: store requests of that apply | {requests} in all, {journals} journal writes (groups of confirmations) for {changes} changes | | | O(groups) |");
+    } else {
+        println!("(S3 rows skipped: no moto_server; set XMETA_TEST_MOTO_SERVER)");
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -289,24 +290,135 @@ fn record(
 ) -> anyhow::Result<()> {
     // The store's writes flush to disk; keep them off the async workers.
     tokio::task::block_in_place(|| {
-        let current = store.get(&change.id)?.map(|r| r.metadata);
-        let event = match current {
-            Some(_) => Event::Update,
-            None => Event::Create,
+        let (recording, event) = recording(store, change, drift)?;
+        store.record(recording, event)
+    })
+}
+
+/// What recording `change` writes, after what the state holds for it.
+fn recording(
+    store: &dyn StateWriter,
+    change: &Change,
+    drift: Option<&crate::refresh::Drift>,
+) -> anyhow::Result<(Recording, Event)> {
+    let current = store.get(&change.id)?.map(|r| r.metadata);
+    let event = match current {
+        Some(_) => Event::Update,
+        None => Event::Create,
+    };
+    let after = change.next_record(current.as_ref());
+    let before = match (current, drift) {
+        (Some(current), Some(drift)) => Some(crate::refresh::with_live(&current, drift)),
+        (current, _) => current,
+    };
+    Ok((
+        Recording {
+            id: change.id,
+            before,
+            after,
+        },
+        event,
+    ))
+}
+
+/// The most confirmations recorded in one group.
+const GROUP_MAX: usize = 256;
+
+/// A confirmation waiting to be recorded (with the drift a `--refresh`
+/// plan found for it), and who waits for it.
+type Queued<'a> = (
+    &'a Change,
+    Option<&'a crate::refresh::Drift>,
+    oneshot::Sender<Result<(), String>>,
+);
+
+/// Where requests hand their confirmations to `record_groups`.
+struct Recorder<'a> {
+    /// `None` once closed: `record_groups` then ends.
+    queue: Mutex<Option<mpsc::UnboundedSender<Queued<'a>>>>,
+}
+
+impl<'a> Recorder<'a> {
+    fn new() -> (Recorder<'a>, mpsc::UnboundedReceiver<Queued<'a>>) {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let recorder = Recorder {
+            queue: Mutex::new(Some(queue)),
         };
-        let after = change.next_record(current.as_ref());
-        let before = match (current, drift) {
-            (Some(current), Some(drift)) => Some(crate::refresh::with_live(&current, drift)),
-            (current, _) => current,
-        };
-        store.record(
-            Recording {
-                id: change.id,
-                before,
-                after,
-            },
-            event,
-        )
+        (recorder, receiver)
+    }
+
+    /// No more confirmations: what is queued is recorded, then
+    /// `record_groups` ends.
+    fn close(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+    }
+
+    /// Returns once `change`'s confirmation is durable (or could not be).
+    async fn record(
+        &self,
+        change: &'a Change,
+        drift: Option<&'a crate::refresh::Drift>,
+    ) -> Result<(), String> {
+        let (done, outcome) = oneshot::channel();
+        let queue = self.queue.lock().ok().and_then(|q| q.clone());
+        queue
+            .ok_or(())
+            .and_then(|q| q.send((change, drift, done)).map_err(|_| ()))
+            .map_err(|()| "the state's recorder stopped".to_string())?;
+        outcome
+            .await
+            .unwrap_or_else(|_| Err("the state's recorder stopped".into()))
+    }
+}
+
+/// Group commit: takes every confirmation queued while the previous
+/// group was written (at most `GROUP_MAX`), records them as one group,
+/// and tells each request its outcome. Ends when the queue closes.
+async fn record_groups(store: &dyn StateWriter, mut queue: mpsc::UnboundedReceiver<Queued<'_>>) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(more) => group.push(more),
+                Err(_) => break,
+            }
+        }
+        let changes: Vec<_> = group
+            .iter()
+            .map(|(change, drift, _)| (*change, *drift))
+            .collect();
+        let outcomes = record_group(store, &changes);
+        for ((_, _, done), outcome) in group.into_iter().zip(outcomes) {
+            let _ = done.send(outcome.map_err(|e| format!("{e:#}")));
+        }
+    }
+}
+
+/// Records the confirmations of `changes` as one group (see
+/// `StateWriter::record_group`): one outcome per change, in order.
+fn record_group(
+    store: &dyn StateWriter,
+    changes: &[(&Change, Option<&crate::refresh::Drift>)],
+) -> Vec<anyhow::Result<()>> {
+    tokio::task::block_in_place(|| {
+        let mut outcomes: Vec<Option<anyhow::Result<()>>> = Vec::with_capacity(changes.len());
+        let mut group = Vec::with_capacity(changes.len());
+        for (change, drift) in changes {
+            match recording(store, change, *drift) {
+                Ok(recording) => {
+                    group.push(recording);
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        let mut recorded = store.record_group(group).into_iter();
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| recorded.next().unwrap_or_else(|| Ok(()))))
+            .collect()
     })
 }
 
@@ -365,6 +477,8 @@ async fn run(
     let sent = AtomicUsize::new(0);
     let sent = &sent;
     let ticker = progress.spawn_ticker(Arc::clone(&client));
+    let (recorder, queue) = Recorder::new();
+    let recorder = &recorder;
     let mut results = futures::stream::iter(plan.requests())
         .map(|change| {
             let client = Arc::clone(&client);
@@ -400,11 +514,15 @@ async fn run(
                     )))
                 });
                 let outcome = match answered {
-                    Ok(()) => record(store, change, drift_of(plan, change.id)).map_err(|e| {
-                        let reason = format!("{e:#}");
-                        stop(Halt::NotRecorded(reason.clone()));
-                        ApplyFailure::NotRecorded(reason)
-                    }),
+                    // Its slot stays taken until its group is durable: at
+                    // most `concurrency` media are sent but not recorded.
+                    Ok(()) => recorder
+                        .record(change, drift_of(plan, change.id))
+                        .await
+                        .map_err(|reason| {
+                            stop(Halt::NotRecorded(reason.clone()));
+                            ApplyFailure::NotRecorded(reason)
+                        }),
                     Err(ApiError::OverBudget(reason)) => {
                         // Not sent: waiting would pass the budget.
                         sent.fetch_sub(1, Ordering::SeqCst);
@@ -435,30 +553,36 @@ async fn run(
             }
         })
         .buffer_unordered(limits.concurrency.max(1));
-    loop {
-        let next = tokio::select! {
-            next = results.next() => next,
-            () = drain_deadline(cancel) => {
-                tracing::warn!("stopped waiting for requests in flight; they were not recorded and will plan again");
-                None
-            }
-        };
-        let Some((change, outcome)) = next else { break };
-        match outcome {
-            None => {}
-            Some(Ok(())) => {
-                tracing::debug!(media = %change.id, "applied and recorded");
-                progress.finish_one(true);
-                report.applied += 1;
-            }
-            Some(Err(failure)) => {
-                tracing::warn!(media = %change.id, "failed: {failure}");
-                progress.finish_one(false);
-                remote_failed += 1;
-                report.failed.push((change.id, failure));
+    let requests = async {
+        loop {
+            let next = tokio::select! {
+                next = results.next() => next,
+                () = drain_deadline(cancel) => {
+                    tracing::warn!("stopped waiting for requests in flight; they were not recorded and will plan again");
+                    None
+                }
+            };
+            let Some((change, outcome)) = next else { break };
+            match outcome {
+                None => {}
+                Some(Ok(())) => {
+                    tracing::debug!(media = %change.id, "applied and recorded");
+                    progress.finish_one(true);
+                    report.applied += 1;
+                }
+                Some(Err(failure)) => {
+                    tracing::warn!(media = %change.id, "failed: {failure}");
+                    progress.finish_one(false);
+                    remote_failed += 1;
+                    report.failed.push((change.id, failure));
+                }
             }
         }
-    }
+        // The queue closes once no request can confirm anything more.
+        drop(results);
+        recorder.close();
+    };
+    futures::join!(requests, record_groups(store, queue));
     // Not started after a stop, or abandoned in flight past the drain timeout.
     let sent = sent.load(Ordering::SeqCst);
     report.skipped = total.saturating_sub(sent);
@@ -479,7 +603,7 @@ pub fn record_drift(plan: &Plan, store: &dyn StateWriter, all: bool) -> anyhow::
     let Some(refresh) = &plan.refresh else {
         return Ok(0);
     };
-    let mut recorded = 0;
+    let mut group = Vec::new();
     for drift in &refresh.drifted {
         if !all && plan.changes.iter().any(|c| c.id == drift.id) {
             continue;
@@ -491,9 +615,14 @@ pub fn record_drift(plan: &Plan, store: &dyn StateWriter, all: bool) -> anyhow::
                 before: Some(record.metadata),
                 after: live,
             };
-            store.record(recording, Event::Refresh)?;
-            recorded += 1;
+            group.push((recording, Event::Refresh));
         }
+    }
+    // One group: a bucket writes one journal object, not one per media.
+    let mut recorded = 0;
+    for outcome in store.record_group(group) {
+        outcome?;
+        recorded += 1;
     }
     Ok(recorded)
 }

@@ -19,20 +19,21 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// State: a directory (sled), or a PostgreSQL URL shared by a team
-    /// [env: XMETA_STATE, XMETA_STATE_DIR] [default: ./state]. Put a
-    /// password in XMETA_STATE or PGPASSWORD, not on the command line.
-    /// Example: --state /var/lib/xmeta, --state postgres://xmeta@db/xmeta?sslmode=verify-full
+    /// State: a directory (sled), or a PostgreSQL URL or bucket shared by
+    /// a team [env: XMETA_STATE, XMETA_STATE_DIR] [default: ./state]. Put a
+    /// password in XMETA_STATE or PGPASSWORD, not on the command line; a
+    /// bucket's credentials come from the cloud's environment (AWS_*, …).
+    /// Example: --state /var/lib/xmeta, --state postgres://xmeta@db/xmeta?sslmode=verify-full, --state s3://team-state/xmeta
     #[arg(long, global = true, value_name = "DIR|URL")]
     pub state: Option<PathBuf>,
 
-    /// Which state in a PostgreSQL database [env: XMETA_WORKSPACE]
+    /// Which state in a PostgreSQL database or bucket [env: XMETA_WORKSPACE]
     /// [default: default]. Example: --workspace production
     #[arg(long, global = true, value_name = "NAME")]
     pub workspace: Option<String>,
 
     /// Let a writer (apply, adopt, watch --apply, state import, state
-    /// migrate's target) create the PostgreSQL workspace if it does not
+    /// migrate's target) create the PostgreSQL or bucket workspace if it does not
     /// exist yet, e.g. in a pipeline's first run; a plan reads it as empty.
     /// Without it, an unknown workspace is an error.
     /// Example: --workspace staging --create-workspace
@@ -644,7 +645,7 @@ pub enum EnvKind {
 pub const ENVIRONMENT: &[(&str, &str, EnvKind)] = &[
     (
         "XMETA_STATE",
-        "state: a directory or postgres://USER@HOST/DB (default ./state)",
+        "state: a directory, postgres://USER@HOST/DB or s3://BUCKET/PREFIX (also gs://, az://; default ./state)",
         EnvKind::State,
     ),
     (
@@ -654,7 +655,17 @@ pub const ENVIRONMENT: &[(&str, &str, EnvKind)] = &[
     ),
     (
         "XMETA_WORKSPACE",
-        "workspace in a PostgreSQL state (default `default`)",
+        "workspace in a PostgreSQL or bucket state (default `default`)",
+        EnvKind::State,
+    ),
+    (
+        "XMETA_STATE_LEASE",
+        "a bucket state's lock lease, renewed while a writer runs (default 60s)",
+        EnvKind::State,
+    ),
+    (
+        "AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, …",
+        "an S3 state's endpoint, region and credentials (the standard chain, web identity included)",
         EnvKind::State,
     ),
     (

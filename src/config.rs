@@ -257,7 +257,7 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
     // XMETA_WORKSPACE may be set for a whole CI job; it means nothing to a
     // directory state. `--workspace` with a directory is refused.
     let workspace = cli.workspace.clone().or_else(|| {
-        crate::state::Target::is_url(state.to_str().unwrap_or_default())
+        Location::names_workspaces(state.to_str().unwrap_or_default())
             .then(|| env("XMETA_WORKSPACE"))
             .flatten()
     });
@@ -462,11 +462,11 @@ pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
             } => {
                 // A database target takes --to-workspace, else this state's
                 // workspace, else XMETA_WORKSPACE.
-                let to_url = crate::state::Target::is_url(to.to_str().unwrap_or_default());
-                let to_workspace = match &state {
+                let to_url = Location::names_workspaces(to.to_str().unwrap_or_default());
+                let to_workspace = match state.workspace() {
                     _ if to_workspace.is_some() || !to_url => to_workspace,
-                    Location::Postgres(target) => Some(target.workspace().to_string()),
-                    Location::Dir(_) => env("XMETA_WORKSPACE"),
+                    Some(workspace) => Some(workspace.to_string()),
+                    None => env("XMETA_WORKSPACE"),
                 };
                 let to = Location::parse(to, to_workspace.as_deref(), env("PGPASSWORD"))?
                     .creating_workspace(create_workspace);

@@ -56,6 +56,9 @@ pub enum LockError {
     HeldLocally { location: String, holder: Holder },
     #[error("the state at {location} is locked by {holder}; wait for it to finish (a writer that dies releases the lock with its database session)")]
     HeldInDatabase { location: String, holder: Holder },
+    /// `holder` is the lock object's holder and run, already neutralised.
+    #[error("the state at {location} is locked by {holder}; wait for it to finish (if that writer died, its lease runs out and the next writer takes the lock over, with a warning)")]
+    HeldInBucket { location: String, holder: String },
     #[error("cannot lock the state in `{location}`: {source}")]
     Io {
         location: String,

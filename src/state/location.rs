@@ -1,7 +1,9 @@
-//! Where the state lives: `--state DIR` or `--state postgres://…`.
+//! Where the state lives: `--state DIR`, `--state postgres://…`, or a
+//! bucket (`--state s3://…`, `gs://…`, `az://…`).
 
 use std::path::PathBuf;
 
+pub use super::bucket::Target as BucketTarget;
 pub use super::postgres::Target;
 
 /// The workspace used when none is named.
@@ -13,6 +15,8 @@ pub enum Location {
     Dir(PathBuf),
     /// One workspace in a PostgreSQL database.
     Postgres(Box<Target>),
+    /// One workspace (a folder) under a bucket's prefix.
+    Bucket(Box<BucketTarget>),
 }
 
 impl Location {
@@ -28,9 +32,14 @@ impl Location {
             // Not echoed: the value may carry a password.
             anyhow::bail!("the state location looks like a database address but is not a postgres://USER@HOST/DB URL (a key=value connection string, or a URL missing its `//`); use a postgres:// URL, or a plain directory path");
         }
+        if BucketTarget::is_url(text) {
+            let workspace = workspace.unwrap_or(DEFAULT_WORKSPACE);
+            let target = BucketTarget::parse(text, workspace)?;
+            return Ok(Location::Bucket(Box::new(target)));
+        }
         if looks_like_url(text) && !Target::is_url(text) {
             // Not echoed: the value may carry a password.
-            anyhow::bail!("the state location looks like a URL, but only postgres:// and postgresql:// URLs name a database; anything else is a directory path");
+            anyhow::bail!("the state location looks like a URL, but only postgres:// and postgresql:// URLs name a database, and s3://, gs://, az:// and azure:// a bucket; anything else is a directory path");
         }
         if Target::is_url(text) {
             let workspace = workspace.unwrap_or(DEFAULT_WORKSPACE);
@@ -39,7 +48,7 @@ impl Location {
         }
         if let Some(workspace) = workspace.filter(|w| *w != DEFAULT_WORKSPACE) {
             anyhow::bail!(
-                "--workspace `{}` needs a PostgreSQL state (--state postgres://…); a state directory holds one state, so use another --state DIR instead",
+                "--workspace `{}` needs a PostgreSQL or bucket state (--state postgres://… or s3://…); a state directory holds one state, so use another --state DIR instead",
                 crate::untrusted::neutralise(workspace, 64)
             );
         }
@@ -50,10 +59,29 @@ impl Location {
     /// not exist yet (a directory's only workspace always exists).
     #[must_use]
     pub fn creating_workspace(mut self, create: bool) -> Location {
-        if let Location::Postgres(target) = &mut self {
-            target.set_create_workspace(create);
+        match &mut self {
+            Location::Postgres(target) => target.set_create_workspace(create),
+            Location::Bucket(target) => target.set_create_workspace(create),
+            Location::Dir(_) => {}
         }
         self
+    }
+
+    /// Whether `text` names a place that holds workspaces (a database or
+    /// a bucket), so that `--workspace` applies to it.
+    #[must_use]
+    pub fn names_workspaces(text: &str) -> bool {
+        Target::is_url(text) || BucketTarget::is_url(text)
+    }
+
+    /// This location's workspace (a directory has only `default`).
+    #[must_use]
+    pub fn workspace(&self) -> Option<&str> {
+        match self {
+            Location::Dir(_) => None,
+            Location::Postgres(target) => Some(target.workspace()),
+            Location::Bucket(target) => Some(target.workspace()),
+        }
     }
 
     /// The secrets in this location, to scrub from anything printed.
@@ -62,6 +90,7 @@ impl Location {
         match self {
             Location::Dir(_) => Vec::new(),
             Location::Postgres(target) => target.secrets(),
+            Location::Bucket(_) => BucketTarget::env_secrets(),
         }
     }
 }
@@ -98,6 +127,7 @@ impl std::fmt::Display for Location {
         match self {
             Location::Dir(dir) => write!(f, "{}", dir.display()),
             Location::Postgres(target) => write!(f, "{target}"),
+            Location::Bucket(target) => write!(f, "{target}"),
         }
     }
 }
@@ -132,5 +162,22 @@ mod tests {
             Location::parse(PathBuf::from("./state"), None, None).unwrap(),
             Location::Dir(_)
         ));
+    }
+
+    #[test]
+    fn a_bucket_url_names_a_bucket_and_takes_a_workspace() {
+        for text in [
+            "s3://team/xmeta",
+            "gs://team/xmeta",
+            "az://c/x",
+            "azure://c/x",
+        ] {
+            let location = Location::parse(PathBuf::from(text), Some("prod"), None).unwrap();
+            assert!(matches!(location, Location::Bucket(_)), "{text}");
+            assert_eq!(location.workspace(), Some("prod"));
+            assert!(Location::names_workspaces(text));
+            assert_eq!(location.to_string(), format!("{text} (workspace `prod`)"));
+        }
+        assert!(!Location::names_workspaces("./s3:/x"));
     }
 }

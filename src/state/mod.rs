@@ -3,9 +3,9 @@
 //! format version, a lineage (random, made at creation) and a serial that
 //! grows with every write.
 //!
-//! Two backends behind one interface: sled in a local directory (the
-//! default, no server) and PostgreSQL (shared by a team and its CI
-//! runners). Commands, `plan`, `apply` and saved plans see only
+//! Three backends behind one interface: sled in a local directory (the
+//! default, no server), PostgreSQL and a bucket (S3, GCS, Azure Blob;
+//! both shared by a team and its CI runners). Commands, `plan`, `apply` and saved plans see only
 //! `StateReader` and `StateWriter`; only a writer holds the lock and can
 //! change anything.
 //!
@@ -14,6 +14,7 @@
 //! state that `state migrate` moved elsewhere is refused, naming the new
 //! place (`moved.rs`); only `state export` still reads it.
 
+mod bucket;
 mod error;
 pub mod history;
 mod holder;
@@ -29,7 +30,7 @@ use std::collections::BTreeMap;
 pub use error::StateError;
 pub use history::{Entry, Filter, Provenance};
 pub use holder::{Holder, LockError};
-pub use location::{Location, Target};
+pub use location::Location;
 pub use moved::Moved;
 pub use record::{Digest, Record};
 
@@ -72,6 +73,17 @@ pub trait StateWriter: StateReader {
     /// Records what X confirmed for a media; durable before it returns.
     fn record(&self, recording: Recording, event: Event) -> anyhow::Result<()> {
         self.record_many(vec![recording], event)
+    }
+    /// Records what X confirmed for several media, each with its own
+    /// event (apply's group commit: the confirmations that arrived
+    /// together); durable before it returns. One outcome per recording,
+    /// in order. A backend whose every write is cheap records them one by
+    /// one; the bucket writes them as one journal object.
+    fn record_group(&self, group: Vec<(Recording, Event)>) -> Vec<anyhow::Result<()>> {
+        group
+            .into_iter()
+            .map(|(recording, event)| self.record(recording, event))
+            .collect()
     }
     /// Records many media in one atomic write (for `adopt`).
     fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()>;
@@ -187,6 +199,7 @@ fn open_any_reader(location: &Location) -> anyhow::Result<(Box<dyn StateReader>,
     match location {
         Location::Dir(dir) => local::open_reader(dir),
         Location::Postgres(target) => postgres::open_reader(target),
+        Location::Bucket(target) => bucket::open_reader(target),
     }
 }
 
@@ -202,6 +215,7 @@ pub fn open_writer(
     let writable = match location {
         Location::Dir(dir) => local::open_writer(dir, command, provenance)?,
         Location::Postgres(target) => postgres::open_writer(target, command, provenance)?,
+        Location::Bucket(target) => bucket::open_writer(target, command, provenance)?,
     };
     match writable {
         Writable::Open(writer) => Ok(writer),
@@ -215,6 +229,7 @@ pub fn exists(location: &Location) -> anyhow::Result<bool> {
     let (there, moved) = match location {
         Location::Dir(dir) => local::exists(dir)?,
         Location::Postgres(target) => postgres::exists(target)?,
+        Location::Bucket(target) => bucket::exists(target)?,
     };
     match moved {
         Some(moved) => Err(moved.refusal(location).into()),
@@ -228,6 +243,7 @@ pub fn force_unlock(location: &Location) -> anyhow::Result<Option<Holder>> {
     match location {
         Location::Dir(dir) => local::force_unlock(dir),
         Location::Postgres(target) => postgres::force_unlock(target),
+        Location::Bucket(target) => bucket::force_unlock(target),
     }
 }
 

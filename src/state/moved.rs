@@ -38,6 +38,11 @@ impl Moved {
                 target.url_shown().to_string(),
                 Some(target.workspace().to_string()),
             ),
+            Location::Bucket(target) => (
+                target.to_string(),
+                target.url_shown().to_string(),
+                Some(target.workspace().to_string()),
+            ),
         };
         Moved {
             to: shown,

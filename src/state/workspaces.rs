@@ -6,19 +6,20 @@
 //! only `default`.
 
 use super::location::DEFAULT_WORKSPACE;
-use super::{postgres, Location, StateError};
+use super::{bucket, postgres, Location, StateError};
 
 /// How many names the refusal of an unknown workspace lists.
 const SHOWN: usize = 20;
 
 /// What a directory state says to `workspace new` and `workspace delete`.
-const ONE_STATE_PER_DIRECTORY: &str = "a state directory holds one state, the `default` workspace; workspaces need a PostgreSQL state (--state postgres://…); for another local state, use another --state DIR";
+const ONE_STATE_PER_DIRECTORY: &str = "a state directory holds one state, the `default` workspace; workspaces need a PostgreSQL or bucket state (--state postgres://… or s3://…); for another local state, use another --state DIR";
 
 /// Every workspace, sorted; `default` is always among them.
 pub fn list(location: &Location) -> anyhow::Result<Vec<String>> {
     match location {
         Location::Dir(_) => Ok(vec![DEFAULT_WORKSPACE.to_string()]),
         Location::Postgres(target) => postgres::workspaces::list(target),
+        Location::Bucket(target) => bucket::list(target),
     }
 }
 
@@ -27,6 +28,7 @@ pub fn create(location: &Location, name: &str) -> anyhow::Result<()> {
     match location {
         Location::Dir(_) => anyhow::bail!(ONE_STATE_PER_DIRECTORY),
         Location::Postgres(target) => postgres::workspaces::create(target, name),
+        Location::Bucket(target) => bucket::create(target, name),
     }
 }
 
@@ -37,6 +39,7 @@ pub fn delete(location: &Location, name: &str, force: bool) -> anyhow::Result<u6
     match location {
         Location::Dir(_) => anyhow::bail!(ONE_STATE_PER_DIRECTORY),
         Location::Postgres(target) => postgres::workspaces::delete(target, name, force),
+        Location::Bucket(target) => bucket::delete(target, name, force),
     }
 }
 

@@ -41,9 +41,19 @@ fn session_ended(url: &str, workspace: &str) {
     );
 }
 
+/// The state's export; a writer killed before it created the state left
+/// none (the empty export).
+fn export(env: &TestEnv) -> Value {
+    let run = env.run(&["state", "export"]);
+    if run.code == 1 && run.stderr.contains("no state at") {
+        return serde_json::json!({ "media": {}, "history": [] });
+    }
+    assert_eq!(run.code, 0, "state export: {}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
 fn recorded(env: &TestEnv) -> BTreeMap<String, Value> {
-    let run = env.exits_with(&["state", "export"], 0);
-    let export: Value = serde_json::from_str(&run.stdout).unwrap();
+    let export = export(env);
     export["media"]
         .as_object()
         .unwrap()
@@ -56,8 +66,7 @@ fn recorded(env: &TestEnv) -> BTreeMap<String, Value> {
 /// every entry its record: written in one atomic write, a kill leaves
 /// neither alone.
 fn history_matches_records(env: &TestEnv, records: &BTreeMap<String, Value>) {
-    let run = env.exits_with(&["state", "export"], 0);
-    let export: Value = serde_json::from_str(&run.stdout).unwrap();
+    let export = export(env);
     let mut created = BTreeMap::new();
     for entry in export["history"].as_array().unwrap() {
         let id = entry["media"].as_str().unwrap().to_string();
@@ -135,8 +144,19 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
         "planned {planned}, unconfirmed {unconfirmed}"
     );
 
-    // The rerun takes over the dead writer's lock and converges.
-    let rerun = env.exits_with(&["apply", &m, "--auto-approve"], 0);
+    // The rerun takes over the dead writer's lock and converges; on a
+    // bucket, once the dead writer's lease has run out (refused, sending
+    // nothing, until then).
+    let rerun = if let Backend::S3(_) = backend {
+        let (rerun, refused) = env.once_the_lease_ran_out(&["apply", &m, "--auto-approve"]);
+        assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+        if refused {
+            assert_has(&rerun.stderr, "whose lease had run out: it was held by pid");
+        }
+        rerun
+    } else {
+        env.exits_with(&["apply", &m, "--auto-approve"], 0)
+    };
     // sled says it took over the lock file; PostgreSQL's lock went with
     // the dead writer's session, so there is nothing to take over.
     if !state.is_empty() && *backend == Backend::Sled {
@@ -161,6 +181,7 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
         match backend {
             Backend::Sled => "sled",
             Backend::Postgres(_) => "PostgreSQL",
+            Backend::S3(_) => "S3",
         },
         confirmed.len(),
         state.len(),

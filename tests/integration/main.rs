@@ -14,6 +14,7 @@ mod all_errors;
 mod apply_failures;
 mod apply_summary;
 mod bad_input;
+mod bucket_state;
 mod cli_trust;
 mod client;
 mod crash;

@@ -21,7 +21,7 @@ fn url_with_password(url: &str, database: Option<&str>) -> String {
 fn postgres(test: &str) -> Option<String> {
     match Backend::postgres(test)? {
         Backend::Postgres(url) => Some(url),
-        Backend::Sled => None,
+        Backend::Sled | Backend::S3(_) => None,
     }
 }
 
@@ -157,7 +157,10 @@ fn workspaces_in_one_database_are_separate_states() {
         &["--state", "dir", "--workspace", "prod", "state", "list"],
         1,
     );
-    assert_has(&run.stderr, "--workspace `prod` needs a PostgreSQL state");
+    assert_has(
+        &run.stderr,
+        "--workspace `prod` needs a PostgreSQL or bucket state",
+    );
 }
 
 #[test]

@@ -45,6 +45,7 @@ fn named(env: &TestEnv) -> String {
         Backend::Postgres(url) => {
             format!("{} (workspace `{}`)", shown(url), env.workspace().unwrap())
         }
+        Backend::S3(url) => format!("{url} (workspace `{}`)", env.workspace().unwrap()),
     }
 }
 
@@ -76,6 +77,10 @@ fn a_migrated_state_refuses_every_command_but_export(backend: Backend) {
                 shown(url),
                 there.workspace().unwrap()
             ),
+        ),
+        Backend::S3(url) => (
+            named(&there),
+            format!("--state {url} --workspace {}", there.workspace().unwrap()),
         ),
     };
     let from = named(&env);
@@ -428,7 +433,7 @@ fn a_state_directory_has_only_the_default_workspace() {
         let run = env.exits_with(&args, 1);
         assert_eq!(
             run.stderr,
-            "error: a state directory holds one state, the `default` workspace; workspaces need a PostgreSQL state (--state postgres://…); for another local state, use another --state DIR\n"
+            "error: a state directory holds one state, the `default` workspace; workspaces need a PostgreSQL or bucket state (--state postgres://… or s3://…); for another local state, use another --state DIR\n"
         );
     }
 }

@@ -221,7 +221,7 @@ fn migrate_both_ways_keeps_the_plan_and_refuses_a_used_target(backend: Backend) 
     let exported = env.state_fingerprint();
 
     // The other backend's address, as its own TestEnv would give it.
-    let there = TestEnv::on(other);
+    let there = TestEnv::on(other).reaching(&env);
     let args = migrate_to(&there);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = env.exits_with(&args, 0);

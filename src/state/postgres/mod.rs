@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail};
 use tokio::sync::RwLock;
 use tokio_postgres::{Client, GenericClient, Statement};
 
-pub use target::Target;
+pub use target::{check_workspace_name, Target};
 
 use super::history::{self, Event};
 use super::moved::Moved;

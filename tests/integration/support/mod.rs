@@ -5,6 +5,7 @@
 
 pub mod emulator;
 pub mod hostile;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,6 +31,9 @@ pub enum Backend {
     /// A PostgreSQL URL; each test gets its own workspace in it, created
     /// by `state workspace new` as a user would.
     Postgres(String),
+    /// A prefix (`s3://BUCKET/PREFIX`) on the shared moto server; each
+    /// test gets its own workspace under it, as on PostgreSQL.
+    S3(String),
 }
 
 impl Backend {
@@ -57,13 +61,29 @@ impl Backend {
 }
 
 impl Backend {
+    /// A bucket prefix on the shared S3 server (see `s3.rs`), or `None`
+    /// (skipped, said on the terminal) when moto is not installed.
+    pub fn s3(test: &str) -> Option<Backend> {
+        s3::S3Server::shared(test)?;
+        Some(Backend::S3(format!(
+            "s3://{}/run-{}",
+            s3::BUCKET,
+            std::process::id()
+        )))
+    }
+
     /// The other backend, for moving a state across (PostgreSQL only when
-    /// the tests have a server; `test` names the skip).
+    /// the tests have a server; `test` names the skip). From S3, sled.
     pub fn other(&self, test: &str) -> Option<Backend> {
         match self {
             Backend::Sled => Backend::postgres(test),
-            Backend::Postgres(_) => Some(Backend::Sled),
+            Backend::Postgres(_) | Backend::S3(_) => Some(Backend::Sled),
         }
+    }
+
+    /// Whether the state is shared (a database or a bucket).
+    pub fn is_shared(&self) -> bool {
+        !matches!(self, Backend::Sled)
     }
 }
 
@@ -72,7 +92,7 @@ pub fn migrate_to(to: &TestEnv) -> Vec<String> {
     let mut args = vec!["state".to_string(), "migrate".into(), "--to".into()];
     match &to.backend {
         Backend::Sled => args.push(to.state_dir().display().to_string()),
-        Backend::Postgres(url) => {
+        Backend::Postgres(url) | Backend::S3(url) => {
             args.push(url.clone());
             args.push("--to-workspace".into());
             args.push(to.workspace().unwrap_or("default").to_string());
@@ -122,8 +142,8 @@ pub fn say(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// Runs each named test body `fn name(backend: Backend)` on sled and on
-/// PostgreSQL, as `name::sled` and `name::postgres`.
+/// Runs each named test body `fn name(backend: Backend)` on sled, on
+/// PostgreSQL and on S3, as `name::sled`, `name::postgres` and `name::s3`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -136,6 +156,13 @@ macro_rules! on_both_backends {
             fn postgres() {
                 let test = concat!(module_path!(), "::postgres");
                 if let Some(backend) = $crate::support::Backend::postgres(test) {
+                    super::$name(backend)
+                }
+            }
+            #[test]
+            fn s3() {
+                let test = concat!(module_path!(), "::s3");
+                if let Some(backend) = $crate::support::Backend::s3(test) {
                     super::$name(backend)
                 }
             }
@@ -172,7 +199,11 @@ impl TestEnv {
             env: Vec::new(),
             backend: backend.clone(),
         };
-        if let Backend::Postgres(url) = backend {
+        if let Backend::S3(_) = &backend {
+            let server = s3::S3Server::shared("TestEnv::on").expect("the S3 server");
+            env = env.reaching_server(server);
+        }
+        if let Backend::Postgres(url) | Backend::S3(url) = backend {
             let workspace = unique_workspace();
             env = env
                 .with_env("XMETA_STATE", &url)
@@ -180,6 +211,34 @@ impl TestEnv {
             env.exits_with(&["state", "workspace", "new", &workspace], 0);
         }
         env
+    }
+
+    /// A test environment whose state is a workspace of its own on
+    /// `server` (a test that stops its server, or reads its log).
+    pub fn on_server(server: &s3::S3Server) -> TestEnv {
+        let url = format!("s3://{}/own-{}", s3::BUCKET, std::process::id());
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        let workspace = unique_workspace();
+        let env = TestEnv {
+            dir,
+            env: Vec::new(),
+            backend: Backend::S3(url.clone()),
+        }
+        .reaching_server(server)
+        .with_env("XMETA_STATE", &url)
+        .with_env("XMETA_WORKSPACE", &workspace);
+        env.exits_with(&["state", "workspace", "new", &workspace], 0);
+        env
+    }
+
+    fn reaching_server(mut self, server: &s3::S3Server) -> TestEnv {
+        for (k, v) in server.env() {
+            self = self.with_env(&k, &v);
+        }
+        // A killed writer's lease runs out within seconds, not the
+        // default minute (renewed every third of it meanwhile).
+        self.with_env("XMETA_STATE_LEASE", "4s")
     }
 
     /// The workspace of a PostgreSQL test environment.
@@ -236,7 +295,7 @@ impl TestEnv {
     fn state_dir_setting(&self) -> PathBuf {
         match self.backend {
             Backend::Sled => self.state_dir(),
-            Backend::Postgres(_) => PathBuf::from("/dev/null/not-a-state-dir"),
+            Backend::Postgres(_) | Backend::S3(_) => PathBuf::from("/dev/null/not-a-state-dir"),
         }
     }
 
@@ -250,6 +309,39 @@ impl TestEnv {
     pub fn with_env(mut self, key: &str, value: &str) -> TestEnv {
         self.env.push((key.into(), value.into()));
         self
+    }
+
+    /// This environment with `other`'s way to its bucket (the AWS_*
+    /// variables), for commands that name `other`'s state (`migrate`).
+    pub fn reaching(mut self, other: &TestEnv) -> TestEnv {
+        for (k, v) in &other.env {
+            if k.starts_with("AWS_") || k == "XMETA_STATE_LEASE" {
+                self.env.push((k.clone(), v.clone()));
+            }
+        }
+        self
+    }
+
+    /// Runs a writer whose lock a killed writer left on a bucket: refused
+    /// (sending nothing) while that lease lasts, run again until it ran
+    /// out. Returns the run that got in, and whether any was refused.
+    pub fn once_the_lease_ran_out(&self, args: &[&str]) -> (Run, bool) {
+        let mut refused = false;
+        let mut got_in = None;
+        wait_until(
+            std::time::Duration::from_mins(1),
+            "the dead writer's lease to run out",
+            || {
+                let run = self.run(args);
+                if run.code == 1 && run.stderr.contains("is locked by pid") {
+                    refused = true;
+                    return false;
+                }
+                got_in = Some(run);
+                true
+            },
+        );
+        (got_in.expect("a run got in"), refused)
     }
 
     /// Bearer token and endpoint of an emulator.

@@ -1,0 +1,365 @@
+//! What a bucket workspace holds, and how it is read consistently.
+//!
+//! Objects under the workspace's folder:
+//! - `head.json`: format, lineage, serial, the snapshot it stands on, the
+//!   live writer's journal session, and the moved mark. Only ever
+//!   replaced by a conditional update (`If-Match` on its `ETag`), so two
+//!   writers can never overwrite each other's head.
+//! - `snapshots/<serial>-<id>.json`: every record and history chunk at a
+//!   serial, written once.
+//! - `journal/<session>/<serial>.json`: one group of confirmations each,
+//!   written once, numbered on from the snapshot's serial.
+//!
+//! A reader takes the head, its snapshot, then the session's journals in
+//! serial order up to the first gap: always a state some writer made
+//! durable, never half of a write. Everything it read stays in memory, so
+//! later reads never wait on, or see, a writer.
+
+use std::collections::BTreeMap;
+
+use anyhow::anyhow;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::store::{Store, Version};
+use crate::model::MediaId;
+use crate::state::history::{self, Chunk};
+use crate::state::moved::Moved;
+use crate::state::{Digest, Entry, Filter, Record, StateError};
+use crate::time::Timestamp;
+
+/// The layout of a bucket state; a newer one is refused.
+pub const FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Head {
+    pub format: u32,
+    pub lineage: String,
+    pub serial: u64,
+    /// The snapshot at `serial` (`None`: the state was empty then).
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// The session whose journals follow the snapshot.
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default)]
+    pub moved: Option<Moved>,
+}
+
+/// A history chunk as stored in a snapshot or journal.
+#[derive(Serialize, Deserialize)]
+struct StoredChunk {
+    serial: u64,
+    index: u32,
+    at: Timestamp,
+    /// The chunk's packed bytes, base64.
+    bytes: String,
+}
+
+impl StoredChunk {
+    fn of(chunk: &Chunk) -> StoredChunk {
+        StoredChunk {
+            serial: chunk.serial,
+            index: chunk.index,
+            at: chunk.at,
+            bytes: base64::engine::general_purpose::STANDARD.encode(&chunk.bytes),
+        }
+    }
+
+    fn chunk(self) -> anyhow::Result<Chunk> {
+        Ok(Chunk {
+            serial: self.serial,
+            index: self.index,
+            at: self.at,
+            bytes: base64::engine::general_purpose::STANDARD
+                .decode(self.bytes)
+                .map_err(|e| anyhow!("a history chunk is not base64: {e}"))?,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    format: u32,
+    lineage: String,
+    serial: u64,
+    /// Each media's stored record, as `Record::encode` wrote it.
+    records: Vec<(MediaId, Box<RawValue>)>,
+    history: Vec<StoredChunk>,
+}
+
+/// One write: records put and removed, with their history.
+#[derive(Serialize, Deserialize)]
+pub struct Journal {
+    pub serial: u64,
+    pub lineage: String,
+    puts: Vec<(MediaId, Box<RawValue>)>,
+    removes: Vec<MediaId>,
+    history: Vec<StoredChunk>,
+}
+
+impl Journal {
+    pub fn new(
+        serial: u64,
+        lineage: &str,
+        puts: Vec<(MediaId, Vec<u8>)>,
+        removes: Vec<MediaId>,
+        chunks: &[Chunk],
+    ) -> anyhow::Result<Journal> {
+        Ok(Journal {
+            serial,
+            lineage: lineage.to_string(),
+            puts: puts
+                .into_iter()
+                .map(|(id, bytes)| Ok((id, raw(bytes)?)))
+                .collect::<anyhow::Result<_>>()?,
+            removes,
+            history: chunks.iter().map(StoredChunk::of).collect(),
+        })
+    }
+
+    pub fn encode(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(serde_json::to_vec(self)?)
+    }
+}
+
+fn raw(bytes: Vec<u8>) -> anyhow::Result<Box<RawValue>> {
+    Ok(RawValue::from_string(String::from_utf8(bytes)?)?)
+}
+
+/// A workspace's whole state at one serial, in memory.
+#[derive(Clone, Debug, Default)]
+pub struct Image {
+    pub lineage: String,
+    pub serial: u64,
+    /// Each media's stored record bytes, checked against their digest.
+    pub records: BTreeMap<MediaId, (Digest, Vec<u8>)>,
+    pub history: Vec<Chunk>,
+}
+
+impl Image {
+    pub fn new(lineage: String) -> Image {
+        Image {
+            lineage,
+            ..Image::default()
+        }
+    }
+
+    /// Applies a journal that follows this image.
+    pub fn apply(&mut self, journal: Journal) -> anyhow::Result<()> {
+        for (id, value) in journal.puts {
+            let bytes = value.get().as_bytes().to_vec();
+            let digest = Digest::stated(&bytes)
+                .map_err(|e| anyhow!("the record of media {id} in a journal: {e}"))?;
+            self.records.insert(id, (digest, bytes));
+        }
+        for id in journal.removes {
+            self.records.remove(&id);
+        }
+        for chunk in journal.history {
+            self.history.push(chunk.chunk()?);
+        }
+        self.serial = journal.serial;
+        Ok(())
+    }
+
+    pub fn encode_snapshot(&self) -> anyhow::Result<Vec<u8>> {
+        let snapshot = Snapshot {
+            format: FORMAT,
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            records: self
+                .records
+                .iter()
+                .map(|(id, (_, bytes))| Ok((*id, raw(bytes.clone())?)))
+                .collect::<anyhow::Result<_>>()?,
+            history: self.history.iter().map(StoredChunk::of).collect(),
+        };
+        Ok(serde_json::to_vec(&snapshot)?)
+    }
+
+    fn decode_snapshot(bytes: &[u8]) -> anyhow::Result<Image> {
+        let snapshot: Snapshot = serde_json::from_slice(bytes)?;
+        let mut records = BTreeMap::new();
+        for (id, value) in snapshot.records {
+            let bytes = value.get().as_bytes().to_vec();
+            let digest =
+                Digest::stated(&bytes).map_err(|e| anyhow!("the record of media {id}: {e}"))?;
+            records.insert(id, (digest, bytes));
+        }
+        Ok(Image {
+            lineage: snapshot.lineage,
+            serial: snapshot.serial,
+            records,
+            history: snapshot
+                .history
+                .into_iter()
+                .map(StoredChunk::chunk)
+                .collect::<anyhow::Result<_>>()?,
+        })
+    }
+
+    pub fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.records
+            .iter()
+            .map(|(id, (_, bytes))| Ok((*id, decode(id, bytes)?)))
+            .collect()
+    }
+
+    pub fn digests(&self) -> BTreeMap<MediaId, Digest> {
+        self.records.iter().map(|(id, (d, _))| (*id, *d)).collect()
+    }
+
+    pub fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        self.records
+            .get(id)
+            .map(|(_, bytes)| decode(id, bytes))
+            .transpose()
+    }
+
+    pub fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        for chunk in &self.history {
+            let chunk =
+                history::decode_chunk(&chunk.bytes).map_err(|e| anyhow!("a history entry: {e}"))?;
+            entries.extend(chunk.into_iter().filter(|e| filter.keeps(e)));
+        }
+        history::sort_newest_first(&mut entries);
+        Ok(entries)
+    }
+}
+
+fn decode(id: &MediaId, bytes: &[u8]) -> anyhow::Result<Record> {
+    Record::decode(bytes).map_err(|e| anyhow!("the record of media {id}: {e}"))
+}
+
+/// The keys of a workspace's objects.
+pub struct Keys {
+    folder: String,
+}
+
+impl Keys {
+    pub fn new(folder: String) -> Keys {
+        Keys { folder }
+    }
+    pub fn head(&self) -> String {
+        format!("{}/head.json", self.folder)
+    }
+    pub fn lock(&self) -> String {
+        format!("{}/lock.json", self.folder)
+    }
+    pub fn marker(&self) -> String {
+        format!("{}/workspace.json", self.folder)
+    }
+    pub fn journals(&self, session: &str) -> String {
+        format!("{}/journal/{session}", self.folder)
+    }
+    pub fn journal(&self, session: &str, serial: u64) -> String {
+        format!("{}/journal/{session}/{serial:020}.json", self.folder)
+    }
+    pub fn folder(&self) -> &str {
+        &self.folder
+    }
+}
+
+/// The head, with its version for a conditional update; `None` when the
+/// workspace holds no state. A newer format is refused.
+pub fn read_head(
+    store: &Store,
+    keys: &Keys,
+    shown: &str,
+) -> anyhow::Result<Option<(Head, Version)>> {
+    // The format first, from a head this xmeta may not fully understand.
+    #[derive(Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    let Some((bytes, version)) = store.get(&keys.head())? else {
+        return Ok(None);
+    };
+    let format: Format = serde_json::from_slice(&bytes).map_err(|e| damaged(shown, &e.into()))?;
+    if format.format > FORMAT {
+        return Err(StateError::NewerInDatabase {
+            target: shown.to_string(),
+            found: i32::try_from(format.format).unwrap_or(i32::MAX),
+            supported: FORMAT,
+        }
+        .into());
+    }
+    let head: Head = serde_json::from_slice(&bytes).map_err(|e| damaged(shown, &e.into()))?;
+    Ok(Some((head, version)))
+}
+
+/// How many times a reader starts again when a writer compacted what it
+/// was reading (each time means the writer made progress).
+const ATTEMPTS: usize = 5;
+
+/// The state `head` stands on: its snapshot, then its session's journals
+/// in order up to the first gap. `None` when a writer compacted the
+/// snapshot away meanwhile (read the head again).
+pub fn load(store: &Store, keys: &Keys, head: &Head, shown: &str) -> anyhow::Result<Option<Image>> {
+    let mut image = match &head.snapshot {
+        None => Image::new(head.lineage.clone()),
+        Some(key) => match store.get(&format!("{}/{key}", keys.folder()))? {
+            None => return Ok(None),
+            Some((bytes, _)) => Image::decode_snapshot(&bytes).map_err(|e| damaged(shown, &e))?,
+        },
+    };
+    image.serial = image.serial.max(head.serial);
+    if image.lineage != head.lineage {
+        return Err(damaged(
+            shown,
+            &anyhow!("the snapshot's lineage is not the head's"),
+        ));
+    }
+    if let Some(session) = &head.session {
+        let listed = store.list(&keys.journals(session))?;
+        for key in listed {
+            let next = keys.journal(session, image.serial + 1);
+            if key < next {
+                continue;
+            }
+            if key != next {
+                break;
+            }
+            let Some((bytes, _)) = store.get(&key)? else {
+                break;
+            };
+            let journal: Journal =
+                serde_json::from_slice(&bytes).map_err(|e| damaged(shown, &e.into()))?;
+            if journal.lineage != image.lineage || journal.serial != image.serial + 1 {
+                return Err(damaged(shown, &anyhow!("journal `{key}` does not follow")));
+            }
+            image.apply(journal).map_err(|e| damaged(shown, &e))?;
+        }
+    }
+    Ok(Some(image))
+}
+
+/// The head and the state it stands on, read consistently.
+pub fn read(
+    store: &Store,
+    keys: &Keys,
+    shown: &str,
+) -> anyhow::Result<Option<(Head, Version, Image)>> {
+    for _ in 0..ATTEMPTS {
+        let Some((head, version)) = read_head(store, keys, shown)? else {
+            return Ok(None);
+        };
+        if let Some(image) = load(store, keys, &head, shown)? {
+            return Ok(Some((head, version, image)));
+        }
+    }
+    Err(anyhow!(
+        "the state at {shown} kept changing while it was read (a writer compacting it); run the command again"
+    ))
+}
+
+pub fn damaged(shown: &str, cause: &anyhow::Error) -> anyhow::Error {
+    StateError::DamagedInDatabase {
+        target: shown.to_string(),
+        cause: format!("{cause:#}"),
+    }
+    .into()
+}

@@ -1,0 +1,323 @@
+//! The object store under a bucket state: the `object_store` crate's S3,
+//! GCS or Azure client, built from each cloud's standard environment
+//! (credential chain, web identity, `AWS_ENDPOINT_URL`, `AWS_REGION`, …),
+//! and the few calls the state makes, blocking, on a runtime of its own.
+//! Only this module sees `object_store`'s types.
+//!
+//! Every call is bounded: a request gives up after `REQUEST_TIMEOUT`, and
+//! retries stop after `RETRY_TIMEOUT`, so a store that stops answering
+//! fails the write (and an apply stops sending) instead of hanging.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    ClientConfigKey, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
+};
+
+use super::target::{Cloud, Target};
+
+/// One request's limit, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a call keeps retrying a failing store.
+const RETRY_TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_RETRIES: usize = 3;
+
+/// The largest object read: a state of 1,000,000 media is a snapshot of
+/// a few hundred MB; a larger object is refused, not read into memory.
+const MAX_OBJECT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// A version of an object, for a conditional update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    e_tag: Option<String>,
+    version: Option<String>,
+}
+
+impl Version {
+    /// The same object as written: its `ETag` (a store that lists no
+    /// version ID on reads still gives one on writes).
+    pub fn same_object(&self, other: &Version) -> bool {
+        self.e_tag == other.e_tag
+    }
+}
+
+/// What a conditional write found.
+pub enum Put {
+    Done(Version),
+    /// The object was there (create) or had changed (update).
+    Conflict,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    /// The URL shown in messages.
+    shown: String,
+}
+
+/// The runtime every store call runs on: callers are plain threads and
+/// async tasks of the command's own runtime alike.
+fn runtime() -> anyhow::Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("xmeta-bucket")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| anyhow!("cannot start the bucket client: {e}"))
+}
+
+/// Runs `work` on the store's runtime and waits for it.
+pub fn block<T: Send + 'static>(
+    work: impl Future<Output = anyhow::Result<T>> + Send + 'static,
+) -> anyhow::Result<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime()?.spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    rx.recv()
+        .map_err(|_| anyhow!("the bucket client stopped"))?
+}
+
+/// Spawns `work` on the store's runtime (the lease's renewal).
+pub fn spawn(
+    work: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    Ok(runtime()?.spawn(work))
+}
+
+impl Store {
+    pub fn open(target: &Target) -> anyhow::Result<Store> {
+        let retry = RetryConfig {
+            max_retries: MAX_RETRIES,
+            retry_timeout: RETRY_TIMEOUT,
+            ..RetryConfig::default()
+        };
+        let url = target.bucket_url();
+        let timeout = humantime::format_duration(REQUEST_TIMEOUT).to_string();
+        let connect = humantime::format_duration(CONNECT_TIMEOUT).to_string();
+        let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match target.cloud() {
+            Cloud::S3 => {
+                use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .with_retry(retry)
+                    // If-None-Match / If-Match on PutObject (S3 since 2024,
+                    // and the S3-compatible stores that follow it).
+                    .with_conditional_put(S3ConditionalPut::ETagMatch);
+                for (key, value) in [
+                    (ClientConfigKey::Timeout, &timeout),
+                    (ClientConfigKey::ConnectTimeout, &connect),
+                ] {
+                    builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
+                }
+                builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            Cloud::Gcs => {
+                use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+                let mut builder = GoogleCloudStorageBuilder::from_env()
+                    .with_url(url)
+                    .with_retry(retry);
+                for (key, value) in [
+                    (ClientConfigKey::Timeout, &timeout),
+                    (ClientConfigKey::ConnectTimeout, &connect),
+                ] {
+                    builder = builder.with_config(GoogleConfigKey::Client(key), value);
+                }
+                builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            Cloud::Azure => {
+                use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+                let mut builder = MicrosoftAzureBuilder::from_env()
+                    .with_url(url)
+                    .with_retry(retry);
+                for (key, value) in [
+                    (ClientConfigKey::Timeout, &timeout),
+                    (ClientConfigKey::ConnectTimeout, &connect),
+                ] {
+                    builder = builder.with_config(AzureConfigKey::Client(key), value);
+                }
+                builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+        };
+        let shown = target.url_shown().to_string();
+        let inner = built.map_err(|e| {
+            anyhow!(
+                "cannot use the bucket {shown}: {}",
+                scrub(&e.to_string(), &Target::env_secrets())
+            )
+        })?;
+        Ok(Store { inner, shown })
+    }
+
+    fn failed(&self, what: &str, key: &str, e: &object_store::Error) -> anyhow::Error {
+        anyhow!(
+            "cannot {what} `{key}` in the bucket {}: {}",
+            self.shown,
+            scrub(&e.to_string(), &Target::env_secrets())
+        )
+    }
+
+    /// The object's bytes and version; `None` when it is not there.
+    pub fn get(&self, key: &str) -> anyhow::Result<Option<(Vec<u8>, Version)>> {
+        let (store, path, this) = (self.inner.clone(), Path::from(key), self.clone());
+        let key = key.to_string();
+        block(async move {
+            let got = match store.get(&path).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(this.failed("read", &key, &e)),
+            };
+            if got.meta.size > MAX_OBJECT_BYTES {
+                anyhow::bail!(
+                    "`{key}` in the bucket {} is {} bytes, more than any state this xmeta writes; it was not read",
+                    this.shown,
+                    got.meta.size
+                );
+            }
+            let version = Version {
+                e_tag: got.meta.e_tag.clone(),
+                version: got.meta.version.clone(),
+            };
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| this.failed("read", &key, &e))?;
+            Ok(Some((bytes.to_vec(), version)))
+        })
+    }
+
+    /// Writes the object unconditionally (journals and snapshots: each
+    /// has a name of its own, written once).
+    pub fn put(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<Version> {
+        match self.put_mode(key, bytes, PutMode::Overwrite)? {
+            Put::Done(version) => Ok(version),
+            Put::Conflict => Err(anyhow!("the bucket refused an unconditional write")),
+        }
+    }
+
+    /// Creates the object only if it is not there (`If-None-Match: *`).
+    pub fn create(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<Put> {
+        self.put_mode(key, bytes, PutMode::Create)
+    }
+
+    /// Replaces the object only if it is still at `version` (`If-Match`).
+    pub fn update(&self, key: &str, bytes: Vec<u8>, version: &Version) -> anyhow::Result<Put> {
+        let mode = PutMode::Update(UpdateVersion {
+            e_tag: version.e_tag.clone(),
+            version: version.version.clone(),
+        });
+        self.put_mode(key, bytes, mode)
+    }
+
+    fn put_mode(&self, key: &str, bytes: Vec<u8>, mode: PutMode) -> anyhow::Result<Put> {
+        let (store, path, this) = (self.inner.clone(), Path::from(key), self.clone());
+        let key = key.to_string();
+        block(async move {
+            let options = PutOptions {
+                mode,
+                ..PutOptions::default()
+            };
+            match store
+                .put_opts(&path, PutPayload::from(bytes), options)
+                .await
+            {
+                Ok(done) => Ok(Put::Done(Version {
+                    e_tag: done.e_tag,
+                    version: done.version,
+                })),
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => Ok(Put::Conflict),
+                Err(e) => Err(this.failed("write", &key, &e)),
+            }
+        })
+    }
+
+    /// Deletes the object (one that is not there is fine).
+    pub fn delete(&self, key: &str) -> anyhow::Result<()> {
+        let (store, path, this) = (self.inner.clone(), Path::from(key), self.clone());
+        let key = key.to_string();
+        block(async move {
+            match store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(this.failed("delete", &key, &e)),
+            }
+        })
+    }
+
+    /// Deletes many objects, in as few requests as the store allows
+    /// (S3: 1,000 per `DeleteObjects`); ones not there are fine.
+    pub fn delete_many(&self, keys: Vec<String>) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (store, this) = (self.inner.clone(), self.clone());
+        block(async move {
+            let paths = futures::stream::iter(keys.into_iter().map(|k| Ok(Path::from(k)))).boxed();
+            let mut deleted = store.delete_stream(paths);
+            while let Some(outcome) = deleted.next().await {
+                match outcome {
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(this.failed("delete", "journals", &e)),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The keys under `prefix` (a folder: `prefix/…`), sorted.
+    pub fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let (store, path, this) = (self.inner.clone(), Path::from(prefix), self.clone());
+        let prefix = prefix.to_string();
+        block(async move {
+            let mut keys: Vec<String> = store
+                .list(Some(&path))
+                .map_ok(|meta| meta.location.to_string())
+                .try_collect()
+                .await
+                .map_err(|e| this.failed("list", &prefix, &e))?;
+            keys.sort();
+            Ok(keys)
+        })
+    }
+
+    /// The folders directly under `prefix`, by name.
+    pub fn folders(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let (store, path, this) = (self.inner.clone(), Path::from(prefix), self.clone());
+        let prefix = prefix.to_string();
+        block(async move {
+            let listed = store
+                .list_with_delimiter(Some(&path))
+                .await
+                .map_err(|e| this.failed("list", &prefix, &e))?;
+            Ok(listed
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_string))
+                .collect())
+        })
+    }
+}
+
+/// `text` with every secret replaced: a store's error may quote what the
+/// environment gave it.
+fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(secret.as_str(), "***");
+    }
+    crate::untrusted::neutralise(&out, 600)
+}

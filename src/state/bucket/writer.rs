@@ -1,0 +1,487 @@
+//! The writer of a bucket state: holds the lease lock, keeps the state in
+//! memory, and makes each change durable in the bucket before it returns.
+//!
+//! Confirmations are written in groups (group commit, `record_group`):
+//! apply hands over every confirmation that arrived while the previous
+//! group was being written, and they go (up to `GROUP_MAX`) into one
+//! journal object. So an apply makes one store write per group, not per
+//! media, and a confirmation waits for at most the write in flight and its
+//! own (each bounded by the store's timeouts, see `store.rs`). A failed
+//! write fails every confirmation of its group.
+//!
+//! At the end (drop), the writer compacts: a snapshot of everything, then
+//! the head moved to it by a conditional update on the `ETag` the writer
+//! last wrote, so a writer that lost the lock cannot overwrite the head of
+//! the one that took it over; then its journals are deleted.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use anyhow::anyhow;
+
+use super::image::{self, Head, Image, Journal, Keys};
+use super::lock::Lock;
+use super::store::{Put, Store, Version};
+use crate::model::{MediaId, Metadata};
+use crate::state::history::{self, Chunk, Event};
+use crate::state::moved::Moved;
+use crate::state::{
+    new_lineage, Digest, Entry, Filter, Provenance, Record, Recording, StateReader, StateWriter,
+};
+use crate::time::Timestamp;
+
+/// The most confirmations one journal object holds.
+pub const GROUP_MAX: usize = 256;
+
+pub struct BucketWriter {
+    store: Store,
+    keys: Keys,
+    shown: String,
+    lock: Lock,
+    provenance: RwLock<Provenance>,
+    /// Everything below, changed one write at a time.
+    written: Mutex<Written>,
+    /// What readers of this writer see: the last durable state.
+    image: RwLock<Image>,
+}
+
+/// What the writer wrote, for its next write and its compaction.
+struct Written {
+    head: Head,
+    version: Version,
+    /// The session this writer's journals go under.
+    session: String,
+    /// Its journals since the last compaction, oldest first.
+    journals: Vec<String>,
+}
+
+fn random_id() -> String {
+    new_lineage()[..16].to_string()
+}
+
+impl BucketWriter {
+    /// Opens the writer of a state found at `found` (or a new one), its
+    /// lock already held: the head now names this writer's session, and
+    /// the journals of a writer that died are compacted in first.
+    pub fn open(
+        store: Store,
+        keys: Keys,
+        shown: String,
+        lock: Lock,
+        provenance: &Provenance,
+        found: Option<(Head, Version, Image)>,
+    ) -> anyhow::Result<BucketWriter> {
+        let session = random_id();
+        let (written, image) = match found {
+            None => {
+                let head = Head {
+                    format: image::FORMAT,
+                    lineage: new_lineage(),
+                    serial: 0,
+                    snapshot: None,
+                    session: Some(session.clone()),
+                    moved: None,
+                };
+                let version = match store.create(&keys.head(), serde_json::to_vec(&head)?)? {
+                    Put::Done(version) => version,
+                    Put::Conflict => anyhow::bail!(
+                        "another writer created the state at {shown} at the same time; run the command again"
+                    ),
+                };
+                let image = Image::new(head.lineage.clone());
+                let written = Written {
+                    head,
+                    version,
+                    session: session.clone(),
+                    journals: Vec::new(),
+                };
+                (written, image)
+            }
+            Some((head, version, image)) => {
+                let left = head
+                    .session
+                    .as_ref()
+                    .filter(|_| image.serial > head.serial)
+                    .map(|s| store.list(&keys.journals(s)))
+                    .transpose()?
+                    .unwrap_or_default();
+                let written = Written {
+                    head,
+                    version,
+                    session: session.clone(),
+                    journals: left,
+                };
+                (written, image)
+            }
+        };
+        let writer = BucketWriter {
+            store,
+            keys,
+            shown,
+            lock,
+            provenance: RwLock::new(provenance.clone()),
+            written: Mutex::new(written),
+            image: RwLock::new(image),
+        };
+        {
+            let mut written = writer.lock_written();
+            if !written.journals.is_empty() {
+                // Journals a dead writer left become a snapshot; the head
+                // names this writer's session from now on.
+                writer.compact(&mut written, Some(session))?;
+            } else if written.head.session.as_deref() != Some(session.as_str()) {
+                writer.claim(&mut written, session)?;
+            }
+        }
+        Ok(writer)
+    }
+
+    fn lock_written(&self) -> std::sync::MutexGuard<'_, Written> {
+        self.written.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn image(&self) -> std::sync::RwLockReadGuard<'_, Image> {
+        self.image.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn provenance(&self) -> Provenance {
+        self.provenance
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// One write: records put (encoded, with digests) and removed, and the
+    /// history chunks built for its serial; durable in one journal object
+    /// before it returns, then visible to this writer's reads.
+    fn commit(
+        &self,
+        puts: Vec<(MediaId, Digest, Vec<u8>)>,
+        removes: Vec<MediaId>,
+        chunks: impl FnOnce(u64) -> anyhow::Result<Vec<Chunk>>,
+    ) -> anyhow::Result<()> {
+        let mut written = self.lock_written();
+        self.lock.check()?;
+        let (serial, lineage) = {
+            let image = self.image();
+            (image.serial + 1, image.lineage.clone())
+        };
+        let chunks = chunks(serial)?;
+        let journal = Journal::new(
+            serial,
+            &lineage,
+            puts.iter().map(|(id, _, b)| (*id, b.clone())).collect(),
+            removes.clone(),
+            &chunks,
+        )?;
+        let key = self.keys.journal(&written.session, serial);
+        self.store.put(&key, journal.encode()?)?;
+        written.journals.push(key);
+        // Still ours after the write: a writer that takes the lock over
+        // does so only after the lease ran out, so it reads this journal.
+        // Past that, nobody may: the write does not count.
+        self.lock.check()?;
+        let mut image = self.image.write().unwrap_or_else(PoisonError::into_inner);
+        for (id, digest, bytes) in puts {
+            image.records.insert(id, (digest, bytes));
+        }
+        for id in &removes {
+            image.records.remove(id);
+        }
+        image.history.extend(chunks);
+        image.serial = serial;
+        Ok(())
+    }
+
+    /// Writes `recordings` (each with its own event) as one journal.
+    fn write_recordings(&self, recordings: &[(Recording, Event)]) -> anyhow::Result<()> {
+        let plain: Vec<Recording> = recordings.iter().map(|(r, _)| r.clone()).collect();
+        let encoded = crate::state::record::encode_many(&plain)?;
+        let provenance = self.provenance();
+        let at = Timestamp::now();
+        self.commit(encoded, Vec::new(), |serial| {
+            let mut by_event: BTreeMap<&str, (Event, Vec<history::Step<'_>>)> = BTreeMap::new();
+            for (r, event) in recordings {
+                by_event
+                    .entry(event.name())
+                    .or_insert_with(|| (*event, Vec::new()))
+                    .1
+                    .push((r.id, r.before.as_ref(), Some(&r.after)));
+            }
+            let mut chunks = Vec::new();
+            for (event, steps) in by_event.into_values() {
+                chunks.extend(history::write_chunks(
+                    &steps,
+                    event,
+                    &provenance,
+                    serial,
+                    at,
+                )?);
+            }
+            // One write's chunks are numbered through, whatever their event.
+            for (index, chunk) in chunks.iter_mut().enumerate() {
+                chunk.index = u32::try_from(index).unwrap_or(u32::MAX);
+            }
+            Ok(chunks)
+        })
+    }
+
+    /// Moves the head to a snapshot of the state as it is now, by a
+    /// conditional update; then deletes what the old head stood on.
+    /// `next`: the session later journals go under (`None` at the end).
+    fn compact(&self, written: &mut Written, next: Option<String>) -> anyhow::Result<()> {
+        let image = self.image().clone();
+        let name = format!("snapshots/{:020}-{}.json", image.serial, random_id());
+        let snapshot_key = format!("{}/{name}", self.keys.folder());
+        self.store.put(&snapshot_key, image.encode_snapshot()?)?;
+        let head = Head {
+            format: image::FORMAT,
+            lineage: image.lineage.clone(),
+            serial: image.serial,
+            snapshot: Some(name),
+            session: next.clone(),
+            moved: written.head.moved.clone(),
+        };
+        let version = match self.store.update(
+            &self.keys.head(),
+            serde_json::to_vec(&head)?,
+            &written.version,
+        )? {
+            Put::Done(version) => version,
+            Put::Conflict => {
+                let _ = self.store.delete(&snapshot_key);
+                anyhow::bail!(
+                    "the head of the state at {} was changed by another writer since this one opened it (its lock was taken over); this writer's journals are left under `{}` and its confirmations plan again",
+                    self.shown,
+                    self.keys.journals(&written.session)
+                );
+            }
+        };
+        let old = std::mem::replace(&mut written.head, head);
+        written.version = version;
+        // In any order: a reader of the old head reads its journals up to
+        // the first one missing, an older state but a whole one.
+        self.store
+            .delete_many(written.journals.drain(..).collect())?;
+        if let Some(old) = old.snapshot {
+            self.store
+                .delete(&format!("{}/{old}", self.keys.folder()))?;
+        }
+        if let Some(next) = next {
+            written.session = next;
+        }
+        Ok(())
+    }
+
+    /// Points the head at this writer's session (the snapshot stays).
+    fn claim(&self, written: &mut Written, session: String) -> anyhow::Result<()> {
+        let mut head = written.head.clone();
+        head.session = Some(session);
+        match self
+            .store
+            .update(&self.keys.head(), serde_json::to_vec(&head)?, &written.version)?
+        {
+            Put::Done(version) => {
+                written.head = head;
+                written.version = version;
+                Ok(())
+            }
+            Put::Conflict => Err(anyhow!(
+                "the head of the state at {} changed as this writer opened it; run the command again",
+                self.shown
+            )),
+        }
+    }
+
+    /// The recorded metadata of `ids`, for their history entries.
+    fn before(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Metadata>> {
+        let mut out = BTreeMap::new();
+        if self.provenance().off {
+            return Ok(out);
+        }
+        let image = self.image();
+        for id in ids {
+            if let Some(record) = image.get(id)? {
+                out.insert(*id, record.metadata);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl StateReader for BucketWriter {
+    fn exists(&self) -> bool {
+        true
+    }
+    fn lineage(&self) -> anyhow::Result<Option<String>> {
+        Ok(Some(self.image().lineage.clone()))
+    }
+    fn serial(&self) -> anyhow::Result<u64> {
+        Ok(self.image().serial)
+    }
+    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.image().all()
+    }
+    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+        Ok(self.image().digests())
+    }
+    fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
+        self.image().get(id)
+    }
+    fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let image = self.image();
+        let mut out = BTreeMap::new();
+        for id in ids {
+            let record = image
+                .get(id)?
+                .ok_or_else(|| anyhow!("media {id} has a digest but no record"))?;
+            out.insert(*id, record);
+        }
+        Ok(out)
+    }
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        self.image().history(filter)
+    }
+}
+
+impl StateWriter for BucketWriter {
+    fn record(&self, recording: Recording, event: Event) -> anyhow::Result<()> {
+        self.write_recordings(&[(recording, event)])
+    }
+
+    /// One journal object per group (of at most `GROUP_MAX`): its
+    /// confirmations are durable together, or fail together.
+    fn record_group(&self, group: Vec<(Recording, Event)>) -> Vec<anyhow::Result<()>> {
+        let mut outcomes = Vec::with_capacity(group.len());
+        for part in group.chunks(GROUP_MAX) {
+            let outcome = self.write_recordings(part).map_err(|e| format!("{e:#}"));
+            outcomes.extend(part.iter().map(|_| outcome.clone().map_err(|e| anyhow!(e))));
+        }
+        outcomes
+    }
+
+    fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()> {
+        let tagged: Vec<(Recording, Event)> = recordings.into_iter().map(|r| (r, event)).collect();
+        self.write_recordings(&tagged)
+    }
+
+    fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()> {
+        let before = self.before(ids)?;
+        let steps: Vec<_> = before.iter().map(|(id, m)| (*id, Some(m), None)).collect();
+        let provenance = self.provenance();
+        let at = Timestamp::now();
+        self.commit(Vec::new(), ids.to_vec(), |serial| {
+            Ok(history::write_chunks(
+                &steps,
+                event,
+                &provenance,
+                serial,
+                at,
+            )?)
+        })
+    }
+
+    fn replace_all(
+        &self,
+        lineage: &str,
+        serial: u64,
+        records: &BTreeMap<MediaId, Record>,
+        history: &[Entry],
+    ) -> anyhow::Result<()> {
+        let mut written = self.lock_written();
+        self.lock.check()?;
+        let mut image = Image::new(lineage.to_string());
+        image.serial = serial;
+        for (id, record) in records {
+            let bytes = record.encode()?;
+            let digest = Digest::stated(&bytes)
+                .map_err(|e| anyhow!("cannot import the record of media {id}: {e}"))?;
+            image.records.insert(*id, (digest, bytes));
+        }
+        image.history = history::chunks_of(history)?;
+        let old = std::mem::replace(
+            &mut *self.image.write().unwrap_or_else(PoisonError::into_inner),
+            image,
+        );
+        // A new serial and lineage: later journals start a new session.
+        if let Err(e) = self.compact(&mut written, Some(random_id())) {
+            *self.image.write().unwrap_or_else(PoisonError::into_inner) = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn prune_history(&self, before: Timestamp) -> anyhow::Result<usize> {
+        let mut written = self.lock_written();
+        self.lock.check()?;
+        let mut pruned = 0;
+        let mut kept = Vec::new();
+        let old = self.image().clone();
+        for chunk in &old.history {
+            match history::prune_chunk(&chunk.bytes, before)
+                .map_err(|e| image::damaged(&self.shown, &anyhow!("a history entry: {e}")))?
+            {
+                history::Pruned::Kept => kept.push(chunk.clone()),
+                history::Pruned::Rewritten { bytes, removed } => {
+                    kept.push(Chunk {
+                        bytes,
+                        ..chunk.clone()
+                    });
+                    pruned += removed;
+                }
+                history::Pruned::Removed { removed } => pruned += removed,
+            }
+        }
+        self.image
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .history = kept;
+        if let Err(e) = self.compact(&mut written, Some(random_id())) {
+            *self.image.write().unwrap_or_else(PoisonError::into_inner) = old;
+            return Err(e);
+        }
+        Ok(pruned)
+    }
+
+    fn set_provenance(&self, provenance: Provenance) {
+        if let Ok(mut p) = self.provenance.write() {
+            *p = provenance;
+        }
+    }
+
+    fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()> {
+        let mut written = self.lock_written();
+        self.lock.check()?;
+        let mut head = written.head.clone();
+        head.moved = Some(moved.clone());
+        match self
+            .store
+            .update(&self.keys.head(), serde_json::to_vec(&head)?, &written.version)?
+        {
+            Put::Done(version) => {
+                written.head = head;
+                written.version = version;
+                Ok(())
+            }
+            Put::Conflict => Err(anyhow!(
+                "the head of the state at {} was changed by another writer; it was not marked as moved",
+                self.shown
+            )),
+        }
+    }
+}
+
+impl Drop for BucketWriter {
+    fn drop(&mut self) {
+        let mut written = self.lock_written();
+        let nothing_new = written.journals.is_empty();
+        if nothing_new || self.lock.check().is_err() {
+            return;
+        }
+        // A failed compaction loses nothing: the head still names this
+        // session's journals, and the next writer compacts them.
+        if let Err(e) = self.compact(&mut written, None) {
+            tracing::warn!("{e:#}");
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! What only a bucket state (`--state s3://…`) has to show, on a real
+//! S3-compatible server (moto, on loopback): its lease lock against a
+//! writer that stalls and comes back, a store that goes away mid-apply,
+//! store writes that grow with groups and not with media, a newer format
+//! refused, and credentials never shown. (The promises every backend
+//! shares run on S3 too, by `on_both_backends!`.)
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::s3::{S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
+use crate::support::*;
+
+/// Media in the group-commit apply.
+const GROUPED: u64 = 300;
+/// Media in the apply whose store goes away.
+const PARTITIONED: usize = 200;
+/// A session token that must never be shown.
+const TOKEN_SECRET: &str = "session-token-Zx9Pq7Lm";
+
+fn server(test: &str) -> Option<S3Server> {
+    S3Server::start(test)
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// The workspace's folder in the bucket.
+fn folder(env: &TestEnv) -> String {
+    let Backend::S3(url) = &env.backend else {
+        panic!("not a bucket state")
+    };
+    let prefix = url.trim_start_matches(&format!("s3://{BUCKET}/"));
+    format!("{prefix}/{}", env.workspace().unwrap())
+}
+
+fn recorded_ids(env: &TestEnv) -> Vec<String> {
+    env.exits_with(&["state", "list"], 0)
+        .stdout
+        .lines()
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .collect()
+}
+
+/// An apply makes one journal write per group of confirmations, not per
+/// media, and a handful of other requests (lock, head, snapshot).
+#[test]
+fn store_writes_grow_with_groups_not_media() {
+    let Some(s3) = server("bucket_state::store_writes_grow_with_groups_not_media") else {
+        return;
+    };
+    let faults = Faults {
+        latency: Duration::from_millis(50),
+        ..Faults::default()
+    };
+    let emu = Emulator::start(TOKEN, faults);
+    let env = TestEnv::on_server(&s3).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..GROUPED, "v1"));
+    let before = s3.requests().len();
+    let run = env.exits_with(
+        &[
+            "apply",
+            &env.manifests(),
+            "--auto-approve",
+            "--concurrency",
+            "16",
+        ],
+        0,
+    );
+    assert_has(&run.stdout, &format!("Apply complete: {GROUPED} applied"));
+    let requests: Vec<String> = s3.requests().split_off(before);
+    let journals = requests
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains("/journal/"))
+        .count();
+    let renewals = requests.iter().filter(|r| r.contains("/lock.json")).count();
+    let others = requests.len() - journals - renewals;
+    say(&format!(
+        "bucket store requests for an apply of {GROUPED} media at 50 ms X latency, concurrency 16: {} in all, {journals} journal writes (groups), {renewals} on the lock, {others} others",
+        requests.len()
+    ));
+    assert!(
+        journals < GROUPED as usize / 2,
+        "{journals} journal writes for {GROUPED} media: not grouped"
+    );
+    // The rest, whatever the number of groups: the workspace, the head
+    // (read, claimed, moved to the snapshot), the snapshot, and the
+    // journals deleted together once compacted; and the lock's (create,
+    // a renewal every third of the lease, delete).
+    assert!(
+        others <= 15,
+        "{others} other requests for {journals} groups: {requests:#?}"
+    );
+    assert_eq!(recorded_ids(&env).len(), GROUPED as usize);
+    assert_eq!(emu.request_count(), GROUPED as usize);
+}
+
+/// The store goes away in the middle of an apply: the next confirmation
+/// cannot be made durable, so no new request starts, and the run exits
+/// non-zero within the store's bounded retries.
+#[test]
+fn a_store_gone_mid_apply_stops_sending_and_fails_in_bounded_time() {
+    let Some(mut s3) = server("bucket_state::a_store_gone_mid_apply") else {
+        return;
+    };
+    let faults = Faults {
+        latency: Duration::from_millis(100),
+        ..Faults::default()
+    };
+    let emu = Emulator::start(TOKEN, faults);
+    let env = TestEnv::on_server(&s3).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..PARTITIONED as u64, "v1"));
+    let child = env
+        .command(&[
+            "apply",
+            &env.manifests(),
+            "--auto-approve",
+            "--concurrency",
+            "4",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the apply's first requests",
+        || emu.request_count() >= 8,
+    );
+    s3.kill();
+    let killed = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let took = killed.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let sent = emu.request_count();
+    say(&format!(
+        "bucket store stopped mid-apply: exit {:?} {took:?} after the stop, {sent} of {PARTITIONED} requests sent",
+        out.status.code()
+    ));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_has(&stdout, "stopped: the state cannot be written");
+    assert!(
+        sent < PARTITIONED / 2,
+        "it kept sending: {sent} of {PARTITIONED}"
+    );
+    assert!(took < Duration::from_mins(1), "took {took:?}");
+    assert!(!stderr.contains(SECRET_KEY) && !stdout.contains(SECRET_KEY));
+}
+
+/// A writer that stalls past its lease (SIGSTOP) is taken over by the
+/// next, with a warning naming it; when it comes back it records nothing
+/// more, exits non-zero, and does not overwrite the new writer's head.
+#[test]
+fn a_stalled_writer_taken_over_records_nothing_more_and_loses_nothing() {
+    let Some(s3) = server("bucket_state::a_stalled_writer_taken_over") else {
+        return;
+    };
+    let faults = Faults {
+        latency: Duration::from_millis(150),
+        ..Faults::default()
+    };
+    let emu = Emulator::start(TOKEN, faults);
+    let env = TestEnv::on_server(&s3).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..40, "v1"));
+    let stalled = env
+        .command(&[
+            "apply",
+            &env.manifests(),
+            "--auto-approve",
+            "--concurrency",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = stalled.id();
+    wait_until(
+        Duration::from_secs(30),
+        "the first writer's records",
+        || emu.request_count() >= 3,
+    );
+    signal(pid, "STOP");
+
+    // The second writer: other media, adopted once the lease ran out.
+    let other = env.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("b.yaml"), manifest(100..105, "v1")).unwrap();
+    let other = other.display().to_string();
+    let (run, refused) = env.once_the_lease_ran_out(&["adopt", &other]);
+    assert!(refused, "the stalled writer's lease was live at first");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_has(
+        &run.stderr,
+        &format!("whose lease had run out: it was held by pid {pid} on host `"),
+    );
+    let taken_over = env.state_fingerprint();
+
+    signal(pid, "CONT");
+    let out = stalled.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_has(&stdout, "stopped: the state cannot be written");
+    // Nothing the stalled writer did after the takeover reached the state.
+    assert_eq!(env.state_fingerprint(), taken_over);
+    let ids = recorded_ids(&env);
+    for n in 100..105 {
+        assert!(ids.contains(&media_id(n)), "the second writer's media {n}");
+    }
+    // Every record was confirmed by X; the rest plans again and converges.
+    let confirmed = emu.stored();
+    let adopted: Vec<String> = (100..105).map(media_id).collect();
+    for id in ids.iter().filter(|id| !adopted.contains(id)) {
+        assert!(
+            confirmed.contains_key(id),
+            "media {id} recorded, not confirmed"
+        );
+    }
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
+    assert_eq!(emu.stored().len(), 40);
+}
+
+/// `state unlock --force` follows the lease: a live one is refused, naming
+/// its holder; one whose writer died is removed once the lease ran out.
+#[test]
+fn unlock_force_refuses_a_live_lease_and_removes_an_expired_one() {
+    let Some(s3) = server("bucket_state::unlock_force") else {
+        return;
+    };
+    let faults = Faults {
+        latency: Duration::from_millis(200),
+        ..Faults::default()
+    };
+    let emu = Emulator::start(TOKEN, faults);
+    let env = TestEnv::on_server(&s3).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..30, "v1"));
+    let mut writer = Killed(
+        env.command(&[
+            "apply",
+            &env.manifests(),
+            "--auto-approve",
+            "--concurrency",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let pid = writer.0.id();
+    wait_until(
+        Duration::from_secs(30),
+        "the writer's first request",
+        || emu.request_count() > 0,
+    );
+    let run = env.exits_with(&["state", "unlock", "--force"], 1);
+    assert_has(&run.stderr, &format!("is locked by pid {pid} on host `"));
+    assert_has(&run.stderr, "(command `xmeta apply`)");
+    writer.0.kill().unwrap();
+    writer.0.wait().unwrap();
+    let (run, refused) = env.once_the_lease_ran_out(&["state", "unlock", "--force"]);
+    assert!(refused);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_has(&run.stdout, &format!("pid {pid} on host `"));
+    assert!(s3.get(&format!("{}/lock.json", folder(&env))).is_none());
+}
+
+/// A state whose head says a newer format is refused by readers and
+/// writers alike, and left as it was.
+#[test]
+fn a_newer_format_is_refused() {
+    let Some(s3) = server("bucket_state::a_newer_format_is_refused") else {
+        return;
+    };
+    let env = TestEnv::on_server(&s3);
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let key = format!("{}/head.json", folder(&env));
+    let head = String::from_utf8(s3.get(&key).unwrap()).unwrap();
+    let newer = head.replace("\"format\":1", "\"format\":99");
+    assert_ne!(head, newer);
+    s3.put(&key, newer.as_bytes());
+    for args in [
+        vec!["plan", env.manifests().leak() as &str],
+        vec!["state", "list"],
+        vec!["adopt", env.manifests().leak() as &str],
+    ] {
+        let run = env.exits_with(&args, 1);
+        assert_has(
+            &run.stderr,
+            "was written by a newer xmeta (state format 99, this xmeta reads up to 1); upgrade xmeta",
+        );
+    }
+    assert_eq!(s3.get(&key).unwrap(), newer.as_bytes());
+}
+
+/// The credentials come from the environment and are never shown: not in
+/// output, verbose logs, errors (a missing bucket, a store that does not
+/// answer), exports or saved plans.
+#[test]
+fn credentials_are_never_shown() {
+    let Some(mut s3) = server("bucket_state::credentials_are_never_shown") else {
+        return;
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on_server(&s3)
+        .against(&emu)
+        .with_env("AWS_SESSION_TOKEN", TOKEN_SECRET)
+        .with_env("RUST_LOG", "trace");
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    let m = env.manifests();
+    let mut shown = Vec::new();
+    for args in [
+        vec!["-vv", "apply", &m, "--auto-approve"],
+        vec!["-vv", "plan", &m, "--out", "plan.json"],
+        vec!["state", "export"],
+        vec![
+            "-vv",
+            "state",
+            "list",
+            "--state",
+            "s3://no-such-bucket-here/x",
+        ],
+    ] {
+        let run = env.run(&args);
+        shown.push(run.all());
+    }
+    shown.push(std::fs::read_to_string(env.path("plan.json")).unwrap_or_default());
+    s3.kill();
+    for args in [
+        vec!["-vv", "plan", &m],
+        vec!["-vv", "apply", &m, "--auto-approve"],
+    ] {
+        let run = env.run(&args);
+        assert_eq!(run.code, 1, "{}", run.all());
+        assert_has(&run.stderr, "in the bucket s3://");
+        shown.push(run.all());
+    }
+    for text in &shown {
+        for secret in [SECRET_KEY, TOKEN_SECRET] {
+            assert!(!text.contains(secret), "a secret was shown:\n{text}");
+        }
+    }
+    // The access key ID is not a secret to AWS, but it is not shown either.
+    for text in &shown {
+        assert!(
+            !text.contains(ACCESS_KEY),
+            "the access key was shown:\n{text}"
+        );
+    }
+}
+
+/// Workspaces are folders under the prefix: made by `workspace new`,
+/// listed, separate, and deleted (with `--force` once they hold media).
+#[test]
+fn workspaces_are_folders_under_the_prefix() {
+    let Some(s3) = server("bucket_state::workspaces_are_folders_under_the_prefix") else {
+        return;
+    };
+    let env = TestEnv::on_server(&s3);
+    let mine = env.workspace().unwrap().to_string();
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let run = env.exits_with(&["state", "workspace", "list"], 0);
+    assert_eq!(run.stdout, format!("default\n{mine}\n"));
+    let run = env.exits_with(&["--workspace", "other", "state", "list"], 1);
+    assert_has(&run.stderr, "workspace `other` does not exist in s3://");
+    env.exits_with(&["state", "workspace", "new", "other"], 0);
+    let run = env.exits_with(&["--workspace", "other", "state", "list"], 0);
+    assert_eq!(run.stdout, "");
+    let run = env.exits_with(&["state", "workspace", "new", "other"], 1);
+    assert_has(&run.stderr, "workspace `other` already exists in s3://");
+    let run = env.exits_with(&["state", "workspace", "delete", &mine], 1);
+    assert_has(
+        &run.stderr,
+        &format!("workspace `{mine}` holds 2 media; nothing was deleted"),
+    );
+    env.exits_with(&["state", "workspace", "delete", &mine, "--force"], 0);
+    env.exits_with(&["state", "workspace", "delete", "other"], 0);
+    let run = env.exits_with(&["state", "workspace", "list"], 0);
+    assert_eq!(run.stdout, "default\n");
+    assert!(
+        s3.keys(&folder(&env)).is_empty(),
+        "{:?}",
+        s3.keys(&folder(&env))
+    );
+}
+
+/// A lease that does not parse is an error before anything is sent, not
+/// a silent default.
+#[test]
+fn a_mistyped_lease_is_refused_before_sending() {
+    let Some(s3) = server("bucket_state::a_mistyped_lease_is_refused") else {
+        return;
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on_server(&s3)
+        .against(&emu)
+        .with_env("XMETA_STATE_LEASE", "soon");
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    let run = env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 1);
+    assert_has(&run.stderr, "XMETA_STATE_LEASE `soon` is not a duration");
+    assert_eq!(emu.request_count(), 0);
+}
