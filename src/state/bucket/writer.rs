@@ -277,17 +277,28 @@ impl BucketWriter {
     fn claim(&self, written: &mut Written, session: String) -> anyhow::Result<()> {
         let mut head = written.head.clone();
         head.session = Some(session);
-        match self
-            .store
-            .update(&self.keys.head(), serde_json::to_vec(&head)?, &written.version)?
-        {
+        self.put_head(
+            written,
+            head,
+            "changed as this writer opened it; run the command again",
+        )
+    }
+
+    /// Moves the head to `head` if it is still the one this writer read;
+    /// otherwise another writer changed it, and `conflict` says so.
+    fn put_head(&self, written: &mut Written, head: Head, conflict: &str) -> anyhow::Result<()> {
+        match self.store.update(
+            &self.keys.head(),
+            serde_json::to_vec(&head)?,
+            &written.version,
+        )? {
             Put::Done(version) => {
                 written.head = head;
                 written.version = version;
                 Ok(())
             }
             Put::Conflict => Err(anyhow!(
-                "the head of the state at {} changed as this writer opened it; run the command again",
+                "the head of the state at {} {conflict}",
                 self.shown
             )),
         }
@@ -454,20 +465,11 @@ impl StateWriter for BucketWriter {
         self.lock.check()?;
         let mut head = written.head.clone();
         head.moved = Some(moved.clone());
-        match self
-            .store
-            .update(&self.keys.head(), serde_json::to_vec(&head)?, &written.version)?
-        {
-            Put::Done(version) => {
-                written.head = head;
-                written.version = version;
-                Ok(())
-            }
-            Put::Conflict => Err(anyhow!(
-                "the head of the state at {} was changed by another writer; it was not marked as moved",
-                self.shown
-            )),
-        }
+        self.put_head(
+            &mut written,
+            head,
+            "was changed by another writer; it was not marked as moved",
+        )
     }
 }
 
