@@ -245,6 +245,37 @@ struct Row {
     rss_kb: i64,
 }
 
+/// After an adopt of every media into `store`: its no-op plan (best of
+/// `runs`), then the tree's second edit written, for the apply row.
+fn no_op_plan_then_edit(
+    adopt: &Measured,
+    store: &Store,
+    tree: &Path,
+    total: u64,
+    runs: usize,
+    edited2: &BTreeSet<u64>,
+) -> Row {
+    assert!(
+        adopt.stdout.contains(&format!("Adopted {total} media")),
+        "{}",
+        adopt.stdout
+    );
+    let tree_s = tree.display().to_string();
+    let plan_full = best_run(runs, || {
+        let m = run(&["plan", &tree_s], store, &[]);
+        assert!(m.stdout.contains("No changes."), "no-op plan");
+        m
+    });
+    generate(tree, total, |n| {
+        if edited2.contains(&n) {
+            EDITED_AGAIN
+        } else {
+            V1
+        }
+    });
+    plan_full
+}
+
 fn best_run(n: usize, mut f: impl FnMut() -> Measured) -> Row {
     let mut row = Row {
         wall: Duration::MAX,
@@ -435,23 +466,7 @@ fn main() {
                 }
             }
             let adopt = adopt.expect("at least one run");
-            assert!(
-                adopt.stdout.contains(&format!("Adopted {total} media")),
-                "{}",
-                adopt.stdout
-            );
-            let plan_full = best_run(runs, || {
-                let m = run(&["plan", &tree_s], &store, &[]);
-                assert!(m.stdout.contains("No changes."), "no-op plan");
-                m
-            });
-            generate(&tree, total, |n| {
-                if edited2.contains(&n) {
-                    EDITED_AGAIN
-                } else {
-                    V1
-                }
-            });
+            let plan_full = no_op_plan_then_edit(&adopt, &store, &tree, total, runs, &edited2);
             let (slow, _, _) =
                 apply_against_emulator(&tree_s, &store, Duration::from_millis(50), 8, &edited2);
             let Store::Postgres { workspace, .. } = &store else {
@@ -486,23 +501,7 @@ fn main() {
         }
         let adopt = adopt.expect("at least one run");
         let store = last.expect("at least one run");
-        assert!(
-            adopt.stdout.contains(&format!("Adopted {total} media")),
-            "{}",
-            adopt.stdout
-        );
-        let plan_full = best_run(runs, || {
-            let m = run(&["plan", &tree_s], &store, &[]);
-            assert!(m.stdout.contains("No changes."), "no-op plan");
-            m
-        });
-        generate(&tree, total, |n| {
-            if edited2.contains(&n) {
-                EDITED_AGAIN
-            } else {
-                V1
-            }
-        });
+        let plan_full = no_op_plan_then_edit(&adopt, &store, &tree, total, runs, &edited2);
         let before = server.requests().len();
         let (slow, _, _) =
             apply_against_emulator(&tree_s, &store, Duration::from_millis(50), 8, &edited2);
