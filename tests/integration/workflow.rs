@@ -419,3 +419,33 @@ fn the_example_workflows_are_hardened() {
         "the PR comment is posted by xmeta-comment.yml"
     );
 }
+
+/// `xmeta-comment.yml` posts `comment/parts/plan-K.md` (at most 64,000
+/// bytes each): every example whose plan job keeps the `xmeta-plan`
+/// artifact must write the plan that way, and the apply jobs post their
+/// result summary.
+#[test]
+fn every_example_plan_writes_the_parts_the_comment_workflow_posts() {
+    let comment = example_workflows()
+        .into_iter()
+        .find(|(name, _, _)| name == "xmeta-comment.yml")
+        .expect("xmeta-comment.yml")
+        .1;
+    assert_has(&comment, "comment/parts/plan-$k.md");
+    let planners: Vec<(String, String, serde_yaml::Value)> = example_workflows()
+        .into_iter()
+        .filter(|(_, text, _)| text.contains("name: xmeta-plan"))
+        .collect();
+    assert!(planners.len() >= 2, "xmeta.yml and xmeta-s3.yml");
+    for (name, text, _) in &planners {
+        assert!(
+            text.contains("--format markdown --max-bytes 64000 --split comment/parts"),
+            "{name} writes a plan xmeta-comment.yml does not post"
+        );
+        assert!(
+            text.contains("--format markdown > apply.md"),
+            "{name}'s apply posts no result"
+        );
+        assert!(!text.contains("cargo install"), "{name} compiles xmeta");
+    }
+}
