@@ -134,7 +134,12 @@ pub fn plan_declared<S: StateReader + ?Sized>(
         inputs.live.is_some(),
     )?;
     let refresh = match inputs.live {
-        Some(live) => Some(read_live(live, &desired, &mut applied)?),
+        Some(live) => Some(read_live(
+            live,
+            &desired,
+            &mut applied,
+            inputs.lint.media_hosts(),
+        )?),
         None => None,
     };
     let mut plan = crate::plan::diff(desired, &applied, inputs.targets, inputs.prune);
@@ -258,6 +263,7 @@ fn read_live(
     live: Live,
     desired: &Desired,
     applied: &mut BTreeMap<MediaId, Record>,
+    media_hosts: Vec<String>,
 ) -> anyhow::Result<crate::refresh::Refresh> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -275,6 +281,7 @@ fn read_live(
             keys,
             applied,
             live.client.concurrency,
+            media_hosts,
         ))
         .map_err(|e| anyhow!("reading the live alt text failed: {e}"))?;
     refresh.unrefreshable = unrefreshable;

@@ -49,8 +49,12 @@ pub async fn read(
     keys: Vec<(MediaId, String)>,
     applied: &BTreeMap<MediaId, Record>,
     concurrency: usize,
+    media_hosts: Vec<String>,
 ) -> Result<Refresh, ApiError> {
-    let mut refresh = Refresh::default();
+    let mut refresh = Refresh {
+        media_hosts,
+        ..Refresh::default()
+    };
     let batches: Vec<Vec<(MediaId, String)>> =
         keys.chunks(KEYS_PER_READ).map(<[_]>::to_vec).collect();
     refresh.reads = batches.len();
@@ -75,7 +79,7 @@ pub async fn read(
             match live.get(&key) {
                 Some(Live::Found { alt_text, preview }) => {
                     if let Some(url) = preview {
-                        match crate::plan::thumbnail::checked(url) {
+                        match crate::plan::thumbnail::checked(url, &refresh.media_hosts) {
                             Some(url) => {
                                 refresh.previews.insert(id, url);
                             }

@@ -26,6 +26,21 @@ pub struct LintConfig {
     /// the same entries (watch: most of a cycle's entries are the last
     /// cycle's). Not from the file.
     pub keep_checks: bool,
+    /// `review.media_hosts`: the hosts whose images a review may show
+    /// beside alt text (`None`: X's own, `plan::thumbnail::MEDIA_HOSTS`).
+    pub media_hosts: Option<Vec<String>>,
+}
+
+impl LintConfig {
+    /// The hosts a review may show images from.
+    pub fn media_hosts(&self) -> Vec<String> {
+        self.media_hosts.clone().unwrap_or_else(|| {
+            crate::plan::thumbnail::MEDIA_HOSTS
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        })
+    }
 }
 
 impl LintConfig {
@@ -185,10 +200,74 @@ fn read(file: &Arc<PathBuf>, doc: &Node, config: &mut LintConfig, problems: &mut
     for (key, value) in top {
         match key.as_str() {
             Some("lint") => read_lint(file, value, config, problems),
-            Some(name) => problems.push(unknown(file, key, name, &["lint"], "the configuration")),
+            Some("review") => read_review(file, value, config, problems),
+            Some(name) => problems.push(unknown(
+                file,
+                key,
+                name,
+                &["lint", "review"],
+                "the configuration",
+            )),
             None => problems.push(Diagnostic::error(at(file, key), "keys must be strings")),
         }
     }
+}
+
+/// `review: {media_hosts: [pbs.twimg.com, …]}`: host names only (no
+/// scheme, port or path), as a URL's host is compared with them.
+fn read_review(
+    file: &Arc<PathBuf>,
+    node: &Node,
+    config: &mut LintConfig,
+    problems: &mut Vec<Diagnostic>,
+) {
+    let Some(review) = entries(node) else {
+        problems.push(Diagnostic::error(
+            at(file, node),
+            "`review` must be a mapping such as {media_hosts: [pbs.twimg.com]}",
+        ));
+        return;
+    };
+    for (key, value) in review {
+        if key.as_str() != Some("media_hosts") {
+            let name = key.as_str().unwrap_or("");
+            problems.push(unknown(file, key, name, &["media_hosts"], "`review`"));
+            continue;
+        }
+        let NodeKind::Seq(items) = &value.kind else {
+            problems.push(Diagnostic::error(
+                at(file, value),
+                "`review.media_hosts` must be a list of host names such as [pbs.twimg.com]",
+            ));
+            continue;
+        };
+        let mut hosts = Vec::new();
+        for item in items {
+            match item.as_str().filter(|h| is_host_name(h)) {
+                Some(host) => hosts.push(host.to_string()),
+                None => problems.push(Diagnostic::error(
+                    at(file, item),
+                    "a media host is a lowercase host name such as pbs.twimg.com (no scheme, port or path)",
+                )),
+            }
+        }
+        config.media_hosts = Some(hosts);
+    }
+}
+
+/// `pbs.twimg.com`: lowercase labels of letters, digits and `-`, dotted.
+fn is_host_name(text: &str) -> bool {
+    text.len() <= 253
+        && text.split('.').count() >= 2
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 fn read_lint(
@@ -371,6 +450,17 @@ pub fn schema() -> serde_json::Value {
                 "additionalProperties": false,
                 "properties": {
                     "rules": {"type": "object", "additionalProperties": false, "properties": rules}
+                }
+            },
+            "review": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "media_hosts": {
+                        "description": "Hosts whose images a plan's review table may show beside alt text (default: X's media hosts, pbs.twimg.com and video.twimg.com); only https URLs with a plain path on these hosts are shown.",
+                        "type": "array",
+                        "items": {"type": "string", "pattern": "^[a-z0-9-]+(\\.[a-z0-9-]+)+$"}
+                    }
                 }
             }
         }

@@ -27,9 +27,12 @@ pub struct Refresh {
     /// Each read media's image on X's media hosts, for a review to show.
     #[serde(skip)]
     pub previews: std::collections::BTreeMap<MediaId, String>,
-    /// Image URLs X gave that were not on its media hosts: dropped.
+    /// Image URLs X gave that were not on the media hosts: dropped.
     #[serde(skip)]
     pub previews_dropped: usize,
+    /// The hosts images were accepted from (for the warning to name).
+    #[serde(skip)]
+    pub media_hosts: Vec<String>,
 }
 
 impl Refresh {

@@ -124,9 +124,9 @@ pub fn render_markdown(plan: &Plan, layout: &Layout) -> Vec<String> {
         notes.extend(crate::plan::text::refresh_notes(refresh));
         if refresh.previews_dropped > 0 {
             notes.push(format!(
-                "warning: {} image URLs in X's answers were not on its media hosts ({}): not shown",
+                "warning: {} image URLs in X's answers were not on the media hosts ({}): not shown",
                 refresh.previews_dropped,
-                crate::plan::thumbnail::MEDIA_HOSTS.join(", ")
+                refresh.media_hosts.join(", ")
             ));
         }
     }

@@ -645,10 +645,56 @@ fn thumbnails_come_from_x_media_hosts_only() {
     assert_eq!(md.matches("<img ").count(), 2, "{md}");
     assert_has(
         md,
-        "warning\\: 2 image URLs in X\\'s answers were not on its media hosts \\(pbs\\.twimg\\.com\\, video\\.twimg\\.com\\)\\: not shown",
+        "warning\\: 2 image URLs in X\\'s answers were not on the media hosts \\(pbs\\.twimg\\.com\\, video\\.twimg\\.com\\)\\: not shown",
     );
     if let Some(html) = render_gfm("pr_comment::thumbnails_come_from_x_media_hosts_only", md) {
         assert_only_xmeta_elements(&html);
         assert_eq!(html.matches("<img ").count(), 2);
     }
+}
+
+#[test]
+fn the_media_hosts_are_configurable_and_checked() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new().against(&emu);
+    let library = |word: &str| {
+        let mut text = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n".to_string();
+        for id in 101..=102 {
+            text.push_str(&format!(
+                "  - id: \"{id}\"\n    type: photo\n    metadata:\n      alt_text: {{text: \"Item {id} on a {word} shelf\"}}\n"
+            ));
+        }
+        text
+    };
+    env.write("manifests/library.yaml", &library("wooden"));
+    env.exits_with(&["apply", "manifests", "--auto-approve"], 0);
+    env.write("manifests/library.yaml", &library("marble"));
+    // A team's own image host, and X's no longer.
+    env.write(
+        "manifests/xmeta.yaml",
+        "review:\n  media_hosts: [images.example.org]\n",
+    );
+    emu.set_media_url("101", "https://images.example.org/media/101.jpg");
+    let md = env
+        .exits_with(
+            &["plan", "manifests", "--refresh", "--format", "markdown"],
+            0,
+        )
+        .stdout;
+    assert_has(
+        &md,
+        "<img src=\"https://images.example.org/media/101.jpg\" width=\"64\" alt=\"\">",
+    );
+    assert_eq!(md.matches("<img ").count(), 1, "{md}");
+    assert_has(&md, "not on the media hosts \\(images\\.example\\.org\\)");
+    // Anything but a host name is refused where it is written.
+    env.write(
+        "manifests/xmeta.yaml",
+        "review:\n  media_hosts: [\"https://evil.example:8443\"]\n",
+    );
+    let run = env.exits_with(&["plan", "manifests", "--format", "markdown"], 1);
+    assert_has(
+        &run.stderr,
+        "xmeta.yaml:2:17: error: a media host is a lowercase host name such as pbs.twimg.com (no scheme, port or path)",
+    );
 }
