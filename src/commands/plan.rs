@@ -139,6 +139,9 @@ fn write_comment(parts: &[String], comment: &Comment, out: Output) -> anyhow::Re
         let file = dir.join(format!("plan-{}.md", k + 1));
         crate::fs_util::write_private(&file, part.as_bytes()).with_context(cannot)?;
     }
+    // Only names are listed (no file's content is read), and only this
+    // command's own `plan-K.md` names are removed: a link is removed, never
+    // followed.
     for entry in std::fs::read_dir(dir).with_context(cannot)? {
         let name = entry.with_context(cannot)?.file_name();
         let number = name.to_str().and_then(|n| {

@@ -93,7 +93,10 @@ impl S3Server {
             log,
             _dir: dir,
         };
-        // Checked every 20 ms: the poll of an event wait, with a bound.
+        // Waits on an event (the port accepts a connection), polled every
+        // 20 ms with a bound: the sleep is the poll's pace, not a
+        // synchronisation (this file is shared with the bench, which has
+        // no `wait_until`).
         let deadline = Instant::now() + Duration::from_mins(1);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "moto_server did not listen");
