@@ -598,11 +598,13 @@ async fn run(
 /// Records what X holds for media that drifted, sending nothing: their
 /// records must say what X holds, or the next plan would send it again.
 /// `all`: every drifted media (`refresh`); otherwise only those the plan
-/// does not change (they drifted to what the manifests now want).
+/// does not change (they drifted to what the manifests now want). The
+/// image URLs the read found are kept too, for later reviews.
 pub fn record_drift(plan: &Plan, store: &dyn StateWriter, all: bool) -> anyhow::Result<usize> {
     let Some(refresh) = &plan.refresh else {
         return Ok(0);
     };
+    store.record_previews(&refresh.previews)?;
     let mut group = Vec::new();
     for drift in &refresh.drifted {
         if !all && plan.changes.iter().any(|c| c.id == drift.id) {

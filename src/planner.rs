@@ -34,6 +34,9 @@ pub struct Inputs<'a> {
     pub lint: LintConfig,
     /// Read X's live alt text first (`--refresh`), with this client.
     pub live: Option<Live<'a>>,
+    /// Read the image URLs the state recorded for the changed media (a
+    /// review shows them; see `Plan::previews`).
+    pub previews: bool,
 }
 
 /// How to read X's live alt text.
@@ -69,6 +72,7 @@ impl<'a> Inputs<'a> {
             price_per_request: crate::plan::cost::PRICE_PER_REQUEST_USD,
             lint: crate::lint::config::load(lint_config, paths)?,
             live: None,
+            previews: false,
         })
     }
 }
@@ -148,7 +152,28 @@ pub fn plan_declared<S: StateReader + ?Sized>(
     plan.price_per_request = inputs.price_per_request;
     plan.warnings.extend(lint.warnings());
     plan.alt_text_coverage = Some(lint.coverage());
+    if inputs.previews {
+        plan.previews = previews(&plan, store, inputs.lint.media_hosts())?;
+    }
     Ok(plan)
+}
+
+/// The images of the changed media: those the state recorded (checked
+/// again against today's hosts: the state is untrusted too), replaced by
+/// any a refresh just read (checked as they came).
+fn previews<S: StateReader + ?Sized>(
+    plan: &Plan,
+    store: &S,
+    hosts: Vec<String>,
+) -> anyhow::Result<crate::plan::thumbnail::Previews> {
+    let ids: Vec<MediaId> = plan.changes.iter().map(|c| c.id).collect();
+    let mut previews = crate::plan::thumbnail::Previews::checked(store.previews(&ids)?, hosts);
+    if let Some(refresh) = &plan.refresh {
+        previews
+            .urls
+            .extend(refresh.previews.iter().map(|(id, url)| (*id, url.clone())));
+    }
+    Ok(previews)
 }
 
 /// Reads the manifests and the state's digests at the same time (they are

@@ -80,7 +80,7 @@ impl<'a> Document<'a> {
             prune: self.prune,
             price_per_request: crate::plan::cost::PRICE_PER_REQUEST_USD,
             alt_text_coverage: self.alt_text_coverage,
-            refresh: None,
+            ..Plan::default()
         }
     }
 
@@ -256,7 +256,7 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
         prune: document.prune,
         price_per_request: 0.0,
         alt_text_coverage: None,
-        refresh: None,
+        ..Plan::default()
     }
     .summary();
     if plan_summary.counts() != document.summary.counts() {

@@ -49,6 +49,7 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
             client: &r.client,
             budget: &r.budget,
         }),
+        previews: args.format == Format::Markdown,
         ..planner::Inputs::new(&args.paths, &args.targets, None, config.allow_empty)?
     };
     let planned = planner::plan(&inputs, || state::open_reader(&config.state));

@@ -130,6 +130,15 @@ pub fn render_markdown(plan: &Plan, layout: &Layout) -> Vec<String> {
             ));
         }
     }
+    if plan.previews.dropped > 0 {
+        let n = plan.previews.dropped;
+        notes.push(format!(
+            "warning: {n} image URL{} recorded in the state {} not on the media hosts ({}): not shown",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "was" } else { "were" },
+            plan.previews.hosts.join(", ")
+        ));
+    }
     // Errors (a lint rule at level error) come first and show unfolded.
     let errors = plan
         .warnings
@@ -144,11 +153,10 @@ pub fn render_markdown(plan: &Plan, layout: &Layout) -> Vec<String> {
     if let Some(refresh) = &plan.refresh {
         drift(&mut head, refresh, layout.notes_cap());
     }
-    let previews = plan.refresh.as_ref().map(|r| &r.previews);
     let pieces: Vec<Piece> = review_order(&plan.changes)
         .into_iter()
         .map(|change| {
-            let preview = previews.and_then(|p| p.get(&change.id)).map(String::as_str);
+            let preview = plan.previews.urls.get(&change.id).map(String::as_str);
             piece(change, preview, plan.prune, layout.piece_cap())
         })
         .collect();

@@ -170,6 +170,9 @@ pub struct Plan {
     pub alt_text_coverage: Option<Coverage>,
     /// What a refresh found (`--refresh`); `None` when X was not read.
     pub refresh: Option<drift::Refresh>,
+    /// The images a review shows: the URLs the state recorded for the
+    /// changed media, and those a refresh just read (see the planner).
+    pub previews: thumbnail::Previews,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]

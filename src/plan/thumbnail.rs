@@ -4,6 +4,40 @@
 //! counted), so an answer cannot make a comment load another site or
 //! inject markup.
 
+use std::collections::BTreeMap;
+
+use crate::model::MediaId;
+
+/// The images a review shows beside its rows: each URL passed `checked`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Previews {
+    pub urls: BTreeMap<MediaId, String>,
+    /// URLs the state held that `checked` refused (a host since removed
+    /// from `review.media_hosts`, or a forged state): not shown.
+    pub dropped: usize,
+    /// The hosts they were checked against (for the warning to name).
+    pub hosts: Vec<String>,
+}
+
+impl Previews {
+    /// The URLs of `recorded` that a review may show against `hosts`.
+    pub fn checked(recorded: BTreeMap<MediaId, String>, hosts: Vec<String>) -> Previews {
+        let mut previews = Previews {
+            hosts,
+            ..Previews::default()
+        };
+        for (id, url) in recorded {
+            match checked(&url, &previews.hosts) {
+                Some(url) => {
+                    previews.urls.insert(id, url);
+                }
+                None => previews.dropped += 1,
+            }
+        }
+        previews
+    }
+}
+
 /// X's media hosts: photos and video previews are served from these.
 pub const MEDIA_HOSTS: [&str; 2] = ["pbs.twimg.com", "video.twimg.com"];
 

@@ -62,6 +62,10 @@ pub trait StateReader: Send + Sync {
     fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>>;
     /// The history entries `filter` keeps, newest first.
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>>;
+    /// The image URLs last read from X for those of `ids` that have one
+    /// (see `record_previews`). As untrusted as the rest of the state:
+    /// whoever shows one checks it first (`plan::thumbnail::checked`).
+    fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>>;
 }
 
 /// What apply, adopt, rm and import change; holds the state's lock for as
@@ -89,6 +93,12 @@ pub trait StateWriter: StateReader {
     fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()>;
     /// Forgets media; durable before it returns.
     fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()>;
+    /// Keeps each media's image URL from X's latest read (a refresh's),
+    /// so a later plan's review shows the image without reading X again.
+    /// Not a change of what X holds: no history entry, no new serial.
+    /// A media that leaves the state (`remove`, `replace_all`) loses its
+    /// URL too.
+    fn record_previews(&self, previews: &BTreeMap<MediaId, String>) -> anyhow::Result<()>;
     /// Replaces every record and history entry, the lineage and the serial
     /// at once (for `state import` and `state migrate`).
     fn replace_all(
@@ -164,6 +174,12 @@ macro_rules! reads_through {
                 filter: &$crate::state::Filter,
             ) -> anyhow::Result<Vec<$crate::state::Entry>> {
                 self.$field.history(filter)
+            }
+            fn previews(
+                &self,
+                ids: &[$crate::model::MediaId],
+            ) -> anyhow::Result<std::collections::BTreeMap<$crate::model::MediaId, String>> {
+                self.$field.previews(ids)
             }
         }
     };
@@ -274,6 +290,9 @@ impl StateReader for Empty {
     }
     fn history(&self, _: &Filter) -> anyhow::Result<Vec<Entry>> {
         Ok(Vec::new())
+    }
+    fn previews(&self, _: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
+        Ok(BTreeMap::new())
     }
 }
 

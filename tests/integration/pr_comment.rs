@@ -698,3 +698,77 @@ fn the_media_hosts_are_configurable_and_checked() {
         "xmeta.yaml:2:17: error: a media host is a lowercase host name such as pbs.twimg.com (no scheme, port or path)",
     );
 }
+
+crate::on_both_backends!(recorded_images_show_in_later_reviews_without_reading_x);
+
+/// Issue 28, item 3: the image URLs a refresh read are recorded with the
+/// media, so a later plan's review shows them with no read of X; a media
+/// that leaves the state loses its image, and a recorded URL is checked
+/// again against today's hosts before it is shown.
+fn recorded_images_show_in_later_reviews_without_reading_x(backend: Backend) {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on(backend).against(&emu);
+    let library = |word: &str| {
+        let mut text = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n".to_string();
+        for id in 101..=103 {
+            text.push_str(&format!(
+                "  - id: \"{id}\"\n    type: photo\n    metadata:\n      alt_text: {{text: \"Item {id} on a {word} shelf\"}}\n"
+            ));
+        }
+        text
+    };
+    env.write("manifests/library.yaml", &library("wooden"));
+    env.exits_with(&["apply", "manifests", "--auto-approve"], 0);
+    emu.set_media_url("102", "https://evil.example/tracker.png");
+    env.exits_with(&["refresh", "manifests"], 0);
+    let reads = emu.read_count();
+
+    env.write("manifests/library.yaml", &library("marble"));
+    let md = env
+        .exits_with(&["plan", "manifests", "--format", "markdown"], 0)
+        .stdout;
+    assert_eq!(
+        emu.read_count(),
+        reads,
+        "a plan without --refresh reads nothing"
+    );
+    assert_has(
+        &md,
+        "| `101` | ` manifests/library.yaml:4 ` | update | `alt_text` | <img src=\"https://pbs.twimg.com/media/101.jpg\" width=\"64\" alt=\"\"> … 101 on a ~~wooden~~ → **marble** shelf |",
+    );
+    assert_has(
+        &md,
+        "| `103` | ` manifests/library.yaml:12 ` | update | `alt_text` | <img src=\"https://pbs.twimg.com/media/103.jpg\" width=\"64\" alt=\"\"> … 103 on a ~~wooden~~ → **marble** shelf |",
+    );
+    assert_eq!(
+        md.matches("<img ").count(),
+        2,
+        "102's URL was never recorded: {md}"
+    );
+    // Other formats read no images.
+    let text = env.exits_with(&["plan", "manifests"], 0).stdout;
+    assert!(!text.contains("twimg"), "{text}");
+
+    // Forgotten, then declared again: a create, with no image.
+    env.exits_with(&["state", "rm", "101"], 0);
+    let md = env
+        .exits_with(&["plan", "manifests", "--format", "markdown"], 0)
+        .stdout;
+    assert_has(&md, "| `101` | ` manifests/library.yaml:4 ` | create |");
+    assert_eq!(md.matches("<img ").count(), 1, "{md}");
+
+    // Hosts changed since: the recorded URL is checked again, not shown.
+    env.write(
+        "manifests/xmeta.yaml",
+        "review:\n  media_hosts: [images.example.org]\n",
+    );
+    let md = env
+        .exits_with(&["plan", "manifests", "--format", "markdown"], 0)
+        .stdout;
+    assert_eq!(md.matches("<img ").count(), 0, "{md}");
+    assert_has(
+        &md,
+        "warning\\: 1 image URL recorded in the state was not on the media hosts \\(images\\.example\\.org\\)\\: not shown",
+    );
+    assert_eq!(emu.read_count(), reads);
+}

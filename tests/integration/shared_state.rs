@@ -215,7 +215,7 @@ fn a_newer_format_or_schema_is_refused() {
     assert_eq!(history.stdout.matches("\"action\": \"adopt\"").count(), 2);
     assert_eq!(
         sql(&own, "SELECT version FROM xmeta_schema").unwrap(),
-        ["3"]
+        ["4"]
     );
 
     sql(&own, "UPDATE xmeta_schema SET version = 99").unwrap();
@@ -340,4 +340,71 @@ fn a_short_password_is_never_revealed_by_scrubbing() {
     );
     assert_has(&run.stderr, "at postgres://postgres@");
     assert!(!run.stderr.contains("***"), "{}", run.stderr);
+}
+
+/// The README's `GRANT` for the read-only role of pull-request plans names
+/// every table xmeta makes, and a role granted exactly that plans (the
+/// review too); one granted an older list (before `xmeta_previews`) still
+/// plans, with a warning and no images.
+#[test]
+fn the_readme_grants_read_on_every_table() {
+    let Some(url) = postgres("shared_state::the_readme_grants_read_on_every_table") else {
+        return;
+    };
+    let readme = include_str!("../../README.md");
+    let grant = readme
+        .lines()
+        .find(|l| l.starts_with("GRANT SELECT ON xmeta_"))
+        .expect("the README's GRANT");
+    let granted: Vec<&str> = grant["GRANT SELECT ON ".len()..]
+        .split(" TO ")
+        .next()
+        .unwrap()
+        .split(", ")
+        .collect();
+    let database = format!("xmeta_grant_{}", std::process::id());
+    sql(&url, &format!("DROP DATABASE IF EXISTS {database}")).unwrap();
+    sql(&url, &format!("CREATE DATABASE {database}")).unwrap();
+    let mut own = url::Url::parse(&url).unwrap();
+    own.set_path(&database);
+    let own = own.to_string();
+    let env = TestEnv::on(Backend::Sled).with_env("XMETA_STATE", &own);
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let mut tables = sql(
+        &own,
+        "SELECT tablename FROM pg_tables WHERE tablename LIKE 'xmeta\\_%' ORDER BY tablename",
+    )
+    .unwrap();
+    tables.sort();
+    let mut named: Vec<String> = granted.iter().map(ToString::to_string).collect();
+    named.sort();
+    assert_eq!(named, tables, "the README's GRANT: {grant}");
+
+    env.write("manifests/a.yaml", &manifest(0..2, "v2"));
+    let role = format!("xmeta_read_{}", std::process::id());
+    let mut as_role = url::Url::parse(&own).unwrap();
+    as_role.set_username(&role).unwrap();
+    let reader = TestEnv::on(Backend::Sled).with_env("XMETA_STATE", as_role.as_str());
+    reader.write("manifests/a.yaml", &manifest(0..2, "v2"));
+    let plan_as_role = |grant: &str| {
+        sql(&own, &format!("DROP ROLE IF EXISTS {role}")).unwrap();
+        sql(&own, &format!("CREATE ROLE {role} LOGIN")).unwrap();
+        sql(&own, &grant.replace("xmeta_ci_read", &role)).unwrap();
+        let run = reader.run(&["plan", &reader.manifests(), "--format", "markdown"]);
+        sql(&own, &format!("DROP OWNED BY {role}")).unwrap();
+        sql(&own, &format!("DROP ROLE {role}")).unwrap();
+        run
+    };
+    let run = plan_as_role(grant);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_has(&run.stdout, "2 to update");
+    let older = grant.replace(", xmeta_previews", "");
+    let run = plan_as_role(&older);
+    sql(&url, &format!("DROP DATABASE {database}")).unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_has(
+        &run.stderr,
+        "this role may not read xmeta_previews (grant SELECT on it): the review shows no images",
+    );
 }

@@ -249,6 +249,9 @@ impl Keys {
     pub fn lock(&self) -> String {
         format!("{}/lock.json", self.folder)
     }
+    pub fn previews(&self) -> String {
+        format!("{}/previews.json", self.folder)
+    }
     pub fn marker(&self) -> String {
         format!("{}/workspace.json", self.folder)
     }

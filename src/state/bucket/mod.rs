@@ -11,6 +11,7 @@
 
 mod image;
 mod lock;
+mod previews;
 mod store;
 mod target;
 mod writer;
@@ -28,9 +29,12 @@ use image::{Image, Keys};
 use lock::Lock;
 use store::{Put, Store};
 
-/// A consistent state read once; later reads come from memory.
+/// A consistent state read once; later reads come from memory (the image
+/// URLs, read only by a review, on demand).
 struct BucketReader {
     image: Image,
+    store: Store,
+    keys: Keys,
 }
 
 impl StateReader for BucketReader {
@@ -66,6 +70,9 @@ impl StateReader for BucketReader {
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
         self.image.history(filter)
     }
+    fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
+        previews::read(&self.store, &self.keys, &self.image, ids)
+    }
 }
 
 fn keys(target: &Target) -> Keys {
@@ -93,9 +100,10 @@ pub fn open_reader(target: &Target) -> anyhow::Result<(Box<dyn StateReader>, Opt
         Err(_) if target.create_workspace() => return Ok((Box::new(Empty), None)),
         Err(known) => return Err(unknown(target, &known)),
     }
-    match image::read(&store, &keys(target), &target.to_string())? {
+    let keys = keys(target);
+    match image::read(&store, &keys, &target.to_string())? {
         None => Ok((Box::new(Empty), None)),
-        Some((head, _, image)) => Ok((Box::new(BucketReader { image }), head.moved)),
+        Some((head, _, image)) => Ok((Box::new(BucketReader { image, store, keys }), head.moved)),
     }
 }
 

@@ -353,6 +353,9 @@ impl StateReader for BucketWriter {
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
         self.image().history(filter)
     }
+    fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
+        super::previews::read(&self.store, &self.keys, &self.image(), ids)
+    }
 }
 
 impl StateWriter for BucketWriter {
@@ -458,6 +461,15 @@ impl StateWriter for BucketWriter {
         if let Ok(mut p) = self.provenance.write() {
             *p = provenance;
         }
+    }
+
+    fn record_previews(&self, previews: &BTreeMap<MediaId, String>) -> anyhow::Result<()> {
+        if previews.is_empty() {
+            return Ok(());
+        }
+        let _written = self.lock_written();
+        self.lock.check()?;
+        super::previews::write(&self.store, &self.keys, &self.image(), previews)
     }
 
     fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()> {

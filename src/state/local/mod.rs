@@ -42,6 +42,9 @@ const DIGEST_PREFIX: u8 = b'd';
 const FORMAT: u32 = 3;
 /// The first format with the digest index.
 const FORMAT_WITH_INDEX: u32 = 3;
+/// Each media's image URL from X's latest read (`record_previews`): a
+/// cache for reviews, outside the records, their digests and the serial.
+const PREVIEW_PREFIX: u8 = b'p';
 /// History: `h` + the write's serial (8 bytes) + the chunk's index (4
 /// bytes), big-endian, so chunks are in write order.
 const HISTORY_PREFIX: u8 = b'h';
@@ -62,6 +65,10 @@ fn media_key(id: &MediaId) -> Vec<u8> {
 
 fn digest_key(id: &MediaId) -> Vec<u8> {
     id_key(DIGEST_PREFIX, id)
+}
+
+fn preview_key(id: &MediaId) -> Vec<u8> {
+    id_key(PREVIEW_PREFIX, id)
 }
 
 fn id_key(prefix: u8, id: &MediaId) -> Vec<u8> {
@@ -366,6 +373,20 @@ impl StateReader for Tree {
         }
         crate::state::history::sort_newest_first(&mut entries);
         Ok(entries)
+    }
+
+    /// A value that is not text (damage, or a forgery) shows no image.
+    fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
+        let mut out = BTreeMap::new();
+        for id in ids {
+            let Some(value) = self.db.get(preview_key(id))? else {
+                continue;
+            };
+            if let Ok(url) = std::str::from_utf8(&value) {
+                out.insert(*id, url.to_string());
+            }
+        }
+        Ok(out)
     }
 }
 

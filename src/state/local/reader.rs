@@ -115,4 +115,11 @@ impl StateReader for SledReader {
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
         self.with(|tree| tree.history(filter))
     }
+
+    fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        self.with(|tree| tree.previews(ids))
+    }
 }

@@ -17,8 +17,8 @@ use super::lock::Lock;
 use super::moved_file;
 use super::{
     create_private_dir, damaged, digest_key, head, history_key, media_key, open_db, presence,
-    warn_if_open_to_others, Presence, Tree, DIGEST_PREFIX, HISTORY_PREFIX, KEY_LINEAGE, KEY_SERIAL,
-    MEDIA_PREFIX,
+    preview_key, warn_if_open_to_others, Presence, Tree, DIGEST_PREFIX, HISTORY_PREFIX,
+    KEY_LINEAGE, KEY_SERIAL, MEDIA_PREFIX, PREVIEW_PREFIX,
 };
 use crate::model::{MediaId, Metadata};
 use crate::state::history::{self, Event};
@@ -115,6 +115,10 @@ impl StateReader for SledWriter {
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
         self.bulk_read(|tree| tree.history(filter))
     }
+
+    fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
+        self.with_tree(|tree| tree.previews(ids))
+    }
 }
 
 impl StateWriter for SledWriter {
@@ -147,6 +151,7 @@ impl StateWriter for SledWriter {
             for id in ids {
                 batch.remove(media_key(id));
                 batch.remove(digest_key(id));
+                batch.remove(preview_key(id));
             }
             for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, at)? {
                 batch.insert(history_key(&chunk), chunk.bytes);
@@ -166,7 +171,7 @@ impl StateWriter for SledWriter {
             let db = &tree.db;
             let mut batch = sled::Batch::default();
             batch.insert(KEY_SERIAL, &serial.to_be_bytes());
-            for prefix in [MEDIA_PREFIX, DIGEST_PREFIX, HISTORY_PREFIX] {
+            for prefix in [MEDIA_PREFIX, DIGEST_PREFIX, HISTORY_PREFIX, PREVIEW_PREFIX] {
                 for item in db.scan_prefix([prefix]).keys() {
                     batch.remove(item?);
                 }
@@ -192,6 +197,22 @@ impl StateWriter for SledWriter {
         self.durable_serial.store(serial, Ordering::SeqCst);
         self.write_head()?;
         self.reopen()
+    }
+
+    fn record_previews(&self, previews: &BTreeMap<MediaId, String>) -> anyhow::Result<()> {
+        if previews.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (id, url) in previews {
+            batch.insert(preview_key(id), url.as_bytes());
+        }
+        self.with_tree(|tree| {
+            tree.db
+                .apply_batch(batch)
+                .with_context(|| format!("cannot write the state in `{}`", self.dir.display()))
+        })?;
+        self.flush()
     }
 
     fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@
 //! - A reader reads one snapshot (a read-only repeatable-read
 //!   transaction) and never waits for a writer.
 
+mod previews;
 mod schema;
 mod session;
 mod target;
@@ -213,6 +214,7 @@ pub fn open_reader(target: &Target) -> anyhow::Result<(Box<dyn StateReader>, Opt
                 session,
                 snapshot: Some((head.lineage, head.serial as u64)),
                 has_history: version >= 2,
+                has_previews: version >= schema::WITH_PREVIEWS,
             },
         }),
     };
@@ -323,6 +325,7 @@ pub fn open_writer(
                 get: prepared.get.clone(),
                 snapshot: None,
                 has_history: true,
+                has_previews: true,
             },
             prepared,
             me,
@@ -491,6 +494,8 @@ struct Rows {
     snapshot: Option<(String, u64)>,
     /// Whether the schema has the history table (version 2 on).
     has_history: bool,
+    /// Whether it has the previews table (version 4 on).
+    has_previews: bool,
 }
 
 impl Rows {
@@ -674,6 +679,16 @@ impl StateReader for Rows {
         }
         history::sort_newest_first(&mut entries);
         Ok(entries)
+    }
+
+    fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
+        if !self.has_previews || ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let (workspace, ids) = (self.workspace(), ids.to_vec());
+        self.session.run(|client| async move {
+            previews::get(&*client.read().await, &workspace, &ids).await
+        })
     }
 }
 
@@ -973,6 +988,17 @@ impl StateWriter for PgWriter {
     fn prune_history(&self, before: Timestamp) -> anyhow::Result<usize> {
         let pruned = self.write(Change::PruneHistory { before })?;
         Ok(usize::try_from(pruned).unwrap_or(usize::MAX))
+    }
+
+    fn record_previews(&self, previews: &BTreeMap<MediaId, String>) -> anyhow::Result<()> {
+        if previews.is_empty() {
+            return Ok(());
+        }
+        let (workspace, previews) = (self.rows.workspace(), previews.clone());
+        self.rows.session.run(|client| async move {
+            previews::put(&*client.read().await, &workspace, &previews).await
+        })?;
+        Ok(())
     }
 
     fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()> {

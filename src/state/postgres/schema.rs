@@ -5,11 +5,14 @@ use tokio_postgres::{Client, GenericClient};
 
 /// Bumped when the tables change. 2: `xmeta_history`. 3:
 /// `xmeta_workspaces` (workspaces exist explicitly, and carry the mark of
-/// a state that moved).
-pub const SCHEMA_VERSION: i32 = 3;
+/// a state that moved). 4: `xmeta_previews`.
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The first version with `xmeta_workspaces`.
 pub const WITH_WORKSPACES: i32 = 3;
+
+/// The first version with `xmeta_previews`.
+pub const WITH_PREVIEWS: i32 = 4;
 
 /// The advisory-lock class of every xmeta lock ("xmet"); the object is
 /// 0 for schema changes and a state's `lock_id` for its writer.
@@ -45,6 +48,14 @@ CREATE TABLE IF NOT EXISTS xmeta_history (
     entries bytea NOT NULL,
     PRIMARY KEY (workspace, serial, chunk)
 );
+CREATE TABLE IF NOT EXISTS xmeta_previews (
+    workspace text NOT NULL,
+    media_id text NOT NULL,
+    url text NOT NULL,
+    PRIMARY KEY (workspace, media_id),
+    FOREIGN KEY (workspace, media_id) REFERENCES xmeta_records (workspace, media_id)
+        ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS xmeta_locks (
     workspace text PRIMARY KEY REFERENCES xmeta_states (workspace) ON DELETE CASCADE,
     pid bigint NOT NULL,
@@ -78,9 +89,10 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
     tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_CLASS])
         .await?;
     match version(&tx).await? {
-        // Version 1 had no history, 2 no workspaces: the new tables are
-        // added, and the workspaces of the states there made to exist.
-        Some(1 | 2) => {
+        // Version 1 had no history, 2 no workspaces, 3 no previews: the
+        // new tables are added, and the workspaces of the states there
+        // made to exist.
+        Some(1..=3) => {
             tx.batch_execute(CREATE).await?;
             tx.batch_execute(WORKSPACES).await?;
             tx.execute("UPDATE xmeta_schema SET version = $1", &[&SCHEMA_VERSION])
