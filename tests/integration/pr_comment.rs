@@ -604,20 +604,24 @@ fn a_whitespace_change_and_a_replaced_word_are_visible() {
     );
 }
 
+/// A manifest of photos `ids` (and the one video) with alt text
+/// `Item ID on a WORD shelf`, each media 4 lines from line 4.
+fn shelf(ids: std::ops::RangeInclusive<u32>, video: Option<u32>, word: &str) -> String {
+    let mut text = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n".to_string();
+    for id in ids {
+        let kind = if Some(id) == video { "video" } else { "photo" };
+        text.push_str(&format!(
+            "  - id: \"{id}\"\n    type: {kind}\n    metadata:\n      alt_text: {{text: \"Item {id} on a {word} shelf\"}}\n"
+        ));
+    }
+    text
+}
+
 #[test]
 fn thumbnails_come_from_x_media_hosts_only() {
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::new().against(&emu);
-    let library = |word: &str| {
-        let mut text = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n".to_string();
-        for id in 101..=104 {
-            let kind = if id == 104 { "video" } else { "photo" };
-            text.push_str(&format!(
-                "  - id: \"{id}\"\n    type: {kind}\n    metadata:\n      alt_text: {{text: \"Item {id} on a {word} shelf\"}}\n"
-            ));
-        }
-        text
-    };
+    let library = |word: &str| shelf(101..=104, Some(104), word);
     env.write("manifests/library.yaml", &library("wooden"));
     env.exits_with(&["apply", "manifests", "--auto-approve"], 0);
     emu.set_media_url("102", "https://evil.example/tracker.png");
@@ -657,15 +661,7 @@ fn thumbnails_come_from_x_media_hosts_only() {
 fn the_media_hosts_are_configurable_and_checked() {
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::new().against(&emu);
-    let library = |word: &str| {
-        let mut text = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n".to_string();
-        for id in 101..=102 {
-            text.push_str(&format!(
-                "  - id: \"{id}\"\n    type: photo\n    metadata:\n      alt_text: {{text: \"Item {id} on a {word} shelf\"}}\n"
-            ));
-        }
-        text
-    };
+    let library = |word: &str| shelf(101..=102, None, word);
     env.write("manifests/library.yaml", &library("wooden"));
     env.exits_with(&["apply", "manifests", "--auto-approve"], 0);
     env.write("manifests/library.yaml", &library("marble"));
@@ -708,15 +704,7 @@ crate::on_both_backends!(recorded_images_show_in_later_reviews_without_reading_x
 fn recorded_images_show_in_later_reviews_without_reading_x(backend: Backend) {
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::on(backend).against(&emu);
-    let library = |word: &str| {
-        let mut text = "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n".to_string();
-        for id in 101..=103 {
-            text.push_str(&format!(
-                "  - id: \"{id}\"\n    type: photo\n    metadata:\n      alt_text: {{text: \"Item {id} on a {word} shelf\"}}\n"
-            ));
-        }
-        text
-    };
+    let library = |word: &str| shelf(101..=103, None, word);
     env.write("manifests/library.yaml", &library("wooden"));
     env.exits_with(&["apply", "manifests", "--auto-approve"], 0);
     emu.set_media_url("102", "https://evil.example/tracker.png");

@@ -187,13 +187,10 @@ fn a_newer_format_or_schema_is_refused() {
     }
 
     // A newer schema, in a database of its own (the schema is per database).
-    let database = format!("xmeta_newer_{}", std::process::id());
-    sql(&url, &format!("DROP DATABASE IF EXISTS {database}")).unwrap();
-    sql(&url, &format!("CREATE DATABASE {database}")).unwrap();
-    let mut own = url::Url::parse(&url).unwrap();
-    own.set_path(&database);
-    let own = own.to_string();
-    let env = TestEnv::on(Backend::Sled).with_env("XMETA_STATE", &own);
+    let db = OwnDatabase::new("shared_state::a_newer_format_or_schema_is_refused", "newer")
+        .expect("PostgreSQL answered above");
+    let own = db.url.clone();
+    let env = db.env();
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
     env.exits_with(&["adopt", &env.manifests()], 0);
     // A database of schema 1 (before history) is read as before and
@@ -221,7 +218,6 @@ fn a_newer_format_or_schema_is_refused() {
     sql(&own, "UPDATE xmeta_schema SET version = 99").unwrap();
     let plan = env.run(&["plan", &env.manifests()]);
     let adopt = env.run(&["adopt", &env.manifests()]);
-    sql(&url, &format!("DROP DATABASE {database}")).unwrap();
     for run in [plan, adopt] {
         assert_eq!(run.code, 1, "{}", run.stderr);
         assert_has(
@@ -348,9 +344,9 @@ fn a_short_password_is_never_revealed_by_scrubbing() {
 /// plans, with a warning and no images.
 #[test]
 fn the_readme_grants_read_on_every_table() {
-    let Some(url) = postgres("shared_state::the_readme_grants_read_on_every_table") else {
+    if postgres("shared_state::the_readme_grants_read_on_every_table").is_none() {
         return;
-    };
+    }
     let readme = include_str!("../../README.md");
     let grant = readme
         .lines()
@@ -362,13 +358,13 @@ fn the_readme_grants_read_on_every_table() {
         .unwrap()
         .split(", ")
         .collect();
-    let database = format!("xmeta_grant_{}", std::process::id());
-    sql(&url, &format!("DROP DATABASE IF EXISTS {database}")).unwrap();
-    sql(&url, &format!("CREATE DATABASE {database}")).unwrap();
-    let mut own = url::Url::parse(&url).unwrap();
-    own.set_path(&database);
-    let own = own.to_string();
-    let env = TestEnv::on(Backend::Sled).with_env("XMETA_STATE", &own);
+    let db = OwnDatabase::new(
+        "shared_state::the_readme_grants_read_on_every_table",
+        "grant",
+    )
+    .expect("PostgreSQL answered above");
+    let own = db.url.clone();
+    let env = db.env();
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
     env.exits_with(&["adopt", &env.manifests()], 0);
     let mut tables = sql(
@@ -401,7 +397,6 @@ fn the_readme_grants_read_on_every_table() {
     assert_has(&run.stdout, "2 to update");
     let older = grant.replace(", xmeta_previews", "");
     let run = plan_as_role(&older);
-    sql(&url, &format!("DROP DATABASE {database}")).unwrap();
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_has(
         &run.stderr,

@@ -144,45 +144,6 @@ fn keep_source_leaves_the_old_state_live_with_a_warning(backend: Backend) {
     assert_has(&plan.stdout, "No changes. 2 media match the manifests.");
 }
 
-/// A database of its own, dropped at the end: the workspaces a test
-/// lists must be only its own.
-struct OwnDatabase {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl OwnDatabase {
-    fn new(test: &str, tag: &str) -> Option<OwnDatabase> {
-        let Backend::Postgres(server) = Backend::postgres(test)? else {
-            return None;
-        };
-        let name = format!("xmeta_identity_{tag}_{}", std::process::id());
-        sql(&server, &format!("DROP DATABASE IF EXISTS {name}")).unwrap();
-        sql(&server, &format!("CREATE DATABASE {name}")).unwrap();
-        let mut url = url::Url::parse(&server).unwrap();
-        url.set_path(&name);
-        Some(OwnDatabase {
-            url: url.to_string(),
-            server,
-            name,
-        })
-    }
-
-    fn env(&self) -> TestEnv {
-        TestEnv::on(Backend::Sled).with_env("XMETA_STATE", &self.url)
-    }
-}
-
-impl Drop for OwnDatabase {
-    fn drop(&mut self) {
-        let _ = sql(
-            &self.server,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
 /// Before: a mistyped `--workspace` read as an empty state: the plan
 /// showed every media to create and exited 0, `state list` printed nothing.
 #[test]

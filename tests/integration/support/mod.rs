@@ -5,7 +5,10 @@
 
 pub mod emulator;
 pub mod hostile;
+pub mod own_database;
 pub mod s3;
+
+pub use own_database::OwnDatabase;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
