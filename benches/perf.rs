@@ -684,15 +684,16 @@ fn watch_replan(tree: &Path, state: &Path, total: u64, plain: bool) -> Duration 
             .expect("state")
     });
     let mut cache = xmeta::internals::AppliedCache::default();
-    let plan = |cache: &mut xmeta::internals::AppliedCache, desired| match &writer {
-        Some(store) => cache.plan(store.as_ref(), desired, &inputs),
-        None => {
+    let replan = |cache: &mut xmeta::internals::AppliedCache, desired| {
+        if let Some(store) = &writer {
+            cache.plan(store.as_ref(), desired, &inputs)
+        } else {
             let reader = xmeta::internals::open_reader(&location).expect("state");
             cache.plan(reader.as_ref(), desired, &inputs)
         }
     };
     let (desired, _) = ws.desired();
-    plan(&mut cache, desired).expect("read state");
+    replan(&mut cache, desired).expect("read state");
     let file = tree.join("media-042.yaml");
     let per_file = total.div_ceil(FILES);
     let n = (42 * per_file).min(total.saturating_sub(1));
@@ -703,7 +704,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64, plain: bool) -> Duration 
         let started = Instant::now();
         ws.refresh(&BTreeSet::from([file.clone()]));
         let (desired, _) = ws.desired();
-        let planned = plan(&mut cache, desired).expect("state");
+        let planned = replan(&mut cache, desired).expect("state");
         let took = started.elapsed();
         assert_eq!(
             planned.summary().requests,
