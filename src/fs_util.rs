@@ -15,17 +15,26 @@ use std::path::Path;
 /// whoever made the link cannot choose what is overwritten (and a link
 /// made on purpose is not silently replaced by a file).
 pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_private_with(file, |w| w.write_all(bytes))
+}
+
+/// `write_private` of what `write` streams (a saved plan of 1,000,000
+/// media is never one buffer).
+pub fn write_private_with(
+    file: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     refuse_special(file)?;
-    let tmp = written_beside(file, bytes, 0o600)?;
+    let tmp = written_beside(file, write, 0o600)?;
     tmp.persist(file).map_err(|e| e.error)?;
     Ok(())
 }
 
-/// `bytes` in a new temporary file in `file`'s directory, with `mode`,
-/// flushed to disk: what a writer renames or links into place.
+/// What `write` streams, in a new temporary file in `file`'s directory,
+/// with `mode`, flushed to disk: what a writer renames or links into place.
 fn written_beside(
     file: &Path,
-    bytes: &[u8],
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     mode: u32,
 ) -> std::io::Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
@@ -38,7 +47,10 @@ fn written_beside(
         .prefix(".xmeta-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+    write(&mut out)?;
+    out.flush()?;
+    drop(out);
     if mode != 0o600 {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -53,7 +65,7 @@ fn written_beside(
 /// edited meanwhile is never overwritten (`AlreadyExists` then). Mode 0644:
 /// these are files to review and commit (`import`'s manifests).
 pub fn write_new(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = written_beside(file, bytes, 0o644)?;
+    let tmp = written_beside(file, |w| w.write_all(bytes), 0o644)?;
     tmp.persist_noclobber(file).map_err(|e| e.error)?;
     Ok(())
 }

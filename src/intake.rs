@@ -145,6 +145,43 @@ impl Opened {
     }
 }
 
+/// A file read as a stream, at most its limit: reading past it is an
+/// error (`Refusal::TooLarge`'s words), as `Opened::read` refuses it.
+pub struct Stream {
+    file: std::io::Take<File>,
+    read: u64,
+    limit: u64,
+}
+
+impl Opened {
+    /// The file as a stream (a saved plan of 1,000,000 media is 600 MB).
+    pub fn stream(self) -> Stream {
+        Stream {
+            file: self.file.take(self.limit + 1),
+            read: 0,
+            limit: self.limit,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            let refusal = Refusal::TooLarge {
+                bytes: self.read,
+                limit: self.limit,
+            };
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                refusal.to_string(),
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// Opens one of xmeta's own files in a state directory (the lock, the
 /// head, the moved mark) with `options`: never through a symlink (a link
 /// planted in a shared or checked-out `state/` would let a writer write or

@@ -27,9 +27,34 @@ pub fn set_bar(bar: Option<indicatif::ProgressBar>) {
 
 /// Writes text to stderr, around the progress bar; errors are dropped.
 pub fn write_stderr(text: &str) {
+    write_stderr_bytes(text.as_bytes());
+}
+
+/// What `write` streams, to stderr around the progress bar, 64 KiB at a
+/// time (a plan of 1,000,000 changes is never one string); errors are
+/// dropped.
+pub fn with_stderr(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, ToStderr);
+    let _ = write(&mut out).and_then(|()| out.flush());
+}
+
+struct ToStderr;
+
+impl Write for ToStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        write_stderr_bytes(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_stderr_bytes(bytes: &[u8]) {
     let write = || {
         let mut err = std::io::stderr().lock();
-        let _ = err.write_all(text.as_bytes());
+        let _ = err.write_all(bytes);
         let _ = err.flush();
     };
     match BAR.lock().ok().and_then(|b| b.clone()) {

@@ -2,7 +2,7 @@
 //! `apply --plan`): the same document, saved with a checksum of its content.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{FieldKind, MediaId, Metadata};
 use crate::plan::{Action, Change, Plan, PlanWarning, Summary};
-use crate::state::Record;
+use crate::state::StateReader;
 
 pub const PLAN_FORMAT_VERSION: &str = "1";
 
@@ -67,10 +67,6 @@ impl<'a> Document<'a> {
         }
     }
 
-    pub fn to_json(&self) -> anyhow::Result<String> {
-        Ok(crate::untrusted::json_pretty(self)?)
-    }
-
     pub fn into_plan(self) -> Plan {
         let unchanged = self.summary.unchanged;
         Plan {
@@ -86,43 +82,56 @@ impl<'a> Document<'a> {
 
     /// Refuses the plan unless the state is still what it was planned
     /// against: same lineage, and every planned media's record as `before`.
-    pub fn check_fresh(
-        &self,
-        lineage: Option<&str>,
-        serial: u64,
-        applied: &BTreeMap<MediaId, Record>,
-    ) -> anyhow::Result<()> {
+    /// Reads the state's digests (which media it holds) and the records of
+    /// the media the plan updates or forgets, a slice at a time: never
+    /// every record at once (1,000,000 decoded records are gigabytes).
+    pub fn check_fresh(&self, store: &dyn StateReader) -> anyhow::Result<()> {
+        let lineage = store.lineage()?;
+        let lineage = lineage.as_deref();
+        let serial = store.serial()?;
         // The file's "" is "no state yet"; one made since, unwritten, fits.
         let planned = Some(self.lineage.as_str()).filter(|l| !l.is_empty());
         let fresh_state = planned.is_none() && serial == 0;
         if planned != lineage && !fresh_state {
             bail!("the saved plan is stale: it was made for state lineage `{}`, but the state has `{}`; run `xmeta plan --out` again", self.lineage, lineage.unwrap_or_default());
         }
-        for change in self.changes.iter() {
-            let current = applied.get(&change.id).map(|r| &r.metadata);
-            let matches = match change.action {
-                Action::Create => current.is_none(),
-                Action::Forget => current == Some(&change.before),
-                Action::Update => {
-                    let touched: Vec<FieldKind> = change
-                        .fields
-                        .iter()
-                        .chain(&change.untracked)
-                        .copied()
-                        .collect();
-                    current.map(|m| m.select(&touched)).as_ref() == Some(&change.before)
+        let recorded = store.digests()?;
+        for slice in self.changes.chunks(FRESH_SLICE) {
+            let ids: Vec<MediaId> = slice
+                .iter()
+                .filter(|c| c.action != Action::Create && recorded.contains_key(&c.id))
+                .map(|c| c.id)
+                .collect();
+            let applied = store.get_many(&ids)?;
+            for change in slice {
+                let current = applied.get(&change.id).map(|r| &r.metadata);
+                let matches = match change.action {
+                    Action::Create => !recorded.contains_key(&change.id),
+                    Action::Forget => current == Some(&change.before),
+                    Action::Update => {
+                        let touched: Vec<FieldKind> = change
+                            .fields
+                            .iter()
+                            .chain(&change.untracked)
+                            .copied()
+                            .collect();
+                        current.map(|m| m.select(&touched)).as_ref() == Some(&change.before)
+                    }
+                };
+                if !matches {
+                    bail!(
+                        "the saved plan is stale: the state of media {} changed after the plan was made; run `xmeta plan --out` again",
+                        change.id
+                    );
                 }
-            };
-            if !matches {
-                bail!(
-                    "the saved plan is stale: the state of media {} changed after the plan was made; run `xmeta plan --out` again",
-                    change.id
-                );
             }
         }
         Ok(())
     }
 }
+
+/// How many planned media `check_fresh` reads the records of at once.
+const FRESH_SLICE: usize = 50_000;
 
 /// Larger plan files are refused before they are read (a plan of
 /// 1,000,000 media is about 600 MB).
@@ -135,18 +144,81 @@ const CHECKSUM_PREFIX: &str = "{\n  \"checksum\": \"sha256:";
 /// can write the file can write a new checksum), which is why the request
 /// bodies are derived again, and checked, when the plan is applied.
 pub fn write(file: &Path, document: Document) -> anyhow::Result<()> {
-    let text = document.to_json()?;
-    let rest = text.strip_prefix("{\n").unwrap_or(&text);
-    let sealed = format!(
-        "{CHECKSUM_PREFIX}{}\",\n{rest}",
-        sha256_hex(rest.as_bytes())
-    );
-    crate::fs_util::write_private(file, sealed.as_bytes())
-        .with_context(|| format!("cannot write the plan file `{}`", file.display()))
+    // Serialized twice, never held as text (a plan of 1,000,000 media is
+    // 600 MB of it): once for the checksum, which comes first, then into
+    // the file.
+    let mut sum = Hashing::new(std::io::sink());
+    crate::untrusted::write_json_pretty(AfterOpening::new(&mut sum), &document)?;
+    let sum = hex::encode(sum.hasher.finalize());
+    crate::fs_util::write_private_with(file, |w| {
+        w.write_all(CHECKSUM_PREFIX.as_bytes())?;
+        w.write_all(sum.as_bytes())?;
+        w.write_all(b"\",\n")?;
+        crate::untrusted::write_json_pretty(AfterOpening::new(w), &document)?;
+        Ok(())
+    })
+    .with_context(|| format!("cannot write the plan file `{}`", file.display()))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+/// The document's JSON without its opening `{` line, which the checksum
+/// line replaces in the file.
+struct AfterOpening<W> {
+    inner: W,
+    skip: usize,
+}
+
+impl<W: Write> AfterOpening<W> {
+    fn new(inner: W) -> AfterOpening<W> {
+        AfterOpening { inner, skip: 2 }
+    }
+}
+
+impl<W: Write> Write for AfterOpening<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let skipped = self.skip.min(buf.len());
+        self.skip -= skipped;
+        self.inner.write_all(&buf[skipped..])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Bytes passed through, and their SHA-256.
+struct Hashing<T> {
+    inner: T,
+    hasher: Sha256,
+}
+
+impl<T> Hashing<T> {
+    fn new(inner: T) -> Hashing<T> {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A change as read back: every key known, `request` kept to be checked.
@@ -170,7 +242,7 @@ struct ReadDocument {
     lineage: String,
     serial: u64,
     prune: bool,
-    changes: Vec<ReadChange>,
+    changes: Checked,
     warnings: Vec<String>,
     summary: Summary,
     #[serde(default)]
@@ -183,88 +255,153 @@ struct ReadDocument {
     dirty: bool,
 }
 
+/// The changes, each checked as it is read (never all of them as JSON
+/// values): the first problem, in file order, is kept and reported once
+/// the whole file has parsed and matched its checksum, which come first.
+#[derive(Default)]
+struct Checked {
+    changes: Vec<Change>,
+    problem: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Checked, D::Error> {
+        struct Changes;
+        impl<'de> serde::de::Visitor<'de> for Changes {
+            type Value = Checked;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Checked, A::Error> {
+                let mut checked = Checked::default();
+                let mut seen = std::collections::HashSet::new();
+                // Every change is parsed (a corrupt one after a problem
+                // still makes the file corrupt); none is kept after one.
+                while let Some(c) = seq.next_element::<ReadChange>()? {
+                    if checked.problem.is_some() {
+                        continue;
+                    }
+                    if !seen.insert(c.id) {
+                        checked.problem = Some(format!("lists media {} twice", c.id));
+                        continue;
+                    }
+                    let change = Change {
+                        id: c.id,
+                        action: c.action,
+                        fields: c.fields,
+                        untracked: c.untracked,
+                        before: c.before,
+                        after: c.after,
+                        location: None,
+                    };
+                    match check_change(&change, c.request.as_ref()) {
+                        Ok(()) => checked.changes.push(change),
+                        Err(why) => {
+                            checked.problem =
+                                Some(format!("is inconsistent: media {}: {why}", change.id));
+                        }
+                    }
+                }
+                Ok(checked)
+            }
+        }
+        deserializer.deserialize_seq(Changes)
+    }
+}
+
+/// The length of the file's `{` line and checksum line: the prefix, 64
+/// hex digits, `",` and `\n`.
+const CHECKSUM_LINE: usize = CHECKSUM_PREFIX.len() + 64 + 3;
+
 /// Reads a saved plan, refusing one that is too large, corrupt, edited,
-/// or not consistent in itself.
+/// or not consistent in itself. Streamed: the file is read once, hashed
+/// and parsed as it comes, and nothing read is used before the whole file
+/// has matched its checksum.
 pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
     let shown = file.display();
     let refuse = |why: String| {
         anyhow!("the plan file `{shown}` {why}; make a new one with `xmeta plan --out`")
     };
-    let bytes = crate::intake::read(file, None, MAX_PLAN_BYTES)
-        .map_err(|e| anyhow!("cannot read the plan file `{shown}`: {e}"))?;
-    let sealed = bytes
+    let cannot = |e: &dyn std::fmt::Display| anyhow!("cannot read the plan file `{shown}`: {e}");
+    let opened = crate::intake::open(file, None, MAX_PLAN_BYTES).map_err(|e| cannot(&e))?;
+    let mut input = std::io::BufReader::with_capacity(1 << 16, opened.stream());
+    let mut line = Vec::with_capacity(CHECKSUM_LINE);
+    (&mut input)
+        .take(CHECKSUM_LINE as u64)
+        .read_to_end(&mut line)
+        .map_err(|e| cannot(&e))?;
+    let sum = line
         .strip_prefix(CHECKSUM_PREFIX.as_bytes())
-        .and_then(|b| b.get(64..).map(|rest| (&b[..64], rest)))
-        .and_then(|(sum, rest)| rest.strip_prefix(b"\",\n").map(|rest| (sum, rest)));
-    let Some((sum, rest)) = sealed else {
+        .filter(|b| b.get(64..) == Some(b"\",\n".as_slice()))
+        .map(|b| b[..64].to_vec());
+    let Some(sum) = sum else {
         return Err(refuse(
             "is corrupt (it has no checksum line; was it saved by `xmeta plan --out`?)".into(),
         ));
     };
-    if sha256_hex(rest).as_bytes() != sum {
+    let mut rest = Hashing::new(input);
+    let parsed = {
+        // The JSON is the file with its checksum line left blank, so the
+        // parser's line numbers are the file's.
+        let json = std::io::Cursor::new(b"{\n\n").chain(&mut rest);
+        let mut parser = serde_json::Deserializer::from_reader(json);
+        ReadDocument::deserialize(&mut parser).and_then(|read| parser.end().map(|()| read))
+    };
+    // However far the parse got, every byte after the line is hashed.
+    std::io::copy(&mut rest, &mut std::io::sink()).map_err(|e| cannot(&e))?;
+    if let Err(e) = &parsed {
+        if e.is_io() {
+            return Err(cannot(e));
+        }
+    }
+    if hex::encode(rest.hasher.finalize()).as_bytes() != sum {
         return Err(refuse(
             "does not match its checksum: it was edited or damaged".into(),
         ));
     }
-    let mut json = b"{\n".to_vec();
-    json.extend_from_slice(rest);
-    let read: ReadDocument =
-        serde_json::from_slice(&json).map_err(|e| refuse(format!("is corrupt ({e})")))?;
+    let read = parsed.map_err(|e| refuse(format!("is corrupt ({e})")))?;
     if read.format_version != PLAN_FORMAT_VERSION {
         bail!(
             "the plan file `{shown}` has format {}, this xmeta reads format {PLAN_FORMAT_VERSION}",
             crate::untrusted::neutralise(&read.format_version, 20)
         );
     }
-    let mut seen = std::collections::BTreeSet::new();
-    let mut changes = Vec::with_capacity(read.changes.len());
-    for c in read.changes {
-        if !seen.insert(c.id) {
-            return Err(refuse(format!("lists media {} twice", c.id)));
-        }
-        let request = c.request;
-        let change = Change {
-            id: c.id,
-            action: c.action,
-            fields: c.fields,
-            untracked: c.untracked,
-            before: c.before,
-            after: c.after,
-            location: None,
-        };
-        check_change(&change, request.as_ref())
-            .map_err(|why| refuse(format!("is inconsistent: media {}: {why}", change.id)))?;
-        changes.push(change);
+    if let Some(problem) = read.changes.problem {
+        return Err(refuse(problem));
     }
-    let document = Document {
+    // Counted in place: the changes are not copied to count them.
+    let mut counted = Plan {
+        changes: read.changes.changes,
+        unchanged: read.summary.unchanged,
+        warnings: Vec::new(),
+        prune: read.prune,
+        price_per_request: 0.0,
+        alt_text_coverage: None,
+        ..Plan::default()
+    };
+    if counted.summary().counts() != read.summary.counts() {
+        return Err(refuse(
+            "is inconsistent: its summary does not count its changes".into(),
+        ));
+    }
+    Ok(Document {
         format_version: read.format_version,
         lineage: read.lineage,
         serial: read.serial,
         prune: read.prune,
-        changes: Cow::Owned(changes),
+        changes: Cow::Owned(std::mem::take(&mut counted.changes)),
         warnings: read.warnings,
         summary: read.summary,
         alt_text_coverage: read.alt_text_coverage,
         drift: read.drift,
         revision: read.revision.map(|r| r.chars().take(200).collect()),
         dirty: read.dirty,
-    };
-    let plan_summary = Plan {
-        changes: document.changes.to_vec(),
-        unchanged: document.summary.unchanged,
-        warnings: Vec::new(),
-        prune: document.prune,
-        price_per_request: 0.0,
-        alt_text_coverage: None,
-        ..Plan::default()
-    }
-    .summary();
-    if plan_summary.counts() != document.summary.counts() {
-        return Err(refuse(
-            "is inconsistent: its summary does not count its changes".into(),
-        ));
-    }
-    Ok(document)
+    })
 }
 
 /// A change must say one thing: the fields sent are exactly the keys of
@@ -313,4 +450,100 @@ fn check_change(change: &Change, request: Option<&serde_json::Value>) -> Result<
         return Err("`request` is not the body derived from `fields` and `after`".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AltText, FieldValue};
+
+    fn create(id: &str, text: &str) -> Change {
+        let mut after = Metadata::default();
+        after.insert(FieldValue::AltText(AltText { text: text.into() }));
+        Change {
+            id: MediaId::parse(id).unwrap(),
+            action: Action::Create,
+            fields: vec![FieldKind::AltText],
+            untracked: Vec::new(),
+            before: Metadata::default(),
+            after,
+            location: None,
+        }
+    }
+
+    fn saved(changes: Vec<Change>) -> (tempfile::TempDir, std::path::PathBuf, String) {
+        let plan = Plan {
+            changes,
+            ..Plan::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plan.json");
+        let provenance = crate::state::Provenance::default();
+        write(&file, Document::new(&plan, None, 0, &provenance)).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        (dir, file, text)
+    }
+
+    /// Reseals `body` (the document after its checksum line) the way
+    /// `write` does.
+    fn seal(body: &str) -> String {
+        let sum = hex::encode(Sha256::digest(body.as_bytes()));
+        format!("{CHECKSUM_PREFIX}{sum}\",\n{body}")
+    }
+
+    fn refusal(file: &Path) -> String {
+        format!("{:#}", read(file).err().unwrap())
+    }
+
+    #[test]
+    fn a_streamed_plan_is_the_document_sealed_and_reads_back() {
+        let changes = vec![create("1", "one"), create("2", "two \u{202e}")];
+        let (_dir, file, text) = saved(changes.clone());
+        // The checksum is over every byte after its line, as documented.
+        let (line, body) = text.split_at(CHECKSUM_LINE);
+        assert_eq!(seal(body), text, "{line}");
+        let plan = Plan {
+            changes: changes.clone(),
+            ..Plan::default()
+        };
+        let whole = Document::new(&plan, None, 0, &crate::state::Provenance::default());
+        let json = crate::untrusted::json_pretty(&whole).unwrap();
+        assert_eq!(Some(body), json.strip_prefix("{\n"));
+        assert_eq!(read(&file).unwrap().changes.as_ref(), changes.as_slice());
+    }
+
+    #[test]
+    fn problems_are_reported_checksum_first_then_corruption_then_changes() {
+        let (_dir, file, text) = saved(vec![create("1", "one"), create("2", "two")]);
+        let body = &text[CHECKSUM_LINE..];
+        // The second change names the first one's media: listed twice.
+        let twice = body.replacen("\"2\"", "\"1\"", 1);
+        std::fs::write(&file, seal(&twice)).unwrap();
+        assert!(
+            refusal(&file).contains("lists media 1 twice"),
+            "{}",
+            refusal(&file)
+        );
+        // The same, not resealed: the checksum speaks first.
+        std::fs::write(&file, format!("{}{twice}", &text[..CHECKSUM_LINE])).unwrap();
+        assert!(refusal(&file).contains("does not match its checksum"));
+        // Listed twice, and corrupt after it: corrupt, with the file's line.
+        let corrupt = twice.replacen("\"warnings\": []", "\"warnings\": [1]", 1);
+        std::fs::write(&file, seal(&corrupt)).unwrap();
+        let line = text
+            .lines()
+            .position(|l| l.contains("\"warnings\""))
+            .unwrap()
+            + 1;
+        assert!(
+            refusal(&file).contains(&format!(
+                "is corrupt (invalid type: integer `1`, expected a string at line {line}"
+            )),
+            "{}",
+            refusal(&file)
+        );
+        // Cut short.
+        std::fs::write(&file, &text[..CHECKSUM_LINE - 1]).unwrap();
+        assert!(refusal(&file).contains("it has no checksum line"));
+    }
 }

@@ -9,7 +9,7 @@ use crate::apply_summary::Summary;
 use crate::commands::Exit;
 use crate::config::{ApplyConfig, ApplyFormat, ApplySource, Config};
 use crate::output::Output;
-use crate::plan::{render_text, Plan};
+use crate::plan::{write_text, Plan};
 use crate::shutdown::Shutdown;
 use crate::state::{self, StateWriter};
 use crate::{planner, saved_plan};
@@ -43,7 +43,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                 provenance.dirty = document.dirty;
             }
             let store = open(&provenance)?;
-            document.check_fresh(store.lineage()?.as_deref(), store.serial()?, &store.all()?)?;
+            document.check_fresh(store.as_ref())?;
             (document.into_plan(), Some(store))
         }
     };
@@ -54,10 +54,11 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
         crate::apply::record_drift(&plan, store.as_ref(), false)?;
     }
     // With a JSON or markdown result, stdout holds that alone.
+    // Streamed: the plan of 1,000,000 changes is never one string.
     if args.format == ApplyFormat::Text {
-        out.print(&render_text(&plan, out.color));
+        out.write_with(|w| write_text(&plan, out.color, w));
     } else {
-        crate::logging::write_stderr(&render_text(&plan, false));
+        crate::logging::with_stderr(|w| write_text(&plan, false, w));
     }
     if !plan.has_changes() {
         report(args, &plan, &Report::default(), out);

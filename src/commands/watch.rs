@@ -190,16 +190,14 @@ impl Session<'_> {
         for e in &errors {
             self.out.line(&e.to_string());
         }
-        let reader;
+        let mut reader = None;
         let mut cache = self.applied.borrow_mut();
-        let store: &dyn StateReader = if let Some(writer) = self.writer {
-            writer
-        } else {
+        let store: &dyn StateReader = match self.writer {
+            Some(writer) => writer,
             // Without --apply the state is not ours: open it afresh each
-            // cycle so an apply elsewhere is never blocked for long.
-            reader = state::open_reader(&self.config.state)?;
-            *cache = AppliedCache::default();
-            &*reader
+            // cycle so an apply elsewhere is never blocked for long. The
+            // digests are kept while its lineage and serial stay.
+            None => &**reader.insert(state::open_reader(&self.config.state)?),
         };
         // With --prune, a media gone from a file that changed a moment ago
         // may be a save still on its way (written in parts, with pauses):
@@ -249,7 +247,6 @@ impl Session<'_> {
             }
         }
         tracing::debug!("planned in {:?}", started.elapsed());
-        self.out.print(&render_text(&plan, self.out.color));
         let drifted: Vec<_> = plan
             .refresh
             .iter()
@@ -258,6 +255,9 @@ impl Session<'_> {
         if !drifted.is_empty() {
             cache.update(store, drifted)?;
         }
+        // Let go of the state before printing waits on a slow reader.
+        drop(reader);
+        self.out.print(&render_text(&plan, self.out.color));
         let (Some(runner), Some(writer), true) = (&self.runner, self.writer, plan.has_changes())
         else {
             return Ok(true);
@@ -265,7 +265,7 @@ impl Session<'_> {
         // The tree as it is now: committed since, or edited (dirty).
         writer.set_provenance(self.config.sources.provenance(&self.args.paths));
         let report = runner.apply(self.shutdown, &plan, writer);
-        cache.update(store, plan.changes.iter().map(|c| c.id))?;
+        cache.update(writer, plan.changes.iter().map(|c| c.id))?;
         for line in report.lines() {
             self.out.line(&line);
         }

@@ -11,28 +11,34 @@ use crate::state::StateReader;
 
 /// What watch knows of the state between cycles: each recorded media's
 /// digest, not its record (100,000 decoded records held 40 MB for the whole
-/// session). Re-read when another writer moved the serial; after watch's
-/// own writes, only the media it wrote.
+/// session). Re-read when the state is another one (its lineage) or
+/// another writer moved its serial; after watch's own writes, only the
+/// media it wrote.
 #[derive(Debug, Default)]
 pub struct AppliedCache {
-    serial: Option<u64>,
+    /// The lineage and serial the digests are of.
+    seen: Option<(Option<String>, u64)>,
     digests: BTreeMap<MediaId, Digest>,
 }
 
 impl AppliedCache {
     /// The plan of one cycle, by the one planner: media whose manifest has
     /// its record's digest are unchanged, and only the others' records are
-    /// read.
+    /// read. A watcher without the lock passes the state opened afresh
+    /// each cycle: reading every digest again (382 ms at 100,000 media)
+    /// only when someone wrote since.
     pub fn plan(
         &mut self,
         store: &dyn StateReader,
         desired: Desired,
         inputs: &Inputs,
     ) -> anyhow::Result<Plan> {
-        let serial = store.serial()?;
-        if self.serial != Some(serial) {
+        let seen = (store.lineage()?, store.serial()?);
+        if self.seen.as_ref() == Some(&seen) {
+            tracing::debug!("state unchanged (serial {}); digests kept", seen.1);
+        } else {
             self.digests = store.digests()?;
-            self.serial = Some(serial);
+            self.seen = Some(seen);
         }
         crate::planner::plan_declared(inputs, desired, store, &self.digests)
     }
@@ -41,9 +47,9 @@ impl AppliedCache {
     /// go of the scan's pages once it has read them, so they are not in
     /// the watcher's peak beside the parsed tree (18 MB at 100,000 media).
     pub fn prime(&mut self, store: &dyn StateReader) -> anyhow::Result<()> {
-        let serial = store.serial()?;
+        let seen = (store.lineage()?, store.serial()?);
         self.digests = store.digests()?;
-        self.serial = Some(serial);
+        self.seen = Some(seen);
         Ok(())
     }
 
@@ -59,7 +65,7 @@ impl AppliedCache {
                 None => self.digests.remove(&id),
             };
         }
-        self.serial = Some(store.serial()?);
+        self.seen = Some((store.lineage()?, store.serial()?));
         Ok(())
     }
 }

@@ -485,3 +485,42 @@ fn watch_starts_reads_and_prints_as_plan_does() {
         "{out}"
     );
 }
+
+/// A watcher without --apply holds no lock: it keeps the recorded digests
+/// between cycles while nobody writes the state (the debug log says so),
+/// and still sees every write another process makes in between.
+#[test]
+fn a_plain_watcher_rereads_the_state_only_when_it_changed() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new()
+        .against(&emu)
+        .with_env("RUST_LOG", "xmeta=debug");
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let w = Watcher::start(&env, &[]);
+    w.wait_for("No changes. 2 media match the manifests.", 1);
+
+    // Nobody wrote: the digests of the start are kept.
+    env.write("manifests/a.yaml", &manifest(0..2, "v2"));
+    w.wait_for(
+        "Plan: 0 to create, 2 to update, 0 to forget, 0 unchanged.",
+        1,
+    );
+    let kept = "debug: state unchanged (serial 1); digests kept";
+    w.wait_for_error(kept, 1);
+
+    // Another process applies between cycles: the next cycle sees it.
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.write("manifests/b.yaml", &manifest(2..3, "v1"));
+    w.wait_for(
+        "Plan: 1 to create, 0 to update, 0 to forget, 2 unchanged.",
+        1,
+    );
+    // And one that adopts.
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    env.write("manifests/b.yaml", &manifest(2..3, "v2"));
+    w.wait_for(
+        "Plan: 0 to create, 1 to update, 0 to forget, 2 unchanged.",
+        1,
+    );
+}
