@@ -147,7 +147,10 @@ fn requests_go_on_while_a_confirmations_write_is_held() {
         .collect();
     assert_eq!(sent.len(), 8, "each media once");
     let plan = env.exits_with(&["plan", &env.manifests()], 0);
-    assert_has(&plan.stdout, "0 to create, 7 to update, 0 to forget, 1 unchanged");
+    assert_has(
+        &plan.stdout,
+        "0 to create, 7 to update, 0 to forget, 1 unchanged",
+    );
     assert!(
         !plan.stdout.contains(&media_id(0)),
         "media 0 is recorded:\n{}",
