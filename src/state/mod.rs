@@ -62,6 +62,18 @@ pub trait StateReader: Send + Sync {
     fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>>;
     /// The history entries `filter` keeps, newest first.
     fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>>;
+    /// The records of those of `ids` the state holds, the others left
+    /// out: what apply reads for a group of confirmations. A backend whose
+    /// every read is a round trip reads them at once.
+    fn get_present(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let mut out = BTreeMap::new();
+        for id in ids {
+            if let Some(record) = self.get(id)? {
+                out.insert(*id, record);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// What apply, adopt, rm and import change; holds the state's lock for as
@@ -164,6 +176,14 @@ macro_rules! reads_through {
                 filter: &$crate::state::Filter,
             ) -> anyhow::Result<Vec<$crate::state::Entry>> {
                 self.$field.history(filter)
+            }
+            fn get_present(
+                &self,
+                ids: &[$crate::model::MediaId],
+            ) -> anyhow::Result<
+                std::collections::BTreeMap<$crate::model::MediaId, $crate::state::Record>,
+            > {
+                self.$field.get_present(ids)
             }
         }
     };
