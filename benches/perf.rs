@@ -16,13 +16,19 @@
 //! no-op plan and the apply at 50 ms latency, in a fresh workspace that is
 //! dropped afterwards. With moto's S3 server (`XMETA_TEST_MOTO_SERVER`, as
 //! `.ci/run` sets it), the same three beside sled on a bucket, and the
-//! number of store requests the apply made.
+//! number of store requests the apply made. Then apply at 20 ms latency
+//! and concurrency 16 on sled, and on PostgreSQL and the bucket behind a
+//! loopback proxy that puts them a 5 ms round trip away: writes that
+//! block the request stream, or take a round trip per confirmation, show
+//! there.
 // The lints src/lib.rs allows, for the reasons it gives there.
 #![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 #![allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
 #![allow(clippy::too_many_lines, clippy::format_push_string)]
 #![allow(clippy::needless_pass_by_value)]
 
+#[path = "support/delay_proxy.rs"]
+mod delay_proxy;
 #[path = "../tests/integration/support/emulator.rs"]
 mod emulator;
 #[path = "../tests/integration/support/s3.rs"]
@@ -513,6 +519,8 @@ fn main() {
         (adopt, plan_full, slow, requests.len(), journals)
     });
 
+    let far = apply_with_a_distant_state(root.path(), total);
+
     // Watch's re-plan after one edit, in this process: last, so the
     // memory it takes is not in the watcher's (sampled) RSS either. A
     // fresh state of the tree as it is now first.
@@ -635,6 +643,135 @@ fn main() {
     } else {
         println!("(S3 rows skipped: no moto_server; set XMETA_TEST_MOTO_SERVER)");
     }
+    for line in far {
+        println!("{line}");
+    }
+}
+
+/// Each way, between xmeta and a distant state: a 5 ms round trip.
+const STATE_DELAY: Duration = Duration::from_micros(2500);
+
+/// Apply of 2,000 changes (half the tree when it is smaller) at 20 ms
+/// latency and concurrency 16, on sled, then on PostgreSQL and on the
+/// bucket each behind a `DelayProxy` (a 5 ms round trip), against the
+/// ideal (changes / 16 × 20 ms) and sled. A tree and states of its own,
+/// adopted directly; only the apply goes through the proxy. Its rows.
+fn apply_with_a_distant_state(root: &Path, total: u64) -> Vec<String> {
+    let latency = Duration::from_millis(20);
+    let concurrency = 16;
+    let changes = 2000.min(total / 2);
+    let stride = total / changes;
+    let edits: BTreeSet<u64> = (0..changes).map(|i| i * stride + stride - 1).collect();
+    let ideal = latency * changes as u32 / concurrency as u32;
+    let tree = root.join("tree-far");
+    let tree_s = tree.display().to_string();
+    let bytes = generate(&tree, total, |_| V1);
+    let adopted = |store: &Store| {
+        let m = run(&["--create-workspace", "adopt", &tree_s], store, &[]);
+        assert!(
+            m.stdout.contains(&format!("Adopted {total} media")),
+            "{}",
+            m.stdout
+        );
+    };
+    let sled = Store::Dir(root.join("state-far"));
+    adopted(&sled);
+    let postgres = std::env::var("XMETA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|url| {
+            let store = Store::Postgres {
+                url: url.clone(),
+                workspace: format!("bench-{}-far", std::process::id()),
+            };
+            adopted(&store);
+            store
+        });
+    let bucket = s3::S3Server::start("perf (S3, a 5 ms round trip away)").map(|server| {
+        let store = Store::Bucket {
+            url: format!("s3://{}/bench", s3::BUCKET),
+            workspace: "bench-far".into(),
+            env: server.env(),
+        };
+        adopted(&store);
+        (server, store)
+    });
+    generate(
+        &tree,
+        total,
+        |n| if edits.contains(&n) { EDITED } else { V1 },
+    );
+
+    let label = format!("{changes} changes, 20 ms latency, concurrency 16");
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let (near, _, _) = apply_against_emulator(&tree_s, &sled, latency, concurrency, &edits);
+    let mut rows = vec![format!(
+        "| apply {label} | {} | {:.3}× ideal ({}) | {} | |",
+        ms(near.wall),
+        ratio(near.wall, ideal),
+        ms(ideal),
+        rss(near.rss_kb, bytes)
+    )];
+    let far_row = |name: &str, store: &Store| {
+        let (far, _, _) = apply_against_emulator(&tree_s, store, latency, concurrency, &edits);
+        format!(
+            "| {name} a 5 ms round trip away: apply {label} | {} | {:.3}× ideal, {:.2}× sled | {} | ≤ 1.1× ideal |",
+            ms(far.wall),
+            ratio(far.wall, ideal),
+            ratio(far.wall, near.wall),
+            rss(far.rss_kb, bytes)
+        )
+    };
+    match &postgres {
+        Some(Store::Postgres { url, workspace }) => {
+            let mut through = url::Url::parse(url).expect("XMETA_TEST_DATABASE_URL");
+            let upstream = format!(
+                "{}:{}",
+                through.host_str().unwrap_or("127.0.0.1"),
+                through.port().unwrap_or(5432)
+            );
+            let proxy = delay_proxy::DelayProxy::start(&upstream, STATE_DELAY);
+            through.set_port(Some(proxy.port)).expect("a port");
+            rows.push(far_row(
+                "PostgreSQL",
+                &Store::Postgres {
+                    url: through.to_string(),
+                    workspace: workspace.clone(),
+                },
+            ));
+            drop_workspace(url, workspace);
+        }
+        _ => rows.push("(PostgreSQL far row skipped: set XMETA_TEST_DATABASE_URL)".into()),
+    }
+    match &bucket {
+        Some((
+            server,
+            Store::Bucket {
+                url,
+                workspace,
+                env,
+            },
+        )) => {
+            let upstream = server.endpoint().trim_start_matches("http://").to_string();
+            let proxy = delay_proxy::DelayProxy::start(&upstream, STATE_DELAY);
+            let mut env = env.clone();
+            for (key, value) in &mut env {
+                if key == "AWS_ENDPOINT_URL" {
+                    *value = format!("http://127.0.0.1:{}", proxy.port);
+                }
+            }
+            rows.push(far_row(
+                "S3 (moto)",
+                &Store::Bucket {
+                    url: url.clone(),
+                    workspace: workspace.clone(),
+                    env,
+                },
+            ));
+        }
+        _ => rows.push("(S3 far row skipped: no moto_server)".into()),
+    }
+    rows
 }
 
 /// A `kB` field (`VmRSS:`, `VmHWM:`) of `/proc/<pid>/status`.

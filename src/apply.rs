@@ -60,18 +60,41 @@ impl Runner {
         let deadline = self.budget.max_duration.map(|d| Instant::now() + d);
         self.client.set_deadline(deadline);
         self.client.set_stop(shutdown.cancel.clone());
-        let mut report = shutdown.runtime.block_on(run(
-            plan,
-            Arc::clone(&self.client),
-            store,
-            Limits {
-                concurrency: self.concurrency,
-                max_requests: self.budget.max_requests,
-                deadline,
-            },
-            progress,
-            &shutdown.cancel,
-        ));
+        let limits = Limits {
+            concurrency: self.concurrency,
+            max_requests: self.budget.max_requests,
+            deadline,
+        };
+        let mut report = std::thread::scope(|scope| {
+            // The state's writes on a thread of their own: the request
+            // stream goes on while a group is written (a write to a
+            // remote state takes round trips). Made in here, so that a
+            // panic drops the recorder, and the thread ends, before the
+            // scope waits for it.
+            let (recorder, queue) = Recorder::new();
+            let writer = std::thread::Builder::new()
+                .name("xmeta-recorder".into())
+                .spawn_scoped(scope, move || record_groups(store, queue));
+            if let Err(e) = writer {
+                recorder.close();
+                return Report {
+                    halted: Some(Halt::NotRecorded(format!(
+                        "cannot start the state's recorder: {e}"
+                    ))),
+                    skipped: plan.summary().requests,
+                    ..Report::default()
+                };
+            }
+            shutdown.runtime.block_on(run(
+                plan,
+                Arc::clone(&self.client),
+                store,
+                &recorder,
+                limits,
+                progress,
+                &shutdown.cancel,
+            ))
+        });
         report.requests = self.client.requests_sent();
         report
     }
@@ -290,18 +313,19 @@ fn record(
 ) -> anyhow::Result<()> {
     // The store's writes flush to disk; keep them off the async workers.
     tokio::task::block_in_place(|| {
-        let (recording, event) = recording(store, change, drift)?;
+        let current = store.get(&change.id)?.map(|r| r.metadata);
+        let (recording, event) = recording(change, current, drift);
         store.record(recording, event)
     })
 }
 
-/// What recording `change` writes, after what the state holds for it.
+/// What recording `change` writes, after what the state holds for it
+/// (`current`).
 fn recording(
-    store: &dyn StateWriter,
     change: &Change,
+    current: Option<crate::model::Metadata>,
     drift: Option<&crate::refresh::Drift>,
-) -> anyhow::Result<(Recording, Event)> {
-    let current = store.get(&change.id)?.map(|r| r.metadata);
+) -> (Recording, Event) {
     let event = match current {
         Some(_) => Event::Update,
         None => Event::Create,
@@ -311,14 +335,14 @@ fn recording(
         (Some(current), Some(drift)) => Some(crate::refresh::with_live(&current, drift)),
         (current, _) => current,
     };
-    Ok((
+    (
         Recording {
             id: change.id,
             before,
             after,
         },
         event,
-    ))
+    )
 }
 
 /// The most confirmations recorded in one group.
@@ -373,11 +397,12 @@ impl<'a> Recorder<'a> {
     }
 }
 
-/// Group commit: takes every confirmation queued while the previous
-/// group was written (at most `GROUP_MAX`), records them as one group,
-/// and tells each request its outcome. Ends when the queue closes.
-async fn record_groups(store: &dyn StateWriter, mut queue: mpsc::UnboundedReceiver<Queued<'_>>) {
-    while let Some(first) = queue.recv().await {
+/// Group commit, on the recorder's thread: takes every confirmation
+/// queued while the previous group was written (at most `GROUP_MAX`),
+/// records them as one group, and tells each request its outcome. Ends
+/// when the queue closes (or every sender is dropped).
+fn record_groups(store: &dyn StateWriter, mut queue: mpsc::UnboundedReceiver<Queued<'_>>) {
+    while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
             match queue.try_recv() {
@@ -397,35 +422,38 @@ async fn record_groups(store: &dyn StateWriter, mut queue: mpsc::UnboundedReceiv
 }
 
 /// Records the confirmations of `changes` as one group (see
-/// `StateWriter::record_group`): one outcome per change, in order.
+/// `StateWriter::record_group`): one outcome per change, in order. What
+/// the state holds for them is read at once (one read, not one each).
 fn record_group(
     store: &dyn StateWriter,
     changes: &[(&Change, Option<&crate::refresh::Drift>)],
 ) -> Vec<anyhow::Result<()>> {
-    tokio::task::block_in_place(|| {
-        let mut outcomes: Vec<Option<anyhow::Result<()>>> = Vec::with_capacity(changes.len());
-        let mut group = Vec::with_capacity(changes.len());
-        for (change, drift) in changes {
-            match recording(store, change, *drift) {
-                Ok(recording) => {
-                    group.push(recording);
-                    outcomes.push(None);
-                }
-                Err(e) => outcomes.push(Some(Err(e))),
-            }
+    let ids: Vec<MediaId> = changes.iter().map(|(change, _)| change.id).collect();
+    let mut held = match store.get_present(&ids) {
+        Ok(held) => held,
+        Err(e) => {
+            let reason = format!("{e:#}");
+            return changes
+                .iter()
+                .map(|_| Err(anyhow::anyhow!(reason.clone())))
+                .collect();
         }
-        let mut recorded = store.record_group(group).into_iter();
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| recorded.next().unwrap_or_else(|| Ok(()))))
-            .collect()
-    })
+    };
+    let group = changes
+        .iter()
+        .map(|(change, drift)| {
+            let current = held.remove(&change.id).map(|r| r.metadata);
+            recording(change, current, *drift)
+        })
+        .collect();
+    store.record_group(group)
 }
 
-async fn run(
-    plan: &Plan,
+async fn run<'a>(
+    plan: &'a Plan,
     client: Arc<Client>,
     store: &dyn StateWriter,
+    recorder: &Recorder<'a>,
     limits: Limits,
     progress: Arc<Progress>,
     cancel: &CancellationToken,
@@ -477,8 +505,6 @@ async fn run(
     let sent = AtomicUsize::new(0);
     let sent = &sent;
     let ticker = progress.spawn_ticker(Arc::clone(&client));
-    let (recorder, queue) = Recorder::new();
-    let recorder = &recorder;
     let mut results = futures::stream::iter(plan.requests())
         .map(|change| {
             let client = Arc::clone(&client);
@@ -582,7 +608,7 @@ async fn run(
         drop(results);
         recorder.close();
     };
-    futures::join!(requests, record_groups(store, queue));
+    requests.await;
     // Not started after a stop, or abandoned in flight past the drain timeout.
     let sent = sent.load(Ordering::SeqCst);
     report.skipped = total.saturating_sub(sent);

@@ -277,6 +277,33 @@ pub fn write_chunks(
     Ok(chunks)
 }
 
+/// The chunks of one write that records a group of confirmations, each
+/// with its own event (apply's group commit): a chunk per event, numbered
+/// through. None with `--no-history`.
+pub fn group_chunks(
+    group: &[(crate::state::Recording, Event)],
+    provenance: &Provenance,
+    serial: u64,
+    at: Timestamp,
+) -> serde_json::Result<Vec<Chunk>> {
+    let mut by_event: BTreeMap<&str, (Event, Vec<Step<'_>>)> = BTreeMap::new();
+    for (r, event) in group {
+        by_event
+            .entry(event.name())
+            .or_insert_with(|| (*event, Vec::new()))
+            .1
+            .push((r.id, r.before.as_ref(), Some(&r.after)));
+    }
+    let mut chunks = Vec::new();
+    for (event, steps) in by_event.into_values() {
+        chunks.extend(write_chunks(&steps, event, provenance, serial, at)?);
+    }
+    for (index, chunk) in chunks.iter_mut().enumerate() {
+        chunk.index = u32::try_from(index).unwrap_or(u32::MAX);
+    }
+    Ok(chunks)
+}
+
 /// Entries from elsewhere (an import, a migration, a pruned chunk), in
 /// chunks of entries that share a write.
 pub fn chunks_of(entries: &[Entry]) -> serde_json::Result<Vec<Chunk>> {

@@ -66,6 +66,18 @@ pub trait StateReader: Send + Sync {
     /// (see `record_previews`). As untrusted as the rest of the state:
     /// whoever shows one checks it first (`plan::thumbnail::checked`).
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>>;
+    /// The records of those of `ids` the state holds, the others left
+    /// out: what apply reads for a group of confirmations. A backend whose
+    /// every read is a round trip reads them at once.
+    fn get_present(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let mut out = BTreeMap::new();
+        for id in ids {
+            if let Some(record) = self.get(id)? {
+                out.insert(*id, record);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// What apply, adopt, rm and import change; holds the state's lock for as
@@ -180,6 +192,14 @@ macro_rules! reads_through {
                 ids: &[$crate::model::MediaId],
             ) -> anyhow::Result<std::collections::BTreeMap<$crate::model::MediaId, String>> {
                 self.$field.previews(ids)
+            }
+            fn get_present(
+                &self,
+                ids: &[$crate::model::MediaId],
+            ) -> anyhow::Result<
+                std::collections::BTreeMap<$crate::model::MediaId, $crate::state::Record>,
+            > {
+                self.$field.get_present(ids)
             }
         }
     };

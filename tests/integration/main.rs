@@ -21,6 +21,7 @@ mod crash;
 mod drift;
 mod edges;
 mod editor;
+mod held_write;
 mod history;
 mod hostile;
 mod import;

@@ -200,29 +200,7 @@ impl BucketWriter {
         let provenance = self.provenance();
         let at = Timestamp::now();
         self.commit(encoded, Vec::new(), |serial| {
-            let mut by_event: BTreeMap<&str, (Event, Vec<history::Step<'_>>)> = BTreeMap::new();
-            for (r, event) in recordings {
-                by_event
-                    .entry(event.name())
-                    .or_insert_with(|| (*event, Vec::new()))
-                    .1
-                    .push((r.id, r.before.as_ref(), Some(&r.after)));
-            }
-            let mut chunks = Vec::new();
-            for (event, steps) in by_event.into_values() {
-                chunks.extend(history::write_chunks(
-                    &steps,
-                    event,
-                    &provenance,
-                    serial,
-                    at,
-                )?);
-            }
-            // One write's chunks are numbered through, whatever their event.
-            for (index, chunk) in chunks.iter_mut().enumerate() {
-                chunk.index = u32::try_from(index).unwrap_or(u32::MAX);
-            }
-            Ok(chunks)
+            Ok(history::group_chunks(recordings, &provenance, serial, at)?)
         })
     }
 

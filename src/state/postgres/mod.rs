@@ -211,6 +211,7 @@ pub fn open_reader(target: &Target) -> anyhow::Result<(Box<dyn StateReader>, Opt
         Some(head) => Box::new(PgReader {
             rows: Rows {
                 get: session.run(|client| async move { client.read().await.prepare(GET).await })?,
+                get_many: None,
                 session,
                 snapshot: Some((head.lineage, head.serial as u64)),
                 has_history: version >= 2,
@@ -323,6 +324,7 @@ pub fn open_writer(
             rows: Rows {
                 session,
                 get: prepared.get.clone(),
+                get_many: Some(prepared.get_many.clone()),
                 snapshot: None,
                 has_history: true,
                 has_previews: true,
@@ -489,6 +491,9 @@ fn holder_is_gone(holder: &Holder) -> bool {
 struct Rows {
     session: Session,
     get: Statement,
+    /// A writer's `GET_MANY`, prepared: apply reads each group of
+    /// confirmations with it, in one round trip.
+    get_many: Option<Statement>,
     /// A reader's lineage and serial, read once in its snapshot; a writer
     /// reads them afresh (`None`).
     snapshot: Option<(String, u64)>,
@@ -639,6 +644,25 @@ impl StateReader for Rows {
             }
         }
         Ok(out)
+    }
+
+    /// `GET_MANY` leaves out what the state does not hold.
+    fn get_present(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let Some(statement) = self.get_many.clone() else {
+            return self.get_many(ids);
+        };
+        let workspace = self.workspace();
+        let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let rows = self.session.run(|client| async move {
+            client
+                .read()
+                .await
+                .query(&statement, &[&workspace, &keys])
+                .await
+        })?;
+        rows.iter()
+            .map(|row| self.decode(row.get(0), row.get(1)))
+            .collect()
     }
 
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
@@ -907,6 +931,28 @@ impl PgWriter {
             .collect()
     }
 
+    /// `record_group`'s write: the records, each with its own event's
+    /// history entry, as one `Put`.
+    fn write_group(&self, group: &[(Recording, Event)]) -> anyhow::Result<()> {
+        let (serial, at) = (self.next_serial()?, Timestamp::now());
+        let history = history::group_chunks(group, &self.provenance(), serial as u64, at)?
+            .into_iter()
+            .map(|c| c.bytes)
+            .collect();
+        let plain: Vec<Recording> = group.iter().map(|(r, _)| r.clone()).collect();
+        let records = super::record::encode_many(&plain)?
+            .into_iter()
+            .map(|(id, _, value)| (id.to_string(), value))
+            .collect();
+        self.write(Change::Put {
+            records,
+            history,
+            serial,
+            at: at.to_string(),
+        })?;
+        Ok(())
+    }
+
     /// The history chunks of a write, none with `--no-history`.
     fn chunks(
         &self,
@@ -921,6 +967,17 @@ impl PgWriter {
 }
 
 impl StateWriter for PgWriter {
+    /// One write (one statement, one round trip, one serial) for the
+    /// whole group: its confirmations are durable together, or fail
+    /// together.
+    fn record_group(&self, group: Vec<(Recording, Event)>) -> Vec<anyhow::Result<()>> {
+        let written = self.write_group(&group).map_err(|e| format!("{e:#}"));
+        group
+            .iter()
+            .map(|_| written.clone().map_err(|e| anyhow!(e)))
+            .collect()
+    }
+
     fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()> {
         let (serial, at) = (self.next_serial()?, Timestamp::now());
         let steps: Vec<_> = recordings
