@@ -15,8 +15,18 @@ use std::path::Path;
 /// whoever made the link cannot choose what is overwritten (and a link
 /// made on purpose is not silently replaced by a file).
 pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_private_with(file, |w| w.write_all(bytes))
+}
+
+/// `write_private` of what `write` streams out (through a buffer): a
+/// file too big to build in memory first (`state export`). Nothing
+/// replaces `file` unless `write` succeeds.
+pub fn write_private_with(
+    file: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     refuse_special(file)?;
-    let tmp = written_beside(file, bytes, 0o600)?;
+    let tmp = written_beside(file, write, 0o600)?;
     tmp.persist(file).map_err(|e| e.error)?;
     Ok(())
 }
@@ -25,7 +35,7 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// flushed to disk: what a writer renames or links into place.
 fn written_beside(
     file: &Path,
-    bytes: &[u8],
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     mode: u32,
 ) -> std::io::Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
@@ -38,7 +48,11 @@ fn written_beside(
         .prefix(".xmeta-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    {
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        write(&mut buffered)?;
+        buffered.flush()?;
+    }
     if mode != 0o600 {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -53,7 +67,7 @@ fn written_beside(
 /// edited meanwhile is never overwritten (`AlreadyExists` then). Mode 0644:
 /// these are files to review and commit (`import`'s manifests).
 pub fn write_new(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = written_beside(file, bytes, 0o644)?;
+    let tmp = written_beside(file, |w| w.write_all(bytes), 0o644)?;
     tmp.persist_noclobber(file).map_err(|e| e.error)?;
     Ok(())
 }

@@ -22,7 +22,10 @@ use anyhow::anyhow;
 pub use target::Target;
 
 use super::moved::Moved;
-use super::{Digest, Empty, Entry, Filter, Holder, Provenance, Record, StateReader, Writable};
+use super::{
+    Digest, Empty, Filter, Holder, Provenance, Record, StateReader, VisitEntries, VisitRecords,
+    Writable,
+};
 use crate::model::MediaId;
 use image::{Image, Keys};
 use lock::Lock;
@@ -43,8 +46,8 @@ impl StateReader for BucketReader {
     fn serial(&self) -> anyhow::Result<u64> {
         Ok(self.image.serial)
     }
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.image.all()
+    fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
+        self.image.each_record(visit)
     }
     fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
         Ok(self.image.digests())
@@ -63,8 +66,8 @@ impl StateReader for BucketReader {
         }
         Ok(out)
     }
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        self.image.history(filter)
+    fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
+        self.image.each_entry(filter, visit)
     }
 }
 
