@@ -123,7 +123,11 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                     tracing::info!("exported {exported} media to `{}`", file.display());
                 }
                 None => {
-                    streamed(out, |w| super::state_export::write(&*store, w))?;
+                    streamed(out, |w| {
+                        let exported = super::state_export::write(&*store, w)?;
+                        w.write_all(b"\n").map_err(Failed::Write)?;
+                        Ok(exported)
+                    })?;
                 }
             }
         }

@@ -18,8 +18,8 @@ pub(super) enum Failed {
     Write(std::io::Error),
 }
 
-/// Writes the export of `store` (which exists) to `out`, with a final
-/// newline; returns how many media it holds.
+/// Writes the export of `store` (which exists) to `out`; returns how many
+/// media it holds.
 pub(super) fn write(store: &dyn StateReader, out: &mut dyn Write) -> Result<usize, Failed> {
     let export = Streamed {
         format_version: FORMAT_VERSION,
@@ -39,7 +39,6 @@ pub(super) fn write(store: &dyn StateReader, out: &mut dyn Write) -> Result<usiz
         }
     }
     written.map_err(|e| Failed::Write(e.into()))?;
-    out.write_all(b"\n").map_err(Failed::Write)?;
     Ok(export.media.0.count.get())
 }
 
@@ -229,8 +228,7 @@ mod tests {
                 media: state.records.clone(),
                 history: Some(state.history.clone()),
             })
-            .unwrap()
-                + "\n";
+            .unwrap();
             let mut streamed = Vec::new();
             assert_eq!(write(&state, &mut streamed).unwrap(), n as usize);
             assert_eq!(String::from_utf8(streamed).unwrap(), whole);
