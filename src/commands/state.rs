@@ -232,9 +232,8 @@ fn migrate(
         },
         history: &mut |visit| source.each_entry(&Filter::default(), visit),
     })?;
-    let copied = format!(
-        "Copied {count} media (lineage {lineage}, serial {serial}) from {from} to {to}"
-    );
+    let copied =
+        format!("Copied {count} media (lineage {lineage}, serial {serial}) from {from} to {to}");
     if keep_source {
         tracing::warn!("--keep-source: the old state at {from} stays live; a run that still uses it plans against a copy that no longer changes, and would send again what is applied through {to}");
         out.line(&format!("{copied}; the old state is unchanged."));

@@ -24,10 +24,7 @@ pub(super) fn write(store: &dyn StateReader, out: &mut dyn Write) -> Result<usiz
     let export = Streamed {
         format_version: FORMAT_VERSION,
         // An existing state has one; the format's "" is "none".
-        lineage: store
-            .lineage()
-            .map_err(Failed::State)?
-            .unwrap_or_default(),
+        lineage: store.lineage().map_err(Failed::State)?.unwrap_or_default(),
         serial: store.serial().map_err(Failed::State)?,
         media: Media(Reads::new(store)),
         history: History(Reads::new(store)),

@@ -646,7 +646,9 @@ mod tests {
         // Serial 9: 1,300 media in ID order (three chunks); serial 5: two
         // chunks that overlap; serial 2: one entry.
         let mut all: Vec<Entry> = (1..=1300).map(|m| entry(9, m, "a")).collect();
-        let overlapping: Vec<Entry> = (1..=600).map(|m| entry(5, (m * 7) % 601 + 1, "b")).collect();
+        let overlapping: Vec<Entry> = (1..=600)
+            .map(|m| entry(5, (m * 7) % 601 + 1, "b"))
+            .collect();
         all.extend(overlapping.clone());
         all.push(entry(2, 4, "c"));
         let mut stored = write_chunks_of(&all[..1300]);
@@ -675,7 +677,11 @@ mod tests {
                     .unwrap();
             }
             sink.finish().unwrap();
-            let kept: Vec<Entry> = expected.iter().filter(|e| filter.keeps(e)).cloned().collect();
+            let kept: Vec<Entry> = expected
+                .iter()
+                .filter(|e| filter.keeps(e))
+                .cloned()
+                .collect();
             assert_eq!(seen, kept);
         }
         let mut chunker = Chunker::default();

@@ -962,7 +962,10 @@ mod tests {
             },
             history: &mut |_| Ok(()),
         });
-        assert_eq!(failed.unwrap_err().to_string(), "the export is damaged half-way");
+        assert_eq!(
+            failed.unwrap_err().to_string(),
+            "the export is damaged half-way"
+        );
         let after = (
             s.lineage().unwrap(),
             s.serial().unwrap(),

@@ -12,9 +12,7 @@ use std::sync::{Mutex, PoisonError};
 use super::{open_db, open_tree, Tree};
 use crate::model::MediaId;
 use crate::state::history::NewestFirst;
-use crate::state::{
-    Digest, Filter, Record, StateError, StateReader, VisitEntries, VisitRecords,
-};
+use crate::state::{Digest, Filter, Record, StateError, StateReader, VisitEntries, VisitRecords};
 
 /// The database, or a snapshot copy of it while a writer held it.
 struct Opened {
@@ -148,7 +146,9 @@ impl StateReader for SledReader {
         let damaged = |e| super::damaged(&self.dir, anyhow::anyhow!("a history entry: {e}"));
         let mut sink = NewestFirst::new(filter, visit, &damaged);
         let mut before = None;
-        while let Some(last) = self.with(|tree| tree.history_before(before.as_deref(), &mut sink))? {
+        while let Some(last) =
+            self.with(|tree| tree.history_before(before.as_deref(), &mut sink))?
+        {
             self.let_go()?;
             before = Some(last);
         }

@@ -24,8 +24,8 @@ use crate::model::{MediaId, Metadata};
 use crate::state::history::{self, Event};
 use crate::state::moved::Moved;
 use crate::state::{
-    Digest, Filter, Provenance, Record, Recording, Replacement, StateReader, StateWriter, VisitEntries,
-    VisitRecords, Writable,
+    Digest, Filter, Provenance, Record, Recording, Replacement, StateReader, StateWriter,
+    VisitEntries, VisitRecords, Writable,
 };
 use crate::time::Timestamp;
 
@@ -208,7 +208,10 @@ impl StateWriter for SledWriter {
         }
         // The old database, now beside the new one.
         if let Err(e) = std::fs::remove_dir_all(&built) {
-            tracing::warn!("cannot remove the old state database `{}`: {e}", built.display());
+            tracing::warn!(
+                "cannot remove the old state database `{}`: {e}",
+                built.display()
+            );
         }
         // A new lineage: the head follows it now, not at close.
         self.durable_serial.store(serial, Ordering::SeqCst);

@@ -563,12 +563,14 @@ impl StateReader for Rows {
     /// so ID order is by length, then text (one walk per length found).
     fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
         let workspace = self.workspace();
-        let lengths: Vec<i32> = self
-            .session
-            .run(|client| async move {
-                let rows = client.read().await.query(RECORD_LENGTHS, &[&workspace]).await?;
-                Ok(rows.iter().map(|row| row.get(0)).collect())
-            })?;
+        let lengths: Vec<i32> = self.session.run(|client| async move {
+            let rows = client
+                .read()
+                .await
+                .query(RECORD_LENGTHS, &[&workspace])
+                .await?;
+            Ok(rows.iter().map(|row| row.get(0)).collect())
+        })?;
         for length in lengths {
             let mut after = String::new();
             loop {
@@ -695,7 +697,10 @@ impl StateReader for Rows {
             let rows = self.session.run(|client| async move {
                 let client = client.read().await;
                 client
-                    .query(CHUNKS_BEFORE, &[&workspace, &before.0, &before.1, &CHUNK_PAGE])
+                    .query(
+                        CHUNKS_BEFORE,
+                        &[&workspace, &before.0, &before.1, &CHUNK_PAGE],
+                    )
                     .await
             })?;
             let full = rows.len() as i64 == CHUNK_PAGE;
@@ -716,7 +721,10 @@ impl StateReader for Rows {
 }
 
 fn damaged_serial(target: &Target, serial: i64) -> anyhow::Error {
-    damaged(target, format!("a history chunk of serial {serial} is out of range"))
+    damaged(
+        target,
+        format!("a history chunk of serial {serial} is out of range"),
+    )
 }
 
 struct PgReader {
