@@ -194,7 +194,7 @@ impl StateWriter for SledWriter {
                 rustix::fs::CWD,
                 &built,
                 rustix::fs::CWD,
-                &self.dir.join("db"),
+                self.dir.join("db"),
                 rustix::fs::RenameFlags::EXCHANGE,
             );
             *tree = Some(Tree {

@@ -859,7 +859,7 @@ impl PgWriter {
         // a signal). Whole-state writes (import, prune) may take longer.
         let bound = match change {
             Change::Put { .. } | Change::Delete { .. } => session::RECORD_WAIT,
-            _ => session::CALL_WAIT,
+            Change::PruneHistory { .. } => session::CALL_WAIT,
         };
         self.rows
             .session
