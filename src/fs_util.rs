@@ -18,8 +18,9 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_private_with(file, |w| w.write_all(bytes))
 }
 
-/// `write_private` of what `write` streams (a saved plan of 1,000,000
-/// media is never one buffer).
+/// `write_private` of what `write` streams out (through a buffer): a
+/// file too big to build in memory first (a saved plan, `state export`).
+/// Nothing replaces `file` unless `write` succeeds.
 pub fn write_private_with(
     file: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,

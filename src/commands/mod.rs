@@ -9,6 +9,7 @@ mod plan;
 mod refresh;
 mod shell;
 mod state;
+mod state_export;
 mod state_import;
 mod validate;
 mod watch;

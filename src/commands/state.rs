@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 
+use super::state_export::Failed;
 use crate::commands::Exit;
 use crate::config::{Config, StateAction, WorkspaceAction};
 use crate::model::MediaId;
 use crate::output::Output;
 use crate::state::history::Event;
-use crate::state::{self, Entry, Filter, Location, Record, StateError, FORMAT_VERSION};
+use crate::state::{self, Entry, Filter, Location, Record, StateError};
 
 /// Lineages made by xmeta are 32 hex digits; imports may carry others
 /// from older tools, but nothing that could disturb a terminal.
@@ -42,11 +43,25 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
     };
     match action {
         StateAction::List => {
-            let records = state::open_reader(location)?.all()?;
-            for (id, record) in &records {
-                out.line(&format!("{id}\t{}", record.applied_at));
-            }
-            tracing::info!("{} media in the state", records.len());
+            let store = state::open_reader(location)?;
+            let listed = streamed(out, |w| {
+                let (mut listed, mut written) = (0, Ok(()));
+                let read = store.each_record(&mut |batch| {
+                    for (id, record) in &batch {
+                        if let Err(e) = writeln!(w, "{id}\t{}", record.applied_at) {
+                            let message = e.to_string();
+                            written = Err(e);
+                            bail!(message);
+                        }
+                    }
+                    listed += batch.len();
+                    Ok(())
+                });
+                written.map_err(Failed::Write)?;
+                read.map_err(Failed::State)?;
+                Ok(listed)
+            })?;
+            tracing::info!("{} media in the state", listed.unwrap_or(0));
         }
         StateAction::Show(id) => {
             let record = state::open_reader(location)?
@@ -85,26 +100,35 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
                 // An empty export would wipe a state it is imported over.
                 return Err(missing().into());
             }
-            let export = Export {
-                format_version: FORMAT_VERSION,
-                // An existing state has one; the format's "" is "none".
-                lineage: store.lineage()?.unwrap_or_default(),
-                serial: store.serial()?,
-                media: store.all()?,
-                history: Some(store.history(&Filter::default())?),
-            };
-            let json = crate::untrusted::json_pretty(&export)?;
             match file {
                 Some(file) => {
-                    crate::fs_util::write_private(file, json.as_bytes())
-                        .with_context(|| format!("cannot write `{}`", file.display()))?;
-                    tracing::info!(
-                        "exported {} media to `{}`",
-                        export.media.len(),
-                        file.display()
-                    );
+                    let (mut exported, mut unread) = (0, None);
+                    // Nothing replaces `file` unless the whole export was
+                    // written.
+                    let written = crate::fs_util::write_private_with(file, |w| {
+                        match super::state_export::write(&*store, w) {
+                            Ok(n) => exported = n,
+                            Err(Failed::Write(e)) => return Err(e),
+                            Err(Failed::State(e)) => {
+                                unread = Some(e);
+                                return Err(std::io::Error::other("the state could not be read"));
+                            }
+                        }
+                        Ok(())
+                    });
+                    if let Some(e) = unread {
+                        return Err(e);
+                    }
+                    written.with_context(|| format!("cannot write `{}`", file.display()))?;
+                    tracing::info!("exported {exported} media to `{}`", file.display());
                 }
-                None => out.line(&json),
+                None => {
+                    streamed(out, |w| {
+                        let exported = super::state_export::write(&*store, w)?;
+                        w.write_all(b"\n").map_err(Failed::Write)?;
+                        Ok(exported)
+                    })?;
+                }
             }
         }
         StateAction::Import { file, force } => super::state_import::run(config, file, *force, out)?,
@@ -113,8 +137,8 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
         }
         StateAction::Workspace(action) => workspace(location, action, out)?,
         StateAction::History { filter, json } => {
-            let entries = state::open_reader(location)?.history(filter)?;
-            out.print(&super::history::render(&entries, *json)?);
+            let store = state::open_reader(location)?;
+            streamed(out, |w| super::history::write(&*store, filter, *json, w))?;
         }
         StateAction::PruneHistory { before } => {
             if !state::exists(location)? {
@@ -133,6 +157,31 @@ pub fn run(config: &Config, action: &StateAction, out: Output) -> anyhow::Result
         },
     }
     Ok(Exit::Success)
+}
+
+/// A result streamed to stdout as the state is read: a state that cannot
+/// be read is the command's error; a failed write is kept by `Output`
+/// (`None` then).
+fn streamed<T>(
+    out: Output,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<T, Failed>,
+) -> anyhow::Result<Option<T>> {
+    let (mut done, mut unread) = (None, None);
+    out.write_with(|w| match write(w) {
+        Ok(value) => {
+            done = Some(value);
+            Ok(())
+        }
+        Err(Failed::Write(e)) => Err(e),
+        Err(Failed::State(e)) => {
+            unread = Some(e);
+            Ok(())
+        }
+    });
+    match unread {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
 }
 
 /// `state migrate --to`: the same lineage, serial and records at another
@@ -162,19 +211,29 @@ fn migrate(
     // may be left behind in the state that replaces it.
     let source = state::open_writer(from, &config.command_line, &provenance(config))?;
     let lineage = source.lineage()?.unwrap_or_default();
-    let (serial, records) = (source.serial()?, source.all()?);
-    let history = source.history(&Filter::default())?;
+    let serial = source.serial()?;
     let target = state::open_writer(to, &config.command_line, &provenance(config))?;
-    let held = target.all()?.len();
+    let held = target.digests()?.len();
     if held > 0 {
         bail!("the target {to} already holds {held} media; nothing was copied (to replace them, export this state and `xmeta state import --force` it there)");
     }
-    // A target that was used before keeps its higher serial: serials only grow.
-    target.replace_all(&lineage, serial.max(target.serial()?), &records, &history)?;
-    let copied = format!(
-        "Copied {} media (lineage {lineage}, serial {serial}) from {from} to {to}",
-        records.len()
-    );
+    // Streamed from the source into the target as it is read.
+    let mut count = 0;
+    target.replace_all(state::Replacement {
+        lineage: &lineage,
+        // A target that was used before keeps its higher serial: serials
+        // only grow.
+        serial: serial.max(target.serial()?),
+        records: &mut |visit| {
+            source.each_record(&mut |batch| {
+                count += batch.len();
+                visit(batch)
+            })
+        },
+        history: &mut |visit| source.each_entry(&Filter::default(), visit),
+    })?;
+    let copied =
+        format!("Copied {count} media (lineage {lineage}, serial {serial}) from {from} to {to}");
     if keep_source {
         tracing::warn!("--keep-source: the old state at {from} stays live; a run that still uses it plans against a copy that no longer changes, and would send again what is applied through {to}");
         out.line(&format!("{copied}; the old state is unchanged."));

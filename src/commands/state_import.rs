@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::model::{FieldKind, MediaId};
 use crate::output::Output;
 use crate::state::history::Event;
-use crate::state::{self, Entry, Filter, Record, FORMAT_VERSION};
+use crate::state::{self, Entry, Filter, Record, StateWriter, FORMAT_VERSION};
 use crate::time::Timestamp;
 
 /// How far ahead of this machine's clock an entry may be dated: another
@@ -63,7 +63,7 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
             };
             export.media.iter().map(entry).collect()
         });
-        store.replace_all(&export.lineage, serial, &export.media, &history)?;
+        replace(&*store, &export.lineage, serial, &export.media, &history)?;
         out.line(&format!(
             "Imported {} media into `{location}`.",
             export.media.len(),
@@ -108,9 +108,10 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         })
         .collect();
     let (kept, changed) = (trail.len(), added.len());
-    let mut history = trail;
-    history.extend(added);
-    store.replace_all(&export.lineage, serial, &export.media, &history)?;
+    // Newest first: the import's own entries, then the trail.
+    let mut history = added;
+    history.extend(trail);
+    replace(&*store, &export.lineage, serial, &export.media, &history)?;
     out.line(&format!(
         "Imported {} media, replacing the {} the state held ({changed} changed); its {kept} history entries are kept, with {changed} `import` entr{} added.",
         export.media.len(),
@@ -118,6 +119,31 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         if changed == 1 { "y" } else { "ies" }
     ));
     Ok(())
+}
+
+/// Puts `records` and `history` (newest first) in place of the state.
+fn replace(
+    store: &dyn StateWriter,
+    lineage: &str,
+    serial: u64,
+    records: &BTreeMap<MediaId, Record>,
+    history: &[Entry],
+) -> anyhow::Result<()> {
+    store.replace_all(state::Replacement {
+        lineage,
+        serial,
+        records: &mut |visit| {
+            let mut batch = Vec::with_capacity(state::RECORD_BATCH);
+            for (id, record) in records {
+                batch.push((*id, record.clone()));
+                if batch.len() == state::RECORD_BATCH {
+                    visit(std::mem::take(&mut batch))?;
+                }
+            }
+            visit(batch)
+        },
+        history: &mut |visit| history.iter().try_for_each(|entry| visit(entry.clone())),
+    })
 }
 
 /// What an export must be before anything is opened: of a format this

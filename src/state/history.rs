@@ -338,6 +338,54 @@ pub fn chunks_of(entries: &[Entry]) -> serde_json::Result<Vec<Chunk>> {
     Ok(chunks)
 }
 
+/// `chunks_of` for entries that come one at a time, newest first (as
+/// `each_entry` gives them, and an import's checked history): the same
+/// chunks, each handed back once it is complete.
+#[derive(Default)]
+pub struct Chunker {
+    stored: Option<Stored>,
+    /// The serial and index of the last chunk handed back.
+    last: Option<(u64, u32)>,
+}
+
+impl Chunker {
+    /// Takes the next entry; returns the chunk it completed, if any.
+    pub fn push(&mut self, entry: Entry) -> serde_json::Result<Option<Chunk>> {
+        match &mut self.stored {
+            Some(stored) if stored.same_write(&entry) && stored.entries.len() < CHUNK => {
+                stored.push(entry);
+                Ok(None)
+            }
+            _ => {
+                let mut next = Stored::header(&entry);
+                next.push(entry);
+                let done = self.stored.replace(next);
+                done.map(|s| self.seal(s)).transpose()
+            }
+        }
+    }
+
+    /// The last chunk, if any.
+    pub fn finish(mut self) -> serde_json::Result<Option<Chunk>> {
+        let stored = self.stored.take();
+        stored.map(|s| self.seal(s)).transpose()
+    }
+
+    fn seal(&mut self, stored: Stored) -> serde_json::Result<Chunk> {
+        let index = match self.last {
+            Some((serial, index)) if serial == stored.serial => index + 1,
+            _ => 0,
+        };
+        self.last = Some((stored.serial, index));
+        Ok(Chunk {
+            serial: stored.serial,
+            index,
+            at: stored.at,
+            bytes: pack(&serde_json::to_vec(&stored)?),
+        })
+    }
+}
+
 /// A chunk's JSON repeats field names and values across its entries:
 /// LZ4 (fast enough to cost nothing beside the write) makes it a few
 /// times smaller on disk, and a first adopt's history cheap.
@@ -435,7 +483,110 @@ impl Filter {
     }
 }
 
-/// Newest first: by serial, then media.
+/// Entries newest first (by serial, then media, as `sort_newest_first`
+/// orders them) from stored chunks fed newest write first, in any order
+/// within a write, holding no more than one write's chunks as stored
+/// (compressed) and one chunk's entries at a time.
+///
+/// A write's chunks hold disjoint runs of media (every writer writes them
+/// in ID order), so each chunk is sorted alone and the chunks are given in
+/// the order of their first media; a write whose chunks overlap (none
+/// that xmeta writes) is sorted whole instead.
+pub struct NewestFirst<'a, 'v> {
+    filter: &'a Filter,
+    visit: &'a mut crate::state::VisitEntries<'v>,
+    damaged: &'a dyn Fn(ChunkError) -> anyhow::Error,
+    /// The write being gathered: its serial and its chunks by index.
+    serial: Option<u64>,
+    chunks: Vec<(u32, Vec<u8>)>,
+}
+
+impl<'a, 'v> NewestFirst<'a, 'v> {
+    /// `damaged` says what a chunk that cannot be read makes of the state.
+    pub fn new(
+        filter: &'a Filter,
+        visit: &'a mut crate::state::VisitEntries<'v>,
+        damaged: &'a dyn Fn(ChunkError) -> anyhow::Error,
+    ) -> Self {
+        NewestFirst {
+            filter,
+            visit,
+            damaged,
+            serial: None,
+            chunks: Vec::new(),
+        }
+    }
+
+    /// The next stored chunk; a write older than the one gathered so far
+    /// sends that one's entries on first.
+    pub fn push(&mut self, serial: u64, index: u32, bytes: Vec<u8>) -> anyhow::Result<()> {
+        if self.serial.is_some_and(|s| s != serial) {
+            self.write_out()?;
+        }
+        self.serial = Some(serial);
+        self.chunks.push((index, bytes));
+        Ok(())
+    }
+
+    /// Sends on the last write's entries.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.write_out()
+    }
+
+    /// One chunk's entries the filter keeps, by media.
+    fn entries(&self, bytes: &[u8]) -> anyhow::Result<Vec<Entry>> {
+        let mut kept: Vec<Entry> = decode_chunk(bytes)
+            .map_err(self.damaged)?
+            .into_iter()
+            .filter(|e| self.filter.keeps(e))
+            .collect();
+        kept.sort_by_key(|e| e.media);
+        Ok(kept)
+    }
+
+    fn write_out(&mut self) -> anyhow::Result<()> {
+        let mut chunks = std::mem::take(&mut self.chunks);
+        // Index order, so equal entries keep the order a sort of the
+        // whole write keeps.
+        chunks.sort_by_key(|(index, _)| *index);
+        if let [(_, bytes)] = chunks.as_slice() {
+            for entry in self.entries(bytes)? {
+                (self.visit)(entry)?;
+            }
+            return Ok(());
+        }
+        // Each chunk's first and last media, read once to order them.
+        let mut spans = Vec::with_capacity(chunks.len());
+        for (at, (_, bytes)) in chunks.iter().enumerate() {
+            let kept = self.entries(bytes)?;
+            if let (Some(first), Some(last)) = (kept.first(), kept.last()) {
+                spans.push((first.media, last.media, at));
+            }
+        }
+        spans.sort_by_key(|&(first, _, at)| (first, at));
+        let disjoint = spans.windows(2).all(|w| w[0].1 < w[1].0);
+        if disjoint {
+            for (_, _, at) in spans {
+                for entry in self.entries(&chunks[at].1)? {
+                    (self.visit)(entry)?;
+                }
+            }
+        } else {
+            let mut all = Vec::new();
+            for (_, bytes) in &chunks {
+                all.extend(self.entries(bytes)?);
+            }
+            all.sort_by_key(|e| e.media);
+            for entry in all {
+                (self.visit)(entry)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Newest first: by serial, then media (the order `NewestFirst` keeps).
+#[cfg(test)]
 pub fn sort_newest_first(entries: &mut [Entry]) {
     entries.sort_by(|a, b| b.serial.cmp(&a.serial).then(a.media.cmp(&b.media)));
 }
@@ -494,5 +645,99 @@ mod tests {
             decode_chunk(&planted),
             Err(ChunkError::TooLarge(_))
         ));
+    }
+
+    fn entry(serial: u64, media: u64, text: &str) -> Entry {
+        let mut m = Metadata::default();
+        m.insert(crate::model::FieldValue::AltText(crate::model::AltText {
+            text: text.into(),
+        }));
+        Entry::new(
+            MediaId::parse(&media.to_string()).unwrap(),
+            Event::Update,
+            None,
+            Some(&m),
+            &provenance(),
+            serial,
+            Timestamp::parse("2026-01-01T00:00:00Z").expect("time"),
+        )
+    }
+
+    /// Entries newest first, from chunks fed as a backend reads them
+    /// (newest write first, its chunks in any order), come out as the
+    /// sort of them all orders them, whether a write's chunks hold
+    /// disjoint runs of media (streamed) or overlap (sorted whole); and
+    /// chunked again one by one, they are the chunks `chunks_of` makes.
+    #[test]
+    fn entries_stream_newest_first_and_chunk_as_a_whole_history_does() {
+        // Serial 9: 1,300 media in ID order (three chunks); serial 5: two
+        // chunks that overlap; serial 2: one entry.
+        let mut all: Vec<Entry> = (1..=1300).map(|m| entry(9, m, "a")).collect();
+        let overlapping: Vec<Entry> = (1..=600)
+            .map(|m| entry(5, (m * 7) % 601 + 1, "b"))
+            .collect();
+        all.extend(overlapping.clone());
+        all.push(entry(2, 4, "c"));
+        let mut stored = write_chunks_of(&all[..1300]);
+        stored.extend(write_chunks_of(&overlapping));
+        stored.extend(chunks_of(&all[1900..]).unwrap());
+        // Newest write first; within one, last chunk first.
+        stored.sort_by_key(|c| std::cmp::Reverse((c.serial, c.index)));
+        let mut expected = all.clone();
+        sort_newest_first(&mut expected);
+        for filter in [
+            Filter::default(),
+            Filter {
+                media: MediaId::parse("4"),
+                ..Filter::default()
+            },
+        ] {
+            let mut seen = Vec::new();
+            let mut visit = |e: Entry| {
+                seen.push(e);
+                Ok(())
+            };
+            let damaged = |e: ChunkError| anyhow::anyhow!("{e}");
+            let mut sink = NewestFirst::new(&filter, &mut visit, &damaged);
+            for chunk in &stored {
+                sink.push(chunk.serial, chunk.index, chunk.bytes.clone())
+                    .unwrap();
+            }
+            sink.finish().unwrap();
+            let kept: Vec<Entry> = expected
+                .iter()
+                .filter(|e| filter.keeps(e))
+                .cloned()
+                .collect();
+            assert_eq!(seen, kept);
+        }
+        let mut chunker = Chunker::default();
+        let mut streamed = Vec::new();
+        for e in &expected {
+            streamed.extend(chunker.push(e.clone()).unwrap());
+        }
+        streamed.extend(chunker.finish().unwrap());
+        let mut whole = chunks_of(&expected).unwrap();
+        whole.sort_by_key(|c| std::cmp::Reverse(c.serial));
+        assert_eq!(streamed, whole);
+    }
+
+    /// One write's chunks, its entries in the order given (as `record_many`
+    /// writes them).
+    fn write_chunks_of(entries: &[Entry]) -> Vec<Chunk> {
+        let mut chunks = Vec::new();
+        for (index, part) in entries.chunks(CHUNK).enumerate() {
+            let mut stored = Stored::header(&part[0]);
+            for e in part {
+                stored.push(e.clone());
+            }
+            chunks.push(Chunk {
+                serial: part[0].serial,
+                index: index as u32,
+                at: part[0].at,
+                bytes: pack(&serde_json::to_vec(&stored).unwrap()),
+            });
+        }
+        chunks
     }
 }

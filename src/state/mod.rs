@@ -51,8 +51,19 @@ pub trait StateReader: Send + Sync {
     fn lineage(&self) -> anyhow::Result<Option<String>>;
     /// Grows with every write.
     fn serial(&self) -> anyhow::Result<u64>;
-    /// Every recorded media.
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>>;
+    /// Every recorded media, in ID order, a batch (at most
+    /// `RECORD_BATCH`) at a time: what export, list and migrate read, so
+    /// the state is never in memory whole.
+    fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()>;
+    /// Every recorded media at once (`each_record` collected).
+    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        let mut out = BTreeMap::new();
+        self.each_record(&mut |batch| {
+            out.extend(batch);
+            Ok(())
+        })?;
+        Ok(out)
+    }
     /// Every recorded media's digest, its metadata left undecoded: what a
     /// plan compares first, holding 32 bytes per media instead of a record.
     fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>>;
@@ -60,8 +71,18 @@ pub trait StateReader: Send + Sync {
     /// The records of `ids`, which `digests` listed (the sled state
     /// refuses one whose digest is indexed but whose record is missing).
     fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>>;
-    /// The history entries `filter` keeps, newest first.
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>>;
+    /// The history entries `filter` keeps, newest first (by serial,
+    /// then media), one at a time; see `history::NewestFirst`.
+    fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()>;
+    /// The history entries `filter` keeps, newest first, at once.
+    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        self.each_entry(filter, &mut |entry| {
+            out.push(entry);
+            Ok(())
+        })?;
+        Ok(out)
+    }
     /// The image URLs last read from X for those of `ids` that have one
     /// (see `record_previews`). As untrusted as the rest of the state:
     /// whoever shows one checks it first (`plan::thumbnail::checked`).
@@ -79,6 +100,24 @@ pub trait StateReader: Send + Sync {
         Ok(out)
     }
 }
+
+/// What `replace_all` puts in place of a whole state. Each source is
+/// called once, and hands over its items as `each_record` and
+/// `each_entry` do: records by ID, entries newest first.
+pub struct Replacement<'a> {
+    pub lineage: &'a str,
+    pub serial: u64,
+    pub records: &'a mut dyn FnMut(&mut VisitRecords<'_>) -> anyhow::Result<()>,
+    pub history: &'a mut dyn FnMut(&mut VisitEntries<'_>) -> anyhow::Result<()>,
+}
+
+/// The most records `each_record` hands over at once.
+pub const RECORD_BATCH: usize = 8192;
+
+/// What `each_record` calls with each batch of records.
+pub type VisitRecords<'a> = dyn FnMut(Vec<(MediaId, Record)>) -> anyhow::Result<()> + 'a;
+/// What `each_entry` calls with each entry.
+pub type VisitEntries<'a> = dyn FnMut(Entry) -> anyhow::Result<()> + 'a;
 
 /// What apply, adopt, rm and import change; holds the state's lock for as
 /// long as it lives.
@@ -112,14 +151,11 @@ pub trait StateWriter: StateReader {
     /// URL too.
     fn record_previews(&self, previews: &BTreeMap<MediaId, String>) -> anyhow::Result<()>;
     /// Replaces every record and history entry, the lineage and the serial
-    /// at once (for `state import` and `state migrate`).
-    fn replace_all(
-        &self,
-        lineage: &str,
-        serial: u64,
-        records: &BTreeMap<MediaId, Record>,
-        history: &[Entry],
-    ) -> anyhow::Result<()>;
+    /// at once (for `state import` and `state migrate`), reading the new
+    /// ones as they are written: the state as it was stays whole until
+    /// the new one is complete, and an error in either source leaves it
+    /// as it was.
+    fn replace_all(&self, new: Replacement<'_>) -> anyhow::Result<()>;
     /// Deletes the history entries made before `before` (RFC 3339);
     /// returns how many.
     fn prune_history(&self, before: crate::time::Timestamp) -> anyhow::Result<usize>;
@@ -153,12 +189,11 @@ macro_rules! reads_through {
             fn serial(&self) -> anyhow::Result<u64> {
                 self.$field.serial()
             }
-            fn all(
+            fn each_record(
                 &self,
-            ) -> anyhow::Result<
-                std::collections::BTreeMap<$crate::model::MediaId, $crate::state::Record>,
-            > {
-                self.$field.all()
+                visit: &mut $crate::state::VisitRecords<'_>,
+            ) -> anyhow::Result<()> {
+                self.$field.each_record(visit)
             }
             fn digests(
                 &self,
@@ -181,11 +216,12 @@ macro_rules! reads_through {
             > {
                 self.$field.get_many(ids)
             }
-            fn history(
+            fn each_entry(
                 &self,
                 filter: &$crate::state::Filter,
-            ) -> anyhow::Result<Vec<$crate::state::Entry>> {
-                self.$field.history(filter)
+                visit: &mut $crate::state::VisitEntries<'_>,
+            ) -> anyhow::Result<()> {
+                self.$field.each_entry(filter, visit)
             }
             fn previews(
                 &self,
@@ -296,8 +332,8 @@ impl StateReader for Empty {
     fn serial(&self) -> anyhow::Result<u64> {
         Ok(0)
     }
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        Ok(BTreeMap::new())
+    fn each_record(&self, _: &mut VisitRecords<'_>) -> anyhow::Result<()> {
+        Ok(())
     }
     fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
         Ok(BTreeMap::new())
@@ -308,8 +344,8 @@ impl StateReader for Empty {
     fn get_many(&self, _: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
         Ok(BTreeMap::new())
     }
-    fn history(&self, _: &Filter) -> anyhow::Result<Vec<Entry>> {
-        Ok(Vec::new())
+    fn each_entry(&self, _: &Filter, _: &mut VisitEntries<'_>) -> anyhow::Result<()> {
+        Ok(())
     }
     fn previews(&self, _: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
         Ok(BTreeMap::new())

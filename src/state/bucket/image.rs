@@ -26,7 +26,7 @@ use super::store::{Store, Version};
 use crate::model::MediaId;
 use crate::state::history::{self, Chunk};
 use crate::state::moved::Moved;
-use crate::state::{Digest, Entry, Filter, Record, StateError};
+use crate::state::{Digest, Filter, Record, StateError, VisitEntries, VisitRecords, RECORD_BATCH};
 use crate::time::Timestamp;
 
 /// The layout of a bucket state; a newer one is refused.
@@ -200,11 +200,20 @@ impl Image {
         })
     }
 
-    pub fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.records
-            .iter()
-            .map(|(id, (_, bytes))| Ok((*id, decode(id, bytes)?)))
-            .collect()
+    /// The image is in memory already (the bucket's snapshot object is
+    /// read whole); records are decoded a batch at a time.
+    pub fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        for (id, (_, bytes)) in &self.records {
+            batch.push((*id, decode(id, bytes)?));
+            if batch.len() == RECORD_BATCH {
+                visit(std::mem::take(&mut batch))?;
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        visit(batch)
     }
 
     pub fn digests(&self) -> BTreeMap<MediaId, Digest> {
@@ -218,15 +227,15 @@ impl Image {
             .transpose()
     }
 
-    pub fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        let mut entries = Vec::new();
-        for chunk in &self.history {
-            let chunk =
-                history::decode_chunk(&chunk.bytes).map_err(|e| anyhow!("a history entry: {e}"))?;
-            entries.extend(chunk.into_iter().filter(|e| filter.keeps(e)));
+    pub fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
+        let damaged = |e| anyhow!("a history entry: {e}");
+        let mut sink = history::NewestFirst::new(filter, visit, &damaged);
+        let mut newest_first: Vec<&Chunk> = self.history.iter().collect();
+        newest_first.sort_by_key(|c| std::cmp::Reverse(c.serial));
+        for chunk in newest_first {
+            sink.push(chunk.serial, chunk.index, chunk.bytes.clone())?;
         }
-        history::sort_newest_first(&mut entries);
-        Ok(entries)
+        sink.finish()
     }
 }
 

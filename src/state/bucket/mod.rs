@@ -23,7 +23,10 @@ use anyhow::anyhow;
 pub use target::Target;
 
 use super::moved::Moved;
-use super::{Digest, Empty, Entry, Filter, Holder, Provenance, Record, StateReader, Writable};
+use super::{
+    Digest, Empty, Filter, Holder, Provenance, Record, StateReader, VisitEntries, VisitRecords,
+    Writable,
+};
 use crate::model::MediaId;
 use image::{Image, Keys};
 use lock::Lock;
@@ -47,8 +50,8 @@ impl StateReader for BucketReader {
     fn serial(&self) -> anyhow::Result<u64> {
         Ok(self.image.serial)
     }
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.image.all()
+    fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
+        self.image.each_record(visit)
     }
     fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
         Ok(self.image.digests())
@@ -67,8 +70,8 @@ impl StateReader for BucketReader {
         }
         Ok(out)
     }
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        self.image.history(filter)
+    fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
+        self.image.each_entry(filter, visit)
     }
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
         previews::read(&self.store, &self.keys, &self.image, ids)

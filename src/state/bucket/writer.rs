@@ -26,7 +26,8 @@ use crate::model::{MediaId, Metadata};
 use crate::state::history::{self, Chunk, Event};
 use crate::state::moved::Moved;
 use crate::state::{
-    new_lineage, Digest, Entry, Filter, Provenance, Record, Recording, StateReader, StateWriter,
+    new_lineage, Digest, Filter, Provenance, Record, Recording, Replacement, StateReader,
+    StateWriter, VisitEntries, VisitRecords,
 };
 use crate::time::Timestamp;
 
@@ -308,8 +309,8 @@ impl StateReader for BucketWriter {
     fn serial(&self) -> anyhow::Result<u64> {
         Ok(self.image().serial)
     }
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.image().all()
+    fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
+        self.image().each_record(visit)
     }
     fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
         Ok(self.image().digests())
@@ -328,8 +329,8 @@ impl StateReader for BucketWriter {
         }
         Ok(out)
     }
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        self.image().history(filter)
+    fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
+        self.image().each_entry(filter, visit)
     }
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
         super::previews::read(&self.store, &self.keys, &self.image(), ids)
@@ -373,24 +374,31 @@ impl StateWriter for BucketWriter {
         })
     }
 
-    fn replace_all(
-        &self,
-        lineage: &str,
-        serial: u64,
-        records: &BTreeMap<MediaId, Record>,
-        history: &[Entry],
-    ) -> anyhow::Result<()> {
+    /// The bucket's state is one image in memory (written as one
+    /// snapshot object), so the new one is built whole here, from the
+    /// records as stored (not decoded) and the history as chunks.
+    fn replace_all(&self, new: Replacement<'_>) -> anyhow::Result<()> {
         let mut written = self.lock_written();
         self.lock.check()?;
-        let mut image = Image::new(lineage.to_string());
-        image.serial = serial;
-        for (id, record) in records {
-            let bytes = record.encode()?;
-            let digest = Digest::stated(&bytes)
-                .map_err(|e| anyhow!("cannot import the record of media {id}: {e}"))?;
-            image.records.insert(*id, (digest, bytes));
-        }
-        image.history = history::chunks_of(history)?;
+        let mut image = Image::new(new.lineage.to_string());
+        image.serial = new.serial;
+        (new.records)(&mut |batch| {
+            for (id, record) in batch {
+                let bytes = record.encode()?;
+                let digest = Digest::stated(&bytes)
+                    .map_err(|e| anyhow!("cannot import the record of media {id}: {e}"))?;
+                image.records.insert(id, (digest, bytes));
+            }
+            Ok(())
+        })?;
+        let mut chunker = history::Chunker::default();
+        (new.history)(&mut |entry| {
+            image.history.extend(chunker.push(entry)?);
+            Ok(())
+        })?;
+        image.history.extend(chunker.finish()?);
+        // Oldest first, as journals add them.
+        image.history.sort_by_key(|c| (c.serial, c.index));
         let old = std::mem::replace(
             &mut *self.image.write().unwrap_or_else(PoisonError::into_inner),
             image,

@@ -12,6 +12,7 @@ mod reader;
 mod writer;
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
@@ -21,7 +22,9 @@ pub use writer::open_writer;
 
 use super::history;
 use super::moved::Moved;
-use super::{new_lineage, Empty, Entry, Filter, StateError, StateReader};
+use super::{
+    new_lineage, Empty, Filter, StateError, StateReader, VisitEntries, VisitRecords, RECORD_BATCH,
+};
 use crate::model::MediaId;
 use crate::state::{Digest, Record};
 
@@ -51,6 +54,11 @@ const HISTORY_PREFIX: u8 = b'h';
 /// sled keeps up to this much of the database in memory (its default is
 /// 1 GiB); reads are one ordered scan, which needs little cache.
 const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// A long scan is split into parts, the database opened again between
+/// them: sled keeps every page a scan touched (see `reader.rs`).
+const RECORDS_PER_OPENING: usize = 100_000;
+/// The same for history: up to 512 entries a chunk.
+const CHUNKS_PER_OPENING: usize = 256;
 
 /// A sled database and the directory it lives in (for messages): the
 /// reads both the reader and the writer make.
@@ -86,6 +94,14 @@ fn history_key(chunk: &history::Chunk) -> Vec<u8> {
     key.extend_from_slice(&chunk.serial.to_be_bytes());
     key.extend_from_slice(&chunk.index.to_be_bytes());
     key
+}
+
+/// A history key's serial and chunk index.
+fn history_key_parts(key: &[u8]) -> Option<(u64, u32)> {
+    let key = key.strip_prefix(&[HISTORY_PREFIX])?;
+    let serial = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);
+    let index = u32::from_be_bytes(key.get(8..)?.try_into().ok()?);
+    Some((serial, index))
 }
 
 fn id_of(key: &[u8]) -> Option<MediaId> {
@@ -272,6 +288,82 @@ impl Tree {
             .collect()
     }
 
+    /// The records after the key `after` (from the first if `None`), in
+    /// ID order, a batch at a time, until `RECORDS_PER_OPENING` are read:
+    /// then the last key read, for the caller to go on from after opening
+    /// the database again (sled keeps every page a scan touched).
+    fn records_after(
+        &self,
+        after: Option<&[u8]>,
+        visit: &mut VisitRecords<'_>,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let start = match after {
+            Some(key) => Bound::Excluded(key.to_vec()),
+            None => Bound::Included(vec![MEDIA_PREFIX]),
+        };
+        let mut scan = self
+            .db
+            .range((start, Bound::Excluded(vec![MEDIA_PREFIX + 1])));
+        let mut read = 0;
+        loop {
+            let raw: Vec<(sled::IVec, sled::IVec)> = scan
+                .by_ref()
+                .take(RECORD_BATCH)
+                .collect::<Result<_, _>>()
+                .map_err(|e| damaged(&self.dir, e.into()))?;
+            let Some((last, _)) = raw.last() else {
+                return Ok(None);
+            };
+            let last = last.to_vec();
+            // Decoding (JSON and digest) is most of the cost: spread it
+            // over the cores; the scan is in key order, and so the batch.
+            let decoded = crate::parallel::map_chunks(&raw, |part| self.decode_all(part));
+            let mut batch = Vec::with_capacity(raw.len());
+            for part in decoded {
+                batch.extend(part?);
+            }
+            let full = raw.len() == RECORD_BATCH;
+            drop(raw);
+            visit(batch)?;
+            read += RECORD_BATCH;
+            if !full {
+                return Ok(None);
+            }
+            if read >= RECORDS_PER_OPENING {
+                return Ok(Some(last));
+            }
+        }
+    }
+
+    /// The history chunks before the key `before` (from the newest if
+    /// `None`), newest write first, into `sink`, until
+    /// `CHUNKS_PER_OPENING` are read: then the last key read, as for
+    /// `records_after`.
+    fn history_before(
+        &self,
+        before: Option<&[u8]>,
+        sink: &mut history::NewestFirst<'_, '_>,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let end = match before {
+            Some(key) => Bound::Excluded(key.to_vec()),
+            None => Bound::Excluded(vec![HISTORY_PREFIX + 1]),
+        };
+        let scan = self
+            .db
+            .range((Bound::Included(vec![HISTORY_PREFIX]), end))
+            .rev();
+        for (read, item) in scan.enumerate() {
+            let (key, value) = item.map_err(|e| damaged(&self.dir, e.into()))?;
+            let (serial, index) = history_key_parts(&key)
+                .ok_or_else(|| damaged(&self.dir, anyhow!("a history key is not 13 bytes")))?;
+            sink.push(serial, index, value.to_vec())?;
+            if read + 1 >= CHUNKS_PER_OPENING {
+                return Ok(Some(key.to_vec()));
+            }
+        }
+        Ok(None)
+    }
+
     fn decode_all(
         &self,
         raw: &[(sled::IVec, sled::IVec)],
@@ -310,22 +402,12 @@ impl StateReader for Tree {
             .map_or(0, u64::from_be_bytes))
     }
 
-    /// Every recorded media, by one ordered scan.
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        let raw: Vec<(sled::IVec, sled::IVec)> = self
-            .db
-            .scan_prefix([MEDIA_PREFIX])
-            .collect::<Result<_, _>>()
-            .map_err(|e| damaged(&self.dir, e.into()))?;
-        // Decoding (JSON and digest) is most of the cost: spread it over
-        // the cores; the scan is already in key order, so the map is built
-        // from sorted input.
-        let decoded = crate::parallel::map_chunks(&raw, |part| self.decode_all(part));
-        let mut out = BTreeMap::new();
-        for part in decoded {
-            out.extend(part?);
+    fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
+        let mut after = None;
+        while let Some(last) = self.records_after(after.as_deref(), visit)? {
+            after = Some(last);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// From the digest index; a state of an older format (not yet
@@ -363,16 +445,14 @@ impl StateReader for Tree {
         Ok(out)
     }
 
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        let mut entries = Vec::new();
-        for item in self.db.scan_prefix([HISTORY_PREFIX]) {
-            let (_, value) = item.map_err(|e| damaged(&self.dir, e.into()))?;
-            let chunk = history::decode_chunk(&value)
-                .map_err(|e| damaged(&self.dir, anyhow!("a history entry: {e}")))?;
-            entries.extend(chunk.into_iter().filter(|e| filter.keeps(e)));
+    fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
+        let damaged = |e| damaged(&self.dir, anyhow!("a history entry: {e}"));
+        let mut sink = history::NewestFirst::new(filter, visit, &damaged);
+        let mut before = None;
+        while let Some(last) = self.history_before(before.as_deref(), &mut sink)? {
+            before = Some(last);
         }
-        crate::state::history::sort_newest_first(&mut entries);
-        Ok(entries)
+        sink.finish()
     }
 
     /// A value that is not text (damage, or a forgery) shows no image.
@@ -807,6 +887,137 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("xmeta apply"), "{err}");
+    }
+
+    /// A state of `n` media (IDs 1..=n, alt text "bulk"), one write.
+    fn many_records(dir: &Path, n: u64) -> Box<dyn StateWriter> {
+        let s = open_writer(dir, "test", &Provenance::default()).unwrap();
+        let many: Vec<Recording> = (1..=n)
+            .map(|n| Recording {
+                id: MediaId::parse(&n.to_string()).unwrap(),
+                before: None,
+                after: alt("bulk"),
+            })
+            .collect();
+        s.record_many(many, Event::Create).unwrap();
+        s
+    }
+
+    /// Records come in ID order, a batch at a time, across the database
+    /// being opened again between parts; history newest first. A record
+    /// damaged past the first batch fails the read after that batch was
+    /// handed over (nothing is read whole first).
+    #[test]
+    fn records_and_history_stream_in_order_and_a_damaged_record_stops_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 2 * RECORD_BATCH as u64 + 5;
+        drop(many_records(dir.path(), n));
+        let reader = open_reader(dir.path()).unwrap();
+        let mut seen = Vec::new();
+        let mut batches = 0;
+        reader
+            .each_record(&mut |batch| {
+                assert!(batch.len() <= RECORD_BATCH);
+                batches += 1;
+                seen.extend(batch.into_iter().map(|(id, _)| id));
+                Ok(())
+            })
+            .unwrap();
+        let expected: Vec<MediaId> = (1..=n)
+            .map(|n| MediaId::parse(&n.to_string()).unwrap())
+            .collect();
+        assert_eq!((seen, batches), (expected, 3));
+        let history = reader.history(&Filter::default()).unwrap();
+        assert_eq!(history.len(), n as usize);
+        assert!(history.windows(2).all(|w| w[0].media < w[1].media));
+        drop(reader);
+        {
+            let db = open_db(dir.path()).unwrap();
+            let damaged = MediaId::parse(&(RECORD_BATCH as u64 + 10).to_string()).unwrap();
+            db.insert(media_key(&damaged), b"not json".as_slice())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let reader = open_reader(dir.path()).unwrap();
+        let mut handed = 0;
+        let err = reader
+            .each_record(&mut |batch| {
+                handed += batch.len();
+                Ok(())
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is damaged"), "{err}");
+        assert_eq!(handed, RECORD_BATCH);
+    }
+
+    /// `replace_all` builds the new state beside the old one: a source
+    /// that fails half-way leaves the old state as it was (records,
+    /// history, lineage, serial) and nothing beside it; one that
+    /// completes replaces it whole.
+    #[test]
+    fn a_replacement_that_fails_half_way_leaves_the_state_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = RECORD_BATCH as u64 + 5;
+        let s = many_records(dir.path(), n);
+        let before = (
+            s.lineage().unwrap(),
+            s.serial().unwrap(),
+            s.all().unwrap(),
+            s.history(&Filter::default()).unwrap(),
+        );
+        let record = || {
+            let mut r = crate::state::Record::new(alt("new"));
+            r.applied_at = crate::time::Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+            r
+        };
+        let failed = s.replace_all(crate::state::Replacement {
+            lineage: "other",
+            serial: 40,
+            records: &mut |visit| {
+                let batch = (1..=RECORD_BATCH as u64)
+                    .map(|n| (MediaId::parse(&n.to_string()).unwrap(), record()))
+                    .collect();
+                visit(batch)?;
+                anyhow::bail!("the export is damaged half-way")
+            },
+            history: &mut |_| Ok(()),
+        });
+        assert_eq!(
+            failed.unwrap_err().to_string(),
+            "the export is damaged half-way"
+        );
+        let after = (
+            s.lineage().unwrap(),
+            s.serial().unwrap(),
+            s.all().unwrap(),
+            s.history(&Filter::default()).unwrap(),
+        );
+        assert!(after == before, "the state changed");
+        assert!(!dir.path().join(writer::REPLACEMENT_DB).exists());
+        let history = vec![history::Entry::new(
+            one(),
+            Event::Import,
+            None,
+            Some(&alt("new")),
+            &Provenance::default(),
+            40,
+            crate::time::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+        )];
+        s.replace_all(crate::state::Replacement {
+            lineage: "other",
+            serial: 40,
+            records: &mut |visit| visit(vec![(one(), record())]),
+            history: &mut |visit| history.iter().try_for_each(|e| visit(e.clone())),
+        })
+        .unwrap();
+        drop(s);
+        let reader = open_reader(dir.path()).unwrap();
+        assert_eq!(reader.lineage().unwrap().as_deref(), Some("other"));
+        assert_eq!(reader.serial().unwrap(), 40);
+        assert_eq!(reader.all().unwrap(), BTreeMap::from([(one(), record())]));
+        assert_eq!(reader.history(&Filter::default()).unwrap(), history);
+        assert!(!dir.path().join(writer::REPLACEMENT_DB).exists());
     }
 
     #[test]

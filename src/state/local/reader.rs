@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
-use super::{open_tree, Tree};
+use super::{open_db, open_tree, Tree};
 use crate::model::MediaId;
-use crate::state::{Digest, Entry, Filter, Record, StateError, StateReader};
+use crate::state::history::NewestFirst;
+use crate::state::{Digest, Filter, Record, StateError, StateReader, VisitEntries, VisitRecords};
 
 /// The database, or a snapshot copy of it while a writer held it.
 struct Opened {
@@ -67,6 +68,28 @@ impl SledReader {
         Ok(Opened { tree, snapshot })
     }
 
+    /// Lets go of the pages read so far: closes the live database, or
+    /// opens the snapshot again.
+    fn let_go(&self) -> anyhow::Result<()> {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(Opened {
+            tree,
+            snapshot: Some(snapshot),
+        }) = opened.take()
+        {
+            drop(tree);
+            let tree = Tree {
+                dir: self.dir.clone(),
+                db: open_db(snapshot.path())?,
+            };
+            *opened = Some(Opened {
+                tree,
+                snapshot: Some(snapshot),
+            });
+        }
+        Ok(())
+    }
+
     /// Closes the live database. A snapshot is kept: it is this reader's
     /// own, and a new one, copied while the writer goes on, would differ.
     fn release(&self) {
@@ -90,8 +113,14 @@ impl StateReader for SledReader {
         Ok(self.serial)
     }
 
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.with(Tree::all)
+    /// In parts, letting go of the pages each part touched.
+    fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
+        let mut after = None;
+        while let Some(last) = self.with(|tree| tree.records_after(after.as_deref(), visit))? {
+            self.let_go()?;
+            after = Some(last);
+        }
+        self.let_go()
     }
 
     /// Then lets go of the database (see the module's comment).
@@ -112,8 +141,19 @@ impl StateReader for SledReader {
         self.with(|tree| tree.get_many(ids))
     }
 
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        self.with(|tree| tree.history(filter))
+    /// In parts, as `each_record`.
+    fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
+        let damaged = |e| super::damaged(&self.dir, anyhow::anyhow!("a history entry: {e}"));
+        let mut sink = NewestFirst::new(filter, visit, &damaged);
+        let mut before = None;
+        while let Some(last) =
+            self.with(|tree| tree.history_before(before.as_deref(), &mut sink))?
+        {
+            self.let_go()?;
+            before = Some(last);
+        }
+        self.let_go()?;
+        sink.finish()
     }
 
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {

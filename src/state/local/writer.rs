@@ -17,14 +17,15 @@ use super::lock::Lock;
 use super::moved_file;
 use super::{
     create_private_dir, damaged, digest_key, head, history_key, media_key, open_db, presence,
-    preview_key, warn_if_open_to_others, Presence, Tree, DIGEST_PREFIX, HISTORY_PREFIX,
-    KEY_LINEAGE, KEY_SERIAL, MEDIA_PREFIX, PREVIEW_PREFIX,
+    preview_key, warn_if_open_to_others, Presence, Tree, FORMAT, HISTORY_PREFIX, KEY_FORMAT,
+    KEY_LINEAGE, KEY_SERIAL, RECORDS_PER_OPENING, SLED_CACHE_BYTES,
 };
 use crate::model::{MediaId, Metadata};
 use crate::state::history::{self, Event};
 use crate::state::moved::Moved;
 use crate::state::{
-    Digest, Entry, Filter, Provenance, Record, Recording, StateReader, StateWriter, Writable,
+    Digest, Filter, Provenance, Record, Recording, Replacement, StateReader, StateWriter,
+    VisitEntries, VisitRecords, Writable,
 };
 use crate::time::Timestamp;
 
@@ -96,8 +97,13 @@ impl StateReader for SledWriter {
         self.with_tree(Tree::serial)
     }
 
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        self.bulk_read(Tree::all)
+    /// In parts, opening the database again after each.
+    fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
+        let mut after = None;
+        while let Some(last) = self.bulk_read(|tree| tree.records_after(after.as_deref(), visit))? {
+            after = Some(last);
+        }
+        Ok(())
     }
 
     fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
@@ -112,8 +118,17 @@ impl StateReader for SledWriter {
         self.bulk_read(|tree| tree.get_many(ids))
     }
 
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
-        self.bulk_read(|tree| tree.history(filter))
+    /// In parts, as `each_record`.
+    fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
+        let damaged = |e| damaged(&self.dir, anyhow!("a history entry: {e}"));
+        let mut sink = history::NewestFirst::new(filter, visit, &damaged);
+        let mut before = None;
+        while let Some(last) =
+            self.bulk_read(|tree| tree.history_before(before.as_deref(), &mut sink))?
+        {
+            before = Some(last);
+        }
+        sink.finish()
     }
 
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
@@ -160,43 +175,52 @@ impl StateWriter for SledWriter {
         })
     }
 
-    fn replace_all(
-        &self,
-        lineage: &str,
-        serial: u64,
-        records: &BTreeMap<MediaId, Record>,
-        history: &[Entry],
-    ) -> anyhow::Result<()> {
-        self.with_tree(|tree| {
-            let db = &tree.db;
-            let mut batch = sled::Batch::default();
-            batch.insert(KEY_SERIAL, &serial.to_be_bytes());
-            for prefix in [MEDIA_PREFIX, DIGEST_PREFIX, HISTORY_PREFIX, PREVIEW_PREFIX] {
-                for item in db.scan_prefix([prefix]).keys() {
-                    batch.remove(item?);
-                }
-            }
-            for (id, record) in records {
-                let value = record.encode()?;
-                let digest = Digest::stated(&value)
-                    .map_err(|e| anyhow!("cannot import the record of media {id}: {e}"))?;
-                batch.insert(media_key(id), value);
-                batch.insert(digest_key(id), digest.as_bytes());
-            }
-            for chunk in history::chunks_of(history)? {
-                batch.insert(history_key(&chunk), chunk.bytes);
-            }
-            batch.insert(KEY_LINEAGE, lineage.as_bytes());
+    /// Into a new database beside the old one, which then takes its
+    /// place in one atomic exchange of the two directories: a failed or
+    /// interrupted import leaves the old state as it was.
+    fn replace_all(&self, new: Replacement<'_>) -> anyhow::Result<()> {
+        let serial = new.serial;
+        let built = self.dir.join(REPLACEMENT_DB);
+        let cannot = || format!("cannot write the state in `{}`", self.dir.display());
+        // One left by an import that was interrupted.
+        remove_dir_if_there(&built).with_context(cannot)?;
+        if let Err(e) = build_replacement(&built, new) {
+            let _ = std::fs::remove_dir_all(&built);
+            return Err(e);
+        }
+        {
             let mut last = self.serial.lock().map_err(|_| anyhow!("a write failed"))?;
-            db.apply_batch(batch)?;
+            let mut tree = self.tree.write().unwrap_or_else(PoisonError::into_inner);
+            // sled locks its files while open: the old handle goes first.
+            if let Some(old) = tree.take() {
+                old.db.flush().with_context(cannot)?;
+            }
+            let exchanged = rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &built,
+                rustix::fs::CWD,
+                self.dir.join("db"),
+                rustix::fs::RenameFlags::EXCHANGE,
+            );
+            *tree = Some(Tree {
+                dir: self.dir.clone(),
+                db: open_db(&self.dir)?,
+            });
+            exchanged
+                .map_err(std::io::Error::from)
+                .with_context(cannot)?;
             *last = serial;
-            Ok(())
-        })?;
-        self.flush()?;
+        }
+        // The old database, now beside the new one.
+        if let Err(e) = std::fs::remove_dir_all(&built) {
+            tracing::warn!(
+                "cannot remove the old state database `{}`: {e}",
+                built.display()
+            );
+        }
         // A new lineage: the head follows it now, not at close.
         self.durable_serial.store(serial, Ordering::SeqCst);
-        self.write_head()?;
-        self.reopen()
+        self.write_head()
     }
 
     fn record_previews(&self, previews: &BTreeMap<MediaId, String>) -> anyhow::Result<()> {
@@ -349,6 +373,74 @@ impl SledWriter {
         self.durable_serial.fetch_max(serial, Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// Where `replace_all` builds the new database, in the state's directory.
+pub(super) const REPLACEMENT_DB: &str = "db.replacement";
+
+fn remove_dir_if_there(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A whole state, as `new` hands it over, in a new database at `path`,
+/// flushed. It is closed and opened again as it grows: sled keeps the
+/// pages it wrote too.
+fn build_replacement(path: &Path, new: Replacement<'_>) -> anyhow::Result<()> {
+    let open = || -> anyhow::Result<sled::Db> {
+        Ok(sled::Config::new()
+            .path(path)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()?)
+    };
+    let mut db = Some(open()?);
+    let mut since_opening = 0;
+    (new.records)(&mut |batch| {
+        let mut write = sled::Batch::default();
+        for (id, record) in &batch {
+            let value = record.encode()?;
+            let digest = Digest::stated(&value)
+                .map_err(|e| anyhow!("cannot import the record of media {id}: {e}"))?;
+            write.insert(media_key(id), value);
+            write.insert(digest_key(id), digest.as_bytes());
+        }
+        let Some(open_db) = db.as_ref() else {
+            anyhow::bail!("the new state database could not be opened again");
+        };
+        open_db.apply_batch(write)?;
+        since_opening += batch.len();
+        if since_opening >= RECORDS_PER_OPENING {
+            if let Some(old) = db.take() {
+                old.flush()?;
+            }
+            db = Some(open()?);
+            since_opening = 0;
+        }
+        Ok(())
+    })?;
+    let db = match db {
+        Some(db) => db,
+        None => open()?,
+    };
+    let mut chunker = history::Chunker::default();
+    (new.history)(&mut |entry| {
+        if let Some(chunk) = chunker.push(entry)? {
+            db.insert(history_key(&chunk), chunk.bytes)?;
+        }
+        Ok(())
+    })?;
+    if let Some(chunk) = chunker.finish()? {
+        db.insert(history_key(&chunk), chunk.bytes)?;
+    }
+    let mut facts = sled::Batch::default();
+    facts.insert(KEY_FORMAT, &FORMAT.to_be_bytes());
+    facts.insert(KEY_LINEAGE, new.lineage.as_bytes());
+    facts.insert(KEY_SERIAL, &new.serial.to_be_bytes());
+    db.apply_batch(facts)?;
+    db.flush()?;
+    Ok(())
 }
 
 impl Drop for SledWriter {

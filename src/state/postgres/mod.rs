@@ -29,8 +29,9 @@ pub use target::{check_workspace_name, Target};
 use super::history::{self, Event};
 use super::moved::Moved;
 use super::{
-    new_lineage, Digest, Empty, Entry, Filter, Holder, LockError, Provenance, Record, Recording,
-    StateError, StateReader, StateWriter, Writable, FORMAT_VERSION,
+    new_lineage, Digest, Empty, Filter, Holder, LockError, Provenance, Record, Recording,
+    Replacement, StateError, StateReader, StateWriter, VisitEntries, VisitRecords, Writable,
+    FORMAT_VERSION, RECORD_BATCH,
 };
 use crate::model::{MediaId, Metadata};
 use crate::time::Timestamp;
@@ -48,6 +49,15 @@ const GET: &str =
     "SELECT media_id, record FROM xmeta_records WHERE workspace = $1 AND media_id = $2";
 const GET_MANY: &str =
     "SELECT media_id, record FROM xmeta_records WHERE workspace = $1 AND media_id = ANY($2)";
+/// The lengths of the media IDs held, for `each_record`.
+const RECORD_LENGTHS: &str = "SELECT DISTINCT length(media_id)::integer FROM xmeta_records \
+     WHERE workspace = $1 ORDER BY 1";
+const RECORDS_AFTER: &str = "SELECT media_id, record FROM xmeta_records \
+     WHERE workspace = $1 AND length(media_id) = $2 AND media_id > $3 ORDER BY media_id LIMIT $4";
+const CHUNKS_BEFORE: &str = "SELECT serial, chunk, entries FROM xmeta_history \
+     WHERE workspace = $1 AND (serial, chunk) < ($2, $3) ORDER BY serial DESC, chunk DESC LIMIT $4";
+/// History chunks read at once (up to 512 entries each).
+const CHUNK_PAGE: i64 = 256;
 const PUT: &str = "INSERT INTO xmeta_records (workspace, media_id, record) \
      SELECT $1, id, record FROM unnest($2::text[], $3::bytea[]) AS r(id, record) \
      ON CONFLICT (workspace, media_id) DO UPDATE SET record = excluded.record";
@@ -559,30 +569,51 @@ impl StateReader for Rows {
         }
     }
 
-    fn all(&self) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+    /// A page at a time, by keyset over the primary key: IDs are digits,
+    /// so ID order is by length, then text (one walk per length found).
+    fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
         let workspace = self.workspace();
-        let rows = self.session.run(|client| async move {
-            client
+        let lengths: Vec<i32> = self.session.run(|client| async move {
+            let rows = client
                 .read()
                 .await
-                .query(
-                    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1",
-                    &[&workspace],
-                )
-                .await
+                .query(RECORD_LENGTHS, &[&workspace])
+                .await?;
+            Ok(rows.iter().map(|row| row.get(0)).collect())
         })?;
-        // Decoding (JSON and digest) is most of the cost: spread it over
-        // the cores.
-        let decoded = crate::parallel::map_chunks(&rows, |part| {
-            part.iter()
-                .map(|row| self.decode(row.get(0), row.get(1)))
-                .collect::<anyhow::Result<Vec<_>>>()
-        });
-        let mut out = BTreeMap::new();
-        for part in decoded {
-            out.extend(part?);
+        for length in lengths {
+            let mut after = String::new();
+            loop {
+                let (workspace, from) = (self.workspace(), after.clone());
+                let rows = self.session.run(|client| async move {
+                    let client = client.read().await;
+                    let page = i64::try_from(RECORD_BATCH).unwrap_or(i64::MAX);
+                    client
+                        .query(RECORDS_AFTER, &[&workspace, &length, &from, &page])
+                        .await
+                })?;
+                let Some(last) = rows.last() else { break };
+                after = last.get::<_, &str>(0).to_string();
+                // Decoding (JSON and digest) is most of the cost: spread
+                // it over the cores.
+                let decoded = crate::parallel::map_chunks(&rows, |part| {
+                    part.iter()
+                        .map(|row| self.decode(row.get(0), row.get(1)))
+                        .collect::<anyhow::Result<Vec<_>>>()
+                });
+                let full = rows.len() == RECORD_BATCH;
+                drop(rows);
+                let mut batch = Vec::with_capacity(RECORD_BATCH);
+                for part in decoded {
+                    batch.extend(part?);
+                }
+                visit(batch)?;
+                if !full {
+                    break;
+                }
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Rows streamed from the server and reduced to digests as they come:
@@ -680,29 +711,41 @@ impl StateReader for Rows {
             .transpose()
     }
 
-    fn history(&self, filter: &Filter) -> anyhow::Result<Vec<Entry>> {
+    /// A page of chunks at a time, newest first, by keyset over the
+    /// primary key.
+    fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
         if !self.has_history {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        let workspace = self.workspace();
-        let rows = self.session.run(|client| async move {
-            let client = client.read().await;
-            client
-                .query(
-                    "SELECT entries FROM xmeta_history WHERE workspace = $1",
-                    &[&workspace],
-                )
-                .await
-        })?;
         let target = &self.session.target;
-        let mut entries = Vec::new();
-        for row in rows {
-            let chunk = history::decode_chunk(row.get(0))
-                .map_err(|e| damaged(target, format!("a history entry: {e}")))?;
-            entries.extend(chunk.into_iter().filter(|e| filter.keeps(e)));
+        let damaged = |e| damaged(target, format!("a history entry: {e}"));
+        let mut sink = history::NewestFirst::new(filter, visit, &damaged);
+        let mut before = (i64::MAX, i32::MAX);
+        loop {
+            let workspace = self.workspace();
+            let rows = self.session.run(|client| async move {
+                let client = client.read().await;
+                client
+                    .query(
+                        CHUNKS_BEFORE,
+                        &[&workspace, &before.0, &before.1, &CHUNK_PAGE],
+                    )
+                    .await
+            })?;
+            let full = rows.len() as i64 == CHUNK_PAGE;
+            for row in rows {
+                let (serial, chunk): (i64, i32) = (row.get(0), row.get(1));
+                before = (serial, chunk);
+                let (serial, index) = (
+                    u64::try_from(serial).map_err(|_| damaged_serial(target, serial))?,
+                    u32::try_from(chunk).map_err(|_| damaged_serial(target, serial))?,
+                );
+                sink.push(serial, index, row.get::<_, Vec<u8>>(2))?;
+            }
+            if !full {
+                return sink.finish();
+            }
         }
-        history::sort_newest_first(&mut entries);
-        Ok(entries)
     }
 
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
@@ -714,6 +757,13 @@ impl StateReader for Rows {
             previews::get(&*client.read().await, &workspace, &ids).await
         })
     }
+}
+
+fn damaged_serial(target: &Target, serial: i64) -> anyhow::Error {
+    damaged(
+        target,
+        format!("a history chunk of serial {serial} is out of range"),
+    )
 }
 
 struct PgReader {
@@ -747,13 +797,6 @@ enum Change {
         history: Vec<Vec<u8>>,
         serial: i64,
         at: String,
-    },
-    /// Every record and entry goes; the lineage and serial are set.
-    Replace {
-        lineage: String,
-        serial: i64,
-        records: Vec<(String, Vec<u8>)>,
-        history: Vec<history::Chunk>,
     },
     PruneHistory {
         before: Timestamp,
@@ -798,45 +841,6 @@ async fn commit(
                     &[&workspace, &ids, &history, &serial, &at],
                 )
                 .await
-        }
-        Change::Replace {
-            lineage,
-            serial,
-            records,
-            history,
-        } => {
-            let mut client = client.write().await;
-            let tx = client.transaction().await?;
-            for table in ["xmeta_records", "xmeta_history"] {
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE workspace = $1"),
-                    &[&workspace],
-                )
-                .await?;
-            }
-            let (ids, values): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
-            tx.execute(PUT, &[&workspace, &ids, &values]).await?;
-            let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for chunk in history {
-                columns
-                    .0
-                    .push(i64::try_from(chunk.serial).unwrap_or(i64::MAX));
-                columns.1.push(chunk.index as i32);
-                columns.2.push(chunk.at.to_string());
-                columns.3.push(chunk.bytes);
-            }
-            tx.execute(
-                HISTORY,
-                &[&workspace, &columns.0, &columns.1, &columns.2, &columns.3],
-            )
-            .await?;
-            tx.execute(
-                "UPDATE xmeta_states SET lineage = $2, serial = $3 WHERE workspace = $1",
-                &[&workspace, &lineage, &serial],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(0)
         }
         Change::PruneHistory { before } => {
             let mut client = client.write().await;
@@ -894,11 +898,98 @@ impl PgWriter {
         // a signal). Whole-state writes (import, prune) may take longer.
         let bound = match change {
             Change::Put { .. } | Change::Delete { .. } => session::RECORD_WAIT,
-            _ => session::CALL_WAIT,
+            Change::PruneHistory { .. } => session::CALL_WAIT,
         };
         self.rows
             .session
             .run_within(bound, |client| commit(client, workspace, prepared, change))
+    }
+
+    /// One statement without parameters, outside any prepared write.
+    fn execute(&self, sql: &'static str) -> anyhow::Result<()> {
+        self.rows
+            .session
+            .run(|client| async move { client.read().await.batch_execute(sql).await })
+    }
+
+    /// `replace_all`'s writes, inside its transaction.
+    fn replace_within(&self, new: Replacement<'_>, serial: i64) -> anyhow::Result<()> {
+        let workspace = self.rows.workspace();
+        self.rows.session.run(|client| async move {
+            let client = client.read().await;
+            for table in ["xmeta_records", "xmeta_history"] {
+                client
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE workspace = $1"),
+                        &[&workspace],
+                    )
+                    .await?;
+            }
+            Ok(())
+        })?;
+        (new.records)(&mut |batch| {
+            let (mut ids, mut values) = (Vec::new(), Vec::new());
+            for (id, record) in &batch {
+                ids.push(id.to_string());
+                values.push(record.encode()?);
+            }
+            let workspace = self.rows.workspace();
+            self.rows.session.run(|client| async move {
+                let client = client.read().await;
+                client.execute(PUT, &[&workspace, &ids, &values]).await
+            })?;
+            Ok(())
+        })?;
+        let mut chunker = history::Chunker::default();
+        let mut chunks = Vec::new();
+        (new.history)(&mut |entry| {
+            chunks.extend(chunker.push(entry)?);
+            if chunks.len() as i64 >= CHUNK_PAGE {
+                self.insert_chunks(std::mem::take(&mut chunks))?;
+            }
+            Ok(())
+        })?;
+        chunks.extend(chunker.finish()?);
+        self.insert_chunks(chunks)?;
+        let (workspace, lineage) = (self.rows.workspace(), new.lineage.to_string());
+        self.rows.session.run(|client| async move {
+            client
+                .read()
+                .await
+                .execute(
+                    "UPDATE xmeta_states SET lineage = $2, serial = $3 WHERE workspace = $1",
+                    &[&workspace, &lineage, &serial],
+                )
+                .await
+        })?;
+        Ok(())
+    }
+
+    fn insert_chunks(&self, chunks: Vec<history::Chunk>) -> anyhow::Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for chunk in chunks {
+            columns
+                .0
+                .push(i64::try_from(chunk.serial).unwrap_or(i64::MAX));
+            columns.1.push(chunk.index as i32);
+            columns.2.push(chunk.at.to_string());
+            columns.3.push(chunk.bytes);
+        }
+        let workspace = self.rows.workspace();
+        self.rows.session.run(|client| async move {
+            client
+                .read()
+                .await
+                .execute(
+                    HISTORY,
+                    &[&workspace, &columns.0, &columns.1, &columns.2, &columns.3],
+                )
+                .await
+        })?;
+        Ok(())
     }
 
     /// The serial of the next write.
@@ -1013,24 +1104,19 @@ impl StateWriter for PgWriter {
         Ok(())
     }
 
-    fn replace_all(
-        &self,
-        lineage: &str,
-        serial: u64,
-        records: &BTreeMap<MediaId, Record>,
-        history: &[Entry],
-    ) -> anyhow::Result<()> {
+    /// In one transaction, written a batch at a time as the sources hand
+    /// them over; anything that fails rolls it back.
+    fn replace_all(&self, new: Replacement<'_>) -> anyhow::Result<()> {
+        let serial = new.serial;
         let exact = i64::try_from(serial).map_err(|_| anyhow!("serial {serial} is too large"))?;
-        let records = records
-            .iter()
-            .map(|(id, r)| Ok((id.to_string(), r.encode()?)))
-            .collect::<anyhow::Result<_>>()?;
-        self.write(Change::Replace {
-            lineage: lineage.to_string(),
-            serial: exact,
-            records,
-            history: history::chunks_of(history)?,
-        })?;
+        self.execute("BEGIN")?;
+        let written = self.replace_within(new, exact);
+        if let Err(e) = written.and_then(|()| self.execute("COMMIT")) {
+            if let Err(rollback) = self.execute("ROLLBACK") {
+                tracing::debug!("{rollback:#}");
+            }
+            return Err(e);
+        }
         self.serial
             .store(serial, std::sync::atomic::Ordering::SeqCst);
         Ok(())
