@@ -18,6 +18,18 @@ pub fn drain_deadline() -> Option<Instant> {
     STOPPED_AT.get().map(|at| *at + crate::apply::DRAIN_TIMEOUT)
 }
 
+/// How much sooner than the drain's end a wait on the state gives up:
+/// confirmations are written on apply's recorder thread, so a state that
+/// stopped answering must say so before apply stops waiting for the
+/// requests whose confirmations it holds, or the run would blame X
+/// ("not confirmed in time") for the state's stall.
+const STATE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After a signal, the last moment a wait on the state may last.
+pub fn state_deadline() -> Option<Instant> {
+    drain_deadline().map(|end| end - STATE_MARGIN)
+}
+
 /// A runtime with the signal handlers installed on it.
 pub struct Shutdown {
     pub runtime: tokio::runtime::Runtime,

@@ -197,7 +197,8 @@ fn server_settings(options: &str) -> String {
 }
 
 /// Runs `call` on `runtime` and waits for its answer, at most `bound`,
-/// and no later than the drain deadline once a signal came.
+/// and no later than the state's deadline once a signal came (just before
+/// the drain's end: see `shutdown::state_deadline`).
 fn wait<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
     bound: Duration,
@@ -210,7 +211,7 @@ fn wait<T: Send + 'static>(
     let started = Instant::now();
     loop {
         let mut until = started + bound;
-        if let Some(deadline) = crate::shutdown::drain_deadline() {
+        if let Some(deadline) = crate::shutdown::state_deadline() {
             until = until.min(deadline);
         }
         let now = Instant::now();
