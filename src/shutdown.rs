@@ -27,7 +27,9 @@ const STATE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// After a signal, the last moment a wait on the state may last.
 pub fn state_deadline() -> Option<Instant> {
-    drain_deadline().map(|end| end - STATE_MARGIN)
+    STOPPED_AT
+        .get()
+        .map(|at| *at + crate::apply::DRAIN_TIMEOUT.saturating_sub(STATE_MARGIN))
 }
 
 /// A runtime with the signal handlers installed on it.
