@@ -12,12 +12,6 @@ use tokio_util::sync::CancellationToken;
 /// When the first signal came, if one did.
 static STOPPED_AT: OnceLock<Instant> = OnceLock::new();
 
-/// After a signal, when the drain ends: no wait (on X, or on a state
-/// that stopped answering) may go past it.
-pub fn drain_deadline() -> Option<Instant> {
-    STOPPED_AT.get().map(|at| *at + crate::apply::DRAIN_TIMEOUT)
-}
-
 /// How much sooner than the drain's end a wait on the state gives up:
 /// confirmations are written on apply's recorder thread, so a state that
 /// stopped answering must say so before apply stops waiting for the
@@ -25,7 +19,8 @@ pub fn drain_deadline() -> Option<Instant> {
 /// ("not confirmed in time") for the state's stall.
 const STATE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// After a signal, the last moment a wait on the state may last.
+/// After a signal, the last moment a wait on the state may last: no wait
+/// goes past the drain's end (`apply::DRAIN_TIMEOUT` after the signal).
 pub fn state_deadline() -> Option<Instant> {
     STOPPED_AT
         .get()
