@@ -480,6 +480,8 @@ mod tests {
         let file = dir.path().join("plan.json");
         let provenance = crate::state::Provenance::default();
         write(&file, Document::new(&plan, None, 0, &provenance)).unwrap();
+        // A unit test reading back the file it just wrote in its own
+        // temp dir; the command's reads go through `intake`.
         let text = std::fs::read_to_string(&file).unwrap();
         (dir, file, text)
     }

@@ -62,6 +62,8 @@ fn forward(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
         for (due, bytes) in rx {
             let now = Instant::now();
             if due > now {
+                // Not a synchronisation: the delay is what this proxy
+                // simulates (a database a few milliseconds away).
                 std::thread::sleep(due - now);
             }
             if to.write_all(&bytes).is_err() {
