@@ -1031,7 +1031,18 @@ impl PgWriter {
             .map(|c| c.bytes)
             .collect();
         let plain: Vec<Recording> = group.iter().map(|(r, _)| r.clone()).collect();
-        let records = super::record::encode_many(&plain)?
+        self.put(&plain, history, serial, at)
+    }
+
+    /// Records and their history chunks as one `Put` at `serial`.
+    fn put(
+        &self,
+        recordings: &[Recording],
+        history: Vec<Vec<u8>>,
+        serial: i64,
+        at: Timestamp,
+    ) -> anyhow::Result<()> {
+        let records = super::record::encode_many(recordings)?
             .into_iter()
             .map(|(id, _, value)| (id.to_string(), value))
             .collect();
@@ -1076,17 +1087,7 @@ impl StateWriter for PgWriter {
             .map(|r| (r.id, r.before.as_ref(), Some(&r.after)))
             .collect();
         let history = self.chunks(&steps, event, serial, at)?;
-        let records = super::record::encode_many(&recordings)?
-            .into_iter()
-            .map(|(id, _, value)| (id.to_string(), value))
-            .collect();
-        self.write(Change::Put {
-            records,
-            history,
-            serial,
-            at: at.to_string(),
-        })?;
-        Ok(())
+        self.put(&recordings, history, serial, at)
     }
 
     fn remove(&self, ids: &[MediaId], event: Event) -> anyhow::Result<()> {
