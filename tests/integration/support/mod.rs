@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../benches/support/delay_proxy.rs"]
+pub mod delay_proxy;
 pub mod emulator;
 pub mod hostile;
 pub mod own_database;
