@@ -389,6 +389,36 @@ fn main() {
         m
     });
 
+    // The state commands on the full state (every media, one entry
+    // each): the export, then the import of it into a fresh state and,
+    // with --force, over the state itself. Memory against the export.
+    let export_file = root.path().join("export.json");
+    let export_s = export_file.display().to_string();
+    let export = run(&["state", "export", "--out", &export_s], &state, &[]);
+    let export_bytes = std::fs::metadata(&export_file).expect("the export").len();
+    let import_fresh = {
+        let dir = root.path().join("state-imported");
+        let m = run(
+            &["state", "import", &export_s],
+            &Store::Dir(dir.clone()),
+            &[],
+        );
+        assert!(
+            m.stdout.contains(&format!("Imported {total} media")),
+            "{}",
+            m.stdout
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        m
+    };
+    let import_forced = run(&["state", "import", &export_s, "--force"], &state, &[]);
+    assert!(
+        import_forced.stdout.contains("(0 changed)"),
+        "{}",
+        import_forced.stdout
+    );
+    std::fs::remove_file(&export_file).expect("remove the export");
+
     // A 1% edit: exactly that many requests, each with only the changed field.
     let edited: BTreeSet<u64> = (0..total).step_by(100).collect();
     generate(
@@ -574,6 +604,21 @@ fn main() {
         ms(adopt_bare),
         rss(adopt.max_rss_kb, bytes)
     );
+    for (what, m) in [
+        ("`xmeta state export`", &export),
+        ("`xmeta state import` into an empty state", &import_fresh),
+        (
+            "`xmeta state import --force` over the state",
+            &import_forced,
+        ),
+    ] {
+        println!(
+            "| {what} ({:.1} MB export) | {} | | {} | ≤ 256 MB at 1,000,000 media; ≤ 60 s |",
+            export_bytes as f64 / 1e6,
+            ms(m.wall),
+            rss(m.max_rss_kb, export_bytes)
+        );
+    }
     println!(
         "| watch re-plan after one edit | {} | | | ≤ 50 ms |",
         ms(replan)

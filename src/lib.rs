@@ -36,6 +36,7 @@ pub(crate) mod commands;
 pub(crate) mod config;
 pub(crate) mod error;
 pub(crate) mod fs_util;
+pub(crate) mod hashing;
 pub(crate) mod import;
 pub(crate) mod intake;
 pub(crate) mod lint;

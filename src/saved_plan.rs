@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::hashing::Hashing;
 use crate::model::{FieldKind, MediaId, Metadata};
 use crate::plan::{Action, Change, Plan, PlanWarning, Summary};
 use crate::state::StateReader;
@@ -149,7 +149,7 @@ pub fn write(file: &Path, document: Document) -> anyhow::Result<()> {
     // the file.
     let mut sum = Hashing::new(std::io::sink());
     crate::untrusted::write_json_pretty(AfterOpening::new(&mut sum), &document)?;
-    let sum = hex::encode(sum.hasher.finalize());
+    let sum = hex::encode(sum.finish());
     crate::fs_util::write_private_with(file, |w| {
         w.write_all(CHECKSUM_PREFIX.as_bytes())?;
         w.write_all(sum.as_bytes())?;
@@ -183,41 +183,6 @@ impl<W: Write> Write for AfterOpening<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// Bytes passed through, and their SHA-256.
-struct Hashing<T> {
-    inner: T,
-    hasher: Sha256,
-}
-
-impl<T> Hashing<T> {
-    fn new(inner: T) -> Hashing<T> {
-        Hashing {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
     }
 }
 
@@ -359,7 +324,7 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
             return Err(cannot(e));
         }
     }
-    if hex::encode(rest.hasher.finalize()).as_bytes() != sum {
+    if hex::encode(rest.finish()).as_bytes() != sum {
         return Err(refuse(
             "does not match its checksum: it was edited or damaged".into(),
         ));
@@ -489,6 +454,7 @@ mod tests {
     /// Reseals `body` (the document after its checksum line) the way
     /// `write` does.
     fn seal(body: &str) -> String {
+        use sha2::{Digest as _, Sha256};
         let sum = hex::encode(Sha256::digest(body.as_bytes()));
         format!("{CHECKSUM_PREFIX}{sum}\",\n{body}")
     }

@@ -2,8 +2,10 @@
 
 mod adopt;
 pub(crate) mod apply;
+mod export_stream;
 mod history;
 mod import;
+mod import_check;
 mod lint;
 mod plan;
 mod refresh;

@@ -1,18 +1,14 @@
 //! `xmeta state ...`: list, show, rm, export, import, migrate, unlock,
 //! workspace (and history, in `history.rs`).
 
-use std::collections::BTreeMap;
-
 use anyhow::{anyhow, bail, Context};
-use serde::{Deserialize, Serialize};
 
 use super::state_export::Failed;
 use crate::commands::Exit;
 use crate::config::{Config, StateAction, WorkspaceAction};
-use crate::model::MediaId;
 use crate::output::Output;
 use crate::state::history::Event;
-use crate::state::{self, Entry, Filter, Location, Record, StateError};
+use crate::state::{self, Filter, Location, StateError};
 
 /// Lineages made by xmeta are 32 hex digits; imports may carry others
 /// from older tools, but nothing that could disturb a terminal.
@@ -20,16 +16,19 @@ pub(super) fn is_lineage(text: &str) -> bool {
     (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// `state export`: everything needed to rebuild the state elsewhere.
-#[derive(Serialize, Deserialize)]
+/// `state export`: everything needed to rebuild the state elsewhere, as
+/// one value. Export and import stream it (`state_export`,
+/// `export_stream`); their tests hold them to this layout.
+#[cfg(test)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Export {
     pub format_version: u32,
     pub lineage: String,
     pub serial: u64,
-    pub media: BTreeMap<MediaId, Record>,
+    pub media: std::collections::BTreeMap<crate::model::MediaId, state::Record>,
     /// Newest first; absent in exports made before format 2.
     #[serde(default)]
-    pub history: Option<Vec<Entry>>,
+    pub history: Option<Vec<state::Entry>>,
 }
 
 /// The largest export `state import` reads (one of 1,000,000 media with

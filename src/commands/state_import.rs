@@ -9,249 +9,310 @@
 //! export can never rewrite or erase who did what. Either way an export
 //! whose history does not tell the story of its records is refused.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::File;
+use std::io::{BufRead as _, BufReader, BufWriter, Read, Seek as _, SeekFrom, Write};
 use std::path::Path;
 
-use anyhow::{anyhow, bail};
-use serde_json::Value;
-use sha2::{Digest as _, Sha256};
+use anyhow::{anyhow, bail, Context as _};
 
-use super::state::{is_lineage, provenance, Export, MAX_EXPORT_BYTES};
+use super::export_stream::{self, Stopped};
+use super::import_check::{self, Failure};
+use super::state::{provenance, MAX_EXPORT_BYTES};
 use crate::config::Config;
-use crate::model::{FieldKind, MediaId};
+use crate::hashing::Hashing;
+use crate::model::MediaId;
 use crate::output::Output;
 use crate::state::history::Event;
-use crate::state::{self, Entry, Filter, Record, StateWriter, FORMAT_VERSION};
+use crate::state::{self, Entry, Filter, Record, StateReader, StateWriter};
 use crate::time::Timestamp;
 
 /// How far ahead of this machine's clock an entry may be dated: another
 /// runner's clock may run a little fast, an entry from 9999 may not.
 const CLOCK_SKEW_SECS: u64 = 300;
 
+/// Read and write buffers of the export's passes.
+const BUFFER: usize = 1 << 16;
+
 pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Result<()> {
     let location = &config.state;
-    let text = crate::intake::read(file, None, MAX_EXPORT_BYTES)
-        .map_err(|e| anyhow!("cannot read `{}`: {e}", file.display()))?;
-    let export: Export = serde_json::from_slice(&text)
-        .map_err(|e| anyhow!("`{}` is not a state export ({e})", file.display()))?;
-    check(file, &export)?;
+    let shown = file.display();
+    let refused = |e: anyhow::Error| match e.downcast::<Failure>() {
+        Ok(Failure::Unreadable(e)) => anyhow!("cannot read `{shown}`: {e}"),
+        Ok(failure) => anyhow!("`{shown}` {failure}"),
+        Err(e) => e,
+    };
+    let opened = crate::intake::open(file, None, MAX_EXPORT_BYTES)
+        .map_err(|e| anyhow!("cannot read `{shown}`: {e}"))?;
+    // Copied as it is read and checked: every later pass reads the bytes
+    // that were checked, whatever happens to the file meanwhile.
+    let copy = tempfile::tempfile().context("cannot make a temporary copy of the export")?;
+    let mut input = BufReader::with_capacity(
+        BUFFER,
+        Hashing::new(Tee {
+            from: opened.stream(),
+            to: BufWriter::with_capacity(BUFFER, &copy),
+        }),
+    );
+    let latest = Timestamp::now().as_unix() + CLOCK_SKEW_SECS;
+    let (header, mut summary) = import_check::first_pass(&mut input, latest).map_err(refused)?;
+    let hashing = input.into_inner();
+    let digest = hex::encode(hashing.finish());
+    if summary.has_history() {
+        import_check::second_pass(again(&copy)?, &mut summary, |id| {
+            import_check::lasts_of(again(&copy)?, id)
+        })
+        .map_err(refused)?;
+    }
+
     let provenance = provenance(config);
     let store = state::open_writer(location, &config.command_line, &provenance)?;
-    let held = store.all()?;
-    let trail = store.history(&Filter::default())?;
     // The serial moves past both this state's and the export's, so a plan
     // saved against either is seen as stale.
-    let serial = store.serial()?.max(export.serial) + 1;
+    let serial = store.serial()?.max(header.serial) + 1;
     let at = Timestamp::now();
+    let lineage = &header.lineage;
+    let records = summary.ids.len();
 
-    if held.is_empty() && trail.is_empty() {
-        // An export without history gets one `import` entry per media.
-        let history = export.history.clone().unwrap_or_else(|| {
-            if provenance.off {
-                return Vec::new();
-            }
-            let entry = |(id, r): (&MediaId, &Record)| {
+    if !holds_anything(&*store)? {
+        let history = if header.history {
+            History::Export
+        } else if provenance.off {
+            History::None
+        } else {
+            // An export without history gets one `import` entry per media.
+            History::Made(&|id, record: &Record| {
                 Entry::new(
-                    *id,
+                    id,
                     Event::Import,
                     None,
-                    Some(&r.metadata),
+                    Some(&record.metadata),
                     &provenance,
                     serial,
                     at,
                 )
-            };
-            export.media.iter().map(entry).collect()
-        });
-        replace(&*store, &export.lineage, serial, &export.media, &history)?;
-        out.line(&format!(
-            "Imported {} media into `{location}`.",
-            export.media.len(),
-        ));
+            })
+        };
+        replace(&*store, lineage, serial, &copy, history)?;
+        out.line(&format!("Imported {records} media into `{location}`."));
         return Ok(());
     }
 
     if !force {
         let current = store.lineage()?.unwrap_or_default();
-        let other = if current == export.lineage {
+        let other = if current == *lineage {
             String::new()
         } else {
             format!(
-                " (`{}` is an export of another state: lineage `{}`, this one is `{current}`)",
-                file.display(),
-                export.lineage
+                " (`{shown}` is an export of another state: lineage `{lineage}`, this one is `{current}`)",
             )
         };
+        let (held, trail) = counts(&*store)?;
         bail!(
-            "the state at `{location}` holds {} media and {} history entries{other}; pass --force to replace its records (its history is kept, with one `import` entry per changed media); nothing was imported",
-            held.len(),
-            trail.len(),
+            "the state at `{location}` holds {held} media and {trail} history entries{other}; pass --force to replace its records (its history is kept, with one `import` entry per changed media); nothing was imported",
         );
     }
 
     // The import's own entries, even with --no-history: a trail that is
     // there must say that its records were replaced.
     let by = state::Provenance {
-        revision: Some(format!("sha256:{}", hex::encode(Sha256::digest(&text)))),
+        revision: Some(format!("sha256:{digest}")),
         dirty: false,
         off: false,
         ..provenance
     };
-    let ids: BTreeSet<&MediaId> = held.keys().chain(export.media.keys()).collect();
-    let added: Vec<Entry> = ids
-        .into_iter()
-        .filter_map(|id| {
-            let before = held.get(id).map(|r| &r.metadata);
-            let after = export.media.get(id).map(|r| &r.metadata);
-            (before != after)
-                .then(|| Entry::new(*id, Event::Import, before, after, &by, serial, at))
-        })
-        .collect();
-    let (kept, changed) = (trail.len(), added.len());
-    // Newest first: the import's own entries, then the trail.
-    let mut history = added;
-    history.extend(trail);
-    replace(&*store, &export.lineage, serial, &export.media, &history)?;
+    let entry = |id, before: Option<&Record>, after: Option<&Record>| {
+        let (before, after) = (before.map(|r| &r.metadata), after.map(|r| &r.metadata));
+        (before != after).then(|| Entry::new(id, Event::Import, before, after, &by, serial, at))
+    };
+    // Newest first: the import's own entries, then the trail, spooled to
+    // a temporary file because the state is emptied before it is filled.
+    let spool = tempfile::tempfile().context("cannot make a temporary file for the history")?;
+    let mut spooled = BufWriter::with_capacity(BUFFER, &spool);
+    let mut spool_entry = |entry: &Entry| -> anyhow::Result<()> {
+        serde_json::to_writer(&mut spooled, entry)?;
+        spooled.write_all(b"\n")?;
+        Ok(())
+    };
+    let mut changed = 0;
+    let mut batch = Vec::with_capacity(state::RECORD_BATCH);
+    let mut compare = |batch: &mut Vec<(MediaId, Record)>| -> anyhow::Result<()> {
+        let ids: Vec<MediaId> = batch.iter().map(|(id, _)| *id).collect();
+        let held = store.get_present(&ids)?;
+        for (id, record) in batch.drain(..) {
+            if let Some(e) = entry(id, held.get(&id), Some(&record)) {
+                spool_entry(&e)?;
+                changed += 1;
+            }
+        }
+        Ok(())
+    };
+    export_stream::each_record(again(&copy)?, |id, record| {
+        batch.push((id, record));
+        if batch.len() == state::RECORD_BATCH {
+            compare(&mut batch)?;
+        }
+        Ok(())
+    })
+    .map_err(unexpected)?;
+    compare(&mut batch)?;
+    let mut held = 0;
+    store.each_record(&mut |batch| {
+        held += batch.len();
+        for (id, record) in &batch {
+            if !summary.ids.contains(id) {
+                if let Some(e) = entry(*id, Some(record), None) {
+                    spool_entry(&e)?;
+                    changed += 1;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let mut kept = 0;
+    store.each_entry(&Filter::default(), &mut |e| {
+        kept += 1;
+        spool_entry(&e)
+    })?;
+    spooled
+        .flush()
+        .context("cannot write the temporary file for the history")?;
+    drop(spooled);
+    replace(&*store, lineage, serial, &copy, History::Spool(&spool))?;
     out.line(&format!(
-        "Imported {} media, replacing the {} the state held ({changed} changed); its {kept} history entries are kept, with {changed} `import` entr{} added.",
-        export.media.len(),
-        held.len(),
+        "Imported {records} media, replacing the {held} the state held ({changed} changed); its {kept} history entries are kept, with {changed} `import` entr{} added.",
         if changed == 1 { "y" } else { "ies" }
     ));
     Ok(())
 }
 
-/// Puts `records` and `history` (newest first) in place of the state.
+/// Where the new state's history comes from.
+enum History<'a> {
+    /// The export's own.
+    Export,
+    /// One entry per record, made by the function.
+    Made(&'a dyn Fn(MediaId, &Record) -> Entry),
+    /// A temporary file of entries, one JSON per line, newest first.
+    Spool(&'a File),
+    None,
+}
+
+/// Puts the export's records, and `history`, in place of the state.
 fn replace(
     store: &dyn StateWriter,
     lineage: &str,
     serial: u64,
-    records: &BTreeMap<MediaId, Record>,
-    history: &[Entry],
+    copy: &File,
+    history: History<'_>,
 ) -> anyhow::Result<()> {
     store.replace_all(state::Replacement {
         lineage,
         serial,
         records: &mut |visit| {
             let mut batch = Vec::with_capacity(state::RECORD_BATCH);
-            for (id, record) in records {
-                batch.push((*id, record.clone()));
+            export_stream::each_record(again(copy)?, |id, record| {
+                batch.push((id, record));
                 if batch.len() == state::RECORD_BATCH {
                     visit(std::mem::take(&mut batch))?;
                 }
-            }
+                Ok(())
+            })
+            .map_err(unexpected)?;
             visit(batch)
         },
-        history: &mut |visit| history.iter().try_for_each(|entry| visit(entry.clone())),
+        history: &mut |visit| match &history {
+            History::Export => export_stream::each_entry(again(copy)?, &mut *visit)
+                .map(|_| ())
+                .map_err(unexpected),
+            History::Made(make) => {
+                export_stream::each_record(again(copy)?, |id, record| visit(make(id, &record)))
+                    .map(|_| ())
+                    .map_err(unexpected)
+            }
+            History::Spool(spool) => {
+                let mut lines = BufReader::with_capacity(BUFFER, rewound(spool)?);
+                let mut line = Vec::new();
+                while lines.read_until(b'\n', &mut line)? > 0 {
+                    visit(serde_json::from_slice(&line)?)?;
+                    line.clear();
+                }
+                Ok(())
+            }
+            History::None => Ok(()),
+        },
     })
 }
 
-/// What an export must be before anything is opened: of a format this
-/// version reads, from a state that existed, whole, and consistent.
-fn check(file: &Path, export: &Export) -> anyhow::Result<()> {
-    if export.format_version > FORMAT_VERSION {
-        bail!(
-            "`{}` was exported by a newer xmeta (format {})",
-            file.display(),
-            export.format_version
-        );
+/// A later pass's error: the copy was checked whole, so only the state
+/// (the visitor's own error) or the temporary file can fail it.
+fn unexpected(stopped: Stopped) -> anyhow::Error {
+    match stopped {
+        Stopped::Visit(e) => e,
+        Stopped::Parse(e) => anyhow!("cannot read the temporary copy of the export: {e}"),
     }
-    // Serials only grow; one near the top would stop every later write.
-    if export.serial >= 1 << 53 {
-        bail!(
-            "`{}` has serial {}, beyond what a state ever reaches; nothing was imported",
-            file.display(),
-            export.serial
-        );
-    }
-    if export.lineage.is_empty() {
-        bail!("`{}` has no lineage: it is the export of a state that did not exist; nothing was imported", file.display());
-    }
-    if !is_lineage(&export.lineage) {
-        bail!(
-            "`{}` holds `{}`, which is not a lineage (1 to 64 letters, digits or dashes); nothing was imported",
-            file.display(),
-            crate::untrusted::neutralise(&export.lineage, 64)
-        );
-    }
-    if let Some((id, _)) = export.media.iter().find(|(_, r)| !r.is_intact()) {
-        bail!("`{}` is damaged: the record of media {id} does not match its digest; nothing was imported", file.display());
-    }
-    if let Some(history) = &export.history {
-        let latest = Timestamp::now().as_unix() + CLOCK_SKEW_SECS;
-        if let Some(why) = inconsistency(export, history, latest) {
-            bail!(
-                "`{}` is damaged: {why}; nothing was imported",
-                file.display()
-            );
-        }
-    }
-    Ok(())
 }
 
-/// The first way an export's history does not fit its records, if any:
-/// entries newest first, each (serial, media) once, none dated after
-/// `latest` (Unix seconds) or after the export's serial, and each field's
-/// last change equal to what the record holds (or, for a media without a
-/// record, leaving it absent).
-///
-/// Only the fields the history names are compared: a trail may be pruned,
-/// or begin after a state of format 1, and say nothing of older changes.
-fn inconsistency(export: &Export, history: &[Entry], latest: u64) -> Option<String> {
-    let mut seen = HashSet::new();
-    // Per media and field, the newest change: the value it was left with.
-    let mut last: BTreeMap<(MediaId, &str), (&Value, u64)> = BTreeMap::new();
-    let mut previous = u64::MAX;
-    for entry in history {
-        let (id, serial) = (entry.media, entry.serial);
-        if serial > export.serial {
-            return Some(format!(
-                "a history entry of media {id} has serial {serial}, after the export's {}",
-                export.serial
-            ));
+/// The checked copy of the export, from its start.
+fn again(copy: &File) -> anyhow::Result<impl Read> {
+    Ok(BufReader::with_capacity(BUFFER, rewound(copy)?))
+}
+
+/// One of this command's own temporary files, from its start. Its handle
+/// is a second one: the passes over it come one after another.
+fn rewound(file: &File) -> anyhow::Result<File> {
+    let mut file = file.try_clone().context("cannot reopen a temporary file")?;
+    file.seek(SeekFrom::Start(0))
+        .context("cannot read a temporary file")?;
+    Ok(file)
+}
+
+/// Whether the state holds a record or a history entry: read as far as
+/// the first.
+fn holds_anything(store: &(impl StateReader + ?Sized)) -> anyhow::Result<bool> {
+    #[derive(Debug, thiserror::Error)]
+    #[error("found one")]
+    struct Found;
+    let found = |read: anyhow::Result<()>| match read {
+        Ok(()) => Ok(false),
+        Err(e) if e.is::<Found>() => Ok(true),
+        Err(e) => Err(e),
+    };
+    let record = store.each_record(&mut |batch| {
+        if batch.is_empty() {
+            Ok(())
+        } else {
+            Err(Found.into())
         }
-        if serial > previous {
-            return Some(format!(
-                "its history is not newest first (serial {serial} after serial {previous})"
-            ));
+    });
+    Ok(found(record)? || found(store.each_entry(&Filter::default(), &mut |_| Err(Found.into())))?)
+}
+
+/// How many records and history entries the state holds.
+fn counts(store: &(impl StateReader + ?Sized)) -> anyhow::Result<(usize, usize)> {
+    let (mut records, mut entries) = (0, 0);
+    store.each_record(&mut |batch| {
+        records += batch.len();
+        Ok(())
+    })?;
+    store.each_entry(&Filter::default(), &mut |_| {
+        entries += 1;
+        Ok(())
+    })?;
+    Ok((records, entries))
+}
+
+/// The export as it is read, written to its copy on the way.
+struct Tee<R, W> {
+    from: R,
+    to: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.from.read(buf)?;
+        if n == 0 {
+            self.to.flush()?;
         }
-        previous = serial;
-        if !seen.insert((serial, id)) {
-            return Some(format!(
-                "the history entry of media {id} at serial {serial} appears twice"
-            ));
-        }
-        if entry.at.as_unix() > latest {
-            return Some(format!(
-                "the history entry of media {id} at serial {serial} is dated {}, in the future",
-                entry.at
-            ));
-        }
-        for (name, change) in &entry.fields {
-            last.entry((id, name.as_str()))
-                .or_insert((&change.after, serial));
-        }
+        self.to.write_all(&buf[..n])?;
+        Ok(n)
     }
-    for ((id, name), (after, serial)) in last {
-        let held = export.media.get(&id).map(|r| {
-            FieldKind::from_name(name)
-                .and_then(|kind| r.metadata.get(kind))
-                .and_then(|v| serde_json::to_value(v).ok())
-                .unwrap_or(Value::Null)
-        });
-        match held {
-            Some(value) if value != *after => {
-                return Some(format!(
-                    "the record of media {id} does not match its history: its {name} was last set at serial {serial}"
-                ))
-            }
-            None if !after.is_null() => {
-                return Some(format!(
-                    "media {id} has no record, but its history leaves it with a {name} (serial {serial})"
-                ))
-            }
-            _ => {}
-        }
-    }
-    None
 }
