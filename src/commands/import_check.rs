@@ -20,14 +20,26 @@ use crate::state::{Entry, Record, FORMAT_VERSION};
 /// The first pass: everything that can be checked as the export comes.
 /// Returns its header and what the second pass compares the records
 /// with.
-pub(super) fn first_pass(input: impl Read, latest: u64) -> anyhow::Result<(Header, Summary)> {
+///
+/// `bytes` is the export's size: an export xmeta wrote holds about one
+/// media per kilobyte (with its history), and the summary is made that
+/// large at once rather than grown, which would hold the old table and
+/// the new one together.
+pub(super) fn first_pass(
+    input: impl Read,
+    bytes: u64,
+    latest: u64,
+) -> anyhow::Result<(Header, Summary)> {
+    let expected = usize::try_from(bytes / 1024).unwrap_or(usize::MAX);
     let mut pass = First {
         latest,
         previous: u64::MAX,
         newest: None,
-        at_serial: HashSet::new(),
         unknown: HashSet::new(),
-        summary: Summary::default(),
+        summary: Summary {
+            media: HashMap::with_capacity(expected.min(MAX_PRESIZED)),
+            records: 0,
+        },
     };
     let header = export_stream::read(input, &mut pass).map_err(Failure::from)?;
     check_header(&header)?;
@@ -50,10 +62,8 @@ pub(super) fn second_pass(
     summary: &mut Summary,
     explain: impl Fn(MediaId) -> anyhow::Result<Lasts>,
 ) -> anyhow::Result<()> {
-    let mut lasts = std::mem::take(&mut summary.lasts);
-    let ids = &summary.ids;
     let mut pass = Second {
-        lasts: &mut lasts,
+        media: &summary.media,
         faulty: None,
     };
     let read = export_stream::read(input, &mut pass);
@@ -63,10 +73,11 @@ pub(super) fn second_pass(
     read.map_err(Failure::from)?;
     // Media with a history but no record: the history must leave them
     // with nothing.
-    let faulty = lasts
-        .into_iter()
-        .filter(|(id, last)| !ids.contains(id) && (last.set != 0 || last.unknown))
-        .map(|(id, _)| id)
+    let faulty = summary
+        .media
+        .iter()
+        .filter(|(_, m)| !m.record && (m.set != 0 || m.unknown))
+        .map(|(id, _)| *id)
         .min();
     match faulty {
         Some(id) => Err(explained(id, None, &explain(id)?)),
@@ -124,27 +135,46 @@ impl From<Stopped> for Failure {
     }
 }
 
-/// What the first pass keeps for the second: the records' IDs, and per
-/// media with a history a summary of what it leaves the media with.
-#[derive(Default)]
+/// The most media the summary is made ready for at once (more grow it).
+const MAX_PRESIZED: usize = 4 << 20;
+
+/// What the first pass keeps for the second, per media named by a record
+/// or a history entry.
 pub(super) struct Summary {
-    pub ids: HashSet<MediaId>,
-    lasts: HashMap<MediaId, Last>,
+    media: HashMap<MediaId, Last>,
+    records: usize,
 }
 
 impl Summary {
     /// Whether the export has a history to compare its records with.
     pub fn has_history(&self) -> bool {
-        !self.lasts.is_empty()
+        self.media.values().any(|m| m.seen != NONE)
+    }
+
+    /// How many records the export holds.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// Whether the export holds a record of `id`.
+    pub fn has_record(&self, id: &MediaId) -> bool {
+        self.media.get(id).is_some_and(|m| m.record)
     }
 }
 
-/// What a media's history leaves it with, in 40 bytes whatever its
-/// length: the fields it names (in the order first met, newest first),
+/// `Last::seen` of a media without history entries.
+const NONE: u64 = u64::MAX;
+
+/// What the export holds of one media, in 40 bytes whatever the length of
+/// its history: whether it has a record, and what its history leaves it
+/// with: the fields it names (in the order first met, newest first),
 /// those left with a value, and a SHA-256 chained over each field's last
 /// value in that order.
-#[derive(Default)]
 struct Last {
+    record: bool,
+    /// The serial of its last entry met (entries come newest first, so a
+    /// second one at that serial is a duplicate); `NONE` before any.
+    seen: u64,
     /// Field kinds, 4 bits each (13 kinds), in the order first met.
     order: u64,
     count: u8,
@@ -155,6 +185,21 @@ struct Last {
     /// holds one, so it cannot match.
     unknown: bool,
     chain: [u8; 16],
+}
+
+impl Default for Last {
+    fn default() -> Last {
+        Last {
+            record: false,
+            seen: NONE,
+            order: 0,
+            count: 0,
+            named: 0,
+            set: 0,
+            unknown: false,
+            chain: [0; 16],
+        }
+    }
 }
 
 impl Last {
@@ -216,8 +261,6 @@ struct First {
     previous: u64,
     /// The first entry's serial and media (the newest).
     newest: Option<(u64, MediaId)>,
-    /// The media of the entries at serial `previous`.
-    at_serial: HashSet<MediaId>,
     /// Field names this version does not know, by media, once met (an
     /// export from a newer xmeta is refused first; a forged one may have
     /// any).
@@ -244,9 +287,12 @@ impl Visit for First {
                 "the record of media {id} does not match its digest"
             )));
         }
-        if !self.summary.ids.insert(id) {
+        let media = self.summary.media.entry(id).or_default();
+        if media.record {
             bail!(Failure::damaged(format!("media {id} has two records")));
         }
+        media.record = true;
+        self.summary.records += 1;
         Ok(())
     }
 
@@ -258,23 +304,21 @@ impl Visit for First {
                 self.previous
             )));
         }
-        if serial < self.previous {
-            self.at_serial.clear();
-        }
         self.previous = serial;
         self.newest.get_or_insert((serial, id));
-        if !self.at_serial.insert(id) {
+        let last = self.summary.media.entry(id).or_default();
+        if last.seen == serial {
             bail!(Failure::damaged(format!(
                 "the history entry of media {id} at serial {serial} appears twice"
             )));
         }
+        last.seen = serial;
         if entry.at.as_unix() > self.latest {
             bail!(Failure::damaged(format!(
                 "the history entry of media {id} at serial {serial} is dated {}, in the future",
                 entry.at
             )));
         }
-        let last = self.summary.lasts.entry(id).or_default();
         for (name, change) in entry.fields {
             match FieldKind::from_name(&name) {
                 Some(kind) => last.note(kind, &change.after),
@@ -290,7 +334,7 @@ impl Visit for First {
 }
 
 struct Second<'a> {
-    lasts: &'a mut HashMap<MediaId, Last>,
+    media: &'a HashMap<MediaId, Last>,
     /// The first record that does not match its history.
     faulty: Option<(MediaId, Record)>,
 }
@@ -300,8 +344,8 @@ impl Visit for Second<'_> {
     const ENTRIES: bool = false;
 
     fn record(&mut self, id: MediaId, record: Record) -> anyhow::Result<()> {
-        match self.lasts.remove(&id) {
-            Some(last) if !last.matches(&record) => {
+        match self.media.get(&id) {
+            Some(last) if last.seen != NONE && !last.matches(&record) => {
                 self.faulty = Some((id, record));
                 bail!("stopped at a record that does not match its history")
             }

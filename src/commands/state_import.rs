@@ -43,6 +43,7 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
     };
     let opened = crate::intake::open(file, None, MAX_EXPORT_BYTES)
         .map_err(|e| anyhow!("cannot read `{shown}`: {e}"))?;
+    let bytes = opened.meta.len();
     // Copied as it is read and checked: every later pass reads the bytes
     // that were checked, whatever happens to the file meanwhile.
     let copy = tempfile::tempfile().context("cannot make a temporary copy of the export")?;
@@ -54,7 +55,8 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         }),
     );
     let latest = Timestamp::now().as_unix() + CLOCK_SKEW_SECS;
-    let (header, mut summary) = import_check::first_pass(&mut input, latest).map_err(refused)?;
+    let (header, mut summary) =
+        import_check::first_pass(&mut input, bytes, latest).map_err(refused)?;
     let hashing = input.into_inner();
     let digest = hex::encode(hashing.finish());
     if summary.has_history() {
@@ -71,9 +73,11 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
     let serial = store.serial()?.max(header.serial) + 1;
     let at = Timestamp::now();
     let lineage = &header.lineage;
-    let records = summary.ids.len();
+    let records = summary.records();
 
     if !holds_anything(&*store)? {
+        // Its tables go before the state is written: the two peaks apart.
+        drop(summary);
         let history = if header.history {
             History::Export
         } else if provenance.off {
@@ -159,7 +163,7 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
     store.each_record(&mut |batch| {
         held += batch.len();
         for (id, record) in &batch {
-            if !summary.ids.contains(id) {
+            if !summary.has_record(id) {
                 if let Some(e) = entry(*id, Some(record), None) {
                     spool_entry(&e)?;
                     changed += 1;
@@ -168,6 +172,7 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         }
         Ok(())
     })?;
+    drop(summary);
     let mut kept = 0;
     store.each_entry(&Filter::default(), &mut |e| {
         kept += 1;

@@ -18,7 +18,7 @@ use super::moved_file;
 use super::{
     create_private_dir, damaged, digest_key, head, history_key, media_key, open_db, presence,
     preview_key, warn_if_open_to_others, Presence, Tree, FORMAT, HISTORY_PREFIX, KEY_FORMAT,
-    KEY_LINEAGE, KEY_SERIAL, RECORDS_PER_OPENING, SLED_CACHE_BYTES,
+    KEY_LINEAGE, KEY_SERIAL, SLED_CACHE_BYTES,
 };
 use crate::model::{MediaId, Metadata};
 use crate::state::history::{self, Event};
@@ -386,61 +386,95 @@ fn remove_dir_if_there(dir: &Path) -> std::io::Result<()> {
 }
 
 /// A whole state, as `new` hands it over, in a new database at `path`,
-/// flushed. It is closed and opened again as it grows: sled keeps the
-/// pages it wrote too.
+/// flushed. It is closed and opened again every `BYTES_PER_OPENING`
+/// written, records and history alike: sled keeps the pages it wrote.
 fn build_replacement(path: &Path, new: Replacement<'_>) -> anyhow::Result<()> {
-    let open = || -> anyhow::Result<sled::Db> {
-        Ok(sled::Config::new()
-            .path(path)
-            .cache_capacity(SLED_CACHE_BYTES)
-            .open()?)
+    let mut db = Filling {
+        path,
+        db: None,
+        written: 0,
     };
-    let mut db = Some(open()?);
-    let mut since_opening = 0;
     (new.records)(&mut |batch| {
         let mut write = sled::Batch::default();
+        let mut bytes = 0;
         for (id, record) in &batch {
             let value = record.encode()?;
             let digest = Digest::stated(&value)
                 .map_err(|e| anyhow!("cannot import the record of media {id}: {e}"))?;
+            bytes += value.len();
             write.insert(media_key(id), value);
             write.insert(digest_key(id), digest.as_bytes());
         }
-        let Some(open_db) = db.as_ref() else {
-            anyhow::bail!("the new state database could not be opened again");
-        };
-        open_db.apply_batch(write)?;
-        since_opening += batch.len();
-        if since_opening >= RECORDS_PER_OPENING {
-            if let Some(old) = db.take() {
-                old.flush()?;
-            }
-            db = Some(open()?);
-            since_opening = 0;
-        }
-        Ok(())
+        db.apply(write, bytes)
     })?;
-    let db = match db {
-        Some(db) => db,
-        None => open()?,
-    };
     let mut chunker = history::Chunker::default();
+    let mut write = sled::Batch::default();
+    let mut bytes = 0;
     (new.history)(&mut |entry| {
         if let Some(chunk) = chunker.push(entry)? {
-            db.insert(history_key(&chunk), chunk.bytes)?;
+            bytes += chunk.bytes.len();
+            write.insert(history_key(&chunk), chunk.bytes);
+            if bytes >= HISTORY_BATCH_BYTES {
+                db.apply(std::mem::take(&mut write), std::mem::take(&mut bytes))?;
+            }
         }
         Ok(())
     })?;
     if let Some(chunk) = chunker.finish()? {
-        db.insert(history_key(&chunk), chunk.bytes)?;
+        bytes += chunk.bytes.len();
+        write.insert(history_key(&chunk), chunk.bytes);
     }
-    let mut facts = sled::Batch::default();
-    facts.insert(KEY_FORMAT, &FORMAT.to_be_bytes());
-    facts.insert(KEY_LINEAGE, new.lineage.as_bytes());
-    facts.insert(KEY_SERIAL, &new.serial.to_be_bytes());
-    db.apply_batch(facts)?;
-    db.flush()?;
+    write.insert(KEY_FORMAT, &FORMAT.to_be_bytes());
+    write.insert(KEY_LINEAGE, new.lineage.as_bytes());
+    write.insert(KEY_SERIAL, &new.serial.to_be_bytes());
+    db.apply(write, bytes)?;
+    db.open()?.flush()?;
     Ok(())
+}
+
+/// How much history goes into one write of a replacement.
+const HISTORY_BATCH_BYTES: usize = 1 << 20;
+/// A replacement's database is closed and opened again each time this
+/// much was written to it. An import of 1,000,000 media (GNU time, peak
+/// RSS, wall): every 2 MB 212 MB, 56 s; 4 MB 241–247 MB, 49 s; 8 MB
+/// 352 MB, 45 s; 32 MB 548 MB, 42 s; never 1,187 MB, 42 s. Each opening
+/// reads what was written before, so fewer cost less time.
+const BYTES_PER_OPENING: usize = 4 << 20;
+
+/// The database a replacement is built in, opened when needed.
+struct Filling<'a> {
+    path: &'a Path,
+    db: Option<sled::Db>,
+    /// Bytes written since it was opened.
+    written: usize,
+}
+
+impl Filling<'_> {
+    fn open(&mut self) -> anyhow::Result<&sled::Db> {
+        let db = if let Some(db) = self.db.take() {
+            db
+        } else {
+            self.written = 0;
+            sled::Config::new()
+                .path(self.path)
+                .cache_capacity(SLED_CACHE_BYTES)
+                .open()?
+        };
+        Ok(self.db.insert(db))
+    }
+
+    /// Applies `write` (about `bytes` long), then closes the database if
+    /// enough was written since it was opened.
+    fn apply(&mut self, write: sled::Batch, bytes: usize) -> anyhow::Result<()> {
+        self.open()?.apply_batch(write)?;
+        self.written += bytes;
+        if self.written >= BYTES_PER_OPENING {
+            if let Some(db) = self.db.take() {
+                db.flush()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for SledWriter {
