@@ -3,6 +3,10 @@
 //!
 //!     cargo bench --bench perf                      # 100,000 media
 //!     XMETA_BENCH_MEDIA=1000 cargo bench --bench perf   # smoke run (CI)
+//!     XMETA_BENCH_GROWTH=10000,100000,1000000 cargo bench --bench perf
+//!
+//! The last is the growth table: each command on an empty and on a full
+//! state at each size, one run each (`growth`).
 //!
 //! Scenarios: the `serde_yaml` floor (one thread reads and parses every file
 //! into `serde_yaml::Value`), `xmeta validate`, `xmeta plan` on an empty and
@@ -314,6 +318,18 @@ fn main() {
     }
     // 100,000 media unless XMETA_BENCH_MEDIA says otherwise (CI's smoke
     // run sets 1,000).
+    if let Ok(sizes) = std::env::var("XMETA_BENCH_GROWTH") {
+        let sizes: Vec<u64> = sizes
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("XMETA_BENCH_GROWTH: sizes, by commas")
+            })
+            .collect();
+        growth(&sizes);
+        return;
+    }
     let total = media_count();
     let root = tempfile::tempdir().expect("tempdir");
     let tree = root.path().join("tree");
@@ -1072,4 +1088,97 @@ fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i
     let head = &samples[..samples.len().min(100)];
     let tail = &samples[samples.len().saturating_sub(100)..];
     (mean(head), mean(tail), peak)
+}
+
+/// The growth table: time and peak RSS of each command at each size (one
+/// run each, sled), to show they grow linearly with the library. Saved
+/// plans and the state commands are the ones that must stay within
+/// 256 MB whatever the size.
+fn growth(sizes: &[u64]) {
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    let mut row = |name: &str, cell: String| match rows.iter_mut().find(|(n, _)| n == name) {
+        Some((_, cells)) => cells.push(cell),
+        None => rows.push((name.to_string(), vec![cell])),
+    };
+    let mut heads = Vec::new();
+    for &total in sizes {
+        let root = tempfile::tempdir().expect("tempdir");
+        let tree = root.path().join("tree");
+        let bytes = generate(&tree, total, |_| V1);
+        let tree_s = tree.display().to_string();
+        heads.push(format!("{total} media ({:.1} MB)", bytes as f64 / 1e6));
+        let empty = Store::Dir(root.path().join("empty"));
+        let full = Store::Dir(root.path().join("full"));
+        let saved = root.path().join("saved.plan").display().to_string();
+        let export = root.path().join("export.json").display().to_string();
+        let cell = |m: &Measured, of: u64| {
+            format!("{:.2} s, {}", m.wall.as_secs_f64(), rss(m.max_rss_kb, of))
+        };
+        let measured = |args: &[&str], store: &Store| {
+            let m = run(args, store, &[]);
+            assert!(!m.stdout.is_empty() || args[0] == "state", "{args:?}");
+            m
+        };
+        for (name, args) in [
+            ("`validate`", vec!["validate", &tree_s]),
+            ("`lint`", vec!["lint", &tree_s]),
+            ("`plan`, empty state", vec!["plan", &tree_s]),
+            (
+                "`plan --format json`, empty state",
+                vec!["plan", &tree_s, "--format", "json"],
+            ),
+            (
+                "`plan --out`, empty state",
+                vec!["plan", &tree_s, "--out", &saved],
+            ),
+        ] {
+            row(name, cell(&measured(&args, &empty), bytes));
+        }
+        let adopt = measured(&["adopt", &tree_s], &full);
+        assert!(adopt.stdout.contains(&format!("Adopted {total} media")));
+        row("`adopt` (with history)", cell(&adopt, bytes));
+        let no_op = measured(&["plan", &tree_s], &full);
+        assert!(no_op.stdout.contains("No changes."), "no-op plan");
+        row("`plan`, full state (no-op)", cell(&no_op, bytes));
+        let exported = measured(&["state", "export", "--out", &export], &full);
+        let export_bytes = std::fs::metadata(&export).expect("the export").len();
+        row(
+            "`state export` (× the export)",
+            format!(
+                "{} of {:.1} MB",
+                cell(&exported, export_bytes),
+                export_bytes as f64 / 1e6
+            ),
+        );
+        row(
+            "`state list` (× the export)",
+            cell(&measured(&["state", "list"], &full), export_bytes),
+        );
+        row(
+            "`state history` (× the export)",
+            cell(&measured(&["state", "history"], &full), export_bytes),
+        );
+        let imported = Store::Dir(root.path().join("imported"));
+        let m = measured(&["state", "import", &export], &imported);
+        assert!(
+            m.stdout.contains(&format!("Imported {total} media")),
+            "{}",
+            m.stdout
+        );
+        row(
+            "`state import`, empty state (× the export)",
+            cell(&m, export_bytes),
+        );
+        let m = measured(&["state", "import", &export, "--force"], &imported);
+        assert!(m.stdout.contains("(0 changed)"), "{}", m.stdout);
+        row(
+            "`state import --force`, full state (× the export)",
+            cell(&m, export_bytes),
+        );
+    }
+    println!("| command (sled) | {} |", heads.join(" | "));
+    println!("|---|{}", "---|".repeat(heads.len()));
+    for (name, cells) in rows {
+        println!("| {name} | {} |", cells.join(" | "));
+    }
 }

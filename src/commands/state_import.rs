@@ -124,10 +124,6 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         off: false,
         ..provenance
     };
-    let entry = |id, before: Option<&Record>, after: Option<&Record>| {
-        let (before, after) = (before.map(|r| &r.metadata), after.map(|r| &r.metadata));
-        (before != after).then(|| Entry::new(id, Event::Import, before, after, &by, serial, at))
-    };
     // Newest first: the import's own entries, then the trail, spooled to
     // a temporary file because the state is emptied before it is filled.
     let spool = tempfile::tempfile().context("cannot make a temporary file for the history")?;
@@ -138,41 +134,28 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         Ok(())
     };
     let mut changed = 0;
-    let mut batch = Vec::with_capacity(state::RECORD_BATCH);
-    let mut compare = |batch: &mut Vec<(MediaId, Record)>| -> anyhow::Result<()> {
-        let ids: Vec<MediaId> = batch.iter().map(|(id, _)| *id).collect();
-        let held = store.get_present(&ids)?;
-        for (id, record) in batch.drain(..) {
-            if let Some(e) = entry(id, held.get(&id), Some(&record)) {
-                spool_entry(&e)?;
-                changed += 1;
-            }
+    let mut compared = |id, before: Option<&Record>, after: Option<&Record>| {
+        let (before, after) = (before.map(|r| &r.metadata), after.map(|r| &r.metadata));
+        if before == after {
+            return Ok(());
         }
-        Ok(())
+        changed += 1;
+        spool_entry(&Entry::new(
+            id,
+            Event::Import,
+            before,
+            after,
+            &by,
+            serial,
+            at,
+        ))
     };
-    export_stream::each_record(again(&copy)?, |id, record| {
-        batch.push((id, record));
-        if batch.len() == state::RECORD_BATCH {
-            compare(&mut batch)?;
-        }
-        Ok(())
-    })
-    .map_err(unexpected)?;
-    compare(&mut batch)?;
-    let mut held = 0;
-    store.each_record(&mut |batch| {
-        held += batch.len();
-        for (id, record) in &batch {
-            if !summary.has_record(id) {
-                if let Some(e) = entry(*id, Some(record), None) {
-                    spool_entry(&e)?;
-                    changed += 1;
-                }
-            }
-        }
-        Ok(())
-    })?;
-    drop(summary);
+    let held = if summary.in_order() {
+        drop(summary);
+        compare_in_order(&*store, &copy, &mut compared)?
+    } else {
+        compare_by_lookup(&*store, &copy, summary.into_records(), &mut compared)?
+    };
     let mut kept = 0;
     store.each_entry(&Filter::default(), &mut |e| {
         kept += 1;
@@ -188,6 +171,105 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         if changed == 1 { "y" } else { "ies" }
     ));
     Ok(())
+}
+
+/// What the import does with each media the state or the export holds:
+/// its held record and its exported one.
+type Compared<'a> = dyn FnMut(MediaId, Option<&Record>, Option<&Record>) -> anyhow::Result<()> + 'a;
+
+/// Compares an export whose records are in ID order (as `state export`
+/// writes them) with the state's, both read in order side by side: the
+/// export's on a thread of its own, a few batches ahead. Returns how many
+/// records the state held.
+fn compare_in_order(
+    store: &dyn StateWriter,
+    copy: &File,
+    compared: &mut Compared<'_>,
+) -> anyhow::Result<usize> {
+    let input = again(copy)?;
+    std::thread::scope(|s| {
+        let (batches, received) = std::sync::mpsc::sync_channel(2);
+        let reader = s.spawn(move || {
+            let mut batch = Vec::with_capacity(state::RECORD_BATCH);
+            export_stream::each_record(input, |id, record| {
+                batch.push((id, record));
+                if batch.len() == state::RECORD_BATCH {
+                    batches
+                        .send(std::mem::take(&mut batch))
+                        .map_err(|_| anyhow!("the comparison stopped"))?;
+                }
+                Ok(())
+            })
+            .map_err(unexpected)?;
+            // The last batch; none if the comparison stopped.
+            let _ = batches.send(batch);
+            anyhow::Ok(())
+        });
+        // Owns the receiver: dropped, it stops the reader, which a
+        // comparison that failed must do before the reader is joined.
+        let mut exported = received.into_iter().flatten().peekable();
+        let mut held = 0;
+        let compared_all = store
+            .each_record(&mut |batch| {
+                held += batch.len();
+                for (id, record) in &batch {
+                    while let Some((new, after)) = exported.next_if(|(new, _)| new < id) {
+                        compared(new, None, Some(&after))?;
+                    }
+                    let after = exported.next_if(|(new, _)| new == id).map(|(_, r)| r);
+                    compared(*id, Some(record), after.as_ref())?;
+                }
+                Ok(())
+            })
+            .and_then(|()| exported.try_for_each(|(new, after)| compared(new, None, Some(&after))));
+        drop(exported);
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        compared_all.and(read)?;
+        Ok(held)
+    })
+}
+
+/// Compares an export whose records are not in ID order with the state's:
+/// the state's read a batch of the export's IDs at a time, then those
+/// the export does not hold (`exported`, sorted). Returns how many
+/// records the state held.
+fn compare_by_lookup(
+    store: &dyn StateWriter,
+    copy: &File,
+    exported: Vec<MediaId>,
+    compared: &mut Compared<'_>,
+) -> anyhow::Result<usize> {
+    let mut batch = Vec::with_capacity(state::RECORD_BATCH);
+    let mut compare = |batch: &mut Vec<(MediaId, Record)>| -> anyhow::Result<()> {
+        let ids: Vec<MediaId> = batch.iter().map(|(id, _)| *id).collect();
+        let held = store.get_present(&ids)?;
+        for (id, record) in batch.drain(..) {
+            compared(id, held.get(&id), Some(&record))?;
+        }
+        Ok(())
+    };
+    export_stream::each_record(again(copy)?, |id, record| {
+        batch.push((id, record));
+        if batch.len() == state::RECORD_BATCH {
+            compare(&mut batch)?;
+        }
+        Ok(())
+    })
+    .map_err(unexpected)?;
+    compare(&mut batch)?;
+    let mut held = 0;
+    store.each_record(&mut |batch| {
+        held += batch.len();
+        for (id, record) in &batch {
+            if exported.binary_search(id).is_err() {
+                compared(*id, Some(record), None)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(held)
 }
 
 /// Where the new state's history comes from.

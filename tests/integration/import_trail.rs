@@ -228,3 +228,79 @@ fn an_export_is_read_in_any_key_order_and_a_media_named_twice_is_refused() {
     );
     assert!(!other.state_exists(), "a state was made");
 }
+
+/// `--force` compares the export with the state whether the export's
+/// records are in ID order (as `state export` writes them: both read side
+/// by side) or not (a tool sorted them as text, "10" before "8": each
+/// looked up), with the same `import` entries either way.
+#[test]
+fn a_forced_import_finds_the_changes_whatever_the_order_of_the_records() {
+    let record = |text: &str| {
+        let mut export = json!({"media": {}});
+        set_record(&mut export, "1", alt(text));
+        export["media"]["1"]["applied_at"] = json!("2026-01-01T00:00:00Z");
+        export["media"]["1"].to_string()
+    };
+    let export = |media: &[(&str, &str)]| {
+        let media: Vec<String> = media
+            .iter()
+            .map(|(id, text)| format!("\"{id}\": {}", record(text)))
+            .collect();
+        format!(
+            "{{\"format_version\": 2, \"lineage\": \"abc\", \"serial\": 3, \"media\": {{{}}}}}",
+            media.join(", ")
+        )
+    };
+    let held = export(&[("7", "seven"), ("9", "nine"), ("10", "ten")]);
+    let wanted = [("8", "eight"), ("9", "nine"), ("10", "ten, again")];
+    let mut as_text = wanted;
+    as_text.sort_by_key(|(id, _)| id.to_string());
+    assert_eq!(as_text.map(|(id, _)| id), ["10", "8", "9"]);
+    let mut entries = Vec::new();
+    for order in [&wanted, &as_text] {
+        let env = TestEnv::new().with_env("USER", "tester");
+        env.write("held.json", &held);
+        env.exits_with(&["state", "import", "held.json"], 0);
+        env.write("wanted.json", &export(order));
+        let run = env.exits_with(&["state", "import", "wanted.json", "--force"], 0);
+        assert_has(
+            &run.stdout,
+            "Imported 3 media, replacing the 3 the state held (3 changed); its 3 history entries are kept, with 3 `import` entries added.",
+        );
+        // The forced import's own: the newest serial (the first import
+        // made one entry per media too).
+        let trail = history(&env);
+        let newest = trail[0]["serial"].clone();
+        let mut imports: Vec<(Value, Value)> = trail
+            .into_iter()
+            .filter(|e| e["action"] == "import" && e["serial"] == newest)
+            .map(|e| (e["media"].clone(), e["fields"]["alt_text"].clone()))
+            .collect();
+        imports.sort_by_key(|(media, _)| media.to_string());
+        entries.push(imports);
+        let listed = env.exits_with(&["state", "list"], 0).stdout;
+        let ids: Vec<&str> = listed
+            .lines()
+            .filter_map(|l| l.split('\t').next())
+            .collect();
+        assert_eq!(ids, ["8", "9", "10"]);
+    }
+    assert_eq!(entries[0], entries[1]);
+    assert_eq!(
+        entries[0],
+        [
+            (
+                json!("10"),
+                json!({"before": {"text": "ten"}, "after": {"text": "ten, again"}})
+            ),
+            (
+                json!("7"),
+                json!({"before": {"text": "seven"}, "after": null})
+            ),
+            (
+                json!("8"),
+                json!({"before": null, "after": {"text": "eight"}})
+            ),
+        ]
+    );
+}
