@@ -5,7 +5,7 @@
 //! only a fixed-size summary of what its history leaves it with, so an
 //! export of 1,000,000 media is checked in tens of megabytes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use anyhow::bail;
@@ -35,7 +35,6 @@ pub(super) fn first_pass(
         latest,
         previous: u64::MAX,
         newest: None,
-        unknown: HashSet::new(),
         summary: Summary {
             media: HashMap::with_capacity(expected.min(MAX_PRESIZED)),
             records: 0,
@@ -78,7 +77,7 @@ pub(super) fn second_pass(
     let faulty = summary
         .media
         .iter()
-        .filter(|(_, m)| !m.record && (m.set != 0 || m.unknown))
+        .filter(|(_, m)| !m.record && m.set != 0)
         .map(|(id, _)| *id)
         .min();
     match faulty {
@@ -201,9 +200,6 @@ struct Last {
     /// One bit per field kind: named / left with a value other than null.
     named: u16,
     set: u16,
-    /// A field this version does not know left with a value: no record
-    /// holds one, so it cannot match.
-    unknown: bool,
     chain: [u8; 16],
 }
 
@@ -216,7 +212,6 @@ impl Default for Last {
             count: 0,
             named: 0,
             set: 0,
-            unknown: false,
             chain: [0; 16],
         }
     }
@@ -252,9 +247,6 @@ impl Last {
 
     /// Whether `record` holds what this history leaves it with.
     fn matches(&self, record: &Record) -> bool {
-        if self.unknown {
-            return false;
-        }
         let mut chain = [0; 16];
         for i in 0..u32::from(self.count) {
             let index = (self.order >> (4 * i)) & 0xf;
@@ -281,10 +273,6 @@ struct First {
     previous: u64,
     /// The first entry's serial and media (the newest).
     newest: Option<(u64, MediaId)>,
-    /// Field names this version does not know, by media, once met (an
-    /// export from a newer xmeta is refused first; a forged one may have
-    /// any).
-    unknown: HashSet<(MediaId, String)>,
     summary: Summary,
 }
 
@@ -344,11 +332,17 @@ impl Visit for First {
         for (name, change) in entry.fields {
             match FieldKind::from_name(&name) {
                 Some(kind) => last.note(kind, &change.after),
-                None => {
-                    if self.unknown.insert((id, name)) {
-                        last.unknown |= !change.after.is_null();
-                    }
+                // A field this version does not know: no record holds
+                // one, so no value of it can be what the record was left
+                // with, newest or not (an export of a newer format was
+                // refused by its version first).
+                None if !change.after.is_null() => {
+                    bail!(Failure::damaged(format!(
+                        "the history entry of media {id} at serial {serial} sets `{}`, a field this version of xmeta does not know",
+                        crate::untrusted::neutralise(&name, 64)
+                    )));
                 }
+                None => {}
             }
         }
         Ok(())
@@ -382,18 +376,19 @@ impl Visit for Second<'_> {
 /// state of format 1).
 fn explained(id: MediaId, record: Option<&Record>, lasts: &Lasts) -> anyhow::Error {
     for (name, (after, serial)) in lasts {
+        let shown = crate::untrusted::neutralise(name, 64);
         let value =
             record.map(|r| FieldKind::from_name(name).map_or(Value::Null, |kind| held(r, kind)));
         match value {
             Some(value) if value != *after => {
                 return Failure::damaged(format!(
-                    "the record of media {id} does not match its history: its {name} was last set at serial {serial}"
+                    "the record of media {id} does not match its history: its {shown} was last set at serial {serial}"
                 ))
                 .into()
             }
             None if !after.is_null() => {
                 return Failure::damaged(format!(
-                    "media {id} has no record, but its history leaves it with a {name} (serial {serial})"
+                    "media {id} has no record, but its history leaves it with a {shown} (serial {serial})"
                 ))
                 .into()
             }

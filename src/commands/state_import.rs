@@ -396,10 +396,17 @@ struct Tee<R, W> {
 impl<R: Read, W: Write> Read for Tee<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.from.read(buf)?;
+        // Said as such: the user's file was read, the copy not written.
+        let copying = |e: std::io::Error| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot write its temporary copy (in TMPDIR): {e}"),
+            )
+        };
         if n == 0 {
-            self.to.flush()?;
+            self.to.flush().map_err(copying)?;
         }
-        self.to.write_all(&buf[..n])?;
+        self.to.write_all(&buf[..n]).map_err(copying)?;
         Ok(n)
     }
 }

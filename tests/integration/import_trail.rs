@@ -304,3 +304,32 @@ fn a_forced_import_finds_the_changes_whatever_the_order_of_the_records() {
         ]
     );
 }
+
+/// A history entry that sets a field this version does not know is
+/// refused, its name shown without its terminal escapes: no record can
+/// hold such a field, so its history cannot tell the record's story.
+#[test]
+fn an_entry_setting_an_unknown_field_is_refused_and_its_name_neutralised() {
+    let env = TestEnv::new();
+    env.write("manifests/a.yaml", &manifest(1..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["state", "export", "--out", "export.json"], 0);
+    let mut export = read_json(&env, "export.json");
+    export["history"][0]["fields"]["x\u{1b}[2Jy"] = json!({"before": null, "after": 1});
+    let fresh = TestEnv::new();
+    fresh.write("forged.json", &export.to_string());
+    let run = fresh.exits_with(&["state", "import", "forged.json"], 1);
+    assert_has(
+        &run.stderr,
+        &format!(
+            "`forged.json` is damaged: the history entry of media {} at serial 1 sets `x",
+            media_id(1)
+        ),
+    );
+    assert_has(
+        &run.stderr,
+        "a field this version of xmeta does not know; nothing was imported",
+    );
+    assert!(!run.all().contains('\x1b'), "{}", run.stderr);
+    assert!(!fresh.state_exists());
+}

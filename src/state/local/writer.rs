@@ -198,10 +198,17 @@ impl StateWriter for SledWriter {
         }
         if let Err(e) = build_replacement(&built, new) {
             let _ = std::fs::remove_dir_all(&built);
-            *self.tree.write().unwrap_or_else(PoisonError::into_inner) = Some(Tree {
-                dir: self.dir.clone(),
-                db: open_db(&self.dir)?,
-            });
+            // The build's error is the one to report; the old database
+            // stays as it was on disk either way.
+            match open_db(&self.dir) {
+                Ok(db) => {
+                    *self.tree.write().unwrap_or_else(PoisonError::into_inner) = Some(Tree {
+                        dir: self.dir.clone(),
+                        db,
+                    });
+                }
+                Err(reopen) => tracing::warn!("{reopen:#}"),
+            }
             return Err(e);
         }
         {
