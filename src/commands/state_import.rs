@@ -344,7 +344,10 @@ fn again(copy: &File) -> anyhow::Result<impl Read> {
 }
 
 /// One of this command's own temporary files, from its start. Its handle
-/// is a second one: the passes over it come one after another.
+/// is a second one: the passes over it come one after another. Not a
+/// user's file (those go through `intake`): an unnamed file made by
+/// `tempfile`, holding the checked copy of the export or the spooled
+/// history, read back through its own handle.
 fn rewound(file: &File) -> anyhow::Result<File> {
     let mut file = file.try_clone().context("cannot reopen a temporary file")?;
     file.seek(SeekFrom::Start(0))
