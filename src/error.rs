@@ -9,8 +9,10 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct Location {
     pub file: Arc<PathBuf>,
-    pub line: usize,
-    pub column: usize,
+    /// 32 bits: every declared media keeps its place, and a manifest is
+    /// at most 64 MiB (`MAX_FILE_BYTES`), so neither can overflow.
+    pub line: u32,
+    pub column: u32,
 }
 
 impl Location {
@@ -52,8 +54,8 @@ impl Location {
     pub fn new(file: &Arc<PathBuf>, line: usize, column: usize) -> Location {
         Location {
             file: Arc::clone(file),
-            line,
-            column,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use crate::manifest::Desired;
-use crate::model::{AltText, FieldKind, FieldValue, MediaId, Metadata};
+use crate::model::{AltText, FieldKind, FieldSet, FieldValue, MediaId, Metadata};
 use crate::state::Record;
 use crate::x_api::{ApiError, Client, Live, KEYS_PER_READ};
 
@@ -23,8 +23,8 @@ pub fn keys(
     let mut keys = Vec::new();
     let mut unrefreshable = 0;
     for id in applied.keys() {
-        match desired.media.get(id).map(|e| e.media_key.as_deref()) {
-            Some(Some(key)) => keys.push((*id, key.to_string())),
+        match desired.media.get(id).map(crate::manifest::Entry::media_key) {
+            Some(Some(key)) => keys.push((*id, key)),
             Some(None) => unrefreshable += 1,
             None => {}
         }
@@ -33,7 +33,7 @@ pub fn keys(
 }
 
 fn alt_text_of(metadata: &Metadata) -> Metadata {
-    metadata.select(&[FieldKind::AltText])
+    metadata.select(FieldSet::of(FieldKind::AltText))
 }
 
 fn live_alt_text(text: Option<String>) -> Metadata {

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::hashing::Hashing;
-use crate::model::{FieldKind, MediaId, Metadata};
+use crate::model::{FieldKind, FieldSet, MediaId, Metadata};
 use crate::plan::{Action, Change, Plan, PlanWarning, Summary};
 use crate::state::StateReader;
 
@@ -109,13 +109,8 @@ impl<'a> Document<'a> {
                     Action::Create => !recorded.contains_key(&change.id),
                     Action::Forget => current == Some(&change.before),
                     Action::Update => {
-                        let touched: Vec<FieldKind> = change
-                            .fields
-                            .iter()
-                            .chain(&change.untracked)
-                            .copied()
-                            .collect();
-                        current.map(|m| m.select(&touched)).as_ref() == Some(&change.before)
+                        let touched = change.fields.union(change.untracked);
+                        current.map(|m| m.select(touched)).as_ref() == Some(&change.before)
                     }
                 };
                 if !matches {
@@ -194,7 +189,7 @@ struct ReadChange {
     action: Action,
     fields: Vec<FieldKind>,
     #[serde(default)]
-    untracked: Vec<FieldKind>,
+    untracked: FieldSet,
     before: Metadata,
     after: Metadata,
     request: Option<serde_json::Value>,
@@ -255,10 +250,18 @@ impl<'de> Deserialize<'de> for Checked {
                         checked.problem = Some(format!("lists media {} twice", c.id));
                         continue;
                     }
+                    let fields: FieldSet = c.fields.iter().copied().collect();
+                    if fields.len() != c.fields.len() {
+                        checked.problem = Some(format!(
+                            "is inconsistent: media {}: `fields` names a field twice",
+                            c.id
+                        ));
+                        continue;
+                    }
                     let change = Change {
                         id: c.id,
                         action: c.action,
-                        fields: c.fields,
+                        fields,
                         untracked: c.untracked,
                         before: c.before,
                         after: c.after,
@@ -374,13 +377,8 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
 /// `after` once X confirms the request, so a value outside the request
 /// would be recorded without ever being sent.
 fn check_change(change: &Change, request: Option<&serde_json::Value>) -> Result<(), String> {
-    let after: Vec<FieldKind> = change.after.kinds().collect();
-    let mut fields = change.fields.clone();
-    fields.sort();
-    fields.dedup();
-    if fields.len() != change.fields.len() {
-        return Err("`fields` names a field twice".into());
-    }
+    let after: FieldSet = change.after.kinds().collect();
+    let fields = change.fields;
     match change.action {
         Action::Forget => {
             if !change.fields.is_empty() || !change.after.is_empty() || !change.untracked.is_empty()
@@ -392,11 +390,11 @@ fn check_change(change: &Change, request: Option<&serde_json::Value>) -> Result<
             if fields != after {
                 return Err("`fields` and the keys of `after` differ".into());
             }
-            if change.untracked.iter().any(|k| fields.contains(k)) {
+            if change.untracked.intersects(fields) {
                 return Err("a field is both sent and no longer tracked".into());
             }
-            let touched: Vec<FieldKind> = fields.iter().chain(&change.untracked).copied().collect();
-            if change.before.kinds().any(|k| !touched.contains(&k)) {
+            let touched = fields.union(change.untracked);
+            if change.before.kinds().any(|k| !touched.contains(k)) {
                 return Err("`before` holds a field the change does not touch".into());
             }
             if change.action == Action::Create
@@ -428,8 +426,8 @@ mod tests {
         Change {
             id: MediaId::parse(id).unwrap(),
             action: Action::Create,
-            fields: vec![FieldKind::AltText],
-            untracked: Vec::new(),
+            fields: FieldSet::of(FieldKind::AltText),
+            untracked: FieldSet::default(),
             before: Metadata::default(),
             after,
             location: None,

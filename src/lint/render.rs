@@ -359,8 +359,8 @@ struct Artifact {
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Region {
-    start_line: usize,
-    start_column: usize,
+    start_line: u32,
+    start_column: u32,
 }
 
 #[derive(serde::Serialize)]

@@ -29,7 +29,42 @@ pub struct Entry {
     /// Alt-text rules this media is exempt from, and why (`lint:`).
     pub exemption: Option<Arc<Exemption>>,
     /// X's media key (`3_<id>`), from `key:` or `type:`, to read it back.
-    pub media_key: Option<String>,
+    pub media_key: Option<KeyPrefix>,
+}
+
+impl Entry {
+    /// X's media key for this media (`3_<id>`), if its manifest gives it.
+    #[must_use]
+    pub fn media_key(&self) -> Option<String> {
+        self.media_key.map(|prefix| prefix.key(&self.id))
+    }
+}
+
+/// The part of a media key before the media's own ID (`3` in `3_<id>`):
+/// the key is kept as this one byte, not as a string per media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPrefix(u8);
+
+impl KeyPrefix {
+    const PHOTO: KeyPrefix = KeyPrefix(3);
+    const VIDEO: KeyPrefix = KeyPrefix(7);
+    const AMPLIFY_VIDEO: KeyPrefix = KeyPrefix(13);
+    const GIF: KeyPrefix = KeyPrefix(16);
+
+    fn parse(prefix: &str) -> Option<KeyPrefix> {
+        match prefix {
+            "3" => Some(Self::PHOTO),
+            "7" => Some(Self::VIDEO),
+            "13" => Some(Self::AMPLIFY_VIDEO),
+            "16" => Some(Self::GIF),
+            _ => None,
+        }
+    }
+
+    #[must_use]
+    pub fn key(self, id: &MediaId) -> String {
+        format!("{}_{id}", self.0)
+    }
 }
 
 /// A media's declared metadata and, once asked for, its digest and its
@@ -39,7 +74,9 @@ pub struct Entry {
 pub struct Declared {
     metadata: Metadata,
     digest: OnceLock<Digest>,
-    text_check: OnceLock<TextCheck>,
+    /// Boxed: most plans never lint-check through it (only watch keeps
+    /// checks), and inline it cost 32 bytes a media.
+    text_check: OnceLock<Box<TextCheck>>,
 }
 
 impl Declared {
@@ -66,12 +103,12 @@ impl Declared {
         check: impl FnOnce() -> TextCheck,
     ) -> std::borrow::Cow<'_, TextCheck> {
         let fresh = match self.text_check.get() {
-            Some(kept) if kept.options == options => return std::borrow::Cow::Borrowed(kept),
+            Some(kept) if kept.options == options => return std::borrow::Cow::Borrowed(&**kept),
             Some(_) => return std::borrow::Cow::Owned(check()),
             None => check(),
         };
         // A copy is kept (its findings are few, usually none).
-        let _ = self.text_check.set(fresh.clone());
+        let _ = self.text_check.set(Box::new(fresh.clone()));
         std::borrow::Cow::Owned(fresh)
     }
 
@@ -96,12 +133,12 @@ pub fn media_key(
     id: &MediaId,
     key: Option<&str>,
     kind: Option<&str>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<KeyPrefix>, String> {
     let from_type = match kind {
         None => None,
-        Some("photo") => Some(format!("3_{id}")),
-        Some("gif") => Some(format!("16_{id}")),
-        Some("video") => Some(format!("7_{id}")),
+        Some("photo") => Some(KeyPrefix::PHOTO),
+        Some("gif") => Some(KeyPrefix::GIF),
+        Some("video") => Some(KeyPrefix::VIDEO),
         Some(other) => {
             return Err(format!(
                 "`type` must be `photo`, `gif` or `video`, found \"{}\"",
@@ -110,21 +147,21 @@ pub fn media_key(
         }
     };
     let Some(key) = key else { return Ok(from_type) };
-    let valid = key.split_once('_').is_some_and(|(prefix, digits)| {
-        matches!(prefix, "3" | "7" | "13" | "16") && digits == id.to_string()
-    });
-    if !valid {
+    let prefix = key
+        .split_once('_')
+        .filter(|(_, digits)| *digits == id.to_string())
+        .and_then(|(prefix, _)| KeyPrefix::parse(prefix));
+    let Some(prefix) = prefix else {
         return Err(format!(
             "`key` must be this media's key: `3_{id}` (photo), `16_{id}` (GIF), `7_{id}` or `13_{id}` (video)"
         ));
-    }
-    if from_type
-        .as_deref()
-        .is_some_and(|t| !(t == key || (t.starts_with("7_") && key.starts_with("13_"))))
-    {
+    };
+    if from_type.is_some_and(|t| {
+        !(t == prefix || (t == KeyPrefix::VIDEO && prefix == KeyPrefix::AMPLIFY_VIDEO))
+    }) {
         return Err("`key` and `type` disagree; give one of them".into());
     }
-    Ok(Some(key.to_string()))
+    Ok(Some(prefix))
 }
 
 impl Exemption {

@@ -111,8 +111,18 @@ pub fn assemble_lenient(
         }
         entries.extend(file.entries);
     }
-    // Stable: the declarations of one ID stay in file order.
-    entries.sort_by_key(|e: &Entry| e.id);
+    // The declarations of one ID in file order, then their place in the
+    // file: the order they came in, as a stable sort would keep it, but
+    // with no scratch buffer (a stable sort's took half the entries' size).
+    let file_index = |e: &Entry| order.get(&Arc::as_ptr(&e.location.file)).copied();
+    entries.sort_unstable_by(|a: &Entry, b: &Entry| {
+        a.id.cmp(&b.id).then_with(|| {
+            file_index(a)
+                .cmp(&file_index(b))
+                .then(a.location.line.cmp(&b.location.line))
+                .then(a.location.column.cmp(&b.location.column))
+        })
+    });
     let mut duplicates = Vec::new();
     for group in entries.chunk_by(|a, b| a.id == b.id) {
         let [first, others @ ..] = group else {
@@ -627,5 +637,27 @@ mod tests {
         );
         assert!(desired.media.is_empty());
         assert_eq!(desired.held.len(), 2);
+    }
+
+    /// "The first" is first in the order the files came in, then in the
+    /// file, whatever the paths' own order.
+    #[test]
+    fn the_first_declaration_follows_the_files_order_not_their_names() {
+        let file = |name: &str, ids: &[&str]| {
+            let media = ids.join("\"\n  - id: \"");
+            let media = format!("  - id: \"{media}\"\n");
+            parse_text(
+                Arc::new(PathBuf::from(name)),
+                &format!("{HEAD}media:\n{media}"),
+                Timestamp::now(),
+            )
+        };
+        let parsed = vec![file("z.yaml", &["5", "5"]), file("a.yaml", &["5"])];
+        let (_, errors) = assemble_lenient(parsed, 3);
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let help = |at: &str| {
+            format!("{at}: error: media `5` is declared twice\n  help: it is also declared at z.yaml:4:5; keep one of the two")
+        };
+        assert_eq!(shown, [help("z.yaml:5:5"), help("a.yaml:4:5")]);
     }
 }

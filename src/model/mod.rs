@@ -6,9 +6,12 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod digest;
+mod field_set;
 mod rule;
 
 pub use digest::Digest;
+pub(crate) use field_set::is_empty as no_fields;
+pub use field_set::FieldSet;
 pub use rule::{Rule, TextCheck};
 
 /// A JSON number kept exactly as written (large integers stay exact),
@@ -455,11 +458,11 @@ impl Metadata {
     }
 
     /// The subset of these fields named by `kinds`.
-    pub fn select(&self, kinds: &[FieldKind]) -> Metadata {
+    pub fn select(&self, kinds: FieldSet) -> Metadata {
         Metadata(
             self.0
                 .iter()
-                .filter(|v| kinds.contains(&v.kind()))
+                .filter(|v| kinds.contains(v.kind()))
                 .cloned()
                 .collect(),
         )

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::manifest::{Declared, Desired};
-use crate::model::{FieldKind, FieldValue, MediaId, Metadata};
+use crate::model::{FieldSet, FieldValue, MediaId, Metadata};
 use crate::plan::{Action, Change, Plan, PlanWarning};
 use crate::state::Record;
 
@@ -44,11 +44,16 @@ pub fn diff(
     }
     let incomplete = desired.incomplete;
     let held = desired.held;
+    // At most one change a declared media (forgets come after): made at
+    // that size at once, so the list is never copied as it grows (the
+    // copy held both at the plan's peak); pages never written to (a plan
+    // with few changes) are never resident.
+    plan.changes.reserve_exact(desired.media.len());
     let forget = |id: &MediaId, record: &Record| Change {
         id: *id,
         action: Action::Forget,
-        fields: Vec::new(),
-        untracked: Vec::new(),
+        fields: FieldSet::default(),
+        untracked: FieldSet::default(),
         before: record.metadata.clone(),
         after: Metadata::default(),
         location: None,
@@ -96,7 +101,7 @@ pub fn diff(
                 media: forgotten.len(),
             });
         }
-        plan.changes.sort_by_key(|a| a.id);
+        plan.changes.sort_unstable_by_key(|a| a.id);
         return plan;
     }
     if !forgotten.is_empty() && !prune {
@@ -105,7 +110,9 @@ pub fn diff(
         });
     }
     plan.changes.extend(forgotten);
-    plan.changes.sort_by_key(|a| a.id);
+    // Each ID once, so an unstable sort orders them the same, in place: a
+    // stable sort's buffer was half the changes' size, at the plan's peak.
+    plan.changes.sort_unstable_by_key(|a| a.id);
     plan
 }
 
@@ -116,7 +123,7 @@ fn create(id: MediaId, wanted: Metadata) -> Change {
         id,
         action: Action::Create,
         fields: wanted.kinds().collect(),
-        untracked: Vec::new(),
+        untracked: FieldSet::default(),
         before: Metadata::default(),
         after: wanted,
         location: None,
@@ -128,26 +135,25 @@ pub fn diff_media(id: &MediaId, wanted: &Metadata, applied: Option<&Metadata>) -
     let Some(applied) = applied else {
         return Some(create(*id, wanted.clone()));
     };
-    let fields: Vec<FieldKind> = wanted
+    let fields: FieldSet = wanted
         .values()
         .filter(|v| applied.get(v.kind()) != Some(*v))
         .map(FieldValue::kind)
         .collect();
-    let untracked: Vec<FieldKind> = applied
+    let untracked: FieldSet = applied
         .kinds()
         .filter(|k| wanted.get(*k).is_none())
         .collect();
     if fields.is_empty() && untracked.is_empty() {
         return None;
     }
-    let touched: Vec<FieldKind> = fields.iter().chain(&untracked).copied().collect();
-    let after = wanted.select(&fields);
+    let after = wanted.select(fields);
     Some(Change {
         id: *id,
         action: Action::Update,
         fields,
         untracked,
-        before: applied.select(&touched),
+        before: applied.select(fields.union(untracked)),
         after,
         location: None,
     })
@@ -156,7 +162,7 @@ pub fn diff_media(id: &MediaId, wanted: &Metadata, applied: Option<&Metadata>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AltText, FieldValue, SharedInfo};
+    use crate::model::{AltText, FieldKind, FieldValue, SharedInfo};
 
     fn meta(alt: &str, shared: Option<bool>) -> Metadata {
         let mut m = Metadata::default();
@@ -177,7 +183,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.action, Action::Update);
-        assert_eq!(c.fields, [FieldKind::AltText]);
+        assert_eq!(c.fields, FieldSet::of(FieldKind::AltText));
         let req = c.request().unwrap();
         assert_eq!(
             req.metadata.kinds().collect::<Vec<_>>(),
@@ -189,7 +195,7 @@ mod tests {
     fn undeclared_fields_are_not_sent() {
         let id = MediaId::parse("1").unwrap();
         let c = diff_media(&id, &meta("a", None), Some(&meta("a", Some(false)))).unwrap();
-        assert_eq!(c.untracked, [FieldKind::SharedInfo]);
+        assert_eq!(c.untracked, FieldSet::of(FieldKind::SharedInfo));
         assert!(c.request().is_none());
     }
 
@@ -203,7 +209,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use crate::model::FieldValue;
+    use crate::model::{FieldKind, FieldValue};
     use proptest::prelude::*;
     use serde_json::{json, Value};
 

@@ -47,8 +47,8 @@ fn review_order(changes: &[Change]) -> Vec<&Change> {
 fn field_counts(plan: &Plan) -> Option<String> {
     let mut counts: BTreeMap<FieldKind, usize> = BTreeMap::new();
     for change in plan.changes.iter().filter(|c| c.sends()) {
-        for field in &change.fields {
-            *counts.entry(*field).or_default() += 1;
+        for field in change.fields.iter() {
+            *counts.entry(field).or_default() += 1;
         }
     }
     (!counts.is_empty()).then(|| {
@@ -184,7 +184,7 @@ fn piece(change: &Change, preview: Option<&str>, prune: bool, cap: usize) -> Pie
     let fields: Vec<String> = change
         .fields
         .iter()
-        .chain(&change.untracked)
+        .chain(change.untracked.iter())
         .map(|f| format!("`{f}`"))
         .collect();
     let fields = if fields.is_empty() {
@@ -222,7 +222,7 @@ fn alt_text_cell(change: &Change) -> String {
     if let Some(words) = crate::plan::words::alt_text_words(change) {
         return crate::plan::words::render_markdown(&words);
     }
-    let sent = change.fields.contains(&FieldKind::AltText);
+    let sent = change.fields.contains(FieldKind::AltText);
     match (change.action, alt_text(&change.after)) {
         (Action::Create | Action::Update, Some(text)) if sent => escape(text),
         _ => String::new(),
@@ -239,7 +239,7 @@ fn alt_text(metadata: &Metadata) -> Option<&str> {
 /// The folded diff of a change that sends more than its alt text (or
 /// stops tracking fields); the alt text alone is in its row.
 fn other_fields_diff(change: &Change, prune: bool, cap: usize) -> Option<String> {
-    let others = change.fields.iter().any(|f| *f != FieldKind::AltText);
+    let others = change.fields.iter().any(|f| f != FieldKind::AltText);
     if change.action == Action::Forget || (!others && change.untracked.is_empty()) {
         return None;
     }

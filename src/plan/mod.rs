@@ -19,7 +19,7 @@ pub use markdown::{render_failure, render_invalid, render_markdown};
 pub use text::{render_text, summary_line, write_text};
 pub use warning::PlanWarning;
 
-use crate::model::{FieldKind, MediaId, Metadata, Request};
+use crate::model::{FieldSet, MediaId, Metadata, Request};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -36,11 +36,11 @@ pub struct Change {
     pub id: MediaId,
     pub action: Action,
     /// The fields sent (create, update).
-    pub fields: Vec<FieldKind>,
+    pub fields: FieldSet,
     /// Fields in state that are no longer declared: not sent, X keeps
     /// them, and the state stops tracking them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub untracked: Vec<FieldKind>,
+    #[serde(default)]
+    pub untracked: FieldSet,
     /// The state's values of the touched fields (all of them for forget).
     pub before: Metadata,
     /// The wanted values of the fields sent.
@@ -69,8 +69,8 @@ impl Change {
     /// the fields sent replace theirs, untracked fields are dropped.
     pub fn next_record(&self, current: Option<&Metadata>) -> Metadata {
         let mut next = current.cloned().unwrap_or_default();
-        for kind in &self.untracked {
-            next.remove(*kind);
+        for kind in self.untracked.iter() {
+            next.remove(kind);
         }
         for value in self.after.values() {
             next.insert(value.clone());
@@ -90,9 +90,9 @@ impl Serialize for Change {
         struct Json<'a> {
             id: &'a MediaId,
             action: Action,
-            fields: &'a [FieldKind],
-            #[serde(skip_serializing_if = "<[FieldKind]>::is_empty")]
-            untracked: &'a [FieldKind],
+            fields: FieldSet,
+            #[serde(skip_serializing_if = "crate::model::no_fields")]
+            untracked: FieldSet,
             before: &'a Metadata,
             after: &'a Metadata,
             request: Option<Body<'a>>,
@@ -100,8 +100,8 @@ impl Serialize for Change {
         Json {
             id: &self.id,
             action: self.action,
-            fields: &self.fields,
-            untracked: &self.untracked,
+            fields: self.fields,
+            untracked: self.untracked,
             before: &self.before,
             after: &self.after,
             request: self.sends().then_some(Body {

@@ -148,7 +148,7 @@ fn paint_diff(out: &mut String, diff: &str, color: bool) {
 
 /// The unified diff of the fields a change sends, without colour.
 pub fn change_diff(change: &Change) -> String {
-    let before = metadata_yaml(&change.before.select(&change.fields));
+    let before = metadata_yaml(&change.before.select(change.fields));
     let after = metadata_yaml(&change.after);
     if before.is_empty() {
         // Nothing on one side: the diff is every line added. Written

@@ -29,7 +29,7 @@ pub fn alt_text_words(change: &Change) -> Option<Vec<Piece>> {
         Some(FieldValue::AltText(a)) => Some(a.text.clone()),
         _ => None,
     };
-    if change.action != Action::Update || !change.fields.contains(&FieldKind::AltText) {
+    if change.action != Action::Update || !change.fields.contains(FieldKind::AltText) {
         return None;
     }
     let (old, new) = (text(&change.before)?, text(&change.after)?);
