@@ -112,7 +112,7 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Not synchronisation: the trial kills at a seeded random instant.
+    // Not a synchronisation: the trial kills at a seeded random instant.
     std::thread::sleep(delay);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
