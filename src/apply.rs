@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::model::MediaId;
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Batches, Change, Plan};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::state::history::Event;
@@ -51,11 +51,21 @@ impl Runner {
         })
     }
 
-    /// Applies `plan` to `store` until done, cancelled or out of budget.
-    pub fn apply(&self, shutdown: &Shutdown, plan: &Plan, store: &dyn StateWriter) -> Report {
+    /// Applies `plan` to `store` until done, cancelled or out of budget,
+    /// a batch at a time (see `Batches`): a saved plan too large to hold
+    /// is read back as it is sent.
+    pub fn apply(
+        &self,
+        shutdown: &Shutdown,
+        plan: &dyn Batches,
+        store: &dyn StateWriter,
+    ) -> Report {
         // Counted against what the budget lets this run send.
-        let total = plan.summary().requests;
-        let total = self.budget.max_requests.map_or(total, |max| total.min(max));
+        let planned = plan.summary().requests;
+        let total = self
+            .budget
+            .max_requests
+            .map_or(planned, |max| planned.min(max));
         let progress = Progress::new(total, self.terminal);
         let deadline = self.budget.max_duration.map(|d| Instant::now() + d);
         self.client.set_deadline(deadline);
@@ -65,7 +75,39 @@ impl Runner {
             max_requests: self.budget.max_requests,
             deadline,
         };
-        let mut report = std::thread::scope(|scope| {
+        let mut report = Report::default();
+        let mut carry = Carry::default();
+        let mut visited = 0;
+        let walked = plan.each_batch(&mut |batch| {
+            visited += batch.requests().count();
+            let part = self.apply_batch(shutdown, batch, store, limits, &progress, &mut carry);
+            report.add(part);
+            Ok(())
+        });
+        if let Err(e) = walked {
+            // The rest of the plan cannot be read: none of it is sent.
+            let reason = format!("the rest of the plan cannot be read: {e:#}");
+            report.halted.get_or_insert(Halt::Unreadable(reason));
+            report.skipped += planned.saturating_sub(visited);
+        }
+        progress.finish();
+        report.failed.sort_by_key(|(id, _)| *id);
+        report.requests = self.client.requests_sent();
+        report
+    }
+
+    /// One batch through the pipeline; `carry` takes a halt and the
+    /// requests started from one batch to the next.
+    fn apply_batch(
+        &self,
+        shutdown: &Shutdown,
+        plan: &Plan,
+        store: &dyn StateWriter,
+        limits: Limits,
+        progress: &Arc<Progress>,
+        carry: &mut Carry,
+    ) -> Report {
+        std::thread::scope(|scope| {
             // The state's writes on a thread of their own: the request
             // stream goes on while a group is written (a write to a
             // remote state takes round trips). Made in here, so that a
@@ -77,27 +119,33 @@ impl Runner {
                 .spawn_scoped(scope, move || record_groups(store, queue));
             if let Err(e) = writer {
                 recorder.close();
+                let halt = Halt::NotRecorded(format!("cannot start the state's recorder: {e}"));
+                carry.halt.get_or_insert(halt.clone());
                 return Report {
-                    halted: Some(Halt::NotRecorded(format!(
-                        "cannot start the state's recorder: {e}"
-                    ))),
-                    skipped: plan.summary().requests,
+                    halted: Some(halt),
+                    skipped: plan.requests().count(),
                     ..Report::default()
                 };
             }
-            shutdown.runtime.block_on(run(
-                plan,
-                Arc::clone(&self.client),
-                store,
-                &recorder,
+            let pipeline = Pipeline {
+                client: Arc::clone(&self.client),
                 limits,
-                progress,
-                &shutdown.cancel,
-            ))
-        });
-        report.requests = self.client.requests_sent();
-        report
+                progress: Arc::clone(progress),
+                cancel: &shutdown.cancel,
+            };
+            shutdown
+                .runtime
+                .block_on(run(plan, &pipeline, store, &recorder, carry))
+        })
     }
+}
+
+/// What one batch leaves the next: why requests stopped, if they did,
+/// and how many were started (for `--max-requests`).
+#[derive(Default)]
+struct Carry {
+    halt: Option<Halt>,
+    started: usize,
 }
 
 /// Why no new request was started before the plan was done.
@@ -112,6 +160,8 @@ pub enum Halt {
     Unreachable(String),
     /// `--max-requests` or `--max-duration` reached; not a failure.
     Budget(String),
+    /// A saved plan's verified copy could not be read back (a disk error).
+    Unreadable(String),
 }
 
 #[derive(Debug, Default)]
@@ -137,6 +187,21 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds a batch's report to the run's (`requests` is the client's
+    /// count, read at the end).
+    fn add(&mut self, part: Report) {
+        self.applied += part.applied;
+        self.recorded += part.recorded;
+        self.forgotten += part.forgotten;
+        self.interrupted |= part.interrupted;
+        self.failed.extend(part.failed);
+        self.skipped += part.skipped;
+        self.unconfirmed += part.unconfirmed;
+        if self.halted.is_none() {
+            self.halted = part.halted;
+        }
+    }
+
     /// Each failure, then the summary line that ends every apply.
     pub fn lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
@@ -155,7 +220,9 @@ impl Report {
                     "stopped: the state cannot be written ({reason}); {unrecorded} media confirmed by X are not recorded and will be re-sent; no new requests were started"
                 ));
             }
-            Some(Halt::Credentials(reason) | Halt::Unreachable(reason)) => {
+            Some(
+                Halt::Credentials(reason) | Halt::Unreachable(reason) | Halt::Unreadable(reason),
+            ) => {
                 lines.push(format!("stopped: {reason}"));
             }
             Some(Halt::Budget(reason)) => lines.push(format!("budget: {reason}")),
@@ -280,6 +347,7 @@ impl std::fmt::Display for ApplyFailure {
 }
 
 /// The run's limits, fixed at its start.
+#[derive(Clone, Copy)]
 struct Limits {
     concurrency: usize,
     max_requests: Option<usize>,
@@ -449,15 +517,23 @@ fn record_group(
     store.record_group(group)
 }
 
-async fn run<'a>(
-    plan: &'a Plan,
+/// What every batch of a run shares.
+struct Pipeline<'r> {
     client: Arc<Client>,
-    store: &dyn StateWriter,
-    recorder: &Recorder<'a>,
     limits: Limits,
     progress: Arc<Progress>,
-    cancel: &CancellationToken,
+    cancel: &'r CancellationToken,
+}
+
+async fn run<'a>(
+    plan: &'a Plan,
+    pipeline: &Pipeline<'_>,
+    store: &dyn StateWriter,
+    recorder: &Recorder<'a>,
+    carry: &mut Carry,
 ) -> Report {
+    let client = Arc::clone(&pipeline.client);
+    let (limits, progress, cancel) = (pipeline.limits, &pipeline.progress, pipeline.cancel);
     let mut report = Report::default();
     // Local changes first: they send nothing and cannot fail remotely.
     let forgotten: Vec<MediaId> = plan
@@ -492,7 +568,7 @@ async fn run<'a>(
     let total = plan.requests().count();
     let mut remote_failed = 0;
     // The first reason to stop starting requests wins; it is reported.
-    let halt: Mutex<Option<Halt>> = Mutex::new(None);
+    let halt: Mutex<Option<Halt>> = Mutex::new(carry.halt.clone());
     let halt = &halt;
     let stop = |why: Halt| {
         if let Ok(mut h) = halt.lock() {
@@ -500,7 +576,7 @@ async fn run<'a>(
         }
     };
     let halted = || halt.lock().map_or(true, |h| h.is_some());
-    let started = AtomicUsize::new(0);
+    let started = AtomicUsize::new(carry.started);
     let started = &started;
     let sent = AtomicUsize::new(0);
     let sent = &sent;
@@ -615,9 +691,9 @@ async fn run<'a>(
     report.unconfirmed = sent.saturating_sub(report.applied + remote_failed);
     report.interrupted = cancel.is_cancelled();
     report.halted = halt.lock().ok().and_then(|h| h.clone());
+    carry.halt.clone_from(&report.halted);
+    carry.started = started.load(Ordering::SeqCst);
     ticker.abort();
-    progress.finish();
-    report.failed.sort_by_key(|(id, _)| *id);
     report
 }
 

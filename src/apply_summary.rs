@@ -80,7 +80,10 @@ impl Summary {
             not_confirmed: report.unconfirmed,
             stopped: report.halted.as_ref().map(|h| match h {
                 Halt::NotRecorded(r) => format!("the state cannot be written ({r})"),
-                Halt::Credentials(r) | Halt::Unreachable(r) | Halt::Budget(r) => r.clone(),
+                Halt::Credentials(r)
+                | Halt::Unreachable(r)
+                | Halt::Budget(r)
+                | Halt::Unreadable(r) => r.clone(),
             }),
             requests,
             estimated_cost_usd: (requests as f64 * price_per_request * 1e6).round() / 1e6,

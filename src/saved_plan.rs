@@ -1,8 +1,7 @@
 //! The JSON plan (`plan --format json`) and saved plans (`plan --out`,
 //! `apply --plan`): the same document, saved with a checksum of its content.
 
-use std::borrow::Cow;
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
@@ -10,12 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::hashing::Hashing;
 use crate::model::{FieldKind, FieldSet, MediaId, Metadata};
-use crate::plan::{Action, Change, Plan, PlanWarning, Summary};
+use crate::plan::{Action, Batches, Change, Plan, PlanWarning, Summary};
 use crate::state::StateReader;
 
 pub const PLAN_FORMAT_VERSION: &str = "1";
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The file's document, as written (`read` verifies one into a
+/// `SavedPlan`).
+#[derive(Serialize)]
 pub struct Document<'a> {
     pub format_version: String,
     /// The state this plan was made against ("" when there was none yet).
@@ -23,8 +24,7 @@ pub struct Document<'a> {
     pub serial: u64,
     /// Whether forgotten media leave the state when applied.
     pub prune: bool,
-    /// Borrowed from the plan when writing, owned when read back.
-    pub changes: Cow<'a, [Change]>,
+    pub changes: &'a [Change],
     pub warnings: Vec<String>,
     pub summary: Summary,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,7 +56,7 @@ impl<'a> Document<'a> {
             lineage: lineage.unwrap_or_default(),
             serial,
             prune: plan.prune,
-            changes: Cow::Borrowed(&plan.changes),
+            changes: &plan.changes,
             warnings: plan.warnings.iter().map(ToString::to_string).collect(),
             summary: plan.summary(),
             alt_text_coverage: plan.alt_text_coverage,
@@ -66,25 +66,35 @@ impl<'a> Document<'a> {
                 .and_then(|r| serde_json::to_value(r).ok()),
         }
     }
+}
 
-    pub fn into_plan(self) -> Plan {
-        let unchanged = self.summary.unchanged;
-        Plan {
-            changes: self.changes.into_owned(),
-            unchanged,
-            warnings: self.warnings.into_iter().map(PlanWarning::Saved).collect(),
-            prune: self.prune,
-            price_per_request: crate::plan::cost::PRICE_PER_REQUEST_USD,
-            alt_text_coverage: self.alt_text_coverage,
-            ..Plan::default()
-        }
+/// A saved plan read back and verified whole: its head, and its changes
+/// in a private copy that `each_batch` reads back a batch at a time, so
+/// that no plan is held at once (1,000,000 changes are hundreds of MB).
+/// The copy is an unnamed temporary file: what was verified is what is
+/// applied, whatever happens to the plan file meanwhile.
+pub struct SavedPlan {
+    head: Plan,
+    counts: [usize; 5],
+    /// The state this plan was made against ("" when there was none yet).
+    lineage: String,
+    /// The manifests' source revision, recorded in the history.
+    pub revision: Option<String>,
+    /// The work tree had uncommitted changes when the plan was made.
+    pub dirty: bool,
+    spool: std::fs::File,
+}
+
+impl SavedPlan {
+    /// The price estimates are made at (the plan file's is informative).
+    pub fn set_price_per_request(&mut self, price: f64) {
+        self.head.price_per_request = price;
     }
 
     /// Refuses the plan unless the state is still what it was planned
     /// against: same lineage, and every planned media's record as `before`.
-    /// Reads the state's digests (which media it holds) and the records of
-    /// the media the plan updates or forgets, a slice at a time: never
-    /// every record at once (1,000,000 decoded records are gigabytes).
+    /// Reads the records of the planned media a batch at a time: never
+    /// every record, nor every digest, at once.
     pub fn check_fresh(&self, store: &dyn StateReader) -> anyhow::Result<()> {
         let lineage = store.lineage()?;
         let lineage = lineage.as_deref();
@@ -95,18 +105,13 @@ impl<'a> Document<'a> {
         if planned != lineage && !fresh_state {
             bail!("the saved plan is stale: it was made for state lineage `{}`, but the state has `{}`; run `xmeta plan --out` again", self.lineage, lineage.unwrap_or_default());
         }
-        let recorded = store.digests()?;
-        for slice in self.changes.chunks(FRESH_SLICE) {
-            let ids: Vec<MediaId> = slice
-                .iter()
-                .filter(|c| c.action != Action::Create && recorded.contains_key(&c.id))
-                .map(|c| c.id)
-                .collect();
-            let applied = store.get_many(&ids)?;
-            for change in slice {
+        self.each_batch(&mut |batch| {
+            let ids: Vec<MediaId> = batch.changes.iter().map(|c| c.id).collect();
+            let applied = store.get_present(&ids)?;
+            for change in &batch.changes {
                 let current = applied.get(&change.id).map(|r| &r.metadata);
                 let matches = match change.action {
-                    Action::Create => !recorded.contains_key(&change.id),
+                    Action::Create => current.is_none(),
                     Action::Forget => current == Some(&change.before),
                     Action::Update => {
                         let touched = change.fields.union(change.untracked);
@@ -120,13 +125,62 @@ impl<'a> Document<'a> {
                     );
                 }
             }
+            Ok(())
+        })
+    }
+}
+
+impl Batches for SavedPlan {
+    fn head(&self) -> &Plan {
+        &self.head
+    }
+
+    fn summary(&self) -> Summary {
+        self.head.summary_of(self.counts)
+    }
+
+    fn each_batch(&self, visit: &mut dyn FnMut(&Plan) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        let cannot = |e: &dyn std::fmt::Display| anyhow!("cannot read the plan's copy back: {e}");
+        let mut spool = &self.spool;
+        spool.seek(SeekFrom::Start(0)).map_err(|e| cannot(&e))?;
+        let changes =
+            serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, spool))
+                .into_iter::<Change>();
+        let mut batch = Plan {
+            changes: Vec::with_capacity(BATCH),
+            ..self.head.clone()
+        };
+        for change in changes {
+            batch.changes.push(change.map_err(|e| cannot(&e))?);
+            if batch.changes.len() == BATCH {
+                visit(&batch)?;
+                batch.changes.clear();
+            }
+        }
+        if !batch.changes.is_empty() {
+            visit(&batch)?;
         }
         Ok(())
     }
 }
 
-/// How many planned media `check_fresh` reads the records of at once.
-const FRESH_SLICE: usize = 50_000;
+/// How many changes of a saved plan are held at once (about 1 MB): each
+/// batch's records are read in one go, and its requests are sent before
+/// the next batch is read (the requests in flight drain at each boundary,
+/// one request's wait in 4,096).
+const BATCH: usize = 4_096;
+
+/// What the copy holds of a verified change: what `Change` reads back.
+#[derive(Serialize)]
+struct Spooled<'a> {
+    id: MediaId,
+    action: Action,
+    fields: FieldSet,
+    #[serde(skip_serializing_if = "crate::model::no_fields")]
+    untracked: FieldSet,
+    before: &'a Metadata,
+    after: &'a Metadata,
+}
 
 /// Larger plan files are refused before they are read (a plan of
 /// 1,000,000 media is about 600 MB).
@@ -200,28 +254,96 @@ struct ReadChange {
 struct ReadDocument {
     format_version: String,
     lineage: String,
-    serial: u64,
+    /// Checked to be a number; the lineage and records say if the plan
+    /// is stale.
+    #[serde(rename = "serial")]
+    _serial: u64,
     prune: bool,
     changes: Checked,
     warnings: Vec<String>,
     summary: Summary,
     #[serde(default)]
     alt_text_coverage: Option<crate::plan::Coverage>,
-    #[serde(default)]
-    drift: Option<serde_json::Value>,
+    /// Informative: never applied from a file.
+    #[serde(default, rename = "drift")]
+    _drift: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     revision: Option<String>,
     #[serde(default)]
     dirty: bool,
 }
 
-/// The changes, each checked as it is read (never all of them as JSON
-/// values): the first problem, in file order, is kept and reported once
-/// the whole file has parsed and matched its checksum, which come first.
-#[derive(Default)]
+/// The changes, each checked as it is read and written to the private
+/// copy, never all held: the first problem, in file order, is kept and
+/// reported once the whole file has parsed and matched its checksum,
+/// which come first.
 struct Checked {
-    changes: Vec<Change>,
+    /// `None` once the copy failed (`copy_failed` says why).
+    spool: Option<std::io::BufWriter<std::fs::File>>,
+    copy_failed: Option<std::io::Error>,
+    /// Creates, updates, forgets and requests, as `Summary::counts`.
+    create: usize,
+    update: usize,
+    forget: usize,
+    requests: usize,
     problem: Option<String>,
+}
+
+impl Checked {
+    fn new() -> Checked {
+        let (spool, copy_failed) = match tempfile::tempfile() {
+            Ok(file) => (Some(std::io::BufWriter::with_capacity(1 << 16, file)), None),
+            Err(e) => (None, Some(e)),
+        };
+        Checked {
+            spool,
+            copy_failed,
+            create: 0,
+            update: 0,
+            forget: 0,
+            requests: 0,
+            problem: None,
+        }
+    }
+
+    /// Counts a verified change and adds it to the copy.
+    fn keep(&mut self, change: &Change) {
+        match change.action {
+            Action::Create => self.create += 1,
+            Action::Update => self.update += 1,
+            Action::Forget => self.forget += 1,
+        }
+        self.requests += usize::from(change.sends());
+        let Some(spool) = &mut self.spool else { return };
+        let spooled = Spooled {
+            id: change.id,
+            action: change.action,
+            fields: change.fields,
+            untracked: change.untracked,
+            before: &change.before,
+            after: &change.after,
+        };
+        let written = serde_json::to_writer(&mut *spool, &spooled)
+            .map_err(std::io::Error::from)
+            .and_then(|()| spool.write_all(b"\n"));
+        if let Err(e) = written {
+            self.copy_failed = Some(e);
+            self.spool = None;
+        }
+    }
+
+    /// The copy, written out, or why it could not be made.
+    fn finish(self) -> std::io::Result<std::fs::File> {
+        if let Some(e) = self.copy_failed {
+            return Err(e);
+        }
+        match self.spool {
+            Some(spool) => spool
+                .into_inner()
+                .map_err(std::io::IntoInnerError::into_error),
+            None => Err(std::io::Error::other("no copy was made")),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Checked {
@@ -238,18 +360,28 @@ impl<'de> Deserialize<'de> for Checked {
                 self,
                 mut seq: A,
             ) -> Result<Checked, A::Error> {
-                let mut checked = Checked::default();
-                let mut seen = std::collections::HashSet::new();
+                let mut checked = Checked::new();
+                // A plan lists its media by ID, so one listed twice follows
+                // itself: found without a set of every ID.
+                let mut last = None;
                 // Every change is parsed (a corrupt one after a problem
                 // still makes the file corrupt); none is kept after one.
                 while let Some(c) = seq.next_element::<ReadChange>()? {
                     if checked.problem.is_some() {
                         continue;
                     }
-                    if !seen.insert(c.id) {
+                    if last == Some(c.id) {
                         checked.problem = Some(format!("lists media {} twice", c.id));
                         continue;
                     }
+                    if last > Some(c.id) {
+                        checked.problem = Some(format!(
+                            "is inconsistent: media {} is out of order (a plan lists its media by ID)",
+                            c.id
+                        ));
+                        continue;
+                    }
+                    last = Some(c.id);
                     let fields: FieldSet = c.fields.iter().copied().collect();
                     if fields.len() != c.fields.len() {
                         checked.problem = Some(format!(
@@ -268,7 +400,7 @@ impl<'de> Deserialize<'de> for Checked {
                         location: None,
                     };
                     match check_change(&change, c.request.as_ref()) {
-                        Ok(()) => checked.changes.push(change),
+                        Ok(()) => checked.keep(&change),
                         Err(why) => {
                             checked.problem =
                                 Some(format!("is inconsistent: media {}: {why}", change.id));
@@ -288,9 +420,9 @@ const CHECKSUM_LINE: usize = CHECKSUM_PREFIX.len() + 64 + 3;
 
 /// Reads a saved plan, refusing one that is too large, corrupt, edited,
 /// or not consistent in itself. Streamed: the file is read once, hashed
-/// and parsed as it comes, and nothing read is used before the whole file
-/// has matched its checksum.
-pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
+/// and parsed as it comes, each change checked and copied aside, and
+/// nothing read is used before the whole file has matched its checksum.
+pub fn read(file: &Path) -> anyhow::Result<SavedPlan> {
     let shown = file.display();
     let refuse = |why: String| {
         anyhow!("the plan file `{shown}` {why}; make a new one with `xmeta plan --out`")
@@ -339,36 +471,39 @@ pub fn read(file: &Path) -> anyhow::Result<Document<'static>> {
             crate::untrusted::neutralise(&read.format_version, 20)
         );
     }
-    if let Some(problem) = read.changes.problem {
+    let changes = read.changes;
+    if let Some(problem) = changes.problem {
         return Err(refuse(problem));
     }
-    // Counted in place: the changes are not copied to count them.
-    let mut counted = Plan {
-        changes: read.changes.changes,
-        unchanged: read.summary.unchanged,
-        warnings: Vec::new(),
-        prune: read.prune,
-        price_per_request: 0.0,
-        alt_text_coverage: None,
-        ..Plan::default()
-    };
-    if counted.summary().counts() != read.summary.counts() {
+    let counts = [
+        changes.create,
+        changes.update,
+        changes.forget,
+        read.summary.unchanged,
+        changes.requests,
+    ];
+    if counts != read.summary.counts() {
         return Err(refuse(
             "is inconsistent: its summary does not count its changes".into(),
         ));
     }
-    Ok(Document {
-        format_version: read.format_version,
+    let spool = changes
+        .finish()
+        .map_err(|e| cannot(&format!("cannot keep a private copy of it: {e}")))?;
+    Ok(SavedPlan {
+        head: Plan {
+            unchanged: read.summary.unchanged,
+            warnings: read.warnings.into_iter().map(PlanWarning::Saved).collect(),
+            prune: read.prune,
+            price_per_request: crate::plan::cost::PRICE_PER_REQUEST_USD,
+            alt_text_coverage: read.alt_text_coverage,
+            ..Plan::default()
+        },
+        counts,
         lineage: read.lineage,
-        serial: read.serial,
-        prune: read.prune,
-        changes: Cow::Owned(std::mem::take(&mut counted.changes)),
-        warnings: read.warnings,
-        summary: read.summary,
-        alt_text_coverage: read.alt_text_coverage,
-        drift: read.drift,
         revision: read.revision.map(|r| r.chars().take(200).collect()),
         dirty: read.dirty,
+        spool,
     })
 }
 
@@ -457,6 +592,18 @@ mod tests {
         format!("{CHECKSUM_PREFIX}{sum}\",\n{body}")
     }
 
+    /// Every change of a verified plan, from its copy.
+    fn read_back(saved: &SavedPlan) -> Vec<Change> {
+        let mut changes = Vec::new();
+        saved
+            .each_batch(&mut |batch| {
+                changes.extend_from_slice(&batch.changes);
+                Ok(())
+            })
+            .unwrap();
+        changes
+    }
+
     fn refusal(file: &Path) -> String {
         format!("{:#}", read(file).err().unwrap())
     }
@@ -475,7 +622,7 @@ mod tests {
         let whole = Document::new(&plan, None, 0, &crate::state::Provenance::default());
         let json = crate::untrusted::json_pretty(&whole).unwrap();
         assert_eq!(Some(body), json.strip_prefix("{\n"));
-        assert_eq!(read(&file).unwrap().changes.as_ref(), changes.as_slice());
+        assert_eq!(read_back(&read(&file).unwrap()), changes);
     }
 
     #[test]
@@ -511,5 +658,51 @@ mod tests {
         // Cut short.
         std::fs::write(&file, &text[..CHECKSUM_LINE - 1]).unwrap();
         assert!(refusal(&file).contains("it has no checksum line"));
+    }
+
+    #[test]
+    fn a_plan_out_of_media_order_is_refused() {
+        // `plan` lists its media by ID; a file that does not was edited.
+        let (_dir, file, _) = saved(vec![create("2", "two"), create("1", "one")]);
+        assert!(
+            refusal(&file).contains("is inconsistent: media 1 is out of order"),
+            "{}",
+            refusal(&file)
+        );
+    }
+
+    #[test]
+    fn what_was_verified_is_applied_whatever_the_file_becomes() {
+        let (_dir, file, _) = saved(vec![create("1", "one")]);
+        let verified = read(&file).unwrap();
+        // Replaced by another valid plan after it was read: the verified
+        // copy is what is read back.
+        let (_other, _, replacement) = saved(vec![create("1", "replaced")]);
+        std::fs::write(&file, replacement).unwrap();
+        assert_eq!(read_back(&verified), vec![create("1", "one")]);
+        assert_eq!(
+            read_back(&read(&file).unwrap()),
+            vec![create("1", "replaced")]
+        );
+    }
+
+    #[test]
+    fn a_plan_larger_than_a_batch_is_read_back_in_order_a_batch_at_a_time() {
+        let changes: Vec<Change> = (1..=BATCH + 10)
+            .map(|i| create(&i.to_string(), "text"))
+            .collect();
+        let (_dir, file, _) = saved(changes.clone());
+        let verified = read(&file).unwrap();
+        let mut sizes = Vec::new();
+        verified
+            .each_batch(&mut |batch| {
+                sizes.push(batch.changes.len());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(sizes, vec![BATCH, 10]);
+        assert_eq!(read_back(&verified), changes);
+        assert_eq!(verified.summary().create, BATCH + 10);
+        assert_eq!(verified.summary().requests, BATCH + 10);
     }
 }

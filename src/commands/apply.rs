@@ -9,7 +9,7 @@ use crate::apply_summary::Summary;
 use crate::commands::Exit;
 use crate::config::{ApplyConfig, ApplyFormat, ApplySource, Config};
 use crate::output::Output;
-use crate::plan::{write_text, Plan};
+use crate::plan::{write_text, Batches, Plan, Summary as PlanSummary};
 use crate::shutdown::Shutdown;
 use crate::state::{self, StateWriter};
 use crate::{planner, saved_plan};
@@ -22,7 +22,7 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
     let open = |provenance: &state::Provenance| {
         state::open_writer(&config.state, &config.command_line, provenance)
     };
-    let (mut plan, store) = match &args.source {
+    match &args.source {
         ApplySource::Manifests(paths) => {
             let inputs = planner::Inputs {
                 prune: args.prune,
@@ -33,45 +33,65 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                 }),
                 ..planner::Inputs::new(paths, &args.targets, None, config.allow_empty)?
             };
-            planner::plan_for_writer(&inputs, &config.state, || open(&provenance))?
+            let (mut plan, store) =
+                planner::plan_for_writer(&inputs, &config.state, || open(&provenance))?;
+            plan.price_per_request = args.price_per_request;
+            proceed(config, args, &plan, store, || open(&provenance), out)
         }
         ApplySource::SavedPlan(file) => {
-            let document = saved_plan::read(file)?;
+            // Verified whole, and copied aside, before anything is used.
+            let mut saved = saved_plan::read(file)?;
             // The plan's revision, unless --source-revision says otherwise.
             if config.sources.revision.is_none() {
-                provenance.revision.clone_from(&document.revision);
-                provenance.dirty = document.dirty;
+                provenance.revision.clone_from(&saved.revision);
+                provenance.dirty = saved.dirty;
             }
             let store = open(&provenance)?;
-            document.check_fresh(store.as_ref())?;
-            (document.into_plan(), Some(store))
+            saved.check_fresh(store.as_ref())?;
+            saved.set_price_per_request(args.price_per_request);
+            proceed(config, args, &saved, Some(store), || open(&provenance), out)
         }
-    };
-    plan.price_per_request = args.price_per_request;
+    }
+}
+
+/// The one sequence after planning, for a plan made now or one saved:
+/// record drift, show the plan, confirm, send. A saved plan is read a
+/// batch at a time (see `Batches`), never held whole.
+fn proceed(
+    config: &Config,
+    args: &ApplyConfig,
+    plan: &dyn Batches,
+    store: Option<Box<dyn StateWriter>>,
+    open: impl FnOnce() -> anyhow::Result<Box<dyn StateWriter>>,
+    out: Output,
+) -> anyhow::Result<Exit> {
     if let Some(store) = &store {
         // Local: records what X holds for media that drifted to what the
         // manifests want (no request), also when nothing else changes.
-        crate::apply::record_drift(&plan, store.as_ref(), false)?;
+        crate::apply::record_drift(plan.head(), store.as_ref(), false)?;
     }
     // With a JSON or markdown result, stdout holds that alone.
     // Streamed: the plan of 1,000,000 changes is never one string.
     if args.format == ApplyFormat::Text {
-        out.write_with(|w| write_text(&plan, out.color, w));
+        out.write_with(|w| write_text(plan, out.color, w));
     } else {
-        crate::logging::with_stderr(|w| write_text(&plan, false, w));
+        crate::logging::with_stderr(|w| write_text(plan, false, w));
     }
-    if !plan.has_changes() {
-        report(args, &plan, &Report::default(), out);
+    let summary = plan.summary();
+    if !summary.has_changes() {
+        report(args, plan.head(), &Report::default(), out);
         return Ok(Exit::Success);
     }
     let from_saved_plan = matches!(args.source, ApplySource::SavedPlan(_));
-    if !args.auto_approve && !from_saved_plan && !confirm(config, &plan, args.budget.max_requests)?
+    if !args.auto_approve
+        && !from_saved_plan
+        && !confirm(config, plan.head(), &summary, args.budget.max_requests)?
     {
         out.line("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
-    let store = planner::writer_for(store, &config.state, || open(&provenance))?;
-    execute(config, args, &plan, store.as_ref(), out)
+    let store = planner::writer_for(store, &config.state, open)?;
+    execute(config, args, plan, store.as_ref(), out)
 }
 
 /// The result: its lines, or a JSON or markdown summary on stdout with
@@ -95,11 +115,15 @@ fn report(args: &ApplyConfig, plan: &Plan, report: &Report, out: Output) {
     }
 }
 
-fn confirm(config: &Config, plan: &Plan, max_requests: Option<usize>) -> anyhow::Result<bool> {
+fn confirm(
+    config: &Config,
+    plan: &Plan,
+    summary: &PlanSummary,
+    max_requests: Option<usize>,
+) -> anyhow::Result<bool> {
     if !config.stdin_is_terminal {
         bail!("refusing to apply without confirmation: stdin is not a terminal; pass `--auto-approve`, or apply a reviewed plan with `--plan FILE`");
     }
-    let summary = plan.summary();
     let forgets = if plan.prune && summary.forget > 0 {
         format!(
             " and forget {} media from the state (nothing is sent for them)",
@@ -131,14 +155,14 @@ pub fn ask(question: &str) -> anyhow::Result<bool> {
 fn execute(
     config: &Config,
     args: &ApplyConfig,
-    plan: &Plan,
+    plan: &dyn Batches,
     store: &dyn StateWriter,
     out: Output,
 ) -> anyhow::Result<Exit> {
     let shutdown = Shutdown::install()?;
     let runner = Runner::new(&args.client, args.budget, config.stderr_is_terminal)?;
     let report = runner.apply(&shutdown, plan, store);
-    self::report(args, plan, &report, out);
+    self::report(args, plan.head(), &report, out);
     Ok(if report.succeeded() {
         Exit::Success
     } else if report.at_budget() {

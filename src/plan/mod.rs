@@ -145,6 +145,11 @@ impl Coverage {
 }
 
 impl Summary {
+    /// Whether the plan creates, updates or forgets anything.
+    pub fn has_changes(&self) -> bool {
+        self.create + self.update + self.forget > 0
+    }
+
     /// The counts alone (the estimates depend on a price).
     pub fn counts(&self) -> [usize; 5] {
         [
@@ -184,13 +189,26 @@ pub struct Coverage {
 impl Plan {
     pub fn summary(&self) -> Summary {
         let count = |a| self.changes.iter().filter(|c| c.action == a).count();
-        let requests = self.requests().count();
-        let cost = self.cost();
+        let counts = [
+            count(Action::Create),
+            count(Action::Update),
+            count(Action::Forget),
+            self.unchanged,
+            self.requests().count(),
+        ];
+        self.summary_of(counts)
+    }
+
+    /// The summary of a plan with these counts (`Summary::counts`) and
+    /// this plan's price and reads: a saved plan's changes are counted
+    /// as they are read, never held at once.
+    pub fn summary_of(&self, [create, update, forget, unchanged, requests]: [usize; 5]) -> Summary {
+        let cost = self.cost_of(requests);
         Summary {
-            create: count(Action::Create),
-            update: count(Action::Update),
-            forget: count(Action::Forget),
-            unchanged: self.unchanged,
+            create,
+            update,
+            forget,
+            unchanged,
             requests,
             estimated_cost_usd: (cost.usd * 1e6).round() / 1e6,
             minimum_duration_secs: cost.minimum.as_secs(),
@@ -198,8 +216,13 @@ impl Plan {
     }
 
     pub fn cost(&self) -> cost::Cost {
+        self.cost_of(self.requests().count())
+    }
+
+    /// The estimate for `posts` requests and this plan's reads.
+    pub fn cost_of(&self, posts: usize) -> cost::Cost {
         let reads = self.refresh.as_ref().map_or(0, |r| r.reads);
-        cost::estimate(self.requests().count(), reads, self.price_per_request)
+        cost::estimate(posts, reads, self.price_per_request)
     }
 
     pub fn requests(&self) -> impl Iterator<Item = &Change> {
@@ -208,5 +231,32 @@ impl Plan {
 
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()
+    }
+}
+
+/// A plan whose changes are visited a batch at a time, so that one too
+/// large to hold (a saved plan of 1,000,000 changes) is shown and applied
+/// in bounded memory. A plan in memory is its own one batch.
+pub trait Batches {
+    /// The plan's settings, warnings and refresh; its `changes` are only
+    /// those of a plan in memory, so read them through `each_batch`.
+    fn head(&self) -> &Plan;
+    /// The whole plan's counts and estimates.
+    fn summary(&self) -> Summary;
+    /// Each batch of changes in order, as a plan with the head's settings.
+    fn each_batch(&self, visit: &mut dyn FnMut(&Plan) -> anyhow::Result<()>) -> anyhow::Result<()>;
+}
+
+impl Batches for Plan {
+    fn head(&self) -> &Plan {
+        self
+    }
+
+    fn summary(&self) -> Summary {
+        Plan::summary(self)
+    }
+
+    fn each_batch(&self, visit: &mut dyn FnMut(&Plan) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        visit(self)
     }
 }

@@ -7,7 +7,7 @@ use std::io;
 use similar::TextDiff;
 
 use crate::plan::yaml_text::metadata_yaml;
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Batches, Change, Plan, Summary};
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
@@ -31,9 +31,13 @@ fn paint(out: &mut String, color: bool, style: &str, text: &str) {
 }
 
 pub fn summary_line(plan: &Plan) -> String {
-    let s = plan.summary();
+    summary_line_of(plan, &plan.summary())
+}
+
+/// The summary line of a plan whose changes `s` counts (see `Batches`).
+fn summary_line_of(plan: &Plan, s: &Summary) -> String {
     let drifted = plan.refresh.as_ref().map_or(0, |r| r.drifted.len());
-    if !plan.has_changes() && drifted == 0 {
+    if !s.has_changes() && drifted == 0 {
         return format!("No changes. {} media match the manifests.", s.unchanged);
     }
     let drift = match &plan.refresh {
@@ -226,33 +230,43 @@ fn render_changes(changes: &[Change], prune: bool, color: bool) -> String {
 }
 
 /// Writes the plan as text, rendering on every core.
-pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
+pub fn write_text(plan: &dyn Batches, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
+    let head = plan.head();
     // Drift first: it explains the updates that put it back.
-    if let Some(refresh) = &plan.refresh {
+    if let Some(refresh) = &head.refresh {
         let mut head = String::new();
         for drift in &refresh.drifted {
             render_drift(&mut head, drift, color);
         }
         out.write_all(head.as_bytes())?;
     }
-    for batch in plan.changes.chunks(BATCH) {
-        let rendered = crate::parallel::map_chunks(batch, |c| render_changes(c, plan.prune, color));
-        for text in rendered {
-            out.write_all(text.as_bytes())?;
+    plan.each_batch(&mut |batch| {
+        for part in batch.changes.chunks(BATCH) {
+            let rendered =
+                crate::parallel::map_chunks(part, |c| render_changes(c, batch.prune, color));
+            for text in rendered {
+                out.write_all(text.as_bytes())?;
+            }
         }
-    }
+        Ok(())
+    })
+    .map_err(|e| match e.downcast::<io::Error>() {
+        Ok(e) => e,
+        Err(e) => io::Error::other(format!("{e:#}")),
+    })?;
+    let summary = plan.summary();
     let mut tail = String::new();
-    if let Some(note) = plan.refresh.as_ref().and_then(refresh_text_notes) {
+    if let Some(note) = head.refresh.as_ref().and_then(refresh_text_notes) {
         let _ = writeln!(tail, "{note}");
     }
-    for warning in &plan.warnings {
+    for warning in &head.warnings {
         let _ = writeln!(tail, "{warning}");
     }
-    paint(&mut tail, color, BOLD, &summary_line(plan));
-    if plan.has_changes() {
-        let _ = writeln!(tail, "{}", plan.cost().line());
+    paint(&mut tail, color, BOLD, &summary_line_of(head, &summary));
+    if summary.has_changes() {
+        let _ = writeln!(tail, "{}", head.cost_of(summary.requests).line());
     }
-    if let Some(coverage) = plan.alt_text_coverage {
+    if let Some(coverage) = head.alt_text_coverage {
         let _ = writeln!(tail, "{}", coverage.line());
     }
     out.write_all(tail.as_bytes())

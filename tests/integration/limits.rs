@@ -65,6 +65,53 @@ fn max_requests_sends_exactly_that_many_and_the_next_apply_the_rest() {
     assert_eq!(emu.stored(), expected(0..150, "v1"));
 }
 
+crate::on_both_backends!(a_saved_plan_of_several_batches_is_shown_whole_and_keeps_its_budget);
+
+/// `apply --plan` reads a saved plan back 4,096 changes at a time: what
+/// is shown, the budget and what is recorded span the batches.
+fn a_saved_plan_of_several_batches_is_shown_whole_and_keeps_its_budget(backend: Backend) {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on(backend).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..5000, "v1"));
+    let m = env.manifests();
+    env.exits_with(&["plan", &m, "--out", "plan.json"], 0);
+    // The budget runs out inside the second batch.
+    let run = env.exits_with(
+        &[
+            "apply",
+            "--plan",
+            "plan.json",
+            "--max-requests",
+            "4500",
+            "--detailed-exitcode",
+        ],
+        2,
+    );
+    let shown: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("+ media "))
+        .filter_map(|l| l.split(' ').nth(2))
+        .collect();
+    let planned: Vec<String> = (0..5000).map(media_id).collect();
+    assert_eq!(shown, planned);
+    assert_has(
+        &run.stdout,
+        "Plan: 5000 to create, 0 to update, 0 to forget, 0 unchanged. 5000 requests.",
+    );
+    assert_eq!(
+        last_line(&run),
+        "Apply stopped at the budget: 4500 applied, 0 failed, 500 remaining."
+    );
+    assert_eq!(emu.request_count(), 4500);
+    // The rest plans again, and applies.
+    env.exits_with(&["plan", &m, "--out", "rest.json"], 0);
+    let run = env.exits_with(&["apply", "--plan", "rest.json"], 0);
+    assert_eq!(last_line(&run), "Apply complete: 500 applied, 0 failed.");
+    assert_eq!(emu.request_count(), 5000);
+    assert_eq!(emu.stored(), expected(0..5000, "v1"));
+}
+
 #[test]
 fn a_window_past_max_duration_stops_the_run_at_once() {
     let emu = Emulator::start(
