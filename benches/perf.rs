@@ -300,9 +300,11 @@ fn best_run(n: usize, mut f: impl FnMut() -> Measured) -> Row {
 }
 
 /// `123.4 MB (4.94×)`: a peak RSS and its ratio to the input's size.
+/// Peak RSS in MiB (`kb` is KiB, as getrusage gives it) and its ratio
+/// to `input` bytes.
 fn rss(kb: i64, input: u64) -> String {
     format!(
-        "{:.1} MB ({:.2}×)",
+        "{:.1} MiB ({:.2}×)",
         kb as f64 / 1024.0,
         kb as f64 * 1024.0 / input as f64
     )
@@ -644,7 +646,7 @@ fn main() {
         ms(replan_plain)
     );
     println!(
-        "| `xmeta watch --apply`, {watch_edits} one-file edits in a row | last 100 {:.1} MB vs first 100 {:.1} MB: {:+.1}% | | {} | within 5%; ≤ 3× |",
+        "| `xmeta watch --apply`, {watch_edits} one-file edits in a row | last 100 {:.1} MiB vs first 100 {:.1} MiB: {:+.1}% | | {} | within 5%; ≤ 3× |",
         watch_mem.1 as f64 / 1024.0,
         watch_mem.0 as f64 / 1024.0,
         (watch_mem.1 as f64 / watch_mem.0.max(1) as f64 - 1.0) * 100.0,
@@ -1134,6 +1136,28 @@ fn growth(sizes: &[u64]) {
         ] {
             row(name, cell(&measured(&args, &empty), bytes));
         }
+        // The saved plan, read, checked, shown whole, and the first 1,000
+        // of its requests sent: a large rollout's first run.
+        let emu = emulator::Emulator::start(TOKEN, emulator::Faults::default());
+        let url = emu.url();
+        let applied = run(
+            &["apply", "--plan", &saved, "--max-requests", "1000"],
+            &Store::Dir(root.path().join("applied")),
+            &[("XMETA_API_URL", &url), ("XMETA_BEARER_TOKEN", TOKEN)],
+        );
+        assert!(
+            applied
+                .stdout
+                .contains("Apply stopped at the budget: 1000 applied")
+                || total <= 1000,
+            "{}",
+            applied.stdout.lines().last().unwrap_or("")
+        );
+        assert_eq!(emu.request_count(), total.min(1000) as usize);
+        row(
+            "`apply --plan --max-requests 1000` of that plan",
+            cell(&applied, bytes),
+        );
         let adopt = measured(&["adopt", &tree_s], &full);
         assert!(adopt.stdout.contains(&format!("Adopted {total} media")));
         row("`adopt` (with history)", cell(&adopt, bytes));
