@@ -5,10 +5,10 @@
 //! credential is refused, the API is unreachable, the state cannot record).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -428,15 +428,28 @@ type Queued<'a> = (
 struct Recorder<'a> {
     /// `None` once closed: `record_groups` then ends.
     queue: Mutex<Option<mpsc::UnboundedSender<Queued<'a>>>>,
+    /// Why a group could not be recorded, set by `record_groups` before
+    /// it tells anyone: no request starts after it.
+    broken: Arc<OnceLock<String>>,
 }
 
+/// What `record_groups` takes: the queue, and where it says it broke.
+type Intake<'a> = (mpsc::UnboundedReceiver<Queued<'a>>, Arc<OnceLock<String>>);
+
 impl<'a> Recorder<'a> {
-    fn new() -> (Recorder<'a>, mpsc::UnboundedReceiver<Queued<'a>>) {
+    fn new() -> (Recorder<'a>, Intake<'a>) {
         let (queue, receiver) = mpsc::unbounded_channel();
+        let broken = Arc::new(OnceLock::new());
         let recorder = Recorder {
             queue: Mutex::new(Some(queue)),
+            broken: Arc::clone(&broken),
         };
-        (recorder, receiver)
+        (recorder, (receiver, broken))
+    }
+
+    /// Why the state cannot record, once a group failed.
+    fn broken(&self) -> Option<&String> {
+        self.broken.get()
     }
 
     /// No more confirmations: what is queued is recorded, then
@@ -447,21 +460,25 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// Returns once `change`'s confirmation is durable (or could not be).
-    async fn record(
+    /// Queues `change`'s confirmation now; what it returns completes
+    /// once that is durable (or could not be).
+    fn record(
         &self,
         change: &'a Change,
         drift: Option<&'a crate::refresh::Drift>,
-    ) -> Result<(), String> {
+    ) -> impl std::future::Future<Output = Result<(), String>> {
         let (done, outcome) = oneshot::channel();
         let queue = self.queue.lock().ok().and_then(|q| q.clone());
-        queue
+        let queued = queue
             .ok_or(())
             .and_then(|q| q.send((change, drift, done)).map_err(|_| ()))
-            .map_err(|()| "the state's recorder stopped".to_string())?;
-        outcome
-            .await
-            .unwrap_or_else(|_| Err("the state's recorder stopped".into()))
+            .map_err(|()| "the state's recorder stopped".to_string());
+        async move {
+            queued?;
+            outcome
+                .await
+                .unwrap_or_else(|_| Err("the state's recorder stopped".into()))
+        }
     }
 }
 
@@ -469,7 +486,7 @@ impl<'a> Recorder<'a> {
 /// queued while the previous group was written (at most `GROUP_MAX`),
 /// records them as one group, and tells each request its outcome. Ends
 /// when the queue closes (or every sender is dropped).
-fn record_groups(store: &dyn StateWriter, mut queue: mpsc::UnboundedReceiver<Queued<'_>>) {
+fn record_groups(store: &dyn StateWriter, (mut queue, broken): Intake<'_>) {
     while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
@@ -483,6 +500,9 @@ fn record_groups(store: &dyn StateWriter, mut queue: mpsc::UnboundedReceiver<Que
             .map(|(change, drift, _)| (*change, *drift))
             .collect();
         let outcomes = record_group(store, &changes);
+        if let Some(Err(e)) = outcomes.iter().find(|o| o.is_err()) {
+            let _ = broken.set(format!("{e:#}"));
+        }
         for ((_, _, done), outcome) in group.into_iter().zip(outcomes) {
             let _ = done.send(outcome.map_err(|e| format!("{e:#}")));
         }
@@ -515,6 +535,15 @@ fn record_group(
         })
         .collect();
     store.record_group(group)
+}
+
+/// How a request ended, as the request stream hands it over.
+enum Answer<'r> {
+    /// Not sent: stopped, over the budget, or nothing to send.
+    NotSent,
+    Failed(ApplyFailure),
+    /// X confirmed it; this completes once the confirmation is durable.
+    Confirmed(futures::future::LocalBoxFuture<'r, Result<(), String>>),
 }
 
 /// What every batch of a run shares.
@@ -580,33 +609,43 @@ async fn run<'a>(
     let started = &started;
     let sent = AtomicUsize::new(0);
     let sent = &sent;
+    // Confirmed media waiting for their group to be durable, at most
+    // `concurrency` of them: they wait off the request slots, so the
+    // stream goes on while a group is written (a round trip to a remote
+    // state), and at most twice `concurrency` media are ever sent but not
+    // recorded (in flight, and waiting).
+    let waiting = tokio::sync::Semaphore::new(limits.concurrency.max(1));
+    let waiting = &waiting;
     let ticker = progress.spawn_ticker(Arc::clone(&client));
     let mut results = futures::stream::iter(plan.requests())
         .map(|change| {
             let client = Arc::clone(&client);
             async move {
+                if let Some(reason) = recorder.broken() {
+                    stop(Halt::NotRecorded(reason.clone()));
+                }
                 if cancel.is_cancelled() || halted() {
-                    return (change, None);
+                    return (change, Answer::NotSent);
                 }
                 if let Some(max) = limits.max_requests {
                     if started.fetch_add(1, Ordering::SeqCst) >= max {
                         stop(Halt::Budget(format!("--max-requests {max} reached")));
-                        return (change, None);
+                        return (change, Answer::NotSent);
                     }
                 }
                 if limits.deadline.is_some_and(|d| Instant::now() >= d) {
                     stop(Halt::Budget("--max-duration reached".into()));
-                    return (change, None);
+                    return (change, Answer::NotSent);
                 }
                 let span = tracing::info_span!("media", id = %change.id);
                 let Some(request) = change.request() else {
-                    return (change, None);
+                    return (change, Answer::NotSent);
                 };
                 sent.fetch_add(1, Ordering::SeqCst);
-                // On a task of its own: while a confirmation's write holds
-                // this stream (a slow store), the other exchanges still
-                // read their answers, instead of timing out and sending
-                // again what X already answered.
+                // On a task of its own: while this stream waits (for a
+                // slot among the confirmations), the other exchanges
+                // still read their answers, instead of timing out and
+                // sending again what X already answered.
                 let exchange = tokio::spawn(
                     async move { client.post_metadata(&request).await }.instrument(span),
                 );
@@ -615,28 +654,31 @@ async fn run<'a>(
                         "the request's task ended: {e}"
                     )))
                 });
-                let outcome = match answered {
-                    // Its slot stays taken until its group is durable: at
-                    // most `concurrency` media are sent but not recorded.
-                    Ok(()) => recorder
-                        .record(change, drift_of(plan, change.id))
-                        .await
-                        .map_err(|reason| {
-                            stop(Halt::NotRecorded(reason.clone()));
-                            ApplyFailure::NotRecorded(reason)
-                        }),
+                let failure = match answered {
+                    Ok(()) => {
+                        // The slot is held until a place among the
+                        // waiting confirmations is free.
+                        let place = waiting.acquire().await.ok();
+                        let durable = recorder.record(change, drift_of(plan, change.id));
+                        let durable = async move {
+                            let outcome = durable.await;
+                            drop(place);
+                            outcome
+                        };
+                        return (change, Answer::Confirmed(durable.boxed_local()));
+                    }
                     Err(ApiError::OverBudget(reason)) => {
                         // Not sent: waiting would pass the budget.
                         sent.fetch_sub(1, Ordering::SeqCst);
                         stop(Halt::Budget(reason));
-                        return (change, None);
+                        return (change, Answer::NotSent);
                     }
                     Err(ApiError::Stopped) => {
                         // A signal came while it waited for a retry or a
                         // window: X holds nothing new from it, so it counts
                         // as not sent and plans again.
                         sent.fetch_sub(1, Ordering::SeqCst);
-                        return (change, None);
+                        return (change, Answer::NotSent);
                     }
                     Err(e) => {
                         match &e {
@@ -648,43 +690,65 @@ async fn run<'a>(
                             }
                             _ => {}
                         }
-                        Err(ApplyFailure::Api(e))
+                        ApplyFailure::Api(e)
                     }
                 };
-                (change, Some(outcome))
+                (change, Answer::Failed(failure))
             }
         })
         .buffer_unordered(limits.concurrency.max(1));
-    let requests = async {
-        loop {
-            let next = tokio::select! {
-                next = results.next() => next,
-                () = drain_deadline(cancel) => {
-                    tracing::warn!("stopped waiting for requests in flight; they were not recorded and will plan again");
-                    None
+    let mut confirmed = futures::stream::FuturesUnordered::new();
+    let mut outcome = |change: &Change, result: Result<(), ApplyFailure>| match result {
+        Ok(()) => {
+            tracing::debug!(media = %change.id, "applied and recorded");
+            progress.finish_one(true);
+            report.applied += 1;
+        }
+        Err(failure) => {
+            tracing::warn!(media = %change.id, "failed: {failure}");
+            progress.finish_one(false);
+            remote_failed += 1;
+            report.failed.push((change.id, failure));
+        }
+    };
+    let durable = |change: &'a Change, result: Result<(), String>| {
+        let result = result.map_err(|reason| {
+            stop(Halt::NotRecorded(reason.clone()));
+            ApplyFailure::NotRecorded(reason)
+        });
+        (change, result)
+    };
+    // Once a stop was asked, the requests in flight have this long in all.
+    let drain = drain_deadline(cancel);
+    tokio::pin!(drain);
+    loop {
+        tokio::select! {
+            next = results.next() => match next {
+                None => break,
+                Some((_, Answer::NotSent)) => {}
+                Some((change, Answer::Failed(failure))) => outcome(change, Err(failure)),
+                Some((change, Answer::Confirmed(pending))) => {
+                    confirmed.push(async move { (change, pending.await) });
                 }
-            };
-            let Some((change, outcome)) = next else { break };
-            match outcome {
-                None => {}
-                Some(Ok(())) => {
-                    tracing::debug!(media = %change.id, "applied and recorded");
-                    progress.finish_one(true);
-                    report.applied += 1;
-                }
-                Some(Err(failure)) => {
-                    tracing::warn!(media = %change.id, "failed: {failure}");
-                    progress.finish_one(false);
-                    remote_failed += 1;
-                    report.failed.push((change.id, failure));
-                }
+            },
+            Some((change, result)) = confirmed.next(), if !confirmed.is_empty() => {
+                let (change, result) = durable(change, result);
+                outcome(change, result);
+            }
+            () = &mut drain => {
+                tracing::warn!("stopped waiting for requests in flight; they were not recorded and will plan again");
+                break;
             }
         }
-        // The queue closes once no request can confirm anything more.
-        drop(results);
-        recorder.close();
-    };
-    requests.await;
+    }
+    // No request can confirm anything more: what was confirmed is
+    // recorded (the store's own timeouts bound it), then the queue closes.
+    drop(results);
+    while let Some((change, result)) = confirmed.next().await {
+        let (change, result) = durable(change, result);
+        outcome(change, result);
+    }
+    recorder.close();
     // Not started after a stop, or abandoned in flight past the drain timeout.
     let sent = sent.load(Ordering::SeqCst);
     report.skipped = total.saturating_sub(sent);

@@ -1,23 +1,29 @@
 //! A confirmation's write that the state holds (PostgreSQL: another
 //! session holds the media's row, as a slow or distant server would keep
 //! the writer waiting) does not hold the request stream: the other
-//! requests go on being sent, and the held media's slot stays taken until
-//! its write is durable.
+//! requests go on being sent, and at most `--concurrency` confirmations
+//! wait for their write, so at most twice that many media are sent but
+//! not recorded.
 
 use std::time::Duration;
 
 use crate::support::*;
 
-/// A session that holds one record's row (`SELECT … FOR UPDATE` in an
+/// A session that holds some records' rows (`SELECT … FOR UPDATE` in an
 /// open transaction) until released or dropped: the writer's upsert of
-/// that row waits at the server, as long as it is held.
+/// those rows waits at the server, as long as they are held.
 struct HeldRow {
     runtime: tokio::runtime::Runtime,
     client: Option<tokio_postgres::Client>,
 }
 
 impl HeldRow {
-    fn hold(url: &str, workspace: &str, media: &str) -> HeldRow {
+    fn hold(url: &str, workspace: &str, media: &[String]) -> HeldRow {
+        let media = media
+            .iter()
+            .map(|m| format!("'{m}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -30,7 +36,7 @@ impl HeldRow {
             client
                 .batch_execute(&format!(
                     "BEGIN; SELECT 1 FROM xmeta_records \
-                     WHERE workspace = '{workspace}' AND media_id = '{media}' FOR UPDATE"
+                     WHERE workspace = '{workspace}' AND media_id IN ({media}) FOR UPDATE"
                 ))
                 .await
                 .unwrap();
@@ -79,7 +85,7 @@ fn requests_go_on_while_a_confirmations_write_is_held() {
     emu.set_faults(faults);
     emu.clear_requests();
     env.write("manifests/a.yaml", &manifest(0..8, "v2"));
-    let mut held = HeldRow::hold(&url, env.workspace().unwrap(), &media_id(0));
+    let mut held = HeldRow::hold(&url, env.workspace().unwrap(), &[media_id(0)]);
 
     let out = std::fs::File::create(env.path("apply.out")).unwrap();
     let mut xmeta = Killed(
@@ -156,4 +162,81 @@ fn requests_go_on_while_a_confirmations_write_is_held() {
         "media 0 is recorded:\n{}",
         plan.stdout
     );
+}
+
+#[test]
+fn confirmed_media_wait_for_their_write_off_the_request_slots() {
+    let Some(Backend::Postgres(url)) =
+        Backend::postgres("held_write::confirmed_media_wait_for_their_write_off_the_request_slots")
+    else {
+        return;
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on(Backend::Postgres(url.clone())).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..8, "v1"));
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
+    emu.clear_requests();
+    env.write("manifests/a.yaml", &manifest(0..8, "v2"));
+    let mut held = HeldRow::hold(&url, env.workspace().unwrap(), &[media_id(0), media_id(1)]);
+
+    let out = std::fs::File::create(env.path("apply.out")).unwrap();
+    let mut xmeta = Killed(
+        env.command(&[
+            "apply",
+            &env.manifests(),
+            "--auto-approve",
+            "--concurrency",
+            "2",
+        ])
+        .stdout(out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let pid = xmeta.0.id();
+    let output = || std::fs::read_to_string(env.path("apply.out")).unwrap_or_default();
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE application_name = 'xmeta/{pid}' AND wait_event_type = 'Lock'"
+    );
+    wait_until(
+        Duration::from_mins(1),
+        "the first group's write to wait on the held rows",
+        || sql(&url, &waiting).unwrap() == ["1"],
+    );
+    // The first group written holds media 0, media 1 or both (the first
+    // two sent), so it waits. Two confirmations wait for it off the
+    // slots, and the two slots then hold the next two confirmed media.
+    // Four sent, none recorded: twice the concurrency, and no more. A
+    // stream whose slots wait for the write stops at two.
+    wait_until(
+        Duration::from_mins(1),
+        "four media to be sent while the write is held",
+        || {
+            if let Some(status) = xmeta.0.try_wait().unwrap() {
+                panic!("apply ended ({status}) before sending them:\n{}", output());
+            }
+            emu.post_count() >= 4
+        },
+    );
+    assert_eq!(sql(&url, &waiting).unwrap(), ["1"], "still held");
+    assert_eq!(
+        emu.post_count(),
+        4,
+        "at most twice the concurrency unrecorded"
+    );
+
+    held.release();
+    let mut status = None;
+    wait_until(Duration::from_mins(1), "apply to end", || {
+        status = xmeta.0.try_wait().unwrap();
+        status.is_some()
+    });
+    let stdout = output();
+    assert_eq!(status.unwrap().code(), Some(0), "{stdout}");
+    assert_has(&stdout, "Apply complete: 8 applied, 0 failed.");
+    assert_eq!(emu.post_count(), 8, "each media once");
+    assert_eq!(emu.stored(), expected(0..8, "v2"));
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(&plan.stdout, "No changes.");
 }
