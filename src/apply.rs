@@ -76,13 +76,21 @@ impl Runner {
             deadline,
         };
         let mut report = Report::default();
+        // The whole plan's local changes first, as for a plan in memory:
+        // a stop or a halt while sending leaves none of them undone.
+        let local = plan.each_batch(&mut |batch| {
+            local_changes(batch, store, &mut report);
+            Ok(())
+        });
         let mut carry = Carry::default();
         let mut visited = 0;
-        let walked = plan.each_batch(&mut |batch| {
-            visited += batch.requests().count();
-            let part = self.apply_batch(shutdown, batch, store, limits, &progress, &mut carry);
-            report.add(part);
-            Ok(())
+        let walked = local.and_then(|()| {
+            plan.each_batch(&mut |batch| {
+                visited += batch.requests().count();
+                let part = self.apply_batch(shutdown, batch, store, limits, &progress, &mut carry);
+                report.add(part);
+                Ok(())
+            })
         });
         if let Err(e) = walked {
             // The rest of the plan cannot be read: none of it is sent.
@@ -135,7 +143,7 @@ impl Runner {
             };
             shutdown
                 .runtime
-                .block_on(run(plan, &pipeline, store, &recorder, carry))
+                .block_on(run(plan, &pipeline, &recorder, carry))
         })
     }
 }
@@ -177,8 +185,10 @@ pub struct Report {
     pub failed: Vec<(MediaId, ApplyFailure)>,
     /// Requests never started (a stop, a budget, a halt).
     pub skipped: usize,
-    /// Requests sent but abandoned in flight past the drain timeout: X may
-    /// have applied them; they plan again (sending twice is harmless).
+    /// Requests sent whose outcome was not recorded by the drain timeout
+    /// (in flight, or confirmed and waiting for a place among the
+    /// confirmations): X may have applied them; they plan again (sending
+    /// twice is harmless).
     pub unconfirmed: usize,
     /// Why no new request was started, when the run stopped early.
     pub halted: Option<Halt>,
@@ -379,12 +389,9 @@ fn record(
     change: &Change,
     drift: Option<&crate::refresh::Drift>,
 ) -> anyhow::Result<()> {
-    // The store's writes flush to disk; keep them off the async workers.
-    tokio::task::block_in_place(|| {
-        let current = store.get(&change.id)?.map(|r| r.metadata);
-        let (recording, event) = recording(change, current, drift);
-        store.record(recording, event)
-    })
+    let current = store.get(&change.id)?.map(|r| r.metadata);
+    let (recording, event) = recording(change, current, drift);
+    store.record(recording, event)
 }
 
 /// What recording `change` writes, after what the state holds for it
@@ -554,17 +561,9 @@ struct Pipeline<'r> {
     cancel: &'r CancellationToken,
 }
 
-async fn run<'a>(
-    plan: &'a Plan,
-    pipeline: &Pipeline<'_>,
-    store: &dyn StateWriter,
-    recorder: &Recorder<'a>,
-    carry: &mut Carry,
-) -> Report {
-    let client = Arc::clone(&pipeline.client);
-    let (limits, progress, cancel) = (pipeline.limits, &pipeline.progress, pipeline.cancel);
-    let mut report = Report::default();
-    // Local changes first: they send nothing and cannot fail remotely.
+/// A batch's local changes, which send nothing and cannot fail remotely:
+/// forgets (with `--prune`) and fields no longer tracked.
+fn local_changes(plan: &Plan, store: &dyn StateWriter, report: &mut Report) {
     let forgotten: Vec<MediaId> = plan
         .changes
         .iter()
@@ -572,7 +571,7 @@ async fn run<'a>(
         .map(|c| c.id)
         .collect();
     if !forgotten.is_empty() {
-        match tokio::task::block_in_place(|| store.remove(&forgotten, Event::Forget)) {
+        match store.remove(&forgotten, Event::Forget) {
             Ok(()) => report.forgotten += forgotten.len(),
             Err(e) => report.failed.extend(
                 forgotten
@@ -593,7 +592,17 @@ async fn run<'a>(
                 .push((change.id, ApplyFailure::NotStored(e.to_string()))),
         }
     }
+}
 
+async fn run<'a>(
+    plan: &'a Plan,
+    pipeline: &Pipeline<'_>,
+    recorder: &Recorder<'a>,
+    carry: &mut Carry,
+) -> Report {
+    let client = Arc::clone(&pipeline.client);
+    let (limits, progress, cancel) = (pipeline.limits, &pipeline.progress, pipeline.cancel);
+    let mut report = Report::default();
     let total = plan.requests().count();
     let mut remote_failed = 0;
     // The first reason to stop starting requests wins; it is reported.

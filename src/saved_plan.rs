@@ -150,8 +150,10 @@ impl Batches for SavedPlan {
             changes: Vec::with_capacity(BATCH),
             ..self.head.clone()
         };
+        let mut read = 0;
         for change in changes {
             batch.changes.push(change.map_err(|e| cannot(&e))?);
+            read += 1;
             if batch.changes.len() == BATCH {
                 visit(&batch)?;
                 batch.changes.clear();
@@ -159,6 +161,13 @@ impl Batches for SavedPlan {
         }
         if !batch.changes.is_empty() {
             visit(&batch)?;
+        }
+        // A copy cut short must not pass for a smaller plan.
+        let verified: usize = self.counts[..3].iter().sum();
+        if read != verified {
+            return Err(cannot(&format!(
+                "it ends after {read} of {verified} changes"
+            )));
         }
         Ok(())
     }
@@ -487,9 +496,13 @@ pub fn read(file: &Path) -> anyhow::Result<SavedPlan> {
             "is inconsistent: its summary does not count its changes".into(),
         ));
     }
-    let spool = changes
-        .finish()
-        .map_err(|e| cannot(&format!("cannot keep a private copy of it: {e}")))?;
+    let spool = changes.finish().map_err(|e| {
+        let dir = std::env::temp_dir();
+        cannot(&format!(
+            "cannot keep a private copy of it in `{}` (set TMPDIR to use another directory): {e}",
+            dir.display()
+        ))
+    })?;
     Ok(SavedPlan {
         head: Plan {
             unchanged: read.summary.unchanged,
@@ -704,5 +717,23 @@ mod tests {
         assert_eq!(read_back(&verified), changes);
         assert_eq!(verified.summary().create, BATCH + 10);
         assert_eq!(verified.summary().requests, BATCH + 10);
+    }
+
+    #[test]
+    fn a_copy_cut_short_is_an_error_not_a_smaller_plan() {
+        let (_dir, file, _) = saved(vec![create("1", "one"), create("2", "two")]);
+        let verified = read(&file).unwrap();
+        let first = serde_json::to_vec(&Spooled {
+            id: MediaId::parse("1").unwrap(),
+            action: Action::Create,
+            fields: FieldSet::of(FieldKind::AltText),
+            untracked: FieldSet::default(),
+            before: &Metadata::default(),
+            after: &create("1", "one").after,
+        })
+        .unwrap();
+        verified.spool.set_len(first.len() as u64 + 1).unwrap();
+        let err = format!("{:#}", verified.each_batch(&mut |_| Ok(())).unwrap_err());
+        assert!(err.contains("it ends after 1 of 2 changes"), "{err}");
     }
 }

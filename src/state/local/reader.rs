@@ -141,6 +141,10 @@ impl StateReader for SledReader {
         self.with(|tree| tree.get_many(ids))
     }
 
+    fn get_present(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.with(|tree| tree.get_present(ids))
+    }
+
     /// In parts, as `each_record`.
     fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
         let damaged = |e| super::damaged(&self.dir, anyhow::anyhow!("a history entry: {e}"));

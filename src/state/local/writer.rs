@@ -118,6 +118,12 @@ impl StateReader for SledWriter {
         self.bulk_read(|tree| tree.get_many(ids))
     }
 
+    /// A few at a time (a group's, a batch of a saved plan's), so the
+    /// database stays open.
+    fn get_present(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        self.with_tree(|tree| tree.get_present(ids))
+    }
+
     /// In parts, as `each_record`.
     fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
         let damaged = |e| damaged(&self.dir, anyhow!("a history entry: {e}"));
