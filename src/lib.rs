@@ -34,6 +34,7 @@ pub(crate) mod apply_summary;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod config;
+pub(crate) mod drop_later;
 pub(crate) mod error;
 pub(crate) mod fs_util;
 pub(crate) mod hashing;

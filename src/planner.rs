@@ -117,6 +117,8 @@ pub fn plan<S: StateReader + ?Sized>(
 ) -> anyhow::Result<(Plan, Box<S>)> {
     let (desired, store, digests) = load_both(inputs.paths, open_store)?;
     let plan = plan_declared(inputs, desired, &*store, &digests)?;
+    // One per recorded media: freed off the critical path.
+    crate::drop_later::drop_later(digests);
     Ok((plan, store))
 }
 

@@ -41,9 +41,21 @@ impl MediaSet {
         self.0.iter()
     }
 
-    /// Keeps the media `keep` says yes to, in one pass.
-    pub fn retain(&mut self, keep: impl FnMut(&Entry) -> bool) {
-        self.0.retain(keep);
+    /// Keeps the media `keep` says yes to. When most go (a plan that
+    /// finds most media unchanged), the few kept are copied out (an
+    /// entry's copy shares its metadata) and the rest are freed on a
+    /// thread of their own (`drop_later`), off the plan's critical path.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        let kept: Vec<bool> = self.0.iter().map(&mut keep).collect();
+        let count = kept.iter().filter(|k| **k).count();
+        if count * 2 <= self.0.len() {
+            let copies = self.0.iter().zip(&kept).filter(|(_, k)| **k);
+            let copies: Vec<Entry> = copies.map(|(e, _)| e.clone()).collect();
+            crate::drop_later::drop_later(std::mem::replace(&mut self.0, copies));
+        } else {
+            let mut kept = kept.into_iter();
+            self.0.retain(|_| kept.next().unwrap_or(true));
+        }
     }
 }
 
