@@ -65,7 +65,8 @@ impl Watcher {
                 self.stderr.lock().unwrap()
             );
             // A poll interval while waiting on the event (a line on the
-            // child's stdout), never a timing assumption.
+            // child's stdout): not a synchronisation, never a timing
+            // assumption.
             std::thread::sleep(Duration::from_millis(50));
         }
     }
