@@ -65,8 +65,7 @@ impl Watcher {
                 self.stderr.lock().unwrap()
             );
             // A poll interval while waiting on the event (a line on the
-            // child's stdout): not a synchronisation, never a timing
-            // assumption.
+            // child's stdout), never a timing assumption: not a synchronisation.
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -339,8 +338,8 @@ fn a_slow_save_is_read_only_once_it_has_settled() {
     for chunk in text.as_bytes().chunks(8192) {
         file.write_all(chunk).unwrap();
         file.flush().unwrap();
-        // The writer's pace is the scenario under test (a slow disk), not
-        // a synchronisation: the test then waits on the marker's event.
+        // The writer's pace is the scenario under test (a slow disk); the
+        // test then waits on the marker's event: not a synchronisation.
         std::thread::sleep(Duration::from_millis(30));
     }
     drop(file);

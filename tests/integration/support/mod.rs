@@ -473,8 +473,8 @@ pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut()
             std::time::Instant::now() < deadline,
             "timed out waiting for {what}"
         );
-        // The poll interval of an event wait: not a synchronisation, the
-        // loop ends on the event, never on the clock.
+        // The poll interval of an event wait; the loop ends on the event,
+        // never on the clock: not a synchronisation.
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
