@@ -109,12 +109,7 @@ pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entr
                 return None;
             }
             let mut metadata = media.metadata;
-            for v in doc.defaults.metadata.values() {
-                if metadata.get(v.kind()).is_none() {
-                    metadata.insert(v.clone());
-                }
-            }
-            metadata.shrink_to_fit();
+            metadata.fill_from(&doc.defaults.metadata);
             if media
                 .lint
                 .as_ref()
