@@ -15,6 +15,7 @@ use crate::apply::Budget;
 use crate::lint::LintConfig;
 use crate::manifest::{self, Desired};
 use crate::model::Digest;
+use crate::model::Digests;
 use crate::model::MediaId;
 use crate::plan::{Plan, Targets};
 use crate::state::{Record, StateReader, StateWriter};
@@ -37,6 +38,9 @@ pub struct Inputs<'a> {
     /// Read the image URLs the state recorded for the changed media (a
     /// review shows them; see `Plan::previews`).
     pub previews: bool,
+    /// Keep each compared media's digest with it, for the next watch
+    /// cycle; a one-shot plan works them out and lets them go.
+    pub keep_digests: bool,
 }
 
 /// How to read X's live alt text.
@@ -48,11 +52,13 @@ pub struct Live<'a> {
 
 impl<'a> Inputs<'a> {
     /// The inputs of every watch cycle: `prune` as asked, and each alt
-    /// text's lint checks kept with its entry for the next cycle.
+    /// text's lint checks and digest kept with its entry for the next
+    /// cycle.
     #[must_use]
     pub fn for_watch(mut self, prune: bool) -> Inputs<'a> {
         self.prune = prune;
         self.lint.keep_checks = true;
+        self.keep_digests = true;
         self
     }
 
@@ -73,6 +79,7 @@ impl<'a> Inputs<'a> {
             lint: crate::lint::config::load(lint_config, paths)?,
             live: None,
             previews: false,
+            keep_digests: false,
         })
     }
 }
@@ -128,17 +135,11 @@ pub fn plan_declared<S: StateReader + ?Sized>(
     inputs: &Inputs,
     mut desired: Desired,
     store: &S,
-    digests: &BTreeMap<MediaId, Digest>,
+    digests: &Digests,
 ) -> anyhow::Result<Plan> {
     check_declared(inputs, &desired)?;
     let lint = crate::lint::lint(&desired, &inputs.lint, Some(crate::lint::SHOWN_IN_PLANS));
-    let (mut applied, unchanged) = records_to_compare(
-        &mut desired,
-        store,
-        digests,
-        inputs.targets,
-        inputs.live.is_some(),
-    )?;
+    let (mut applied, unchanged) = records_to_compare(&mut desired, store, digests, inputs)?;
     let refresh = match inputs.live {
         Some(live) => Some(read_live(
             live,
@@ -183,7 +184,7 @@ fn previews<S: StateReader + ?Sized>(
 fn load_both<S: StateReader + ?Sized>(
     paths: &[PathBuf],
     open_store: impl FnOnce() -> anyhow::Result<Box<S>> + Send,
-) -> anyhow::Result<(Desired, Box<S>, BTreeMap<MediaId, Digest>)> {
+) -> anyhow::Result<(Desired, Box<S>, Digests)> {
     std::thread::scope(|s| {
         let state = s.spawn(|| {
             let store = open_store()?;
@@ -238,11 +239,10 @@ pub fn check_declared(inputs: &Inputs, desired: &Desired) -> anyhow::Result<()> 
 fn records_to_compare<S: StateReader + ?Sized>(
     desired: &mut Desired,
     store: &S,
-    digests: &BTreeMap<MediaId, Digest>,
-    targets: &Targets,
-    refresh: bool,
+    digests: &Digests,
+    inputs: &Inputs,
 ) -> anyhow::Result<(BTreeMap<MediaId, Record>, usize)> {
-    if refresh {
+    if inputs.live.is_some() {
         return Ok((store.all()?, 0));
     }
     // Everything here is in ID order (the media, the digests, and so the
@@ -253,15 +253,15 @@ fn records_to_compare<S: StateReader + ?Sized>(
         .media
         .values()
         .filter_map(|entry| {
-            while by_id.next_if(|(id, _)| **id < entry.id).is_some() {}
+            while by_id.next_if(|(id, _)| *id < entry.id).is_some() {}
             by_id
-                .next_if(|(id, _)| **id == entry.id)
+                .next_if(|(id, _)| *id == entry.id)
                 .map(|(_, digest)| (digest, entry))
         })
         .collect();
     let same: Vec<Vec<MediaId>> = crate::parallel::map_chunks(&recorded, |part| {
         part.iter()
-            .filter(|(digest, entry)| entry.metadata.digest() == **digest)
+            .filter(|(digest, entry)| entry.metadata.digest(inputs.keep_digests) == **digest)
             .map(|(_, entry)| entry.id)
             .collect()
     });
@@ -272,12 +272,12 @@ fn records_to_compare<S: StateReader + ?Sized>(
     };
     let mut ids = same.iter().peekable();
     desired.media.retain(|entry| !is_same(&mut ids, &entry.id));
-    let unchanged = same.iter().filter(|id| targets.includes(id)).count();
+    let unchanged = same.iter().filter(|id| inputs.targets.includes(id)).count();
     let mut ids = same.iter().peekable();
     let needed: Vec<MediaId> = digests
-        .keys()
+        .iter()
+        .map(|(id, _)| *id)
         .filter(|id| !is_same(&mut ids, id))
-        .copied()
         .collect();
     Ok((store.get_many(&needed)?, unchanged))
 }

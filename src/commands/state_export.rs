@@ -165,7 +165,7 @@ mod tests {
             }
             Ok(())
         }
-        fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, crate::state::Digest>> {
+        fn digests(&self) -> anyhow::Result<crate::model::Digests> {
             unreachable!()
         }
         fn get(&self, _: &MediaId) -> anyhow::Result<Option<Record>> {

@@ -6,10 +6,12 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod digest;
+mod digests;
 mod field_set;
 mod rule;
 
 pub use digest::Digest;
+pub use digests::{Digests, DigestsBuilder};
 pub(crate) use field_set::is_empty as no_fields;
 pub use field_set::FieldSet;
 pub use rule::{Rule, TextCheck};

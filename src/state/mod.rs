@@ -34,6 +34,7 @@ pub use location::Location;
 pub use moved::Moved;
 pub use record::{Digest, Record};
 
+use crate::model::Digests;
 use crate::model::{MediaId, Metadata};
 use history::Event;
 
@@ -66,7 +67,7 @@ pub trait StateReader: Send + Sync {
     }
     /// Every recorded media's digest, its metadata left undecoded: what a
     /// plan compares first, holding 32 bytes per media instead of a record.
-    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>>;
+    fn digests(&self) -> anyhow::Result<Digests>;
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>>;
     /// The records of `ids`, which `digests` listed (the sled state
     /// refuses one whose digest is indexed but whose record is missing).
@@ -195,11 +196,7 @@ macro_rules! reads_through {
             ) -> anyhow::Result<()> {
                 self.$field.each_record(visit)
             }
-            fn digests(
-                &self,
-            ) -> anyhow::Result<
-                std::collections::BTreeMap<$crate::model::MediaId, $crate::state::Digest>,
-            > {
+            fn digests(&self) -> anyhow::Result<$crate::model::Digests> {
                 self.$field.digests()
             }
             fn get(
@@ -335,8 +332,8 @@ impl StateReader for Empty {
     fn each_record(&self, _: &mut VisitRecords<'_>) -> anyhow::Result<()> {
         Ok(())
     }
-    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
-        Ok(BTreeMap::new())
+    fn digests(&self) -> anyhow::Result<Digests> {
+        Ok(Digests::default())
     }
     fn get(&self, _: &MediaId) -> anyhow::Result<Option<Record>> {
         Ok(None)

@@ -1,9 +1,8 @@
 //! What watch knows of the state between cycles, and the plan of a cycle
 //! by the one planner.
 
-use std::collections::BTreeMap;
-
 use crate::manifest::Desired;
+use crate::model::Digests;
 use crate::model::{Digest, MediaId};
 use crate::plan::Plan;
 use crate::planner::Inputs;
@@ -18,7 +17,7 @@ use crate::state::StateReader;
 pub struct AppliedCache {
     /// The lineage and serial the digests are of.
     seen: Option<(Option<String>, u64)>,
-    digests: BTreeMap<MediaId, Digest>,
+    digests: Digests,
 }
 
 impl AppliedCache {
@@ -63,7 +62,7 @@ impl AppliedCache {
             match store.get(&id)? {
                 Some(record) => self.digests.insert(id, Digest::of(&record.metadata)),
                 None => self.digests.remove(&id),
-            };
+            }
         }
         self.seen = Some((store.lineage()?, store.serial()?));
         Ok(())

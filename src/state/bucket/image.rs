@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::store::{Store, Version};
+use crate::model::Digests;
 use crate::model::MediaId;
 use crate::state::history::{self, Chunk};
 use crate::state::moved::Moved;
@@ -216,7 +217,7 @@ impl Image {
         visit(batch)
     }
 
-    pub fn digests(&self) -> BTreeMap<MediaId, Digest> {
+    pub fn digests(&self) -> Digests {
         self.records.iter().map(|(id, (d, _))| (*id, *d)).collect()
     }
 

@@ -24,9 +24,9 @@ pub use target::Target;
 
 use super::moved::Moved;
 use super::{
-    Digest, Empty, Filter, Holder, Provenance, Record, StateReader, VisitEntries, VisitRecords,
-    Writable,
+    Empty, Filter, Holder, Provenance, Record, StateReader, VisitEntries, VisitRecords, Writable,
 };
+use crate::model::Digests;
 use crate::model::MediaId;
 use image::{Image, Keys};
 use lock::Lock;
@@ -53,7 +53,7 @@ impl StateReader for BucketReader {
     fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
         self.image.each_record(visit)
     }
-    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+    fn digests(&self) -> anyhow::Result<Digests> {
         Ok(self.image.digests())
     }
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {

@@ -22,6 +22,7 @@ use anyhow::anyhow;
 use super::image::{self, Head, Image, Journal, Keys};
 use super::lock::Lock;
 use super::store::{Put, Store, Version};
+use crate::model::Digests;
 use crate::model::{MediaId, Metadata};
 use crate::state::history::{self, Chunk, Event};
 use crate::state::moved::Moved;
@@ -312,7 +313,7 @@ impl StateReader for BucketWriter {
     fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
         self.image().each_record(visit)
     }
-    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+    fn digests(&self) -> anyhow::Result<Digests> {
         Ok(self.image().digests())
     }
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {

@@ -25,6 +25,7 @@ use super::moved::Moved;
 use super::{
     new_lineage, Empty, Filter, StateError, StateReader, VisitEntries, VisitRecords, RECORD_BATCH,
 };
+use crate::model::Digests;
 use crate::model::MediaId;
 use crate::state::{Digest, Record};
 
@@ -210,8 +211,8 @@ impl Tree {
     /// The digest index of every record, for a state that has none.
     fn index_batch(&self) -> anyhow::Result<sled::Batch> {
         let mut batch = sled::Batch::default();
-        for (id, digest) in self.digests_of_records()? {
-            batch.insert(digest_key(&id), digest.as_bytes());
+        for (id, digest) in self.digests_of_records()?.iter() {
+            batch.insert(digest_key(id), digest.as_bytes());
         }
         Ok(batch)
     }
@@ -239,39 +240,46 @@ impl Tree {
     /// Every record's digest from the records themselves, each checked
     /// against its metadata's bytes: an ordered scan, a batch at a time,
     /// so the raw values are never all in memory.
-    fn digests_of_records(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+    fn digests_of_records(&self) -> anyhow::Result<Digests> {
         const BATCH: usize = 8192;
-        let mut out = BTreeMap::new();
         let mut scan = self.db.scan_prefix([MEDIA_PREFIX]);
-        loop {
-            let raw: Vec<(sled::IVec, sled::IVec)> = scan
-                .by_ref()
-                .take(BATCH)
-                .collect::<Result<_, _>>()
-                .map_err(|e| damaged(&self.dir, e.into()))?;
-            if raw.is_empty() {
-                return Ok(out);
+        let mut failed = None;
+        let batches = std::iter::from_fn(|| {
+            let batch = (|| {
+                let raw: Vec<(sled::IVec, sled::IVec)> = scan
+                    .by_ref()
+                    .take(BATCH)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| damaged(&self.dir, e.into()))?;
+                let parts = crate::parallel::map_chunks(&raw, |part| {
+                    part.iter()
+                        .map(|(key, value)| {
+                            let id =
+                                id_of(key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
+                            let digest = Digest::stated(value).map_err(|e| {
+                                damaged(&self.dir, anyhow!("the record of media {id}: {e}"))
+                            })?;
+                            Ok((id, digest))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()
+                });
+                parts.into_iter().collect::<anyhow::Result<Vec<_>>>()
+            })();
+            match batch {
+                Ok(parts) if parts.iter().all(Vec::is_empty) => None,
+                Ok(parts) => Some(parts.into_iter().flatten()),
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
             }
-            let parts = crate::parallel::map_chunks(&raw, |part| {
-                part.iter()
-                    .map(|(key, value)| {
-                        let id =
-                            id_of(key).ok_or_else(|| damaged(&self.dir, anyhow!("bad key")))?;
-                        let digest = Digest::stated(value).map_err(|e| {
-                            damaged(&self.dir, anyhow!("the record of media {id}: {e}"))
-                        })?;
-                        Ok((id, digest))
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()
-            });
-            for part in parts {
-                out.extend(part?);
-            }
-        }
+        });
+        let digests = batches.flatten().collect();
+        failed.map_or(Ok(digests), Err)
     }
 
     /// The digest index, by one ordered scan.
-    fn digests_of_index(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+    fn digests_of_index(&self) -> anyhow::Result<Digests> {
         self.db
             .scan_prefix([DIGEST_PREFIX])
             .map(|item| {
@@ -450,7 +458,7 @@ impl StateReader for Tree {
 
     /// From the digest index; a state of an older format (not yet
     /// upgraded by a writer) has none, and its records are read instead.
-    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+    fn digests(&self) -> anyhow::Result<Digests> {
         if self.check_format()? >= FORMAT_WITH_INDEX {
             self.digests_of_index()
         } else {
@@ -738,15 +746,15 @@ mod tests {
     }
 
     /// A state with media 1 (alt text "a") and 2 ("b"), and their digests.
-    fn two_records(dir: &Path) -> BTreeMap<MediaId, Digest> {
+    fn two_records(dir: &Path) -> Digests {
         let s = open_writer(dir, "test", &Provenance::default()).unwrap();
         record_alt(&*s, "1", "a");
         record_alt(&*s, "2", "b");
         let two = MediaId::parse("2").unwrap();
-        BTreeMap::from([(one(), Digest::of(&alt("a"))), (two, Digest::of(&alt("b")))])
+        Digests::from_iter([(one(), Digest::of(&alt("a"))), (two, Digest::of(&alt("b")))])
     }
 
-    fn raw_digests(db: &sled::Db) -> BTreeMap<MediaId, Digest> {
+    fn raw_digests(db: &sled::Db) -> Digests {
         db.scan_prefix([DIGEST_PREFIX])
             .map(|item| {
                 let (key, value) = item.unwrap();
@@ -785,7 +793,7 @@ mod tests {
         let digests = two_records(dir.path());
         {
             let db = open_db(dir.path()).unwrap();
-            for id in digests.keys() {
+            for (id, _) in digests.iter() {
                 db.remove(digest_key(id)).unwrap();
             }
             db.insert(KEY_FORMAT, &2u32.to_be_bytes()).unwrap();

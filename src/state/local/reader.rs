@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use super::{open_db, open_tree, Tree};
+use crate::model::Digests;
 use crate::model::MediaId;
 use crate::state::history::NewestFirst;
-use crate::state::{Digest, Filter, Record, StateError, StateReader, VisitEntries, VisitRecords};
+use crate::state::{Filter, Record, StateError, StateReader, VisitEntries, VisitRecords};
 
 /// The database, or a snapshot copy of it while a writer held it.
 struct Opened {
@@ -124,7 +125,7 @@ impl StateReader for SledReader {
     }
 
     /// Then lets go of the database (see the module's comment).
-    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+    fn digests(&self) -> anyhow::Result<Digests> {
         let digests = self.with(Tree::digests)?;
         self.release();
         Ok(digests)

@@ -20,6 +20,7 @@ use super::{
     preview_key, warn_if_open_to_others, Presence, Tree, FORMAT, HISTORY_PREFIX, KEY_FORMAT,
     KEY_LINEAGE, KEY_SERIAL, SLED_CACHE_BYTES,
 };
+use crate::model::Digests;
 use crate::model::{MediaId, Metadata};
 use crate::state::history::{self, Event};
 use crate::state::moved::Moved;
@@ -106,7 +107,7 @@ impl StateReader for SledWriter {
         Ok(())
     }
 
-    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+    fn digests(&self) -> anyhow::Result<Digests> {
         self.bulk_read(Tree::digests)
     }
 

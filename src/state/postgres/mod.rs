@@ -33,6 +33,7 @@ use super::{
     Replacement, StateError, StateReader, StateWriter, VisitEntries, VisitRecords, Writable,
     FORMAT_VERSION, RECORD_BATCH,
 };
+use crate::model::Digests;
 use crate::model::{MediaId, Metadata};
 use crate::time::Timestamp;
 use schema::{LOCK_CLASS, SCHEMA_VERSION};
@@ -617,44 +618,37 @@ impl StateReader for Rows {
     }
 
     /// Rows streamed from the server and reduced to digests as they come:
-    /// the records are never all in memory.
-    fn digests(&self) -> anyhow::Result<BTreeMap<MediaId, Digest>> {
+    /// the records are never all in memory. In ID order (length, then
+    /// digits), so they fill their blocks as they come and are never
+    /// sorted here, which would hold them twice.
+    fn digests(&self) -> anyhow::Result<Digests> {
         use futures::TryStreamExt;
         let workspace = self.workspace();
         let stated = self.session.run(|client| async move {
             let client = client.read().await;
             let rows = client
                 .query_raw(
-                    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1",
+                    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1 \
+                     ORDER BY length(media_id), media_id COLLATE \"C\"",
                     [&workspace],
                 )
                 .await?;
-            let mut out = Vec::new();
+            let mut out = crate::model::DigestsBuilder::default();
             futures::pin_mut!(rows);
             while let Some(row) = rows.try_next().await? {
                 let id: &str = row.get(0);
-                out.push((id.to_string(), Digest::stated(row.get(1))));
+                let Some(id) = MediaId::parse(id) else {
+                    let shown = crate::untrusted::neutralise(id, 40);
+                    return Ok(Err(format!("`{shown}` is not a media ID")));
+                };
+                match Digest::stated(row.get(1)) {
+                    Ok(digest) => out.push(id, digest),
+                    Err(e) => return Ok(Err(format!("the record of media {id}: {e}"))),
+                }
             }
-            Ok(out)
+            Ok(Ok(out.finish()))
         })?;
-        let target = &self.session.target;
-        stated
-            .into_iter()
-            .map(|(id, digest)| {
-                let id = MediaId::parse(&id).ok_or_else(|| {
-                    damaged(
-                        target,
-                        format!(
-                            "`{}` is not a media ID",
-                            crate::untrusted::neutralise(&id, 40)
-                        ),
-                    )
-                })?;
-                let digest = digest
-                    .map_err(|e| damaged(target, format!("the record of media {id}: {e}")))?;
-                Ok((id, digest))
-            })
-            .collect()
+        stated.map_err(|reason| damaged(&self.session.target, reason))
     }
 
     fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {

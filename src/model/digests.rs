@@ -1,0 +1,230 @@
+//! Every recorded media's digest, in ID order: what a plan compares the
+//! manifests with, and what a watch keeps between cycles.
+
+use super::{Digest, MediaId};
+
+/// How many digests a block holds as it is filled (180 KB).
+const BLOCK: usize = 4096;
+
+/// Digests by media ID, in ID order, in blocks filled one after another.
+/// A `BTreeMap` took about 52 bytes a media and its `collect` (a vector,
+/// sorted, then built into the tree) twice that at once; one growing
+/// vector would hold its old and new buffers at each doubling. A block of
+/// these takes 44 bytes a media and never copies the others.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Digests {
+    /// Each sorted and none empty; each block's IDs all below the next's.
+    blocks: Vec<Vec<(MediaId, Digest)>>,
+    len: usize,
+}
+
+impl Digests {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// In ID order.
+    pub fn iter(&self) -> impl Iterator<Item = &(MediaId, Digest)> + Clone {
+        self.blocks.iter().flatten()
+    }
+
+    pub fn get(&self, id: &MediaId) -> Option<&Digest> {
+        let (block, at) = self.find(id).ok()?;
+        Some(&self.blocks[block][at].1)
+    }
+
+    /// Sets `id`'s digest (watch, after its own writes).
+    pub fn insert(&mut self, id: MediaId, digest: Digest) {
+        match self.find(&id) {
+            Ok((block, at)) => self.blocks[block][at].1 = digest,
+            Err((block, at)) => {
+                if self.blocks.is_empty() {
+                    self.blocks.push(Vec::new());
+                }
+                self.blocks[block].insert(at, (id, digest));
+                self.len += 1;
+                // A block grown twice over is cut in two, so an insert
+                // moves at most a block's worth, whatever the size.
+                if self.blocks[block].len() >= 2 * BLOCK {
+                    let half = self.blocks[block].len() / 2;
+                    let tail = self.blocks[block].split_off(half);
+                    self.blocks[block].shrink_to_fit();
+                    self.blocks.insert(block + 1, tail);
+                }
+            }
+        }
+    }
+
+    pub fn remove(&mut self, id: &MediaId) {
+        if let Ok((block, at)) = self.find(id) {
+            self.blocks[block].remove(at);
+            self.len -= 1;
+            if self.blocks[block].is_empty() {
+                self.blocks.remove(block);
+            }
+        }
+    }
+
+    /// Where `id` is (`Ok`) or would go (`Err`): block, then index.
+    fn find(&self, id: &MediaId) -> Result<(usize, usize), (usize, usize)> {
+        // The first block whose last ID is not below `id`; past the end,
+        // the last block (an ID above them all goes at its end).
+        let block = self
+            .blocks
+            .partition_point(|b| b.last().is_some_and(|(last, _)| last < id))
+            .min(self.blocks.len().saturating_sub(1));
+        match self.blocks.get(block) {
+            None => Err((0, 0)),
+            Some(b) => b
+                .binary_search_by_key(id, |(i, _)| *i)
+                .map(|at| (block, at))
+                .map_err(|at| (block, at)),
+        }
+    }
+}
+
+/// Fills a `Digests` in blocks as the digests come: in ID order from a
+/// store that scans in that order (sled, the bucket's image, PostgreSQL's
+/// sorted rows); any other order is put in order once all are in.
+#[derive(Debug)]
+pub struct DigestsBuilder {
+    blocks: Vec<Vec<(MediaId, Digest)>>,
+    len: usize,
+    in_order: bool,
+    last: Option<MediaId>,
+}
+
+impl Default for DigestsBuilder {
+    fn default() -> DigestsBuilder {
+        DigestsBuilder {
+            blocks: Vec::new(),
+            len: 0,
+            in_order: true,
+            last: None,
+        }
+    }
+}
+
+impl DigestsBuilder {
+    pub fn push(&mut self, id: MediaId, digest: Digest) {
+        self.in_order &= self.last.is_none_or(|last| last < id);
+        self.last = Some(id);
+        match self.blocks.last_mut() {
+            Some(block) if block.len() < BLOCK => block.push((id, digest)),
+            _ => {
+                let mut block = Vec::with_capacity(BLOCK);
+                block.push((id, digest));
+                self.blocks.push(block);
+            }
+        }
+        self.len += 1;
+    }
+
+    #[must_use]
+    pub fn finish(self) -> Digests {
+        let DigestsBuilder {
+            mut blocks, len, ..
+        } = self;
+        if let Some(block) = blocks.last_mut() {
+            block.shrink_to_fit();
+        }
+        if self.in_order {
+            return Digests { blocks, len };
+        }
+        // One sort of them all, then blocks again (a rare path: the
+        // copy holds them twice for a moment). The last of an ID wins.
+        let mut all: Vec<(MediaId, Digest)> = Vec::with_capacity(len);
+        for block in blocks {
+            all.extend(block);
+        }
+        all.reverse();
+        all.sort_by_key(|(id, _)| *id);
+        all.dedup_by_key(|(id, _)| *id);
+        let len = all.len();
+        let blocks = all.chunks(BLOCK).map(<[_]>::to_vec).collect();
+        Digests { blocks, len }
+    }
+}
+
+impl FromIterator<(MediaId, Digest)> for Digests {
+    fn from_iter<I: IntoIterator<Item = (MediaId, Digest)>>(iter: I) -> Digests {
+        let mut builder = DigestsBuilder::default();
+        for (id, digest) in iter {
+            builder.push(id, digest);
+        }
+        builder.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> MediaId {
+        MediaId::parse(&n.to_string()).unwrap()
+    }
+
+    fn digest(n: u8) -> Digest {
+        Digest([n; 32])
+    }
+
+    fn ids(digests: &Digests) -> Vec<u64> {
+        digests.iter().map(|(id, _)| id.value()).collect()
+    }
+
+    /// In order or not, with a repeated ID, across several blocks: the
+    /// same set, in ID order, each found, the last of a repeat kept.
+    #[test]
+    fn digests_come_out_in_id_order_whatever_order_they_went_in() {
+        let n = 3 * BLOCK as u64 + 5;
+        let ordered: Digests = (1..=n).map(|i| (id(i), digest(1))).collect();
+        let shuffled: Digests = (1..=n)
+            .rev()
+            .map(|i| (id(i), digest(1)))
+            .chain([(id(7), digest(2))])
+            .collect();
+        assert_eq!(ordered.len(), n as usize);
+        assert_eq!(ids(&ordered), (1..=n).collect::<Vec<_>>());
+        assert_eq!(ids(&shuffled), ids(&ordered));
+        assert_eq!(shuffled.get(&id(7)), Some(&digest(2)));
+        assert_eq!(ordered.get(&id(n)), Some(&digest(1)));
+        assert_eq!(ordered.get(&id(n + 1)), None);
+        assert_eq!(ordered.get(&id(0)), None);
+    }
+
+    /// Watch's updates: replace, insert anywhere (a block split when it
+    /// doubles), remove (an emptied block goes).
+    #[test]
+    fn inserts_and_removes_keep_the_order() {
+        let mut digests: Digests = (0..BLOCK as u64)
+            .map(|i| (id(2 * i + 10), digest(1)))
+            .collect();
+        let mut want: Vec<u64> = (0..BLOCK as u64).map(|i| 2 * i + 10).collect();
+        for i in 0..BLOCK as u64 + 3 {
+            digests.insert(id(2 * i + 11), digest(3));
+            want.push(2 * i + 11);
+        }
+        digests.insert(id(1), digest(4));
+        digests.insert(id(10), digest(5));
+        want.push(1);
+        want.sort_unstable();
+        assert_eq!(ids(&digests), want);
+        assert_eq!(digests.len(), want.len());
+        assert!(digests.blocks.len() > 1);
+        assert_eq!(digests.get(&id(10)), Some(&digest(5)));
+        assert_eq!(digests.get(&id(1)), Some(&digest(4)));
+        for n in want.drain(..) {
+            digests.remove(&id(n));
+        }
+        digests.remove(&id(99_999));
+        assert!(digests.is_empty());
+        assert!(digests.blocks.is_empty());
+        let mut empty = Digests::default();
+        empty.insert(id(5), digest(1));
+        assert_eq!(ids(&empty), [5]);
+    }
+}
