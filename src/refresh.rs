@@ -119,10 +119,5 @@ pub fn as_live(applied: &mut BTreeMap<MediaId, Record>, refresh: &Refresh) {
 
 /// A record's metadata with the live alt text in place of the recorded one.
 pub fn with_live(metadata: &Metadata, drift: &Drift) -> Metadata {
-    let mut next = metadata.clone();
-    next.remove(FieldKind::AltText);
-    for value in drift.live.values() {
-        next.insert(value.clone());
-    }
-    next
+    metadata.overlaid(|kind| kind == FieldKind::AltText, &drift.live)
 }

@@ -68,9 +68,9 @@ impl KeyPrefix {
     }
 }
 
-/// A media's declared metadata and, once asked for, its digest and its
-/// alt text's lint checks: shared by every copy of the entry, so watch
-/// computes them once per parse of the file, not on every cycle.
+/// A media's declared metadata and, once a watch keeps them, its digest
+/// and its alt text's lint checks: shared by every copy of the entry, so
+/// watch computes them once per parse of the file, not on every cycle.
 #[derive(Debug)]
 pub struct Declared {
     metadata: Metadata,
@@ -93,8 +93,9 @@ impl Declared {
         }
     }
 
-    /// The digest a record of this metadata states: kept with the media
-    /// when `keep` (for the next watch cycle), else worked out afresh.
+    /// The digest a record of this metadata states: the one kept, if any;
+    /// else worked out, and kept with the media when `keep` (for the next
+    /// watch cycle).
     pub fn digest(&self, keep: bool) -> Digest {
         match self.digest.get() {
             Some(kept) => *kept,

@@ -6,12 +6,10 @@ use super::{Digest, MediaId};
 /// How many digests a block holds as it is filled (180 KB).
 const BLOCK: usize = 4096;
 
-/// Digests by media ID, in ID order, in blocks filled one after another.
-/// A `BTreeMap` took about 52 bytes a media and its `collect` (a vector,
-/// sorted, then built into the tree) twice that at once; one growing
-/// vector would hold its old and new buffers at each doubling. A block of
-/// these takes 44 bytes a media and never copies the others.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Digests by media ID, in ID order, in sorted blocks: 44 bytes a media,
+/// filled without copying what came before (a `BTreeMap` took about 52,
+/// and its `collect` twice that at once).
+#[derive(Clone, Debug, Default)]
 pub struct Digests {
     /// Each sorted and none empty; each block's IDs all below the next's.
     blocks: Vec<Vec<(MediaId, Digest)>>,
@@ -41,20 +39,22 @@ impl Digests {
     pub fn insert(&mut self, id: MediaId, digest: Digest) {
         match self.find(&id) {
             Ok((block, at)) => self.blocks[block][at].1 = digest,
-            Err((block, at)) => {
+            Err((mut block, mut at)) => {
                 if self.blocks.is_empty() {
                     self.blocks.push(Vec::new());
                 }
-                self.blocks[block].insert(at, (id, digest));
-                self.len += 1;
-                // A block grown twice over is cut in two, so an insert
-                // moves at most a block's worth, whatever the size.
-                if self.blocks[block].len() >= 2 * BLOCK {
+                // A full block is cut in two rather than grown: an insert
+                // moves at most a block's worth, and no block doubles.
+                if self.blocks[block].len() >= BLOCK {
                     let half = self.blocks[block].len() / 2;
                     let tail = self.blocks[block].split_off(half);
-                    self.blocks[block].shrink_to_fit();
                     self.blocks.insert(block + 1, tail);
+                    if at > half {
+                        (block, at) = (block + 1, at - half);
+                    }
                 }
+                self.blocks[block].insert(at, (id, digest));
+                self.len += 1;
             }
         }
     }
@@ -84,6 +84,13 @@ impl Digests {
                 .map(|at| (block, at))
                 .map_err(|at| (block, at)),
         }
+    }
+}
+
+/// The same digests, however they are cut into blocks.
+impl PartialEq for Digests {
+    fn eq(&self, other: &Digests) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
     }
 }
 
@@ -217,6 +224,11 @@ mod tests {
         assert!(digests.blocks.len() > 1);
         assert_eq!(digests.get(&id(10)), Some(&digest(5)));
         assert_eq!(digests.get(&id(1)), Some(&digest(4)));
+        // Equal by what they hold, not by how they are cut into blocks.
+        let refilled: Digests = digests.iter().copied().collect();
+        assert!(digests.blocks.iter().all(|b| b.len() >= BLOCK / 2));
+        assert_eq!(refilled.blocks.last().map(Vec::len), Some(4));
+        assert_eq!(refilled, digests);
         for n in want.drain(..) {
             digests.remove(&id(n));
         }

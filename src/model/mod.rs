@@ -453,6 +453,18 @@ impl Metadata {
         self.0 = fields.into_boxed_slice();
     }
 
+    /// These fields but those `dropped` names, with `over`'s on top (its
+    /// value wins for a kind both hold): built at once, not a field at a
+    /// time.
+    #[must_use]
+    pub fn overlaid(&self, dropped: impl Fn(FieldKind) -> bool, over: &Metadata) -> Metadata {
+        self.values()
+            .filter(|v| !dropped(v.kind()))
+            .chain(over.values())
+            .cloned()
+            .collect()
+    }
+
     pub fn remove(&mut self, kind: FieldKind) {
         if self.get(kind).is_some() {
             let mut fields = std::mem::take(&mut self.0).into_vec();

@@ -68,14 +68,9 @@ impl Change {
     /// What the state holds for this media once the change went through:
     /// the fields sent replace theirs, untracked fields are dropped.
     pub fn next_record(&self, current: Option<&Metadata>) -> Metadata {
-        let mut next = current.cloned().unwrap_or_default();
-        for kind in self.untracked.iter() {
-            next.remove(kind);
-        }
-        for value in self.after.values() {
-            next.insert(value.clone());
-        }
-        next
+        current
+            .unwrap_or(&Metadata::default())
+            .overlaid(|kind| self.untracked.contains(kind), &self.after)
     }
 }
 

@@ -241,14 +241,18 @@ impl Tree {
     /// against its metadata's bytes: an ordered scan, a batch at a time,
     /// so the raw values are never all in memory.
     fn digests_of_records(&self) -> anyhow::Result<Digests> {
-        const BATCH: usize = 8192;
+        self.digests_of_records_by(8192)
+    }
+
+    /// `digests_of_records`, `batch` records at a time.
+    fn digests_of_records_by(&self, batch: usize) -> anyhow::Result<Digests> {
         let mut scan = self.db.scan_prefix([MEDIA_PREFIX]);
         let mut failed = None;
         let batches = std::iter::from_fn(|| {
             let batch = (|| {
                 let raw: Vec<(sled::IVec, sled::IVec)> = scan
                     .by_ref()
-                    .take(BATCH)
+                    .take(batch)
                     .collect::<Result<_, _>>()
                     .map_err(|e| damaged(&self.dir, e.into()))?;
                 let parts = crate::parallel::map_chunks(&raw, |part| {
@@ -804,6 +808,38 @@ mod tests {
         let db = open_db(dir.path()).unwrap();
         assert_eq!(raw_digests(&db), digests);
         assert_eq!(db.get(KEY_FORMAT).unwrap().unwrap(), FORMAT.to_be_bytes());
+    }
+
+    /// The older format's digests come from the records a batch at a
+    /// time: a damaged record past the first batch fails the read, never
+    /// gives the digests before it as the whole.
+    #[test]
+    fn a_damaged_record_past_the_first_batch_fails_an_older_states_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        two_records(dir.path());
+        let db = open_db(dir.path()).unwrap();
+        let record = db.get(media_key(&one())).unwrap().unwrap();
+        for n in ["3", "4"] {
+            let id = MediaId::parse(n).unwrap();
+            db.insert(media_key(&id), record.clone()).unwrap();
+        }
+        let last = MediaId::parse("5").unwrap();
+        db.insert(media_key(&last), b"not json".as_slice()).unwrap();
+        let tree = Tree {
+            dir: dir.path().to_path_buf(),
+            db,
+        };
+        let read = |batch| tree.digests_of_records_by(batch).map(|d| d.len());
+        // In the first batch, and past it (batches of two).
+        for batch in [10, 2] {
+            let err = format!("{:#}", read(batch).unwrap_err());
+            assert!(
+                err.contains("is damaged") && err.contains("media 5"),
+                "{err}"
+            );
+        }
+        tree.db.remove(media_key(&last)).unwrap();
+        assert_eq!(read(2).unwrap(), 4);
     }
 
     #[test]
