@@ -14,7 +14,6 @@ use anyhow::anyhow;
 use crate::apply::Budget;
 use crate::lint::LintConfig;
 use crate::manifest::{self, Desired};
-use crate::model::Digest;
 use crate::model::Digests;
 use crate::model::MediaId;
 use crate::plan::{Plan, Targets};
@@ -247,39 +246,46 @@ fn records_to_compare<S: StateReader + ?Sized>(
     }
     // Everything here is in ID order (the media, the digests, and so the
     // media found unchanged): merge passes, no lookups, which matters to
-    // a watch cycle over 100,000 media.
-    let mut by_id = digests.iter().peekable();
-    let recorded: Vec<(&Digest, &manifest::Entry)> = desired
-        .media
-        .values()
-        .filter_map(|entry| {
-            while by_id.next_if(|(id, _)| *id < entry.id).is_some() {}
-            by_id
-                .next_if(|(id, _)| *id == entry.id)
-                .map(|(_, digest)| (digest, entry))
-        })
-        .collect();
-    let same: Vec<Vec<MediaId>> = crate::parallel::map_chunks(&recorded, |part| {
+    // a watch cycle over 100,000 media. Each core merges its share of the
+    // media with the digests from its first ID on, and works out the
+    // digests it compares: no list of pairs, no joined copy of the parts
+    // (28 MB between them at 1,000,000 media, at the no-op plan's peak).
+    let same: Vec<Vec<MediaId>> = crate::parallel::map_chunks(desired.media.entries(), |part| {
+        let Some(first) = part.first() else {
+            return Vec::new();
+        };
+        let mut by_id = digests.iter_from(&first.id).peekable();
         part.iter()
-            .filter(|(digest, entry)| entry.metadata.digest(inputs.keep_digests) == **digest)
-            .map(|(_, entry)| entry.id)
+            .filter(|entry| {
+                while by_id.next_if(|(id, _)| *id < entry.id).is_some() {}
+                by_id
+                    .next_if(|(id, _)| *id == entry.id)
+                    .is_some_and(|(_, digest)| {
+                        entry.metadata.digest(inputs.keep_digests) == *digest
+                    })
+            })
+            .map(|entry| entry.id)
             .collect()
     });
-    drop(recorded);
-    let same: Vec<MediaId> = same.into_iter().flatten().collect();
-    let is_same = |ids: &mut std::iter::Peekable<std::slice::Iter<MediaId>>, id: &MediaId| {
-        ids.next_if(|s| *s == id).is_some()
-    };
-    let mut ids = same.iter().peekable();
-    desired.media.retain(|entry| !is_same(&mut ids, &entry.id));
-    let unchanged = same.iter().filter(|id| inputs.targets.includes(id)).count();
-    let mut ids = same.iter().peekable();
+    let same = || same.iter().flatten().peekable();
+    let mut ids = same();
+    desired.media.retain(|entry| !taken(&mut ids, &entry.id));
+    let unchanged = same().filter(|id| inputs.targets.includes(id)).count();
+    let mut ids = same();
     let needed: Vec<MediaId> = digests
         .iter()
         .map(|(id, _)| *id)
-        .filter(|id| !is_same(&mut ids, id))
+        .filter(|id| !taken(&mut ids, id))
         .collect();
     Ok((store.get_many(&needed)?, unchanged))
+}
+
+/// Whether `id` is the next of `ids` (both in ID order), taking it if so.
+fn taken<'a>(
+    ids: &mut std::iter::Peekable<impl Iterator<Item = &'a MediaId>>,
+    id: &MediaId,
+) -> bool {
+    ids.next_if(|s| *s == id).is_some()
 }
 
 /// Reads the live alt text of every recorded, declared media that has a

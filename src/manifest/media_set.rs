@@ -37,6 +37,12 @@ impl MediaSet {
     }
 
     /// In ID order.
+    /// In ID order.
+    #[must_use]
+    pub fn entries(&self) -> &[Entry] {
+        &self.0
+    }
+
     pub fn values(&self) -> std::slice::Iter<'_, Entry> {
         self.0.iter()
     }

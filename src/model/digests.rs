@@ -30,6 +30,14 @@ impl Digests {
         self.blocks.iter().flatten()
     }
 
+    /// In ID order, from `id` (or the first above it) on.
+    pub fn iter_from(&self, id: &MediaId) -> impl Iterator<Item = &(MediaId, Digest)> {
+        let (block, at) = self.find(id).unwrap_or_else(|place| place);
+        let first = self.blocks.get(block).map_or(&[][..], |b| &b[at..]);
+        let rest = self.blocks.get(block + 1..).unwrap_or_default();
+        first.iter().chain(rest.iter().flatten())
+    }
+
     pub fn get(&self, id: &MediaId) -> Option<&Digest> {
         let (block, at) = self.find(id).ok()?;
         Some(&self.blocks[block][at].1)
@@ -201,6 +209,20 @@ mod tests {
         assert_eq!(ordered.get(&id(n)), Some(&digest(1)));
         assert_eq!(ordered.get(&id(n + 1)), None);
         assert_eq!(ordered.get(&id(0)), None);
+        let from = |i| {
+            ordered
+                .iter_from(&id(i))
+                .map(|(id, _)| id.value())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(from(0), (1..=n).collect::<Vec<_>>());
+        assert_eq!(
+            from(BLOCK as u64 + 2),
+            (BLOCK as u64 + 2..=n).collect::<Vec<_>>()
+        );
+        assert_eq!(from(n), [n]);
+        assert!(from(n + 1).is_empty());
+        assert!(Digests::default().iter_from(&id(1)).next().is_none());
     }
 
     /// Watch's updates: replace, insert anywhere (a block split when it
