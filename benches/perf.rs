@@ -4,6 +4,7 @@
 //!     cargo bench --bench perf                      # 100,000 media
 //!     XMETA_BENCH_MEDIA=1000 cargo bench --bench perf   # smoke run (CI)
 //!     XMETA_BENCH_GROWTH=10000,100000,1000000 cargo bench --bench perf
+//!     XMETA_BENCH_FAR=1 cargo bench --bench perf   # only a state 5 ms away
 //!
 //! The last is the growth table: each command on an empty and on a full
 //! state at each size, one run each (`growth`).
@@ -334,6 +335,13 @@ fn main() {
     }
     let total = media_count();
     let root = tempfile::tempdir().expect("tempdir");
+    // `XMETA_BENCH_FAR=1`: only the rows of a state 5 ms away.
+    if std::env::var_os("XMETA_BENCH_FAR").is_some() {
+        for row in apply_with_a_distant_state(root.path(), total) {
+            println!("{row}");
+        }
+        return;
+    }
     let tree = root.path().join("tree");
     let state = Store::Dir(root.path().join("state"));
     let started = Instant::now();
