@@ -365,8 +365,8 @@ async fn handle(
     }
     let latency = state.lock().unwrap().faults.latency;
     if !latency.is_zero() {
-        // Simulates X's latency (a fault the test asked for), not a
-        // synchronisation: tests wait on the requests' events.
+        // Simulates X's latency (a fault the test asked for); tests wait
+        // on the requests' events: not a synchronisation.
         tokio::time::sleep(latency).await;
     }
     let verdict = {
