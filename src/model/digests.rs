@@ -38,11 +38,6 @@ impl Digests {
         first.iter().chain(rest.iter().flatten())
     }
 
-    pub fn get(&self, id: &MediaId) -> Option<&Digest> {
-        let (block, at) = self.find(id).ok()?;
-        Some(&self.blocks[block][at].1)
-    }
-
     /// Sets `id`'s digest (watch, after its own writes).
     pub fn insert(&mut self, id: MediaId, digest: Digest) {
         match self.find(&id) {
@@ -103,8 +98,8 @@ impl PartialEq for Digests {
 }
 
 /// Fills a `Digests` in blocks as the digests come: in ID order from a
-/// store that scans in that order (sled, the bucket's image, PostgreSQL's
-/// sorted rows); any other order is put in order once all are in.
+/// store that scans in that order (sled, the bucket's image, a PostgreSQL
+/// table written in ID order); any other order is sorted once all are in.
 #[derive(Debug)]
 pub struct DigestsBuilder {
     blocks: Vec<Vec<(MediaId, Digest)>>,
@@ -187,6 +182,10 @@ mod tests {
         Digest([n; 32])
     }
 
+    fn get(digests: &Digests, n: u64) -> Option<Digest> {
+        digests.iter().find(|(i, _)| *i == id(n)).map(|(_, d)| *d)
+    }
+
     fn ids(digests: &Digests) -> Vec<u64> {
         digests.iter().map(|(id, _)| id.value()).collect()
     }
@@ -205,10 +204,10 @@ mod tests {
         assert_eq!(ordered.len(), n as usize);
         assert_eq!(ids(&ordered), (1..=n).collect::<Vec<_>>());
         assert_eq!(ids(&shuffled), ids(&ordered));
-        assert_eq!(shuffled.get(&id(7)), Some(&digest(2)));
-        assert_eq!(ordered.get(&id(n)), Some(&digest(1)));
-        assert_eq!(ordered.get(&id(n + 1)), None);
-        assert_eq!(ordered.get(&id(0)), None);
+        assert_eq!(get(&shuffled, 7), Some(digest(2)));
+        assert_eq!(get(&ordered, n), Some(digest(1)));
+        assert_eq!(get(&ordered, n + 1), None);
+        assert_eq!(get(&ordered, 0), None);
         let from = |i| {
             ordered
                 .iter_from(&id(i))
@@ -244,8 +243,8 @@ mod tests {
         assert_eq!(ids(&digests), want);
         assert_eq!(digests.len(), want.len());
         assert!(digests.blocks.len() > 1);
-        assert_eq!(digests.get(&id(10)), Some(&digest(5)));
-        assert_eq!(digests.get(&id(1)), Some(&digest(4)));
+        assert_eq!(get(&digests, 10), Some(digest(5)));
+        assert_eq!(get(&digests, 1), Some(digest(4)));
         // Equal by what they hold, not by how they are cut into blocks.
         let refilled: Digests = digests.iter().copied().collect();
         assert!(digests.blocks.iter().all(|b| b.len() >= BLOCK / 2));

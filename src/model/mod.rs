@@ -465,14 +465,6 @@ impl Metadata {
             .collect()
     }
 
-    pub fn remove(&mut self, kind: FieldKind) {
-        if self.get(kind).is_some() {
-            let mut fields = std::mem::take(&mut self.0).into_vec();
-            fields.retain(|v| v.kind() != kind);
-            self.0 = fields.into_boxed_slice();
-        }
-    }
-
     pub fn kinds(&self) -> impl Iterator<Item = FieldKind> + '_ {
         self.0.iter().map(FieldValue::kind)
     }
