@@ -35,12 +35,8 @@ pub(super) fn first_pass(
         latest,
         previous: u64::MAX,
         newest: None,
-        summary: Summary {
-            media: HashMap::with_capacity(expected.min(MAX_PRESIZED)),
-            records: 0,
-            in_order: true,
-            last_record: None,
-        },
+        media: HashMap::with_capacity(expected.min(MAX_PRESIZED)),
+        records: 0,
     };
     let header = export_stream::read(input, &mut pass).map_err(Failure::from)?;
     check_header(&header)?;
@@ -52,7 +48,16 @@ pub(super) fn first_pass(
             )));
         }
     }
-    Ok((header, pass.summary))
+    // Sorted, the table takes half the memory of the hash table it was
+    // gathered in: the comparison with the state runs beside the second
+    // pass, both reading it.
+    let mut media: Vec<(MediaId, Last)> = pass.media.into_iter().collect();
+    media.sort_unstable_by_key(|(id, _)| *id);
+    let summary = Summary {
+        media,
+        records: pass.records,
+    };
+    Ok((header, summary))
 }
 
 /// The second pass: each record against what its history leaves it with.
@@ -60,11 +65,11 @@ pub(super) fn first_pass(
 /// exactly which field does not match.
 pub(super) fn second_pass(
     input: impl Read,
-    summary: &mut Summary,
+    summary: &Summary,
     explain: impl Fn(MediaId) -> anyhow::Result<Lasts>,
 ) -> anyhow::Result<()> {
     let mut pass = Second {
-        media: &summary.media,
+        summary,
         faulty: None,
     };
     let read = export_stream::read(input, &mut pass);
@@ -73,13 +78,12 @@ pub(super) fn second_pass(
     }
     read.map_err(Failure::from)?;
     // Media with a history but no record: the history must leave them
-    // with nothing.
+    // with nothing. The first by ID is named.
     let faulty = summary
         .media
         .iter()
-        .filter(|(_, m)| !m.record && m.set != 0)
-        .map(|(id, _)| *id)
-        .min();
+        .find(|(_, m)| !m.record && m.set != 0)
+        .map(|(id, _)| *id);
     match faulty {
         Some(id) => Err(explained(id, None, &explain(id)?)),
         None => Ok(()),
@@ -142,42 +146,30 @@ const MAX_PRESIZED: usize = 4 << 20;
 /// What the first pass keeps for the second, per media named by a record
 /// or a history entry.
 pub(super) struct Summary {
-    media: HashMap<MediaId, Last>,
+    /// In ID order.
+    media: Vec<(MediaId, Last)>,
     records: usize,
-    /// Whether every record came after the one before, and the last one.
-    in_order: bool,
-    last_record: Option<MediaId>,
 }
 
 impl Summary {
-    /// Whether the export has a history to compare its records with.
-    pub fn has_history(&self) -> bool {
-        self.media.values().any(|m| m.seen != NONE)
+    fn get(&self, id: &MediaId) -> Option<&Last> {
+        let at = self.media.binary_search_by_key(id, |(id, _)| *id).ok()?;
+        Some(&self.media[at].1)
     }
 
-    /// Whether the records came in ID order (as `state export` writes
-    /// them).
-    pub fn in_order(&self) -> bool {
-        self.in_order
+    /// Whether the export holds a record of `id`.
+    pub fn has_record(&self, id: &MediaId) -> bool {
+        self.get(id).is_some_and(|m| m.record)
+    }
+
+    /// Whether the export has a history to compare its records with.
+    pub fn has_history(&self) -> bool {
+        self.media.iter().any(|(_, m)| m.seen != NONE)
     }
 
     /// How many records the export holds.
     pub fn records(&self) -> usize {
         self.records
-    }
-
-    /// The IDs of the export's records, in order: 16 bytes a media
-    /// where the summary takes about 56.
-    pub fn into_records(self) -> Vec<MediaId> {
-        let mut ids = Vec::with_capacity(self.records);
-        ids.extend(
-            self.media
-                .into_iter()
-                .filter(|(_, m)| m.record)
-                .map(|(id, _)| id),
-        );
-        ids.sort_unstable();
-        ids
     }
 }
 
@@ -273,7 +265,9 @@ struct First {
     previous: u64,
     /// The first entry's serial and media (the newest).
     newest: Option<(u64, MediaId)>,
-    summary: Summary,
+    /// What the second pass reads (sorted when the pass is done).
+    media: HashMap<MediaId, Last>,
+    records: usize,
 }
 
 impl Visit for First {
@@ -295,14 +289,12 @@ impl Visit for First {
                 "the record of media {id} does not match its digest"
             )));
         }
-        let media = self.summary.media.entry(id).or_default();
+        let media = self.media.entry(id).or_default();
         if media.record {
             bail!(Failure::damaged(format!("media {id} has two records")));
         }
         media.record = true;
-        self.summary.records += 1;
-        self.summary.in_order &= self.summary.last_record.is_none_or(|last| last < id);
-        self.summary.last_record = Some(id);
+        self.records += 1;
         Ok(())
     }
 
@@ -316,7 +308,7 @@ impl Visit for First {
         }
         self.previous = serial;
         self.newest.get_or_insert((serial, id));
-        let last = self.summary.media.entry(id).or_default();
+        let last = self.media.entry(id).or_default();
         if last.seen == serial {
             bail!(Failure::damaged(format!(
                 "the history entry of media {id} at serial {serial} appears twice"
@@ -350,7 +342,7 @@ impl Visit for First {
 }
 
 struct Second<'a> {
-    media: &'a HashMap<MediaId, Last>,
+    summary: &'a Summary,
     /// The first record that does not match its history.
     faulty: Option<(MediaId, Record)>,
 }
@@ -360,7 +352,7 @@ impl Visit for Second<'_> {
     const ENTRIES: bool = false;
 
     fn record(&mut self, id: MediaId, record: Record) -> anyhow::Result<()> {
-        match self.media.get(&id) {
+        match self.summary.get(&id) {
             Some(last) if last.seen != NONE && !last.matches(&record) => {
                 self.faulty = Some((id, record));
                 bail!("stopped at a record that does not match its history")

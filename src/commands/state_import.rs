@@ -10,7 +10,7 @@
 //! whose history does not tell the story of its records is refused.
 
 use std::fs::File;
-use std::io::{BufRead as _, BufReader, BufWriter, Read, Seek as _, SeekFrom, Write};
+use std::io::{BufRead as _, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _};
@@ -20,7 +20,7 @@ use super::import_check::{self, Failure};
 use super::state::{provenance, MAX_EXPORT_BYTES};
 use crate::config::Config;
 use crate::hashing::Hashing;
-use crate::model::MediaId;
+use crate::model::{Digest, MediaId};
 use crate::output::Output;
 use crate::state::history::Event;
 use crate::state::{self, Entry, Filter, Record, StateReader, StateWriter};
@@ -55,16 +55,21 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         }),
     );
     let latest = Timestamp::now().as_unix() + CLOCK_SKEW_SECS;
-    let (header, mut summary) =
-        import_check::first_pass(&mut input, bytes, latest).map_err(refused)?;
+    let (header, summary) = import_check::first_pass(&mut input, bytes, latest).map_err(refused)?;
     let hashing = input.into_inner();
     let digest = hex::encode(hashing.finish());
-    if summary.has_history() {
-        import_check::second_pass(again(&copy)?, &mut summary, |id| {
+    // The second pass: each record against its history. Nothing is
+    // written before it passed; a forced import runs it beside the
+    // comparison with the state, which only reads.
+    let second_pass = |summary: &import_check::Summary| -> anyhow::Result<()> {
+        if !summary.has_history() {
+            return Ok(());
+        }
+        import_check::second_pass(again(&copy)?, summary, |id| {
             import_check::lasts_of(again(&copy)?, id)
         })
-        .map_err(refused)?;
-    }
+        .map_err(refused)
+    };
 
     let provenance = provenance(config);
     let store = state::open_writer(location, &config.command_line, &provenance)?;
@@ -76,6 +81,7 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
     let records = summary.records();
 
     if !holds_anything(&*store)? {
+        second_pass(&summary)?;
         // Its tables go before the state is written: the two peaks apart.
         drop(summary);
         let history = if header.history {
@@ -102,6 +108,7 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
     }
 
     if !force {
+        second_pass(&summary)?;
         let current = store.lineage()?.unwrap_or_default();
         let other = if current == *lineage {
             String::new()
@@ -150,12 +157,17 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
             at,
         ))
     };
-    let held = if summary.in_order() {
-        drop(summary);
-        compare_in_order(&*store, &copy, &mut compared)?
-    } else {
-        compare_by_lookup(&*store, &copy, summary.into_records(), &mut compared)?
-    };
+    let (checked, held) = std::thread::scope(|s| {
+        let checking = s.spawn(|| second_pass(&summary));
+        let held = compare(&*store, &copy, &summary, &mut compared);
+        let checked = checking
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (checked, held)
+    });
+    checked?;
+    let held = held?;
+    drop(summary);
     let mut kept = 0;
     store.each_entry(&Filter::default(), &mut |e| {
         kept += 1;
@@ -177,72 +189,19 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
 /// its held record and its exported one.
 type Compared<'a> = dyn FnMut(MediaId, Option<&Record>, Option<&Record>) -> anyhow::Result<()> + 'a;
 
-/// Compares an export whose records are in ID order (as `state export`
-/// writes them) with the state's, both read in order side by side: the
-/// export's on a thread of its own, a few batches ahead. Returns how many
-/// records the state held.
-fn compare_in_order(
+/// Compares the export's records with the state's by their digests:
+/// only the records of media whose digest differs, and of those the
+/// export does not hold, are read from the state, a batch at a time (an
+/// export of the state itself reads none). Returns how many records the
+/// state held.
+fn compare(
     store: &dyn StateWriter,
     copy: &File,
+    exported: &import_check::Summary,
     compared: &mut Compared<'_>,
 ) -> anyhow::Result<usize> {
-    let input = again(copy)?;
-    std::thread::scope(|s| {
-        let (batches, received) = std::sync::mpsc::sync_channel(2);
-        let reader = s.spawn(move || {
-            let mut batch = Vec::with_capacity(state::RECORD_BATCH);
-            export_stream::each_record(input, |id, record| {
-                batch.push((id, record));
-                if batch.len() == state::RECORD_BATCH {
-                    batches
-                        .send(std::mem::take(&mut batch))
-                        .map_err(|_| anyhow!("the comparison stopped"))?;
-                }
-                Ok(())
-            })
-            .map_err(unexpected)?;
-            // The last batch; none if the comparison stopped.
-            let _ = batches.send(batch);
-            anyhow::Ok(())
-        });
-        // Owns the receiver: dropped, it stops the reader, which a
-        // comparison that failed must do before the reader is joined.
-        let mut exported = received.into_iter().flatten().peekable();
-        let mut held = 0;
-        let compared_all = store
-            .each_record(&mut |batch| {
-                held += batch.len();
-                for (id, record) in &batch {
-                    while let Some((new, after)) = exported.next_if(|(new, _)| new < id) {
-                        compared(new, None, Some(&after))?;
-                    }
-                    let after = exported.next_if(|(new, _)| new == id).map(|(_, r)| r);
-                    compared(*id, Some(record), after.as_ref())?;
-                }
-                Ok(())
-            })
-            .and_then(|()| exported.try_for_each(|(new, after)| compared(new, None, Some(&after))));
-        drop(exported);
-        let read = reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        compared_all.and(read)?;
-        Ok(held)
-    })
-}
-
-/// Compares an export whose records are not in ID order with the state's:
-/// the state's read a batch of the export's IDs at a time, then those
-/// the export does not hold (`exported`, sorted). Returns how many
-/// records the state held.
-fn compare_by_lookup(
-    store: &dyn StateWriter,
-    copy: &File,
-    exported: Vec<MediaId>,
-    compared: &mut Compared<'_>,
-) -> anyhow::Result<usize> {
-    let mut batch = Vec::with_capacity(state::RECORD_BATCH);
-    let mut compare = |batch: &mut Vec<(MediaId, Record)>| -> anyhow::Result<()> {
+    let digests = store.digests()?;
+    let mut compare_with_held = |batch: &mut Vec<(MediaId, Record)>| -> anyhow::Result<()> {
         let ids: Vec<MediaId> = batch.iter().map(|(id, _)| *id).collect();
         let held = store.get_present(&ids)?;
         for (id, record) in batch.drain(..) {
@@ -250,26 +209,35 @@ fn compare_by_lookup(
         }
         Ok(())
     };
+    let mut differs = Vec::with_capacity(state::RECORD_BATCH);
     export_stream::each_record(again(copy)?, |id, record| {
-        batch.push((id, record));
-        if batch.len() == state::RECORD_BATCH {
-            compare(&mut batch)?;
+        // The first pass checked each record against its digest.
+        let same = digests
+            .get(&id)
+            .is_some_and(|held| Digest::parse(&record.digest).as_ref() == Some(held));
+        if !same {
+            differs.push((id, record));
+            if differs.len() == state::RECORD_BATCH {
+                compare_with_held(&mut differs)?;
+            }
         }
         Ok(())
     })
     .map_err(unexpected)?;
-    compare(&mut batch)?;
-    let mut held = 0;
-    store.each_record(&mut |batch| {
-        held += batch.len();
-        for (id, record) in &batch {
-            if exported.binary_search(id).is_err() {
-                compared(*id, Some(record), None)?;
-            }
+    compare_with_held(&mut differs)?;
+    // The media the export does not hold: each one removed.
+    let gone: Vec<MediaId> = digests
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !exported.has_record(id))
+        .collect();
+    for part in gone.chunks(state::RECORD_BATCH) {
+        let held = store.get_present(part)?;
+        for id in part {
+            compared(*id, held.get(id), None)?;
         }
-        Ok(())
-    })?;
-    Ok(held)
+    }
+    Ok(digests.len())
 }
 
 /// Where the new state's history comes from.
@@ -316,7 +284,7 @@ fn replace(
                     .map_err(unexpected)
             }
             History::Spool(spool) => {
-                let mut lines = BufReader::with_capacity(BUFFER, rewound(spool)?);
+                let mut lines = BufReader::with_capacity(BUFFER, rewound(spool));
                 let mut line = Vec::new();
                 while lines.read_until(b'\n', &mut line)? > 0 {
                     visit(serde_json::from_slice(&line)?)?;
@@ -339,20 +307,30 @@ fn unexpected(stopped: Stopped) -> anyhow::Error {
 }
 
 /// The checked copy of the export, from its start.
-fn again(copy: &File) -> anyhow::Result<impl Read> {
-    Ok(BufReader::with_capacity(BUFFER, rewound(copy)?))
+fn again(copy: &File) -> anyhow::Result<impl Read + '_> {
+    Ok(BufReader::with_capacity(BUFFER, rewound(copy)))
 }
 
-/// One of this command's own temporary files, from its start. Its handle
-/// is a second one: the passes over it come one after another. Not a
-/// user's file (those go through `intake`): an unnamed file made by
+/// One of this command's own temporary files, from its start: not a
+/// user's file (those go through `intake`), but an unnamed file made by
 /// `tempfile`, holding the checked copy of the export or the spooled
-/// history, read back through its own handle.
-fn rewound(file: &File) -> anyhow::Result<File> {
-    let mut file = file.try_clone().context("cannot reopen a temporary file")?;
-    file.seek(SeekFrom::Start(0))
-        .context("cannot read a temporary file")?;
-    Ok(file)
+/// history. Each reader keeps its own offset (positioned reads), so two
+/// passes may read it at once.
+fn rewound(file: &File) -> Rewound<'_> {
+    Rewound { file, at: 0 }
+}
+
+struct Rewound<'a> {
+    file: &'a File,
+    at: u64,
+}
+
+impl Read for Rewound<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// Whether the state holds a record or a history entry: read as far as

@@ -25,6 +25,13 @@ impl Digest {
         &self.0
     }
 
+    /// A digest as records state it (`sha256:<hex>`), if it is one.
+    pub fn parse(stated: &str) -> Option<Digest> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(stated.strip_prefix("sha256:")?, &mut bytes).ok()?;
+        Some(Digest(bytes))
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Option<Digest> {
         <[u8; 32]>::try_from(bytes).ok().map(Digest)
     }

@@ -38,6 +38,11 @@ impl Digests {
         first.iter().chain(rest.iter().flatten())
     }
 
+    pub fn get(&self, id: &MediaId) -> Option<&Digest> {
+        let (block, at) = self.find(id).ok()?;
+        Some(&self.blocks[block][at].1)
+    }
+
     /// Sets `id`'s digest (watch, after its own writes).
     pub fn insert(&mut self, id: MediaId, digest: Digest) {
         match self.find(&id) {
@@ -183,7 +188,13 @@ mod tests {
     }
 
     fn get(digests: &Digests, n: u64) -> Option<Digest> {
-        digests.iter().find(|(i, _)| *i == id(n)).map(|(_, d)| *d)
+        let found = digests.get(&id(n)).copied();
+        // The lookup agrees with a scan.
+        assert_eq!(
+            found,
+            digests.iter().find(|(i, _)| *i == id(n)).map(|(_, d)| *d)
+        );
+        found
     }
 
     fn ids(digests: &Digests) -> Vec<u64> {

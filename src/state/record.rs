@@ -50,14 +50,9 @@ impl Digest {
     pub fn stated(bytes: &[u8]) -> Result<Digest, RecordError> {
         let stored: Stored = serde_json::from_slice(bytes)?;
         let digest = Digest::of_json(stored.metadata.get().as_bytes());
-        let mut stated = [0u8; 32];
-        stored
-            .digest
-            .strip_prefix("sha256:")
-            .and_then(|hex| hex::decode_to_slice(hex, &mut stated).ok())
-            .filter(|()| stated == digest.0)
-            .ok_or(RecordError::Digest)?;
-        Ok(digest)
+        Digest::parse(stored.digest)
+            .filter(|stated| *stated == digest)
+            .ok_or(RecordError::Digest)
     }
 }
 
