@@ -51,6 +51,7 @@ pub(crate) mod plan;
 pub(crate) mod planner;
 pub(crate) mod progress;
 pub(crate) mod provenance;
+pub(crate) mod read_ahead;
 pub(crate) mod refresh;
 pub(crate) mod saved_plan;
 pub(crate) mod schemas;

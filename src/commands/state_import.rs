@@ -47,16 +47,17 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
     // Copied as it is read and checked: every later pass reads the bytes
     // that were checked, whatever happens to the file meanwhile.
     let copy = tempfile::tempfile().context("cannot make a temporary copy of the export")?;
-    let mut input = BufReader::with_capacity(
-        BUFFER,
-        Hashing::new(Tee {
-            from: opened.stream(),
-            to: BufWriter::with_capacity(BUFFER, &copy),
-        }),
-    );
+    let input = Hashing::new(Tee {
+        from: opened.stream(),
+        to: BufWriter::with_capacity(BUFFER, &copy),
+    });
     let latest = Timestamp::now().as_unix() + CLOCK_SKEW_SECS;
-    let (header, summary) = import_check::first_pass(&mut input, bytes, latest).map_err(refused)?;
-    let hashing = input.into_inner();
+    // Copied and hashed on a thread of its own, ahead of the parse.
+    let (first, hashing) = crate::read_ahead::read_ahead(input, |ahead| {
+        // serde_json reads a byte at a time: `BufReader` has the fast path.
+        import_check::first_pass(BufReader::with_capacity(BUFFER, ahead), bytes, latest)
+    });
+    let (header, summary) = first.map_err(refused)?;
     let digest = hex::encode(hashing.finish());
     // The second pass: each record against its history. Nothing is
     // written before it passed; a forced import runs it beside the
@@ -65,8 +66,8 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         if !summary.has_history() {
             return Ok(());
         }
-        import_check::second_pass(again(&copy)?, summary, |id| {
-            import_check::lasts_of(again(&copy)?, id)
+        import_check::second_pass(again(&copy), summary, |id| {
+            import_check::lasts_of(again(&copy), id)
         })
         .map_err(refused)
     };
@@ -210,7 +211,7 @@ fn compare(
         Ok(())
     };
     let mut differs = Vec::with_capacity(state::RECORD_BATCH);
-    export_stream::each_record(again(copy)?, |id, record| {
+    export_stream::each_record(again(copy), |id, record| {
         // The first pass checked each record against its digest.
         let same = digests
             .get(&id)
@@ -264,7 +265,7 @@ fn replace(
         serial,
         records: &mut |visit| {
             let mut batch = Vec::with_capacity(state::RECORD_BATCH);
-            export_stream::each_record(again(copy)?, |id, record| {
+            export_stream::each_record(again(copy), |id, record| {
                 batch.push((id, record));
                 if batch.len() == state::RECORD_BATCH {
                     visit(std::mem::take(&mut batch))?;
@@ -275,11 +276,11 @@ fn replace(
             visit(batch)
         },
         history: &mut |visit| match &history {
-            History::Export => export_stream::each_entry(again(copy)?, &mut *visit)
+            History::Export => export_stream::each_entry(again(copy), &mut *visit)
                 .map(|_| ())
                 .map_err(unexpected),
             History::Made(make) => {
-                export_stream::each_record(again(copy)?, |id, record| visit(make(id, &record)))
+                export_stream::each_record(again(copy), |id, record| visit(make(id, &record)))
                     .map(|_| ())
                     .map_err(unexpected)
             }
@@ -307,8 +308,8 @@ fn unexpected(stopped: Stopped) -> anyhow::Error {
 }
 
 /// The checked copy of the export, from its start.
-fn again(copy: &File) -> anyhow::Result<impl Read + '_> {
-    Ok(BufReader::with_capacity(BUFFER, rewound(copy)))
+fn again(copy: &File) -> impl Read + '_ {
+    BufReader::with_capacity(BUFFER, rewound(copy))
 }
 
 /// One of this command's own temporary files, from its start: not a

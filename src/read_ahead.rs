@@ -1,0 +1,139 @@
+//! A source read on a thread of its own, a few chunks ahead of its
+//! consumer: what reading it costs (copying it aside, hashing it) runs
+//! beside what the consumer does with it (parsing), on another core.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{sync_channel, Receiver};
+
+/// The bytes of one read of the source.
+const CHUNK: usize = 1 << 16;
+/// Chunks read ahead of the consumer, at most: what this holds besides.
+const AHEAD: usize = 4;
+
+/// Runs `consume` on a reader of `source`, which a scoped thread reads
+/// ahead. Returns what `consume` returned, and `source`: read to its end,
+/// unless `consume` stopped before the end (the thread then stops too).
+pub fn read_ahead<S: Read + Send, T>(source: S, consume: impl FnOnce(&mut Ahead) -> T) -> (T, S) {
+    std::thread::scope(|s| {
+        let (chunks, received) = sync_channel(AHEAD);
+        let reader = s.spawn(move || {
+            let mut source = source;
+            loop {
+                let mut chunk = vec![0; CHUNK];
+                let read = match source.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        chunk.truncate(n);
+                        Ok(chunk)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = read.is_err();
+                // A consumer that stopped dropped its end: so does this.
+                if chunks.send(read).is_err() || failed {
+                    break;
+                }
+            }
+            source
+        });
+        let mut ahead = Ahead {
+            chunks: received,
+            chunk: Vec::new(),
+            at: 0,
+        };
+        let consumed = consume(&mut ahead);
+        drop(ahead);
+        let source = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (consumed, source)
+    })
+}
+
+/// The consumer's end: the chunks in the order they were read, then the
+/// end (or the source's error, once).
+pub struct Ahead {
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Ahead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.chunk.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk?;
+                    self.at = 0;
+                }
+                // The source ended, or failed and said so already.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source of `n` bytes that counts how much of it was read.
+    struct Counted {
+        left: usize,
+        read: usize,
+    }
+
+    impl Read for Counted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.left);
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = ((self.read + i) % 251) as u8;
+            }
+            self.left -= n;
+            self.read += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_consumer_reads_every_byte_in_order() {
+        let n = 10 * CHUNK + 123;
+        let (bytes, source) = read_ahead(Counted { left: n, read: 0 }, |r| {
+            let mut all = Vec::new();
+            r.read_to_end(&mut all).map(|_| all)
+        });
+        let bytes = bytes.unwrap();
+        assert_eq!(bytes.len(), n);
+        assert!(bytes.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+        assert_eq!(source.read, n);
+    }
+
+    #[test]
+    fn a_consumer_that_stops_early_stops_the_reading() {
+        let n = 1000 * CHUNK;
+        let ((), source) = read_ahead(Counted { left: n, read: 0 }, |r| {
+            let mut first = [0; 10];
+            r.read_exact(&mut first).unwrap();
+        });
+        // The chunk taken, those queued, and the one the thread was
+        // sending when the consumer let go: far from the whole source.
+        assert!(source.read <= (AHEAD + 2) * CHUNK, "{}", source.read);
+    }
+
+    #[test]
+    fn the_sources_error_reaches_the_consumer() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk gone"))
+            }
+        }
+        let (read, _) = read_ahead(Failing, |r| r.read(&mut [0; 8]));
+        assert_eq!(read.unwrap_err().to_string(), "disk gone");
+    }
+}
