@@ -41,6 +41,7 @@ pub fn read_ahead<S: Read + Send, T>(source: S, consume: impl FnOnce(&mut Ahead)
             chunks: received,
             chunk: Vec::new(),
             at: 0,
+            failed: None,
         };
         let consumed = consume(&mut ahead);
         drop(ahead);
@@ -52,22 +53,31 @@ pub fn read_ahead<S: Read + Send, T>(source: S, consume: impl FnOnce(&mut Ahead)
 }
 
 /// The consumer's end: the chunks in the order they were read, then the
-/// end (or the source's error, once).
+/// end, or the source's error (and an error at every read after it: a
+/// failed source never looks like one that ended).
 pub struct Ahead {
     chunks: Receiver<io::Result<Vec<u8>>>,
     chunk: Vec<u8>,
     at: usize,
+    failed: Option<io::ErrorKind>,
 }
 
 impl Read for Ahead {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(kind) = self.failed {
+            return Err(io::Error::new(kind, "the source failed before"));
+        }
         if self.at == self.chunk.len() {
             match self.chunks.recv() {
-                Ok(chunk) => {
-                    self.chunk = chunk?;
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
                     self.at = 0;
                 }
-                // The source ended, or failed and said so already.
+                Ok(Err(e)) => {
+                    self.failed = Some(e.kind());
+                    return Err(e);
+                }
+                // The source ended (its thread sent everything it read).
                 Err(_) => return Ok(0),
             }
         }
@@ -133,7 +143,10 @@ mod tests {
                 Err(io::Error::other("disk gone"))
             }
         }
-        let (read, _) = read_ahead(Failing, |r| r.read(&mut [0; 8]));
-        assert_eq!(read.unwrap_err().to_string(), "disk gone");
+        let (reads, _) = read_ahead(Failing, |r| [r.read(&mut [0; 8]), r.read(&mut [0; 8])]);
+        let [first, again] = reads;
+        assert_eq!(first.unwrap_err().to_string(), "disk gone");
+        // Never an end of file after it: the input is not whole.
+        assert_eq!(again.unwrap_err().to_string(), "the source failed before");
     }
 }

@@ -1,4 +1,4 @@
-//! What an export must be before `state import` opens the state: of a
+//! What an export must be before `state import` writes the state: of a
 //! format this version reads, from a state that existed, whole, and with
 //! a history that tells the story of its records. Checked in two passes
 //! over the export (its keys may come in any order), keeping per media

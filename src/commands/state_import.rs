@@ -60,8 +60,7 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
     let (header, summary) = first.map_err(refused)?;
     let digest = hex::encode(hashing.finish());
     // The second pass: each record against its history. Nothing is
-    // written before it passed; a forced import runs it beside the
-    // comparison with the state, which only reads.
+    // written before it passed.
     let second_pass = |summary: &import_check::Summary| -> anyhow::Result<()> {
         if !summary.has_history() {
             return Ok(());
@@ -72,6 +71,14 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         .map_err(refused)
     };
 
+    // Opening the state creates (or upgrades) it: the check comes first,
+    // so a damaged export leaves nothing behind, except when a forced
+    // import meets a state that is there. The check then runs beside
+    // the comparison with that state, which only reads it.
+    let check_beside = force && state::exists(location)?;
+    if !check_beside {
+        second_pass(&summary)?;
+    }
     let provenance = provenance(config);
     let store = state::open_writer(location, &config.command_line, &provenance)?;
     // The serial moves past both this state's and the export's, so a plan
@@ -82,7 +89,9 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
     let records = summary.records();
 
     if !holds_anything(&*store)? {
-        second_pass(&summary)?;
+        if check_beside {
+            second_pass(&summary)?;
+        }
         // Its tables go before the state is written: the two peaks apart.
         drop(summary);
         let history = if header.history {
@@ -109,7 +118,6 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
     }
 
     if !force {
-        second_pass(&summary)?;
         let current = store.lineage()?.unwrap_or_default();
         let other = if current == *lineage {
             String::new()
@@ -159,7 +167,13 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
         ))
     };
     let (checked, held) = std::thread::scope(|s| {
-        let checking = s.spawn(|| second_pass(&summary));
+        let checking = s.spawn(|| {
+            if check_beside {
+                second_pass(&summary)
+            } else {
+                Ok(())
+            }
+        });
         let held = compare(&*store, &copy, &summary, &mut compared);
         let checked = checking
             .join()
@@ -190,11 +204,14 @@ pub fn run(config: &Config, file: &Path, force: bool, out: Output) -> anyhow::Re
 /// its held record and its exported one.
 type Compared<'a> = dyn FnMut(MediaId, Option<&Record>, Option<&Record>) -> anyhow::Result<()> + 'a;
 
-/// Compares the export's records with the state's by their digests:
-/// only the records of media whose digest differs, and of those the
-/// export does not hold, are read from the state, a batch at a time (an
-/// export of the state itself reads none). Returns how many records the
-/// state held.
+/// Compares the export's records with the state's by their digests (the
+/// ones every plan compares with): only the records of media whose digest
+/// differs, and of those the export does not hold, are read from the
+/// state, a batch at a time (an export of the state itself reads none).
+/// Each media the export does not hold comes before the first exported
+/// one above it, so an export in ID order (as `state export` writes it)
+/// is compared, and its `import` entries written, in ID order. Returns
+/// how many records the state held.
 fn compare(
     store: &dyn StateWriter,
     copy: &File,
@@ -202,43 +219,69 @@ fn compare(
     compared: &mut Compared<'_>,
 ) -> anyhow::Result<usize> {
     let digests = store.digests()?;
-    let mut compare_with_held = |batch: &mut Vec<(MediaId, Record)>| -> anyhow::Result<()> {
-        let ids: Vec<MediaId> = batch.iter().map(|(id, _)| *id).collect();
-        let held = store.get_present(&ids)?;
-        for (id, record) in batch.drain(..) {
-            compared(id, held.get(&id), Some(&record))?;
-        }
-        Ok(())
+    let mut held = digests.iter().map(|(id, _)| *id).peekable();
+    let mut batch = Batch {
+        store,
+        media: Vec::with_capacity(state::RECORD_BATCH),
     };
-    let mut differs = Vec::with_capacity(state::RECORD_BATCH);
+    // The state's media below `below` (all that are left, if `None`) that
+    // the export does not hold: each one removed.
+    let mut removed_below =
+        |below: Option<MediaId>, batch: &mut Batch<'_>, compared: &mut Compared<'_>| {
+            while let Some(id) = held.next_if(|id| below.is_none_or(|below| *id < below)) {
+                if !exported.has_record(&id) {
+                    batch.push(id, None, compared)?;
+                }
+            }
+            anyhow::Ok(())
+        };
     export_stream::each_record(again(copy), |id, record| {
+        removed_below(Some(id), &mut batch, compared)?;
         // The first pass checked each record against its digest.
         let same = digests
             .get(&id)
             .is_some_and(|held| Digest::parse(&record.digest).as_ref() == Some(held));
         if !same {
-            differs.push((id, record));
-            if differs.len() == state::RECORD_BATCH {
-                compare_with_held(&mut differs)?;
-            }
+            batch.push(id, Some(record), compared)?;
         }
         Ok(())
     })
     .map_err(unexpected)?;
-    compare_with_held(&mut differs)?;
-    // The media the export does not hold: each one removed.
-    let gone: Vec<MediaId> = digests
-        .iter()
-        .map(|(id, _)| *id)
-        .filter(|id| !exported.has_record(id))
-        .collect();
-    for part in gone.chunks(state::RECORD_BATCH) {
-        let held = store.get_present(part)?;
-        for id in part {
-            compared(*id, held.get(id), None)?;
-        }
-    }
+    removed_below(None, &mut batch, compared)?;
+    batch.compare(compared)?;
     Ok(digests.len())
+}
+
+/// Media to compare with the state's records, each with its exported
+/// record (`None`: removed), compared a batch at a time: one read of the
+/// state each.
+struct Batch<'a> {
+    store: &'a dyn StateWriter,
+    media: Vec<(MediaId, Option<Record>)>,
+}
+
+impl Batch<'_> {
+    fn push(
+        &mut self,
+        id: MediaId,
+        exported: Option<Record>,
+        compared: &mut Compared<'_>,
+    ) -> anyhow::Result<()> {
+        self.media.push((id, exported));
+        if self.media.len() == state::RECORD_BATCH {
+            self.compare(compared)?;
+        }
+        Ok(())
+    }
+
+    fn compare(&mut self, compared: &mut Compared<'_>) -> anyhow::Result<()> {
+        let ids: Vec<MediaId> = self.media.iter().map(|(id, _)| *id).collect();
+        let held = self.store.get_present(&ids)?;
+        for (id, exported) in self.media.drain(..) {
+            compared(id, held.get(&id), exported.as_ref())?;
+        }
+        Ok(())
+    }
 }
 
 /// Where the new state's history comes from.

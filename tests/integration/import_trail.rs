@@ -229,10 +229,41 @@ fn an_export_is_read_in_any_key_order_and_a_media_named_twice_is_refused() {
     assert!(!other.state_exists(), "a state was made");
 }
 
-/// `--force` compares the export with the state whether the export's
-/// records are in ID order (as `state export` writes them: both read side
-/// by side) or not (a tool sorted them as text, "10" before "8": each
-/// looked up), with the same `import` entries either way.
+/// An export whose records do not match their history (found by the
+/// second pass, after the first found nothing) leaves no state behind
+/// where there was none, `--force` or not: opening a state creates it.
+#[test]
+fn a_record_that_its_history_contradicts_leaves_no_state_behind() {
+    let env = TestEnv::new().with_env("USER", "tester");
+    env.write("manifests/a.yaml", &manifest(1..3, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    env.exits_with(&["state", "export", "--out", "export.json"], 0);
+    let mut forged = read_json(&env, "export.json");
+    set_record(&mut forged, &media_id(1), alt("Photo 1: forged"));
+    for force in [false, true] {
+        let fresh = TestEnv::new();
+        fresh.write("forged.json", &forged.to_string());
+        let mut args = vec!["state", "import", "forged.json"];
+        if force {
+            args.push("--force");
+        }
+        let run = fresh.exits_with(&args, 1);
+        assert_has(
+            &run.stderr,
+            &format!(
+                "the record of media {} does not match its history",
+                media_id(1)
+            ),
+        );
+        assert!(!fresh.state_exists(), "--force {force}: a state was made");
+    }
+}
+
+/// `--force` compares the export with the state (by digest, reading the
+/// state's record only where they differ) whether the export's records
+/// are in ID order (as `state export` writes them) or not (a tool sorted
+/// them as text, "10" before "8"), with the same `import` entries either
+/// way.
 #[test]
 fn a_forced_import_finds_the_changes_whatever_the_order_of_the_records() {
     let record = |text: &str| {
