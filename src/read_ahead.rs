@@ -136,6 +136,43 @@ mod tests {
     }
 
     #[test]
+    fn a_consumer_that_panics_ends_the_reading_and_the_panic_goes_on() {
+        let source = Counted {
+            left: 1000 * CHUNK,
+            read: 0,
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_ahead(source, |r| {
+                r.read_exact(&mut [0; 10]).unwrap();
+                panic!("the consumer failed");
+            })
+        }));
+        assert!(outcome.is_err());
+    }
+
+    #[test]
+    fn an_interrupted_read_is_read_again() {
+        struct Interrupted {
+            first: bool,
+        }
+        impl Read for Interrupted {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.first {
+                    self.first = false;
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                buf[..3].copy_from_slice(b"abc");
+                Ok(3)
+            }
+        }
+        let (read, _) = read_ahead(Interrupted { first: true }, |r| {
+            let mut three = [0; 3];
+            r.read_exact(&mut three).map(|()| three)
+        });
+        assert_eq!(&read.unwrap(), b"abc");
+    }
+
+    #[test]
     fn the_sources_error_reaches_the_consumer() {
         struct Failing;
         impl Read for Failing {
