@@ -112,7 +112,7 @@ fn kill_and_check(backend: &Backend, args: &[&str], delay: Duration) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Not a synchronisation: the trial kills at a seeded random instant.
+    // The trial kills at a seeded random instant: not a synchronisation.
     std::thread::sleep(delay);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
