@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use anyhow::anyhow;
 use base64::Engine;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -80,14 +81,41 @@ impl StoredChunk {
     }
 }
 
+/// A snapshot object. Its records are read as slices of the object
+/// (`Vec<(MediaId, &RawValue)>`) and written straight from the image
+/// (`Records`): never a copy of every record beside the image.
 #[derive(Serialize, Deserialize)]
-struct Snapshot {
+struct Snapshot<R> {
     format: u32,
     lineage: String,
     serial: u64,
     /// Each media's stored record, as `Record::encode` wrote it.
-    records: Vec<(MediaId, Box<RawValue>)>,
+    records: R,
     history: Vec<StoredChunk>,
+}
+
+/// The image's records as a snapshot writes them: each one's stored
+/// bytes as they are (they were checked as JSON when they came in).
+struct Records<'a>(&'a BTreeMap<MediaId, (Digest, Bytes)>);
+
+impl Serialize for Records<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .iter()
+                .map(|(id, (_, bytes))| (id, RecordBytes(bytes))),
+        )
+    }
+}
+
+/// One stored record, written as the JSON it is.
+struct RecordBytes<'a>(&'a [u8]);
+
+impl Serialize for RecordBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let raw: &RawValue = serde_json::from_slice(self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
 }
 
 /// One write: records put and removed, with their history.
@@ -134,8 +162,10 @@ fn raw(bytes: Vec<u8>) -> anyhow::Result<Box<RawValue>> {
 pub struct Image {
     pub lineage: String,
     pub serial: u64,
-    /// Each media's stored record bytes, checked against their digest.
-    pub records: BTreeMap<MediaId, (Digest, Vec<u8>)>,
+    /// Each media's stored record bytes, checked against their digest:
+    /// slices of the snapshot object they were read from (a clone is a
+    /// count, not a copy).
+    pub records: BTreeMap<MediaId, (Digest, Bytes)>,
     pub history: Vec<Chunk>,
 }
 
@@ -150,7 +180,7 @@ impl Image {
     /// Applies a journal that follows this image.
     pub fn apply(&mut self, journal: Journal) -> anyhow::Result<()> {
         for (id, value) in journal.puts {
-            let bytes = value.get().as_bytes().to_vec();
+            let bytes = Bytes::copy_from_slice(value.get().as_bytes());
             let digest = Digest::stated(&bytes)
                 .map_err(|e| anyhow!("the record of media {id} in a journal: {e}"))?;
             self.records.insert(id, (digest, bytes));
@@ -165,29 +195,28 @@ impl Image {
         Ok(())
     }
 
+    /// The snapshot object of this image, written from it directly: what
+    /// it holds, and the object's bytes, at the peak of a compaction.
     pub fn encode_snapshot(&self) -> anyhow::Result<Vec<u8>> {
-        let snapshot = Snapshot {
+        Ok(serde_json::to_vec(&Snapshot {
             format: FORMAT,
             lineage: self.lineage.clone(),
             serial: self.serial,
-            records: self
-                .records
-                .iter()
-                .map(|(id, (_, bytes))| Ok((*id, raw(bytes.clone())?)))
-                .collect::<anyhow::Result<_>>()?,
+            records: Records(&self.records),
             history: self.history.iter().map(StoredChunk::of).collect(),
-        };
-        Ok(serde_json::to_vec(&snapshot)?)
+        })?)
     }
 
-    fn decode_snapshot(bytes: &[u8]) -> anyhow::Result<Image> {
-        let snapshot: Snapshot = serde_json::from_slice(bytes)?;
+    /// Each record stays where it is in `bytes`, checked against its
+    /// digest; only the history is decoded.
+    fn decode_snapshot(bytes: &Bytes) -> anyhow::Result<Image> {
+        let snapshot: Snapshot<Vec<(MediaId, &RawValue)>> = serde_json::from_slice(bytes)?;
         let mut records = BTreeMap::new();
         for (id, value) in snapshot.records {
-            let bytes = value.get().as_bytes().to_vec();
+            let record = bytes.slice_ref(value.get().as_bytes());
             let digest =
-                Digest::stated(&bytes).map_err(|e| anyhow!("the record of media {id}: {e}"))?;
-            records.insert(id, (digest, bytes));
+                Digest::stated(&record).map_err(|e| anyhow!("the record of media {id}: {e}"))?;
+            records.insert(id, (digest, record));
         }
         Ok(Image {
             lineage: snapshot.lineage,

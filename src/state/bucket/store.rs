@@ -169,8 +169,10 @@ impl Store {
         )
     }
 
-    /// The object's bytes and version; `None` when it is not there.
-    pub fn get(&self, key: &str) -> anyhow::Result<Option<(Vec<u8>, Version)>> {
+    /// The object's bytes (as received, not copied: a snapshot is the
+    /// largest thing a bucket state holds) and version; `None` when it is
+    /// not there.
+    pub fn get(&self, key: &str) -> anyhow::Result<Option<(bytes::Bytes, Version)>> {
         let (store, path, this) = (self.inner.clone(), Path::from(key), self.clone());
         let key = key.to_string();
         block(async move {
@@ -194,7 +196,7 @@ impl Store {
                 .bytes()
                 .await
                 .map_err(|e| this.failed("read", &key, &e))?;
-            Ok(Some((bytes.to_vec(), version)))
+            Ok(Some((bytes, version)))
         })
     }
 

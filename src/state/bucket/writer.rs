@@ -185,7 +185,7 @@ impl BucketWriter {
         self.lock.check()?;
         let mut image = self.image.write().unwrap_or_else(PoisonError::into_inner);
         for (id, digest, bytes) in puts {
-            image.records.insert(id, (digest, bytes));
+            image.records.insert(id, (digest, bytes.into()));
         }
         for id in &removes {
             image.records.remove(id);
@@ -210,14 +210,23 @@ impl BucketWriter {
     /// conditional update; then deletes what the old head stood on.
     /// `next`: the session later journals go under (`None` at the end).
     fn compact(&self, written: &mut Written, next: Option<String>) -> anyhow::Result<()> {
-        let image = self.image().clone();
-        let name = format!("snapshots/{:020}-{}.json", image.serial, random_id());
+        // Encoded from the image itself (no copy of it), and sent once
+        // the image is free again.
+        let (serial, lineage, snapshot) = {
+            let image = self.image();
+            (
+                image.serial,
+                image.lineage.clone(),
+                image.encode_snapshot()?,
+            )
+        };
+        let name = format!("snapshots/{serial:020}-{}.json", random_id());
         let snapshot_key = format!("{}/{name}", self.keys.folder());
-        self.store.put(&snapshot_key, image.encode_snapshot()?)?;
+        self.store.put(&snapshot_key, snapshot)?;
         let head = Head {
             format: image::FORMAT,
-            lineage: image.lineage.clone(),
-            serial: image.serial,
+            lineage,
+            serial,
             snapshot: Some(name),
             session: next.clone(),
             moved: written.head.moved.clone(),
@@ -388,7 +397,7 @@ impl StateWriter for BucketWriter {
                 let bytes = record.encode()?;
                 let digest = Digest::stated(&bytes)
                     .map_err(|e| anyhow!("cannot import the record of media {id}: {e}"))?;
-                image.records.insert(id, (digest, bytes));
+                image.records.insert(id, (digest, bytes.into()));
             }
             Ok(())
         })?;
