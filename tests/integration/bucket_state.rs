@@ -427,3 +427,55 @@ fn a_mistyped_lease_is_refused_before_sending() {
     assert_has(&run.stderr, "XMETA_STATE_LEASE `soon` is not a duration");
     assert_eq!(emu.request_count(), 0);
 }
+
+/// A snapshot's records wait in a private, unnamed temporary file once
+/// read (nothing is left in TMPDIR); where TMPDIR cannot be written they
+/// stay in memory, and every command plans, applies and compacts the same.
+#[test]
+fn a_snapshot_reads_the_same_whether_or_not_tmpdir_can_hold_its_records() {
+    let Some(s3) = server(
+        "bucket_state::a_snapshot_reads_the_same_whether_or_not_tmpdir_can_hold_its_records",
+    ) else {
+        return;
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on_server(&s3).against(&emu);
+    let usable = env.path("tmp");
+    std::fs::create_dir_all(&usable).unwrap();
+    let unusable = env.path("no-such-tmp");
+    let run = |args: &[&str], tmp: &std::path::Path| {
+        let out = env.command(args).env("TMPDIR", tmp).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?} with TMPDIR {}: {}",
+            tmp.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    env.write("manifests/a.yaml", &manifest(0..4, "v1"));
+    run(&["adopt", &env.manifests()], &usable);
+    env.write("manifests/a.yaml", &manifest(0..2, "v2"));
+    // The plan's "before" comes from the records that waited (or not).
+    let plan = run(&["plan", "--prune", &env.manifests()], &usable);
+    assert_has(
+        &plan,
+        "Plan: 0 to create, 2 to update, 2 to forget, 0 unchanged.",
+    );
+    assert_has(&plan, "v1");
+    assert_eq!(run(&["plan", "--prune", &env.manifests()], &unusable), plan);
+    // A writer with nowhere to put them: it reads, records and compacts
+    // from memory.
+    run(
+        &["apply", "--prune", "--auto-approve", &env.manifests()],
+        &unusable,
+    );
+    assert_eq!(emu.bodies().len(), 2);
+    let export = run(&["state", "export"], &usable);
+    assert_eq!(run(&["state", "export"], &unusable), export);
+    assert_eq!(recorded_ids(&env), [media_id(0), media_id(1)]);
+    let media = serde_json::from_str::<serde_json::Value>(&export).unwrap()["media"].to_string();
+    assert!(media.contains("v2") && !media.contains("v1"), "{media}");
+    assert_eq!(std::fs::read_dir(&usable).unwrap().count(), 0);
+}

@@ -12,8 +12,9 @@
 //!
 //! A reader takes the head, its snapshot, then the session's journals in
 //! serial order up to the first gap: always a state some writer made
-//! durable, never half of a write. Everything it read stays in memory, so
-//! later reads never wait on, or see, a writer.
+//! durable, never half of a write. Everything it read stays with it (the
+//! snapshot's records in a private temporary file, the rest in memory),
+//! so later reads never wait on, or see, a writer.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::spill::{self, Place, Spill};
 use super::store::{Store, Version};
 use crate::model::Digests;
 use crate::model::MediaId;
@@ -95,26 +97,23 @@ struct Snapshot<R> {
 }
 
 /// The image's records as a snapshot writes them: each one's stored
-/// bytes as they are (they were checked as JSON when they came in).
-struct Records<'a>(&'a BTreeMap<MediaId, (Digest, Bytes)>);
+/// bytes as they are (they were checked as JSON when they came in), read
+/// back one at a time from where they are kept.
+struct Records<'a>(&'a Image);
 
 impl Serialize for Records<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            self.0
-                .iter()
-                .map(|(id, (_, bytes))| (id, RecordBytes(bytes))),
-        )
-    }
-}
-
-/// One stored record, written as the JSON it is.
-struct RecordBytes<'a>(&'a [u8]);
-
-impl Serialize for RecordBytes<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let raw: &RawValue = serde_json::from_slice(self.0).map_err(serde::ser::Error::custom)?;
-        raw.serialize(s)
+        use serde::ser::{Error, SerializeSeq};
+        let image = self.0;
+        let mut seq = s.serialize_seq(Some(image.records.len()))?;
+        for (id, (_, place)) in &image.records {
+            let bytes = image
+                .bytes(place)
+                .map_err(|e| S::Error::custom(format!("{e:#}")))?;
+            let raw: &RawValue = serde_json::from_slice(&bytes).map_err(S::Error::custom)?;
+            seq.serialize_element(&(id, raw))?;
+        }
+        seq.end()
     }
 }
 
@@ -157,16 +156,19 @@ fn raw(bytes: Vec<u8>) -> anyhow::Result<Box<RawValue>> {
     Ok(RawValue::from_string(String::from_utf8(bytes)?)?)
 }
 
-/// A workspace's whole state at one serial, in memory.
+/// A workspace's whole state at one serial: in memory, but for the
+/// records of the snapshot it was read from, which are in a private
+/// temporary file (`spill`).
 #[derive(Clone, Debug, Default)]
 pub struct Image {
     pub lineage: String,
     pub serial: u64,
-    /// Each media's stored record bytes, checked against their digest:
-    /// slices of the snapshot object they were read from (a clone is a
-    /// count, not a copy).
-    pub records: BTreeMap<MediaId, (Digest, Bytes)>,
+    /// Each media's stored record bytes (checked against their digest
+    /// when they came in), or where they are.
+    pub records: BTreeMap<MediaId, (Digest, Place)>,
     pub history: Vec<Chunk>,
+    /// Where the snapshot's records went, once checked.
+    spill: Option<Spill>,
 }
 
 impl Image {
@@ -183,7 +185,7 @@ impl Image {
             let bytes = Bytes::copy_from_slice(value.get().as_bytes());
             let digest = Digest::stated(&bytes)
                 .map_err(|e| anyhow!("the record of media {id} in a journal: {e}"))?;
-            self.records.insert(id, (digest, bytes));
+            self.records.insert(id, (digest, Place::Held(bytes)));
         }
         for id in journal.removes {
             self.records.remove(&id);
@@ -202,13 +204,14 @@ impl Image {
             format: FORMAT,
             lineage: self.lineage.clone(),
             serial: self.serial,
-            records: Records(&self.records),
+            records: Records(self),
             history: self.history.iter().map(StoredChunk::of).collect(),
         })?)
     }
 
-    /// Each record stays where it is in `bytes`, checked against its
-    /// digest; only the history is decoded.
+    /// Each record is checked against its digest as a slice of `bytes`,
+    /// then moved to a temporary file (only the history is decoded); the
+    /// object can then go.
     fn decode_snapshot(bytes: &Bytes) -> anyhow::Result<Image> {
         let snapshot: Snapshot<Vec<(MediaId, &RawValue)>> = serde_json::from_slice(bytes)?;
         let mut records = BTreeMap::new();
@@ -216,8 +219,9 @@ impl Image {
             let record = bytes.slice_ref(value.get().as_bytes());
             let digest =
                 Digest::stated(&record).map_err(|e| anyhow!("the record of media {id}: {e}"))?;
-            records.insert(id, (digest, record));
+            records.insert(id, (digest, Place::Held(record)));
         }
+        let spill = spill::spill(&mut records);
         Ok(Image {
             lineage: snapshot.lineage,
             serial: snapshot.serial,
@@ -227,15 +231,20 @@ impl Image {
                 .into_iter()
                 .map(StoredChunk::chunk)
                 .collect::<anyhow::Result<_>>()?,
+            spill,
         })
     }
 
-    /// The image is in memory already (the bucket's snapshot object is
-    /// read whole); records are decoded a batch at a time.
+    /// A record's stored bytes, wherever they are kept.
+    fn bytes<'a>(&self, place: &'a Place) -> anyhow::Result<std::borrow::Cow<'a, [u8]>> {
+        spill::bytes(place, self.spill.as_ref())
+    }
+
+    /// Records are read back and decoded a batch at a time.
     pub fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
         let mut batch = Vec::with_capacity(RECORD_BATCH);
-        for (id, (_, bytes)) in &self.records {
-            batch.push((*id, decode(id, bytes)?));
+        for (id, (_, place)) in &self.records {
+            batch.push((*id, decode(id, &self.bytes(place)?)?));
             if batch.len() == RECORD_BATCH {
                 visit(std::mem::take(&mut batch))?;
             }
@@ -253,7 +262,7 @@ impl Image {
     pub fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.records
             .get(id)
-            .map(|(_, bytes)| decode(id, bytes))
+            .map(|(_, place)| decode(id, &self.bytes(place)?))
             .transpose()
     }
 
@@ -404,4 +413,66 @@ pub fn damaged(shown: &str, cause: &anyhow::Error) -> anyhow::Error {
         cause: format!("{cause:#}"),
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AltText, FieldValue, Metadata};
+
+    fn image_of(texts: &[&str]) -> Image {
+        let mut image = Image::new("lineage-1".into());
+        image.serial = 7;
+        for (n, text) in texts.iter().enumerate() {
+            let mut metadata = Metadata::default();
+            metadata.insert(FieldValue::AltText(AltText {
+                text: (*text).into(),
+            }));
+            let bytes = Record::new(metadata).encode().unwrap();
+            let digest = Digest::stated(&bytes).unwrap();
+            let id = MediaId::parse(&format!("{}", 1_000 + n)).unwrap();
+            image.records.insert(id, (digest, bytes.into()));
+        }
+        image
+    }
+
+    /// A snapshot read back keeps its records in the temporary file, not
+    /// in memory, and reads and writes them as they were.
+    #[test]
+    fn a_snapshot_read_back_is_spilled_and_writes_the_same_snapshot() {
+        let image = image_of(&["a cat on a mat", "a dog", "\"quoted\" \u{1F408}"]);
+        let object = Bytes::from(image.encode_snapshot().unwrap());
+        let read = Image::decode_snapshot(&object).unwrap();
+        assert!(read
+            .records
+            .values()
+            .all(|(_, place)| matches!(place, Place::Spilled { .. })));
+        assert_eq!(read.encode_snapshot().unwrap(), object.to_vec());
+        for id in image.records.keys() {
+            assert_eq!(read.get(id).unwrap(), image.get(id).unwrap());
+        }
+        let mut visited = Vec::new();
+        read.each_record(&mut |batch| {
+            visited.extend(batch);
+            Ok(())
+        })
+        .unwrap();
+        let ids: Vec<MediaId> = visited.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, image.records.keys().copied().collect::<Vec<_>>());
+        assert_eq!(read.digests(), image.digests());
+    }
+
+    /// A record whose stated digest is not its metadata's is refused as
+    /// the snapshot is read, before anything is spilled.
+    #[test]
+    fn a_damaged_record_in_a_snapshot_is_refused() {
+        let image = image_of(&["a cat on a mat"]);
+        let text = String::from_utf8(image.encode_snapshot().unwrap()).unwrap();
+        let forged = text.replace("a cat on a mat", "a dog on a mat");
+        let e = Image::decode_snapshot(&Bytes::from(forged)).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("the record of media 1000"),
+            "{e:#}"
+        );
+    }
 }

@@ -12,6 +12,7 @@
 mod image;
 mod lock;
 mod previews;
+mod spill;
 mod store;
 mod target;
 mod writer;
@@ -32,8 +33,8 @@ use image::{Image, Keys};
 use lock::Lock;
 use store::{Put, Store};
 
-/// A consistent state read once; later reads come from memory (the image
-/// URLs, read only by a review, on demand).
+/// A consistent state read once; later reads come from what it read (the
+/// image URLs, read only by a review, on demand).
 struct BucketReader {
     image: Image,
     store: Store,
