@@ -479,3 +479,40 @@ fn a_snapshot_reads_the_same_whether_or_not_tmpdir_can_hold_its_records() {
     assert!(media.contains("v2") && !media.contains("v1"), "{media}");
     assert_eq!(std::fs::read_dir(&usable).unwrap().count(), 0);
 }
+
+/// A snapshot larger than one part (8 MiB) is sent in parts from a
+/// temporary file, never whole from memory, and reads back whole.
+#[test]
+fn a_large_snapshot_is_sent_in_parts_and_reads_back_whole() {
+    let Some(s3) = server("bucket_state::a_large_snapshot_is_sent_in_parts_and_reads_back_whole")
+    else {
+        return;
+    };
+    const MEDIA: u64 = 36_000;
+    let env = TestEnv::on_server(&s3);
+    for (k, first) in (0..MEDIA).step_by(6_000).enumerate() {
+        env.write(
+            &format!("manifests/m{k}.yaml"),
+            &manifest(first..first + 6_000, "v1"),
+        );
+    }
+    env.exits_with(&["adopt", "--no-history", &env.manifests()], 0);
+    let snapshot = s3
+        .keys(&format!("{}/snapshots/", folder(&env)))
+        .pop()
+        .expect("a snapshot");
+    let size = s3.get(&snapshot).unwrap().len();
+    assert!(
+        size > 8 << 20,
+        "the snapshot is {size} bytes: not larger than one part"
+    );
+    let requests = s3.requests();
+    let parts = requests
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains(&snapshot) && r.contains("partNumber="))
+        .count();
+    assert_eq!(parts, size.div_ceil(8 << 20), "{requests:#?}");
+    let plan = env.exits_with(&["plan", &env.manifests()], 0).stdout;
+    assert_has(&plan, "No changes. 36000 media match the manifests.");
+    assert_eq!(recorded_ids(&env).len(), MEDIA as usize);
+}

@@ -197,16 +197,53 @@ impl Image {
         Ok(())
     }
 
-    /// The snapshot object of this image, written from it directly: what
-    /// it holds, and the object's bytes, at the peak of a compaction.
+    /// The snapshot object of this image, written from it directly (no
+    /// copy of its records).
+    fn write_snapshot(&self, out: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(
+            out,
+            &Snapshot {
+                format: FORMAT,
+                lineage: self.lineage.clone(),
+                serial: self.serial,
+                records: Records(self),
+                history: self.history.iter().map(StoredChunk::of).collect(),
+            },
+        )
+    }
+
+    /// The snapshot object in memory (where TMPDIR cannot take it).
     pub fn encode_snapshot(&self) -> anyhow::Result<Vec<u8>> {
-        Ok(serde_json::to_vec(&Snapshot {
-            format: FORMAT,
-            lineage: self.lineage.clone(),
-            serial: self.serial,
-            records: Records(self),
-            history: self.history.iter().map(StoredChunk::of).collect(),
-        })?)
+        let mut out = Vec::new();
+        self.write_snapshot(&mut out)?;
+        Ok(out)
+    }
+
+    /// The snapshot object in a private temporary file, to be sent in
+    /// parts (at 1,000,000 media it is hundreds of MB); `None` when TMPDIR
+    /// cannot take it.
+    pub fn snapshot_file(&self) -> anyhow::Result<Option<std::fs::File>> {
+        use std::io::Write;
+        let file = match tempfile::tempfile() {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::debug!("the snapshot is encoded in memory: {e}");
+                return Ok(None);
+            }
+        };
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
+        let written = self
+            .write_snapshot(&mut out)
+            .and_then(|()| out.flush().map_err(serde_json::Error::io));
+        drop(out);
+        match written {
+            Ok(()) => Ok(Some(file)),
+            Err(e) if e.is_io() => {
+                tracing::debug!("the snapshot is encoded in memory: {e}");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Each record is checked against its digest as a slice of `bytes`,

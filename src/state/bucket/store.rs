@@ -32,6 +32,10 @@ const MAX_RETRIES: usize = 3;
 /// a few hundred MB; a larger object is refused, not read into memory.
 const MAX_OBJECT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
+/// The size of each part of an object written in parts (S3 takes 5 MiB
+/// and up, all parts but the last the same size).
+const PART_BYTES: u64 = 8 * 1024 * 1024;
+
 /// A version of an object, for a conditional update.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
@@ -209,6 +213,45 @@ impl Store {
         }
     }
 
+    /// Writes the object unconditionally from `file` (a snapshot written
+    /// to disk first): in parts of `PART_BYTES`, read one at a time, when
+    /// it is larger than one, so that it is never in memory whole.
+    pub fn put_file(&self, key: &str, file: std::fs::File) -> anyhow::Result<()> {
+        let len = file.metadata()?.len();
+        if len <= PART_BYTES {
+            self.put(key, read_part(&file, 0, len)?)?;
+            return Ok(());
+        }
+        let (store, path, this) = (self.inner.clone(), Path::from(key), self.clone());
+        let key = key.to_string();
+        block(async move {
+            let failed = |e: object_store::Error| this.failed("write", &key, &e);
+            let mut upload = store.put_multipart(&path).await.map_err(&failed)?;
+            let mut sent = Ok(());
+            let mut at = 0;
+            while at < len && sent.is_ok() {
+                // A part of a local file: a short wait on this runtime.
+                sent = match read_part(&file, at, len) {
+                    Ok(part) => {
+                        at += part.len() as u64;
+                        upload.put_part(part.into()).await.map_err(&failed)
+                    }
+                    Err(e) => Err(e),
+                };
+            }
+            let done = match sent {
+                Ok(()) => upload.complete().await.map(drop).map_err(&failed),
+                Err(e) => Err(e),
+            };
+            if done.is_err() {
+                // The parts of an upload never completed are billed as
+                // storage until removed.
+                let _ = upload.abort().await;
+            }
+            done
+        })
+    }
+
     /// Creates the object only if it is not there (`If-None-Match: *`).
     pub fn create(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<Put> {
         self.put_mode(key, bytes, PutMode::Create)
@@ -312,6 +355,14 @@ impl Store {
                 .collect())
         })
     }
+}
+
+/// The part of `file` (`len` bytes long) from `at`, at most `PART_BYTES`.
+fn read_part(file: &std::fs::File, at: u64, len: u64) -> anyhow::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut part = vec![0; usize::try_from(len.saturating_sub(at).min(PART_BYTES))?];
+    file.read_exact_at(&mut part, at)?;
+    Ok(part)
 }
 
 /// `text` with every secret replaced: a store's error may quote what the

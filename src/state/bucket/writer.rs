@@ -210,19 +210,20 @@ impl BucketWriter {
     /// conditional update; then deletes what the old head stood on.
     /// `next`: the session later journals go under (`None` at the end).
     fn compact(&self, written: &mut Written, next: Option<String>) -> anyhow::Result<()> {
-        // Encoded from the image itself (no copy of it), and sent once
-        // the image is free again.
-        let (serial, lineage, snapshot) = {
-            let image = self.image();
-            (
-                image.serial,
-                image.lineage.clone(),
-                image.encode_snapshot()?,
-            )
-        };
+        // Encoded from the image itself (no copy of it) to a temporary
+        // file, and sent from there in parts once the image is free again.
+        let image = self.image();
+        let (serial, lineage) = (image.serial, image.lineage.clone());
         let name = format!("snapshots/{serial:020}-{}.json", random_id());
         let snapshot_key = format!("{}/{name}", self.keys.folder());
-        self.store.put(&snapshot_key, snapshot)?;
+        if let Some(file) = image.snapshot_file()? {
+            drop(image);
+            self.store.put_file(&snapshot_key, file)?;
+        } else {
+            let bytes = image.encode_snapshot()?;
+            drop(image);
+            self.store.put(&snapshot_key, bytes)?;
+        }
         let head = Head {
             format: image::FORMAT,
             lineage,
