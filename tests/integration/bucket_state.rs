@@ -15,6 +15,8 @@ use crate::support::*;
 const GROUPED: u64 = 300;
 /// Media in the apply whose store goes away.
 const PARTITIONED: usize = 200;
+/// Media in the state whose snapshot is sent in parts (9.8 MB).
+const LARGE: u64 = 36_000;
 /// A session token that must never be shown.
 const TOKEN_SECRET: &str = "session-token-Zx9Pq7Lm";
 
@@ -488,9 +490,8 @@ fn a_large_snapshot_is_sent_in_parts_and_reads_back_whole() {
     else {
         return;
     };
-    const MEDIA: u64 = 36_000;
     let env = TestEnv::on_server(&s3);
-    for (k, first) in (0..MEDIA).step_by(6_000).enumerate() {
+    for (k, first) in (0..LARGE).step_by(6_000).enumerate() {
         env.write(
             &format!("manifests/m{k}.yaml"),
             &manifest(first..first + 6_000, "v1"),
@@ -514,5 +515,5 @@ fn a_large_snapshot_is_sent_in_parts_and_reads_back_whole() {
     assert_eq!(parts, size.div_ceil(8 << 20), "{requests:#?}");
     let plan = env.exits_with(&["plan", &env.manifests()], 0).stdout;
     assert_has(&plan, "No changes. 36000 media match the manifests.");
-    assert_eq!(recorded_ids(&env).len(), MEDIA as usize);
+    assert_eq!(recorded_ids(&env).len(), LARGE as usize);
 }

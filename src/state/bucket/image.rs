@@ -182,13 +182,13 @@ impl Image {
     /// Applies a journal that follows this image.
     pub fn apply(&mut self, journal: Journal) -> anyhow::Result<()> {
         for (id, value) in journal.puts {
-            let bytes = Bytes::copy_from_slice(value.get().as_bytes());
+            let bytes = value.get().as_bytes().to_vec();
             let digest = Digest::stated(&bytes)
                 .map_err(|e| anyhow!("the record of media {id} in a journal: {e}"))?;
-            self.records.insert(id, (digest, Place::Held(bytes)));
+            self.put(id, digest, bytes);
         }
         for id in journal.removes {
-            self.records.remove(&id);
+            self.remove(&id);
         }
         for chunk in journal.history {
             self.history.push(chunk.chunk()?);
@@ -258,7 +258,7 @@ impl Image {
                 Digest::stated(&record).map_err(|e| anyhow!("the record of media {id}: {e}"))?;
             records.insert(id, (digest, Place::Held(record)));
         }
-        let spill = spill::spill(&mut records);
+        let spill = spill::spill(&mut records, None);
         Ok(Image {
             lineage: snapshot.lineage,
             serial: snapshot.serial,
@@ -270,6 +270,17 @@ impl Image {
                 .collect::<anyhow::Result<_>>()?,
             spill,
         })
+    }
+
+    /// Records `bytes`, a stored record whose digest is `digest`.
+    pub fn put(&mut self, id: MediaId, digest: Digest, bytes: Vec<u8>) {
+        spill::keep(&mut self.records, &mut self.spill, id, digest, bytes);
+    }
+
+    pub fn remove(&mut self, id: &MediaId) {
+        if let Some((_, place)) = self.records.remove(id) {
+            spill::forget(&place, self.spill.as_mut());
+        }
     }
 
     /// A record's stored bytes, wherever they are kept.

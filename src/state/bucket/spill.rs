@@ -32,21 +32,35 @@ impl From<Vec<u8>> for Place {
 }
 
 /// The unnamed temporary file (in TMPDIR, readable only by this user,
-/// gone when the process ends) that an image's spilled records are in.
+/// gone when the process ends) that an image's spilled records are in,
+/// and where the next one goes. A clone shares the file: only the image a
+/// writer keeps appends (one it put back after a failure appends over
+/// what only the dropped one referred to).
 #[derive(Clone, Debug)]
-pub struct Spill(Arc<std::fs::File>);
+pub struct Spill {
+    file: Arc<std::fs::File>,
+    end: u64,
+    /// Bytes of records replaced since: a writer that runs for long (a
+    /// watch) moves the live ones to a new file when they are most of it.
+    dead: u64,
+}
 
-/// Moves every held record of `records` to a new temporary file. `None`
-/// when it cannot be made or written (a full TMPDIR, say): then every
-/// record stays in memory, as it was, and the state works the same.
-pub fn spill(records: &mut BTreeMap<MediaId, (Digest, Place)>) -> Option<Spill> {
+/// Replaced records may take this much of a spill file before the live
+/// ones move to a new one.
+const DEAD_BYTES: u64 = 64 << 20;
+
+/// Moves every record of `records` (held, or in `old`) to a new temporary
+/// file. `None` when it cannot be made or written (a full TMPDIR, say):
+/// then every record stays where it was, and the state works the same.
+pub fn spill(
+    records: &mut BTreeMap<MediaId, (Digest, Place)>,
+    old: Option<&Spill>,
+) -> Option<Spill> {
     let written = (|| {
         let file = tempfile::tempfile()?;
         let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
         for (_, place) in records.values() {
-            if let Place::Held(bytes) = place {
-                out.write_all(bytes)?;
-            }
+            out.write_all(&bytes(place, old).map_err(std::io::Error::other)?)?;
         }
         out.flush()?;
         drop(out);
@@ -55,20 +69,77 @@ pub fn spill(records: &mut BTreeMap<MediaId, (Digest, Place)>) -> Option<Spill> 
     let file = match written {
         Ok(file) => file,
         Err(e) => {
-            tracing::debug!("the state's records stay in memory: {e}");
+            tracing::debug!("the state's records stay where they are: {e}");
             return None;
         }
     };
     // All written: only now does any record point at the file.
-    let mut at = 0;
+    let mut end = 0;
     for (_, place) in records.values_mut() {
-        if let Place::Held(bytes) = place {
-            let len = bytes.len();
-            *place = Place::Spilled { at, len };
-            at += len as u64;
+        let len = match place {
+            Place::Held(bytes) => bytes.len(),
+            Place::Spilled { len, .. } => *len,
+        };
+        *place = Place::Spilled { at: end, len };
+        end += len as u64;
+    }
+    Some(Spill {
+        file: Arc::new(file),
+        end,
+        dead: 0,
+    })
+}
+
+/// Records `bytes` for `id`, as a writer does: appended to the image's
+/// spill file (made on the first one), or in memory where TMPDIR cannot
+/// take it.
+pub fn keep(
+    records: &mut BTreeMap<MediaId, (Digest, Place)>,
+    spill: &mut Option<Spill>,
+    id: MediaId,
+    digest: Digest,
+    bytes: Vec<u8>,
+) {
+    if spill.is_none() {
+        *spill = tempfile::tempfile().ok().map(|file| Spill {
+            file: Arc::new(file),
+            end: 0,
+            dead: 0,
+        });
+    }
+    let place = match spill.as_mut() {
+        Some(spill) => match spill.file.write_all_at(&bytes, spill.end) {
+            Ok(()) => {
+                let at = spill.end;
+                spill.end += bytes.len() as u64;
+                Place::Spilled {
+                    at,
+                    len: bytes.len(),
+                }
+            }
+            Err(e) => {
+                tracing::debug!("a record stays in memory: {e}");
+                bytes.into()
+            }
+        },
+        None => bytes.into(),
+    };
+    let replaced = records.insert(id, (digest, place));
+    if let (Some((_, Place::Spilled { len, .. })), Some(current)) = (replaced, spill.as_mut()) {
+        current.dead += len as u64;
+        if current.dead > DEAD_BYTES && current.dead > current.end / 2 {
+            if let Some(fresh) = self::spill(records, Some(current)) {
+                *current = fresh;
+            }
         }
     }
-    Some(Spill(Arc::new(file)))
+}
+
+/// What a removed record took of the spill file.
+pub fn forget(place: &Place, spill: Option<&mut Spill>) {
+    if let (Place::Spilled { len, .. }, Some(spill)) = (place, spill) {
+        spill.dead += *len as u64;
+    }
 }
 
 /// A record's stored bytes, read back from `spill` if it went there. They
@@ -79,10 +150,41 @@ pub fn bytes<'a>(place: &'a Place, spill: Option<&Spill>) -> anyhow::Result<Cow<
         Place::Spilled { at, len } => {
             let file = spill.context("a record is in a temporary file that is gone")?;
             let mut buf = vec![0; *len];
-            file.0
+            file.file
                 .read_exact_at(&mut buf, *at)
                 .context("cannot read a record back from the state's temporary file")?;
             Ok(Cow::Owned(buf))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that replaces its records again and again (a watch) keeps
+    /// a spill file of at most about twice what is live past DEAD_BYTES,
+    /// and reads back the last of each.
+    #[test]
+    fn replaced_records_do_not_grow_the_file_without_bound() {
+        let (mut records, mut spill) = (BTreeMap::new(), None);
+        let id = MediaId::parse("1").unwrap();
+        let other = MediaId::parse("2").unwrap();
+        keep(
+            &mut records,
+            &mut spill,
+            other,
+            Digest::of_json(b"2"),
+            b"kept".to_vec(),
+        );
+        for n in 0..100u8 {
+            let bytes = vec![n; 1 << 20];
+            keep(&mut records, &mut spill, id, Digest::of_json(b"1"), bytes);
+        }
+        let spill = spill.expect("TMPDIR takes the records");
+        assert!(spill.end < DEAD_BYTES + (2 << 20), "{} bytes", spill.end);
+        let read = |id| bytes(&records[&id].1, Some(&spill)).unwrap().into_owned();
+        assert_eq!(read(id), vec![99; 1 << 20]);
+        assert_eq!(read(other), b"kept");
     }
 }

@@ -185,10 +185,10 @@ impl BucketWriter {
         self.lock.check()?;
         let mut image = self.image.write().unwrap_or_else(PoisonError::into_inner);
         for (id, digest, bytes) in puts {
-            image.records.insert(id, (digest, bytes.into()));
+            image.put(id, digest, bytes);
         }
         for id in &removes {
-            image.records.remove(id);
+            image.remove(id);
         }
         image.history.extend(chunks);
         image.serial = serial;
@@ -398,7 +398,7 @@ impl StateWriter for BucketWriter {
                 let bytes = record.encode()?;
                 let digest = Digest::stated(&bytes)
                     .map_err(|e| anyhow!("cannot import the record of media {id}: {e}"))?;
-                image.records.insert(id, (digest, bytes.into()));
+                image.put(id, digest, bytes);
             }
             Ok(())
         })?;
