@@ -20,11 +20,10 @@ use std::collections::BTreeMap;
 
 use anyhow::anyhow;
 use base64::Engine;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::spill::{self, Place, Spill};
+use super::spill::{self, Place, Spill, Spilled};
 use super::store::{Store, Version};
 use crate::model::Digests;
 use crate::model::MediaId;
@@ -83,9 +82,9 @@ impl StoredChunk {
     }
 }
 
-/// A snapshot object. Its records are read as slices of the object
-/// (`Vec<(MediaId, &RawValue)>`) and written straight from the image
-/// (`Records`): never a copy of every record beside the image.
+/// A snapshot object. Its records are read into a spill file as they
+/// arrive (`Spilled`) and written straight from where the image keeps
+/// them (`Records`): never every record in memory at once.
 #[derive(Serialize, Deserialize)]
 struct Snapshot<R> {
     format: u32,
@@ -246,29 +245,22 @@ impl Image {
         }
     }
 
-    /// Each record is checked against its digest as a slice of `bytes`,
-    /// then moved to a temporary file (only the history is decoded); the
-    /// object can then go.
-    fn decode_snapshot(bytes: &Bytes) -> anyhow::Result<Image> {
-        let snapshot: Snapshot<Vec<(MediaId, &RawValue)>> = serde_json::from_slice(bytes)?;
-        let mut records = BTreeMap::new();
-        for (id, value) in snapshot.records {
-            let record = bytes.slice_ref(value.get().as_bytes());
-            let digest =
-                Digest::stated(&record).map_err(|e| anyhow!("the record of media {id}: {e}"))?;
-            records.insert(id, (digest, Place::Held(record)));
-        }
-        let spill = spill::spill(&mut records, None);
+    /// A snapshot object read as it arrives: each record checked against
+    /// its digest and moved to a temporary file (only the history is
+    /// decoded), so that the object is never held.
+    fn read_snapshot(object: impl std::io::Read) -> anyhow::Result<Image> {
+        let reader = std::io::BufReader::with_capacity(1 << 16, object);
+        let snapshot: Snapshot<Spilled> = serde_json::from_reader(reader)?;
         Ok(Image {
             lineage: snapshot.lineage,
             serial: snapshot.serial,
-            records,
+            records: snapshot.records.records,
             history: snapshot
                 .history
                 .into_iter()
                 .map(StoredChunk::chunk)
                 .collect::<anyhow::Result<_>>()?,
-            spill,
+            spill: snapshot.records.spill,
         })
     }
 
@@ -400,9 +392,11 @@ const ATTEMPTS: usize = 5;
 pub fn load(store: &Store, keys: &Keys, head: &Head, shown: &str) -> anyhow::Result<Option<Image>> {
     let mut image = match &head.snapshot {
         None => Image::new(head.lineage.clone()),
-        Some(key) => match store.get(&format!("{}/{key}", keys.folder()))? {
+        Some(key) => match store.get_streamed(&format!("{}/{key}", keys.folder()), |object| {
+            Image::read_snapshot(object).map_err(|e| damaged(shown, &e))
+        })? {
             None => return Ok(None),
-            Some((bytes, _)) => Image::decode_snapshot(&bytes).map_err(|e| damaged(shown, &e))?,
+            Some(image) => image,
         },
     };
     image.serial = image.serial.max(head.serial);
@@ -489,13 +483,13 @@ mod tests {
     #[test]
     fn a_snapshot_read_back_is_spilled_and_writes_the_same_snapshot() {
         let image = image_of(&["a cat on a mat", "a dog", "\"quoted\" \u{1F408}"]);
-        let object = Bytes::from(image.encode_snapshot().unwrap());
-        let read = Image::decode_snapshot(&object).unwrap();
+        let object = image.encode_snapshot().unwrap();
+        let read = Image::read_snapshot(&object[..]).unwrap();
         assert!(read
             .records
             .values()
             .all(|(_, place)| matches!(place, Place::Spilled { .. })));
-        assert_eq!(read.encode_snapshot().unwrap(), object.to_vec());
+        assert_eq!(read.encode_snapshot().unwrap(), object);
         for id in image.records.keys() {
             assert_eq!(read.get(id).unwrap(), image.get(id).unwrap());
         }
@@ -517,7 +511,7 @@ mod tests {
         let image = image_of(&["a cat on a mat"]);
         let text = String::from_utf8(image.encode_snapshot().unwrap()).unwrap();
         let forged = text.replace("a cat on a mat", "a dog on a mat");
-        let e = Image::decode_snapshot(&Bytes::from(forged)).unwrap_err();
+        let e = Image::read_snapshot(forged.as_bytes()).unwrap_err();
         assert!(
             format!("{e:#}").contains("the record of media 1000"),
             "{e:#}"

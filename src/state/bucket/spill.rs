@@ -90,6 +90,133 @@ pub fn spill(
     })
 }
 
+/// A snapshot's records as they are read: each checked against its
+/// digest and appended to a new spill file, a batch at a time, so that the
+/// snapshot is never held. Where TMPDIR cannot take them, the records
+/// from there on are held in memory.
+pub struct Spilled {
+    pub records: BTreeMap<MediaId, (Digest, Place)>,
+    pub spill: Option<Spill>,
+}
+
+impl<'de> serde::Deserialize<'de> for Spilled {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Spilled, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Spilled;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of [media ID, record]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Spilled, A::Error> {
+                use serde::de::Error;
+                let mut out = Writing::new();
+                while let Some((id, raw)) =
+                    seq.next_element::<(MediaId, Box<serde_json::value::RawValue>)>()?
+                {
+                    let bytes = raw.get().as_bytes();
+                    let digest = Digest::stated(bytes)
+                        .map_err(|e| A::Error::custom(format!("the record of media {id}: {e}")))?;
+                    out.push(id, digest, bytes);
+                }
+                Ok(out.finish())
+            }
+        }
+        d.deserialize_seq(Visitor)
+    }
+}
+
+/// Records on their way to a new spill file, a batch at a time.
+struct Writing {
+    records: BTreeMap<MediaId, (Digest, Place)>,
+    file: Option<Arc<std::fs::File>>,
+    /// False once a write failed: the file keeps what it took.
+    writable: bool,
+    end: u64,
+    batch: Vec<u8>,
+    pending: Vec<(MediaId, Digest, usize)>,
+}
+
+/// Bytes of records written to a spill file at once.
+const BATCH_BYTES: usize = 1 << 16;
+
+impl Writing {
+    fn new() -> Writing {
+        let file = match tempfile::tempfile() {
+            Ok(file) => Some(Arc::new(file)),
+            Err(e) => {
+                tracing::debug!("the state's records stay in memory: {e}");
+                None
+            }
+        };
+        Writing {
+            records: BTreeMap::new(),
+            writable: file.is_some(),
+            file,
+            end: 0,
+            batch: Vec::with_capacity(BATCH_BYTES),
+            pending: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, id: MediaId, digest: Digest, bytes: &[u8]) {
+        if !self.writable {
+            let held = Place::Held(Bytes::copy_from_slice(bytes));
+            self.records.insert(id, (digest, held));
+            return;
+        }
+        self.batch.extend_from_slice(bytes);
+        self.pending.push((id, digest, bytes.len()));
+        if self.batch.len() >= BATCH_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Writes the batch; its records then point at the file, or (when it
+    /// could not take them) are held.
+    fn flush(&mut self) {
+        let written = match &self.file {
+            Some(file) => file.write_all_at(&self.batch, self.end),
+            None => Ok(()),
+        };
+        if let Err(e) = &written {
+            tracing::debug!("the state's records stay in memory from here on: {e}");
+            self.writable = false;
+        }
+        let mut at = 0;
+        for (id, digest, len) in self.pending.drain(..) {
+            let place = if written.is_ok() {
+                Place::Spilled {
+                    at: self.end + at as u64,
+                    len,
+                }
+            } else {
+                Place::Held(Bytes::copy_from_slice(&self.batch[at..at + len]))
+            };
+            at += len;
+            self.records.insert(id, (digest, place));
+        }
+        if written.is_ok() {
+            self.end += self.batch.len() as u64;
+        }
+        self.batch.clear();
+    }
+
+    fn finish(mut self) -> Spilled {
+        self.flush();
+        Spilled {
+            records: self.records,
+            spill: self.file.map(|file| Spill {
+                file,
+                end: self.end,
+                dead: 0,
+            }),
+        }
+    }
+}
+
 /// Records `bytes` for `id`, as a writer does: appended to the image's
 /// spill file (made on the first one), or in memory where TMPDIR cannot
 /// take it.
@@ -163,7 +290,7 @@ mod tests {
     use super::*;
 
     /// A writer that replaces its records again and again (a watch) keeps
-    /// a spill file of at most about twice what is live past DEAD_BYTES,
+    /// a spill file of at most about twice what is live past `DEAD_BYTES`,
     /// and reads back the last of each.
     #[test]
     fn replaced_records_do_not_grow_the_file_without_bound() {

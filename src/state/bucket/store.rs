@@ -204,6 +204,54 @@ impl Store {
         })
     }
 
+    /// The object read as it arrives, by `consume`, a few chunks at a time
+    /// (a snapshot of 1,000,000 media is hundreds of MB: never whole in
+    /// memory); `None` when it is not there. A read that fails is the
+    /// error, whatever `consume` made of the end of its input.
+    pub fn get_streamed<T>(
+        &self,
+        key: &str,
+        consume: impl FnOnce(&mut dyn std::io::Read) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
+        let (store, path, this) = (self.inner.clone(), Path::from(key), self.clone());
+        let owned = key.to_string();
+        let got = block(async move {
+            match store.get(&path).await {
+                Ok(got) if got.meta.size > MAX_OBJECT_BYTES => anyhow::bail!(
+                    "`{owned}` in the bucket {} is {} bytes, more than any state this xmeta writes; it was not read",
+                    this.shown,
+                    got.meta.size
+                ),
+                Ok(got) => Ok(Some(got)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(this.failed("read", &owned, &e)),
+            }
+        })?;
+        let Some(got) = got else {
+            return Ok(None);
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+        spawn(async move {
+            let mut chunks = got.into_stream();
+            while let Some(chunk) = chunks.next().await {
+                // The reader stopped (it failed, or had enough).
+                if tx.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+        })?;
+        let mut reader = Chunks {
+            rx,
+            current: bytes::Bytes::new(),
+            failed: None,
+        };
+        let consumed = consume(&mut reader);
+        if let Some(e) = reader.failed.take() {
+            return Err(self.failed("read", key, &e));
+        }
+        consumed.map(Some)
+    }
+
     /// Writes the object unconditionally (journals and snapshots: each
     /// has a name of its own, written once).
     pub fn put(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<Version> {
@@ -354,6 +402,37 @@ impl Store {
                 .filter_map(|p| p.filename().map(str::to_string))
                 .collect())
         })
+    }
+}
+
+/// Chunks of an object read ahead of `Chunks`' reader.
+const CHUNKS_AHEAD: usize = 4;
+
+/// An object's chunks as they arrive, as one `Read`.
+struct Chunks {
+    rx: tokio::sync::mpsc::Receiver<object_store::Result<bytes::Bytes>>,
+    current: bytes::Bytes,
+    /// The store's error, kept for the message (a reader sees an I/O one).
+    failed: Option<object_store::Error>,
+}
+
+impl std::io::Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            if self.failed.is_some() {
+                return Err(std::io::Error::other("the object could not be read"));
+            }
+            // Not tokio's `blocking_recv`: this may run inside a runtime
+            // (the store's own is another), where that one panics.
+            match futures::executor::block_on(self.rx.recv()) {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => self.failed = Some(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
     }
 }
 
