@@ -82,8 +82,8 @@ impl StoredChunk {
     }
 }
 
-/// A snapshot object. Its records are read into a spill file as they
-/// arrive (`Spilled`) and written straight from where the image keeps
+/// A snapshot object. Its records are read into a spill file one batch
+/// at a time (`Spilled`) and written straight from where the image keeps
 /// them (`Records`): never every record in memory at once.
 #[derive(Serialize, Deserialize)]
 struct Snapshot<R> {
@@ -245,7 +245,7 @@ impl Image {
         }
     }
 
-    /// A snapshot object read as it arrives: each record checked against
+    /// A snapshot object read from its copy: each record checked against
     /// its digest and moved to a temporary file (only the history is
     /// decoded), so that the object is never held.
     fn read_snapshot(object: impl std::io::Read) -> anyhow::Result<Image> {
@@ -271,7 +271,7 @@ impl Image {
 
     pub fn remove(&mut self, id: &MediaId) {
         if let Some((_, place)) = self.records.remove(id) {
-            spill::forget(&place, self.spill.as_mut());
+            spill::forgotten(&mut self.records, &mut self.spill, &place);
         }
     }
 
@@ -392,7 +392,7 @@ const ATTEMPTS: usize = 5;
 pub fn load(store: &Store, keys: &Keys, head: &Head, shown: &str) -> anyhow::Result<Option<Image>> {
     let mut image = match &head.snapshot {
         None => Image::new(head.lineage.clone()),
-        Some(key) => match store.get_streamed(&format!("{}/{key}", keys.folder()), |object| {
+        Some(key) => match store.get_spooled(&format!("{}/{key}", keys.folder()), |object| {
             Image::read_snapshot(object).map_err(|e| damaged(shown, &e))
         })? {
             None => return Ok(None),

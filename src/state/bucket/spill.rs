@@ -43,6 +43,9 @@ pub struct Spill {
     /// Bytes of records replaced since: a writer that runs for long (a
     /// watch) moves the live ones to a new file when they are most of it.
     dead: u64,
+    /// The dead bytes that start that move (`DEAD_BYTES`, doubled after
+    /// each move that failed).
+    limit: u64,
 }
 
 /// Replaced records may take this much of a spill file before the live
@@ -87,6 +90,7 @@ pub fn spill(
         file: Arc::new(file),
         end,
         dead: 0,
+        limit: DEAD_BYTES,
     })
 }
 
@@ -212,6 +216,7 @@ impl Writing {
                 file,
                 end: self.end,
                 dead: 0,
+                limit: DEAD_BYTES,
             }),
         }
     }
@@ -232,6 +237,7 @@ pub fn keep(
             file: Arc::new(file),
             end: 0,
             dead: 0,
+            limit: DEAD_BYTES,
         });
     }
     let place = match spill.as_mut() {
@@ -252,20 +258,29 @@ pub fn keep(
         None => bytes.into(),
     };
     let replaced = records.insert(id, (digest, place));
-    if let (Some((_, Place::Spilled { len, .. })), Some(current)) = (replaced, spill.as_mut()) {
-        current.dead += len as u64;
-        if current.dead > DEAD_BYTES && current.dead > current.end / 2 {
-            if let Some(fresh) = self::spill(records, Some(current)) {
-                *current = fresh;
-            }
-        }
+    if let Some((_, place)) = replaced {
+        forgotten(records, spill, &place);
     }
 }
 
-/// What a removed record took of the spill file.
-pub fn forget(place: &Place, spill: Option<&mut Spill>) {
-    if let (Place::Spilled { len, .. }, Some(spill)) = (place, spill) {
-        spill.dead += *len as u64;
+/// Counts what a replaced or removed record took of the spill file, and
+/// moves the live records to a new file once the dead ones are most of
+/// it. Where that fails (a TMPDIR that holds the file once, not twice),
+/// the next try waits for twice as many dead bytes.
+pub fn forgotten(
+    records: &mut BTreeMap<MediaId, (Digest, Place)>,
+    spill: &mut Option<Spill>,
+    place: &Place,
+) {
+    let (Place::Spilled { len, .. }, Some(current)) = (place, spill.as_mut()) else {
+        return;
+    };
+    current.dead += *len as u64;
+    if current.dead > current.limit && current.dead > current.end / 2 {
+        match self::spill(records, Some(current)) {
+            Some(fresh) => *current = fresh,
+            None => current.limit = current.limit.saturating_mul(2),
+        }
     }
 }
 
@@ -313,5 +328,31 @@ mod tests {
         let read = |id| bytes(&records[&id].1, Some(&spill)).unwrap().into_owned();
         assert_eq!(read(id), vec![99; 1 << 20]);
         assert_eq!(read(other), b"kept");
+    }
+
+    /// Removed records count too: a writer that forgets most of what it
+    /// holds moves the rest to a new file.
+    #[test]
+    fn removed_records_do_not_grow_the_file_without_bound() {
+        let (mut records, mut spill) = (BTreeMap::new(), None);
+        let id = |n: u64| MediaId::parse(&n.to_string()).unwrap();
+        for n in 1..=100u8 {
+            let bytes = vec![n; 1 << 20];
+            keep(
+                &mut records,
+                &mut spill,
+                id(n.into()),
+                Digest::of_json(b"1"),
+                bytes,
+            );
+        }
+        for n in 1..=70 {
+            let (_, place) = records.remove(&id(n)).unwrap();
+            forgotten(&mut records, &mut spill, &place);
+        }
+        let spill = spill.expect("TMPDIR takes the records");
+        assert!(spill.end <= 35 << 20, "{} bytes", spill.end);
+        let last = bytes(&records[&id(100)].1, Some(&spill)).unwrap();
+        assert_eq!(&*last, &vec![100; 1 << 20][..]);
     }
 }

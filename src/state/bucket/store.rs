@@ -9,6 +9,7 @@
 //! fails the write (and an apply stops sending) instead of hanging.
 
 use std::future::Future;
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -185,13 +186,7 @@ impl Store {
                 Err(object_store::Error::NotFound { .. }) => return Ok(None),
                 Err(e) => return Err(this.failed("read", &key, &e)),
             };
-            if got.meta.size > MAX_OBJECT_BYTES {
-                anyhow::bail!(
-                    "`{key}` in the bucket {} is {} bytes, more than any state this xmeta writes; it was not read",
-                    this.shown,
-                    got.meta.size
-                );
-            }
+            this.check_size(&key, got.meta.size)?;
             let version = Version {
                 e_tag: got.meta.e_tag.clone(),
                 version: got.meta.version.clone(),
@@ -204,52 +199,71 @@ impl Store {
         })
     }
 
-    /// The object read as it arrives, by `consume`, a few chunks at a time
-    /// (a snapshot of 1,000,000 media is hundreds of MB: never whole in
-    /// memory); `None` when it is not there. A read that fails is the
-    /// error, whatever `consume` made of the end of its input.
-    pub fn get_streamed<T>(
+    /// The object, copied to a private temporary file as it arrives (at
+    /// the network's pace: the request's time limit is not spent on what
+    /// reads it), then read by `consume`; `None` when it is not there. A
+    /// snapshot of 1,000,000 media is hundreds of MB: never whole in
+    /// memory, but where TMPDIR cannot take it.
+    pub fn get_spooled<T>(
         &self,
         key: &str,
         consume: impl FnOnce(&mut dyn std::io::Read) -> anyhow::Result<T>,
     ) -> anyhow::Result<Option<T>> {
+        let Ok(spool) = tempfile::tempfile() else {
+            return self.get_in_memory(key, consume);
+        };
         let (store, path, this) = (self.inner.clone(), Path::from(key), self.clone());
         let owned = key.to_string();
-        let got = block(async move {
-            match store.get(&path).await {
-                Ok(got) if got.meta.size > MAX_OBJECT_BYTES => anyhow::bail!(
-                    "`{owned}` in the bucket {} is {} bytes, more than any state this xmeta writes; it was not read",
-                    this.shown,
-                    got.meta.size
-                ),
-                Ok(got) => Ok(Some(got)),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(this.failed("read", &owned, &e)),
-            }
-        })?;
-        let Some(got) = got else {
-            return Ok(None);
-        };
-        let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
-        spawn(async move {
+        let spooled = block(async move {
+            let failed = |e: object_store::Error| this.failed("read", &owned, &e);
+            let got = match store.get(&path).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(failed(e)),
+            };
+            this.check_size(&owned, got.meta.size)?;
             let mut chunks = got.into_stream();
+            let mut at = 0;
             while let Some(chunk) = chunks.next().await {
-                // The reader stopped (it failed, or had enough).
-                if tx.send(chunk).await.is_err() {
-                    break;
+                let chunk = chunk.map_err(&failed)?;
+                // A local file: a short wait on this runtime.
+                if let Err(e) = spool.write_all_at(&chunk, at) {
+                    return Ok(Some(Err(e)));
                 }
+                at += chunk.len() as u64;
             }
+            Ok(Some(Ok(spool)))
         })?;
-        let mut reader = Chunks {
-            rx,
-            current: bytes::Bytes::new(),
-            failed: None,
-        };
-        let consumed = consume(&mut reader);
-        if let Some(e) = reader.failed.take() {
-            return Err(self.failed("read", key, &e));
+        match spooled {
+            None => Ok(None),
+            Some(Ok(spool)) => consume(&mut &spool).map(Some),
+            Some(Err(e)) => {
+                tracing::debug!("`{key}` is read into memory: {e}");
+                self.get_in_memory(key, consume)
+            }
         }
-        consumed.map(Some)
+    }
+
+    fn get_in_memory<T>(
+        &self,
+        key: &str,
+        consume: impl FnOnce(&mut dyn std::io::Read) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some((bytes, _)) => consume(&mut &bytes[..]).map(Some),
+        }
+    }
+
+    /// Refuses an object larger than any state this xmeta writes.
+    fn check_size(&self, key: &str, size: u64) -> anyhow::Result<()> {
+        if size > MAX_OBJECT_BYTES {
+            anyhow::bail!(
+                "`{key}` in the bucket {} is {size} bytes, more than any state this xmeta writes; it was not read",
+                self.shown,
+            );
+        }
+        Ok(())
     }
 
     /// Writes the object unconditionally (journals and snapshots: each
@@ -405,40 +419,8 @@ impl Store {
     }
 }
 
-/// Chunks of an object read ahead of `Chunks`' reader.
-const CHUNKS_AHEAD: usize = 4;
-
-/// An object's chunks as they arrive, as one `Read`.
-struct Chunks {
-    rx: tokio::sync::mpsc::Receiver<object_store::Result<bytes::Bytes>>,
-    current: bytes::Bytes,
-    /// The store's error, kept for the message (a reader sees an I/O one).
-    failed: Option<object_store::Error>,
-}
-
-impl std::io::Read for Chunks {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            if self.failed.is_some() {
-                return Err(std::io::Error::other("the object could not be read"));
-            }
-            // Not tokio's `blocking_recv`: this may run inside a runtime
-            // (the store's own is another), where that one panics.
-            match futures::executor::block_on(self.rx.recv()) {
-                Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => self.failed = Some(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
-    }
-}
-
 /// The part of `file` (`len` bytes long) from `at`, at most `PART_BYTES`.
 fn read_part(file: &std::fs::File, at: u64, len: u64) -> anyhow::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
     let mut part = vec![0; usize::try_from(len.saturating_sub(at).min(PART_BYTES))?];
     file.read_exact_at(&mut part, at)?;
     Ok(part)

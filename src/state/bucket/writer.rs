@@ -249,16 +249,24 @@ impl BucketWriter {
         };
         let old = std::mem::replace(&mut written.head, head);
         written.version = version;
-        // In any order: a reader of the old head reads its journals up to
-        // the first one missing, an older state but a whole one.
-        self.store
-            .delete_many(written.journals.drain(..).collect())?;
-        if let Some(old) = old.snapshot {
-            self.store
-                .delete(&format!("{}/{old}", self.keys.folder()))?;
-        }
         if let Some(next) = next {
             written.session = next;
+        }
+        // The head has moved: the compaction is done, and what is left
+        // of the old one is garbage no reader follows. A failed delete is
+        // a warning, never an error that would make a caller put the old
+        // image back under the new head. In any order: a reader of the
+        // old head reads its journals up to the first one missing, an
+        // older state but a whole one.
+        let deleted = self
+            .store
+            .delete_many(written.journals.drain(..).collect())
+            .and_then(|()| match old.snapshot {
+                Some(old) => self.store.delete(&format!("{}/{old}", self.keys.folder())),
+                None => Ok(()),
+            });
+        if let Err(e) = deleted {
+            tracing::warn!("the state's old snapshot or journals were not all deleted: {e:#}");
         }
         Ok(())
     }
