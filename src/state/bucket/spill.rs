@@ -52,9 +52,23 @@ pub struct Spill {
 /// ones move to a new one.
 const DEAD_BYTES: u64 = 64 << 20;
 
+impl Spill {
+    /// A spill file whose records take its first `end` bytes.
+    fn new(file: Arc<std::fs::File>, end: u64) -> Spill {
+        Spill {
+            file,
+            end,
+            dead: 0,
+            limit: DEAD_BYTES,
+        }
+    }
+}
+
 /// Moves every record of `records` (held, or in `old`) to a new temporary
 /// file. `None` when it cannot be made or written (a full TMPDIR, say):
-/// then every record stays where it was, and the state works the same.
+/// then every record stays where it was, and the state works the same
+/// (unlike `Writing`, which holds what the file could not take: here
+/// the records are safe where they are).
 pub fn spill(
     records: &mut BTreeMap<MediaId, (Digest, Place)>,
     old: Option<&Spill>,
@@ -86,12 +100,7 @@ pub fn spill(
         *place = Place::Spilled { at: end, len };
         end += len as u64;
     }
-    Some(Spill {
-        file: Arc::new(file),
-        end,
-        dead: 0,
-        limit: DEAD_BYTES,
-    })
+    Some(Spill::new(Arc::new(file), end))
 }
 
 /// A snapshot's records as they are read: each checked against its
@@ -212,12 +221,7 @@ impl Writing {
         self.flush();
         Spilled {
             records: self.records,
-            spill: self.file.map(|file| Spill {
-                file,
-                end: self.end,
-                dead: 0,
-                limit: DEAD_BYTES,
-            }),
+            spill: self.file.map(|file| Spill::new(file, self.end)),
         }
     }
 }
@@ -233,12 +237,9 @@ pub fn keep(
     bytes: Vec<u8>,
 ) {
     if spill.is_none() {
-        *spill = tempfile::tempfile().ok().map(|file| Spill {
-            file: Arc::new(file),
-            end: 0,
-            dead: 0,
-            limit: DEAD_BYTES,
-        });
+        *spill = tempfile::tempfile()
+            .ok()
+            .map(|file| Spill::new(Arc::new(file), 0));
     }
     let place = match spill.as_mut() {
         Some(spill) => match spill.file.write_all_at(&bytes, spill.end) {

@@ -100,7 +100,7 @@ impl S3Server {
         let deadline = Instant::now() + Duration::from_mins(1);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "moto_server did not listen");
-            // The poll's pace, not a synchronisation (see above).
+            // The poll's pace (see above): not a synchronisation.
             std::thread::sleep(Duration::from_millis(20));
         }
         let status = server.http("PUT", &format!("/{BUCKET}"));
