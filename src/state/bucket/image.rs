@@ -16,13 +16,12 @@
 //! snapshot's records in a private temporary file, the rest in memory),
 //! so later reads never wait on, or see, a writer.
 
-use std::collections::BTreeMap;
-
 use anyhow::anyhow;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::index::Index;
 use super::spill::{self, Place, Spill, Spilled};
 use super::store::{Store, Version};
 use crate::model::Digests;
@@ -105,9 +104,9 @@ impl Serialize for Records<'_> {
         use serde::ser::{Error, SerializeSeq};
         let image = self.0;
         let mut seq = s.serialize_seq(Some(image.records.len()))?;
-        for (id, (_, place)) in &image.records {
+        for (id, _, place) in image.records.iter() {
             let bytes = image
-                .bytes(place)
+                .bytes(&place)
                 .map_err(|e| S::Error::custom(format!("{e:#}")))?;
             let raw: &RawValue = serde_json::from_slice(&bytes).map_err(S::Error::custom)?;
             seq.serialize_element(&(id, raw))?;
@@ -164,7 +163,7 @@ pub struct Image {
     pub serial: u64,
     /// Each media's stored record bytes (checked against their digest
     /// when they came in), or where they are.
-    pub records: BTreeMap<MediaId, (Digest, Place)>,
+    pub records: Index,
     pub history: Vec<Chunk>,
     /// Where the snapshot's records went, once checked.
     spill: Option<Spill>,
@@ -270,7 +269,7 @@ impl Image {
     }
 
     pub fn remove(&mut self, id: &MediaId) {
-        if let Some((_, place)) = self.records.remove(id) {
+        if let Some(place) = self.records.remove(id) {
             spill::forgotten(&mut self.records, &mut self.spill, &place);
         }
     }
@@ -283,8 +282,8 @@ impl Image {
     /// Records are read back and decoded a batch at a time.
     pub fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
         let mut batch = Vec::with_capacity(RECORD_BATCH);
-        for (id, (_, place)) in &self.records {
-            batch.push((*id, decode(id, &self.bytes(place)?)?));
+        for (id, _, place) in self.records.iter() {
+            batch.push((id, decode(&id, &self.bytes(&place)?)?));
             if batch.len() == RECORD_BATCH {
                 visit(std::mem::take(&mut batch))?;
             }
@@ -296,13 +295,13 @@ impl Image {
     }
 
     pub fn digests(&self) -> Digests {
-        self.records.iter().map(|(id, (d, _))| (*id, *d)).collect()
+        self.records.iter().map(|(id, d, _)| (id, d)).collect()
     }
 
     pub fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.records
             .get(id)
-            .map(|(_, place)| decode(id, &self.bytes(place)?))
+            .map(|(_, place)| decode(id, &self.bytes(&place)?))
             .transpose()
     }
 
@@ -473,7 +472,7 @@ mod tests {
             let bytes = Record::new(metadata).encode().unwrap();
             let digest = Digest::stated(&bytes).unwrap();
             let id = MediaId::parse(&format!("{}", 1_000 + n)).unwrap();
-            image.records.insert(id, (digest, bytes.into()));
+            image.records.insert(id, digest, bytes.into());
         }
         image
     }
@@ -487,11 +486,11 @@ mod tests {
         let read = Image::read_snapshot(&object[..]).unwrap();
         assert!(read
             .records
-            .values()
-            .all(|(_, place)| matches!(place, Place::Spilled { .. })));
+            .iter()
+            .all(|(_, _, place)| matches!(place, Place::Spilled { .. })));
         assert_eq!(read.encode_snapshot().unwrap(), object);
-        for id in image.records.keys() {
-            assert_eq!(read.get(id).unwrap(), image.get(id).unwrap());
+        for (id, _, _) in image.records.iter() {
+            assert_eq!(read.get(&id).unwrap(), image.get(&id).unwrap());
         }
         let mut visited = Vec::new();
         read.each_record(&mut |batch| {
@@ -500,7 +499,8 @@ mod tests {
         })
         .unwrap();
         let ids: Vec<MediaId> = visited.iter().map(|(id, _)| *id).collect();
-        assert_eq!(ids, image.records.keys().copied().collect::<Vec<_>>());
+        let want: Vec<MediaId> = image.records.iter().map(|(id, _, _)| id).collect();
+        assert_eq!(ids, want);
         assert_eq!(read.digests(), image.digests());
     }
 

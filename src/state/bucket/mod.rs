@@ -10,6 +10,7 @@
 //! in `store.rs`.
 
 mod image;
+mod index;
 mod lock;
 mod previews;
 mod spill;

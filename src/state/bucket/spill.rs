@@ -4,7 +4,6 @@
 //! back only the records of the media that changed.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use bytes::Bytes;
 
+use super::index::Index;
 use crate::model::MediaId;
 use crate::state::Digest;
 
@@ -69,15 +69,12 @@ impl Spill {
 /// then every record stays where it was, and the state works the same
 /// (unlike `Writing`, which holds what the file could not take: here
 /// the records are safe where they are).
-pub fn spill(
-    records: &mut BTreeMap<MediaId, (Digest, Place)>,
-    old: Option<&Spill>,
-) -> Option<Spill> {
+pub fn spill(records: &mut Index, old: Option<&Spill>) -> Option<Spill> {
     let written = (|| {
         let file = tempfile::tempfile()?;
         let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
-        for (_, place) in records.values() {
-            out.write_all(&bytes(place, old).map_err(std::io::Error::other)?)?;
+        for (_, _, place) in records.iter() {
+            out.write_all(&bytes(&place, old).map_err(std::io::Error::other)?)?;
         }
         out.flush()?;
         drop(out);
@@ -92,14 +89,15 @@ pub fn spill(
     };
     // All written: only now does any record point at the file.
     let mut end = 0;
-    for (_, place) in records.values_mut() {
+    *records = records.moved(|place| {
         let len = match place {
             Place::Held(bytes) => bytes.len(),
             Place::Spilled { len, .. } => *len,
         };
-        *place = Place::Spilled { at: end, len };
+        let at = end;
         end += len as u64;
-    }
+        Place::Spilled { at, len }
+    });
     Some(Spill::new(Arc::new(file), end))
 }
 
@@ -108,7 +106,7 @@ pub fn spill(
 /// snapshot is never held. Where TMPDIR cannot take them, the records
 /// from there on are held in memory.
 pub struct Spilled {
-    pub records: BTreeMap<MediaId, (Digest, Place)>,
+    pub records: Index,
     pub spill: Option<Spill>,
 }
 
@@ -143,7 +141,7 @@ impl<'de> serde::Deserialize<'de> for Spilled {
 
 /// Records on their way to a new spill file, a batch at a time.
 struct Writing {
-    records: BTreeMap<MediaId, (Digest, Place)>,
+    records: Index,
     file: Option<Arc<std::fs::File>>,
     /// False once a write failed: the file keeps what it took.
     writable: bool,
@@ -165,7 +163,7 @@ impl Writing {
             }
         };
         Writing {
-            records: BTreeMap::new(),
+            records: Index::default(),
             writable: file.is_some(),
             file,
             end: 0,
@@ -177,7 +175,7 @@ impl Writing {
     fn push(&mut self, id: MediaId, digest: Digest, bytes: &[u8]) {
         if !self.writable {
             let held = Place::Held(Bytes::copy_from_slice(bytes));
-            self.records.insert(id, (digest, held));
+            self.records.insert(id, digest, held);
             return;
         }
         self.batch.extend_from_slice(bytes);
@@ -209,7 +207,7 @@ impl Writing {
                 Place::Held(Bytes::copy_from_slice(&self.batch[at..at + len]))
             };
             at += len;
-            self.records.insert(id, (digest, place));
+            self.records.insert(id, digest, place);
         }
         if written.is_ok() {
             self.end += self.batch.len() as u64;
@@ -230,7 +228,7 @@ impl Writing {
 /// spill file (made on the first one), or in memory where TMPDIR cannot
 /// take it.
 pub fn keep(
-    records: &mut BTreeMap<MediaId, (Digest, Place)>,
+    records: &mut Index,
     spill: &mut Option<Spill>,
     id: MediaId,
     digest: Digest,
@@ -258,8 +256,7 @@ pub fn keep(
         },
         None => bytes.into(),
     };
-    let replaced = records.insert(id, (digest, place));
-    if let Some((_, place)) = replaced {
+    if let Some(place) = records.insert(id, digest, place) {
         forgotten(records, spill, &place);
     }
 }
@@ -268,11 +265,7 @@ pub fn keep(
 /// moves the live records to a new file once the dead ones are most of
 /// it. Where that fails (a TMPDIR that holds the file once, not twice),
 /// the next try waits for twice as many dead bytes.
-pub fn forgotten(
-    records: &mut BTreeMap<MediaId, (Digest, Place)>,
-    spill: &mut Option<Spill>,
-    place: &Place,
-) {
+pub fn forgotten(records: &mut Index, spill: &mut Option<Spill>, place: &Place) {
     let (Place::Spilled { len, .. }, Some(current)) = (place, spill.as_mut()) else {
         return;
     };
@@ -310,7 +303,7 @@ mod tests {
     /// and reads back the last of each.
     #[test]
     fn replaced_records_do_not_grow_the_file_without_bound() {
-        let (mut records, mut spill) = (BTreeMap::new(), None);
+        let (mut records, mut spill) = (Index::default(), None);
         let id = MediaId::parse("1").unwrap();
         let other = MediaId::parse("2").unwrap();
         keep(
@@ -326,7 +319,10 @@ mod tests {
         }
         let spill = spill.expect("TMPDIR takes the records");
         assert!(spill.end < DEAD_BYTES + (2 << 20), "{} bytes", spill.end);
-        let read = |id| bytes(&records[&id].1, Some(&spill)).unwrap().into_owned();
+        let read = |id| {
+            let (_, place) = records.get(&id).unwrap();
+            bytes(&place, Some(&spill)).unwrap().into_owned()
+        };
         assert_eq!(read(id), vec![99; 1 << 20]);
         assert_eq!(read(other), b"kept");
     }
@@ -335,7 +331,7 @@ mod tests {
     /// holds moves the rest to a new file.
     #[test]
     fn removed_records_do_not_grow_the_file_without_bound() {
-        let (mut records, mut spill) = (BTreeMap::new(), None);
+        let (mut records, mut spill) = (Index::default(), None);
         let id = |n: u64| MediaId::parse(&n.to_string()).unwrap();
         for n in 1..=100u8 {
             let bytes = vec![n; 1 << 20];
@@ -348,12 +344,13 @@ mod tests {
             );
         }
         for n in 1..=70 {
-            let (_, place) = records.remove(&id(n)).unwrap();
+            let place = records.remove(&id(n)).unwrap();
             forgotten(&mut records, &mut spill, &place);
         }
         let spill = spill.expect("TMPDIR takes the records");
         assert!(spill.end <= 35 << 20, "{} bytes", spill.end);
-        let last = bytes(&records[&id(100)].1, Some(&spill)).unwrap();
+        let (_, place) = records.get(&id(100)).unwrap();
+        let last = bytes(&place, Some(&spill)).unwrap();
         assert_eq!(&*last, &vec![100; 1 << 20][..]);
     }
 }

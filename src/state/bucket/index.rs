@@ -1,0 +1,229 @@
+//! A bucket image's index: each recorded media's digest and where its
+//! stored record is. A reader holds it for every media, so its size is
+//! most of what a bucket state adds to a plan's memory: the records in ID
+//! order as a table of 52-byte rows, and what changed since (a writer's
+//! puts and removes, records held in memory) as a B-tree over it. A
+//! B-tree of every media took 143 bytes each (14.3 MB at 100,000 media).
+
+use std::collections::BTreeMap;
+
+use crate::model::MediaId;
+use crate::state::Digest;
+
+use super::spill::Place;
+
+/// One spilled record: 12 + 32 + 8 bytes, aligned to 4 (a `u64` field
+/// would pad it to 56).
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    id: MediaId,
+    digest: Digest,
+    /// Where the record is in the spill file: offset and length, packed
+    /// (`pack`).
+    place: [u32; 2],
+}
+
+/// Offsets below 1 TiB and records below 16 MiB fit a row; others
+/// (none in practice) go to the B-tree.
+const LEN_BITS: u32 = 24;
+
+fn pack(place: &Place) -> Option<[u32; 2]> {
+    let Place::Spilled { at, len } = *place else {
+        return None;
+    };
+    let len = u64::try_from(len).ok().filter(|l| *l < 1 << LEN_BITS)?;
+    let packed = at.checked_mul(1 << LEN_BITS)? | len;
+    Some([(packed >> 32) as u32, packed as u32])
+}
+
+fn unpack(place: [u32; 2]) -> Place {
+    let packed = (u64::from(place[0]) << 32) | u64::from(place[1]);
+    Place::Spilled {
+        at: packed >> LEN_BITS,
+        len: (packed & ((1 << LEN_BITS) - 1)) as usize,
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Index {
+    /// In ID order, each ID once.
+    table: Vec<Row>,
+    /// Put (`Some`) or removed (`None`) since; these win over the table.
+    changes: BTreeMap<MediaId, Option<(Digest, Place)>>,
+    len: usize,
+}
+
+impl Index {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn contains_key(&self, id: &MediaId) -> bool {
+        self.get(id).is_some()
+    }
+
+    pub fn get(&self, id: &MediaId) -> Option<(Digest, Place)> {
+        match self.changes.get(id) {
+            Some(change) => change.clone(),
+            None => self.row(id).map(|row| (row.digest, unpack(row.place))),
+        }
+    }
+
+    fn row(&self, id: &MediaId) -> Option<&Row> {
+        let at = self.table.binary_search_by(|r| r.id.cmp(id)).ok()?;
+        Some(&self.table[at])
+    }
+
+    /// Records `place` for `id`; returns where its record was before.
+    pub fn insert(&mut self, id: MediaId, digest: Digest, place: Place) -> Option<Place> {
+        // In ID order with nothing changed (a snapshot being read, an
+        // adopt, an import): a row.
+        let next = self.changes.is_empty() && self.table.last().is_none_or(|r| r.id < id);
+        if let (true, Some(packed)) = (next, pack(&place)) {
+            self.table.push(Row {
+                id,
+                digest,
+                place: packed,
+            });
+            self.len += 1;
+            return None;
+        }
+        let before = self.get(&id).map(|(_, p)| p);
+        self.changes.insert(id, Some((digest, place)));
+        self.len += usize::from(before.is_none());
+        before
+    }
+
+    /// Forgets `id`; returns where its record was.
+    pub fn remove(&mut self, id: &MediaId) -> Option<Place> {
+        let (_, before) = self.get(id)?;
+        if self.row(id).is_some() {
+            self.changes.insert(*id, None);
+        } else {
+            self.changes.remove(id);
+        }
+        self.len -= 1;
+        Some(before)
+    }
+
+    /// Every record, in ID order.
+    pub fn iter(&self) -> impl Iterator<Item = (MediaId, Digest, Place)> + '_ {
+        let mut table = self.table.iter().peekable();
+        let mut changes = self.changes.iter().peekable();
+        std::iter::from_fn(move || loop {
+            let row_id = table.peek().map(|r| r.id);
+            let change_id = changes.peek().map(|(id, _)| **id);
+            let take_row = match (row_id, change_id) {
+                (None, None) => return None,
+                (Some(r), Some(c)) => r < c,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+            };
+            if take_row {
+                let row = table.next()?;
+                return Some((row.id, row.digest, unpack(row.place)));
+            }
+            // A changed row is the change's.
+            if row_id == change_id {
+                table.next();
+            }
+            let (id, change) = changes.next()?;
+            if let Some((digest, place)) = change {
+                return Some((*id, *digest, place.clone()));
+            }
+        })
+    }
+
+    /// Every place, moved: `place` returns the new one of each record,
+    /// in ID order (a spill file rewritten).
+    pub fn moved(&self, mut place: impl FnMut(&Place) -> Place) -> Index {
+        let mut index = Index::default();
+        for (id, digest, old) in self.iter() {
+            index.insert(id, digest, place(&old));
+        }
+        index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> MediaId {
+        MediaId::parse(&n.to_string()).unwrap()
+    }
+
+    fn spilled(at: u64) -> Place {
+        Place::Spilled { at, len: 3 }
+    }
+
+    fn listed(index: &Index) -> Vec<(u64, String)> {
+        index
+            .iter()
+            .map(|(i, _, p)| (i.to_string().parse().unwrap(), format!("{p:?}")))
+            .collect()
+    }
+
+    /// Puts and removes after the table was made win over it, in every
+    /// read: a lookup, the count and the ordered walk.
+    #[test]
+    fn changes_win_over_the_table_in_every_read() {
+        let d = Digest::of_json(b"1");
+        let mut index = Index::default();
+        for n in [10, 20, 30] {
+            assert!(index.insert(id(n), d, spilled(n)).is_none());
+        }
+        assert!(index.changes.is_empty(), "in order: rows");
+        assert!(index.insert(id(5), d, spilled(5)).is_none());
+        assert!(matches!(
+            index.insert(id(20), d, Place::Held(b"new".to_vec().into())),
+            Some(Place::Spilled { at: 20, len: 3 })
+        ));
+        assert!(matches!(
+            index.remove(&id(30)),
+            Some(Place::Spilled { at: 30, .. })
+        ));
+        assert!(index.remove(&id(30)).is_none());
+        assert!(index.insert(id(40), d, spilled(40)).is_none());
+        assert_eq!(index.len(), 4);
+        assert!(!index.contains_key(&id(30)) && index.contains_key(&id(5)));
+        assert_eq!(
+            listed(&index),
+            [
+                (5, "Spilled { at: 5, len: 3 }".into()),
+                (10, "Spilled { at: 10, len: 3 }".into()),
+                (20, "Held(b\"new\")".into()),
+                (40, "Spilled { at: 40, len: 3 }".into()),
+            ]
+        );
+        let moved = index.moved(|_| spilled(7));
+        assert!(moved.changes.is_empty());
+        assert_eq!(moved.len(), 4);
+        assert!(matches!(
+            moved.get(&id(20)),
+            Some((_, Place::Spilled { at: 7, len: 3 }))
+        ));
+    }
+
+    /// A place too large to pack goes to the B-tree, and reads back whole.
+    #[test]
+    fn places_that_do_not_pack_are_kept_whole() {
+        let d = Digest::of_json(b"1");
+        let mut index = Index::default();
+        let far = Place::Spilled {
+            at: 1 << 41,
+            len: 1 << 25,
+        };
+        index.insert(id(1), d, spilled(1 << 39));
+        index.insert(id(2), d, far);
+        assert_eq!(index.table.len(), 1);
+        assert!(matches!(
+            index.get(&id(1)),
+            Some((_, Place::Spilled { at, len: 3 })) if at == 1 << 39
+        ));
+        assert!(matches!(
+            index.get(&id(2)),
+            Some((_, Place::Spilled { at, len })) if at == 1 << 41 && len == 1 << 25
+        ));
+    }
+}
