@@ -504,6 +504,47 @@ mod tests {
         assert_eq!(read.digests(), image.digests());
     }
 
+    /// A snapshot is untrusted: one whose records are out of ID order or
+    /// name a media twice (no xmeta writes one) reads as a B-tree read it,
+    /// the last record of a media winning, and writes back in order.
+    #[test]
+    fn a_snapshot_out_of_order_or_with_repeats_reads_as_the_last_of_each() {
+        let image = image_of(&["first", "second", "third"]);
+        let text = String::from_utf8(image.encode_snapshot().unwrap()).unwrap();
+        let records = |s: &str| {
+            let v: serde_json::Value = serde_json::from_str(s).unwrap();
+            v["records"].as_array().unwrap().clone()
+        };
+        let mut shuffled = records(&text);
+        shuffled.reverse();
+        // Media 1000 again, with the text of 1002: it is the one kept.
+        let again = serde_json::json!(["1000", shuffled[0][1].clone()]);
+        shuffled.push(again);
+        let mut forged: serde_json::Value = serde_json::from_str(&text).unwrap();
+        forged["records"] = serde_json::Value::Array(shuffled);
+        let read = Image::read_snapshot(forged.to_string().as_bytes()).unwrap();
+        let ids = |i: &Image| -> Vec<String> {
+            i.records.iter().map(|(id, _, _)| id.to_string()).collect()
+        };
+        assert_eq!(ids(&read), ["1000", "1001", "1002"]);
+        assert_eq!(read.records.len(), 3);
+        let id = |n: &str| MediaId::parse(n).unwrap();
+        assert_eq!(
+            read.get(&id("1000")).unwrap(),
+            image.get(&id("1002")).unwrap()
+        );
+        assert_eq!(
+            read.get(&id("1001")).unwrap(),
+            image.get(&id("1001")).unwrap()
+        );
+        let written = read.encode_snapshot().unwrap();
+        let written = records(std::str::from_utf8(&written).unwrap());
+        let at = |r: &Vec<serde_json::Value>| -> Vec<String> {
+            r.iter().map(|e| e[0].to_string()).collect()
+        };
+        assert_eq!(at(&written), at(&records(&text)));
+    }
+
     /// A record whose stated digest is not its metadata's is refused as
     /// the snapshot is read, before anything is spilled.
     #[test]
