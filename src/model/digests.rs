@@ -1,6 +1,8 @@
 //! Every recorded media's digest, in ID order: what a plan compares the
 //! manifests with, and what a watch keeps between cycles.
 
+use std::sync::Arc;
+
 use super::{Digest, MediaId};
 
 /// How many digests a block holds as it is filled (180 KB).
@@ -8,11 +10,13 @@ const BLOCK: usize = 4096;
 
 /// Digests by media ID, in ID order, in sorted blocks: 44 bytes a media,
 /// filled without copying what came before (a `BTreeMap` took about 52,
-/// and its `collect` twice that at once).
+/// and its `collect` twice that at once). The blocks are shared: a clone
+/// (a bucket state handing its digests to a plan) copies none, and a
+/// change copies only the block it changes, if that one is shared.
 #[derive(Clone, Debug, Default)]
 pub struct Digests {
     /// Each sorted and none empty; each block's IDs all below the next's.
-    blocks: Vec<Vec<(MediaId, Digest)>>,
+    blocks: Vec<Arc<Vec<(MediaId, Digest)>>>,
     len: usize,
 }
 
@@ -27,7 +31,7 @@ impl Digests {
 
     /// In ID order.
     pub fn iter(&self) -> impl Iterator<Item = &(MediaId, Digest)> + Clone {
-        self.blocks.iter().flatten()
+        self.blocks.iter().flat_map(|b| b.iter())
     }
 
     /// In ID order, from `id` (or the first above it) on.
@@ -35,7 +39,7 @@ impl Digests {
         let (block, at) = self.find(id).unwrap_or_else(|place| place);
         let first = self.blocks.get(block).map_or(&[][..], |b| &b[at..]);
         let rest = self.blocks.get(block + 1..).unwrap_or_default();
-        first.iter().chain(rest.iter().flatten())
+        first.iter().chain(rest.iter().flat_map(|b| b.iter()))
     }
 
     pub fn get(&self, id: &MediaId) -> Option<&Digest> {
@@ -46,22 +50,32 @@ impl Digests {
     /// Sets `id`'s digest (watch, after its own writes).
     pub fn insert(&mut self, id: MediaId, digest: Digest) {
         match self.find(&id) {
-            Ok((block, at)) => self.blocks[block][at].1 = digest,
+            Ok((block, at)) => Arc::make_mut(&mut self.blocks[block])[at].1 = digest,
             Err((mut block, mut at)) => {
                 if self.blocks.is_empty() {
-                    self.blocks.push(Vec::new());
+                    self.blocks.push(Arc::default());
+                }
+                let full = self.blocks[block].len() >= BLOCK;
+                // Past the last ID (a writer recording in ID order): a
+                // new block, so that the ones before stay full.
+                if full && block + 1 == self.blocks.len() && at == self.blocks[block].len() {
+                    let mut fresh = Vec::with_capacity(BLOCK);
+                    fresh.push((id, digest));
+                    self.blocks.push(Arc::new(fresh));
+                    self.len += 1;
+                    return;
                 }
                 // A full block is cut in two rather than grown: an insert
                 // moves at most a block's worth, and no block doubles.
-                if self.blocks[block].len() >= BLOCK {
+                if full {
                     let half = self.blocks[block].len() / 2;
-                    let tail = self.blocks[block].split_off(half);
-                    self.blocks.insert(block + 1, tail);
+                    let tail = Arc::make_mut(&mut self.blocks[block]).split_off(half);
+                    self.blocks.insert(block + 1, Arc::new(tail));
                     if at > half {
                         (block, at) = (block + 1, at - half);
                     }
                 }
-                self.blocks[block].insert(at, (id, digest));
+                Arc::make_mut(&mut self.blocks[block]).insert(at, (id, digest));
                 self.len += 1;
             }
         }
@@ -69,7 +83,7 @@ impl Digests {
 
     pub fn remove(&mut self, id: &MediaId) {
         if let Ok((block, at)) = self.find(id) {
-            self.blocks[block].remove(at);
+            Arc::make_mut(&mut self.blocks[block]).remove(at);
             self.len -= 1;
             if self.blocks[block].is_empty() {
                 self.blocks.remove(block);
@@ -148,6 +162,7 @@ impl DigestsBuilder {
             block.shrink_to_fit();
         }
         if self.in_order {
+            let blocks = blocks.into_iter().map(Arc::new).collect();
             return Digests { blocks, len };
         }
         // One sort of them all, then blocks again (a rare path: the
@@ -160,7 +175,7 @@ impl DigestsBuilder {
         all.sort_by_key(|(id, _)| *id);
         all.dedup_by_key(|(id, _)| *id);
         let len = all.len();
-        let blocks = all.chunks(BLOCK).map(<[_]>::to_vec).collect();
+        let blocks = all.chunks(BLOCK).map(|b| Arc::new(b.to_vec())).collect();
         Digests { blocks, len }
     }
 }
@@ -238,6 +253,29 @@ mod tests {
     /// Watch's updates: replace, insert anywhere (a block split when it
     /// doubles), remove (an emptied block goes).
     #[test]
+    fn a_clone_shares_its_blocks_until_either_changes() {
+        let mut digests = Digests::default();
+        for i in 0..3 * BLOCK as u64 {
+            digests.insert(id(i + 1), digest(1));
+        }
+        // In ID order: full blocks, none cut in two.
+        assert_eq!(digests.blocks.len(), 3);
+        assert!(digests.blocks.iter().all(|b| b.len() == BLOCK));
+        let mut copy = digests.clone();
+        assert!(Arc::ptr_eq(&digests.blocks[1], &copy.blocks[1]));
+        copy.insert(id(5), digest(2));
+        copy.remove(&id(BLOCK as u64 + 1));
+        digests.insert(id(2 * BLOCK as u64 + 7), digest(3));
+        assert_eq!(get(&digests, 5), Some(digest(1)));
+        assert_eq!(get(&digests, BLOCK as u64 + 1), Some(digest(1)));
+        assert_eq!(get(&copy, 5), Some(digest(2)));
+        assert_eq!(get(&copy, BLOCK as u64 + 1), None);
+        assert_eq!(get(&copy, 2 * BLOCK as u64 + 7), Some(digest(1)));
+        assert_eq!(get(&digests, 2 * BLOCK as u64 + 7), Some(digest(3)));
+        assert_eq!((digests.len(), copy.len()), (3 * BLOCK, 3 * BLOCK - 1));
+    }
+
+    #[test]
     fn inserts_and_removes_keep_the_order() {
         let mut digests: Digests = (0..BLOCK as u64)
             .map(|i| (id(2 * i + 10), digest(1)))
@@ -258,8 +296,10 @@ mod tests {
         assert_eq!(get(&digests, 1), Some(digest(4)));
         // Equal by what they hold, not by how they are cut into blocks.
         let refilled: Digests = digests.iter().copied().collect();
-        assert!(digests.blocks.iter().all(|b| b.len() >= BLOCK / 2));
-        assert_eq!(refilled.blocks.last().map(Vec::len), Some(4));
+        // Every block but the one the last appends started is half full.
+        let (_, before) = digests.blocks.split_last().unwrap();
+        assert!(before.iter().all(|b| b.len() >= BLOCK / 2));
+        assert_eq!(refilled.blocks.last().map(|b| b.len()), Some(4));
         assert_eq!(refilled, digests);
         for n in want.drain(..) {
             digests.remove(&id(n));

@@ -24,8 +24,7 @@ use serde_json::value::RawValue;
 use super::index::Index;
 use super::spill::{self, Place, Spill, Spilled};
 use super::store::{Store, Version};
-use crate::model::Digests;
-use crate::model::MediaId;
+use crate::model::{Digests, MediaId};
 use crate::state::history::{self, Chunk};
 use crate::state::moved::Moved;
 use crate::state::{Digest, Filter, Record, StateError, VisitEntries, VisitRecords, RECORD_BATCH};
@@ -104,7 +103,7 @@ impl Serialize for Records<'_> {
         use serde::ser::{Error, SerializeSeq};
         let image = self.0;
         let mut seq = s.serialize_seq(Some(image.records.len()))?;
-        for (id, _, place) in image.records.iter() {
+        for (id, place) in image.records.iter() {
             let bytes = image
                 .bytes(&place)
                 .map_err(|e| S::Error::custom(format!("{e:#}")))?;
@@ -164,6 +163,8 @@ pub struct Image {
     /// Each media's stored record bytes (checked against their digest
     /// when they came in), or where they are.
     pub records: Index,
+    /// Each media's digest: handed to a plan without a copy.
+    digests: Digests,
     pub history: Vec<Chunk>,
     /// Where the snapshot's records went, once checked.
     spill: Option<Spill>,
@@ -254,6 +255,7 @@ impl Image {
             lineage: snapshot.lineage,
             serial: snapshot.serial,
             records: snapshot.records.records,
+            digests: snapshot.records.digests,
             history: snapshot
                 .history
                 .into_iter()
@@ -265,13 +267,15 @@ impl Image {
 
     /// Records `bytes`, a stored record whose digest is `digest`.
     pub fn put(&mut self, id: MediaId, digest: Digest, bytes: Vec<u8>) {
-        spill::keep(&mut self.records, &mut self.spill, id, digest, bytes);
+        spill::keep(&mut self.records, &mut self.spill, id, bytes);
+        self.digests.insert(id, digest);
     }
 
     pub fn remove(&mut self, id: &MediaId) {
         if let Some(place) = self.records.remove(id) {
             spill::forgotten(&mut self.records, &mut self.spill, &place);
         }
+        self.digests.remove(id);
     }
 
     /// A record's stored bytes, wherever they are kept.
@@ -282,7 +286,7 @@ impl Image {
     /// Records are read back and decoded a batch at a time.
     pub fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
         let mut batch = Vec::with_capacity(RECORD_BATCH);
-        for (id, _, place) in self.records.iter() {
+        for (id, place) in self.records.iter() {
             batch.push((id, decode(&id, &self.bytes(&place)?)?));
             if batch.len() == RECORD_BATCH {
                 visit(std::mem::take(&mut batch))?;
@@ -295,13 +299,13 @@ impl Image {
     }
 
     pub fn digests(&self) -> Digests {
-        self.records.iter().map(|(id, d, _)| (id, d)).collect()
+        self.digests.clone()
     }
 
     pub fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.records
             .get(id)
-            .map(|(_, place)| decode(id, &self.bytes(&place)?))
+            .map(|place| decode(id, &self.bytes(&place)?))
             .transpose()
     }
 
@@ -472,7 +476,7 @@ mod tests {
             let bytes = Record::new(metadata).encode().unwrap();
             let digest = Digest::stated(&bytes).unwrap();
             let id = MediaId::parse(&format!("{}", 1_000 + n)).unwrap();
-            image.records.insert(id, digest, bytes.into());
+            image.put(id, digest, bytes);
         }
         image
     }
@@ -487,9 +491,9 @@ mod tests {
         assert!(read
             .records
             .iter()
-            .all(|(_, _, place)| matches!(place, Place::Spilled { .. })));
+            .all(|(_, place)| matches!(place, Place::Spilled { .. })));
         assert_eq!(read.encode_snapshot().unwrap(), object);
-        for (id, _, _) in image.records.iter() {
+        for (id, _) in image.records.iter() {
             assert_eq!(read.get(&id).unwrap(), image.get(&id).unwrap());
         }
         let mut visited = Vec::new();
@@ -499,7 +503,7 @@ mod tests {
         })
         .unwrap();
         let ids: Vec<MediaId> = visited.iter().map(|(id, _)| *id).collect();
-        let want: Vec<MediaId> = image.records.iter().map(|(id, _, _)| id).collect();
+        let want: Vec<MediaId> = image.records.iter().map(|(id, _)| id).collect();
         assert_eq!(ids, want);
         assert_eq!(read.digests(), image.digests());
     }
@@ -523,9 +527,8 @@ mod tests {
         let mut forged: serde_json::Value = serde_json::from_str(&text).unwrap();
         forged["records"] = serde_json::Value::Array(shuffled);
         let read = Image::read_snapshot(forged.to_string().as_bytes()).unwrap();
-        let ids = |i: &Image| -> Vec<String> {
-            i.records.iter().map(|(id, _, _)| id.to_string()).collect()
-        };
+        let ids =
+            |i: &Image| -> Vec<String> { i.records.iter().map(|(id, _)| id.to_string()).collect() };
         assert_eq!(ids(&read), ["1000", "1001", "1002"]);
         assert_eq!(read.records.len(), 3);
         let id = |n: &str| MediaId::parse(n).unwrap();

@@ -1,23 +1,22 @@
-//! A bucket image's index: each recorded media's digest and where its
-//! stored record is. A reader holds it for every media, so its size is
-//! most of what a bucket state adds to a plan's memory: the records in ID
-//! order as a table of 52-byte rows, and what changed since (a writer's
-//! puts and removes, records held in memory) as a B-tree over it. A
-//! B-tree of every media took 143 bytes each (14.3 MB at 100,000 media).
+//! A bucket image's index: where each recorded media's stored record is
+//! (the digests are the image's `Digests`, shared with the plans it
+//! serves). A reader holds it for every media, so its size is most of
+//! what a bucket state adds to a plan's memory: the records in ID order as
+//! a table of 20-byte rows, and what changed since (a writer's puts and
+//! removes, records held in memory) as a B-tree over it. A B-tree of every
+//! media with its digest took 143 bytes each (14.3 MB at 100,000 media).
 
 use std::collections::BTreeMap;
 
 use crate::model::MediaId;
-use crate::state::Digest;
 
 use super::spill::Place;
 
-/// One spilled record: 12 + 32 + 8 bytes, aligned to 4 (a `u64` field
-/// would pad it to 56).
+/// One spilled record: 12 + 8 bytes, aligned to 4 (a `u64` field would
+/// pad it to 24).
 #[derive(Clone, Copy, Debug)]
 struct Row {
     id: MediaId,
-    digest: Digest,
     /// Where the record is in the spill file: offset and length, packed
     /// (`pack`).
     place: [u32; 2],
@@ -49,7 +48,7 @@ pub struct Index {
     /// In ID order, each ID once.
     table: Vec<Row>,
     /// Put (`Some`) or removed (`None`) since; these win over the table.
-    changes: BTreeMap<MediaId, Option<(Digest, Place)>>,
+    changes: BTreeMap<MediaId, Option<Place>>,
     len: usize,
 }
 
@@ -62,10 +61,10 @@ impl Index {
         self.get(id).is_some()
     }
 
-    pub fn get(&self, id: &MediaId) -> Option<(Digest, Place)> {
+    pub fn get(&self, id: &MediaId) -> Option<Place> {
         match self.changes.get(id) {
             Some(change) => change.clone(),
-            None => self.row(id).map(|row| (row.digest, unpack(row.place))),
+            None => self.row(id).map(|row| unpack(row.place)),
         }
     }
 
@@ -75,28 +74,24 @@ impl Index {
     }
 
     /// Records `place` for `id`; returns where its record was before.
-    pub fn insert(&mut self, id: MediaId, digest: Digest, place: Place) -> Option<Place> {
+    pub fn insert(&mut self, id: MediaId, place: Place) -> Option<Place> {
         // In ID order with nothing changed (a snapshot being read, an
         // adopt, an import): a row.
         let next = self.changes.is_empty() && self.table.last().is_none_or(|r| r.id < id);
         if let (true, Some(packed)) = (next, pack(&place)) {
-            self.table.push(Row {
-                id,
-                digest,
-                place: packed,
-            });
+            self.table.push(Row { id, place: packed });
             self.len += 1;
             return None;
         }
-        let before = self.get(&id).map(|(_, p)| p);
-        self.changes.insert(id, Some((digest, place)));
+        let before = self.get(&id);
+        self.changes.insert(id, Some(place));
         self.len += usize::from(before.is_none());
         before
     }
 
     /// Forgets `id`; returns where its record was.
     pub fn remove(&mut self, id: &MediaId) -> Option<Place> {
-        let (_, before) = self.get(id)?;
+        let before = self.get(id)?;
         if self.row(id).is_some() {
             self.changes.insert(*id, None);
         } else {
@@ -107,7 +102,7 @@ impl Index {
     }
 
     /// Every record, in ID order.
-    pub fn iter(&self) -> impl Iterator<Item = (MediaId, Digest, Place)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (MediaId, Place)> + '_ {
         let mut table = self.table.iter().peekable();
         let mut changes = self.changes.iter().peekable();
         std::iter::from_fn(move || loop {
@@ -121,15 +116,15 @@ impl Index {
             };
             if take_row {
                 let row = table.next()?;
-                return Some((row.id, row.digest, unpack(row.place)));
+                return Some((row.id, unpack(row.place)));
             }
             // A changed row is the change's.
             if row_id == change_id {
                 table.next();
             }
             let (id, change) = changes.next()?;
-            if let Some((digest, place)) = change {
-                return Some((*id, *digest, place.clone()));
+            if let Some(place) = change {
+                return Some((*id, place.clone()));
             }
         })
     }
@@ -138,8 +133,8 @@ impl Index {
     /// in ID order (a spill file rewritten).
     pub fn moved(&self, mut place: impl FnMut(&Place) -> Place) -> Index {
         let mut index = Index::default();
-        for (id, digest, old) in self.iter() {
-            index.insert(id, digest, place(&old));
+        for (id, old) in self.iter() {
+            index.insert(id, place(&old));
         }
         index
     }
@@ -160,7 +155,7 @@ mod tests {
     fn listed(index: &Index) -> Vec<(u64, String)> {
         index
             .iter()
-            .map(|(i, _, p)| (i.to_string().parse().unwrap(), format!("{p:?}")))
+            .map(|(i, p)| (i.to_string().parse().unwrap(), format!("{p:?}")))
             .collect()
     }
 
@@ -168,15 +163,14 @@ mod tests {
     /// read: a lookup, the count and the ordered walk.
     #[test]
     fn changes_win_over_the_table_in_every_read() {
-        let d = Digest::of_json(b"1");
         let mut index = Index::default();
         for n in [10, 20, 30] {
-            assert!(index.insert(id(n), d, spilled(n)).is_none());
+            assert!(index.insert(id(n), spilled(n)).is_none());
         }
         assert!(index.changes.is_empty(), "in order: rows");
-        assert!(index.insert(id(5), d, spilled(5)).is_none());
+        assert!(index.insert(id(5), spilled(5)).is_none());
         assert!(matches!(
-            index.insert(id(20), d, Place::Held(b"new".to_vec().into())),
+            index.insert(id(20), Place::Held(b"new".to_vec().into())),
             Some(Place::Spilled { at: 20, len: 3 })
         ));
         assert!(matches!(
@@ -184,7 +178,7 @@ mod tests {
             Some(Place::Spilled { at: 30, .. })
         ));
         assert!(index.remove(&id(30)).is_none());
-        assert!(index.insert(id(40), d, spilled(40)).is_none());
+        assert!(index.insert(id(40), spilled(40)).is_none());
         assert_eq!(index.len(), 4);
         assert!(!index.contains_key(&id(30)) && index.contains_key(&id(5)));
         assert_eq!(
@@ -201,29 +195,28 @@ mod tests {
         assert_eq!(moved.len(), 4);
         assert!(matches!(
             moved.get(&id(20)),
-            Some((_, Place::Spilled { at: 7, len: 3 }))
+            Some(Place::Spilled { at: 7, len: 3 })
         ));
     }
 
     /// A place too large to pack goes to the B-tree, and reads back whole.
     #[test]
     fn places_that_do_not_pack_are_kept_whole() {
-        let d = Digest::of_json(b"1");
         let mut index = Index::default();
         let far = Place::Spilled {
             at: 1 << 41,
             len: 1 << 25,
         };
-        index.insert(id(1), d, spilled(1 << 39));
-        index.insert(id(2), d, far);
+        index.insert(id(1), spilled(1 << 39));
+        index.insert(id(2), far);
         assert_eq!(index.table.len(), 1);
         assert!(matches!(
             index.get(&id(1)),
-            Some((_, Place::Spilled { at, len: 3 })) if at == 1 << 39
+            Some(Place::Spilled { at, len: 3 }) if at == 1 << 39
         ));
         assert!(matches!(
             index.get(&id(2)),
-            Some((_, Place::Spilled { at, len })) if at == 1 << 41 && len == 1 << 25
+            Some(Place::Spilled { at, len }) if at == 1 << 41 && len == 1 << 25
         ));
     }
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use bytes::Bytes;
 
 use super::index::Index;
-use crate::model::MediaId;
+use crate::model::{Digests, DigestsBuilder, MediaId};
 use crate::state::Digest;
 
 /// Where one record's stored bytes are.
@@ -73,7 +73,7 @@ pub fn spill(records: &mut Index, old: Option<&Spill>) -> Option<Spill> {
     let written = (|| {
         let file = tempfile::tempfile()?;
         let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
-        for (_, _, place) in records.iter() {
+        for (_, place) in records.iter() {
             out.write_all(&bytes(&place, old).map_err(std::io::Error::other)?)?;
         }
         out.flush()?;
@@ -107,6 +107,7 @@ pub fn spill(records: &mut Index, old: Option<&Spill>) -> Option<Spill> {
 /// from there on are held in memory.
 pub struct Spilled {
     pub records: Index,
+    pub digests: Digests,
     pub spill: Option<Spill>,
 }
 
@@ -142,12 +143,13 @@ impl<'de> serde::Deserialize<'de> for Spilled {
 /// Records on their way to a new spill file, a batch at a time.
 struct Writing {
     records: Index,
+    digests: DigestsBuilder,
     file: Option<Arc<std::fs::File>>,
     /// False once a write failed: the file keeps what it took.
     writable: bool,
     end: u64,
     batch: Vec<u8>,
-    pending: Vec<(MediaId, Digest, usize)>,
+    pending: Vec<(MediaId, usize)>,
 }
 
 /// Bytes of records written to a spill file at once.
@@ -164,6 +166,7 @@ impl Writing {
         };
         Writing {
             records: Index::default(),
+            digests: DigestsBuilder::default(),
             writable: file.is_some(),
             file,
             end: 0,
@@ -173,13 +176,14 @@ impl Writing {
     }
 
     fn push(&mut self, id: MediaId, digest: Digest, bytes: &[u8]) {
+        self.digests.push(id, digest);
         if !self.writable {
             let held = Place::Held(Bytes::copy_from_slice(bytes));
-            self.records.insert(id, digest, held);
+            self.records.insert(id, held);
             return;
         }
         self.batch.extend_from_slice(bytes);
-        self.pending.push((id, digest, bytes.len()));
+        self.pending.push((id, bytes.len()));
         if self.batch.len() >= BATCH_BYTES {
             self.flush();
         }
@@ -197,7 +201,7 @@ impl Writing {
             self.writable = false;
         }
         let mut at = 0;
-        for (id, digest, len) in self.pending.drain(..) {
+        for (id, len) in self.pending.drain(..) {
             let place = if written.is_ok() {
                 Place::Spilled {
                     at: self.end + at as u64,
@@ -207,7 +211,7 @@ impl Writing {
                 Place::Held(Bytes::copy_from_slice(&self.batch[at..at + len]))
             };
             at += len;
-            self.records.insert(id, digest, place);
+            self.records.insert(id, place);
         }
         if written.is_ok() {
             self.end += self.batch.len() as u64;
@@ -219,6 +223,7 @@ impl Writing {
         self.flush();
         Spilled {
             records: self.records,
+            digests: self.digests.finish(),
             spill: self.file.map(|file| Spill::new(file, self.end)),
         }
     }
@@ -227,13 +232,7 @@ impl Writing {
 /// Records `bytes` for `id`, as a writer does: appended to the image's
 /// spill file (made on the first one), or in memory where TMPDIR cannot
 /// take it.
-pub fn keep(
-    records: &mut Index,
-    spill: &mut Option<Spill>,
-    id: MediaId,
-    digest: Digest,
-    bytes: Vec<u8>,
-) {
+pub fn keep(records: &mut Index, spill: &mut Option<Spill>, id: MediaId, bytes: Vec<u8>) {
     if spill.is_none() {
         *spill = tempfile::tempfile()
             .ok()
@@ -256,7 +255,7 @@ pub fn keep(
         },
         None => bytes.into(),
     };
-    if let Some(place) = records.insert(id, digest, place) {
+    if let Some(place) = records.insert(id, place) {
         forgotten(records, spill, &place);
     }
 }
@@ -306,21 +305,15 @@ mod tests {
         let (mut records, mut spill) = (Index::default(), None);
         let id = MediaId::parse("1").unwrap();
         let other = MediaId::parse("2").unwrap();
-        keep(
-            &mut records,
-            &mut spill,
-            other,
-            Digest::of_json(b"2"),
-            b"kept".to_vec(),
-        );
+        keep(&mut records, &mut spill, other, b"kept".to_vec());
         for n in 0..100u8 {
             let bytes = vec![n; 1 << 20];
-            keep(&mut records, &mut spill, id, Digest::of_json(b"1"), bytes);
+            keep(&mut records, &mut spill, id, bytes);
         }
         let spill = spill.expect("TMPDIR takes the records");
         assert!(spill.end < DEAD_BYTES + (2 << 20), "{} bytes", spill.end);
         let read = |id| {
-            let (_, place) = records.get(&id).unwrap();
+            let place = records.get(&id).unwrap();
             bytes(&place, Some(&spill)).unwrap().into_owned()
         };
         assert_eq!(read(id), vec![99; 1 << 20]);
@@ -335,13 +328,7 @@ mod tests {
         let id = |n: u64| MediaId::parse(&n.to_string()).unwrap();
         for n in 1..=100u8 {
             let bytes = vec![n; 1 << 20];
-            keep(
-                &mut records,
-                &mut spill,
-                id(n.into()),
-                Digest::of_json(b"1"),
-                bytes,
-            );
+            keep(&mut records, &mut spill, id(n.into()), bytes);
         }
         for n in 1..=70 {
             let place = records.remove(&id(n)).unwrap();
@@ -349,7 +336,7 @@ mod tests {
         }
         let spill = spill.expect("TMPDIR takes the records");
         assert!(spill.end <= 35 << 20, "{} bytes", spill.end);
-        let (_, place) = records.get(&id(100)).unwrap();
+        let place = records.get(&id(100)).unwrap();
         let last = bytes(&place, Some(&spill)).unwrap();
         assert_eq!(&*last, &vec![100; 1 << 20][..]);
     }
