@@ -250,31 +250,51 @@ mod tests {
         assert!(Digests::default().iter_from(&id(1)).next().is_none());
     }
 
-    /// Watch's updates: replace, insert anywhere (a block split when it
-    /// doubles), remove (an emptied block goes).
+    /// A clone (a bucket state's digests handed to a plan or a watch)
+    /// shares every block; a change to either copies only the blocks it
+    /// touches, and the other never sees it: a replace, an insert into a
+    /// full block (cut in two), an append past the end, and a remove that
+    /// empties a block.
     #[test]
     fn a_clone_shares_its_blocks_until_either_changes() {
         let mut digests = Digests::default();
         for i in 0..3 * BLOCK as u64 {
-            digests.insert(id(i + 1), digest(1));
+            digests.insert(id(2 * i + 2), digest(1));
         }
-        // In ID order: full blocks, none cut in two.
-        assert_eq!(digests.blocks.len(), 3);
-        assert!(digests.blocks.iter().all(|b| b.len() == BLOCK));
+        digests.insert(id(6 * BLOCK as u64 + 2), digest(1));
+        // In ID order: full blocks, none cut in two, then the one begun.
+        assert_eq!(digests.blocks.len(), 4);
+        assert!(digests.blocks[..3].iter().all(|b| b.len() == BLOCK));
         let mut copy = digests.clone();
-        assert!(Arc::ptr_eq(&digests.blocks[1], &copy.blocks[1]));
-        copy.insert(id(5), digest(2));
-        copy.remove(&id(BLOCK as u64 + 1));
-        digests.insert(id(2 * BLOCK as u64 + 7), digest(3));
-        assert_eq!(get(&digests, 5), Some(digest(1)));
-        assert_eq!(get(&digests, BLOCK as u64 + 1), Some(digest(1)));
-        assert_eq!(get(&copy, 5), Some(digest(2)));
-        assert_eq!(get(&copy, BLOCK as u64 + 1), None);
-        assert_eq!(get(&copy, 2 * BLOCK as u64 + 7), Some(digest(1)));
-        assert_eq!(get(&digests, 2 * BLOCK as u64 + 7), Some(digest(3)));
-        assert_eq!((digests.len(), copy.len()), (3 * BLOCK, 3 * BLOCK - 1));
+        assert!((0..4).all(|b| Arc::ptr_eq(&digests.blocks[b], &copy.blocks[b])));
+        let before: Vec<(MediaId, Digest)> = digests.iter().copied().collect();
+        copy.insert(id(4), digest(2)); // a replace, in block 0
+        copy.insert(id(3), digest(2)); // new, in full block 0: cut in two
+        copy.remove(&id(6 * BLOCK as u64 + 2)); // empties the last block
+        copy.insert(id(9 * BLOCK as u64), digest(2)); // past the end: a new one
+        assert_eq!(digests.iter().copied().collect::<Vec<_>>(), before);
+        assert_eq!(digests.len(), 3 * BLOCK + 1);
+        // Blocks 1 and 2 were not touched: still shared.
+        let shared =
+            |b: &Arc<Vec<(MediaId, Digest)>>| copy.blocks.iter().any(|c| Arc::ptr_eq(b, c));
+        assert!(shared(&digests.blocks[1]) && shared(&digests.blocks[2]));
+        assert!(!shared(&digests.blocks[0]) && !shared(&digests.blocks[3]));
+        assert_eq!(get(&copy, 4), Some(digest(2)));
+        assert_eq!(get(&copy, 3), Some(digest(2)));
+        assert_eq!(get(&copy, 9 * BLOCK as u64), Some(digest(2)));
+        assert_eq!(get(&copy, 6 * BLOCK as u64 + 2), None);
+        assert_eq!(copy.len(), 3 * BLOCK + 2);
+        // And the other way: the original changes, the copy does not.
+        let copied: Vec<(MediaId, Digest)> = copy.iter().copied().collect();
+        digests.insert(id(2 * BLOCK as u64 + 2), digest(3));
+        digests.remove(&id(2));
+        assert_eq!(copy.iter().copied().collect::<Vec<_>>(), copied);
+        assert_eq!(get(&digests, 2 * BLOCK as u64 + 2), Some(digest(3)));
+        assert_eq!(get(&digests, 2), None);
     }
 
+    /// Watch's updates: replace, insert anywhere (a block split when it
+    /// doubles), remove (an emptied block goes).
     #[test]
     fn inserts_and_removes_keep_the_order() {
         let mut digests: Digests = (0..BLOCK as u64)

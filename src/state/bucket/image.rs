@@ -469,11 +469,7 @@ mod tests {
         let mut image = Image::new("lineage-1".into());
         image.serial = 7;
         for (n, text) in texts.iter().enumerate() {
-            let mut metadata = Metadata::default();
-            metadata.insert(FieldValue::AltText(AltText {
-                text: (*text).into(),
-            }));
-            let bytes = Record::new(metadata).encode().unwrap();
+            let bytes = record(text);
             let digest = Digest::stated(&bytes).unwrap();
             let id = MediaId::parse(&format!("{}", 1_000 + n)).unwrap();
             image.put(id, digest, bytes);
@@ -508,9 +504,36 @@ mod tests {
         assert_eq!(read.digests(), image.digests());
     }
 
+    fn record(text: &str) -> Vec<u8> {
+        let mut metadata = Metadata::default();
+        metadata.insert(FieldValue::AltText(AltText { text: text.into() }));
+        Record::new(metadata).encode().unwrap()
+    }
+
+    /// Every record with the digest its bytes state, and every digest the
+    /// image hands out: the two must name the same media with the same
+    /// digests.
+    fn records_and_digests(image: &Image) -> (Vec<String>, Vec<String>) {
+        let records = image
+            .records
+            .iter()
+            .map(|(id, place)| {
+                let digest = Digest::stated(&image.bytes(&place).unwrap()).unwrap();
+                format!("{id} {digest:?}")
+            })
+            .collect();
+        let digests = image
+            .digests()
+            .iter()
+            .map(|(id, digest)| format!("{id} {digest:?}"))
+            .collect();
+        (records, digests)
+    }
+
     /// A snapshot is untrusted: one whose records are out of ID order or
     /// name a media twice (no xmeta writes one) reads as a B-tree read it,
-    /// the last record of a media winning, and writes back in order.
+    /// the last record of a media winning, in its records and its digests
+    /// alike, and writes back in order.
     #[test]
     fn a_snapshot_out_of_order_or_with_repeats_reads_as_the_last_of_each() {
         let image = image_of(&["first", "second", "third"]);
@@ -519,33 +542,71 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(s).unwrap();
             v["records"].as_array().unwrap().clone()
         };
-        let mut shuffled = records(&text);
-        shuffled.reverse();
-        // Media 1000 again, with the text of 1002: it is the one kept.
-        let again = serde_json::json!(["1000", shuffled[0][1].clone()]);
-        shuffled.push(again);
-        let mut forged: serde_json::Value = serde_json::from_str(&text).unwrap();
-        forged["records"] = serde_json::Value::Array(shuffled);
-        let read = Image::read_snapshot(forged.to_string().as_bytes()).unwrap();
-        let ids =
-            |i: &Image| -> Vec<String> { i.records.iter().map(|(id, _)| id.to_string()).collect() };
-        assert_eq!(ids(&read), ["1000", "1001", "1002"]);
-        assert_eq!(read.records.len(), 3);
-        let id = |n: &str| MediaId::parse(n).unwrap();
-        assert_eq!(
-            read.get(&id("1000")).unwrap(),
-            image.get(&id("1002")).unwrap()
-        );
-        assert_eq!(
-            read.get(&id("1001")).unwrap(),
-            image.get(&id("1001")).unwrap()
-        );
-        let written = read.encode_snapshot().unwrap();
-        let written = records(std::str::from_utf8(&written).unwrap());
-        let at = |r: &Vec<serde_json::Value>| -> Vec<String> {
-            r.iter().map(|e| e[0].to_string()).collect()
+        let read_with = |list: Vec<serde_json::Value>| {
+            let mut forged: serde_json::Value = serde_json::from_str(&text).unwrap();
+            forged["records"] = serde_json::Value::Array(list);
+            Image::read_snapshot(forged.to_string().as_bytes()).unwrap()
         };
-        assert_eq!(at(&written), at(&records(&text)));
+        let id = |n: &str| MediaId::parse(n).unwrap();
+        let in_order = records(&text);
+        // Reversed, then media 1000 again with the record of 1002; and in
+        // order, then media 1001 (a row by then) again with that of 1000.
+        let mut reversed = in_order.clone();
+        reversed.reverse();
+        reversed.push(serde_json::json!(["1000", in_order[2][1].clone()]));
+        let mut repeated = in_order.clone();
+        repeated.push(serde_json::json!(["1001", in_order[0][1].clone()]));
+        for (list, changed, from) in [(reversed, "1000", "1002"), (repeated, "1001", "1000")] {
+            let read = read_with(list);
+            let (records_of, digests_of) = records_and_digests(&read);
+            assert_eq!(records_of, digests_of);
+            assert_eq!(read.records.len(), 3);
+            assert_eq!(read.digests().len(), 3);
+            assert_eq!(
+                read.get(&id(changed)).unwrap(),
+                image.get(&id(from)).unwrap()
+            );
+            // Written back: in ID order, each media's last record.
+            let mut want = in_order.clone();
+            let at = want.iter().position(|r| r[0] == changed).unwrap();
+            want[at][1] = in_order.iter().find(|r| r[0] == from).unwrap()[1].clone();
+            let written = read.encode_snapshot().unwrap();
+            assert_eq!(records(std::str::from_utf8(&written).unwrap()), want);
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a writer does (puts, removes, the spill file rewritten,
+        /// the image written and read back), its records and its digests
+        /// name the same media with the same digests.
+        #[test]
+        fn the_records_and_the_digests_stay_in_step(
+            ops in proptest::collection::vec((0..5u8, 0..40u64, 0..4u8), 0..80),
+        ) {
+            let mut image = Image::new("lineage-1".into());
+            for (op, n, text) in ops {
+                let id = MediaId::parse(&(1_000 + n).to_string()).unwrap();
+                match op {
+                    0 | 1 => {
+                        let bytes = record(&format!("text {text}"));
+                        image.put(id, Digest::stated(&bytes).unwrap(), bytes);
+                    }
+                    2 => image.remove(&id),
+                    3 => {
+                        if let Some(fresh) = spill::spill(&mut image.records, image.spill.as_ref()) {
+                            image.spill = Some(fresh);
+                        }
+                    }
+                    _ => {
+                        let object = image.encode_snapshot().unwrap();
+                        image = Image::read_snapshot(&object[..]).unwrap();
+                    }
+                }
+                let (records_of, digests_of) = records_and_digests(&image);
+                proptest::prop_assert_eq!(&records_of, &digests_of);
+                proptest::prop_assert_eq!(image.records.len(), records_of.len());
+            }
+        }
     }
 
     /// A record whose stated digest is not its metadata's is refused as

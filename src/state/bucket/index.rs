@@ -75,9 +75,9 @@ impl Index {
 
     /// Records `place` for `id`; returns where its record was before.
     pub fn insert(&mut self, id: MediaId, place: Place) -> Option<Place> {
-        // In ID order with nothing changed (a snapshot being read, an
-        // adopt, an import): a row.
-        let next = self.changes.is_empty() && self.table.last().is_none_or(|r| r.id < id);
+        // Past the last row and in no change (a snapshot being read, an
+        // adopt, an import: in ID order): a row.
+        let next = self.table.last().is_none_or(|r| r.id < id) && !self.changes.contains_key(&id);
         if let (true, Some(packed)) = (next, pack(&place)) {
             self.table.push(Row { id, place: packed });
             self.len += 1;
@@ -127,6 +127,19 @@ impl Index {
                 return Some((*id, place.clone()));
             }
         })
+    }
+
+    /// The same records, as rows wherever they can be: a snapshot read
+    /// out of ID order (none is written so) or with records held in
+    /// memory leaves later records in the B-tree, which a reader, never
+    /// rewriting its spill file, would otherwise keep for good.
+    #[must_use]
+    pub fn settled(self) -> Index {
+        if self.changes.is_empty() {
+            self
+        } else {
+            self.moved(Place::clone)
+        }
     }
 
     /// Every place, moved: `place` returns the new one of each record,
@@ -197,6 +210,58 @@ mod tests {
             moved.get(&id(20)),
             Some(Place::Spilled { at: 7, len: 3 })
         ));
+    }
+
+    /// A remove of what only the B-tree holds, a put after a remove, and
+    /// a settled index: each read agrees, and the count with them.
+    #[test]
+    fn removes_and_puts_again_keep_the_count() {
+        let mut index = Index::default();
+        index.insert(id(10), spilled(10));
+        index.insert(id(5), spilled(5));
+        assert!(matches!(
+            index.remove(&id(5)),
+            Some(Place::Spilled { at: 5, .. })
+        ));
+        assert!(!index.changes.contains_key(&id(5)), "nothing left of it");
+        assert!(index.remove(&id(10)).is_some());
+        assert_eq!(index.len(), 0);
+        assert!(index.iter().next().is_none());
+        assert!(index.insert(id(10), spilled(11)).is_none());
+        assert_eq!(index.len(), 1);
+        index.insert(id(7), Place::Held(b"held".to_vec().into()));
+        let settled = index.settled();
+        assert_eq!(settled.len(), 2);
+        assert_eq!(settled.table.len(), 1, "10 is a row again; 7 is held");
+        assert_eq!(
+            listed(&settled),
+            [
+                (7, "Held(b\"held\")".into()),
+                (10, "Spilled { at: 11, len: 3 }".into())
+            ]
+        );
+    }
+
+    /// The packing's limits, each on its own: the largest offset and
+    /// length that fit are rows, one more goes to the B-tree.
+    #[test]
+    fn the_largest_places_that_fit_are_rows() {
+        let top = (1u64 << 40) - 1;
+        let long = (1usize << 24) - 1;
+        for (at, len, row) in [(top, long, true), (top + 1, 3, false), (3, long + 1, false)] {
+            let mut index = Index::default();
+            index.insert(id(1), Place::Spilled { at, len });
+            assert_eq!(index.table.len() == 1, row, "{at} {len}");
+            assert!(matches!(
+                index.get(&id(1)),
+                Some(Place::Spilled { at: a, len: l }) if a == at && l == len
+            ));
+            let moved = index.moved(Place::clone);
+            assert!(matches!(
+                moved.get(&id(1)),
+                Some(Place::Spilled { at: a, len: l }) if a == at && l == len
+            ));
+        }
     }
 
     /// A place too large to pack goes to the B-tree, and reads back whole.

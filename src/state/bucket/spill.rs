@@ -222,7 +222,7 @@ impl Writing {
     fn finish(mut self) -> Spilled {
         self.flush();
         Spilled {
-            records: self.records,
+            records: self.records.settled(),
             digests: self.digests.finish(),
             spill: self.file.map(|file| Spill::new(file, self.end)),
         }
