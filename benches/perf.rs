@@ -594,31 +594,31 @@ fn main() {
         ms(floor)
     );
     println!(
-        "| `xmeta validate` | {} | {:.2}× floor | {} | ≤ 3× |",
+        "| `xmeta validate` | {} | {:.2}× floor | {} | ≤ 2× |",
         ms(validate.wall),
         ratio(validate.wall, floor),
         rss(validate.rss_kb, bytes)
     );
     println!(
-        "| `xmeta lint` | {} | {:.2}× validate | {} | ≤ 1.2×; ≤ 3× |",
+        "| `xmeta lint` | {} | {:.2}× validate | {} | ≤ 1.2×; ≤ 2× |",
         ms(lint.wall),
         ratio(lint.wall, validate.wall),
         rss(lint.rss_kb, bytes)
     );
     println!(
-        "| `xmeta plan`, empty state | {} | {:.2}× floor | {} | ≤ 0.8×; ≤ 3× |",
+        "| `xmeta plan`, empty state | {} | {:.2}× floor | {} | ≤ 0.5×; ≤ 2× |",
         ms(plan_empty.wall),
         ratio(plan_empty.wall, floor),
         rss(plan_empty.rss_kb, bytes)
     );
     println!(
-        "| `xmeta plan --format json`, empty state | {} | {:.2}× floor | {} | ≤ 1.0×; ≤ 3× |",
+        "| `xmeta plan --format json`, empty state | {} | {:.2}× floor | {} | ≤ 0.5×; ≤ 2× |",
         ms(plan_json.wall),
         ratio(plan_json.wall, floor),
         rss(plan_json.rss_kb, bytes)
     );
     println!(
-        "| `xmeta plan`, full state (no-op) | {} | {:.2}× floor | {} | ≤ 0.8×; ≤ 3× |",
+        "| `xmeta plan`, full state (no-op) | {} | {:.2}× floor | {} | ≤ 0.5×; ≤ 2× |",
         ms(plan_full.wall),
         ratio(plan_full.wall, floor),
         rss(plan_full.rss_kb, bytes)
@@ -687,7 +687,7 @@ fn main() {
             rss(pg_adopt.max_rss_kb, bytes)
         );
         println!(
-            "| PostgreSQL: `xmeta plan`, full state (no-op) | {} | {:.2}× sled | {} | ≤ 1.5× sled; ≤ 3× |",
+            "| PostgreSQL: `xmeta plan`, full state (no-op) | {} | {:.2}× sled | {} | ≤ 1.5× sled; ≤ 2× |",
             ms(pg_plan.wall),
             ratio(pg_plan.wall, plan_full.wall),
             rss(pg_plan.rss_kb, bytes)
