@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The bucket every test's prefix lives in.
 pub const BUCKET: &str = "xmeta-tests";
@@ -23,11 +23,20 @@ pub const BUCKET: &str = "xmeta-tests";
 pub const ACCESS_KEY: &str = "AKIAXMETATESTKEY0001";
 pub const SECRET_KEY: &str = "xmeta-test-secret-Qw3rTy9";
 
-/// Kills the server when the test process ends, even on a panic: the
-/// server's parent-death signal (see `start`) is tied to the thread
-/// that started it, which for the shared server never ends before the
-/// process does.
-const WRAPPER: &str = "import ctypes, os, signal, sys\nctypes.CDLL(None).prctl(1, signal.SIGKILL)\nos.execv(sys.argv[1], sys.argv[1:])";
+/// Starts moto's server through its public `ThreadedMotoServer`, whose
+/// `start` returns once the socket listens, on a port the system picks;
+/// then says the port on stdout (the event the tests wait on: no polling,
+/// and no port chosen here that another process could take meanwhile).
+/// The parent-death signal kills the server when the test process ends,
+/// even on a panic: it is tied to the thread that started it, which for
+/// the shared server never ends before the process does.
+const WRAPPER: &str = "import ctypes, signal, threading\n\
+ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n\
+from moto.server import ThreadedMotoServer\n\
+server = ThreadedMotoServer('127.0.0.1', 0, verbose=False)\n\
+server.start()\n\
+print(server.get_host_and_port()[1], flush=True)\n\
+threading.Event().wait()";
 
 pub struct S3Server {
     child: Option<Child>,
@@ -73,36 +82,36 @@ impl S3Server {
     fn start_with(program: &Path) -> S3Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("requests.log");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        // The `moto_server` program's own environment.
         let python = program.with_file_name("python");
-        let child = Command::new(&python)
+        let mut child = Command::new(&python)
             .args(["-c", WRAPPER])
-            .arg(program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        // The port line, read on a thread so that the wait has a bound.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
+        let said = rx.recv_timeout(Duration::from_mins(1)).unwrap_or_default();
+        let port: u16 = said.trim().parse().unwrap_or_else(|_| {
+            panic!(
+                "moto did not start (it said {said:?}): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
         let server = S3Server {
             child: Some(child),
             port,
             log,
             _dir: dir,
         };
-        // Waits on an event (the port accepts a connection), polled every
-        // 20 ms with a bound: the sleep is the poll's pace, not a
-        // synchronisation (this file is shared with the bench, which has
-        // no `wait_until`).
-        let deadline = Instant::now() + Duration::from_mins(1);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen");
-            // The poll's pace (see above): not a synchronisation.
-            std::thread::sleep(Duration::from_millis(20));
-        }
         let status = server.http("PUT", &format!("/{BUCKET}"));
         assert!(status == 200, "moto did not create the bucket: {status}");
         server
