@@ -161,8 +161,9 @@ pub struct Image {
     pub lineage: String,
     pub serial: u64,
     /// Each media's stored record bytes (checked against their digest
-    /// when they came in), or where they are.
-    pub records: Index,
+    /// when they came in), or where they are. Private, as `digests` is:
+    /// `put` and `remove` change both.
+    records: Index,
     /// Each media's digest: handed to a plan without a copy.
     digests: Digests,
     pub history: Vec<Chunk>,
@@ -296,6 +297,15 @@ impl Image {
             return Ok(());
         }
         visit(batch)
+    }
+
+    /// How many media the image records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn contains(&self, id: &MediaId) -> bool {
+        self.records.contains_key(id)
     }
 
     pub fn digests(&self) -> Digests {

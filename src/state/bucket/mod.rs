@@ -235,8 +235,7 @@ pub fn delete(target: &Target, name: &str, force: bool) -> anyhow::Result<u64> {
             _ => return Err(e),
         },
     };
-    let held =
-        image::read(&store, &keys, &shown)?.map_or(0, |(_, _, image)| image.records.len() as u64);
+    let held = image::read(&store, &keys, &shown)?.map_or(0, |(_, _, image)| image.len() as u64);
     if held > 0 && !force {
         anyhow::bail!(
             "workspace `{name}` holds {held} media; nothing was deleted (keep a copy with `xmeta --workspace {name} state export --out FILE`, then pass --force to delete them with it)"

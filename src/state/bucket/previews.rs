@@ -33,7 +33,7 @@ pub fn read(
     let mut stored = stored(store, keys)?;
     Ok(ids
         .iter()
-        .filter(|id| image.records.contains_key(id))
+        .filter(|id| image.contains(id))
         .filter_map(|id| stored.remove(&id.to_string()).map(|url| (*id, url)))
         .collect())
 }
@@ -50,7 +50,7 @@ pub fn write(
     for (id, url) in previews {
         all.insert(id.to_string(), url.clone());
     }
-    all.retain(|id, _| MediaId::parse(id).is_some_and(|id| image.records.contains_key(&id)));
+    all.retain(|id, _| MediaId::parse(id).is_some_and(|id| image.contains(&id)));
     store.put(&keys.previews(), serde_json::to_vec(&all)?)?;
     Ok(())
 }
