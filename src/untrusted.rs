@@ -115,11 +115,15 @@ pub fn write_json_pretty<W: io::Write, T: serde::Serialize + ?Sized>(
     writer: W,
     value: &T,
 ) -> serde_json::Result<()> {
+    // serde_json writes a few bytes at a time; through a `dyn Write` (the
+    // output's) each was a virtual call: a buffer here makes them copies.
+    let mut buffered = io::BufWriter::with_capacity(1 << 16, writer);
     let mut serializer = serde_json::Serializer::with_formatter(
-        writer,
+        &mut buffered,
         SafeJson(serde_json::ser::PrettyFormatter::new()),
     );
-    value.serialize(&mut serializer)
+    value.serialize(&mut serializer)?;
+    io::Write::flush(&mut buffered).map_err(serde_json::Error::io)
 }
 
 /// `serde_json`'s pretty layout, with unsafe characters in strings escaped.
@@ -131,6 +135,11 @@ impl serde_json::ser::Formatter for SafeJson<'_> {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Printable ASCII, most text, is safe (serde_json escapes the C0
+        // controls itself): one pass over the bytes, not a search by char.
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut rest = fragment;
         while let Some(at) = rest.find(is_unsafe_char) {
             writer.write_all(&rest.as_bytes()[..at])?;
@@ -389,6 +398,9 @@ mod tests {
         );
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back, value);
+        // DEL is the one unsafe ASCII character serde_json leaves raw.
+        let ascii = json_pretty(&serde_json::json!(["plain ~ text", "x\x7fy"])).unwrap();
+        assert_eq!(ascii, "[\n  \"plain ~ text\",\n  \"x\\u007fy\"\n]");
         // The layout is serde_json's own.
         let plain =
             serde_json::to_string_pretty(&serde_json::json!({"a": [1, {"b": []}]})).unwrap();

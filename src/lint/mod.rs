@@ -324,6 +324,11 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     by_hash.sort_unstable();
     let mut firsts: Vec<usize> = Vec::new();
     for run in by_hash.chunk_by(|a, b| a.0 == b.0) {
+        // A hash of one media (nearly all) has no duplicate: its text is
+        // not read, which in hash order would be a cache miss per media.
+        if run.len() < 2 {
+            continue;
+        }
         firsts.clear();
         for &(_, i) in run {
             let text = alt_text(entries[i]).unwrap_or_default();

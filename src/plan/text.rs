@@ -23,11 +23,20 @@ const RESET: &str = "\x1b[0m";
 const BATCH: usize = 4096;
 
 fn paint(out: &mut String, color: bool, style: &str, text: &str) {
+    paint_parts(out, color, style, &["", text]);
+}
+
+/// `paint` of the parts written one after another: a plan's every diff
+/// line, without a string made for each.
+fn paint_parts(out: &mut String, color: bool, style: &str, parts: &[&str]) {
     if color {
-        let _ = writeln!(out, "{style}{text}{RESET}");
-    } else {
-        let _ = writeln!(out, "{text}");
+        out.push_str(style);
     }
+    out.extend(parts.iter().copied());
+    if color {
+        out.push_str(RESET);
+    }
+    out.push('\n');
 }
 
 pub fn summary_line(plan: &Plan) -> String {
@@ -135,43 +144,65 @@ fn render_drift(out: &mut String, drift: &crate::refresh::Drift, color: bool) {
 /// A unified diff, indented, its lines coloured by their first character.
 fn paint_diff(out: &mut String, diff: &str, color: bool) {
     for line in diff.lines() {
-        let style = match line.as_bytes().first() {
-            Some(b'+') => GREEN,
-            Some(b'-') => RED,
-            Some(b'@') => CYAN,
-            _ => "",
-        };
-        paint(
-            out,
-            color && !style.is_empty(),
-            style,
-            &format!("    {line}"),
-        );
+        paint_diff_line(out, color, line, "");
     }
+}
+
+/// One line of a unified diff (`head` then `rest`), indented and coloured
+/// by its first character.
+fn paint_diff_line(out: &mut String, color: bool, head: &str, rest: &str) {
+    let style = match head.as_bytes().first() {
+        Some(b'+') => GREEN,
+        Some(b'-') => RED,
+        Some(b'@') => CYAN,
+        _ => "",
+    };
+    paint_parts(
+        out,
+        color && !style.is_empty(),
+        style,
+        &["    ", head, rest],
+    );
 }
 
 /// The unified diff of the fields a change sends, without colour.
 pub fn change_diff(change: &Change) -> String {
+    let mut out = String::new();
+    each_diff_line(change, |head, rest| {
+        out.push_str(head);
+        out.push_str(rest);
+        out.push('\n');
+    });
+    out
+}
+
+/// The lines of `change_diff`, each in two parts (a plan writes them
+/// where they go, not joined first).
+fn each_diff_line(change: &Change, mut line: impl FnMut(&str, &str)) {
     let before = metadata_yaml(&change.before.select(change.fields));
     let after = metadata_yaml(&change.after);
     if before.is_empty() {
         // Nothing on one side: the diff is every line added. Written
         // directly, in the same form `similar` gives, because a plan of
         // 100,000 creates would otherwise spend its time diffing nothing.
-        let lines = after.lines().count();
-        let mut out = format!("--- applied\n+++ wanted\n@@ -0,0 +1,{lines} @@\n");
-        for line in after.lines() {
-            out.push('+');
-            out.push_str(line);
-            out.push('\n');
+        // Every line of the YAML ends with a newline.
+        let lines = after.bytes().filter(|b| *b == b'\n').count();
+        line("--- applied", "");
+        line("+++ wanted", "");
+        line(&format!("@@ -0,0 +1,{lines} @@"), "");
+        for text in after.lines() {
+            line("+", text);
         }
-        return out;
+        return;
     }
-    TextDiff::from_lines(&before, &after)
+    let diff = TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(3)
         .header("applied", "wanted")
-        .to_string()
+        .to_string();
+    for text in diff.lines() {
+        line(text, "");
+    }
 }
 
 pub fn change_header(change: &Change, prune: bool) -> String {
@@ -209,7 +240,7 @@ fn render_change(out: &mut String, change: &Change, prune: bool, color: bool) {
         let _ = writeln!(out, "    {note}");
     }
     if change.action != Action::Forget && !change.fields.is_empty() {
-        paint_diff(out, &change_diff(change), color);
+        each_diff_line(change, |head, rest| paint_diff_line(out, color, head, rest));
     }
     if let Some(words) = crate::plan::words::alt_text_words(change) {
         let _ = writeln!(

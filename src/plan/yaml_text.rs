@@ -106,17 +106,27 @@ fn write_string(out: &mut String, s: &str) {
     // escape for every character that could disturb a terminal (bidi
     // overrides, C1 controls), which JSON would leave raw.
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if crate::untrusted::is_unsafe_char(c) => crate::untrusted::push_escape(out, c),
-            c => out.push(c),
+    // The text between escapes is copied a run at a time.
+    let mut run = 0;
+    for (at, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if crate::untrusted::is_unsafe_char(c) => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..at]);
+        if escape.is_empty() {
+            crate::untrusted::push_escape(out, c);
+        } else {
+            out.push_str(escape);
         }
+        run = at + c.len_utf8();
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -125,10 +135,14 @@ fn is_plain_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
+    // What could read as a number starts with one of these (Rust's float
+    // syntax: digits, a sign, a point, `inf`, `infinity`, `nan`); most
+    // text does not, and is never parsed.
+    let may_be_number = matches!(first, '0'..='9' | '+' | '-' | '.' | 'i' | 'I' | 'n' | 'N');
     let looks_typed = matches!(
         s,
         "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
-    ) || s.parse::<f64>().is_ok()
+    ) || (may_be_number && s.parse::<f64>().is_ok())
         || s.starts_with("0x")
         || s.starts_with("0o")
         || s.starts_with('.');
@@ -167,10 +181,54 @@ mod tests {
         );
     }
 
+    /// Text that a YAML reader would take for something else, or that a
+    /// terminal would act on, is quoted and escaped; the rest is plain.
+    #[test]
+    fn strings_are_quoted_only_where_they_must_be() {
+        let shown = |text: &str| {
+            let mut out = String::new();
+            write_string(&mut out, text);
+            out
+        };
+        for plain in ["cat", "Infra", "nano", "10 cats", "x: y"] {
+            let expected = if plain.contains(": ") {
+                format!("\"{plain}\"")
+            } else {
+                plain.to_owned()
+            };
+            assert_eq!(shown(plain), expected);
+        }
+        for typed in [
+            "1",
+            "-2.5",
+            "+3",
+            ".5",
+            "1e5",
+            "inf",
+            "-Infinity",
+            "NaN",
+            "true",
+            "~",
+            "",
+        ] {
+            assert_eq!(shown(typed), format!("\"{typed}\""));
+        }
+        assert_eq!(
+            shown("a \"b\" \\ c\n\u{202e}d\te"),
+            "\"a \\\"b\\\" \\\\ c\\n\\u202ed\\te\""
+        );
+    }
+
     proptest! {
         /// Whatever the text, the YAML reads back as the same metadata.
         #[test]
-        fn round_trips_through_a_yaml_parser(text in "\\PC{0,12}", codes in proptest::collection::vec("[a-z]{2}", 0..3)) {
+        fn round_trips_through_a_yaml_parser(text in prop_oneof![
+            "\\PC{0,12}",
+            // What may read as a number, a bool or null unless quoted.
+            "[-+.0-9eExXoOinfatyINFATYulsr_~]{1,9}",
+            // Escapes and unsafe characters between runs of plain text.
+            "[a-z \"\\\\\n\r\t\u{85}\u{202e}\u{feff}]{0,12}",
+        ], codes in proptest::collection::vec("[a-z]{2}", 0..3)) {
             let m = metadata(serde_json::json!({
                 "alt_text": {"text": text},
                 "geo_restrictions": {"blacklisted_country_codes": codes},
