@@ -68,6 +68,24 @@ impl<'a> Document<'a> {
     }
 }
 
+impl Document<'_> {
+    /// The document as pretty JSON (the `plan --format json` output, and
+    /// a saved plan's body), its changes rendered on every core.
+    pub fn write_json<W: Write>(&self, writer: W) -> serde_json::Result<()> {
+        let shell = Document {
+            changes: &[],
+            format_version: self.format_version.clone(),
+            lineage: self.lineage.clone(),
+            warnings: self.warnings.clone(),
+            summary: self.summary.clone(),
+            drift: self.drift.clone(),
+            revision: self.revision.clone(),
+            ..*self
+        };
+        crate::untrusted::write_json_pretty_with_items(writer, &shell, "changes", self.changes)
+    }
+}
+
 /// A saved plan read back and verified whole: its head, and its changes
 /// in a private copy that `each_batch` reads back a batch at a time, so
 /// that no plan is held at once (1,000,000 changes are hundreds of MB).
@@ -206,13 +224,13 @@ pub fn write(file: &Path, document: Document) -> anyhow::Result<()> {
     // 600 MB of it): once for the checksum, which comes first, then into
     // the file.
     let mut sum = Hashing::new(std::io::sink());
-    crate::untrusted::write_json_pretty(AfterOpening::new(&mut sum), &document)?;
+    document.write_json(AfterOpening::new(&mut sum))?;
     let sum = hex::encode(sum.finish());
     crate::fs_util::write_private_with(file, |w| {
         w.write_all(CHECKSUM_PREFIX.as_bytes())?;
         w.write_all(sum.as_bytes())?;
         w.write_all(b"\",\n")?;
-        crate::untrusted::write_json_pretty(AfterOpening::new(w), &document)?;
+        document.write_json(AfterOpening::new(w))?;
         Ok(())
     })
     .with_context(|| format!("cannot write the plan file `{}`", file.display()))

@@ -105,7 +105,7 @@ pub fn html(text: &str) -> String {
 /// parses to the very same strings and a terminal shows it as written.
 pub fn json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(256);
-    write_json_pretty(&mut out, value)?;
+    serialize_pretty(&mut out, value)?;
     // Only UTF-8 is written: serde_json's strings and ASCII escapes.
     Ok(String::from_utf8(out).unwrap_or_default())
 }
@@ -118,12 +118,84 @@ pub fn write_json_pretty<W: io::Write, T: serde::Serialize + ?Sized>(
     // serde_json writes a few bytes at a time; through a `dyn Write` (the
     // output's) each was a virtual call: a buffer here makes them copies.
     let mut buffered = io::BufWriter::with_capacity(1 << 16, writer);
+    serialize_pretty(&mut buffered, value)?;
+    io::Write::flush(&mut buffered).map_err(serde_json::Error::io)
+}
+
+/// The one serializer of every form above.
+fn serialize_pretty<W: io::Write, T: serde::Serialize + ?Sized>(
+    writer: W,
+    value: &T,
+) -> serde_json::Result<()> {
     let mut serializer = serde_json::Serializer::with_formatter(
-        &mut buffered,
+        writer,
         SafeJson(serde_json::ser::PrettyFormatter::new()),
     );
-    value.serialize(&mut serializer)?;
-    io::Write::flush(&mut buffered).map_err(serde_json::Error::io)
+    value.serialize(&mut serializer)
+}
+
+/// `write_json_pretty` of `shell`, whose top-level `field` (an empty
+/// array in `shell`) is written as `items`, rendered on every core a batch
+/// at a time: the same bytes as `write_json_pretty` of the whole, in a
+/// fraction of the time for 100,000 items, and never more than a batch
+/// of them as text.
+pub fn write_json_pretty_with_items<W, T, I>(
+    mut writer: W,
+    shell: &T,
+    field: &str,
+    items: &[I],
+) -> serde_json::Result<()>
+where
+    W: io::Write,
+    T: serde::Serialize + ?Sized,
+    I: serde::Serialize + Sync,
+{
+    /// Items rendered between two writes.
+    const BATCH: usize = 4096;
+    let shell = json_pretty(shell)?;
+    // A raw line break is never inside a JSON string: this is the field.
+    let empty = format!("\n  \"{field}\": []");
+    let Some(at) = shell.find(&empty) else {
+        return Err(serde::ser::Error::custom(format!(
+            "no empty top-level `{field}` to write the items in"
+        )));
+    };
+    let (head, tail) = shell.split_at(at + empty.len() - 1);
+    writer
+        .write_all(head.as_bytes())
+        .map_err(serde_json::Error::io)?;
+    for (n, batch) in items.chunks(BATCH).enumerate() {
+        let parts = crate::parallel::map_chunks(batch, |part| {
+            let mut out = Vec::with_capacity(part.len() * 512);
+            let mut item_text = Vec::with_capacity(4096);
+            for (i, item) in part.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // Each item alone, then indented to its depth (2) in the
+                // whole: serde_json's pretty layout indents by line.
+                item_text.clear();
+                serialize_pretty(&mut item_text, item)?;
+                for line in item_text.split(|b| *b == b'\n') {
+                    out.extend_from_slice(b"\n    ");
+                    out.extend_from_slice(line);
+                }
+            }
+            Ok::<_, serde_json::Error>(out)
+        });
+        for (i, part) in parts.into_iter().enumerate() {
+            if n > 0 || i > 0 {
+                writer.write_all(b",").map_err(serde_json::Error::io)?;
+            }
+            writer.write_all(&part?).map_err(serde_json::Error::io)?;
+        }
+    }
+    if !items.is_empty() {
+        writer.write_all(b"\n  ").map_err(serde_json::Error::io)?;
+    }
+    writer
+        .write_all(tail.as_bytes())
+        .map_err(serde_json::Error::io)
 }
 
 /// `serde_json`'s pretty layout, with unsafe characters in strings escaped.
@@ -381,6 +453,38 @@ mod tests {
         assert_eq!(markdown("a\x1b[2J\u{202e}b"), "a\\\\u001b\\[2J\\\\u202eb");
         assert_eq!(html("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
         assert_eq!(html("a\u{202e}b\x1b"), "a\\u202eb\\u001b");
+    }
+
+    /// Items rendered apart, on every core, make the same bytes as the
+    /// whole document rendered at once: none, one, and past a batch.
+    #[test]
+    fn json_with_items_is_the_whole_document_byte_for_byte() {
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            before: &'a str,
+            items: &'a [serde_json::Value],
+            after: Vec<u32>,
+        }
+        let item = |n: usize| serde_json::json!({"n": n, "text": "a\u{202e}b\n\"c\"", "list": [1, {"x": []}], "empty": {}});
+        for count in [0, 1, 3, 4097] {
+            let items: Vec<serde_json::Value> = (0..count).map(item).collect();
+            let doc = |items| Doc {
+                before: "\n  \"items\": [] in a string",
+                items,
+                after: vec![1, 2],
+            };
+            let mut spliced = Vec::new();
+            write_json_pretty_with_items(&mut spliced, &doc(&[]), "items", &items).unwrap();
+            let whole = json_pretty(&doc(&items)).unwrap();
+            assert_eq!(String::from_utf8(spliced).unwrap(), whole, "{count} items");
+        }
+        let refused = write_json_pretty_with_items(
+            Vec::new(),
+            &serde_json::json!({"other": []}),
+            "items",
+            &[1],
+        );
+        assert!(refused.is_err());
     }
 
     #[test]

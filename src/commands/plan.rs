@@ -80,7 +80,7 @@ fn plan_in_format(config: &Config, args: &PlanConfig, out: Output) -> anyhow::Re
         Format::Text => out.write_with(|w| write_text(&plan, out.color, w)),
         // Streamed: a plan of 100,000 changes is never one string.
         Format::Json => out.write_with(|w| {
-            crate::untrusted::write_json_pretty(&mut *w, &document)?;
+            document.write_json(&mut *w)?;
             w.write_all(b"\n")
         }),
         Format::Markdown => {
