@@ -3,6 +3,10 @@
 //! A panic in any chunk is raised again in the caller: a chunk is never
 //! silently missing (with `--prune`, missing manifests would forget media).
 
+/// Items a streamed output (a plan's changes, as text or JSON) renders on
+/// the cores between two writes: output starts at once, memory stays flat.
+pub const BATCH: usize = 4096;
+
 /// `f` over `items` in chunks, one result per chunk, in order.
 pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);

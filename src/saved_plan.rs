@@ -220,9 +220,9 @@ const CHECKSUM_PREFIX: &str = "{\n  \"checksum\": \"sha256:";
 /// can write the file can write a new checksum), which is why the request
 /// bodies are derived again, and checked, when the plan is applied.
 pub fn write(file: &Path, document: Document) -> anyhow::Result<()> {
-    // Serialized twice, never held as text (a plan of 1,000,000 media is
-    // 600 MB of it): once for the checksum, which comes first, then into
-    // the file.
+    // Serialized twice, its changes never held as text (a plan of
+    // 1,000,000 media is 600 MB of it): once for the checksum, which comes
+    // first, then into the file.
     let mut sum = Hashing::new(std::io::sink());
     document.write_json(AfterOpening::new(&mut sum))?;
     let sum = hex::encode(sum.finish());
@@ -654,6 +654,34 @@ mod tests {
         let json = crate::untrusted::json_pretty(&whole).unwrap();
         assert_eq!(Some(body), json.strip_prefix("{\n"));
         assert_eq!(read_back(&read(&file).unwrap()), changes);
+    }
+
+    /// Every field of the document reaches its JSON as `serde_json` writes
+    /// the whole, the changes spliced in where they belong.
+    #[test]
+    fn a_documents_json_is_every_field_as_one_serialization_writes_it() {
+        let changes = vec![create("1", "one"), create("2", "two")];
+        let plan = Plan {
+            changes,
+            alt_text_coverage: Some(crate::plan::Coverage {
+                with_alt_text: 1,
+                media: 2,
+            }),
+            ..Plan::default()
+        };
+        let provenance = crate::state::Provenance {
+            revision: Some("3f2a9c1".into()),
+            dirty: true,
+            ..crate::state::Provenance::default()
+        };
+        let mut document = Document::new(&plan, Some("lineage-1".into()), 7, &provenance);
+        document.warnings = vec!["a warning\n  \"changes\": []".into()];
+        document.drift = Some(serde_json::json!({"drifted": [{"changes": []}]}));
+        let mut written = Vec::new();
+        document.write_json(&mut written).unwrap();
+        let whole = crate::untrusted::json_pretty(&document).unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), whole);
+        assert!(whole.contains("\"revision\": \"3f2a9c1\""), "{whole}");
     }
 
     #[test]

@@ -18,12 +18,9 @@ const BOLD_YELLOW: &str = "\x1b[1;33m";
 const BOLD_RED: &str = "\x1b[1;31m";
 const BOLD_MAGENTA: &str = "\x1b[1;35m";
 const RESET: &str = "\x1b[0m";
-/// Changes rendered per batch: each batch is split across the cores, then
-/// written, so output starts at once and memory stays flat.
-const BATCH: usize = 4096;
 
 fn paint(out: &mut String, color: bool, style: &str, text: &str) {
-    paint_parts(out, color, style, &["", text]);
+    paint_parts(out, color, style, &[text]);
 }
 
 /// `paint` of the parts written one after another: a plan's every diff
@@ -272,7 +269,7 @@ pub fn write_text(plan: &dyn Batches, color: bool, out: &mut dyn io::Write) -> i
         out.write_all(head.as_bytes())?;
     }
     plan.each_batch(&mut |batch| {
-        for part in batch.changes.chunks(BATCH) {
+        for part in batch.changes.chunks(crate::parallel::BATCH) {
             let rendered =
                 crate::parallel::map_chunks(part, |c| render_changes(c, batch.prune, color));
             for text in rendered {

@@ -143,8 +143,7 @@ fn is_plain_safe(s: &str) -> bool {
         s,
         "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
     ) || (may_be_number && s.parse::<f64>().is_ok())
-        || s.starts_with("0x")
-        || s.starts_with("0o")
+        || is_radix_int(s)
         || s.starts_with('.');
     !looks_typed
         && !"-?:,[]{}#&*!|>'\"%@` ".contains(first)
@@ -152,6 +151,15 @@ fn is_plain_safe(s: &str) -> bool {
         && !s.contains(": ")
         && !s.contains(" #")
         && s.chars().all(|c| !crate::untrusted::is_unsafe_char(c))
+}
+
+/// Whether `s` starts as an integer in another base (`0x`, `0o`, `0b`),
+/// signed or not, which a YAML 1.1 reader (`serde_yaml`) takes as a number.
+fn is_radix_int(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    ["0x", "0o", "0b"]
+        .iter()
+        .any(|base| digits.starts_with(base))
 }
 
 #[cfg(test)]
@@ -205,8 +213,15 @@ mod tests {
             ".5",
             "1e5",
             "inf",
+            "Infinity",
             "-Infinity",
+            "nan",
             "NaN",
+            "0x1",
+            "0b1",
+            "+0x1",
+            "-0o7",
+            "+0b1",
             "true",
             "~",
             "",
@@ -225,7 +240,7 @@ mod tests {
         fn round_trips_through_a_yaml_parser(text in prop_oneof![
             "\\PC{0,12}",
             // What may read as a number, a bool or null unless quoted.
-            "[-+.0-9eExXoOinfatyINFATYulsr_~]{1,9}",
+            "[-+.0-9eExXoObBinfatyINFATYulsr_~]{1,9}",
             // Escapes and unsafe characters between runs of plain text.
             "[a-z \"\\\\\n\r\t\u{85}\u{202e}\u{feff}]{0,12}",
         ], codes in proptest::collection::vec("[a-z]{2}", 0..3)) {
