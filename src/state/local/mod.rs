@@ -149,7 +149,9 @@ fn open_tree(dir: &Path) -> anyhow::Result<(Tree, Option<tempfile::TempDir>)> {
     };
     let (db, snapshot) = match live {
         Some(Ok(db)) => (db, None),
-        Some(Err(e)) if !db_is_busy(dir) => return Err(e.into_state_error(dir).into()),
+        Some(Err(e)) if !e.is_lock_held() && !db_is_busy(dir) => {
+            return Err(e.into_state_error(dir).into())
+        }
         _ => {
             let snapshot = tempfile::tempdir().context("cannot create a temporary directory")?;
             copy_dir(&dir.join("db"), &snapshot.path().join("db"))
@@ -597,13 +599,22 @@ enum OpenError {
 }
 
 impl OpenError {
+    /// sled's own lock on its files was held: by another process, or by
+    /// this one's last handle, whose threads let go a moment after it is
+    /// dropped. sled says so in an I/O error of kind `Other` (0.34's
+    /// `Config::try_lock`); asking the lock again afterwards races with
+    /// that release, and a state reported damaged for it was not.
+    fn is_lock_held(&self) -> bool {
+        matches!(self, OpenError::Sled(sled::Error::Io(e))
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.to_string().starts_with("could not acquire lock on "))
+    }
+
     fn into_state_error(self, dir: &Path) -> StateError {
         match self {
-            OpenError::Sled(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                StateError::Busy {
-                    dir: dir.to_path_buf(),
-                }
-            }
+            e if e.is_lock_held() => StateError::Busy {
+                dir: dir.to_path_buf(),
+            },
             OpenError::Sled(sled::Error::Io(e)) => StateError::from_io(dir, e),
             OpenError::Sled(e) => StateError::Damaged {
                 dir: dir.to_path_buf(),
@@ -637,10 +648,13 @@ fn open_db(dir: &Path) -> Result<sled::Db, StateError> {
     loop {
         match open_db_once(dir) {
             Ok(db) => return Ok(db),
-            Err(_) if db_is_busy(dir) && std::time::Instant::now() < deadline => {
+            Err(e)
+                if (e.is_lock_held() || db_is_busy(dir))
+                    && std::time::Instant::now() < deadline =>
+            {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            Err(_) if db_is_busy(dir) => {
+            Err(e) if e.is_lock_held() || db_is_busy(dir) => {
                 return Err(StateError::Busy {
                     dir: dir.to_path_buf(),
                 })
@@ -882,6 +896,26 @@ mod tests {
         assert_eq!(reader.digests().unwrap().len(), 1002);
         let two = MediaId::parse("2").unwrap();
         assert_eq!(reader.get(&two).unwrap().unwrap().metadata, alt("c"));
+    }
+
+    /// sled's lock held by another handle is a busy state, never a damaged
+    /// one: the lock may be let go before anyone asks again (a dropped
+    /// handle's threads release it a moment later), so the error itself
+    /// must say it. Before, a reader racing that release told the user to
+    /// restore the state from a backup.
+    #[test]
+    fn a_held_database_lock_is_busy_not_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open_writer(dir.path(), "test", &Provenance::default()).unwrap());
+        let Ok(held) = open_db_once(dir.path()) else {
+            panic!("cannot open the database");
+        };
+        let Err(second) = open_db_once(dir.path()) else {
+            panic!("sled opened a database it holds");
+        };
+        let err = second.into_state_error(dir.path());
+        assert!(matches!(err, StateError::Busy { .. }), "{err}");
+        drop(held);
     }
 
     #[test]
