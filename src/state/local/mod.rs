@@ -918,6 +918,43 @@ mod tests {
         drop(held);
     }
 
+    /// A writer reads a watch cycle's few records with its database left
+    /// open, and more by opening it again after: the same records either
+    /// way, an ID it does not hold refused either way, and it writes on.
+    #[test]
+    fn a_writer_reads_few_and_many_records_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_writer(dir.path(), "test", &Provenance::default()).unwrap();
+        let count = writer::FEW_RECORDS + 5;
+        for n in 1..=count {
+            record_alt(&*s, &n.to_string(), &format!("text {n}"));
+        }
+        let ids: Vec<MediaId> = (1..=count)
+            .map(|n| MediaId::parse(&n.to_string()).unwrap())
+            .collect();
+        let few = s.get_many(&ids[..3]).unwrap();
+        let many = s.get_many(&ids).unwrap();
+        assert_eq!(few.len(), 3);
+        assert_eq!(many.len(), count);
+        for (id, record) in &few {
+            assert_eq!(many[id].metadata, record.metadata);
+        }
+        assert_eq!(
+            many[&ids[count - 1]].metadata,
+            alt(&format!("text {count}"))
+        );
+        let absent = MediaId::parse("999999").unwrap();
+        for asked in [vec![absent], [ids.clone(), vec![absent]].concat()] {
+            let err = s.get_many(&asked).unwrap_err().to_string();
+            assert!(err.contains("has a digest but no record"), "{err}");
+        }
+        record_alt(&*s, "1", "changed");
+        assert_eq!(
+            s.get_many(&ids[..1]).unwrap()[&ids[0]].metadata,
+            alt("changed")
+        );
+    }
+
     #[test]
     fn records_survive_reopening_and_bump_the_serial() {
         let dir = tempfile::tempdir().unwrap();
