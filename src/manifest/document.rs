@@ -106,6 +106,13 @@ impl Declared {
         }
     }
 
+    /// The checks kept by an earlier lint under the options hashed to
+    /// `options`, if any.
+    #[must_use]
+    pub fn kept_text_check(&self, options: u64) -> Option<&TextCheck> {
+        self.text_check.get().filter(|kept| kept.options == options)
+    }
+
     /// The linter's checks of this alt text under the options hashed to
     /// `options`: `check`'s result, kept for the next lint with the same
     /// options (another set of options is checked afresh, not kept).
