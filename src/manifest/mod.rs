@@ -10,6 +10,7 @@ mod scalar;
 pub mod schema;
 pub mod yaml;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,7 +69,7 @@ pub fn parse_all(
 /// that names both places.
 pub fn assemble(files: Vec<ParsedFile>) -> Result<Desired, InvalidManifests> {
     let entries = files.iter().map(|f| f.entries.len()).sum();
-    let (desired, errors) = assemble_lenient(files, entries);
+    let (desired, errors) = assemble_lenient(files.into_iter().map(Cow::Owned), entries);
     if errors.is_empty() {
         Ok(desired)
     } else {
@@ -83,11 +84,12 @@ pub fn assemble(files: Vec<ParsedFile>) -> Result<Desired, InvalidManifests> {
 /// each file's own before its duplicates, which point to the first
 /// declaration.
 ///
-/// `entries` (how many the files hold in all) sizes the set once, and the
-/// files are taken one at a time: watch hands over a copy of each file as
-/// it goes, not a copy of them all beside the set being built.
-pub fn assemble_lenient(
-    files: impl IntoIterator<Item = ParsedFile>,
+/// `entries` (how many the files hold in all) sizes the set once. Files
+/// are moved in (a one-shot read) or borrowed (watch keeps them between
+/// cycles): a borrowed file's entries are copied straight into the set,
+/// with no copy of the file on the way.
+pub fn assemble_lenient<'a>(
+    files: impl IntoIterator<Item = Cow<'a, ParsedFile>>,
     entries: usize,
 ) -> (Desired, Vec<Diagnostic>) {
     let mut desired = Desired::default();
@@ -102,14 +104,23 @@ pub fn assemble_lenient(
         if !file.is_valid() {
             invalid.insert(Arc::as_ptr(&file.path));
         }
-        for d in file.diagnostics {
+        let diagnostics = match file {
+            Cow::Owned(file) => {
+                entries.extend(file.entries);
+                file.diagnostics
+            }
+            Cow::Borrowed(file) => {
+                entries.extend(file.entries.iter().cloned());
+                file.diagnostics.clone()
+            }
+        };
+        for d in diagnostics {
             if d.is_error() {
                 errors.push((i, d));
             } else {
                 desired.warnings.push(d);
             }
         }
-        entries.extend(file.entries);
     }
     // The declarations of one ID in file order, then their place in the
     // file: the order they came in, as a stable sort would keep it, but
@@ -229,7 +240,7 @@ mod tests {
         assert!(!f.is_valid());
         let ids: Vec<String> = f.entries.iter().map(|e| e.id.to_string()).collect();
         assert_eq!(ids, ["1", "2", "3"]);
-        let (desired, errors) = assemble_lenient([f], 3);
+        let (desired, errors) = assemble_lenient([Cow::Owned(f)], 3);
         assert!(
             desired.media.is_empty(),
             "an invalid file's media are never planned"
@@ -630,7 +641,7 @@ mod tests {
                 parse_text(Arc::new(PathBuf::from(name)), &text, Timestamp::now())
             })
             .collect();
-        let (desired, errors) = assemble_lenient(parsed, 6);
+        let (desired, errors) = assemble_lenient(parsed.into_iter().map(Cow::Owned), 6);
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         let help = |at: &str, id: &str| {
             format!("{at}: error: media `{id}` is declared twice\n  help: it is also declared at a.yaml:{}:5; keep one of the two", if id == "9" { 4 } else { 5 })
@@ -662,7 +673,7 @@ mod tests {
             )
         };
         let parsed = vec![file("z.yaml", &["5", "5"]), file("a.yaml", &["5"])];
-        let (_, errors) = assemble_lenient(parsed, 3);
+        let (_, errors) = assemble_lenient(parsed.into_iter().map(Cow::Owned), 3);
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         let help = |at: &str| {
             format!("{at}: error: media `5` is declared twice\n  help: it is also declared at z.yaml:4:5; keep one of the two")

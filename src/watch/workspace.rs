@@ -187,7 +187,8 @@ impl Workspace {
     pub fn desired(&self) -> (Desired, Vec<Diagnostic>) {
         let good = self.files.values().filter_map(|t| t.good.as_ref());
         let entries = good.clone().map(|g| g.entries.len()).sum();
-        let (mut desired, mut errors) = assemble_lenient(good.cloned(), entries);
+        let (mut desired, mut errors) =
+            assemble_lenient(good.map(std::borrow::Cow::Borrowed), entries);
         for tracked in self.files.values().filter(|t| !t.errors.is_empty()) {
             desired.incomplete = true;
             errors.extend(tracked.errors.iter().cloned());
