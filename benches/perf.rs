@@ -5,6 +5,7 @@
 //!     XMETA_BENCH_MEDIA=1000 cargo bench --bench perf   # smoke run (CI)
 //!     XMETA_BENCH_GROWTH=10000,100000,1000000 cargo bench --bench perf
 //!     XMETA_BENCH_FAR=1 cargo bench --bench perf   # only a state 5 ms away
+//!     XMETA_BENCH_WATCH=1 cargo bench --bench perf # only watch's re-plans
 //!
 //! The last is the growth table: each command on an empty and on a full
 //! state at each size, one run each (`growth`).
@@ -351,6 +352,13 @@ fn main() {
         bytes as f64 / 1e6,
         ms(started.elapsed())
     );
+    // `XMETA_BENCH_WATCH=1`: only watch's re-plans (by hand at 1,000,000).
+    if std::env::var_os("XMETA_BENCH_WATCH").is_some() {
+        for row in watch_replans(root.path(), &tree, total) {
+            println!("{row}");
+        }
+        return;
+    }
     let tree_s = tree.display().to_string();
     let runs = if total >= 50_000 { 3 } else { 5 };
 
@@ -580,10 +588,7 @@ fn main() {
     // Watch's re-plan after one edit, in this process: last, so the
     // memory it takes is not in the watcher's (sampled) RSS either. A
     // fresh state of the tree as it is now first.
-    let replan_state = root.path().join("state-replan");
-    run(&["adopt", &tree_s], &Store::Dir(replan_state.clone()), &[]);
-    let replan = watch_replan(&tree, &replan_state, total, false);
-    let replan_plain = watch_replan(&tree, &replan_state, total, true);
+    let replans = watch_replans(root.path(), &tree, total);
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!();
@@ -645,14 +650,9 @@ fn main() {
             rss(m.max_rss_kb, export_bytes)
         );
     }
-    println!(
-        "| watch re-plan after one edit | {} | | | ≤ 50 ms |",
-        ms(replan)
-    );
-    println!(
-        "| watch re-plan after one edit, without --apply (no lock: the state opened each cycle) | {} | | | ≤ 50 ms |",
-        ms(replan_plain)
-    );
+    for row in replans {
+        println!("{row}");
+    }
     println!(
         "| `xmeta watch --apply`, {watch_edits} one-file edits in a row | last 100 {:.1} MiB vs first 100 {:.1} MiB: {:+.1}% | | {} | within 5%; ≤ 3× |",
         watch_mem.1 as f64 / 1024.0,
@@ -873,6 +873,23 @@ fn drop_workspace(url: &str, workspace: &str) {
     if !status.is_ok_and(|s| s.success()) {
         eprintln!("could not drop the bench workspace `{workspace}`");
     }
+}
+
+/// The rows of watch's re-plans after one edit, with `--apply`'s writer
+/// and without, against a fresh state of the tree as it is now.
+fn watch_replans(root: &Path, tree: &Path, total: u64) -> [String; 2] {
+    let state = root.join("state-replan");
+    let tree_s = tree.display().to_string();
+    run(&["adopt", &tree_s], &Store::Dir(state.clone()), &[]);
+    let replan = watch_replan(tree, &state, total, false);
+    let plain = watch_replan(tree, &state, total, true);
+    [
+        format!("| watch re-plan after one edit | {} | | | ≤ 50 ms |", ms(replan)),
+        format!(
+            "| watch re-plan after one edit, without --apply (no lock: the state opened each cycle) | {} | | | ≤ 50 ms |",
+            ms(plain)
+        ),
+    ]
 }
 
 /// Loads the tree as watch does, edits one file, and times the re-plan:
