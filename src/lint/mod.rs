@@ -344,39 +344,47 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
         }));
         offset += len;
     }
-    // The first media with each text: each run of one hash, in file order,
-    // compared text by text against the first media of each distinct text
-    // in it (a hash shared by different texts is rare). One run of a
-    // single hash and index per part makes the merge's order the order of
-    // one sort of them all.
+    // The first media with each text: each run of one hash's top half, in
+    // file order, parted by the full hashes (a top half is cheap to
+    // collide on purpose, which would make a run long and its comparisons
+    // quadratic), then each full hash's run compared text by text against
+    // the first media of each distinct text in it (a full hash shared by
+    // different texts is rare). One run of a top half and index per part
+    // makes the merge's order the order of one sort of them all.
     let mut firsts: Vec<usize> = Vec::new();
-    let mut run: Vec<usize> = Vec::new();
+    let mut run: Vec<(u64, usize)> = Vec::new();
     let mut merged = itertools::kmerge(parts).peekable();
-    while let Some((hash, i)) = merged.next() {
-        run.clear();
-        run.push(i);
-        while let Some((_, j)) = merged.next_if(|(h, _)| *h == hash) {
-            run.push(j);
-        }
-        // A hash of one media (nearly all) has no duplicate: its text is
-        // not read, which in hash order would be a cache miss per media.
-        if run.len() < 2 {
+    while let Some((top, i)) = merged.next() {
+        // A top half of one media (nearly all) has no duplicate: its text
+        // is not read, which in hash order would be a cache miss a media.
+        if merged.peek().is_none_or(|(next, _)| *next != top) {
             continue;
         }
-        firsts.clear();
-        for &i in &run {
-            let text = alt_text(entries[i]).unwrap_or_default();
-            let same = |j: &usize| alt_text(entries[*j]).is_some_and(|t| same_folded(t, text));
-            match firsts.iter().copied().find(same) {
-                Some(first) => raw.push((
-                    i,
-                    Rule::Duplicate,
-                    format!(
-                        "media {} at {} has the same alt text; describe each media on its own",
-                        entries[first].id, entries[first].location
-                    ),
-                )),
-                None => firsts.push(i),
+        run.clear();
+        run.push((0, i));
+        while let Some((_, j)) = merged.next_if(|(h, _)| *h == top) {
+            run.push((0, j));
+        }
+        for (hash, i) in &mut run {
+            *hash = folded_hash(alt_text(entries[*i]).unwrap_or_default());
+        }
+        run.sort_unstable();
+        for same_hash in run.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+            firsts.clear();
+            for &(_, i) in same_hash {
+                let text = alt_text(entries[i]).unwrap_or_default();
+                let same = |j: &usize| alt_text(entries[*j]).is_some_and(|t| same_folded(t, text));
+                match firsts.iter().copied().find(same) {
+                    Some(first) => raw.push((
+                        i,
+                        Rule::Duplicate,
+                        format!(
+                            "media {} at {} has the same alt text; describe each media on its own",
+                            entries[first].id, entries[first].location
+                        ),
+                    )),
+                    None => firsts.push(i),
+                }
             }
         }
     }
@@ -475,6 +483,43 @@ mod tests {
             shown(&other)
         );
         assert_eq!(shown(&lint(&desired, &keep, None)), shown(&fresh));
+    }
+
+    /// Texts whose hashes share a top half (found by search: the hash
+    /// has fixed keys) are told apart by their full hashes and texts: no
+    /// duplicate between them, and each one's own duplicate still found.
+    #[test]
+    fn texts_sharing_a_hash_top_half_are_not_duplicates() {
+        let mut seen = std::collections::HashMap::new();
+        let (a, b) = (0u32..)
+            .map(|n| format!("photo {n}"))
+            .find_map(|text| {
+                let top = folded_hash(&text) >> 32;
+                seen.insert(top, text.clone()).map(|other| (other, text))
+            })
+            .unwrap();
+        assert_ne!(folded_hash(&a), folded_hash(&b));
+        let mut text = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
+        for (n, alt) in [&a, &b, &b.to_uppercase(), &a].iter().enumerate() {
+            let id = n + 1;
+            text += &format!("  - id: \"{id}\"\n    metadata: {{alt_text: {{text: \"{alt}\"}}}}\n");
+        }
+        let file = std::sync::Arc::new(std::path::PathBuf::from("m.yaml"));
+        let parsed = crate::manifest::parse_text(file, &text, crate::time::Timestamp::now());
+        let desired = crate::manifest::assemble(vec![parsed]).unwrap();
+        let duplicates: Vec<String> = lint(&desired, &LintConfig::default(), None)
+            .findings
+            .iter()
+            .filter(|f| f.rule == Rule::Duplicate)
+            .map(|f| format!("{}: {}", f.id, f.message))
+            .collect();
+        assert_eq!(
+            duplicates,
+            [
+                "3: media 2 at m.yaml:6:5 has the same alt text; describe each media on its own",
+                "4: media 1 at m.yaml:4:5 has the same alt text; describe each media on its own",
+            ]
+        );
     }
 
     #[test]
