@@ -160,10 +160,10 @@ impl Proxy {
                         while let Ok(n) = std::io::Read::read(&mut from, &mut buf) {
                             if n == 0 || flag.load(Ordering::SeqCst) {
                                 // Frozen: holds both ends open, forwards nothing.
-                                // The park only paces the check of the flag; the
-                                // test waits on the command's exit and its bound:
-                                // not a synchronisation.
                                 while flag.load(Ordering::SeqCst) {
+                                    // The park only paces the check of the flag; the
+                                    // test waits on the command's exit and its bound:
+                                    // not a synchronisation.
                                     std::thread::park_timeout(Duration::from_secs(1));
                                 }
                                 break;
