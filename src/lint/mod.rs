@@ -360,13 +360,11 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
         if merged.peek().is_none_or(|(next, _)| *next != top) {
             continue;
         }
+        let full = |i: usize| (folded_hash(alt_text(entries[i]).unwrap_or_default()), i);
         run.clear();
-        run.push((0, i));
+        run.push(full(i));
         while let Some((_, j)) = merged.next_if(|(h, _)| *h == top) {
-            run.push((0, j));
-        }
-        for (hash, i) in &mut run {
-            *hash = folded_hash(alt_text(entries[*i]).unwrap_or_default());
+            run.push(full(j));
         }
         run.sort_unstable();
         for same_hash in run.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
