@@ -17,8 +17,9 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::scanner::TScalarStyle;
 
+use crate::manifest::lines::Lines;
 use crate::manifest::scalar::{is_null, Scalar};
 use crate::manifest::yaml::{earliest, Pos, MAX_DEPTH, MAX_NODES};
 
@@ -40,9 +41,21 @@ impl de::Error for NotSure {
     }
 }
 
+/// Where the events come from: the line scanner for the block style it
+/// is sure of, else yaml-rust2.
+enum Source<'a> {
+    Lines(Lines<'a>),
+    /// Boxed: yaml-rust2's parser is many times the line scanner's size.
+    Yaml(Box<Parser<std::str::Chars<'a>>>),
+}
+
 /// The documents of one YAML text, read one at a time.
 pub struct Events<'a> {
-    parser: Parser<std::str::Chars<'a>>,
+    source: Source<'a>,
+    /// The event `peek` read ahead.
+    peeked: Option<(Event, Pos)>,
+    /// The line scanner was not sure of the text: read it with `yaml`.
+    gave_up: bool,
     /// Events still allowed: past `MAX_NODES` the positioned path decides
     /// (it refuses a file of more nodes than that).
     left: usize,
@@ -54,13 +67,34 @@ pub struct Events<'a> {
 }
 
 impl<'a> Events<'a> {
+    /// By lines where the text allows (see `Lines::new`).
     pub fn new(text: &'a str) -> Events<'a> {
+        match Lines::new(text) {
+            Some(lines) => Events::from(Source::Lines(lines)),
+            None => Events::yaml(text),
+        }
+    }
+
+    /// By yaml-rust2, whatever the text.
+    pub fn yaml(text: &'a str) -> Events<'a> {
+        Events::from(Source::Yaml(Box::new(Parser::new_from_str(text))))
+    }
+
+    fn from(source: Source<'a>) -> Events<'a> {
         Events {
-            parser: Parser::new_from_str(text),
+            source,
+            peeked: None,
+            gave_up: false,
             left: MAX_NODES,
             open: Vec::new(),
             items: Vec::new(),
         }
+    }
+
+    /// Whether the line scanner gave up on the text (then `yaml` reads it;
+    /// any other `NotSure` stands).
+    pub fn gave_up(&self) -> bool {
+        self.gave_up
     }
 
     /// Where the media entries read so far start, in order.
@@ -84,9 +118,26 @@ impl<'a> Events<'a> {
         self.next_marked().map(|(event, _)| event)
     }
 
-    fn next_marked(&mut self) -> Result<(Event, Marker), NotSure> {
+    fn read(&mut self) -> Result<(Event, Pos), NotSure> {
+        let read = match &mut self.source {
+            Source::Lines(lines) => lines.next_event().map_err(|_| true),
+            Source::Yaml(parser) => parser
+                .next_token()
+                .map(|(event, mark)| (event, Pos::from(mark)))
+                .map_err(|_| false),
+        };
+        read.map_err(|by_lines| {
+            self.gave_up |= by_lines;
+            NotSure
+        })
+    }
+
+    fn next_marked(&mut self) -> Result<(Event, Pos), NotSure> {
         self.left = self.left.checked_sub(1).ok_or(NotSure)?;
-        let (event, mark) = self.parser.next_token().map_err(|_| NotSure)?;
+        let (event, mark) = match self.peeked.take() {
+            Some(peeked) => peeked,
+            None => self.read()?,
+        };
         match &event {
             Event::Alias(_) => Err(NotSure),
             Event::Scalar(_, _, anchor, tag)
@@ -104,11 +155,14 @@ impl<'a> Events<'a> {
         self.peek_marked().map(|(e, _)| e)
     }
 
-    fn peek_marked(&mut self) -> Result<(&Event, Marker), NotSure> {
-        self.parser
-            .peek()
-            .map(|(e, m)| (e, *m))
-            .map_err(|_| NotSure)
+    fn peek_marked(&mut self) -> Result<(&Event, Pos), NotSure> {
+        if self.peeked.is_none() {
+            self.peeked = Some(self.read()?);
+        }
+        match &self.peeked {
+            Some((event, pos)) => Ok((event, *pos)),
+            None => Err(NotSure),
+        }
     }
 
     /// Enters a collection; `NotSure` past the positioned path's depth.
@@ -169,9 +223,9 @@ impl<'de> Deserializer<'de> for &mut Events<'de> {
                     // positioned path places it at the earlier of the two.
                     let first = match self.peek_marked()? {
                         (Event::MappingEnd, _) => None,
-                        (_, key) => Some(Pos::from(key)),
+                        (_, key) => Some(key),
                     };
-                    self.items.push(earliest(Pos::from(mark), first));
+                    self.items.push(earliest(mark, first));
                 }
                 self.enter(false)?;
                 let value = visitor.visit_map(Entries(&mut *self))?;
@@ -279,13 +333,21 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// By lines, or by yaml-rust2 when the line scanner gives up (as the
+    /// fast path reads).
     fn read<T: Deserialize<'static>>(text: &'static str) -> Result<Vec<T>, NotSure> {
+        let all = |events: &mut Events<'static>| {
+            let mut docs = Vec::new();
+            while let Some(doc) = events.next_document()? {
+                docs.push(doc);
+            }
+            Ok(docs)
+        };
         let mut events = Events::new(text);
-        let mut docs = Vec::new();
-        while let Some(doc) = events.next_document()? {
-            docs.push(doc);
+        match all(&mut events) {
+            Err(NotSure) if events.gave_up() => all(&mut Events::yaml(text)),
+            read => read,
         }
-        Ok(docs)
     }
 
     #[test]

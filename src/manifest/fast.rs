@@ -87,10 +87,19 @@ impl<'de> Deserialize<'de> for Id {
 }
 
 /// The entries of a clean file, or `None` to take the positioned path.
+/// Read by lines where the line scanner is sure of the text, else again
+/// by yaml-rust2.
 pub fn parse(file: &Arc<PathBuf>, text: &str, now: Timestamp) -> Option<Vec<Entry>> {
+    let mut events = Events::new(text);
+    match read(file, &mut events, now) {
+        None if events.gave_up() => read(file, &mut Events::yaml(text), now),
+        read => read,
+    }
+}
+
+fn read(file: &Arc<PathBuf>, events: &mut Events, now: Timestamp) -> Option<Vec<Entry>> {
     let now = now.as_unix() as f64;
     let mut entries = Vec::new();
-    let mut events = Events::new(text);
     while let Some(doc) = events.next_document::<Option<Document>>().ok()? {
         // An empty document (a trailing `---`) declares nothing.
         let Some(doc) = doc else { continue };

@@ -5,6 +5,7 @@ mod discover;
 mod document;
 mod events;
 mod fast;
+mod lines;
 mod media_set;
 mod scalar;
 pub mod schema;
