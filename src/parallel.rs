@@ -1,5 +1,6 @@
 //! The one way xmeta spreads work over the cores: the input cut into one
-//! chunk per core, each run in a scoped thread, results in input order.
+//! chunk per core (`map_chunks`), or handed out an item at a time
+//! (`map_each`), in scoped threads, results in input order.
 //! A panic in any chunk is raised again in the caller: a chunk is never
 //! silently missing (with `--prune`, missing manifests would forget media).
 
@@ -7,9 +8,15 @@
 /// the cores between two writes: output starts at once, memory stays flat.
 pub const BATCH: usize = 4096;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 /// `f` over `items` in chunks, one result per chunk, in order.
 pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let threads = cores();
     if items.len() < 2 || threads < 2 {
         return vec![f(items)];
     }
@@ -20,14 +27,60 @@ pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -
             .chunks(chunk)
             .map(|part| s.spawn(move || f(part)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+        handles.into_iter().map(join).collect()
     })
+}
+
+/// `f` over each item on every core, results in order. Items are handed
+/// out one at a time to whichever thread is free, so uneven items (files
+/// of any size) even out.
+pub fn map_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    map_each_beside(items, f, || ()).0
+}
+
+/// `map_each`, with `beside` run first on one of the threads, which then
+/// joins the others. A plan reads the state beside the manifests this way:
+/// the state's read is done early, not at the end of the parse, so its
+/// transient memory (sled's pages) is gone before the parsed manifests
+/// peak, and no core idles once it is done.
+pub fn map_each_beside<T: Sync, R: Send, B: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+    beside: impl FnOnce() -> B + Send,
+) -> (Vec<R>, B) {
+    let next = AtomicUsize::new(0);
+    // Each thread keeps its results with the indices it took.
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            done.push((i, f(item)));
+        }
+        done
+    };
+    std::thread::scope(|s| {
+        let helper = s.spawn(|| {
+            let beside = beside();
+            (beside, work())
+        });
+        let others: Vec<_> = (2..cores()).map(|_| s.spawn(work)).collect();
+        let mut parts = vec![work()];
+        parts.extend(others.into_iter().map(join));
+        let (beside, theirs) = join(helper);
+        parts.push(theirs);
+        let mut all: Vec<(usize, R)> = parts.into_iter().flatten().collect();
+        all.sort_unstable_by_key(|(i, _)| *i);
+        debug_assert_eq!(all.len(), items.len());
+        (all.into_iter().map(|(_, r)| r).collect(), beside)
+    })
+}
+
+/// A scoped thread's result; its panic raised again here.
+fn join<R>(handle: std::thread::ScopedJoinHandle<'_, R>) -> R {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[cfg(test)]
@@ -39,6 +92,25 @@ mod tests {
         let items: Vec<u32> = (0..1000).collect();
         let sums: Vec<Vec<u32>> = map_chunks(&items, <[u32]>::to_vec);
         assert_eq!(sums.concat(), items);
+    }
+
+    #[test]
+    fn each_item_once_in_order_beside_other_work() {
+        let items: Vec<u32> = (0..1000).collect();
+        let (doubled, beside) = map_each_beside(&items, |i| i * 2, || "read");
+        assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(beside, "read");
+        assert!(map_each(&[] as &[u32], |i| *i).is_empty());
+    }
+
+    #[test]
+    fn a_panic_in_an_item_or_beside_reaches_the_caller() {
+        let items: Vec<u32> = (0..100).collect();
+        let item = std::panic::catch_unwind(|| map_each(&items, |i| assert!(*i != 99, "boom")));
+        assert!(item.is_err());
+        let beside =
+            std::panic::catch_unwind(|| map_each_beside(&items, |i| *i, || panic!("boom")));
+        assert!(beside.is_err());
     }
 
     #[test]

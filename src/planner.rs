@@ -179,23 +179,23 @@ fn previews<S: StateReader + ?Sized>(
 }
 
 /// Reads the manifests and the state's digests at the same time (they are
-/// independent, and each is a large share of a plan's time).
+/// independent, and each is a large share of a plan's time): the state on
+/// one of the parse's threads first, so that its read is over (and sled's
+/// pages freed) long before the parsed manifests peak.
 fn load_both<S: StateReader + ?Sized>(
     paths: &[PathBuf],
     open_store: impl FnOnce() -> anyhow::Result<Box<S>> + Send,
 ) -> anyhow::Result<(Desired, Box<S>, Digests)> {
-    std::thread::scope(|s| {
-        let state = s.spawn(|| {
+    let (desired, state) = manifest::load_beside(paths, || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let store = open_store()?;
             let digests = store.digests()?;
             Ok::<_, anyhow::Error>((store, digests))
-        });
-        let desired = manifest::load(paths);
-        let (store, digests) = state
-            .join()
-            .map_err(|_| anyhow!("reading the state failed unexpectedly"))??;
-        Ok((desired?, store, digests))
-    })
+        }))
+    });
+    let (store, digests) =
+        state.map_err(|_| anyhow!("reading the state failed unexpectedly"))??;
+    Ok((desired?, store, digests))
 }
 
 /// Refuses manifests that declare nothing (unless `--allow-empty`) and

@@ -41,13 +41,25 @@ pub struct Desired {
 /// Loads every manifest under `paths`: all problems of all files, or the
 /// desired set.
 pub fn load(paths: &[PathBuf]) -> anyhow::Result<Desired> {
-    let files = discover(paths)?;
-    let parsed = parse_all(
-        &files,
-        &crate::intake::Reader::within(paths),
-        Timestamp::now(),
-    );
-    Ok(assemble(parsed)?)
+    load_beside(paths, || ()).0
+}
+
+/// `load`, with `beside` run first on one of the parse's threads, which
+/// then parses too (see `parallel::map_each_beside`). It runs even when
+/// the manifests cannot be found.
+pub fn load_beside<B: Send>(
+    paths: &[PathBuf],
+    beside: impl FnOnce() -> B + Send,
+) -> (anyhow::Result<Desired>, B) {
+    let files = match discover(paths) {
+        Ok(files) => files,
+        Err(e) => return (Err(e), beside()),
+    };
+    let reader = crate::intake::Reader::within(paths);
+    let now = Timestamp::now();
+    let (parsed, beside) =
+        crate::parallel::map_each_beside(&files, |f| parse_file(f, &reader, now), beside);
+    (assemble(parsed).map_err(Into::into), beside)
 }
 
 /// Parses files on every core; the output keeps the input's order.
@@ -56,14 +68,7 @@ pub fn parse_all(
     reader: &crate::intake::Reader,
     now: Timestamp,
 ) -> Vec<ParsedFile> {
-    crate::parallel::map_chunks(files, |part| {
-        part.iter()
-            .map(|f| parse_file(f, reader, now))
-            .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+    crate::parallel::map_each(files, |f| parse_file(f, reader, now))
 }
 
 /// Joins parsed files into the desired set; the same ID twice is an error
