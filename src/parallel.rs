@@ -35,6 +35,10 @@ pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -
 /// out one at a time to whichever thread is free, so uneven items (files
 /// of any size) even out.
 pub fn map_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    // One file (watch's re-read of an edit) needs no thread.
+    if items.len() < 2 || cores() < 2 {
+        return items.iter().map(f).collect();
+    }
     map_each_beside(items, f, || ()).0
 }
 
@@ -64,7 +68,9 @@ pub fn map_each_beside<T: Sync, R: Send, B: Send>(
             let beside = beside();
             (beside, work())
         });
-        let others: Vec<_> = (2..cores()).map(|_| s.spawn(work)).collect();
+        // No more threads than items (the helper is one, for `beside`).
+        let threads = cores().min(items.len());
+        let others: Vec<_> = (2..threads).map(|_| s.spawn(work)).collect();
         let mut parts = vec![work()];
         parts.extend(others.into_iter().map(join));
         let (beside, theirs) = join(helper);
@@ -101,6 +107,13 @@ mod tests {
         assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
         assert_eq!(beside, "read");
         assert!(map_each(&[] as &[u32], |i| *i).is_empty());
+    }
+
+    /// A watch cycle re-reads one file: on this thread, none spawned.
+    #[test]
+    fn one_item_runs_on_the_callers_thread() {
+        let here = std::thread::current().id();
+        assert_eq!(map_each(&[1], |_| std::thread::current().id()), [here]);
     }
 
     #[test]
