@@ -1,17 +1,19 @@
-//! Block-style YAML read a line at a time: the fast path's scanner for the
-//! YAML nearly every manifest is written in (`key: value` lines, `- `
-//! items, one-line plain or quoted scalars, comments, `---`). It gives the
-//! events yaml-rust2 would give, at the places `Events` reads (a scalar's
-//! start; a block mapping's first key), in a third of the time: yaml-rust2
-//! scans a character at a time through a token queue, and was 58% of a
-//! plan's parse in `perf`.
+//! Block-style YAML read a line at a time: the fast path's scanner for
+//! the YAML nearly every manifest is written in (`key: value` lines, `- `
+//! items, one-line plain or quoted scalars and flow collections such as
+//! `alt_text: {text: "…"}`, comments, `---`). It gives the events
+//! yaml-rust2 would give, at the places `Events` reads (a scalar's start;
+//! a mapping's start or first key, the earlier), in about half the time:
+//! yaml-rust2 scans a character at a time through a token queue, and was
+//! 58% of a plan's parse in `perf`.
 //!
-//! Whatever it is not sure of (flow collections, block or multi-line
-//! scalars, anchors, tags, tabs, CR, escapes it does not know, odd
-//! indentation, control characters) is `Unsure`, and `Events` reads the
-//! whole file again with yaml-rust2. It never guesses: its events are
-//! checked against yaml-rust2's on random syntax (tests below) and the
-//! fast path against the positioned path (`manifest::tests`, the fuzzer).
+//! Whatever it is not sure of (flow collections over several lines, block
+//! or multi-line scalars, anchors, tags, tabs, CR, escapes it does not
+//! know, odd indentation, control characters) is `Unsure`, and `Events`
+//! reads the whole file again with yaml-rust2. It never guesses: its
+//! events are checked against yaml-rust2's on random syntax (tests below)
+//! and the fast path against the positioned path (`manifest::tests`, the
+//! fuzzer).
 
 use std::collections::VecDeque;
 
@@ -27,6 +29,10 @@ pub struct Unsure;
 /// Keys longer than this are left to yaml-rust2 (which limits a simple
 /// key's length); every key of the schema is far shorter.
 const MAX_KEY: usize = 64;
+
+/// Flow collections nested deeper than this are left to yaml-rust2 (and
+/// the fast path refuses far less deep ones anyway).
+const MAX_FLOW_DEPTH: usize = 32;
 
 #[derive(Clone, Copy)]
 struct Frame {
@@ -258,10 +264,7 @@ impl<'a> Lines<'a> {
             return Ok(());
         }
         let column = column + (value.len() - text.len());
-        let (text, style) = read_scalar(text)?;
-        self.scalar(text, style, column);
-        self.after = After::Scalar(n);
-        Ok(())
+        self.value(n, column, text)
     }
 
     /// `- value` or `- key: value` (a mapping in the list) at column `n`.
@@ -277,10 +280,107 @@ impl<'a> Lines<'a> {
             self.open(false, column);
             return self.key(column, text);
         }
-        let (text, style) = read_scalar(text)?;
-        self.scalar(text, style, column);
-        self.after = After::Scalar(n);
+        self.value(n, column, text)
+    }
+
+    /// A value that ends its line, at `column`: a one-line scalar or flow
+    /// collection. The next line may not be more indented than `holder`.
+    fn value(&mut self, holder: usize, column: usize, text: &str) -> Result<(), Unsure> {
+        if text.starts_with(['{', '[']) {
+            let mut at = Cursor { rest: text, column };
+            self.flow_node(&mut at, 0)?;
+            end_of_line(at.rest)?;
+        } else {
+            let (text, style) = read_scalar(text)?;
+            self.scalar(text, style, column);
+        }
+        self.after = After::Scalar(holder);
         Ok(())
+    }
+
+    /// A node in a flow collection (or the collection itself).
+    fn flow_node(&mut self, at: &mut Cursor, depth: usize) -> Result<(), Unsure> {
+        if depth > MAX_FLOW_DEPTH {
+            return Err(Unsure);
+        }
+        let column = at.column;
+        let (value, style, used) = match at.rest.as_bytes().first() {
+            Some(b'{') => return self.flow_collection(at, depth, false),
+            Some(b'[') => return self.flow_collection(at, depth, true),
+            Some(b'\'') => {
+                let (value, rest) = single_quoted(&at.rest[1..])?;
+                (
+                    value,
+                    TScalarStyle::SingleQuoted,
+                    at.rest.len() - rest.len(),
+                )
+            }
+            Some(b'"') => {
+                let (value, rest) = double_quoted(&at.rest[1..])?;
+                (
+                    value,
+                    TScalarStyle::DoubleQuoted,
+                    at.rest.len() - rest.len(),
+                )
+            }
+            _ => {
+                let (value, used) = flow_plain(at.rest)?;
+                (value.to_string(), TScalarStyle::Plain, used)
+            }
+        };
+        self.emit(Event::Scalar(value, style, 0, None), self.line, column);
+        at.skip(used);
+        Ok(())
+    }
+
+    /// `{key: node, …}` or `[node, …]` on this line: no trailing comma,
+    /// no empty value, keys as in a block mapping.
+    fn flow_collection(&mut self, at: &mut Cursor, depth: usize, seq: bool) -> Result<(), Unsure> {
+        let (start, end, close) = if seq {
+            (Event::SequenceStart(0, None), Event::SequenceEnd, b']')
+        } else {
+            (Event::MappingStart(0, None), Event::MappingEnd, b'}')
+        };
+        self.emit(start, self.line, at.column);
+        at.skip(1);
+        at.spaces();
+        let mut first = true;
+        loop {
+            match at.rest.as_bytes().first() {
+                Some(&b) if b == close && first => {}
+                Some(b',' | b']' | b'}') | None => return Err(Unsure),
+                Some(_) if seq => self.flow_node(at, depth + 1)?,
+                Some(_) => {
+                    let (key, value) = split_key(at.rest).ok_or(Unsure)?;
+                    let value = value.trim_start_matches(' ');
+                    if value.is_empty() || value.starts_with([',', ']', '}', '#']) {
+                        return Err(Unsure);
+                    }
+                    self.emit(
+                        Event::Scalar(key.to_string(), TScalarStyle::Plain, 0, None),
+                        self.line,
+                        at.column,
+                    );
+                    at.skip(key.len() + 1);
+                    at.spaces();
+                    self.flow_node(at, depth + 1)?;
+                }
+            }
+            first = false;
+            at.spaces();
+            match at.rest.as_bytes().first() {
+                Some(b',') => {
+                    at.skip(1);
+                    at.spaces();
+                }
+                Some(&b) if b == close => {
+                    at.skip(1);
+                    self.emit(end, self.line, at.column);
+                    return Ok(());
+                }
+                _ => return Err(Unsure),
+            }
+        }
     }
 }
 
@@ -316,13 +416,56 @@ fn read_scalar(text: &str) -> Result<(String, TScalarStyle), Unsure> {
         }
         _ => return plain(text).map(|v| (v.to_string(), TScalarStyle::Plain)),
     };
+    end_of_line(rest)?;
+    Ok((value, style))
+}
+
+/// Only spaces, then perhaps a comment, may follow a node on its line.
+fn end_of_line(rest: &str) -> Result<(), Unsure> {
     let after = rest.trim_start_matches(' ');
     let comment = after.starts_with('#') && after.len() < rest.len();
     if after.is_empty() || comment {
-        Ok((value, style))
+        Ok(())
     } else {
         Err(Unsure)
     }
+}
+
+/// Where a flow collection's reading stands: the rest of its line and
+/// that rest's column, in characters (as yaml-rust2 counts them).
+struct Cursor<'t> {
+    rest: &'t str,
+    column: usize,
+}
+
+impl Cursor<'_> {
+    fn skip(&mut self, bytes: usize) {
+        let (gone, rest) = self.rest.split_at(bytes);
+        self.column += if gone.is_ascii() {
+            gone.len()
+        } else {
+            gone.chars().count()
+        };
+        self.rest = rest;
+    }
+
+    fn spaces(&mut self) {
+        self.skip(self.rest.len() - self.rest.trim_start_matches(' ').len());
+    }
+}
+
+/// A plain scalar in a flow collection, and the bytes it took (its
+/// trailing spaces too): up to a `,`, `]` or `}`. Not one holding `:`,
+/// `#`, `[` or `{` (a pair, a comment, a collection: yaml-rust2 decides).
+fn flow_plain(text: &str) -> Result<(&str, usize), Unsure> {
+    let end = text
+        .find([',', '[', ']', '{', '}', ':', '#'])
+        .ok_or(Unsure)?;
+    let value = text[..end].trim_end_matches(' ');
+    if !safe_start(text) || value.is_empty() || !text[end..].starts_with([',', ']', '}']) {
+        return Err(Unsure);
+    }
+    Ok((value, end))
 }
 
 /// After the opening quote: the value and the text after the closing one.
@@ -370,22 +513,29 @@ fn double_quoted(text: &str) -> Result<(String, &str), Unsure> {
 /// that starts with an indicator, nor one holding `: ` (a mapping here is
 /// an error), nor one ending in `:`.
 fn plain(text: &str) -> Result<&str, Unsure> {
-    let mut chars = text.chars();
-    let first = chars.next().ok_or(Unsure)?;
-    let safe_start = match first {
-        '-' | '?' | ':' => chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.'),
-        ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
-        | '@' | '`' => false,
-        _ => true,
-    };
     let value = text.find(" #").map_or(text, |at| &text[..at]);
     let value = value.trim_end_matches(' ');
-    if !safe_start || value.contains(": ") || value.ends_with(':') {
+    if !safe_start(text) || value.contains(": ") || value.ends_with(':') {
         return Err(Unsure);
     }
     Ok(value)
+}
+
+/// Whether a plain scalar may start here: not with an indicator, nor
+/// with `-`, `?` or `:` unless a letter, digit or `.` follows.
+fn safe_start(text: &str) -> bool {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some('-' | '?' | ':') => chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.'),
+        None
+        | Some(
+            ' ' | ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+            | '%' | '@' | '`',
+        ) => false,
+        Some(_) => true,
+    }
 }
 
 #[cfg(test)]
@@ -470,6 +620,9 @@ mod tests {
             "a: \"q \\\" \\\\ \\n\"\nb: café ☕\nc: http://x/y:z\nd: -1\ne: .5\n",
             "a:\n  b:\n    c: 1\n  d:\nf: 2",
             "a: 'x' #c\nb: x#y\n",
+            "a: [1]\nb: {c: 'x', d: [y z , \"w\"]}\nc: []\nd: { }\n",
+            "- {id: \"1\", m: {t: é, u: [x y, 'z']}}  # c\n- [a, -1, .5]\n",
+            "a: {b: {c: é, d: e}, f: [[x], {g: h}]}\n",
         ] {
             assert!(assert_agrees(text), "not read: {text:?}");
         }
@@ -478,8 +631,17 @@ mod tests {
     #[test]
     fn leaves_what_it_is_not_sure_of() {
         for text in [
-            "a: [1]\n",
-            "a: {b: 1}\n",
+            "a: [1\n",
+            "a: [1,\n  2]\n",
+            "a: {b:1}\n",
+            "a: {b: }\n",
+            "a: [x, ]\n",
+            "a: [b: c]\n",
+            "a: {b: c: d}\n",
+            "a: {b: 1} x\n",
+            "a: [x #c]\n",
+            "a: {\"b\": 1}\n",
+            "a: [x]\n  - y\n",
             "a: |\n  x\n",
             "a: x\n  y\n",
             "a: 'x\n  y'\n",
@@ -505,13 +667,79 @@ mod tests {
         }
     }
 
+    #[test]
+    fn leaves_deep_flow_collections_to_yaml_rust2() {
+        let deep = format!("a: {}x{}\n", "[".repeat(40), "]".repeat(40));
+        assert!(!assert_agrees(&deep));
+        let shallow = format!("a: {}x{}\n", "[".repeat(20), "]".repeat(20));
+        assert!(assert_agrees(&shallow));
+    }
+
     /// Bits of YAML syntax, strung together at random.
     const TOKENS: &[&str] = &[
-        "a", "b c", "id", "x_y", "1", "-1", ".5", "~", "é", "\u{a0}", " ", "  ", "\n", "\n  ",
-        "\n    ", "\n- ", "\n  - ", "- ", ": ", ":", " #", "#", "'", "''", "\"", "\\", "\\\"", "[",
-        "]", "{", "}", ", ", "&a ", "*a", "!", "|", ">", "? ", "---", "...", "%", "@", "`", "\t",
-        "\r", "\u{85}", "key: 'v'", "k: \"v\"", "\n  k: v", "\n- k: v", "\nk:", "\n  k:",
-        "\n---\n", "a: ", "'x y'",
+        "a",
+        "b c",
+        "id",
+        "x_y",
+        "1",
+        "-1",
+        ".5",
+        "~",
+        "é",
+        "\u{a0}",
+        " ",
+        "  ",
+        "\n",
+        "\n  ",
+        "\n    ",
+        "\n- ",
+        "\n  - ",
+        "- ",
+        ": ",
+        ":",
+        " #",
+        "#",
+        "'",
+        "''",
+        "\"",
+        "\\",
+        "\\\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        ", ",
+        "&a ",
+        "*a",
+        "!",
+        "|",
+        ">",
+        "? ",
+        "---",
+        "...",
+        "%",
+        "@",
+        "`",
+        "\t",
+        "\r",
+        "\u{85}",
+        "key: 'v'",
+        "k: \"v\"",
+        "\n  k: v",
+        "\n- k: v",
+        "\nk:",
+        "\n  k:",
+        "\n---\n",
+        "a: ",
+        "'x y'",
+        "{k: v}",
+        "[x, 'y']",
+        "{k: [a, b]}",
+        "[]",
+        "{}",
+        "{ k: \"é\" }",
+        "k: [",
+        "k: {",
     ];
 
     proptest::proptest! {
