@@ -34,6 +34,10 @@ const MAX_KEY: usize = 64;
 /// the fast path refuses far less deep ones anyway).
 const MAX_FLOW_DEPTH: usize = 32;
 
+/// Flow collections of more nodes than this on one line are left to
+/// yaml-rust2 too.
+const MAX_LINE_EVENTS: usize = 1024;
+
 #[derive(Clone, Copy)]
 struct Frame {
     /// A sequence (its items' `-` column) or a mapping (its keys' column).
@@ -300,7 +304,9 @@ impl<'a> Lines<'a> {
 
     /// A node in a flow collection (or the collection itself).
     fn flow_node(&mut self, at: &mut Cursor, depth: usize) -> Result<(), Unsure> {
-        if depth > MAX_FLOW_DEPTH {
+        // A line's events are queued whole: a hostile one-line list of
+        // millions is yaml-rust2's, which streams them.
+        if depth > MAX_FLOW_DEPTH || self.queue.len() > MAX_LINE_EVENTS {
             return Err(Unsure);
         }
         let column = at.column;
@@ -668,11 +674,15 @@ mod tests {
     }
 
     #[test]
-    fn leaves_deep_flow_collections_to_yaml_rust2() {
+    fn leaves_deep_or_long_flow_collections_to_yaml_rust2() {
         let deep = format!("a: {}x{}\n", "[".repeat(40), "]".repeat(40));
         assert!(!assert_agrees(&deep));
         let shallow = format!("a: {}x{}\n", "[".repeat(20), "]".repeat(20));
         assert!(assert_agrees(&shallow));
+        let long = format!("a: [{}x]\n", "x, ".repeat(2000));
+        assert!(!assert_agrees(&long));
+        let short = format!("a: [{}x]\n", "x, ".repeat(500));
+        assert!(assert_agrees(&short));
     }
 
     /// Bits of YAML syntax, strung together at random.
