@@ -468,7 +468,13 @@ fn flow_plain(text: &str) -> Result<(&str, usize), Unsure> {
         .find([',', '[', ']', '{', '}', ':', '#'])
         .ok_or(Unsure)?;
     let value = text[..end].trim_end_matches(' ');
-    if !safe_start(text) || value.is_empty() || !text[end..].starts_with([',', ']', '}']) {
+    // yaml-rust2 refuses a `-` right before a flow indicator, after a
+    // space (`[a -]`), as at a scalar's start.
+    if !safe_start(text)
+        || value.is_empty()
+        || text[..end].ends_with(" -")
+        || !text[end..].starts_with([',', ']', '}'])
+    {
         return Err(Unsure);
     }
     Ok((value, end))
@@ -629,6 +635,7 @@ mod tests {
             "a: [1]\nb: {c: 'x', d: [y z , \"w\"]}\nc: []\nd: { }\n",
             "- {id: \"1\", m: {t: é, u: [x y, 'z']}}  # c\n- [a, -1, .5]\n",
             "a: {b: {c: é, d: e}, f: [[x], {g: h}]}\n",
+            "a: [a - , b -c]\nb: x -]\n",
         ] {
             assert!(assert_agrees(text), "not read: {text:?}");
         }
@@ -648,6 +655,9 @@ mod tests {
             "a: [x #c]\n",
             "a: {\"b\": 1}\n",
             "a: [x]\n  - y\n",
+            "a: [a -]\n",
+            "a: {k: x -}\n",
+            "- [a, b -, c]\n",
             "a: |\n  x\n",
             "a: x\n  y\n",
             "a: 'x\n  y'\n",
@@ -750,6 +760,8 @@ mod tests {
         "{ k: \"é\" }",
         "k: [",
         "k: {",
+        " -",
+        "a -",
     ];
 
     proptest::proptest! {
