@@ -462,7 +462,7 @@ mod tests {
 
     /// Bits of YAML syntax, strung together at random below; plain words
     /// often, so that the fast path takes many of the files.
-    const TOKENS: &[&str] = &[
+    pub(super) const TOKENS: &[&str] = &[
         "a",
         "b c",
         "a",
