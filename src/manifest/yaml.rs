@@ -61,7 +61,7 @@ impl Node {
         }
     }
 
-    fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         match &self.kind {
             NodeKind::Scalar { .. } => 1,
             NodeKind::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
