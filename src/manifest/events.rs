@@ -1,13 +1,15 @@
 //! A `serde` deserializer over yaml-rust2's events, read as they are
-//! scanned: the fast path's reader.
+//! scanned: the fast path's reader. The events come from the line scanner
+//! (`lines.rs`) where it is sure of the text, which gives the same ones.
 //!
 //! It builds no tree and keeps no list of events (`serde_yaml`'s loader
 //! kept every event of a document: the largest allocation of a plan, and
 //! most of its page faults). It reads YAML exactly as the positioned path
-//! does, since both take the same scanner's events and resolve plain
-//! scalars by `Scalar::resolve`. Whatever it is not sure of (a tag, an
-//! anchor, an alias, more events or deeper nesting than the positioned
-//! path allows) is `NotSure`, and the file then takes that path.
+//! does, since both take yaml-rust2's events (or the same ones) and
+//! resolve plain scalars by `Scalar::resolve`. Whatever it is not sure of
+//! (a tag, an anchor, an alias, more nodes or deeper nesting than the
+//! positioned path allows) is `NotSure`, and the file then takes that
+//! path.
 //!
 //! It also notes where each media entry starts, from the scanner's marks,
 //! as the positioned path places it.
