@@ -4,11 +4,11 @@
 //! A panic in any chunk is raised again in the caller: a chunk is never
 //! silently missing (with `--prune`, missing manifests would forget media).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// Items a streamed output (a plan's changes, as text or JSON) renders on
 /// the cores between two writes: output starts at once, memory stays flat.
 pub const BATCH: usize = 4096;
-
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
