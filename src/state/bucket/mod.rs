@@ -9,6 +9,7 @@
 //! wait (`image.rs`), newer formats refused. `object_store`'s types stay
 //! in `store.rs`.
 
+mod growing;
 mod image;
 mod index;
 mod lock;

@@ -20,6 +20,7 @@ use object_store::{
     ClientConfigKey, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
 };
 
+use super::growing::{End, Growing};
 use super::target::{Cloud, Target};
 
 /// One request's limit, connection included.
@@ -100,6 +101,17 @@ pub fn spawn(
     work: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     Ok(runtime()?.spawn(work))
+}
+
+/// The download's side of a `Growing`: a download that stops without a
+/// word (its task aborted or gone) ends it as failed, so that nobody waits
+/// on it for ever.
+struct Filling(Growing);
+
+impl Drop for Filling {
+    fn drop(&mut self) {
+        self.0.finish(End::Failed("the download stopped".into()));
+    }
 }
 
 impl Store {
@@ -201,43 +213,71 @@ impl Store {
 
     /// The object, copied to a private temporary file as it arrives (at
     /// the network's pace: the request's time limit is not spent on what
-    /// reads it), then read by `consume`; `None` when it is not there. A
-    /// snapshot of 1,000,000 media is hundreds of MB: never whole in
-    /// memory, but where TMPDIR cannot take it.
+    /// reads it) and read by `consume` as it grows (`growing.rs`); `None`
+    /// when it is not there. A snapshot of 1,000,000 media is hundreds of
+    /// MB: never whole in memory, but where TMPDIR cannot take it.
     pub fn get_spooled<T>(
         &self,
         key: &str,
-        consume: impl FnOnce(&mut dyn std::io::Read) -> anyhow::Result<T>,
+        consume: impl Fn(&mut dyn std::io::Read) -> anyhow::Result<T>,
     ) -> anyhow::Result<Option<T>> {
         let Ok(spool) = tempfile::tempfile() else {
             return self.get_in_memory(key, consume);
         };
+        let growing = Growing::new(spool);
+        let (found_tx, found) = std::sync::mpsc::sync_channel(1);
         let (store, path, this) = (self.inner.clone(), Path::from(key), self.clone());
         let owned = key.to_string();
-        let spooled = block(async move {
+        let filling = Filling(growing.clone());
+        let download = spawn(async move {
             let failed = |e: object_store::Error| this.failed("read", &owned, &e);
             let got = match store.get(&path).await {
                 Ok(got) => got,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(failed(e)),
-            };
-            this.check_size(&owned, got.meta.size)?;
-            let mut chunks = got.into_stream();
-            let mut at = 0;
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(&failed)?;
-                // A local file: a short wait on this runtime.
-                if let Err(e) = spool.write_all_at(&chunk, at) {
-                    return Ok(Some(Err(e)));
+                Err(object_store::Error::NotFound { .. }) => {
+                    let _ = found_tx.send(Ok(false));
+                    return;
                 }
-                at += chunk.len() as u64;
+                Err(e) => {
+                    let _ = found_tx.send(Err(failed(e)));
+                    return;
+                }
+            };
+            if let Err(e) = this.check_size(&owned, got.meta.size) {
+                let _ = found_tx.send(Err(e));
+                return;
             }
-            Ok(Some(Ok(spool)))
+            let _ = found_tx.send(Ok(true));
+            let mut chunks = got.into_stream();
+            while let Some(chunk) = chunks.next().await {
+                match chunk {
+                    // A local file: a short wait on this runtime.
+                    Ok(chunk) => {
+                        if filling.0.append(&chunk).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => return filling.0.finish(End::Failed(format!("{:#}", failed(e)))),
+                }
+            }
+            filling.0.finish(End::Complete);
         })?;
-        match spooled {
-            None => Ok(None),
-            Some(Ok(spool)) => consume(&mut &spool).map(Some),
-            Some(Err(e)) => {
+        match found.recv() {
+            Err(_) => anyhow::bail!("the bucket client stopped"),
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(false)) => return Ok(None),
+            Ok(Ok(true)) => {}
+        }
+        let consumed = consume(&mut growing.reader());
+        if consumed.is_err() && growing.ended().is_none() {
+            // Refused before its end (not a snapshot): the rest is not read.
+            download.abort();
+            return consumed.map(Some);
+        }
+        match growing.wait_end() {
+            End::Complete => consumed.map(Some),
+            // What cut the object short, not what its reader made of it.
+            End::Failed(why) => Err(anyhow!(why)),
+            End::Unwritable(e) => {
                 tracing::debug!("`{key}` is read into memory: {e}");
                 self.get_in_memory(key, consume)
             }
