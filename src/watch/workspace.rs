@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::error::{Diagnostic, Location};
 use crate::intake::Reader;
 use crate::manifest::{self, assemble_lenient, Desired, ParsedFile};
+use crate::model::MediaId;
 
 /// How long a file may keep changing before it is reported instead of
 /// read (a slow copy of a large manifest takes a few seconds).
@@ -34,6 +35,9 @@ pub struct Workspace {
     /// Reads each file through the intake, once it has settled.
     reader: Reader,
     files: BTreeMap<PathBuf, Tracked>,
+    /// The desired set of the files as they are, and its errors: made
+    /// again only when an edit changes which media are declared where.
+    assembled: (Desired, Vec<Diagnostic>),
 }
 
 impl Workspace {
@@ -44,11 +48,13 @@ impl Workspace {
             roots: roots.to_vec(),
             reader: Reader::within(roots).settled(quiet, settle_bound(quiet)),
             files: BTreeMap::new(),
+            assembled: Default::default(),
         };
         let files = manifest::discover(roots)?;
         for parsed in manifest::parse_all(&files, &ws.reader, crate::time::Timestamp::now()) {
             ws.store(parsed);
         }
+        ws.assembled = ws.assemble();
         Ok(ws)
     }
 
@@ -146,6 +152,11 @@ impl Workspace {
                 p.symlink_metadata()
                     .is_err_and(|e| e.kind() == ErrorKind::NotFound)
             });
+        // Each edited file's media before the edit, to patch the desired
+        // set in place if the edit keeps them (the usual edit).
+        let before = (gone.is_empty() && refused.is_empty())
+            .then(|| self.media_of(&present))
+            .flatten();
         for path in gone {
             self.files.remove(&path);
         }
@@ -178,13 +189,84 @@ impl Workspace {
                 tracked.errors = error(file);
             }
         }
+        let patched = before.is_some_and(|before| {
+            self.media_of(&present) == Some(before) && self.patch_in_place(&present)
+        });
+        if !patched {
+            self.assembled = self.assemble();
+        }
         touched
     }
 
     /// The desired set from every file's last good version. Media of broken
     /// files are held, and forgetting pauses while any file is broken.
+    /// A copy of the one kept (the entries shared, not copied).
     #[must_use]
     pub fn desired(&self) -> (Desired, Vec<Diagnostic>) {
+        self.assembled.clone()
+    }
+
+    /// The media each of `files` declares (its IDs, sorted), while every
+    /// file is good and no media is held (the desired set is then every
+    /// file's media); `None` otherwise.
+    fn media_of(&self, files: &[PathBuf]) -> Option<Vec<Vec<MediaId>>> {
+        let (desired, _) = &self.assembled;
+        let all_good = self
+            .files
+            .values()
+            .all(|t| t.errors.is_empty() && t.good.is_some());
+        if !all_good || !desired.held.is_empty() || desired.incomplete {
+            return None;
+        }
+        files
+            .iter()
+            .map(|path| {
+                let good = self.files.get(path)?.good.as_ref()?;
+                let mut ids: Vec<MediaId> = good.entries.iter().map(|e| e.id).collect();
+                ids.sort_unstable();
+                Some(ids)
+            })
+            .collect()
+    }
+
+    /// Puts the new entries of `edited` files, which declare the media
+    /// they did, in the place of the old ones; the warnings are taken
+    /// again from every file. False (nothing changed) if some media is
+    /// not where it was.
+    fn patch_in_place(&mut self, edited: &[PathBuf]) -> bool {
+        let (desired, _) = &mut self.assembled;
+        for path in edited {
+            let Some(good) = self.files.get(path).and_then(|t| t.good.as_ref()) else {
+                return false;
+            };
+            let theirs = good.entries.iter().all(|e| {
+                desired
+                    .media
+                    .get(&e.id)
+                    .is_some_and(|d| *d.location.file == **path)
+            });
+            if !theirs {
+                return false;
+            }
+        }
+        for path in edited {
+            if let Some(good) = self.files.get(path).and_then(|t| t.good.as_ref()) {
+                for entry in &good.entries {
+                    desired.media.replace(entry.clone());
+                }
+            }
+        }
+        desired.warnings = self
+            .files
+            .values()
+            .filter_map(|t| t.good.as_ref())
+            .flat_map(|g| g.diagnostics.iter().filter(|d| !d.is_error()).cloned())
+            .collect();
+        true
+    }
+
+    /// The desired set made from every file, as `desired` gives it.
+    fn assemble(&self) -> (Desired, Vec<Diagnostic>) {
         let good = self.files.values().filter_map(|t| t.good.as_ref());
         let entries = good.clone().map(|g| g.entries.len()).sum();
         let (mut desired, mut errors) =
@@ -232,6 +314,87 @@ mod tests {
         ws.refresh(&BTreeSet::from([file]));
         let (desired, errors) = ws.desired();
         assert!(desired.media.is_empty() && desired.held.is_empty() && errors.is_empty());
+    }
+
+    /// What a plan sees of the desired set, to compare two of them.
+    fn seen(view: &(Desired, Vec<Diagnostic>)) -> String {
+        let (desired, errors) = view;
+        let media: Vec<String> = desired
+            .media
+            .values()
+            .map(|e| format!("{} {:?} {}", e.id, *e.metadata, e.location))
+            .collect();
+        format!(
+            "{media:#?}\nwarnings {:?}\nheld {:?} incomplete {} files {}\nerrors {:?}",
+            desired.warnings, desired.held, desired.incomplete, desired.files, errors
+        )
+    }
+
+    fn doc(media: &[(&str, &str)]) -> String {
+        let mut text = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
+        for (id, alt) in media {
+            text.push_str(&format!(
+                "  - id: \"{id}\"\n    metadata:\n      alt_text: {{text: \"{alt}\"}}\n"
+            ));
+        }
+        text
+    }
+
+    /// Whatever the edits, the set kept (patched in place when an edit
+    /// keeps its media) is the one made again from every file.
+    #[test]
+    fn the_set_kept_between_edits_is_the_set_made_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+        std::fs::write(&a, doc(&[("1", "one"), ("2", "two")])).unwrap();
+        std::fs::write(&b, doc(&[("3", "three"), ("4", "four")])).unwrap();
+        let mut ws = Workspace::load(&[dir.path().to_path_buf()], Duration::ZERO).unwrap();
+        let edits: [(&PathBuf, String); 7] = [
+            // The same media: patched in place.
+            (&a, doc(&[("1", "one, edited"), ("2", "two")])),
+            (&a, doc(&[("2", "two, moved up"), ("1", "one")])),
+            // Another file declares media 1 too: both held.
+            (
+                &b,
+                doc(&[("3", "three"), ("4", "four"), ("1", "one again")]),
+            ),
+            (&b, doc(&[("3", "three"), ("4", "four")])),
+            // Broken, then mended with the media it had.
+            (&a, "media: [".to_string()),
+            (&a, doc(&[("1", "one"), ("2", "two")])),
+            // A media added.
+            (&a, doc(&[("1", "one"), ("2", "two"), ("5", "five")])),
+        ];
+        for (file, text) in edits {
+            std::fs::write(file, &text).unwrap();
+            ws.refresh(&BTreeSet::from([file.clone()]));
+            assert_eq!(
+                seen(&ws.desired()),
+                seen(&ws.assemble()),
+                "after writing {text}"
+            );
+        }
+        let (desired, _) = ws.desired();
+        let ids: Vec<String> = desired.media.values().map(|e| e.id.to_string()).collect();
+        assert_eq!(ids, ["1", "2", "3", "4", "5"]);
+    }
+
+    /// An edit of one alt text is the new text in the set kept.
+    #[test]
+    fn an_edit_that_keeps_its_media_is_patched_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.yaml");
+        std::fs::write(&a, doc(&[("1", "one"), ("2", "two")])).unwrap();
+        let mut ws = Workspace::load(&[dir.path().to_path_buf()], Duration::ZERO).unwrap();
+        let before = ws.desired();
+        std::fs::write(&a, doc(&[("1", "one, edited"), ("2", "two")])).unwrap();
+        ws.refresh(&BTreeSet::from([a.clone()]));
+        let (desired, _) = ws.desired();
+        let id = MediaId::parse("1").unwrap();
+        let text = |d: &Desired| format!("{:?}", *d.media.get(&id).unwrap().metadata);
+        assert!(text(&desired).contains("one, edited"), "{}", text(&desired));
+        // The copy a plan took before the edit is as it was.
+        assert!(text(&before.0).contains("\"one\""), "{}", text(&before.0));
     }
 
     #[test]
