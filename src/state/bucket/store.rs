@@ -96,7 +96,8 @@ pub fn block<T: Send + 'static>(
         .map_err(|_| anyhow!("the bucket client stopped"))?
 }
 
-/// Spawns `work` on the store's runtime (the lease's renewal).
+/// Spawns `work` on the store's runtime (the lease's renewal, a
+/// snapshot's download).
 pub fn spawn(
     work: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -247,7 +248,9 @@ impl Store {
                 return;
             }
             let _ = found_tx.send(Ok(true));
+            let size = got.meta.size;
             let mut chunks = got.into_stream();
+            let mut received = 0;
             while let Some(chunk) = chunks.next().await {
                 match chunk {
                     // A local file: a short wait on this runtime.
@@ -255,11 +258,21 @@ impl Store {
                         if filling.0.append(&chunk).is_err() {
                             return;
                         }
+                        received += chunk.len() as u64;
                     }
                     Err(e) => return filling.0.finish(End::Failed(format!("{:#}", failed(e)))),
                 }
             }
-            filling.0.finish(End::Complete);
+            // Cut short is a failed read, never a short snapshot (which
+            // would read as damaged).
+            filling.0.finish(if received == size {
+                End::Complete
+            } else {
+                End::Failed(format!(
+                    "cannot read `{owned}` in the bucket {}: it ended after {received} of its {size} bytes",
+                    this.shown
+                ))
+            });
         })?;
         match found.recv() {
             Err(_) => anyhow::bail!("the bucket client stopped"),
@@ -279,6 +292,8 @@ impl Store {
             End::Failed(why) => Err(anyhow!(why)),
             End::Unwritable(e) => {
                 tracing::debug!("`{key}` is read into memory: {e}");
+                // The part written gives its space back to TMPDIR first.
+                drop(growing);
                 self.get_in_memory(key, consume)
             }
         }
