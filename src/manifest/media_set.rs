@@ -72,8 +72,11 @@ impl MediaSet {
         let kept: Vec<bool> = self.0.iter().map(&mut keep).collect();
         let count = kept.iter().filter(|k| **k).count();
         if count * 2 <= self.0.len() || Arc::get_mut(&mut self.0).is_none() {
-            let copies = self.0.iter().zip(&kept).filter(|(_, k)| **k);
-            let copies: Vec<Entry> = copies.map(|(e, _)| e.clone()).collect();
+            // Made at its size: grown by doubling, it would hold up to
+            // twice the kept entries' room.
+            let mut copies = Vec::with_capacity(count);
+            let kept = self.0.iter().zip(&kept).filter(|(_, k)| **k);
+            copies.extend(kept.map(|(e, _)| e.clone()));
             crate::drop_later::drop_later(std::mem::replace(&mut self.0, Arc::new(copies)));
         } else {
             let mut kept = kept.into_iter();
