@@ -349,10 +349,18 @@ mod tests {
         std::fs::write(&a, doc(&[("1", "one"), ("2", "two")])).unwrap();
         std::fs::write(&b, doc(&[("3", "three"), ("4", "four")])).unwrap();
         let mut ws = Workspace::load(&[dir.path().to_path_buf()], Duration::ZERO).unwrap();
-        let edits: [(&PathBuf, String); 7] = [
+        // A past expiry is a warning of its file (patched in and out).
+        let expired = doc(&[("1", "one"), ("2", "two")]).replacen(
+            "alt_text: {text: \"one\"}",
+            "alt_text: {text: \"one\"}\n      content_expiration: {timestamp_sec: 1000}",
+            1,
+        );
+        let edits: [(&PathBuf, String); 9] = [
             // The same media: patched in place.
             (&a, doc(&[("1", "one, edited"), ("2", "two")])),
             (&a, doc(&[("2", "two, moved up"), ("1", "one")])),
+            (&a, expired),
+            (&a, doc(&[("1", "one"), ("2", "two")])),
             // Another file declares media 1 too: both held.
             (
                 &b,
