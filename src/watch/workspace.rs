@@ -189,10 +189,9 @@ impl Workspace {
                 tracked.errors = error(file);
             }
         }
-        let patched = before.is_some_and(|before| {
-            self.media_of(&present) == Some(before) && self.patch_in_place(&present)
-        });
-        if !patched {
+        if before.is_some() && self.media_of(&present) == before {
+            self.patch_in_place(&present);
+        } else {
             self.assembled = self.assemble();
         }
         touched
@@ -229,32 +228,17 @@ impl Workspace {
             .collect()
     }
 
-    /// Puts the new entries of `edited` files, which declare the media
-    /// they did, in the place of the old ones; the warnings are taken
-    /// again from every file. False (nothing changed) if some media is
-    /// not where it was.
-    fn patch_in_place(&mut self, edited: &[PathBuf]) -> bool {
+    /// Puts the new entries of `edited` files in the places of the old
+    /// ones: each file declares the media it did, and no media is
+    /// declared twice (`media_of` said so), so each place is its file's.
+    /// The warnings are taken again from every file.
+    fn patch_in_place(&mut self, edited: &[PathBuf]) {
         let (desired, _) = &mut self.assembled;
-        for path in edited {
-            let Some(good) = self.files.get(path).and_then(|t| t.good.as_ref()) else {
-                return false;
-            };
-            let theirs = good.entries.iter().all(|e| {
-                desired
-                    .media
-                    .get(&e.id)
-                    .is_some_and(|d| *d.location.file == **path)
-            });
-            if !theirs {
-                return false;
-            }
-        }
-        for path in edited {
-            if let Some(good) = self.files.get(path).and_then(|t| t.good.as_ref()) {
-                for entry in &good.entries {
-                    desired.media.replace(entry.clone());
-                }
-            }
+        let goods = edited
+            .iter()
+            .filter_map(|path| self.files.get(path)?.good.as_ref());
+        for entry in goods.flat_map(|good| &good.entries) {
+            desired.media.replace(entry.clone());
         }
         desired.warnings = self
             .files
@@ -262,7 +246,6 @@ impl Workspace {
             .filter_map(|t| t.good.as_ref())
             .flat_map(|g| g.diagnostics.iter().filter(|d| !d.is_error()).cloned())
             .collect();
-        true
     }
 
     /// The desired set made from every file, as `desired` gives it.
