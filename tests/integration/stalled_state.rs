@@ -161,9 +161,9 @@ impl Proxy {
                             if n == 0 || flag.load(Ordering::SeqCst) {
                                 // Frozen: holds both ends open, forwards nothing.
                                 while flag.load(Ordering::SeqCst) {
-                                    // The park only paces the check of the flag, and
-                                    // the test waits on the command's exit and its
-                                    // bound: it paces a flag, not a synchronisation.
+                                    // The test waits on the command's exit and its
+                                    // bound; this park only paces the flag's check.
+                                    // Paces a flag's check: not a synchronisation.
                                     std::thread::park_timeout(Duration::from_secs(1));
                                 }
                                 break;

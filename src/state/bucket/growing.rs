@@ -137,6 +137,8 @@ impl Read for Tail {
         };
         let most = usize::try_from(written - self.at).unwrap_or(usize::MAX);
         let len = buf.len().min(most);
+        // The download's own unnamed temporary file, not a user's file:
+        // nothing the intake guards against can be in its place.
         let n = self.growing.0.file.read_at(&mut buf[..len], self.at)?;
         self.at += n as u64;
         Ok(n)
