@@ -498,10 +498,7 @@ fn a_large_snapshot_is_sent_in_parts_and_reads_back_whole() {
         );
     }
     env.exits_with(&["adopt", "--no-history", &env.manifests()], 0);
-    let snapshot = s3
-        .keys(&format!("{}/snapshots/", folder(&env)))
-        .pop()
-        .expect("a snapshot");
+    let (snapshot, _) = snapshot_keys(&s3, &env);
     let size = s3.get(&snapshot).unwrap().len();
     assert!(
         size > 8 << 20,
@@ -516,4 +513,108 @@ fn a_large_snapshot_is_sent_in_parts_and_reads_back_whole() {
     let plan = env.exits_with(&["plan", &env.manifests()], 0).stdout;
     assert_has(&plan, "No changes. 36000 media match the manifests.");
     assert_eq!(recorded_ids(&env).len(), LARGE as usize);
+}
+
+/// The snapshot's and its digests object's keys (one of each).
+fn snapshot_keys(s3: &S3Server, env: &TestEnv) -> (String, String) {
+    let keys = s3.keys(&format!("{}/snapshots/", folder(env)));
+    let of = |end: &str| {
+        let found: Vec<&String> = keys.iter().filter(|k| k.ends_with(end)).collect();
+        assert_eq!(found.len(), 1, "one {end} object: {keys:#?}");
+        found[0].clone()
+    };
+    let (snapshot, digests) = (of(".json"), of(".digests"));
+    assert_eq!(keys.len(), 2, "{keys:#?}");
+    (snapshot, digests)
+}
+
+/// The `GET`s of `key` among `requests`.
+fn gets_of(requests: &[String], key: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains(key))
+        .count()
+}
+
+/// A plan reads the snapshot's digests object, not the snapshot: a no-op
+/// plan never fetches the snapshot, a plan with an update fetches it for
+/// the record shown as "before", and a compaction leaves one of each.
+/// The digests object is untrusted like the rest: cut short, it is refused;
+/// disagreeing with its snapshot, it is refused once the snapshot is read,
+/// and nothing is sent. A head from before digests objects (none named)
+/// reads from the snapshot, and its next writer adds one.
+#[test]
+fn a_plan_reads_the_snapshots_digests_and_the_snapshot_only_for_a_record() {
+    let Some(s3) = server(
+        "bucket_state::a_plan_reads_the_snapshots_digests_and_the_snapshot_only_for_a_record",
+    ) else {
+        return;
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on_server(&s3).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..4, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let (snapshot, digests) = snapshot_keys(&s3, &env);
+    let plan = |code: i32| {
+        let before = s3.requests().len();
+        let run = env.exits_with(&["plan", &env.manifests()], code);
+        (run, s3.requests().split_off(before))
+    };
+
+    let (run, requests) = plan(0);
+    assert_has(&run.stdout, "No changes. 4 media match the manifests.");
+    assert_eq!(gets_of(&requests, &digests), 1, "{requests:#?}");
+    assert_eq!(gets_of(&requests, &snapshot), 0, "{requests:#?}");
+
+    env.write("manifests/a.yaml", &manifest(0..4, "v2"));
+    let (run, requests) = plan(0);
+    assert_has(&run.stdout, "Plan: 0 to create, 4 to update");
+    assert_has(&run.stdout, "v1");
+    assert_eq!(gets_of(&requests, &snapshot), 1, "{requests:#?}");
+
+    // The last media's digest changed by a bit: it plans as changed, and
+    // its "before" is read from a snapshot that states another digest.
+    env.write("manifests/a.yaml", &manifest(0..4, "v1"));
+    let good = s3.get(&digests).unwrap();
+    let mut forged = good.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    s3.put(&digests, &forged);
+    let (run, _) = plan(1);
+    assert_has(
+        &run.stderr,
+        "damaged: the snapshot does not state the digests of its digests object",
+    );
+    s3.put(&digests, &good[..good.len() - 1]);
+    let (run, _) = plan(1);
+    assert_has(
+        &run.stderr,
+        "damaged: the snapshot's digests object is cut short",
+    );
+    let apply = env.exits_with(&["apply", "--auto-approve", &env.manifests()], 1);
+    assert_has(&apply.stderr, "the snapshot's digests object is cut short");
+    assert_eq!(emu.request_count(), 0);
+    s3.put(&digests, &good);
+
+    // A head as a writer before digests objects left it.
+    let head_key = format!("{}/head.json", folder(&env));
+    let head: serde_json::Value = serde_json::from_slice(&s3.get(&head_key).unwrap()).unwrap();
+    let mut older = head.clone();
+    older.as_object_mut().unwrap().remove("digests");
+    s3.put(&head_key, older.to_string().as_bytes());
+    s3.request("DELETE", &format!("/{BUCKET}/{digests}"), b"");
+    let (run, requests) = plan(0);
+    assert_has(&run.stdout, "No changes. 4 media match the manifests.");
+    assert_eq!(gets_of(&requests, &snapshot), 1, "{requests:#?}");
+
+    // Its next writer compacts into a snapshot with its digests object,
+    // and the old snapshot goes.
+    env.write("manifests/a.yaml", &manifest(0..4, "v2"));
+    env.exits_with(&["apply", "--auto-approve", &env.manifests()], 0);
+    assert_eq!(emu.request_count(), 4);
+    let (newer, newer_digests) = snapshot_keys(&s3, &env);
+    assert_ne!(newer, snapshot);
+    let (run, requests) = plan(0);
+    assert_has(&run.stdout, "No changes. 4 media match the manifests.");
+    assert_eq!(gets_of(&requests, &newer_digests), 1, "{requests:#?}");
+    assert_eq!(gets_of(&requests, &newer), 0, "{requests:#?}");
 }

@@ -41,6 +41,10 @@ pub struct Head {
     /// The snapshot at `serial` (`None`: the state was empty then).
     #[serde(default)]
     pub snapshot: Option<String>,
+    /// The snapshot's digests object (`digest_object.rs`), beside it;
+    /// `None` from a writer before it, whose readers read the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digests: Option<String>,
     /// The session whose journals follow the snapshot.
     #[serde(default)]
     pub session: Option<String>,
@@ -49,7 +53,7 @@ pub struct Head {
 }
 
 /// A history chunk as stored in a snapshot or journal.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct StoredChunk {
     serial: u64,
     index: u32,
@@ -115,7 +119,7 @@ impl Serialize for Records<'_> {
 }
 
 /// One write: records put and removed, with their history.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Journal {
     pub serial: u64,
     pub lineage: String,
@@ -147,6 +151,24 @@ impl Journal {
     pub fn encode(&self) -> anyhow::Result<Vec<u8>> {
         Ok(serde_json::to_vec(self)?)
     }
+
+    /// Its puts' digests (each as its record states it) and its removes,
+    /// applied to `digests`, as `Image::apply` applies them to an image.
+    pub fn apply_to_digests(&self, digests: &mut Digests) -> anyhow::Result<()> {
+        for (id, value) in &self.puts {
+            digests.insert(*id, stated(id, value)?);
+        }
+        for id in &self.removes {
+            digests.remove(id);
+        }
+        Ok(())
+    }
+}
+
+/// The digest a journal's record states, checked against its metadata.
+fn stated(id: &MediaId, value: &RawValue) -> anyhow::Result<Digest> {
+    Digest::stated(value.get().as_bytes())
+        .map_err(|e| anyhow!("the record of media {id} in a journal: {e}"))
 }
 
 fn raw(bytes: Vec<u8>) -> anyhow::Result<Box<RawValue>> {
@@ -182,10 +204,8 @@ impl Image {
     /// Applies a journal that follows this image.
     pub fn apply(&mut self, journal: Journal) -> anyhow::Result<()> {
         for (id, value) in journal.puts {
-            let bytes = value.get().as_bytes().to_vec();
-            let digest = Digest::stated(&bytes)
-                .map_err(|e| anyhow!("the record of media {id} in a journal: {e}"))?;
-            self.put(id, digest, bytes);
+            let digest = stated(&id, &value)?;
+            self.put(id, digest, value.get().as_bytes().to_vec());
         }
         for id in journal.removes {
             self.remove(&id);
@@ -299,15 +319,6 @@ impl Image {
         visit(batch)
     }
 
-    /// How many media the image records.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn contains(&self, id: &MediaId) -> bool {
-        self.records.contains_key(id)
-    }
-
     pub fn digests(&self) -> Digests {
         self.digests.clone()
     }
@@ -336,6 +347,7 @@ fn decode(id: &MediaId, bytes: &[u8]) -> anyhow::Result<Record> {
 }
 
 /// The keys of a workspace's objects.
+#[derive(Clone)]
 pub struct Keys {
     folder: String,
 }
@@ -397,12 +409,29 @@ pub fn read_head(
 
 /// How many times a reader starts again when a writer compacted what it
 /// was reading (each time means the writer made progress).
-const ATTEMPTS: usize = 5;
+pub const ATTEMPTS: usize = 5;
 
-/// The state `head` stands on: its snapshot, then its session's journals
-/// in order up to the first gap. `None` when a writer compacted the
-/// snapshot away meanwhile (read the head again).
+/// The whole image `head` stands on: its snapshot, then its session's
+/// journals in order up to the first gap. `None` when a writer compacted
+/// the snapshot away meanwhile (read the head again).
 pub fn load(store: &Store, keys: &Keys, head: &Head, shown: &str) -> anyhow::Result<Option<Image>> {
+    let Some(mut image) = load_snapshot(store, keys, head, shown)? else {
+        return Ok(None);
+    };
+    for journal in journals(store, keys, head, image.serial, shown)? {
+        image.apply(journal).map_err(|e| damaged(shown, &e))?;
+    }
+    Ok(Some(image))
+}
+
+/// The image of `head`'s snapshot alone (an empty one if it has none),
+/// at the head's serial. `None` when a writer compacted it away.
+pub fn load_snapshot(
+    store: &Store,
+    keys: &Keys,
+    head: &Head,
+    shown: &str,
+) -> anyhow::Result<Option<Image>> {
     let mut image = match &head.snapshot {
         None => Image::new(head.lineage.clone()),
         Some(key) => match store.get_spooled(&format!("{}/{key}", keys.folder()), |object| {
@@ -419,47 +448,49 @@ pub fn load(store: &Store, keys: &Keys, head: &Head, shown: &str) -> anyhow::Res
             &anyhow!("the snapshot's lineage is not the head's"),
         ));
     }
-    if let Some(session) = &head.session {
-        let listed = store.list(&keys.journals(session))?;
-        for key in listed {
-            let next = keys.journal(session, image.serial + 1);
-            if key < next {
-                continue;
-            }
-            if key != next {
-                break;
-            }
-            let Some((bytes, _)) = store.get(&key)? else {
-                break;
-            };
-            let journal: Journal =
-                serde_json::from_slice(&bytes).map_err(|e| damaged(shown, &e.into()))?;
-            if journal.lineage != image.lineage || journal.serial != image.serial + 1 {
-                return Err(damaged(shown, &anyhow!("journal `{key}` does not follow")));
-            }
-            image.apply(journal).map_err(|e| damaged(shown, &e))?;
-        }
-    }
     Ok(Some(image))
 }
 
-/// The head and the state it stands on, read consistently.
-pub fn read(
+/// The journals of `head`'s session that follow `serial`, in order up to
+/// the first gap, each checked to follow the one before.
+pub fn journals(
     store: &Store,
     keys: &Keys,
+    head: &Head,
+    serial: u64,
     shown: &str,
-) -> anyhow::Result<Option<(Head, Version, Image)>> {
-    for _ in 0..ATTEMPTS {
-        let Some((head, version)) = read_head(store, keys, shown)? else {
-            return Ok(None);
-        };
-        if let Some(image) = load(store, keys, &head, shown)? {
-            return Ok(Some((head, version, image)));
+) -> anyhow::Result<Vec<Journal>> {
+    let mut out = Vec::new();
+    let Some(session) = &head.session else {
+        return Ok(out);
+    };
+    let mut serial = serial;
+    for key in store.list(&keys.journals(session))? {
+        let next = keys.journal(session, serial + 1);
+        if key < next {
+            continue;
         }
+        if key != next {
+            break;
+        }
+        let Some((bytes, _)) = store.get(&key)? else {
+            break;
+        };
+        let journal: Journal =
+            serde_json::from_slice(&bytes).map_err(|e| damaged(shown, &e.into()))?;
+        if journal.lineage != head.lineage || journal.serial != serial + 1 {
+            return Err(damaged(shown, &anyhow!("journal `{key}` does not follow")));
+        }
+        serial = journal.serial;
+        out.push(journal);
     }
-    Err(anyhow!(
+    Ok(out)
+}
+
+pub fn kept_changing(shown: &str) -> anyhow::Error {
+    anyhow!(
         "the state at {shown} kept changing while it was read (a writer compacting it); run the command again"
-    ))
+    )
 }
 
 pub fn damaged(shown: &str, cause: &anyhow::Error) -> anyhow::Error {

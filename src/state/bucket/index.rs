@@ -57,10 +57,6 @@ impl Index {
         self.len
     }
 
-    pub fn contains_key(&self, id: &MediaId) -> bool {
-        self.get(id).is_some()
-    }
-
     pub fn get(&self, id: &MediaId) -> Option<Place> {
         match self.changes.get(id) {
             Some(change) => change.clone(),
@@ -193,7 +189,7 @@ mod tests {
         assert!(index.remove(&id(30)).is_none());
         assert!(index.insert(id(40), spilled(40)).is_none());
         assert_eq!(index.len(), 4);
-        assert!(!index.contains_key(&id(30)) && index.contains_key(&id(5)));
+        assert!(index.get(&id(30)).is_none() && index.get(&id(5)).is_some());
         assert_eq!(
             listed(&index),
             [

@@ -9,9 +9,11 @@
 //! wait (`image.rs`), newer formats refused. `object_store`'s types stay
 //! in `store.rs`.
 
+mod digest_object;
 mod growing;
 mod image;
 mod index;
+mod lazy;
 mod lock;
 mod previews;
 mod spill;
@@ -31,14 +33,15 @@ use super::{
 };
 use crate::model::Digests;
 use crate::model::MediaId;
-use image::{Image, Keys};
+use image::Keys;
+use lazy::Lazy;
 use lock::Lock;
 use store::{Put, Store};
 
-/// A consistent state read once; later reads come from what it read (the
-/// image URLs, read only by a review, on demand).
+/// A consistent state read once, as far as its digests (`lazy.rs`); later
+/// reads come from what it read, the snapshot and the image URLs on demand.
 struct BucketReader {
-    image: Image,
+    state: Lazy,
     store: Store,
     keys: Keys,
 }
@@ -48,25 +51,31 @@ impl StateReader for BucketReader {
         true
     }
     fn lineage(&self) -> anyhow::Result<Option<String>> {
-        Ok(Some(self.image.lineage.clone()))
+        Ok(Some(self.state.lineage().to_string()))
     }
     fn serial(&self) -> anyhow::Result<u64> {
-        Ok(self.image.serial)
+        Ok(self.state.serial())
     }
     fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
-        self.image.each_record(visit)
+        self.state.image()?.each_record(visit)
     }
     fn digests(&self) -> anyhow::Result<Digests> {
-        Ok(self.image.digests())
+        Ok(self.state.digests().clone())
     }
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
-        self.image.get(id)
+        if self.state.digests().get(id).is_none() {
+            return Ok(None);
+        }
+        self.state.image()?.get(id)
     }
     fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
         let mut out = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let image = self.state.image()?;
         for id in ids {
-            let record = self
-                .image
+            let record = image
                 .get(id)?
                 .ok_or_else(|| anyhow!("media {id} has a digest but no record"))?;
             out.insert(*id, record);
@@ -74,10 +83,10 @@ impl StateReader for BucketReader {
         Ok(out)
     }
     fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
-        self.image.each_entry(filter, visit)
+        self.state.image()?.each_entry(filter, visit)
     }
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
-        previews::read(&self.store, &self.keys, &self.image, ids)
+        previews::read(&self.store, &self.keys, self.state.digests(), ids)
     }
 }
 
@@ -107,9 +116,9 @@ pub fn open_reader(target: &Target) -> anyhow::Result<(Box<dyn StateReader>, Opt
         Err(known) => return Err(unknown(target, &known)),
     }
     let keys = keys(target);
-    match image::read(&store, &keys, &target.to_string())? {
+    match lazy::read(&store, &keys, &target.to_string())? {
         None => Ok((Box::new(Empty), None)),
-        Some((head, _, image)) => Ok((Box::new(BucketReader { image, store, keys }), head.moved)),
+        Some((head, _, state)) => Ok((Box::new(BucketReader { state, store, keys }), head.moved)),
     }
 }
 
@@ -144,7 +153,10 @@ pub fn open_writer(
     let acquired = Lock::acquire(&store, &keys, command, Some(provenance.run.clone()), &shown)?;
     // Only now, under the lock: `state migrate` marks its source while
     // holding it, so a writer that got in after it sees the mark.
-    let found = image::read(&store, &keys, &shown)?;
+    let found = match lazy::read(&store, &keys, &shown)? {
+        Some((head, version, state)) => Some((head, version, state.into_image()?)),
+        None => None,
+    };
     if let Some(moved) = found.as_ref().and_then(|(head, _, _)| head.moved.clone()) {
         return Ok(Writable::Moved(moved));
     }
@@ -236,7 +248,8 @@ pub fn delete(target: &Target, name: &str, force: bool) -> anyhow::Result<u64> {
             _ => return Err(e),
         },
     };
-    let held = image::read(&store, &keys, &shown)?.map_or(0, |(_, _, image)| image.len() as u64);
+    let held =
+        lazy::read(&store, &keys, &shown)?.map_or(0, |(_, _, state)| state.digests().len() as u64);
     if held > 0 && !force {
         anyhow::bail!(
             "workspace `{name}` holds {held} media; nothing was deleted (keep a copy with `xmeta --workspace {name} state export --out FILE`, then pass --force to delete them with it)"

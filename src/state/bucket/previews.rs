@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::image::{Image, Keys};
+use super::image::Keys;
 use super::store::Store;
-use crate::model::MediaId;
+use crate::model::{Digests, MediaId};
 
 /// What the object holds; one that does not parse (damage, a forgery)
 /// holds nothing, and the review shows no images.
@@ -24,7 +24,7 @@ fn stored(store: &Store, keys: &Keys) -> anyhow::Result<BTreeMap<String, String>
 pub fn read(
     store: &Store,
     keys: &Keys,
-    image: &Image,
+    held: &Digests,
     ids: &[MediaId],
 ) -> anyhow::Result<BTreeMap<MediaId, String>> {
     if ids.is_empty() {
@@ -33,7 +33,7 @@ pub fn read(
     let mut stored = stored(store, keys)?;
     Ok(ids
         .iter()
-        .filter(|id| image.contains(id))
+        .filter(|id| held.get(id).is_some())
         .filter_map(|id| stored.remove(&id.to_string()).map(|url| (*id, url)))
         .collect())
 }
@@ -43,14 +43,14 @@ pub fn read(
 pub fn write(
     store: &Store,
     keys: &Keys,
-    image: &Image,
+    held: &Digests,
     previews: &BTreeMap<MediaId, String>,
 ) -> anyhow::Result<()> {
     let mut all = stored(store, keys)?;
     for (id, url) in previews {
         all.insert(id.to_string(), url.clone());
     }
-    all.retain(|id, _| MediaId::parse(id).is_some_and(|id| image.contains(&id)));
+    all.retain(|id, _| MediaId::parse(id).is_some_and(|id| held.get(&id).is_some()));
     store.put(&keys.previews(), serde_json::to_vec(&all)?)?;
     Ok(())
 }

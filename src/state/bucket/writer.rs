@@ -19,6 +19,7 @@ use std::sync::{Mutex, PoisonError, RwLock};
 
 use anyhow::anyhow;
 
+use super::digest_object;
 use super::image::{self, Head, Image, Journal, Keys};
 use super::lock::Lock;
 use super::store::{Put, Store, Version};
@@ -81,6 +82,7 @@ impl BucketWriter {
                     lineage: new_lineage(),
                     serial: 0,
                     snapshot: None,
+                    digests: None,
                     session: Some(session.clone()),
                     moved: None,
                 };
@@ -214,8 +216,12 @@ impl BucketWriter {
         // file, and sent from there in parts once the image is free again.
         let image = self.image();
         let (serial, lineage) = (image.serial, image.lineage.clone());
-        let name = format!("snapshots/{serial:020}-{}.json", random_id());
+        let id = random_id();
+        let name = format!("snapshots/{serial:020}-{id}.json");
+        let digests_name = format!("snapshots/{serial:020}-{id}.digests");
         let snapshot_key = format!("{}/{name}", self.keys.folder());
+        let digests_key = format!("{}/{digests_name}", self.keys.folder());
+        let digests = digest_object::encode(&lineage, serial, &image.digests())?;
         if let Some(file) = image.snapshot_file()? {
             drop(image);
             self.store.put_file(&snapshot_key, file)?;
@@ -224,11 +230,13 @@ impl BucketWriter {
             drop(image);
             self.store.put(&snapshot_key, bytes)?;
         }
+        self.store.put(&digests_key, digests)?;
         let head = Head {
             format: image::FORMAT,
             lineage,
             serial,
             snapshot: Some(name),
+            digests: Some(digests_name),
             session: next.clone(),
             moved: written.head.moved.clone(),
         };
@@ -239,7 +247,7 @@ impl BucketWriter {
         )? {
             Put::Done(version) => version,
             Put::Conflict => {
-                let _ = self.store.delete(&snapshot_key);
+                let _ = self.store.delete_many(vec![snapshot_key, digests_key]);
                 anyhow::bail!(
                     "the head of the state at {} was changed by another writer since this one opened it (its lock was taken over); this writer's journals are left under `{}` and its confirmations plan again",
                     self.shown,
@@ -261,9 +269,11 @@ impl BucketWriter {
         let deleted = self
             .store
             .delete_many(written.journals.drain(..).collect())
-            .and_then(|()| match old.snapshot {
-                Some(old) => self.store.delete(&format!("{}/{old}", self.keys.folder())),
-                None => Ok(()),
+            .and_then(|()| {
+                let folder = self.keys.folder();
+                let old = [old.snapshot, old.digests].into_iter().flatten();
+                self.store
+                    .delete_many(old.map(|name| format!("{folder}/{name}")).collect())
             });
         if let Err(e) = deleted {
             tracing::warn!("the state's old snapshot or journals were not all deleted: {e:#}");
@@ -352,7 +362,7 @@ impl StateReader for BucketWriter {
         self.image().each_entry(filter, visit)
     }
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
-        super::previews::read(&self.store, &self.keys, &self.image(), ids)
+        super::previews::read(&self.store, &self.keys, &self.image().digests(), ids)
     }
 }
 
@@ -474,7 +484,7 @@ impl StateWriter for BucketWriter {
         }
         let _written = self.lock_written();
         self.lock.check()?;
-        super::previews::write(&self.store, &self.keys, &self.image(), previews)
+        super::previews::write(&self.store, &self.keys, &self.image().digests(), previews)
     }
 
     fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()> {
