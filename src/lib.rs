@@ -82,6 +82,20 @@ pub mod internals {
     pub use crate::watch::{AppliedCache, Workspace};
 }
 
+/// How the binary's allocator gives freed memory back to the OS (set once,
+/// by `main`: the library has no unsafe code).
+static GIVE_BACK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+pub fn set_give_back(give_back: fn()) {
+    let _ = GIVE_BACK.set(give_back);
+}
+
+pub(crate) fn give_back() {
+    if let Some(give_back) = GIVE_BACK.get() {
+        give_back();
+    }
+}
+
 /// Parses the command line, runs the command, prints any error (the one
 /// place errors are printed) and returns the exit status.
 #[must_use]

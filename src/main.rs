@@ -1,6 +1,6 @@
 //! The `xmeta` binary: run, then exit with the command's status.
 
-// The library forbids unsafe code; the binary has one call, below.
+// The library forbids unsafe code; the binary has two calls, below.
 #![deny(unsafe_code)]
 
 /// mimalloc: the plan of 100,000 media is allocation-bound, and glibc's
@@ -10,6 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     return_freed_memory_sooner();
+    xmeta::set_give_back(give_back);
     xmeta::run()
 }
 
@@ -28,4 +29,16 @@ fn return_freed_memory_sooner() {
     // SAFETY: `mi_option_set` stores one option value; mimalloc allows it
     // at any time, from any thread, and reads the option at each purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 5) };
+}
+
+/// After each watch cycle: the cycle's threads have exited, and what they
+/// allocated that the cycle freed sits in their abandoned pages until a
+/// thread reclaims them; a forced collect on the main thread does (0.5 ms
+/// at 100,000 media). `watch --apply` at 100,000 media, 400 one-file
+/// edits: resident memory over the last 100 97.6 → 94.4 MB, peak 103.3 → 99.7 MB.
+#[allow(unsafe_code)]
+fn give_back() {
+    // SAFETY: `mi_collect` only frees what mimalloc holds unused; it may
+    // be called at any time, from any thread.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }

@@ -137,6 +137,8 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
                 retry_later(&mut retry);
             }
         }
+        // What the cycle freed goes back to the OS before the next one.
+        crate::give_back();
     }
     drop(debouncer);
     tracing::info!("watch stopped");
