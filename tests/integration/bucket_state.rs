@@ -515,16 +515,16 @@ fn a_large_snapshot_is_sent_in_parts_and_reads_back_whole() {
     assert_eq!(recorded_ids(&env).len(), LARGE as usize);
 }
 
-/// The snapshot's and its digests object's keys (one of each).
+/// The keys of the snapshot the head stands on and of its digests object
+/// (which must be there).
 fn snapshot_keys(s3: &S3Server, env: &TestEnv) -> (String, String) {
-    let keys = s3.keys(&format!("{}/snapshots/", folder(env)));
-    let of = |end: &str| {
-        let found: Vec<&String> = keys.iter().filter(|k| k.ends_with(end)).collect();
-        assert_eq!(found.len(), 1, "one {end} object: {keys:#?}");
-        found[0].clone()
-    };
-    let (snapshot, digests) = (of(".json"), of(".digests"));
-    assert_eq!(keys.len(), 2, "{keys:#?}");
+    let folder = folder(env);
+    let head: serde_json::Value =
+        serde_json::from_slice(&s3.get(&format!("{folder}/head.json")).unwrap()).unwrap();
+    assert_eq!(head["digests"], true, "{head}");
+    let snapshot = format!("{folder}/{}", head["snapshot"].as_str().unwrap());
+    let digests = snapshot.replace(".json", ".digests");
+    assert!(s3.get(&digests).is_some(), "{digests}");
     (snapshot, digests)
 }
 
@@ -595,19 +595,23 @@ fn a_plan_reads_the_snapshots_digests_and_the_snapshot_only_for_a_record() {
     assert_eq!(emu.request_count(), 0);
     s3.put(&digests, &good);
 
+    // A digests object gone missing: the snapshot is read instead.
+    s3.request("DELETE", &format!("/{BUCKET}/{digests}"), b"");
+    let (run, requests) = plan(0);
+    assert_has(&run.stdout, "No changes. 4 media match the manifests.");
+    assert_eq!(gets_of(&requests, &snapshot), 1, "{requests:#?}");
+
     // A head as a writer before digests objects left it.
     let head_key = format!("{}/head.json", folder(&env));
     let head: serde_json::Value = serde_json::from_slice(&s3.get(&head_key).unwrap()).unwrap();
     let mut older = head.clone();
     older.as_object_mut().unwrap().remove("digests");
     s3.put(&head_key, older.to_string().as_bytes());
-    s3.request("DELETE", &format!("/{BUCKET}/{digests}"), b"");
     let (run, requests) = plan(0);
     assert_has(&run.stdout, "No changes. 4 media match the manifests.");
     assert_eq!(gets_of(&requests, &snapshot), 1, "{requests:#?}");
 
-    // Its next writer compacts into a snapshot with its digests object,
-    // and the old snapshot goes.
+    // Its next writer compacts into a snapshot with its digests object.
     env.write("manifests/a.yaml", &manifest(0..4, "v2"));
     env.exits_with(&["apply", "--auto-approve", &env.manifests()], 0);
     assert_eq!(emu.request_count(), 4);
@@ -617,4 +621,41 @@ fn a_plan_reads_the_snapshots_digests_and_the_snapshot_only_for_a_record() {
     assert_has(&run.stdout, "No changes. 4 media match the manifests.");
     assert_eq!(gets_of(&requests, &newer_digests), 1, "{requests:#?}");
     assert_eq!(gets_of(&requests, &newer), 0, "{requests:#?}");
+
+    // A compaction keeps the snapshot the head stood on before (a reader
+    // that took its digests may still read it), and deletes the ones
+    // before that, and any a losing writer left.
+    let left = format!(
+        "{}/snapshots/00000000000000000001-00000000000000aa.json",
+        folder(&env)
+    );
+    s3.put(&left, b"{}");
+    env.write("manifests/a.yaml", &manifest(0..4, "v3"));
+    env.exits_with(&["apply", "--auto-approve", &env.manifests()], 0);
+    let (newest, newest_digests) = snapshot_keys(&s3, &env);
+    let mut want = vec![newer, newer_digests, newest, newest_digests];
+    want.sort();
+    assert_eq!(s3.keys(&format!("{}/snapshots/", folder(&env))), want);
+
+    // A head naming anything but a snapshot is refused, by readers and
+    // writers alike, and nothing it names is deleted.
+    let head = String::from_utf8(s3.get(&head_key).unwrap()).unwrap();
+    let marker = format!("{}/workspace.json", folder(&env));
+    for forged in [
+        serde_json::json!("workspace.json"),
+        serde_json::json!("snapshots/../workspace.json"),
+    ] {
+        let mut value: serde_json::Value = serde_json::from_str(&head).unwrap();
+        value["snapshot"] = forged;
+        s3.put(&head_key, value.to_string().as_bytes());
+        for args in [vec!["plan"], vec!["apply", "--auto-approve"]] {
+            let mut args = args.clone();
+            let manifests = env.manifests();
+            args.push(&manifests);
+            let run = env.exits_with(&args, 1);
+            assert_has(&run.stderr, "the head names a snapshot that is not one");
+        }
+        assert!(s3.get(&marker).is_some());
+    }
+    assert_eq!(emu.request_count(), 8);
 }

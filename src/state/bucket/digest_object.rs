@@ -6,9 +6,10 @@
 //!
 //! Layout (binary: this is an index beside the JSON snapshot, as sled's
 //! digest index is beside its records):
-//! `MAGIC`, the serial (u64, big-endian), the lineage's length (u16) and
-//! bytes, the count (u64), then per media in ID order: its ID's digit
-//! count (u8), the digits, and the 32-byte digest. Nothing may follow.
+//! `MAGIC`, the serial (u64, big-endian), the lineage's and then the
+//! snapshot's name's length (u16) and bytes, the count (u64), then per
+//! media in ID order: its ID's digit count (u8), the digits, and the
+//! 32-byte digest. Nothing may follow.
 
 use anyhow::{anyhow, bail};
 
@@ -17,14 +18,27 @@ use crate::model::{Digest, Digests, MediaId};
 /// The object's first bytes: what it is, and its layout's version.
 const MAGIC: &[u8] = b"xmeta snapshot digests 1\n";
 
-/// The object for the snapshot of `lineage` at `serial`.
-pub fn encode(lineage: &str, serial: u64, digests: &Digests) -> anyhow::Result<Vec<u8>> {
-    let lineage_len = u16::try_from(lineage.len()).map_err(|_| anyhow!("a lineage too long"))?;
-    let mut out = Vec::with_capacity(MAGIC.len() + 18 + lineage.len() + digests.len() * 52);
+/// The name of the digests object of snapshot `snapshot` (a name
+/// `is_snapshot_name` accepts): beside it, never named by the head.
+pub fn name_of(snapshot: &str) -> String {
+    format!("{}.digests", snapshot.trim_end_matches(".json"))
+}
+
+/// The object for snapshot `snapshot` of `lineage` at `serial`.
+pub fn encode(
+    lineage: &str,
+    serial: u64,
+    snapshot: &str,
+    digests: &Digests,
+) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(MAGIC.len() + 20 + lineage.len() + digests.len() * 52);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&serial.to_be_bytes());
-    out.extend_from_slice(&lineage_len.to_be_bytes());
-    out.extend_from_slice(lineage.as_bytes());
+    for text in [lineage, snapshot] {
+        let len = u16::try_from(text.len()).map_err(|_| anyhow!("a name too long"))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
     out.extend_from_slice(&(digests.len() as u64).to_be_bytes());
     let mut buf = [0u8; 19];
     for (id, digest) in digests.iter() {
@@ -36,10 +50,11 @@ pub fn encode(lineage: &str, serial: u64, digests: &Digests) -> anyhow::Result<V
     Ok(out)
 }
 
-/// The digests in `bytes`, which must be the object of the snapshot of
-/// `lineage` at `serial`: anything else (another snapshot's, cut short,
-/// an ID out of order or not an ID, bytes after the last) is refused.
-pub fn decode(bytes: &[u8], lineage: &str, serial: u64) -> anyhow::Result<Digests> {
+/// The digests in `bytes`, which must be the object of snapshot
+/// `snapshot` of `lineage` at `serial`: anything else (another
+/// snapshot's, cut short, an ID out of order or not an ID, bytes after
+/// the last) is refused.
+pub fn decode(bytes: &[u8], lineage: &str, serial: u64, snapshot: &str) -> anyhow::Result<Digests> {
     let mut rest = Cursor(bytes);
     if rest.take(MAGIC.len())? != MAGIC {
         bail!("the snapshot's digests object is not one");
@@ -47,7 +62,12 @@ pub fn decode(bytes: &[u8], lineage: &str, serial: u64) -> anyhow::Result<Digest
     let stated_serial = u64::from_be_bytes(rest.array()?);
     let lineage_len = u16::from_be_bytes(rest.array()?);
     let stated_lineage = rest.take(usize::from(lineage_len))?;
-    if stated_serial != serial || stated_lineage != lineage.as_bytes() {
+    let snapshot_len = u16::from_be_bytes(rest.array()?);
+    let stated_snapshot = rest.take(usize::from(snapshot_len))?;
+    if stated_serial != serial
+        || stated_lineage != lineage.as_bytes()
+        || stated_snapshot != snapshot.as_bytes()
+    {
         bail!("the snapshot's digests object is of another snapshot");
     }
     let count = u64::from_be_bytes(rest.array()?);
@@ -107,14 +127,20 @@ mod tests {
             .collect()
     }
 
+    const SNAPSHOT: &str = "snapshots/00000000000000000009-0123456789abcdef.json";
+
     #[test]
     fn digests_read_back_as_written() {
         let all = digests(&["7", "0042", "1000", "1880000000000000000"]);
-        let object = encode("lineage-1", 9, &all).unwrap();
-        assert_eq!(decode(&object, "lineage-1", 9).unwrap(), all);
+        let object = encode("lineage-1", 9, SNAPSHOT, &all).unwrap();
+        assert_eq!(decode(&object, "lineage-1", 9, SNAPSHOT).unwrap(), all);
         let none = Digests::default();
-        let object = encode("lineage-1", 0, &none).unwrap();
-        assert_eq!(decode(&object, "lineage-1", 0).unwrap(), none);
+        let object = encode("lineage-1", 0, SNAPSHOT, &none).unwrap();
+        assert_eq!(decode(&object, "lineage-1", 0, SNAPSHOT).unwrap(), none);
+        assert_eq!(
+            name_of(SNAPSHOT),
+            "snapshots/00000000000000000009-0123456789abcdef.digests"
+        );
     }
 
     /// Every way the object can be wrong is an error naming it; a count
@@ -122,10 +148,20 @@ mod tests {
     #[test]
     fn a_wrong_object_is_refused() {
         let all = digests(&["7", "1000"]);
-        let object = encode("lineage-1", 9, &all).unwrap();
+        let object = encode("lineage-1", 9, SNAPSHOT, &all).unwrap();
         let error = |bytes: &[u8], lineage: &str, serial: u64| {
-            format!("{:#}", decode(bytes, lineage, serial).unwrap_err())
+            format!(
+                "{:#}",
+                decode(bytes, lineage, serial, SNAPSHOT).unwrap_err()
+            )
         };
+        // The same lineage and serial, another snapshot (a losing
+        // writer's, left behind).
+        let other = SNAPSHOT.replace("0123", "3210");
+        assert_eq!(
+            format!("{:#}", decode(&object, "lineage-1", 9, &other).unwrap_err()),
+            "the snapshot's digests object is of another snapshot"
+        );
         assert_eq!(
             error(&object, "lineage-2", 9),
             "the snapshot's digests object is of another snapshot"
@@ -148,7 +184,7 @@ mod tests {
             error(b"{\"records\":[]}", "lineage-1", 9),
             "the snapshot's digests object is cut short"
         );
-        let count_at = MAGIC.len() + 8 + 2 + "lineage-1".len();
+        let count_at = MAGIC.len() + 8 + 2 + "lineage-1".len() + 2 + SNAPSHOT.len();
         let mut lying = object.clone();
         lying[count_at..count_at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
         assert_eq!(
@@ -156,7 +192,7 @@ mod tests {
             "the snapshot's digests object is cut short"
         );
         // The two media swapped: "1000" first.
-        let reversed = encode("lineage-1", 9, &all).unwrap();
+        let reversed = encode("lineage-1", 9, SNAPSHOT, &all).unwrap();
         let first = count_at + 8;
         let mut swapped = reversed[..first].to_vec();
         swapped.extend_from_slice(&reversed[first + 1 + 1 + 32..]);

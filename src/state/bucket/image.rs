@@ -41,10 +41,11 @@ pub struct Head {
     /// The snapshot at `serial` (`None`: the state was empty then).
     #[serde(default)]
     pub snapshot: Option<String>,
-    /// The snapshot's digests object (`digest_object.rs`), beside it;
-    /// `None` from a writer before it, whose readers read the snapshot.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digests: Option<String>,
+    /// Whether the snapshot's digests object (`digest_object.rs`) is
+    /// beside it, named after it; a writer before those never set it, and
+    /// its readers read the snapshot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub digests: bool,
     /// The session whose journals follow the snapshot.
     #[serde(default)]
     pub session: Option<String>,
@@ -160,6 +161,10 @@ impl Journal {
         }
         for id in &self.removes {
             digests.remove(id);
+        }
+        // Read as a full read reads them, so that both refuse the same.
+        for chunk in &self.history {
+            chunk.clone().chunk()?;
         }
         Ok(())
     }
@@ -404,6 +409,23 @@ pub fn read_head(
         .into());
     }
     let head: Head = serde_json::from_slice(&bytes).map_err(|e| damaged(shown, &e.into()))?;
+    // The head names the objects a writer deletes once it moves on: never
+    // anything but a snapshot, whoever wrote it.
+    match &head.snapshot {
+        Some(name) if !is_snapshot_name(name) => {
+            return Err(damaged(
+                shown,
+                &anyhow!("the head names a snapshot that is not one"),
+            ))
+        }
+        None if head.digests => {
+            return Err(damaged(
+                shown,
+                &anyhow!("the head names digests without a snapshot"),
+            ))
+        }
+        _ => {}
+    }
     Ok(Some((head, version)))
 }
 
@@ -485,6 +507,24 @@ pub fn journals(
         out.push(journal);
     }
     Ok(out)
+}
+
+/// A snapshot's name as writers make it: `snapshots/`, the serial in 20
+/// digits, `-`, 16 hex digits, `.json`.
+pub fn is_snapshot_name(name: &str) -> bool {
+    let Some(stem) = name
+        .strip_prefix("snapshots/")
+        .and_then(|n| n.strip_suffix(".json"))
+    else {
+        return false;
+    };
+    let bytes = stem.as_bytes();
+    bytes.len() == 37
+        && bytes[..20].iter().all(u8::is_ascii_digit)
+        && bytes[20] == b'-'
+        && bytes[21..]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
 }
 
 pub fn kept_changing(shown: &str) -> anyhow::Error {
@@ -647,6 +687,27 @@ mod tests {
                 proptest::prop_assert_eq!(&records_of, &digests_of);
                 proptest::prop_assert_eq!(image.records.len(), records_of.len());
             }
+        }
+    }
+
+    /// Only a name a writer makes is a snapshot's: a forged head must not
+    /// name another object, which a writer would delete once it moved on.
+    #[test]
+    fn a_snapshot_name_is_only_what_writers_make() {
+        assert!(is_snapshot_name(
+            "snapshots/00000000000000000042-0123456789abcdef.json"
+        ));
+        for forged in [
+            "head.json",
+            "workspace.json",
+            "snapshots/../head.json",
+            "snapshots/00000000000000000042-0123456789abcdef.digests",
+            "snapshots/00000000000000000042-0123456789ABCDEF.json",
+            "snapshots/0000000000000000042-0123456789abcdef0.json",
+            "snapshots/00000000000000000042-0123456789abcdef.json/x.json",
+            "journal/s/00000000000000000042-0123456789abcdef.json",
+        ] {
+            assert!(!is_snapshot_name(forged), "{forged}");
         }
     }
 

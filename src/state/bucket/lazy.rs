@@ -116,24 +116,30 @@ fn load(store: &Store, keys: &Keys, head: &Head, shown: &str) -> anyhow::Result<
             journals,
             full,
         };
-    let (Some(_), Some(key)) = (&head.snapshot, &head.digests) else {
-        // No snapshot, or one from a writer before digests objects: the
-        // whole image now, as its digests are in it.
+    // No snapshot, one from a writer before digests objects, or one whose
+    // digests object is missing: the whole image now, as its digests are
+    // in it (and a snapshot missing too is a compaction: read the head
+    // again).
+    let whole = || -> anyhow::Result<Option<Lazy>> {
         let Some(image) = image::load(store, keys, head, shown)? else {
             return Ok(None);
         };
         let (digests, serial) = (image.digests(), image.serial);
-        return Ok(Some(lazy(
+        Ok(Some(lazy(
             digests,
             serial,
             Vec::new(),
             OnceLock::from(image),
-        )));
+        )))
     };
-    let Some((bytes, _)) = store.get(&format!("{}/{key}", keys.folder()))? else {
-        return Ok(None);
+    let Some(snapshot) = head.snapshot.as_deref().filter(|_| head.digests) else {
+        return whole();
     };
-    let mut digests = digest_object::decode(&bytes, &head.lineage, head.serial)
+    let key = format!("{}/{}", keys.folder(), digest_object::name_of(snapshot));
+    let Some((bytes, _)) = store.get(&key)? else {
+        return whole();
+    };
+    let mut digests = digest_object::decode(&bytes, &head.lineage, head.serial, snapshot)
         .map_err(|e| damaged(shown, &e))?;
     drop(bytes);
     let journals = image::journals(store, keys, head, head.serial, shown)?;

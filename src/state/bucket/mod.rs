@@ -248,8 +248,12 @@ pub fn delete(target: &Target, name: &str, force: bool) -> anyhow::Result<u64> {
             _ => return Err(e),
         },
     };
-    let held =
-        lazy::read(&store, &keys, &shown)?.map_or(0, |(_, _, state)| state.digests().len() as u64);
+    // Counted from the records (checked against the digests), not the
+    // digests alone: a forged count of 0 must not pass for empty.
+    let held = match lazy::read(&store, &keys, &shown)? {
+        Some((_, _, state)) => state.into_image()?.digests().len() as u64,
+        None => 0,
+    };
     if held > 0 && !force {
         anyhow::bail!(
             "workspace `{name}` holds {held} media; nothing was deleted (keep a copy with `xmeta --workspace {name} state export --out FILE`, then pass --force to delete them with it)"

@@ -82,7 +82,7 @@ impl BucketWriter {
                     lineage: new_lineage(),
                     serial: 0,
                     snapshot: None,
-                    digests: None,
+                    digests: false,
                     session: Some(session.clone()),
                     moved: None,
                 };
@@ -216,12 +216,11 @@ impl BucketWriter {
         // file, and sent from there in parts once the image is free again.
         let image = self.image();
         let (serial, lineage) = (image.serial, image.lineage.clone());
-        let id = random_id();
-        let name = format!("snapshots/{serial:020}-{id}.json");
-        let digests_name = format!("snapshots/{serial:020}-{id}.digests");
+        let name = format!("snapshots/{serial:020}-{}.json", random_id());
+        let digests_name = digest_object::name_of(&name);
         let snapshot_key = format!("{}/{name}", self.keys.folder());
         let digests_key = format!("{}/{digests_name}", self.keys.folder());
-        let digests = digest_object::encode(&lineage, serial, &image.digests())?;
+        let digests = digest_object::encode(&lineage, serial, &name, &image.digests())?;
         if let Some(file) = image.snapshot_file()? {
             drop(image);
             self.store.put_file(&snapshot_key, file)?;
@@ -230,13 +229,16 @@ impl BucketWriter {
             drop(image);
             self.store.put(&snapshot_key, bytes)?;
         }
-        self.store.put(&digests_key, digests)?;
+        if let Err(e) = self.store.put(&digests_key, digests) {
+            let _ = self.store.delete(&snapshot_key);
+            return Err(e);
+        }
         let head = Head {
             format: image::FORMAT,
             lineage,
             serial,
-            snapshot: Some(name),
-            digests: Some(digests_name),
+            snapshot: Some(name.clone()),
+            digests: true,
             session: next.clone(),
             moved: written.head.moved.clone(),
         };
@@ -261,19 +263,29 @@ impl BucketWriter {
             written.session = next;
         }
         // The head has moved: the compaction is done, and what is left
-        // of the old one is garbage no reader follows. A failed delete is
-        // a warning, never an error that would make a caller put the old
-        // image back under the new head. In any order: a reader of the
-        // old head reads its journals up to the first one missing, an
-        // older state but a whole one.
+        // of the old one is garbage no new reader follows. A failed
+        // delete is a warning, never an error that would make a caller
+        // put the old image back under the new head. In any order: a
+        // reader of the old head reads its journals up to the first one
+        // missing, an older state but a whole one. The old head's
+        // snapshot stays until the next compaction: a reader that took
+        // its digests reads it when a plan needs a record.
+        let keep: Vec<String> = [Some(name), old.snapshot]
+            .into_iter()
+            .flatten()
+            .flat_map(|n| [digest_object::name_of(&n), n])
+            .map(|n| format!("{}/{n}", self.keys.folder()))
+            .collect();
         let deleted = self
             .store
             .delete_many(written.journals.drain(..).collect())
             .and_then(|()| {
-                let folder = self.keys.folder();
-                let old = [old.snapshot, old.digests].into_iter().flatten();
                 self.store
-                    .delete_many(old.map(|name| format!("{folder}/{name}")).collect())
+                    .list(&format!("{}/snapshots", self.keys.folder()))
+            })
+            .and_then(|listed| {
+                self.store
+                    .delete_many(listed.into_iter().filter(|k| !keep.contains(k)).collect())
             });
         if let Err(e) = deleted {
             tracing::warn!("the state's old snapshot or journals were not all deleted: {e:#}");
