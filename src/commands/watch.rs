@@ -137,7 +137,11 @@ pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<E
                 retry_later(&mut retry);
             }
         }
-        // What the cycle freed goes back to the OS before the next one.
+        // What the cycle's writes and parse left in memory goes back to
+        // the OS before the next one.
+        if let Some(writer) = session.writer {
+            writer.settle();
+        }
         crate::give_back();
     }
     drop(debouncer);

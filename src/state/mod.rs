@@ -168,6 +168,9 @@ pub trait StateWriter: StateReader {
     /// the copy is there): its data stays, and every later command on it
     /// is refused with the new place. Durable before it returns.
     fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()>;
+    /// Between a long-lived writer's bursts of writes (`watch --apply`,
+    /// after each cycle): lets go of what the writes left in memory.
+    fn settle(&self) {}
 }
 
 /// What a backend's writer found under the lock.
