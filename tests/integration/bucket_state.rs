@@ -657,5 +657,15 @@ fn a_plan_reads_the_snapshots_digests_and_the_snapshot_only_for_a_record() {
         }
         assert!(s3.get(&marker).is_some());
     }
+    // A snapshot of the right shape that is not there: damage, not a race
+    // to run again.
+    let mut value: serde_json::Value = serde_json::from_str(&head).unwrap();
+    value["snapshot"] = serde_json::json!("snapshots/00000000000000000099-00000000000000bb.json");
+    s3.put(&head_key, value.to_string().as_bytes());
+    let run = env.exits_with(&["plan", &env.manifests()], 1);
+    assert_has(
+        &run.stderr,
+        "damaged: the snapshot its head names is missing",
+    );
     assert_eq!(emu.request_count(), 8);
 }

@@ -91,6 +91,7 @@ pub fn read(
     keys: &Keys,
     shown: &str,
 ) -> anyhow::Result<Option<(Head, Version, Lazy)>> {
+    let mut before: Option<Version> = None;
     for _ in 0..image::ATTEMPTS {
         let Some((head, version)) = image::read_head(store, keys, shown)? else {
             return Ok(None);
@@ -98,6 +99,16 @@ pub fn read(
         if let Some(lazy) = load(store, keys, &head, shown)? {
             return Ok(Some((head, version, lazy)));
         }
+        // What the head stands on is gone. A compaction moves the head
+        // before it deletes anything: the same head again is a snapshot
+        // lost, and no run of the command again would find it.
+        if before.as_ref() == Some(&version) {
+            return Err(damaged(
+                shown,
+                &anyhow!("the snapshot its head names is missing"),
+            ));
+        }
+        before = Some(version);
     }
     Err(image::kept_changing(shown))
 }
