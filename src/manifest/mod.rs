@@ -103,6 +103,15 @@ pub fn assemble_lenient<'a>(
     let mut errors: Vec<(usize, Diagnostic)> = Vec::new();
     let mut order: HashMap<*const PathBuf, usize> = HashMap::new();
     let mut invalid: BTreeSet<*const PathBuf> = BTreeSet::new();
+    // An owned file's entries are freed once moved into the set, into
+    // the pages of the parse's exited threads, which nothing reuses until
+    // a thread collects them: the set was built beside a second copy of
+    // itself (4.8 MB at 100,000 media). So they are given back each
+    // eighth of the way: `xmeta validate` of 100,000 media, GNU time,
+    // alternated, 51.3–54.3 → 47.1–49.9 MB, `lint` 53.1–54.4 →
+    // 49.4–49.9 MB, in the same time (8 collects of about 0.5 ms).
+    let step = entries / 8 + 1;
+    let mut moved = 0;
     let mut entries = Vec::with_capacity(entries);
     for (i, file) in files.into_iter().enumerate() {
         desired.files += 1;
@@ -112,7 +121,12 @@ pub fn assemble_lenient<'a>(
         }
         let diagnostics = match file {
             Cow::Owned(file) => {
+                moved += file.entries.len();
                 entries.extend(file.entries);
+                if moved >= step {
+                    moved = 0;
+                    crate::give_back();
+                }
                 file.diagnostics
             }
             Cow::Borrowed(file) => {
