@@ -1,9 +1,10 @@
 //! The one way xmeta spreads work over the cores: the input cut into one
-//! chunk per core (`map_chunks`), or handed out an item at a time
+//! chunk per core (`map_chunks`, `map_ranges`), or handed out an item at a time
 //! (`map_each`), in scoped threads, results in input order.
 //! A panic in any chunk is raised again in the caller: a chunk is never
 //! silently missing (with `--prune`, missing manifests would forget media).
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Items a streamed output (a plan's changes, as text or JSON) renders on
@@ -16,16 +17,23 @@ fn cores() -> usize {
 
 /// `f` over `items` in chunks, one result per chunk, in order.
 pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    map_ranges(items.len(), |range| f(&items[range]))
+}
+
+/// `f` over `0..len` cut into one run per core, one result per run, in
+/// order: `map_chunks` for work that also looks past its own chunk (where
+/// the next one starts).
+pub fn map_ranges<R: Send>(len: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
     let threads = cores();
-    if items.len() < 2 || threads < 2 {
-        return vec![f(items)];
+    if len < 2 || threads < 2 {
+        return vec![f(0..len)];
     }
-    let chunk = items.len().div_ceil(threads);
+    let chunk = len.div_ceil(threads);
     let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(move || f(part)))
+        let handles: Vec<_> = (0..len)
+            .step_by(chunk)
+            .map(|start| s.spawn(move || f(start..len.min(start + chunk))))
             .collect();
         handles.into_iter().map(join).collect()
     })
