@@ -53,7 +53,12 @@ mod testdata;
 
 use testdata::{manifest_with, media_id};
 
-const FILES: u64 = 100;
+/// The library's files: 1,000 media a file, as issue 31 lays out
+/// 1,000,000 media (1,000 files), and never fewer than 100 files (the
+/// smoke run's 1,000 media, the 100,000 run's 100 files).
+fn files(total: u64) -> u64 {
+    (total / 1000).max(100)
+}
 /// Alt text of a realistic length (the shared generator writes
 /// `Photo N: ` before it), and its edits.
 const V1: &str = "v1 of the spring campaign: a product on a wooden table in soft morning light";
@@ -75,13 +80,13 @@ fn xmeta_bin() -> PathBuf {
     dir.join("xmeta")
 }
 
-/// Writes the tree (the shared generator's library in `FILES` files),
+/// Writes the tree (the shared generator's library in `files(total)` files),
 /// each media's alt text marked by `variant`; returns its size in bytes.
 fn generate(dir: &Path, total: u64, variant: impl Fn(u64) -> &'static str) -> u64 {
     std::fs::create_dir_all(dir).expect("tree dir");
-    let per_file = total.div_ceil(FILES);
+    let per_file = total.div_ceil(files(total));
     let mut bytes = 0;
-    for f in 0..FILES {
+    for f in 0..files(total) {
         let range = (f * per_file).min(total)..((f + 1) * per_file).min(total);
         let out = manifest_with(range, &variant);
         bytes += out.len() as u64;
@@ -348,7 +353,8 @@ fn main() {
     let started = Instant::now();
     let bytes = generate(&tree, total, |_| V1);
     println!(
-        "generated {total} media in {FILES} files, {:.1} MB, in {}",
+        "generated {total} media in {} files, {:.1} MB, in {}",
+        files(total),
         bytes as f64 / 1e6,
         ms(started.elapsed())
     );
@@ -932,7 +938,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64, plain: bool) -> Duration 
     let (desired, _) = ws.desired();
     replan(&mut cache, desired).expect("read state");
     let file = tree.join("media-042.yaml");
-    let per_file = total.div_ceil(FILES);
+    let per_file = total.div_ceil(files(total));
     let n = (42 * per_file).min(total.saturating_sub(1));
     let original = std::fs::read_to_string(&file).expect("read");
     let result = best(5, || {
@@ -1104,11 +1110,11 @@ fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i
     // The first cycle: the state already matches the tree.
     wait_for("No changes.");
     let resident = || status_kb(&child.id().to_string(), "VmRSS:").expect("the watcher's VmRSS");
-    let per_file = total.div_ceil(FILES);
+    let per_file = total.div_ceil(files(total));
     let mut samples = Vec::with_capacity(edits);
     for i in 0..edits {
         // Each edit lengthens one file's first alt text by a letter.
-        let f = i as u64 % FILES;
+        let f = i as u64 % files(total);
         let file = tree.join(format!("media-{f:03}.yaml"));
         let n = (f * per_file).min(total.saturating_sub(1));
         let text = std::fs::read_to_string(&file).expect("read");
