@@ -7,13 +7,14 @@
 //! and the state together (`plan`).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
 
 use crate::apply::Budget;
 use crate::lint::LintConfig;
-use crate::manifest::{self, Desired};
+use crate::manifest::{self, Desired, Entry};
 use crate::model::Digests;
 use crate::model::MediaId;
 use crate::plan::{Plan, Targets};
@@ -249,59 +250,82 @@ fn records_to_compare<S: StateReader + ?Sized>(
     }
     // Everything here is in ID order (the media, the digests): merge
     // passes, no lookups, which matters to a watch cycle over 1,000,000
-    // media. Each core merges its run of the media with the digests from
-    // its first ID to the next run's (the first run from the lowest, the
-    // last to the highest), and finds which of its media match their
-    // record, how many of those are targeted, and which records must be
-    // read (those not matched, declared or not): a flag a media and the
-    // few IDs a plan needs, not a list of every matching ID (12 MB a
-    // cycle at 1,000,000 media, walked three times after, once on one
-    // core).
+    // media. Each core compares its run of the media (`compare_run`): a
+    // flag a media and the IDs to read, not a list of every matching ID
+    // (12 MB a cycle at 1,000,000 media, walked three times after, once
+    // on one core).
     let entries = desired.media.entries();
     let runs = crate::parallel::map_ranges(entries.len(), |range| {
-        let part = &entries[range.clone()];
-        let next = entries.get(range.end).map(|e| e.id);
-        let first = part.first().map(|e| e.id);
-        let below = digests
-            .iter()
-            .take_while(|(id, _)| range.start == 0 && first.is_none_or(|f| *id < f));
-        let from = part
-            .first()
-            .into_iter()
-            .flat_map(|e| digests.iter_from(&e.id));
-        let mut by_id = below
-            .chain(from)
-            .take_while(|(id, _)| next.is_none_or(|n| *id < n))
-            .peekable();
-        let mut same = Vec::with_capacity(part.len());
-        let mut needed = Vec::new();
-        let mut unchanged = 0;
-        for entry in part {
-            while let Some((id, _)) = by_id.next_if(|(id, _)| *id < entry.id) {
-                needed.push(*id);
-            }
-            let matched = by_id
-                .next_if(|(id, _)| *id == entry.id)
-                .is_some_and(|(id, digest)| {
-                    let matched = entry.metadata.digest(inputs.keep_digests) == *digest;
-                    if !matched {
-                        needed.push(*id);
-                    }
-                    matched
-                });
-            if matched && inputs.targets.includes(&entry.id) {
-                unchanged += 1;
-            }
-            same.push(matched);
-        }
-        needed.extend(by_id.map(|(id, _)| *id));
-        (same, needed, unchanged)
+        compare_run(entries, range, digests, inputs)
     });
-    let mut same = runs.iter().flat_map(|(same, _, _)| same.iter().copied());
+    debug_assert_eq!(
+        runs.iter().map(|run| run.same.len()).sum::<usize>(),
+        entries.len()
+    );
+    let mut same = runs.iter().flat_map(|run| run.same.iter().copied());
     desired.media.retain(|_| !same.next().unwrap_or(false));
-    let unchanged = runs.iter().map(|(_, _, unchanged)| unchanged).sum();
-    let needed: Vec<MediaId> = runs.into_iter().flat_map(|(_, needed, _)| needed).collect();
+    let unchanged = runs.iter().map(|run| run.unchanged).sum();
+    let mut needed = Vec::with_capacity(runs.iter().map(|run| run.needed.len()).sum());
+    for run in runs {
+        needed.extend(run.needed);
+    }
     Ok((store.get_many(&needed)?, unchanged))
+}
+
+/// One run of the media compared with their records (`compare_run`).
+struct Run {
+    /// Whether each media of the run matches its record.
+    same: Vec<bool>,
+    /// The records to read, in ID order: those no media matches, whether
+    /// a media declares them (changed) or none does (forgotten).
+    needed: Vec<MediaId>,
+    /// The matching media `targets` covers.
+    unchanged: usize,
+}
+
+/// Compares `entries[range]` with the digests from the run's first ID to
+/// the next run's (the first run from the lowest digest, the last to the
+/// highest): the runs of one split see every digest once.
+fn compare_run(entries: &[Entry], range: Range<usize>, digests: &Digests, inputs: &Inputs) -> Run {
+    let part = &entries[range.clone()];
+    let next = entries.get(range.end).map(|e| e.id);
+    let first = part.first().map(|e| e.id);
+    let below = digests
+        .iter()
+        .take_while(|(id, _)| range.start == 0 && first.is_none_or(|f| *id < f));
+    let from = part
+        .first()
+        .into_iter()
+        .flat_map(|e| digests.iter_from(&e.id));
+    let mut by_id = below
+        .chain(from)
+        .take_while(|(id, _)| next.is_none_or(|n| *id < n))
+        .peekable();
+    let mut run = Run {
+        same: Vec::with_capacity(part.len()),
+        needed: Vec::new(),
+        unchanged: 0,
+    };
+    for entry in part {
+        while let Some((id, _)) = by_id.next_if(|(id, _)| *id < entry.id) {
+            run.needed.push(*id);
+        }
+        let matched = by_id
+            .next_if(|(id, _)| *id == entry.id)
+            .is_some_and(|(id, digest)| {
+                let matched = entry.metadata.digest(inputs.keep_digests) == *digest;
+                if !matched {
+                    run.needed.push(*id);
+                }
+                matched
+            });
+        if matched && inputs.targets.includes(&entry.id) {
+            run.unchanged += 1;
+        }
+        run.same.push(matched);
+    }
+    run.needed.extend(by_id.map(|(id, _)| *id));
+    run
 }
 
 /// Reads the live alt text of every recorded, declared media that has a
@@ -431,15 +455,9 @@ mod tests {
         m
     }
 
-    /// Declared, recorded, both (the same or not): wherever the cores'
-    /// runs of media part, each media is kept or counted, and each record
-    /// read, exactly as one pass over them all would.
-    #[test]
-    fn every_record_not_matched_is_read_and_every_media_not_matched_kept() {
-        let declared = |n: u64| n.is_multiple_of(3) || n.is_multiple_of(5);
-        let recorded =
-            |n: u64| n.is_multiple_of(2) || n.is_multiple_of(3) || !(4..=590).contains(&n);
-        let same = |n: u64| !n.is_multiple_of(4);
+    /// 600 IDs declared, recorded, both (matching or not), with records
+    /// below the first media and above the last.
+    fn library() -> (Desired, Digests) {
         let mut yaml = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
         let mut digests = DigestsBuilder::default();
         for n in 1..600 {
@@ -461,29 +479,93 @@ mod tests {
             &yaml,
             crate::time::Timestamp::now(),
         );
-        let mut desired = manifest::assemble(vec![file]).unwrap();
+        (manifest::assemble(vec![file]).unwrap(), digests.finish())
+    }
+
+    fn declared(n: u64) -> bool {
+        n.is_multiple_of(3) || n.is_multiple_of(5)
+    }
+
+    fn recorded(n: u64) -> bool {
+        n.is_multiple_of(2) || n.is_multiple_of(3) || !(4..=590).contains(&n)
+    }
+
+    fn same(n: u64) -> bool {
+        !n.is_multiple_of(4)
+    }
+
+    fn matched(n: u64) -> bool {
+        declared(n) && recorded(n) && same(n)
+    }
+
+    fn ids(keep: impl Fn(u64) -> bool) -> Vec<u64> {
+        (1..600).filter(|n| keep(*n)).collect()
+    }
+
+    fn numbers<'a>(ids: impl IntoIterator<Item = &'a MediaId>) -> Vec<u64> {
+        ids.into_iter()
+            .map(|id| id.to_string().parse().unwrap())
+            .collect()
+    }
+
+    /// Wherever the runs part (one to eight of them, of any length), each
+    /// media is flagged, each targeted match counted and each record not
+    /// matched read, exactly as one pass over them all would.
+    #[test]
+    fn every_split_of_the_runs_sees_every_digest_once() {
+        let (desired, digests) = library();
+        let entries = desired.media.entries();
+        let targets = Targets(
+            ids(|n| n % 7 != 0)
+                .iter()
+                .map(|n| MediaId::parse(&n.to_string()).unwrap())
+                .collect(),
+        );
+        let inputs = Inputs::new(&[], &targets, None, false).unwrap();
+        let declared_ids = numbers(entries.iter().map(|e| &e.id));
+        for runs in 1..=8 {
+            // Uneven runs: the cut points fall on every kind of neighbour.
+            let mut cuts: Vec<usize> = (1..runs)
+                .map(|k| k * k * entries.len() / (runs * runs))
+                .collect();
+            cuts.insert(0, 0);
+            cuts.push(entries.len());
+            let parts: Vec<Run> = cuts
+                .windows(2)
+                .map(|w| compare_run(entries, w[0]..w[1], &digests, &inputs))
+                .collect();
+            let flags: Vec<bool> = parts.iter().flat_map(|r| r.same.iter().copied()).collect();
+            let flagged: Vec<u64> = declared_ids
+                .iter()
+                .zip(&flags)
+                .filter(|(_, f)| **f)
+                .map(|(n, _)| *n)
+                .collect();
+            assert_eq!(flagged, ids(matched), "{runs} runs");
+            let needed: Vec<u64> = parts.iter().flat_map(|r| numbers(&r.needed)).collect();
+            assert_eq!(needed, ids(|n| recorded(n) && !matched(n)), "{runs} runs");
+            let unchanged: usize = parts.iter().map(|r| r.unchanged).sum();
+            assert_eq!(
+                unchanged,
+                ids(|n| matched(n) && n % 7 != 0).len(),
+                "{runs} runs"
+            );
+        }
+    }
+
+    /// The plan's own split (one run a core): the media kept, the records
+    /// asked for, in ID order.
+    #[test]
+    fn every_record_not_matched_is_read_and_every_media_not_matched_kept() {
+        let (mut desired, digests) = library();
         let targets = Targets::default();
         let inputs = Inputs::new(&[], &targets, None, false).unwrap();
         let store = Asked::default();
-        let (_, unchanged) =
-            records_to_compare(&mut desired, &store, &digests.finish(), &inputs).unwrap();
-        let ids =
-            |keep: &dyn Fn(u64) -> bool| -> Vec<u64> { (1..600).filter(|n| keep(*n)).collect() };
-        let kept: Vec<u64> = desired
-            .media
-            .values()
-            .map(|e| e.id.to_string().parse().unwrap())
-            .collect();
-        let asked: Vec<u64> = store
-            .0
-            .into_inner()
-            .unwrap()
-            .iter()
-            .map(|id| id.to_string().parse().unwrap())
-            .collect();
-        let matched = |n: u64| declared(n) && recorded(n) && same(n);
-        assert_eq!(kept, ids(&|n| declared(n) && !matched(n)));
-        assert_eq!(asked, ids(&|n| recorded(n) && !matched(n)));
-        assert_eq!(unchanged, ids(&matched).len());
+        let (_, unchanged) = records_to_compare(&mut desired, &store, &digests, &inputs).unwrap();
+        let kept = numbers(desired.media.values().map(|e| &e.id));
+        let asked = numbers(&store.0.into_inner().unwrap());
+        assert_eq!(kept, ids(|n| declared(n) && !matched(n)));
+        assert_eq!(asked, ids(|n| recorded(n) && !matched(n)));
+        assert_eq!(unchanged, ids(matched).len());
     }
 }

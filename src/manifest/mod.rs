@@ -109,7 +109,7 @@ pub fn assemble_lenient<'a>(
     // itself (4.8 MB at 100,000 media). So they are given back each
     // eighth of the way: `xmeta validate` of 100,000 media, GNU time,
     // alternated, 51.3–54.3 → 47.1–49.9 MB, `lint` 53.1–54.4 →
-    // 49.4–49.9 MB, in the same time (8 collects of about 0.5 ms).
+    // 49.4–49.9 MB, in the same time (at most 8 collects, about 0.5 ms each).
     let step = entries / 8 + 1;
     let mut moved = 0;
     let mut entries = Vec::with_capacity(entries);
