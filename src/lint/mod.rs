@@ -554,25 +554,36 @@ mod tests {
     /// Texts whose hashes share a top half (found by search: the hash
     /// has fixed keys) are told apart by their full hashes and texts: no
     /// duplicate between them, and each one's own duplicate still found.
-    #[test]
-    fn texts_sharing_a_hash_top_half_are_not_duplicates() {
+    /// Two texts whose hashes share a top half (found by search: the
+    /// hash has fixed keys).
+    fn sharing_a_top_half() -> (String, String) {
         let mut seen = std::collections::HashMap::new();
-        let (a, b) = (0u32..)
+        (0u32..)
             .map(|n| format!("photo {n}"))
             .find_map(|text| {
                 let top = folded_hash(&text) >> 32;
                 seen.insert(top, text.clone()).map(|other| (other, text))
             })
-            .unwrap();
-        assert_ne!(folded_hash(&a), folded_hash(&b));
+            .unwrap()
+    }
+
+    /// One manifest, `m.yaml`, of these media and alt texts, in order.
+    fn declared(media: impl IntoIterator<Item = (u64, String)>) -> Desired {
         let mut text = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
-        for (n, alt) in [&a, &b, &b.to_uppercase(), &a].iter().enumerate() {
-            let id = n + 1;
+        for (id, alt) in media {
             text += &format!("  - id: \"{id}\"\n    metadata: {{alt_text: {{text: \"{alt}\"}}}}\n");
         }
         let file = std::sync::Arc::new(std::path::PathBuf::from("m.yaml"));
         let parsed = crate::manifest::parse_text(file, &text, crate::time::Timestamp::now());
-        let desired = crate::manifest::assemble(vec![parsed]).unwrap();
+        crate::manifest::assemble(vec![parsed]).unwrap()
+    }
+
+    #[test]
+    fn texts_sharing_a_hash_top_half_are_not_duplicates() {
+        let (a, b) = sharing_a_top_half();
+        assert_ne!(folded_hash(&a), folded_hash(&b));
+        let texts = [a.clone(), b.clone(), b.to_uppercase(), a];
+        let desired = declared((1..).zip(texts));
         let duplicates: Vec<String> = lint(&desired, &LintConfig::default(), None)
             .findings
             .iter()
@@ -594,32 +605,21 @@ mod tests {
     /// and each media's first is the first in file order.
     #[test]
     fn every_split_of_the_parts_and_the_hashes_finds_the_same_duplicates() {
-        let mut seen = std::collections::HashMap::new();
-        let (a, b) = (0u32..)
-            .map(|n| format!("photo {n}"))
-            .find_map(|text| {
-                seen.insert(folded_hash(&text) >> 32, text.clone())
-                    .map(|o| (o, text))
-            })
-            .unwrap();
-        let mut text = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
-        for n in 0..400u64 {
-            // A few texts, each many times and in either case, two of them
-            // sharing a hash's top half, and some media without a text.
+        let (a, b) = sharing_a_top_half();
+        // A few texts, each many times and in either case, two of them
+        // sharing a hash's top half, and some media without a text; IDs
+        // out of file order, so that places are not IDs.
+        let media = (0..400u64).filter_map(|n| {
             let alt = match n % 9 {
                 0 => a.clone(),
                 1 => b.to_uppercase(),
-                2 => continue,
+                2 => return None,
                 k => format!("a product photo, take {}", (n * k) % 23),
             };
             let alt = if n % 2 == 0 { alt } else { alt.to_uppercase() };
-            // IDs out of file order, so that places are not IDs.
-            let id = (n * 7919) % 1009 + 1;
-            text += &format!("  - id: \"{id}\"\n    metadata: {{alt_text: {{text: \"{alt}\"}}}}\n");
-        }
-        let file = std::sync::Arc::new(std::path::PathBuf::from("m.yaml"));
-        let parsed = crate::manifest::parse_text(file, &text, crate::time::Timestamp::now());
-        let desired = crate::manifest::assemble(vec![parsed]).unwrap();
+            Some(((n * 7919) % 1009 + 1, alt))
+        });
+        let desired = declared(media);
         let mut entries: Vec<&Entry> = desired.media.values().collect();
         entries.sort_by(|a, b| a.location.cmp(&b.location));
         let keys: Vec<u64> = entries
