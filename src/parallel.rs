@@ -33,7 +33,9 @@ pub fn map_ranges<R: Send>(len: usize, f: impl Fn(Range<usize>) -> R + Sync) -> 
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..len)
             .step_by(chunk)
-            .map(|start| s.spawn(move || f(start..len.min(start + chunk))))
+            // `start + chunk` can pass `usize::MAX` (a `len` of every
+            // 32-bit hash top half, on a 32-bit target).
+            .map(|start| s.spawn(move || f(start..start + chunk.min(len - start))))
             .collect();
         handles.into_iter().map(join).collect()
     })
@@ -106,6 +108,19 @@ mod tests {
         let items: Vec<u32> = (0..1000).collect();
         let sums: Vec<Vec<u32>> = map_chunks(&items, <[u32]>::to_vec);
         assert_eq!(sums.concat(), items);
+    }
+
+    /// Lint cuts every 32-bit hash top half into runs, which on a 32-bit
+    /// target is `usize::MAX` of them: the last run's end is `len`, never
+    /// past it.
+    #[test]
+    fn runs_cover_a_length_up_to_the_largest() {
+        for len in [0, 1, 7, usize::MAX] {
+            let runs = map_ranges(len, |run| run);
+            assert_eq!(runs.first().map(|r| r.start), Some(0));
+            assert_eq!(runs.last().map(|r| r.end), Some(len));
+            assert!(runs.windows(2).all(|w| w[0].end == w[1].start), "{runs:?}");
+        }
     }
 
     #[test]

@@ -202,8 +202,9 @@ fn folded_hash(text: &str) -> u64 {
 
 /// A text's hash (its top half) and its media's place in file order (the
 /// bottom half), as one key that sorts by hash, then place. A set holds
-/// fewer than 2^32 media: each takes far more than a byte of memory.
+/// fewer than 2^32 media: each takes over 100 bytes of memory.
 fn hash_and_place(hash: u64, place: usize) -> u64 {
+    debug_assert!(u32::try_from(place).is_ok());
     (hash & !u64::from(u32::MAX)) | (place as u64 & u64::from(u32::MAX))
 }
 
@@ -218,7 +219,7 @@ fn same_folded(a: &str, b: &str) -> bool {
 /// An exemption's rules that find nothing in its media (or are off): each
 /// media's unused ones as one `alt-text/unused-exemption` finding. An
 /// exemption that names `alt-text/unused-exemption` is never reported.
-/// `exempted`: the places of the media with an exemption, in order (a
+/// `exempted`: the places of the media with an exemption, ascending (a
 /// pass over every media for them cost a cache miss a media).
 fn unused_exemptions(
     entries: &[&Entry],
@@ -276,9 +277,10 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     // In file order, so "the first" of duplicates is the first a reader meets.
     let mut entries: Vec<&Entry> = desired.media.values().collect();
     entries.sort_by(|a, b| a.location.cmp(&b.location));
-    // The per-text rules and the hashes on every core; then duplicates,
-    // which need the texts in order, in one pass. Findings and keys carry
-    // each media's place in this order.
+    // The per-text rules and the hashes on every core, each part's keys
+    // sorted there; then the duplicates, each core merging the parts'
+    // keys of its range of hashes. Findings and keys carry each media's
+    // place in this order.
     // Most entries of a watch cycle are the ones of the last cycle, whose
     // texts were checked then under these options.
     let options = config.options.key();
@@ -353,9 +355,13 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     }
     // Each core takes a range of the hashes' top halves: one top half's
     // run is in one range, so the ranges are searched apart (on one core,
-    // this merge was a fifth of a watch cycle at 1,000,000 media).
-    let found =
-        crate::parallel::map_ranges(TOPS, |tops| duplicates(&entries, within(&parts, tops)));
+    // this merge was 22% of a watch cycle's samples at 1,000,000 media). A
+    // few media are not worth the threads.
+    let found = if report.with_alt_text < FEW {
+        vec![duplicates(&entries, within(&parts, 0..TOPS))]
+    } else {
+        crate::parallel::map_ranges(TOPS, |tops| duplicates(&entries, within(&parts, tops)))
+    };
     raw.extend(found.into_iter().flatten());
     raw.extend(unused_exemptions(&entries, &exempted, &raw, config));
     // Per media, in rule order (the duplicate after the text's own rules).
@@ -409,12 +415,13 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
 }
 
 /// Every top half of a hash (`hash_and_place`), as a length to cut into
-/// ranges (on a 32-bit target, the last range takes the rest).
-const TOPS: usize = if usize::BITS > 32 {
-    1 << 32
-} else {
-    usize::MAX
-};
+/// ranges: on a 32-bit target, `usize::MAX`, and the range that ends there
+/// takes the last top half too (`within`).
+const TOPS: usize = (u32::MAX as usize).saturating_add(1);
+
+/// Media with a text below which the duplicates are searched on this
+/// thread.
+const FEW: usize = 4096;
 
 /// Each part's keys whose top half is in `tops` (parts sorted by key).
 fn within(parts: &[Vec<u64>], tops: std::ops::Range<usize>) -> Vec<&[u64]> {
@@ -435,7 +442,9 @@ fn within(parts: &[Vec<u64>], tops: std::ops::Range<usize>) -> Vec<&[u64]> {
 /// with a finding that names the first; `parts`: sorted keys
 /// (`hash_and_place`) of the media with a text.
 ///
-/// Each run of one hash's top half, in file order, is parted by the full
+/// `parts` must hold every key of each top half they hold a key of (one
+/// range of top halves, `within`). Each run of one hash's top half, in
+/// file order, is parted by the full
 /// hashes (a top half is cheap to collide on purpose, which would make a
 /// run long and its comparisons quadratic), then each full hash's run
 /// compared text by text against the first media of each distinct text
@@ -484,8 +493,9 @@ fn duplicates(entries: &[&Entry], parts: Vec<&[u64]>) -> Vec<(usize, Rule, Strin
 
 /// The keys of sorted parts in one order, the order one sort of them all
 /// would give: each step takes the least of the parts' heads. The parts
-/// are one a core, so a scan of their heads costs less than a heap's
-/// (itertools' `kmerge` was 15% of a watch cycle at 1,000,000 media).
+/// are one a core, and for a few cores a scan of their heads costs less
+/// than a heap (itertools' `kmerge`, which this replaced; a heap would pay
+/// off past about eight).
 struct Merged<'a> {
     heads: Vec<&'a [u64]>,
 }
@@ -551,9 +561,6 @@ mod tests {
         assert_eq!(shown(&lint(&desired, &keep, None)), shown(&fresh));
     }
 
-    /// Texts whose hashes share a top half (found by search: the hash
-    /// has fixed keys) are told apart by their full hashes and texts: no
-    /// duplicate between them, and each one's own duplicate still found.
     /// Two texts whose hashes share a top half (found by search: the
     /// hash has fixed keys).
     fn sharing_a_top_half() -> (String, String) {
@@ -567,23 +574,34 @@ mod tests {
             .unwrap()
     }
 
-    /// One manifest, `m.yaml`, of these media and alt texts, in order.
-    fn declared(media: impl IntoIterator<Item = (u64, String)>) -> Desired {
+    /// One manifest, `m.yaml`, of these media, in order, each with its alt
+    /// text or none.
+    fn declared(media: impl IntoIterator<Item = (u64, Option<String>)>) -> Desired {
         let mut text = String::from("apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n");
         for (id, alt) in media {
-            text += &format!("  - id: \"{id}\"\n    metadata: {{alt_text: {{text: \"{alt}\"}}}}\n");
+            text += &match alt {
+                Some(alt) => format!(
+                    "  - id: \"{id}\"\n    metadata: {{alt_text: {{text: \"{alt}\"}}}}\n"
+                ),
+                None => format!("  - id: \"{id}\"\n    metadata: {{sensitive_media_warning: {{other: true}}}}\n"),
+            };
         }
         let file = std::sync::Arc::new(std::path::PathBuf::from("m.yaml"));
         let parsed = crate::manifest::parse_text(file, &text, crate::time::Timestamp::now());
-        crate::manifest::assemble(vec![parsed]).unwrap()
+        let desired = crate::manifest::assemble(vec![parsed]).unwrap();
+        assert!(desired.warnings.is_empty(), "{:?}", desired.warnings);
+        desired
     }
 
+    /// Texts whose hashes share a top half are told apart by their full
+    /// hashes and texts: no duplicate between them, and each one's own
+    /// duplicate still found.
     #[test]
     fn texts_sharing_a_hash_top_half_are_not_duplicates() {
         let (a, b) = sharing_a_top_half();
         assert_ne!(folded_hash(&a), folded_hash(&b));
         let texts = [a.clone(), b.clone(), b.to_uppercase(), a];
-        let desired = declared((1..).zip(texts));
+        let desired = declared((1..).zip(texts.map(Some)));
         let duplicates: Vec<String> = lint(&desired, &LintConfig::default(), None)
             .findings
             .iter()
@@ -600,24 +618,24 @@ mod tests {
     }
 
     /// However the media are cut into parts (one a core) and the hashes'
-    /// top halves into ranges (one a core), the duplicates found are those
-    /// of one part and one range: a run of one top half is never split,
-    /// and each media's first is the first in file order.
+    /// top halves into ranges (one a core), the duplicates found are each
+    /// media whose text an earlier media has, named with the first of
+    /// them: a run of one top half is never split, whatever the cuts.
     #[test]
     fn every_split_of_the_parts_and_the_hashes_finds_the_same_duplicates() {
         let (a, b) = sharing_a_top_half();
         // A few texts, each many times and in either case, two of them
-        // sharing a hash's top half, and some media without a text; IDs
-        // out of file order, so that places are not IDs.
-        let media = (0..400u64).filter_map(|n| {
+        // sharing a hash's top half, and media without a text; IDs out of
+        // file order, so that places are not IDs.
+        let media = (0..400u64).map(|n| {
             let alt = match n % 9 {
-                0 => a.clone(),
-                1 => b.to_uppercase(),
-                2 => return None,
-                k => format!("a product photo, take {}", (n * k) % 23),
+                0 => Some(a.clone()),
+                1 => Some(b.to_uppercase()),
+                2 => None,
+                k => Some(format!("a product photo, take {}", (n * k) % 23)),
             };
-            let alt = if n % 2 == 0 { alt } else { alt.to_uppercase() };
-            Some(((n * 7919) % 1009 + 1, alt))
+            let alt = alt.map(|t| if n % 2 == 0 { t } else { t.to_uppercase() });
+            ((n * 7919) % 1009 + 1, alt)
         });
         let desired = declared(media);
         let mut entries: Vec<&Entry> = desired.media.values().collect();
@@ -627,59 +645,82 @@ mod tests {
             .enumerate()
             .filter_map(|(i, e)| Some(hash_and_place(folded_hash(alt_text(e)?), i)))
             .collect();
+        assert!(keys.len() < entries.len());
+        // What the duplicates are, found another way: the first media of
+        // each text in file order.
+        let mut firsts = std::collections::HashMap::new();
+        let mut expected = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let Some(text) = alt_text(entry) else {
+                continue;
+            };
+            match firsts.get(&text.to_lowercase()) {
+                Some(&first) => {
+                    let first: &Entry = entries[first];
+                    expected.push((
+                        i,
+                        Rule::Duplicate,
+                        format!(
+                            "media {} at {} has the same alt text; describe each media on its own",
+                            first.id, first.location
+                        ),
+                    ));
+                }
+                None => {
+                    firsts.insert(text.to_lowercase(), i);
+                }
+            }
+        }
+        assert!(firsts.len() > 20 && expected.len() > 300);
         let sorted = |mut keys: Vec<u64>| {
             keys.sort_unstable();
             keys
         };
-        let by_place = |mut found: Vec<(usize, Rule, String)>| {
-            found.sort();
-            found
-        };
-        let one = by_place(duplicates(&entries, vec![&sorted(keys.clone())]));
-        // Every media with a text but the first of each text.
-        let texts: HashSet<String> = entries
-            .iter()
-            .filter_map(|e| Some(alt_text(e)?.to_lowercase()))
+        // Cuts of the hashes at even steps, and at the top half the two
+        // texts share, the one after it, and the last.
+        let shared = usize::try_from(folded_hash(&a) >> 32).unwrap();
+        let cut_sets: Vec<Vec<usize>> = (1..=4usize)
+            .map(|n| (1..n).map(|k| TOPS / n * k).collect())
+            .chain([
+                vec![shared],
+                vec![shared + 1],
+                vec![shared, shared + 1, TOPS - 1],
+            ])
             .collect();
-        assert_eq!(one.len(), keys.len() - texts.len(), "{one:#?}");
-        assert!(texts.len() > 20 && one.len() > 300);
-        for cuts in 1..=5usize {
-            // Uneven parts of the media, and uneven ranges of the hashes.
-            let places: Vec<usize> = (0..=cuts)
-                .map(|k| entries.len() * k * k / (cuts * cuts))
+        for parts_n in 1..=5usize {
+            // Uneven parts of the media in file order, the first empty.
+            let places: Vec<usize> = [0]
+                .into_iter()
+                .chain((0..=parts_n).map(|k| entries.len() * k * k / (parts_n * parts_n)))
                 .collect();
             let parts: Vec<Vec<u64>> = places
                 .windows(2)
                 .map(|w| {
+                    let part = keys.iter().copied();
                     sorted(
-                        keys.iter()
-                            .copied()
-                            .filter(|k| (w[0]..w[1]).contains(&((k & 0xffff_ffff) as usize)))
+                        part.filter(|k| (w[0]..w[1]).contains(&split_hash_and_place(*k).1))
                             .collect(),
                     )
                 })
                 .collect();
-            let tops: Vec<usize> = (0..=cuts)
-                .map(|k| {
-                    if k == cuts {
-                        TOPS
-                    } else {
-                        TOPS / (cuts + 1) * k
-                    }
-                })
-                .collect();
-            let found = tops
-                .windows(2)
-                .flat_map(|w| duplicates(&entries, within(&parts, w[0]..w[1])))
-                .collect();
-            let found = by_place(found);
-            let differ = found.iter().zip(&one).find(|(a, b)| a != b);
-            assert!(
-                found.len() == one.len() && differ.is_none(),
-                "{cuts} cuts: {} found, not {}; first apart: {differ:?}",
-                found.len(),
-                one.len()
-            );
+            assert!(parts[0].is_empty());
+            for cuts in &cut_sets {
+                let mut bounds = vec![0];
+                bounds.extend(cuts);
+                bounds.push(TOPS);
+                let mut found: Vec<(usize, Rule, String)> = bounds
+                    .windows(2)
+                    .flat_map(|w| duplicates(&entries, within(&parts, w[0]..w[1])))
+                    .collect();
+                found.sort();
+                let differ = found.iter().zip(&expected).find(|(a, b)| a != b);
+                assert!(
+                    found.len() == expected.len() && differ.is_none(),
+                    "{parts_n} parts, cuts {cuts:?}: {} found, not {}; first apart: {differ:?}",
+                    found.len(),
+                    expected.len()
+                );
+            }
         }
     }
 
