@@ -58,7 +58,7 @@ use testdata::{manifest_with, media_id};
 /// than `xmeta watch` is (106 against 73 ms at 1,000,000 media), and its
 /// heap a different layout (the binary's option and collect hooks are
 /// not set here, so this is closer to the binary, not the same). The
-/// serde_yaml floor, the emulator and the plain poster run in this
+/// `serde_yaml` floor, the emulator and the plain poster run in this
 /// process too: the floor is faster on mimalloc (best of 5 at 100,000
 /// media, alternated: 760-1,027 ms against 816-1,242 on glibc), so the
 /// goals against it are no easier than before.
