@@ -4,6 +4,7 @@
 //! budget is spent, or once going on would be pointless or harmful (the
 //! credential is refused, the API is unreachable, the state cannot record).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -20,6 +21,9 @@ use crate::shutdown::Shutdown;
 use crate::state::history::Event;
 use crate::state::{Recording, StateWriter};
 use crate::x_api::{ApiError, Client, ClientSettings};
+
+mod prefetch;
+use prefetch::Prefetch;
 
 /// How much one run may do (`--max-requests`, `--max-duration`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -123,7 +127,18 @@ impl Runner {
         progress: &Arc<Progress>,
         carry: &mut Carry,
     ) -> Report {
+        let prefetch = Prefetch::new(store);
+        let prefetch = &prefetch;
         std::thread::scope(|scope| {
+            // The records of the media sent, read on a thread of their
+            // own while X answers; without it, each group reads them.
+            let _closing = prefetch.closing();
+            let reading = std::thread::Builder::new()
+                .name("xmeta-prefetch".into())
+                .spawn_scoped(scope, move || prefetch.run());
+            if reading.is_err() {
+                prefetch.close();
+            }
             // The state's writes on a thread of their own: the request
             // stream goes on while a group is written (a write to a
             // remote state takes round trips). Made in here, so that a
@@ -132,7 +147,7 @@ impl Runner {
             let (recorder, queue) = Recorder::new();
             let writer = std::thread::Builder::new()
                 .name("xmeta-recorder".into())
-                .spawn_scoped(scope, move || record_groups(store, queue));
+                .spawn_scoped(scope, move || record_groups(store, prefetch, queue));
             if let Err(e) = writer {
                 recorder.close();
                 let halt = Halt::NotRecorded(format!("cannot start the state's recorder: {e}"));
@@ -151,7 +166,7 @@ impl Runner {
             };
             shutdown
                 .runtime
-                .block_on(run(plan, &pipeline, &recorder, carry))
+                .block_on(run(plan, &pipeline, &recorder, prefetch, carry))
         })
     }
 }
@@ -501,7 +516,11 @@ impl<'a> Recorder<'a> {
 /// queued while the previous group was written (at most `GROUP_MAX`),
 /// records them as one group, and tells each request its outcome. Ends
 /// when the queue closes (or every sender is dropped).
-fn record_groups(store: &dyn StateWriter, (mut queue, broken): Intake<'_>) {
+fn record_groups(
+    store: &dyn StateWriter,
+    prefetch: &Prefetch<'_>,
+    (mut queue, broken): Intake<'_>,
+) {
     while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
@@ -514,7 +533,7 @@ fn record_groups(store: &dyn StateWriter, (mut queue, broken): Intake<'_>) {
             .iter()
             .map(|(change, drift, _)| (*change, *drift))
             .collect();
-        let outcomes = record_group(store, &changes);
+        let outcomes = record_group(store, prefetch, &changes);
         if let Some(Err(e)) = outcomes.iter().find(|o| o.is_err()) {
             let _ = broken.set(format!("{e:#}"));
         }
@@ -526,14 +545,22 @@ fn record_groups(store: &dyn StateWriter, (mut queue, broken): Intake<'_>) {
 
 /// Records the confirmations of `changes` as one group (see
 /// `StateWriter::record_group`): one outcome per change, in order. What
-/// the state holds for them is read at once (one read, not one each).
+/// the state holds for them was read prefetch; what was not is read at once
+/// (one read, not one each).
 fn record_group(
     store: &dyn StateWriter,
+    prefetch: &Prefetch<'_>,
     changes: &[(&Change, Option<&crate::refresh::Drift>)],
 ) -> Vec<anyhow::Result<()>> {
     let ids: Vec<MediaId> = changes.iter().map(|(change, _)| change.id).collect();
-    let mut held = match store.get_present(&ids) {
-        Ok(held) => held,
+    let (mut held, unread) = prefetch.take(&ids);
+    let read = if unread.is_empty() {
+        Ok(BTreeMap::new())
+    } else {
+        store.get_present(&unread)
+    };
+    match read {
+        Ok(more) => held.extend(more),
         Err(e) => {
             let reason = format!("{e:#}");
             return changes
@@ -541,7 +568,7 @@ fn record_group(
                 .map(|_| Err(anyhow::anyhow!(reason.clone())))
                 .collect();
         }
-    };
+    }
     let group = changes
         .iter()
         .map(|(change, drift)| {
@@ -606,6 +633,7 @@ async fn run<'a>(
     plan: &'a Plan,
     pipeline: &Pipeline<'_>,
     recorder: &Recorder<'a>,
+    prefetch: &Prefetch<'_>,
     carry: &mut Carry,
 ) -> Report {
     let client = Arc::clone(&pipeline.client);
@@ -659,6 +687,7 @@ async fn run<'a>(
                     return (change, Answer::NotSent);
                 };
                 sent.fetch_add(1, Ordering::SeqCst);
+                prefetch.ask(change.id);
                 // On a task of its own: while this stream waits (for a
                 // slot among the confirmations), the other exchanges
                 // still read their answers, instead of timing out and
@@ -671,6 +700,9 @@ async fn run<'a>(
                         "the request's task ended: {e}"
                     )))
                 });
+                if answered.is_err() {
+                    prefetch.let_go(change.id);
+                }
                 let failure = match answered {
                     Ok(()) => {
                         // The slot is held until a place among the
