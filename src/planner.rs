@@ -371,12 +371,14 @@ pub fn plan_for_writer(
     location: &crate::state::Location,
     open_writer: impl FnOnce() -> anyhow::Result<Box<dyn StateWriter>> + Send,
 ) -> anyhow::Result<(Plan, Option<Box<dyn StateWriter>>)> {
-    if crate::state::exists(location)? {
-        let (plan, store) = plan(inputs, open_writer)?;
-        Ok((plan, Some(store)))
-    } else {
-        let (plan, _) = plan(inputs, || crate::state::open_reader(location))?;
-        Ok((plan, None))
+    // Whether there is a state is asked beside the parse too: for a
+    // remote state it is a connection of its own.
+    let (plan, found) = plan(inputs, || {
+        crate::state::Found::at(location, open_writer).map(Box::new)
+    })?;
+    match *found {
+        crate::state::Found::Writer(store) => Ok((plan, Some(store))),
+        crate::state::Found::Nothing => Ok((plan, None)),
     }
 }
 

@@ -181,33 +181,40 @@ pub enum Writable {
 }
 
 /// `StateReader` for a backend's reader or writer type, through its field
-/// that reads (a reader and a writer of one backend read the same way).
+/// that reads (a reader and a writer of one backend read the same way),
+/// or a method that returns the reader.
 macro_rules! reads_through {
     ($ty:ty, $field:ident) => {
+        $crate::state::reads_through!(@via $ty, this => &this.$field);
+    };
+    ($ty:ty, $method:ident()) => {
+        $crate::state::reads_through!(@via $ty, this => this.$method());
+    };
+    (@via $ty:ty, $this:ident => $reader:expr) => {
         impl $crate::state::StateReader for $ty {
             fn exists(&self) -> bool {
-                self.$field.exists()
+                { let $this = self; $reader }.exists()
             }
             fn lineage(&self) -> anyhow::Result<Option<String>> {
-                self.$field.lineage()
+                { let $this = self; $reader }.lineage()
             }
             fn serial(&self) -> anyhow::Result<u64> {
-                self.$field.serial()
+                { let $this = self; $reader }.serial()
             }
             fn each_record(
                 &self,
                 visit: &mut $crate::state::VisitRecords<'_>,
             ) -> anyhow::Result<()> {
-                self.$field.each_record(visit)
+                { let $this = self; $reader }.each_record(visit)
             }
             fn digests(&self) -> anyhow::Result<$crate::model::Digests> {
-                self.$field.digests()
+                { let $this = self; $reader }.digests()
             }
             fn get(
                 &self,
                 id: &$crate::model::MediaId,
             ) -> anyhow::Result<Option<$crate::state::Record>> {
-                self.$field.get(id)
+                { let $this = self; $reader }.get(id)
             }
             fn get_many(
                 &self,
@@ -215,20 +222,20 @@ macro_rules! reads_through {
             ) -> anyhow::Result<
                 std::collections::BTreeMap<$crate::model::MediaId, $crate::state::Record>,
             > {
-                self.$field.get_many(ids)
+                { let $this = self; $reader }.get_many(ids)
             }
             fn each_entry(
                 &self,
                 filter: &$crate::state::Filter,
                 visit: &mut $crate::state::VisitEntries<'_>,
             ) -> anyhow::Result<()> {
-                self.$field.each_entry(filter, visit)
+                { let $this = self; $reader }.each_entry(filter, visit)
             }
             fn previews(
                 &self,
                 ids: &[$crate::model::MediaId],
             ) -> anyhow::Result<std::collections::BTreeMap<$crate::model::MediaId, String>> {
-                self.$field.previews(ids)
+                { let $this = self; $reader }.previews(ids)
             }
             fn get_present(
                 &self,
@@ -236,7 +243,7 @@ macro_rules! reads_through {
             ) -> anyhow::Result<
                 std::collections::BTreeMap<$crate::model::MediaId, $crate::state::Record>,
             > {
-                self.$field.get_present(ids)
+                { let $this = self; $reader }.get_present(ids)
             }
         }
     };
@@ -319,6 +326,37 @@ pub fn force_unlock(location: &Location) -> anyhow::Result<Option<Holder>> {
         Location::Bucket(target) => bucket::force_unlock(target),
     }
 }
+
+/// What a writer (`apply`, `adopt`) finds as it plans: the state's
+/// writer, or no state yet, which reads as empty and is not created.
+pub enum Found {
+    Writer(Box<dyn StateWriter>),
+    Nothing,
+}
+
+impl Found {
+    /// The writer of the state at `location` if there is one (see
+    /// `exists`), opened by `open_writer`; nothing is created.
+    pub fn at(
+        location: &Location,
+        open_writer: impl FnOnce() -> anyhow::Result<Box<dyn StateWriter>>,
+    ) -> anyhow::Result<Found> {
+        Ok(if exists(location)? {
+            Found::Writer(open_writer()?)
+        } else {
+            Found::Nothing
+        })
+    }
+
+    fn reader(&self) -> &dyn StateReader {
+        match self {
+            Found::Writer(writer) => &**writer,
+            Found::Nothing => &Empty,
+        }
+    }
+}
+
+reads_through!(Found, reader());
 
 /// The reader of a state that does not exist yet.
 struct Empty;

@@ -85,6 +85,11 @@ END $$;
 /// Creates the tables if needed (one process at a time, under a
 /// transaction-scoped advisory lock) and returns the version found.
 pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
+    // Tables of this version need nothing (versions only go up): two
+    // round trips, without the transaction and its lock.
+    if let Some(SCHEMA_VERSION) = version(&*client).await? {
+        return Ok(SCHEMA_VERSION);
+    }
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_CLASS])
         .await?;
@@ -125,15 +130,17 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
 /// The version of the tables, or `None` when xmeta never wrote here;
 /// reads only.
 pub async fn version(client: &impl GenericClient) -> Result<Option<i32>, tokio_postgres::Error> {
+    // Typed: one round trip each, where `query` takes three (prepare,
+    // execute, close); see `super::open_writer`.
     let exists: bool = client
-        .query_one("SELECT to_regclass('xmeta_schema') IS NOT NULL", &[])
+        .query_typed_one("SELECT to_regclass('xmeta_schema') IS NOT NULL", &[])
         .await?
         .get(0);
     if !exists {
         return Ok(None);
     }
     let row = client
-        .query_opt("SELECT version FROM xmeta_schema", &[])
+        .query_typed_opt("SELECT version FROM xmeta_schema", &[])
         .await?;
     Ok(row.map(|r| r.get(0)))
 }

@@ -5,6 +5,7 @@
 //! upgrade will.
 
 use anyhow::bail;
+use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
 use super::schema::{self, LOCK_CLASS, SCHEMA_VERSION, WITH_WORKSPACES};
@@ -51,9 +52,9 @@ pub async fn status(
     match version {
         Some(v) if v >= WITH_WORKSPACES => {
             let row = client
-                .query_opt(
+                .query_typed_opt(
                     "SELECT moved FROM xmeta_workspaces WHERE name = $1",
-                    &[&name],
+                    &[(&name, Type::TEXT)],
                 )
                 .await?;
             Ok(match row {
