@@ -369,12 +369,13 @@ fn read_live(
 pub fn plan_for_writer(
     inputs: &Inputs,
     location: &crate::state::Location,
-    open_writer: impl FnOnce() -> anyhow::Result<Box<dyn StateWriter>> + Send,
+    command: &str,
+    provenance: &crate::state::Provenance,
 ) -> anyhow::Result<(Plan, Option<Box<dyn StateWriter>>)> {
     // Whether there is a state is asked beside the parse too: for a
-    // remote state it is a connection of its own.
+    // remote state it takes round trips.
     let (plan, found) = plan(inputs, || {
-        crate::state::Found::at(location, open_writer).map(Box::new)
+        crate::state::Found::at(location, command, provenance).map(Box::new)
     })?;
     match *found {
         crate::state::Found::Writer(store) => Ok((plan, Some(store))),

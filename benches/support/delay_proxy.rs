@@ -5,11 +5,14 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 pub struct DelayProxy {
     pub port: u16,
+    /// Connections accepted so far.
+    accepted: Arc<AtomicUsize>,
 }
 
 impl DelayProxy {
@@ -19,8 +22,11 @@ impl DelayProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("local address").port();
         let upstream = upstream.to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&accepted);
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
+                counted.fetch_add(1, Ordering::SeqCst);
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
@@ -33,7 +39,13 @@ impl DelayProxy {
                 forward(server, client2, delay);
             }
         });
-        DelayProxy { port }
+        DelayProxy { port, accepted }
+    }
+
+    /// How many connections clients made through it so far.
+    #[allow(dead_code)] // the tests count them; the benches do not
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 

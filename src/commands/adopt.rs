@@ -36,7 +36,8 @@ pub fn record(
     let provenance = config.sources.provenance(paths);
     let open = || state::open_writer(&config.state, &config.command_line, &provenance);
     let inputs = planner::Inputs::new(paths, targets, None, config.allow_empty)?;
-    let (plan, held) = planner::plan_for_writer(&inputs, &config.state, open)?;
+    let (plan, held) =
+        planner::plan_for_writer(&inputs, &config.state, &config.command_line, &provenance)?;
     let store = planner::writer_for(held, &config.state, open)?;
     let unchanged = plan.unchanged;
     // What is recorded now for the media that change (for the history and

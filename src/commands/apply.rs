@@ -33,8 +33,12 @@ pub fn run(config: &Config, args: &ApplyConfig, out: Output) -> anyhow::Result<E
                 }),
                 ..planner::Inputs::new(paths, &args.targets, None, config.allow_empty)?
             };
-            let (mut plan, store) =
-                planner::plan_for_writer(&inputs, &config.state, || open(&provenance))?;
+            let (mut plan, store) = planner::plan_for_writer(
+                &inputs,
+                &config.state,
+                &config.command_line,
+                &provenance,
+            )?;
             plan.price_per_request = args.price_per_request;
             proceed(config, args, &plan, store, || open(&provenance), out)
         }

@@ -336,16 +336,28 @@ pub enum Found {
 
 impl Found {
     /// The writer of the state at `location` if there is one (see
-    /// `exists`), opened by `open_writer`; nothing is created.
+    /// `exists`); nothing is created. As `open_writer`, a state that moved
+    /// is refused.
     pub fn at(
         location: &Location,
-        open_writer: impl FnOnce() -> anyhow::Result<Box<dyn StateWriter>>,
+        command: &str,
+        provenance: &Provenance,
     ) -> anyhow::Result<Found> {
-        Ok(if exists(location)? {
-            Found::Writer(open_writer()?)
-        } else {
-            Found::Nothing
-        })
+        let writable = match location {
+            // One connection asks and then locks.
+            Location::Postgres(target) => {
+                match postgres::open_existing_writer(target, command, provenance)? {
+                    Some(writable) => writable,
+                    None => return Ok(Found::Nothing),
+                }
+            }
+            _ if !exists(location)? => return Ok(Found::Nothing),
+            _ => return Ok(Found::Writer(open_writer(location, command, provenance)?)),
+        };
+        match writable {
+            Writable::Open(writer) => Ok(Found::Writer(writer)),
+            Writable::Moved(moved) => Err(moved.refusal(location).into()),
+        }
     }
 
     fn reader(&self) -> &dyn StateReader {

@@ -403,3 +403,59 @@ fn the_readme_grants_read_on_every_table() {
         "this role may not read xmeta_previews (grant SELECT on it): the review shows no images",
     );
 }
+
+/// Whether there is a state, and its lock, on one connection: `apply`
+/// and `adopt` asked on one, then opened a second to lock (each a TLS and
+/// authentication exchange, a few round trips, before the first read).
+#[test]
+fn a_writer_asks_whether_the_state_exists_on_the_connection_that_locks_it() {
+    let Some(url) = postgres(
+        "shared_state::a_writer_asks_whether_the_state_exists_on_the_connection_that_locks_it",
+    ) else {
+        return;
+    };
+    let emulator = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on(Backend::Postgres(url.clone())).against(&emulator);
+    env.write("manifests/a.yaml", &manifest(0..4, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    env.write("manifests/a.yaml", &manifest(0..4, "v2"));
+    let parsed = url::Url::parse(&url).unwrap();
+    let proxy = delay_proxy::DelayProxy::start(
+        &format!(
+            "{}:{}",
+            parsed.host_str().unwrap(),
+            parsed.port().unwrap_or(5432)
+        ),
+        std::time::Duration::ZERO,
+    );
+    let mut through = parsed.clone();
+    through.set_port(Some(proxy.port)).unwrap();
+    let run = |args: &[&str]| {
+        let before = proxy.connections();
+        let out = env
+            .command(args)
+            .env("XMETA_STATE", through.as_str())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            proxy.connections() - before,
+        )
+    };
+    let (out, connections) = run(&["apply", &env.manifests(), "--auto-approve"]);
+    assert_has(&out, "Apply complete: 4 applied, 0 failed.");
+    assert_eq!(connections, 1, "apply: {out}");
+    assert_eq!(emulator.bodies().len(), 4);
+    let (out, connections) = run(&["adopt", &env.manifests()]);
+    assert_has(&out, "Adopted 0 media (4 already matched)");
+    assert_eq!(connections, 1, "adopt: {out}");
+    let (out, connections) = run(&["plan", &env.manifests()]);
+    assert_has(&out, "No changes. 4 media match the manifests.");
+    assert_eq!(connections, 1, "plan: {out}");
+}

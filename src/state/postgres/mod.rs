@@ -273,6 +273,27 @@ pub fn open_writer(
     command: &str,
     provenance: &Provenance,
 ) -> anyhow::Result<Writable> {
+    open_writer_as(target, command, provenance, false)?
+        .ok_or_else(|| anyhow!("the state at {target} cannot be opened"))
+}
+
+/// `open_writer` of a state that exists (see `exists`): `None`, and
+/// nothing created, when there is none; on the one connection that then
+/// takes the lock (a second connection's set-up is five round trips).
+pub fn open_existing_writer(
+    target: &Target,
+    command: &str,
+    provenance: &Provenance,
+) -> anyhow::Result<Option<Writable>> {
+    open_writer_as(target, command, provenance, true)
+}
+
+fn open_writer_as(
+    target: &Target,
+    command: &str,
+    provenance: &Provenance,
+    existing: bool,
+) -> anyhow::Result<Option<Writable>> {
     let session = Session::connect(target)?;
     let workspace = target.workspace.clone();
     let create = target.create_workspace;
@@ -283,45 +304,85 @@ pub fn open_writer(
     // are typed (`query_typed`: one round trip, where `execute` takes
     // three), and those that do not wait on each other's answers are sent
     // together (tokio-postgres pipelines futures polled at once, and the
-    // server runs them in order). 33 round trips became 9 (5 ms each).
+    // server runs them in order). About 33 round trips became 6 or 7.
     let opened = session.run(move |client| async move {
         let mut client = client.write().await;
-        let version = schema::ensure(&mut client).await?;
+        let version = if existing {
+            // No tables: no state, and none are made; a workspace other
+            // than `default` is unknown there, as `exists` says.
+            match schema::version(&*client).await? {
+                None => {
+                    let status = workspaces::status(&*client, None, &workspace).await?;
+                    return Ok(Err(match status {
+                        Status::Missing if !create => {
+                            Refusal::Unknown(workspaces::known(&*client, None).await?)
+                        }
+                        Status::Missing | Status::Exists(_) => Refusal::Absent,
+                    }));
+                }
+                Some(SCHEMA_VERSION) => SCHEMA_VERSION,
+                Some(_) => schema::ensure(&mut client).await?,
+            }
+        } else {
+            schema::ensure(&mut client).await?
+        };
         if version > SCHEMA_VERSION {
             return Ok(Err(Refusal::Versions(version, None)));
         }
         let client = &*client;
-        if matches!(
-            workspaces::status(client, Some(version), &workspace).await?,
-            Status::Missing
-        ) && !create
-        {
-            return Ok(Err(Refusal::Unknown(
-                workspaces::known(client, Some(version)).await?,
-            )));
-        }
-        // `default` too: it always exists, so it may have no row yet.
         let format = FORMAT_VERSION as i32;
-        let named: [Param<'_>; 1] = [(&workspace, Type::TEXT)];
         let state: [Param<'_>; 3] = [
             (&workspace, Type::TEXT),
             (&format, Type::INT4),
             (&lineage, Type::TEXT),
         ];
-        let (_, _, found) = futures::try_join!(
-            client.query_typed(
-                "INSERT INTO xmeta_workspaces (name) VALUES ($1) ON CONFLICT DO NOTHING",
-                &named,
-            ),
-            client.query_typed(
-                "INSERT INTO xmeta_states (workspace, format_version, lineage, serial) \
-                 VALUES ($1, $2, $3, 0) ON CONFLICT (workspace) DO NOTHING",
-                &state,
-            ),
-            head(client, &workspace),
-        )?;
-        let Some(found) = found else {
-            return Ok(Err(Refusal::Vanished));
+        let found = if existing {
+            // As `exists` asks: a workspace that moved is refused, and
+            // one without a state is none; nothing is inserted.
+            let (status, found) = futures::try_join!(
+                workspaces::status(client, Some(version), &workspace),
+                head(client, &workspace),
+            )?;
+            match (status, found) {
+                (Status::Missing, _) if !create => {
+                    return Ok(Err(Refusal::Unknown(
+                        workspaces::known(client, Some(version)).await?,
+                    )));
+                }
+                (Status::Exists(Some(moved)), _) => return Ok(Err(Refusal::Moved(moved))),
+                (_, None) | (Status::Missing, _) => return Ok(Err(Refusal::Absent)),
+                (Status::Exists(None), Some(found)) => found,
+            }
+        } else {
+            if matches!(
+                workspaces::status(client, Some(version), &workspace).await?,
+                Status::Missing
+            ) && !create
+            {
+                return Ok(Err(Refusal::Unknown(
+                    workspaces::known(client, Some(version)).await?,
+                )));
+            }
+            // `default` too: it always exists, so it may have no row yet.
+            let named: [Param<'_>; 1] = [(&workspace, Type::TEXT)];
+            let ((_, _), found) = futures::try_join!(
+                futures::future::try_join(
+                    client.query_typed(
+                        "INSERT INTO xmeta_workspaces (name) VALUES ($1) ON CONFLICT DO NOTHING",
+                        &named,
+                    ),
+                    client.query_typed(
+                        "INSERT INTO xmeta_states (workspace, format_version, lineage, serial) \
+                         VALUES ($1, $2, $3, 0) ON CONFLICT (workspace) DO NOTHING",
+                        &state,
+                    ),
+                ),
+                head(client, &workspace),
+            )?;
+            let Some(found) = found else {
+                return Ok(Err(Refusal::Vanished));
+            };
+            found
         };
         if found.format_version > FORMAT_VERSION as i32 {
             return Ok(Err(Refusal::Versions(version, Some(found.format_version))));
@@ -380,8 +441,8 @@ pub fn open_writer(
         )?;
         Ok(Ok((prepared, serial)))
     })?;
-    match opened {
-        Ok((prepared, serial)) => Ok(Writable::Open(Box::new(PgWriter {
+    let writable = match opened {
+        Ok((prepared, serial)) => Writable::Open(Box::new(PgWriter {
             rows: Rows {
                 session,
                 get: prepared.get.clone(),
@@ -394,26 +455,32 @@ pub fn open_writer(
             me,
             provenance: std::sync::RwLock::new(provenance.clone()),
             serial: std::sync::atomic::AtomicU64::new(u64::try_from(serial).unwrap_or(0)),
-        }))),
+        })),
         // The session ends here, and the lock with it.
-        Err(Refusal::Moved(moved)) => Ok(Writable::Moved(moved)),
-        Err(Refusal::Unknown(known)) => Err(unknown(target, &known)),
+        Err(Refusal::Moved(moved)) => Writable::Moved(moved),
+        Err(Refusal::Absent) => return Ok(None),
+        Err(Refusal::Unknown(known)) => return Err(unknown(target, &known)),
         Err(Refusal::Versions(schema, format)) => {
             check_versions(target, schema, format)?;
-            Err(anyhow!("the state at {target} cannot be opened"))
+            bail!("the state at {target} cannot be opened")
         }
-        Err(Refusal::Held(holder)) => Err(LockError::HeldInDatabase {
-            location: target.to_string(),
-            holder,
+        Err(Refusal::Held(holder)) => {
+            return Err(LockError::HeldInDatabase {
+                location: target.to_string(),
+                holder,
+            }
+            .into())
         }
-        .into()),
-        Err(Refusal::Vanished) => Err(anyhow!(
-            "the state at {target} was deleted while opening it; run again"
-        )),
-    }
+        Err(Refusal::Vanished) => {
+            bail!("the state at {target} was deleted while opening it; run again")
+        }
+    };
+    Ok(Some(writable))
 }
 
 enum Refusal {
+    /// No state (`open_existing_writer` only).
+    Absent,
     Versions(i32, Option<i32>),
     Held(Holder),
     Vanished,
