@@ -38,6 +38,9 @@ const MAX_OBJECT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// and up, all parts but the last the same size).
 const PART_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Parts of one object sent at once (each `PART_BYTES` in memory).
+const PARTS_IN_FLIGHT: usize = 4;
+
 /// A version of an object, for a conditional update.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
@@ -346,16 +349,25 @@ impl Store {
             let mut upload = store.put_multipart(&path).await.map_err(&failed)?;
             let mut sent = Ok(());
             let mut at = 0;
-            while at < len && sent.is_ok() {
-                // A part of a local file: a short wait on this runtime.
-                sent = match read_part(&file, at, len) {
-                    Ok(part) => {
-                        at += part.len() as u64;
-                        upload.put_part(part.into()).await.map_err(&failed)
+            // A few parts at once: one after another, each waited for a
+            // round trip and the server's write of the one before.
+            let mut in_flight = futures::stream::FuturesUnordered::new();
+            while sent.is_ok() && (at < len || !in_flight.is_empty()) {
+                if at < len && in_flight.len() < PARTS_IN_FLIGHT {
+                    // A part of a local file: a short wait on this runtime.
+                    match read_part(&file, at, len) {
+                        Ok(part) => {
+                            at += part.len() as u64;
+                            in_flight.push(upload.put_part(part.into()));
+                        }
+                        Err(e) => sent = Err(e),
                     }
-                    Err(e) => Err(e),
-                };
+                } else if let Some(Err(e)) = in_flight.next().await {
+                    sent = Err(failed(e));
+                }
             }
+            // Every part has ended before the upload is completed or aborted.
+            while in_flight.next().await.is_some() {}
             let done = match sent {
                 Ok(()) => upload.complete().await.map(drop).map_err(&failed),
                 Err(e) => Err(e),

@@ -221,16 +221,28 @@ impl BucketWriter {
         let snapshot_key = format!("{}/{name}", self.keys.folder());
         let digests_key = format!("{}/{digests_name}", self.keys.folder());
         let digests = digest_object::encode(&lineage, serial, &name, &image.digests())?;
-        if let Some(file) = image.snapshot_file()? {
-            drop(image);
-            self.store.put_file(&snapshot_key, file)?;
-        } else {
-            let bytes = image.encode_snapshot()?;
-            drop(image);
-            self.store.put(&snapshot_key, bytes)?;
-        }
-        if let Err(e) = self.store.put(&digests_key, digests) {
-            let _ = self.store.delete(&snapshot_key);
+        // The records' spill file when there is one, else their bytes.
+        let source = match image.snapshot_file()? {
+            Some(file) => Ok(file),
+            None => Err(image.encode_snapshot()?),
+        };
+        drop(image);
+        // The two objects at once: the head names both, and neither waits
+        // for the other (the digests took a round trip and the server's
+        // write after the snapshot's last part).
+        let (snapshot, digests) = std::thread::scope(|scope| {
+            let digests = scope.spawn(|| self.store.put(&digests_key, digests));
+            let snapshot = match source {
+                Ok(file) => self.store.put_file(&snapshot_key, file),
+                Err(bytes) => self.store.put(&snapshot_key, bytes).map(drop),
+            };
+            let digests = digests
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("writing the digests failed unexpectedly")));
+            (snapshot, digests)
+        });
+        if let Err(e) = snapshot.and(digests.map(drop)) {
+            let _ = self.store.delete_many(vec![snapshot_key, digests_key]);
             return Err(e);
         }
         let head = Head {
