@@ -4,7 +4,6 @@
 //! budget is spent, or once going on would be pointless or harmful (the
 //! credential is refused, the API is unreachable, the state cannot record).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -553,22 +552,21 @@ fn record_group(
     changes: &[(&Change, Option<&crate::refresh::Drift>)],
 ) -> Vec<anyhow::Result<()>> {
     let ids: Vec<MediaId> = changes.iter().map(|(change, _)| change.id).collect();
-    let (mut held, unread) = prefetch.take(&ids);
-    let read = if unread.is_empty() {
-        Ok(BTreeMap::new())
-    } else {
-        store.get_present(&unread)
-    };
-    match read {
-        Ok(more) => held.extend(more),
-        Err(e) => {
-            let reason = format!("{e:#}");
+    let read = prefetch.take(&ids).and_then(|(mut held, unread)| {
+        if !unread.is_empty() {
+            held.extend(store.get_present(&unread).map_err(|e| format!("{e:#}"))?);
+        }
+        Ok(held)
+    });
+    let mut held = match read {
+        Ok(held) => held,
+        Err(reason) => {
             return changes
                 .iter()
                 .map(|_| Err(anyhow::anyhow!(reason.clone())))
                 .collect();
         }
-    }
+    };
     let group = changes
         .iter()
         .map(|(change, drift)| {

@@ -17,7 +17,9 @@ enum Slot {
     Asked,
     /// Read: the record, or `None` when the state holds none.
     Read(Option<Record>),
-    /// The read failed: whoever records it reads it again, and reports.
+    /// The read failed, for this reason: the recording fails with it.
+    Failed(String),
+    /// Not read (the prefetch ended first): whoever records it reads it.
     Unread,
 }
 
@@ -72,10 +74,16 @@ impl<'a> Prefetch<'a> {
 
     /// Takes the records of `ids`, waiting for those still being read:
     /// the records the state holds, and the media whose record is not
-    /// here (never asked for, or its read failed) for the caller to read.
-    pub fn take(&self, ids: &[MediaId]) -> (BTreeMap<MediaId, Record>, Vec<MediaId>) {
+    /// here (never asked for, or not read) for the caller to read; or why
+    /// a read of one of them failed (the state's own words: a stalled
+    /// server says so once, and is asked nothing more).
+    pub fn take(
+        &self,
+        ids: &[MediaId],
+    ) -> Result<(BTreeMap<MediaId, Record>, Vec<MediaId>), String> {
         let mut held = BTreeMap::new();
         let mut unread = Vec::new();
+        let mut failed = None;
         let mut inner = self.lock();
         for id in ids {
             while matches!(inner.slots.get(id), Some(Slot::Asked)) {
@@ -89,10 +97,14 @@ impl<'a> Prefetch<'a> {
                     held.insert(*id, record);
                 }
                 Some(Slot::Read(None)) => {}
+                Some(Slot::Failed(reason)) => failed = failed.or(Some(reason)),
                 Some(Slot::Asked | Slot::Unread) | None => unread.push(*id),
             }
         }
-        (held, unread)
+        match failed {
+            Some(reason) => Err(reason),
+            None => Ok((held, unread)),
+        }
     }
 
     /// No more asks: `run` reads what is queued, then returns.
@@ -130,10 +142,10 @@ impl<'a> Prefetch<'a> {
                     }
                 }
                 Err(e) => {
-                    tracing::debug!("reading ahead failed: {e:#}");
+                    let reason = format!("{e:#}");
                     for id in ids {
                         if let Some(slot) = inner.slots.get_mut(&id) {
-                            *slot = Slot::Unread;
+                            *slot = Slot::Failed(reason.clone());
                         }
                     }
                 }
@@ -220,7 +232,7 @@ mod tests {
             ahead.ask(id(4));
             ahead.let_go(id(4));
             scope.spawn(|| ahead.run());
-            ahead.take(&[id(1), id(2), id(3), id(4)])
+            ahead.take(&[id(1), id(2), id(3), id(4)]).unwrap()
         });
         // 1 is held; 2 was read and the state holds none (not read again);
         // 3 was never asked for, 4 was let go: both left to the caller.
@@ -228,7 +240,7 @@ mod tests {
         assert_eq!(held[&id(1)].metadata, alt("held"));
         assert_eq!(unread, vec![id(3), id(4)]);
         // Taken once: a second take finds nothing held.
-        assert_eq!(ahead.take(&[id(1)]), (BTreeMap::new(), vec![id(1)]));
+        assert_eq!(ahead.take(&[id(1)]), Ok((BTreeMap::new(), vec![id(1)])));
     }
 
     #[test]
@@ -239,12 +251,12 @@ mod tests {
         let ahead = Prefetch::new(&*store);
         ahead.close();
         ahead.ask(id(1));
-        assert_eq!(ahead.take(&[id(1)]), (BTreeMap::new(), vec![id(1)]));
+        assert_eq!(ahead.take(&[id(1)]), Ok((BTreeMap::new(), vec![id(1)])));
         // A reader that ends with asks still queued (here: one that is
         // dropped as a panic would drop it) marks them unread.
         let ahead = Prefetch::new(&*store);
         ahead.ask(id(1));
         drop(Settled(&ahead));
-        assert_eq!(ahead.take(&[id(1)]), (BTreeMap::new(), vec![id(1)]));
+        assert_eq!(ahead.take(&[id(1)]), Ok((BTreeMap::new(), vec![id(1)])));
     }
 }

@@ -459,3 +459,41 @@ fn a_writer_asks_whether_the_state_exists_on_the_connection_that_locks_it() {
     assert_has(&out, "No changes. 4 media match the manifests.");
     assert_eq!(connections, 1, "plan: {out}");
 }
+
+/// A writer that finds no state there leaves the database as it was: an
+/// older schema is upgraded only by a writer that goes on to write.
+#[test]
+fn a_writer_refused_for_an_unknown_workspace_upgrades_nothing() {
+    let Some(db) = OwnDatabase::new(
+        "shared_state::a_writer_refused_for_an_unknown_workspace_upgrades_nothing",
+        "older",
+    ) else {
+        return;
+    };
+    let emulator = Emulator::start(TOKEN, Faults::default());
+    let env = db.env().against(&emulator);
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    // Schema 3: before the previews table.
+    sql(
+        &db.url,
+        "DROP TABLE xmeta_previews; UPDATE xmeta_schema SET version = 3",
+    )
+    .unwrap();
+    for command in ["adopt", "apply"] {
+        let run = env.exits_with(&["--workspace", "typo", command, &env.manifests()], 1);
+        assert_has(&run.stderr, "error: workspace `typo` does not exist");
+        assert_eq!(
+            sql(&db.url, "SELECT version FROM xmeta_schema").unwrap(),
+            ["3"],
+            "{command}"
+        );
+    }
+    assert!(emulator.bodies().is_empty());
+    // A writer of the state that is there upgrades it, as before.
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    assert_eq!(
+        sql(&db.url, "SELECT version FROM xmeta_schema").unwrap(),
+        ["4"]
+    );
+}

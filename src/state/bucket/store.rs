@@ -334,8 +334,9 @@ impl Store {
     }
 
     /// Writes the object unconditionally from `file` (a snapshot written
-    /// to disk first): in parts of `PART_BYTES`, read one at a time, when
-    /// it is larger than one, so that it is never in memory whole.
+    /// to disk first): in parts of `PART_BYTES` when it is larger than
+    /// one, at most `PARTS_IN_FLIGHT` read and sent at once, so that it is
+    /// never in memory whole.
     pub fn put_file(&self, key: &str, file: std::fs::File) -> anyhow::Result<()> {
         let len = file.metadata()?.len();
         if len <= PART_BYTES {

@@ -230,18 +230,38 @@ impl BucketWriter {
         // The two objects at once: the head names both, and neither waits
         // for the other (the digests took a round trip and the server's
         // write after the snapshot's last part).
+        // This runs in `drop` too: a thread that cannot be made is no
+        // panic, the digests are then written after the snapshot.
+        let digests = Mutex::new(Some(digests));
+        let put_digests = || {
+            let bytes = digests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            bytes.map_or(Ok(()), |bytes| {
+                self.store.put(&digests_key, bytes).map(drop)
+            })
+        };
+        let put_snapshot = || match source {
+            Ok(file) => self.store.put_file(&snapshot_key, file),
+            Err(bytes) => self.store.put(&snapshot_key, bytes).map(drop),
+        };
         let (snapshot, digests) = std::thread::scope(|scope| {
-            let digests = scope.spawn(|| self.store.put(&digests_key, digests));
-            let snapshot = match source {
-                Ok(file) => self.store.put_file(&snapshot_key, file),
-                Err(bytes) => self.store.put(&snapshot_key, bytes).map(drop),
-            };
-            let digests = digests
-                .join()
-                .unwrap_or_else(|_| Err(anyhow!("writing the digests failed unexpectedly")));
-            (snapshot, digests)
+            match std::thread::Builder::new()
+                .name("xmeta-digests".into())
+                .spawn_scoped(scope, put_digests)
+            {
+                Ok(digests) => {
+                    let snapshot = put_snapshot();
+                    let digests = digests.join().unwrap_or_else(|_| {
+                        Err(anyhow!("writing the digests failed unexpectedly"))
+                    });
+                    (snapshot, digests)
+                }
+                Err(_) => (put_snapshot(), put_digests()),
+            }
         });
-        if let Err(e) = snapshot.and(digests.map(drop)) {
+        if let Err(e) = snapshot.and(digests) {
             let _ = self.store.delete_many(vec![snapshot_key, digests_key]);
             return Err(e);
         }

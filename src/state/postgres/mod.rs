@@ -307,24 +307,34 @@ fn open_writer_as(
     // server runs them in order). About 33 round trips became 6 or 7.
     let opened = session.run(move |client| async move {
         let mut client = client.write().await;
-        let version = if existing {
-            // No tables: no state, and none are made; a workspace other
-            // than `default` is unknown there, as `exists` says.
-            match schema::version(&*client).await? {
-                None => {
-                    let status = workspaces::status(&*client, None, &workspace).await?;
-                    return Ok(Err(match status {
-                        Status::Missing if !create => {
-                            Refusal::Unknown(workspaces::known(&*client, None).await?)
-                        }
-                        Status::Missing | Status::Exists(_) => Refusal::Absent,
-                    }));
+        // In the existing mode, whether there is a state is asked first,
+        // with the tables as they are, as `exists` asks: nothing is made
+        // or upgraded for a state that is not there.
+        let existing_head = if existing {
+            let version = schema::version(&*client).await?;
+            let (status, found) = match version {
+                Some(_) => futures::try_join!(
+                    workspaces::status(&*client, version, &workspace),
+                    head(&*client, &workspace),
+                )?,
+                None => (workspaces::status(&*client, None, &workspace).await?, None),
+            };
+            match (status, found) {
+                (Status::Missing, _) if !create => {
+                    return Ok(Err(Refusal::Unknown(
+                        workspaces::known(&*client, version).await?,
+                    )));
                 }
-                Some(SCHEMA_VERSION) => SCHEMA_VERSION,
-                Some(_) => schema::ensure(&mut client).await?,
+                (Status::Exists(Some(moved)), _) => return Ok(Err(Refusal::Moved(moved))),
+                (_, None) | (Status::Missing, _) => return Ok(Err(Refusal::Absent)),
+                (Status::Exists(None), Some(found)) => Some((version, found)),
             }
         } else {
-            schema::ensure(&mut client).await?
+            None
+        };
+        let version = match &existing_head {
+            Some((Some(SCHEMA_VERSION), _)) => SCHEMA_VERSION,
+            _ => schema::ensure(&mut client).await?,
         };
         if version > SCHEMA_VERSION {
             return Ok(Err(Refusal::Versions(version, None)));
@@ -336,23 +346,8 @@ fn open_writer_as(
             (&format, Type::INT4),
             (&lineage, Type::TEXT),
         ];
-        let found = if existing {
-            // As `exists` asks: a workspace that moved is refused, and
-            // one without a state is none; nothing is inserted.
-            let (status, found) = futures::try_join!(
-                workspaces::status(client, Some(version), &workspace),
-                head(client, &workspace),
-            )?;
-            match (status, found) {
-                (Status::Missing, _) if !create => {
-                    return Ok(Err(Refusal::Unknown(
-                        workspaces::known(client, Some(version)).await?,
-                    )));
-                }
-                (Status::Exists(Some(moved)), _) => return Ok(Err(Refusal::Moved(moved))),
-                (_, None) | (Status::Missing, _) => return Ok(Err(Refusal::Absent)),
-                (Status::Exists(None), Some(found)) => found,
-            }
+        let found = if let Some((_, found)) = existing_head {
+            found
         } else {
             if matches!(
                 workspaces::status(client, Some(version), &workspace).await?,
