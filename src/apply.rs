@@ -130,12 +130,15 @@ impl Runner {
         let prefetch = &prefetch;
         std::thread::scope(|scope| {
             // The records of the media sent, read on a thread of their
-            // own while X answers; without it, each group reads them.
+            // own while X answers, from a state a round trip away;
+            // otherwise (or without the thread) each group reads them.
             let _closing = prefetch.closing();
-            let reading = std::thread::Builder::new()
-                .name("xmeta-prefetch".into())
-                .spawn_scoped(scope, move || prefetch.run());
-            if reading.is_err() {
+            let reading = store.reads_wait_on_a_server().then(|| {
+                std::thread::Builder::new()
+                    .name("xmeta-prefetch".into())
+                    .spawn_scoped(scope, move || prefetch.run())
+            });
+            if !matches!(reading, Some(Ok(_))) {
                 prefetch.close();
             }
             // The state's writes on a thread of their own: the request

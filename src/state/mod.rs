@@ -171,6 +171,12 @@ pub trait StateWriter: StateReader {
     /// Between a long-lived writer's bursts of writes (`watch --apply`,
     /// after each cycle): lets go of what the writes left in memory.
     fn settle(&self) {}
+    /// Whether each read waits on a server (apply then reads the records
+    /// of the media it sends while X answers, see `apply/prefetch.rs`);
+    /// a local or in-memory read is cheaper than a thread that does it.
+    fn reads_wait_on_a_server(&self) -> bool {
+        false
+    }
 }
 
 /// What a backend's writer found under the lock.

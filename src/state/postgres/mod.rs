@@ -1186,6 +1186,10 @@ impl PgWriter {
 }
 
 impl StateWriter for PgWriter {
+    fn reads_wait_on_a_server(&self) -> bool {
+        true
+    }
+
     /// One write (one statement, one round trip, one serial) for the
     /// whole group: its confirmations are durable together, or fail
     /// together.
