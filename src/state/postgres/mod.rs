@@ -219,14 +219,23 @@ pub fn open_reader(target: &Target) -> anyhow::Result<(Box<dyn StateReader>, Opt
             client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
             schema::version(&*client),
         )?;
-        let (status, head) = match version {
+        // The record read is prepared in the same round trip, from tables
+        // whose layout this xmeta knows (a newer schema is refused below).
+        let (status, head, get) = match version {
+            Some(v) if v <= SCHEMA_VERSION => futures::try_join!(
+                workspaces::status(&*client, version, &workspace),
+                head(&*client, &workspace),
+                client.prepare(GET),
+            )
+            .map(|(status, head, get)| (status, Some(head), Some(get)))?,
             Some(_) => futures::try_join!(
                 workspaces::status(&*client, version, &workspace),
                 head(&*client, &workspace),
             )
-            .map(|(status, head)| (status, Some(head)))?,
+            .map(|(status, head)| (status, Some(head), None))?,
             None => (
                 workspaces::status(&*client, version, &workspace).await?,
+                None,
                 None,
             ),
         };
@@ -237,22 +246,23 @@ pub fn open_reader(target: &Target) -> anyhow::Result<(Box<dyn StateReader>, Opt
         let (Some(version), Some(head)) = (version, head) else {
             return Ok(Ok(None));
         };
-        Ok(Ok(Some((version, head, moved))))
+        Ok(Ok(Some((version, head, get, moved))))
     })?;
     let found = match found {
         Ok(found) => found,
         Err(_) if target.create_workspace => return Ok((Box::new(Empty), None)),
         Err(known) => return Err(unknown(target, &known)),
     };
-    let Some((version, head, moved)) = found else {
+    let Some((version, head, get, moved)) = found else {
         return Ok((Box::new(Empty), None));
     };
     check_versions(target, version, head.as_ref().map(|h| h.format_version))?;
-    let reader: Box<dyn StateReader> = match head {
-        None => Box::new(Empty),
-        Some(head) => Box::new(PgReader {
+    let reader: Box<dyn StateReader> = match (head, get) {
+        (None, _) => Box::new(Empty),
+        (Some(_), None) => bail!("the state at {target} cannot be read"),
+        (Some(head), Some(get)) => Box::new(PgReader {
             rows: Rows {
-                get: session.run(|client| async move { client.read().await.prepare(GET).await })?,
+                get,
                 get_many: None,
                 session,
                 snapshot: Some((head.lineage, head.serial as u64)),
