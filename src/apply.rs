@@ -547,8 +547,8 @@ fn record_groups(
 
 /// Records the confirmations of `changes` as one group (see
 /// `StateWriter::record_group`): one outcome per change, in order. What
-/// the state holds for them was read prefetch; what was not is read at once
-/// (one read, not one each).
+/// the state holds for them was read while X answered (`Prefetch`); what
+/// was not is read at once (one read, not one each).
 fn record_group(
     store: &dyn StateWriter,
     prefetch: &Prefetch<'_>,

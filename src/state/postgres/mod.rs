@@ -176,22 +176,10 @@ pub fn exists(target: &Target) -> anyhow::Result<(bool, Option<Moved>)> {
     let workspace = target.workspace.clone();
     let found = session.run(|client| async move {
         let client = client.read().await;
-        let version = schema::version(&*client).await?;
-        // The head read with the status (one round trip), when there are tables.
-        let (status, there) = match version {
-            Some(_) => futures::try_join!(
-                workspaces::status(&*client, version, &workspace),
-                head(&*client, &workspace),
-            )
-            .map(|(status, head)| (status, head.is_some()))?,
-            None => (
-                workspaces::status(&*client, version, &workspace).await?,
-                false,
-            ),
-        };
+        let (version, status, head) = presence(&client, &workspace).await?;
         match status {
             Status::Missing => Ok(Err(workspaces::known(&*client, version).await?)),
-            Status::Exists(moved) => Ok(Ok((there, moved))),
+            Status::Exists(moved) => Ok(Ok((head.is_some(), moved))),
         }
     })?;
     match found {
@@ -199,6 +187,24 @@ pub fn exists(target: &Target) -> anyhow::Result<(bool, Option<Moved>)> {
         Err(_) if target.create_workspace => Ok((false, None)),
         Err(known) => Err(unknown(target, &known)),
     }
+}
+
+/// What `exists` asks, with the tables as they are (nothing is made or
+/// upgraded): the schema's version, the workspace's status and the
+/// state's head, the last two in one round trip.
+async fn presence(
+    client: &Client,
+    workspace: &str,
+) -> Result<(Option<i32>, Status, Option<Head>), tokio_postgres::Error> {
+    let version = schema::version(client).await?;
+    let (status, head) = match version {
+        Some(_) => futures::try_join!(
+            workspaces::status(client, version, workspace),
+            head(client, workspace),
+        )?,
+        None => (workspaces::status(client, None, workspace).await?, None),
+    };
+    Ok((version, status, head))
 }
 
 fn unknown(target: &Target, known: &[String]) -> anyhow::Error {
@@ -321,14 +327,7 @@ fn open_writer_as(
         // with the tables as they are, as `exists` asks: nothing is made
         // or upgraded for a state that is not there.
         let existing_head = if existing {
-            let version = schema::version(&*client).await?;
-            let (status, found) = match version {
-                Some(_) => futures::try_join!(
-                    workspaces::status(&*client, version, &workspace),
-                    head(&*client, &workspace),
-                )?,
-                None => (workspaces::status(&*client, None, &workspace).await?, None),
-            };
+            let (version, status, found) = presence(&client, &workspace).await?;
             match (status, found) {
                 (Status::Missing, _) if !create => {
                     return Ok(Err(Refusal::Unknown(
