@@ -15,7 +15,8 @@ use crate::support::*;
 const GROUPED: u64 = 300;
 /// Media in the apply whose store goes away.
 const PARTITIONED: usize = 200;
-/// Media in the state whose snapshot is sent in parts (9.8 MB).
+/// Media in the state whose snapshot is sent in parts (about 13 MB,
+/// compressed: each alt text carries 300 characters LZ4 cannot shorten).
 const LARGE: u64 = 36_000;
 /// A session token that must never be shown.
 const TOKEN_SECRET: &str = "session-token-Zx9Pq7Lm";
@@ -304,7 +305,7 @@ fn a_newer_format_is_refused() {
     env.exits_with(&["adopt", &env.manifests()], 0);
     let key = format!("{}/head.json", folder(&env));
     let head = String::from_utf8(s3.get(&key).unwrap()).unwrap();
-    let newer = head.replace("\"format\":1", "\"format\":99");
+    let newer = head.replace("\"format\":2", "\"format\":99");
     assert_ne!(head, newer);
     s3.put(&key, newer.as_bytes());
     for args in [
@@ -315,7 +316,7 @@ fn a_newer_format_is_refused() {
         let run = env.exits_with(&args, 1);
         assert_has(
             &run.stderr,
-            "was written by a newer xmeta (state format 99, this xmeta reads up to 1); upgrade xmeta",
+            "was written by a newer xmeta (state format 99, this xmeta reads up to 2); upgrade xmeta",
         );
     }
     assert_eq!(s3.get(&key).unwrap(), newer.as_bytes());
@@ -491,10 +492,28 @@ fn a_large_snapshot_is_sent_in_parts_and_reads_back_whole() {
         return;
     };
     let env = TestEnv::on_server(&s3);
+    // Text without repeats (xorshift), so that the snapshot stays large
+    // compressed.
+    let noise: Vec<String> = (0..LARGE)
+        .map(|n| {
+            let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            (0..300)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    char::from(
+                        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ."
+                            [(x % 64) as usize],
+                    )
+                })
+                .collect()
+        })
+        .collect();
     for (k, first) in (0..LARGE).step_by(6_000).enumerate() {
         env.write(
             &format!("manifests/m{k}.yaml"),
-            &manifest(first..first + 6_000, "v1"),
+            &manifest_with(first..first + 6_000, |n| &noise[n as usize]),
         );
     }
     env.exits_with(&["adopt", "--no-history", &env.manifests()], 0);
@@ -523,9 +542,78 @@ fn snapshot_keys(s3: &S3Server, env: &TestEnv) -> (String, String) {
         serde_json::from_slice(&s3.get(&format!("{folder}/head.json")).unwrap()).unwrap();
     assert_eq!(head["digests"], true, "{head}");
     let snapshot = format!("{folder}/{}", head["snapshot"].as_str().unwrap());
-    let digests = snapshot.replace(".json", ".digests");
+    let stem = snapshot.trim_end_matches(".lz4").trim_end_matches(".json");
+    let digests = format!("{stem}.digests");
     assert!(s3.get(&digests).is_some(), "{digests}");
     (snapshot, digests)
+}
+
+/// A writer leaves its snapshot compressed: `….json.lz4`, an LZ4 frame
+/// of the snapshot's JSON at a fraction of its size, under a head of
+/// format 2. A state an xmeta before format 2 left (format 1, a plain
+/// `….json` snapshot) is read as it is, and its next writer compacts it
+/// into a compressed one.
+#[test]
+fn snapshots_are_compressed_and_plain_ones_still_read() {
+    let Some(s3) = server("bucket_state::snapshots_are_compressed_and_plain_ones_still_read")
+    else {
+        return;
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on_server(&s3).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..200, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let head_key = format!("{}/head.json", folder(&env));
+    let head: serde_json::Value = serde_json::from_slice(&s3.get(&head_key).unwrap()).unwrap();
+    assert_eq!(head["format"], 2, "{head}");
+    let (snapshot, _) = snapshot_keys(&s3, &env);
+    assert!(snapshot.ends_with(".json.lz4"), "{snapshot}");
+    let object = s3.get(&snapshot).unwrap();
+    assert_eq!(object[..4], [0x04, 0x22, 0x4d, 0x18], "an LZ4 frame");
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(
+        &mut lz4_flex::frame::FrameDecoder::new(&object[..]),
+        &mut json,
+    )
+    .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(value["records"].as_array().unwrap().len(), 200);
+    assert!(
+        object.len() * 2 < json.len(),
+        "{} bytes for {} of JSON",
+        object.len(),
+        json.len()
+    );
+
+    // What an xmeta before format 2 left: the same JSON, plain, under a
+    // head of format 1 (and from before digests objects, whose object
+    // names the snapshot it was made for). The compressed one is gone.
+    let plain = snapshot.trim_end_matches(".lz4").to_string();
+    s3.put(&plain, &json);
+    s3.request("DELETE", &format!("/{BUCKET}/{snapshot}"), b"");
+    let mut older = head.clone();
+    older["format"] = serde_json::json!(1);
+    older["snapshot"] =
+        serde_json::json!(head["snapshot"].as_str().unwrap().trim_end_matches(".lz4"));
+    older.as_object_mut().unwrap().remove("digests");
+    s3.put(&head_key, older.to_string().as_bytes());
+    let run = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(&run.stdout, "No changes. 200 media match the manifests.");
+    env.write("manifests/a.yaml", &manifest(0..200, "v2"));
+    let run = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(&run.stdout, "Plan: 0 to create, 200 to update");
+    assert_has(&run.stdout, "v1");
+
+    // Its next writer compacts it into a compressed snapshot.
+    env.exits_with(&["apply", "--auto-approve", &env.manifests()], 0);
+    assert_eq!(emu.request_count(), 200);
+    let head: serde_json::Value = serde_json::from_slice(&s3.get(&head_key).unwrap()).unwrap();
+    assert_eq!(head["format"], 2, "{head}");
+    let (newer, _) = snapshot_keys(&s3, &env);
+    assert!(newer.ends_with(".json.lz4"), "{newer}");
+    let run = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(&run.stdout, "No changes. 200 media match the manifests.");
+    assert_eq!(recorded_ids(&env).len(), 200);
 }
 
 /// The `GET`s of `key` among `requests`.

@@ -21,7 +21,8 @@ const MAGIC: &[u8] = b"xmeta snapshot digests 1\n";
 /// The name of the digests object of snapshot `snapshot` (a name
 /// `is_snapshot_name` accepts): beside it, never named by the head.
 pub fn name_of(snapshot: &str) -> String {
-    format!("{}.digests", snapshot.trim_end_matches(".json"))
+    let stem = super::compression::Encoding::split(snapshot).map_or(snapshot, |(stem, _)| stem);
+    format!("{stem}.digests")
 }
 
 /// The object for snapshot `snapshot` of `lineage` at `serial`.
@@ -137,10 +138,12 @@ mod tests {
         let none = Digests::default();
         let object = encode("lineage-1", 0, SNAPSHOT, &none).unwrap();
         assert_eq!(decode(&object, "lineage-1", 0, SNAPSHOT).unwrap(), none);
-        assert_eq!(
-            name_of(SNAPSHOT),
-            "snapshots/00000000000000000009-0123456789abcdef.digests"
-        );
+        for snapshot in [SNAPSHOT, &format!("{SNAPSHOT}.lz4")] {
+            assert_eq!(
+                name_of(snapshot),
+                "snapshots/00000000000000000009-0123456789abcdef.digests"
+            );
+        }
     }
 
     /// Every way the object can be wrong is an error naming it; a count

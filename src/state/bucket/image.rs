@@ -5,8 +5,9 @@
 //!   live writer's journal session, and the moved mark. Only ever
 //!   replaced by a conditional update (`If-Match` on its `ETag`), so two
 //!   writers can never overwrite each other's head.
-//! - `snapshots/<serial>-<id>.json`: every record and history chunk at a
-//!   serial, written once.
+//! - `snapshots/<serial>-<id>.json.lz4`: every record and history chunk at
+//!   a serial, written once, compressed (`compression.rs`; `.json`, plain,
+//!   from before format 2).
 //! - `journal/<session>/<serial>.json`: one group of confirmations each,
 //!   written once, numbered on from the snapshot's serial.
 //!
@@ -21,6 +22,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::compression::{self, Encoding};
 use super::index::Index;
 use super::spill::{self, Place, Spill, Spilled};
 use super::store::{Store, Version};
@@ -30,8 +32,9 @@ use crate::state::moved::Moved;
 use crate::state::{Digest, Filter, Record, StateError, VisitEntries, VisitRecords, RECORD_BATCH};
 use crate::time::Timestamp;
 
-/// The layout of a bucket state; a newer one is refused.
-pub const FORMAT: u32 = 1;
+/// The layout of a bucket state; a newer one is refused. 2: snapshots
+/// are compressed (an xmeta that reads up to 1 would call them damaged).
+pub const FORMAT: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Head {
@@ -222,9 +225,19 @@ impl Image {
         Ok(())
     }
 
-    /// The snapshot object of this image, written from it directly (no
-    /// copy of its records).
+    /// The snapshot object of this image, compressed as it is written
+    /// from the image (no copy of its records).
     fn write_snapshot(&self, out: impl std::io::Write) -> serde_json::Result<()> {
+        let mut encoder = compression::encoder(out);
+        self.write_snapshot_json(&mut encoder)?;
+        encoder
+            .finish()
+            .map(drop)
+            .map_err(|e| serde_json::Error::io(e.into()))
+    }
+
+    /// The snapshot's JSON.
+    fn write_snapshot_json(&self, out: impl std::io::Write) -> serde_json::Result<()> {
         serde_json::to_writer(
             out,
             &Snapshot {
@@ -274,7 +287,17 @@ impl Image {
     /// A snapshot object read from its copy: each record checked against
     /// its digest and moved to a temporary file (only the history is
     /// decoded), so that the object is never held.
-    fn read_snapshot(object: impl std::io::Read) -> anyhow::Result<Image> {
+    fn read_snapshot(object: impl std::io::Read, encoding: Encoding) -> anyhow::Result<Image> {
+        Image::read_snapshot_within(object, encoding, compression::MAX_DECOMPRESSED)
+    }
+
+    /// `read_snapshot`, refused past `limit` bytes decompressed.
+    fn read_snapshot_within(
+        object: impl std::io::Read,
+        encoding: Encoding,
+        limit: u64,
+    ) -> anyhow::Result<Image> {
+        let object = compression::reader(object, encoding, limit);
         let reader = std::io::BufReader::with_capacity(1 << 16, object);
         let snapshot: Snapshot<Spilled> = serde_json::from_reader(reader)?;
         Ok(Image {
@@ -457,7 +480,7 @@ pub fn load_snapshot(
     let mut image = match &head.snapshot {
         None => Image::new(head.lineage.clone()),
         Some(key) => match store.get_spooled(&format!("{}/{key}", keys.folder()), |object| {
-            Image::read_snapshot(object).map_err(|e| damaged(shown, &e))
+            Image::read_snapshot(object, Encoding::of(key)).map_err(|e| damaged(shown, &e))
         })? {
             None => return Ok(None),
             Some(image) => image,
@@ -510,12 +533,9 @@ pub fn journals(
 }
 
 /// A snapshot's name as writers make it: `snapshots/`, the serial in 20
-/// digits, `-`, 16 hex digits, `.json`.
+/// digits, `-`, 16 hex digits, `.json.lz4` (`.json` before format 2).
 pub fn is_snapshot_name(name: &str) -> bool {
-    let Some(stem) = name
-        .strip_prefix("snapshots/")
-        .and_then(|n| n.strip_suffix(".json"))
-    else {
+    let Some((stem, _)) = name.strip_prefix("snapshots/").and_then(Encoding::split) else {
         return false;
     };
     let bytes = stem.as_bytes();
@@ -564,7 +584,7 @@ mod tests {
     fn a_snapshot_read_back_is_spilled_and_writes_the_same_snapshot() {
         let image = image_of(&["a cat on a mat", "a dog", "\"quoted\" \u{1F408}"]);
         let object = image.encode_snapshot().unwrap();
-        let read = Image::read_snapshot(&object[..]).unwrap();
+        let read = Image::read_snapshot(&object[..], Encoding::Lz4).unwrap();
         assert!(read
             .records
             .iter()
@@ -583,6 +603,43 @@ mod tests {
         let want: Vec<MediaId> = image.records.iter().map(|(id, _)| id).collect();
         assert_eq!(ids, want);
         assert_eq!(read.digests(), image.digests());
+    }
+
+    /// A snapshot's JSON, as a snapshot from before format 2 holds it.
+    fn json_of(image: &Image) -> String {
+        let mut out = Vec::new();
+        image.write_snapshot_json(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A snapshot written now is compressed, reads back as its plain JSON
+    /// does, and is refused once it decompresses past the bound.
+    #[test]
+    fn a_snapshot_is_compressed_and_bounded() {
+        let texts: Vec<String> = (0..500)
+            .map(|n| format!("photo {n} of the spring campaign"))
+            .collect();
+        let image = image_of(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+        let object = image.encode_snapshot().unwrap();
+        let json = json_of(&image);
+        assert!(
+            object.len() * 2 < json.len(),
+            "{} of {} bytes",
+            object.len(),
+            json.len()
+        );
+        let plain = Image::read_snapshot(json.as_bytes(), Encoding::Plain).unwrap();
+        let read = Image::read_snapshot(&object[..], Encoding::Lz4).unwrap();
+        assert_eq!(read.digests(), plain.digests());
+        assert_eq!(read.encode_snapshot().unwrap(), object);
+        let limit = json.len() as u64 - 1;
+        let e = Image::read_snapshot_within(&object[..], Encoding::Lz4, limit).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("decompresses to more than"),
+            "{e:#}"
+        );
+        // A plain snapshot is not taken for a compressed one.
+        assert!(Image::read_snapshot(json.as_bytes(), Encoding::Lz4).is_err());
     }
 
     fn record(text: &str) -> Vec<u8> {
@@ -618,7 +675,7 @@ mod tests {
     #[test]
     fn a_snapshot_out_of_order_or_with_repeats_reads_as_the_last_of_each() {
         let image = image_of(&["first", "second", "third"]);
-        let text = String::from_utf8(image.encode_snapshot().unwrap()).unwrap();
+        let text = json_of(&image);
         let records = |s: &str| {
             let v: serde_json::Value = serde_json::from_str(s).unwrap();
             v["records"].as_array().unwrap().clone()
@@ -626,7 +683,7 @@ mod tests {
         let read_with = |list: Vec<serde_json::Value>| {
             let mut forged: serde_json::Value = serde_json::from_str(&text).unwrap();
             forged["records"] = serde_json::Value::Array(list);
-            Image::read_snapshot(forged.to_string().as_bytes()).unwrap()
+            Image::read_snapshot(forged.to_string().as_bytes(), Encoding::Plain).unwrap()
         };
         let id = |n: &str| MediaId::parse(n).unwrap();
         let in_order = records(&text);
@@ -651,8 +708,7 @@ mod tests {
             let mut want = in_order.clone();
             let at = want.iter().position(|r| r[0] == changed).unwrap();
             want[at][1] = in_order.iter().find(|r| r[0] == from).unwrap()[1].clone();
-            let written = read.encode_snapshot().unwrap();
-            assert_eq!(records(std::str::from_utf8(&written).unwrap()), want);
+            assert_eq!(records(&json_of(&read)), want);
         }
     }
 
@@ -680,7 +736,7 @@ mod tests {
                     }
                     _ => {
                         let object = image.encode_snapshot().unwrap();
-                        image = Image::read_snapshot(&object[..]).unwrap();
+                        image = Image::read_snapshot(&object[..], Encoding::Lz4).unwrap();
                     }
                 }
                 let (records_of, digests_of) = records_and_digests(&image);
@@ -694,10 +750,16 @@ mod tests {
     /// name another object, which a writer would delete once it moved on.
     #[test]
     fn a_snapshot_name_is_only_what_writers_make() {
-        assert!(is_snapshot_name(
-            "snapshots/00000000000000000042-0123456789abcdef.json"
-        ));
+        for name in [
+            "snapshots/00000000000000000042-0123456789abcdef.json.lz4",
+            "snapshots/00000000000000000042-0123456789abcdef.json",
+        ] {
+            assert!(is_snapshot_name(name), "{name}");
+        }
         for forged in [
+            "snapshots/00000000000000000042-0123456789abcdef.lz4",
+            "snapshots/00000000000000000042-0123456789abcdef.json.lz4.json",
+            "snapshots/00000000000000000042-0123456789abcdef.json.lz4/x.json.lz4",
             "head.json",
             "workspace.json",
             "snapshots/../head.json",
@@ -716,9 +778,9 @@ mod tests {
     #[test]
     fn a_damaged_record_in_a_snapshot_is_refused() {
         let image = image_of(&["a cat on a mat"]);
-        let text = String::from_utf8(image.encode_snapshot().unwrap()).unwrap();
+        let text = json_of(&image);
         let forged = text.replace("a cat on a mat", "a dog on a mat");
-        let e = Image::read_snapshot(forged.as_bytes()).unwrap_err();
+        let e = Image::read_snapshot(forged.as_bytes(), Encoding::Plain).unwrap_err();
         assert!(
             format!("{e:#}").contains("the record of media 1000"),
             "{e:#}"

@@ -9,6 +9,7 @@
 //! wait (`image.rs`), newer formats refused. `object_store`'s types stay
 //! in `store.rs`.
 
+mod compression;
 mod digest_object;
 mod growing;
 mod image;

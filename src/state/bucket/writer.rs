@@ -216,7 +216,11 @@ impl BucketWriter {
         // file, and sent from there in parts once the image is free again.
         let image = self.image();
         let (serial, lineage) = (image.serial, image.lineage.clone());
-        let name = format!("snapshots/{serial:020}-{}.json", random_id());
+        let name = format!(
+            "snapshots/{serial:020}-{}{}",
+            random_id(),
+            super::compression::COMPRESSED
+        );
         let digests_name = digest_object::name_of(&name);
         let snapshot_key = format!("{}/{name}", self.keys.folder());
         let digests_key = format!("{}/{digests_name}", self.keys.folder());

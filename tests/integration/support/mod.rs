@@ -446,7 +446,7 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
 #[allow(dead_code)]
 #[path = "../../../src/testdata.rs"]
 mod testdata;
-pub use testdata::{manifest, media_id, media_metadata};
+pub use testdata::{manifest, manifest_with, media_id, media_metadata};
 
 /// What the manifests of `manifest(range, variant)` want, per media ID.
 pub fn expected(

@@ -1,0 +1,153 @@
+//! How a snapshot object is encoded, told by its name: `….json` (what
+//! writers made before state format 2) is plain JSON, `….json.lz4` the
+//! same JSON in an LZ4 frame. A snapshot is the one large object a bucket
+//! state moves (37 MB of JSON at 100,000 media, a fifth of it compressed),
+//! at each writer's start and end. Journals and the digests object stay
+//! as they are: small, or mostly digests, which do not compress.
+//!
+//! LZ4, with the crate the history chunks already use (pure Rust, safe
+//! code): `zstd -1` makes the same snapshot half as large again, but it is
+//! C code to compile, and against the network LZ4's speed wins back most
+//! of that.
+
+use std::io::{self, Read, Write};
+
+use lz4_flex::frame::{BlockMode, BlockSize, FrameDecoder, FrameEncoder, FrameInfo};
+
+/// The ending of the name of a snapshot writers make now.
+pub const COMPRESSED: &str = ".json.lz4";
+/// The ending of a snapshot written before state format 2.
+const PLAIN: &str = ".json";
+
+/// The most bytes a snapshot may decompress to: the most any object may
+/// be (`store.rs`), so that a small object cannot stand for a huge one.
+pub const MAX_DECOMPRESSED: u64 = 4 * 1024 * 1024 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Plain,
+    Lz4,
+}
+
+impl Encoding {
+    /// A snapshot name's stem and encoding; `None` for any other ending.
+    pub fn split(name: &str) -> Option<(&str, Encoding)> {
+        match name.strip_suffix(COMPRESSED) {
+            Some(stem) => Some((stem, Encoding::Lz4)),
+            None => name.strip_suffix(PLAIN).map(|stem| (stem, Encoding::Plain)),
+        }
+    }
+
+    /// The encoding of a snapshot named `name` (plain unless it says so).
+    pub fn of(name: &str) -> Encoding {
+        Encoding::split(name).map_or(Encoding::Plain, |(_, encoding)| encoding)
+    }
+}
+
+/// A writer that compresses into `out`; `finish` ends the frame.
+pub fn encoder<W: Write>(out: W) -> FrameEncoder<W> {
+    // Linked blocks: each finds its matches in the one before (LZ4 looks
+    // back 64 KiB at most), so small blocks, small buffers, lose nothing.
+    // The checksum over the content catches a damaged object before its
+    // records are compared with their digests.
+    let info = FrameInfo::new()
+        .block_size(BlockSize::Max64KB)
+        .block_mode(BlockMode::Linked)
+        .content_checksum(true);
+    FrameEncoder::with_frame_info(info, out)
+}
+
+/// The snapshot's JSON as read from `object`, decompressed as it comes
+/// when it is compressed, and refused past `limit` bytes.
+pub fn reader<'a>(object: impl Read + 'a, encoding: Encoding, limit: u64) -> Box<dyn Read + 'a> {
+    match encoding {
+        Encoding::Plain => Box::new(object),
+        Encoding::Lz4 => Box::new(Bounded {
+            inner: FrameDecoder::new(io::BufReader::with_capacity(1 << 16, object)),
+            left: limit,
+            limit,
+        }),
+    }
+}
+
+/// Fails a read that goes past `limit` bytes in all.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match self.left.checked_sub(n as u64) {
+            Some(left) => {
+                self.left = left;
+                Ok(n)
+            }
+            None => Err(io::Error::other(format!(
+                "it decompresses to more than {} bytes, more than any state this xmeta writes",
+                self.limit
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compress(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = encoder(Vec::new());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn names_tell_the_encoding() {
+        let stem = "snapshots/00000000000000000042-0123456789abcdef";
+        assert_eq!(
+            Encoding::split(&format!("{stem}.json.lz4")),
+            Some((stem, Encoding::Lz4))
+        );
+        assert_eq!(
+            Encoding::split(&format!("{stem}.json")),
+            Some((stem, Encoding::Plain))
+        );
+        assert_eq!(Encoding::split(&format!("{stem}.lz4")), None);
+        assert_eq!(Encoding::split(&format!("{stem}.digests")), None);
+    }
+
+    #[test]
+    fn what_is_compressed_reads_back_and_the_bound_holds() {
+        let json = br#"{"records":[]}"#.repeat(10_000);
+        let object = compress(&json);
+        assert!(object.len() * 20 < json.len(), "{} bytes", object.len());
+        let mut back = Vec::new();
+        reader(&object[..], Encoding::Lz4, json.len() as u64)
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, json);
+        let e = reader(&object[..], Encoding::Lz4, json.len() as u64 - 1)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(&format!(
+                "decompresses to more than {} bytes",
+                json.len() - 1
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_frame_is_refused() {
+        let json = br#"{"records":[["1",{"metadata":{}}]]}"#.repeat(100);
+        let mut object = compress(&json);
+        let middle = object.len() / 2;
+        object[middle] ^= 0x55;
+        let read =
+            reader(&object[..], Encoding::Lz4, MAX_DECOMPRESSED).read_to_end(&mut Vec::new());
+        assert!(read.is_err());
+    }
+}
