@@ -614,6 +614,23 @@ fn snapshots_are_compressed_and_plain_ones_still_read() {
     let run = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(&run.stdout, "No changes. 200 media match the manifests.");
     assert_eq!(recorded_ids(&env).len(), 200);
+
+    // A compressed snapshot damaged in the bucket: refused once a record
+    // is needed from it, and nothing is sent.
+    let mut object = s3.get(&newer).unwrap();
+    let middle = object.len() / 2;
+    object[middle] ^= 0x55;
+    s3.put(&newer, &object);
+    env.write("manifests/a.yaml", &manifest(0..200, "v3"));
+    for args in [vec!["plan"], vec!["apply", "--auto-approve"]] {
+        let mut args = args.clone();
+        let manifests = env.manifests();
+        args.push(&manifests);
+        let run = env.exits_with(&args, 1);
+        assert_has(&run.stderr, "is damaged");
+        assert_has(&run.stderr, "it does not decompress");
+    }
+    assert_eq!(emu.request_count(), 200);
 }
 
 /// The `GET`s of `key` among `requests`.

@@ -20,8 +20,22 @@ pub const COMPRESSED: &str = ".json.lz4";
 const PLAIN: &str = ".json";
 
 /// The most bytes a snapshot may decompress to: the most any object may
-/// be (`store.rs`), so that a small object cannot stand for a huge one.
+/// be (`store.rs`).
 pub const MAX_DECOMPRESSED: u64 = 4 * 1024 * 1024 * 1024;
+/// And at most this many times its object's size (past a floor): a
+/// snapshot compresses about 4 to 1 (its history chunks, compressed
+/// already, far less), while LZ4 can expand a forged object 255 times,
+/// so that a 16 MiB object could otherwise stand for 4 GiB of state
+/// (its history held in memory).
+const MAX_RATIO: u64 = 32;
+const RATIO_FLOOR: u64 = 1024 * 1024;
+
+/// How many bytes an object of `size` bytes may decompress to.
+pub fn limit_for(size: u64) -> u64 {
+    size.max(RATIO_FLOOR)
+        .saturating_mul(MAX_RATIO)
+        .min(MAX_DECOMPRESSED)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
@@ -48,11 +62,13 @@ impl Encoding {
 pub fn encoder<W: Write>(out: W) -> FrameEncoder<W> {
     // Linked blocks: each finds its matches in the one before (LZ4 looks
     // back 64 KiB at most), so small blocks, small buffers, lose nothing.
-    // The checksum over the content catches a damaged object before its
-    // records are compared with their digests.
+    // Each block's checksum is checked before its bytes are handed on, so
+    // a damaged object is refused as such, never parsed as JSON that
+    // happens to read; the content's checks the whole.
     let info = FrameInfo::new()
         .block_size(BlockSize::Max64KB)
         .block_mode(BlockMode::Linked)
+        .block_checksums(true)
         .content_checksum(true);
     FrameEncoder::with_frame_info(info, out)
 }
@@ -79,7 +95,10 @@ struct Bounded<R> {
 
 impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), format!("it does not decompress: {e}")))?;
         match self.left.checked_sub(n as u64) {
             Some(left) => {
                 self.left = left;
@@ -146,8 +165,17 @@ mod tests {
         let mut object = compress(&json);
         let middle = object.len() / 2;
         object[middle] ^= 0x55;
-        let read =
-            reader(&object[..], Encoding::Lz4, MAX_DECOMPRESSED).read_to_end(&mut Vec::new());
-        assert!(read.is_err());
+        let e = reader(&object[..], Encoding::Lz4, MAX_DECOMPRESSED)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(e.to_string().starts_with("it does not decompress: "), "{e}");
+    }
+
+    #[test]
+    fn the_bound_follows_the_objects_size() {
+        assert_eq!(limit_for(0), 32 << 20);
+        assert_eq!(limit_for(10 << 20), 320 << 20);
+        assert_eq!(limit_for(1 << 40), MAX_DECOMPRESSED);
+        assert_eq!(limit_for(u64::MAX), MAX_DECOMPRESSED);
     }
 }

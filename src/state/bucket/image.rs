@@ -286,12 +286,8 @@ impl Image {
 
     /// A snapshot object read from its copy: each record checked against
     /// its digest and moved to a temporary file (only the history is
-    /// decoded), so that the object is never held.
-    fn read_snapshot(object: impl std::io::Read, encoding: Encoding) -> anyhow::Result<Image> {
-        Image::read_snapshot_within(object, encoding, compression::MAX_DECOMPRESSED)
-    }
-
-    /// `read_snapshot`, refused past `limit` bytes decompressed.
+    /// decoded), so that the object is never held; refused past `limit`
+    /// bytes decompressed.
     fn read_snapshot_within(
         object: impl std::io::Read,
         encoding: Encoding,
@@ -479,12 +475,16 @@ pub fn load_snapshot(
 ) -> anyhow::Result<Option<Image>> {
     let mut image = match &head.snapshot {
         None => Image::new(head.lineage.clone()),
-        Some(key) => match store.get_spooled(&format!("{}/{key}", keys.folder()), |object| {
-            Image::read_snapshot(object, Encoding::of(key)).map_err(|e| damaged(shown, &e))
-        })? {
-            None => return Ok(None),
-            Some(image) => image,
-        },
+        Some(key) => {
+            match store.get_spooled(&format!("{}/{key}", keys.folder()), |object, size| {
+                let limit = compression::limit_for(size);
+                Image::read_snapshot_within(object, Encoding::of(key), limit)
+                    .map_err(|e| damaged(shown, &e))
+            })? {
+                None => return Ok(None),
+                Some(image) => image,
+            }
+        }
     };
     image.serial = image.serial.max(head.serial);
     if image.lineage != head.lineage {
@@ -584,7 +584,7 @@ mod tests {
     fn a_snapshot_read_back_is_spilled_and_writes_the_same_snapshot() {
         let image = image_of(&["a cat on a mat", "a dog", "\"quoted\" \u{1F408}"]);
         let object = image.encode_snapshot().unwrap();
-        let read = Image::read_snapshot(&object[..], Encoding::Lz4).unwrap();
+        let read = read_snapshot(&object[..], Encoding::Lz4).unwrap();
         assert!(read
             .records
             .iter()
@@ -606,6 +606,10 @@ mod tests {
     }
 
     /// A snapshot's JSON, as a snapshot from before format 2 holds it.
+    fn read_snapshot(object: &[u8], encoding: Encoding) -> anyhow::Result<Image> {
+        Image::read_snapshot_within(object, encoding, compression::MAX_DECOMPRESSED)
+    }
+
     fn json_of(image: &Image) -> String {
         let mut out = Vec::new();
         image.write_snapshot_json(&mut out).unwrap();
@@ -628,8 +632,8 @@ mod tests {
             object.len(),
             json.len()
         );
-        let plain = Image::read_snapshot(json.as_bytes(), Encoding::Plain).unwrap();
-        let read = Image::read_snapshot(&object[..], Encoding::Lz4).unwrap();
+        let plain = read_snapshot(json.as_bytes(), Encoding::Plain).unwrap();
+        let read = read_snapshot(&object[..], Encoding::Lz4).unwrap();
         assert_eq!(read.digests(), plain.digests());
         assert_eq!(read.encode_snapshot().unwrap(), object);
         let limit = json.len() as u64 - 1;
@@ -639,7 +643,7 @@ mod tests {
             "{e:#}"
         );
         // A plain snapshot is not taken for a compressed one.
-        assert!(Image::read_snapshot(json.as_bytes(), Encoding::Lz4).is_err());
+        assert!(read_snapshot(json.as_bytes(), Encoding::Lz4).is_err());
     }
 
     fn record(text: &str) -> Vec<u8> {
@@ -683,7 +687,7 @@ mod tests {
         let read_with = |list: Vec<serde_json::Value>| {
             let mut forged: serde_json::Value = serde_json::from_str(&text).unwrap();
             forged["records"] = serde_json::Value::Array(list);
-            Image::read_snapshot(forged.to_string().as_bytes(), Encoding::Plain).unwrap()
+            read_snapshot(forged.to_string().as_bytes(), Encoding::Plain).unwrap()
         };
         let id = |n: &str| MediaId::parse(n).unwrap();
         let in_order = records(&text);
@@ -736,7 +740,7 @@ mod tests {
                     }
                     _ => {
                         let object = image.encode_snapshot().unwrap();
-                        image = Image::read_snapshot(&object[..], Encoding::Lz4).unwrap();
+                        image = read_snapshot(&object[..], Encoding::Lz4).unwrap();
                     }
                 }
                 let (records_of, digests_of) = records_and_digests(&image);
@@ -780,7 +784,7 @@ mod tests {
         let image = image_of(&["a cat on a mat"]);
         let text = json_of(&image);
         let forged = text.replace("a cat on a mat", "a dog on a mat");
-        let e = Image::read_snapshot(forged.as_bytes(), Encoding::Plain).unwrap_err();
+        let e = read_snapshot(forged.as_bytes(), Encoding::Plain).unwrap_err();
         assert!(
             format!("{e:#}").contains("the record of media 1000"),
             "{e:#}"

@@ -1,7 +1,8 @@
 //! A bucket state as a reader takes it: the head, its snapshot's digests
 //! (`digest_object.rs`) and the journals after it, which is all a plan
 //! compares the manifests with. The snapshot itself (every record and the
-//! history: 34.6 MB at 100,000 media, against 5.2 MB of digests) is read
+//! history: 10.0 MB compressed at 100,000 media, against 5.2 MB of
+//! digests) is read
 //! the first time a record or the history is asked for, and must then
 //! state exactly the digests the plan was given.
 

@@ -217,13 +217,14 @@ impl Store {
 
     /// The object, copied to a private temporary file as it arrives (at
     /// the network's pace: the request's time limit is not spent on what
-    /// reads it) and read by `consume` as it grows (`growing.rs`); `None`
+    /// reads it) and read by `consume` as it grows (`growing.rs`), told
+    /// the object's size; `None`
     /// when it is not there. A snapshot of 1,000,000 media is hundreds of
     /// MB: never whole in memory, but where TMPDIR cannot take it.
     pub fn get_spooled<T>(
         &self,
         key: &str,
-        consume: impl Fn(&mut dyn std::io::Read) -> anyhow::Result<T>,
+        consume: impl Fn(&mut dyn std::io::Read, u64) -> anyhow::Result<T>,
     ) -> anyhow::Result<Option<T>> {
         let Ok(spool) = tempfile::tempfile() else {
             return self.get_in_memory(key, consume);
@@ -238,7 +239,7 @@ impl Store {
             let got = match store.get(&path).await {
                 Ok(got) => got,
                 Err(object_store::Error::NotFound { .. }) => {
-                    let _ = found_tx.send(Ok(false));
+                    let _ = found_tx.send(Ok(None));
                     return;
                 }
                 Err(e) => {
@@ -250,8 +251,8 @@ impl Store {
                 let _ = found_tx.send(Err(e));
                 return;
             }
-            let _ = found_tx.send(Ok(true));
             let size = got.meta.size;
+            let _ = found_tx.send(Ok(Some(size)));
             let mut chunks = got.into_stream();
             let mut received = 0;
             while let Some(chunk) = chunks.next().await {
@@ -277,13 +278,13 @@ impl Store {
                 ))
             });
         })?;
-        match found.recv() {
+        let size = match found.recv() {
             Err(_) => anyhow::bail!("the bucket client stopped"),
             Ok(Err(e)) => return Err(e),
-            Ok(Ok(false)) => return Ok(None),
-            Ok(Ok(true)) => {}
-        }
-        let consumed = consume(&mut growing.reader());
+            Ok(Ok(None)) => return Ok(None),
+            Ok(Ok(Some(size))) => size,
+        };
+        let consumed = consume(&mut growing.reader(), size);
         if consumed.is_err() && growing.ended().is_none() {
             // Refused before its end (not a snapshot): the rest is not read.
             download.abort();
@@ -305,11 +306,11 @@ impl Store {
     fn get_in_memory<T>(
         &self,
         key: &str,
-        consume: impl FnOnce(&mut dyn std::io::Read) -> anyhow::Result<T>,
+        consume: impl FnOnce(&mut dyn std::io::Read, u64) -> anyhow::Result<T>,
     ) -> anyhow::Result<Option<T>> {
         match self.get(key)? {
             None => Ok(None),
-            Some((bytes, _)) => consume(&mut &bytes[..]).map(Some),
+            Some((bytes, _)) => consume(&mut &bytes[..], bytes.len() as u64).map(Some),
         }
     }
 
