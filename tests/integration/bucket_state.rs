@@ -622,15 +622,22 @@ fn snapshots_are_compressed_and_plain_ones_still_read() {
     object[middle] ^= 0x55;
     s3.put(&newer, &object);
     env.write("manifests/a.yaml", &manifest(0..200, "v3"));
-    for args in [vec!["plan"], vec!["apply", "--auto-approve"]] {
-        let mut args = args.clone();
-        let manifests = env.manifests();
-        args.push(&manifests);
-        let run = env.exits_with(&args, 1);
-        assert_has(&run.stderr, "is damaged");
-        assert_has(&run.stderr, "it does not decompress");
-    }
+    plan_and_apply_refuse(&env, &["is damaged", "it does not decompress"]);
     assert_eq!(emu.request_count(), 200);
+}
+
+/// `plan` and `apply` of the manifests each exit 1, saying all of `said`.
+fn plan_and_apply_refuse(env: &TestEnv, said: &[&str]) {
+    let manifests = env.manifests();
+    for args in [
+        vec!["plan", manifests.as_str()],
+        vec!["apply", "--auto-approve", manifests.as_str()],
+    ] {
+        let run = env.exits_with(&args, 1);
+        for s in said {
+            assert_has(&run.stderr, s);
+        }
+    }
 }
 
 /// The `GET`s of `key` among `requests`.
@@ -753,13 +760,7 @@ fn a_plan_reads_the_snapshots_digests_and_the_snapshot_only_for_a_record() {
         let mut value: serde_json::Value = serde_json::from_str(&head).unwrap();
         value["snapshot"] = forged;
         s3.put(&head_key, value.to_string().as_bytes());
-        for args in [vec!["plan"], vec!["apply", "--auto-approve"]] {
-            let mut args = args.clone();
-            let manifests = env.manifests();
-            args.push(&manifests);
-            let run = env.exits_with(&args, 1);
-            assert_has(&run.stderr, "the head names a snapshot that is not one");
-        }
+        plan_and_apply_refuse(&env, &["the head names a snapshot that is not one"]);
         assert!(s3.get(&marker).is_some());
     }
     // A snapshot of the right shape that is not there: damage, not a race
