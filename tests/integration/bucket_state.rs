@@ -566,7 +566,7 @@ fn snapshots_are_compressed_and_plain_ones_still_read() {
     let head_key = format!("{}/head.json", folder(&env));
     let head: serde_json::Value = serde_json::from_slice(&s3.get(&head_key).unwrap()).unwrap();
     assert_eq!(head["format"], 2, "{head}");
-    let (snapshot, _) = snapshot_keys(&s3, &env);
+    let (snapshot, digests) = snapshot_keys(&s3, &env);
     assert!(snapshot.ends_with(".json.lz4"), "{snapshot}");
     let object = s3.get(&snapshot).unwrap();
     assert_eq!(object[..4], [0x04, 0x22, 0x4d, 0x18], "an LZ4 frame");
@@ -586,19 +586,36 @@ fn snapshots_are_compressed_and_plain_ones_still_read() {
     );
 
     // What an xmeta before format 2 left: the same JSON, plain, under a
-    // head of format 1 (and from before digests objects, whose object
-    // names the snapshot it was made for). The compressed one is gone.
+    // head of format 1, its digests object naming the plain snapshot. The
+    // compressed one is gone. A no-op plan reads the digests alone.
+    let name = head["snapshot"].as_str().unwrap();
+    let plain_name = name.trim_end_matches(".lz4");
     let plain = snapshot.trim_end_matches(".lz4").to_string();
     s3.put(&plain, &json);
     s3.request("DELETE", &format!("/{BUCKET}/{snapshot}"), b"");
+    let named = |n: &str| [&(n.len() as u16).to_be_bytes()[..], n.as_bytes()].concat();
+    let object = s3.get(&digests).unwrap();
+    let at = object
+        .windows(named(name).len())
+        .position(|w| w == named(name))
+        .expect("the digests object names its snapshot");
+    let patched = [
+        &object[..at],
+        &named(plain_name),
+        &object[at + named(name).len()..],
+    ]
+    .concat();
+    s3.put(&digests, &patched);
     let mut older = head.clone();
     older["format"] = serde_json::json!(1);
-    older["snapshot"] =
-        serde_json::json!(head["snapshot"].as_str().unwrap().trim_end_matches(".lz4"));
-    older.as_object_mut().unwrap().remove("digests");
+    older["snapshot"] = serde_json::json!(plain_name);
     s3.put(&head_key, older.to_string().as_bytes());
+    let before = s3.requests().len();
     let run = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(&run.stdout, "No changes. 200 media match the manifests.");
+    let requests = s3.requests().split_off(before);
+    assert_eq!(gets_of(&requests, &digests), 1, "{requests:#?}");
+    assert_eq!(gets_of(&requests, &plain), 0, "{requests:#?}");
     env.write("manifests/a.yaml", &manifest(0..200, "v2"));
     let run = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(&run.stdout, "Plan: 0 to create, 200 to update");

@@ -105,7 +105,7 @@ impl<R: Read> Read for Bounded<R> {
                 Ok(n)
             }
             None => Err(io::Error::other(format!(
-                "it decompresses to more than {} bytes, more than any state this xmeta writes",
+                "it decompresses to more than {} bytes, more than a snapshot of its size that xmeta writes",
                 self.limit
             ))),
         }
