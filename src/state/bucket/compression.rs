@@ -1,14 +1,13 @@
 //! How a snapshot object is encoded, told by its name: `….json` (what
 //! writers made before state format 2) is plain JSON, `….json.lz4` the
 //! same JSON in an LZ4 frame. A snapshot is the one large object a bucket
-//! state moves (37 MB of JSON at 100,000 media, a fifth of it compressed),
-//! at each writer's start and end. Journals and the digests object stay
-//! as they are: small, or mostly digests, which do not compress.
+//! state moves, at each writer's start and end: 37.0 MB of JSON at
+//! 100,000 media, 10.0 MB compressed. Journals and the digests object
+//! stay as they are: small, or mostly digests, which do not compress.
 //!
 //! LZ4, with the crate the history chunks already use (pure Rust, safe
-//! code): `zstd -1` makes the same snapshot half as large again, but it is
-//! C code to compile, and against the network LZ4's speed wins back most
-//! of that.
+//! code): `zstd -1` makes the same snapshot 5.2 MB, but it is C code to
+//! compile.
 
 use std::io::{self, Read, Write};
 
