@@ -154,10 +154,7 @@ pub fn open_writer(
     let acquired = Lock::acquire(&store, &keys, command, Some(provenance.run.clone()), &shown)?;
     // Only now, under the lock: `state migrate` marks its source while
     // holding it, so a writer that got in after it sees the mark.
-    let found = match lazy::read(&store, &keys, &shown)? {
-        Some((head, version, state)) => Some((head, version, state.into_image()?)),
-        None => None,
-    };
+    let found = lazy::read(&store, &keys, &shown)?;
     if let Some(moved) = found.as_ref().and_then(|(head, _, _)| head.moved.clone()) {
         return Ok(Writable::Moved(moved));
     }

@@ -15,12 +15,13 @@
 //! the one that took it over; then its journals are deleted.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use anyhow::anyhow;
 
 use super::digest_object;
 use super::image::{self, Head, Image, Journal, Keys};
+use super::lazy::Lazy;
 use super::lock::Lock;
 use super::store::{Put, Store, Version};
 use crate::model::Digests;
@@ -44,8 +45,29 @@ pub struct BucketWriter {
     provenance: RwLock<Provenance>,
     /// Everything below, changed one write at a time.
     written: Mutex<Written>,
-    /// What readers of this writer see: the last durable state.
-    image: RwLock<Image>,
+    /// What readers of this writer see: the last durable state. Set once
+    /// its snapshot is read (`opening`).
+    image: OnceLock<RwLock<Image>>,
+    /// The state as opened, until the image is wanted.
+    opening: Mutex<Opening>,
+}
+
+/// The state a writer opened, its snapshot read on a thread of its own
+/// (beside the parse, as before) and waited for only when a record is
+/// read or written: a writer that records nothing (a no-op apply, the
+/// commonest apply on merge) never waits for it. Its lineage, serial and
+/// digests (which a plan compares with) are known at once.
+enum Opening {
+    Reading {
+        lineage: String,
+        serial: u64,
+        digests: Digests,
+        image: std::thread::JoinHandle<anyhow::Result<Image>>,
+    },
+    /// Why the snapshot could not be read (said again to each caller).
+    Failed(String),
+    /// The image is set.
+    Done,
 }
 
 /// What the writer wrote, for its next write and its compaction.
@@ -72,10 +94,10 @@ impl BucketWriter {
         shown: String,
         lock: Lock,
         provenance: &Provenance,
-        found: Option<(Head, Version, Image)>,
+        found: Option<(Head, Version, Lazy)>,
     ) -> anyhow::Result<BucketWriter> {
         let session = random_id();
-        let (written, image) = match found {
+        let (written, opening) = match found {
             None => {
                 let head = Head {
                     format: image::FORMAT,
@@ -99,13 +121,13 @@ impl BucketWriter {
                     session: session.clone(),
                     journals: Vec::new(),
                 };
-                (written, image)
+                (written, Ok(image))
             }
-            Some((head, version, image)) => {
+            Some((head, version, state)) => {
                 let left = head
                     .session
                     .as_ref()
-                    .filter(|_| image.serial > head.serial)
+                    .filter(|_| state.serial() > head.serial)
                     .map(|s| store.list(&keys.journals(s)))
                     .transpose()?
                     .unwrap_or_default();
@@ -115,8 +137,27 @@ impl BucketWriter {
                     session: session.clone(),
                     journals: left,
                 };
-                (written, image)
+                let (lineage, serial, digests) = (
+                    state.lineage().to_string(),
+                    state.serial(),
+                    state.digests().clone(),
+                );
+                let image = std::thread::Builder::new()
+                    .name("xmeta-snapshot".into())
+                    .spawn(move || state.into_image())
+                    .map_err(|e| anyhow!("cannot start reading the state's snapshot: {e}"))?;
+                let reading = Opening::Reading {
+                    lineage,
+                    serial,
+                    digests,
+                    image,
+                };
+                (written, Err(reading))
             }
+        };
+        let (image, opening) = match opening {
+            Ok(image) => (OnceLock::from(RwLock::new(image)), Opening::Done),
+            Err(reading) => (OnceLock::new(), reading),
         };
         let writer = BucketWriter {
             store,
@@ -125,7 +166,8 @@ impl BucketWriter {
             lock,
             provenance: RwLock::new(provenance.clone()),
             written: Mutex::new(written),
-            image: RwLock::new(image),
+            image,
+            opening: Mutex::new(opening),
         };
         {
             let mut written = writer.lock_written();
@@ -144,8 +186,66 @@ impl BucketWriter {
         self.written.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn image(&self) -> std::sync::RwLockReadGuard<'_, Image> {
-        self.image.read().unwrap_or_else(PoisonError::into_inner)
+    /// The image, once its snapshot is read (waited for here).
+    fn images(&self) -> anyhow::Result<&RwLock<Image>> {
+        if let Some(image) = self.image.get() {
+            return Ok(image);
+        }
+        let mut opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(image) = self.image.get() {
+            return Ok(image);
+        }
+        match std::mem::replace(&mut *opening, Opening::Done) {
+            Opening::Reading { image, .. } => {
+                let read = image.join().unwrap_or_else(|_| {
+                    Err(anyhow!("reading the state's snapshot failed unexpectedly"))
+                });
+                match read {
+                    Ok(image) => Ok(self.image.get_or_init(|| RwLock::new(image))),
+                    Err(e) => {
+                        *opening = Opening::Failed(format!("{e:#}"));
+                        Err(e)
+                    }
+                }
+            }
+            Opening::Failed(why) => {
+                *opening = Opening::Failed(why.clone());
+                Err(anyhow!(why))
+            }
+            Opening::Done => Err(anyhow!("the state's image is missing")),
+        }
+    }
+
+    fn image(&self) -> anyhow::Result<RwLockReadGuard<'_, Image>> {
+        Ok(self
+            .images()?
+            .read()
+            .unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn image_mut(&self) -> anyhow::Result<RwLockWriteGuard<'_, Image>> {
+        Ok(self
+            .images()?
+            .write()
+            .unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The lineage, serial and digests, without waiting for the snapshot.
+    fn opened<T>(&self, of: impl FnOnce(&str, u64, &Digests) -> T) -> anyhow::Result<T> {
+        {
+            let opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Opening::Reading {
+                lineage,
+                serial,
+                digests,
+                ..
+            } = &*opening
+            {
+                return Ok(of(lineage, *serial, digests));
+            }
+        }
+        let image = self.image()?;
+        Ok(of(&image.lineage, image.serial, &image.digests()))
     }
 
     fn provenance(&self) -> Provenance {
@@ -166,8 +266,10 @@ impl BucketWriter {
     ) -> anyhow::Result<()> {
         let mut written = self.lock_written();
         self.lock.check()?;
+        // The image first (its snapshot read, if it still is): nothing is
+        // written that could not then be applied to it.
         let (serial, lineage) = {
-            let image = self.image();
+            let image = self.image()?;
             (image.serial + 1, image.lineage.clone())
         };
         let chunks = chunks(serial)?;
@@ -185,7 +287,7 @@ impl BucketWriter {
         // does so only after the lease ran out, so it reads this journal.
         // Past that, nobody may: the write does not count.
         self.lock.check()?;
-        let mut image = self.image.write().unwrap_or_else(PoisonError::into_inner);
+        let mut image = self.image_mut()?;
         for (id, digest, bytes) in puts {
             image.put(id, digest, bytes);
         }
@@ -214,7 +316,7 @@ impl BucketWriter {
     fn compact(&self, written: &mut Written, next: Option<String>) -> anyhow::Result<()> {
         // Encoded from the image itself (no copy of it) to a temporary
         // file, and sent from there in parts once the image is free again.
-        let image = self.image();
+        let image = self.image()?;
         let (serial, lineage) = (image.serial, image.lineage.clone());
         let name = format!(
             "snapshots/{serial:020}-{}{}",
@@ -366,7 +468,7 @@ impl BucketWriter {
         if self.provenance().off {
             return Ok(out);
         }
-        let image = self.image();
+        let image = self.image()?;
         for id in ids {
             if let Some(record) = image.get(id)? {
                 out.insert(*id, record.metadata);
@@ -381,22 +483,26 @@ impl StateReader for BucketWriter {
         true
     }
     fn lineage(&self) -> anyhow::Result<Option<String>> {
-        Ok(Some(self.image().lineage.clone()))
+        self.opened(|lineage, _, _| Some(lineage.to_string()))
     }
     fn serial(&self) -> anyhow::Result<u64> {
-        Ok(self.image().serial)
+        self.opened(|_, serial, _| serial)
     }
     fn each_record(&self, visit: &mut VisitRecords<'_>) -> anyhow::Result<()> {
-        self.image().each_record(visit)
+        self.image()?.each_record(visit)
     }
     fn digests(&self) -> anyhow::Result<Digests> {
-        Ok(self.image().digests())
+        self.opened(|_, _, digests| digests.clone())
     }
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
-        self.image().get(id)
+        self.image()?.get(id)
     }
     fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-        let image = self.image();
+        if ids.is_empty() {
+            // Asked of every plan: no reason to wait for the snapshot.
+            return Ok(BTreeMap::new());
+        }
+        let image = self.image()?;
         let mut out = BTreeMap::new();
         for id in ids {
             let record = image
@@ -407,10 +513,11 @@ impl StateReader for BucketWriter {
         Ok(out)
     }
     fn each_entry(&self, filter: &Filter, visit: &mut VisitEntries<'_>) -> anyhow::Result<()> {
-        self.image().each_entry(filter, visit)
+        self.image()?.each_entry(filter, visit)
     }
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
-        super::previews::read(&self.store, &self.keys, &self.image().digests(), ids)
+        let digests = self.digests()?;
+        super::previews::read(&self.store, &self.keys, &digests, ids)
     }
 }
 
@@ -476,13 +583,10 @@ impl StateWriter for BucketWriter {
         image.history.extend(chunker.finish()?);
         // Oldest first, as journals add them.
         image.history.sort_by_key(|c| (c.serial, c.index));
-        let old = std::mem::replace(
-            &mut *self.image.write().unwrap_or_else(PoisonError::into_inner),
-            image,
-        );
+        let old = std::mem::replace(&mut *self.image_mut()?, image);
         // A new serial and lineage: later journals start a new session.
         if let Err(e) = self.compact(&mut written, Some(random_id())) {
-            *self.image.write().unwrap_or_else(PoisonError::into_inner) = old;
+            *self.image_mut()? = old;
             return Err(e);
         }
         Ok(())
@@ -493,7 +597,7 @@ impl StateWriter for BucketWriter {
         self.lock.check()?;
         let mut pruned = 0;
         let mut kept = Vec::new();
-        let old = self.image().clone();
+        let old = self.image()?.clone();
         for chunk in &old.history {
             match history::prune_chunk(&chunk.bytes, before)
                 .map_err(|e| image::damaged(&self.shown, &anyhow!("a history entry: {e}")))?
@@ -509,12 +613,9 @@ impl StateWriter for BucketWriter {
                 history::Pruned::Removed { removed } => pruned += removed,
             }
         }
-        self.image
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .history = kept;
+        self.image_mut()?.history = kept;
         if let Err(e) = self.compact(&mut written, Some(random_id())) {
-            *self.image.write().unwrap_or_else(PoisonError::into_inner) = old;
+            *self.image_mut()? = old;
             return Err(e);
         }
         Ok(pruned)
@@ -532,7 +633,8 @@ impl StateWriter for BucketWriter {
         }
         let _written = self.lock_written();
         self.lock.check()?;
-        super::previews::write(&self.store, &self.keys, &self.image().digests(), previews)
+        let digests = self.digests()?;
+        super::previews::write(&self.store, &self.keys, &digests, previews)
     }
 
     fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()> {
