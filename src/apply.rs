@@ -93,6 +93,15 @@ impl Runner {
                 Ok(())
             })
         };
+        if planned > 0 {
+            if let Err(e) = store.ready_to_record() {
+                // Nothing sent: the state could not have recorded it.
+                report.halted = Some(Halt::NotRecorded(format!("{e:#}")));
+                report.skipped += planned;
+                progress.finish();
+                return report;
+            }
+        }
         let mut carry = Carry::default();
         let mut visited = 0;
         let walked = local.and_then(|()| {

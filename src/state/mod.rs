@@ -177,6 +177,13 @@ pub trait StateWriter: StateReader {
     fn reads_wait_on_a_server(&self) -> bool {
         false
     }
+    /// Before anything is sent: whatever the state still reads before it
+    /// can record (the bucket's snapshot, read as the writer opened) is
+    /// read and checked, so a damaged state is refused before X is asked
+    /// anything.
+    fn ready_to_record(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// What a backend's writer found under the lock.

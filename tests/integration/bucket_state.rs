@@ -649,6 +649,14 @@ fn snapshots_are_compressed_and_plain_ones_still_read() {
     let run = env.exits_with(&["apply", "--auto-approve", &env.manifests()], 0);
     assert_has(&run.stdout, "No changes. 200 media match the manifests.");
     assert_eq!(emu.request_count(), 200);
+    // One that would record does, before it sends anything: new media
+    // alone (no record to read for the plan) are not sent either.
+    env.write("manifests/a.yaml", &manifest(0..210, "v2"));
+    let run = env.exits_with(&["apply", "--auto-approve", &env.manifests()], 1);
+    assert_has(&run.stdout, "Plan: 10 to create, 0 to update");
+    assert_has(&run.stdout, "stopped: the state cannot be written");
+    assert_has(&run.stdout, "it does not decompress");
+    assert_eq!(emu.request_count(), 200);
 }
 
 /// `plan` and `apply` of the manifests each exit 1, saying all of `said`.

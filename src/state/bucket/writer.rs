@@ -59,15 +59,21 @@ pub struct BucketWriter {
 /// digests (which a plan compares with) are known at once.
 enum Opening {
     Reading {
-        lineage: String,
-        serial: u64,
-        digests: Digests,
+        opened: Opened,
         image: std::thread::JoinHandle<anyhow::Result<Image>>,
     },
-    /// Why the snapshot could not be read (said again to each caller).
-    Failed(String),
+    /// The read failed (a store that did not answer, a damaged snapshot):
+    /// the next caller reads the state again.
+    Failed { opened: Opened },
     /// The image is set.
     Done,
+}
+
+/// What the writer opened: the state its image must be.
+struct Opened {
+    lineage: String,
+    serial: u64,
+    digests: Digests,
 }
 
 /// What the writer wrote, for its next write and its compaction.
@@ -137,21 +143,16 @@ impl BucketWriter {
                     session: session.clone(),
                     journals: left,
                 };
-                let (lineage, serial, digests) = (
-                    state.lineage().to_string(),
-                    state.serial(),
-                    state.digests().clone(),
-                );
+                let opened = Opened {
+                    lineage: state.lineage().to_string(),
+                    serial: state.serial(),
+                    digests: state.digests().clone(),
+                };
                 let image = std::thread::Builder::new()
                     .name("xmeta-snapshot".into())
                     .spawn(move || state.into_image())
                     .map_err(|e| anyhow!("cannot start reading the state's snapshot: {e}"))?;
-                let reading = Opening::Reading {
-                    lineage,
-                    serial,
-                    digests,
-                    image,
-                };
+                let reading = Opening::Reading { opened, image };
                 (written, Err(reading))
             }
         };
@@ -195,25 +196,38 @@ impl BucketWriter {
         if let Some(image) = self.image.get() {
             return Ok(image);
         }
-        match std::mem::replace(&mut *opening, Opening::Done) {
-            Opening::Reading { image, .. } => {
+        let (read, opened) = match std::mem::replace(&mut *opening, Opening::Done) {
+            Opening::Reading { opened, image } => {
                 let read = image.join().unwrap_or_else(|_| {
                     Err(anyhow!("reading the state's snapshot failed unexpectedly"))
                 });
-                match read {
-                    Ok(image) => Ok(self.image.get_or_init(|| RwLock::new(image))),
-                    Err(e) => {
-                        *opening = Opening::Failed(format!("{e:#}"));
-                        Err(e)
-                    }
-                }
+                (read, opened)
             }
-            Opening::Failed(why) => {
-                *opening = Opening::Failed(why.clone());
-                Err(anyhow!(why))
+            Opening::Failed { opened } => (self.read_again(&opened), opened),
+            Opening::Done => return Err(anyhow!("the state's image is missing")),
+        };
+        match read {
+            Ok(image) => Ok(self.image.get_or_init(|| RwLock::new(image))),
+            Err(e) => {
+                *opening = Opening::Failed { opened };
+                Err(e)
             }
-            Opening::Done => Err(anyhow!("the state's image is missing")),
         }
+    }
+
+    /// The image read again after a failed read: the state as this
+    /// writer opened it (it holds the lock: nobody else wrote since).
+    fn read_again(&self, opened: &Opened) -> anyhow::Result<Image> {
+        let Some((_, _, state)) = super::lazy::read(&self.store, &self.keys, &self.shown)? else {
+            anyhow::bail!("the state at {} is gone", self.shown);
+        };
+        if state.lineage() != opened.lineage || state.serial() != opened.serial {
+            anyhow::bail!(
+                "the state at {} changed while this writer held its lock; run the command again",
+                self.shown
+            );
+        }
+        state.into_image()
     }
 
     fn image(&self) -> anyhow::Result<RwLockReadGuard<'_, Image>> {
@@ -234,14 +248,8 @@ impl BucketWriter {
     fn opened<T>(&self, of: impl FnOnce(&str, u64, &Digests) -> T) -> anyhow::Result<T> {
         {
             let opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Opening::Reading {
-                lineage,
-                serial,
-                digests,
-                ..
-            } = &*opening
-            {
-                return Ok(of(lineage, *serial, digests));
+            if let Opening::Reading { opened, .. } | Opening::Failed { opened } = &*opening {
+                return Ok(of(&opened.lineage, opened.serial, &opened.digests));
             }
         }
         let image = self.image()?;
@@ -522,6 +530,10 @@ impl StateReader for BucketWriter {
 }
 
 impl StateWriter for BucketWriter {
+    fn ready_to_record(&self) -> anyhow::Result<()> {
+        self.images().map(drop)
+    }
+
     fn record(&self, recording: Recording, event: Event) -> anyhow::Result<()> {
         self.write_recordings(&[(recording, event)])
     }
