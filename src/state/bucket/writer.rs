@@ -103,7 +103,7 @@ impl BucketWriter {
         found: Option<(Head, Version, Lazy)>,
     ) -> anyhow::Result<BucketWriter> {
         let session = random_id();
-        let (written, opening) = match found {
+        let (written, image, opening) = match found {
             None => {
                 let head = Head {
                     format: image::FORMAT,
@@ -127,7 +127,7 @@ impl BucketWriter {
                     session: session.clone(),
                     journals: Vec::new(),
                 };
-                (written, Ok(image))
+                (written, OnceLock::from(RwLock::new(image)), Opening::Done)
             }
             Some((head, version, state)) => {
                 let left = head
@@ -152,13 +152,8 @@ impl BucketWriter {
                     .name("xmeta-snapshot".into())
                     .spawn(move || state.into_image())
                     .map_err(|e| anyhow!("cannot start reading the state's snapshot: {e}"))?;
-                let reading = Opening::Reading { opened, image };
-                (written, Err(reading))
+                (written, OnceLock::new(), Opening::Reading { opened, image })
             }
-        };
-        let (image, opening) = match opening {
-            Ok(image) => (OnceLock::from(RwLock::new(image)), Opening::Done),
-            Err(reading) => (OnceLock::new(), reading),
         };
         let writer = BucketWriter {
             store,
