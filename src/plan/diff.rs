@@ -19,6 +19,9 @@ impl Targets {
     }
 }
 
+/// Media to compare from which the diff gives memory back (see `diff`).
+const GIVE_BACK_FROM: usize = 4096;
+
 /// Compares the manifests with the state. Both maps are ordered by ID, so
 /// this is one merge pass.
 pub fn diff(
@@ -64,13 +67,17 @@ pub fn diff(
     // The changes fill pages as the declared media they are made from are
     // freed, into the pages of the parse's and lint's exited threads, which
     // nothing reuses until a thread collects them: so they are given back
-    // as the diff starts and each eighth of the way (at most 8 collects,
-    // about 0.5 ms each). A plan of 100,000 creates peaked there, above
-    // the parse: GNU time, alternated, 49.5–50.7 → 48.1–48.9 MB with the
-    // rendering's parts (`parallel::each_part_in_order`).
+    // as the diff starts and each eighth of the way (8 collects of about
+    // 0.5 ms), when there are `GIVE_BACK_FROM` media or more to compare
+    // (those of a full state that match their records are not: a watch
+    // cycle compares a few). A plan of 100,000 creates peaked there, above
+    // the parse: GNU time, alternated, 6 runs each, 49,340–51,092 →
+    // 48,116–48,968 KiB with the rendering's parts
+    // (`parallel::each_part_in_order`).
     let step = desired.media.len() / 8 + 1;
+    let give_back = desired.media.len() >= GIVE_BACK_FROM;
     for (i, entry) in desired.media.into_iter().enumerate() {
-        if i % step == 0 {
+        if give_back && i % step == 0 {
             crate::give_back();
         }
         let id = entry.id;
