@@ -260,7 +260,7 @@ impl Batches for Plan {
 mod tests {
     /// A plan of 1,000,000 creates holds 1,000,000 of these at its peak.
     #[test]
-    fn a_change_is_nine_words() {
-        assert_eq!(std::mem::size_of::<super::Change>(), 72);
+    fn a_change_is_eight_words() {
+        assert_eq!(std::mem::size_of::<super::Change>(), 64);
     }
 }
