@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use super::{Digest, MediaId};
 
-/// How many digests a block holds as it is filled (180 KB).
+/// How many digests a block holds as it is filled (168 KB).
 const BLOCK: usize = 4096;
 
-/// Digests by media ID, in ID order, in sorted blocks: 44 bytes a media,
+/// Digests by media ID, in ID order, in sorted blocks: 41 bytes a media,
 /// filled without copying what came before (a `BTreeMap` took about 52,
 /// and its `collect` twice that at once). The blocks are shared: a clone
 /// (a bucket state handing its digests to a plan) copies none, and a

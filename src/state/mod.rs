@@ -66,7 +66,7 @@ pub trait StateReader: Send + Sync {
         Ok(out)
     }
     /// Every recorded media's digest, its metadata left undecoded: what a
-    /// plan compares first, holding 44 bytes per media (ID and digest)
+    /// plan compares first, holding 41 bytes per media (ID and digest)
     /// instead of a record.
     fn digests(&self) -> anyhow::Result<Digests>;
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>>;

@@ -2,7 +2,7 @@
 //! (the digests are the image's `Digests`, shared with the plans it
 //! serves). A reader holds it for every media, so its size is most of
 //! what a bucket state adds to a plan's memory: the records in ID order as
-//! a table of 20-byte rows, and what changed since (a writer's puts and
+//! a table of 17-byte rows, and what changed since (a writer's puts and
 //! removes, records held in memory) as a B-tree over it. A B-tree of every
 //! media with its digest took 143 bytes each (14.3 MB at 100,000 media).
 
@@ -12,31 +12,31 @@ use crate::model::MediaId;
 
 use super::spill::Place;
 
-/// One spilled record: 12 + 8 bytes, aligned to 4 (a `u64` field would
-/// pad it to 24).
+/// One spilled record: 9 + 8 bytes, unaligned (a `u64` field would pad
+/// it to 24, two `u32` halves to 20).
 #[derive(Clone, Copy, Debug)]
 struct Row {
     id: MediaId,
     /// Where the record is in the spill file: offset and length, packed
-    /// (`pack`).
-    place: [u32; 2],
+    /// (`pack`), big-endian.
+    place: [u8; 8],
 }
 
 /// Offsets below 1 TiB and records below 16 MiB fit a row; others
 /// (none in practice) go to the B-tree.
 const LEN_BITS: u32 = 24;
 
-fn pack(place: &Place) -> Option<[u32; 2]> {
+fn pack(place: &Place) -> Option<[u8; 8]> {
     let Place::Spilled { at, len } = *place else {
         return None;
     };
     let len = u64::try_from(len).ok().filter(|l| *l < 1 << LEN_BITS)?;
     let packed = at.checked_mul(1 << LEN_BITS)? | len;
-    Some([(packed >> 32) as u32, packed as u32])
+    Some(packed.to_be_bytes())
 }
 
-fn unpack(place: [u32; 2]) -> Place {
-    let packed = (u64::from(place[0]) << 32) | u64::from(place[1]);
+fn unpack(place: [u8; 8]) -> Place {
+    let packed = u64::from_be_bytes(place);
     Place::Spilled {
         at: packed >> LEN_BITS,
         len: (packed & ((1 << LEN_BITS) - 1)) as usize,
@@ -159,6 +159,12 @@ mod tests {
 
     fn spilled(at: u64) -> Place {
         Place::Spilled { at, len: 3 }
+    }
+
+    /// Every reader of a bucket state holds a row a recorded media.
+    #[test]
+    fn a_row_is_seventeen_bytes() {
+        assert_eq!(std::mem::size_of::<Row>(), 17);
     }
 
     fn listed(index: &Index) -> Vec<(u64, String)> {
