@@ -8,8 +8,10 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Items a streamed output (a plan's changes, as text or JSON) renders on
-/// the cores between two writes: output starts at once, memory stays flat.
+/// Items of a streamed output (a plan's changes, as text or JSON) in one
+/// part, rendered on one core and written at once (`each_part_in_order`):
+/// output starts at once, and memory holds a few parts (a part of the
+/// bench's changes is 110 KB of JSON, 42 KB of text).
 pub const BATCH: usize = 128;
 
 fn cores() -> usize {
