@@ -18,10 +18,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use divan::Bencher;
-use xmeta::internals::Record;
+use xmeta::internals::Timestamp;
 use xmeta::internals::{assemble, parse_text, Desired};
 use xmeta::internals::{diff, render_text, Targets};
-use xmeta::internals::{MediaId, Timestamp};
 // Each target uses part of the one generator.
 #[allow(dead_code)]
 #[path = "../src/testdata.rs"]
@@ -74,10 +73,10 @@ fn parse_positioned_path(b: Bencher) {
 
 #[divan::bench(sample_count = 20)]
 fn diff_100k_no_op(b: Bencher) {
-    let applied: BTreeMap<MediaId, Record> = desired(100, "v1")
+    let applied: BTreeMap<_, _> = desired(100, "v1")
         .media
         .into_iter()
-        .map(|e| (e.id, Record::new((**e.metadata).clone())))
+        .map(|e| (e.id, (**e.metadata).clone()))
         .collect();
     b.with_inputs(|| desired(100, "v1"))
         .bench_local_values(|d| diff(d, &applied, &Targets::default(), false));

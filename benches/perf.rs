@@ -939,16 +939,17 @@ fn watch_replan(tree: &Path, state: &Path, total: u64, plain: bool) -> Duration 
             .expect("state")
     });
     let mut cache = xmeta::internals::AppliedCache::default();
-    let replan = |cache: &mut xmeta::internals::AppliedCache, desired| {
+    let replan = |cache: &mut xmeta::internals::AppliedCache,
+                  desired,
+                  replaced: &[xmeta::internals::Entry]| {
         if let Some(store) = &writer {
-            cache.plan(store.as_ref(), desired, &inputs)
+            cache.plan(store.as_ref(), desired, &inputs, replaced)
         } else {
-            let reader = xmeta::internals::open_reader(&location).expect("state");
-            cache.plan(reader.as_ref(), desired, &inputs)
+            cache.plan_unlocked(&location, desired, &inputs, replaced)
         }
     };
     let (desired, _) = ws.desired();
-    replan(&mut cache, desired).expect("read state");
+    replan(&mut cache, desired, ws.replaced()).expect("read state");
     let file = tree.join("media-042.yaml");
     let per_file = total.div_ceil(files(total));
     let n = (42 * per_file).min(total.saturating_sub(1));
@@ -959,7 +960,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64, plain: bool) -> Duration 
         let started = Instant::now();
         ws.refresh(&BTreeSet::from([file.clone()]));
         let (desired, _) = ws.desired();
-        let planned = replan(&mut cache, desired).expect("state");
+        let planned = replan(&mut cache, desired, ws.replaced()).expect("state");
         let took = started.elapsed();
         assert_eq!(
             planned.summary().requests,

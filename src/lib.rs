@@ -40,6 +40,7 @@ pub(crate) mod fs_util;
 pub(crate) mod hashing;
 pub(crate) mod import;
 pub(crate) mod intake;
+pub(crate) mod known;
 pub(crate) mod lint;
 pub(crate) mod logging;
 pub(crate) mod manifest;

@@ -13,12 +13,14 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 
 use crate::apply::Budget;
+use crate::known::Known;
 use crate::lint::LintConfig;
 use crate::manifest::{self, Desired, Entry};
 use crate::model::Digests;
 use crate::model::MediaId;
+use crate::model::Metadata;
 use crate::plan::{Plan, Targets};
-use crate::state::{Record, StateReader, StateWriter};
+use crate::state::{StateReader, StateWriter};
 use crate::x_api::ClientSettings;
 
 /// Everything a plan depends on besides the manifests and the state.
@@ -123,23 +125,26 @@ pub fn plan<S: StateReader + ?Sized>(
     open_store: impl FnOnce() -> anyhow::Result<Box<S>> + Send,
 ) -> anyhow::Result<(Plan, Box<S>)> {
     let (desired, store, digests) = load_both(inputs.paths, open_store)?;
-    let plan = plan_declared(inputs, desired, &*store, &digests)?;
+    let plan = plan_declared(inputs, desired, &*store, &digests, None)?;
     // One per recorded media: freed off the critical path.
     crate::drop_later::drop_later(digests);
     Ok((plan, store))
 }
 
 /// The plan of a desired set already read, against `store` whose recorded
-/// digests are `digests` (watch keeps both between cycles).
+/// digests are `digests` (watch keeps both between cycles, and with them
+/// the last-applied metadata it knows: `known`, which this fills with the
+/// records it reads).
 pub fn plan_declared<S: StateReader + ?Sized>(
     inputs: &Inputs,
     mut desired: Desired,
     store: &S,
     digests: &Digests,
+    known: Option<&mut Known>,
 ) -> anyhow::Result<Plan> {
     check_declared(inputs, &desired)?;
     let lint = crate::lint::lint(&desired, &inputs.lint, Some(crate::lint::SHOWN_IN_PLANS));
-    let (mut applied, unchanged) = records_to_compare(&mut desired, store, digests, inputs)?;
+    let (mut applied, unchanged) = records_to_compare(&mut desired, store, digests, inputs, known)?;
     let refresh = match inputs.live {
         Some(live) => Some(read_live(
             live,
@@ -230,20 +235,23 @@ pub fn check_declared(inputs: &Inputs, desired: &Desired) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The records a plan compares, read only where needed: a media whose
-/// manifest has its record's digest is taken out of `desired` and counted
-/// (if `targets` covers it) as unchanged, its record never decoded; the
-/// others that are recorded, and the media in no manifest, are read in
-/// full. A no-op plan of 100,000 media so holds digests, not records.
-/// A refresh compares every media with X, so it reads every record.
+/// The last-applied metadata a plan compares, read only where needed: a
+/// media whose manifest has its record's digest is taken out of `desired`
+/// and counted (if `targets` covers it) as unchanged, its record never
+/// decoded; the others that are recorded, and the media in no manifest,
+/// are read in full (unless `known` has them). A no-op plan of 100,000
+/// media so holds digests, not records. A refresh compares every media
+/// with X, so it reads every record.
 fn records_to_compare<S: StateReader + ?Sized>(
     desired: &mut Desired,
     store: &S,
     digests: &Digests,
     inputs: &Inputs,
-) -> anyhow::Result<(BTreeMap<MediaId, Record>, usize)> {
+    mut known: Option<&mut Known>,
+) -> anyhow::Result<(BTreeMap<MediaId, Metadata>, usize)> {
     if inputs.live.is_some() {
-        return Ok((store.all()?, 0));
+        let all = store.all()?;
+        return Ok((all.into_iter().map(|(id, r)| (id, r.metadata)).collect(), 0));
     }
     if digests.is_empty() {
         return Ok((BTreeMap::new(), 0));
@@ -269,7 +277,23 @@ fn records_to_compare<S: StateReader + ?Sized>(
     for run in runs {
         needed.extend(run.needed);
     }
-    Ok((store.get_many(&needed)?, unchanged))
+    let mut applied = BTreeMap::new();
+    if let Some(known) = &known {
+        needed.retain(|id| match known.get(id) {
+            Some(metadata) => {
+                applied.insert(*id, metadata.clone());
+                false
+            }
+            None => true,
+        });
+    }
+    for (id, record) in store.get_many(&needed)? {
+        if let Some(known) = known.as_deref_mut() {
+            known.insert(id, &record.metadata);
+        }
+        applied.insert(id, record.metadata);
+    }
+    Ok((applied, unchanged))
 }
 
 /// One run of the media compared with their records (`compare_run`).
@@ -335,7 +359,7 @@ fn compare_run(entries: &[Entry], range: Range<usize>, digests: &Digests, inputs
 fn read_live(
     live: Live,
     desired: &Desired,
-    applied: &mut BTreeMap<MediaId, Record>,
+    applied: &mut BTreeMap<MediaId, Metadata>,
     media_hosts: Vec<String>,
 ) -> anyhow::Result<crate::refresh::Refresh> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -412,7 +436,7 @@ pub fn writer_for(
 mod tests {
     use super::*;
     use crate::model::{AltText, Digest, DigestsBuilder, FieldValue, Metadata};
-    use crate::state::{Filter, VisitEntries, VisitRecords};
+    use crate::state::{Filter, Record, VisitEntries, VisitRecords};
     use std::sync::{Arc, Mutex};
 
     /// A state whose records are never read, only asked for.
@@ -564,7 +588,8 @@ mod tests {
         let targets = Targets::default();
         let inputs = Inputs::new(&[], &targets, None, false).unwrap();
         let store = Asked::default();
-        let (_, unchanged) = records_to_compare(&mut desired, &store, &digests, &inputs).unwrap();
+        let (_, unchanged) =
+            records_to_compare(&mut desired, &store, &digests, &inputs, None).unwrap();
         let kept = numbers(desired.media.values().map(|e| &e.id));
         let asked = numbers(&store.0.into_inner().unwrap());
         assert_eq!(kept, ids(|n| declared(n) && !matched(n)));

@@ -10,7 +10,6 @@ use futures::StreamExt;
 
 use crate::manifest::Desired;
 use crate::model::{AltText, FieldKind, FieldSet, FieldValue, MediaId, Metadata};
-use crate::state::Record;
 use crate::x_api::{ApiError, Client, Live, KEYS_PER_READ};
 
 pub use crate::plan::drift::{Drift, Refresh};
@@ -18,7 +17,7 @@ pub use crate::plan::drift::{Drift, Refresh};
 /// The keys to read: recorded media that a manifest declares with a key.
 pub fn keys(
     desired: &Desired,
-    applied: &BTreeMap<MediaId, Record>,
+    applied: &BTreeMap<MediaId, Metadata>,
 ) -> (Vec<(MediaId, String)>, usize) {
     let mut keys = Vec::new();
     let mut unrefreshable = 0;
@@ -47,7 +46,7 @@ fn live_alt_text(text: Option<String>) -> Metadata {
 pub async fn read(
     client: Arc<Client>,
     keys: Vec<(MediaId, String)>,
-    applied: &BTreeMap<MediaId, Record>,
+    applied: &BTreeMap<MediaId, Metadata>,
     concurrency: usize,
     media_hosts: Vec<String>,
 ) -> Result<Refresh, ApiError> {
@@ -86,7 +85,7 @@ pub async fn read(
                             None => refresh.previews_dropped += 1,
                         }
                     }
-                    let recorded = alt_text_of(&record.metadata);
+                    let recorded = alt_text_of(record);
                     let now = live_alt_text(alt_text.clone());
                     if recorded == now {
                         refresh.in_line += 1;
@@ -109,10 +108,10 @@ pub async fn read(
 
 /// The records as X holds them now: each drifted media's alt text
 /// replaced by the live one, so a plan puts back what the manifests want.
-pub fn as_live(applied: &mut BTreeMap<MediaId, Record>, refresh: &Refresh) {
+pub fn as_live(applied: &mut BTreeMap<MediaId, Metadata>, refresh: &Refresh) {
     for drift in &refresh.drifted {
-        if let Some(record) = applied.get_mut(&drift.id) {
-            record.metadata = with_live(&record.metadata, drift);
+        if let Some(metadata) = applied.get_mut(&drift.id) {
+            *metadata = with_live(metadata, drift);
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::output::Output;
 use crate::plan::{render_text, Action, Targets};
 use crate::planner;
 use crate::shutdown::Shutdown;
-use crate::state::{self, StateReader, StateWriter};
+use crate::state::{self, StateWriter};
 use crate::watch::{next_changes, roots, AppliedCache, Retry, Workspace};
 
 pub fn run(config: &Config, args: &WatchConfig, out: Output) -> anyhow::Result<Exit> {
@@ -196,15 +196,7 @@ impl Session<'_> {
         for e in &errors {
             self.out.line(&e.to_string());
         }
-        let mut reader = None;
         let mut cache = self.applied.borrow_mut();
-        let store: &dyn StateReader = match self.writer {
-            Some(writer) => writer,
-            // Without --apply the state is not ours: open it afresh each
-            // cycle so an apply elsewhere is never blocked for long. The
-            // digests are kept while its lineage and serial stay.
-            None => &**reader.insert(state::open_reader(&self.config.state)?),
-        };
         // With --prune, a media gone from a file that changed a moment ago
         // may be a save still on its way (written in parts, with pauses):
         // it is forgotten only once the tree has been left alone for the
@@ -230,15 +222,19 @@ impl Session<'_> {
             _ => None,
         };
         let inputs = changed_inputs.as_ref().unwrap_or(&self.inputs);
-        let plan = match (&self.args.apply, live) {
-            (Some(_), true) => {
-                let plan = cache.plan(store, desired, inputs)?;
-                if let Some(writer) = self.writer {
-                    crate::apply::record_drift(&plan, writer, false)?;
-                }
+        let replaced = workspace.replaced();
+        let plan = match (self.writer, live) {
+            (Some(writer), true) => {
+                let plan = cache.plan(writer, desired, inputs, replaced)?;
+                crate::apply::record_drift(&plan, writer, false)?;
                 plan
             }
-            _ => cache.plan(store, desired, inputs)?,
+            (Some(writer), false) => cache.plan(writer, desired, inputs, replaced)?,
+            // Without --apply the state is not ours: it is opened afresh
+            // (and let go of before the plan is printed) when a writer may
+            // have been at it since, so an apply elsewhere is never
+            // blocked for long.
+            (None, _) => cache.plan_unlocked(&self.config.state, desired, inputs, replaced)?,
         };
         if let (true, Some(at)) = (held_back, recent) {
             if plan.changes.iter().any(|c| c.action == Action::Forget) {
@@ -258,11 +254,9 @@ impl Session<'_> {
             .iter()
             .flat_map(|r| r.drifted.iter().map(|d| d.id))
             .collect();
-        if !drifted.is_empty() {
-            cache.update(store, drifted)?;
+        if let (Some(writer), false) = (self.writer, drifted.is_empty()) {
+            cache.update(writer, drifted)?;
         }
-        // Let go of the state before printing waits on a slow reader.
-        drop(reader);
         self.out.print(&render_text(&plan, self.out.color));
         let (Some(runner), Some(writer), true) = (&self.runner, self.writer, plan.has_changes())
         else {

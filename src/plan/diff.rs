@@ -6,7 +6,6 @@ use std::sync::Arc;
 use crate::manifest::{Declared, Desired};
 use crate::model::{FieldSet, FieldValue, MediaId, Metadata};
 use crate::plan::{Action, Change, Plan, PlanWarning};
-use crate::state::Record;
 
 /// `--target`: only these media, or all when empty.
 #[derive(Clone, Debug, Default)]
@@ -26,7 +25,7 @@ const GIVE_BACK_FROM: usize = 4096;
 /// this is one merge pass.
 pub fn diff(
     desired: Desired,
-    applied: &BTreeMap<MediaId, Record>,
+    applied: &BTreeMap<MediaId, Metadata>,
     targets: &Targets,
     prune: bool,
 ) -> Plan {
@@ -52,12 +51,12 @@ pub fn diff(
     // copy held both at the plan's peak); pages never written to (a plan
     // with few changes) are never resident.
     plan.changes.reserve_exact(desired.media.len());
-    let forget = |id: &MediaId, record: &Record| Change {
+    let forget = |id: &MediaId, record: &Metadata| Change {
         id: *id,
         action: Action::Forget,
         fields: FieldSet::default(),
         untracked: FieldSet::default(),
-        before: record.metadata.clone(),
+        before: record.clone(),
         after: Metadata::default(),
         location: None,
     };
@@ -98,7 +97,7 @@ pub fn diff(
                 Arc::try_unwrap(entry.metadata)
                     .map_or_else(|shared| (**shared).clone(), Declared::into_metadata),
             )),
-            Some(record) => diff_media(&id, &entry.metadata, Some(&record.metadata)),
+            Some(record) => diff_media(&id, &entry.metadata, Some(record)),
         };
         match change {
             Some(change) => plan.changes.push(Change {

@@ -21,6 +21,7 @@ mod holder;
 mod local;
 mod location;
 mod moved;
+mod open_when_read;
 mod postgres;
 mod record;
 pub mod workspaces;
@@ -30,8 +31,10 @@ use std::collections::BTreeMap;
 pub use error::StateError;
 pub use history::{Entry, Filter, Provenance};
 pub use holder::{Holder, LockError};
+pub use local::Fingerprint;
 pub use location::Location;
 pub use moved::Moved;
+pub use open_when_read::OpenWhenRead;
 pub use record::{Digest, Record};
 
 use crate::model::Digests;
@@ -279,6 +282,17 @@ pub fn open_reader(location: &Location) -> anyhow::Result<Box<dyn StateReader>> 
     match open_any_reader(location)? {
         (_, Some(moved)) => Err(moved.refusal(location).into()),
         (reader, None) => Ok(reader),
+    }
+}
+
+/// What tells, without opening the state, that no writer has been at it
+/// since (see `local::fingerprint`); `None` when nothing can tell that
+/// (a database or a bucket: those are asked).
+#[must_use]
+pub fn fingerprint(location: &Location) -> Option<Fingerprint> {
+    match location {
+        Location::Dir(dir) => local::fingerprint(dir),
+        Location::Postgres(_) | Location::Bucket(_) => None,
     }
 }
 

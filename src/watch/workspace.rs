@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::error::{Diagnostic, Location};
 use crate::intake::Reader;
-use crate::manifest::{self, assemble_lenient, Desired, ParsedFile};
+use crate::manifest::{self, assemble_lenient, Desired, Entry, ParsedFile};
 use crate::model::MediaId;
 
 /// How long a file may keep changing before it is reported instead of
@@ -38,6 +38,9 @@ pub struct Workspace {
     /// The desired set of the files as they are, and its errors: made
     /// again only when an edit changes which media are declared where.
     assembled: (Desired, Vec<Diagnostic>),
+    /// The entries of the good versions the last refresh replaced or
+    /// removed: what the state may still hold of those media.
+    replaced: Vec<Entry>,
 }
 
 impl Workspace {
@@ -49,6 +52,7 @@ impl Workspace {
             reader: Reader::within(roots).settled(quiet, settle_bound(quiet)),
             files: BTreeMap::new(),
             assembled: Default::default(),
+            replaced: Vec::new(),
         };
         let files = manifest::discover(roots)?;
         for parsed in manifest::parse_all(&files, &ws.reader, crate::time::Timestamp::now()) {
@@ -80,7 +84,9 @@ impl Workspace {
             ));
         }
         if errors.is_empty() {
-            tracked.good = Some(parsed);
+            if let Some(old) = tracked.good.replace(parsed) {
+                self.replaced.extend(old.entries);
+            }
         }
         tracked.errors = errors;
     }
@@ -119,6 +125,7 @@ impl Workspace {
     /// Re-reads the given paths (files or directories, present or gone);
     /// returns the manifest files whose content was looked at again.
     pub fn refresh(&mut self, paths: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
+        self.replaced.clear();
         let mut touched = BTreeSet::new();
         let mut refused = Vec::new();
         for path in paths.iter().filter(|p| self.is_relevant(p)) {
@@ -158,7 +165,9 @@ impl Workspace {
             .then(|| self.media_of(&present))
             .flatten();
         for path in gone {
-            self.files.remove(&path);
+            if let Some(good) = self.files.remove(&path).and_then(|t| t.good) {
+                self.replaced.extend(good.entries);
+            }
         }
         for parsed in manifest::parse_all(&present, &self.reader, crate::time::Timestamp::now()) {
             self.store(parsed);
@@ -195,6 +204,12 @@ impl Workspace {
             self.assembled = self.assemble();
         }
         touched
+    }
+
+    /// The entries the last refresh replaced or removed, as they were.
+    #[must_use]
+    pub fn replaced(&self) -> &[Entry] {
+        &self.replaced
     }
 
     /// The desired set from every file's last good version. Media of broken

@@ -524,3 +524,57 @@ fn a_plain_watcher_rereads_the_state_only_when_it_changed() {
         1,
     );
 }
+
+/// As a state no writer has been at for an hour: a file written a moment
+/// ago may share its time stamp with a write to come, and is not trusted.
+fn age_state(env: &TestEnv) {
+    let hour_ago = std::time::SystemTime::now() - Duration::from_hours(1);
+    for name in ["xmeta.lock", "head.json"] {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(env.state_dir().join(name))
+            .unwrap();
+        file.set_modified(hour_ago).unwrap();
+    }
+}
+
+/// A watcher without --apply does not open a state no writer has been at
+/// since it read it (at 1,000,000 media, opening sled's database was most
+/// of a cycle): an edit is compared with what its file said before, which
+/// matched the record. Another process's write is seen at the next cycle.
+#[test]
+fn a_plain_watcher_leaves_an_untouched_state_closed_and_still_sees_writes() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new()
+        .against(&emu)
+        .with_env("RUST_LOG", "xmeta=debug");
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    age_state(&env);
+    let w = Watcher::start(&env, &[]);
+    w.wait_for("No changes. 2 media match the manifests.", 1);
+
+    let updates = "Plan: 0 to create, 2 to update, 0 to forget, 0 unchanged.";
+    env.write("manifests/a.yaml", &manifest(0..2, "v2"));
+    w.wait_for(updates, 1);
+    env.write("manifests/a.yaml", &manifest(0..2, "v3"));
+    w.wait_for(updates, 2);
+    let out = w.output();
+    for n in 0..2 {
+        assert_has(&out, &format!("Photo {n}: [-v1-] → {{+v2+}}"));
+        assert_has(&out, &format!("Photo {n}: [-v1-] → {{+v3+}}"));
+    }
+    let closed = "debug: state untouched since it was read: not opened";
+    w.wait_for_error("debug: planned in", 3);
+    assert_eq!(w.errors().matches(closed).count(), 2, "{}", w.errors());
+
+    // Another process applies: the next cycle opens the state again.
+    env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
+    env.write("manifests/b.yaml", &manifest(2..3, "v1"));
+    w.wait_for(
+        "Plan: 1 to create, 0 to update, 0 to forget, 2 unchanged.",
+        1,
+    );
+    w.wait_for_error("debug: planned in", 4);
+    assert_eq!(w.errors().matches(closed).count(), 2, "{}", w.errors());
+}

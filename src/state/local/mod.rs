@@ -5,6 +5,7 @@
 //! numeric order), `d` + the same for the digest of each media's record,
 //! `h` for history, `!` + name for the store's own facts.
 
+mod fingerprint;
 mod head;
 mod lock;
 mod moved_file;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 
+pub use fingerprint::{fingerprint, Fingerprint};
 use lock::Lock;
 pub use writer::open_writer;
 
@@ -760,6 +762,54 @@ mod tests {
             "{err}"
         );
         assert_eq!(reader.serial().unwrap(), 2);
+    }
+
+    /// As a state no writer has been at for an hour: a file written a
+    /// moment ago may share its time stamp with a write to come.
+    fn age(dir: &Path) {
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_hours(1);
+        for name in [lock::LOCK_FILE, head::HEAD_FILE] {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.join(name))
+                .unwrap();
+            file.set_modified(hour_ago).unwrap();
+        }
+    }
+
+    /// A state's fingerprint stays while only readers come (though
+    /// opening sled's database writes to its log), and is gone while a
+    /// writer holds the lock and just after: any writer (one that wrote
+    /// nothing too) stamps the lock and the head afresh. A lock file
+    /// removed (`state unlock --force`) changes it too.
+    #[test]
+    fn a_fingerprint_stays_with_readers_and_goes_with_any_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        two_records(dir.path());
+        assert_eq!(fingerprint(dir.path()), None, "just written");
+        age(dir.path());
+        let aged = fingerprint(dir.path()).expect("a state left alone");
+        let reader = open_reader(dir.path()).unwrap();
+        reader.digests().unwrap();
+        reader.get_many(&[one()]).unwrap();
+        drop(reader);
+        assert_eq!(fingerprint(dir.path()).as_ref(), Some(&aged));
+        {
+            let s = open_writer(dir.path(), "test", &Provenance::default()).unwrap();
+            assert_eq!(fingerprint(dir.path()), None, "held");
+            record_alt(&*s, "1", "changed");
+        }
+        assert_eq!(fingerprint(dir.path()), None, "written a moment ago");
+        age(dir.path());
+        let aged = fingerprint(dir.path()).unwrap();
+        drop(open_writer(dir.path(), "test", &Provenance::default()).unwrap());
+        assert_eq!(fingerprint(dir.path()), None, "a writer that wrote nothing");
+        age(dir.path());
+        let aged_again = fingerprint(dir.path()).unwrap();
+        assert_ne!(aged_again, aged);
+        std::fs::remove_file(dir.path().join(lock::LOCK_FILE)).unwrap();
+        let unlocked = fingerprint(dir.path()).unwrap();
+        assert_ne!(unlocked, aged_again);
     }
 
     fn one() -> MediaId {
