@@ -31,4 +31,10 @@ impl Known {
     pub fn clear(&mut self) {
         self.0.clear();
     }
+
+    /// Forgets the media not in `ids` (sorted): those whose manifests
+    /// match their records again, or that are no longer recorded.
+    pub fn keep_only(&mut self, ids: &[MediaId]) {
+        self.0.retain(|id, _| ids.binary_search(id).is_ok());
+    }
 }

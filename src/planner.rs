@@ -278,7 +278,9 @@ fn records_to_compare<S: StateReader + ?Sized>(
         needed.extend(run.needed);
     }
     let mut applied = BTreeMap::new();
-    if let Some(known) = &known {
+    if let Some(known) = known.as_deref_mut() {
+        // In ID order, as the runs are.
+        known.keep_only(&needed);
         needed.retain(|id| match known.get(id) {
             Some(metadata) => {
                 applied.insert(*id, metadata.clone());

@@ -39,9 +39,10 @@ impl<'a> OpenWhenRead<'a> {
             let (lineage, serial) = (reader.lineage()?, reader.serial()?);
             if lineage != self.lineage || serial != self.serial {
                 anyhow::bail!(
-                    "the state at {} changed (serial {} → {serial}) while it was read; it is read again",
+                    "another command wrote the state at {} as this cycle read it (it was at serial {}, now {serial}{}); the next cycle reads it again",
                     self.location,
-                    self.serial
+                    self.serial,
+                    if lineage == self.lineage { "" } else { ", and another lineage" }
                 );
             }
             *opened = Some(reader);
@@ -86,6 +87,9 @@ impl StateReader for OpenWhenRead<'_> {
     }
 
     fn get_present(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
         self.with(|r| r.get_present(ids))
     }
 

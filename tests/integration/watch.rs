@@ -525,10 +525,11 @@ fn a_plain_watcher_rereads_the_state_only_when_it_changed() {
     );
 }
 
-/// As a state no writer has been at for an hour: a file written a moment
-/// ago may share its time stamp with a write to come, and is not trusted.
+/// As a state no writer has been at for long (the same old time each
+/// call): a file written a moment ago may share its time stamp with a
+/// write to come, and is not trusted.
 fn age_state(env: &TestEnv) {
-    let hour_ago = std::time::SystemTime::now() - Duration::from_hours(1);
+    let hour_ago = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     for name in ["xmeta.lock", "head.json"] {
         let file = std::fs::File::options()
             .write(true)
@@ -568,8 +569,10 @@ fn a_plain_watcher_leaves_an_untouched_state_closed_and_still_sees_writes() {
     w.wait_for_error("debug: planned in", 3);
     assert_eq!(w.errors().matches(closed).count(), 2, "{}", w.errors());
 
-    // Another process applies: the next cycle opens the state again.
+    // Another process applies: the next cycle opens the state again, even
+    // with the lock's and the head's times put back as they were.
     env.exits_with(&["apply", &env.manifests(), "--auto-approve"], 0);
+    age_state(&env);
     env.write("manifests/b.yaml", &manifest(2..3, "v1"));
     w.wait_for(
         "Plan: 1 to create, 0 to update, 0 to forget, 2 unchanged.",

@@ -19,9 +19,9 @@ use super::lock::{Lock, LOCK_FILE};
 use super::moved_file::MOVED_FILE;
 
 /// A file's time stamp this recent could be shared by a write still to
-/// come (file systems stamp from a coarse clock; some to 2 s): such a
-/// fingerprint is not taken.
-const RACY: Duration = Duration::from_secs(2);
+/// come (file systems stamp from a coarse clock; some to 2 s, so 2 s and
+/// a tick): such a fingerprint is not taken.
+const RACY: Duration = Duration::from_secs(3);
 
 /// The identity, size and times of what a writer changes; `None` for a
 /// file that is not there.
