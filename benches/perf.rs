@@ -914,7 +914,10 @@ fn watch_replans(root: &Path, tree: &Path, total: u64) -> [String; 2] {
     let replan = watch_replan(tree, &state, total, false);
     let plain = watch_replan(tree, &state, total, true);
     [
-        format!("| watch re-plan after one edit | {} | | | ≤ 50 ms |", ms(replan)),
+        format!(
+            "| watch re-plan after one edit | {} | | | ≤ 50 ms |",
+            ms(replan)
+        ),
         format!(
             "| watch re-plan after one edit, without --apply (no lock) | {} | | | ≤ 50 ms |",
             ms(plain)

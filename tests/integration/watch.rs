@@ -486,19 +486,27 @@ fn watch_starts_reads_and_prints_as_plan_does() {
     );
 }
 
-/// A watcher without --apply holds no lock: it keeps the recorded digests
-/// between cycles while nobody writes the state (the debug log says so),
-/// and still sees every write another process makes in between.
-#[test]
-fn a_plain_watcher_rereads_the_state_only_when_it_changed() {
+/// A watcher without --apply (its debug log on) of media 0 and 1, adopted,
+/// once it has planned; `before` runs on the state before it starts.
+fn plain_watcher_of_two_adopted(before: impl Fn(&TestEnv)) -> (Emulator, TestEnv, Watcher) {
     let emu = Emulator::start(TOKEN, Faults::default());
     let env = TestEnv::new()
         .against(&emu)
         .with_env("RUST_LOG", "xmeta=debug");
     env.write("manifests/a.yaml", &manifest(0..2, "v1"));
     env.exits_with(&["adopt", &env.manifests()], 0);
+    before(&env);
     let w = Watcher::start(&env, &[]);
     w.wait_for("No changes. 2 media match the manifests.", 1);
+    (emu, env, w)
+}
+
+/// A watcher without --apply holds no lock: it keeps the recorded digests
+/// between cycles while nobody writes the state (the debug log says so),
+/// and still sees every write another process makes in between.
+#[test]
+fn a_plain_watcher_rereads_the_state_only_when_it_changed() {
+    let (_emu, env, w) = plain_watcher_of_two_adopted(|_| {});
 
     // Nobody wrote: the digests of the start are kept.
     env.write("manifests/a.yaml", &manifest(0..2, "v2"));
@@ -545,15 +553,7 @@ fn age_state(env: &TestEnv) {
 /// matched the record. Another process's write is seen at the next cycle.
 #[test]
 fn a_plain_watcher_leaves_an_untouched_state_closed_and_still_sees_writes() {
-    let emu = Emulator::start(TOKEN, Faults::default());
-    let env = TestEnv::new()
-        .against(&emu)
-        .with_env("RUST_LOG", "xmeta=debug");
-    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
-    env.exits_with(&["adopt", &env.manifests()], 0);
-    age_state(&env);
-    let w = Watcher::start(&env, &[]);
-    w.wait_for("No changes. 2 media match the manifests.", 1);
+    let (_emu, env, w) = plain_watcher_of_two_adopted(age_state);
 
     let updates = "Plan: 0 to create, 2 to update, 0 to forget, 0 unchanged.";
     env.write("manifests/a.yaml", &manifest(0..2, "v2"));
