@@ -19,8 +19,13 @@ pub enum StateError {
     ReadOnly { dir: PathBuf },
     #[error("the state in `{}` has a head (`head.json`, lineage `{lineage}`) but its database `db` is missing; put `db` back, or import an export with `xmeta state import FILE`", dir.display())]
     DatabaseMissing { dir: PathBuf, lineage: String },
-    #[error("the state in `{}` changed while it was read (serial {was}, then {now}): another xmeta wrote to it; run the command again", dir.display())]
-    ChangedWhileRead { dir: PathBuf, was: u64, now: u64 },
+    /// `location`: a state's directory, database or bucket, as shown.
+    #[error("the state in `{location}` changed while it was read (serial {was}, then {now}): another xmeta wrote to it; run the command again")]
+    ChangedWhileRead {
+        location: String,
+        was: u64,
+        now: u64,
+    },
     #[error("the state database in `{}` stayed busy: another xmeta process has it open; try again when it is done", dir.display())]
     Busy { dir: PathBuf },
     #[error("the state in `{}` was written by a newer xmeta (state format {found}, this xmeta reads up to {supported}); upgrade xmeta", dir.display())]

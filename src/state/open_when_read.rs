@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-use super::{open_reader, Filter, Location, Record, StateReader, VisitEntries, VisitRecords};
+use super::{
+    open_reader, Filter, Location, Record, StateError, StateReader, VisitEntries, VisitRecords,
+};
 use crate::model::{Digests, MediaId};
 
 pub struct OpenWhenRead<'a> {
@@ -28,29 +30,34 @@ impl<'a> OpenWhenRead<'a> {
     }
 
     /// Opens the state, which must still be where it was seen: a reader
-    /// must not mix two states.
+    /// must not mix two states (as a sled reader opening its database
+    /// again refuses).
     fn with<T>(
         &self,
         read: impl FnOnce(&dyn StateReader) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
         if opened.is_none() {
-            let reader = open_reader(self.location)?;
-            let (lineage, serial) = (reader.lineage()?, reader.serial()?);
-            if lineage != self.lineage || serial != self.serial {
-                anyhow::bail!(
-                    "another command wrote the state at {} as this cycle read it (it was at serial {}, now {serial}{}); the next cycle reads it again",
-                    self.location,
-                    self.serial,
-                    if lineage == self.lineage { "" } else { ", and another lineage" }
-                );
-            }
-            *opened = Some(reader);
+            *opened = Some(self.open()?);
         }
         let Some(reader) = opened.as_deref() else {
             unreachable!("opened just above")
         };
         read(reader)
+    }
+
+    fn open(&self) -> anyhow::Result<Box<dyn StateReader>> {
+        let reader = open_reader(self.location)?;
+        let serial = reader.serial()?;
+        if serial != self.serial || reader.lineage()? != self.lineage {
+            return Err(StateError::ChangedWhileRead {
+                location: self.location.to_string(),
+                was: self.serial,
+                now: serial,
+            }
+            .into());
+        }
+        Ok(reader)
     }
 }
 

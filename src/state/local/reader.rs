@@ -60,7 +60,7 @@ impl SledReader {
         let serial = tree.serial()?;
         if serial != self.serial || tree.lineage()? != self.lineage {
             return Err(StateError::ChangedWhileRead {
-                dir: self.dir.clone(),
+                location: self.dir.display().to_string(),
                 was: self.serial,
                 now: serial,
             }
