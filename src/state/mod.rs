@@ -15,6 +15,7 @@
 //! place (`moved.rs`); only `state export` still reads it.
 
 mod bucket;
+mod digest_object;
 mod error;
 pub mod history;
 mod holder;

@@ -18,6 +18,7 @@ mod bucket_state;
 mod cli_trust;
 mod client;
 mod crash;
+mod digest_file;
 mod drift;
 mod edges;
 mod editor;

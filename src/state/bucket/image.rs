@@ -532,6 +532,14 @@ pub fn journals(
     Ok(out)
 }
 
+/// The name of the digests object of snapshot `snapshot` (a name
+/// `is_snapshot_name` accepts; see `state/digest_object.rs`): beside it,
+/// never named by the head.
+pub fn digests_name(snapshot: &str) -> String {
+    let stem = Encoding::split(snapshot).map_or(snapshot, |(stem, _)| stem);
+    format!("{stem}.digests")
+}
+
 /// A snapshot's name as writers make it: `snapshots/`, the serial in 20
 /// digits, `-`, 16 hex digits, `.json.lz4` (`.json` before format 2).
 pub fn is_snapshot_name(name: &str) -> bool {
@@ -576,6 +584,17 @@ mod tests {
             image.put(id, digest, bytes);
         }
         image
+    }
+
+    #[test]
+    fn a_snapshots_digests_are_named_after_it() {
+        let snapshot = "snapshots/00000000000000000009-0123456789abcdef.json";
+        for snapshot in [snapshot, &format!("{snapshot}.lz4")] {
+            assert_eq!(
+                digests_name(snapshot),
+                "snapshots/00000000000000000009-0123456789abcdef.digests"
+            );
+        }
     }
 
     /// A snapshot read back keeps its records in the temporary file, not

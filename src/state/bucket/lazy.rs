@@ -10,10 +10,10 @@ use std::sync::OnceLock;
 
 use anyhow::anyhow;
 
-use super::digest_object;
 use super::image::{self, damaged, Head, Image, Journal, Keys};
 use super::store::{Store, Version};
 use crate::model::Digests;
+use crate::state::digest_object;
 
 pub struct Lazy {
     store: Store,
@@ -145,7 +145,7 @@ fn load(store: &Store, keys: &Keys, head: &Head, shown: &str) -> anyhow::Result<
     let Some(snapshot) = head.snapshot.as_deref().filter(|_| head.digests) else {
         return whole();
     };
-    let key = format!("{}/{}", keys.folder(), digest_object::name_of(snapshot));
+    let key = format!("{}/{}", keys.folder(), super::image::digests_name(snapshot));
     let Some((bytes, _)) = store.get(&key)? else {
         return whole();
     };

@@ -10,7 +10,6 @@
 //! in `store.rs`.
 
 mod compression;
-mod digest_object;
 mod growing;
 mod image;
 mod index;

@@ -19,13 +19,13 @@ use std::sync::{Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWri
 
 use anyhow::anyhow;
 
-use super::digest_object;
 use super::image::{self, Head, Image, Journal, Keys};
 use super::lazy::Lazy;
 use super::lock::Lock;
 use super::store::{Put, Store, Version};
 use crate::model::Digests;
 use crate::model::{MediaId, Metadata};
+use crate::state::digest_object;
 use crate::state::history::{self, Chunk, Event};
 use crate::state::moved::Moved;
 use crate::state::{
@@ -326,7 +326,7 @@ impl BucketWriter {
             random_id(),
             super::compression::COMPRESSED
         );
-        let digests_name = digest_object::name_of(&name);
+        let digests_name = super::image::digests_name(&name);
         let snapshot_key = format!("{}/{name}", self.keys.folder());
         let digests_key = format!("{}/{digests_name}", self.keys.folder());
         let digests = digest_object::encode(&lineage, serial, &name, &image.digests())?;
@@ -414,7 +414,7 @@ impl BucketWriter {
         let keep: Vec<String> = [Some(name), old.snapshot]
             .into_iter()
             .flatten()
-            .flat_map(|n| [digest_object::name_of(&n), n])
+            .flat_map(|n| [super::image::digests_name(&n), n])
             .map(|n| format!("{}/{n}", self.keys.folder()))
             .collect();
         let deleted = self

@@ -5,6 +5,8 @@
 //! numeric order), `d` + the same for the digest of each media's record,
 //! `h` for history, `!` + name for the store's own facts.
 
+mod digest_file;
+mod digest_ledger;
 mod fingerprint;
 mod head;
 mod lock;
@@ -121,6 +123,10 @@ pub fn open_reader(dir: &Path) -> anyhow::Result<(Box<dyn StateReader>, Option<M
         return Ok((Box::new(Empty), None));
     }
     let moved = moved_file::read(dir)?;
+    if let Some(reader) = reader::SledReader::from_digest_file(dir) {
+        warn_if_open_to_others(dir);
+        return Ok((Box::new(reader), moved));
+    }
     let (tree, snapshot) = open_tree(dir)?;
     let reader = reader::SledReader::new(dir.to_path_buf(), tree, snapshot)?;
     Ok((Box::new(reader), moved))
@@ -302,6 +308,11 @@ impl Tree {
                 Ok((id, digest))
             })
             .collect()
+    }
+
+    /// Whether the index holds no digest (a state nothing was recorded in).
+    fn has_no_digests(&self) -> bool {
+        self.db.scan_prefix([DIGEST_PREFIX]).next().is_none()
     }
 
     /// The records after the key `after` (from the first if `None`), in
@@ -695,6 +706,7 @@ mod tests {
     use super::*;
     use crate::model::Metadata;
     use crate::model::{AltText, FieldValue};
+    use crate::state::digest_object;
     use crate::state::{Provenance, Recording, StateWriter, Writable};
 
     // The backend's own functions, as the callers in `state/mod.rs` see
@@ -1222,6 +1234,14 @@ mod tests {
             db.insert(KEY_FORMAT, &(FORMAT + 1).to_be_bytes()).unwrap();
             db.flush().unwrap();
         }
+        // A writer of the newer format names it in its digest file too.
+        let newer = digest_object::Of {
+            lineage: head::read(dir.path()).unwrap().unwrap().lineage,
+            serial: 0,
+            snapshot: format!("db format {}, log of 0 bytes", FORMAT + 1),
+        };
+        let mut file = std::fs::File::create(dir.path().join(digest_file::DIGESTS_FILE)).unwrap();
+        digest_object::write_to(&mut file, &newer, 0, |_| Ok(())).unwrap();
         let err = open_reader(dir.path()).err().unwrap().to_string();
         assert!(err.contains("newer xmeta"), "{err}");
     }

@@ -6,10 +6,11 @@
 //! held beside its parsed manifests until it ended.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use super::{open_db, open_tree, Tree};
+use super::digest_file::{self, Of, DIGESTS_FILE};
+use super::{head, open_db, open_tree, Lock, Tree};
 use crate::model::Digests;
 use crate::model::MediaId;
 use crate::state::history::NewestFirst;
@@ -30,6 +31,9 @@ pub(super) struct SledReader {
     /// reader would mix two states.
     lineage: Option<String>,
     serial: u64,
+    /// The digest file said it was of this state as the reader opened
+    /// (`from_digest_file`).
+    digest_file: bool,
 }
 
 impl SledReader {
@@ -43,6 +47,35 @@ impl SledReader {
             lineage: tree.lineage()?,
             serial: tree.serial()?,
             opened: Mutex::new(Some(Opened { tree, snapshot })),
+            digest_file: false,
+        })
+    }
+
+    /// A reader that has not opened the database: no writer holds the
+    /// lock, and the digest file says it is of the state the head
+    /// describes. A plan then reads the digests from it, and opens the
+    /// database only for the records it must read (the same serial and
+    /// lineage, or `reopen` refuses). `None` otherwise.
+    pub(super) fn from_digest_file(dir: &Path) -> Option<SledReader> {
+        if Lock::holder(dir).is_some() {
+            return None;
+        }
+        let head = head::read(dir).ok()??;
+        let of = digest_file::of(dir, &dir.join(DIGESTS_FILE))?;
+        if of.lineage != head.lineage || of.serial != head.serial {
+            tracing::debug!(
+                "`{DIGESTS_FILE}` is of serial {}, the head of {}: not used",
+                of.serial,
+                head.serial
+            );
+            return None;
+        }
+        Some(SledReader {
+            dir: dir.to_path_buf(),
+            opened: Mutex::new(None),
+            lineage: Some(of.lineage),
+            serial: of.serial,
+            digest_file: true,
         })
     }
 
@@ -124,8 +157,22 @@ impl StateReader for SledReader {
         self.let_go()
     }
 
-    /// Then lets go of the database (see the module's comment).
+    /// From the digest file if it is still of this state; else from the
+    /// database, which it then lets go of (see the module's comment).
     fn digests(&self) -> anyhow::Result<Digests> {
+        if self.digest_file {
+            let of = Of {
+                lineage: self.lineage.clone().unwrap_or_default(),
+                serial: self.serial,
+            };
+            if let Some(digests) = digest_file::read(&self.dir.join(DIGESTS_FILE), &of) {
+                tracing::debug!("the digests read from `{DIGESTS_FILE}`: the database not opened");
+                // As after a scan: a record read before is no reason to
+                // keep the database open.
+                self.release();
+                return Ok(digests);
+            }
+        }
         let digests = self.with(Tree::digests)?;
         self.release();
         Ok(digests)
