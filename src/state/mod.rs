@@ -431,7 +431,9 @@ impl StateReader for Empty {
     }
 }
 
-fn new_lineage() -> String {
+/// A random 128-bit ID in hex: a lineage (and the bucket's object names,
+/// the sled digest file's token).
+pub(crate) fn new_lineage() -> String {
     use rand::Rng;
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);

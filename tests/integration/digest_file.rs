@@ -137,3 +137,49 @@ fn a_writer_that_dies_leaves_no_file_to_trust() {
     assert_has(&run.stderr, READ_FROM_FILE);
     assert_eq!(summary(&run), "No changes. 3 media match the manifests.");
 }
+
+/// A writer that does not know the file (an older xmeta) rewrites the head
+/// without naming it as it opens: if it then dies, or its writes are not
+/// all flushed, the file must not pass for the state it left.
+#[test]
+fn a_head_that_does_not_name_the_file_leaves_it_unused() {
+    let env = adopted("v1");
+    let head_file = env.state_dir().join("head.json");
+    let mut head: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&head_file).unwrap()).unwrap();
+    assert!(head["digests"].is_string(), "{head}");
+    head.as_object_mut().unwrap().remove("digests");
+    std::fs::write(&head_file, head.to_string()).unwrap();
+    let run = plan(&env);
+    assert!(!run.stderr.contains(READ_FROM_FILE), "{}", run.stderr);
+    assert_has(&run.stderr, "the head names none: not used");
+    assert_eq!(summary(&run), "No changes. 3 media match the manifests.");
+}
+
+/// Something else at the file's names (a directory left there) is no
+/// damage: writers go on, and readers read the database.
+#[test]
+fn a_directory_at_the_files_names_stops_no_writer() {
+    let env = adopted("v1");
+    let dir = env.state_dir();
+    std::fs::remove_file(dir.join("digests.bin")).unwrap();
+    std::fs::create_dir_all(dir.join("digests.held").join("stray")).unwrap();
+    std::fs::create_dir_all(dir.join("digests.bin").join("stray")).unwrap();
+    let run = env.exits_with(&["state", "rm", &media_id(1)], 0);
+    assert_has(&run.stderr, "cannot write `digests.bin`");
+    let run = plan(&env);
+    assert!(!run.stderr.contains(READ_FROM_FILE), "{}", run.stderr);
+    assert_eq!(
+        summary(&run),
+        "Plan: 1 to create, 0 to update, 0 to forget, 2 unchanged. 1 request."
+    );
+    // Once the directory is gone, the next writer writes the file again.
+    std::fs::remove_dir_all(dir.join("digests.bin")).unwrap();
+    env.exits_with(&["state", "rm", &media_id(2)], 0);
+    let run = plan(&env);
+    assert_has(&run.stderr, READ_FROM_FILE);
+    assert_eq!(
+        summary(&run),
+        "Plan: 2 to create, 0 to update, 0 to forget, 1 unchanged. 2 requests."
+    );
+}

@@ -12,7 +12,7 @@
 //! written) or writes the next one, before the head.
 
 use std::fs::File;
-use std::io::{BufReader, ErrorKind, Read};
+use std::io::{BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
@@ -25,22 +25,24 @@ pub const DIGESTS_FILE: &str = "digests.bin";
 const HELD_FILE: &str = "digests.held";
 /// What a sled state's digests are of, besides its lineage and serial:
 /// its database, in this layout (a writer of a newer layout names its
-/// own, and this reader then opens the database, which refuses it), and
-/// the size its log had then (a log cut short since, which a reader that
-/// took the file would not notice, is not taken: the database is opened
-/// and refuses it).
-fn snapshot(db_bytes: u64) -> String {
-    format!("db format {}, log of {db_bytes} bytes", super::FORMAT)
+/// own, and this reader then opens the database, which refuses it); the
+/// size its log had then (a log cut short since, which a reader that took
+/// the file would not notice, is not taken: the database is opened and
+/// refuses it); and the file's token, which the head names while the file
+/// is the state's (a writer that does not know the file, an older xmeta,
+/// rewrites the head without it as it opens).
+fn snapshot(db_bytes: u64, token: &str) -> String {
+    format!(
+        "db format {}, log of {db_bytes} bytes, token {token}",
+        super::FORMAT
+    )
 }
 
-/// `snapshot`'s log size, if `stated` is one of this layout.
-fn db_bytes(stated: &str) -> Option<u64> {
+/// `snapshot`'s log size and token, if `stated` is one of this layout.
+fn parse_snapshot(stated: &str) -> Option<(u64, String)> {
     let prefix = format!("db format {}, log of ", super::FORMAT);
-    stated
-        .strip_prefix(&prefix)?
-        .strip_suffix(" bytes")?
-        .parse()
-        .ok()
+    let (bytes, token) = stated.strip_prefix(&prefix)?.split_once(" bytes, token ")?;
+    Some((bytes.parse().ok()?, token.to_string()))
 }
 
 /// The size of the database's log now.
@@ -55,18 +57,27 @@ pub struct Of {
     pub serial: u64,
 }
 
+/// What a file says of itself: the state it is of, and its token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stated {
+    pub of: Of,
+    pub token: String,
+}
+
 /// Writes the file of `of` (`count` digests), replacing any: `each` hands
-/// every digest, in ID order, to the function it is given.
+/// every digest, in ID order, to the function it is given. Returns the
+/// new file's token, for the head.
 pub fn write(
     dir: &Path,
     of: &Of,
     count: u64,
     each: impl FnOnce(&mut dyn FnMut(MediaId, &Digest) -> anyhow::Result<()>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
+    let token = crate::state::new_lineage();
     let object = digest_object::Of {
         lineage: of.lineage.clone(),
         serial: of.serial,
-        snapshot: snapshot(db_bytes_now(dir)?),
+        snapshot: snapshot(db_bytes_now(dir)?, &token),
     };
     let mut failed = None;
     let written = crate::fs_util::write_private_with(&dir.join(DIGESTS_FILE), |out| {
@@ -79,53 +90,46 @@ pub fn write(
         (_, Some(cause)) => Err(cause),
         (written, None) => written.map_err(Into::into),
     }
-    .with_context(|| format!("cannot write `{DIGESTS_FILE}` in `{}`", dir.display()))
+    .with_context(|| format!("cannot write `{DIGESTS_FILE}` in `{}`", dir.display()))?;
+    Ok(token)
 }
 
-/// Which state the file at `path` says it is of, if it is there, starts
-/// as one (its body is checked by `each`), and its database's log is not
-/// shorter than it was when the file was written.
-pub fn of(dir: &Path, path: &Path) -> Option<Of> {
-    let mut input = BufReader::with_capacity(512, open(path)?);
-    let (of, db_bytes) = stated(&mut input).ok()?;
-    let now = db_bytes_now(dir).ok()?;
-    if now < db_bytes {
-        tracing::debug!(
-            "the database's log is {now} bytes, {db_bytes} when `{}` was written: not used",
-            path.display()
-        );
-        return None;
-    }
-    Some(of)
+/// A file whose first bytes were read and judged; its digests are read
+/// from the same open file, so a writer that replaces the file meanwhile
+/// (it only ever renames one into place) cannot make a reader mix two.
+pub struct Opened {
+    input: BufReader<File>,
+    pub stated: Stated,
+    path: PathBuf,
 }
 
-fn stated(input: &mut impl Read) -> anyhow::Result<(Of, u64)> {
-    let stated = digest_object::of(input)?;
-    let db_bytes = db_bytes(&stated.snapshot).ok_or_else(|| {
-        anyhow!(
-            "the digests of another layout (`{}`)",
-            crate::untrusted::neutralise(&stated.snapshot, 64)
-        )
-    })?;
-    let of = Of {
-        lineage: stated.lineage,
-        serial: stated.serial,
-    };
-    Ok((of, db_bytes))
-}
-
-/// The digests of the file at `path` if it is there, whole, and of
-/// `expected`; `None` otherwise, and why is logged: a copy that cannot be
-/// used is read from the database instead.
-pub fn read(path: &Path, expected: &Of) -> Option<Digests> {
-    let mut digests = DigestsBuilder::default();
-    let found = each(path, expected, |id, digest| {
-        digests.push(id, *digest);
-        Ok(())
+/// The file at `path`, if it is there, starts as one of this layout, and
+/// its database's log is not shorter than when it was written.
+pub fn open(dir: &Path, path: &Path) -> Option<Opened> {
+    let mut input = BufReader::with_capacity(1 << 16, open_file(path)?);
+    let judged = digest_object::of(&mut input).and_then(|stated| {
+        let (db_bytes, token) = parse_snapshot(&stated.snapshot).ok_or_else(|| {
+            anyhow!(
+                "the digests of another layout (`{}`)",
+                crate::untrusted::neutralise(&stated.snapshot, 64)
+            )
+        })?;
+        let now = db_bytes_now(dir)?;
+        if now < db_bytes {
+            anyhow::bail!("the database's log is {now} bytes, {db_bytes} when it was written");
+        }
+        let of = Of {
+            lineage: stated.lineage,
+            serial: stated.serial,
+        };
+        Ok(Stated { of, token })
     });
-    match found {
-        Ok(true) => Some(digests.finish()),
-        Ok(false) => None,
+    match judged {
+        Ok(stated) => Some(Opened {
+            input,
+            stated,
+            path: path.to_path_buf(),
+        }),
         Err(e) => {
             tracing::debug!("`{}` not used: {e:#}", path.display());
             None
@@ -133,33 +137,36 @@ pub fn read(path: &Path, expected: &Of) -> Option<Digests> {
     }
 }
 
-/// Hands every digest of the file at `path`, in ID order, to `visit`;
-/// `false` if there is no such file. An error once it proves not to be of
-/// `expected`, or not whole: `visit` may have seen some of it by then.
-pub fn each(
-    path: &Path,
-    expected: &Of,
-    visit: impl FnMut(MediaId, &Digest) -> anyhow::Result<()>,
-) -> anyhow::Result<bool> {
-    let Some(file) = open(path) else {
-        return Ok(false);
-    };
-    let mut input = BufReader::with_capacity(1 << 16, file);
-    let (of, _) = stated(&mut input)?;
-    if of != *expected {
-        anyhow::bail!(
-            "it is of serial {} of lineage `{}`, not of serial {} of `{}`",
-            of.serial,
-            crate::untrusted::neutralise(&of.lineage, 64),
-            expected.serial,
-            crate::untrusted::neutralise(&expected.lineage, 64)
-        );
+impl Opened {
+    /// Every digest, in ID order, to `visit`. An error once the file
+    /// proves not whole: `visit` may have seen some of it by then.
+    pub fn each(
+        self,
+        visit: impl FnMut(MediaId, &Digest) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        digest_object::read_body(self.input, visit)
     }
-    digest_object::read_body(input, visit)?;
-    Ok(true)
+
+    /// The digests, if the file is whole; why not is logged: a copy that
+    /// cannot be used is read from the database instead.
+    pub fn digests(self) -> Option<Digests> {
+        let path = self.path.clone();
+        let mut digests = DigestsBuilder::default();
+        let read = self.each(|id, digest| {
+            digests.push(id, *digest);
+            Ok(())
+        });
+        match read {
+            Ok(()) => Some(digests.finish()),
+            Err(e) => {
+                tracing::debug!("`{}` not used: {e:#}", path.display());
+                None
+            }
+        }
+    }
 }
 
-fn open(path: &Path) -> Option<File> {
+fn open_file(path: &Path) -> Option<File> {
     match crate::intake::open_own(path, std::fs::OpenOptions::new().read(true)) {
         Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Some(file),
         Ok(_) => {
@@ -176,15 +183,34 @@ fn open(path: &Path) -> Option<File> {
 
 /// A writer's first step: the file goes out of a reader's sight (to
 /// `HELD_FILE`), and that is on disk before anything else is written.
-/// Returns what the file set aside says it is of (one left by a writer
-/// that crashed, if none was there to set aside).
-pub fn set_aside(dir: &Path) -> std::io::Result<Option<Of>> {
-    match std::fs::rename(dir.join(DIGESTS_FILE), held(dir)) {
-        Ok(()) => File::open(dir)?.sync_all()?,
+/// Returns what the file set aside says (one left by a writer that died,
+/// if none was there to set aside). Only a regular file that cannot be
+/// moved or removed stops the writer: anything else at that name (a
+/// directory, a link) no reader takes.
+pub fn set_aside(dir: &Path) -> anyhow::Result<Option<Stated>> {
+    let file = dir.join(DIGESTS_FILE);
+    match std::fs::rename(&file, held(dir)) {
+        Ok(()) => {
+            // A file system that cannot sync a directory leaves the order
+            // of the two to chance: nothing better can be done there.
+            if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+                tracing::debug!("cannot sync `{}`: {e}", dir.display());
+            }
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+        Err(e) => {
+            let regular = std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file());
+            if regular {
+                std::fs::remove_file(&file).with_context(|| {
+                    format!(
+                        "cannot set `{DIGESTS_FILE}` aside in `{}` ({e}) or remove it",
+                        dir.display()
+                    )
+                })?;
+            }
+        }
     }
-    Ok(of(dir, &held(dir)))
+    Ok(open(dir, &held(dir)).map(|opened| opened.stated))
 }
 
 /// The file set aside, put back as it was: nothing was written since.

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::digest_file::{self, Of};
+use super::digest_file::{self, Of, Stated};
 use crate::model::{Digest, Digests, MediaId};
 
 /// Past this many digests written, the next file is made from the
@@ -17,7 +17,7 @@ const MOST_CHANGES: usize = 1 << 16;
 #[derive(Default)]
 enum Base {
     /// The file set aside, of the state as the writer opened it.
-    Held(Of),
+    Held(Stated),
     /// A state with no digests yet.
     Empty,
     /// Nothing known: the database is scanned.
@@ -35,9 +35,9 @@ pub(super) struct Ledger {
 impl Ledger {
     /// The ledger of a writer that set `held` aside and opened the state
     /// at `opened`, whose database has digests or not (`empty`).
-    pub(super) fn new(held: Option<Of>, opened: &Of, empty: bool) -> Ledger {
+    pub(super) fn new(held: Option<Stated>, opened: &Of, empty: bool) -> Ledger {
         let base = match held {
-            Some(held) if held == *opened => Base::Held(held),
+            Some(held) if held.of == *opened => Base::Held(held),
             _ if empty => Base::Empty,
             _ => Base::Unknown,
         };
@@ -51,8 +51,8 @@ impl Ledger {
     /// the writer has written nothing (its plan's read).
     pub(super) fn digests(&mut self, dir: &Path, serial: u64) -> Option<Digests> {
         match &self.base {
-            Base::Held(held) if held.serial == serial && self.changes.is_empty() => {
-                let digests = digest_file::read(&digest_file::held(dir), held);
+            Base::Held(held) if held.of.serial == serial && self.changes.is_empty() => {
+                let digests = open_held(dir, held).and_then(digest_file::Opened::digests);
                 if digests.is_none() {
                     self.base = Base::Unknown;
                 }
@@ -83,16 +83,19 @@ impl Ledger {
     /// Writes the file of the state `now` (as the writer closes, before
     /// the head): the one set aside if nothing was written, else one made
     /// from it and the changes, else from the database's digests
-    /// (`from_db`). The file set aside goes either way.
+    /// (`from_db`). The file set aside goes either way. Returns the token
+    /// of the file in place, for the head.
     pub(super) fn save(
         &mut self,
         dir: &Path,
         now: &Of,
         from_db: impl FnOnce() -> anyhow::Result<Digests>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<String> {
         let saved = match &self.base {
-            Base::Held(held) if held == now && self.changes.is_empty() => {
-                digest_file::put_back(dir).map_err(Into::into)
+            Base::Held(held) if held.of == *now && self.changes.is_empty() => {
+                digest_file::put_back(dir)
+                    .map(|()| held.token.clone())
+                    .map_err(Into::into)
             }
             Base::Held(_) | Base::Empty => {
                 let made = self.over_base(dir, now);
@@ -109,7 +112,7 @@ impl Ledger {
 
     /// The base's digests with the changes over them: one pass to count
     /// them, one to write them.
-    fn over_base(&mut self, dir: &Path, now: &Of) -> anyhow::Result<()> {
+    fn over_base(&mut self, dir: &Path, now: &Of) -> anyhow::Result<String> {
         // The last write of an ID wins: sorted stably, then the last of
         // each run kept.
         self.changes.sort_by_key(|(id, _)| *id);
@@ -129,7 +132,9 @@ impl Ledger {
             let mut put =
                 |id: MediaId, digest: Option<&Digest>| digest.map_or(Ok(()), |d| visit(id, d));
             if let Some(held) = &held {
-                let found = digest_file::each(&digest_file::held(dir), held, |id, digest| {
+                let opened = open_held(dir, held)
+                    .ok_or_else(|| anyhow::anyhow!("the file set aside is gone or changed"))?;
+                opened.each(|id, digest| {
                     while let Some((changed, new)) = changes.next_if(|(c, _)| *c < id) {
                         put(*changed, new.as_ref())?;
                     }
@@ -138,7 +143,6 @@ impl Ledger {
                         None => put(id, Some(digest)),
                     }
                 })?;
-                anyhow::ensure!(found, "the file set aside is gone");
             }
             for (id, new) in changes {
                 put(*id, new.as_ref())?;
@@ -154,9 +158,14 @@ impl Ledger {
     }
 }
 
+/// The file set aside, if it still says what it said when it was.
+fn open_held(dir: &Path, held: &Stated) -> Option<digest_file::Opened> {
+    digest_file::open(dir, &digest_file::held(dir)).filter(|opened| opened.stated == *held)
+}
+
 /// The file of `digests` (the database's, read whole: the file states its
 /// count before its digests).
-fn write_all(dir: &Path, now: &Of, digests: &Digests) -> anyhow::Result<()> {
+fn write_all(dir: &Path, now: &Of, digests: &Digests) -> anyhow::Result<String> {
     digest_file::write(dir, now, digests.len() as u64, |push| {
         digests
             .iter()
@@ -192,8 +201,12 @@ mod tests {
         }
     }
 
-    fn written(dir: &Path, of: &Of) -> Option<Digests> {
-        digest_file::read(&dir.join(digest_file::DIGESTS_FILE), of)
+    /// The digests of the file in place, if it is of `of` and has `token`.
+    fn written(dir: &Path, of: &Of, token: &str) -> Option<Digests> {
+        let opened = digest_file::open(dir, &dir.join(digest_file::DIGESTS_FILE))?;
+        assert_eq!(opened.stated.of, *of);
+        assert_eq!(opened.stated.token, token);
+        opened.digests()
     }
 
     fn never() -> anyhow::Result<Digests> {
@@ -215,9 +228,16 @@ mod tests {
     fn the_next_file_is_the_one_set_aside_with_the_writes_over_it() {
         let dir = state_dir();
         let dir = dir.path();
-        write_all(dir, &of(5), &digests(&[(1, 0), (3, 0), (5, 0), (9, 0)])).unwrap();
+        let first = write_all(dir, &of(5), &digests(&[(1, 0), (3, 0), (5, 0), (9, 0)])).unwrap();
         let held = digest_file::set_aside(dir).unwrap();
-        assert_eq!(written(dir, &of(5)), None, "set aside, out of sight");
+        assert!(
+            !dir.join(digest_file::DIGESTS_FILE).exists(),
+            "out of sight"
+        );
+        assert_eq!(
+            held.as_ref().map(|h| h.token.as_str()),
+            Some(first.as_str())
+        );
         let mut ledger = Ledger::new(held, &of(5), false);
         assert_eq!(
             ledger.digests(dir, 5),
@@ -227,9 +247,10 @@ mod tests {
         ledger.record([(id(3), None), (id(5), Some(digest(5, 2)))]);
         ledger.record([(id(12), Some(digest(12, 1))), (id(9), None)]);
         assert_eq!(ledger.digests(dir, 8), None, "written since");
-        ledger.save(dir, &of(8), never).unwrap();
+        let token = ledger.save(dir, &of(8), never).unwrap();
+        assert_ne!(token, first);
         assert_eq!(
-            written(dir, &of(8)),
+            written(dir, &of(8), &token),
             Some(digests(&[(1, 0), (2, 1), (5, 2), (12, 1)]))
         );
         assert!(!digest_file::held(dir).exists());
@@ -240,10 +261,10 @@ mod tests {
     fn a_writer_that_wrote_nothing_puts_the_file_back() {
         let dir = state_dir();
         let dir = dir.path();
-        write_all(dir, &of(5), &digests(&[(1, 0)])).unwrap();
+        let first = write_all(dir, &of(5), &digests(&[(1, 0)])).unwrap();
         let mut ledger = Ledger::new(digest_file::set_aside(dir).unwrap(), &of(5), false);
-        ledger.save(dir, &of(5), never).unwrap();
-        assert_eq!(written(dir, &of(5)), Some(digests(&[(1, 0)])));
+        assert_eq!(ledger.save(dir, &of(5), never).unwrap(), first);
+        assert_eq!(written(dir, &of(5), &first), Some(digests(&[(1, 0)])));
     }
 
     /// A file set aside that is not of the state opened (a writer before
@@ -265,9 +286,9 @@ mod tests {
                 _ => {}
             }
             ledger.record([(id(4), Some(digest(4, 4)))]);
-            ledger.save(dir, &of(7), from_db).unwrap();
+            let token = ledger.save(dir, &of(7), from_db).unwrap();
             assert_eq!(
-                written(dir, &of(7)),
+                written(dir, &of(7), &token),
                 Some(digests(&[(4, 4)])),
                 "case {case}"
             );
@@ -283,7 +304,7 @@ mod tests {
         let mut ledger = Ledger::new(digest_file::set_aside(dir).unwrap(), &of(0), true);
         assert_eq!(ledger.digests(dir, 0), Some(Digests::default()));
         ledger.record([(id(7), Some(digest(7, 1)))]);
-        ledger.save(dir, &of(1), never).unwrap();
-        assert_eq!(written(dir, &of(1)), Some(digests(&[(7, 1)])));
+        let token = ledger.save(dir, &of(1), never).unwrap();
+        assert_eq!(written(dir, &of(1), &token), Some(digests(&[(7, 1)])));
     }
 }

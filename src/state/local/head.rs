@@ -15,6 +15,10 @@ pub const HEAD_FILE: &str = "head.json";
 pub struct Head {
     pub lineage: String,
     pub serial: u64,
+    /// The token of the digest file (`digest_file.rs`) written with this
+    /// head: a reader takes the file only while the head names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digests: Option<String>,
 }
 
 pub fn read(dir: &Path) -> anyhow::Result<Option<Head>> {

@@ -31,9 +31,10 @@ pub(super) struct SledReader {
     /// reader would mix two states.
     lineage: Option<String>,
     serial: u64,
-    /// The digest file said it was of this state as the reader opened
-    /// (`from_digest_file`).
-    digest_file: bool,
+    /// The digest file, opened and found to be this state's as the
+    /// reader opened (`from_digest_file`); taken by the first read of the
+    /// digests.
+    digest_file: Mutex<Option<digest_file::Opened>>,
 }
 
 impl SledReader {
@@ -47,13 +48,13 @@ impl SledReader {
             lineage: tree.lineage()?,
             serial: tree.serial()?,
             opened: Mutex::new(Some(Opened { tree, snapshot })),
-            digest_file: false,
+            digest_file: Mutex::new(None),
         })
     }
 
     /// A reader that has not opened the database: no writer holds the
-    /// lock, and the digest file says it is of the state the head
-    /// describes. A plan then reads the digests from it, and opens the
+    /// lock, and the digest file is the one the head names, of the state
+    /// it describes. A plan then reads the digests from it, and opens the
     /// database only for the records it must read (the same serial and
     /// lineage, or `reopen` refuses). `None` otherwise.
     pub(super) fn from_digest_file(dir: &Path) -> Option<SledReader> {
@@ -61,12 +62,21 @@ impl SledReader {
             return None;
         }
         let head = head::read(dir).ok()??;
-        let of = digest_file::of(dir, &dir.join(DIGESTS_FILE))?;
-        if of.lineage != head.lineage || of.serial != head.serial {
+        let file = digest_file::open(dir, &dir.join(DIGESTS_FILE))?;
+        let of = Of {
+            lineage: head.lineage,
+            serial: head.serial,
+        };
+        if file.stated.of != of || head.digests.as_ref() != Some(&file.stated.token) {
             tracing::debug!(
-                "`{DIGESTS_FILE}` is of serial {}, the head of {}: not used",
+                "`{DIGESTS_FILE}` is of serial {}, the head of {}, and the head names {}: not used",
+                file.stated.of.serial,
                 of.serial,
-                head.serial
+                if head.digests.is_some() {
+                    "another file"
+                } else {
+                    "none"
+                }
             );
             return None;
         }
@@ -75,7 +85,7 @@ impl SledReader {
             opened: Mutex::new(None),
             lineage: Some(of.lineage),
             serial: of.serial,
-            digest_file: true,
+            digest_file: Mutex::new(Some(file)),
         })
     }
 
@@ -160,12 +170,13 @@ impl StateReader for SledReader {
     /// From the digest file if it is still of this state; else from the
     /// database, which it then lets go of (see the module's comment).
     fn digests(&self) -> anyhow::Result<Digests> {
-        if self.digest_file {
-            let of = Of {
-                lineage: self.lineage.clone().unwrap_or_default(),
-                serial: self.serial,
-            };
-            if let Some(digests) = digest_file::read(&self.dir.join(DIGESTS_FILE), &of) {
+        let file = self
+            .digest_file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(file) = file {
+            if let Some(digests) = file.digests() {
                 tracing::debug!("the digests read from `{DIGESTS_FILE}`: the database not opened");
                 // As after a scan: a record read before is no reason to
                 // keep the database open.

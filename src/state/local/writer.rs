@@ -27,8 +27,8 @@ use crate::model::{MediaId, Metadata};
 use crate::state::history::{self, Event};
 use crate::state::moved::Moved;
 use crate::state::{
-    Digest, Filter, Provenance, Record, Recording, Replacement, StateError, StateReader,
-    StateWriter, VisitEntries, VisitRecords, Writable,
+    Digest, Filter, Provenance, Record, Recording, Replacement, StateReader, StateWriter,
+    VisitEntries, VisitRecords, Writable,
 };
 use crate::time::Timestamp;
 
@@ -90,7 +90,7 @@ pub fn open_writer(dir: &Path, command: &str, provenance: &Provenance) -> anyhow
     }
     // Before anything is written: a reader must not take the digest file
     // for current while this writer moves the state on.
-    let set_aside = digest_file::set_aside(dir).map_err(|e| StateError::from_io(dir, e))?;
+    let set_aside = digest_file::set_aside(dir)?;
     if let Some(previous) = previous {
         tracing::warn!("took over a stale state lock left by {previous}");
     }
@@ -118,7 +118,7 @@ pub fn open_writer(dir: &Path, command: &str, provenance: &Provenance) -> anyhow
         _lock: lock,
         provenance: RwLock::new(provenance.clone()),
     };
-    writer.write_head()?;
+    writer.write_head(None)?;
     Ok(Writable::Open(Box::new(writer)))
 }
 
@@ -148,7 +148,7 @@ impl StateReader for SledWriter {
     /// plan's read): a scan of the index takes about 100 ms at 100,000
     /// media, the file 5.
     fn digests(&self) -> anyhow::Result<Digests> {
-        let serial = *self.serial.lock().map_err(|_| anyhow!("a write failed"))?;
+        let serial = *self.serial.lock().unwrap_or_else(PoisonError::into_inner);
         let held = self
             .ledger
             .lock()
@@ -313,7 +313,7 @@ impl StateWriter for SledWriter {
         }
         // A new lineage: the head follows it now, not at close.
         self.durable_serial.store(serial, Ordering::SeqCst);
-        self.write_head()
+        self.write_head(None)
     }
 
     fn record_previews(&self, previews: &BTreeMap<MediaId, String>) -> anyhow::Result<()> {
@@ -452,26 +452,35 @@ impl SledWriter {
     }
 
     /// The digest file of the state as this writer leaves it, if its
-    /// database is at the serial the head will say (see `digest_file`).
-    fn save_digests(&self) -> anyhow::Result<()> {
+    /// database is at the serial the head will say (see `digest_file`);
+    /// its token, for the head.
+    fn save_digests(&self) -> anyhow::Result<Option<String>> {
         let mut ledger =
             std::mem::take(&mut *self.ledger.lock().unwrap_or_else(PoisonError::into_inner));
         let serial = self.durable_serial.load(Ordering::SeqCst);
+        // A write applied but not flushed, then lost as the database was
+        // opened again: the ledger holds a digest the database does not.
+        if *self.serial.lock().unwrap_or_else(PoisonError::into_inner) != serial {
+            ledger.forget();
+        }
         self.with_tree(|tree| match tree.lineage()? {
-            Some(lineage) if tree.serial()? == serial => {
-                ledger.save(&self.dir, &Of { lineage, serial }, || tree.digests())
-            }
+            Some(lineage) if tree.serial()? == serial => ledger
+                .save(&self.dir, &Of { lineage, serial }, || tree.digests())
+                .map(Some),
             _ => {
                 digest_file::drop_held(&self.dir);
-                Ok(())
+                Ok(None)
             }
         })
     }
 
-    fn write_head(&self) -> anyhow::Result<()> {
+    /// The head, naming the digest file written with it (`digests`), if
+    /// any.
+    fn write_head(&self, digests: Option<String>) -> anyhow::Result<()> {
         let head = head::Head {
             lineage: self.lineage()?.unwrap_or_default(),
             serial: self.durable_serial.load(Ordering::SeqCst),
+            digests,
         };
         head::write(&self.dir, &head)
             .with_context(|| format!("cannot write the state in `{}`", self.dir.display()))
@@ -622,12 +631,13 @@ impl Filling<'_> {
 impl Drop for SledWriter {
     fn drop(&mut self) {
         // The digest file first: a reader trusts it only once the head
-        // says the same serial.
-        if let Err(e) = self.save_digests() {
+        // names it.
+        let digests = self.save_digests().unwrap_or_else(|e| {
             tracing::warn!("{e:#}");
-        }
+            None
+        });
         // A writer that closes cleanly moves the head's serial forward.
-        if let Err(e) = self.write_head() {
+        if let Err(e) = self.write_head(digests) {
             tracing::warn!("{e:#}");
         }
     }
