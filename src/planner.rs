@@ -125,26 +125,43 @@ pub fn plan<S: StateReader + ?Sized>(
     open_store: impl FnOnce() -> anyhow::Result<Box<S>> + Send,
 ) -> anyhow::Result<(Plan, Box<S>)> {
     let (desired, store, digests) = load_both(inputs.paths, open_store)?;
-    let plan = plan_declared(inputs, desired, &*store, &digests, None)?;
+    let recorded = digests.as_ref().map_or(Recorded::Streamed, Recorded::Whole);
+    let plan = plan_declared(inputs, desired, &*store, recorded, None)?;
     // One per recorded media: freed off the critical path.
     crate::drop_later::drop_later(digests);
     Ok((plan, store))
 }
 
+/// The recorded digests a plan compares the manifests with: held whole
+/// (a watch keeps them; a database's or a bucket's are read beside the
+/// parse), or handed over by the state a part at a time as they are
+/// compared (`StateReader::streams_digests`: a sled state's digest file),
+/// so that a no-op plan never holds them all (4 MB at 100,000 media, on
+/// top of its parsed manifests).
+#[derive(Clone, Copy)]
+pub enum Recorded<'a> {
+    Whole(&'a Digests),
+    Streamed,
+}
+
+/// How many streamed digests are compared at a time (670 KB of them).
+const STREAMED_PART: usize = 16_384;
+
 /// The plan of a desired set already read, against `store` whose recorded
-/// digests are `digests` (watch keeps both between cycles, and with them
+/// digests are `recorded` (watch keeps both between cycles, and with them
 /// the last-applied metadata it knows: `known`, which this fills with the
 /// records it reads).
 pub fn plan_declared<S: StateReader + ?Sized>(
     inputs: &Inputs,
     mut desired: Desired,
     store: &S,
-    digests: &Digests,
+    recorded: Recorded<'_>,
     known: Option<&mut Known>,
 ) -> anyhow::Result<Plan> {
     check_declared(inputs, &desired)?;
     let lint = crate::lint::lint(&desired, &inputs.lint, Some(crate::lint::SHOWN_IN_PLANS));
-    let (mut applied, unchanged) = records_to_compare(&mut desired, store, digests, inputs, known)?;
+    let (mut applied, unchanged) =
+        records_to_compare(&mut desired, store, recorded, inputs, known)?;
     let refresh = match inputs.live {
         Some(live) => Some(read_live(
             live,
@@ -187,15 +204,21 @@ fn previews<S: StateReader + ?Sized>(
 /// Reads the manifests and the state's digests at the same time (they are
 /// independent, and each is a large share of a plan's time): the state on
 /// one of the parse's threads first, so that its read is over (and sled's
-/// pages freed) long before the parsed manifests peak.
+/// pages freed) long before the parsed manifests peak. A state that
+/// streams its digests is only opened here (`None`).
 fn load_both<S: StateReader + ?Sized>(
     paths: &[PathBuf],
     open_store: impl FnOnce() -> anyhow::Result<Box<S>> + Send,
-) -> anyhow::Result<(Desired, Box<S>, Digests)> {
+) -> anyhow::Result<(Desired, Box<S>, Option<Digests>)> {
     let (desired, state) = manifest::load_beside(paths, || {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let store = open_store()?;
-            let digests = store.digests()?;
+            // Read as they are compared instead (`Recorded::Streamed`).
+            let digests = if store.streams_digests() {
+                None
+            } else {
+                Some(store.digests()?)
+            };
             Ok::<_, anyhow::Error>((store, digests))
         }))
     });
@@ -245,7 +268,7 @@ pub fn check_declared(inputs: &Inputs, desired: &Desired) -> anyhow::Result<()> 
 fn records_to_compare<S: StateReader + ?Sized>(
     desired: &mut Desired,
     store: &S,
-    digests: &Digests,
+    recorded: Recorded<'_>,
     inputs: &Inputs,
     mut known: Option<&mut Known>,
 ) -> anyhow::Result<(BTreeMap<MediaId, Metadata>, usize)> {
@@ -253,19 +276,13 @@ fn records_to_compare<S: StateReader + ?Sized>(
         let all = store.all()?;
         return Ok((all.into_iter().map(|(id, r)| (id, r.metadata)).collect(), 0));
     }
-    if digests.is_empty() {
-        return Ok((BTreeMap::new(), 0));
+    if let Recorded::Whole(digests) = recorded {
+        if digests.is_empty() {
+            return Ok((BTreeMap::new(), 0));
+        }
     }
-    // Everything here is in ID order (the media, the digests): merge
-    // passes, no lookups, which matters to a watch cycle over 1,000,000
-    // media. Each core compares its run of the media (`compare_run`): a
-    // flag a media and the IDs to read, not a list of every matching ID
-    // (12 MB a cycle at 1,000,000 media, walked three times after, once
-    // on one core).
     let entries = desired.media.entries();
-    let runs = crate::parallel::map_ranges(entries.len(), |range| {
-        compare_run(entries, range, digests, inputs)
-    });
+    let runs = compare_all(entries, store, recorded, inputs, STREAMED_PART)?;
     debug_assert_eq!(
         runs.iter().map(|run| run.same.len()).sum::<usize>(),
         entries.len()
@@ -296,6 +313,73 @@ fn records_to_compare<S: StateReader + ?Sized>(
         applied.insert(id, record.metadata);
     }
     Ok((applied, unchanged))
+}
+
+/// Every media compared with the recorded digests. Everything here is in
+/// ID order (the media, the digests): merge passes, no lookups, which
+/// matters to a watch cycle over 1,000,000 media. Each core compares its
+/// run of the media (`compare_run`): a flag a media and the IDs to read,
+/// not a list of every matching ID (12 MB a cycle at 1,000,000 media,
+/// walked three times after, once on one core). Streamed digests are
+/// compared a part at a time, each with the media up to its last ID (the
+/// last part with the rest); if the stream fails part-way, the state's
+/// digests are read whole and compared afresh.
+fn compare_all<S: StateReader + ?Sized>(
+    entries: &[Entry],
+    store: &S,
+    recorded: Recorded<'_>,
+    inputs: &Inputs,
+    part_size: usize,
+) -> anyhow::Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    match recorded {
+        Recorded::Whole(digests) => {
+            compare_part(entries, 0, digests, None, inputs, &mut runs);
+        }
+        Recorded::Streamed => {
+            let mut part = crate::model::DigestsBuilder::default();
+            let mut count = 0;
+            let mut from = 0;
+            let streamed = store.each_digest(&mut |id, digest| {
+                part.push(id, *digest);
+                count += 1;
+                if count == part_size {
+                    let digests = std::mem::take(&mut part).finish();
+                    from = compare_part(entries, from, &digests, Some(id), inputs, &mut runs);
+                    count = 0;
+                }
+            })?;
+            if streamed {
+                compare_part(entries, from, &part.finish(), None, inputs, &mut runs);
+            } else {
+                runs.clear();
+                compare_part(entries, 0, &store.digests()?, None, inputs, &mut runs);
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// Compares `digests` with the media from `entries[from]` up to the last
+/// of ID `last` or below (all the rest if `None`); returns where the next
+/// part's media start.
+fn compare_part(
+    entries: &[Entry],
+    from: usize,
+    digests: &Digests,
+    last: Option<MediaId>,
+    inputs: &Inputs,
+    runs: &mut Vec<Run>,
+) -> usize {
+    let to = match last {
+        Some(last) => from + entries[from..].partition_point(|e| e.id <= last),
+        None => entries.len(),
+    };
+    let part = &entries[from..to];
+    runs.extend(crate::parallel::map_ranges(part.len(), |range| {
+        compare_run(part, range, digests, inputs)
+    }));
+    to
 }
 
 /// One run of the media compared with their records (`compare_run`).
@@ -582,6 +666,94 @@ mod tests {
         }
     }
 
+    /// A state that hands its digests over as they are read, and fails
+    /// part-way if told to (`visit` then saw some of them).
+    struct Streams {
+        digests: Digests,
+        fail_after: Option<usize>,
+    }
+
+    impl StateReader for Streams {
+        fn exists(&self) -> bool {
+            true
+        }
+        fn lineage(&self) -> anyhow::Result<Option<String>> {
+            Ok(None)
+        }
+        fn serial(&self) -> anyhow::Result<u64> {
+            Ok(0)
+        }
+        fn each_record(&self, _: &mut VisitRecords<'_>) -> anyhow::Result<()> {
+            unreachable!()
+        }
+        fn digests(&self) -> anyhow::Result<Digests> {
+            Ok(self.digests.clone())
+        }
+        fn streams_digests(&self) -> bool {
+            true
+        }
+        fn each_digest(&self, visit: &mut dyn FnMut(MediaId, &Digest)) -> anyhow::Result<bool> {
+            for (n, (id, digest)) in self.digests.iter().enumerate() {
+                if self.fail_after == Some(n) {
+                    return Ok(false);
+                }
+                visit(*id, digest);
+            }
+            Ok(true)
+        }
+        fn get(&self, _: &MediaId) -> anyhow::Result<Option<Record>> {
+            unreachable!()
+        }
+        fn get_many(&self, _: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+            unreachable!()
+        }
+        fn previews(&self, _: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
+            unreachable!()
+        }
+        fn each_entry(&self, _: &Filter, _: &mut VisitEntries<'_>) -> anyhow::Result<()> {
+            unreachable!()
+        }
+    }
+
+    /// Digests streamed in parts of any size, or a stream that fails
+    /// part-way (and is read whole after), flag, count and ask for exactly
+    /// what the digests held whole do.
+    #[test]
+    fn streamed_digests_compare_as_digests_held_whole() {
+        let (desired, digests) = library();
+        let entries = desired.media.entries();
+        let targets = Targets::default();
+        let inputs = Inputs::new(&[], &targets, None, false).unwrap();
+        let outcome = |runs: Vec<Run>| {
+            let same: Vec<bool> = runs.iter().flat_map(|r| r.same.clone()).collect();
+            let needed: Vec<u64> = runs.iter().flat_map(|r| numbers(&r.needed)).collect();
+            let unchanged: usize = runs.iter().map(|r| r.unchanged).sum();
+            (same, needed, unchanged)
+        };
+        let whole = Streams {
+            digests: digests.clone(),
+            fail_after: None,
+        };
+        let expected =
+            outcome(compare_all(entries, &whole, Recorded::Whole(&digests), &inputs, 1).unwrap());
+        assert_eq!(expected.1, ids(|n| recorded(n) && !matched(n)));
+        for part_size in [1, 2, 3, 7, 64, 1000] {
+            for fail_after in [None, Some(0), Some(5), Some(digests.len() - 1)] {
+                let store = Streams {
+                    digests: digests.clone(),
+                    fail_after,
+                };
+                let runs =
+                    compare_all(entries, &store, Recorded::Streamed, &inputs, part_size).unwrap();
+                assert_eq!(
+                    outcome(runs),
+                    expected,
+                    "parts of {part_size}, {fail_after:?}"
+                );
+            }
+        }
+    }
+
     /// The plan's own split (one run a core): the media kept, the records
     /// asked for, in ID order.
     #[test]
@@ -590,8 +762,14 @@ mod tests {
         let targets = Targets::default();
         let inputs = Inputs::new(&[], &targets, None, false).unwrap();
         let store = Asked::default();
-        let (_, unchanged) =
-            records_to_compare(&mut desired, &store, &digests, &inputs, None).unwrap();
+        let (_, unchanged) = records_to_compare(
+            &mut desired,
+            &store,
+            Recorded::Whole(&digests),
+            &inputs,
+            None,
+        )
+        .unwrap();
         let kept = numbers(desired.media.values().map(|e| &e.id));
         let asked = numbers(&store.0.into_inner().unwrap());
         assert_eq!(kept, ids(|n| declared(n) && !matched(n)));

@@ -73,6 +73,18 @@ pub trait StateReader: Send + Sync {
     /// plan compares first, holding 41 bytes per media (ID and digest)
     /// instead of a record.
     fn digests(&self) -> anyhow::Result<Digests>;
+    /// Whether `each_digest` hands the digests over a part at a time, read
+    /// as they are compared (a sled state's digest file), rather than a
+    /// plan reading them whole beside its parse (`digests`).
+    fn streams_digests(&self) -> bool {
+        false
+    }
+    /// Every recorded media's digest, in ID order, to `visit`, a part at
+    /// a time; `false` if it could not after all (the caller throws away
+    /// what `visit` saw and reads `digests`).
+    fn each_digest(&self, _visit: &mut dyn FnMut(MediaId, &Digest)) -> anyhow::Result<bool> {
+        Ok(false)
+    }
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>>;
     /// The records of `ids`, which `digests` listed (the sled state
     /// refuses one whose digest is indexed but whose record is missing).

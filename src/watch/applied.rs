@@ -72,7 +72,13 @@ impl AppliedCache {
                 self.known.insert(entry.id, &entry.metadata);
             }
         }
-        crate::planner::plan_declared(inputs, desired, store, &self.digests, Some(&mut self.known))
+        crate::planner::plan_declared(
+            inputs,
+            desired,
+            store,
+            crate::planner::Recorded::Whole(&self.digests),
+            Some(&mut self.known),
+        )
     }
 
     /// The plan of one cycle of a watch without the lock: against the

@@ -138,6 +138,10 @@ pub fn open(dir: &Path, path: &Path) -> Option<Opened> {
 }
 
 impl Opened {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Every digest, in ID order, to `visit`. An error once the file
     /// proves not whole: `visit` may have seen some of it by then.
     pub fn each(

@@ -11,10 +11,13 @@ use std::sync::{Mutex, PoisonError};
 
 use super::digest_file::{self, Of, DIGESTS_FILE};
 use super::{head, open_db, open_tree, Lock, Tree};
-use crate::model::Digests;
 use crate::model::MediaId;
+use crate::model::{Digest, Digests};
 use crate::state::history::NewestFirst;
 use crate::state::{Filter, Record, StateError, StateReader, VisitEntries, VisitRecords};
+
+/// Said (at debug) when a plan took the digests from the digest file.
+const FROM_FILE: &str = "the digests read from `digests.bin`: the database not opened";
 
 /// The database, or a snapshot copy of it while a writer held it.
 struct Opened {
@@ -177,7 +180,7 @@ impl StateReader for SledReader {
             .take();
         if let Some(file) = file {
             if let Some(digests) = file.digests() {
-                tracing::debug!("the digests read from `{DIGESTS_FILE}`: the database not opened");
+                tracing::debug!("{FROM_FILE}");
                 // As after a scan: a record read before is no reason to
                 // keep the database open.
                 self.release();
@@ -187,6 +190,41 @@ impl StateReader for SledReader {
         let digests = self.with(Tree::digests)?;
         self.release();
         Ok(digests)
+    }
+
+    fn streams_digests(&self) -> bool {
+        self.digest_file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// From the digest file, as it is read (a no-op plan never holds
+    /// them all); `false` if there is none to read, or it proves not whole.
+    fn each_digest(&self, visit: &mut dyn FnMut(MediaId, &Digest)) -> anyhow::Result<bool> {
+        let file = self
+            .digest_file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(file) = file else {
+            return Ok(false);
+        };
+        let path = file.path().to_path_buf();
+        match file.each(|id, digest| {
+            visit(id, digest);
+            Ok(())
+        }) {
+            Ok(()) => {
+                tracing::debug!("{FROM_FILE}");
+                self.release();
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::debug!("`{}` not used: {e:#}", path.display());
+                Ok(false)
+            }
+        }
     }
 
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
