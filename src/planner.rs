@@ -525,11 +525,17 @@ mod tests {
     use crate::state::{Filter, Record, VisitEntries, VisitRecords};
     use std::sync::{Arc, Mutex};
 
-    /// A state whose records are never read, only asked for.
+    /// A state whose records are never read, only asked for, and whose
+    /// digests are handed over as they are read, the stream failing
+    /// part-way if told to (`visit` then saw some of them).
     #[derive(Default)]
-    struct Asked(Mutex<Vec<MediaId>>);
+    struct Fake {
+        digests: Digests,
+        fail_after: Option<usize>,
+        asked: Mutex<Vec<MediaId>>,
+    }
 
-    impl StateReader for Asked {
+    impl StateReader for Fake {
         fn exists(&self) -> bool {
             true
         }
@@ -543,13 +549,25 @@ mod tests {
             unreachable!()
         }
         fn digests(&self) -> anyhow::Result<Digests> {
-            unreachable!()
+            Ok(self.digests.clone())
+        }
+        fn streams_digests(&self) -> bool {
+            true
+        }
+        fn each_digest(&self, visit: &mut dyn FnMut(MediaId, &Digest)) -> anyhow::Result<bool> {
+            for (n, (id, digest)) in self.digests.iter().enumerate() {
+                if self.fail_after == Some(n) {
+                    return Ok(false);
+                }
+                visit(*id, digest);
+            }
+            Ok(true)
         }
         fn get(&self, _: &MediaId) -> anyhow::Result<Option<Record>> {
             unreachable!()
         }
         fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-            self.0.lock().unwrap().extend_from_slice(ids);
+            self.asked.lock().unwrap().extend_from_slice(ids);
             Ok(BTreeMap::new())
         }
         fn previews(&self, _: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
@@ -666,55 +684,6 @@ mod tests {
         }
     }
 
-    /// A state that hands its digests over as they are read, and fails
-    /// part-way if told to (`visit` then saw some of them).
-    struct Streams {
-        digests: Digests,
-        fail_after: Option<usize>,
-    }
-
-    impl StateReader for Streams {
-        fn exists(&self) -> bool {
-            true
-        }
-        fn lineage(&self) -> anyhow::Result<Option<String>> {
-            Ok(None)
-        }
-        fn serial(&self) -> anyhow::Result<u64> {
-            Ok(0)
-        }
-        fn each_record(&self, _: &mut VisitRecords<'_>) -> anyhow::Result<()> {
-            unreachable!()
-        }
-        fn digests(&self) -> anyhow::Result<Digests> {
-            Ok(self.digests.clone())
-        }
-        fn streams_digests(&self) -> bool {
-            true
-        }
-        fn each_digest(&self, visit: &mut dyn FnMut(MediaId, &Digest)) -> anyhow::Result<bool> {
-            for (n, (id, digest)) in self.digests.iter().enumerate() {
-                if self.fail_after == Some(n) {
-                    return Ok(false);
-                }
-                visit(*id, digest);
-            }
-            Ok(true)
-        }
-        fn get(&self, _: &MediaId) -> anyhow::Result<Option<Record>> {
-            unreachable!()
-        }
-        fn get_many(&self, _: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
-            unreachable!()
-        }
-        fn previews(&self, _: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
-            unreachable!()
-        }
-        fn each_entry(&self, _: &Filter, _: &mut VisitEntries<'_>) -> anyhow::Result<()> {
-            unreachable!()
-        }
-    }
-
     /// Digests streamed in parts of any size, or a stream that fails
     /// part-way (and is read whole after), flag, count and ask for exactly
     /// what the digests held whole do.
@@ -730,18 +699,16 @@ mod tests {
             let unchanged: usize = runs.iter().map(|r| r.unchanged).sum();
             (same, needed, unchanged)
         };
-        let whole = Streams {
-            digests: digests.clone(),
-            fail_after: None,
-        };
+        let whole = Fake::default();
         let expected =
             outcome(compare_all(entries, &whole, Recorded::Whole(&digests), &inputs, 1).unwrap());
         assert_eq!(expected.1, ids(|n| recorded(n) && !matched(n)));
         for part_size in [1, 2, 3, 7, 64, 1000] {
             for fail_after in [None, Some(0), Some(5), Some(digests.len() - 1)] {
-                let store = Streams {
+                let store = Fake {
                     digests: digests.clone(),
                     fail_after,
+                    ..Fake::default()
                 };
                 let runs =
                     compare_all(entries, &store, Recorded::Streamed, &inputs, part_size).unwrap();
@@ -761,7 +728,7 @@ mod tests {
         let (mut desired, digests) = library();
         let targets = Targets::default();
         let inputs = Inputs::new(&[], &targets, None, false).unwrap();
-        let store = Asked::default();
+        let store = Fake::default();
         let (_, unchanged) = records_to_compare(
             &mut desired,
             &store,
@@ -771,7 +738,7 @@ mod tests {
         )
         .unwrap();
         let kept = numbers(desired.media.values().map(|e| &e.id));
-        let asked = numbers(&store.0.into_inner().unwrap());
+        let asked = numbers(&store.asked.into_inner().unwrap());
         assert_eq!(kept, ids(|n| declared(n) && !matched(n)));
         assert_eq!(asked, ids(|n| recorded(n) && !matched(n)));
         assert_eq!(unchanged, ids(matched).len());
