@@ -352,6 +352,7 @@ fn compare_all<S: StateReader + ?Sized>(
             if streamed {
                 compare_part(entries, from, &part.finish(), None, inputs, &mut runs);
             } else {
+                drop(part);
                 runs.clear();
                 compare_part(entries, 0, &store.digests()?, None, inputs, &mut runs);
             }
@@ -527,7 +528,7 @@ mod tests {
 
     /// A state whose records are never read, only asked for, and whose
     /// digests are handed over as they are read, the stream failing
-    /// part-way if told to (`visit` then saw some of them).
+    /// part-way (or after the last) if told to: `visit` then saw some.
     #[derive(Default)]
     struct Fake {
         digests: Digests,
@@ -561,7 +562,8 @@ mod tests {
                 }
                 visit(*id, digest);
             }
-            Ok(true)
+            // A file found damaged at its end, after every digest.
+            Ok(self.fail_after != Some(self.digests.len()))
         }
         fn get(&self, _: &MediaId) -> anyhow::Result<Option<Record>> {
             unreachable!()
@@ -704,7 +706,8 @@ mod tests {
             outcome(compare_all(entries, &whole, Recorded::Whole(&digests), &inputs, 1).unwrap());
         assert_eq!(expected.1, ids(|n| recorded(n) && !matched(n)));
         for part_size in [1, 2, 3, 7, 64, 1000] {
-            for fail_after in [None, Some(0), Some(5), Some(digests.len() - 1)] {
+            let ends = [Some(digests.len() - 1), Some(digests.len())];
+            for fail_after in [None, Some(0), Some(5)].into_iter().chain(ends) {
                 let store = Fake {
                     digests: digests.clone(),
                     fail_after,
@@ -719,6 +722,12 @@ mod tests {
                 );
             }
         }
+        // No digest at all: every media is new.
+        let empty = Fake::default();
+        let runs = compare_all(entries, &empty, Recorded::Streamed, &inputs, 3).unwrap();
+        let (same, needed, unchanged) = outcome(runs);
+        assert_eq!(same, vec![false; entries.len()]);
+        assert_eq!((needed, unchanged), (Vec::new(), 0));
     }
 
     /// The plan's own split (one run a core): the media kept, the records

@@ -79,9 +79,10 @@ pub trait StateReader: Send + Sync {
     fn streams_digests(&self) -> bool {
         false
     }
-    /// Every recorded media's digest, in ID order, to `visit`, a part at
-    /// a time; `false` if it could not after all (the caller throws away
-    /// what `visit` saw and reads `digests`).
+    /// Every recorded media's digest to `visit`, one at a time, in
+    /// strictly increasing ID order (the planner compares them in parts
+    /// as they come); `false` if it could not after all (the caller
+    /// throws away what `visit` saw and reads `digests`).
     fn each_digest(&self, _visit: &mut dyn FnMut(MediaId, &Digest)) -> anyhow::Result<bool> {
         Ok(false)
     }

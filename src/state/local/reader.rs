@@ -17,7 +17,9 @@ use crate::state::history::NewestFirst;
 use crate::state::{Filter, Record, StateError, StateReader, VisitEntries, VisitRecords};
 
 /// Said (at debug) when a plan took the digests from the digest file.
-const FROM_FILE: &str = "the digests read from `digests.bin`: the database not opened";
+fn note_read_from_file() {
+    tracing::debug!("the digests read from `{DIGESTS_FILE}`: the database not opened");
+}
 
 /// The database, or a snapshot copy of it while a writer held it.
 struct Opened {
@@ -180,7 +182,7 @@ impl StateReader for SledReader {
             .take();
         if let Some(file) = file {
             if let Some(digests) = file.digests() {
-                tracing::debug!("{FROM_FILE}");
+                note_read_from_file();
                 // As after a scan: a record read before is no reason to
                 // keep the database open.
                 self.release();
@@ -216,7 +218,7 @@ impl StateReader for SledReader {
             Ok(())
         }) {
             Ok(()) => {
-                tracing::debug!("{FROM_FILE}");
+                note_read_from_file();
                 self.release();
                 Ok(true)
             }
