@@ -240,6 +240,15 @@ macro_rules! reads_through {
             fn digests(&self) -> anyhow::Result<$crate::model::Digests> {
                 { let $this = self; $reader }.digests()
             }
+            fn streams_digests(&self) -> bool {
+                { let $this = self; $reader }.streams_digests()
+            }
+            fn each_digest(
+                &self,
+                visit: &mut dyn FnMut($crate::model::MediaId, &$crate::model::Digest),
+            ) -> anyhow::Result<bool> {
+                { let $this = self; $reader }.each_digest(visit)
+            }
             fn get(
                 &self,
                 id: &$crate::model::MediaId,

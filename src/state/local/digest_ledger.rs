@@ -50,17 +50,49 @@ impl Ledger {
     /// The digests of the state as opened, from the file set aside, while
     /// the writer has written nothing (its plan's read).
     pub(super) fn digests(&mut self, dir: &Path, serial: u64) -> Option<Digests> {
-        match &self.base {
-            Base::Held(held) if held.of.serial == serial && self.changes.is_empty() => {
-                let digests = open_held(dir, held).and_then(digest_file::Opened::digests);
-                if digests.is_none() {
-                    self.base = Base::Unknown;
-                }
-                digests
-            }
-            Base::Empty if self.changes.is_empty() => Some(Digests::default()),
-            _ => None,
+        if matches!(self.base, Base::Empty) && self.changes.is_empty() {
+            return Some(Digests::default());
         }
+        let mut digests = crate::model::DigestsBuilder::default();
+        self.each_digest(dir, serial, &mut |id, digest| digests.push(id, *digest))
+            .then(|| digests.finish())
+    }
+
+    /// Whether `each_digest` can hand the digests over from the file set
+    /// aside (nothing written since it was).
+    pub(super) fn streams(&self, serial: u64) -> bool {
+        matches!(&self.base, Base::Held(held) if held.of.serial == serial)
+            && self.changes.is_empty()
+    }
+
+    /// The digests of the file set aside, as they are read, while
+    /// `streams`; `false` if not, or if it proves damaged (then it is no
+    /// base for the next file either).
+    pub(super) fn each_digest(
+        &mut self,
+        dir: &Path,
+        serial: u64,
+        visit: &mut dyn FnMut(MediaId, &Digest),
+    ) -> bool {
+        if !self.streams(serial) {
+            return false;
+        }
+        let Base::Held(held) = &self.base else {
+            return false;
+        };
+        let read = open_held(dir, held)
+            .ok_or_else(|| anyhow::anyhow!("it is gone or changed"))
+            .and_then(|opened| {
+                opened.each(|id, digest| {
+                    visit(id, digest);
+                    Ok(())
+                })
+            });
+        if let Err(e) = &read {
+            tracing::debug!("the digest file set aside is not used: {e:#}");
+            self.base = Base::Unknown;
+        }
+        read.is_ok()
     }
 
     /// Digests just written (`None`: the record removed).
@@ -243,10 +275,18 @@ mod tests {
             ledger.digests(dir, 5),
             Some(digests(&[(1, 0), (3, 0), (5, 0), (9, 0)]))
         );
+        // Streamed too (an apply's plan), while nothing is written.
+        assert!(ledger.streams(5));
+        let mut streamed = Vec::new();
+        assert!(ledger.each_digest(dir, 5, &mut |id, digest| streamed.push((id, *digest))));
+        let whole = digests(&[(1, 0), (3, 0), (5, 0), (9, 0)]);
+        assert_eq!(streamed, whole.iter().copied().collect::<Vec<_>>());
         ledger.record([(id(5), Some(digest(5, 1))), (id(2), Some(digest(2, 1)))]);
         ledger.record([(id(3), None), (id(5), Some(digest(5, 2)))]);
         ledger.record([(id(12), Some(digest(12, 1))), (id(9), None)]);
         assert_eq!(ledger.digests(dir, 8), None, "written since");
+        assert!(!ledger.streams(8));
+        assert!(!ledger.each_digest(dir, 8, &mut |_, _| panic!("streamed after a write")));
         let token = ledger.save(dir, &of(8), never).unwrap();
         assert_ne!(token, first);
         assert_eq!(
@@ -280,7 +320,11 @@ mod tests {
             let opened = if case == 0 { of(6) } else { of(5) };
             let mut ledger = Ledger::new(digest_file::set_aside(dir).unwrap(), &opened, false);
             match case {
-                1 => std::fs::write(digest_file::held(dir), b"damaged").unwrap(),
+                1 => {
+                    std::fs::write(digest_file::held(dir), b"damaged").unwrap();
+                    assert!(!ledger.each_digest(dir, 5, &mut |_, _| {}));
+                    assert!(!ledger.streams(5), "no base once found damaged");
+                }
                 2 => ledger.forget(),
                 3 => ledger.record((0..=MOST_CHANGES as u64).map(|n| (id(n + 100), None))),
                 _ => {}

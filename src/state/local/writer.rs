@@ -160,6 +160,25 @@ impl StateReader for SledWriter {
         }
     }
 
+    fn streams_digests(&self) -> bool {
+        let serial = *self.serial.lock().unwrap_or_else(PoisonError::into_inner);
+        self.ledger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .streams(serial)
+    }
+
+    /// From the digest file set aside, as `digests` (an apply's plan
+    /// compares them as they are read).
+    fn each_digest(&self, visit: &mut dyn FnMut(MediaId, &Digest)) -> anyhow::Result<bool> {
+        let serial = *self.serial.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(self
+            .ledger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .each_digest(&self.dir, serial, visit))
+    }
+
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>> {
         self.with_tree(|tree| tree.get(id))
     }
