@@ -60,6 +60,12 @@ fn written_beside(
     Ok(tmp)
 }
 
+/// Makes what was renamed, created or removed in `dir` durable: its
+/// entries, flushed (the directory is opened, never read).
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Writes a new file, never replacing one: the bytes go to a temporary
 /// file first and are linked to `file` only if no file (or link) has that
 /// name, so a reader never sees half a file and a file a user made or

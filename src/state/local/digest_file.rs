@@ -197,7 +197,7 @@ pub fn set_aside(dir: &Path) -> anyhow::Result<Option<Stated>> {
         Ok(()) => {
             // A file system that cannot sync a directory leaves the order
             // of the two to chance: nothing better can be done there.
-            if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+            if let Err(e) = crate::fs_util::sync_dir(dir) {
                 tracing::debug!("cannot sync `{}`: {e}", dir.display());
             }
         }

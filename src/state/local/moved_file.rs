@@ -28,7 +28,5 @@ pub fn read(dir: &Path) -> anyhow::Result<Option<Moved>> {
 pub fn write(dir: &Path, moved: &Moved) -> anyhow::Result<()> {
     let failed = || format!("cannot mark the state in `{}` as moved", dir.display());
     crate::fs_util::write_private(&dir.join(MOVED_FILE), &moved.encode()).with_context(failed)?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(failed)
+    crate::fs_util::sync_dir(dir).with_context(failed)
 }
