@@ -79,6 +79,9 @@ pub fn record(
             .collect();
         adopted += batch.len();
         store.record_many(batch, event)?;
+        // sled's pages of the batches written so far: let go of now and
+        // then (see `SETTLE_BYTES`).
+        store.settle();
     }
     Ok((adopted, unchanged))
 }

@@ -186,7 +186,8 @@ pub trait StateWriter: StateReader {
     /// is refused with the new place. Durable before it returns.
     fn mark_moved(&self, moved: &Moved) -> anyhow::Result<()>;
     /// Between a long-lived writer's bursts of writes (`watch --apply`,
-    /// after each cycle): lets go of what the writes left in memory.
+    /// after each cycle; `adopt`, after each batch): lets go of what the
+    /// writes left in memory.
     fn settle(&self) {}
     /// Whether each read waits on a server (apply then reads the records
     /// of the media it sends while X answers, see `apply/prefetch.rs`);

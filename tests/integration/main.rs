@@ -10,6 +10,7 @@
 mod support;
 
 mod action;
+mod adopt;
 mod all_errors;
 mod apply_failures;
 mod apply_summary;

@@ -46,7 +46,7 @@ fn parse_snapshot(stated: &str) -> Option<(u64, String)> {
 }
 
 /// The size of the database's log now.
-fn db_bytes_now(dir: &Path) -> std::io::Result<u64> {
+pub(super) fn db_bytes_now(dir: &Path) -> std::io::Result<u64> {
     Ok(std::fs::symlink_metadata(dir.join("db").join("db"))?.len())
 }
 

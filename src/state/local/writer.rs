@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use anyhow::{anyhow, Context};
@@ -53,6 +53,10 @@ struct SledWriter {
     durable_serial: AtomicU64,
     /// Writes since the database was last opened (`WRITES_PER_OPENING`).
     writes_since_opening: AtomicU64,
+    /// Bytes of records and history written since then, and how many
+    /// make `settle` open it again (`settle_after`).
+    bytes_since_opening: AtomicUsize,
+    settle_bytes: AtomicUsize,
     /// The digest file set aside, and the digests written since: the
     /// next file is made from them as the writer closes.
     ledger: Mutex<Ledger>,
@@ -72,6 +76,23 @@ struct SledWriter {
 /// An opening costs a flush and a read of the page table (tens of ms at
 /// 100,000 media with history, more at 1,000,000): once in 64 writes.
 const WRITES_PER_OPENING: u64 = 64;
+/// Or once a sixteenth of the log's size at the last opening was
+/// written, and at least this much: an adopt settles after each of its
+/// batches. sled keeps the pages a write rewrote until it closes; an
+/// opening reads the page table, so it costs more the larger the state.
+/// Adopt into an empty state, GNU time, the allocator of
+/// `fresh_zeroed.rs`, alternated: 100,000 media, never opened again
+/// 125,308-127,584 KiB, 1.70-1.93 s; every 4 MB 103,052-105,592 KiB,
+/// 1.64-1.94 s; every sixteenth (at least 4 MB) 100,980-103,684 KiB,
+/// 1.63-1.74 s. 1,000,000 media: never 400,252-428,176 KiB, 16.6-16.9 s;
+/// every 4 MB 35.1 s; every sixteenth 374,768-375,196 KiB, 17.4-18.2 s.
+const SETTLE_BYTES: usize = 4 << 20;
+
+/// How many bytes written make `settle` open the database in `dir` again.
+fn settle_after(dir: &Path) -> usize {
+    let log = digest_file::db_bytes_now(dir).unwrap_or(0);
+    usize::try_from(log / 16).map_or(usize::MAX, |part| part.max(SETTLE_BYTES))
+}
 
 /// Opens the state for writing: takes the lock, then the database,
 /// creating both if needed. A state that moved is returned as such,
@@ -113,6 +134,8 @@ pub fn open_writer(dir: &Path, command: &str, provenance: &Provenance) -> anyhow
         serial: Mutex::new(tree.serial()?),
         durable_serial: AtomicU64::new(tree.serial()?),
         writes_since_opening: AtomicU64::new(0),
+        bytes_since_opening: AtomicUsize::new(0),
+        settle_bytes: AtomicUsize::new(settle_after(dir)),
         ledger: Mutex::new(ledger),
         tree: RwLock::new(Some(tree)),
         _lock: lock,
@@ -230,14 +253,17 @@ impl StateWriter for SledWriter {
         let written: Vec<_> = written.collect();
         self.write(written, |serial| {
             let mut batch = sled::Batch::default();
+            let mut bytes = 0;
             for (id, digest, value) in encoded {
+                bytes += value.len();
                 batch.insert(media_key(&id), value);
                 batch.insert(digest_key(&id), digest.as_bytes());
             }
             for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, at)? {
+                bytes += chunk.bytes.len();
                 batch.insert(history_key(&chunk), chunk.bytes);
             }
-            Ok(batch)
+            Ok((batch, bytes))
         })
     }
 
@@ -253,10 +279,12 @@ impl StateWriter for SledWriter {
                 batch.remove(digest_key(id));
                 batch.remove(preview_key(id));
             }
+            let mut bytes = 0;
             for chunk in history::write_chunks(&steps, event, &self.provenance(), serial, at)? {
+                bytes += chunk.bytes.len();
                 batch.insert(history_key(&chunk), chunk.bytes);
             }
-            Ok(batch)
+            Ok((batch, bytes))
         })
     }
 
@@ -356,9 +384,17 @@ impl StateWriter for SledWriter {
     }
 
     fn settle(&self) {
-        if self.writes_since_opening.load(Ordering::SeqCst) < WRITES_PER_OPENING {
+        if self.writes_since_opening.load(Ordering::SeqCst) < WRITES_PER_OPENING
+            && self.bytes_since_opening.load(Ordering::SeqCst)
+                < self.settle_bytes.load(Ordering::SeqCst)
+        {
             return;
         }
+        tracing::debug!(
+            "the state database opened again after {} writes, {} bytes",
+            self.writes_since_opening.load(Ordering::SeqCst),
+            self.bytes_since_opening.load(Ordering::SeqCst)
+        );
         // Every write is durable already: a failure to open the database
         // again is the next use's error (and `with_tree` tries again).
         if let Err(e) = self.reopen() {
@@ -439,10 +475,13 @@ impl SledWriter {
                 .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
         }
         self.writes_since_opening.store(0, Ordering::SeqCst);
+        self.bytes_since_opening.store(0, Ordering::SeqCst);
         *tree = Some(Tree {
             dir: self.dir.clone(),
             db: open_db(&self.dir)?,
         });
+        self.settle_bytes
+            .store(settle_after(&self.dir), Ordering::SeqCst);
         Ok(())
     }
 
@@ -514,19 +553,20 @@ impl SledWriter {
         })
     }
 
-    /// One atomic batch (built for the serial it moves the state to) plus
-    /// that serial, applied in serial order; flushed to disk. `written`:
-    /// the digests it sets (`None`: removes), for the next digest file.
+    /// One atomic batch (built for the serial it moves the state to, with
+    /// the bytes of values it writes) plus that serial, applied in serial
+    /// order; flushed to disk. `written`: the digests it sets (`None`:
+    /// removes), for the next digest file.
     fn write(
         &self,
         written: Vec<(MediaId, Option<Digest>)>,
-        build: impl FnOnce(u64) -> anyhow::Result<sled::Batch>,
+        build: impl FnOnce(u64) -> anyhow::Result<(sled::Batch, usize)>,
     ) -> anyhow::Result<()> {
         let failed =
             |e: sled::Error| anyhow!("cannot write the state in `{}`: {e}", self.dir.display());
         let mut last = self.serial.lock().map_err(|_| anyhow!("a write failed"))?;
         let serial = last.saturating_add(1);
-        let mut batch = build(serial)?;
+        let (mut batch, bytes) = build(serial)?;
         batch.insert(KEY_SERIAL, &serial.to_be_bytes());
         self.with_tree(|tree| tree.db.apply_batch(batch).map_err(failed))?;
         *last = serial;
@@ -541,6 +581,7 @@ impl SledWriter {
         // a concurrent, later one may not be yet.
         self.durable_serial.fetch_max(serial, Ordering::SeqCst);
         self.writes_since_opening.fetch_add(1, Ordering::SeqCst);
+        self.bytes_since_opening.fetch_add(bytes, Ordering::SeqCst);
         Ok(())
     }
 }
