@@ -53,7 +53,8 @@ mod testdata;
 
 use testdata::{manifest_with, media_id};
 
-/// The binary's allocator (`src/main.rs`): the watch re-plan rows run
+/// mimalloc, as the binary's allocator (`src/main.rs`) is but for its
+/// large zeroed blocks (`src/fresh_zeroed.rs`): the watch re-plan rows run
 /// xmeta's code in this process, and glibc's allocator made them slower
 /// than `xmeta watch` is (106 against 73 ms at 1,000,000 media), and its
 /// heap a different layout (the binary's option and collect hooks are

@@ -12,9 +12,10 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mimalloc::MiMalloc;
-use rustix::mm::{MapFlags, ProtFlags};
+use rustix::mm::{Advice, MapFlags, ProtFlags};
 
 /// Zeroed allocations from this size on are mapped; below it, one page
 /// of mimalloc's is cheaper than a system call and a fault per page.
@@ -22,20 +23,79 @@ const MAPPED_FROM: usize = 256 << 10;
 /// What a mapping's start is aligned to.
 const PAGE: usize = 4096;
 
+/// The addresses of the live mappings (0: a free slot). Kept here rather
+/// than asked of mimalloc, whose idea of its own memory is an internal
+/// detail that changed between its versions. sled keeps about 50; when
+/// all are taken, a zeroed block is mimalloc's, as before.
+static MAPPED: [AtomicUsize; 1024] = [const { AtomicUsize::new(0) }; 1024];
+
+/// Notes `ptr` as a mapping of ours; false if there is no room.
+fn remember(ptr: *mut u8) -> bool {
+    let address = ptr as usize;
+    MAPPED.iter().any(|slot| {
+        slot.compare_exchange(0, address, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    })
+}
+
+/// The slot of `ptr`, of `layout`, if it is a mapping of ours. Only its
+/// owner frees or resizes a block, so no other thread clears that slot
+/// meanwhile.
+fn slot_of(ptr: *mut u8, layout: Layout) -> Option<&'static AtomicUsize> {
+    if layout.size() < MAPPED_FROM {
+        return None;
+    }
+    let address = ptr as usize;
+    MAPPED
+        .iter()
+        .find(|slot| slot.load(Ordering::Acquire) == address)
+}
+
+/// Unmaps a mapping of ours of `size` bytes and frees its slot. A failure
+/// leaves it mapped: a leak, never a fault.
+///
+/// # Safety
+/// `ptr` is the start of that mapping, no longer used.
+unsafe fn unmap(ptr: *mut u8, size: usize, slot: &AtomicUsize) {
+    // SAFETY: as the caller's.
+    let _ = unsafe { rustix::mm::munmap(ptr.cast::<c_void>(), size) };
+    slot.store(0, Ordering::Release);
+}
+
 pub struct FreshZeroed;
 
-/// Whether `ptr`, of `layout`, is a mapping of ours: only a zeroed one
-/// could be, and mimalloc knows all of its own memory.
-fn is_mapped(ptr: *mut u8, layout: Layout) -> bool {
-    // SAFETY: `mi_is_in_heap_region` only compares the address with
-    // mimalloc's segment map and arenas; it never reads through it.
-    layout.size() >= MAPPED_FROM && !unsafe { libmimalloc_sys::mi_is_in_heap_region(ptr.cast()) }
+impl FreshZeroed {
+    /// A new anonymous mapping of `size` bytes, zero and unbacked, noted
+    /// as ours; `None` if the OS or `MAPPED` has no room.
+    fn map(size: usize) -> Option<*mut u8> {
+        // SAFETY: a new mapping, at an address the OS picks.
+        let mapped = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                size,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )
+        }
+        .ok()?;
+        // With transparent huge pages on `always`, one write would back
+        // 2 MB. Advice only: a refusal leaves the mapping as it is.
+        // SAFETY: the whole of the mapping just made.
+        let _ = unsafe { rustix::mm::madvise(mapped, size, Advice::LinuxNoHugepage) };
+        if remember(mapped.cast()) {
+            Some(mapped.cast())
+        } else {
+            // SAFETY: the mapping just made, never handed out.
+            let _ = unsafe { rustix::mm::munmap(mapped, size) };
+            None
+        }
+    }
 }
 
 // SAFETY: every block comes from mimalloc or from an anonymous private
-// mapping of at least its size, page-aligned (so aligned to `align` up to
-// a page), and goes back to where it came from: `is_mapped` tells the two
-// apart by address.
+// mapping of exactly its size, page-aligned (so aligned to `align` up to
+// a page), and goes back to where it came from: `MAPPED` holds the
+// address of every mapping handed out and not yet freed.
 unsafe impl GlobalAlloc for FreshZeroed {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as the caller's.
@@ -47,45 +107,34 @@ unsafe impl GlobalAlloc for FreshZeroed {
             // SAFETY: as the caller's.
             return unsafe { MiMalloc.alloc_zeroed(layout) };
         }
-        // SAFETY: a new mapping, at an address the OS picks.
-        let mapped = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                layout.size(),
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE,
-            )
-        };
-        mapped.map_or(std::ptr::null_mut(), <*mut c_void>::cast)
+        // SAFETY: as the caller's, for mimalloc's block if no mapping.
+        Self::map(layout.size()).unwrap_or_else(|| unsafe { MiMalloc.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if is_mapped(ptr, layout) {
-            // SAFETY: the whole mapping `alloc_zeroed` made for this
-            // layout, no longer used. A failure leaves it mapped: a leak,
-            // never a fault.
-            let _ = unsafe { rustix::mm::munmap(ptr.cast::<c_void>(), layout.size()) };
-        } else {
+        match slot_of(ptr, layout) {
+            // SAFETY: the mapping `alloc_zeroed` made for this layout.
+            Some(slot) => unsafe { unmap(ptr, layout.size(), slot) },
             // SAFETY: mimalloc's block, as the caller's.
-            unsafe { MiMalloc.dealloc(ptr, layout) }
+            None => unsafe { MiMalloc.dealloc(ptr, layout) },
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if !is_mapped(ptr, layout) {
+        let Some(slot) = slot_of(ptr, layout) else {
             // SAFETY: mimalloc's block, as the caller's.
             return unsafe { MiMalloc.realloc(ptr, layout, new_size) };
-        }
+        };
         // SAFETY: `new_size` with the old alignment is a valid layout, as
         // the caller guarantees.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         // SAFETY: a new block from mimalloc; both are valid for the bytes
-        // copied, and distinct.
+        // copied, and distinct; the mapping is not used after.
         unsafe {
             let new = MiMalloc.alloc(new_layout);
             if !new.is_null() {
                 std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
+                unmap(ptr, layout.size(), slot);
             }
             new
         }
@@ -115,7 +164,7 @@ mod tests {
                 let p = a.alloc_zeroed(layout);
                 assert!(!p.is_null());
                 assert_eq!(p as usize % align, 0);
-                assert_eq!(is_mapped(p, layout), mapped, "{size} {align}");
+                assert_eq!(slot_of(p, layout).is_some(), mapped, "{size} {align}");
                 let bytes = std::slice::from_raw_parts_mut(p, size);
                 assert!(bytes.iter().all(|&b| b == 0));
                 for (b, n) in bytes.iter_mut().zip((0..251u8).cycle()) {
@@ -123,7 +172,7 @@ mod tests {
                 }
                 let grown = a.realloc(p, layout, size * 2);
                 let grown_layout = Layout::from_size_align(size * 2, align).unwrap();
-                assert!(!is_mapped(grown, grown_layout));
+                assert!(slot_of(grown, grown_layout).is_none());
                 let bytes = std::slice::from_raw_parts(grown, size);
                 assert!(bytes.iter().zip((0..251u8).cycle()).all(|(&b, n)| b == n));
                 a.dealloc(grown, grown_layout);
@@ -139,7 +188,7 @@ mod tests {
     }
 
     /// A block of mimalloc's as large as a mapping is told apart by
-    /// address, not size.
+    /// address, not size; a freed mapping's slot is free again.
     #[test]
     fn a_large_block_of_mimallocs_is_not_taken_for_a_mapping() {
         let a = FreshZeroed;
@@ -147,8 +196,20 @@ mod tests {
         // SAFETY: as above.
         unsafe {
             let p = a.alloc(layout);
-            assert!(!is_mapped(p, layout));
+            assert!(slot_of(p, layout).is_none());
             a.dealloc(p, layout);
+            let taken = || {
+                MAPPED
+                    .iter()
+                    .filter(|s| s.load(Ordering::Acquire) != 0)
+                    .count()
+            };
+            let before = taken();
+            let p = a.alloc_zeroed(layout);
+            assert!(slot_of(p, layout).is_some());
+            a.dealloc(p, layout);
+            assert!(slot_of(p, layout).is_none());
+            assert!(taken() <= before);
         }
     }
 }

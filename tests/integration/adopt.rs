@@ -5,8 +5,7 @@
 use crate::support::*;
 
 /// Enough media that their records and history (about 260 KB a thousand)
-/// pass the 4 MB after which an adopt's writer opens the database again,
-/// once.
+/// pass the 4 MB after which an adopt's writer opens the database again.
 const MEDIA: u64 = 20_000;
 
 #[test]
@@ -21,8 +20,8 @@ fn a_large_adopt_opens_the_database_again_as_it_writes_and_records_every_media()
     let reopened = run
         .stderr
         .lines()
-        .filter(|l| l.starts_with("debug: the state database opened again after 16 writes, "));
-    assert_eq!(reopened.count(), 1, "{}", run.stderr);
+        .filter(|l| l.starts_with("debug: the state database opened again after "));
+    assert!(reopened.count() >= 1, "{}", run.stderr);
 
     let run = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(
