@@ -324,6 +324,7 @@ impl StateWriter for SledWriter {
                         dir: self.dir.clone(),
                         db,
                     });
+                    self.opened();
                 }
                 Err(reopen) => tracing::warn!("{reopen:#}"),
             }
