@@ -235,7 +235,7 @@ fn unused_exemptions(
     let mut unused = Vec::new();
     for &i in exempted {
         let entry = entries[i];
-        let Some(exemption) = &entry.exemption else {
+        let Some(exemption) = entry.exemption() else {
             continue;
         };
         let names = |r: Rule| exemption.ignore.iter().any(|id| id == r.id());
@@ -298,7 +298,7 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
         let mut found = Vec::new();
         let mut exempted = Vec::new();
         for (entry, i) in part.iter().zip(start..) {
-            if entry.exemption.is_some() {
+            if entry.exemption().is_some() {
                 exempted.push(i);
             }
             // Checks kept from the last cycle (watch) were made of a text
@@ -314,7 +314,7 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
                 let check = || TextCheck {
                     options,
                     hash: folded_hash(text),
-                    found: rules::check(text, &config.options),
+                    found: rules::check(text, &config.options).into_boxed_slice(),
                 };
                 Some(if config.keep_checks {
                     entry.metadata.text_check(options, check)
@@ -371,8 +371,7 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
         .filter(|(i, rule, _)| {
             config.level(*rule) != Level::Off
                 && !entries[*i]
-                    .exemption
-                    .as_ref()
+                    .exemption()
                     .is_some_and(|e| e.ignore.iter().any(|r| r == rule.id()))
         })
         .collect();
@@ -402,7 +401,7 @@ pub fn lint(desired: &Desired, config: &LintConfig, limit: Option<usize>) -> Rep
     }
     for i in exempted {
         let location = entries[i].location.clone();
-        if let Some(e) = &entries[i].exemption {
+        if let Some(e) = entries[i].exemption() {
             report.exempt.push(Exempt {
                 id: entries[i].id,
                 location,

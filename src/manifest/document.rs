@@ -19,6 +19,10 @@ use crate::time::Timestamp;
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A declared media: its wanted metadata and where it was declared.
+/// An ID, a pointer and a place, 40 bytes (48 with the rare fields
+/// beside them): a parse holds every media twice at its peak (the files'
+/// entries and the set assembled from them), and watch holds both for its
+/// whole session.
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub id: MediaId,
@@ -27,17 +31,20 @@ pub struct Entry {
     pub metadata: Arc<Declared>,
     /// Where it is declared, found by whichever path parsed its file.
     pub location: Location,
-    /// Alt-text rules this media is exempt from, and why (`lint:`).
-    pub exemption: Option<Arc<Exemption>>,
-    /// X's media key (`3_<id>`), from `key:` or `type:`, to read it back.
-    pub media_key: Option<KeyPrefix>,
 }
 
 impl Entry {
     /// X's media key for this media (`3_<id>`), if its manifest gives it.
     #[must_use]
     pub fn media_key(&self) -> Option<String> {
-        self.media_key.map(|prefix| prefix.key(&self.id))
+        let prefix = self.metadata.rare.as_ref()?.media_key?;
+        Some(prefix.key(&self.id))
+    }
+
+    /// Alt-text rules this media is exempt from, and why (`lint:`).
+    #[must_use]
+    pub fn exemption(&self) -> Option<&Exemption> {
+        self.metadata.rare.as_ref()?.exemption.as_ref()
     }
 }
 
@@ -71,37 +78,67 @@ impl KeyPrefix {
 /// A media's declared metadata and, once a watch keeps them, its digest
 /// and its alt text's lint checks: shared by every copy of the entry, so
 /// watch computes them once per parse of the file, not on every cycle.
+/// Four words: what few media declare, and what only watch keeps, are
+/// each one box behind one pointer.
 #[derive(Debug)]
 pub struct Declared {
     metadata: Metadata,
-    /// Boxed: only a watch keeps it (it compares every media again each
-    /// cycle); inline it took 36 bytes of every media that never had one.
-    digest: OnceBox<Digest>,
-    /// Boxed: most plans never lint-check through it (only watch keeps
-    /// checks), and inline it cost 32 bytes a media. A `OnceBox`, one
-    /// pointer: a `OnceLock` of the box took 16 bytes.
-    text_check: OnceBox<TextCheck>,
+    /// `lint:` and `key:`/`type:`, which few media have.
+    rare: Option<Box<Rare>>,
+    /// Only a watch keeps these (it compares and lints every media again
+    /// each cycle); a `OnceBox`, one pointer where a `OnceLock` of the box
+    /// took two words.
+    kept: OnceBox<Kept>,
+}
+
+#[derive(Debug)]
+struct Rare {
+    exemption: Option<Exemption>,
+    media_key: Option<KeyPrefix>,
+}
+
+/// What a watch works out once per parse of a media's file.
+#[derive(Debug, Default)]
+struct Kept {
+    digest: std::sync::OnceLock<Digest>,
+    text_check: std::sync::OnceLock<TextCheck>,
 }
 
 impl Declared {
     #[must_use]
-    pub fn new(metadata: Metadata) -> Declared {
+    pub fn new(
+        metadata: Metadata,
+        exemption: Option<Exemption>,
+        media_key: Option<KeyPrefix>,
+    ) -> Declared {
+        let rare = (exemption.is_some() || media_key.is_some()).then(|| {
+            Box::new(Rare {
+                exemption,
+                media_key,
+            })
+        });
         Declared {
             metadata,
-            digest: OnceBox::new(),
-            text_check: OnceBox::new(),
+            rare,
+            kept: OnceBox::new(),
         }
+    }
+
+    /// What a watch keeps of this media, made on first use.
+    fn kept(&self) -> &Kept {
+        self.kept.get_or_init(Box::default)
     }
 
     /// The digest a record of this metadata states: the one kept, if any;
     /// else worked out, and kept with the media when `keep` (for the next
     /// watch cycle).
     pub fn digest(&self, keep: bool) -> Digest {
-        match self.digest.get() {
+        match self.kept.get().and_then(|k| k.digest.get()) {
             Some(kept) => *kept,
             None if keep => *self
+                .kept()
                 .digest
-                .get_or_init(|| Box::new(Digest::of(&self.metadata))),
+                .get_or_init(|| Digest::of(&self.metadata)),
             None => Digest::of(&self.metadata),
         }
     }
@@ -110,7 +147,8 @@ impl Declared {
     /// `options`, if any.
     #[must_use]
     pub fn kept_text_check(&self, options: u64) -> Option<&TextCheck> {
-        self.text_check.get().filter(|kept| kept.options == options)
+        let kept = self.kept.get()?.text_check.get()?;
+        (kept.options == options).then_some(kept)
     }
 
     /// The linter's checks of this alt text under the options hashed to
@@ -121,13 +159,13 @@ impl Declared {
         options: u64,
         check: impl FnOnce() -> TextCheck,
     ) -> std::borrow::Cow<'_, TextCheck> {
-        let fresh = match self.text_check.get() {
+        let fresh = match self.kept.get().and_then(|k| k.text_check.get()) {
             Some(kept) if kept.options == options => return std::borrow::Cow::Borrowed(kept),
             Some(_) => return std::borrow::Cow::Owned(check()),
             None => check(),
         };
         // A copy is kept (its findings are few, usually none).
-        let _ = self.text_check.set(Box::new(fresh.clone()));
+        let _ = self.kept().text_check.set(fresh.clone());
         std::borrow::Cow::Owned(fresh)
     }
 
@@ -493,14 +531,12 @@ fn read_document(
                 );
                 None
             }
-            _ => exemption.map(Arc::new),
+            _ => exemption,
         };
         entries.push(Entry {
             id,
-            metadata: Arc::new(Declared::new(metadata)),
+            metadata: Arc::new(Declared::new(metadata, exemption, media_key)),
             location,
-            exemption,
-            media_key,
         });
     }
 }
@@ -552,5 +588,39 @@ fn warn_if_expired(
             Location::new(file, declared.pos.line, declared.pos.column),
             format!("`content_expiration.timestamp_sec` of media {id} is in the past; the media expires as soon as this is applied"),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every declared media is held twice at a parse's peak and for a
+    /// watch's whole session: a field added here costs that much.
+    #[test]
+    fn a_declared_media_takes_four_words_and_its_entry_40_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
+        assert_eq!(std::mem::size_of::<Declared>(), 32);
+        // What a watch keeps of each media, in one block of 80 bytes.
+        assert_eq!(std::mem::size_of::<Kept>(), 80);
+    }
+
+    #[test]
+    fn the_rare_fields_are_boxed_only_when_declared() {
+        let id = MediaId::parse("1700000000000000001").unwrap();
+        let plain = Declared::new(Metadata::default(), None, None);
+        assert!(plain.rare.is_none());
+        let keyed = Declared::new(
+            Metadata::default(),
+            None,
+            media_key(&id, None, Some("gif")).unwrap(),
+        );
+        let entry = Entry {
+            id,
+            metadata: Arc::new(keyed),
+            location: Location::new(&Arc::new(PathBuf::from("m.yaml")), 1, 1),
+        };
+        assert_eq!(entry.media_key().as_deref(), Some("16_1700000000000000001"));
+        assert!(entry.exemption().is_none());
     }
 }

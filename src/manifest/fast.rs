@@ -130,10 +130,8 @@ fn read(file: &Arc<PathBuf>, events: &mut Events, now: Timestamp) -> Option<Vec<
             let at = *events.item_positions().get(entries.len())?;
             entries.push(Entry {
                 id,
-                metadata: Arc::new(Declared::new(metadata)),
+                metadata: Arc::new(Declared::new(metadata, media.lint, media_key)),
                 location: Location::new(file, at.line, at.column),
-                exemption: media.lint.map(Arc::new),
-                media_key,
             });
         }
     }

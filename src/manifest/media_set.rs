@@ -135,10 +135,8 @@ mod tests {
             .enumerate()
             .map(|(line, id)| Entry {
                 id: MediaId::parse(id).unwrap(),
-                metadata: Arc::new(Declared::new(Metadata::default())),
+                metadata: Arc::new(Declared::new(Metadata::default(), None, None)),
                 location: Location::new(&file, line + 1, 5),
-                exemption: None,
-                media_key: None,
             })
             .collect();
         MediaSet::from_sorted(entries)

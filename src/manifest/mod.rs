@@ -323,7 +323,7 @@ mod tests {
             e.iter()
                 .map(|e| {
                     let json = serde_json::to_string(&**e.metadata).unwrap();
-                    format!("{} {} {:?} at {}", e.id, json, e.exemption, e.location)
+                    format!("{} {} {:?} at {}", e.id, json, e.exemption(), e.location)
                 })
                 .collect()
         };

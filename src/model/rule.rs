@@ -100,5 +100,7 @@ impl std::fmt::Display for UnknownRule {
 pub struct TextCheck {
     pub options: u64,
     pub hash: u64,
-    pub found: Vec<(Rule, String)>,
+    /// A boxed slice: 16 bytes, where a vector took 24 in every media a
+    /// watch keeps.
+    pub found: Box<[(Rule, String)]>,
 }
