@@ -515,7 +515,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let watch_mem = watch_memory(&tree, &state, total, watch_edits);
+    let watch_mem = watch_memory(&tree, &state, total, watch_edits, true);
+    // And a plain watch (no writer, no client) over as many more edits,
+    // from the state the --apply run left matching the tree.
+    let watch_plain_mem = watch_memory(&tree, &state, total, watch_edits, false);
 
     // The same on PostgreSQL, from a fresh workspace: adopt the v1 tree,
     // plan it (no-op), then apply the second edit at 50 ms latency.
@@ -672,13 +675,16 @@ fn main() {
     for row in replans {
         println!("{row}");
     }
-    println!(
-        "| `xmeta watch --apply`, {watch_edits} one-file edits in a row | last 100 {:.1} MiB vs first 100 {:.1} MiB: {:+.1}% | | {} | within 5%; ≤ 3× |",
-        watch_mem.1 as f64 / 1024.0,
-        watch_mem.0 as f64 / 1024.0,
-        (watch_mem.1 as f64 / watch_mem.0.max(1) as f64 - 1.0) * 100.0,
-        rss(watch_mem.2, bytes)
-    );
+    for (mode, (head, tail, peak)) in [("--apply", watch_mem), ("without --apply", watch_plain_mem)]
+    {
+        println!(
+            "| `xmeta watch` {mode}, {watch_edits} one-file edits in a row | last 100 {} vs first 100 {:.1} MiB: {:+.1}% | | peak {} | within 5%; ≤ 3× |",
+            rss(tail, bytes),
+            head as f64 / 1024.0,
+            (tail as f64 / head.max(1) as f64 - 1.0) * 100.0,
+            rss(peak, bytes)
+        );
+    }
     println!(
         "| 1% edit: {} requests, only the changed field | {} ({:.0} req/s, no latency) | | {} | exactly {} |",
         edited.len(),
@@ -1084,17 +1090,28 @@ fn plain_poster(bodies: &[serde_json::Value], latency: Duration, concurrency: us
     took
 }
 
-/// Resident memory of `xmeta watch --apply` over `edits` one-file edits
-/// made one after another, each waiting for its cycle's apply: the mean
-/// of the first 100 samples, of the last 100, and the peak (the
-/// watcher's own high-water mark, start-up included), in KB.
-fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i64, i64) {
+/// Resident memory of `xmeta watch` over `edits` one-file edits made one
+/// after another, each waiting for its cycle's apply (`apply`) or plan:
+/// the mean `VmRSS` of the first 100 cycles, of the last 100, and the
+/// peak (the watcher's own high-water mark, start-up included), in KB.
+/// Without `--apply`, run it on a state that matches the tree, after the
+/// `--apply` run: its edits stay unapplied, so the plan of each cycle
+/// holds one change more until every file was edited once.
+fn watch_memory(
+    tree: &Path,
+    state: &Store,
+    total: u64,
+    edits: usize,
+    apply: bool,
+) -> (i64, i64, i64) {
     use std::io::BufRead;
     let emu = emulator::Emulator::start(TOKEN, emulator::Faults::default());
     let url = emu.url();
     let tree_s = tree.display().to_string();
+    let mode: &[&str] = if apply { &["--apply"] } else { &[] };
     let mut child = Command::new(xmeta_bin())
-        .args(["watch", &tree_s, "--apply", "--debounce-ms", "10"])
+        .args(["watch", &tree_s, "--debounce-ms", "10"])
+        .args(mode)
         .envs(state.env())
         .env("XMETA_API_URL", &url)
         .env("XMETA_BEARER_TOKEN", TOKEN)
@@ -1138,7 +1155,11 @@ fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i
         let text = std::fs::read_to_string(&file).expect("read");
         let marker = format!("Photo {n}: ");
         std::fs::write(&file, text.replacen(&marker, &format!("{marker}x"), 1)).expect("edit");
-        wait_for("Apply complete: 1 applied, 0 failed.");
+        wait_for(if apply {
+            "Apply complete: 1 applied, 0 failed."
+        } else {
+            "Plan: "
+        });
         samples.push(resident());
     }
     let peak = status_kb(&child.id().to_string(), "VmHWM:").expect("the watcher's VmHWM");
@@ -1146,7 +1167,8 @@ fn watch_memory(tree: &Path, state: &Store, total: u64, edits: usize) -> (i64, i
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    assert_eq!(emu.request_count(), edits, "one request per edit");
+    let sent = if apply { edits } else { 0 };
+    assert_eq!(emu.request_count(), sent, "one request per applied edit");
     let mean = |s: &[i64]| s.iter().sum::<i64>() / s.len().max(1) as i64;
     let head = &samples[..samples.len().min(100)];
     let tail = &samples[samples.len().saturating_sub(100)..];

@@ -197,15 +197,6 @@ mod tests {
         parse_text(Arc::new(PathBuf::from("m.yaml")), text, Timestamp::now())
     }
 
-    /// Every declared media is one `Arc<Declared>`: with the Arc's two
-    /// counts it took mimalloc's 96-byte size class; it fits the 48-byte
-    /// one (48 MB less for 1,000,000 media).
-    #[test]
-    fn a_shared_declared_media_fits_in_forty_eight_bytes() {
-        let size = std::mem::size_of::<Declared>();
-        assert!(size + 16 <= 48, "{size} bytes");
-    }
-
     fn messages(file: &ParsedFile) -> Vec<String> {
         file.diagnostics
             .iter()
