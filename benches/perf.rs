@@ -959,8 +959,15 @@ fn watch_replan(tree: &Path, state: &Path, total: u64, plain: bool) -> Duration 
             cache.plan_unlocked(&location, desired, &inputs, replaced)
         }
     };
+    // Between cycles, watch leaves its writer's database closed.
+    let rest = || {
+        if let Some(store) = &writer {
+            xmeta::internals::StateWriter::rest(store.as_ref());
+        }
+    };
     let (desired, _) = ws.desired();
     replan(&mut cache, desired, ws.replaced()).expect("read state");
+    rest();
     let file = tree.join("media-042.yaml");
     let per_file = total.div_ceil(files(total));
     let n = (42 * per_file).min(total.saturating_sub(1));
@@ -973,6 +980,7 @@ fn watch_replan(tree: &Path, state: &Path, total: u64, plain: bool) -> Duration 
         let (desired, _) = ws.desired();
         let planned = replan(&mut cache, desired, ws.replaced()).expect("state");
         let took = started.elapsed();
+        rest();
         assert_eq!(
             planned.summary().requests,
             usize::from(total > 42),
@@ -1091,7 +1099,8 @@ fn plain_poster(bodies: &[serde_json::Value], latency: Duration, concurrency: us
 }
 
 /// Resident memory of `xmeta watch` over `edits` one-file edits made one
-/// after another, each waiting for its cycle's apply (`apply`) or plan:
+/// after another, each waiting for its cycle's apply (`apply`) or plan
+/// and then for the cycle's end (what the watcher holds while it waits):
 /// the mean `VmRSS` of the first 100 cycles, of the last 100, and the
 /// peak (the watcher's own high-water mark, start-up included), in KB.
 /// Without `--apply`, run it on a state that matches the tree, after the
@@ -1110,7 +1119,8 @@ fn watch_memory(
     let tree_s = tree.display().to_string();
     let mode: &[&str] = if apply { &["--apply"] } else { &[] };
     let mut child = Command::new(xmeta_bin())
-        .args(["watch", &tree_s, "--debounce-ms", "10"])
+        // `-vv`: each cycle's end is a debug line on stderr.
+        .args(["watch", &tree_s, "--debounce-ms", "10", "-vv"])
         .args(mode)
         .envs(state.env())
         .env("XMETA_API_URL", &url)
@@ -1119,31 +1129,42 @@ fn watch_memory(
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn xmeta watch");
-    let (lines, seen) = std::sync::mpsc::channel::<String>();
-    let stdout = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if lines.send(line).is_err() {
-                break;
+    let lines_of = |from: Box<dyn std::io::Read + Send>| {
+        let (lines, seen) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
             }
-        }
-    });
-    let wait_for = |what: &str| loop {
-        let line = seen
+        });
+        seen
+    };
+    let seen = lines_of(Box::new(child.stdout.take().expect("stdout")));
+    let logged = lines_of(Box::new(child.stderr.take().expect("stderr")));
+    let wait_for = |lines: &std::sync::mpsc::Receiver<String>, what: &str| loop {
+        let line = lines
             .recv_timeout(Duration::from_mins(10))
             .expect("watch stopped answering");
-        if line.starts_with(what) {
+        if line.contains(what) {
             return;
         }
     };
+    // What the watcher holds as it waits for the next change: sampled
+    // once its cycle is over and the freed memory given back, and with
+    // --apply once the writer's database is closed, as it is while no
+    // edit comes (300 ms after a cycle at the default debounce).
+    let idle = if apply {
+        "resting: the state's database closed"
+    } else {
+        "cycle over: waiting for changes"
+    };
     // The first cycle: the state already matches the tree.
-    wait_for("No changes.");
+    wait_for(&seen, "No changes.");
+    wait_for(&logged, idle);
     let resident = || status_kb(&child.id().to_string(), "VmRSS:").expect("the watcher's VmRSS");
     let per_file = total.div_ceil(files(total));
     let mut samples = Vec::with_capacity(edits);
@@ -1154,12 +1175,18 @@ fn watch_memory(
         let n = (f * per_file).min(total.saturating_sub(1));
         let text = std::fs::read_to_string(&file).expect("read");
         let marker = format!("Photo {n}: ");
+        // Only this edit's cycle's end counts.
+        while logged.try_recv().is_ok() {}
         std::fs::write(&file, text.replacen(&marker, &format!("{marker}x"), 1)).expect("edit");
-        wait_for(if apply {
-            "Apply complete: 1 applied, 0 failed."
-        } else {
-            "Plan: "
-        });
+        wait_for(
+            &seen,
+            if apply {
+                "Apply complete: 1 applied, 0 failed."
+            } else {
+                "Plan: "
+            },
+        );
+        wait_for(&logged, idle);
         samples.push(resident());
     }
     let peak = status_kb(&child.id().to_string(), "VmHWM:").expect("the watcher's VmHWM");

@@ -78,7 +78,7 @@ pub mod internals {
     pub use crate::model::MediaId;
     pub use crate::plan::{diff, render_text, Targets};
     pub use crate::planner::Inputs;
-    pub use crate::state::{open_reader, open_writer, Location, Provenance, Record};
+    pub use crate::state::{open_reader, open_writer, Location, Provenance, Record, StateWriter};
     pub use crate::time::Timestamp;
     pub use crate::watch::{AppliedCache, Workspace};
 }

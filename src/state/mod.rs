@@ -189,6 +189,10 @@ pub trait StateWriter: StateReader {
     /// after each cycle; `adopt`, after each batch): lets go of what the
     /// writes left in memory.
     fn settle(&self) {}
+    /// While a long-lived writer waits (`watch --apply`, idle for a
+    /// while): lets go of what can be opened again when next used. Nothing
+    /// is lost: every write is durable before it returns.
+    fn rest(&self) {}
     /// Whether each read waits on a server (apply then reads the records
     /// of the media it sends while X answers, see `apply/prefetch.rs`);
     /// a local or in-memory read is cheaper than a thread that does it.

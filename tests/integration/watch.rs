@@ -581,3 +581,49 @@ fn a_plain_watcher_leaves_an_untouched_state_closed_and_still_sees_writes() {
     w.wait_for_error("debug: planned in", 4);
     assert_eq!(w.errors().matches(closed).count(), 2, "{}", w.errors());
 }
+
+/// Whether sled holds its own lock on the state's database files, as it
+/// does while the database is open.
+fn sled_holds_the_database(env: &TestEnv) -> bool {
+    let file = std::fs::File::open(env.state_dir().join("db").join("db")).unwrap();
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}
+
+/// With --apply, the writer's database is closed once no edit came for a
+/// while (open, sled holds its page table and the pages its writes
+/// rewrote: 52 MB of an idle watcher at 1,000,000 media). The state's
+/// lock stays held, and the next edit opens the database again, is
+/// applied and recorded.
+#[test]
+fn an_idle_apply_watcher_closes_the_state_database_and_opens_it_for_the_next_edit() {
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::new()
+        .against(&emu)
+        .with_env("RUST_LOG", "xmeta=debug");
+    env.write("manifests/a.yaml", &manifest(0..2, "v1"));
+    let w = Watcher::start(&env, &["--apply"]);
+    w.wait_for("Apply complete: 2 applied, 0 failed.", 1);
+    let resting = "debug: resting: the state's database closed until a change needs it";
+    w.wait_for_error(resting, 1);
+    wait_until(
+        Duration::from_secs(15),
+        "sled to let go of its files",
+        || !sled_holds_the_database(&env),
+    );
+    let other = env.exits_with(&["adopt", &env.manifests()], 1);
+    assert_has(&other.stderr, "(command `xmeta watch`)");
+
+    env.write(
+        "manifests/a.yaml",
+        &manifest(0..2, "v1").replace("Photo 1: v1", "Photo 1: v2"),
+    );
+    w.wait_for("Apply complete: 1 applied, 0 failed.", 1);
+    w.wait_for_error(resting, 2);
+    assert_eq!(emu.request_count(), 3);
+    // The record is on disk: a reader sees it while the watcher runs.
+    let shown = env.exits_with(&["state", "show", &media_id(1)], 0);
+    assert_has(&shown.stdout, "Photo 1: v2");
+}

@@ -744,6 +744,38 @@ mod tests {
         s.record(Recording { id, before, after }, event).unwrap();
     }
 
+    /// Between watch's cycles the writer's database is closed (`rest`):
+    /// its lineage and serial are answered without opening it, another
+    /// handle can open it meanwhile and finds every write, and the next
+    /// read or write opens it again.
+    #[test]
+    fn a_writer_at_rest_has_closed_its_database_and_opens_it_when_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_writer(dir.path(), "test", &Provenance::default()).unwrap();
+        record_alt(&*s, "1", "a");
+        let lineage = s.lineage().unwrap();
+        assert!(db_is_busy(dir.path()), "open while in use");
+        s.rest();
+        assert_eq!(s.serial().unwrap(), 1);
+        assert_eq!(s.lineage().unwrap(), lineage);
+        // Closed: another handle opens it (waiting, as a writer does, for
+        // sled's threads to let go) and finds the write.
+        let other = open_db(dir.path()).expect("closed at rest");
+        assert!(other
+            .get(media_key(&MediaId::parse("1").unwrap()))
+            .unwrap()
+            .is_some());
+        drop(other);
+        record_alt(&*s, "1", "b");
+        assert!(db_is_busy(dir.path()), "opened again by the write");
+        assert_eq!(s.serial().unwrap(), 2);
+        s.rest();
+        s.rest();
+        assert_eq!(s.serial().unwrap(), 2);
+        let one = MediaId::parse("1").unwrap();
+        assert_eq!(s.get(&one).unwrap().unwrap().metadata, alt("b"));
+    }
+
     /// A reader lets go of the database once the digests are read (sled
     /// holds every page a scan touched), so a writer opens it at once; the
     /// reader opens it again to read a record, and refuses a state that

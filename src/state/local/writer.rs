@@ -40,8 +40,13 @@ pub(super) const FEW_RECORDS: usize = 100;
 
 struct SledWriter {
     dir: PathBuf,
-    /// `None` only if opening it again failed (every use then says so).
+    /// `None` while at rest (`rest`), or if opening it again failed; the
+    /// next use opens it.
     tree: RwLock<Option<Tree>>,
+    /// The lineage and serial the database had as `rest` closed it: the
+    /// plan of a watch cycle asks for them, and nobody else writes while
+    /// the lock is held, so they are answered without opening it.
+    at_rest: Mutex<Option<(Option<String>, u64)>>,
     /// Released when the writer is dropped; never read.
     _lock: Lock,
     provenance: RwLock<Provenance>,
@@ -66,7 +71,8 @@ struct SledWriter {
 /// Between cycles, the database is closed and opened again once this
 /// many writes were made since it was opened (`settle`): sled keeps in
 /// memory the pages each write rewrote, and `watch --apply` writes for
-/// as long as it runs. Not during an apply: with history at 100,000
+/// as long as edits keep coming (once they stop, it closes the database:
+/// `rest`). Not during an apply: with history at 100,000
 /// media, an opening every 64 writes made an apply of 1,000 changes at
 /// no latency 0.4–0.6 s slower (0.68–0.92 → 1.24–1.28 s), and the
 /// process ends with the apply. Its resident memory at 100,000 media after each
@@ -139,6 +145,7 @@ pub fn open_writer(dir: &Path, command: &str, provenance: &Provenance) -> anyhow
         settle_bytes: AtomicUsize::new(settle_after(dir)),
         ledger: Mutex::new(ledger),
         tree: RwLock::new(Some(tree)),
+        at_rest: Mutex::new(None),
         _lock: lock,
         provenance: RwLock::new(provenance.clone()),
     };
@@ -152,11 +159,17 @@ impl StateReader for SledWriter {
     }
 
     fn lineage(&self) -> anyhow::Result<Option<String>> {
-        self.with_tree(Tree::lineage)
+        match self.said_at_rest() {
+            Some((lineage, _)) => Ok(lineage),
+            None => self.with_tree(Tree::lineage),
+        }
     }
 
     fn serial(&self) -> anyhow::Result<u64> {
-        self.with_tree(Tree::serial)
+        match self.said_at_rest() {
+            Some((_, serial)) => Ok(serial),
+            None => self.with_tree(Tree::serial),
+        }
     }
 
     /// In parts, opening the database again after each.
@@ -297,6 +310,8 @@ impl StateWriter for SledWriter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .forget();
+        // The lineage changes: what `rest` kept is not asked again.
+        *self.at_rest.lock().unwrap_or_else(PoisonError::into_inner) = None;
         let serial = new.serial;
         let built = self.dir.join(REPLACEMENT_DB);
         let cannot = || format!("cannot write the state in `{}`", self.dir.display());
@@ -405,6 +420,31 @@ impl StateWriter for SledWriter {
         }
     }
 
+    /// Closes the database (sled flushes it then); the next read of a
+    /// record or write opens it again. Its lineage and serial are kept
+    /// (`said_at_rest`), so a plan from the digests does not open it.
+    fn rest(&self) {
+        let mut tree = self.tree.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(open) = tree.as_ref() else {
+            return;
+        };
+        let said = (|| {
+            let said = (open.lineage()?, open.serial()?);
+            open.db
+                .flush()
+                .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
+            anyhow::Ok(said)
+        })();
+        match said {
+            Ok(said) => {
+                *self.at_rest.lock().unwrap_or_else(PoisonError::into_inner) = Some(said);
+                *tree = None;
+            }
+            // Every write is durable already: the open database stays.
+            Err(e) => tracing::warn!("{e:#}"),
+        }
+    }
+
     fn set_provenance(&self, provenance: Provenance) {
         if let Ok(mut p) = self.provenance.write() {
             *p = provenance;
@@ -485,8 +525,21 @@ impl SledWriter {
         Ok(())
     }
 
+    /// The lineage and serial `rest` read, while the database is closed.
+    fn said_at_rest(&self) -> Option<(Option<String>, u64)> {
+        let tree = self.tree.read().unwrap_or_else(PoisonError::into_inner);
+        if tree.is_some() {
+            return None;
+        }
+        self.at_rest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The database was just opened: `settle` counts from here.
     fn opened(&self) {
+        *self.at_rest.lock().unwrap_or_else(PoisonError::into_inner) = None;
         self.writes_since_opening.store(0, Ordering::SeqCst);
         self.bytes_since_opening.store(0, Ordering::SeqCst);
         self.settle_bytes
