@@ -1156,7 +1156,8 @@ fn watch_memory(
     // What the watcher holds as it waits for the next change: sampled
     // once its cycle is over and the freed memory given back, and with
     // --apply once the writer's database is closed, as it is while no
-    // edit comes (300 ms after a cycle at the default debounce).
+    // edit comes (three debounce windows after a cycle, at least 100 ms:
+    // 900 ms at the default debounce, 100 ms here).
     let idle = if apply {
         "resting: the state's database closed"
     } else {

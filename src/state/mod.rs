@@ -190,9 +190,12 @@ pub trait StateWriter: StateReader {
     /// writes left in memory.
     fn settle(&self) {}
     /// While a long-lived writer waits (`watch --apply`, idle for a
-    /// while): lets go of what can be opened again when next used. Nothing
-    /// is lost: every write is durable before it returns.
-    fn rest(&self) {}
+    /// while): lets go of what can be opened again when next used, and
+    /// says whether there was any. Nothing is lost: every write is durable
+    /// before it returns.
+    fn rest(&self) -> bool {
+        false
+    }
     /// Whether each read waits on a server (apply then reads the records
     /// of the media it sends while X answers, see `apply/prefetch.rs`);
     /// a local or in-memory read is cheaper than a thread that does it.

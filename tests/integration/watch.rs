@@ -594,9 +594,9 @@ fn sled_holds_the_database(env: &TestEnv) -> bool {
 
 /// With --apply, the writer's database is closed once no edit came for a
 /// while (open, sled holds its page table and the pages its writes
-/// rewrote: 52 MB of an idle watcher at 1,000,000 media). The state's
-/// lock stays held, and the next edit opens the database again, is
-/// applied and recorded.
+/// rewrote: 51 MiB of an idle watcher at 1,000,000 media). The state's
+/// lock stays held; a cycle with nothing to change leaves the database
+/// closed, and the next edit opens it again, is applied and recorded.
 #[test]
 fn an_idle_apply_watcher_closes_the_state_database_and_opens_it_for_the_next_edit() {
     let emu = Emulator::start(TOKEN, Faults::default());
@@ -615,6 +615,15 @@ fn an_idle_apply_watcher_closes_the_state_database_and_opens_it_for_the_next_edi
     );
     let other = env.exits_with(&["adopt", &env.manifests()], 1);
     assert_has(&other.stderr, "(command `xmeta watch`)");
+    // A cycle that plans from the digests alone leaves it closed (were
+    // it opened, it would stay open until the next rest).
+    env.write(
+        "manifests/a.yaml",
+        &format!("# a note\n{}", manifest(0..2, "v1")),
+    );
+    w.wait_for("No changes. 2 media match the manifests.", 1);
+    w.wait_for_error("debug: cycle over: waiting for changes", 2);
+    assert!(!sled_holds_the_database(&env), "{}", w.errors());
 
     env.write(
         "manifests/a.yaml",

@@ -745,7 +745,8 @@ mod tests {
     }
 
     /// Between watch's cycles the writer's database is closed (`rest`):
-    /// its lineage and serial are answered without opening it, another
+    /// its lineage and serial, and reads of no media, are answered
+    /// without opening it, another
     /// handle can open it meanwhile and finds every write, and the next
     /// read or write opens it again.
     #[test]
@@ -755,9 +756,13 @@ mod tests {
         record_alt(&*s, "1", "a");
         let lineage = s.lineage().unwrap();
         assert!(db_is_busy(dir.path()), "open while in use");
-        s.rest();
+        assert!(s.rest());
         assert_eq!(s.serial().unwrap(), 1);
         assert_eq!(s.lineage().unwrap(), lineage);
+        // What a plan asks of the digests alone (no record) keeps it closed.
+        assert!(s.get_many(&[]).unwrap().is_empty());
+        assert!(s.get_present(&[]).unwrap().is_empty());
+        assert!(s.previews(&[]).unwrap().is_empty());
         // Closed: another handle opens it (waiting, as a writer does, for
         // sled's threads to let go) and finds the write.
         let other = open_db(dir.path()).expect("closed at rest");
@@ -769,11 +774,17 @@ mod tests {
         record_alt(&*s, "1", "b");
         assert!(db_is_busy(dir.path()), "opened again by the write");
         assert_eq!(s.serial().unwrap(), 2);
-        s.rest();
-        s.rest();
+        assert!(s.rest());
+        assert!(!s.rest(), "already at rest");
         assert_eq!(s.serial().unwrap(), 2);
         let one = MediaId::parse("1").unwrap();
         assert_eq!(s.get(&one).unwrap().unwrap().metadata, alt("b"));
+        // Let go of at rest: the head names the digest file of serial 2.
+        assert!(s.rest());
+        drop(s);
+        let reader = reader::SledReader::from_digest_file(dir.path()).expect("its digest file");
+        assert_eq!(reader.serial().unwrap(), 2);
+        assert_eq!(reader.lineage().unwrap(), lineage);
     }
 
     /// A reader lets go of the database once the digests are read (sled

@@ -224,6 +224,11 @@ impl StateReader for SledWriter {
     /// touch a few pages, and opening it again costs a read of its page
     /// table (105–130 ms at 1,000,000 media, most of a watch re-plan).
     fn get_many(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        // Asked of every plan (a watch cycle's, mostly for none): a
+        // database at rest stays closed.
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
         if ids.len() <= FEW_RECORDS {
             self.with_tree(|tree| tree.get_many(ids))
         } else {
@@ -234,6 +239,9 @@ impl StateReader for SledWriter {
     /// A few at a time (a group's, a batch of a saved plan's), so the
     /// database stays open.
     fn get_present(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, Record>> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
         self.with_tree(|tree| tree.get_present(ids))
     }
 
@@ -251,11 +259,20 @@ impl StateReader for SledWriter {
     }
 
     fn previews(&self, ids: &[MediaId]) -> anyhow::Result<BTreeMap<MediaId, String>> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
         self.with_tree(|tree| tree.previews(ids))
     }
 }
 
 impl StateWriter for SledWriter {
+    /// A database at rest is opened before anything is sent: one that
+    /// cannot be opened now could not record what X confirms.
+    fn ready_to_record(&self) -> anyhow::Result<()> {
+        self.with_tree(|_| Ok(()))
+    }
+
     fn record_many(&self, recordings: Vec<Recording>, event: Event) -> anyhow::Result<()> {
         let encoded = crate::state::record::encode_many(&recordings)?;
         let steps: Vec<_> = recordings
@@ -423,25 +440,23 @@ impl StateWriter for SledWriter {
     /// Closes the database (sled flushes it then); the next read of a
     /// record or write opens it again. Its lineage and serial are kept
     /// (`said_at_rest`), so a plan from the digests does not open it.
-    fn rest(&self) {
+    fn rest(&self) -> bool {
         let mut tree = self.tree.write().unwrap_or_else(PoisonError::into_inner);
         let Some(open) = tree.as_ref() else {
-            return;
+            return false;
         };
-        let said = (|| {
-            let said = (open.lineage()?, open.serial()?);
-            open.db
-                .flush()
-                .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
-            anyhow::Ok(said)
-        })();
+        let said = (|| anyhow::Ok((open.lineage()?, open.serial()?)))()
+            .and_then(|said| self.close(&mut tree).map(|()| said));
         match said {
             Ok(said) => {
                 *self.at_rest.lock().unwrap_or_else(PoisonError::into_inner) = Some(said);
-                *tree = None;
+                true
             }
-            // Every write is durable already: the open database stays.
-            Err(e) => tracing::warn!("{e:#}"),
+            // Every write is durable already: the database stays open.
+            Err(e) => {
+                tracing::warn!("{e:#}");
+                false
+            }
         }
     }
 
@@ -484,12 +499,17 @@ impl SledWriter {
     fn with_tree<T>(&self, read: impl FnOnce(&Tree) -> anyhow::Result<T>) -> anyhow::Result<T> {
         let mut tree = self.tree.read().unwrap_or_else(PoisonError::into_inner);
         if tree.is_none() {
-            // Opening it again failed before (busy, out of file handles):
-            // a long watch tries again rather than fail every write after.
+            // At rest, or opening it again failed before (busy, out of
+            // file handles): a long watch tries again rather than fail
+            // every write after.
             drop(tree);
-            if let Err(e) = self.reopen() {
-                tracing::warn!("{e:#}");
+            let mut closed = self.tree.write().unwrap_or_else(PoisonError::into_inner);
+            if closed.is_none() {
+                if let Err(e) = self.open(&mut closed) {
+                    tracing::warn!("{e:#}");
+                }
             }
+            drop(closed);
             tree = self.tree.read().unwrap_or_else(PoisonError::into_inner);
         }
         let tree = tree.as_ref().ok_or_else(|| {
@@ -512,16 +532,30 @@ impl SledWriter {
     fn reopen(&self) -> anyhow::Result<()> {
         let mut tree = self.tree.write().unwrap_or_else(PoisonError::into_inner);
         // sled locks its files while open: the old handle goes first.
-        if let Some(old) = tree.take() {
-            old.db
-                .flush()
-                .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
-        }
+        self.close(&mut tree)?;
+        self.open(&mut tree)
+    }
+
+    /// Opens the database into `tree` (the writer's, locked for writing,
+    /// closed).
+    fn open(&self, tree: &mut Option<Tree>) -> anyhow::Result<()> {
         *tree = Some(Tree {
             dir: self.dir.clone(),
             db: open_db(&self.dir)?,
         });
         self.opened();
+        Ok(())
+    }
+
+    /// Flushes the open database and closes it (`tree` is the writer's,
+    /// locked for writing); a failed flush leaves it open.
+    fn close(&self, tree: &mut Option<Tree>) -> anyhow::Result<()> {
+        if let Some(open) = tree.as_ref() {
+            open.db
+                .flush()
+                .with_context(|| format!("cannot flush the state in `{}`", self.dir.display()))?;
+        }
+        *tree = None;
         Ok(())
     }
 
@@ -582,15 +616,23 @@ impl SledWriter {
         if *self.serial.lock().unwrap_or_else(PoisonError::into_inner) != serial {
             ledger.forget();
         }
-        self.with_tree(|tree| match tree.lineage()? {
-            Some(lineage) if tree.serial()? == serial => ledger
-                .save(&self.dir, &Of { lineage, serial }, || tree.digests())
+        // At rest (a watch stopped while idle), the database is opened
+        // only if the digests must be read from it.
+        let said = match self.said_at_rest() {
+            Some(said) => said,
+            None => self.with_tree(|tree| Ok((tree.lineage()?, tree.serial()?)))?,
+        };
+        match said {
+            (Some(lineage), at) if at == serial => ledger
+                .save(&self.dir, &Of { lineage, serial }, || {
+                    self.with_tree(Tree::digests)
+                })
                 .map(Some),
             _ => {
                 digest_file::drop_held(&self.dir);
                 Ok(None)
             }
-        })
+        }
     }
 
     /// The head, naming the digest file written with it (`digests`), if
