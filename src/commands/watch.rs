@@ -201,8 +201,8 @@ impl Session<'_> {
 
     /// Closes the writer's database if no cycle came for `rest_after`:
     /// an open one holds sled's page table and the pages the writes
-    /// rewrote (at 1,000,000 media, a watcher idled at 599 MB with it
-    /// open, 547 MB closed). The next cycle that reads a record or writes
+    /// rewrote (at 1,000,000 media, a watcher idled at 585 MiB with it
+    /// open, 534 MiB closed). The next cycle that reads a record or writes
     /// opens it again, which costs a read of its page table (about 20 ms
     /// at 100,000 media, 110 ms at 1,000,000); a cycle that only plans
     /// from the digests does not open it.

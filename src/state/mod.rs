@@ -203,9 +203,9 @@ pub trait StateWriter: StateReader {
         false
     }
     /// Before anything is sent: whatever the state still reads before it
-    /// can record (the bucket's snapshot, read as the writer opened) is
-    /// read and checked, so a damaged state is refused before X is asked
-    /// anything.
+    /// can record (the bucket's snapshot, read as the writer opened; the
+    /// sled database a writer closed at rest) is read or opened and
+    /// checked, so a damaged state is refused before X is asked anything.
     fn ready_to_record(&self) -> anyhow::Result<()> {
         Ok(())
     }

@@ -623,6 +623,8 @@ fn an_idle_apply_watcher_closes_the_state_database_and_opens_it_for_the_next_edi
     );
     w.wait_for("No changes. 2 media match the manifests.", 1);
     w.wait_for_error("debug: cycle over: waiting for changes", 2);
+    let opened = "debug: the state database opened again";
+    assert_eq!(w.errors().matches(opened).count(), 0, "{}", w.errors());
     assert!(!sled_holds_the_database(&env), "{}", w.errors());
 
     env.write(
@@ -631,6 +633,7 @@ fn an_idle_apply_watcher_closes_the_state_database_and_opens_it_for_the_next_edi
     );
     w.wait_for("Apply complete: 1 applied, 0 failed.", 1);
     w.wait_for_error(resting, 2);
+    assert_eq!(w.errors().matches(opened).count(), 1, "{}", w.errors());
     assert_eq!(emu.request_count(), 3);
     // The record is on disk: a reader sees it while the watcher runs.
     let shown = env.exits_with(&["state", "show", &media_id(1)], 0);

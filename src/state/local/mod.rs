@@ -746,9 +746,8 @@ mod tests {
 
     /// Between watch's cycles the writer's database is closed (`rest`):
     /// its lineage and serial, and reads of no media, are answered
-    /// without opening it, another
-    /// handle can open it meanwhile and finds every write, and the next
-    /// read or write opens it again.
+    /// without opening it; another handle can open it meanwhile and finds
+    /// every write; the next read, write or apply opens it again.
     #[test]
     fn a_writer_at_rest_has_closed_its_database_and_opens_it_when_used() {
         let dir = tempfile::tempdir().unwrap();
@@ -777,6 +776,10 @@ mod tests {
         assert!(s.rest());
         assert!(!s.rest(), "already at rest");
         assert_eq!(s.serial().unwrap(), 2);
+        // An apply opens it before it sends anything.
+        s.ready_to_record().unwrap();
+        assert!(db_is_busy(dir.path()), "opened to record");
+        assert!(s.rest());
         let one = MediaId::parse("1").unwrap();
         assert_eq!(s.get(&one).unwrap().unwrap().metadata, alt("b"));
         // Let go of at rest: the head names the digest file of serial 2.

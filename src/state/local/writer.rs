@@ -497,6 +497,12 @@ impl StateWriter for SledWriter {
 
 impl SledWriter {
     fn with_tree<T>(&self, read: impl FnOnce(&Tree) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let cannot = || {
+            format!(
+                "the state database in `{}` could not be opened again",
+                self.dir.display()
+            )
+        };
         let mut tree = self.tree.read().unwrap_or_else(PoisonError::into_inner);
         if tree.is_none() {
             // At rest, or opening it again failed before (busy, out of
@@ -505,19 +511,15 @@ impl SledWriter {
             drop(tree);
             let mut closed = self.tree.write().unwrap_or_else(PoisonError::into_inner);
             if closed.is_none() {
-                if let Err(e) = self.open(&mut closed) {
-                    tracing::warn!("{e:#}");
-                }
+                self.open(&mut closed).with_context(cannot)?;
+                tracing::debug!("the state database opened again");
             }
             drop(closed);
             tree = self.tree.read().unwrap_or_else(PoisonError::into_inner);
         }
-        let tree = tree.as_ref().ok_or_else(|| {
-            anyhow!(
-                "the state database in `{}` could not be opened again",
-                self.dir.display()
-            )
-        })?;
+        // Closed again in between (another thread's `rest`): rare enough
+        // to be this use's error.
+        let tree = tree.as_ref().ok_or_else(|| anyhow!(cannot()))?;
         read(tree)
     }
 
@@ -528,7 +530,8 @@ impl SledWriter {
         Ok(out)
     }
 
-    /// Closes the database (sled flushes it then) and opens it again.
+    /// Closes the database (sled flushes it then) and opens it again; a
+    /// failed flush leaves it open.
     fn reopen(&self) -> anyhow::Result<()> {
         let mut tree = self.tree.write().unwrap_or_else(PoisonError::into_inner);
         // sled locks its files while open: the old handle goes first.
