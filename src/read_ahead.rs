@@ -1,6 +1,7 @@
-//! A source read on a thread of its own, a few chunks ahead of its
-//! consumer: what reading it costs (copying it aside, hashing it) runs
-//! beside what the consumer does with it (parsing), on another core.
+//! A source read on a thread of its own, a few chunks (or batches of
+//! items) ahead of its consumer: what reading it costs (copying it aside,
+//! hashing it, parsing it) runs beside what the consumer does with it
+//! (parsing, writing a database), on another core.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -86,6 +87,44 @@ impl Read for Ahead {
         self.at += n;
         Ok(n)
     }
+}
+
+/// Runs `produce` on a scoped thread, which hands its items over (`give`)
+/// in batches of `batch`, at most one batch ahead of `consume`, which
+/// gets them in order on this thread. The first error wins: a failed
+/// `consume` stops the producer (its next `give` fails), a failed
+/// `produce` ends the batches, the ones it gave before consumed first.
+pub fn batches_ahead<T: Send>(
+    batch: usize,
+    produce: impl FnOnce(&mut dyn FnMut(T) -> anyhow::Result<()>) -> anyhow::Result<()> + Send,
+    mut consume: impl FnMut(Vec<T>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    std::thread::scope(|s| {
+        let (batches, received) = sync_channel::<Vec<T>>(1);
+        let producer = s.spawn(move || {
+            let mut items = Vec::with_capacity(batch);
+            let stopped = || anyhow::anyhow!("the consumer stopped");
+            produce(&mut |item| {
+                items.push(item);
+                if items.len() == batch {
+                    let full = std::mem::replace(&mut items, Vec::with_capacity(batch));
+                    batches.send(full).map_err(|_| stopped())?;
+                }
+                Ok(())
+            })?;
+            if !items.is_empty() {
+                batches.send(items).map_err(|_| stopped())?;
+            }
+            Ok(())
+        });
+        let consumed = received.iter().try_for_each(&mut consume);
+        // The producer, blocked on a full queue, sees it gone and stops.
+        drop(received);
+        let production = producer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        consumed.and(production)
+    })
 }
 
 #[cfg(test)]
@@ -185,5 +224,62 @@ mod tests {
         assert_eq!(first.unwrap_err().to_string(), "disk gone");
         // Never an end of file after it: the input is not whole.
         assert_eq!(again.unwrap_err().to_string(), "the source failed before");
+    }
+
+    #[test]
+    fn batches_come_in_order_and_whole() {
+        let mut seen = Vec::new();
+        let mut sizes = Vec::new();
+        batches_ahead(
+            4,
+            |give| (0..10).try_for_each(give),
+            |batch: Vec<u32>| {
+                sizes.push(batch.len());
+                seen.extend(batch);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        assert_eq!(sizes, [4, 4, 2]);
+    }
+
+    /// A consumer's error is the one returned, and the producer stops
+    /// within the batches queued (one) and the one it was filling.
+    #[test]
+    fn a_failed_consumer_stops_the_producer() {
+        let given = std::sync::atomic::AtomicUsize::new(0);
+        let failed = batches_ahead(
+            10,
+            |give| {
+                (0..1_000_000).try_for_each(|i| {
+                    given.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    give(i)
+                })
+            },
+            |_: Vec<u32>| Err(anyhow::anyhow!("the database is full")),
+        );
+        assert_eq!(failed.unwrap_err().to_string(), "the database is full");
+        assert!(given.into_inner() <= 40);
+    }
+
+    /// A producer's error comes after the batches it gave were consumed.
+    #[test]
+    fn a_failed_producer_ends_the_batches_with_its_error() {
+        let mut seen = Vec::new();
+        let failed = batches_ahead(
+            2,
+            |give| {
+                (0..5).try_for_each(&mut *give)?;
+                Err(anyhow::anyhow!("line 7: not JSON"))
+            },
+            |batch: Vec<u32>| {
+                seen.extend(batch);
+                Ok(())
+            },
+        );
+        assert_eq!(failed.unwrap_err().to_string(), "line 7: not JSON");
+        // The last, partial batch is never given: the producer failed.
+        assert_eq!(seen, [0, 1, 2, 3]);
     }
 }

@@ -21,6 +21,24 @@ pub(super) enum Failed {
 /// Writes the export of `store` (which exists) to `out`; returns how many
 /// media it holds.
 pub(super) fn write(store: &dyn StateReader, out: &mut dyn Write) -> Result<usize, Failed> {
+    write_as(store, out, Layout::Pretty)
+}
+
+/// How an export is laid out: as `state export` shows it, or compact
+/// (`state migrate`'s private copy, read back only by xmeta: half the
+/// bytes to write and parse again).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    Pretty,
+    Compact,
+}
+
+/// `write`, laid out as `layout`.
+pub(super) fn write_as(
+    store: &dyn StateReader,
+    out: &mut dyn Write,
+    layout: Layout,
+) -> Result<usize, Failed> {
     let export = Streamed {
         format_version: FORMAT_VERSION,
         // An existing state has one; the format's "" is "none".
@@ -29,7 +47,10 @@ pub(super) fn write(store: &dyn StateReader, out: &mut dyn Write) -> Result<usiz
         media: Media(Reads::new(store)),
         history: History(Reads::new(store)),
     };
-    let written = crate::untrusted::write_json_pretty(&mut *out, &export);
+    let written = match layout {
+        Layout::Pretty => crate::untrusted::write_json_pretty(&mut *out, &export),
+        Layout::Compact => serde_json::to_writer(&mut *out, &export),
+    };
     for reads in [&export.media.0, &export.history.0] {
         if let Some(e) = reads.failed.take() {
             return Err(Failed::State(e));

@@ -35,6 +35,7 @@ mod lint;
 mod lint_review;
 mod locking;
 mod man_pages;
+mod migrate;
 mod one_planner;
 mod pr_comment;
 mod readme_workflows;

@@ -582,16 +582,6 @@ fn a_plain_watcher_leaves_an_untouched_state_closed_and_still_sees_writes() {
     assert_eq!(w.errors().matches(closed).count(), 2, "{}", w.errors());
 }
 
-/// Whether sled holds its own lock on the state's database files, as it
-/// does while the database is open.
-fn sled_holds_the_database(env: &TestEnv) -> bool {
-    let file = std::fs::File::open(env.state_dir().join("db").join("db")).unwrap();
-    matches!(
-        file.try_lock_shared(),
-        Err(std::fs::TryLockError::WouldBlock)
-    )
-}
-
 /// With --apply, the writer's database is closed once no edit came for a
 /// while (open, sled holds its page table and the pages its writes
 /// rewrote: 51 MiB of an idle watcher at 1,000,000 media). The state's
@@ -611,7 +601,7 @@ fn an_idle_apply_watcher_closes_the_state_database_and_opens_it_for_the_next_edi
     wait_until(
         Duration::from_secs(15),
         "sled to let go of its files",
-        || !sled_holds_the_database(&env),
+        || !env.sled_holds_the_database(),
     );
     let other = env.exits_with(&["adopt", &env.manifests()], 1);
     assert_has(&other.stderr, "(command `xmeta watch`)");
@@ -625,7 +615,7 @@ fn an_idle_apply_watcher_closes_the_state_database_and_opens_it_for_the_next_edi
     w.wait_for_error("debug: cycle over: waiting for changes", 2);
     let opened = "debug: the state database opened again";
     assert_eq!(w.errors().matches(opened).count(), 0, "{}", w.errors());
-    assert!(!sled_holds_the_database(&env), "{}", w.errors());
+    assert!(!env.sled_holds_the_database(), "{}", w.errors());
 
     env.write(
         "manifests/a.yaml",

@@ -295,6 +295,16 @@ impl TestEnv {
         self.path("state")
     }
 
+    /// Whether sled holds its own lock on the state's database files, as
+    /// it does while the database is open.
+    pub fn sled_holds_the_database(&self) -> bool {
+        let file = std::fs::File::open(self.state_dir().join("db").join("db")).unwrap();
+        matches!(
+            file.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        )
+    }
+
     /// On PostgreSQL, a directory that can never exist: a binary that
     /// ignored `XMETA_STATE` and fell back to sled fails instead of passing.
     fn state_dir_setting(&self) -> PathBuf {

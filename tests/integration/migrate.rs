@@ -1,0 +1,73 @@
+//! How `state migrate` copies: the source's lock held throughout, a sled
+//! source's database closed while the target is written.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// Before: the source's sled database stayed open for the whole copy,
+/// beside the target being written (at 1,000,000 media 310 MiB in all,
+/// over the 256 MB every state command must stay within). Now it is read
+/// into a private copy first and closed; its lock stays held, and the
+/// copy is whole once the target's writes go on.
+#[test]
+fn a_sled_source_is_closed_while_the_target_is_written_and_stays_locked() {
+    let Some(db) = OwnDatabase::new(
+        "migrate::a_sled_source_is_closed_while_the_target_is_written_and_stays_locked",
+        "migrate_closed",
+    ) else {
+        return;
+    };
+    let source = TestEnv::new();
+    source.write("manifests/a.yaml", &manifest(0..5, "v1"));
+    source.exits_with(&["adopt", &source.manifests()], 0);
+    // The target: a state that holds nothing (a media adopted and
+    // forgotten), and a record of the first media to copy, uncommitted:
+    // the copy waits at its first write there.
+    let target = db.env().with_env("XMETA_WORKSPACE", "copy");
+    target.write("manifests/a.yaml", &manifest(9..10, "v1"));
+    let m = target.manifests();
+    target.exits_with(&["adopt", &m, "--create-workspace"], 0);
+    target.exits_with(&["state", "rm", &media_id(9)], 0);
+    let held = db.hold_record("copy", &media_id(0));
+    let migrate = source
+        .command(&[
+            "state",
+            "migrate",
+            "--to",
+            &db.url,
+            "--to-workspace",
+            "copy",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the copy to wait at its first write",
+        || db.waiting_sessions() > 0,
+    );
+    assert!(
+        !source.sled_holds_the_database(),
+        "the source's database is open while the target is written"
+    );
+    let other = source.exits_with(&["adopt", &source.manifests()], 1);
+    assert_has(&other.stderr, "(command `xmeta state migrate");
+
+    drop(held);
+    let done = migrate.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_has(&stdout, "Copied 5 media");
+    let listed = target.exits_with(&["state", "list"], 0);
+    assert_eq!(listed.stdout.lines().count(), 5, "{}", listed.stdout);
+    let moved = source.exits_with(&["plan", &source.manifests()], 1);
+    assert_has(&moved.stderr, "moved to");
+}
