@@ -7,8 +7,10 @@
 //!     XMETA_BENCH_FAR=1 cargo bench --bench perf   # only a state 5 ms away
 //!     XMETA_BENCH_WATCH=1 cargo bench --bench perf # only watch's re-plans
 //!
-//! The last is the growth table: each command on an empty and on a full
-//! state at each size, one run each (`growth`).
+//! The growth table (`XMETA_BENCH_GROWTH`): each command on an empty and
+//! on a full state at each size, one run each (`growth`); with
+//! `XMETA_TEST_DATABASE_URL`, also `state migrate` to PostgreSQL and back
+//! and PostgreSQL's `state list` and `state export`.
 //!
 //! Scenarios: the `serde_yaml` floor (one thread reads and parses every file
 //! into `serde_yaml::Value`), `xmeta validate`, `xmeta plan` on an empty and
@@ -1310,6 +1312,62 @@ fn growth(sizes: &[u64]) {
             "`state import --force`, full state (× the export)",
             cell(&m, export_bytes),
         );
+        let copied = format!("Copied {total} media");
+        let to = root.path().join("migrated").display().to_string();
+        let m = measured(&["state", "migrate", "--to", &to, "--keep-source"], &full);
+        assert!(m.stdout.contains(&copied), "{}", m.stdout);
+        row(
+            "`state migrate` to sled (× the export)",
+            cell(&m, export_bytes),
+        );
+        // The same state in PostgreSQL, with its server (by hand).
+        if let Some(url) = std::env::var("XMETA_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            let workspace = format!("growth-{}-{total}", std::process::id());
+            drop_workspace(&url, &workspace);
+            let args = [
+                "--create-workspace",
+                "state",
+                "migrate",
+                "--to",
+                &url,
+                "--to-workspace",
+                &workspace,
+                "--keep-source",
+            ];
+            let m = measured(&args, &full);
+            assert!(m.stdout.contains(&copied), "{}", m.stdout);
+            row(
+                "`state migrate` to PostgreSQL (× the export)",
+                cell(&m, export_bytes),
+            );
+            let pg = Store::Postgres {
+                url: url.clone(),
+                workspace: workspace.clone(),
+            };
+            row(
+                "PostgreSQL: `state list` (× the export)",
+                cell(&measured(&["state", "list"], &pg), export_bytes),
+            );
+            let again = root.path().join("again.json").display().to_string();
+            row(
+                "PostgreSQL: `state export` (× the export)",
+                cell(
+                    &measured(&["state", "export", "--out", &again], &pg),
+                    export_bytes,
+                ),
+            );
+            let back = root.path().join("back").display().to_string();
+            let m = measured(&["state", "migrate", "--to", &back, "--keep-source"], &pg);
+            assert!(m.stdout.contains(&copied), "{}", m.stdout);
+            row(
+                "`state migrate` from PostgreSQL to sled (× the export)",
+                cell(&m, export_bytes),
+            );
+            drop_workspace(&url, &workspace);
+        }
     }
     println!("| command (sled) | {} |", heads.join(" | "));
     println!("|---|{}", "---|".repeat(heads.len()));
