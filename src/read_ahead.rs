@@ -94,29 +94,36 @@ impl Read for Ahead {
 /// gets them in order on this thread. The first error wins: a failed
 /// `consume` stops the producer (its next `give` fails), a failed
 /// `produce` ends the batches, the ones it gave before consumed first.
+/// Where no thread can be started, both run here, one after the other.
 pub fn batches_ahead<T: Send>(
     batch: usize,
     produce: impl FnOnce(&mut dyn FnMut(T) -> anyhow::Result<()>) -> anyhow::Result<()> + Send,
     mut consume: impl FnMut(Vec<T>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    // Taken by the thread, or by this one if none can be started (a
+    // container at its limit of processes).
+    let produce = std::sync::Mutex::new(Some(produce));
+    let take = || produce.lock().ok().and_then(|mut p| p.take());
     std::thread::scope(|s| {
         let (batches, received) = sync_channel::<Vec<T>>(1);
-        let producer = s.spawn(move || {
-            let mut items = Vec::with_capacity(batch);
-            let stopped = || anyhow::anyhow!("the consumer stopped");
-            produce(&mut |item| {
-                items.push(item);
-                if items.len() == batch {
-                    let full = std::mem::replace(&mut items, Vec::with_capacity(batch));
-                    batches.send(full).map_err(|_| stopped())?;
+        let started = std::thread::Builder::new()
+            .name("xmeta-read-ahead".into())
+            .spawn_scoped(s, move || {
+                let stopped = || anyhow::anyhow!("the consumer stopped");
+                match take() {
+                    Some(produce) => in_batches(batch, produce, |full| {
+                        batches.send(full).map_err(|_| stopped())
+                    }),
+                    None => Ok(()),
                 }
-                Ok(())
-            })?;
-            if !items.is_empty() {
-                batches.send(items).map_err(|_| stopped())?;
-            }
-            Ok(())
-        });
+            });
+        let Ok(producer) = started else {
+            drop(received);
+            return match take() {
+                Some(produce) => in_batches(batch, produce, &mut consume),
+                None => Ok(()),
+            };
+        };
         let consumed = received.iter().try_for_each(&mut consume);
         // The producer, blocked on a full queue, sees it gone and stops.
         drop(received);
@@ -125,6 +132,28 @@ pub fn batches_ahead<T: Send>(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         consumed.and(production)
     })
+}
+
+/// `produce`'s items handed to `full` in batches of `batch`, the last
+/// one as it is.
+fn in_batches<T>(
+    batch: usize,
+    produce: impl FnOnce(&mut dyn FnMut(T) -> anyhow::Result<()>) -> anyhow::Result<()>,
+    mut full: impl FnMut(Vec<T>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut items = Vec::with_capacity(batch);
+    produce(&mut |item| {
+        items.push(item);
+        if items.len() == batch {
+            full(std::mem::replace(&mut items, Vec::with_capacity(batch)))?;
+        }
+        Ok(())
+    })?;
+    if items.is_empty() {
+        Ok(())
+    } else {
+        full(items)
+    }
 }
 
 #[cfg(test)]
@@ -260,7 +289,8 @@ mod tests {
             |_: Vec<u32>| Err(anyhow::anyhow!("the database is full")),
         );
         assert_eq!(failed.unwrap_err().to_string(), "the database is full");
-        assert!(given.into_inner() <= 40);
+        // The batch consumed, the one queued and the one being filled.
+        assert!(given.into_inner() <= 30);
     }
 
     /// A producer's error comes after the batches it gave were consumed.

@@ -219,20 +219,25 @@ fn migrate(
     // Copied through an export in a private temporary file, with the
     // source's database closed (its lock still held) while the target is
     // written: open, a sled state of 1,000,000 media holds some 80 MB
-    // beside the target's. State export and import's own passes.
-    let copy = tempfile::tempfile().context("cannot make a temporary copy of the state")?;
+    // beside the target's. One way for every backend: whatever the
+    // source, it is read whole (and a damaged one refused) before the
+    // target is touched. State export's and import's own passes.
+    let cannot = || {
+        format!(
+            "cannot write the temporary copy of the state in `{}` (TMPDIR; it takes about 0.65 times the size of `xmeta state export`'s output)",
+            std::env::temp_dir().display()
+        )
+    };
+    let copy = tempfile::tempfile().with_context(cannot)?;
     let count = {
         let mut spool = std::io::BufWriter::with_capacity(1 << 16, &copy);
         let compact = super::state_export::Layout::Compact;
         let count =
             super::state_export::write_as(&*source, &mut spool, compact).map_err(|e| match e {
                 Failed::State(e) => e,
-                Failed::Write(e) => {
-                    anyhow::Error::new(e).context("cannot write the temporary copy of the state")
-                }
+                Failed::Write(e) => anyhow::Error::new(e).context(cannot()),
             })?;
-        std::io::Write::flush(&mut spool)
-            .context("cannot write the temporary copy of the state")?;
+        std::io::Write::flush(&mut spool).with_context(cannot)?;
         count
     };
     if source.rest() {

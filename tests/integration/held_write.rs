@@ -9,69 +9,12 @@ use std::time::Duration;
 
 use crate::support::*;
 
-/// A session that holds some records' rows (`SELECT … FOR UPDATE` in an
-/// open transaction) until released or dropped: the writer's upsert of
-/// those rows waits at the server, as long as they are held.
-struct HeldRow {
-    runtime: tokio::runtime::Runtime,
-    client: Option<tokio_postgres::Client>,
-}
-
-impl HeldRow {
-    fn hold(url: &str, workspace: &str, media: &[String]) -> HeldRow {
-        let media = media
-            .iter()
-            .map(|m| format!("'{m}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-                .batch_execute(&format!(
-                    "BEGIN; SELECT 1 FROM xmeta_records \
-                     WHERE workspace = '{workspace}' AND media_id IN ({media}) FOR UPDATE"
-                ))
-                .await
-                .unwrap();
-            client
-        });
-        HeldRow {
-            runtime,
-            client: Some(client),
-        }
-    }
-
-    fn release(&mut self) {
-        if let Some(client) = self.client.take() {
-            self.runtime
-                .block_on(client.batch_execute("ROLLBACK"))
-                .unwrap();
-        }
-    }
-}
-
-impl Drop for HeldRow {
-    fn drop(&mut self) {
-        // Dropping the connection ends the session, and its transaction.
-        self.client.take();
-    }
-}
-
 /// `xmeta apply` of the manifests at concurrency 2, its stdout kept in
 /// `apply.out`, returned once its first write waits on a held row.
 struct Applying<'e> {
     env: &'e TestEnv,
     url: String,
     xmeta: Killed,
-    /// Counts the writer's sessions that wait on a lock (0 or 1).
-    waiting: String,
 }
 
 impl<'e> Applying<'e> {
@@ -90,15 +33,10 @@ impl<'e> Applying<'e> {
             .spawn()
             .unwrap(),
         );
-        let pid = xmeta.0.id();
         let applying = Applying {
             env,
             url: url.to_string(),
             xmeta,
-            waiting: format!(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE application_name = 'xmeta/{pid}' AND wait_event_type = 'Lock'"
-            ),
         };
         wait_until(
             Duration::from_mins(1),
@@ -109,7 +47,7 @@ impl<'e> Applying<'e> {
     }
 
     fn write_waits(&self) -> bool {
-        sql(&self.url, &self.waiting).unwrap() == ["1"]
+        waits_on_a_lock(&self.url, self.xmeta.0.id())
     }
 
     fn output(&self) -> String {

@@ -1,6 +1,7 @@
 //! How `state migrate` copies: the source's lock held throughout, a sled
 //! source's database closed while the target is written.
 
+use std::io::Read;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -30,24 +31,38 @@ fn a_sled_source_is_closed_while_the_target_is_written_and_stays_locked() {
     let m = target.manifests();
     target.exits_with(&["adopt", &m, "--create-workspace"], 0);
     target.exits_with(&["state", "rm", &media_id(9)], 0);
-    let held = db.hold_record("copy", &media_id(0));
-    let migrate = source
-        .command(&[
-            "state",
-            "migrate",
-            "--to",
-            &db.url,
-            "--to-workspace",
-            "copy",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let held = HeldRow::begin_with(
+        &db.url,
+        &format!(
+            "INSERT INTO xmeta_records (workspace, media_id, record) VALUES ('copy', '{}', '')",
+            media_id(0)
+        ),
+    );
+    let mut migrate = Killed(
+        source
+            .command(&[
+                "state",
+                "migrate",
+                "--to",
+                &db.url,
+                "--to-workspace",
+                "copy",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = migrate.0.id();
     wait_until(
         Duration::from_secs(30),
         "the copy to wait at its first write",
-        || db.waiting_sessions() > 0,
+        || {
+            if let Some(status) = migrate.0.try_wait().unwrap() {
+                panic!("migrate ended ({status}) before its first write");
+            }
+            waits_on_a_lock(&db.url, pid)
+        },
     );
     assert!(
         !source.sled_holds_the_database(),
@@ -57,14 +72,28 @@ fn a_sled_source_is_closed_while_the_target_is_written_and_stays_locked() {
     assert_has(&other.stderr, "(command `xmeta state migrate");
 
     drop(held);
-    let done = migrate.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&done.stdout);
-    assert_eq!(
-        done.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    let mut done = None;
+    wait_until(Duration::from_secs(30), "migrate to end", || {
+        done = migrate.0.try_wait().unwrap();
+        done.is_some()
+    });
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    migrate
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    migrate
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(done.and_then(|s| s.code()), Some(0), "{stdout}{stderr}");
     assert_has(&stdout, "Copied 5 media");
     let listed = target.exits_with(&["state", "list"], 0);
     assert_eq!(listed.stdout.lines().count(), 5, "{}", listed.stdout);

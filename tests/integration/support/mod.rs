@@ -6,10 +6,12 @@
 #[path = "../../../benches/support/delay_proxy.rs"]
 pub mod delay_proxy;
 pub mod emulator;
+pub mod held_row;
 pub mod hostile;
 pub mod own_database;
 pub mod s3;
 
+pub use held_row::{waits_on_a_lock, HeldRow};
 pub use own_database::OwnDatabase;
 
 use std::path::{Path, PathBuf};
