@@ -1312,13 +1312,17 @@ fn growth(sizes: &[u64]) {
             "`state import --force`, full state (× the export)",
             cell(&m, export_bytes),
         );
-        let copied = format!("Copied {total} media");
+        // Each copy checked whole (every media copied), and its cell.
+        let copied = |args: &[&str], from: &Store| {
+            let m = measured(args, from);
+            let said = format!("Copied {total} media");
+            assert!(m.stdout.contains(&said), "{}", m.stdout);
+            cell(&m, export_bytes)
+        };
         let to = root.path().join("migrated").display().to_string();
-        let m = measured(&["state", "migrate", "--to", &to, "--keep-source"], &full);
-        assert!(m.stdout.contains(&copied), "{}", m.stdout);
         row(
             "`state migrate` to sled (× the export)",
-            cell(&m, export_bytes),
+            copied(&["state", "migrate", "--to", &to, "--keep-source"], &full),
         );
         // The same state in PostgreSQL, with its server (by hand).
         if let Some(url) = std::env::var("XMETA_TEST_DATABASE_URL")
@@ -1337,11 +1341,9 @@ fn growth(sizes: &[u64]) {
                 &workspace,
                 "--keep-source",
             ];
-            let m = measured(&args, &full);
-            assert!(m.stdout.contains(&copied), "{}", m.stdout);
             row(
                 "`state migrate` to PostgreSQL (× the export)",
-                cell(&m, export_bytes),
+                copied(&args, &full),
             );
             let pg = Store::Postgres {
                 url: url.clone(),
@@ -1360,11 +1362,9 @@ fn growth(sizes: &[u64]) {
                 ),
             );
             let back = root.path().join("back").display().to_string();
-            let m = measured(&["state", "migrate", "--to", &back, "--keep-source"], &pg);
-            assert!(m.stdout.contains(&copied), "{}", m.stdout);
             row(
                 "`state migrate` from PostgreSQL to sled (× the export)",
-                cell(&m, export_bytes),
+                copied(&["state", "migrate", "--to", &back, "--keep-source"], &pg),
             );
             drop_workspace(&url, &workspace);
         }

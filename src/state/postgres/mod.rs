@@ -920,6 +920,9 @@ struct PgWriter {
 /// sort of the workspace spilled to disk, 0.6 s a page, 70 s for `state
 /// list`; 3 ms a page once analyzed (0.2 s, sampling 30,000 rows).
 const ANALYZED_AFTER: usize = 10_000;
+/// How long a closing writer's `ANALYZE` may take (0.2 s at 1,000,000
+/// media: it samples 30,000 rows whatever the size).
+const ANALYZE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One write: what it changes, atomically with its history and serial.
 enum Change {
@@ -1021,6 +1024,33 @@ async fn commit(
 }
 
 impl PgWriter {
+    /// The statistics of xmeta's tables made afresh after a bulk write
+    /// (`ANALYZED_AFTER`), once the lock is let go. Best effort, and never
+    /// a wait: a table another session is analyzing, vacuuming or
+    /// altering is skipped (`SKIP_LOCKED`), the whole is bounded, and
+    /// after a signal it is left to autovacuum. A role that does not own
+    /// the tables gets a server warning.
+    fn analyze_if_bulk(&self) {
+        if self.changed.load(std::sync::atomic::Ordering::SeqCst) < ANALYZED_AFTER
+            || crate::shutdown::state_deadline().is_some()
+        {
+            return;
+        }
+        let analyzed = self
+            .rows
+            .session
+            .run_within(ANALYZE_WAIT, |client| async move {
+                client
+                    .read()
+                    .await
+                    .batch_execute("ANALYZE (SKIP_LOCKED) xmeta_records, xmeta_history")
+                    .await
+            });
+        if let Err(e) = analyzed {
+            tracing::debug!("{e:#}");
+        }
+    }
+
     fn provenance(&self) -> Provenance {
         self.provenance
             .read()
@@ -1065,18 +1095,18 @@ impl PgWriter {
         let workspace = self.rows.workspace();
         let removed = self.rows.session.run(|client| async move {
             let client = client.read().await;
-            let mut removed = 0;
-            for table in ["xmeta_records", "xmeta_history"] {
-                let rows = client
-                    .execute(
-                        &format!("DELETE FROM {table} WHERE workspace = $1"),
-                        &[&workspace],
-                    )
-                    .await?;
-                if table == "xmeta_records" {
-                    removed = rows;
-                }
-            }
+            let removed = client
+                .execute(
+                    "DELETE FROM xmeta_records WHERE workspace = $1",
+                    &[&workspace],
+                )
+                .await?;
+            client
+                .execute(
+                    "DELETE FROM xmeta_history WHERE workspace = $1",
+                    &[&workspace],
+                )
+                .await?;
             Ok(removed)
         })?;
         let mut changed = usize::try_from(removed).unwrap_or(usize::MAX);
@@ -1348,36 +1378,3 @@ impl Drop for PgWriter {
         self.analyze_if_bulk();
     }
 }
-
-impl PgWriter {
-    /// The statistics of xmeta's tables made afresh after a bulk write
-    /// (`ANALYZED_AFTER`), once the lock is let go. Best effort, and never
-    /// a wait: a table another session is analyzing, vacuuming or
-    /// altering is skipped (`SKIP_LOCKED`), the whole is bounded, and
-    /// after a signal it is left to autovacuum. A role that does not own
-    /// the tables gets a server warning.
-    fn analyze_if_bulk(&self) {
-        if self.changed.load(std::sync::atomic::Ordering::SeqCst) < ANALYZED_AFTER
-            || crate::shutdown::state_deadline().is_some()
-        {
-            return;
-        }
-        let analyzed = self
-            .rows
-            .session
-            .run_within(ANALYZE_WAIT, |client| async move {
-                client
-                    .read()
-                    .await
-                    .batch_execute("ANALYZE (SKIP_LOCKED) xmeta_records, xmeta_history")
-                    .await
-            });
-        if let Err(e) = analyzed {
-            tracing::debug!("{e:#}");
-        }
-    }
-}
-
-/// How long a closing writer's `ANALYZE` may take (0.2 s at 1,000,000
-/// media: it samples 30,000 rows whatever the size).
-const ANALYZE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
