@@ -216,10 +216,10 @@ fn migrate(
     if held > 0 {
         bail!("the target {to} already holds {held} media; nothing was copied (to replace them, export this state and `xmeta state import --force` it there)");
     }
-    // Copied through an export in a private temporary file, with the
-    // source's database closed (its lock still held) while the target is
-    // written: open, a sled state of 1,000,000 media holds some 80 MB
-    // beside the target's. One way for every backend: whatever the
+    // Copied through an export in a private temporary file, the source
+    // letting go of what it read (its lock still held) while the target is
+    // written: at 1,000,000 media, a sled source's open database holds
+    // some 80 MB beside the target's, a bucket source's image some 100. One way for every backend: whatever the
     // source, it is read whole (and a damaged one refused) before the
     // target is touched. State export's and import's own passes.
     let cannot = || {
@@ -240,8 +240,8 @@ fn migrate(
         std::io::Write::flush(&mut spool).with_context(cannot)?;
         count
     };
-    if source.rest() {
-        tracing::debug!("the source's database closed while the copy is written");
+    if source.done_reading() {
+        tracing::debug!("the source let go of what it read while the copy is written");
         crate::give_back();
     }
     super::state_import::replace(

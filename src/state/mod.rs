@@ -196,6 +196,15 @@ pub trait StateWriter: StateReader {
     fn rest(&self) -> bool {
         false
     }
+    /// The caller reads nothing more from this writer, though it keeps its
+    /// lock (`state migrate`, once its copy of the source is made, while
+    /// the target is written): lets go of everything held for reads, as
+    /// `rest` does and, where opening it again would cost more than a
+    /// watch should wait (a bucket's snapshot), that too. Says whether
+    /// there was any. A read after it opens or reads the state again.
+    fn done_reading(&self) -> bool {
+        self.rest()
+    }
     /// Whether each read waits on a server (apply then reads the records
     /// of the media it sends while X answers, see `apply/prefetch.rs`);
     /// a local or in-memory read is cheaper than a thread that does it.

@@ -15,7 +15,8 @@
 //! the one that took it over; then its journals are deleted.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use anyhow::anyhow;
 
@@ -46,8 +47,8 @@ pub struct BucketWriter {
     /// Everything below, changed one write at a time.
     written: Mutex<Written>,
     /// What readers of this writer see: the last durable state. Set once
-    /// its snapshot is read (`opening`).
-    image: OnceLock<RwLock<Image>>,
+    /// its snapshot is read (`opening`); let go by `done_reading`.
+    image: RwLock<Option<Image>>,
     /// The state as opened, until the image is wanted.
     opening: Mutex<Opening>,
 }
@@ -67,6 +68,9 @@ enum Opening {
     Failed { opened: Opened },
     /// The image is set.
     Done,
+    /// The image was let go (`done_reading`): a later read reads the
+    /// state again, which must still be at this lineage and serial.
+    LetGo { lineage: String, serial: u64 },
 }
 
 /// What the writer opened: the state its image must be.
@@ -127,7 +131,7 @@ impl BucketWriter {
                     session: session.clone(),
                     journals: Vec::new(),
                 };
-                (written, OnceLock::from(RwLock::new(image)), Opening::Done)
+                (written, RwLock::new(Some(image)), Opening::Done)
             }
             Some((head, version, state)) => {
                 let left = head
@@ -152,7 +156,11 @@ impl BucketWriter {
                     .name("xmeta-snapshot".into())
                     .spawn(move || state.into_image())
                     .map_err(|e| anyhow!("cannot start reading the state's snapshot: {e}"))?;
-                (written, OnceLock::new(), Opening::Reading { opened, image })
+                (
+                    written,
+                    RwLock::new(None),
+                    Opening::Reading { opened, image },
+                )
             }
         };
         let writer = BucketWriter {
@@ -182,41 +190,57 @@ impl BucketWriter {
         self.written.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The image, once its snapshot is read (waited for here).
-    fn images(&self) -> anyhow::Result<&RwLock<Image>> {
-        if let Some(image) = self.image.get() {
-            return Ok(image);
+    /// Reads the image if it is not held: its snapshot waited for, or
+    /// the state read again after a failed read or `done_reading`.
+    fn load(&self) -> anyhow::Result<()> {
+        if self.held().is_some() {
+            return Ok(());
         }
         let mut opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(image) = self.image.get() {
-            return Ok(image);
+        if self.held().is_some() {
+            return Ok(());
         }
-        let (read, opened) = match std::mem::replace(&mut *opening, Opening::Done) {
+        let (read, then) = match std::mem::replace(&mut *opening, Opening::Done) {
             Opening::Reading { opened, image } => {
                 let read = image.join().unwrap_or_else(|_| {
                     Err(anyhow!("reading the state's snapshot failed unexpectedly"))
                 });
-                (read, opened)
+                (read, Opening::Failed { opened })
             }
-            Opening::Failed { opened } => (self.read_again(&opened), opened),
+            Opening::Failed { opened } => (
+                self.read_again(&opened.lineage, opened.serial),
+                Opening::Failed { opened },
+            ),
+            Opening::LetGo { lineage, serial } => (
+                self.read_again(&lineage, serial),
+                Opening::LetGo { lineage, serial },
+            ),
             Opening::Done => return Err(anyhow!("the state's image is missing")),
         };
         match read {
-            Ok(image) => Ok(self.image.get_or_init(|| RwLock::new(image))),
+            Ok(image) => {
+                *self.image.write().unwrap_or_else(PoisonError::into_inner) = Some(image);
+                Ok(())
+            }
             Err(e) => {
-                *opening = Opening::Failed { opened };
+                *opening = then;
                 Err(e)
             }
         }
     }
 
-    /// The image read again after a failed read: the state as this
-    /// writer opened it (it holds the lock: nobody else wrote since).
-    fn read_again(&self, opened: &Opened) -> anyhow::Result<Image> {
+    fn held(&self) -> RwLockReadGuard<'_, Option<Image>> {
+        self.image.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state read again: as this writer opened it, or as it left it
+    /// (it holds the lock: nobody else wrote since, and each of its own
+    /// writes was durable before it counted).
+    fn read_again(&self, lineage: &str, serial: u64) -> anyhow::Result<Image> {
         let Some((_, _, state)) = super::lazy::read(&self.store, &self.keys, &self.shown)? else {
             anyhow::bail!("the state at {} is gone", self.shown);
         };
-        if state.lineage() != opened.lineage || state.serial() != opened.serial {
+        if state.lineage() != lineage || state.serial() != serial {
             anyhow::bail!(
                 "the state at {} changed while this writer held its lock; run the command again",
                 self.shown
@@ -225,18 +249,15 @@ impl BucketWriter {
         state.into_image()
     }
 
-    fn image(&self) -> anyhow::Result<RwLockReadGuard<'_, Image>> {
-        Ok(self
-            .images()?
-            .read()
-            .unwrap_or_else(PoisonError::into_inner))
+    /// The image, once its snapshot is read (waited for here).
+    fn image(&self) -> anyhow::Result<Held<RwLockReadGuard<'_, Option<Image>>>> {
+        self.load()?;
+        Held::of(self.held())
     }
 
-    fn image_mut(&self) -> anyhow::Result<RwLockWriteGuard<'_, Image>> {
-        Ok(self
-            .images()?
-            .write()
-            .unwrap_or_else(PoisonError::into_inner))
+    fn image_mut(&self) -> anyhow::Result<Held<RwLockWriteGuard<'_, Option<Image>>>> {
+        self.load()?;
+        Held::of(self.image.write().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The lineage, serial and digests, without waiting for the snapshot.
@@ -481,6 +502,38 @@ impl BucketWriter {
     }
 }
 
+/// The image under its lock, there: a guard `BucketWriter::image` took
+/// after reading it (it is let go only by `done_reading`, after which the
+/// caller reads nothing).
+struct Held<G>(G);
+
+impl<G: Deref<Target = Option<Image>>> Held<G> {
+    fn of(guard: G) -> anyhow::Result<Held<G>> {
+        if guard.is_some() {
+            Ok(Held(guard))
+        } else {
+            Err(anyhow!("the state's image was let go while it was read"))
+        }
+    }
+}
+
+impl<G: Deref<Target = Option<Image>>> Deref for Held<G> {
+    type Target = Image;
+    fn deref(&self) -> &Image {
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("checked in `Held::of`"))
+    }
+}
+
+impl<G: DerefMut<Target = Option<Image>>> DerefMut for Held<G> {
+    fn deref_mut(&mut self) -> &mut Image {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("checked in `Held::of`"))
+    }
+}
+
 impl StateReader for BucketWriter {
     fn exists(&self) -> bool {
         true
@@ -526,7 +579,28 @@ impl StateReader for BucketWriter {
 
 impl StateWriter for BucketWriter {
     fn ready_to_record(&self) -> anyhow::Result<()> {
-        self.images().map(drop)
+        self.load()
+    }
+
+    /// Lets go of the image (its index, history and records' temporary
+    /// file: about 100 MB at 1,000,000 media). Not at `rest`: a watch
+    /// would read the whole snapshot from the bucket again for its next
+    /// edit. Every write was durable before it counted, so reading the
+    /// state again gives this image back.
+    fn done_reading(&self) -> bool {
+        let mut opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
+        if !matches!(*opening, Opening::Done) {
+            return false;
+        }
+        let mut image = self.image.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(image) = image.take() else {
+            return false;
+        };
+        *opening = Opening::LetGo {
+            lineage: image.lineage.clone(),
+            serial: image.serial,
+        };
+        true
     }
 
     fn record(&self, recording: Recording, event: Event) -> anyhow::Result<()> {
