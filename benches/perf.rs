@@ -1216,6 +1216,8 @@ fn growth(sizes: &[u64]) {
         None => rows.push((name.to_string(), vec![cell])),
     };
     let mut heads = Vec::new();
+    // The bucket rows' server, moto on loopback (as the S3 rows above).
+    let bucket = s3::S3Server::start("perf (growth's bucket rows)");
     for &total in sizes {
         let root = tempfile::tempdir().expect("tempdir");
         let tree = root.path().join("tree");
@@ -1229,11 +1231,12 @@ fn growth(sizes: &[u64]) {
         let cell = |m: &Measured, of: u64| {
             format!("{:.2} s, {}", m.wall.as_secs_f64(), rss(m.max_rss_kb, of))
         };
-        let measured = |args: &[&str], store: &Store| {
-            let m = run(args, store, &[]);
-            assert!(!m.stdout.is_empty() || args[0] == "state", "{args:?}");
+        let measured_with = |args: &[&str], store: &Store, env: &[(&str, &str)]| {
+            let m = run(args, store, env);
+            assert!(!m.stdout.is_empty() || args.contains(&"state"), "{args:?}");
             m
         };
+        let measured = |args: &[&str], store: &Store| measured_with(args, store, &[]);
         for (name, args) in [
             ("`validate`", vec!["validate", &tree_s]),
             ("`lint`", vec!["lint", &tree_s]),
@@ -1313,12 +1316,13 @@ fn growth(sizes: &[u64]) {
             cell(&m, export_bytes),
         );
         // Each copy checked whole (every media copied), and its cell.
-        let copied = |args: &[&str], from: &Store| {
-            let m = measured(args, from);
+        let copied_with = |args: &[&str], from: &Store, env: &[(&str, &str)]| {
+            let m = measured_with(args, from, env);
             let said = format!("Copied {total} media");
             assert!(m.stdout.contains(&said), "{}", m.stdout);
             cell(&m, export_bytes)
         };
+        let copied = |args: &[&str], from: &Store| copied_with(args, from, &[]);
         let to = root.path().join("migrated").display().to_string();
         row(
             "`state migrate` to sled (× the export)",
@@ -1367,6 +1371,69 @@ fn growth(sizes: &[u64]) {
                 copied(&["state", "migrate", "--to", &back, "--keep-source"], &pg),
             );
             drop_workspace(&url, &workspace);
+        }
+        // The same state in a bucket: moved there from sled, read, and
+        // moved back; and the export imported into a second one.
+        if let Some(server) = &bucket {
+            let env = server.env();
+            let reach: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let url = format!("s3://{}/growth-{}-{total}", s3::BUCKET, std::process::id());
+            let in_bucket = |workspace: &str| Store::Bucket {
+                url: url.clone(),
+                workspace: workspace.to_string(),
+                env: env.clone(),
+            };
+            let args = [
+                "--create-workspace",
+                "state",
+                "migrate",
+                "--to",
+                &url,
+                "--to-workspace",
+                "moved",
+                "--keep-source",
+            ];
+            row(
+                "`state migrate` to a bucket (× the export)",
+                copied_with(&args, &full, &reach),
+            );
+            let moved = in_bucket("moved");
+            row(
+                "bucket: `state list` (× the export)",
+                cell(&measured(&["state", "list"], &moved), export_bytes),
+            );
+            let again = root.path().join("again.json").display().to_string();
+            row(
+                "bucket: `state export` (× the export)",
+                cell(
+                    &measured(&["state", "export", "--out", &again], &moved),
+                    export_bytes,
+                ),
+            );
+            row(
+                "bucket: `state history` (× the export)",
+                cell(&measured(&["state", "history"], &moved), export_bytes),
+            );
+            let args = ["--create-workspace", "state", "import", &export];
+            let m = measured(&args, &in_bucket("imported"));
+            assert!(
+                m.stdout.contains(&format!("Imported {total} media")),
+                "{}",
+                m.stdout
+            );
+            row(
+                "bucket: `state import`, empty state (× the export)",
+                cell(&m, export_bytes),
+            );
+            let back = root.path().join("from-bucket").display().to_string();
+            row(
+                "`state migrate` from a bucket to sled (× the export)",
+                copied(
+                    &["state", "migrate", "--to", &back, "--keep-source"],
+                    &moved,
+                ),
+            );
         }
     }
     println!("| command (sled) | {} |", heads.join(" | "));
