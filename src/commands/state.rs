@@ -219,9 +219,10 @@ fn migrate(
     // Copied through an export in a private temporary file, the source
     // letting go of what it read (its lock still held) while the target is
     // written: at 1,000,000 media, a sled source's open database holds
-    // some 80 MB beside the target's, a bucket source's image some 100. One way for every backend: whatever the
-    // source, it is read whole (and a damaged one refused) before the
-    // target is touched. State export's and import's own passes.
+    // some 80 MB beside the target's, a bucket source's image some 100 MB.
+    // One way for every backend: whatever the source, it is read whole
+    // (and a damaged one refused) before the target is touched. State
+    // export's and import's own passes.
     let cannot = || {
         format!(
             "cannot write the temporary copy of the state in `{}` (TMPDIR; it takes about 0.65 times the size of `xmeta state export`'s output)",

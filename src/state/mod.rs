@@ -197,11 +197,12 @@ pub trait StateWriter: StateReader {
         false
     }
     /// The caller reads nothing more from this writer, though it keeps its
-    /// lock (`state migrate`, once its copy of the source is made, while
-    /// the target is written): lets go of everything held for reads, as
-    /// `rest` does and, where opening it again would cost more than a
-    /// watch should wait (a bucket's snapshot), that too. Says whether
-    /// there was any. A read after it opens or reads the state again.
+    /// lock and may still mark the state as moved (`state migrate`, once
+    /// its copy of the source is made, while the target is written): lets
+    /// go of everything held for reads, as `rest` does, and also of what
+    /// a watch keeps because it would be slow to read again (a bucket's
+    /// image). Says whether there was any. A sled writer opens its
+    /// database again for a later read; a bucket writer refuses it.
     fn done_reading(&self) -> bool {
         self.rest()
     }

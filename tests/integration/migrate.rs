@@ -58,7 +58,8 @@ fn a_bucket_source_lets_go_of_its_image_while_the_target_is_written() {
 /// first record is held uncommitted by another session, so the copy waits
 /// at its first write; there, `check` looks at the source and at the
 /// migrating process. The source's lock is held then, and once the row is
-/// let go the copy is whole and the source marked as moved.
+/// let go the copy is whole, the source said it let go of what it read,
+/// and it is marked as moved.
 fn copied_while_the_source_lets_go(
     test: &str,
     database: &str,
@@ -95,6 +96,7 @@ fn copied_while_the_source_lets_go(
                 "--to-workspace",
                 "copy",
             ])
+            .env("RUST_LOG", "xmeta=debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -139,6 +141,10 @@ fn copied_while_the_source_lets_go(
         .unwrap();
     assert_eq!(done.and_then(|s| s.code()), Some(0), "{stdout}{stderr}");
     assert_has(&stdout, "Copied 5 media");
+    assert_has(
+        &stderr,
+        "debug: the source let go of what it read while the copy is written",
+    );
     let listed = target.exits_with(&["state", "list"], 0);
     assert_eq!(listed.stdout.lines().count(), 5, "{}", listed.stdout);
     let moved = source.exits_with(&["plan", &source.manifests()], 1);

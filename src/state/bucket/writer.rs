@@ -47,9 +47,10 @@ pub struct BucketWriter {
     /// Everything below, changed one write at a time.
     written: Mutex<Written>,
     /// What readers of this writer see: the last durable state. Set once
-    /// its snapshot is read (`opening`); let go by `done_reading`.
+    /// its snapshot is read (`opening`), until `done_reading`.
     image: RwLock<Option<Image>>,
-    /// The state as opened, until the image is wanted.
+    /// The state as opened until the image is wanted, and whether it was
+    /// let go since.
     opening: Mutex<Opening>,
 }
 
@@ -68,9 +69,8 @@ enum Opening {
     Failed { opened: Opened },
     /// The image is set.
     Done,
-    /// The image was let go (`done_reading`): a later read reads the
-    /// state again, which must still be at this lineage and serial.
-    LetGo { lineage: String, serial: u64 },
+    /// The image was let go (`done_reading`): nothing reads it again.
+    LetGo,
 }
 
 /// What the writer opened: the state its image must be.
@@ -190,8 +190,10 @@ impl BucketWriter {
         self.written.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads the image if it is not held: its snapshot waited for, or
-    /// the state read again after a failed read or `done_reading`.
+    /// Reads the image if it is not held: its snapshot waited for, or the
+    /// state read again after a failed read. Refused once let go: a read
+    /// then is a caller's mistake, and reading the whole snapshot from the
+    /// bucket again would hide it.
     fn load(&self) -> anyhow::Result<()> {
         if self.held().is_some() {
             return Ok(());
@@ -200,21 +202,20 @@ impl BucketWriter {
         if self.held().is_some() {
             return Ok(());
         }
-        let (read, then) = match std::mem::replace(&mut *opening, Opening::Done) {
+        let (read, opened) = match std::mem::replace(&mut *opening, Opening::Done) {
             Opening::Reading { opened, image } => {
                 let read = image.join().unwrap_or_else(|_| {
                     Err(anyhow!("reading the state's snapshot failed unexpectedly"))
                 });
-                (read, Opening::Failed { opened })
+                (read, opened)
             }
-            Opening::Failed { opened } => (
-                self.read_again(&opened.lineage, opened.serial),
-                Opening::Failed { opened },
-            ),
-            Opening::LetGo { lineage, serial } => (
-                self.read_again(&lineage, serial),
-                Opening::LetGo { lineage, serial },
-            ),
+            Opening::Failed { opened } => (self.read_again(&opened), opened),
+            Opening::LetGo => {
+                *opening = Opening::LetGo;
+                return Err(anyhow!(
+                    "the state's image was let go once its copy was made; nothing reads it after"
+                ));
+            }
             Opening::Done => return Err(anyhow!("the state's image is missing")),
         };
         match read {
@@ -223,7 +224,7 @@ impl BucketWriter {
                 Ok(())
             }
             Err(e) => {
-                *opening = then;
+                *opening = Opening::Failed { opened };
                 Err(e)
             }
         }
@@ -233,14 +234,13 @@ impl BucketWriter {
         self.image.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The state read again: as this writer opened it, or as it left it
-    /// (it holds the lock: nobody else wrote since, and each of its own
-    /// writes was durable before it counted).
-    fn read_again(&self, lineage: &str, serial: u64) -> anyhow::Result<Image> {
+    /// The image read again after a failed read: the state as this
+    /// writer opened it (it holds the lock: nobody else wrote since).
+    fn read_again(&self, opened: &Opened) -> anyhow::Result<Image> {
         let Some((_, _, state)) = super::lazy::read(&self.store, &self.keys, &self.shown)? else {
             anyhow::bail!("the state at {} is gone", self.shown);
         };
-        if state.lineage() != lineage || state.serial() != serial {
+        if state.lineage() != opened.lineage || state.serial() != opened.serial {
             anyhow::bail!(
                 "the state at {} changed while this writer held its lock; run the command again",
                 self.shown
@@ -249,7 +249,8 @@ impl BucketWriter {
         state.into_image()
     }
 
-    /// The image, once its snapshot is read (waited for here).
+    /// The image, once its snapshot is read (waited for here, or read
+    /// again from the bucket after a failed read).
     fn image(&self) -> anyhow::Result<Held<RwLockReadGuard<'_, Option<Image>>>> {
         self.load()?;
         Held::of(self.held())
@@ -502,9 +503,9 @@ impl BucketWriter {
     }
 }
 
-/// The image under its lock, there: a guard `BucketWriter::image` took
-/// after reading it (it is let go only by `done_reading`, after which the
-/// caller reads nothing).
+/// The image under its lock, there: a guard `BucketWriter::image` or
+/// `image_mut` took once it was read (`done_reading` lets it go, after
+/// which `load` refuses every read).
 struct Held<G>(G);
 
 impl<G: Deref<Target = Option<Image>>> Held<G> {
@@ -583,24 +584,24 @@ impl StateWriter for BucketWriter {
     }
 
     /// Lets go of the image (its index, history and records' temporary
-    /// file: about 100 MB at 1,000,000 media). Not at `rest`: a watch
-    /// would read the whole snapshot from the bucket again for its next
-    /// edit. Every write was durable before it counted, so reading the
-    /// state again gives this image back.
+    /// file: about 100 MB at 1,000,000 media); a read after it is refused.
+    /// Not at `rest`: a watch would read the whole snapshot from the
+    /// bucket again for its next edit. Only with nothing written since the
+    /// last compaction, which the writer's end would otherwise make from
+    /// the image.
     fn done_reading(&self) -> bool {
+        let written = self.lock_written();
         let mut opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
-        if !matches!(*opening, Opening::Done) {
+        if !written.journals.is_empty() || !matches!(*opening, Opening::Done) {
             return false;
         }
-        let mut image = self.image.write().unwrap_or_else(PoisonError::into_inner);
-        let Some(image) = image.take() else {
-            return false;
-        };
-        *opening = Opening::LetGo {
-            lineage: image.lineage.clone(),
-            serial: image.serial,
-        };
-        true
+        let image = self
+            .image
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        *opening = Opening::LetGo;
+        image.is_some()
     }
 
     fn record(&self, recording: Recording, event: Event) -> anyhow::Result<()> {
