@@ -12,6 +12,7 @@ mod head;
 mod lock;
 mod moved_file;
 mod reader;
+mod replaced;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -212,7 +213,7 @@ impl Tree {
         if self.check_format()? < FORMAT {
             let mut batch = self.index_batch()?;
             batch.insert(KEY_FORMAT, &FORMAT.to_be_bytes());
-            self.db.apply_batch(batch)?;
+            replaced::apply_batch(&self.db, batch)?;
             self.db.flush()?;
         }
         Ok(())
