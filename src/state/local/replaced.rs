@@ -9,10 +9,14 @@
 //! media never closed peaked at 474,180 KiB, 160,284 once each batch was
 //! followed by flushes.
 
-/// Flushes after each write: at most 64 × 512 objects freed, more than a
-/// batch of 1,000 records replaces, and next to nothing when the write
-/// replaced little (a flush with nothing to free is a pin and a check of
-/// the epoch).
+/// Flushes after each write. A bag is freed once the epoch is two past
+/// it, and a flush moves the epoch one step at most: 64 free up to about
+/// 62 × 8 bags of 64 objects, some 31,700, twice what an import's write
+/// of `RECORD_BATCH` (8,192) records and their digests replaces (an
+/// adopt writes 1,000). A flush with nothing to free is a pin and a
+/// check of the epoch. What a thread still pinned elsewhere (a scan of
+/// the source, on the read-ahead thread) holds back is freed at a later
+/// write: late, never lost.
 const FLUSHES: usize = 64;
 
 /// Applies `batch` to `db` atomically, then frees what it replaced.
@@ -23,8 +27,11 @@ pub(super) fn apply_batch(db: &sled::Db, batch: sled::Batch) -> sled::Result<()>
 }
 
 /// Frees the node versions earlier writes replaced, as far as no reader
-/// still sees them.
-pub(super) fn free_replaced() {
+/// still sees them. Through sled's own re-export of crossbeam's `pin`
+/// (hidden from its documentation): the collector sled defers to, whatever
+/// crossbeam-epoch this crate would name; a sled without it fails to
+/// build, not to free.
+fn free_replaced() {
     for _ in 0..FLUSHES {
         sled::crossbeam_pin().flush();
     }
