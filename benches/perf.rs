@@ -1323,6 +1323,37 @@ fn growth(sizes: &[u64]) {
             cell(&m, export_bytes)
         };
         let copied = |args: &[&str], from: &Store| copied_with(args, from, &[]);
+        // A state elsewhere read back (`state list`, `export`, with
+        // `history` its history) and migrated back to sled: its rows,
+        // named after `place`, the migrate's last.
+        let read_back = |place: &str, from: &Store, history: bool| {
+            let read = |args: &[&str]| cell(&measured(args, from), export_bytes);
+            let again = root.path().join("again.json").display().to_string();
+            let mut rows = vec![
+                (
+                    format!("{place}: `state list` (× the export)"),
+                    read(&["state", "list"]),
+                ),
+                (
+                    format!("{place}: `state export` (× the export)"),
+                    read(&["state", "export", "--out", &again]),
+                ),
+            ];
+            if history {
+                rows.push((
+                    format!("{place}: `state history` (× the export)"),
+                    read(&["state", "history"]),
+                ));
+            }
+            let back = root.path().join(format!("from-{place}"));
+            let back = back.display().to_string();
+            let from_place = if place == "bucket" { "a bucket" } else { place };
+            rows.push((
+                format!("`state migrate` from {from_place} to sled (× the export)"),
+                copied(&["state", "migrate", "--to", &back, "--keep-source"], from),
+            ));
+            rows
+        };
         let to = root.path().join("migrated").display().to_string();
         row(
             "`state migrate` to sled (× the export)",
@@ -1353,23 +1384,9 @@ fn growth(sizes: &[u64]) {
                 url: url.clone(),
                 workspace: workspace.clone(),
             };
-            row(
-                "PostgreSQL: `state list` (× the export)",
-                cell(&measured(&["state", "list"], &pg), export_bytes),
-            );
-            let again = root.path().join("again.json").display().to_string();
-            row(
-                "PostgreSQL: `state export` (× the export)",
-                cell(
-                    &measured(&["state", "export", "--out", &again], &pg),
-                    export_bytes,
-                ),
-            );
-            let back = root.path().join("back").display().to_string();
-            row(
-                "`state migrate` from PostgreSQL to sled (× the export)",
-                copied(&["state", "migrate", "--to", &back, "--keep-source"], &pg),
-            );
+            for (name, cell) in read_back("PostgreSQL", &pg, false) {
+                row(&name, cell);
+            }
             drop_workspace(&url, &workspace);
         }
         // The same state in a bucket: moved there from sled, read, and
@@ -1399,22 +1416,11 @@ fn growth(sizes: &[u64]) {
                 copied_with(&args, &full, &reach),
             );
             let moved = in_bucket("moved");
-            row(
-                "bucket: `state list` (× the export)",
-                cell(&measured(&["state", "list"], &moved), export_bytes),
-            );
-            let again = root.path().join("again.json").display().to_string();
-            row(
-                "bucket: `state export` (× the export)",
-                cell(
-                    &measured(&["state", "export", "--out", &again], &moved),
-                    export_bytes,
-                ),
-            );
-            row(
-                "bucket: `state history` (× the export)",
-                cell(&measured(&["state", "history"], &moved), export_bytes),
-            );
+            let mut back = read_back("bucket", &moved, true);
+            let migrated = back.pop().expect("the migrate's row");
+            for (name, cell) in back {
+                row(&name, cell);
+            }
             let args = ["--create-workspace", "state", "import", &export];
             let m = measured(&args, &in_bucket("imported"));
             assert!(
@@ -1426,14 +1432,7 @@ fn growth(sizes: &[u64]) {
                 "bucket: `state import`, empty state (× the export)",
                 cell(&m, export_bytes),
             );
-            let back = root.path().join("from-bucket").display().to_string();
-            row(
-                "`state migrate` from a bucket to sled (× the export)",
-                copied(
-                    &["state", "migrate", "--to", &back, "--keep-source"],
-                    &moved,
-                ),
-            );
+            row(&migrated.0, migrated.1);
         }
     }
     println!("| command (sled) | {} |", heads.join(" | "));
