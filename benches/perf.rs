@@ -1209,6 +1209,21 @@ fn watch_memory(
 /// run each, sled), to show they grow linearly with the library. Saved
 /// plans and the state commands are the ones that must stay within
 /// 256 MB whatever the size.
+/// `state migrate` of a sled state to `url`'s `workspace` (made), the
+/// source kept.
+fn migrate_to<'a>(url: &'a str, workspace: &'a str) -> [&'a str; 8] {
+    [
+        "--create-workspace",
+        "state",
+        "migrate",
+        "--to",
+        url,
+        "--to-workspace",
+        workspace,
+        "--keep-source",
+    ]
+}
+
 fn growth(sizes: &[u64]) {
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
     let mut row = |name: &str, cell: String| match rows.iter_mut().find(|(n, _)| n == name) {
@@ -1366,16 +1381,7 @@ fn growth(sizes: &[u64]) {
         {
             let workspace = format!("growth-{}-{total}", std::process::id());
             drop_workspace(&url, &workspace);
-            let args = [
-                "--create-workspace",
-                "state",
-                "migrate",
-                "--to",
-                &url,
-                "--to-workspace",
-                &workspace,
-                "--keep-source",
-            ];
+            let args = migrate_to(&url, &workspace);
             row(
                 "`state migrate` to PostgreSQL (× the export)",
                 copied(&args, &full),
@@ -1401,16 +1407,7 @@ fn growth(sizes: &[u64]) {
                 workspace: workspace.to_string(),
                 env: env.clone(),
             };
-            let args = [
-                "--create-workspace",
-                "state",
-                "migrate",
-                "--to",
-                &url,
-                "--to-workspace",
-                "moved",
-                "--keep-source",
-            ];
+            let args = migrate_to(&url, "moved");
             row(
                 "`state migrate` to a bucket (× the export)",
                 copied_with(&args, &full, &reach),
