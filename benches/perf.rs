@@ -1313,16 +1313,17 @@ fn growth(sizes: &[u64]) {
             "`state history` (× the export)",
             cell(&measured(&["state", "history"], &full), export_bytes),
         );
+        // An import into an empty state, checked whole, and its cell.
+        let imported_into = |args: &[&str], store: &Store| {
+            let m = measured(args, store);
+            let said = format!("Imported {total} media");
+            assert!(m.stdout.contains(&said), "{}", m.stdout);
+            cell(&m, export_bytes)
+        };
         let imported = Store::Dir(root.path().join("imported"));
-        let m = measured(&["state", "import", &export], &imported);
-        assert!(
-            m.stdout.contains(&format!("Imported {total} media")),
-            "{}",
-            m.stdout
-        );
         row(
             "`state import`, empty state (× the export)",
-            cell(&m, export_bytes),
+            imported_into(&["state", "import", &export], &imported),
         );
         let m = measured(&["state", "import", &export, "--force"], &imported);
         assert!(m.stdout.contains("(0 changed)"), "{}", m.stdout);
@@ -1340,8 +1341,9 @@ fn growth(sizes: &[u64]) {
         let copied = |args: &[&str], from: &Store| copied_with(args, from, &[]);
         // A state elsewhere read back (`state list`, `export`, with
         // `history` its history) and migrated back to sled: its rows,
-        // named after `place`, the migrate's last.
-        let read_back = |place: &str, from: &Store, history: bool| {
+        // named after `place` (`named` in the migrate's), the migrate's
+        // last.
+        let read_back = |place: &str, named: &str, from: &Store, history: bool| {
             let read = |args: &[&str]| cell(&measured(args, from), export_bytes);
             let again = root.path().join("again.json").display().to_string();
             let mut rows = vec![
@@ -1362,9 +1364,8 @@ fn growth(sizes: &[u64]) {
             }
             let back = root.path().join(format!("from-{place}"));
             let back = back.display().to_string();
-            let from_place = if place == "bucket" { "a bucket" } else { place };
             rows.push((
-                format!("`state migrate` from {from_place} to sled (× the export)"),
+                format!("`state migrate` from {named} to sled (× the export)"),
                 copied(&["state", "migrate", "--to", &back, "--keep-source"], from),
             ));
             rows
@@ -1390,7 +1391,7 @@ fn growth(sizes: &[u64]) {
                 url: url.clone(),
                 workspace: workspace.clone(),
             };
-            for (name, cell) in read_back("PostgreSQL", &pg, false) {
+            for (name, cell) in read_back("PostgreSQL", "PostgreSQL", &pg, false) {
                 row(&name, cell);
             }
             drop_workspace(&url, &workspace);
@@ -1413,21 +1414,15 @@ fn growth(sizes: &[u64]) {
                 copied_with(&args, &full, &reach),
             );
             let moved = in_bucket("moved");
-            let mut back = read_back("bucket", &moved, true);
+            let mut back = read_back("bucket", "a bucket", &moved, true);
             let migrated = back.pop().expect("the migrate's row");
             for (name, cell) in back {
                 row(&name, cell);
             }
             let args = ["--create-workspace", "state", "import", &export];
-            let m = measured(&args, &in_bucket("imported"));
-            assert!(
-                m.stdout.contains(&format!("Imported {total} media")),
-                "{}",
-                m.stdout
-            );
             row(
                 "bucket: `state import`, empty state (× the export)",
-                cell(&m, export_bytes),
+                imported_into(&args, &in_bucket("imported")),
             );
             row(&migrated.0, migrated.1);
         }
