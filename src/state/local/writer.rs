@@ -713,11 +713,15 @@ fn build_replacement(path: &Path, new: Replacement<'_>) -> anyhow::Result<()> {
     // closed and opened again every 3 MB written: 247,920 KiB, 51.1 s;
     // kept open, each write followed by flushes: 205,952 KiB, 43.5 s
     // (every 32 MB: 232,384 KiB, 44.0 s).
+    // A full disk names the state, not only sled's I/O error.
+    let shown = path.parent().unwrap_or(path).display();
+    let cannot = || format!("cannot write the state in `{shown}`");
     let db = sled::Config::new()
         .path(path)
         .cache_capacity(SLED_CACHE_BYTES)
-        .open()?;
-    let apply = |write| super::replaced::apply_batch(&db, write);
+        .open()
+        .with_context(cannot)?;
+    let apply = |write| super::replaced::apply_batch(&db, write).with_context(cannot);
     (new.records)(&mut |batch| {
         let mut write = sled::Batch::default();
         for (id, record) in &batch {
@@ -727,7 +731,7 @@ fn build_replacement(path: &Path, new: Replacement<'_>) -> anyhow::Result<()> {
             write.insert(media_key(id), value);
             write.insert(digest_key(id), digest.as_bytes());
         }
-        Ok(apply(write)?)
+        apply(write)
     })?;
     let mut chunker = history::Chunker::default();
     let mut write = sled::Batch::default();
@@ -750,7 +754,7 @@ fn build_replacement(path: &Path, new: Replacement<'_>) -> anyhow::Result<()> {
     write.insert(KEY_LINEAGE, new.lineage.as_bytes());
     write.insert(KEY_SERIAL, &new.serial.to_be_bytes());
     apply(write)?;
-    db.flush()?;
+    db.flush().with_context(cannot)?;
     Ok(())
 }
 
