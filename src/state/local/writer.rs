@@ -96,7 +96,11 @@ const WRITES_PER_OPENING: u64 = 64;
 /// 1.64-1.94 s; every sixteenth (at least 4 MB) 100,980-103,684 KiB,
 /// 1.63-1.74 s. 1,000,000 media: never 400,252-428,176 KiB, 16.6-16.9 s;
 /// every 4 MB 35.1 s; every sixteenth 374,768-375,196 KiB, 17.4-18.2 s.
-const SETTLE_BYTES: usize = 4 << 20;
+/// Since `replaced.rs`, at least 2 MB rather than 4 (100,000 media, GNU
+/// time, alternated, 5 runs each): 75,752-82,836 KiB (median 79,228),
+/// 2.60-3.16 s -> 72,480-75,848 KiB (median 73,636), 2.69-3.53 s; at
+/// least 1 MB was no smaller than 2.
+const SETTLE_BYTES: usize = 2 << 20;
 
 /// How many bytes written make `settle` open the database in `dir` again.
 fn settle_after(dir: &Path) -> usize {
