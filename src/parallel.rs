@@ -17,7 +17,8 @@ pub const BATCH: usize = 128;
 /// Asked once: on Linux each answer reads the cgroup's CPU quota from
 /// `/proc` and `/sys`, and an apply asked twice per group of
 /// confirmations it recorded (`perf record` of an apply of 1,000 changes:
-/// 5.7% of its CPU samples were in `available_parallelism`).
+/// 5.7% of its CPU samples were in `available_parallelism`). A watch
+/// keeps the count it started with.
 fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
