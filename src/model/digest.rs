@@ -32,6 +32,17 @@ impl Digest {
         Some(Digest(bytes))
     }
 
+    /// Whether `stated` is this digest as records state it, byte for
+    /// byte (lower-case hex, as `Display` writes it): no allocation and no
+    /// hex decoding, for a scan that checks every record's digest.
+    pub fn is_stated_as(&self, stated: &str) -> bool {
+        const PREFIX: &[u8] = b"sha256:";
+        let mut text = [0u8; PREFIX.len() + 64];
+        text[..PREFIX.len()].copy_from_slice(PREFIX);
+        hex::encode_to_slice(self.0, &mut text[PREFIX.len()..])
+            .is_ok_and(|()| text[..] == *stated.as_bytes())
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Option<Digest> {
         <[u8; 32]>::try_from(bytes).ok().map(Digest)
     }
@@ -41,5 +52,29 @@ impl Digest {
 impl std::fmt::Display for Digest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "sha256:{}", hex::encode(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Digest;
+
+    /// Records state digests as `Display` writes them, and only so: the
+    /// scan of every record and the full decode refuse the same ones.
+    #[test]
+    fn a_digest_is_stated_only_as_display_writes_it() {
+        let digest = Digest::of_json(b"{}");
+        let stated = digest.to_string();
+        assert!(digest.is_stated_as(&stated));
+        for other in [
+            stated.to_uppercase().replace("SHA256", "sha256"),
+            stated.trim_start_matches("sha256:").to_string(),
+            stated[..stated.len() - 1].to_string(),
+            format!("{stated}0"),
+            Digest::of_json(b"[]").to_string(),
+            String::new(),
+        ] {
+            assert!(!digest.is_stated_as(&other), "{other}");
+        }
     }
 }

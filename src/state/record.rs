@@ -50,9 +50,11 @@ impl Digest {
     pub fn stated(bytes: &[u8]) -> Result<Digest, RecordError> {
         let stored: Stored = serde_json::from_slice(bytes)?;
         let digest = Digest::of_json(stored.metadata.get().as_bytes());
-        Digest::parse(stored.digest)
-            .filter(|stated| *stated == digest)
-            .ok_or(RecordError::Digest)
+        if digest.is_stated_as(stored.digest) {
+            Ok(digest)
+        } else {
+            Err(RecordError::Digest)
+        }
     }
 }
 
@@ -71,7 +73,7 @@ impl Record {
     pub fn decode(bytes: &[u8]) -> Result<Record, RecordError> {
         let stored: Stored = serde_json::from_slice(bytes)?;
         let raw = stored.metadata.get();
-        if digest_bytes(raw.as_bytes()) != stored.digest {
+        if !Digest::of_json(raw.as_bytes()).is_stated_as(stored.digest) {
             return Err(RecordError::Digest);
         }
         Ok(Record {
@@ -105,10 +107,6 @@ pub fn encode_many(
         out.extend(part?);
     }
     Ok(out)
-}
-
-fn digest_bytes(json: &[u8]) -> String {
-    Digest::of_json(json).to_string()
 }
 
 pub fn digest_of(metadata: &Metadata) -> String {
