@@ -20,7 +20,7 @@ use super::import_check::{self, Failure};
 use super::state::{provenance, MAX_EXPORT_BYTES};
 use crate::config::Config;
 use crate::hashing::Hashing;
-use crate::model::{Digest, MediaId};
+use crate::model::MediaId;
 use crate::output::Output;
 use crate::state::history::Event;
 use crate::state::{self, Entry, Filter, Record, StateReader, StateWriter};
@@ -240,7 +240,7 @@ fn compare(
         // The first pass checked each record against its digest.
         let same = digests
             .get(&id)
-            .is_some_and(|held| Digest::parse(&record.digest).as_ref() == Some(held));
+            .is_some_and(|held| held.is_stated_as(&record.digest));
         if !same {
             batch.push(id, Some(record), compared)?;
         }

@@ -25,13 +25,6 @@ impl Digest {
         &self.0
     }
 
-    /// A digest as records state it (`sha256:<hex>`), if it is one.
-    pub fn parse(stated: &str) -> Option<Digest> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(stated.strip_prefix("sha256:")?, &mut bytes).ok()?;
-        Some(Digest(bytes))
-    }
-
     /// Whether `stated` is this digest as records state it, byte for
     /// byte (lower-case hex, as `Display` writes it): no allocation and no
     /// hex decoding, for a scan that checks every record's digest.

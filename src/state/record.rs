@@ -29,7 +29,7 @@ impl Record {
 
     #[must_use]
     pub fn is_intact(&self) -> bool {
-        self.digest == digest_of(&self.metadata)
+        Digest::of(&self.metadata).is_stated_as(&self.digest)
     }
 }
 
@@ -111,4 +111,44 @@ pub fn encode_many(
 
 pub fn digest_of(metadata: &Metadata) -> String {
     Digest::of(metadata).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Digest, Record};
+    use crate::model::{AltText, FieldValue, Metadata};
+    use crate::state::error::RecordError;
+
+    /// The scan of every record's digest (`Digest::stated`) and the full
+    /// decode refuse the same records: one whose stated digest is the
+    /// right one in upper case, or another media's, is refused by both.
+    #[test]
+    fn the_digest_scan_and_the_decode_refuse_the_same_records() {
+        let mut metadata = Metadata::default();
+        metadata.insert(FieldValue::AltText(AltText {
+            text: "A lamp".into(),
+        }));
+        let record = Record::new(metadata);
+        let bytes = record.encode().unwrap();
+        assert_eq!(
+            Digest::stated(&bytes).unwrap(),
+            Digest::of(&record.metadata)
+        );
+        assert_eq!(Record::decode(&bytes).unwrap(), record);
+        let text = String::from_utf8(bytes).unwrap();
+        let hex = record.digest.trim_start_matches("sha256:");
+        let other = Record::new(Metadata::default()).digest;
+        for stated in [format!("sha256:{}", hex.to_uppercase()), other] {
+            let damaged = text.replace(&record.digest, &stated);
+            assert_ne!(damaged, text);
+            assert!(matches!(
+                Digest::stated(damaged.as_bytes()),
+                Err(RecordError::Digest)
+            ));
+            assert!(matches!(
+                Record::decode(damaged.as_bytes()),
+                Err(RecordError::Digest)
+            ));
+        }
+    }
 }
