@@ -5,6 +5,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::model::Metadata;
 
+/// How records state a digest: this, then 64 lower-case hex digits.
+const PREFIX: &[u8] = b"sha256:";
+/// The prefix and 64 hex digits.
+const STATED_LEN: usize = PREFIX.len() + 64;
+
 /// The SHA-256 of a metadata's JSON, as records store it (`sha256:…`):
 /// 32 bytes, so that a plan can hold one per recorded media cheaply and
 /// read a record in full only when its digest differs from the manifest's.
@@ -29,11 +34,17 @@ impl Digest {
     /// byte (lower-case hex, as `Display` writes it): no allocation and no
     /// hex decoding, for a scan that checks every record's digest.
     pub fn is_stated_as(&self, stated: &str) -> bool {
-        const PREFIX: &[u8] = b"sha256:";
-        let mut text = [0u8; PREFIX.len() + 64];
+        self.stated_text() == *stated.as_bytes()
+    }
+
+    /// `sha256:<lower-case hex>`, on the stack: what `Display` writes and
+    /// `is_stated_as` compares.
+    fn stated_text(&self) -> [u8; STATED_LEN] {
+        let mut text = [0u8; STATED_LEN];
         text[..PREFIX.len()].copy_from_slice(PREFIX);
-        hex::encode_to_slice(self.0, &mut text[PREFIX.len()..])
-            .is_ok_and(|()| text[..] == *stated.as_bytes())
+        // 32 bytes always fit the 64 places left.
+        let _ = hex::encode_to_slice(self.0, &mut text[PREFIX.len()..]);
+        text
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Digest> {
@@ -44,7 +55,9 @@ impl Digest {
 /// `sha256:<hex>`, as records store it.
 impl std::fmt::Display for Digest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sha256:{}", hex::encode(self.0))
+        let text = self.stated_text();
+        // ASCII by construction.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
     }
 }
 
