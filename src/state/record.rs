@@ -34,7 +34,10 @@ impl Record {
 }
 
 /// A record as stored: the metadata's JSON kept raw, so the digest is
-/// checked over the very bytes on disk without re-encoding them.
+/// checked over the very bytes on disk without re-encoding them. The
+/// fields' order and the compact form are what PostgreSQL reads to work
+/// out a record's digest (`postgres::schema`): a record in another form
+/// is sent whole and checked by `Digest::stated`, more slowly.
 #[derive(Serialize, Deserialize)]
 struct Stored<'a> {
     #[serde(borrow)]

@@ -212,7 +212,7 @@ fn a_newer_format_or_schema_is_refused() {
     assert_eq!(history.stdout.matches("\"action\": \"adopt\"").count(), 2);
     assert_eq!(
         sql(&own, "SELECT version FROM xmeta_schema").unwrap(),
-        ["4"]
+        ["5"]
     );
 
     sql(&own, "UPDATE xmeta_schema SET version = 99").unwrap();
@@ -249,6 +249,68 @@ fn a_record_changed_under_its_digest_is_refused_by_plan() {
         ),
     )
     .unwrap();
+    let run = env.exits_with(&["plan", &env.manifests()], 1);
+    assert_has(
+        &run.stderr,
+        &format!("is damaged: the record of media {id}: it does not match its digest"),
+    );
+}
+
+/// Each record's digest is worked out by the server as it is written
+/// (schema 5), so a plan's scan is sent digests, not records; a database
+/// of schema 4 is read as before and gets them when a writer upgrades it.
+/// A record the server cannot vouch for is sent whole and checked as
+/// before: one changed under its digest, or whose stated digest changed.
+#[test]
+fn the_server_works_out_each_records_digest_and_a_plan_still_refuses_a_changed_record() {
+    let Some(db) = OwnDatabase::new(
+        "shared_state::the_server_works_out_each_records_digest_and_a_plan_still_refuses_a_changed_record",
+        "digests",
+    ) else {
+        return;
+    };
+    let env = db.env();
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    // The server's digest is the one each record states.
+    let vouched = "SELECT count(*) FROM xmeta_records \
+                   WHERE position(convert_to('\"digest\":\"sha256:' || encode(digest, 'hex') || '\"}', 'UTF8') IN record) > 0";
+    assert_eq!(sql(&db.url, vouched).unwrap(), ["3"]);
+    assert_eq!(
+        sql(&db.url, "SELECT version FROM xmeta_schema").unwrap(),
+        ["5"]
+    );
+
+    // Schema 4: no digest column. Read as before, upgraded by a writer.
+    sql(
+        &db.url,
+        "ALTER TABLE xmeta_records DROP COLUMN digest; UPDATE xmeta_schema SET version = 4",
+    )
+    .unwrap();
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(&plan.stdout, "No changes. 3 media match the manifests.");
+    env.write("manifests/b.yaml", &manifest(3..4, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    assert_eq!(
+        sql(&db.url, "SELECT version FROM xmeta_schema").unwrap(),
+        ["5"]
+    );
+    assert_eq!(sql(&db.url, vouched).unwrap(), ["4"]);
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(&plan.stdout, "No changes. 4 media match the manifests.");
+
+    // A record whose stated digest was changed, its metadata not.
+    let id = media_id(2);
+    sql(
+        &db.url,
+        &format!(
+            "UPDATE xmeta_records SET record = overlay(record PLACING \
+             (CASE WHEN substring(record FROM length(record) - 2 FOR 1) = '0'::bytea THEN '1' ELSE '0' END)::bytea \
+             FROM length(record) - 2 FOR 1) WHERE media_id = '{id}'"
+        ),
+    )
+    .unwrap();
+    assert_eq!(sql(&db.url, vouched).unwrap(), ["3"]);
     let run = env.exits_with(&["plan", &env.manifests()], 1);
     assert_has(
         &run.stderr,
@@ -494,7 +556,7 @@ fn a_writer_refused_for_an_unknown_workspace_upgrades_nothing() {
     env.exits_with(&["adopt", &env.manifests()], 0);
     assert_eq!(
         sql(&db.url, "SELECT version FROM xmeta_schema").unwrap(),
-        ["4"]
+        ["5"]
     );
 }
 

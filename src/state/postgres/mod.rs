@@ -274,6 +274,7 @@ pub fn open_reader(target: &Target) -> anyhow::Result<(Box<dyn StateReader>, Opt
                 snapshot: Some((head.lineage, head.serial as u64)),
                 has_history: version >= 2,
                 has_previews: version >= schema::WITH_PREVIEWS,
+                has_digests: version >= schema::WITH_DIGESTS,
             },
         }),
     };
@@ -454,6 +455,7 @@ fn open_writer_as(
                 snapshot: None,
                 has_history: true,
                 has_previews: true,
+                has_digests: true,
             },
             prepared,
             me,
@@ -634,6 +636,8 @@ struct Rows {
     has_history: bool,
     /// Whether it has the previews table (version 4 on).
     has_previews: bool,
+    /// Whether the records have the server's digests (version 5 on).
+    has_digests: bool,
 }
 
 impl Rows {
@@ -755,17 +759,22 @@ impl StateReader for Rows {
     /// order (`adopt`, `import`) comes back in it, and the digests fill
     /// their blocks as they come; otherwise they are sorted here, held
     /// twice for a moment (44 MB more at 1,000,000).
+    ///
+    /// Each record's digest is the one the server worked out when it was
+    /// written (`schema::DIGESTS`); only a record it could not vouch for
+    /// (or any, in tables before schema 5) is sent, and checked here.
     fn digests(&self) -> anyhow::Result<Digests> {
         use futures::TryStreamExt;
         let workspace = self.workspace();
+        let query = if self.has_digests {
+            "SELECT media_id, digest, CASE WHEN length(digest) = 32 THEN NULL ELSE record END \
+             FROM xmeta_records WHERE workspace = $1"
+        } else {
+            "SELECT media_id, NULL::bytea, record FROM xmeta_records WHERE workspace = $1"
+        };
         let stated = self.session.run(|client| async move {
             let client = client.read().await;
-            let rows = client
-                .query_raw(
-                    "SELECT media_id, record FROM xmeta_records WHERE workspace = $1",
-                    [&workspace],
-                )
-                .await?;
+            let rows = client.query_raw(query, [&workspace]).await?;
             let mut out = crate::model::DigestsBuilder::default();
             futures::pin_mut!(rows);
             while let Some(row) = rows.try_next().await? {
@@ -774,7 +783,12 @@ impl StateReader for Rows {
                     let shown = crate::untrusted::neutralise(id, 40);
                     return Ok(Err(format!("`{shown}` is not a media ID")));
                 };
-                match Digest::stated(row.get(1)) {
+                let vouched: Option<&[u8]> = row.get(1);
+                let digest = match vouched.and_then(Digest::from_bytes) {
+                    Some(digest) => Ok(digest),
+                    None => Digest::stated(row.get::<_, Option<&[u8]>>(2).unwrap_or_default()),
+                };
+                match digest {
                     Ok(digest) => out.push(id, digest),
                     Err(e) => return Ok(Err(format!("the record of media {id}: {e}"))),
                 }

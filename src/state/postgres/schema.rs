@@ -5,14 +5,17 @@ use tokio_postgres::{Client, GenericClient};
 
 /// Bumped when the tables change. 2: `xmeta_history`. 3:
 /// `xmeta_workspaces` (workspaces exist explicitly, and carry the mark of
-/// a state that moved). 4: `xmeta_previews`.
-pub const SCHEMA_VERSION: i32 = 4;
+/// a state that moved). 4: `xmeta_previews`. 5: `xmeta_records.digest`.
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// The first version with `xmeta_workspaces`.
 pub const WITH_WORKSPACES: i32 = 3;
 
 /// The first version with `xmeta_previews`.
 pub const WITH_PREVIEWS: i32 = 4;
+
+/// The first version with `xmeta_records.digest`.
+pub const WITH_DIGESTS: i32 = 5;
 
 /// The advisory-lock class of every xmeta lock ("xmet"); the object is
 /// 0 for schema changes and a state's `lock_id` for its writer.
@@ -82,6 +85,32 @@ DO $$ BEGIN
 END $$;
 ";
 
+/// Version 5's step: each record's digest, worked out by the server as the
+/// record is written, so that a plan's digest scan receives 32 bytes a
+/// media instead of the record, and hashes nothing (a no-op plan of
+/// 100,000 media was sent 32 MB and hashed them all). The server does
+/// what `Digest::stated` does, for the form `Record::encode` writes
+/// (`{"metadata":…,"applied_at":…,"digest":"sha256:<hex>"}`): the digest
+/// is the SHA-256 of the metadata's bytes if the record states it, and
+/// NULL for any other record, which a scan then reads and checks itself.
+/// Generated, not written by xmeta: a record changed by hand (SQL) gets
+/// the digest of what it now holds, so a plan reads it in full and
+/// refuses it, as it refused a record changed under its digest before.
+/// Adding it rewrites the table once, working out every record's digest.
+const DIGESTS: &str = r#"
+ALTER TABLE xmeta_records ADD COLUMN IF NOT EXISTS digest bytea GENERATED ALWAYS AS (
+    CASE WHEN substring(record FROM 1 FOR 12) = '{"metadata":'::bytea
+          AND position(',"applied_at":'::bytea IN record) > 13
+          AND substring(record FROM length(record) - 83 FOR 18) = ',"digest":"sha256:'::bytea
+          AND substring(record FROM length(record) - 1) = '"}'::bytea
+          AND encode(substring(record FROM length(record) - 65 FOR 64), 'escape')
+              = encode(sha256(substring(record FROM 13
+                    FOR position(',"applied_at":'::bytea IN record) - 13)), 'hex')
+    -- The stated digest, which is the metadata's (one SHA-256 a record).
+    THEN decode(encode(substring(record FROM length(record) - 65 FOR 64), 'escape'), 'hex')
+    END) STORED;
+"#;
+
 /// Creates the tables if needed (one process at a time, under a
 /// transaction-scoped advisory lock) and returns the version found.
 pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
@@ -94,12 +123,13 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
     tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_CLASS])
         .await?;
     match version(&tx).await? {
-        // Version 1 had no history, 2 no workspaces, 3 no previews: the
-        // new tables are added, and the workspaces of the states there
-        // made to exist.
-        Some(1..=3) => {
+        // Version 1 had no history, 2 no workspaces, 3 no previews, 4
+        // no digests: the new tables and column are added, and the
+        // workspaces of the states there made to exist.
+        Some(1..=4) => {
             tx.batch_execute(CREATE).await?;
             tx.batch_execute(WORKSPACES).await?;
+            tx.batch_execute(DIGESTS).await?;
             tx.execute("UPDATE xmeta_schema SET version = $1", &[&SCHEMA_VERSION])
                 .await?;
             tx.commit().await?;
@@ -114,6 +144,7 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
     }
     tx.batch_execute(CREATE).await?;
     tx.batch_execute(WORKSPACES).await?;
+    tx.batch_execute(DIGESTS).await?;
     tx.execute(
         "INSERT INTO xmeta_schema (version) VALUES ($1) ON CONFLICT DO NOTHING",
         &[&SCHEMA_VERSION],
