@@ -918,7 +918,7 @@ fn drop_workspace(url: &str, workspace: &str) {
 /// Clears the rows of the workspaces dropped before (each adopt above
 /// drops two of 100,000 records), as autovacuum would. A server without
 /// it (CI's) kept them, and every later scan read them: the no-op plan
-/// took 0.67-0.73 s over 1,821,670 dead rows, 0.39-0.47 s once vacuumed.
+/// took 0.67-1.26 s over 1,821,670 dead rows, 0.39-0.47 s once vacuumed.
 fn vacuum(url: &str) {
     let status = Command::new("psql")
         .args([url, "-qc", "VACUUM (ANALYZE) xmeta_records, xmeta_history"])

@@ -318,6 +318,66 @@ fn the_server_works_out_each_records_digest_and_a_plan_still_refuses_a_changed_r
     );
 }
 
+/// The upgrade to schema 5 rewrites `xmeta_records`, and a snapshot taken
+/// before a rewrite commits sees the table empty. A plan of a database of
+/// schema 4 started while a rewrite is under way waits for it, and then
+/// sees every record (before: it showed every media as new).
+#[test]
+fn a_plan_during_the_tables_rewrite_sees_every_record() {
+    let Some(db) = OwnDatabase::new(
+        "shared_state::a_plan_during_the_tables_rewrite_sees_every_record",
+        "rewrite",
+    ) else {
+        return;
+    };
+    let env = db.env();
+    env.write("manifests/a.yaml", &manifest(0..3, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    sql(
+        &db.url,
+        "ALTER TABLE xmeta_records DROP COLUMN digest; UPDATE xmeta_schema SET version = 4",
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (upgrade, connection) = runtime
+        .block_on(tokio_postgres::connect(&db.url, tokio_postgres::NoTls))
+        .unwrap();
+    let connection = runtime.spawn(connection);
+    // A rewrite under way, as the upgrade's, held open.
+    runtime
+        .block_on(upgrade.batch_execute(
+            "BEGIN; ALTER TABLE xmeta_records ADD COLUMN rewritten bytea \
+             GENERATED ALWAYS AS (sha256(record)) STORED",
+        ))
+        .unwrap();
+    let plan = env
+        .command(&["plan", &env.manifests()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until the plan waits on the table (a lock not granted yet).
+    let waiting = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                   WHERE c.relname = 'xmeta_records' AND NOT l.granted";
+    while sql(&db.url, waiting).unwrap() != ["1"] {
+        std::thread::yield_now();
+    }
+    runtime.block_on(upgrade.batch_execute("COMMIT")).unwrap();
+    let out = plan.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_has(&stdout, "No changes. 3 media match the manifests.");
+    drop(upgrade);
+    runtime.block_on(connection).unwrap().unwrap();
+}
+
 /// A schema made for one test, dropped (with what xmeta made in it) when
 /// the test ends, passing or failing.
 struct Schema<'a> {

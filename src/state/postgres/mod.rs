@@ -221,10 +221,24 @@ pub fn open_reader(target: &Target) -> anyhow::Result<(Box<dyn StateReader>, Opt
         let client = client.read().await;
         // Left open for the reader's life: every read sees this snapshot.
         // Sent with the first statement after it, as the rest go in pairs.
-        let ((), version) = futures::try_join!(
+        let ((), mut version) = futures::try_join!(
             client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
             schema::version(&*client),
         )?;
+        // The upgrade to schema 5 rewrites `xmeta_records`, and a snapshot
+        // taken before the rewrite commits sees the table empty (it is not
+        // MVCC-safe): a plan would show every media as new. Before that
+        // schema, the snapshot is taken again behind a lock on the table,
+        // which waits for an upgrade under way and holds off one to come.
+        if version.is_some_and(|v| v < schema::WITH_DIGESTS) {
+            client
+                .batch_execute(
+                    "COMMIT; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+                     LOCK TABLE xmeta_records IN ACCESS SHARE MODE",
+                )
+                .await?;
+            version = schema::version(&*client).await?;
+        }
         // The record read is prepared in the same round trip, from tables
         // whose layout this xmeta knows (a newer schema is refused below).
         let (status, head, get) = match version {

@@ -93,10 +93,14 @@ END $$;
 /// (`{"metadata":…,"applied_at":…,"digest":"sha256:<hex>"}`): the digest
 /// is the SHA-256 of the metadata's bytes if the record states it, and
 /// NULL for any other record, which a scan then reads and checks itself.
-/// Generated, not written by xmeta: a record changed by hand (SQL) gets
-/// the digest of what it now holds, so a plan reads it in full and
-/// refuses it, as it refused a record changed under its digest before.
-/// Adding it rewrites the table once, working out every record's digest.
+/// Generated, not written by xmeta: a record whose metadata or stated
+/// digest is changed by hand (SQL) gets the digest of what it now holds
+/// (or NULL), so a plan reads it in full and refuses it, as before. A
+/// change elsewhere (`applied_at`) is not covered by the digest, and is
+/// found when the record is read in full, as on sled. The tail is 84
+/// bytes: `,"digest":"sha256:` (18), the 64 hex digits, `"}`; the
+/// metadata starts at byte 13, after `{"metadata":`. Adding the column
+/// rewrites the table once (see `open_reader` for its readers).
 const DIGESTS: &str = r#"
 ALTER TABLE xmeta_records ADD COLUMN IF NOT EXISTS digest bytea GENERATED ALWAYS AS (
     CASE WHEN substring(record FROM 1 FOR 12) = '{"metadata":'::bytea
@@ -105,7 +109,7 @@ ALTER TABLE xmeta_records ADD COLUMN IF NOT EXISTS digest bytea GENERATED ALWAYS
           AND substring(record FROM length(record) - 1) = '"}'::bytea
           AND encode(substring(record FROM length(record) - 65 FOR 64), 'escape')
               = encode(sha256(substring(record FROM 13
-                    FOR position(',"applied_at":'::bytea IN record) - 13)), 'hex')
+                    FOR greatest(position(',"applied_at":'::bytea IN record) - 13, 0))), 'hex')
     -- The stated digest, which is the metadata's (one SHA-256 a record).
     THEN decode(encode(substring(record FROM length(record) - 65 FOR 64), 'escape'), 'hex')
     END) STORED;
