@@ -897,22 +897,17 @@ fn status_kb(pid: &str, field: &str) -> Option<i64> {
 /// Removes the bench's workspace (its state, records and history go with
 /// it; a database of schema 2, before workspaces, has only the state).
 fn drop_workspace(url: &str, workspace: &str) {
-    let status = Command::new("psql")
-        .args([
-            url,
-            "-qc",
-            // A fresh database has no table yet: nothing to drop.
-            &format!(
-                "DO $$ BEGIN IF to_regclass('xmeta_workspaces') IS NOT NULL THEN \
-                 DELETE FROM xmeta_workspaces WHERE name = '{workspace}'; \
-                 ELSIF to_regclass('xmeta_states') IS NOT NULL THEN \
-                 DELETE FROM xmeta_states WHERE workspace = '{workspace}'; END IF; END $$"
-            ),
-        ])
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        eprintln!("could not drop the bench workspace `{workspace}`");
-    }
+    psql(
+        url,
+        // A fresh database has no table yet: nothing to drop.
+        &format!(
+            "DO $$ BEGIN IF to_regclass('xmeta_workspaces') IS NOT NULL THEN \
+             DELETE FROM xmeta_workspaces WHERE name = '{workspace}'; \
+             ELSIF to_regclass('xmeta_states') IS NOT NULL THEN \
+             DELETE FROM xmeta_states WHERE workspace = '{workspace}'; END IF; END $$"
+        ),
+        &format!("drop the bench workspace `{workspace}`"),
+    );
 }
 
 /// Clears the rows of the workspaces dropped before (each adopt above
@@ -920,11 +915,19 @@ fn drop_workspace(url: &str, workspace: &str) {
 /// it (CI's) kept them, and every later scan read them: the no-op plan
 /// took 0.67-1.26 s over 1,821,670 dead rows, 0.39-0.47 s once vacuumed.
 fn vacuum(url: &str) {
-    let status = Command::new("psql")
-        .args([url, "-qc", "VACUUM (ANALYZE) xmeta_records, xmeta_history"])
-        .status();
+    psql(
+        url,
+        "VACUUM (ANALYZE) xmeta_records, xmeta_history",
+        "vacuum the bench's tables",
+    );
+}
+
+/// Runs `statement` with `psql`; a failure is said (`could not {what}`),
+/// not fatal: the rows after it still run.
+fn psql(url: &str, statement: &str, what: &str) {
+    let status = Command::new("psql").args([url, "-qc", statement]).status();
     if !status.is_ok_and(|s| s.success()) {
-        eprintln!("could not vacuum the bench's tables");
+        eprintln!("could not {what}");
     }
 }
 

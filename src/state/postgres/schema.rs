@@ -131,9 +131,7 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
         // no digests: the new tables and column are added, and the
         // workspaces of the states there made to exist.
         Some(1..=4) => {
-            tx.batch_execute(CREATE).await?;
-            tx.batch_execute(WORKSPACES).await?;
-            tx.batch_execute(DIGESTS).await?;
+            make_tables(&tx).await?;
             tx.execute("UPDATE xmeta_schema SET version = $1", &[&SCHEMA_VERSION])
                 .await?;
             tx.commit().await?;
@@ -146,9 +144,7 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
         }
         None => {}
     }
-    tx.batch_execute(CREATE).await?;
-    tx.batch_execute(WORKSPACES).await?;
-    tx.batch_execute(DIGESTS).await?;
+    make_tables(&tx).await?;
     tx.execute(
         "INSERT INTO xmeta_schema (version) VALUES ($1) ON CONFLICT DO NOTHING",
         &[&SCHEMA_VERSION],
@@ -160,6 +156,14 @@ pub async fn ensure(client: &mut Client) -> Result<i32, tokio_postgres::Error> {
         .get(0);
     tx.commit().await?;
     Ok(version)
+}
+
+/// Every table and column of this version, for a new database and an
+/// older one alike (each step leaves what is there).
+async fn make_tables(tx: &tokio_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    tx.batch_execute(CREATE).await?;
+    tx.batch_execute(WORKSPACES).await?;
+    tx.batch_execute(DIGESTS).await
 }
 
 /// The version of the tables, or `None` when xmeta never wrote here;
