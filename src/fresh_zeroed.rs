@@ -1,6 +1,7 @@
 //! The binary's allocator: mimalloc, except that a large zeroed
 //! allocation is a fresh mapping of the OS's, whose pages stay unbacked
-//! until written.
+//! until written, and that sled's I/O threads allocate from the C library
+//! (`pool_blocks.rs`).
 //!
 //! mimalloc zeroes a block itself unless it knows the memory was never
 //! used, and after a parse almost none is. sled zeroes 21 MB of
@@ -16,6 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mimalloc::MiMalloc;
 use rustix::mm::{Advice, MapFlags, ProtFlags};
+
+use crate::pool_blocks;
 
 /// Zeroed allocations from this size on are mapped; below it, one page
 /// of mimalloc's is cheaper than a system call and a fault per page.
@@ -95,19 +98,28 @@ impl FreshZeroed {
     }
 }
 
-// SAFETY: every block comes from mimalloc or from an anonymous private
-// mapping of exactly its size, page-aligned (so aligned to `align` up to
-// a page), and goes back to where it came from: `MAPPED` holds the
-// address of every mapping handed out and not yet freed, and of nothing
-// else (`unmap`).
+// SAFETY: every block comes from mimalloc, from the C library (on sled's
+// I/O threads, `pool_blocks`) or from an anonymous private mapping of
+// exactly its size, page-aligned (so aligned to `align` up to a page),
+// and goes back to where it came from: `MAPPED` holds the address of
+// every mapping handed out and not yet freed, and of nothing else
+// (`unmap`); mimalloc knows its own blocks by address.
 unsafe impl GlobalAlloc for FreshZeroed {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if pool_blocks::on_this_thread() {
+            // SAFETY: as the caller's.
+            return unsafe { pool_blocks::alloc(layout) };
+        }
         // SAFETY: as the caller's.
         unsafe { MiMalloc.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.size() < MAPPED_FROM || layout.align() > PAGE {
+            if pool_blocks::on_this_thread() {
+                // SAFETY: as the caller's.
+                return unsafe { pool_blocks::alloc_zeroed(layout) };
+            }
             // SAFETY: as the caller's.
             return unsafe { MiMalloc.alloc_zeroed(layout) };
         }
@@ -119,6 +131,8 @@ unsafe impl GlobalAlloc for FreshZeroed {
         match slot_of(ptr, layout) {
             // SAFETY: the mapping `alloc_zeroed` made for this layout.
             Some(slot) => unsafe { unmap(ptr, layout.size(), slot) },
+            // SAFETY: the C library's block, as the caller's.
+            None if pool_blocks::owns(ptr) => unsafe { pool_blocks::dealloc(ptr, layout) },
             // SAFETY: mimalloc's block, as the caller's.
             None => unsafe { MiMalloc.dealloc(ptr, layout) },
         }
@@ -126,6 +140,10 @@ unsafe impl GlobalAlloc for FreshZeroed {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let Some(slot) = slot_of(ptr, layout) else {
+            if pool_blocks::owns(ptr) {
+                // SAFETY: the C library's block, as the caller's.
+                return unsafe { pool_blocks::realloc(ptr, layout, new_size) };
+            }
             // SAFETY: mimalloc's block, as the caller's.
             return unsafe { MiMalloc.realloc(ptr, layout, new_size) };
         };
@@ -188,6 +206,44 @@ mod tests {
                 assert_eq!(*shrunk, 0);
                 a.dealloc(shrunk, shrunk_layout);
             }
+        }
+    }
+
+    /// A block a sled I/O thread allocates is the C library's, and goes
+    /// back to it from whichever thread grows or frees it; another
+    /// thread's is mimalloc's.
+    #[test]
+    fn a_sled_io_threads_blocks_are_the_c_librarys_wherever_they_are_freed() {
+        let layout = Layout::from_size_align(100, 8).unwrap();
+        let made = std::thread::Builder::new()
+            .name("sled-io-3".into())
+            .spawn(move || {
+                // SAFETY: a non-zero size; used within the layout.
+                unsafe {
+                    let p = FreshZeroed.alloc(layout);
+                    p.write_bytes(7, 100);
+                    let z = FreshZeroed.alloc_zeroed(layout);
+                    (p as usize, z as usize)
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let (p, z) = (made.0 as *mut u8, made.1 as *mut u8);
+        assert!(pool_blocks::owns(p) && pool_blocks::owns(z));
+        // SAFETY: the blocks above, with their layouts; each freed once.
+        unsafe {
+            assert!(std::slice::from_raw_parts(z, 100).iter().all(|&b| b == 0));
+            FreshZeroed.dealloc(z, layout);
+            let grown = FreshZeroed.realloc(p, layout, 5000);
+            assert!(pool_blocks::owns(grown));
+            assert!(std::slice::from_raw_parts(grown, 100)
+                .iter()
+                .all(|&b| b == 7));
+            FreshZeroed.dealloc(grown, Layout::from_size_align(5000, 8).unwrap());
+            let mine = FreshZeroed.alloc(layout);
+            assert!(!pool_blocks::owns(mine));
+            FreshZeroed.dealloc(mine, layout);
         }
     }
 

@@ -1,11 +1,13 @@
 //! The `xmeta` binary: run, then exit with the command's status.
 
 // The library forbids unsafe code; the binary has two calls, below, and
-// its allocator (`fresh_zeroed.rs`).
+// its allocator (`fresh_zeroed.rs`, `pool_blocks.rs`).
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)]
 mod fresh_zeroed;
+#[allow(unsafe_code)]
+mod pool_blocks;
 
 /// mimalloc: the plan of 100,000 media is allocation-bound, and glibc's
 /// allocator spent 40% of the time in malloc/free and kept pages per thread.
@@ -15,6 +17,7 @@ static GLOBAL: fresh_zeroed::FreshZeroed = fresh_zeroed::FreshZeroed;
 
 fn main() -> std::process::ExitCode {
     return_freed_memory_sooner();
+    pool_blocks::one_arena();
     xmeta::set_give_back(give_back);
     xmeta::run()
 }
