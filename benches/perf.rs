@@ -543,20 +543,31 @@ fn main() {
             };
             // Best of `runs`, each into fresh workspaces (which the first
             // writer creates, as a pipeline's first run would); the last stays.
+            // Each from a vacuumed, checkpointed server, the two in turn
+            // first: the second of a pair paid for the first's 100,000
+            // rows (a checkpoint of their pages, dead rows without
+            // autovacuum), 0.0-0.9 s by hand, more than history costs.
             let mut adopt_bare = Duration::MAX;
             let mut adopt: Option<Measured> = None;
-            for _ in 0..runs {
+            for round in 0..runs {
                 drop_workspace(&url, &workspace_of(&bare));
                 drop_workspace(&url, &workspace_of(&store));
-                let bare_run = run(
-                    &["--create-workspace", "adopt", &tree_s, "--no-history"],
-                    &bare,
-                    &[],
-                );
-                adopt_bare = adopt_bare.min(bare_run.wall);
-                let m = run(&["--create-workspace", "adopt", &tree_s], &store, &[]);
-                if adopt.as_ref().is_none_or(|a| m.wall < a.wall) {
-                    adopt = Some(m);
+                for history in [round % 2 == 0, round % 2 != 0] {
+                    vacuum(&url);
+                    psql(&url, "CHECKPOINT", "checkpoint the server");
+                    if history {
+                        let m = run(&["--create-workspace", "adopt", &tree_s], &store, &[]);
+                        if adopt.as_ref().is_none_or(|a| m.wall < a.wall) {
+                            adopt = Some(m);
+                        }
+                    } else {
+                        let bare_run = run(
+                            &["--create-workspace", "adopt", &tree_s, "--no-history"],
+                            &bare,
+                            &[],
+                        );
+                        adopt_bare = adopt_bare.min(bare_run.wall);
+                    }
                 }
             }
             let adopt = adopt.expect("at least one run");
