@@ -36,7 +36,10 @@ pub struct Shutdown {
 impl Shutdown {
     pub fn install() -> anyhow::Result<Shutdown> {
         use tokio::signal::unix::{signal, SignalKind};
+        // Named: its workers outlive a watch's cycles, and the binary's
+        // allocator gives them the C library's blocks (`pool_blocks.rs`).
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("xmeta-requests")
             .enable_all()
             .build()?;
         let cancel = CancellationToken::new();
