@@ -1,7 +1,8 @@
 //! The binary's allocator: mimalloc, except that a large zeroed
 //! allocation is a fresh mapping of the OS's, whose pages stay unbacked
-//! until written, and that sled's I/O threads allocate from the C library
-//! (`pool_blocks.rs`).
+//! until written, and that the threads which wait long between bursts
+//! (sled's I/O pool, the request runtime's workers) allocate from the C
+//! library (`pool_blocks.rs`).
 //!
 //! mimalloc zeroes a block itself unless it knows the memory was never
 //! used, and after a parse almost none is. sled zeroes 21 MB of
@@ -96,35 +97,83 @@ impl FreshZeroed {
             None
         }
     }
-}
 
-// SAFETY: every block comes from mimalloc, from the C library (on sled's
-// I/O threads, `pool_blocks`) or from an anonymous private mapping of
-// exactly its size, page-aligned (so aligned to `align` up to a page),
-// and goes back to where it came from: `MAPPED` holds the address of
-// every mapping handed out and not yet freed, and of nothing else
-// (`unmap`); mimalloc knows its own blocks by address.
-unsafe impl GlobalAlloc for FreshZeroed {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+    /// A new block from this thread's allocator: the C library's on the
+    /// threads `pool_blocks` names, mimalloc's on the others.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::alloc`.
+    unsafe fn fresh(layout: Layout) -> *mut u8 {
         if pool_blocks::on_this_thread() {
             // SAFETY: as the caller's.
-            return unsafe { pool_blocks::alloc(layout) };
+            unsafe { pool_blocks::alloc(layout) }
+        } else {
+            // SAFETY: as the caller's.
+            unsafe { MiMalloc.alloc(layout) }
         }
+    }
+
+    /// `fresh`, zeroed.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::alloc_zeroed`.
+    unsafe fn fresh_zeroed(layout: Layout) -> *mut u8 {
+        if pool_blocks::on_this_thread() {
+            // SAFETY: as the caller's.
+            unsafe { pool_blocks::alloc_zeroed(layout) }
+        } else {
+            // SAFETY: as the caller's.
+            unsafe { MiMalloc.alloc_zeroed(layout) }
+        }
+    }
+
+    /// Moves a block into a `fresh` one of `new_size` bytes and frees it
+    /// with `free`; null, the block untouched, if there is no room.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::realloc`; `free` frees `ptr`, of `layout`.
+    unsafe fn moved(
+        ptr: *mut u8,
+        layout: Layout,
+        new_size: usize,
+        free: impl FnOnce(*mut u8),
+    ) -> *mut u8 {
+        // SAFETY: `new_size` with the old alignment is a valid layout, as
+        // the caller guarantees.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: a new block; both are valid for the bytes copied, and
+        // distinct; the old one is not used after.
+        unsafe {
+            let new = Self::fresh(new_layout);
+            if !new.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                free(ptr);
+            }
+            new
+        }
+    }
+}
+
+// SAFETY: every block comes from mimalloc, from the C library (the
+// threads `pool_blocks` names allocate there, and only there) or from an
+// anonymous private mapping of exactly its size, page-aligned (so
+// aligned to `align` up to a page), and goes back to where it came from:
+// `MAPPED` holds the address of every mapping handed out and not yet
+// freed, and of nothing else (`unmap`); of the rest, mimalloc knows its
+// own blocks by address (`pool_blocks::owns`).
+unsafe impl GlobalAlloc for FreshZeroed {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as the caller's.
-        unsafe { MiMalloc.alloc(layout) }
+        unsafe { Self::fresh(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.size() < MAPPED_FROM || layout.align() > PAGE {
-            if pool_blocks::on_this_thread() {
-                // SAFETY: as the caller's.
-                return unsafe { pool_blocks::alloc_zeroed(layout) };
-            }
             // SAFETY: as the caller's.
-            return unsafe { MiMalloc.alloc_zeroed(layout) };
+            return unsafe { Self::fresh_zeroed(layout) };
         }
-        // SAFETY: as the caller's, for mimalloc's block if no mapping.
-        Self::map(layout.size()).unwrap_or_else(|| unsafe { MiMalloc.alloc_zeroed(layout) })
+        // SAFETY: as the caller's, for a fresh block if no mapping.
+        Self::map(layout.size()).unwrap_or_else(|| unsafe { Self::fresh_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -139,26 +188,24 @@ unsafe impl GlobalAlloc for FreshZeroed {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Some(slot) = slot_of(ptr, layout) else {
-            if pool_blocks::owns(ptr) {
-                // SAFETY: the C library's block, as the caller's.
-                return unsafe { pool_blocks::realloc(ptr, layout, new_size) };
-            }
+        match slot_of(ptr, layout) {
+            // SAFETY: the mapping `alloc_zeroed` made for this layout,
+            // unmapped once moved.
+            Some(slot) => unsafe {
+                Self::moved(ptr, layout, new_size, |p| unmap(p, layout.size(), slot))
+            },
+            // SAFETY: the C library's block, as the caller's: it stays
+            // the C library's, on whichever thread.
+            None if pool_blocks::owns(ptr) => unsafe {
+                pool_blocks::realloc(ptr, layout, new_size)
+            },
+            // SAFETY: mimalloc's block, as the caller's, moved to the C
+            // library: a pool thread takes no page of mimalloc's.
+            None if pool_blocks::on_this_thread() => unsafe {
+                Self::moved(ptr, layout, new_size, |p| MiMalloc.dealloc(p, layout))
+            },
             // SAFETY: mimalloc's block, as the caller's.
-            return unsafe { MiMalloc.realloc(ptr, layout, new_size) };
-        };
-        // SAFETY: `new_size` with the old alignment is a valid layout, as
-        // the caller guarantees.
-        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        // SAFETY: a new block from mimalloc; both are valid for the bytes
-        // copied, and distinct; the mapping is not used after.
-        unsafe {
-            let new = MiMalloc.alloc(new_layout);
-            if !new.is_null() {
-                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                unmap(ptr, layout.size(), slot);
-            }
-            new
+            None => unsafe { MiMalloc.realloc(ptr, layout, new_size) },
         }
     }
 }
@@ -244,6 +291,57 @@ mod tests {
             let mine = FreshZeroed.alloc(layout);
             assert!(!pool_blocks::owns(mine));
             FreshZeroed.dealloc(mine, layout);
+        }
+    }
+
+    /// On a pool thread: a large zeroed block is still a mapping; a C
+    /// block grown past that size, or over-aligned, stays the C
+    /// library's; a block of mimalloc's it grows moves to the C library.
+    #[test]
+    fn a_pool_thread_takes_no_page_of_mimallocs() {
+        let small = Layout::from_size_align(100, 8).unwrap();
+        let large = Layout::from_size_align(MAPPED_FROM, 8).unwrap();
+        // SAFETY: as above; each block freed once, with its layout.
+        unsafe {
+            let main_block = FreshZeroed.alloc(small) as usize;
+            let made = std::thread::Builder::new()
+                .name("sled-io-9".into())
+                .spawn(move || {
+                    let mapped = FreshZeroed.alloc_zeroed(large);
+                    let c = FreshZeroed.alloc(small);
+                    c.write_bytes(5, 100);
+                    let grown = FreshZeroed.realloc(c, small, MAPPED_FROM * 2);
+                    let aligned: Vec<(usize, Layout)> = [64, PAGE]
+                        .into_iter()
+                        .map(|align| {
+                            let layout = Layout::from_size_align(200, align).unwrap();
+                            (FreshZeroed.alloc(layout) as usize, layout)
+                        })
+                        .collect();
+                    let moved = FreshZeroed.realloc(main_block as *mut u8, small, 300);
+                    (mapped as usize, grown as usize, aligned, moved as usize)
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+            let (mapped, grown, aligned, moved) = made;
+            let mapped = mapped as *mut u8;
+            assert!(slot_of(mapped, large).is_some());
+            FreshZeroed.dealloc(mapped, large);
+            let grown = grown as *mut u8;
+            let grown_layout = Layout::from_size_align(MAPPED_FROM * 2, 8).unwrap();
+            assert!(pool_blocks::owns(grown) && slot_of(grown, grown_layout).is_none());
+            assert!(std::slice::from_raw_parts(grown, 100)
+                .iter()
+                .all(|&b| b == 5));
+            FreshZeroed.dealloc(grown, grown_layout);
+            for (p, layout) in aligned {
+                assert_eq!(p % layout.align(), 0);
+                assert!(pool_blocks::owns(p as *mut u8));
+                FreshZeroed.dealloc(p as *mut u8, layout);
+            }
+            assert!(pool_blocks::owns(moved as *mut u8));
+            FreshZeroed.dealloc(moved as *mut u8, Layout::from_size_align(300, 8).unwrap());
         }
     }
 
