@@ -215,6 +215,7 @@ fn load_both<S: StateReader + ?Sized>(
             let store = open_store()?;
             // Read as they are compared instead (`Recorded::Streamed`).
             let digests = if store.streams_digests() {
+                store.read_digests_ahead();
                 None
             } else {
                 Some(store.digests()?)

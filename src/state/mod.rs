@@ -86,6 +86,10 @@ pub trait StateReader: Send + Sync {
     fn each_digest(&self, _visit: &mut dyn FnMut(MediaId, &Digest)) -> anyhow::Result<bool> {
         Ok(false)
     }
+    /// Starts the read `each_digest` will hand over, where that takes
+    /// round trips (a database): a plan calls it beside its parse, so the
+    /// digests are on their way when it compares. Nothing by default.
+    fn read_digests_ahead(&self) {}
     fn get(&self, id: &MediaId) -> anyhow::Result<Option<Record>>;
     /// The records of `ids`, which `digests` listed (the sled state
     /// refuses one whose digest is indexed but whose record is missing).
@@ -266,6 +270,9 @@ macro_rules! reads_through {
                 visit: &mut dyn FnMut($crate::model::MediaId, &$crate::model::Digest),
             ) -> anyhow::Result<bool> {
                 { let $this = self; $reader }.each_digest(visit)
+            }
+            fn read_digests_ahead(&self) {
+                { let $this = self; $reader }.read_digests_ahead()
             }
             fn get(
                 &self,

@@ -663,3 +663,104 @@ fn a_bulk_writer_leaves_its_tables_analyzed() {
     .unwrap();
     assert_eq!(rows, ["10010"]);
 }
+
+/// A plan is handed the state's digests in ID order, a part at a time, as
+/// it compares them (never all at once beside the parse): across parts, a
+/// change, a media in no manifest and the rest unchanged are each found.
+/// IDs of mixed lengths come out of numeric order along the text key: the
+/// plan then reads the digests whole, and plans the same.
+#[test]
+fn a_plan_compares_the_digests_in_parts_and_reads_them_whole_when_id_lengths_mix() {
+    let Some(url) = postgres(
+        "shared_state::a_plan_compares_the_digests_in_parts_and_reads_them_whole_when_id_lengths_mix",
+    ) else {
+        return;
+    };
+    let env = TestEnv::on(Backend::Postgres(url));
+    // More media than one part holds (8,192).
+    env.write("manifests/a.yaml", &manifest(0..9_000, "v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(&plan.stdout, "No changes. 9000 media match the manifests.");
+
+    // One change in the second part, one media in no manifest in the first.
+    env.write(
+        "manifests/a.yaml",
+        &manifest_with(1..9_000, |n| if n == 8_500 { "v2" } else { "v1" }),
+    );
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(&plan.stdout, "Plan: 0 to create, 1 to update");
+    assert_has(
+        &plan.stdout,
+        &format!("~ media {} will be updated (1 field)", media_id(8_500)),
+    );
+    assert_has(
+        &plan.stdout,
+        &format!("- media {} is in no manifest", media_id(0)),
+    );
+    assert_has(&plan.stdout, "8998 unchanged");
+
+    // IDs of 5 and 18 digits beside the 19-digit ones: along the text key
+    // "12345" comes after "1700…" and "999…" last, out of numeric order.
+    let short = |text: &str| {
+        format!(
+            "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n\
+             - id: '12345'\n  metadata:\n    alt_text:\n      text: 'A short ID, {text}'\n\
+             - id: '999999999999999999'\n  metadata:\n    alt_text:\n      text: 'Eighteen digits, {text}'\n"
+        )
+    };
+    env.write("manifests/b.yaml", &short("v1"));
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(
+        &plan.stdout,
+        "Plan: 0 to create, 0 to update, 1 to forget, 9001 unchanged. 0 requests.",
+    );
+    env.write("manifests/b.yaml", &short("v2"));
+    let plan = env.exits_with(&["plan", &env.manifests()], 0);
+    assert_has(&plan.stdout, "Plan: 0 to create, 2 to update");
+    assert_has(&plan.stdout, "~ media 12345 will be updated (1 field)");
+    assert_has(
+        &plan.stdout,
+        "~ media 999999999999999999 will be updated (1 field)",
+    );
+    assert_has(
+        &plan.stdout,
+        &format!("- media {} is in no manifest", media_id(0)),
+    );
+    assert_has(&plan.stdout, "8999 unchanged");
+}
+
+/// A plan's digests are asked for beside its parse and wait, a few parts
+/// read, until it compares. A plan with `--refresh` reads every record
+/// first, on the same connection: the read started ahead is let go, not
+/// waited behind (its rows fill more parts than are read ahead).
+#[test]
+fn a_refresh_plan_lets_go_of_the_digests_asked_for_beside_its_parse() {
+    let Some(url) =
+        postgres("shared_state::a_refresh_plan_lets_go_of_the_digests_asked_for_beside_its_parse")
+    else {
+        return;
+    };
+    let emu = Emulator::start(TOKEN, Faults::default());
+    let env = TestEnv::on(Backend::Postgres(url)).against(&emu);
+    env.write("manifests/a.yaml", &manifest(0..30_000, "v1"));
+    env.write(
+        "manifests/b.yaml",
+        "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n\
+         - id: '101'\n  type: photo\n  metadata:\n    alt_text:\n      text: 'Item 101 on a wooden shelf'\n",
+    );
+    env.exits_with(&["adopt", &env.manifests()], 0);
+    emu.set_alt_text_outside("101", Some("Changed in the X app"));
+    // Waited behind, it would fail at the call bound (5 minutes), exit 1.
+    let plan = env.exits_with(&["plan", &env.manifests(), "--refresh"], 0);
+    assert_has(
+        &plan.stdout,
+        "! media 101 drifted: alt_text changed outside xmeta",
+    );
+    assert_has(
+        &plan.stdout,
+        "Plan: 0 to create, 1 to update, 0 to forget, 30000 unchanged, 1 drifted. 1 request.",
+    );
+    assert_eq!(emu.post_count(), 0, "a plan sends nothing");
+}

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -38,7 +38,37 @@ pub struct Session {
     /// A call ran past its bound: the server stopped answering, and every
     /// later call fails at once instead of waiting again.
     stalled: AtomicBool,
+    /// An answer started ahead and not yet taken (`stream_ahead`).
+    ahead: Mutex<Option<Ahead>>,
     pub target: Target,
+}
+
+/// How many parts an answer streams ahead of whoever takes them.
+const AHEAD: usize = 2;
+
+/// An answer started ahead: its task, and the receiver of its parts (of
+/// the type its `stream` takes).
+struct Ahead {
+    producer: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    received: Box<dyn std::any::Any + Send>,
+}
+
+type Started<P> = (
+    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    tokio::sync::mpsc::Receiver<P>,
+);
+
+impl Ahead {
+    /// Its task and receiver, if its parts are `P`s; itself if not.
+    fn of<P: Send + 'static>(self) -> Result<Started<P>, Ahead> {
+        match self.received.downcast::<tokio::sync::mpsc::Receiver<P>>() {
+            Ok(received) => Ok((self.producer, *received)),
+            Err(received) => Err(Ahead {
+                producer: self.producer,
+                received,
+            }),
+        }
+    }
 }
 
 /// Why a wait ended without an answer.
@@ -98,6 +128,7 @@ impl Session {
             client: Some(Arc::new(RwLock::new(client))),
             connection: Some(driver),
             stalled: AtomicBool::new(false),
+            ahead: Mutex::new(None),
             target: target.clone(),
         })
     }
@@ -113,10 +144,138 @@ impl Session {
         self.run_within(CALL_WAIT, call)
     }
 
+    /// Starts `produce` on the connection, which sends its answer in parts
+    /// to the channel it is given, at most `AHEAD` parts ahead of whoever
+    /// takes them (`stream`): the server then waits on the socket. For an
+    /// answer wanted later (a plan's digests, asked for beside its parse,
+    /// compared after it). Any other call first lets it go, so that its
+    /// own answer is not queued behind rows nobody reads.
+    pub fn stream_ahead<P, F, Fut>(&self, produce: F)
+    where
+        P: Send + 'static,
+        F: FnOnce(Arc<RwLock<Client>>, tokio::sync::mpsc::Sender<P>) -> Fut,
+        Fut: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    {
+        self.let_go_ahead();
+        let (Some(runtime), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
+            return;
+        };
+        let (parts, received) = tokio::sync::mpsc::channel::<P>(AHEAD);
+        let producer = runtime.spawn(produce(client.clone(), parts));
+        *self.ahead.lock().unwrap_or_else(PoisonError::into_inner) = Some(Ahead {
+            producer,
+            received: Box::new(received),
+        });
+    }
+
+    /// Hands each part of the answer `produce` sends (see `stream_ahead`)
+    /// to `consume` on this thread as it comes: the one started ahead if
+    /// there is one, else `produce` now. A read of every record is never
+    /// held whole. Each part is waited for as a call is (`run`).
+    /// `consume` returns `false` to stop early: the rest is let go.
+    pub fn stream<P, F, Fut>(
+        &self,
+        produce: F,
+        mut consume: impl FnMut(P) -> bool,
+    ) -> anyhow::Result<()>
+    where
+        P: Send + 'static,
+        F: FnOnce(Arc<RwLock<Client>>, tokio::sync::mpsc::Sender<P>) -> Fut,
+        Fut: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    {
+        let taken = self
+            .ahead
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let (producer, received) = match taken.map(Ahead::of::<P>) {
+            Some(Ok(started)) => started,
+            other => {
+                if let Some(Err(other)) = other {
+                    other.producer.abort();
+                }
+                self.stream_ahead(produce);
+                let started = self
+                    .ahead
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                match started.map(Ahead::of::<P>) {
+                    Some(Ok(started)) => started,
+                    _ => return Err(anyhow!("the PostgreSQL state at {} is closed", self.target)),
+                }
+            }
+        };
+        let mut received = Some(received);
+        let mut whole = || -> anyhow::Result<bool> {
+            loop {
+                let mut taken = received.take().expect("given back by each wait");
+                let (back, part) = self.run_within_ahead(CALL_WAIT, |_| async move {
+                    let part = taken.recv().await;
+                    Ok((taken, part))
+                })?;
+                received = Some(back);
+                match part {
+                    Some(part) => {
+                        if !consume(part) {
+                            return Ok(false);
+                        }
+                    }
+                    None => return Ok(true),
+                }
+            }
+        };
+        // Aborted on every way out but the end of the answer: dropping the
+        // query's stream lets the connection discard the rest of it.
+        match whole() {
+            Ok(true) => {}
+            stopped => {
+                producer.abort();
+                return stopped.map(drop);
+            }
+        }
+        match self.run_within_ahead(CALL_WAIT, |_| async move { Ok(producer.await) })? {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow!(
+                "the PostgreSQL state at {}: {}",
+                self.target,
+                self.target.scrub(&chain(&e))
+            )),
+            Err(_) => Err(anyhow!(
+                "the PostgreSQL state at {}: a read failed unexpectedly",
+                self.target
+            )),
+        }
+    }
+
+    /// Lets go of an answer started ahead and not taken.
+    fn let_go_ahead(&self) {
+        let ahead = self
+            .ahead
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(ahead) = ahead {
+            ahead.producer.abort();
+        }
+    }
+
     /// `run`, waiting at most `bound` (and, after a signal, no later than
     /// the drain deadline). A call that runs past it marks the session
     /// stalled: the server stopped answering, and nothing more is asked.
     pub fn run_within<T, F, Fut>(&self, bound: Duration, call: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(Arc<RwLock<Client>>) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.let_go_ahead();
+        self.run_within_ahead(bound, call)
+    }
+
+    /// `run_within`, leaving an answer started ahead as it is (the waits
+    /// of `stream`, which took it).
+    fn run_within_ahead<T, F, Fut>(&self, bound: Duration, call: F) -> anyhow::Result<T>
     where
         F: FnOnce(Arc<RwLock<Client>>) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
@@ -156,6 +315,8 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        // Its task holds the client: the session would not end with it.
+        self.let_go_ahead();
         let Some(runtime) = self.runtime.take() else {
             return;
         };
