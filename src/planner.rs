@@ -133,9 +133,10 @@ pub fn plan<S: StateReader + ?Sized>(
 }
 
 /// The recorded digests a plan compares the manifests with: held whole
-/// (a watch keeps them; a database's or a bucket's are read beside the
-/// parse), or handed over by the state a part at a time as they are
-/// compared (`StateReader::streams_digests`: a sled state's digest file),
+/// (a watch keeps them; a bucket's, and a database's writer's, are read
+/// beside the parse), or handed over by the state a part at a time as
+/// they are compared (`StateReader::streams_digests`: a sled state's
+/// digest file, a database reader's ordered query),
 /// so that a no-op plan never holds them all (4 MB at 100,000 media, on
 /// top of its parsed manifests).
 #[derive(Clone, Copy)]

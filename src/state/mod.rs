@@ -74,8 +74,9 @@ pub trait StateReader: Send + Sync {
     /// instead of a record.
     fn digests(&self) -> anyhow::Result<Digests>;
     /// Whether `each_digest` hands the digests over a part at a time, read
-    /// as they are compared (a sled state's digest file), rather than a
-    /// plan reading them whole beside its parse (`digests`).
+    /// as they are compared (a sled state's digest file, a PostgreSQL
+    /// reader's ordered query), rather than a plan reading them whole
+    /// beside its parse (`digests`).
     fn streams_digests(&self) -> bool {
         false
     }

@@ -666,7 +666,8 @@ fn a_bulk_writer_leaves_its_tables_analyzed() {
 
 /// A plan is handed the state's digests in ID order, a part at a time, as
 /// it compares them (never all at once beside the parse): across parts, a
-/// change, a media in no manifest and the rest unchanged are each found.
+/// change in a later part, a media in no manifest and the rest unchanged
+/// are each found.
 /// IDs of mixed lengths come out of numeric order along the text key: the
 /// plan then reads the digests whole, and plans the same.
 #[test]
@@ -677,31 +678,32 @@ fn a_plan_compares_the_digests_in_parts_and_reads_them_whole_when_id_lengths_mix
         return;
     };
     let env = TestEnv::on(Backend::Postgres(url));
-    // More media than one part holds (8,192).
-    env.write("manifests/a.yaml", &manifest(0..9_000, "v1"));
+    // More media than a part of the session (8,192) or of the planner
+    // (16,384) holds.
+    env.write("manifests/a.yaml", &manifest(0..20_000, "v1"));
     env.exits_with(&["adopt", &env.manifests()], 0);
     let plan = env.exits_with(&["plan", &env.manifests()], 0);
-    assert_has(&plan.stdout, "No changes. 9000 media match the manifests.");
+    assert_has(&plan.stdout, "No changes. 20000 media match the manifests.");
 
     // One change in the second part, one media in no manifest in the first.
     env.write(
         "manifests/a.yaml",
-        &manifest_with(1..9_000, |n| if n == 8_500 { "v2" } else { "v1" }),
+        &manifest_with(1..20_000, |n| if n == 17_500 { "v2" } else { "v1" }),
     );
     let plan = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(&plan.stdout, "Plan: 0 to create, 1 to update");
     assert_has(
         &plan.stdout,
-        &format!("~ media {} will be updated (1 field)", media_id(8_500)),
+        &format!("~ media {} will be updated (1 field)", media_id(17_500)),
     );
     assert_has(
         &plan.stdout,
         &format!("- media {} is in no manifest", media_id(0)),
     );
-    assert_has(&plan.stdout, "8998 unchanged");
+    assert_has(&plan.stdout, "19998 unchanged");
 
     // IDs of 5 and 18 digits beside the 19-digit ones: along the text key
-    // "12345" comes after "1700…" and "999…" last, out of numeric order.
+    // "999…" comes last, after every "1700…", out of numeric order.
     let short = |text: &str| {
         format!(
             "apiVersion: xmeta/v1\nkind: MediaMetadata\nmedia:\n\
@@ -714,7 +716,7 @@ fn a_plan_compares_the_digests_in_parts_and_reads_them_whole_when_id_lengths_mix
     let plan = env.exits_with(&["plan", &env.manifests()], 0);
     assert_has(
         &plan.stdout,
-        "Plan: 0 to create, 0 to update, 1 to forget, 9001 unchanged. 0 requests.",
+        "Plan: 0 to create, 0 to update, 1 to forget, 20001 unchanged. 0 requests.",
     );
     env.write("manifests/b.yaml", &short("v2"));
     let plan = env.exits_with(&["plan", &env.manifests()], 0);
@@ -728,7 +730,7 @@ fn a_plan_compares_the_digests_in_parts_and_reads_them_whole_when_id_lengths_mix
         &plan.stdout,
         &format!("- media {} is in no manifest", media_id(0)),
     );
-    assert_has(&plan.stdout, "8999 unchanged");
+    assert_has(&plan.stdout, "19999 unchanged");
 }
 
 /// A plan's digests are asked for beside its parse and wait, a few parts

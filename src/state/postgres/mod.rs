@@ -836,9 +836,13 @@ impl StateReader for Rows {
     /// manifests (4 MB at 100,000 media, 40 MB at 1,000,000). The query is
     /// sent beside the parse (`read_digests_ahead`) and the server waits
     /// on the socket until the plan compares. In ID order, along the
-    /// primary key. The key is text: IDs of one length (X's are) come in
-    /// numeric order; a state that mixes lengths is seen out of order
-    /// here, and the plan reads `digests`. A writer's (an apply's) are
+    /// primary key, with no sort. The key is text: IDs of one length come
+    /// in numeric order. IDs of mixed lengths (X's older media have 18
+    /// digits, today's 19) come out of order, found when the first such
+    /// ID arrives, which can be late (every 19-digit "1…" comes before an
+    /// 18-digit "5…"): the plan then reads `digests` whole, a second read.
+    /// The query stays open while the parse runs, which counts towards a
+    /// `statement_timeout` set in the URL. A writer's (an apply's) are
     /// read whole beside its parse, as before: not tried streamed ahead.
     fn streams_digests(&self) -> bool {
         self.snapshot.is_some()

@@ -160,6 +160,10 @@ impl Session {
         let (Some(runtime), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
             return;
         };
+        // Nothing more is asked of a server that stopped answering.
+        if self.stalled.load(Ordering::SeqCst) {
+            return;
+        }
         let (parts, received) = tokio::sync::mpsc::channel::<P>(AHEAD);
         let producer = runtime.spawn(produce(client.clone(), parts));
         *self.ahead.lock().unwrap_or_else(PoisonError::into_inner) = Some(Ahead {
@@ -172,7 +176,9 @@ impl Session {
     /// to `consume` on this thread as it comes: the one started ahead if
     /// there is one, else `produce` now. A read of every record is never
     /// held whole. Each part is waited for as a call is (`run`).
-    /// `consume` returns `false` to stop early: the rest is let go.
+    /// `consume` returns `false` to stop early: the rest is let go. It
+    /// must not call the session: that call's answer would queue behind
+    /// the rows not yet taken.
     pub fn stream<P, F, Fut>(
         &self,
         produce: F,
@@ -202,6 +208,12 @@ impl Session {
                     .take();
                 match started.map(Ahead::of::<P>) {
                     Some(Ok(started)) => started,
+                    _ if self.stalled.load(Ordering::SeqCst) => {
+                        return Err(anyhow!(
+                            "the state at {} stopped answering; nothing more was asked of it",
+                            self.target
+                        ))
+                    }
                     _ => return Err(anyhow!("the PostgreSQL state at {} is closed", self.target)),
                 }
             }
@@ -316,6 +328,9 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         // Its task holds the client: the session would not end with it.
+        // The server's rows of an answer let go are read and dropped
+        // before the connection closes (a plan that failed after its
+        // parse), within `CLOSE_WAIT`; past it the socket is closed.
         self.let_go_ahead();
         let Some(runtime) = self.runtime.take() else {
             return;
