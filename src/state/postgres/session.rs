@@ -157,19 +157,41 @@ impl Session {
         Fut: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
     {
         self.let_go_ahead();
-        let (Some(runtime), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
-            return;
-        };
-        // Nothing more is asked of a server that stopped answering.
-        if self.stalled.load(Ordering::SeqCst) {
-            return;
+        // A closed or stalled session is asked nothing; `stream` says why.
+        if let Ok((producer, received)) = self.start(produce) {
+            *self.ahead.lock().unwrap_or_else(PoisonError::into_inner) = Some(Ahead {
+                producer,
+                received: Box::new(received),
+            });
         }
+    }
+
+    /// Spawns `produce` on the connection, its parts sent to the channel
+    /// it is given (`AHEAD` at most waiting).
+    fn start<P, F, Fut>(&self, produce: F) -> anyhow::Result<Started<P>>
+    where
+        P: Send + 'static,
+        F: FnOnce(Arc<RwLock<Client>>, tokio::sync::mpsc::Sender<P>) -> Fut,
+        Fut: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    {
+        let (runtime, client) = self.open()?;
         let (parts, received) = tokio::sync::mpsc::channel::<P>(AHEAD);
-        let producer = runtime.spawn(produce(client.clone(), parts));
-        *self.ahead.lock().unwrap_or_else(PoisonError::into_inner) = Some(Ahead {
-            producer,
-            received: Box::new(received),
-        });
+        Ok((runtime.spawn(produce(client.clone(), parts)), received))
+    }
+
+    /// The runtime and the client, unless the session is closed or its
+    /// server stopped answering (then nothing more is asked of it).
+    fn open(&self) -> anyhow::Result<(&tokio::runtime::Runtime, &Arc<RwLock<Client>>)> {
+        let (Some(runtime), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
+            return Err(anyhow!("the PostgreSQL state at {} is closed", self.target));
+        };
+        if self.stalled.load(Ordering::SeqCst) {
+            return Err(anyhow!(
+                "the state at {} stopped answering; nothing more was asked of it",
+                self.target
+            ));
+        }
+        Ok((runtime, client))
     }
 
     /// Hands each part of the answer `produce` sends (see `stream_ahead`)
@@ -200,22 +222,7 @@ impl Session {
                 if let Some(Err(other)) = other {
                     other.producer.abort();
                 }
-                self.stream_ahead(produce);
-                let started = self
-                    .ahead
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
-                match started.map(Ahead::of::<P>) {
-                    Some(Ok(started)) => started,
-                    _ if self.stalled.load(Ordering::SeqCst) => {
-                        return Err(anyhow!(
-                            "the state at {} stopped answering; nothing more was asked of it",
-                            self.target
-                        ))
-                    }
-                    _ => return Err(anyhow!("the PostgreSQL state at {} is closed", self.target)),
-                }
+                self.start(produce)?
             }
         };
         let mut received = Some(received);
@@ -293,15 +300,7 @@ impl Session {
         Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        let (Some(runtime), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
-            return Err(anyhow!("the PostgreSQL state at {} is closed", self.target));
-        };
-        if self.stalled.load(Ordering::SeqCst) {
-            return Err(anyhow!(
-                "the state at {} stopped answering; nothing more was asked of it",
-                self.target
-            ));
-        }
+        let (runtime, client) = self.open()?;
         match wait(runtime, bound, call(client.clone())) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(anyhow!(
