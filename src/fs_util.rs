@@ -25,6 +25,20 @@ pub fn write_private_with(
     file: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    write_private_patched(file, |w| write(w).map(|()| None))
+}
+
+/// Bytes to write over, at their offset in the file, once the rest is
+/// written: a checksum line at the head of the bytes it covers.
+pub type Patch = (u64, Vec<u8>);
+
+/// `write_private_with`, where `write` may end with a `Patch`, written
+/// over what it streamed before the file is flushed to disk and put in
+/// place: a file that names its own checksum first is written once.
+pub fn write_private_patched(
+    file: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<Option<Patch>>,
+) -> std::io::Result<()> {
     refuse_special(file)?;
     let tmp = written_beside(file, write, 0o600)?;
     tmp.persist(file).map_err(|e| e.error)?;
@@ -35,7 +49,7 @@ pub fn write_private_with(
 /// with `mode`, flushed to disk: what a writer renames or links into place.
 fn written_beside(
     file: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<Option<Patch>>,
     mode: u32,
 ) -> std::io::Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
@@ -49,9 +63,13 @@ fn written_beside(
         .suffix(".tmp")
         .tempfile_in(dir)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
-    write(&mut out)?;
+    let patch = write(&mut out)?;
     out.flush()?;
     drop(out);
+    if let Some((at, bytes)) = patch {
+        use std::os::unix::fs::FileExt;
+        tmp.as_file().write_all_at(&bytes, at)?;
+    }
     if mode != 0o600 {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -72,7 +90,7 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// edited meanwhile is never overwritten (`AlreadyExists` then). Mode 0644:
 /// these are files to review and commit (`import`'s manifests).
 pub fn write_new(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = written_beside(file, |w| w.write_all(bytes), 0o644)?;
+    let tmp = written_beside(file, |w| w.write_all(bytes).map(|()| None), 0o644)?;
     tmp.persist_noclobber(file).map_err(|e| e.error)?;
     Ok(())
 }
@@ -116,6 +134,25 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "plan");
         let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_patch_writes_over_what_was_streamed_before_the_file_is_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plan.json");
+        write_private_patched(&file, |w| {
+            w.write_all(b"sum:????\n")?;
+            // More than the writer's buffer: the patch lands after a flush.
+            w.write_all(&vec![b'x'; 1 << 17])?;
+            Ok(Some((4, b"abcd".to_vec())))
+        })
+        .unwrap();
+        let written = std::fs::read(&file).unwrap();
+        assert_eq!(&written[..9], b"sum:abcd\n");
+        assert_eq!(written.len(), 9 + (1 << 17));
+        assert!(written[9..].iter().all(|b| *b == b'x'));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
 

@@ -220,18 +220,19 @@ const CHECKSUM_PREFIX: &str = "{\n  \"checksum\": \"sha256:";
 /// can write the file can write a new checksum), which is why the request
 /// bodies are derived again, and checked, when the plan is applied.
 pub fn write(file: &Path, document: Document) -> anyhow::Result<()> {
-    // Serialized twice, its changes never held as text (a plan of
-    // 1,000,000 media is 600 MB of it): once for the checksum, which comes
-    // first, then into the file.
-    let mut sum = Hashing::new(std::io::sink());
-    document.write_json(AfterOpening::new(&mut sum))?;
-    let sum = hex::encode(sum.finish());
-    crate::fs_util::write_private_with(file, |w| {
+    // Serialized once, its changes never held as text (a plan of
+    // 1,000,000 media is 880 MB of it): the checksum line is written
+    // blank, as wide as it will be, and filled in once what follows it is
+    // written and hashed. Serialized twice, to know the checksum first, a
+    // quarter of a `plan --out`'s CPU time went to the first.
+    crate::fs_util::write_private_patched(file, |w| {
         w.write_all(CHECKSUM_PREFIX.as_bytes())?;
-        w.write_all(sum.as_bytes())?;
+        w.write_all(&[b'0'; 64])?;
         w.write_all(b"\",\n")?;
-        document.write_json(AfterOpening::new(w))?;
-        Ok(())
+        let mut body = Hashing::new(w);
+        document.write_json(AfterOpening::new(&mut body))?;
+        let sum = hex::encode(body.finish());
+        Ok(Some((CHECKSUM_PREFIX.len() as u64, sum.into_bytes())))
     })
     .with_context(|| format!("cannot write the plan file `{}`", file.display()))
 }
