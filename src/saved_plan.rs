@@ -209,9 +209,12 @@ struct Spooled<'a> {
     after: &'a Metadata,
 }
 
-/// Larger plan files are refused before they are read (a plan of
-/// 1,000,000 media is about 600 MB).
-pub const MAX_PLAN_BYTES: u64 = 1 << 30;
+/// Larger plan files are refused before they are read, and never
+/// written. A file is read as it streams, in bounded memory; the limit is
+/// the plan of 1,000,000 media with X's longest alt text (1,000
+/// characters): 2.35 KB a create, 1.1 GB at 470,000, where 1 GiB refused
+/// the plan `plan --out` had just written.
+pub const MAX_PLAN_BYTES: u64 = 4 << 30;
 const CHECKSUM_PREFIX: &str = "{\n  \"checksum\": \"sha256:";
 
 /// Writes the plan, readable only by its owner. Its second line is the
@@ -220,12 +223,22 @@ const CHECKSUM_PREFIX: &str = "{\n  \"checksum\": \"sha256:";
 /// can write the file can write a new checksum), which is why the request
 /// bodies are derived again, and checked, when the plan is applied.
 pub fn write(file: &Path, document: Document) -> anyhow::Result<()> {
+    write_within(file, document, MAX_PLAN_BYTES)
+}
+
+/// `write`, refused (nothing put in place) past `limit` bytes.
+fn write_within(file: &Path, document: Document, limit: u64) -> anyhow::Result<()> {
     // Serialized once, its changes never held as text (a plan of
     // 1,000,000 media is 880 MB of it): the checksum line is written
     // blank, as wide as it will be, and filled in once what follows it is
     // written and hashed. Serialized twice, to know the checksum first, a
     // quarter of a `plan --out`'s CPU time went to the first.
     crate::fs_util::write_private_patched(file, |w| {
+        let w = &mut Within {
+            inner: w,
+            left: limit,
+            limit,
+        };
         w.write_all(CHECKSUM_PREFIX.as_bytes())?;
         w.write_all(&[b'0'; 64])?;
         w.write_all(b"\",\n")?;
@@ -235,6 +248,32 @@ pub fn write(file: &Path, document: Document) -> anyhow::Result<()> {
         Ok(Some((CHECKSUM_PREFIX.len() as u64, sum.into_bytes())))
     })
     .with_context(|| format!("cannot write the plan file `{}`", file.display()))
+}
+
+/// A writer that passes at most `left` more bytes, then fails: a plan
+/// that `read` would refuse is not written.
+struct Within<W> {
+    inner: W,
+    left: u64,
+    limit: u64,
+}
+
+impl<W: Write> Write for Within<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(std::io::Error::other(format!(
+                "the plan is larger than {} bytes, the most `xmeta apply --plan` reads; plan fewer media at a time (`--target`, or fewer manifests)",
+                self.limit
+            )));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The document's JSON without its opening `{` line, which the checksum
@@ -718,6 +757,31 @@ mod tests {
         // Cut short.
         std::fs::write(&file, &text[..CHECKSUM_LINE - 1]).unwrap();
         assert!(refusal(&file).contains("it has no checksum line"));
+    }
+
+    #[test]
+    fn a_plan_larger_than_read_accepts_is_never_written() {
+        let plan = Plan {
+            changes: vec![create("1", "one"), create("2", "two")],
+            ..Plan::default()
+        };
+        let document = || Document::new(&plan, None, 0, &crate::state::Provenance::default());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plan.json");
+        std::fs::write(&file, "the plan before").unwrap();
+        let e = write_within(&file, document(), 600).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            format!(
+                "cannot write the plan file `{}`: the plan is larger than 600 bytes, the most `xmeta apply --plan` reads; plan fewer media at a time (`--target`, or fewer manifests)",
+                file.display()
+            )
+        );
+        // Neither replaced nor left beside as a temporary file.
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "the plan before");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_within(&file, document(), 4096).unwrap();
+        assert_eq!(read_back(&read(&file).unwrap()), plan.changes);
     }
 
     #[test]

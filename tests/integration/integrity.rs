@@ -418,12 +418,12 @@ fn a_huge_plan_file_is_refused_unread() {
     let plan = env.path("plan.json");
     std::fs::File::create(&plan)
         .unwrap()
-        .set_len(3 << 30)
+        .set_len(5 << 30)
         .unwrap();
     let run = env.exits_with(&["apply", "--plan", &plan.display().to_string()], 1);
     assert_has(
         &run.stderr,
-        "over the limit of 1073741824 bytes; it was not read",
+        "over the limit of 4294967296 bytes; it was not read",
     );
 }
 
