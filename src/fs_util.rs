@@ -46,7 +46,8 @@ pub fn write_private_patched(
 }
 
 /// What `write` streams, in a new temporary file in `file`'s directory,
-/// with `mode`, flushed to disk: what a writer renames or links into place.
+/// with `mode`, its `Patch` written over it, flushed to disk: what a
+/// writer renames or links into place.
 fn written_beside(
     file: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<Option<Patch>>,
@@ -96,7 +97,7 @@ pub fn write_new(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// An error unless `file` is absent or a regular file (not followed):
-/// checked again by `write_private`, and first by commands before they do
+/// checked again by `write_private_patched`, and first by commands before they do
 /// any work, so a plan is not printed only to fail at its `--out`.
 pub fn refuse_special(file: &Path) -> std::io::Result<()> {
     let kind = match std::fs::symlink_metadata(file) {
@@ -141,19 +142,22 @@ mod tests {
     fn a_patch_writes_over_what_was_streamed_before_the_file_is_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("plan.json");
-        write_private_patched(&file, |w| {
-            w.write_all(b"sum:????\n")?;
-            // More than the writer's buffer: the patch lands after a flush.
-            w.write_all(&vec![b'x'; 1 << 17])?;
-            Ok(Some((4, b"abcd".to_vec())))
-        })
-        .unwrap();
-        let written = std::fs::read(&file).unwrap();
-        assert_eq!(&written[..9], b"sum:abcd\n");
-        assert_eq!(written.len(), 9 + (1 << 17));
-        assert!(written[9..].iter().all(|b| *b == b'x'));
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        // A body still in the writer's buffer when the patch comes, and
+        // one larger than the buffer.
+        for body in [4, 1 << 17] {
+            write_private_patched(&file, |w| {
+                w.write_all(b"sum:????\n")?;
+                w.write_all(&vec![b'x'; body])?;
+                Ok(Some((4, b"abcd".to_vec())))
+            })
+            .unwrap();
+            let written = std::fs::read(&file).unwrap();
+            assert_eq!(&written[..9], b"sum:abcd\n");
+            assert_eq!(written.len(), 9 + body);
+            assert!(written[9..].iter().all(|b| *b == b'x'));
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub struct Stream {
 }
 
 impl Opened {
-    /// The file as a stream (a saved plan of 1,000,000 media is 600 MB).
+    /// The file as a stream (a saved plan of 1,000,000 media is 880 MB).
     pub fn stream(self) -> Stream {
         Stream {
             file: self.file.take(self.limit + 1),

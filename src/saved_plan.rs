@@ -210,10 +210,11 @@ struct Spooled<'a> {
 }
 
 /// Larger plan files are refused before they are read, and never
-/// written. A file is read as it streams, in bounded memory; the limit is
-/// the plan of 1,000,000 media with X's longest alt text (1,000
-/// characters): 2.35 KB a create, 1.1 GB at 470,000, where 1 GiB refused
-/// the plan `plan --out` had just written.
+/// written. A plan is read as it streams, in bounded memory, so this
+/// bounds disk and time only. A create with an alt text of 1,000 ASCII
+/// characters (X's limit) is 2.35 KB: 1 GiB refused the plan of 470,000
+/// of them that `plan --out` had just written. 4 GiB holds 1,000,000, and
+/// room for updates (the text twice more) and wider characters.
 pub const MAX_PLAN_BYTES: u64 = 4 << 30;
 const CHECKSUM_PREFIX: &str = "{\n  \"checksum\": \"sha256:";
 
@@ -231,8 +232,7 @@ fn write_within(file: &Path, document: Document, limit: u64) -> anyhow::Result<(
     // Serialized once, its changes never held as text (a plan of
     // 1,000,000 media is 880 MB of it): the checksum line is written
     // blank, as wide as it will be, and filled in once what follows it is
-    // written and hashed. Serialized twice, to know the checksum first, a
-    // quarter of a `plan --out`'s CPU time went to the first.
+    // written and hashed.
     crate::fs_util::write_private_patched(file, |w| {
         let w = &mut Within {
             inner: w,
@@ -768,20 +768,28 @@ mod tests {
         let document = || Document::new(&plan, None, 0, &crate::state::Provenance::default());
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("plan.json");
+        write(&file, document()).unwrap();
+        let size = std::fs::metadata(&file).unwrap().len();
+        // The limit is the whole file's, checksum line included, as the
+        // reader counts it: a plan of exactly the limit is written and read.
         std::fs::write(&file, "the plan before").unwrap();
-        let e = write_within(&file, document(), 600).unwrap_err();
+        write_within(&file, document(), size).unwrap();
+        assert!(crate::intake::open(&file, None, size).is_ok());
+        assert!(crate::intake::open(&file, None, size - 1).is_err());
+        assert_eq!(read_back(&read(&file).unwrap()), plan.changes);
+        // One byte over is refused, and nothing replaces the file.
+        std::fs::write(&file, "the plan before").unwrap();
+        let e = write_within(&file, document(), size - 1).unwrap_err();
         assert_eq!(
             format!("{e:#}"),
             format!(
-                "cannot write the plan file `{}`: the plan is larger than 600 bytes, the most `xmeta apply --plan` reads; plan fewer media at a time (`--target`, or fewer manifests)",
-                file.display()
+                "cannot write the plan file `{}`: the plan is larger than {} bytes, the most `xmeta apply --plan` reads; plan fewer media at a time (`--target`, or fewer manifests)",
+                file.display(),
+                size - 1
             )
         );
-        // Neither replaced nor left beside as a temporary file.
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "the plan before");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        write_within(&file, document(), 4096).unwrap();
-        assert_eq!(read_back(&read(&file).unwrap()), plan.changes);
     }
 
     #[test]
