@@ -151,6 +151,8 @@ mod tests {
                 Ok(Some((4, b"abcd".to_vec())))
             })
             .unwrap();
+            // The file this test just wrote in its own temp dir; the
+            // commands' reads of user files go through `intake`.
             let written = std::fs::read(&file).unwrap();
             assert_eq!(&written[..9], b"sum:abcd\n");
             assert_eq!(written.len(), 9 + body);

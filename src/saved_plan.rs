@@ -777,7 +777,8 @@ mod tests {
         assert!(crate::intake::open(&file, None, size).is_ok());
         assert!(crate::intake::open(&file, None, size - 1).is_err());
         assert_eq!(read_back(&read(&file).unwrap()), plan.changes);
-        // One byte over is refused, and nothing replaces the file.
+        // One byte over is refused, and nothing replaces the file (read
+        // back here from the test's own temp dir, not through `intake`).
         std::fs::write(&file, "the plan before").unwrap();
         let e = write_within(&file, document(), size - 1).unwrap_err();
         assert_eq!(
